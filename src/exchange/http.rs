@@ -1,0 +1,168 @@
+//! The one HTTP client every probe shares, and what is common to reading any exchange's reply.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::facts::Problem;
+
+/// A cheap-to-clone handle on one pooled reqwest client (rustls, per-request timeout).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+}
+
+impl HttpClient {
+    /// Builds the shared client. `request_timeout` bounds every single request, so a reply that
+    /// hangs becomes `exchange_unavailable` instead of a stuck check.
+    pub fn new(request_timeout: Duration) -> HttpClient {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("keywarden/", env!("CARGO_PKG_VERSION")))
+            .timeout(request_timeout)
+            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .expect("reqwest client with rustls builds from static settings");
+        HttpClient { client }
+    }
+
+    /// Sends a GET to `url` (already signed: the query must not be touched again) with `headers`.
+    /// Transport failures come back as an `Unavailable` problem naming what failed.
+    pub async fn get(&self, url: &str, headers: HeaderMap) -> Result<Reply, Problem> {
+        let response = self
+            .client
+            .get(url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| transport_problem(url, &e))?;
+        let status = response.status();
+        let response_headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_problem(url, &e))?;
+        Ok(Reply {
+            status,
+            headers: response_headers,
+            body: body.to_vec(),
+        })
+    }
+}
+
+fn transport_problem(url: &str, error: &reqwest::Error) -> Problem {
+    // The URL of a signed spot request carries the signature but never the secret; still, show
+    // only the path so messages stay short and stable.
+    let path = url::Url::parse(url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_default();
+    let what = if error.is_timeout() {
+        "timed out".to_string()
+    } else if error.is_connect() {
+        "connection failed".to_string()
+    } else {
+        format!("request failed: {}", without_url(error))
+    };
+    Problem::unavailable(format!("{path}: {what}"))
+}
+
+fn without_url(error: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    let mut innermost = String::new();
+    while let Some(e) = source {
+        innermost = e.to_string();
+        source = e.source();
+    }
+    innermost
+}
+
+/// An exchange's answer, read whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// `Retry-After` in seconds, when the exchange sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.headers
+            .get(RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
+    }
+
+    /// An HTML page (a CDN or WAF error page) where the API should have answered JSON.
+    pub fn is_html(&self) -> bool {
+        let declared = self
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        let start = String::from_utf8_lossy(&self.body[..self.body.len().min(64)])
+            .trim_start()
+            .to_ascii_lowercase();
+        declared || start.starts_with("<!doctype html") || start.starts_with("<html")
+    }
+
+    /// Parses the body as JSON into `T`; anything else (an HTML page, a truncated body) means the
+    /// exchange is not answering as its API, which is `exchange_unavailable`, never a key fault.
+    pub fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Problem> {
+        if self.is_html() {
+            return Err(Problem::unavailable(format!(
+                "{what}: HTTP {} with an HTML page instead of the API's JSON (CDN or WAF error page)",
+                self.status.as_u16()
+            )));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Problem::unavailable(format!(
+                "{what}: HTTP {} with a reply that is not the expected JSON ({e})",
+                self.status.as_u16()
+            ))
+        })
+    }
+
+    /// The first bytes of the body, for messages about replies we could not understand.
+    pub fn snippet(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        one_line.chars().take(120).collect()
+    }
+}
+
+/// The problems every exchange shares, read from the HTTP layer alone: HTTP 429 means we were
+/// throttled; an HTML page (CDN, WAF) or any 5xx means the exchange is unavailable, whatever the
+/// body says. Returns `None` when the reply should be read by the exchange's own error codes.
+pub fn generic_problem(reply: &Reply, what: &str) -> Option<Problem> {
+    if reply.status == StatusCode::TOO_MANY_REQUESTS {
+        let wait = reply
+            .retry_after()
+            .map(|d| format!(", retry after {}s", d.as_secs()))
+            .unwrap_or_default();
+        return Some(Problem::rate_limited(
+            format!("{what}: HTTP 429 Too Many Requests{wait}"),
+            reply.retry_after(),
+        ));
+    }
+    if reply.is_html() {
+        return Some(Problem::unavailable(format!(
+            "{what}: HTTP {} with an HTML page instead of the API's JSON (CDN or WAF error page)",
+            reply.status.as_u16()
+        )));
+    }
+    if reply.status.is_server_error() {
+        return Some(Problem::unavailable(format!(
+            "{what}: HTTP {} {}",
+            reply.status.as_u16(),
+            reply.snippet()
+        )));
+    }
+    None
+}

@@ -1,0 +1,171 @@
+//! Talking to exchanges: one file per exchange behind the small [`Exchange`] trait.
+//!
+//! An exchange module knows three things: how to sign a request (a pure function, unit-tested
+//! against the worked examples in the exchange's docs), which endpoints reveal a key's rights,
+//! and how to read the exchange's error codes. It turns all of that into [`Facts`]; deciding
+//! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
+
+pub mod facts;
+pub mod http;
+pub mod kucoin;
+pub mod mexc;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use facts::{Facts, Permissions, Problem, ProblemKind};
+pub use http::HttpClient;
+
+use crate::secret::SecretString;
+
+/// A future that a probe returns; boxed so `Exchange` stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The exchanges KeyWarden knows by name. Names are what the config's `exchange` key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExchangeKind {
+    Mexc,
+    Kucoin,
+    Binance,
+    Okx,
+    Bybit,
+    Bitget,
+    Gate,
+    Htx,
+    Bingx,
+    Coinbase,
+}
+
+impl ExchangeKind {
+    pub const ALL: [ExchangeKind; 10] = [
+        ExchangeKind::Mexc,
+        ExchangeKind::Kucoin,
+        ExchangeKind::Binance,
+        ExchangeKind::Okx,
+        ExchangeKind::Bybit,
+        ExchangeKind::Bitget,
+        ExchangeKind::Gate,
+        ExchangeKind::Htx,
+        ExchangeKind::Bingx,
+        ExchangeKind::Coinbase,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExchangeKind::Mexc => "mexc",
+            ExchangeKind::Kucoin => "kucoin",
+            ExchangeKind::Binance => "binance",
+            ExchangeKind::Okx => "okx",
+            ExchangeKind::Bybit => "bybit",
+            ExchangeKind::Bitget => "bitget",
+            ExchangeKind::Gate => "gate",
+            ExchangeKind::Htx => "htx",
+            ExchangeKind::Bingx => "bingx",
+            ExchangeKind::Coinbase => "coinbase",
+        }
+    }
+
+    /// Whether this build can check keys of this exchange (the rest are on the roadmap).
+    pub fn is_supported(self) -> bool {
+        matches!(self, ExchangeKind::Mexc | ExchangeKind::Kucoin)
+    }
+
+    /// Whether the exchange's keys carry a passphrase chosen by the user.
+    pub fn needs_passphrase(self) -> bool {
+        matches!(
+            self,
+            ExchangeKind::Kucoin | ExchangeKind::Okx | ExchangeKind::Bitget
+        )
+    }
+}
+
+impl fmt::Display for ExchangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ExchangeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ExchangeKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ExchangeKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown exchange {s:?} (expected one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// A key's credentials, resolved from the config. `Debug` never shows the secrets.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub api_key: SecretString,
+    pub api_secret: SecretString,
+    pub passphrase: Option<SecretString>,
+}
+
+/// Which markets a connection trades; futures rights are required only when `futures` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Markets {
+    pub spot: bool,
+    pub futures: bool,
+}
+
+/// Everything a probe needs to know about one connection.
+#[derive(Debug, Clone)]
+pub struct ProbeTarget {
+    pub credentials: Credentials,
+    pub markets: Markets,
+    /// Replaces the exchange's spot (or only) REST host; may carry a path prefix that a proxy
+    /// (or our simulator) strips before the exchange sees the request, so it is never signed.
+    pub base_url: Option<String>,
+    /// Replaces the futures REST host; defaults to `base_url` when only that is set.
+    pub futures_base_url: Option<String>,
+}
+
+impl ProbeTarget {
+    /// The spot host to use: the override, or the exchange's documented default.
+    pub fn spot_base<'a>(&'a self, default: &'a str) -> &'a str {
+        self.base_url.as_deref().unwrap_or(default).trim_end_matches('/')
+    }
+
+    /// The futures host to use: its own override, the spot override, or the documented default.
+    pub fn futures_base<'a>(&'a self, default: &'a str) -> &'a str {
+        self.futures_base_url
+            .as_deref()
+            .or(self.base_url.as_deref())
+            .unwrap_or(default)
+            .trim_end_matches('/')
+    }
+}
+
+/// One exchange: asks it about a key and reports what it learned.
+///
+/// A probe never fails as a Rust error: whatever goes wrong (timeouts, refusals, garbage) is a
+/// fact about the key or the exchange, recorded as a [`Problem`] in the returned [`Facts`].
+pub trait Exchange: Send + Sync {
+    fn kind(&self) -> ExchangeKind;
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts>;
+}
+
+/// The exchange implementation for `kind`, sharing one pooled HTTP client.
+/// `None` for exchanges this build does not support yet (config validation rejects them first).
+pub fn for_kind(kind: ExchangeKind, http: HttpClient) -> Option<Box<dyn Exchange>> {
+    match kind {
+        ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
+        ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
+        _ => None,
+    }
+}
+
+/// Milliseconds since the Unix epoch by our own clock: the timestamp exchanges want signed.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,24 @@
+//! KeyWarden watches the exchange API keys a trading platform holds for its users.
+//!
+//! Users keep their funds on the exchange and hand the platform a key with read and trade
+//! rights only; a key must never carry withdraw rights. KeyWarden re-tests each key, says in
+//! plain words what is wrong with it and what to do about it.
+//!
+//! Module map, in the order data flows (see `ARCHITECTURE.md`):
+//! - [`config`]: the TOML file, environment overrides, validation, secret resolution.
+//! - [`exchange`]: one file per exchange behind a small trait; signs requests, asks the
+//!   exchange about a key and returns [`exchange::Facts`]. The only module that talks HTTP.
+//! - [`check`]: facts → [`check::Verdict`] (status by precedence, warnings, remedy). Pure.
+//! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
+//! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
+//! - [`sim`]: the loopback exchange simulator used by tests and `keywarden demo`.
+//! - [`secret`]: where secrets come from and how keys are shown masked.
+
+pub mod check;
+pub mod checker;
+pub mod config;
+pub mod demo;
+pub mod exchange;
+pub mod output;
+pub mod secret;
+pub mod sim;

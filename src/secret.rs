@@ -1,0 +1,124 @@
+//! Secrets: where they come from (`env:`, `file:`, literal) and how they are shown (never, or masked).
+//!
+//! Every secret lives in a [`SecretString`] from the moment it is resolved, so `Debug` prints
+//! `[REDACTED]` and nothing leaks through a stray `{:?}` in a log line or an error.
+
+use std::path::PathBuf;
+
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// Where a secret field's value comes from, as written in the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `env:NAME`: read the environment variable at load (and reload) time.
+    Env(String),
+    /// `file:PATH`: read the file, trailing newline stripped (systemd credentials, Docker secrets).
+    File(PathBuf),
+    /// Anything else: the secret itself, written into the config file. Works, but is warned about.
+    Literal,
+}
+
+impl SecretSource {
+    /// Classifies a raw config value without looking at the secret's content.
+    pub fn of(raw: &str) -> SecretSource {
+        if let Some(name) = raw.strip_prefix("env:") {
+            SecretSource::Env(name.to_string())
+        } else if let Some(path) = raw.strip_prefix("file:") {
+            SecretSource::File(PathBuf::from(path))
+        } else {
+            SecretSource::Literal
+        }
+    }
+}
+
+/// Why a secret reference could not be resolved. Never carries the secret itself.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvMissing(String),
+    #[error("environment variable {0} is empty")]
+    EnvEmpty(String),
+    #[error("cannot read secret file {path}: {reason}")]
+    FileUnreadable { path: String, reason: String },
+    #[error("secret file {0} is empty")]
+    FileEmpty(String),
+    #[error("value is empty")]
+    Empty,
+}
+
+/// Resolves a secret reference (`env:NAME`, `file:PATH` or a literal) to the secret.
+pub fn resolve(raw: &str) -> Result<SecretString, SecretError> {
+    let value = match SecretSource::of(raw) {
+        SecretSource::Env(name) => match std::env::var(&name) {
+            Ok(v) if v.trim().is_empty() => return Err(SecretError::EnvEmpty(name)),
+            Ok(v) => v,
+            Err(_) => return Err(SecretError::EnvMissing(name)),
+        },
+        SecretSource::File(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| SecretError::FileUnreadable {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+            let trimmed = text.trim_end_matches(['\n', '\r']).to_string();
+            if trimmed.is_empty() {
+                return Err(SecretError::FileEmpty(shown));
+            }
+            trimmed
+        }
+        SecretSource::Literal if raw.is_empty() => return Err(SecretError::Empty),
+        SecretSource::Literal => raw.to_string(),
+    };
+    Ok(SecretString::from(value))
+}
+
+/// Shows an API key the way operators recognise it without revealing it: the first four and
+/// the last four characters (`mx0v…9f2a`). Keys of twelve characters or fewer show only their
+/// first two, since four plus four would be most of the key.
+pub fn mask_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() > 12 {
+        let head: String = chars[..4].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{head}…{tail}")
+    } else {
+        let head: String = chars.iter().take(2).collect();
+        format!("{head}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_long_keys_to_four_and_four() {
+        assert_eq!(mask_key("mx0vglBqh3Y7Z9f2a"), "mx0v…9f2a");
+        assert_eq!(mask_key("5c2db93503aa674c74a31734"), "5c2d…1734");
+    }
+
+    #[test]
+    fn masks_short_keys_harder() {
+        assert_eq!(mask_key("testkey"), "te…");
+        assert_eq!(mask_key(""), "…");
+    }
+
+    #[test]
+    fn classifies_sources() {
+        assert_eq!(SecretSource::of("env:X"), SecretSource::Env("X".into()));
+        assert_eq!(SecretSource::of("file:/run/x"), SecretSource::File("/run/x".into()));
+        assert_eq!(SecretSource::of("abc"), SecretSource::Literal);
+    }
+
+    #[test]
+    fn debug_of_a_resolved_secret_is_redacted() {
+        let s = resolve("hunter2-literal").unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_env_names_the_variable() {
+        let err = resolve("env:KEYWARDEN_TEST_SURELY_UNSET_VAR").unwrap_err();
+        assert_eq!(err.to_string(), "environment variable KEYWARDEN_TEST_SURELY_UNSET_VAR is not set");
+    }
+}

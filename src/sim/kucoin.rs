@@ -1,0 +1,10 @@
+//! placeholder
+use std::sync::Arc;
+
+use axum::Router;
+
+use super::SimState;
+
+pub fn router(_state: Arc<SimState>) -> Router {
+    Router::new()
+}

@@ -1,0 +1,158 @@
+//! A loopback exchange simulator for tests, benchmarks and `keywarden demo`.
+//!
+//! It is strict on purpose: every signed request is verified exactly as the exchange verifies it
+//! (the bytes signed, the timestamp window, the passphrase), and refused with the exchange's own
+//! error body and HTTP status when anything is off. A simulator that accepted anything would let
+//! a signing bug through to production.
+//!
+//! Each exchange is served under its own path prefix (`/mexc`, `/kucoin`, ...), so one listener
+//! serves them all; the prefix is stripped before verification, the way a proxy in front of the
+//! exchange would strip it, so what is verified is exactly what the exchange would see.
+//! Each API key plays a [`Scenario`]: a healthy key, a key with withdraw rights, a key whose
+//! requests hang, and so on.
+
+pub mod kucoin;
+pub mod mexc;
+mod scenario;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use scenario::{Scenario, ScenarioFile, ScenarioFileError, SimExchangeSettings, SimKey};
+
+use crate::exchange::ExchangeKind;
+
+/// How long a `hang` scenario holds a request before answering: far past any sane check timeout.
+pub const HANG_FOR: Duration = Duration::from_secs(120);
+
+/// The simulator's shared, read-only state: the keys it knows and how each behaves.
+#[derive(Debug)]
+pub struct SimState {
+    keys: HashMap<(ExchangeKind, String), SimKey>,
+    exchanges: HashMap<ExchangeKind, SimExchangeSettings>,
+}
+
+impl SimState {
+    pub fn new(file: ScenarioFile) -> SimState {
+        let keys = file
+            .keys
+            .into_iter()
+            .map(|k| ((k.exchange, k.api_key.clone()), k))
+            .collect();
+        SimState {
+            keys,
+            exchanges: file.exchanges,
+        }
+    }
+
+    /// The key registered under `api_key` at `exchange`, if any.
+    pub fn key(&self, exchange: ExchangeKind, api_key: &str) -> Option<&SimKey> {
+        self.keys.get(&(exchange, api_key.to_string()))
+    }
+
+    /// Exchange-wide settings (maintenance, clock offset), defaults when the file says nothing.
+    pub fn settings(&self, exchange: ExchangeKind) -> SimExchangeSettings {
+        self.exchanges.get(&exchange).cloned().unwrap_or_default()
+    }
+
+    /// The exchange's clock in ms: ours plus the exchange-wide offset plus, for a key that plays
+    /// `clock_skew`, the scenario's offset (so only that key's requests fall out of the window).
+    pub fn server_time_ms(&self, exchange: ExchangeKind, key: Option<&SimKey>) -> i64 {
+        let skew = match key.map(|k| k.scenario) {
+            Some(Scenario::ClockSkew) => scenario::CLOCK_SKEW_MS,
+            _ => 0,
+        };
+        crate::exchange::now_ms() + self.settings(exchange).clock_offset_ms + skew
+    }
+}
+
+/// The full simulator: every exchange under its prefix.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .nest("/mexc", mexc::router(state.clone()))
+        .nest("/kucoin", kucoin::router(state))
+}
+
+/// A running simulator on a loopback port; dropping it leaves the server running until the
+/// runtime ends, so tests keep the handle for the address only.
+#[derive(Debug, Clone)]
+pub struct RunningSim {
+    pub addr: SocketAddr,
+}
+
+impl RunningSim {
+    /// The base URL to put in a connection's `base_url` for `exchange`.
+    pub fn base_url(&self, exchange: ExchangeKind) -> String {
+        format!("http://{}/{}", self.addr, exchange.name())
+    }
+}
+
+/// Binds `listen` and serves the simulator in a background task.
+pub async fn spawn(listen: SocketAddr, file: ScenarioFile) -> std::io::Result<RunningSim> {
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(Arc::new(SimState::new(file)));
+    tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    Ok(RunningSim { addr })
+}
+
+/// The transport-level faults every exchange shares, played before any verification so they
+/// behave like a broken network path or CDN in front of the exchange. Returns `None` for
+/// scenarios the exchange module answers itself.
+pub async fn transport_fault(scenario: Scenario) -> Option<Response> {
+    match scenario {
+        Scenario::Http503 => Some(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain")],
+                "Service Unavailable",
+            )
+                .into_response(),
+        ),
+        Scenario::CdnHtml => Some(
+            (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                CDN_ERROR_PAGE,
+            )
+                .into_response(),
+        ),
+        Scenario::Hang => {
+            tokio::time::sleep(HANG_FOR).await;
+            Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+        Scenario::MalformedJson => Some(
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"code\":\"200000\",\"data\":{\"permission\":\"Gen",
+            )
+                .into_response(),
+        ),
+        _ => None,
+    }
+}
+
+/// A JSON reply with the given HTTP status.
+pub fn json_reply(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// What a CloudFront-style edge answers when it blocks or loses the origin.
+const CDN_ERROR_PAGE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\">\n\
+<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE></HEAD><BODY>\n\
+<H1>403 ERROR</H1><H2>The request could not be satisfied.</H2>\n\
+<HR noshade size=\"1px\">Request blocked. We can't connect to the server for this app or website at this time.\n\
+</BODY></HTML>\n";

@@ -1,0 +1,207 @@
+//! The scenario file: which keys the simulator knows and how each one behaves.
+//!
+//! ```toml
+//! [exchanges.kucoin]
+//! maintenance = false       # /api/v1/status answers "close"
+//! clock_offset_ms = 0       # the exchange's clock runs this far from ours
+//!
+//! [[keys]]
+//! exchange = "kucoin"
+//! api_key = "6705f5c311545b000157d3eb"
+//! api_secret = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3"
+//! passphrase = "correct horse"
+//! scenario = "withdraw_enabled"
+//! ```
+//!
+//! A wrong secret, a wrong passphrase or an unknown key are not scenarios: give the connection a
+//! secret (passphrase, key) other than the one registered here and the simulator refuses it the
+//! way the exchange would.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::exchange::ExchangeKind;
+
+/// How far ahead of ours the exchange's clock runs for a key playing `clock_skew`.
+pub const CLOCK_SKEW_MS: i64 = 60_000;
+
+/// How a simulated key behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Read, spot trade and futures rights, IP-bound: everything a healthy key has.
+    Valid,
+    /// Like `valid`, plus the withdraw right.
+    WithdrawEnabled,
+    /// Read and spot trade, no futures rights.
+    FuturesMissing,
+    /// Read and futures, no spot trade right.
+    TradeMissing,
+    /// Read only.
+    ReadOnly,
+    /// IP-bound, but not to the address the request comes from.
+    IpNotWhitelisted,
+    /// Healthy rights but no IP binding; where the exchange expires unbound keys, close to expiry.
+    NoIpWhitelist,
+    /// The exchange answers this key's requests with its maintenance error.
+    Maintenance,
+    /// HTTP 503 with a plain-text body.
+    Http503,
+    /// An HTML error page from a CDN in front of the exchange.
+    CdnHtml,
+    /// HTTP 429 with `Retry-After`.
+    RateLimited,
+    /// Requests hang far past any check timeout.
+    Hang,
+    /// HTTP 200 with a truncated JSON body.
+    MalformedJson,
+    /// The exchange's clock runs a minute ahead for this key, so its timestamps are refused.
+    ClockSkew,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 14] = [
+        Scenario::Valid,
+        Scenario::WithdrawEnabled,
+        Scenario::FuturesMissing,
+        Scenario::TradeMissing,
+        Scenario::ReadOnly,
+        Scenario::IpNotWhitelisted,
+        Scenario::NoIpWhitelist,
+        Scenario::Maintenance,
+        Scenario::Http503,
+        Scenario::CdnHtml,
+        Scenario::RateLimited,
+        Scenario::Hang,
+        Scenario::MalformedJson,
+        Scenario::ClockSkew,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Valid => "valid",
+            Scenario::WithdrawEnabled => "withdraw_enabled",
+            Scenario::FuturesMissing => "futures_missing",
+            Scenario::TradeMissing => "trade_missing",
+            Scenario::ReadOnly => "read_only",
+            Scenario::IpNotWhitelisted => "ip_not_whitelisted",
+            Scenario::NoIpWhitelist => "no_ip_whitelist",
+            Scenario::Maintenance => "maintenance",
+            Scenario::Http503 => "http_503",
+            Scenario::CdnHtml => "cdn_html",
+            Scenario::RateLimited => "rate_limited",
+            Scenario::Hang => "hang",
+            Scenario::MalformedJson => "malformed_json",
+            Scenario::ClockSkew => "clock_skew",
+        }
+    }
+
+    /// The rights a key playing this scenario holds.
+    pub fn grants(self) -> Grants {
+        let healthy = Grants {
+            read: true,
+            trade: true,
+            withdraw: false,
+            futures: true,
+            ip_bound: true,
+        };
+        match self {
+            Scenario::WithdrawEnabled => Grants {
+                withdraw: true,
+                ..healthy
+            },
+            Scenario::FuturesMissing => Grants {
+                futures: false,
+                ..healthy
+            },
+            Scenario::TradeMissing => Grants {
+                trade: false,
+                ..healthy
+            },
+            Scenario::ReadOnly => Grants {
+                trade: false,
+                futures: false,
+                ..healthy
+            },
+            Scenario::NoIpWhitelist => Grants {
+                ip_bound: false,
+                ..healthy
+            },
+            _ => healthy,
+        }
+    }
+}
+
+/// The rights and binding a simulated key has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grants {
+    pub read: bool,
+    pub trade: bool,
+    pub withdraw: bool,
+    pub futures: bool,
+    pub ip_bound: bool,
+}
+
+/// One key the simulator knows. `Debug` is derived: simulator keys are test fixtures, not secrets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimKey {
+    pub exchange: ExchangeKind,
+    pub api_key: String,
+    pub api_secret: String,
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    pub scenario: Scenario,
+}
+
+/// Exchange-wide behaviour.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimExchangeSettings {
+    /// The exchange's public status endpoint reports maintenance.
+    #[serde(default)]
+    pub maintenance: bool,
+    /// The exchange's clock runs this many ms away from ours, for every key.
+    #[serde(default)]
+    pub clock_offset_ms: i64,
+}
+
+/// The whole scenario file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    #[serde(default)]
+    pub exchanges: HashMap<ExchangeKind, SimExchangeSettings>,
+    #[serde(default)]
+    pub keys: Vec<SimKey>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioFileError {
+    #[error("cannot read scenario file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("scenario file {path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+}
+
+impl ScenarioFile {
+    pub fn load(path: &Path) -> Result<ScenarioFile, ScenarioFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ScenarioFileError::Parse {
+            path: shown,
+            source,
+        })
+    }
+}
