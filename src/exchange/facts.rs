@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A key's rights. `None` means the exchange would not tell us (reported as JSON `null`).
+/// `futures` is whether the key holds futures rights at all, even when the connection does not
+/// use futures (that is how `futures_not_needed` is found).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Permissions {
     pub read: Option<bool>,
@@ -86,8 +88,6 @@ pub struct Facts {
     pub permissions: Permissions,
     pub ip_restricted: Option<bool>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// Whether the key holds futures rights at all (even if the connection does not use them).
-    pub futures_granted: Option<bool>,
     pub problems: Vec<Problem>,
     /// Things worth telling the operator that are not problems (e.g. a right that is unknowable).
     pub notes: Vec<String>,

@@ -1,0 +1,1 @@
+//! KuCoin simulator and probe, through the library.

@@ -1,0 +1,1 @@
+//! MEXC simulator and probe, through the library.
