@@ -12,6 +12,7 @@
 //! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
 //! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
 //! - [`sim`]: the loopback exchange simulator used by tests and `keywarden demo`.
+//! - [`shutdown`]: SIGTERM / SIGINT handling.
 //! - [`secret`]: where secrets come from and how keys are shown masked.
 
 pub mod check;
@@ -21,4 +22,5 @@ pub mod demo;
 pub mod exchange;
 pub mod output;
 pub mod secret;
+pub mod shutdown;
 pub mod sim;

@@ -1,1 +1,191 @@
-fn main() {}
+//! The `keywarden` command line. Errors get their context here, at the edge; exit codes are the
+//! design's: 0 all connected, 1 some connection is not, 2 usage or config error.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use keywarden::check::{Status, Verdict};
+
+use keywarden::checker::Checker;
+use keywarden::config::{Config, Connection};
+use keywarden::sim::ScenarioFile;
+use keywarden::{demo, output};
+
+#[derive(Parser)]
+#[command(
+    name = "keywarden",
+    version,
+    about = "Watches the exchange API keys a trading platform holds"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check connections once now, print the results and exit (0 all connected, 1 not, 2 error).
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Connections to check (default: all).
+        names: Vec<String>,
+        /// One JSON object per connection per line instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Parse and validate the config and resolve its secrets; exit 0 when usable, 2 when not.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the built-in exchange simulator and check a demo config against it.
+    Demo,
+    /// Serve the exchange simulator on ADDR (paths /mexc, /kucoin) until interrupted.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:18080")]
+        listen: SocketAddr,
+        #[arg(long)]
+        scenarios: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    runtime.block_on(async {
+        match cli.command {
+            Command::Check {
+                config,
+                names,
+                json,
+            } => check(config, names, json).await,
+            Command::Validate { config } => validate(config),
+            Command::Demo => demo::run().await,
+            Command::Sim { listen, scenarios } => sim(listen, scenarios).await,
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Loads the config, logging its warnings; on error prints it and yields exit code 2.
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
+    match Config::load(path) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                tracing::warn!("{}: {warning}", path.display());
+            }
+            Ok(config)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn validate(path: PathBuf) -> ExitCode {
+    match load(&path) {
+        Ok(config) => {
+            println!(
+                "{}: ok, {} connection(s)",
+                path.display(),
+                config.connections.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn check(path: PathBuf, names: Vec<String>, json: bool) -> ExitCode {
+    let config = match load(&path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let selected: Vec<Connection> = if names.is_empty() {
+        config.connections.clone()
+    } else {
+        let mut selected = Vec::new();
+        for name in &names {
+            match config.connection(name) {
+                Some(c) => selected.push(c.clone()),
+                None => {
+                    eprintln!("error: {}: no connection named {name:?}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        selected
+    };
+    if selected.is_empty() {
+        eprintln!("error: {}: no connections configured", path.display());
+        return ExitCode::from(2);
+    }
+    let checker = Arc::new(Checker::new(&config.daemon));
+    let verdicts = checker.check_all(&selected).await;
+    output::print(&selected, &verdicts, json);
+    exit_code(&verdicts)
+}
+
+fn exit_code(verdicts: &[Verdict]) -> ExitCode {
+    if verdicts.iter().all(|v| v.status == Status::Connected) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn sim(listen: SocketAddr, scenarios: PathBuf) -> ExitCode {
+    let file = match ScenarioFile::load(&scenarios) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let keys = file.keys.len();
+    let running = match keywarden::sim::spawn(listen, file).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "exchange simulator on http://{} with {keys} key(s): base_url = \"http://{}/mexc\" or \"http://{}/kucoin\"",
+        running.addr, running.addr, running.addr
+    );
+    keywarden::shutdown::signalled().await;
+    ExitCode::SUCCESS
+}

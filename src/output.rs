@@ -1,1 +1,113 @@
-//! placeholder
+//! What `keywarden check` prints: JSON Lines for machines, a table for people.
+
+use std::fmt::Write as _;
+
+use crate::check::{Status, Verdict};
+use crate::config::Connection;
+use crate::secret::{mask_key, ExposeSecret};
+
+/// Prints verdicts to stdout as JSON Lines or as the table.
+pub fn print(connections: &[Connection], verdicts: &[Verdict], json: bool) {
+    if json {
+        for verdict in verdicts {
+            println!("{}", json_line(verdict));
+        }
+    } else {
+        let rows: Vec<_> = connections.iter().zip(verdicts).collect();
+        print!("{}", table(&rows));
+    }
+}
+
+/// One verdict as one JSON line (the design's `check --json` shape).
+pub fn json_line(verdict: &Verdict) -> String {
+    serde_json::to_string(verdict).expect("verdicts always serialize")
+}
+
+/// The readable table: one row per connection, then under each row that is not `connected`
+/// what happened and what to do, and any warnings.
+pub fn table(rows: &[(&Connection, &Verdict)]) -> String {
+    let headers = [
+        "CONNECTION",
+        "EXCHANGE",
+        "KEY",
+        "STATUS",
+        "READ",
+        "TRADE",
+        "WITHDRAW",
+        "FUTURES",
+        "IP",
+        "EXPIRES",
+        "LATENCY",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(connection, v)| {
+            vec![
+                v.connection.clone(),
+                v.exchange.to_string(),
+                mask_key(connection.credentials.api_key.expose_secret()),
+                v.status.to_string(),
+                right(v.permissions.read),
+                right(v.permissions.trade),
+                right(v.permissions.withdraw),
+                right(v.permissions.futures),
+                match v.ip_restricted {
+                    Some(true) => "bound".into(),
+                    Some(false) => "open".into(),
+                    None => "?".into(),
+                },
+                v.expires_at
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_else(|| "-".into()),
+                format!("{}ms", v.latency_ms),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    push_row(&mut out, headers.iter().map(|h| h.to_string()), &widths);
+    for (row, (_, verdict)) in cells.into_iter().zip(rows) {
+        push_row(&mut out, row.into_iter(), &widths);
+        if verdict.status != Status::Connected {
+            let _ = writeln!(out, "    what: {}", verdict.message);
+        }
+        if let Some(remedy) = &verdict.remedy {
+            let _ = writeln!(out, "    do:   {remedy}");
+        }
+        for warning in &verdict.warnings {
+            let _ = writeln!(out, "    warning: {warning}");
+        }
+    }
+    let connected = rows
+        .iter()
+        .filter(|(_, v)| v.status == Status::Connected)
+        .count();
+    let _ = writeln!(out, "\n{connected} of {} connections connected", rows.len());
+    out
+}
+
+fn right(value: Option<bool>) -> String {
+    match value {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "?",
+    }
+    .to_string()
+}
+
+fn push_row(out: &mut String, cells: impl Iterator<Item = String>, widths: &[usize]) {
+    let line: Vec<String> = cells
+        .zip(widths)
+        .map(|(cell, width)| format!("{cell:<width$}"))
+        .collect();
+    let _ = writeln!(out, "{}", line.join("  ").trim_end());
+}

@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn classifies_sources() {
         assert_eq!(SecretSource::of("env:X"), SecretSource::Env("X".into()));
-        assert_eq!(SecretSource::of("file:/run/x"), SecretSource::File("/run/x".into()));
+        assert_eq!(
+            SecretSource::of("file:/run/x"),
+            SecretSource::File("/run/x".into())
+        );
         assert_eq!(SecretSource::of("abc"), SecretSource::Literal);
     }
 
@@ -119,6 +122,9 @@ mod tests {
     #[test]
     fn missing_env_names_the_variable() {
         let err = resolve("env:KEYWARDEN_TEST_SURELY_UNSET_VAR").unwrap_err();
-        assert_eq!(err.to_string(), "environment variable KEYWARDEN_TEST_SURELY_UNSET_VAR is not set");
+        assert_eq!(
+            err.to_string(),
+            "environment variable KEYWARDEN_TEST_SURELY_UNSET_VAR is not set"
+        );
     }
 }

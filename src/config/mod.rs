@@ -1,1 +1,171 @@
-//! placeholder
+//! The configuration: one TOML file, overridable from the environment (`KEYWARDEN__…`),
+//! validated whole before anything runs.
+//!
+//! Loading goes through the `config` crate (file + environment), into the serde structs of
+//! [`raw`] that reject unknown keys, then through [`validate`], which checks every value and
+//! resolves every secret. Every error names the file, the key path and what is wrong, and all
+//! problems are reported at once so an operator fixes the file in one go.
+
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::exchange::{Credentials, ExchangeKind, Markets};
+use crate::secret::SecretString;
+
+/// The prefix of environment overrides: `KEYWARDEN__DAEMON__SCHEDULE` sets `daemon.schedule`.
+pub const ENV_PREFIX: &str = "KEYWARDEN";
+
+/// A validated configuration, secrets resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from, for messages.
+    pub source: PathBuf,
+    pub daemon: DaemonConfig,
+    pub alerts: AlertsConfig,
+    /// In name order.
+    pub connections: Vec<Connection>,
+    /// Things that work but should not be so (a literal secret in the file), for the log.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub schedule: Schedule,
+    pub state_dir: PathBuf,
+    pub metrics_listen: SocketAddr,
+    pub history_retention: Duration,
+    pub max_concurrent_checks: usize,
+    pub check_timeout: Duration,
+    pub expiry_warning: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    pub unavailable_after: u32,
+    /// `None` when reminders are off (`remind_every = "0"`).
+    pub remind_every: Option<Duration>,
+    pub send_resolved: bool,
+    pub telegram: Option<TelegramConfig>,
+    pub email: Option<EmailConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub bot_token: SecretString,
+    pub chat_ids: Vec<i64>,
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub smtp_url: String,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+/// One exchange key to watch.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// What users see: `[a-z0-9_.-]+`, unique.
+    pub name: String,
+    pub exchange: ExchangeKind,
+    pub credentials: Credentials,
+    pub markets: Markets,
+    pub require_ip_whitelist: bool,
+    pub owner_email: Option<String>,
+    /// Overrides the daemon's schedule for this connection.
+    pub schedule: Option<Schedule>,
+    pub base_url: Option<String>,
+    pub futures_base_url: Option<String>,
+}
+
+/// A 6-field cron expression (sec min hour dom mon dow, UTC), checked with the same parser
+/// settings the scheduler uses.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Schedule {
+    expression: String,
+}
+
+impl Schedule {
+    pub fn parse(expression: &str) -> Result<Schedule, String> {
+        let fields = expression.split_whitespace().count();
+        if fields != 6 {
+            return Err(format!(
+                "{expression:?} has {fields} fields; expected 6 (sec min hour day-of-month month day-of-week)"
+            ));
+        }
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(expression)
+            .map_err(|e| format!("{expression:?} is not a valid cron expression: {e}"))?;
+        Ok(Schedule {
+            expression: expression.to_string(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.expression
+    }
+}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Schedule({:?})", self.expression)
+    }
+}
+
+/// One thing wrong in the config, at one key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key path, e.g. `connections.alice-mexc.api_secret`.
+    pub key: String,
+    pub message: String,
+}
+
+/// Why a config could not be used. Displays as one line per problem, each naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read config file: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path}: {detail}")]
+    Syntax { path: String, detail: String },
+    #[error("{}", .problems.iter().map(|p| format!("{path}: {}: {}", p.key, p.message)).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: String,
+        problems: Vec<Problem>,
+    },
+}
+
+impl Config {
+    /// Loads, overrides from the environment, validates and resolves secrets.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Like [`Config::load`], for text already in memory (`source` is only used in messages and
+    /// to resolve relative paths).
+    pub fn from_toml(text: &str, source: &Path) -> Result<Config, ConfigError> {
+        let shown = source.display().to_string();
+        let raw = validate::parse(text, &shown)?;
+        validate::validate(raw, source)
+    }
+
+    /// The connection called `name`.
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+}

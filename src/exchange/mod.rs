@@ -98,7 +98,10 @@ impl FromStr for ExchangeKind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = ExchangeKind::ALL.iter().map(|k| k.name()).collect();
-                format!("unknown exchange {s:?} (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown exchange {s:?} (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -133,7 +136,10 @@ pub struct ProbeTarget {
 impl ProbeTarget {
     /// The spot host to use: the override, or the exchange's documented default.
     pub fn spot_base<'a>(&'a self, default: &'a str) -> &'a str {
-        self.base_url.as_deref().unwrap_or(default).trim_end_matches('/')
+        self.base_url
+            .as_deref()
+            .unwrap_or(default)
+            .trim_end_matches('/')
     }
 
     /// The futures host to use: its own override, the spot override, or the documented default.

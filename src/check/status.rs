@@ -1,0 +1,104 @@
+//! The statuses and warnings a verdict can carry, with their wire names.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// One status per connection, in the design's precedence order (first that applies wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    ExchangeUnavailable,
+    RateLimited,
+    ClockSkew,
+    InvalidKey,
+    IpNotAllowed,
+    WithdrawEnabled,
+    NoReadPermission,
+    NoTradePermission,
+    NoFuturesPermission,
+    Connected,
+}
+
+/// How loud a status is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Ok,
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Status {
+    pub const ALL: [Status; 10] = [
+        Status::ExchangeUnavailable,
+        Status::RateLimited,
+        Status::ClockSkew,
+        Status::InvalidKey,
+        Status::IpNotAllowed,
+        Status::WithdrawEnabled,
+        Status::NoReadPermission,
+        Status::NoTradePermission,
+        Status::NoFuturesPermission,
+        Status::Connected,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::ExchangeUnavailable => "exchange_unavailable",
+            Status::RateLimited => "rate_limited",
+            Status::ClockSkew => "clock_skew",
+            Status::InvalidKey => "invalid_key",
+            Status::IpNotAllowed => "ip_not_allowed",
+            Status::WithdrawEnabled => "withdraw_enabled",
+            Status::NoReadPermission => "no_read_permission",
+            Status::NoTradePermission => "no_trade_permission",
+            Status::NoFuturesPermission => "no_futures_permission",
+            Status::Connected => "connected",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Status::Connected => Severity::Ok,
+            Status::RateLimited => Severity::Info,
+            Status::ExchangeUnavailable => Severity::Warning,
+            _ => Severity::Critical,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Warnings ride along with any status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warning {
+    /// The key is not bound to an IP whitelist (and the connection requires one).
+    IpWhitelistMissing,
+    /// The key holds futures rights the connection does not use.
+    FuturesNotNeeded,
+    /// The key expires within the configured `expiry_warning`.
+    KeyExpiresSoon,
+}
+
+impl Warning {
+    pub fn name(self) -> &'static str {
+        match self {
+            Warning::IpWhitelistMissing => "ip_whitelist_missing",
+            Warning::FuturesNotNeeded => "futures_not_needed",
+            Warning::KeyExpiresSoon => "key_expires_soon",
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,94 @@
+//! The config file exactly as written: serde structs that reject unknown keys. Nothing here is
+//! validated beyond types; [`super::validate`] turns this into a [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    #[serde(default)]
+    pub connections: BTreeMap<String, RawConnection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub schedule: Option<String>,
+    pub state_dir: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub history_retention: Option<String>,
+    pub max_concurrent_checks: Option<i64>,
+    pub check_timeout: Option<String>,
+    pub expiry_warning: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub unavailable_after: Option<i64>,
+    pub remind_every: Option<String>,
+    pub send_resolved: Option<bool>,
+    pub telegram: Option<RawTelegram>,
+    pub email: Option<RawEmail>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelegram {
+    pub bot_token: String,
+    #[serde(default)]
+    pub chat_ids: Vec<i64>,
+    pub api_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub smtp_url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+    #[serde(default)]
+    pub to: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnection {
+    pub exchange: String,
+    pub api_key: String,
+    pub api_secret: String,
+    pub passphrase: Option<String>,
+    pub markets: Option<Vec<String>>,
+    pub require_ip_whitelist: Option<bool>,
+    pub owner_email: Option<String>,
+    pub schedule: Option<String>,
+    pub base_url: Option<String>,
+    pub futures_base_url: Option<String>,
+}
+
+// Hand-written Debug so a raw secret reference that is a literal secret never reaches a log.
+macro_rules! redacted_debug {
+    ($ty:ident { $($shown:ident),* } hides { $($hidden:ident),* }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($hidden), &"[REDACTED]"))*
+                    .finish()
+            }
+        }
+    };
+}
+
+redacted_debug!(RawTelegram { chat_ids, api_url } hides { bot_token });
+redacted_debug!(RawEmail { smtp_url, username, from, to } hides { password });
+redacted_debug!(RawConnection {
+    exchange, markets, require_ip_whitelist, owner_email, schedule, base_url, futures_base_url
+} hides { api_key, api_secret, passphrase });

@@ -1,0 +1,443 @@
+//! From the raw file to a [`Config`]: every value checked, every secret resolved, every problem
+//! collected with its key path.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::raw::{RawAlerts, RawConfig, RawConnection, RawDaemon, RawEmail, RawTelegram};
+use super::{
+    AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig, Problem, Schedule,
+    TelegramConfig, ENV_PREFIX,
+};
+use crate::exchange::{Credentials, ExchangeKind, Markets};
+use crate::secret::{self, SecretSource, SecretString};
+
+pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/keywarden";
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9477";
+pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
+
+/// Reads the TOML text and the `KEYWARDEN__` environment into the raw structs. Syntax errors,
+/// unknown keys and wrong types end here, named by the config crate with their key path.
+pub fn parse(text: &str, shown_path: &str) -> Result<RawConfig, ConfigError> {
+    // Connection names are case-sensitive to us, and the config crate folds keys to lower
+    // case; check the names on the file itself so `[connections.Alice]` is refused, not renamed.
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: shown_path.to_string(),
+            detail: format!("not valid TOML: {}", e.to_string().trim_end()),
+        })?;
+    let mut name_problems = Vec::new();
+    if let Some(toml::Value::Table(connections)) = table.get("connections") {
+        for name in connections.keys() {
+            if let Err(message) = check_connection_name(name) {
+                name_problems.push(Problem {
+                    key: format!("connections.{name}"),
+                    message,
+                });
+            }
+        }
+    }
+    if !name_problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: shown_path.to_string(),
+            problems: name_problems,
+        });
+    }
+    let environment = config::Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("alerts.telegram.chat_ids")
+        .with_list_parse_key("alerts.email.to");
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(environment)
+        .build()
+        .and_then(|c| c.try_deserialize::<RawConfig>())
+        .map_err(|e| ConfigError::Syntax {
+            path: shown_path.to_string(),
+            detail: e.to_string(),
+        })
+}
+
+fn check_connection_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "connection name {name:?} is not allowed: use lower-case letters, digits, '_', '.' and '-'"
+        ))
+    }
+}
+
+/// Collects problems while values are checked, so all of them are reported together.
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Runs `check` on `value` when present; on error records it and returns `None`.
+    fn check<T, U>(
+        &mut self,
+        key: &str,
+        value: Option<T>,
+        default: U,
+        check: impl FnOnce(T) -> Result<U, String>,
+    ) -> U
+    where
+        U: Clone,
+    {
+        match value.map(check) {
+            None => default,
+            Some(Ok(v)) => v,
+            Some(Err(message)) => {
+                self.add(key, message);
+                default
+            }
+        }
+    }
+}
+
+/// Checks every value of `raw` and resolves its secrets.
+pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Problems(Vec::new());
+    let mut warnings = Vec::new();
+    let daemon = daemon(raw.daemon, &mut problems);
+    let alerts = alerts(raw.alerts, &mut problems, &mut warnings);
+    let mut connections = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (name, raw_connection) in raw.connections {
+        if let Err(message) = check_connection_name(&name) {
+            problems.add(format!("connections.{name}"), message);
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            problems.add(format!("connections.{name}"), "duplicate connection name");
+            continue;
+        }
+        if let Some(c) = connection(&name, raw_connection, &mut problems, &mut warnings) {
+            connections.push(c);
+        }
+    }
+    if !problems.0.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: source.display().to_string(),
+            problems: problems.0,
+        });
+    }
+    Ok(Config {
+        source: source.to_path_buf(),
+        daemon,
+        alerts,
+        connections,
+        warnings,
+    })
+}
+
+fn duration(text: String) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration like \"15s\", \"5m\" or \"90d\": {e}"))
+}
+
+fn positive_duration(text: String) -> Result<Duration, String> {
+    match duration(text.clone())? {
+        d if d.is_zero() => Err(format!("{text:?} must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
+fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
+    let default_schedule = Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule is valid");
+    DaemonConfig {
+        schedule: problems.check("daemon.schedule", raw.schedule, default_schedule, |s| {
+            Schedule::parse(&s)
+        }),
+        state_dir: raw
+            .state_dir
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+        metrics_listen: problems.check(
+            "daemon.metrics_listen",
+            raw.metrics_listen,
+            SocketAddr::from_str(DEFAULT_METRICS_LISTEN).expect("default address parses"),
+            |s| {
+                SocketAddr::from_str(&s)
+                    .map_err(|_| format!("{s:?} is not an address like \"127.0.0.1:9477\""))
+            },
+        ),
+        history_retention: problems.check(
+            "daemon.history_retention",
+            raw.history_retention,
+            Duration::from_secs(90 * 86_400),
+            positive_duration,
+        ),
+        max_concurrent_checks: problems.check(
+            "daemon.max_concurrent_checks",
+            raw.max_concurrent_checks,
+            64,
+            |n| match n {
+                1..=100_000 => Ok(n as usize),
+                _ => Err(format!("{n} is out of range: use 1 to 100000")),
+            },
+        ),
+        check_timeout: problems.check(
+            "daemon.check_timeout",
+            raw.check_timeout,
+            Duration::from_secs(15),
+            positive_duration,
+        ),
+        expiry_warning: problems.check(
+            "daemon.expiry_warning",
+            raw.expiry_warning,
+            Duration::from_secs(14 * 86_400),
+            duration,
+        ),
+    }
+}
+
+fn alerts(raw: RawAlerts, problems: &mut Problems, warnings: &mut Vec<String>) -> AlertsConfig {
+    AlertsConfig {
+        unavailable_after: problems.check(
+            "alerts.unavailable_after",
+            raw.unavailable_after,
+            2,
+            |n| match n {
+                1..=1000 => Ok(n as u32),
+                _ => Err(format!(
+                    "{n} is out of range: use 1 to 1000 consecutive checks"
+                )),
+            },
+        ),
+        remind_every: problems.check("alerts.remind_every", raw.remind_every, None, |s| {
+            if s.trim() == "0" {
+                Ok(None)
+            } else {
+                duration(s).map(|d| (!d.is_zero()).then_some(d))
+            }
+        }),
+        send_resolved: raw.send_resolved.unwrap_or(true),
+        telegram: raw.telegram.and_then(|t| telegram(t, problems, warnings)),
+        email: raw.email.and_then(|e| email(e, problems, warnings)),
+    }
+}
+
+fn telegram(
+    raw: RawTelegram,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<TelegramConfig> {
+    let before = problems.0.len();
+    let bot_token = secret_field(
+        "alerts.telegram.bot_token",
+        &raw.bot_token,
+        problems,
+        warnings,
+    );
+    if raw.chat_ids.is_empty() {
+        problems.add("alerts.telegram.chat_ids", "at least one chat id is needed");
+    }
+    let api_url = raw
+        .api_url
+        .unwrap_or_else(|| DEFAULT_TELEGRAM_API.to_string());
+    if let Err(message) = http_url(&api_url) {
+        problems.add("alerts.telegram.api_url", message);
+    }
+    (problems.0.len() == before).then(|| TelegramConfig {
+        bot_token: bot_token.expect("no problem recorded, so the token resolved"),
+        chat_ids: raw.chat_ids,
+        api_url,
+    })
+}
+
+fn email(
+    raw: RawEmail,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<EmailConfig> {
+    let before = problems.0.len();
+    match url::Url::parse(&raw.smtp_url) {
+        Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {}
+        _ => problems.add(
+            "alerts.email.smtp_url",
+            format!(
+                "{:?} is not an SMTP URL like \"smtp://relay.example.com:587?tls=required\" or \"smtps://relay.example.com\"",
+                raw.smtp_url
+            ),
+        ),
+    }
+    let password = raw
+        .password
+        .as_deref()
+        .and_then(|p| secret_field("alerts.email.password", p, problems, warnings));
+    if let Err(message) = mailbox(&raw.from) {
+        problems.add("alerts.email.from", message);
+    }
+    if raw.to.is_empty() {
+        problems.add("alerts.email.to", "at least one recipient is needed");
+    }
+    for (i, to) in raw.to.iter().enumerate() {
+        if let Err(message) = mailbox(to) {
+            problems.add(format!("alerts.email.to[{i}]"), message);
+        }
+    }
+    (problems.0.len() == before).then(|| EmailConfig {
+        smtp_url: raw.smtp_url,
+        username: raw.username,
+        password,
+        from: raw.from,
+        to: raw.to,
+    })
+}
+
+/// Accepts `user@host` or `Name <user@host>`.
+fn mailbox(text: &str) -> Result<(), String> {
+    let address = match (text.find('<'), text.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &text[open + 1..close],
+        _ => text,
+    };
+    let valid = address.split_once('@').is_some_and(|(user, host)| {
+        !user.is_empty() && host.contains('.') && !address.contains(char::is_whitespace)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("{text:?} is not an email address"))
+    }
+}
+
+fn http_url(text: &str) -> Result<(), String> {
+    match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(format!("{text:?} is not an http(s) URL")),
+    }
+}
+
+/// Resolves one secret field; a literal works but is warned about (by key, never by value).
+fn secret_field(
+    key: &str,
+    raw: &str,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<SecretString> {
+    if SecretSource::of(raw) == SecretSource::Literal && !raw.is_empty() {
+        warnings.push(format!(
+            "{key} is written into the config file; prefer \"env:NAME\" or \"file:PATH\" so the secret stays out of it"
+        ));
+    }
+    match secret::resolve(raw) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            problems.add(key, e.to_string());
+            None
+        }
+    }
+}
+
+fn connection(
+    name: &str,
+    raw: RawConnection,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<Connection> {
+    let at = |field: &str| format!("connections.{name}.{field}");
+    let before = problems.0.len();
+    let exchange = match ExchangeKind::from_str(&raw.exchange) {
+        Ok(kind) if kind.is_supported() => Some(kind),
+        Ok(kind) => {
+            problems.add(
+                at("exchange"),
+                format!("exchange {kind} is not supported by this version yet (supported: mexc, kucoin)"),
+            );
+            None
+        }
+        Err(message) => {
+            problems.add(at("exchange"), message);
+            None
+        }
+    };
+    let api_key = secret_field(&at("api_key"), &raw.api_key, problems, warnings);
+    let api_secret = secret_field(&at("api_secret"), &raw.api_secret, problems, warnings);
+    let passphrase = match (&raw.passphrase, exchange) {
+        (Some(p), _) => secret_field(&at("passphrase"), p, problems, warnings),
+        (None, Some(kind)) if kind.needs_passphrase() => {
+            problems.add(at("passphrase"), format!("{kind} keys need a passphrase"));
+            None
+        }
+        (None, _) => None,
+    };
+    let mut markets = Markets::default();
+    for (i, market) in raw
+        .markets
+        .unwrap_or_else(|| vec!["spot".to_string()])
+        .iter()
+        .enumerate()
+    {
+        match market.as_str() {
+            "spot" => markets.spot = true,
+            "futures" => markets.futures = true,
+            other => problems.add(
+                format!("{}[{i}]", at("markets")),
+                format!("unknown market {other:?} (expected \"spot\" or \"futures\")"),
+            ),
+        }
+    }
+    if !markets.spot && !markets.futures {
+        problems.add(
+            at("markets"),
+            "list at least one market: \"spot\" or \"futures\"",
+        );
+    }
+    if let Some(email) = &raw.owner_email {
+        if let Err(message) = mailbox(email) {
+            problems.add(at("owner_email"), message);
+        }
+    }
+    let schedule = raw.schedule.as_deref().and_then(|s| {
+        Schedule::parse(s)
+            .map_err(|m| problems.add(at("schedule"), m))
+            .ok()
+    });
+    for (field, value) in [
+        ("base_url", &raw.base_url),
+        ("futures_base_url", &raw.futures_base_url),
+    ] {
+        if let Some(url) = value {
+            if let Err(message) = http_url(url) {
+                problems.add(at(field), message);
+            }
+        }
+    }
+    if problems.0.len() != before {
+        return None;
+    }
+    Some(Connection {
+        name: name.to_string(),
+        exchange: exchange?,
+        credentials: Credentials {
+            api_key: api_key?,
+            api_secret: api_secret?,
+            passphrase,
+        },
+        markets,
+        require_ip_whitelist: raw.require_ip_whitelist.unwrap_or(true),
+        owner_email: raw.owner_email,
+        schedule,
+        base_url: raw.base_url,
+        futures_base_url: raw.futures_base_url,
+    })
+}
