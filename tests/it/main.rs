@@ -1,4 +1,8 @@
 //! KeyWarden's integration tests: one binary, one module per concern.
 
+mod check_cli;
+mod config_errors;
+mod demo;
 mod sim_kucoin;
 mod sim_mexc;
+mod support;

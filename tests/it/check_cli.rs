@@ -1,0 +1,409 @@
+//! `keywarden check --json` through the real binary against the simulator: every scenario on
+//! both exchanges, spot and futures connections, gives the status, rights, warnings and remedy
+//! the design promises, and no secret ever reaches the output.
+
+use std::collections::BTreeMap;
+
+use keywarden::exchange::ExchangeKind;
+use keywarden::sim::{Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use serde_json::Value;
+
+use crate::support::{self, connection_toml, json_lines, sim_key, Scratch};
+
+const EXCHANGES: [ExchangeKind; 2] = [ExchangeKind::Mexc, ExchangeKind::Kucoin];
+
+/// What one connection must come out as.
+struct Expect {
+    status: &'static str,
+    warnings: Vec<&'static str>,
+    /// (read, trade, withdraw, futures) when the scenario lets the exchange tell them.
+    rights: Option<[bool; 4]>,
+    remedy_mentions: Option<&'static str>,
+}
+
+fn expect(status: &'static str, warnings: &[&'static str]) -> Expect {
+    Expect {
+        status,
+        warnings: warnings.to_vec(),
+        rights: None,
+        remedy_mentions: None,
+    }
+}
+
+impl Expect {
+    fn rights(mut self, read: bool, trade: bool, withdraw: bool, futures: bool) -> Expect {
+        self.rights = Some([read, trade, withdraw, futures]);
+        self
+    }
+    fn remedy(mut self, mentions: &'static str) -> Expect {
+        self.remedy_mentions = Some(mentions);
+        self
+    }
+}
+
+/// The scenario table: what a spot-only connection and a spot+futures connection see.
+fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>) {
+    use Scenario::*;
+    let expires = exchange == ExchangeKind::Mexc; // MEXC expires keys without IP binding
+    match scenario {
+        Valid => (
+            expect("connected", &["futures_not_needed"]).rights(true, true, false, true),
+            Some(expect("connected", &[]).rights(true, true, false, true)),
+        ),
+        WithdrawEnabled => (
+            expect("withdraw_enabled", &["futures_not_needed"])
+                .rights(true, true, true, true)
+                .remedy("withdraw"),
+            Some(expect("withdraw_enabled", &[]).rights(true, true, true, true)),
+        ),
+        FuturesMissing => (
+            expect("connected", &[]).rights(true, true, false, false),
+            Some(
+                expect("no_futures_permission", &[])
+                    .rights(true, true, false, false)
+                    .remedy("futures"),
+            ),
+        ),
+        TradeMissing => (
+            expect("no_trade_permission", &["futures_not_needed"])
+                .rights(true, false, false, true)
+                .remedy("trading rights"),
+            Some(expect("no_trade_permission", &[]).rights(true, false, false, true)),
+        ),
+        ReadOnly => (
+            expect("no_trade_permission", &[]).rights(true, false, false, false),
+            Some(expect("no_trade_permission", &[]).rights(true, false, false, false)),
+        ),
+        IpNotWhitelisted => (expect("ip_not_allowed", &[]).remedy("127.0.0.1"), None),
+        NoIpWhitelist => {
+            let mut spot = vec!["ip_whitelist_missing", "futures_not_needed"];
+            let mut futures = vec!["ip_whitelist_missing"];
+            if expires {
+                spot.push("key_expires_soon");
+                futures.push("key_expires_soon");
+            }
+            (
+                Expect {
+                    warnings: spot,
+                    ..expect("connected", &[]).rights(true, true, false, true)
+                },
+                Some(Expect {
+                    warnings: futures,
+                    ..expect("connected", &[])
+                }),
+            )
+        }
+        Maintenance | Http503 | CdnHtml | Hang | MalformedJson => (
+            expect("exchange_unavailable", &[]).remedy("maintenance"),
+            None,
+        ),
+        RateLimited => (expect("rate_limited", &[]), None),
+        ClockSkew => (expect("clock_skew", &[]).remedy("clock"), None),
+    }
+}
+
+fn check_line(line: &Value, want: &Expect, name: &str) {
+    assert_eq!(line["status"], want.status, "{name}: status in {line}");
+    let warnings: Vec<&str> = line["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings, want.warnings, "{name}: warnings in {line}");
+    if let Some([read, trade, withdraw, futures]) = want.rights {
+        let p = &line["permissions"];
+        assert_eq!(
+            [&p["read"], &p["trade"], &p["withdraw"], &p["futures"]],
+            [
+                &Value::from(read),
+                &Value::from(trade),
+                &Value::from(withdraw),
+                &Value::from(futures)
+            ],
+            "{name}: permissions in {line}"
+        );
+    }
+    match (want.status, &line["remedy"]) {
+        ("connected", remedy) => assert!(remedy.is_null(), "{name}: connected has no remedy"),
+        (_, Value::String(remedy)) => {
+            if let Some(word) = want.remedy_mentions {
+                assert!(
+                    remedy.contains(word),
+                    "{name}: remedy {remedy:?} lacks {word:?}"
+                );
+            }
+        }
+        (_, other) => panic!("{name}: a failing status needs a remedy, got {other}"),
+    }
+    assert!(
+        !line["message"].as_str().unwrap().is_empty(),
+        "{name}: message"
+    );
+}
+
+/// Every secret a config holds, to look for in everything the binary printed.
+fn secrets_of(keys: &[SimKey]) -> Vec<String> {
+    keys.iter()
+        .flat_map(|k| {
+            [
+                Some(k.api_key.clone()),
+                Some(k.api_secret.clone()),
+                k.passphrase.clone(),
+            ]
+        })
+        .flatten()
+        .collect()
+}
+
+fn assert_no_secret(outputs: &[&str], secrets: &[String]) {
+    for secret in secrets {
+        for out in outputs {
+            assert!(
+                !out.contains(secret.as_str()),
+                "secret {secret:?} leaked into output:\n{out}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
+    let mut keys = Vec::new();
+    for exchange in EXCHANGES {
+        for scenario in Scenario::ALL {
+            keys.push(sim_key(
+                exchange,
+                &format!("{exchange}-{}", scenario.name()),
+                scenario,
+            ));
+        }
+    }
+    let scenarios: Vec<Scenario> = keys.iter().map(|k| k.scenario).collect();
+    let sim = support::start_sim(ScenarioFile {
+        keys: keys.clone(),
+        ..ScenarioFile::default()
+    })
+    .await;
+
+    let mut config =
+        String::from("[daemon]\ncheck_timeout = \"2s\"\nmax_concurrent_checks = 16\n\n");
+    let mut expected: BTreeMap<String, Expect> = BTreeMap::new();
+    for (key, &scenario) in keys.iter().zip(&scenarios) {
+        let base = format!("{}-{}", key.exchange, scenario.name().replace('_', "-"));
+        let (spot, futures) = table(key.exchange, scenario);
+        config.push_str(&connection_toml(
+            &format!("{base}-spot"),
+            key,
+            &sim,
+            &["spot"],
+        ));
+        expected.insert(format!("{base}-spot"), spot);
+        if let Some(futures) = futures {
+            config.push_str(&connection_toml(
+                &format!("{base}-futures"),
+                key,
+                &sim,
+                &["spot", "futures"],
+            ));
+            expected.insert(format!("{base}-futures"), futures);
+        }
+    }
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", &config);
+    let run = support::run(
+        &["check", "--config", path.to_str().unwrap(), "--json"],
+        &[],
+    )
+    .await;
+
+    assert_eq!(
+        run.code, 1,
+        "some connections fail, so exit 1; stderr:\n{}",
+        run.stderr
+    );
+    let lines = json_lines(&run.stdout);
+    assert_eq!(lines.len(), expected.len(), "one line per connection");
+    for line in &lines {
+        let name = line["connection"].as_str().unwrap();
+        check_line(line, &expected[name], name);
+    }
+    let mexc_unbound = lines
+        .iter()
+        .find(|l| l["connection"] == "mexc-no-ip-whitelist-spot")
+        .unwrap();
+    assert!(
+        mexc_unbound["expires_at"].is_string(),
+        "MEXC reports when an unbound key expires"
+    );
+    assert_no_secret(&[&run.stdout, &run.stderr], &secrets_of(&keys));
+}
+
+/// Connections whose credentials differ from what the exchange holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
+    let mexc = sim_key(ExchangeKind::Mexc, "mexc-real", Scenario::Valid);
+    let kucoin = sim_key(ExchangeKind::Kucoin, "kucoin-real", Scenario::Valid);
+    let sim = support::start_sim(ScenarioFile {
+        keys: vec![mexc.clone(), kucoin.clone()],
+        ..ScenarioFile::default()
+    })
+    .await;
+    let wrong_secret = |k: &SimKey| SimKey {
+        api_secret: "not-the-secret-the-exchange-holds".into(),
+        ..k.clone()
+    };
+    let unknown = |k: &SimKey, label| sim_key(k.exchange, label, Scenario::Valid);
+    let wrong_passphrase = SimKey {
+        passphrase: Some("not-the-passphrase".into()),
+        ..kucoin.clone()
+    };
+    let cases = [
+        ("mexc-wrong-secret", wrong_secret(&mexc)),
+        ("mexc-unknown-key", unknown(&mexc, "never-registered-m")),
+        ("kucoin-wrong-secret", wrong_secret(&kucoin)),
+        ("kucoin-unknown-key", unknown(&kucoin, "never-registered-k")),
+        ("kucoin-wrong-passphrase", wrong_passphrase),
+    ];
+    let config: String = cases
+        .iter()
+        .map(|(name, key)| connection_toml(name, key, &sim, &["spot"]))
+        .collect();
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", &config);
+    let run = support::run(
+        &["check", "--config", path.to_str().unwrap(), "--json"],
+        &[],
+    )
+    .await;
+
+    assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
+    let lines = json_lines(&run.stdout);
+    assert_eq!(lines.len(), cases.len());
+    for line in &lines {
+        let name = line["connection"].as_str().unwrap();
+        check_line(line, &expect("invalid_key", &[]).remedy("new key"), name);
+    }
+    let all_keys: Vec<SimKey> = cases
+        .iter()
+        .map(|(_, k)| k.clone())
+        .chain([mexc, kucoin])
+        .collect();
+    assert_no_secret(&[&run.stdout, &run.stderr], &secrets_of(&all_keys));
+}
+
+/// Exchange-wide trouble: the whole exchange in maintenance, or its clock far from ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_wide_maintenance_and_clock_offset() {
+    for exchange in EXCHANGES {
+        for (label, settings, status) in [
+            (
+                "maintenance",
+                SimExchangeSettings {
+                    maintenance: true,
+                    ..SimExchangeSettings::default()
+                },
+                "exchange_unavailable",
+            ),
+            (
+                "clock",
+                SimExchangeSettings {
+                    clock_offset_ms: 120_000,
+                    ..SimExchangeSettings::default()
+                },
+                "clock_skew",
+            ),
+        ] {
+            let key = sim_key(exchange, &format!("{exchange}-{label}"), Scenario::Valid);
+            let sim = support::start_sim(ScenarioFile {
+                keys: vec![key.clone()],
+                exchanges: [(exchange, settings)].into_iter().collect(),
+            })
+            .await;
+            let scratch = Scratch::new();
+            let path = scratch.write("k.toml", &connection_toml("c", &key, &sim, &["spot"]));
+            let run = support::run(
+                &["check", "--config", path.to_str().unwrap(), "--json"],
+                &[],
+            )
+            .await;
+            let lines = json_lines(&run.stdout);
+            assert_eq!(lines.len(), 1, "{exchange} {label}: {}", run.stderr);
+            assert_eq!(
+                lines[0]["status"], status,
+                "{exchange} {label}: {}",
+                lines[0]
+            );
+            assert_eq!(run.code, 1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_connections_exit_zero_and_the_table_masks_keys() {
+    let key = sim_key(
+        ExchangeKind::Mexc,
+        "healthy-table",
+        Scenario::FuturesMissing,
+    );
+    let sim = support::start_sim(ScenarioFile {
+        keys: vec![key.clone()],
+        ..ScenarioFile::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let path = scratch.write("k.toml", &connection_toml("alice", &key, &sim, &["spot"]));
+    let run = support::run(&["check", "--config", path.to_str().unwrap()], &[]).await;
+    assert_eq!(
+        run.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    let masked = format!(
+        "{}…{}",
+        &key.api_key[..4],
+        &key.api_key[key.api_key.len() - 4..]
+    );
+    assert!(
+        run.stdout.contains(&masked),
+        "table shows {masked}:\n{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("alice") && run.stdout.contains("connected"));
+    assert!(run.stdout.contains("1 of 1 connections connected"));
+    assert_no_secret(&[&run.stdout, &run.stderr], &secrets_of(&[key]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_connections_only_and_unknown_names_are_usage_errors() {
+    let key = sim_key(ExchangeKind::Kucoin, "named", Scenario::FuturesMissing);
+    let sim = support::start_sim(ScenarioFile {
+        keys: vec![key.clone()],
+        ..ScenarioFile::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let config = connection_toml("one", &key, &sim, &["spot"])
+        + &connection_toml(
+            "two",
+            &sim_key(ExchangeKind::Kucoin, "absent", Scenario::Valid),
+            &sim,
+            &["spot"],
+        );
+    let path = scratch.write("k.toml", &config);
+    let path = path.to_str().unwrap();
+
+    let run = support::run(&["check", "--config", path, "--json", "one"], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = json_lines(&run.stdout);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["connection"], "one");
+
+    let run = support::run(&["check", "--config", path, "three"], &[]).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no connection named \"three\""),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,229 @@
+//! Bad config never starts anything: `validate` and `check` exit 2 with a message that names
+//! the file, the key and what is wrong, and never the secret.
+
+use crate::support::{self, Scratch};
+
+const GOOD_CONNECTION: &str = "[connections.alice-mexc]\nexchange = \"mexc\"\napi_key = \"env:ALICE_KEY\"\napi_secret = \"env:ALICE_SECRET\"\n";
+
+const ENV: &[(&str, &str)] = &[
+    ("ALICE_KEY", "mx0vAliceKey0000001"),
+    ("ALICE_SECRET", "alice-secret-value-that-must-not-leak"),
+];
+
+/// Runs `validate` and `check` on `text` and asserts both exit 2 naming everything in `expect`.
+async fn refused(text: &str, expect: &[&str]) {
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", text);
+    let path = path.to_str().unwrap();
+    for command in ["validate", "check"] {
+        let run = support::run(&[command, "--config", path], ENV).await;
+        assert_eq!(
+            run.code, 2,
+            "{command} must exit 2; stderr:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(path),
+            "{command}: names the file:\n{}",
+            run.stderr
+        );
+        for word in expect {
+            assert!(
+                run.stderr.contains(word),
+                "{command}: stderr lacks {word:?}:\n{}",
+                run.stderr
+            );
+        }
+        assert!(
+            !run.stderr.contains("alice-secret-value"),
+            "secret leaked:\n{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty(), "nothing on stdout:\n{}", run.stdout);
+    }
+}
+
+#[tokio::test]
+async fn a_good_config_validates() {
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", GOOD_CONNECTION);
+    let run = support::run(&["validate", "--config", path.to_str().unwrap()], ENV).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("ok, 1 connection"));
+}
+
+#[tokio::test]
+async fn the_shipped_example_config_validates() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/keywarden.example.toml");
+    let env = [
+        ("ALICE_MEXC_KEY", "mx0vAliceKey0000001"),
+        ("ALICE_MEXC_SECRET", "s1"),
+        ("BOB_KUCOIN_KEY", "6705f5c311545b000157d3eb"),
+        ("BOB_KUCOIN_SECRET", "s2"),
+        ("BOB_KUCOIN_PASSPHRASE", "p"),
+        ("KEYWARDEN_TELEGRAM_TOKEN", "123:abc"),
+        // The example reads the SMTP password from a systemd credential; point it elsewhere.
+        ("KEYWARDEN__ALERTS__EMAIL__PASSWORD", "env:SMTP_PASSWORD"),
+        ("SMTP_PASSWORD", "pw"),
+    ];
+    let run = support::run(&["validate", "--config", example], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn missing_file() {
+    let run = support::run(
+        &["validate", "--config", "/nonexistent/keywarden.toml"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    assert!(run
+        .stderr
+        .contains("/nonexistent/keywarden.toml: cannot read config file"));
+}
+
+#[tokio::test]
+async fn bad_toml_names_the_line() {
+    refused("[daemon\nschedule = 1\n", &["not valid TOML", "line 1"]).await;
+}
+
+#[tokio::test]
+async fn unknown_keys_are_errors_not_ignored() {
+    refused(
+        "[daemon]\nschedul = \"0 * * * * *\"\n",
+        &["unknown field `schedul`", "daemon"],
+    )
+    .await;
+    let typo = format!("{GOOD_CONNECTION}api_secert = \"x\"\n");
+    refused(
+        &typo,
+        &["unknown field `api_secert`", "connections.alice-mexc"],
+    )
+    .await;
+    refused("[alarms]\nx = 1\n", &["unknown field `alarms`"]).await;
+}
+
+#[tokio::test]
+async fn missing_secret_env_var_names_the_key_and_variable() {
+    let text = GOOD_CONNECTION.replace("env:ALICE_SECRET", "env:NOT_SET_ANYWHERE");
+    refused(
+        &text,
+        &[
+            "connections.alice-mexc.api_secret",
+            "environment variable NOT_SET_ANYWHERE is not set",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unreadable_secret_file_names_the_key_and_path() {
+    let text = GOOD_CONNECTION.replace("env:ALICE_SECRET", "file:/nonexistent/secret");
+    refused(
+        &text,
+        &[
+            "connections.alice-mexc.api_secret",
+            "cannot read secret file /nonexistent/secret",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn secrets_from_files_are_read_and_trimmed() {
+    let scratch = Scratch::new();
+    let secret = scratch.write("secret", "alice-secret-value-that-must-not-leak\n");
+    let text = GOOD_CONNECTION.replace("env:ALICE_SECRET", &format!("file:{}", secret.display()));
+    let path = scratch.write("keywarden.toml", &text);
+    let run = support::run(&["validate", "--config", path.to_str().unwrap()], ENV).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn literal_secrets_work_but_are_warned_about_without_showing_them() {
+    let text = GOOD_CONNECTION.replace("env:ALICE_SECRET", "alice-secret-value-that-must-not-leak");
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", &text);
+    let run = support::run(&["validate", "--config", path.to_str().unwrap()], ENV).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run
+        .stderr
+        .contains("connections.alice-mexc.api_secret is written into the config file"));
+    assert!(!run.stderr.contains("alice-secret-value"));
+}
+
+#[tokio::test]
+async fn unknown_exchange() {
+    let text = GOOD_CONNECTION.replace("\"mexc\"", "\"mtgox\"");
+    refused(
+        &text,
+        &[
+            "connections.alice-mexc.exchange",
+            "unknown exchange \"mtgox\"",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_cron_in_daemon_and_connection() {
+    refused(
+        "[daemon]\nschedule = \"*/5 * * * *\"\n",
+        &["daemon.schedule", "expected 6"],
+    )
+    .await;
+    let text = format!("{GOOD_CONNECTION}schedule = \"0 61 * * * *\"\n");
+    refused(
+        &text,
+        &[
+            "connections.alice-mexc.schedule",
+            "not a valid cron expression",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn duplicate_connection_names() {
+    let text = format!("{GOOD_CONNECTION}\n{GOOD_CONNECTION}");
+    refused(&text, &["duplicate key `alice-mexc`", "line 6"]).await;
+}
+
+#[tokio::test]
+async fn malformed_connection_names() {
+    for name in ["Alice", "alice mexc", "alice/mexc", "\"\""] {
+        let text = GOOD_CONNECTION.replace("alice-mexc", name);
+        refused(&text, &["is not allowed", "lower-case letters"]).await;
+    }
+}
+
+#[tokio::test]
+async fn every_problem_is_reported_at_once() {
+    let text = "[daemon]\ncheck_timeout = \"soon\"\n\n[connections.a]\nexchange = \"kucoin\"\napi_key = \"env:ALICE_KEY\"\napi_secret = \"env:ALICE_SECRET\"\nmarkets = [\"options\"]\n";
+    refused(
+        text,
+        &[
+            "daemon.check_timeout",
+            "connections.a.passphrase: kucoin keys need a passphrase",
+            "connections.a.markets[0]: unknown market \"options\"",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn environment_overrides_apply_and_are_validated() {
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", GOOD_CONNECTION);
+    let path = path.to_str().unwrap();
+    let mut env = ENV.to_vec();
+    env.push(("KEYWARDEN__DAEMON__SCHEDULE", "not cron"));
+    let run = support::run(&["validate", "--config", path], &env).await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("daemon.schedule"), "{}", run.stderr);
+    env.pop();
+    env.push(("KEYWARDEN__DAEMON__MAX_CONCURRENT_CHECKS", "8"));
+    let run = support::run(&["validate", "--config", path], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
