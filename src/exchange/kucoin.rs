@@ -247,7 +247,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
 }
 
 fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {} ms", d.as_millis()))
+    wait.map(|d| format!(", retry after {d:?}"))
         .unwrap_or_default()
 }
 
@@ -289,8 +289,8 @@ fn status_problem(data: &Value, what: &str) -> Option<Problem> {
     match status {
         Some("open") => None,
         Some(other) => Some(Problem::unavailable(
-            format!("{what}: KuCoin status {other} {msg}")
-                .trim_end()
+            format!("{what}: KuCoin status {other}: {msg}")
+                .trim_end_matches([' ', ':'])
                 .to_string(),
         )),
         None => Some(Problem::unavailable(format!(
@@ -843,9 +843,13 @@ mod tests {
         assert!(status_problem(&json!({"status":"open","msg":""}), "x").is_none());
         let p = status_problem(&json!({"status":"close","msg":"upgrading"}), "x").unwrap();
         assert_eq!(p.kind, ProblemKind::Unavailable);
-        assert!(p.message.contains("close upgrading"));
+        assert!(
+            p.message.ends_with("KuCoin status close: upgrading"),
+            "{}",
+            p.message
+        );
         let p = status_problem(&json!({"status":"cancelonly","msg":""}), "x").unwrap();
-        assert!(p.message.contains("cancelonly"));
+        assert_eq!(p.message, "x: KuCoin status cancelonly");
     }
 
     #[test]
