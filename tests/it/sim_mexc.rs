@@ -40,6 +40,10 @@ async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
 }
 
 async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
+    probe_at(sim.base_url(MEXC), api_key, secret, futures).await
+}
+
+async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
     let target = ProbeTarget {
         credentials: Credentials {
             api_key: api_key.into(),
@@ -50,7 +54,7 @@ async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) 
             spot: true,
             futures,
         },
-        base_url: Some(sim.base_url(MEXC)),
+        base_url: Some(base_url),
         futures_base_url: None,
     };
     let mexc = exchange::for_kind(MEXC, HttpClient::new(Duration::from_millis(1500)))
@@ -418,4 +422,64 @@ async fn raw_futures_signed_request_is_accepted_and_bad_ones_get_http_200_errors
     let unknown = futures_headers("mx0nosuchkey12345", SECRET, now_ms());
     let (status, body) = futures_get(&sim, &unknown).await;
     assert_eq!((status, code(&body)), (200, 401));
+}
+
+// ----- when apiKeyInfo is not available -------------------------------------------------------
+
+/// A bare stand-in for MEXC (no verification) whose apiKeyInfo answers `key_info`, to see the
+/// probe fall back when the endpoint is missing (404) or refused (700007).
+async fn without_key_info(key_info: (u16, &'static str)) -> String {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let (status, body) = key_info;
+    let json = |body: String| ([("content-type", "application/json")], body);
+    let app = axum::Router::new()
+        .route(
+            "/api/v3/time",
+            get(move || async move { json(format!(r#"{{"serverTime":{}}}"#, now_ms())) }),
+        )
+        .route(
+            "/api/v3/account",
+            get(move || async move { json(r#"{"canWithdraw":true,"balances":[]}"#.to_string()) }),
+        )
+        .route(
+            "/api/v3/apiKeyInfo",
+            get(move || async move {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    json(body.to_string()),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn without_api_key_info_only_read_is_known_and_a_note_says_why() {
+    for key_info in [
+        (404, "Not Found"),
+        (
+            400,
+            r#"{"code":700007,"msg":"No permission to access the endpoint."}"#,
+        ),
+        (200, r#"{"something":"else"}"#),
+    ] {
+        let base = without_key_info(key_info).await;
+        let facts = probe_at(base, "mx0somekey", SECRET, false).await;
+        assert_eq!(problem_kind(&facts), None, "{key_info:?}: {facts:?}");
+        // canWithdraw is an account flag, never read as the key's withdraw right.
+        assert_eq!(rights(&facts), [T, None, None, None], "{key_info:?}");
+        assert_eq!(facts.ip_restricted, None);
+        assert!(
+            facts
+                .notes
+                .iter()
+                .any(|n| n.contains("apiKeyInfo not available")),
+            "{:?}",
+            facts.notes
+        );
+    }
 }
