@@ -1,8 +1,416 @@
-//! MEXC (placeholder, being written).
-use super::{BoxFuture, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget};
+//! MEXC: spot v3 (`/api/v3/*`) and the futures/contract API (`/api/v1/*`).
+//!
+//! MEXC's key-introspection endpoint (`GET /api/v3/apiKeyInfo`) is recent and its field list is
+//! only known from an SDK fixture, so the probe treats it as optional: when it is missing or
+//! answers an unknown shape, the rights it alone reveals (trade, withdraw, futures, IP binding)
+//! are reported unknown with a note, and the rest is inferred from which read-only calls succeed.
+//!
+//! Signing, per the official docs:
+//! - spot: HMAC-SHA256 (lowercase hex) over the query string exactly as sent, directly followed
+//!   by the body; `signature=` is appended last; the key travels in `X-MEXC-APIKEY`;
+//! - futures: HMAC-SHA256 (lowercase hex) over `accessKey + Request-Time + paramString`, where
+//!   `paramString` is the GET parameters sorted by name (or the raw POST body); the key, time and
+//!   signature travel in the `ApiKey`, `Request-Time` and `Signature` headers.
+
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::http::{generic_problem, Reply};
+use super::{
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+};
+use crate::secret::ExposeSecret;
+
+/// The spot v3 REST host (public and private).
+pub const DEFAULT_SPOT_BASE: &str = "https://api.mexc.com";
+/// The futures/contract REST host the official docs list. ccxt sends the same paths to
+/// `api.mexc.com`; which one MEXC prefers today is uncertain, so the host is overridable
+/// (`ProbeTarget::futures_base_url`).
+pub const DEFAULT_FUTURES_BASE: &str = "https://contract.mexc.com";
+
+/// The spot receive window we send (`recvWindow`, ms): MEXC's default.
+pub const RECV_WINDOW_MS: i64 = 5_000;
+/// The largest `recvWindow` spot accepts (larger is refused with 700005).
+pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
+/// Spot refuses a timestamp this far (or more) ahead of its clock, whatever the recvWindow.
+pub const SPOT_MAX_AHEAD_MS: i64 = 1_000;
+/// Futures refuses a `Request-Time` more than this far from its clock (default `Recv-Window`).
+pub const FUTURES_WINDOW_MS: i64 = 10_000;
+
+/// The spot header that carries the access key.
+pub const SPOT_KEY_HEADER: &str = "X-MEXC-APIKEY";
+
+// ---------------------------------------------------------------------------------------------
+// Signing: pure functions of (credentials, time, request parts).
+// ---------------------------------------------------------------------------------------------
+
+/// Lowercase hex HMAC-SHA256 of `message` under `secret`: the one primitive both schemes use.
+pub fn hmac_hex(secret: &str, message: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Percent-encodes a query value the way MEXC signs it: unreserved characters as they are,
+/// everything else as `%XX` with uppercase hex (so a space is `%20`, never `+`).
+pub fn encode_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Spot `totalParams`: the query string as sent (without `?`) directly followed by the body as
+/// sent, no separator between them.
+pub fn spot_total_params(query: &str, body: &str) -> String {
+    format!("{query}{body}")
+}
+
+/// The spot signature of a request whose query (without `signature`) and body are given.
+pub fn spot_signature(secret: &str, query: &str, body: &str) -> String {
+    hmac_hex(secret, &spot_total_params(query, body))
+}
+
+/// The query string of a signed spot GET: the endpoint's own parameters in the order given,
+/// then `timestamp`, then `recvWindow` (ccxt's order), then `signature` last.
+pub fn spot_signed_query(secret: &str, params: &[(&str, &str)], timestamp_ms: i64) -> String {
+    let mut query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_value(v)))
+        .collect();
+    query.push(format!("timestamp={timestamp_ms}"));
+    query.push(format!("recvWindow={RECV_WINDOW_MS}"));
+    let unsigned = query.join("&");
+    let signature = spot_signature(secret, &unsigned, "");
+    format!("{unsigned}&signature={signature}")
+}
+
+/// Futures `paramString` for a GET: parameters sorted by name (byte order), values encoded,
+/// joined with `&`. No parameters give the empty string.
+pub fn futures_param_string(params: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    sorted
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_value(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The futures signature: HMAC over `accessKey + Request-Time + paramString` (the sorted GET
+/// parameters, or the raw JSON body of a POST).
+pub fn futures_signature(
+    api_key: &str,
+    secret: &str,
+    request_time_ms: i64,
+    param_string: &str,
+) -> String {
+    hmac_hex(secret, &format!("{api_key}{request_time_ms}{param_string}"))
+}
+
+/// The headers of a signed spot request.
+fn spot_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        HeaderName::from_static("x-mexc-apikey"),
+        secret_header(credentials.api_key.expose_secret())?,
+    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(headers)
+}
+
+/// The headers of a signed futures GET with the given parameters.
+fn futures_headers(
+    credentials: &Credentials,
+    request_time_ms: i64,
+    params: &[(&str, &str)],
+) -> Result<HeaderMap, Problem> {
+    let key = credentials.api_key.expose_secret();
+    let signature = futures_signature(
+        key,
+        credentials.api_secret.expose_secret(),
+        request_time_ms,
+        &futures_param_string(params),
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert(HeaderName::from_static("apikey"), secret_header(key)?);
+    headers.insert(
+        HeaderName::from_static("request-time"),
+        HeaderValue::from(request_time_ms),
+    );
+    headers.insert(
+        HeaderName::from_static("signature"),
+        secret_header(&signature)?,
+    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(headers)
+}
+
+fn secret_header(value: &str) -> Result<HeaderValue, Problem> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        Problem::invalid_key("the API key contains characters that cannot be sent in a header")
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies.
+// ---------------------------------------------------------------------------------------------
+
+/// What an exchange call came back with, once the HTTP-level problems are out of the way.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    /// The call succeeded; the body (spot) or its `data` (futures).
+    Ok(Value),
+    /// The exchange refused with its own code (`None`: an HTTP error without a JSON code).
+    Refused {
+        status: u16,
+        code: Option<i64>,
+        msg: String,
+    },
+}
+
+/// A JSON `code`, which MEXC sends as a number (and some gateways as a numeric string).
+fn json_code(body: &Value) -> Option<i64> {
+    match body.get("code")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The human text of an error body: spot says `msg`, futures and the maintenance page `message`.
+fn json_msg(body: &Value) -> String {
+    ["msg", "message"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Reads a spot reply. Spot success bodies carry no `code`; errors are `{"code": n, "msg": ..}`.
+/// The HTTP status of each error code is [uncertain] in the docs (most reports show 400), so the
+/// decision keys on the JSON `code`, not on the status.
+fn spot_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
+    if let Some(problem) = generic_problem(reply, what) {
+        return Err(problem);
+    }
+    let status = reply.status.as_u16();
+    if !reply.status.is_success() && reply.json::<Value>(what).is_err() {
+        // e.g. a bare 404 for an endpoint this region or version does not have.
+        return Ok(Answer::Refused {
+            status,
+            code: None,
+            msg: reply.snippet(),
+        });
+    }
+    let body: Value = reply.json(what)?;
+    match json_code(&body) {
+        // Some gateways wrap success as code 0/200; treat that as success too.
+        Some(0 | 200) if reply.status.is_success() => Ok(Answer::Ok(body)),
+        Some(code) => Ok(Answer::Refused {
+            status,
+            code: Some(code),
+            msg: json_msg(&body),
+        }),
+        None if reply.status.is_success() => Ok(Answer::Ok(body)),
+        None => Ok(Answer::Refused {
+            status,
+            code: None,
+            msg: reply.snippet(),
+        }),
+    }
+}
+
+/// Reads a futures reply: HTTP 200 with `success: false` and a `code` is an error, so `success`
+/// and `code` are always read; older docs omit `code` on success.
+fn futures_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
+    if let Some(problem) = generic_problem(reply, what) {
+        return Err(problem);
+    }
+    let status = reply.status.as_u16();
+    let body: Value = reply.json(what)?;
+    let success = body.get("success").and_then(Value::as_bool);
+    let code = json_code(&body);
+    if success == Some(true) || (success.is_none() && code == Some(0)) {
+        return Ok(Answer::Ok(body.get("data").cloned().unwrap_or(Value::Null)));
+    }
+    Ok(Answer::Refused {
+        status,
+        code,
+        msg: json_msg(&body),
+    })
+}
+
+/// What an error code means for a key check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    InvalidKey,
+    ClockSkew,
+    IpNotAllowed,
+    RateLimited,
+    Unavailable,
+    /// The key lacks the right this endpoint needs: a fact, not a problem.
+    NoPermission,
+}
+
+/// Spot v3 error codes (exchange doc, section 6).
+fn spot_meaning(code: i64) -> Meaning {
+    match code {
+        // 400: api key required; 10072: invalid access key; 700001: API-key format invalid;
+        // 700002: bad signature, which spot also answers for an expired key; 402: expired.
+        400 | 401 | 402 | 10072 | 700001 | 700002 => Meaning::InvalidKey,
+        // Account-level refusals: the key cannot be used, whatever its rights.
+        730100 | 60005 | 140002 => Meaning::InvalidKey,
+        700003 | 700005 => Meaning::ClockSkew,
+        700006 => Meaning::IpNotAllowed,
+        700007 | 403 => Meaning::NoPermission,
+        429 | 418 | 510 => Meaning::RateLimited,
+        // 500/503: server error or the maintenance body; futures-style maintenance codes too.
+        _ => Meaning::Unavailable,
+    }
+}
+
+/// Futures/contract error codes (exchange doc, section 6).
+fn futures_meaning(code: i64) -> Meaning {
+    match code {
+        402 | 602 | 1000 | 10072 => Meaning::InvalidKey,
+        513 | 10073 => Meaning::ClockSkew,
+        406 => Meaning::IpNotAllowed,
+        510 | 429 => Meaning::RateLimited,
+        // 401 after the same key passed spot auth means contract access is not enabled.
+        401 | 701 | 702 | 703 | 704 | 511 => Meaning::NoPermission,
+        // 801/604/11444 maintenance, 501 busy, and anything we do not know.
+        _ => Meaning::Unavailable,
+    }
+}
+
+/// `"GET /api/v3/account: code 700002 Signature for this request is not valid."`
+fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
+    match code {
+        Some(code) => format!("{what}: code {code} {msg}").trim_end().to_string(),
+        None => format!("{what}: HTTP {status} {msg}")
+            .trim_end()
+            .to_string(),
+    }
+}
+
+/// The problem an error code stands for; `None` for a missing permission.
+fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Option<Problem> {
+    match meaning {
+        Meaning::InvalidKey => Some(Problem::invalid_key(text)),
+        Meaning::ClockSkew => Some(Problem::clock_skew(text)),
+        Meaning::IpNotAllowed => Some(Problem::ip_not_allowed(text)),
+        Meaning::RateLimited => Some(Problem::rate_limited(text, reply.retry_after())),
+        Meaning::Unavailable => Some(Problem::unavailable(text)),
+        Meaning::NoPermission => None,
+    }
+}
+
+/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
+/// against the midpoint of the round trip.
+fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
+    server_ms - (sent_ms + received_ms) / 2
+}
+
+fn describe_offset(offset: i64) -> String {
+    if offset >= 0 {
+        format!("server clock is {offset} ms ahead of ours")
+    } else {
+        format!("server clock is {} ms behind ours", -offset)
+    }
+}
+
+/// Whether a request signed with our clock would land inside spot's window: MEXC accepts iff
+/// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
+fn spot_window_ok(offset: i64) -> bool {
+    offset > -SPOT_MAX_AHEAD_MS && offset <= RECV_WINDOW_MS
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key introspection.
+// ---------------------------------------------------------------------------------------------
+
+/// What `GET /api/v3/apiKeyInfo` says about a key. The field list comes from an SDK fixture
+/// ([secondary] in the exchange doc); anything that does not fit is "not available".
+#[derive(Debug, Clone, PartialEq)]
+struct KeyInfo {
+    permissions: Vec<String>,
+    ip_whitelist: Vec<String>,
+    /// `remainingValidity`: presumably days left before an unbound key expires (90-day rule).
+    /// The unit is [uncertain]; days is the only reading consistent with the 90-day rule and
+    /// the fixture's value of 82.
+    remaining_validity_days: Option<f64>,
+    status: Option<String>,
+}
+
+impl KeyInfo {
+    /// Parses the documented shape; `permissions` and `ipWhiteList` may come as a comma string
+    /// (as in the fixture) or as an array (accepted too, since the shape is unconfirmed).
+    fn parse(body: &Value) -> Option<KeyInfo> {
+        let list = |v: &Value| -> Option<Vec<String>> {
+            match v {
+                Value::String(s) => Some(
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                Value::Array(items) => Some(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                ),
+                Value::Null => Some(Vec::new()),
+                _ => None,
+            }
+        };
+        let permissions = list(body.get("permissions")?)?;
+        let ip_whitelist = match body.get("ipWhiteList") {
+            Some(v) => list(v)?,
+            None => Vec::new(),
+        };
+        let remaining_validity_days = match body.get("remainingValidity") {
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        let status = body
+            .get("status")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Some(KeyInfo {
+            permissions,
+            ip_whitelist,
+            remaining_validity_days,
+            status,
+        })
+    }
+
+    fn has(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+// ---------------------------------------------------------------------------------------------
 
 pub struct Mexc {
-    #[allow(dead_code)]
     http: HttpClient,
 }
 
@@ -10,13 +418,510 @@ impl Mexc {
     pub fn new(http: HttpClient) -> Mexc {
         Mexc { http }
     }
+
+    async fn run(&self, target: &ProbeTarget) -> Facts {
+        let mut facts = Facts::default();
+        if let Err(problem) = self.check(target, &mut facts).await {
+            facts.problems.push(problem);
+        }
+        facts
+    }
+
+    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
+    async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let credentials = &target.credentials;
+
+        // 1. Exchange up, and our clock inside the receive window. MEXC has no spot status
+        // endpoint; maintenance shows as a 5xx or a maintenance body on the time call.
+        let what = "GET /api/v3/time";
+        let sent = now_ms();
+        let reply = self
+            .http
+            .get(&format!("{spot}/api/v3/time"), HeaderMap::new())
+            .await?;
+        let received = now_ms();
+        let server_ms = match spot_answer(&reply, what)? {
+            Answer::Ok(body) => {
+                body.get("serverTime")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| {
+                        Problem::unavailable(format!(
+                            "{what}: no serverTime in the reply: {}",
+                            reply.snippet()
+                        ))
+                    })?
+            }
+            Answer::Refused { status, code, msg } => {
+                return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
+            }
+        };
+        let offset = clock_offset_ms(server_ms, sent, received);
+        if !spot_window_ok(offset) {
+            return Err(Problem::clock_skew(format!(
+                "{what}: {}; MEXC accepts requests at most {} ms behind and less than {} ms \
+                 ahead of its clock",
+                describe_offset(offset),
+                RECV_WINDOW_MS,
+                SPOT_MAX_AHEAD_MS
+            )));
+        }
+
+        // 2. Key valid, signature accepted, read right: the spot account.
+        let what = "GET /api/v3/account";
+        let reply = self
+            .spot_get(spot, "/api/v3/account", &[], credentials)
+            .await?;
+        match spot_answer(&reply, what)? {
+            Answer::Ok(body) => {
+                if body.get("balances").is_some_and(Value::is_array) {
+                    facts.permissions.read = Some(true);
+                } else {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: no balances in the reply: {}",
+                        reply.snippet()
+                    )));
+                }
+            }
+            Answer::Refused { status, code, msg } => {
+                let meaning = code.map_or(Meaning::Unavailable, spot_meaning);
+                let text = refusal_text(what, status, code, &msg);
+                match problem_for(meaning, text, &reply) {
+                    Some(problem) => return Err(problem),
+                    // The key is known and signed correctly, it just cannot read the account.
+                    None => facts.permissions.read = Some(false),
+                }
+            }
+        }
+
+        // 3. The key's own rights, IP binding and expiry.
+        let what = "GET /api/v3/apiKeyInfo";
+        let key = credentials.api_key.expose_secret();
+        let reply = self
+            .spot_get(
+                spot,
+                "/api/v3/apiKeyInfo",
+                &[("accessKey", key)],
+                credentials,
+            )
+            .await?;
+        let info = match spot_answer(&reply, what)? {
+            Answer::Ok(body) => KeyInfo::parse(&body).ok_or("it answered an unknown shape"),
+            Answer::Refused { status, code, msg } => {
+                let meaning = code.map_or(Meaning::NoPermission, spot_meaning);
+                let text = refusal_text(what, status, code, &msg);
+                match problem_for(meaning, text, &reply) {
+                    Some(problem) => return Err(problem),
+                    // 404 (not in this region/version) or 700007: fall back to inference.
+                    None => Err("it was refused"),
+                }
+            }
+        };
+        match info {
+            Ok(info) => self.apply_key_info(&info, facts),
+            Err(why) => facts.notes.push(format!(
+                "trade, withdraw and futures rights, IP binding and expiry unknown: apiKeyInfo \
+                 not available ({why})"
+            )),
+        }
+
+        // 4. Futures, only when the connection trades futures.
+        if target.markets.futures {
+            self.check_futures(target, facts).await?;
+        }
+        Ok(())
+    }
+
+    fn apply_key_info(&self, info: &KeyInfo, facts: &mut Facts) {
+        let read = info.has("SPOT_ACCOUNT_READ");
+        facts.permissions.read = Some(facts.permissions.read.unwrap_or(read));
+        facts.permissions.trade = Some(info.has("SPOT_DEAL_WRITE"));
+        facts.permissions.withdraw = Some(info.has("SPOT_WITHDRAW_WRITE"));
+        facts.permissions.futures = Some(info.has("CONTRACT_DEAL_WRITE"));
+        let bound = !info.ip_whitelist.is_empty();
+        facts.ip_restricted = Some(bound);
+        // A key without a linked IP expires 90 days after creation; `remainingValidity` is
+        // read as days ([uncertain] unit) and only for unbound keys, which are the ones expiring.
+        if !bound {
+            if let Some(days) = info.remaining_validity_days.filter(|d| d.is_finite()) {
+                let ms = (days.max(0.0) * 86_400_000.0) as i64;
+                facts.expires_at = Some(Utc::now() + chrono::Duration::milliseconds(ms));
+            }
+        }
+        if let Some(status) = info.status.as_deref().filter(|s| *s != "VALID") {
+            // Values other than VALID are undocumented ([uncertain]); the key just authenticated,
+            // so say what MEXC reported rather than call the key invalid.
+            facts
+                .notes
+                .push(format!("apiKeyInfo reports key status {status:?}"));
+        }
+    }
+
+    async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let base = target.futures_base(DEFAULT_FUTURES_BASE);
+
+        let what = "GET /api/v1/contract/ping";
+        let sent = now_ms();
+        let reply = self
+            .http
+            .get(&format!("{base}/api/v1/contract/ping"), HeaderMap::new())
+            .await?;
+        let received = now_ms();
+        match futures_answer(&reply, what)? {
+            Answer::Ok(data) => {
+                if let Some(server_ms) = data.as_i64() {
+                    let offset = clock_offset_ms(server_ms, sent, received);
+                    if offset.abs() > FUTURES_WINDOW_MS {
+                        return Err(Problem::clock_skew(format!(
+                            "{what}: {}; MEXC futures accepts requests at most {} ms away",
+                            describe_offset(offset),
+                            FUTURES_WINDOW_MS
+                        )));
+                    }
+                }
+            }
+            Answer::Refused { status, code, msg } => {
+                return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
+            }
+        }
+
+        let what = "GET /api/v1/private/account/assets";
+        let headers = futures_headers(&target.credentials, now_ms(), &[])?;
+        let reply = self
+            .http
+            .get(&format!("{base}/api/v1/private/account/assets"), headers)
+            .await?;
+        match futures_answer(&reply, what)? {
+            Answer::Ok(_) => {
+                if facts.permissions.futures.is_none() {
+                    // A futures read proves futures access but says nothing about futures
+                    // trading; without apiKeyInfo the trade right stays unknown.
+                    facts
+                        .notes
+                        .push("futures account readable; futures trade right unknown".to_string());
+                }
+            }
+            Answer::Refused { status, code, msg } => {
+                let meaning = code.map_or(Meaning::Unavailable, futures_meaning);
+                let text = refusal_text(what, status, code, &msg);
+                match problem_for(meaning, text.clone(), &reply) {
+                    Some(problem) => return Err(problem),
+                    None => {
+                        facts.permissions.futures = Some(false);
+                        facts.notes.push(format!("futures refused: {text}"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A signed spot GET of `path` with the endpoint's own `params` (the base may carry a path
+    /// prefix; only the query is signed).
+    async fn spot_get(
+        &self,
+        base: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        credentials: &Credentials,
+    ) -> Result<Reply, Problem> {
+        let query = spot_signed_query(credentials.api_secret.expose_secret(), params, now_ms());
+        self.http
+            .get(&format!("{base}{path}?{query}"), spot_headers(credentials)?)
+            .await
+    }
 }
 
 impl Exchange for Mexc {
     fn kind(&self) -> ExchangeKind {
         ExchangeKind::Mexc
     }
-    fn probe<'a>(&'a self, _target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-        Box::pin(async { Facts::default() })
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(self.run(target))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: i64 = 1_700_000_000_000;
+
+    // Section 3a.
+    #[test]
+    fn spot_account_example() {
+        let query = spot_signed_query("testsecret", &[], TS);
+        assert_eq!(
+            query,
+            "timestamp=1700000000000&recvWindow=5000&signature=\
+             cb5c2be01b2379b41bbae5f66b957c30a91151b627b340a524e39358a07c76a5"
+        );
+    }
+
+    // Section 3a, the same parameters in the other order: a different signature.
+    #[test]
+    fn spot_account_example_other_order() {
+        assert_eq!(
+            spot_signature("testsecret", "recvWindow=5000&timestamp=1700000000000", ""),
+            "8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
+        );
+    }
+
+    // Section 3b.
+    #[test]
+    fn spot_api_key_info_example() {
+        let query = spot_signed_query("testsecret", &[("accessKey", "testkey")], TS);
+        assert_eq!(
+            query,
+            "accessKey=testkey&timestamp=1700000000000&recvWindow=5000&signature=\
+             97559849ffdc2a07826842506e0fb32854101bb9cb637c479f599ddae2374f74"
+        );
+    }
+
+    // Section 3d: no params, and a path parameter is not signed.
+    #[test]
+    fn futures_assets_example() {
+        assert_eq!(futures_param_string(&[]), "");
+        assert_eq!(
+            futures_signature("testkey", "testsecret", TS, ""),
+            "d07f4602ba7c6df8710307e9b5c1f37bd220b44415db3e0e4bd447a74193b189"
+        );
+    }
+
+    #[test]
+    fn futures_headers_carry_key_time_and_signature() {
+        let credentials = Credentials {
+            api_key: "testkey".into(),
+            api_secret: "testsecret".into(),
+            passphrase: None,
+        };
+        let headers = futures_headers(&credentials, TS, &[]).unwrap();
+        assert_eq!(headers["apikey"], "testkey");
+        assert_eq!(headers["request-time"], "1700000000000");
+        assert_eq!(
+            headers["signature"],
+            "d07f4602ba7c6df8710307e9b5c1f37bd220b44415db3e0e4bd447a74193b189"
+        );
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
+    }
+
+    // Section 3e: GET params are sorted before signing.
+    #[test]
+    fn futures_sorted_params_example() {
+        let params = futures_param_string(&[
+            ("symbol", "BTC_USDT"),
+            ("page_size", "10"),
+            ("page_num", "1"),
+        ]);
+        assert_eq!(params, "page_num=1&page_size=10&symbol=BTC_USDT");
+        assert_eq!(
+            futures_signature("testkey", "testsecret", TS, &params),
+            "fc5d0e4d58e0a6682f5a483dfb0d8d0030a695c3ce7af09c2a74660b8eedff92"
+        );
+    }
+
+    // Section 3f: a POST signs the raw JSON body.
+    #[test]
+    fn futures_post_example() {
+        assert_eq!(
+            futures_signature(
+                "testkey",
+                "testsecret",
+                TS,
+                r#"{"positionId":1,"leverage":20}"#
+            ),
+            "a7cab02b7864379cd4b3d6892b767ec1e4822d6f04884caf5d57ba4062eacf77"
+        );
+    }
+
+    // Section 3g, the official docs' Example 2 (Example 1's printed value is a doc error).
+    #[test]
+    fn official_docs_example_all_in_query() {
+        assert_eq!(
+            spot_signature(
+                "45d0b3c26f2644f19bfb98b07741b2f5",
+                "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=11&recvWindow=5000\
+                 &timestamp=1644489390087",
+                ""
+            ),
+            "fd3e4e8543c5188531eb7279d68ae7d26a573d0fc5ab0d18eb692451654d837a"
+        );
+    }
+
+    // Section 3g, mixed: query and body concatenated with no separator.
+    #[test]
+    fn official_docs_example_mixed_query_and_body() {
+        let query = "symbol=BTCUSDT&side=BUY&type=LIMIT";
+        let body = "quantity=1&price=11&recvWindow=5000&timestamp=1644489390087";
+        assert_eq!(
+            spot_total_params(query, body),
+            "symbol=BTCUSDT&side=BUY&type=LIMITquantity=1&price=11&recvWindow=5000\
+             &timestamp=1644489390087"
+        );
+        assert_eq!(
+            spot_signature("45d0b3c26f2644f19bfb98b07741b2f5", query, body),
+            "d1a676610ceb39174c8039b3f548357994b2a34139a8addd33baadba65684592"
+        );
+    }
+
+    #[test]
+    fn values_are_encoded_with_uppercase_hex_and_percent_20() {
+        assert_eq!(encode_value("a,b c~d"), "a%2Cb%20c~d");
+    }
+
+    #[test]
+    fn spot_window_follows_the_documented_rule() {
+        assert!(spot_window_ok(0));
+        assert!(spot_window_ok(5_000));
+        assert!(!spot_window_ok(5_001));
+        assert!(spot_window_ok(-999));
+        assert!(!spot_window_ok(-1_000));
+        assert_eq!(
+            describe_offset(120_000),
+            "server clock is 120000 ms ahead of ours"
+        );
+        assert_eq!(describe_offset(-5), "server clock is 5 ms behind ours");
+    }
+
+    #[test]
+    fn codes_map_to_meanings() {
+        assert_eq!(spot_meaning(700002), Meaning::InvalidKey);
+        assert_eq!(spot_meaning(10072), Meaning::InvalidKey);
+        assert_eq!(spot_meaning(700003), Meaning::ClockSkew);
+        assert_eq!(spot_meaning(700006), Meaning::IpNotAllowed);
+        assert_eq!(spot_meaning(700007), Meaning::NoPermission);
+        assert_eq!(spot_meaning(429), Meaning::RateLimited);
+        assert_eq!(spot_meaning(500), Meaning::Unavailable);
+        assert_eq!(futures_meaning(602), Meaning::InvalidKey);
+        assert_eq!(futures_meaning(402), Meaning::InvalidKey);
+        assert_eq!(futures_meaning(513), Meaning::ClockSkew);
+        assert_eq!(futures_meaning(406), Meaning::IpNotAllowed);
+        assert_eq!(futures_meaning(510), Meaning::RateLimited);
+        assert_eq!(futures_meaning(701), Meaning::NoPermission);
+        assert_eq!(futures_meaning(703), Meaning::NoPermission);
+        assert_eq!(futures_meaning(401), Meaning::NoPermission);
+        assert_eq!(futures_meaning(801), Meaning::Unavailable);
+    }
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn spot_answers_key_on_the_json_code_not_the_status() {
+        let refused = spot_answer(
+            &reply(
+                200,
+                r#"{"code":700002,"msg":"Signature for this request is not valid."}"#,
+            ),
+            "GET /api/v3/account",
+        )
+        .unwrap();
+        assert_eq!(
+            refused,
+            Answer::Refused {
+                status: 200,
+                code: Some(700002),
+                msg: "Signature for this request is not valid.".into()
+            }
+        );
+        let refused = spot_answer(&reply(400, r#"{"code":"700006","msg":"x"}"#), "x").unwrap();
+        assert!(matches!(
+            refused,
+            Answer::Refused {
+                code: Some(700006),
+                ..
+            }
+        ));
+        let ok = spot_answer(&reply(200, r#"{"serverTime":1}"#), "x").unwrap();
+        assert!(matches!(ok, Answer::Ok(_)));
+        let not_found = spot_answer(&reply(404, "Not Found"), "x").unwrap();
+        assert!(matches!(
+            not_found,
+            Answer::Refused {
+                status: 404,
+                code: None,
+                ..
+            }
+        ));
+        // Maintenance page: 5xx is unavailable before any code is read.
+        let down = spot_answer(
+            &reply(
+                503,
+                r#"{"code":500,"message":"Under maintenance, please try again later"}"#,
+            ),
+            "x",
+        )
+        .unwrap_err();
+        assert_eq!(down.kind, crate::exchange::ProblemKind::Unavailable);
+        // Truncated JSON with HTTP 200 is unavailable, not a key fault.
+        let garbage = spot_answer(&reply(200, r#"{"code":"200000","data":{"#), "x").unwrap_err();
+        assert_eq!(garbage.kind, crate::exchange::ProblemKind::Unavailable);
+    }
+
+    #[test]
+    fn futures_answers_read_success_and_code() {
+        let refused = futures_answer(
+            &reply(200, r#"{"success":false,"code":701,"message":"no"}"#),
+            "x",
+        )
+        .unwrap();
+        assert!(matches!(
+            refused,
+            Answer::Refused {
+                code: Some(701),
+                ..
+            }
+        ));
+        let ok = futures_answer(&reply(200, r#"{"success":true,"code":0,"data":5}"#), "x").unwrap();
+        assert_eq!(ok, Answer::Ok(Value::from(5)));
+        // Older docs omit `code` on success.
+        let ok = futures_answer(&reply(200, r#"{"success":true,"data":5}"#), "x").unwrap();
+        assert_eq!(ok, Answer::Ok(Value::from(5)));
+    }
+
+    #[test]
+    fn key_info_accepts_the_fixture_and_array_shapes() {
+        let fixture: Value = serde_json::from_str(
+            r#"{"note":"keywarden-test","accessKey":"mx0npKfh57kEEVmyLa",
+            "createTime":"2026-09-14T18:53:36.000+00:00",
+            "permissions":"CONTRACT_ACCOUNT_READ,CONTRACT_DEAL_READ,SPOT_ACCOUNT_READ,SPOT_DEAL_WRITE,SPOT_DEAL_READ",
+            "remainingValidity":82,"ipWhiteList":"","status":"VALID"}"#,
+        )
+        .unwrap();
+        let info = KeyInfo::parse(&fixture).unwrap();
+        assert!(info.has("SPOT_DEAL_WRITE"));
+        assert!(!info.has("SPOT_WITHDRAW_WRITE"));
+        assert!(info.ip_whitelist.is_empty());
+        assert_eq!(info.remaining_validity_days, Some(82.0));
+
+        let arrays: Value = serde_json::from_str(
+            r#"{"permissions":["SPOT_WITHDRAW_WRITE"],"ipWhiteList":["1.2.3.4"]}"#,
+        )
+        .unwrap();
+        let info = KeyInfo::parse(&arrays).unwrap();
+        assert!(info.has("SPOT_WITHDRAW_WRITE"));
+        assert_eq!(info.ip_whitelist, vec!["1.2.3.4".to_string()]);
+
+        assert_eq!(KeyInfo::parse(&serde_json::json!({"foo": 1})), None);
+    }
+
+    #[test]
+    fn refusal_text_quotes_code_and_message() {
+        assert_eq!(
+            refusal_text(
+                "GET /api/v3/account",
+                400,
+                Some(700002),
+                "Signature for this request is not valid."
+            ),
+            "GET /api/v3/account: code 700002 Signature for this request is not valid."
+        );
+        assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
     }
 }

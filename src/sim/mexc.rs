@@ -1,10 +1,585 @@
-//! placeholder
+//! The MEXC simulator: spot v3 and futures/contract endpoints on one router (their paths do not
+//! clash), verifying every signed request the way MEXC does.
+//!
+//! - Spot: the signature is recomputed over the raw query exactly as received (everything before
+//!   the trailing `&signature=`) followed by the raw body; nothing is parsed and re-sorted, so a
+//!   query reordered after signing is refused. The timestamp window is MEXC's documented rule:
+//!   `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow` (default 5000,
+//!   at most 60000).
+//! - Futures: the signature is recomputed over `ApiKey + Request-Time + sorted params`; the
+//!   window is +-10 s (`Recv-Window`, seconds, at most 60). Futures answers errors with HTTP 200
+//!   and `success: false`.
+//!
+//! The HTTP status MEXC sends with each spot error code is not documented ([uncertain]); most
+//! reports show 400, so every client-side refusal here is a 400, and the probe keys on the code.
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use serde_json::{json, Value};
 
-use super::SimState;
+use super::scenario::Grants;
+use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::exchange::mexc::{
+    futures_param_string, futures_signature, spot_signature, FUTURES_WINDOW_MS, MAX_RECV_WINDOW_MS,
+    RECV_WINDOW_MS, SPOT_MAX_AHEAD_MS,
+};
+use crate::exchange::ExchangeKind;
 
-pub fn router(_state: Arc<SimState>) -> Router {
+const KIND: ExchangeKind = ExchangeKind::Mexc;
+
+/// Days left on an unbound key playing `no_ip_whitelist` (MEXC expires unbound keys after 90).
+pub const UNBOUND_REMAINING_DAYS: i64 = 5;
+
+/// `Retry-After` (seconds) on a rate-limited reply.
+pub const RETRY_AFTER_SECS: u64 = 7;
+
+/// The body MEXC has been seen to answer during maintenance (ccxt notes it).
+fn maintenance_body() -> Value {
+    json!({
+        "code": 500,
+        "message": "Under maintenance, please try again later",
+        "announcement": "https://www.mexc.com/support/articles/",
+    })
+}
+
+fn maintenance_reply() -> Response {
+    json_reply(StatusCode::SERVICE_UNAVAILABLE, maintenance_body())
+}
+
+/// A refusal, with the code and text MEXC uses; rendered in the spot or futures shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: i64,
+    pub msg: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: i64, msg: &str) -> Refusal {
+        Refusal {
+            status,
+            code,
+            msg: msg.to_string(),
+        }
+    }
+
+    /// Spot: `{"code": n, "msg": "..."}`.
+    fn spot(self) -> Response {
+        json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
+    }
+
+    /// Futures: `{"success": false, "code": n, "message": "..."}`, HTTP 200 as a rule.
+    fn futures(self) -> Response {
+        json_reply(
+            self.status,
+            json!({"success": false, "code": self.code, "message": self.msg}),
+        )
+    }
+}
+
+fn bad_signature() -> Refusal {
+    Refusal::new(
+        StatusCode::BAD_REQUEST,
+        700002,
+        "Signature for this request is not valid.",
+    )
+}
+
+fn outside_window() -> Refusal {
+    Refusal::new(
+        StatusCode::BAD_REQUEST,
+        700003,
+        "Timestamp for this request is outside of the recvWindow.",
+    )
+}
+
+/// The first value of `name` among `key=value` pairs (raw, not decoded: the probe's values are
+/// digits and alphanumerics).
+fn raw_param<'a>(pairs: &'a str, name: &str) -> Option<&'a str> {
+    pairs
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// Verifies a spot request as MEXC does: the signature over the raw query (before the trailing
+/// `&signature=`) plus the raw body, then the timestamp window against `server_ms`.
+pub fn verify_spot(query: &str, body: &str, secret: &str, server_ms: i64) -> Result<(), Refusal> {
+    // The signature is appended last; what precedes it is what was signed, bytes as received.
+    let (signed, signature) = if let Some(i) = query.rfind("&signature=") {
+        (&query[..i], &query[i + "&signature=".len()..])
+    } else if let Some(rest) = query.strip_prefix("signature=") {
+        ("", rest)
+    } else {
+        return Err(bad_signature());
+    };
+    if signature.contains('&') {
+        // Not last: MEXC's rule is that it is appended after everything it signs.
+        return Err(bad_signature());
+    }
+    // Lowercase hex only: an exact string comparison refuses uppercase too.
+    if signature != spot_signature(secret, signed, body) {
+        return Err(bad_signature());
+    }
+
+    // A parameter in the query wins over the same one in the body.
+    let param = |name| raw_param(signed, name).or_else(|| raw_param(body, name));
+    let Some(timestamp) = param("timestamp").and_then(|t| t.parse::<i64>().ok()) else {
+        return Err(outside_window());
+    };
+    let recv_window = match param("recvWindow") {
+        None => RECV_WINDOW_MS,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(w) if (1..=MAX_RECV_WINDOW_MS).contains(&w) => w,
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    700005,
+                    "recvWindow must be less than 60000",
+                ))
+            }
+        },
+    };
+    if timestamp < server_ms + SPOT_MAX_AHEAD_MS && server_ms - timestamp <= recv_window {
+        Ok(())
+    } else {
+        Err(outside_window())
+    }
+}
+
+/// Verifies a futures GET as MEXC does: `Signature` over `ApiKey + Request-Time + sorted
+/// params`, then `Request-Time` within `Recv-Window` seconds (default 10, at most 60).
+pub fn verify_futures(
+    api_key: &str,
+    secret: &str,
+    request_time: Option<&str>,
+    signature: Option<&str>,
+    recv_window: Option<&str>,
+    query: &str,
+    server_ms: i64,
+) -> Result<(), Refusal> {
+    let Some(time) = request_time.and_then(|t| t.trim().parse::<i64>().ok()) else {
+        return Err(Refusal::new(StatusCode::OK, 10073, "invalid Request-Time"));
+    };
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let borrowed: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let expected = futures_signature(api_key, secret, time, &futures_param_string(&borrowed));
+    if signature != Some(expected.as_str()) {
+        return Err(Refusal::new(
+            StatusCode::OK,
+            602,
+            "Signature verification failed!",
+        ));
+    }
+    let window_ms = recv_window
+        .and_then(|w| w.trim().parse::<i64>().ok())
+        .map(|s| s.clamp(1, 60) * 1000)
+        .unwrap_or(FUTURES_WINDOW_MS);
+    if (server_ms - time).abs() > window_ms {
+        return Err(Refusal::new(
+            StatusCode::OK,
+            513,
+            "Invalid request: Request-Time is outside the allowed window",
+        ));
+    }
+    Ok(())
+}
+
+/// The MEXC router; `sim::router` nests it under `/mexc` (the prefix is stripped before this
+/// router sees the request, so `Uri` is what MEXC itself would see).
+pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
+        .route("/api/v3/ping", get(spot_ping))
+        .route("/api/v3/time", get(spot_time))
+        .route("/api/v3/account", get(spot_signed))
+        .route("/api/v3/apiKeyInfo", get(spot_signed))
+        .route("/api/v1/contract/ping", get(contract_ping))
+        .route("/api/v1/private/account/assets", get(futures_signed))
+        .with_state(state)
+}
+
+async fn spot_ping(State(state): State<Arc<SimState>>) -> Response {
+    if state.settings(KIND).maintenance {
+        return maintenance_reply();
+    }
+    json_reply(StatusCode::OK, json!({}))
+}
+
+async fn spot_time(State(state): State<Arc<SimState>>) -> Response {
+    if state.settings(KIND).maintenance {
+        return maintenance_reply();
+    }
+    json_reply(
+        StatusCode::OK,
+        json!({"serverTime": state.server_time_ms(KIND, None)}),
+    )
+}
+
+async fn contract_ping(State(state): State<Arc<SimState>>) -> Response {
+    if state.settings(KIND).maintenance {
+        return Refusal::new(StatusCode::OK, 801, "System under maintenance").futures();
+    }
+    json_reply(
+        StatusCode::OK,
+        json!({"success": true, "code": 0, "data": state.server_time_ms(KIND, None)}),
+    )
+}
+
+fn rate_limited(body: Value) -> Response {
+    let mut response = json_reply(StatusCode::TOO_MANY_REQUESTS, body);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+    response
+}
+
+fn client_ip(peer: SocketAddr) -> String {
+    peer.ip().to_canonical().to_string()
+}
+
+async fn spot_signed(
+    State(state): State<Arc<SimState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let Some(api_key) = headers.get("x-mexc-apikey").and_then(|v| v.to_str().ok()) else {
+        return Refusal::new(StatusCode::BAD_REQUEST, 400, "api key required").spot();
+    };
+    let Some(key) = state.key(KIND, api_key) else {
+        return Refusal::new(StatusCode::BAD_REQUEST, 10072, "Api key info invalid").spot();
+    };
+    if let Some(fault) = transport_fault(key.scenario).await {
+        return fault;
+    }
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return bad_signature().spot();
+    };
+    let query = uri.query().unwrap_or("");
+    let server_ms = state.server_time_ms(KIND, Some(key));
+    if let Err(refusal) = verify_spot(query, body, &key.api_secret, server_ms) {
+        return refusal.spot();
+    }
+
+    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
+        return maintenance_reply();
+    }
+    match key.scenario {
+        Scenario::IpNotWhitelisted => {
+            let msg = format!("IP [{}] not in the ip white list", client_ip(peer));
+            return Refusal::new(StatusCode::BAD_REQUEST, 700006, &msg).spot();
+        }
+        Scenario::RateLimited => {
+            return rate_limited(json!({"code": 429, "msg": "Too Many Requests"}));
+        }
+        _ => {}
+    }
+
+    let grants = key.scenario.grants();
+    match uri.path() {
+        "/api/v3/account" => account(grants),
+        "/api/v3/apiKeyInfo" => match raw_param(query, "accessKey") {
+            Some(access_key) if access_key == key.api_key => api_key_info(key, grants, peer),
+            Some(_) => no_permission(),
+            None => Refusal::new(
+                StatusCode::BAD_REQUEST,
+                700004,
+                "Mandatory parameter 'accessKey' was not sent",
+            )
+            .spot(),
+        },
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn no_permission() -> Response {
+    Refusal::new(
+        StatusCode::BAD_REQUEST,
+        700007,
+        "No permission to access the endpoint.",
+    )
+    .spot()
+}
+
+fn account(grants: Grants) -> Response {
+    if !grants.read {
+        return no_permission();
+    }
+    // canTrade/canWithdraw describe the account, not the key: a healthy key on an account that
+    // may withdraw still says canWithdraw true, and the probe must not read it as a key right.
+    json_reply(
+        StatusCode::OK,
+        json!({
+            "makerCommission": null, "takerCommission": null,
+            "buyerCommission": null, "sellerCommission": null,
+            "canTrade": true, "canWithdraw": true, "canDeposit": true,
+            "updateTime": null,
+            "accountType": "SPOT",
+            "balances": [
+                {"asset": "USDT", "free": "1020.5", "locked": "0"},
+                {"asset": "MX", "free": "3.1", "locked": "0.5"}
+            ],
+            "permissions": ["SPOT"]
+        }),
+    )
+}
+
+/// The permission enums a key with `grants` holds, as apiKeyInfo lists them.
+pub fn permission_names(grants: Grants) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if grants.read {
+        names.extend(["SPOT_ACCOUNT_READ", "SPOT_DEAL_READ"]);
+    }
+    if grants.trade {
+        names.push("SPOT_DEAL_WRITE");
+    }
+    if grants.withdraw {
+        names.extend(["SPOT_WITHDRAW_READ", "SPOT_WITHDRAW_WRITE"]);
+    }
+    if grants.futures {
+        names.extend([
+            "CONTRACT_ACCOUNT_READ",
+            "CONTRACT_DEAL_READ",
+            "CONTRACT_DEAL_WRITE",
+        ]);
+    }
+    names
+}
+
+fn api_key_info(key: &SimKey, grants: Grants, peer: SocketAddr) -> Response {
+    // Shape from an SDK fixture (exchange doc 4.3): comma strings, remainingValidity in days
+    // (unit [uncertain]) for keys without an IP binding, the only ones that expire.
+    let mut body = json!({
+        "note": format!("sim {}", key.scenario.name()),
+        "accessKey": key.api_key,
+        "createTime": "2026-01-05T09:30:00.000+00:00",
+        "permissions": permission_names(grants).join(","),
+        "ipWhiteList": if grants.ip_bound { client_ip(peer) } else { String::new() },
+        "status": "VALID",
+    });
+    if !grants.ip_bound {
+        body["remainingValidity"] = json!(UNBOUND_REMAINING_DAYS);
+    }
+    json_reply(StatusCode::OK, body)
+}
+
+async fn futures_signed(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let unauthorized = || Refusal::new(StatusCode::OK, 401, "Unauthorized").futures();
+    let Some(api_key) = header_str("apikey") else {
+        return unauthorized();
+    };
+    let Some(key) = state.key(KIND, api_key) else {
+        return unauthorized();
+    };
+    if let Some(fault) = transport_fault(key.scenario).await {
+        return fault;
+    }
+    let verified = verify_futures(
+        &key.api_key,
+        &key.api_secret,
+        header_str("request-time"),
+        header_str("signature"),
+        header_str("recv-window"),
+        uri.query().unwrap_or(""),
+        state.server_time_ms(KIND, Some(key)),
+    );
+    if let Err(refusal) = verified {
+        return refusal.futures();
+    }
+
+    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
+        return Refusal::new(StatusCode::OK, 801, "System under maintenance").futures();
+    }
+    match key.scenario {
+        Scenario::IpNotWhitelisted => {
+            return Refusal::new(StatusCode::OK, 406, "Accessed IP is not in the whitelist")
+                .futures();
+        }
+        Scenario::RateLimited => {
+            return rate_limited(json!({
+                "success": false, "code": 510, "message": "Excessive frequency of requests"
+            }));
+        }
+        _ => {}
+    }
+    if !key.scenario.grants().futures {
+        return Refusal::new(StatusCode::OK, 701, "Account read permission is required").futures();
+    }
+    json_reply(
+        StatusCode::OK,
+        json!({
+            "success": true,
+            "code": 0,
+            "data": [{
+                "currency": "USDT", "positionMargin": 0, "availableBalance": 0.03176562,
+                "cashBalance": 0.03176562, "frozenBalance": 0, "equity": 0.03176562,
+                "unrealized": 0, "bonus": 0
+            }]
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::mexc::spot_signed_query;
+
+    const NOW: i64 = 1_700_000_000_000;
+    const SECRET: &str = "testsecret";
+
+    fn code(result: Result<(), Refusal>) -> i64 {
+        result.err().map_or(0, |r| r.code)
+    }
+
+    #[test]
+    fn spot_accepts_what_the_probe_signs() {
+        let query = spot_signed_query(SECRET, &[("accessKey", "testkey")], NOW);
+        assert_eq!(verify_spot(&query, "", SECRET, NOW), Ok(()));
+        // The doc's worked example, as MEXC would receive it.
+        let doc = "timestamp=1700000000000&recvWindow=5000&signature=\
+                   cb5c2be01b2379b41bbae5f66b957c30a91151b627b340a524e39358a07c76a5";
+        assert_eq!(verify_spot(doc, "", SECRET, NOW + 10), Ok(()));
+    }
+
+    #[test]
+    fn spot_refuses_a_wrong_secret_and_a_missing_or_misplaced_signature() {
+        let query = spot_signed_query(SECRET, &[], NOW);
+        assert_eq!(code(verify_spot(&query, "", "othersecret", NOW)), 700002);
+        let unsigned = query.split("&signature=").next().unwrap();
+        assert_eq!(code(verify_spot(unsigned, "", SECRET, NOW)), 700002);
+        let (rest, sig) = query.split_once("&signature=").unwrap();
+        let first = format!("signature={sig}&{rest}");
+        assert_eq!(code(verify_spot(&first, "", SECRET, NOW)), 700002);
+        let upper = format!("{rest}&signature={}", sig.to_uppercase());
+        assert_eq!(code(verify_spot(&upper, "", SECRET, NOW)), 700002);
+    }
+
+    #[test]
+    fn spot_signs_bytes_in_the_order_sent() {
+        let query = spot_signed_query(SECRET, &[("accessKey", "testkey")], NOW);
+        let (rest, sig) = query.split_once("&signature=").unwrap();
+        let mut parts: Vec<&str> = rest.split('&').collect();
+        parts.reverse();
+        let reordered = format!("{}&signature={sig}", parts.join("&"));
+        assert_eq!(code(verify_spot(&reordered, "", SECRET, NOW)), 700002);
+        // Any body bytes are part of what is signed.
+        assert_eq!(code(verify_spot(&query, "x=1", SECRET, NOW)), 700002);
+    }
+
+    #[test]
+    fn spot_window_is_mexcs_rule() {
+        let query = spot_signed_query(SECRET, &[], NOW);
+        assert_eq!(
+            verify_spot(&query, "", SECRET, NOW + RECV_WINDOW_MS),
+            Ok(())
+        );
+        assert_eq!(
+            code(verify_spot(&query, "", SECRET, NOW + RECV_WINDOW_MS + 1)),
+            700003
+        );
+        assert_eq!(verify_spot(&query, "", SECRET, NOW - 999), Ok(()));
+        assert_eq!(code(verify_spot(&query, "", SECRET, NOW - 1000)), 700003);
+        let big = "timestamp=1700000000000&recvWindow=70000";
+        let signed = format!("{big}&signature={}", spot_signature(SECRET, big, ""));
+        assert_eq!(code(verify_spot(&signed, "", SECRET, NOW)), 700005);
+        let none = "recvWindow=5000";
+        let signed = format!("{none}&signature={}", spot_signature(SECRET, none, ""));
+        assert_eq!(code(verify_spot(&signed, "", SECRET, NOW)), 700003);
+    }
+
+    fn futures_sig(time: i64, params: &str) -> String {
+        futures_signature("testkey", SECRET, time, params)
+    }
+
+    #[test]
+    fn futures_accepts_the_doc_examples() {
+        let sig = futures_sig(NOW, "");
+        assert_eq!(
+            sig,
+            "d07f4602ba7c6df8710307e9b5c1f37bd220b44415db3e0e4bd447a74193b189"
+        );
+        let ok = verify_futures(
+            "testkey",
+            SECRET,
+            Some("1700000000000"),
+            Some(&sig),
+            None,
+            "",
+            NOW,
+        );
+        assert_eq!(ok, Ok(()));
+        // Sorted before signing, so the order of the query does not matter on futures.
+        let sig = "fc5d0e4d58e0a6682f5a483dfb0d8d0030a695c3ce7af09c2a74660b8eedff92";
+        let query = "symbol=BTC_USDT&page_size=10&page_num=1";
+        let ok = verify_futures(
+            "testkey",
+            SECRET,
+            Some("1700000000000"),
+            Some(sig),
+            None,
+            query,
+            NOW,
+        );
+        assert_eq!(ok, Ok(()));
+    }
+
+    #[test]
+    fn futures_refuses_bad_signature_time_and_window() {
+        let sig = futures_sig(NOW, "");
+        let time = Some("1700000000000");
+        let verify = |secret, time, sig: Option<&str>, window, server| {
+            code(verify_futures(
+                "testkey", secret, time, sig, window, "", server,
+            ))
+        };
+        assert_eq!(verify("othersecret", time, Some(&sig), None, NOW), 602);
+        assert_eq!(verify(SECRET, time, None, None, NOW), 602);
+        assert_eq!(verify(SECRET, None, Some(&sig), None, NOW), 10073);
+        assert_eq!(verify(SECRET, Some("soon"), Some(&sig), None, NOW), 10073);
+        assert_eq!(verify(SECRET, time, Some(&sig), None, NOW + 10_000), 0);
+        assert_eq!(verify(SECRET, time, Some(&sig), None, NOW + 10_001), 513);
+        assert_eq!(verify(SECRET, time, Some(&sig), None, NOW - 10_001), 513);
+        assert_eq!(
+            verify(SECRET, time, Some(&sig), Some("30"), NOW + 20_000),
+            0
+        );
+        assert_eq!(
+            verify(SECRET, time, Some(&sig), Some("600"), NOW + 61_000),
+            513
+        );
+        // A parameter added after signing changes what is signed.
+        let added = verify_futures("testkey", SECRET, time, Some(&sig), None, "a=1", NOW);
+        assert_eq!(code(added), 602);
+    }
+
+    #[test]
+    fn key_info_lists_exactly_the_granted_permissions() {
+        let names = permission_names(Scenario::ReadOnly.grants());
+        assert_eq!(names, vec!["SPOT_ACCOUNT_READ", "SPOT_DEAL_READ"]);
+        let names = permission_names(Scenario::WithdrawEnabled.grants());
+        assert!(names.contains(&"SPOT_WITHDRAW_WRITE"));
+        assert!(names.contains(&"CONTRACT_DEAL_WRITE"));
+        let names = permission_names(Scenario::TradeMissing.grants());
+        assert!(!names.contains(&"SPOT_DEAL_WRITE"));
+        assert!(!names.contains(&"SPOT_WITHDRAW_WRITE"));
+    }
 }
