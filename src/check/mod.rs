@@ -5,7 +5,7 @@ mod remedy;
 mod status;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use remedy::remedy_for;
 pub use status::{Status, Warning};
@@ -22,7 +22,7 @@ pub struct Policy {
 }
 
 /// The outcome of one check of one connection: the line `check --json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub connection: String,
     pub exchange: ExchangeKind,
