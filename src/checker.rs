@@ -26,7 +26,10 @@ impl Checker {
         let http = HttpClient::new(daemon.check_timeout);
         let exchanges = ExchangeKind::ALL
             .into_iter()
-            .filter_map(|kind| exchange::for_kind(kind, http.clone()).map(|e| (kind, e)))
+            .filter_map(|kind| {
+                exchange::for_kind_with_rate(kind, http.clone(), daemon.request_rate(kind))
+                    .map(|e| (kind, e))
+            })
             .collect();
         Checker {
             exchanges,

@@ -9,6 +9,7 @@
 mod raw;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,19 @@ pub struct DaemonConfig {
     pub max_concurrent_checks: usize,
     pub check_timeout: Duration,
     pub expiry_warning: Duration,
+    /// Requests per second per exchange host, where the operator overrides the default
+    /// ([`crate::exchange::budget::default_rate`]).
+    pub request_budget: BTreeMap<ExchangeKind, f64>,
+}
+
+impl DaemonConfig {
+    /// Requests per second allowed to each of `kind`'s hosts.
+    pub fn request_rate(&self, kind: ExchangeKind) -> f64 {
+        self.request_budget
+            .get(&kind)
+            .copied()
+            .unwrap_or_else(|| crate::exchange::budget::default_rate(kind))
+    }
 }
 
 #[derive(Debug, Clone)]

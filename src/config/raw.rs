@@ -26,6 +26,7 @@ pub struct RawDaemon {
     pub max_concurrent_checks: Option<i64>,
     pub check_timeout: Option<String>,
     pub expiry_warning: Option<String>,
+    pub request_budget: Option<BTreeMap<String, f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -207,7 +207,29 @@ fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
             Duration::from_secs(14 * 86_400),
             duration,
         ),
+        request_budget: request_budget(raw.request_budget.unwrap_or_default(), problems),
     }
+}
+
+fn request_budget(
+    raw: std::collections::BTreeMap<String, f64>,
+    problems: &mut Problems,
+) -> std::collections::BTreeMap<ExchangeKind, f64> {
+    let mut budget = std::collections::BTreeMap::new();
+    for (name, rate) in raw {
+        let key = format!("daemon.request_budget.{name}");
+        match ExchangeKind::from_str(&name) {
+            Ok(kind) if rate.is_finite() && rate > 0.0 => {
+                budget.insert(kind, rate);
+            }
+            Ok(_) => problems.add(
+                key,
+                format!("{rate} requests per second must be above zero"),
+            ),
+            Err(message) => problems.add(key, message),
+        }
+    }
+    budget
 }
 
 fn alerts(raw: RawAlerts, problems: &mut Problems, warnings: &mut Vec<String>) -> AlertsConfig {

@@ -6,12 +6,15 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
+use super::budget::HostBudgets;
 use super::facts::Problem;
 
-/// A cheap-to-clone handle on one pooled reqwest client (rustls, per-request timeout).
+/// A cheap-to-clone handle on one pooled reqwest client (rustls, per-request timeout), with the
+/// request budgets of the exchange it is used for.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    budgets: Option<HostBudgets>,
 }
 
 impl HttpClient {
@@ -25,12 +28,36 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .expect("reqwest client with rustls builds from static settings");
-        HttpClient { client }
+        HttpClient {
+            client,
+            budgets: None,
+        }
+    }
+
+    /// The same pooled client, with requests metered by `budgets` (one bucket per host).
+    pub fn with_budgets(&self, budgets: HostBudgets) -> HttpClient {
+        HttpClient {
+            client: self.client.clone(),
+            budgets: Some(budgets),
+        }
     }
 
     /// Sends a GET to `url` (already signed: the query must not be touched again) with `headers`.
     /// Transport failures come back as an `Unavailable` problem naming what failed.
     pub async fn get(&self, url: &str, headers: HeaderMap) -> Result<Reply, Problem> {
+        if let Some(budgets) = &self.budgets {
+            let host = url::Url::parse(url)
+                .ok()
+                .map(|u| {
+                    format!(
+                        "{}:{}",
+                        u.host_str().unwrap_or(""),
+                        u.port_or_known_default().unwrap_or(0)
+                    )
+                })
+                .unwrap_or_default();
+            budgets.bucket(&host).take().await;
+        }
         let response = self
             .client
             .get(url)

@@ -5,6 +5,7 @@
 //! and how to read the exchange's error codes. It turns all of that into [`Facts`]; deciding
 //! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
 
+pub mod budget;
 pub mod facts;
 pub mod http;
 pub mod kucoin;
@@ -161,9 +162,20 @@ pub trait Exchange: Send + Sync {
     fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts>;
 }
 
-/// The exchange implementation for `kind`, sharing one pooled HTTP client.
+/// The exchange implementation for `kind`, sharing one pooled HTTP client; its requests are
+/// metered per host at `rate` requests a second (see [`budget::default_rate`]).
 /// `None` for exchanges this build does not support yet (config validation rejects them first).
 pub fn for_kind(kind: ExchangeKind, http: HttpClient) -> Option<Box<dyn Exchange>> {
+    for_kind_with_rate(kind, http, budget::default_rate(kind))
+}
+
+/// Like [`for_kind`] with an explicit request budget.
+pub fn for_kind_with_rate(
+    kind: ExchangeKind,
+    http: HttpClient,
+    rate: f64,
+) -> Option<Box<dyn Exchange>> {
+    let http = http.with_budgets(budget::HostBudgets::new(rate));
     match kind {
         ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
         ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),

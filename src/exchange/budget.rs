@@ -1,0 +1,116 @@
+//! Request budgets: a token bucket per exchange host, shared by every connection that talks to
+//! it, so ten thousand keys on one trading host never burst an exchange past its per-IP limit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::ExchangeKind;
+
+/// Requests per second this host may send to `kind`'s hosts when the config sets nothing.
+///
+/// Derived from each exchange's documented per-IP limit, with headroom:
+/// - MEXC: public endpoints 500 weight / 10 s per IP, futures 20 req / 2 s; ccxt throttles at
+///   20 req/s (shared/docs/exchanges/mexc.md §7). 10/s keeps futures calls inside 20 / 2 s.
+/// - KuCoin: the public pool is 2000 / 30 s per IP (kucoin.md §7); private pools are per
+///   account, so sibling keys do not share them. 50/s is three quarters of the public pool.
+pub fn default_rate(kind: ExchangeKind) -> f64 {
+    match kind {
+        ExchangeKind::Mexc => 10.0,
+        ExchangeKind::Kucoin => 50.0,
+        _ => 10.0,
+    }
+}
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64) -> TokenBucket {
+        let burst = rate.max(1.0);
+        TokenBucket {
+            rate,
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Takes one token, or says how long until one is there (the caller sleeps, then retries).
+    pub fn try_take(&self) -> Result<(), Duration> {
+        let mut state = self.state.lock().expect("bucket lock is never poisoned");
+        let (tokens, last) = *state;
+        let now = Instant::now();
+        let refilled =
+            (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+        if refilled >= 1.0 {
+            *state = (refilled - 1.0, now);
+            Ok(())
+        } else {
+            *state = (refilled, now);
+            Err(Duration::from_secs_f64((1.0 - refilled) / self.rate))
+        }
+    }
+
+    /// Waits for a token.
+    pub async fn take(&self) {
+        while let Err(wait) = self.try_take() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The buckets of one exchange, one per host (spot and futures hosts have separate limits).
+#[derive(Debug, Clone)]
+pub struct HostBudgets {
+    rate: f64,
+    buckets: Arc<Mutex<HashMap<String, Arc<TokenBucket>>>>,
+}
+
+impl HostBudgets {
+    pub fn new(rate: f64) -> HostBudgets {
+        HostBudgets {
+            rate,
+            buckets: Arc::default(),
+        }
+    }
+
+    /// The bucket for `host` (host:port), created on first use.
+    pub fn bucket(&self, host: &str) -> Arc<TokenBucket> {
+        let mut buckets = self.buckets.lock().expect("budget lock is never poisoned");
+        buckets
+            .entry(host.to_string())
+            .or_insert_with(|| Arc::new(TokenBucket::new(self.rate)))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_bucket_allows_a_burst_then_makes_callers_wait() {
+        let bucket = TokenBucket::new(5.0);
+        for _ in 0..5 {
+            assert!(bucket.try_take().is_ok());
+        }
+        let wait = bucket.try_take().unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(200),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn hosts_have_separate_buckets() {
+        let budgets = HostBudgets::new(1.0);
+        assert!(budgets.bucket("api.mexc.com").try_take().is_ok());
+        assert!(budgets.bucket("api.mexc.com").try_take().is_err());
+        assert!(budgets.bucket("contract.mexc.com").try_take().is_ok());
+    }
+}
