@@ -38,6 +38,24 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: scheduled checks, history, metrics; SIGHUP reloads, SIGTERM stops.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Show a connection's history as status spans, newest first.
+    History {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The connection's name.
+        name: String,
+        /// At most this many spans.
+        #[arg(long, default_value_t = keywarden::store::DEFAULT_HISTORY_LIMIT)]
+        limit: usize,
+        /// One JSON object per span per line instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check connections once now, print the results and exit (0 all connected, 1 not, 2 error).
     Check {
         #[arg(long, short)]
@@ -79,6 +97,19 @@ fn main() -> ExitCode {
                 json,
             } => check(config, names, json).await,
             Command::Validate { config } => validate(config),
+            Command::Run { config } => {
+                keywarden::daemon::run(keywarden::daemon::Options {
+                    config_path: config,
+                    listener: None,
+                })
+                .await
+            }
+            Command::History {
+                config,
+                name,
+                limit,
+                json,
+            } => history(config, name, limit, json).await,
             Command::Demo => demo::run().await,
             Command::Sim { listen, scenarios } => sim(listen, scenarios).await,
         }
@@ -156,6 +187,27 @@ async fn check(path: PathBuf, names: Vec<String>, json: bool) -> ExitCode {
     let verdicts = checker.check_all(&selected).await;
     output::print(&selected, &verdicts, json);
     exit_code(&verdicts)
+}
+
+async fn history(path: PathBuf, name: String, limit: usize, json: bool) -> ExitCode {
+    let config = match load(&path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match keywarden::history::fetch(&config, &name, limit).await {
+        Ok(spans) => {
+            if config.connection(&name).is_none() && spans.is_empty() {
+                eprintln!("error: {}: no connection named {name:?}", path.display());
+                return ExitCode::from(2);
+            }
+            output::print_history(&name, &spans, json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn exit_code(verdicts: &[Verdict]) -> ExitCode {

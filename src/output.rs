@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::check::{Status, Verdict};
 use crate::config::Connection;
+use crate::store::Span;
 use crate::secret::{mask_key, ExposeSecret};
 
 /// Prints verdicts to stdout as JSON Lines or as the table.
@@ -110,4 +111,57 @@ fn push_row(out: &mut String, cells: impl Iterator<Item = String>, widths: &[usi
         .map(|(cell, width)| format!("{cell:<width$}"))
         .collect();
     let _ = writeln!(out, "{}", line.join("  ").trim_end());
+}
+
+/// Prints a connection's spans as JSON Lines or as a table, newest first.
+pub fn print_history(connection: &str, spans: &[Span], json: bool) {
+    if json {
+        for span in spans {
+            println!("{}", serde_json::to_string(span).expect("spans always serialize"));
+        }
+        return;
+    }
+    if spans.is_empty() {
+        println!("no history for {connection} yet");
+        return;
+    }
+    let headers = ["STATUS", "FROM", "TO", "CHECKS", "WARNINGS", "MESSAGE"];
+    let cells: Vec<Vec<String>> = spans
+        .iter()
+        .map(|s| {
+            vec![
+                s.status.to_string(),
+                s.first_seen.format("%Y-%m-%d %H:%M:%S").to_string(),
+                s.last_seen.format("%Y-%m-%d %H:%M:%S").to_string(),
+                s.checks.to_string(),
+                if s.warnings.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.warnings.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
+                },
+                s.message.clone(),
+            ]
+        })
+        .collect();
+    print!("{}", render_rows(&headers, cells));
+}
+
+/// Left-aligned columns, two spaces apart, the header first.
+fn render_rows(headers: &[&str], cells: Vec<Vec<String>>) -> String {
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    push_row(&mut out, headers.iter().map(|h| h.to_string()), &widths);
+    for row in cells {
+        push_row(&mut out, row.into_iter(), &widths);
+    }
+    out
 }

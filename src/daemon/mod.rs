@@ -1,0 +1,379 @@
+//! The long-running service: cron-scheduled checks, history, metrics, reload and shutdown the
+//! way systemd drives them.
+//!
+//! Shape (after mini-redis): one [`Daemon`] holds the shared state; the cron scheduler has one job
+//! per distinct schedule plus a heartbeat; each firing hands connections to [`Daemon::dispatch`],
+//! which releases each after its stable jitter. SIGHUP reloads, SIGTERM/SIGINT drains.
+
+mod http;
+mod systemd;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use uuid::Uuid;
+
+use crate::checker::Checker;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::scheduler;
+use crate::store::HistoryStore;
+
+/// How often the scheduler's heartbeat job runs; `/healthz` and the systemd watchdog use it.
+const HEARTBEAT_CRON: &str = "*/2 * * * * *";
+/// The scheduler counts as dead when its heartbeat is older than this.
+const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
+/// The longest SIGTERM waits for in-flight checks before flushing and exiting anyway.
+const MAX_DRAIN: Duration = Duration::from_secs(5);
+
+/// How the daemon is started: by `keywarden run`, or by `keywarden demo` with a listener it
+/// already bound.
+pub struct Options {
+    pub config_path: PathBuf,
+    pub listener: Option<TcpListener>,
+}
+
+/// The daemon's shared state.
+pub struct Daemon {
+    config_path: PathBuf,
+    config: RwLock<Arc<Config>>,
+    checker: RwLock<Arc<Checker>>,
+    store: HistoryStore,
+    metrics: Arc<Metrics>,
+    /// Connections dispatched and not yet recorded: a connection is never checked twice at once.
+    busy: Mutex<HashSet<String>>,
+    /// Unix seconds of the scheduler's last heartbeat.
+    heartbeat: AtomicI64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Daemon {
+    fn config(&self) -> Arc<Config> {
+        self.config.read().expect("config lock").clone()
+    }
+
+    fn checker(&self) -> Arc<Checker> {
+        self.checker.read().expect("checker lock").clone()
+    }
+
+    /// Whether the scheduler is alive: its heartbeat job ran recently.
+    pub fn healthy(&self) -> bool {
+        let age = chrono::Utc::now().timestamp() - self.heartbeat.load(Ordering::Relaxed);
+        age <= HEARTBEAT_STALE.as_secs() as i64 && !*self.shutdown.borrow()
+    }
+
+    /// A firing of `schedule`: each of its connections is checked after its jitter, unless its
+    /// previous check is still running.
+    fn dispatch(self: &Arc<Self>, cron: &str) {
+        let config = self.config();
+        let Some((schedule, names)) = scheduler::groups(&config).remove(cron) else {
+            return;
+        };
+        let period = scheduler::period(&schedule, chrono::Utc::now()).unwrap_or(Duration::ZERO);
+        for name in names {
+            if !self.busy.lock().expect("busy lock").insert(name.clone()) {
+                tracing::debug!(connection = %name, "previous check still running; skipped this turn");
+                continue;
+            }
+            let daemon = Arc::clone(self);
+            let delay = scheduler::jitter(&name, period);
+            tokio::spawn(async move {
+                let mut shutdown = daemon.shutdown.subscribe();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => daemon.check_and_record(&name).await,
+                    _ = shutdown.wait_for(|stop| *stop) => {}
+                }
+                daemon.busy.lock().expect("busy lock").remove(&name);
+            });
+        }
+    }
+
+    /// Checks one connection (as configured now) and records the verdict.
+    async fn check_and_record(&self, name: &str) {
+        let Some(connection) = self.config().connection(name).cloned() else {
+            return; // removed by a reload while waiting for its turn
+        };
+        let verdict = self.checker().check(&connection).await;
+        let store = self.store.clone();
+        let to_record = verdict.clone();
+        match tokio::task::spawn_blocking(move || store.record(&to_record)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(connection = %name, error = %e, "cannot record check"),
+            Err(e) => tracing::error!(connection = %name, error = %e, "record task failed"),
+        }
+        self.metrics.observe(&verdict);
+        tracing::info!(
+            connection = %verdict.connection,
+            exchange = %verdict.exchange,
+            status = %verdict.status,
+            latency_ms = verdict.latency_ms,
+            "checked"
+        );
+    }
+
+    /// Loads the config again; a bad file keeps the running one. Returns whether it changed.
+    async fn reload(self: &Arc<Self>, jobs: &Jobs) -> bool {
+        systemd::reloading();
+        let result = Config::load(&self.config_path);
+        let changed = match result {
+            Err(e) => {
+                tracing::error!("reload refused, keeping the running config: {e}");
+                false
+            }
+            Ok(new) => {
+                let old = self.config();
+                for warning in &new.warnings {
+                    tracing::warn!("{}: {warning}", new.source.display());
+                }
+                if new.daemon.metrics_listen != old.daemon.metrics_listen
+                    || new.daemon.state_dir != old.daemon.state_dir
+                {
+                    tracing::warn!("metrics_listen and state_dir changes take effect at the next restart");
+                }
+                for gone in old
+                    .connections
+                    .iter()
+                    .filter(|c| new.connection(&c.name).is_none())
+                {
+                    self.metrics.forget(&gone.name, gone.exchange);
+                }
+                let new = Arc::new(new);
+                *self.checker.write().expect("checker lock") = Arc::new(Checker::new(&new.daemon));
+                *self.config.write().expect("config lock") = new.clone();
+                jobs.replace(self, &new).await;
+                tracing::info!(connections = new.connections.len(), "config reloaded");
+                true
+            }
+        };
+        systemd::ready(&self.status_line());
+        changed
+    }
+
+    /// The one-line summary systemd shows in `systemctl status`.
+    fn status_line(&self) -> String {
+        let config = self.config();
+        format!(
+            "watching {} connection(s) on {} schedule(s)",
+            config.connections.len(),
+            scheduler::groups(&config).len()
+        )
+    }
+}
+
+/// The cron jobs registered for the current config: one per distinct schedule.
+struct Jobs {
+    scheduler: JobScheduler,
+    ids: tokio::sync::Mutex<BTreeMap<String, Uuid>>,
+}
+
+impl Jobs {
+    /// Makes the registered jobs match `config`'s schedules: adds the new, removes the gone.
+    async fn replace(&self, daemon: &Arc<Daemon>, config: &Config) {
+        let wanted = scheduler::groups(config);
+        let mut ids = self.ids.lock().await;
+        let stale: Vec<String> = ids
+            .keys()
+            .filter(|cron| !wanted.contains_key(*cron))
+            .cloned()
+            .collect();
+        for cron in stale {
+            if let Some(id) = ids.remove(&cron) {
+                if let Err(e) = self.scheduler.remove(&id).await {
+                    tracing::error!(schedule = %cron, error = %e, "cannot remove schedule");
+                }
+            }
+        }
+        for cron in wanted.keys() {
+            if ids.contains_key(cron) {
+                continue;
+            }
+            let for_job = Arc::clone(daemon);
+            let cron_for_job = cron.clone();
+            let job = Job::new_async(cron.as_str(), move |_, _| {
+                let daemon = Arc::clone(&for_job);
+                let cron = cron_for_job.clone();
+                Box::pin(async move { daemon.dispatch(&cron) })
+            });
+            match job {
+                Ok(job) => match self.scheduler.add(job).await {
+                    Ok(id) => {
+                        ids.insert(cron.clone(), id);
+                    }
+                    Err(e) => tracing::error!(schedule = %cron, error = %e, "cannot add schedule"),
+                },
+                Err(e) => tracing::error!(schedule = %cron, error = %e, "cannot parse schedule"),
+            }
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Exit code 2 for a config or start-up error.
+pub async fn run(options: Options) -> ExitCode {
+    match start(options).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            systemd::status(&format!("failed: {message}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn start(options: Options) -> Result<ExitCode, String> {
+    let config = Config::load(&options.config_path).map_err(|e| e.to_string())?;
+    for warning in &config.warnings {
+        tracing::warn!("{}: {warning}", options.config_path.display());
+    }
+    let store = open_store(&config.daemon.state_dir).await?;
+    let listener = match options.listener {
+        Some(l) => l,
+        None => TcpListener::bind(config.daemon.metrics_listen)
+            .await
+            .map_err(|e| {
+                format!(
+                    "daemon.metrics_listen: cannot listen on {}: {e}",
+                    config.daemon.metrics_listen
+                )
+            })?,
+    };
+    let listen_addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics = Arc::new(Metrics::new());
+    let (shutdown, _) = watch::channel(false);
+    let config = Arc::new(config);
+    let daemon = Arc::new(Daemon {
+        config_path: options.config_path.clone(),
+        checker: RwLock::new(Arc::new(Checker::new(&config.daemon))),
+        config: RwLock::new(config.clone()),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        busy: Mutex::new(HashSet::new()),
+        heartbeat: AtomicI64::new(chrono::Utc::now().timestamp()),
+        shutdown,
+    });
+    restore_metrics(&daemon);
+
+    let mut scheduler = JobScheduler::new()
+        .await
+        .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+    let beat = Arc::clone(&daemon);
+    let heartbeat = Job::new_async(HEARTBEAT_CRON, move |_, _| {
+        let daemon = Arc::clone(&beat);
+        Box::pin(async move {
+            daemon
+                .heartbeat
+                .store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+        })
+    })
+    .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;
+    scheduler
+        .add(heartbeat)
+        .await
+        .map_err(|e| format!("cannot add the heartbeat job: {e}"))?;
+    let jobs = Jobs {
+        scheduler: scheduler.clone(),
+        ids: tokio::sync::Mutex::new(BTreeMap::new()),
+    };
+    jobs.replace(&daemon, &config).await;
+    scheduler
+        .start()
+        .await
+        .map_err(|e| format!("cannot start the scheduler: {e}"))?;
+
+    let server = tokio::spawn(http::serve(listener, Arc::clone(&daemon)));
+    let retention = spawn_retention(Arc::clone(&daemon));
+    let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
+    tracing::info!(
+        listen = %listen_addr,
+        connections = config.connections.len(),
+        "keywarden running"
+    );
+    systemd::ready(&daemon.status_line());
+
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
+    loop {
+        tokio::select! {
+            _ = crate::shutdown::signalled() => break,
+            _ = hangup.recv() => { daemon.reload(&jobs).await; }
+        }
+    }
+
+    tracing::info!("stopping: no new checks, draining the ones in flight");
+    systemd::stopping();
+    let _ = daemon.shutdown.send(true);
+    if let Err(e) = scheduler.shutdown().await {
+        tracing::warn!(error = %e, "scheduler did not stop cleanly");
+    }
+    let drain = daemon.config().daemon.check_timeout.min(MAX_DRAIN);
+    let deadline = tokio::time::Instant::now() + drain;
+    while !daemon.busy.lock().expect("busy lock").is_empty() {
+        if tokio::time::Instant::now() >= deadline {
+            let left = daemon.busy.lock().expect("busy lock").len();
+            tracing::warn!(left, "checks still running at the drain deadline; not recorded");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.abort();
+    retention.abort();
+    watchdog.abort();
+    let flushed = tokio::task::spawn_blocking(move || store.flush()).await;
+    match flushed {
+        Ok(Ok(())) => tracing::info!("history flushed; stopped"),
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot flush history"),
+        Err(e) => tracing::error!(error = %e, "flush task failed"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open_store(dir: &Path) -> Result<HistoryStore, String> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || HistoryStore::open(&dir))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Puts each configured connection's last known verdict back on `/metrics` after a restart,
+/// so dashboards do not go blank until the next check.
+fn restore_metrics(daemon: &Daemon) {
+    for connection in &daemon.config().connections {
+        if let Ok(Some(verdict)) = daemon.store.last_verdict(&connection.name) {
+            daemon.metrics.restore(&verdict);
+        }
+    }
+    if let Ok(bytes) = daemon.store.size_on_disk() {
+        daemon.metrics.set_store_size(bytes);
+    }
+}
+
+/// Prunes history older than `history_retention` and refreshes the store size, once a minute.
+fn spawn_retention(daemon: Arc<Daemon>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            let retention = daemon.config().daemon.history_retention;
+            let cutoff = chrono::Utc::now()
+                - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+            let store = daemon.store.clone();
+            match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(spans = n, "pruned history past its retention"),
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot prune history"),
+                Err(e) => tracing::error!(error = %e, "prune task failed"),
+            }
+            if let Ok(bytes) = daemon.store.size_on_disk() {
+                daemon.metrics.set_store_size(bytes);
+            }
+        }
+    })
+}
