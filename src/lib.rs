@@ -11,6 +11,7 @@
 //! - [`check`]: facts → [`check::Verdict`] (status by precedence, warnings, remedy). Pure.
 //! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
 //! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
+//! - [`metrics`]: the Prometheus registry, `GET /metrics` and `GET /healthz`.
 //! - [`sim`]: the loopback exchange simulator used by tests and `keywarden demo`.
 //! - [`shutdown`]: SIGTERM / SIGINT handling.
 //! - [`secret`]: where secrets come from and how keys are shown masked.
@@ -18,10 +19,11 @@
 pub mod check;
 pub mod checker;
 pub mod config;
-pub mod demo;
 pub mod daemon;
+pub mod demo;
 pub mod exchange;
 pub mod history;
+pub mod metrics;
 pub mod output;
 pub mod scheduler;
 pub mod secret;

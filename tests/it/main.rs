@@ -3,6 +3,7 @@
 mod check_cli;
 mod config_errors;
 mod demo;
+mod metrics;
 mod sim_kucoin;
 mod sim_mexc;
 mod support;
