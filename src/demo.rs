@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::checker::Checker;
 use crate::config::Config;
+use crate::daemon;
 use crate::sim::{self, ScenarioFile};
 
 /// The demo config, as shipped in `config/demo/keywarden.toml`.
@@ -22,19 +23,41 @@ pub fn demo_config_text(addr: SocketAddr) -> String {
     DEMO_CONFIG.replace(DEMO_SIM_ADDR, &addr.to_string())
 }
 
-/// Runs the demo: simulator, config, one round of checks, printed as a table.
+/// Runs the demo: simulator, config, one round of checks printed as a table, then the daemon
+/// on that config (metrics on a free loopback port) until SIGTERM or Ctrl-C.
 pub async fn run() -> ExitCode {
     let scenarios: ScenarioFile =
         toml::from_str(DEMO_SCENARIOS).expect("the shipped demo scenarios parse");
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback address parses");
-    let running = match sim::spawn(listen, scenarios).await {
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address parses");
+    let running = match sim::spawn(loopback, scenarios).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the exchange simulator on loopback: {e}");
             return ExitCode::from(2);
         }
     };
-    let config = Config::from_toml(&demo_config_text(running.addr), Path::new("(demo config)"))
+    let listener = match tokio::net::TcpListener::bind(loopback).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on loopback for metrics: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let metrics_addr = listener.local_addr().expect("bound listener has an address");
+    let dir = std::env::temp_dir().join(format!("keywarden-demo-{}", std::process::id()));
+    let config_path = dir.join("keywarden.toml");
+    let text = demo_config_text(running.addr).replace(
+        "state_dir = \"./keywarden-demo-state\"",
+        &format!(
+            "state_dir = \"{}\"\nmetrics_listen = \"{metrics_addr}\"",
+            dir.join("state").display()
+        ),
+    );
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text)) {
+        eprintln!("error: cannot write the demo config to {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    let config = Config::from_toml(&text, Path::new("(demo config)"))
         .expect("the shipped demo config is valid");
     println!(
         "KeyWarden demo: exchange simulator on http://{}, {} demo connections\n",
@@ -45,8 +68,18 @@ pub async fn run() -> ExitCode {
     let verdicts = checker.check_all(&config.connections).await;
     crate::output::print(&config.connections, &verdicts, false);
     println!(
-        "\nTry it by hand: keywarden sim --scenarios config/demo/scenarios.toml, then\n\
-         keywarden check --config config/demo/keywarden.toml [--json] in another terminal."
+        "\nThe daemon now checks them every 10 seconds. Look at:\n  \
+         curl http://{metrics_addr}/metrics\n  \
+         curl http://{metrics_addr}/healthz\n  \
+         keywarden history --config {} carol-mexc-withdraw\n\
+         Ctrl-C stops the demo.",
+        config_path.display()
     );
-    ExitCode::SUCCESS
+    let code = daemon::run(daemon::Options {
+        config_path: config_path.clone(),
+        listener: Some(listener),
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    code
 }

@@ -254,6 +254,25 @@ impl Metrics {
     /// going from known to unknown leaves no stale value behind.
     pub fn observe(&self, verdict: &Verdict) {
         let _guard = self.lock();
+        self.set_state(verdict);
+        let exchange = verdict.exchange.name();
+        self.check_duration
+            .with_label_values(&[exchange])
+            .observe(verdict.latency_ms as f64 / 1000.0);
+        self.checks_total
+            .with_label_values(&[exchange, verdict.status.name()])
+            .inc();
+    }
+
+    /// Shows a verdict recorded before a restart: the state gauges only, since the check it
+    /// came from was already counted by the previous process.
+    pub fn restore(&self, verdict: &Verdict) {
+        let _guard = self.lock();
+        self.set_state(verdict);
+    }
+
+    /// The per-connection gauges of `verdict`; the caller holds the update lock.
+    fn set_state(&self, verdict: &Verdict) {
         let conn = verdict.connection.as_str();
         let exchange = verdict.exchange.name();
         let labels = [conn, exchange];
@@ -300,12 +319,6 @@ impl Metrics {
         self.last_check
             .with_label_values(&labels)
             .set(verdict.checked_at.timestamp());
-        self.check_duration
-            .with_label_values(&[exchange])
-            .observe(verdict.latency_ms as f64 / 1000.0);
-        self.checks_total
-            .with_label_values(&[exchange, verdict.status.name()])
-            .inc();
     }
 
     /// Removes every series of a connection (after a reload removed it from the config), so it

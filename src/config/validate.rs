@@ -116,9 +116,9 @@ impl Problems {
 /// Checks every value of `raw` and resolves its secrets.
 pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     let mut problems = Problems(Vec::new());
-    let mut warnings = Vec::new();
+    let mut literal_keys = Vec::new();
     let daemon = daemon(raw.daemon, &mut problems);
-    let alerts = alerts(raw.alerts, &mut problems, &mut warnings);
+    let alerts = alerts(raw.alerts, &mut problems, &mut literal_keys);
     let mut connections = Vec::new();
     let mut seen = BTreeSet::new();
     for (name, raw_connection) in raw.connections {
@@ -130,10 +130,18 @@ pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
             problems.add(format!("connections.{name}"), "duplicate connection name");
             continue;
         }
-        if let Some(c) = connection(&name, raw_connection, &mut problems, &mut warnings) {
+        if let Some(c) = connection(&name, raw_connection, &mut problems, &mut literal_keys) {
             connections.push(c);
         }
     }
+    let warnings = if literal_keys.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "secrets written into the config file (prefer \"env:NAME\" or \"file:PATH\" so they stay out of it): {}",
+            literal_keys.join(", ")
+        )]
+    };
     if !problems.0.is_empty() {
         return Err(ConfigError::Invalid {
             path: source.display().to_string(),
@@ -232,7 +240,7 @@ fn request_budget(
     budget
 }
 
-fn alerts(raw: RawAlerts, problems: &mut Problems, warnings: &mut Vec<String>) -> AlertsConfig {
+fn alerts(raw: RawAlerts, problems: &mut Problems, literal_keys: &mut Vec<String>) -> AlertsConfig {
     AlertsConfig {
         unavailable_after: problems.check(
             "alerts.unavailable_after",
@@ -253,22 +261,22 @@ fn alerts(raw: RawAlerts, problems: &mut Problems, warnings: &mut Vec<String>) -
             }
         }),
         send_resolved: raw.send_resolved.unwrap_or(true),
-        telegram: raw.telegram.and_then(|t| telegram(t, problems, warnings)),
-        email: raw.email.and_then(|e| email(e, problems, warnings)),
+        telegram: raw.telegram.and_then(|t| telegram(t, problems, literal_keys)),
+        email: raw.email.and_then(|e| email(e, problems, literal_keys)),
     }
 }
 
 fn telegram(
     raw: RawTelegram,
     problems: &mut Problems,
-    warnings: &mut Vec<String>,
+    literal_keys: &mut Vec<String>,
 ) -> Option<TelegramConfig> {
     let before = problems.0.len();
     let bot_token = secret_field(
         "alerts.telegram.bot_token",
         &raw.bot_token,
         problems,
-        warnings,
+        literal_keys,
     );
     if raw.chat_ids.is_empty() {
         problems.add("alerts.telegram.chat_ids", "at least one chat id is needed");
@@ -289,7 +297,7 @@ fn telegram(
 fn email(
     raw: RawEmail,
     problems: &mut Problems,
-    warnings: &mut Vec<String>,
+    literal_keys: &mut Vec<String>,
 ) -> Option<EmailConfig> {
     let before = problems.0.len();
     match url::Url::parse(&raw.smtp_url) {
@@ -305,7 +313,7 @@ fn email(
     let password = raw
         .password
         .as_deref()
-        .and_then(|p| secret_field("alerts.email.password", p, problems, warnings));
+        .and_then(|p| secret_field("alerts.email.password", p, problems, literal_keys));
     if let Err(message) = mailbox(&raw.from) {
         problems.add("alerts.email.from", message);
     }
@@ -349,17 +357,16 @@ fn http_url(text: &str) -> Result<(), String> {
     }
 }
 
-/// Resolves one secret field; a literal works but is warned about (by key, never by value).
+/// Resolves one secret field; a literal works but its key is noted in `literal_keys` for one
+/// warning (by key, never by value).
 fn secret_field(
     key: &str,
     raw: &str,
     problems: &mut Problems,
-    warnings: &mut Vec<String>,
+    literal_keys: &mut Vec<String>,
 ) -> Option<SecretString> {
     if SecretSource::of(raw) == SecretSource::Literal && !raw.is_empty() {
-        warnings.push(format!(
-            "{key} is written into the config file; prefer \"env:NAME\" or \"file:PATH\" so the secret stays out of it"
-        ));
+        literal_keys.push(key.to_string());
     }
     match secret::resolve(raw) {
         Ok(s) => Some(s),
@@ -374,7 +381,7 @@ fn connection(
     name: &str,
     raw: RawConnection,
     problems: &mut Problems,
-    warnings: &mut Vec<String>,
+    literal_keys: &mut Vec<String>,
 ) -> Option<Connection> {
     let at = |field: &str| format!("connections.{name}.{field}");
     let before = problems.0.len();
@@ -392,10 +399,10 @@ fn connection(
             None
         }
     };
-    let api_key = secret_field(&at("api_key"), &raw.api_key, problems, warnings);
-    let api_secret = secret_field(&at("api_secret"), &raw.api_secret, problems, warnings);
+    let api_key = secret_field(&at("api_key"), &raw.api_key, problems, literal_keys);
+    let api_secret = secret_field(&at("api_secret"), &raw.api_secret, problems, literal_keys);
     let passphrase = match (&raw.passphrase, exchange) {
-        (Some(p), _) => secret_field(&at("passphrase"), p, problems, warnings),
+        (Some(p), _) => secret_field(&at("passphrase"), p, problems, literal_keys),
         (None, Some(kind)) if kind.needs_passphrase() => {
             problems.add(at("passphrase"), format!("{kind} keys need a passphrase"));
             None

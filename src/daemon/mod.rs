@@ -89,7 +89,7 @@ impl Daemon {
                 let mut shutdown = daemon.shutdown.subscribe();
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => daemon.check_and_record(&name).await,
-                    _ = shutdown.wait_for(|stop| *stop) => {}
+                    _ = async { shutdown.wait_for(|stop| *stop).await.is_ok() } => {}
                 }
                 daemon.busy.lock().expect("busy lock").remove(&name);
             });

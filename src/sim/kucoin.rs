@@ -328,8 +328,8 @@ async fn signed(
     if let Some(fault) = transport_fault(key.scenario).await {
         return fault;
     }
-    let server_now = state.server_time_ms(KIND, Some(key));
-    if let Err(e) = verify(key, server_now, &method, &uri, &headers, &body) {
+    let server_now = state.server_time_ms(KIND, Some(&key));
+    if let Err(e) = verify(&key, server_now, &method, &uri, &headers, &body) {
         return e.into_response();
     }
     if key.scenario == Scenario::RateLimited {
@@ -346,7 +346,7 @@ async fn signed(
         return response;
     }
     let client_ip = peer.ip().to_string();
-    match answer(key, uri.path(), &uri, &client_ip) {
+    match answer(&key, uri.path(), &uri, &client_ip) {
         Ok(data) => ok(data),
         Err(e) => e.into_response(),
     }

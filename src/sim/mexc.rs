@@ -270,7 +270,7 @@ async fn spot_signed(
         return bad_signature().spot();
     };
     let query = uri.query().unwrap_or("");
-    let server_ms = state.server_time_ms(KIND, Some(key));
+    let server_ms = state.server_time_ms(KIND, Some(&key));
     if let Err(refusal) = verify_spot(query, body, &key.api_secret, server_ms) {
         return refusal.spot();
     }
@@ -293,7 +293,7 @@ async fn spot_signed(
     match uri.path() {
         "/api/v3/account" => account(grants),
         "/api/v3/apiKeyInfo" => match raw_param(query, "accessKey") {
-            Some(access_key) if access_key == key.api_key => api_key_info(key, grants, peer),
+            Some(access_key) if access_key == key.api_key => api_key_info(&key, grants, peer),
             Some(_) => no_permission(),
             None => Refusal::new(
                 StatusCode::BAD_REQUEST,
@@ -400,7 +400,7 @@ async fn futures_signed(
         header_str("signature"),
         header_str("recv-window"),
         uri.query().unwrap_or(""),
-        state.server_time_ms(KIND, Some(key)),
+        state.server_time_ms(KIND, Some(&key)),
     );
     if let Err(refusal) = verified {
         return refusal.futures();

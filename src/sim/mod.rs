@@ -17,7 +17,7 @@ mod scenario;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::{header, StatusCode};
@@ -35,7 +35,9 @@ pub const HANG_FOR: Duration = Duration::from_secs(120);
 /// The simulator's shared, read-only state: the keys it knows and how each behaves.
 #[derive(Debug)]
 pub struct SimState {
-    keys: HashMap<(ExchangeKind, String), SimKey>,
+    /// Behind a lock so a test (or an operator trying things) can change a key's scenario while
+    /// the simulator runs, the way a user changes a key at the exchange.
+    keys: RwLock<HashMap<(ExchangeKind, String), SimKey>>,
     exchanges: HashMap<ExchangeKind, SimExchangeSettings>,
 }
 
@@ -47,14 +49,34 @@ impl SimState {
             .map(|k| ((k.exchange, k.api_key.clone()), k))
             .collect();
         SimState {
-            keys,
+            keys: RwLock::new(keys),
             exchanges: file.exchanges,
         }
     }
 
     /// The key registered under `api_key` at `exchange`, if any.
-    pub fn key(&self, exchange: ExchangeKind, api_key: &str) -> Option<&SimKey> {
-        self.keys.get(&(exchange, api_key.to_string()))
+    pub fn key(&self, exchange: ExchangeKind, api_key: &str) -> Option<SimKey> {
+        self.keys
+            .read()
+            .expect("sim keys lock")
+            .get(&(exchange, api_key.to_string()))
+            .cloned()
+    }
+
+    /// Makes `api_key` play `scenario` from the next request on; false when the key is unknown.
+    pub fn set_scenario(&self, exchange: ExchangeKind, api_key: &str, scenario: Scenario) -> bool {
+        match self
+            .keys
+            .write()
+            .expect("sim keys lock")
+            .get_mut(&(exchange, api_key.to_string()))
+        {
+            Some(key) => {
+                key.scenario = scenario;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Exchange-wide settings (maintenance, clock offset), defaults when the file says nothing.
@@ -85,6 +107,7 @@ pub fn router(state: Arc<SimState>) -> Router {
 #[derive(Debug, Clone)]
 pub struct RunningSim {
     pub addr: SocketAddr,
+    pub state: Arc<SimState>,
 }
 
 impl RunningSim {
@@ -98,14 +121,15 @@ impl RunningSim {
 pub async fn spawn(listen: SocketAddr, file: ScenarioFile) -> std::io::Result<RunningSim> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(Arc::new(SimState::new(file)));
+    let state = Arc::new(SimState::new(file));
+    let app = router(state.clone());
     tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, service).await {
             tracing::error!(error = %e, "simulator stopped");
         }
     });
-    Ok(RunningSim { addr })
+    Ok(RunningSim { addr, state })
 }
 
 /// The transport-level faults every exchange shares, played before any verification so they

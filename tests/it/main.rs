@@ -2,6 +2,7 @@
 
 mod check_cli;
 mod config_errors;
+mod daemon;
 mod demo;
 mod metrics;
 mod sim_kucoin;

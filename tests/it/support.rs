@@ -23,6 +23,10 @@ impl Scratch {
         }
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Writes `text` to `name` inside the scratch dir and returns the full path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(name);
@@ -124,4 +128,109 @@ pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
         .collect()
+}
+
+/// A free loopback port (bound, then released for the daemon to take).
+pub fn free_port() -> std::net::SocketAddr {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    socket.local_addr().expect("local addr")
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// GETs `url`; `None` when the server is not answering (yet).
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// Runs `promtool check metrics` on `exposition`; panics with promtool's words if it objects.
+/// Fails (not skips) without promtool: `.ci/run` installs Debian's `prometheus` package.
+pub fn assert_promtool_accepts(exposition: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("`promtool` is not on PATH: install the Debian package `prometheus`");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The daemon as systemd runs it: `keywarden run --config F` as a child process, stderr
+/// captured to a file, signalled with `kill`.
+pub struct DaemonProcess {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl DaemonProcess {
+    pub fn start(config: &std::path::Path, log: PathBuf) -> DaemonProcess {
+        let err = std::fs::File::create(&log).expect("daemon log file");
+        let child = tokio::process::Command::new(binary())
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("KEYWARDEN_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start keywarden run");
+        DaemonProcess { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("daemon still running")
+    }
+
+    /// Sends `signal` (e.g. "HUP", "TERM", "KILL") to the daemon.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the daemon to exit; `None` if it is still running after `timeout`.
+    pub async fn exit_within(&mut self, timeout: std::time::Duration) -> Option<i32> {
+        let status = tokio::time::timeout(timeout, self.child.wait()).await.ok()?;
+        Some(status.expect("wait for daemon").code().unwrap_or(-1))
+    }
+
+    /// What the daemon has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }

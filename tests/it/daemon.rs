@@ -1,0 +1,258 @@
+//! `keywarden run` as systemd runs it: a child process on a schedule, signalled with kill.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keywarden::exchange::ExchangeKind;
+use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use serde_json::Value;
+
+use crate::support::{
+    self, assert_promtool_accepts, connection_toml, eventually, free_port, http_get, sim_key,
+    DaemonProcess, Scratch,
+};
+
+/// A config that checks every second, with its state and metrics in `scratch`.
+fn daemon_config(scratch: &Scratch, metrics: SocketAddr, connections: &str) -> String {
+    format!(
+        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
+         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\nkucoin = 1000\n\n{connections}",
+        scratch_path(scratch, "state").display()
+    )
+}
+
+fn scratch_path(scratch: &Scratch, name: &str) -> PathBuf {
+    scratch.path().join(name)
+}
+
+async fn history(config: &Path, connection: &str) -> Vec<Value> {
+    let run = support::run(
+        &["history", "--config", config.to_str().unwrap(), connection, "--json"],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 0, "history failed: {}", run.stderr);
+    support::json_lines(&run.stdout)
+}
+
+async fn metrics(addr: SocketAddr) -> Option<String> {
+    http_get(&format!("http://{addr}/metrics"))
+        .await
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+}
+
+fn status_series(connection: &str, exchange: ExchangeKind, status: &str) -> String {
+    format!(
+        "keywarden_connection_status{{connection=\"{connection}\",exchange=\"{exchange}\",status=\"{status}\"}} 1"
+    )
+}
+
+struct Setup {
+    scratch: Scratch,
+    sim: RunningSim,
+    keys: Vec<SimKey>,
+    metrics: SocketAddr,
+    config: PathBuf,
+}
+
+async fn setup(keys: Vec<(&str, SimKey)>) -> Setup {
+    let sim = support::start_sim(ScenarioFile {
+        keys: keys.iter().map(|(_, k)| k.clone()).collect(),
+        ..ScenarioFile::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let metrics = free_port();
+    let connections: String = keys
+        .iter()
+        .map(|(name, key)| connection_toml(name, key, &sim, &["spot"]))
+        .collect();
+    let config = scratch.write("keywarden.toml", &daemon_config(&scratch, metrics, &connections));
+    Setup {
+        scratch,
+        sim,
+        keys: keys.into_iter().map(|(_, k)| k).collect(),
+        metrics,
+        config,
+    }
+}
+
+impl Setup {
+    fn start(&self, log: &str) -> DaemonProcess {
+        DaemonProcess::start(&self.config, scratch_path(&self.scratch, log))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
+    let alice = sim_key(ExchangeKind::Mexc, "daemon-alice", Scenario::FuturesMissing);
+    let bob = sim_key(ExchangeKind::Kucoin, "daemon-bob", Scenario::WithdrawEnabled);
+    let s = setup(vec![("alice", alice.clone()), ("bob", bob)]).await;
+    let mut daemon = s.start("daemon.log");
+
+    let spans = eventually(Duration::from_secs(20), "two checks of alice in one span", || async {
+        let spans = history(&s.config, "alice").await;
+        (spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2)).then_some(spans)
+    })
+    .await;
+    assert_eq!(spans[0]["status"], "connected");
+
+    // The user gives the key withdraw rights at the exchange.
+    assert!(s.sim.state.set_scenario(ExchangeKind::Mexc, &alice.api_key, Scenario::WithdrawEnabled));
+    let spans = eventually(Duration::from_secs(20), "a second span for alice", || async {
+        let spans = history(&s.config, "alice").await;
+        (spans.len() == 2).then_some(spans)
+    })
+    .await;
+    assert_eq!(spans[0]["status"], "withdraw_enabled", "newest first");
+    assert_eq!(spans[1]["status"], "connected");
+
+    let exposition = eventually(Duration::from_secs(10), "metrics for both", || async {
+        metrics(s.metrics).await.filter(|m| {
+            m.contains(&status_series("alice", ExchangeKind::Mexc, "withdraw_enabled"))
+                && m.contains(&status_series("bob", ExchangeKind::Kucoin, "withdraw_enabled"))
+        })
+    })
+    .await;
+    assert_promtool_accepts(&exposition);
+    for key in &s.keys {
+        for secret in [&key.api_key, &key.api_secret] {
+            assert!(!exposition.contains(secret.as_str()), "secret in /metrics");
+            assert!(!daemon.log().contains(secret.as_str()), "secret in the log");
+        }
+    }
+    assert_eq!(
+        http_get(&format!("http://{}/healthz", s.metrics)).await.map(|r| r.0),
+        Some(200)
+    );
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0), "{}", daemon.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_span_that_history_showed() {
+    let alice = sim_key(ExchangeKind::Kucoin, "kill-alice", Scenario::FuturesMissing);
+    let s = setup(vec![("alice", alice.clone())]).await;
+    let mut daemon = s.start("first.log");
+    eventually(Duration::from_secs(20), "a first span", || async {
+        (!history(&s.config, "alice").await.is_empty()).then_some(())
+    })
+    .await;
+    s.sim.state.set_scenario(ExchangeKind::Kucoin, &alice.api_key, Scenario::TradeMissing);
+    let before = eventually(Duration::from_secs(20), "a second span", || async {
+        let spans = history(&s.config, "alice").await;
+        (spans.len() >= 2).then_some(spans)
+    })
+    .await;
+
+    daemon.signal("KILL");
+    daemon.exit_within(Duration::from_secs(5)).await.expect("killed");
+
+    let mut restarted = s.start("second.log");
+    let after = eventually(Duration::from_secs(20), "history after restart", || async {
+        let run = support::run(
+            &["history", "--config", s.config.to_str().unwrap(), "alice", "--json"],
+            &[],
+        )
+        .await;
+        (run.code == 0).then(|| support::json_lines(&run.stdout))
+    })
+    .await;
+    for span in &before {
+        let kept = after.iter().find(|a| {
+            a["first_seen"] == span["first_seen"] && a["status"] == span["status"]
+        });
+        let kept = kept.unwrap_or_else(|| panic!("span lost after kill -9: {span}\nafter: {after:?}"));
+        assert!(kept["checks"].as_u64() >= span["checks"].as_u64(), "{span} vs {kept}");
+    }
+    restarted.signal("TERM");
+    assert_eq!(restarted.exit_within(Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
+    let alice = sim_key(ExchangeKind::Mexc, "hup-alice", Scenario::FuturesMissing);
+    let bob = sim_key(ExchangeKind::Kucoin, "hup-bob", Scenario::Valid);
+    let carol = sim_key(ExchangeKind::Kucoin, "hup-carol", Scenario::TradeMissing);
+    let s = setup(vec![("alice", alice.clone()), ("bob", bob.clone())]).await;
+    let mut daemon = s.start("daemon.log");
+    eventually(Duration::from_secs(20), "alice and bob on /metrics", || async {
+        metrics(s.metrics)
+            .await
+            .filter(|m| m.contains("connection=\"alice\"") && m.contains("connection=\"bob\""))
+    })
+    .await;
+
+    let good = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, format!("{good}\n[connections.broken\n")).unwrap();
+    daemon.signal("HUP");
+    eventually(Duration::from_secs(10), "the refusal in the log", || async {
+        daemon.log().contains("reload refused").then_some(())
+    })
+    .await;
+    let m = metrics(s.metrics).await.expect("still serving after a bad reload");
+    assert!(m.contains("connection=\"alice\"") && m.contains("connection=\"bob\""));
+
+    // bob removed, carol added.
+    let connections = connection_toml("alice", &alice, &s.sim, &["spot"])
+        + &connection_toml("carol", &carol, &s.sim, &["spot"]);
+    std::fs::write(&s.config, daemon_config(&s.scratch, s.metrics, &connections)).unwrap();
+    daemon.signal("HUP");
+    eventually(Duration::from_secs(20), "carol in and bob out of /metrics", || async {
+        metrics(s.metrics)
+            .await
+            .filter(|m| m.contains("connection=\"carol\"") && !m.contains("connection=\"bob\""))
+    })
+    .await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0), "{}", daemon.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
+    let stuck = sim_key(ExchangeKind::Mexc, "term-hang", Scenario::Hang);
+    let sim = support::start_sim(ScenarioFile {
+        keys: vec![stuck.clone()],
+        ..ScenarioFile::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let metrics = free_port();
+    let text = daemon_config(&scratch, metrics, &connection_toml("stuck", &stuck, &sim, &["spot"]))
+        .replace("check_timeout = \"3s\"", "check_timeout = \"60s\"");
+    let config = scratch.write("keywarden.toml", &text);
+    let mut daemon = DaemonProcess::start(&config, scratch_path(&scratch, "daemon.log"));
+    eventually(Duration::from_secs(10), "the daemon serving", || async {
+        metrics_up(metrics).await
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // a check is now hanging on the exchange
+    let started = std::time::Instant::now();
+    daemon.signal("TERM");
+    let code = daemon.exit_within(Duration::from_secs(15)).await;
+    assert_eq!(code, Some(0), "{}", daemon.log());
+    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+}
+
+async fn metrics_up(addr: SocketAddr) -> Option<()> {
+    metrics(addr).await.map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_state_dir_is_refused_clearly() {
+    let alice = sim_key(ExchangeKind::Mexc, "twice", Scenario::FuturesMissing);
+    let s = setup(vec![("alice", alice)]).await;
+    let mut first = s.start("first.log");
+    eventually(Duration::from_secs(10), "the first daemon serving", || async {
+        metrics_up(s.metrics).await
+    })
+    .await;
+    let second = support::run(&["run", "--config", s.config.to_str().unwrap()], &[]).await;
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(second.stderr.contains("another keywarden"), "{}", second.stderr);
+    first.signal("TERM");
+    assert_eq!(first.exit_within(Duration::from_secs(10)).await, Some(0));
+}
