@@ -10,6 +10,7 @@
 //!   exchange about a key and returns [`exchange::Facts`]. The only module that talks HTTP.
 //! - [`check`]: facts → [`check::Verdict`] (status by precedence, warnings, remedy). Pure.
 //! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
+//! - [`store`]: the sled history store: status spans per connection, last verdict, retention.
 //! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
 //! - [`metrics`]: the Prometheus registry, `GET /metrics` and `GET /healthz`.
 //! - [`sim`]: the loopback exchange simulator used by tests and `keywarden demo`.
@@ -29,3 +30,4 @@ pub mod scheduler;
 pub mod secret;
 pub mod shutdown;
 pub mod sim;
+pub mod store;

@@ -1,0 +1,60 @@
+//! What can go wrong with the history store, worded for the operator who reads the log.
+
+use std::path::PathBuf;
+
+/// A store failure. Every variant names the store's directory and what was being done, because
+/// the operator reading "I/O error" alone cannot tell which file or step to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled holds an exclusive file lock on its database; a second process (or a second handle
+    /// in this one) gets this instead of silently corrupting the first one's data.
+    #[error(
+        "cannot open history store at {}: the database is locked (is another keywarden running?)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+
+    /// The directory could not be created or opened for another reason (permissions, disk full,
+    /// a corrupt or incompatible database).
+    #[error("cannot open history store at {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+
+    /// A read, write or flush failed after the store was open.
+    #[error("history store at {}: cannot {op}: {source}", path.display())]
+    Db {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: sled::Error,
+    },
+
+    /// A stored value did not parse: the file was damaged or written by an incompatible version.
+    #[error("history store at {}: {what} is unreadable: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The connection name cannot be used as a key (the length prefix is two bytes).
+    #[error("connection name is {len} bytes long; the history store accepts at most 65535")]
+    NameTooLong { len: usize },
+}
+
+impl StoreError {
+    /// Classifies an error from `sled::Config::open`. sled reports a held lock only as an I/O
+    /// error whose text says "could not acquire lock", so that text is what is matched.
+    pub(super) fn from_open(path: PathBuf, source: sled::Error) -> StoreError {
+        match &source {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::Locked { path }
+            }
+            _ => StoreError::Open { path, source },
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The history store: a sled database in `daemon.state_dir` that remembers what every check
+//! found, so `keywarden history` can show it, a restarted daemon can compare against what it saw
+//! before, and alerting can count streaks.
+//!
+//! Trees:
+//! - `history`: status spans (see [`Span`]); key = length-prefixed connection name ‖ big-endian
+//!   timestamp, so a prefix scan is one connection's history in time order.
+//! - `state`: connection name → [`ConnectionState`] (last verdict and streak counters).
+//! - `outbox` (alerts not yet delivered) belongs here too and will be added by the alerting work.
+//!
+//! Values are JSON (serde_json): the volume is small (one record per change, not per check), and
+//! JSON keeps the database debuggable with nothing but a sled dump and `jq`, and lets fields be
+//! added with `#[serde(default)]`.
+//!
+//! Durability: [`HistoryStore::record`] flushes before it returns, so a verdict that was
+//! acknowledged survives a `kill -9`. Concurrent flushes are group-committed by sled.
+
+mod error;
+mod record;
+mod retention;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::check::Verdict;
+
+pub use error::StoreError;
+pub use record::{same_span, ConnectionState, Recorded, Span};
+pub use retention::spawn_retention;
+
+use record::{key_prefix, span_key};
+
+/// sled's page cache bound. sled defaults to 1 GiB, far more than a store of a few thousand
+/// small records needs, and the trading host's memory belongs to the trading engine.
+const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
+
+/// A handle to the history store. Cheap to clone (sled's `Db` and `Tree` are reference-counted
+/// inside), so every check task can hold one; the database closes when the last clone drops.
+#[derive(Clone)]
+pub struct HistoryStore {
+    db: sled::Db,
+    history: sled::Tree,
+    state: sled::Tree,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for HistoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a transaction closure gave up: a stored value that does not parse (or, in theory, one
+/// that does not serialise). The string says which value.
+type Abort = (String, serde_json::Error);
+
+impl HistoryStore {
+    /// Opens the store in `dir`, creating the directory and the database if needed. The cache
+    /// is bounded explicitly (16 MiB, not sled's 1 GiB default). A database held by another process gives
+    /// [`StoreError::Locked`], which says so, instead of a bare I/O error.
+    pub fn open(dir: &Path) -> Result<HistoryStore, StoreError> {
+        let path = dir.to_path_buf();
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+            .map_err(|e| StoreError::from_open(path.clone(), e))?;
+        let open_tree = |name: &str| {
+            db.open_tree(name).map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })
+        };
+        let history = open_tree("history")?;
+        let state = open_tree("state")?;
+        Ok(HistoryStore {
+            db,
+            history,
+            state,
+            path,
+        })
+    }
+
+    /// The directory the store lives in, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records one verdict: extends the connection's open span when the verdict is unchanged,
+    /// otherwise closes it and starts a new one; updates the `state` tree. Returns whether a new
+    /// span started, the previous verdict and the streak counters, so the caller can decide
+    /// about alerts without reading again.
+    ///
+    /// Span and state are written in one sled transaction (atomic on crash, and correct even if
+    /// two records for the same connection ever raced), then flushed: what `record` has
+    /// returned for survives a `kill -9`.
+    pub fn record(&self, verdict: &Verdict) -> Result<Recorded, StoreError> {
+        let name = verdict.connection.as_str();
+        let prefix = key_prefix(name)?;
+        let checked = verdict.checked_at.timestamp_micros();
+        let outcome = (&self.history, &self.state).transaction(|(history, state)| {
+            let previous: Option<ConnectionState> = match state.get(name)? {
+                Some(raw) => Some(decode(&raw, || format!("state of {name}")).map_err(abort)?),
+                None => None,
+            };
+            let mut open = None;
+            if let Some(p) = previous.as_ref().filter(|p| same_span(&p.last, verdict)) {
+                let key = span_key(&prefix, p.open_span);
+                // The open span may be gone if retention pruned it; then a new one starts.
+                if let Some(raw) = history.get(&key)? {
+                    let mut span: Span =
+                        decode(&raw, || format!("open span of {name}")).map_err(abort)?;
+                    span.extend(verdict);
+                    history.insert(key, encode(&span).map_err(abort)?)?;
+                    open = Some(p.open_span);
+                }
+            }
+            let new_span = open.is_none();
+            let open = match open {
+                Some(at) => at,
+                None => {
+                    // Keys stay strictly increasing per connection even if the clock steps
+                    // back or two verdicts carry the same time: a new span never overwrites
+                    // an old one and is always the newest in a scan.
+                    let mut at = match &previous {
+                        Some(p) => checked.max(p.open_span.saturating_add(1)),
+                        None => checked,
+                    };
+                    while history.get(span_key(&prefix, at))?.is_some() {
+                        at = at.saturating_add(1);
+                    }
+                    let span = encode(&Span::start(verdict)).map_err(abort)?;
+                    history.insert(span_key(&prefix, at), span)?;
+                    at
+                }
+            };
+            let next = ConnectionState::next(previous.as_ref(), verdict, open);
+            state.insert(name, encode(&next).map_err(abort)?)?;
+            Ok(Recorded {
+                new_span,
+                previous: previous.map(|p| p.last),
+                same_status_checks: next.same_status_checks,
+                unavailable_checks: next.unavailable_checks,
+            })
+        });
+        let recorded = outcome.map_err(|e| match e {
+            TransactionError::Abort((what, source)) => self.corrupt(what, source),
+            TransactionError::Storage(source) => self.db_error("record a verdict", source),
+        })?;
+        self.flush()?;
+        Ok(recorded)
+    }
+
+    /// The spans of one connection, newest first, at most `limit`: what `keywarden history`
+    /// shows.
+    pub fn spans(&self, connection: &str, limit: usize) -> Result<Vec<Span>, StoreError> {
+        let prefix = key_prefix(connection)?;
+        self.history
+            .scan_prefix(prefix)
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (_, raw) = entry.map_err(|e| self.db_error("read history", e))?;
+                decode(&raw, || format!("a span of {connection}"))
+                    .map_err(|(what, source)| self.corrupt(what, source))
+            })
+            .collect()
+    }
+
+    /// The last verdict recorded for `connection`, so a restarted daemon compares a fresh
+    /// check against what it saw before going down, not against nothing.
+    pub fn last_verdict(&self, connection: &str) -> Result<Option<Verdict>, StoreError> {
+        Ok(self.state(connection)?.map(|s| s.last))
+    }
+
+    /// The whole stored state of `connection` (last verdict and streak counters), for the
+    /// alert policy at start-up.
+    pub fn state(&self, connection: &str) -> Result<Option<ConnectionState>, StoreError> {
+        let raw = self
+            .state
+            .get(connection)
+            .map_err(|e| self.db_error("read state", e))?;
+        raw.map(|raw| {
+            decode(&raw, || format!("state of {connection}"))
+                .map_err(|(what, source)| self.corrupt(what, source))
+        })
+        .transpose()
+    }
+
+    /// The connections that have history, in name order (the `state` tree's keys; retention
+    /// removes a connection's state together with its last span, so the two agree).
+    pub fn connections(&self) -> Result<Vec<String>, StoreError> {
+        self.state
+            .iter()
+            .keys()
+            .map(|key| {
+                let key = key.map_err(|e| self.db_error("list connections", e))?;
+                Ok(String::from_utf8_lossy(&key).into_owned())
+            })
+            .collect()
+    }
+
+    /// Retention: deletes spans whose `last_seen` is older than `cutoff` and returns how many.
+    /// A connection whose last check is older than `cutoff` (it left the config long ago) loses
+    /// its `state` record too, so nothing older than the retention period is kept.
+    ///
+    /// A full scan, which is fine because spans are few (one per change). Each delete is a
+    /// compare-and-swap against the value that was read, so a span that a concurrent `record`
+    /// just extended is left alone.
+    pub fn prune(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in self.history.iter() {
+            let (key, raw) = entry.map_err(|e| self.db_error("scan history", e))?;
+            let span: Span = decode(&raw, || "a span".to_string())
+                .map_err(|(what, source)| self.corrupt(what, source))?;
+            if span.last_seen < cutoff && self.remove_if_unchanged(&self.history, &key, &raw)? {
+                removed += 1;
+            }
+        }
+        for entry in self.state.iter() {
+            let (key, raw) = entry.map_err(|e| self.db_error("scan state", e))?;
+            let state: ConnectionState = decode(&raw, || {
+                format!("state of {}", String::from_utf8_lossy(&key))
+            })
+            .map_err(|(what, source)| self.corrupt(what, source))?;
+            if state.last.checked_at < cutoff {
+                self.remove_if_unchanged(&self.state, &key, &raw)?;
+            }
+        }
+        self.flush()?;
+        Ok(removed)
+    }
+
+    /// Writes everything to disk. `record` already does; the daemon calls this on shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|e| self.db_error("flush", e))
+    }
+
+    /// The database's size on disk in bytes, for the `store_size_bytes` metric.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db
+            .size_on_disk()
+            .map_err(|e| self.db_error("measure its size", e))
+    }
+
+    /// Removes `key` if it still holds `expected`; `false` if someone changed it meanwhile.
+    fn remove_if_unchanged(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8],
+        expected: &sled::IVec,
+    ) -> Result<bool, StoreError> {
+        let swapped = tree
+            .compare_and_swap(key, Some(expected), None::<&[u8]>)
+            .map_err(|e| self.db_error("delete old history", e))?;
+        Ok(swapped.is_ok())
+    }
+
+    fn db_error(&self, op: &'static str, source: sled::Error) -> StoreError {
+        StoreError::Db {
+            path: self.path.clone(),
+            op,
+            source,
+        }
+    }
+
+    fn corrupt(&self, what: String, source: serde_json::Error) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Abort> {
+    serde_json::to_vec(value).map_err(|e| ("a value to write".to_string(), e))
+}
+
+fn decode<T: DeserializeOwned>(raw: &[u8], what: impl FnOnce() -> String) -> Result<T, Abort> {
+    serde_json::from_slice(raw).map_err(|e| (what(), e))
+}
+
+fn abort(reason: Abort) -> ConflictableTransactionError<Abort> {
+    ConflictableTransactionError::Abort(reason)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,376 @@
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use tempfile::TempDir;
+
+use super::*;
+use crate::check::{Status, Verdict, Warning};
+use crate::exchange::{ExchangeKind, Permissions};
+
+fn t(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap() + TimeDelta::minutes(minutes)
+}
+
+fn good_rights() -> Permissions {
+    Permissions {
+        read: Some(true),
+        trade: Some(true),
+        withdraw: Some(false),
+        futures: Some(false),
+    }
+}
+
+fn verdict(connection: &str, status: Status, at: DateTime<Utc>) -> Verdict {
+    Verdict {
+        connection: connection.to_string(),
+        exchange: ExchangeKind::Mexc,
+        status,
+        permissions: good_rights(),
+        ip_restricted: Some(true),
+        expires_at: None,
+        latency_ms: 120,
+        message: format!("{status} at {at}"),
+        remedy: None,
+        warnings: Vec::new(),
+        checked_at: at,
+    }
+}
+
+fn connected(connection: &str, at: DateTime<Utc>) -> Verdict {
+    verdict(connection, Status::Connected, at)
+}
+
+fn scratch() -> (TempDir, HistoryStore) {
+    let dir = TempDir::new().unwrap();
+    let store = HistoryStore::open(&dir.path().join("state")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn unchanged_verdicts_extend_one_span() {
+    let (_dir, store) = scratch();
+    let first = store.record(&connected("alice", t(0))).unwrap();
+    assert!(first.new_span);
+    assert_eq!(first.previous, None);
+    for m in 1..=4 {
+        let mut v = connected("alice", t(m * 5));
+        v.latency_ms = 100 + m as u64; // details change, identity does not
+        let r = store.record(&v).unwrap();
+        assert!(!r.new_span, "check {m} should extend the span");
+    }
+    let spans = store.spans("alice", 10).unwrap();
+    assert_eq!(spans.len(), 1);
+    let span = &spans[0];
+    assert_eq!(span.checks, 5);
+    assert_eq!(span.first_seen, t(0));
+    assert_eq!(span.last_seen, t(20));
+    assert_eq!(span.latency_ms, 104, "the latest details are kept");
+    assert_eq!(span.message, connected("alice", t(20)).message);
+}
+
+#[test]
+fn a_changed_status_permission_or_warning_starts_a_new_span() {
+    let (_dir, store) = scratch();
+    store.record(&connected("alice", t(0))).unwrap();
+
+    let r = store
+        .record(&verdict("alice", Status::InvalidKey, t(5)))
+        .unwrap();
+    assert!(r.new_span, "status change");
+    assert_eq!(r.previous.unwrap().status, Status::Connected);
+
+    let mut withdraw = verdict("alice", Status::InvalidKey, t(10));
+    withdraw.permissions.withdraw = Some(true);
+    assert!(
+        store.record(&withdraw).unwrap().new_span,
+        "permission change"
+    );
+
+    let mut warned = withdraw.clone();
+    warned.checked_at = t(15);
+    warned.warnings = vec![Warning::KeyExpiresSoon];
+    assert!(store.record(&warned).unwrap().new_span, "warning change");
+
+    let mut unbound = warned.clone();
+    unbound.checked_at = t(20);
+    unbound.ip_restricted = Some(false);
+    assert!(
+        store.record(&unbound).unwrap().new_span,
+        "IP binding change"
+    );
+
+    let mut same = unbound.clone();
+    same.checked_at = t(25);
+    same.expires_at = Some(t(10_000));
+    same.remedy = Some("different words".into());
+    assert!(
+        !store.record(&same).unwrap().new_span,
+        "expiry and remedy are details"
+    );
+
+    let spans = store.spans("alice", 10).unwrap();
+    assert_eq!(spans.len(), 5);
+    assert_eq!(spans[0].checks, 2);
+    assert_eq!(spans[0].expires_at, Some(t(10_000)));
+    assert!(spans[1..].iter().all(|s| s.checks == 1));
+}
+
+#[test]
+fn spans_come_newest_first_and_respect_the_limit() {
+    let (_dir, store) = scratch();
+    let statuses = [
+        Status::Connected,
+        Status::ExchangeUnavailable,
+        Status::Connected,
+        Status::WithdrawEnabled,
+        Status::Connected,
+    ];
+    for (i, status) in statuses.iter().enumerate() {
+        store.record(&verdict("bob", *status, t(i as i64))).unwrap();
+    }
+    let all = store.spans("bob", 100).unwrap();
+    let firsts: Vec<_> = all.iter().map(|s| s.first_seen).collect();
+    assert_eq!(firsts, vec![t(4), t(3), t(2), t(1), t(0)]);
+    let two = store.spans("bob", 2).unwrap();
+    assert_eq!(two, all[..2].to_vec());
+    assert!(store.spans("bob", 0).unwrap().is_empty());
+    assert!(store.spans("nobody", 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_verdict_at_the_same_time_or_earlier_still_becomes_the_newest_span() {
+    let (_dir, store) = scratch();
+    store.record(&connected("carol", t(10))).unwrap();
+    store
+        .record(&verdict("carol", Status::InvalidKey, t(10)))
+        .unwrap();
+    store
+        .record(&verdict("carol", Status::ClockSkew, t(3)))
+        .unwrap();
+    let statuses: Vec<_> = store
+        .spans("carol", 10)
+        .unwrap()
+        .iter()
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![Status::ClockSkew, Status::InvalidKey, Status::Connected]
+    );
+}
+
+#[test]
+fn a_connection_name_that_prefixes_another_sees_only_its_own_history() {
+    let (_dir, store) = scratch();
+    store.record(&connected("alice", t(0))).unwrap();
+    store
+        .record(&verdict("alice2", Status::InvalidKey, t(1)))
+        .unwrap();
+    store
+        .record(&verdict("alice2", Status::Connected, t(2)))
+        .unwrap();
+    store
+        .record(&verdict("alic", Status::RateLimited, t(3)))
+        .unwrap();
+
+    let alice = store.spans("alice", 10).unwrap();
+    assert_eq!(alice.len(), 1);
+    assert_eq!(alice[0].connection, "alice");
+    assert_eq!(store.spans("alice2", 10).unwrap().len(), 2);
+    assert_eq!(store.spans("alic", 10).unwrap().len(), 1);
+    assert_eq!(store.connections().unwrap(), ["alic", "alice", "alice2"]);
+}
+
+#[test]
+fn state_keeps_the_last_verdict_and_streaks_that_reset_on_change() {
+    let (_dir, store) = scratch();
+    assert_eq!(store.last_verdict("dave").unwrap(), None);
+
+    let down = |m| verdict("dave", Status::ExchangeUnavailable, t(m));
+    let r1 = store.record(&down(0)).unwrap();
+    let r2 = store.record(&down(5)).unwrap();
+    let r3 = store.record(&down(10)).unwrap();
+    assert_eq!((r1.same_status_checks, r1.unavailable_checks), (1, 1));
+    assert_eq!((r2.same_status_checks, r2.unavailable_checks), (2, 2));
+    assert_eq!((r3.same_status_checks, r3.unavailable_checks), (3, 3));
+    assert_eq!(r3.previous, Some(down(5)));
+
+    let up = store.record(&connected("dave", t(15))).unwrap();
+    assert_eq!((up.same_status_checks, up.unavailable_checks), (1, 0));
+
+    // A warning appearing starts a span but is not a status change.
+    let mut warned = connected("dave", t(20));
+    warned.warnings = vec![Warning::IpWhitelistMissing];
+    let w = store.record(&warned).unwrap();
+    assert!(w.new_span);
+    assert_eq!((w.same_status_checks, w.unavailable_checks), (2, 0));
+
+    assert_eq!(store.last_verdict("dave").unwrap(), Some(warned.clone()));
+    let state = store.state("dave").unwrap().unwrap();
+    assert_eq!(state.last, warned);
+    assert_eq!(state.same_status_checks, 2);
+    assert_eq!(state.unavailable_checks, 0);
+}
+
+#[test]
+fn prune_removes_only_spans_last_seen_before_the_cutoff() {
+    let (_dir, store) = scratch();
+    // erin: an old span, then a current one.
+    store.record(&connected("erin", t(0))).unwrap();
+    store.record(&connected("erin", t(10))).unwrap();
+    store
+        .record(&verdict("erin", Status::InvalidKey, t(100)))
+        .unwrap();
+    // frank: one long span that started before the cutoff but was seen after it.
+    store.record(&connected("frank", t(0))).unwrap();
+    store.record(&connected("frank", t(200))).unwrap();
+    // gone: left the config long ago.
+    store.record(&connected("gone", t(1))).unwrap();
+
+    assert_eq!(store.prune(t(50)).unwrap(), 2);
+
+    let erin = store.spans("erin", 10).unwrap();
+    assert_eq!(erin.len(), 1);
+    assert_eq!(erin[0].status, Status::InvalidKey);
+    assert_eq!(store.spans("frank", 10).unwrap()[0].checks, 2);
+    assert!(store.spans("gone", 10).unwrap().is_empty());
+    assert_eq!(store.last_verdict("gone").unwrap(), None);
+    assert_eq!(store.connections().unwrap(), ["erin", "frank"]);
+    assert_eq!(store.prune(t(50)).unwrap(), 0, "nothing left to prune");
+}
+
+#[test]
+fn an_unchanged_verdict_after_its_span_was_pruned_starts_a_new_span() {
+    let (_dir, store) = scratch();
+    store.record(&connected("gina", t(0))).unwrap();
+    // As if retention removed the open span while the state stayed.
+    store.history.clear().unwrap();
+    let r = store.record(&connected("gina", t(5))).unwrap();
+    assert!(r.new_span);
+    assert_eq!(
+        r.same_status_checks, 2,
+        "the streak lives in state, not history"
+    );
+    assert_eq!(store.spans("gina", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn everything_is_there_after_a_reopen() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("state");
+    {
+        let store = HistoryStore::open(&path).unwrap();
+        store.record(&connected("hank", t(0))).unwrap();
+        store.record(&connected("hank", t(5))).unwrap();
+        store
+            .record(&verdict("hank", Status::NoTradePermission, t(10)))
+            .unwrap();
+    }
+    let store = HistoryStore::open(&path).unwrap();
+    let spans = store.spans("hank", 10).unwrap();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[1].checks, 2);
+    assert_eq!(
+        store.last_verdict("hank").unwrap(),
+        Some(verdict("hank", Status::NoTradePermission, t(10)))
+    );
+    let next = store
+        .record(&verdict("hank", Status::NoTradePermission, t(15)))
+        .unwrap();
+    assert!(!next.new_span, "the open span continues across a restart");
+    assert_eq!(next.same_status_checks, 2);
+}
+
+#[test]
+fn disk_grows_with_changes_not_with_checks() {
+    // sled is log-structured: a rewritten span is appended to the log and the old copy's
+    // segment (512 KiB) is reclaimed later, so the files need a few segments of working space
+    // whatever the data. Warm up until that working set exists, then 10,000 more unchanged
+    // checks must leave the size about where it was (measured: it plateaus near 2-2.6 MiB).
+    let (_dir, store) = scratch();
+    for m in 0..3_000 {
+        store.record(&connected("ivan", t(m))).unwrap();
+    }
+    let before = store.size_on_disk().unwrap();
+    for m in 3_000..13_000 {
+        store.record(&connected("ivan", t(m))).unwrap();
+    }
+    let after = store.size_on_disk().unwrap();
+
+    let spans = store.spans("ivan", 10).unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].checks, 13_000);
+    // Had every check been kept, 10,000 of them would add this much (span + state records).
+    let per_check = serde_json::to_vec(&spans[0]).unwrap().len()
+        + serde_json::to_vec(&store.state("ivan").unwrap().unwrap())
+            .unwrap()
+            .len();
+    let accumulated = 10_000 * per_check as u64;
+    let (mib, bound) = (1024 * 1024, 1536 * 1024);
+    assert!(
+        after <= before + bound && after <= 4 * mib && accumulated > 4 * mib,
+        "over 10,000 unchanged checks the size went from {before} to {after} bytes \
+         (keeping every check would add {accumulated})"
+    );
+}
+
+#[test]
+fn opening_a_store_that_is_in_use_says_another_keywarden_holds_it() {
+    let (dir, _store) = scratch();
+    let err = HistoryStore::open(&dir.path().join("state")).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("is another keywarden running?"), "{text}");
+    assert!(text.contains(&dir.path().display().to_string()), "{text}");
+}
+
+#[test]
+fn concurrent_records_for_many_connections_all_land() {
+    let (_dir, store) = scratch();
+    std::thread::scope(|s| {
+        for c in 0..8 {
+            let store = store.clone();
+            s.spawn(move || {
+                let name = format!("conn{c}");
+                for m in 0..20 {
+                    let status = if m % 5 == 0 {
+                        Status::RateLimited
+                    } else {
+                        Status::Connected
+                    };
+                    store.record(&verdict(&name, status, t(m))).unwrap();
+                }
+            });
+        }
+    });
+    for c in 0..8 {
+        let spans = store.spans(&format!("conn{c}"), 100).unwrap();
+        assert_eq!(spans.iter().map(|s| s.checks).sum::<u64>(), 20);
+        assert_eq!(spans.len(), 8); // R C R C R C R C: four of each
+    }
+}
+
+#[tokio::test]
+async fn the_retention_task_prunes_old_history() {
+    let (_dir, store) = scratch();
+    let now = Utc::now();
+    store
+        .record(&connected("old", now - TimeDelta::days(10)))
+        .unwrap();
+    store.record(&connected("new", now)).unwrap();
+    let task = spawn_retention(
+        store.clone(),
+        Duration::from_secs(24 * 3600),
+        Duration::from_millis(10),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !store.spans("old", 1).unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retention never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    assert_eq!(store.spans("new", 10).unwrap().len(), 1);
+}
