@@ -43,7 +43,9 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let metrics_addr = listener.local_addr().expect("bound listener has an address");
+    let metrics_addr = listener
+        .local_addr()
+        .expect("bound listener has an address");
     let dir = std::env::temp_dir().join(format!("keywarden-demo-{}", std::process::id()));
     let config_path = dir.join("keywarden.toml");
     let text = demo_config_text(running.addr).replace(
@@ -53,8 +55,12 @@ pub async fn run() -> ExitCode {
             dir.join("state").display()
         ),
     );
-    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text)) {
-        eprintln!("error: cannot write the demo config to {}: {e}", dir.display());
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text))
+    {
+        eprintln!(
+            "error: cannot write the demo config to {}: {e}",
+            dir.display()
+        );
         return ExitCode::from(2);
     }
     let config = Config::from_toml(&text, Path::new("(demo config)"))

@@ -18,8 +18,16 @@ pub enum HistoryError {
 }
 
 /// The spans of `connection`, newest first, at most `limit`.
-pub async fn fetch(config: &Config, connection: &str, limit: usize) -> Result<Vec<Span>, HistoryError> {
+pub async fn fetch(
+    config: &Config,
+    connection: &str,
+    limit: usize,
+) -> Result<Vec<Span>, HistoryError> {
     let dir = config.daemon.state_dir.clone();
+    if !HistoryStore::exists(&dir) {
+        // Never create a store just to read it: that would also race a daemon starting up.
+        return Ok(Vec::new());
+    }
     let name = connection.to_string();
     let direct = tokio::task::spawn_blocking(move || {
         HistoryStore::open(&dir).and_then(|store| store.spans(&name, limit))
@@ -32,19 +40,25 @@ pub async fn fetch(config: &Config, connection: &str, limit: usize) -> Result<Ve
     }
 }
 
-async fn ask_daemon(config: &Config, connection: &str, limit: usize) -> Result<Vec<Span>, HistoryError> {
+async fn ask_daemon(
+    config: &Config,
+    connection: &str,
+    limit: usize,
+) -> Result<Vec<Span>, HistoryError> {
     let listen = config.daemon.metrics_listen;
     let failed = |reason: String| HistoryError::Daemon {
         dir: config.daemon.state_dir.display().to_string(),
         listen: listen.to_string(),
         reason,
     };
-    let mut url = url::Url::parse(&format!("http://{listen}/history/")).expect("address makes a URL");
+    let mut url =
+        url::Url::parse(&format!("http://{listen}/history/")).expect("address makes a URL");
     url.path_segments_mut()
         .expect("http URL has segments")
         .pop_if_empty()
         .push(connection);
-    url.query_pairs_mut().append_pair("limit", &limit.to_string());
+    url.query_pairs_mut()
+        .append_pair("limit", &limit.to_string());
     let response = reqwest::Client::new()
         .get(url)
         .timeout(std::time::Duration::from_secs(10))

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use crate::check::{Status, Verdict};
 use crate::config::Connection;
-use crate::store::Span;
 use crate::secret::{mask_key, ExposeSecret};
+use crate::store::Span;
 
 /// Prints verdicts to stdout as JSON Lines or as the table.
 pub fn print(connections: &[Connection], verdicts: &[Verdict], json: bool) {
@@ -117,7 +117,10 @@ fn push_row(out: &mut String, cells: impl Iterator<Item = String>, widths: &[usi
 pub fn print_history(connection: &str, spans: &[Span], json: bool) {
     if json {
         for span in spans {
-            println!("{}", serde_json::to_string(span).expect("spans always serialize"));
+            println!(
+                "{}",
+                serde_json::to_string(span).expect("spans always serialize")
+            );
         }
         return;
     }
@@ -137,7 +140,11 @@ pub fn print_history(connection: &str, spans: &[Span], json: bool) {
                 if s.warnings.is_empty() {
                     "-".to_string()
                 } else {
-                    s.warnings.iter().map(|w| w.name()).collect::<Vec<_>>().join(",")
+                    s.warnings
+                        .iter()
+                        .map(|w| w.name())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 },
                 s.message.clone(),
             ]

@@ -66,11 +66,20 @@ mod tests {
     #[test]
     fn period_is_the_gap_between_firings() {
         let every_5_min = Schedule::parse("0 */5 * * * *").unwrap();
-        assert_eq!(period(&every_5_min, at(12, 1, 0)), Some(Duration::from_secs(300)));
+        assert_eq!(
+            period(&every_5_min, at(12, 1, 0)),
+            Some(Duration::from_secs(300))
+        );
         let every_second = Schedule::parse("* * * * * *").unwrap();
-        assert_eq!(period(&every_second, at(12, 0, 0)), Some(Duration::from_secs(1)));
+        assert_eq!(
+            period(&every_second, at(12, 0, 0)),
+            Some(Duration::from_secs(1))
+        );
         let hourly = Schedule::parse("0 0 * * * *").unwrap();
-        assert_eq!(period(&hourly, at(12, 30, 0)), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            period(&hourly, at(12, 30, 0)),
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[test]

@@ -261,7 +261,9 @@ fn alerts(raw: RawAlerts, problems: &mut Problems, literal_keys: &mut Vec<String
             }
         }),
         send_resolved: raw.send_resolved.unwrap_or(true),
-        telegram: raw.telegram.and_then(|t| telegram(t, problems, literal_keys)),
+        telegram: raw
+            .telegram
+            .and_then(|t| telegram(t, problems, literal_keys)),
         email: raw.email.and_then(|e| email(e, problems, literal_keys)),
     }
 }

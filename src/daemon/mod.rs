@@ -31,6 +31,10 @@ use crate::store::HistoryStore;
 const HEARTBEAT_CRON: &str = "*/2 * * * * *";
 /// The scheduler counts as dead when its heartbeat is older than this.
 const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
+/// How long start-up waits for a store that another process holds before giving up.
+const STORE_LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How often history past `history_retention` is pruned.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// The longest SIGTERM waits for in-flight checks before flushing and exiting anyway.
 const MAX_DRAIN: Duration = Duration::from_secs(5);
 
@@ -136,7 +140,9 @@ impl Daemon {
                 if new.daemon.metrics_listen != old.daemon.metrics_listen
                     || new.daemon.state_dir != old.daemon.state_dir
                 {
-                    tracing::warn!("metrics_listen and state_dir changes take effect at the next restart");
+                    tracing::warn!(
+                        "metrics_listen and state_dir changes take effect at the next restart"
+                    );
                 }
                 for gone in old
                     .connections
@@ -259,6 +265,9 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         shutdown,
     });
     restore_metrics(&daemon);
+    // Serve before anything else: from here on the store is ours, and `keywarden history`
+    // reaches it through this server.
+    let server = tokio::spawn(http::serve(listener, Arc::clone(&daemon)));
 
     let mut scheduler = JobScheduler::new()
         .await
@@ -270,6 +279,9 @@ async fn start(options: Options) -> Result<ExitCode, String> {
             daemon
                 .heartbeat
                 .store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+            if let Ok(bytes) = daemon.store.size_on_disk() {
+                daemon.metrics.set_store_size(bytes);
+            }
         })
     })
     .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;
@@ -287,8 +299,12 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("cannot start the scheduler: {e}"))?;
 
-    let server = tokio::spawn(http::serve(listener, Arc::clone(&daemon)));
-    let retention = spawn_retention(Arc::clone(&daemon));
+    // Retention is read at start; a reload that changes it takes effect at the next restart.
+    let retention = crate::store::spawn_retention(
+        store.clone(),
+        config.daemon.history_retention,
+        RETENTION_EVERY,
+    );
     let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
     tracing::info!(
         listen = %listen_addr,
@@ -317,7 +333,10 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     while !daemon.busy.lock().expect("busy lock").is_empty() {
         if tokio::time::Instant::now() >= deadline {
             let left = daemon.busy.lock().expect("busy lock").len();
-            tracing::warn!(left, "checks still running at the drain deadline; not recorded");
+            tracing::warn!(
+                left,
+                "checks still running at the drain deadline; not recorded"
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -334,12 +353,22 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Opens the store, waiting a little while another process holds it: `keywarden history`
+/// opens it for a moment when no daemon runs, and a restart may overlap the old process's exit.
 async fn open_store(dir: &Path) -> Result<HistoryStore, String> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || HistoryStore::open(&dir))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    let deadline = tokio::time::Instant::now() + STORE_LOCK_WAIT;
+    loop {
+        let path = dir.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || HistoryStore::open(&path))
+            .await
+            .map_err(|e| e.to_string())?;
+        match opened {
+            Err(e) if e.is_locked() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other.map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// Puts each configured connection's last known verdict back on `/metrics` after a restart,
@@ -353,27 +382,4 @@ fn restore_metrics(daemon: &Daemon) {
     if let Ok(bytes) = daemon.store.size_on_disk() {
         daemon.metrics.set_store_size(bytes);
     }
-}
-
-/// Prunes history older than `history_retention` and refreshes the store size, once a minute.
-fn spawn_retention(daemon: Arc<Daemon>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every.tick().await;
-            let retention = daemon.config().daemon.history_retention;
-            let cutoff = chrono::Utc::now()
-                - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-            let store = daemon.store.clone();
-            match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(spans = n, "pruned history past its retention"),
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot prune history"),
-                Err(e) => tracing::error!(error = %e, "prune task failed"),
-            }
-            if let Ok(bytes) = daemon.store.size_on_disk() {
-                daemon.metrics.set_store_size(bytes);
-            }
-        }
-    })
 }

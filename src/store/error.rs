@@ -47,6 +47,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether another process holds the store (a running daemon).
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Locked { .. })
+    }
+
     /// Classifies an error from `sled::Config::open`. sled reports a held lock only as an I/O
     /// error whose text says "could not acquire lock", so that text is what is matched.
     pub(super) fn from_open(path: PathBuf, source: sled::Error) -> StoreError {

@@ -34,6 +34,9 @@ pub use retention::spawn_retention;
 
 use record::{key_prefix, span_key};
 
+/// How many spans `keywarden history` shows unless told otherwise.
+pub const DEFAULT_HISTORY_LIMIT: usize = 20;
+
 /// sled's page cache bound. sled defaults to 1 GiB, far more than a store of a few thousand
 /// small records needs, and the trading host's memory belongs to the trading engine.
 const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
@@ -85,6 +88,11 @@ impl HistoryStore {
             state,
             path,
         })
+    }
+
+    /// Whether a store was ever created in `dir` (sled writes its `conf` file first).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("conf").is_file()
     }
 
     /// The directory the store lives in, for messages.

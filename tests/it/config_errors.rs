@@ -147,9 +147,12 @@ async fn literal_secrets_work_but_are_warned_about_without_showing_them() {
     let path = scratch.write("keywarden.toml", &text);
     let run = support::run(&["validate", "--config", path.to_str().unwrap()], ENV).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run
-        .stderr
-        .contains("connections.alice-mexc.api_secret is written into the config file"));
+    assert!(
+        run.stderr.contains("secrets written into the config file")
+            && run.stderr.contains("connections.alice-mexc.api_secret"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("alice-secret-value"));
 }
 

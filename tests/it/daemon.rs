@@ -26,14 +26,20 @@ fn scratch_path(scratch: &Scratch, name: &str) -> PathBuf {
     scratch.path().join(name)
 }
 
-async fn history(config: &Path, connection: &str) -> Vec<Value> {
+/// `keywarden history --json`, or `None` while it cannot answer (the daemon still starting).
+async fn history(config: &Path, connection: &str) -> Option<Vec<Value>> {
     let run = support::run(
-        &["history", "--config", config.to_str().unwrap(), connection, "--json"],
+        &[
+            "history",
+            "--config",
+            config.to_str().unwrap(),
+            connection,
+            "--json",
+        ],
         &[],
     )
     .await;
-    assert_eq!(run.code, 0, "history failed: {}", run.stderr);
-    support::json_lines(&run.stdout)
+    (run.code == 0).then(|| support::json_lines(&run.stdout))
 }
 
 async fn metrics(addr: SocketAddr) -> Option<String> {
@@ -69,7 +75,10 @@ async fn setup(keys: Vec<(&str, SimKey)>) -> Setup {
         .iter()
         .map(|(name, key)| connection_toml(name, key, &sim, &["spot"]))
         .collect();
-    let config = scratch.write("keywarden.toml", &daemon_config(&scratch, metrics, &connections));
+    let config = scratch.write(
+        "keywarden.toml",
+        &daemon_config(&scratch, metrics, &connections),
+    );
     Setup {
         scratch,
         sim,
@@ -88,31 +97,54 @@ impl Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
     let alice = sim_key(ExchangeKind::Mexc, "daemon-alice", Scenario::FuturesMissing);
-    let bob = sim_key(ExchangeKind::Kucoin, "daemon-bob", Scenario::WithdrawEnabled);
+    let bob = sim_key(
+        ExchangeKind::Kucoin,
+        "daemon-bob",
+        Scenario::WithdrawEnabled,
+    );
     let s = setup(vec![("alice", alice.clone()), ("bob", bob)]).await;
     let mut daemon = s.start("daemon.log");
 
-    let spans = eventually(Duration::from_secs(20), "two checks of alice in one span", || async {
-        let spans = history(&s.config, "alice").await;
-        (spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2)).then_some(spans)
-    })
+    let spans = eventually(
+        Duration::from_secs(20),
+        "two checks of alice in one span",
+        || async {
+            let spans = history(&s.config, "alice").await?;
+            (spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2)).then_some(spans)
+        },
+    )
     .await;
     assert_eq!(spans[0]["status"], "connected");
 
     // The user gives the key withdraw rights at the exchange.
-    assert!(s.sim.state.set_scenario(ExchangeKind::Mexc, &alice.api_key, Scenario::WithdrawEnabled));
-    let spans = eventually(Duration::from_secs(20), "a second span for alice", || async {
-        let spans = history(&s.config, "alice").await;
-        (spans.len() == 2).then_some(spans)
-    })
+    assert!(s.sim.state.set_scenario(
+        ExchangeKind::Mexc,
+        &alice.api_key,
+        Scenario::WithdrawEnabled
+    ));
+    let spans = eventually(
+        Duration::from_secs(20),
+        "a second span for alice",
+        || async {
+            let spans = history(&s.config, "alice").await?;
+            (spans.len() == 2).then_some(spans)
+        },
+    )
     .await;
     assert_eq!(spans[0]["status"], "withdraw_enabled", "newest first");
     assert_eq!(spans[1]["status"], "connected");
 
     let exposition = eventually(Duration::from_secs(10), "metrics for both", || async {
         metrics(s.metrics).await.filter(|m| {
-            m.contains(&status_series("alice", ExchangeKind::Mexc, "withdraw_enabled"))
-                && m.contains(&status_series("bob", ExchangeKind::Kucoin, "withdraw_enabled"))
+            m.contains(&status_series(
+                "alice",
+                ExchangeKind::Mexc,
+                "withdraw_enabled",
+            )) && m.contains(&status_series(
+                "bob",
+                ExchangeKind::Kucoin,
+                "withdraw_enabled",
+            ))
         })
     })
     .await;
@@ -124,12 +156,19 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
         }
     }
     assert_eq!(
-        http_get(&format!("http://{}/healthz", s.metrics)).await.map(|r| r.0),
+        http_get(&format!("http://{}/healthz", s.metrics))
+            .await
+            .map(|r| r.0),
         Some(200)
     );
 
     daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0), "{}", daemon.log());
+    assert_eq!(
+        daemon.exit_within(Duration::from_secs(10)).await,
+        Some(0),
+        "{}",
+        daemon.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,38 +177,48 @@ async fn kill_9_loses_no_span_that_history_showed() {
     let s = setup(vec![("alice", alice.clone())]).await;
     let mut daemon = s.start("first.log");
     eventually(Duration::from_secs(20), "a first span", || async {
-        (!history(&s.config, "alice").await.is_empty()).then_some(())
+        history(&s.config, "alice")
+            .await
+            .filter(|spans| !spans.is_empty())
     })
     .await;
-    s.sim.state.set_scenario(ExchangeKind::Kucoin, &alice.api_key, Scenario::TradeMissing);
+    s.sim
+        .state
+        .set_scenario(ExchangeKind::Kucoin, &alice.api_key, Scenario::TradeMissing);
     let before = eventually(Duration::from_secs(20), "a second span", || async {
-        let spans = history(&s.config, "alice").await;
-        (spans.len() >= 2).then_some(spans)
+        history(&s.config, "alice")
+            .await
+            .filter(|spans| spans.len() >= 2)
     })
     .await;
 
     daemon.signal("KILL");
-    daemon.exit_within(Duration::from_secs(5)).await.expect("killed");
+    daemon
+        .exit_within(Duration::from_secs(5))
+        .await
+        .expect("killed");
 
     let mut restarted = s.start("second.log");
     let after = eventually(Duration::from_secs(20), "history after restart", || async {
-        let run = support::run(
-            &["history", "--config", s.config.to_str().unwrap(), "alice", "--json"],
-            &[],
-        )
-        .await;
-        (run.code == 0).then(|| support::json_lines(&run.stdout))
+        history(&s.config, "alice").await
     })
     .await;
     for span in &before {
-        let kept = after.iter().find(|a| {
-            a["first_seen"] == span["first_seen"] && a["status"] == span["status"]
-        });
-        let kept = kept.unwrap_or_else(|| panic!("span lost after kill -9: {span}\nafter: {after:?}"));
-        assert!(kept["checks"].as_u64() >= span["checks"].as_u64(), "{span} vs {kept}");
+        let kept = after
+            .iter()
+            .find(|a| a["first_seen"] == span["first_seen"] && a["status"] == span["status"]);
+        let kept =
+            kept.unwrap_or_else(|| panic!("span lost after kill -9: {span}\nafter: {after:?}"));
+        assert!(
+            kept["checks"].as_u64() >= span["checks"].as_u64(),
+            "{span} vs {kept}"
+        );
     }
     restarted.signal("TERM");
-    assert_eq!(restarted.exit_within(Duration::from_secs(10)).await, Some(0));
+    assert_eq!(
+        restarted.exit_within(Duration::from_secs(10)).await,
+        Some(0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,36 +228,57 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
     let carol = sim_key(ExchangeKind::Kucoin, "hup-carol", Scenario::TradeMissing);
     let s = setup(vec![("alice", alice.clone()), ("bob", bob.clone())]).await;
     let mut daemon = s.start("daemon.log");
-    eventually(Duration::from_secs(20), "alice and bob on /metrics", || async {
-        metrics(s.metrics)
-            .await
-            .filter(|m| m.contains("connection=\"alice\"") && m.contains("connection=\"bob\""))
-    })
+    eventually(
+        Duration::from_secs(20),
+        "alice and bob on /metrics",
+        || async {
+            metrics(s.metrics)
+                .await
+                .filter(|m| m.contains("connection=\"alice\"") && m.contains("connection=\"bob\""))
+        },
+    )
     .await;
 
     let good = std::fs::read_to_string(&s.config).unwrap();
     std::fs::write(&s.config, format!("{good}\n[connections.broken\n")).unwrap();
     daemon.signal("HUP");
-    eventually(Duration::from_secs(10), "the refusal in the log", || async {
-        daemon.log().contains("reload refused").then_some(())
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the refusal in the log",
+        || async { daemon.log().contains("reload refused").then_some(()) },
+    )
     .await;
-    let m = metrics(s.metrics).await.expect("still serving after a bad reload");
+    let m = metrics(s.metrics)
+        .await
+        .expect("still serving after a bad reload");
     assert!(m.contains("connection=\"alice\"") && m.contains("connection=\"bob\""));
 
     // bob removed, carol added.
     let connections = connection_toml("alice", &alice, &s.sim, &["spot"])
         + &connection_toml("carol", &carol, &s.sim, &["spot"]);
-    std::fs::write(&s.config, daemon_config(&s.scratch, s.metrics, &connections)).unwrap();
+    std::fs::write(
+        &s.config,
+        daemon_config(&s.scratch, s.metrics, &connections),
+    )
+    .unwrap();
     daemon.signal("HUP");
-    eventually(Duration::from_secs(20), "carol in and bob out of /metrics", || async {
-        metrics(s.metrics)
-            .await
-            .filter(|m| m.contains("connection=\"carol\"") && !m.contains("connection=\"bob\""))
-    })
+    eventually(
+        Duration::from_secs(20),
+        "carol in and bob out of /metrics",
+        || async {
+            metrics(s.metrics)
+                .await
+                .filter(|m| m.contains("connection=\"carol\"") && !m.contains("connection=\"bob\""))
+        },
+    )
     .await;
     daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0), "{}", daemon.log());
+    assert_eq!(
+        daemon.exit_within(Duration::from_secs(10)).await,
+        Some(0),
+        "{}",
+        daemon.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,8 +291,12 @@ async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
     .await;
     let scratch = Scratch::new();
     let metrics = free_port();
-    let text = daemon_config(&scratch, metrics, &connection_toml("stuck", &stuck, &sim, &["spot"]))
-        .replace("check_timeout = \"3s\"", "check_timeout = \"60s\"");
+    let text = daemon_config(
+        &scratch,
+        metrics,
+        &connection_toml("stuck", &stuck, &sim, &["spot"]),
+    )
+    .replace("check_timeout = \"3s\"", "check_timeout = \"60s\"");
     let config = scratch.write("keywarden.toml", &text);
     let mut daemon = DaemonProcess::start(&config, scratch_path(&scratch, "daemon.log"));
     eventually(Duration::from_secs(10), "the daemon serving", || async {
@@ -234,7 +308,11 @@ async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
     daemon.signal("TERM");
     let code = daemon.exit_within(Duration::from_secs(15)).await;
     assert_eq!(code, Some(0), "{}", daemon.log());
-    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 async fn metrics_up(addr: SocketAddr) -> Option<()> {
@@ -246,13 +324,19 @@ async fn a_second_daemon_on_the_same_state_dir_is_refused_clearly() {
     let alice = sim_key(ExchangeKind::Mexc, "twice", Scenario::FuturesMissing);
     let s = setup(vec![("alice", alice)]).await;
     let mut first = s.start("first.log");
-    eventually(Duration::from_secs(10), "the first daemon serving", || async {
-        metrics_up(s.metrics).await
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the first daemon serving",
+        || async { metrics_up(s.metrics).await },
+    )
     .await;
     let second = support::run(&["run", "--config", s.config.to_str().unwrap()], &[]).await;
     assert_eq!(second.code, 2, "{}", second.stderr);
-    assert!(second.stderr.contains("another keywarden"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("another keywarden"),
+        "{}",
+        second.stderr
+    );
     first.signal("TERM");
     assert_eq!(first.exit_within(Duration::from_secs(10)).await, Some(0));
 }

@@ -48,27 +48,42 @@ async fn demo_checks_every_demo_connection_then_runs_the_daemon() {
             .lines()
             .find(|l| l.starts_with(connection))
             .unwrap_or_else(|| panic!("no row for {connection}:\n{stdout}"));
-        assert!(row.contains(status), "{connection} should be {status}: {row}");
+        assert!(
+            row.contains(status),
+            "{connection} should be {status}: {row}"
+        );
     }
     assert!(stdout.contains("3 of 9 connections connected"), "{stdout}");
-    assert!(stdout.contains("127.0.0.1 to"), "the IP remedy names the address");
+    assert!(
+        stdout.contains("127.0.0.1 to"),
+        "the IP remedy names the address"
+    );
 
     let metrics_url = stdout
         .split_whitespace()
         .find(|w| w.starts_with("http://") && w.ends_with("/metrics"))
         .expect("the demo says where its metrics are")
         .to_string();
-    let body = eventually(Duration::from_secs(30), "the daemon's first checks on /metrics", || async {
-        http_get(&metrics_url)
-            .await
-            .filter(|(_, body)| body.contains("keywarden_connection_status{connection=\"carol-mexc-withdraw\""))
-            .map(|(_, body)| body)
-    })
+    let body = eventually(
+        Duration::from_secs(30),
+        "the daemon's first checks on /metrics",
+        || async {
+            http_get(&metrics_url)
+                .await
+                .filter(|(_, body)| {
+                    body.contains("keywarden_connection_status{connection=\"carol-mexc-withdraw\"")
+                })
+                .map(|(_, body)| body)
+        },
+    )
     .await;
     support::assert_promtool_accepts(&body);
 
     let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
         .expect("demo stops on SIGTERM")

@@ -225,7 +225,9 @@ impl DaemonProcess {
 
     /// Waits for the daemon to exit; `None` if it is still running after `timeout`.
     pub async fn exit_within(&mut self, timeout: std::time::Duration) -> Option<i32> {
-        let status = tokio::time::timeout(timeout, self.child.wait()).await.ok()?;
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()?;
         Some(status.expect("wait for daemon").code().unwrap_or(-1))
     }
 
