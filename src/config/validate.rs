@@ -392,7 +392,15 @@ fn connection(
         Ok(kind) => {
             problems.add(
                 at("exchange"),
-                format!("exchange {kind} is not supported by this version yet (supported: mexc, kucoin)"),
+                format!(
+                    "exchange {kind} is not supported by this version yet (supported: {})",
+                    ExchangeKind::ALL
+                        .iter()
+                        .filter(|k| k.is_supported())
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
             None
         }
