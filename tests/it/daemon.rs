@@ -340,3 +340,57 @@ async fn a_second_daemon_on_the_same_state_dir_is_refused_clearly() {
     first.signal("TERM");
     assert_eq!(first.exit_within(Duration::from_secs(10)).await, Some(0));
 }
+
+/// systemd's side of `Type=notify`: a datagram socket the daemon reports to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_systemd_ready_pings_the_watchdog_and_says_stopping() {
+    let alice = sim_key(ExchangeKind::Mexc, "notify", Scenario::FuturesMissing);
+    let s = setup(vec![("alice", alice)]).await;
+    let socket_path = s.scratch.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut daemon = DaemonProcess::start_with_env(
+        &s.config,
+        s.scratch.path().join("daemon.log"),
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    );
+    let messages = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !seen.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
+            let n = socket.recv(&mut buf).expect("a notification within 15 s");
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        (seen, socket)
+    });
+    let (seen, socket) = messages.await.unwrap();
+    let ready = seen
+        .iter()
+        .find(|m| m.contains("READY=1"))
+        .expect("READY=1 sent");
+    assert!(ready.contains("STATUS=watching 1 connection"), "{ready}");
+
+    daemon.signal("TERM");
+    let stopping = tokio::task::spawn_blocking(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = socket.recv(&mut buf).expect("STOPPING=1 within 15 s");
+            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if message.contains("STOPPING=1") {
+                return message;
+            }
+        }
+    });
+    stopping.await.unwrap();
+    assert_eq!(
+        daemon.exit_within(Duration::from_secs(10)).await,
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+}

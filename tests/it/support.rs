@@ -196,12 +196,22 @@ pub struct DaemonProcess {
 
 impl DaemonProcess {
     pub fn start(config: &std::path::Path, log: PathBuf) -> DaemonProcess {
+        DaemonProcess::start_with_env(config, log, &[])
+    }
+
+    /// Like [`DaemonProcess::start`] with extra environment (e.g. systemd's `NOTIFY_SOCKET`).
+    pub fn start_with_env(
+        config: &std::path::Path,
+        log: PathBuf,
+        envs: &[(&str, &str)],
+    ) -> DaemonProcess {
         let err = std::fs::File::create(&log).expect("daemon log file");
         let child = tokio::process::Command::new(binary())
             .args(["run", "--config", config.to_str().unwrap()])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("KEYWARDEN_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(err)
             .kill_on_drop(true)
