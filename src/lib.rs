@@ -11,12 +11,15 @@
 //! - [`check`]: facts → [`check::Verdict`] (status by precedence, warnings, remedy). Pure.
 //! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
 //! - [`store`]: the sled history store: status spans per connection, last verdict, retention.
+//! - [`alert`]: the alert model; (policy and outbox build on it).
+//! - [`notifier`]: channels that deliver alerts (Telegram, email) behind one trait.
 //! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
 //! - [`metrics`]: the Prometheus registry, `GET /metrics` and `GET /healthz`.
 //! - [`sim`]: the loopback exchange simulator used by tests and `keywarden demo`.
 //! - [`shutdown`]: SIGTERM / SIGINT handling.
 //! - [`secret`]: where secrets come from and how keys are shown masked.
 
+pub mod alert;
 pub mod check;
 pub mod checker;
 pub mod config;
@@ -25,6 +28,7 @@ pub mod demo;
 pub mod exchange;
 pub mod history;
 pub mod metrics;
+pub mod notifier;
 pub mod output;
 pub mod scheduler;
 pub mod secret;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use remedy::remedy_for;
-pub use status::{Status, Warning};
+pub use status::{Severity, Status, Warning};
 
 use crate::exchange::{ExchangeKind, Facts, Markets, Permissions, ProblemKind};
 

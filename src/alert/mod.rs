@@ -1,0 +1,108 @@
+//! Alerting: who hears about what, when, and only once.
+//!
+//! [`Alert`] is the structured message every notifier renders in its own format. The policy that
+//! decides when an alert is raised, and the durable outbox that delivers it, build on it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::check::{Severity, Status, Warning};
+use crate::exchange::ExchangeKind;
+
+/// What an alert says happened to its incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A new incident: something is wrong.
+    Opened,
+    /// The incident is still open after `remind_every`.
+    Reminder,
+    /// The incident is over: the connection is `connected` again.
+    Resolved,
+    /// A warning worth one message (key not IP-bound, key expiring soon).
+    Notice,
+}
+
+/// Whom or what the alert is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "scope")]
+pub enum Subject {
+    /// One connection (one user's key).
+    Connection {
+        name: String,
+        exchange: ExchangeKind,
+        /// The key as `mx0v…9f2a`, never more.
+        masked_key: String,
+        /// The platform user to tell about their own connection.
+        owner_email: Option<String>,
+    },
+    /// Every connection of one exchange at once: the exchange is down, not the keys.
+    Exchange { exchange: ExchangeKind },
+    /// This trading host: its clock, or its network to every exchange.
+    Host,
+}
+
+/// What the alert is about: a status or a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "name")]
+pub enum Topic {
+    Status(Status),
+    Warning(Warning),
+}
+
+/// One alert, ready for any channel. Carries no secret: keys only masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub subject: Subject,
+    pub topic: Topic,
+    pub severity: Severity,
+    /// When the incident (or warning) started: the first check that saw it.
+    pub started_at: DateTime<Utc>,
+    /// When this alert was raised.
+    pub raised_at: DateTime<Utc>,
+    /// What happened, in the exchange's own words where it gave any.
+    pub message: String,
+    /// What to do about it (the platform's help text); `None` for a resolved notice.
+    pub remedy: Option<String>,
+    /// The status the subject was in before, when the alert is about a change from one
+    /// failing status to another.
+    pub previous: Option<Status>,
+}
+
+impl Alert {
+    /// The subject's name as people see it: the connection, the exchange, or "this host".
+    pub fn subject_name(&self) -> String {
+        match &self.subject {
+            Subject::Connection { name, .. } => name.clone(),
+            Subject::Exchange { exchange } => format!("all {exchange} connections"),
+            Subject::Host => "this trading host".to_string(),
+        }
+    }
+
+    /// The exchange the alert is about, if it is about one.
+    pub fn exchange(&self) -> Option<ExchangeKind> {
+        match &self.subject {
+            Subject::Connection { exchange, .. } | Subject::Exchange { exchange } => {
+                Some(*exchange)
+            }
+            Subject::Host => None,
+        }
+    }
+
+    /// The topic's wire name: `withdraw_enabled`, `key_expires_soon`, ...
+    pub fn topic_name(&self) -> &'static str {
+        match self.topic {
+            Topic::Status(s) => s.name(),
+            Topic::Warning(w) => w.name(),
+        }
+    }
+
+    /// The connection's owner, when the alert is about one connection that has one.
+    pub fn owner_email(&self) -> Option<&str> {
+        match &self.subject {
+            Subject::Connection { owner_email, .. } => owner_email.as_deref(),
+            _ => None,
+        }
+    }
+}

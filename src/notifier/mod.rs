@@ -1,0 +1,105 @@
+//! Channels that deliver alerts: one file per channel behind the small [`Notifier`] trait.
+//!
+//! A notifier only delivers: it renders [`Alert`]s in its channel's format, sends them, and says
+//! whether a failure is worth retrying. Deciding what to send, and remembering what was sent, is
+//! the outbox's job.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::Alert;
+use crate::check::Verdict;
+use crate::exchange::BoxFuture;
+
+/// The channels KeyWarden delivers on; the `channel` label of the alert metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Telegram,
+    Email,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Telegram => "telegram",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// Who reads an email: the operators get every detail; a platform user gets only what happened
+/// to their own connection and what to do at the exchange, without internals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    Operator,
+    Owner,
+}
+
+/// One destination on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "channel")]
+pub enum Recipient {
+    Telegram { chat_id: i64 },
+    Email { address: String, audience: Audience },
+}
+
+impl Recipient {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Recipient::Telegram { .. } => Channel::Telegram,
+            Recipient::Email { .. } => Channel::Email,
+        }
+    }
+}
+
+/// Why a delivery failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Timeouts, 5xx, Telegram 429, SMTP 4xx: try again later (`after` when the channel said).
+    #[error("{reason}: {detail}")]
+    Retry {
+        /// A short fixed word for the `alerts_failed_total{reason}` label: `timeout`,
+        /// `rate_limited`, `unavailable`, `smtp_transient`, ...
+        reason: &'static str,
+        after: Option<Duration>,
+        detail: String,
+    },
+    /// A bad chat id, a malformed address, an SMTP 5xx: retrying the same message cannot help.
+    #[error("{reason}: {detail}")]
+    Reject {
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+impl DeliveryError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DeliveryError::Retry { reason, .. } | DeliveryError::Reject { reason, .. } => reason,
+        }
+    }
+}
+
+/// A channel that can deliver alerts.
+pub trait Notifier: Send + Sync {
+    fn channel(&self) -> Channel;
+
+    /// Delivers `alerts` to `recipient` as one message (several alerts make a digest; a channel
+    /// with a length limit splits or summarises). `Ok` means the channel accepted all of them.
+    fn deliver<'a>(
+        &'a self,
+        recipient: &'a Recipient,
+        alerts: &'a [Alert],
+    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}
+
+/// What the Telegram bot's commands need from the running daemon.
+pub trait CommandBackend: Send + Sync {
+    /// The last verdict of every configured connection, in name order (`/status`).
+    fn statuses(&self) -> Vec<Verdict>;
+    /// Checks `connection` now (`/check NAME`); `None` when no connection has that name.
+    fn check_now<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Option<Verdict>>;
+}
