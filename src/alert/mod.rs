@@ -106,3 +106,4 @@ impl Alert {
         }
     }
 }
+pub mod policy;
