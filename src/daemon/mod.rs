@@ -25,6 +25,7 @@ use crate::checker::Checker;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::scheduler;
+use crate::shutdown::{Request, Signals};
 use crate::store::HistoryStore;
 
 /// How often the scheduler's heartbeat job runs; `/healthz` and the systemd watchdog use it.
@@ -234,6 +235,7 @@ pub async fn run(options: Options) -> ExitCode {
 }
 
 async fn start(options: Options) -> Result<ExitCode, String> {
+    let mut signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Config::load(&options.config_path).map_err(|e| e.to_string())?;
     for warning in &config.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());
@@ -313,13 +315,8 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     );
     systemd::ready(&daemon.status_line());
 
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("cannot install the SIGHUP handler: {e}"))?;
-    loop {
-        tokio::select! {
-            _ = crate::shutdown::signalled() => break,
-            _ = hangup.recv() => { daemon.reload(&jobs).await; }
-        }
+    while signals.next().await == Request::Reload {
+        daemon.reload(&jobs).await;
     }
 
     tracing::info!("stopping: no new checks, draining the ones in flight");

@@ -16,6 +16,7 @@
 //! acknowledged survives a `kill -9`. Concurrent flushes are group-committed by sled.
 
 mod error;
+mod outbox;
 mod record;
 mod retention;
 
@@ -29,6 +30,7 @@ use sled::Transactional;
 use crate::check::Verdict;
 
 pub use error::StoreError;
+pub use outbox::OutboxEntry;
 pub use record::{same_span, ConnectionState, Recorded, Span};
 pub use retention::spawn_retention;
 
@@ -48,6 +50,12 @@ pub struct HistoryStore {
     db: sled::Db,
     history: sled::Tree,
     state: sled::Tree,
+    /// The alert policy's memory: `c/<connection>` and `shared` (see [`crate::alert::policy`]).
+    alerts: sled::Tree,
+    /// Alerts not yet accepted by their channel, keyed by big-endian id (delivery order).
+    outbox: sled::Tree,
+    /// Ids of delivered alerts, written in the same step that removes them from the outbox.
+    delivered: sled::Tree,
     path: PathBuf,
 }
 
@@ -83,9 +91,12 @@ impl HistoryStore {
         let history = open_tree("history")?;
         let state = open_tree("state")?;
         Ok(HistoryStore {
-            db,
+            db: db.clone(),
             history,
             state,
+            alerts: open_tree("alerts")?,
+            outbox: open_tree("outbox")?,
+            delivered: open_tree("delivered")?,
             path,
         })
     }
@@ -157,10 +168,7 @@ impl HistoryStore {
                 unavailable_checks: next.unavailable_checks,
             })
         });
-        let recorded = outcome.map_err(|e| match e {
-            TransactionError::Abort((what, source)) => self.corrupt(what, source),
-            TransactionError::Storage(source) => self.db_error("record a verdict", source),
-        })?;
+        let recorded = outcome.map_err(|e| self.transaction_error("record a verdict", e))?;
         self.flush()?;
         Ok(recorded)
     }
@@ -271,6 +279,13 @@ impl HistoryStore {
             .compare_and_swap(key, Some(expected), None::<&[u8]>)
             .map_err(|e| self.db_error("delete old history", e))?;
         Ok(swapped.is_ok())
+    }
+
+    fn transaction_error(&self, op: &'static str, error: TransactionError<Abort>) -> StoreError {
+        match error {
+            TransactionError::Abort((what, source)) => self.corrupt(what, source),
+            TransactionError::Storage(source) => self.db_error(op, source),
+        }
     }
 
     fn db_error(&self, op: &'static str, source: sled::Error) -> StoreError {
