@@ -14,10 +14,15 @@ use super::ExchangeKind;
 ///   20 req/s (shared/docs/exchanges/mexc.md §7). 10/s keeps futures calls inside 20 / 2 s.
 /// - KuCoin: the public pool is 2000 / 30 s per IP (kucoin.md §7); private pools are per
 ///   account, so sibling keys do not share them. 50/s is three quarters of the public pool.
+/// - OKX: public endpoints are limited per IP (`public/time` 10 / 2 s, `system/status` 1 / 5 s),
+///   private ones per User ID (`account/config` 5 / 2 s, `account/balance` 10 / 2 s) (okx.md §7).
+///   The probe reads the public pair at most once per 10 s per host and shares it across keys, so
+///   the per-IP limits hold at any rate; 20/s paces the per-user calls of many keys.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
         ExchangeKind::Kucoin => 50.0,
+        ExchangeKind::Okx => 20.0,
         _ => 10.0,
     }
 }

@@ -10,6 +10,7 @@ pub mod facts;
 pub mod http;
 pub mod kucoin;
 pub mod mexc;
+pub mod okx;
 
 use std::fmt;
 use std::future::Future;
@@ -73,7 +74,10 @@ impl ExchangeKind {
 
     /// Whether this build can check keys of this exchange (the rest are on the roadmap).
     pub fn is_supported(self) -> bool {
-        matches!(self, ExchangeKind::Mexc | ExchangeKind::Kucoin)
+        matches!(
+            self,
+            ExchangeKind::Mexc | ExchangeKind::Kucoin | ExchangeKind::Okx
+        )
     }
 
     /// Whether the exchange's keys carry a passphrase chosen by the user.
@@ -179,6 +183,7 @@ pub fn for_kind_with_rate(
     match kind {
         ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
         ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
+        ExchangeKind::Okx => Some(Box::new(okx::Okx::new(http))),
         _ => None,
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod kucoin;
 pub mod mexc;
+pub mod okx;
 mod scenario;
 
 use std::collections::HashMap;
@@ -99,7 +100,8 @@ impl SimState {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .nest("/mexc", mexc::router(state.clone()))
-        .nest("/kucoin", kucoin::router(state))
+        .nest("/kucoin", kucoin::router(state.clone()))
+        .nest("/okx", okx::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

@@ -7,4 +7,5 @@ mod demo;
 mod metrics;
 mod sim_kucoin;
 mod sim_mexc;
+mod sim_okx;
 mod support;

@@ -1,0 +1,1018 @@
+//! OKX (API v5): one unified account and one key for spot and derivatives, one REST host.
+//!
+//! Signing (shared/docs/exchanges/okx.md §2): `OK-ACCESS-SIGN` = base64(HMAC-SHA256(secret,
+//! timestamp + METHOD + requestPath(+`?`+query exactly as sent) + body)), where the timestamp is
+//! ISO-8601 UTC with exactly three fractional digits and `Z`, byte-identical to the
+//! `OK-ACCESS-TIMESTAMP` header. The passphrase travels in clear in `OK-ACCESS-PASSPHRASE` and is
+//! not part of what is signed. There is no recvWindow: OKX refuses a timestamp more than 30 s
+//! from its clock (50102).
+//!
+//! The probe reads the server time and the system status (both public and limited per IP, so
+//! they are asked at most once per [`PUBLIC_TTL`] per host and shared by every key), then the
+//! key's own description (`/api/v5/account/config`: `perm`, `ip`, `acctLv`), the trading-account
+//! balance, and, for futures connections, the derivatives positions. Every reply is read by its
+//! JSON `code` (a string, `"0"` = success), never by the HTTP status alone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use chrono::{TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::http::{generic_problem, Reply};
+use super::{
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+};
+use crate::secret::ExposeSecret;
+
+/// The global REST host (spot and derivatives alike; there is no separate futures host).
+/// EEA and US keys live on other hosts and fail here with 50119: set `base_url` for them.
+pub const DEFAULT_BASE: &str = "https://www.okx.com";
+
+/// OKX refuses a request whose timestamp is more than this far from its clock (50102).
+pub const WINDOW_MS: i64 = 30_000;
+
+/// Success code of OKX's JSON envelope.
+pub const CODE_OK: &str = "0";
+
+pub const PATH_TIME: &str = "/api/v5/public/time";
+pub const PATH_STATUS: &str = "/api/v5/system/status";
+pub const PATH_CONFIG: &str = "/api/v5/account/config";
+pub const PATH_BALANCE: &str = "/api/v5/account/balance";
+pub const PATH_POSITIONS: &str = "/api/v5/account/positions";
+/// The derivatives read of a futures connection: perpetual-swap positions.
+pub const POSITIONS_QUERY: &str = "instType=SWAP";
+
+/// How long one reading of the public endpoints serves every key on a host: `system/status`
+/// allows 1 request / 5 s and `public/time` 10 / 2 s per IP (okx.md §7), shared by all keys.
+pub const PUBLIC_TTL: Duration = Duration::from_secs(10);
+
+type HmacSha256 = Hmac<Sha256>;
+
+// ---------------------------------------------------------------------------------------------
+// Signing: pure functions of (credentials, time, request parts).
+// ---------------------------------------------------------------------------------------------
+
+/// `OK-ACCESS-TIMESTAMP` for `ms` since the epoch: `2023-11-14T22:13:20.000Z` (UTC, exactly
+/// three fractional digits, `Z`). A Unix-ms number is refused by OKX (50112).
+pub fn iso_timestamp(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// The string OKX signs: timestamp (as in the header) + METHOD + request path with `?query`
+/// exactly as sent (never the host or a proxy prefix) + body (empty for GET).
+pub fn prehash(timestamp: &str, method: &str, request_path: &str, body: &str) -> String {
+    format!(
+        "{timestamp}{}{request_path}{body}",
+        method.to_ascii_uppercase()
+    )
+}
+
+/// base64(HMAC-SHA256(key = secret as UTF-8 text, msg)), standard alphabet with padding.
+pub fn hmac_base64(secret: &str, msg: &str) -> String {
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(msg.as_bytes());
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// `OK-ACCESS-SIGN` for one request.
+pub fn signature(
+    secret: &str,
+    timestamp: &str,
+    method: &str,
+    request_path: &str,
+    body: &str,
+) -> String {
+    hmac_base64(secret, &prehash(timestamp, method, request_path, body))
+}
+
+/// The four auth headers of a signed request, as (name, value) pairs in the order OKX lists
+/// them. Pure: the same inputs give the same bytes. The values are key material: never log them.
+pub fn auth_header_values(
+    credentials: &Credentials,
+    timestamp_ms: i64,
+    method: &str,
+    request_path: &str,
+    body: &str,
+) -> [(&'static str, String); 4] {
+    let timestamp = iso_timestamp(timestamp_ms);
+    let secret = credentials.api_secret.expose_secret();
+    let passphrase = credentials
+        .passphrase
+        .as_ref()
+        .map(|p| p.expose_secret().to_string())
+        .unwrap_or_default();
+    let sign = signature(secret, &timestamp, method, request_path, body);
+    [
+        (
+            "OK-ACCESS-KEY",
+            credentials.api_key.expose_secret().to_string(),
+        ),
+        ("OK-ACCESS-SIGN", sign),
+        ("OK-ACCESS-TIMESTAMP", timestamp),
+        ("OK-ACCESS-PASSPHRASE", passphrase),
+    ]
+}
+
+/// The auth headers as a reqwest `HeaderMap`, every value marked sensitive. Fails (without
+/// quoting the value) when the key or passphrase holds bytes that cannot travel in a header.
+pub fn auth_headers(
+    credentials: &Credentials,
+    timestamp_ms: i64,
+    method: &str,
+    request_path: &str,
+    body: &str,
+) -> Result<HeaderMap, Problem> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in auth_header_values(credentials, timestamp_ms, method, request_path, body) {
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            Problem::invalid_key(format!(
+                "{name}: the configured value holds characters that cannot be sent in an HTTP header"
+            ))
+        })?;
+        value.set_sensitive(true);
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies.
+// ---------------------------------------------------------------------------------------------
+
+/// OKX's JSON envelope: `{"code":"0","msg":"","data":[...]}`; auth failures come as a short
+/// `{"msg":"Invalid Sign","code":"50113"}` without `data`.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    code: Value,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    data: Value,
+}
+
+impl Envelope {
+    /// The code as text. The docs say it is a string; a number is accepted too, tolerantly.
+    fn code(&self) -> String {
+        match &self.code {
+            Value::String(s) => s.trim().to_string(),
+            other => other.to_string(),
+        }
+    }
+
+    fn msg(&self) -> &str {
+        self.msg.as_deref().unwrap_or("")
+    }
+}
+
+/// What one OKX call came to.
+#[derive(Debug)]
+enum Outcome {
+    /// `code` "0": the call's `data`.
+    Ok(Value),
+    /// The key (or its account) may not use this endpoint: a fact, not a problem.
+    Denied(String),
+    /// Anything that ends the probe.
+    Problem(Problem),
+}
+
+fn wait_text(wait: Option<Duration>) -> String {
+    wait.map(|d| format!(", retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+/// Reads one reply: the HTTP-level problems every exchange shares first, then OKX's `code`.
+fn read_reply(reply: &Reply, what: &str) -> Outcome {
+    let parsed = reply.json::<Envelope>(what);
+    if let Some(mut problem) = generic_problem(reply, what) {
+        // OKX's own body (429 + 50011, 503 + 50001): quote its code and msg.
+        if let Ok(env) = &parsed {
+            problem.message = format!(
+                "{what}: HTTP {}, code {} {}",
+                reply.status.as_u16(),
+                env.code(),
+                env.msg(),
+            )
+            .trim_end()
+            .to_string()
+                + &wait_text(problem.retry_after);
+        }
+        return Outcome::Problem(problem);
+    }
+    let env = match parsed {
+        Ok(env) => env,
+        Err(problem) => return Outcome::Problem(problem),
+    };
+    let code = env.code();
+    if code == CODE_OK {
+        return Outcome::Ok(env.data);
+    }
+    let said = format!("{what}: code {code} {}", env.msg())
+        .trim_end()
+        .to_string();
+    // Keyed on the JSON code, never on the HTTP status: the docs give one status per code, but
+    // the body shapes come from client logs [uncertain], and business errors come with HTTP 200.
+    let problem = match code.as_str() {
+        // 50114 "Invalid authorization" for a key lacking the endpoint's right: the mapping is
+        // unverified in okx.md §6 [uncertain]; read as "not allowed", not as a bad key.
+        // 51010: the request is not supported in the account's mode (spot mode refuses
+        // derivatives) [uncertain code for this endpoint].
+        "50114" | "51010" => return Outcome::Denied(said),
+        "50102" => Problem::clock_skew(format!(
+            "{said} (OKX accepts a timestamp at most {} s from its clock)",
+            WINDOW_MS / 1000
+        )),
+        // A timestamp OKX could not read: our clock (or its year) is what is off, not the key.
+        "50112" => Problem::clock_skew(said),
+        // unknown key, key of another entity or environment, passphrase, signature, missing
+        // header, API frozen, account blocked or not found
+        "50111" | "50119" | "50101" | "50105" | "50113" | "50103" | "50104" | "50106" | "50107"
+        | "50100" | "50007" | "50008" => Problem::invalid_key(said),
+        "50110" => Problem::ip_not_allowed(said),
+        // 50011 per endpoint / user, 50061 per sub-account
+        "50011" | "50061" => {
+            let wait = reply.retry_after();
+            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
+        }
+        // 50001 maintenance, 50004 timeout, 50005 API offline, 50013 busy, 50026 system error
+        "50001" | "50004" | "50005" | "50013" | "50026" => Problem::unavailable(said),
+        _ => Problem::unavailable(format!("{said} (unexpected OKX reply)")),
+    };
+    Outcome::Problem(problem)
+}
+
+/// `data` of `/api/v5/public/time`: `[{"ts":"1700000000123"}]` (ms as a string; a number is
+/// accepted too).
+fn server_time(data: &Value) -> Option<i64> {
+    match data.get(0)?.get("ts")? {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+/// Our clock versus the exchange's, measured at the midpoint of the round trip.
+/// Positive = the server is ahead of us.
+pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
+    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+}
+
+/// `None` when the offset is inside OKX's 30 s window, else the clock-skew problem to report.
+pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
+    if offset_ms.abs() <= WINDOW_MS {
+        return None;
+    }
+    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
+    Some(Problem::clock_skew(format!(
+        "GET {PATH_TIME}: OKX's server clock is {} ms {direction} ours; OKX refuses timestamps \
+         more than {} s away from its clock",
+        offset_ms.abs(),
+        WINDOW_MS / 1000
+    )))
+}
+
+/// Services whose maintenance does not stop a key's REST account calls (okx.md §4 list):
+/// 0 WebSocket, 6 block trading, 7 trading bot, 10 spread trading, 11 copy trading, and the
+/// batched upgrades 8 (accounts) and 9 (products), which touch only some accounts: an affected
+/// account's own calls answer 50001 and are reported then. Any other value (5 trading
+/// service, 99 others, values the docs do not list) is maintenance.
+const SIDE_SERVICES: [&str; 7] = ["0", "6", "7", "8", "9", "10", "11"];
+
+/// Reads `data` of `/api/v5/system/status`: `Err` for maintenance going on now, else notes
+/// about maintenance that is planned or touches only side services. An empty list is the
+/// normal "nothing planned".
+fn status_reading(data: &Value, what: &str) -> Result<Vec<String>, Problem> {
+    let Some(entries) = data.as_array() else {
+        return Err(Problem::unavailable(format!(
+            "{what}: reply without a maintenance list"
+        )));
+    };
+    let mut notes = Vec::new();
+    for entry in entries {
+        let text = |k: &str| entry.get(k).and_then(Value::as_str).unwrap_or("").trim();
+        let (state, service, title) = (text("state"), text("serviceType"), text("title"));
+        // `env` 2 = demo trading [uncertain value set]: its maintenance is not production's.
+        if text("env") == "2" {
+            continue;
+        }
+        let described = format!("OKX maintenance {state} (serviceType {service}): {title}")
+            .trim_end_matches([' ', ':'])
+            .to_string();
+        match state {
+            "ongoing" | "pre_open" if !SIDE_SERVICES.contains(&service) => {
+                return Err(Problem::unavailable(format!("{what}: {described}")));
+            }
+            "completed" | "canceled" => {}
+            _ => notes.push(described),
+        }
+    }
+    Ok(notes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key introspection.
+// ---------------------------------------------------------------------------------------------
+
+/// What `/api/v5/account/config` says about the requesting key and its account.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyConfig {
+    pub permissions: Vec<String>,
+    pub ip_whitelist: Vec<String>,
+    /// `1` spot mode, `2` spot and futures, `3` multi-currency margin, `4` portfolio margin.
+    pub account_level: Option<String>,
+    pub uid: Option<String>,
+    pub main_uid: Option<String>,
+}
+
+impl KeyConfig {
+    /// Parses `data` (a one-element array). `perm` and `ip` are comma-separated strings in the
+    /// docs; arrays are accepted too, and IPs may be separated by spaces (the web form accepts
+    /// both), so both are split on commas and whitespace. Never matched as substrings.
+    pub fn from_data(data: &Value) -> Option<KeyConfig> {
+        let obj = match data {
+            Value::Array(items) => items.first()?.as_object()?,
+            Value::Object(obj) => obj,
+            _ => return None,
+        };
+        let list = |v: Option<&Value>| -> Option<Vec<String>> {
+            let split = |s: &str| -> Vec<String> {
+                s.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            match v {
+                None | Some(Value::Null) => Some(Vec::new()),
+                Some(Value::String(s)) => Some(split(s)),
+                Some(Value::Array(items)) => Some(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .flat_map(split)
+                        .collect(),
+                ),
+                Some(_) => None,
+            }
+        };
+        let text = |k: &str| match obj.get(k) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        obj.get("perm")?;
+        Some(KeyConfig {
+            permissions: list(obj.get("perm"))?,
+            ip_whitelist: list(obj.get("ip"))?,
+            account_level: text("acctLv"),
+            uid: text("uid"),
+            main_uid: text("mainUid"),
+        })
+    }
+
+    fn has(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+
+    /// Fills rights, IP binding and notes into `facts`. `read_only` = read, `trade` = trade
+    /// (spot and derivatives alike), `withdraw` = withdraw. OKX has no separate futures right:
+    /// whether the key can reach futures is the account mode (`acctLv` 1 = spot only).
+    pub fn apply(&self, facts: &mut Facts) {
+        facts.permissions.read = Some(self.has("read_only"));
+        facts.permissions.trade = Some(self.has("trade"));
+        facts.permissions.withdraw = Some(self.has("withdraw"));
+        facts.permissions.futures = match self.account_level.as_deref() {
+            Some("1") => Some(false),
+            Some("2" | "3" | "4") => Some(true),
+            other => {
+                facts.notes.push(format!(
+                    "futures access unknown: OKX reports account mode {:?}",
+                    other.unwrap_or("")
+                ));
+                None
+            }
+        };
+        if facts.permissions.futures == Some(false) {
+            facts.notes.push(
+                "OKX account is in spot mode (acctLv 1): derivatives cannot be traded until the \
+                 account mode is changed"
+                    .to_string(),
+            );
+        }
+        let bound = !self.ip_whitelist.is_empty();
+        facts.ip_restricted = Some(bound);
+        // OKX reports no expiry date. Its rule (FAQ): a key without an IP binding that holds
+        // trade or withdraw rights is deleted after 14 days without private API use; these
+        // checks are such use, so no date is predicted.
+        facts.expires_at = None;
+        if !bound && (self.has("trade") || self.has("withdraw")) {
+            facts.notes.push(
+                "OKX deletes keys without an IP binding that hold trade or withdraw rights after \
+                 14 days without private API use"
+                    .to_string(),
+            );
+        }
+        if let (Some(uid), Some(main)) = (&self.uid, &self.main_uid) {
+            if uid != main {
+                facts.notes.push("sub-account key".to_string());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+// ---------------------------------------------------------------------------------------------
+
+/// One reading of a host's public endpoints: notes, or the problem every key there shares.
+type PublicReading = Result<Vec<String>, Problem>;
+type PublicSlot = Arc<tokio::sync::Mutex<Option<(Instant, PublicReading)>>>;
+
+pub struct Okx {
+    http: HttpClient,
+    /// Per base URL; the async lock makes concurrent probes wait for one reading, not race.
+    public: Mutex<HashMap<String, PublicSlot>>,
+}
+
+impl Okx {
+    pub fn new(http: HttpClient) -> Okx {
+        Okx {
+            http,
+            public: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get(&self, url: String, headers: HeaderMap, what: &str) -> Outcome {
+        match self.http.get(&url, headers).await {
+            Ok(reply) => read_reply(&reply, what),
+            Err(problem) => Outcome::Problem(problem),
+        }
+    }
+
+    /// A signed GET of `path_and_query` (what is signed) at `base` (which may carry a proxy
+    /// prefix that is never signed).
+    async fn signed(&self, target: &ProbeTarget, base: &str, path_and_query: &str) -> Outcome {
+        let what = format!("GET {path_and_query}");
+        let headers = match auth_headers(&target.credentials, now_ms(), "GET", path_and_query, "") {
+            Ok(h) => h,
+            Err(problem) => return Outcome::Problem(problem),
+        };
+        self.get(format!("{base}{path_and_query}"), headers, &what)
+            .await
+    }
+
+    /// Server time and system status of `base`, read at most once per [`PUBLIC_TTL`].
+    async fn public_reading(&self, base: &str) -> PublicReading {
+        let slot = self
+            .public
+            .lock()
+            .expect("okx public cache lock")
+            .entry(base.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some((at, reading)) = slot.as_ref() {
+            if at.elapsed() < PUBLIC_TTL {
+                return reading.clone();
+            }
+        }
+        let reading = self.read_public(base).await;
+        *slot = Some((Instant::now(), reading.clone()));
+        reading
+    }
+
+    async fn read_public(&self, base: &str) -> PublicReading {
+        let what = format!("GET {PATH_TIME}");
+        let sent = now_ms();
+        let data = ok(self
+            .get(format!("{base}{PATH_TIME}"), HeaderMap::new(), &what)
+            .await)?;
+        let received = now_ms();
+        let server = server_time(&data)
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
+        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+            return Err(problem);
+        }
+        let what = format!("GET {PATH_STATUS}");
+        let data = ok(self
+            .get(format!("{base}{PATH_STATUS}"), HeaderMap::new(), &what)
+            .await)?;
+        status_reading(&data, &what)
+    }
+
+    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        if target.credentials.passphrase.is_none() {
+            return Err(Problem::invalid_key(
+                "OKX keys need the passphrase chosen when the key was created; none is configured",
+            ));
+        }
+        let base = target.spot_base(DEFAULT_BASE);
+
+        // 1. Is the exchange up, and is our clock inside its window?
+        let notes = self.public_reading(base).await?;
+        facts.notes.extend(notes);
+
+        // 2. What the key is allowed to do, its IP binding and its account mode.
+        match self.signed(target, base, PATH_CONFIG).await {
+            Outcome::Ok(data) => {
+                let config = KeyConfig::from_data(&data).ok_or_else(|| {
+                    Problem::unavailable(format!("GET {PATH_CONFIG}: reply without a perm field"))
+                })?;
+                config.apply(facts);
+            }
+            // The endpoint needs Read: a key without it cannot describe itself.
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 3. Can it read balances?
+        match self.signed(target, base, PATH_BALANCE).await {
+            Outcome::Ok(data) if data.is_array() => facts.permissions.read = Some(true),
+            Outcome::Ok(_) => {
+                return Err(Problem::unavailable(format!(
+                    "GET {PATH_BALANCE}: reply without a balance list"
+                )))
+            }
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 4. Derivatives, only when the connection trades futures (same host, same key).
+        if target.markets.futures {
+            let futures = target.futures_base(DEFAULT_BASE);
+            let path = format!("{PATH_POSITIONS}?{POSITIONS_QUERY}");
+            match self.signed(target, futures, &path).await {
+                // A readable derivatives account confirms access; it does not overrule a
+                // spot-mode account (OKX may answer an empty list there too [uncertain]).
+                Outcome::Ok(data) if data.is_array() => {
+                    facts.permissions.futures.get_or_insert(true);
+                }
+                Outcome::Ok(_) => {
+                    return Err(Problem::unavailable(format!(
+                        "GET {path}: reply without a position list"
+                    )))
+                }
+                Outcome::Denied(said) => {
+                    facts.permissions.futures = Some(false);
+                    facts.notes.push(said);
+                }
+                Outcome::Problem(problem) => return Err(problem),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ok(outcome: Outcome) -> Result<Value, Problem> {
+    match outcome {
+        Outcome::Ok(data) => Ok(data),
+        // a public endpoint never needs a right: a refusal there is not the key's
+        Outcome::Denied(said) => Err(Problem::unavailable(said)),
+        Outcome::Problem(problem) => Err(problem),
+    }
+}
+
+impl Exchange for Okx {
+    fn kind(&self) -> ExchangeKind {
+        ExchangeKind::Okx
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.run(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::ProblemKind;
+    use crate::secret::SecretString;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
+        Credentials {
+            api_key: SecretString::from(key.to_string()),
+            api_secret: SecretString::from(secret.to_string()),
+            passphrase: Some(SecretString::from(passphrase.to_string())),
+        }
+    }
+
+    /// 1700000000000 ms, the docs' common timestamp.
+    const TS: i64 = 1_700_000_000_000;
+    const ISO: &str = "2023-11-14T22:13:20.000Z";
+
+    #[test]
+    fn timestamps_are_iso_with_milliseconds() {
+        assert_eq!(iso_timestamp(TS), ISO);
+        assert_eq!(iso_timestamp(1_607_418_537_715), "2020-12-08T09:08:57.715Z");
+        assert_eq!(iso_timestamp(1_607_418_537_005), "2020-12-08T09:08:57.005Z");
+    }
+
+    // 3a: the docs' prehash form, with the reference value computed for secret `testsecret`.
+    #[test]
+    fn worked_example_3a_documented_prehash() {
+        let ts = "2020-12-08T09:08:57.715Z";
+        let path = "/api/v5/account/balance?ccy=BTC";
+        assert_eq!(
+            prehash(ts, "GET", path, ""),
+            "2020-12-08T09:08:57.715ZGET/api/v5/account/balance?ccy=BTC"
+        );
+        assert_eq!(
+            signature("testsecret", ts, "GET", path, ""),
+            "tIo2xfZqxiQFcz9betm1JatDBrl8kfcdIERDUPL6kR0="
+        );
+    }
+
+    // 3b: account/config with the full header set (= ccxt sign()).
+    #[test]
+    fn worked_example_3b_account_config_headers() {
+        assert_eq!(
+            prehash(ISO, "get", PATH_CONFIG, ""),
+            "2023-11-14T22:13:20.000ZGET/api/v5/account/config"
+        );
+        let values = auth_header_values(
+            &creds("testkey", "testsecret", "testpass"),
+            TS,
+            "GET",
+            PATH_CONFIG,
+            "",
+        );
+        let expected = [
+            ("OK-ACCESS-KEY", "testkey"),
+            (
+                "OK-ACCESS-SIGN",
+                "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo=",
+            ),
+            ("OK-ACCESS-TIMESTAMP", ISO),
+            ("OK-ACCESS-PASSPHRASE", "testpass"),
+        ];
+        for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
+            assert_eq!(*name, want_name);
+            assert_eq!(value, want_value);
+        }
+        let map = auth_headers(
+            &creds("testkey", "testsecret", "testpass"),
+            TS,
+            "GET",
+            PATH_CONFIG,
+            "",
+        )
+        .unwrap();
+        assert_eq!(map.len(), 4);
+        assert_eq!(
+            map["ok-access-sign"],
+            "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo="
+        );
+        assert!(map["ok-access-passphrase"].is_sensitive());
+    }
+
+    // 3b: the balance read, where the query's encoding is part of what is signed.
+    #[test]
+    fn worked_example_3b_balance_encoded_and_unencoded() {
+        assert_eq!(
+            prehash(ISO, "GET", "/api/v5/account/balance?ccy=BTC%2CUSDT", ""),
+            "2023-11-14T22:13:20.000ZGET/api/v5/account/balance?ccy=BTC%2CUSDT"
+        );
+        assert_eq!(
+            signature(
+                "testsecret",
+                ISO,
+                "GET",
+                "/api/v5/account/balance?ccy=BTC%2CUSDT",
+                ""
+            ),
+            "fKA/4jEKiqVhldEz65nF6ZkmvqD0GxM7tTJVlLdIVPw="
+        );
+        assert_eq!(
+            signature(
+                "testsecret",
+                ISO,
+                "GET",
+                "/api/v5/account/balance?ccy=BTC,USDT",
+                ""
+            ),
+            "uMQsgnljDw0YyWITOF8REDwwlZVdl7nvhL8DUWdq2ME="
+        );
+    }
+
+    // 3b: funding-account balances.
+    #[test]
+    fn worked_example_3b_asset_balances() {
+        assert_eq!(
+            signature("testsecret", ISO, "GET", "/api/v5/asset/balances", ""),
+            "HhfC6OU8Ths4B1TlJREanMqxl3eQ/XuyTCeU/lKGdnc="
+        );
+    }
+
+    #[test]
+    fn a_post_signs_the_exact_body_and_a_get_signs_none() {
+        let body = r#"{"ccy":"BTC"}"#;
+        assert_eq!(
+            prehash(ISO, "POST", "/api/v5/x", body),
+            r#"2023-11-14T22:13:20.000ZPOST/api/v5/x{"ccy":"BTC"}"#
+        );
+        assert_ne!(
+            signature("testsecret", ISO, "GET", PATH_CONFIG, "{}"),
+            signature("testsecret", ISO, "GET", PATH_CONFIG, "")
+        );
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
+        let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "").unwrap_err();
+        assert_eq!(err.kind, ProblemKind::InvalidKey);
+        assert!(!err.message.contains("bad"));
+        let err = auth_headers(&creds("k", "s", "pass\nphrase"), TS, "GET", "/x", "").unwrap_err();
+        assert!(!err.message.contains("phrase\n"));
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn problem_of(r: &Reply) -> Problem {
+        match read_reply(r, "GET /api/v5/account/config") {
+            Outcome::Problem(p) => p,
+            other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_code_is_a_string_but_a_number_is_tolerated() {
+        let r = reply(200, &[], r#"{"code":"0","msg":"","data":[]}"#);
+        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
+        let r = reply(200, &[], r#"{"code":0,"msg":"","data":[]}"#);
+        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
+    }
+
+    #[test]
+    fn error_codes_map_to_problems_whatever_the_http_status() {
+        let cases = [
+            (401, "50111", ProblemKind::InvalidKey),
+            (401, "50119", ProblemKind::InvalidKey),
+            (401, "50101", ProblemKind::InvalidKey),
+            (401, "50105", ProblemKind::InvalidKey),
+            (401, "50113", ProblemKind::InvalidKey),
+            (401, "50103", ProblemKind::InvalidKey),
+            (400, "50100", ProblemKind::InvalidKey),
+            (401, "50102", ProblemKind::ClockSkew),
+            (200, "50102", ProblemKind::ClockSkew),
+            (401, "50112", ProblemKind::ClockSkew),
+            (401, "50110", ProblemKind::IpNotAllowed),
+            (200, "50011", ProblemKind::RateLimited),
+            (200, "50013", ProblemKind::Unavailable),
+            (200, "50026", ProblemKind::Unavailable),
+            (400, "59999", ProblemKind::Unavailable),
+        ];
+        for (status, code, kind) in cases {
+            let r = reply(
+                status,
+                &[],
+                &format!(r#"{{"msg":"words","code":"{code}"}}"#),
+            );
+            let p = problem_of(&r);
+            assert_eq!(p.kind, kind, "{code}");
+            assert!(
+                p.message
+                    .starts_with(&format!("GET /api/v5/account/config: code {code} words")),
+                "{}",
+                p.message
+            );
+        }
+    }
+
+    #[test]
+    fn signature_error_quotes_code_and_msg() {
+        let r = reply(401, &[], r#"{"msg":"Invalid Sign","code":"50113"}"#);
+        assert_eq!(
+            problem_of(&r).message,
+            "GET /api/v5/account/config: code 50113 Invalid Sign"
+        );
+    }
+
+    #[test]
+    fn missing_permission_and_account_mode_are_facts_not_problems() {
+        let r = reply(
+            401,
+            &[],
+            r#"{"msg":"Invalid authorization","code":"50114"}"#,
+        );
+        assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
+        let r = reply(
+            200,
+            &[],
+            r#"{"code":"51010","msg":"not in this account mode","data":[]}"#,
+        );
+        assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
+    }
+
+    #[test]
+    fn ip_refusal_names_the_ip() {
+        let r = reply(
+            401,
+            &[],
+            r#"{"msg":"Your IP 198.51.100.7 is not included in your API key's IP whitelist.","code":"50110"}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+        assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after_and_quotes_the_code() {
+        let body = r#"{"msg":"Too Many Requests","code":"50011"}"#;
+        let p = problem_of(&reply(429, &[("retry-after", "7")], body));
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(
+            p.message,
+            "GET /api/v5/account/config: HTTP 429, code 50011 Too Many Requests, retry after 7s"
+        );
+        // the code with HTTP 200 and no header
+        let p = problem_of(&reply(200, &[], body));
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, None);
+    }
+
+    #[test]
+    fn garbage_and_outages_are_unavailable() {
+        for r in [
+            reply(200, &[], r#"{"code":"0","data":[{"perm":"read"#),
+            reply(
+                503,
+                &[],
+                r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
+            ),
+            reply(
+                403,
+                &[("content-type", "text/html")],
+                "<html>The request could not be satisfied</html>",
+            ),
+            reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+            reply(404, &[], "Not Found"),
+        ] {
+            assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
+        }
+        let p = problem_of(&reply(
+            503,
+            &[],
+            r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
+        ));
+        assert!(p.message.contains("code 50001"), "{}", p.message);
+    }
+
+    #[test]
+    fn server_time_and_window() {
+        assert_eq!(
+            server_time(&json!([{"ts": "1700000000123"}])),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(server_time(&json!([{"ts": 5}])), Some(5));
+        assert_eq!(server_time(&json!([])), None);
+        assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
+        assert_eq!(clock_offset_ms(1_000, 1_200, 31_100), 30_000);
+        assert!(skew_problem(30_000).is_none());
+        assert!(skew_problem(-30_000).is_none());
+        let p = skew_problem(120_000).unwrap();
+        assert_eq!(p.kind, ProblemKind::ClockSkew);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
+        assert!(skew_problem(-30_001)
+            .unwrap()
+            .message
+            .contains("30001 ms behind ours"));
+    }
+
+    #[test]
+    fn status_ongoing_core_maintenance_is_unavailable_the_rest_are_notes() {
+        assert_eq!(status_reading(&json!([]), "x"), Ok(vec![]));
+        let entry = |state: &str, service: &str| {
+            json!([{"title": "Trading system upgrade", "state": state, "serviceType": service,
+                    "begin": "1700000000000", "end": "1700003600000", "env": "1"}])
+        };
+        let p = status_reading(&entry("ongoing", "5"), "x").unwrap_err();
+        assert_eq!(p.kind, ProblemKind::Unavailable);
+        assert_eq!(
+            p.message,
+            "x: OKX maintenance ongoing (serviceType 5): Trading system upgrade"
+        );
+        assert!(status_reading(&entry("pre_open", "99"), "x").is_err());
+        assert!(
+            status_reading(&entry("ongoing", "42"), "x").is_err(),
+            "unknown = maintenance"
+        );
+        let notes = status_reading(&entry("ongoing", "7"), "x").unwrap();
+        assert_eq!(notes.len(), 1);
+        let notes = status_reading(&entry("scheduled", "5"), "x").unwrap();
+        assert!(notes[0].contains("scheduled"), "{notes:?}");
+        assert_eq!(status_reading(&entry("completed", "5"), "x"), Ok(vec![]));
+        let mut demo = entry("ongoing", "5");
+        demo[0]["env"] = json!("2");
+        assert_eq!(status_reading(&demo, "x"), Ok(vec![]));
+        assert!(status_reading(&json!({"state": "ongoing"}), "x").is_err());
+    }
+
+    fn applied(data: Value) -> Facts {
+        let mut facts = Facts::default();
+        KeyConfig::from_data(&data).unwrap().apply(&mut facts);
+        facts
+    }
+
+    #[test]
+    fn key_config_from_the_documented_example() {
+        let data = json!([{
+            "acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": false, "ctIsoMode": "automatic",
+            "enableSpotBorrow": false, "greeksType": "PA", "ip": "", "type": "0", "kycLv": "3",
+            "label": "v5 test", "level": "Lv1", "levelTmp": "", "liquidationGear": "-1",
+            "mainUid": "44705892343619584", "mgnIsoMode": "automatic", "opAuth": "1",
+            "perm": "read_only,withdraw,trade", "posMode": "long_short_mode", "roleType": "0",
+            "spotBorrowAutoRepay": false, "spotOffsetType": "", "spotRoleType": "0",
+            "spotTraderInsts": [], "traderInsts": [], "uid": "44705892343619584"
+        }]);
+        let facts = applied(data);
+        let p = facts.permissions;
+        assert_eq!([p.read, p.trade, p.withdraw, p.futures], [Some(true); 4]);
+        assert_eq!(facts.ip_restricted, Some(false));
+        assert_eq!(facts.expires_at, None);
+        assert!(
+            facts.notes.iter().any(|n| n.contains("14 days")),
+            "{:?}",
+            facts.notes
+        );
+        assert!(!facts.notes.iter().any(|n| n.contains("sub-account")));
+    }
+
+    #[test]
+    fn key_config_reads_whole_words_ip_lists_and_account_mode() {
+        // `read_only` alone: no trade (not a substring match), spot mode: no futures
+        let facts = applied(
+            json!([{"perm": "read_only", "ip": "117.37.203.58,117.37.203.57",
+                                     "acctLv": "1", "uid": "2", "mainUid": "1"}]),
+        );
+        let p = facts.permissions;
+        assert_eq!(
+            [p.read, p.trade, p.withdraw, p.futures],
+            [Some(true), Some(false), Some(false), Some(false)]
+        );
+        assert_eq!(facts.ip_restricted, Some(true));
+        assert!(facts.notes.iter().any(|n| n.contains("spot mode")));
+        assert!(facts.notes.iter().any(|n| n.contains("sub-account")));
+        assert!(!facts.notes.iter().any(|n| n.contains("14 days")));
+
+        let info = KeyConfig::from_data(
+            &json!([{"perm": " trade , read_only", "ip": "1.2.3.4 5.6.7.8",
+                                                 "acctLv": 3}]),
+        )
+        .unwrap();
+        assert_eq!(info.permissions, vec!["trade", "read_only"]);
+        assert_eq!(info.ip_whitelist, vec!["1.2.3.4", "5.6.7.8"]);
+        assert_eq!(info.account_level.as_deref(), Some("3"));
+        // tolerated: arrays; unknown account mode leaves futures unknown
+        let facts = applied(json!([{"perm": ["read_only", "trade"], "ip": ["1.2.3.4"]}]));
+        assert_eq!(facts.permissions.trade, Some(true));
+        assert_eq!(facts.permissions.futures, None);
+        assert_eq!(facts.ip_restricted, Some(true));
+        // `readonly`-like near misses are not rights
+        let facts = applied(json!([{"perm": "read_onlyx,trades", "ip": "", "acctLv": "2"}]));
+        assert_eq!(facts.permissions.read, Some(false));
+        assert_eq!(facts.permissions.trade, Some(false));
+        assert!(KeyConfig::from_data(&json!([{"label": "x"}])).is_none());
+        assert!(KeyConfig::from_data(&json!([])).is_none());
+    }
+}
