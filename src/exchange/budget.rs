@@ -14,10 +14,16 @@ use super::ExchangeKind;
 ///   20 req/s (shared/docs/exchanges/mexc.md §7). 10/s keeps futures calls inside 20 / 2 s.
 /// - KuCoin: the public pool is 2000 / 30 s per IP (kucoin.md §7); private pools are per
 ///   account, so sibling keys do not share them. 50/s is three quarters of the public pool.
+/// - Binance: limits are per IP: spot `/api` 6000 weight/min, each SAPI endpoint its own
+///   12000/min, USDⓈ-M futures 2400/min (binance.md §7). A spot check is 4 requests on
+///   api.binance.com costing 21 weight on `/api` (time 1, account 20) and 2 on SAPI; a futures
+///   check adds 2 requests on fapi (time 1, balance 5). 10/s keeps `/api` near half its budget
+///   (~3150/min) and fapi at three quarters (~1800/min).
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
         ExchangeKind::Kucoin => 50.0,
+        ExchangeKind::Binance => 10.0,
         _ => 10.0,
     }
 }
