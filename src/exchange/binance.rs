@@ -22,8 +22,7 @@ use sha2::Sha256;
 
 use super::http::{generic_problem, Reply};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
-    Problem,
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
 use crate::secret::ExposeSecret;
 
@@ -423,7 +422,10 @@ impl Restrictions {
         let mut missing = Vec::new();
         for (name, value) in [
             ("enableReading", self.enable_reading),
-            ("enableSpotAndMarginTrading", self.enable_spot_and_margin_trading),
+            (
+                "enableSpotAndMarginTrading",
+                self.enable_spot_and_margin_trading,
+            ),
             ("enableWithdrawals", self.enable_withdrawals),
             ("enableFutures", self.enable_futures),
             ("ipRestrict", self.ip_restrict),
@@ -500,7 +502,9 @@ impl Binance {
             Answer::Refused { status, code, msg } => {
                 let text = refusal_text(what, status, code, &msg);
                 match code.map(|c| meaning(c, &msg)) {
-                    Some(Meaning::RateLimited) => Err(Problem::rate_limited(text, reply.retry_after())),
+                    Some(Meaning::RateLimited) => {
+                        Err(Problem::rate_limited(text, reply.retry_after()))
+                    }
                     Some(Meaning::IpNotAllowed) => Err(Problem::ip_not_allowed(text)),
                     // A public endpoint needs no key: any other refusal is the exchange's.
                     _ => Err(Problem::unavailable(text)),
@@ -556,9 +560,8 @@ impl Binance {
         let sent = now_ms();
         let body = self.public(spot, PATH_TIME, &what).await?;
         let received = now_ms();
-        let server = server_time(&body).ok_or_else(|| {
-            Problem::unavailable(format!("{what}: reply without a serverTime"))
-        })?;
+        let server = server_time(&body)
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
         if let Some(problem) = skew_problem(&what, clock_offset_ms(server, sent, received)) {
             return Err(problem);
         }
@@ -571,14 +574,19 @@ impl Binance {
         // 2. Key valid, signature accepted, IP allowed; the key's rights.
         let what = format!("GET {PATH_API_RESTRICTIONS}");
         match self
-            .signed(target, spot, PATH_API_RESTRICTIONS, &[], &what, Stage::First)
+            .signed(
+                target,
+                spot,
+                PATH_API_RESTRICTIONS,
+                &[],
+                &what,
+                Stage::First,
+            )
             .await?
         {
             Outcome::Ok(body) => {
                 let restrictions = Restrictions::parse(&body).ok_or_else(|| {
-                    Problem::unavailable(format!(
-                        "{what}: reply without the key's restrictions"
-                    ))
+                    Problem::unavailable(format!("{what}: reply without the key's restrictions"))
                 })?;
                 restrictions.apply(facts, now_ms());
             }
@@ -628,7 +636,14 @@ impl Binance {
             }
             let what = format!("GET {PATH_FUTURES_BALANCE}");
             match self
-                .signed(target, futures, PATH_FUTURES_BALANCE, &[], &what, Stage::Later)
+                .signed(
+                    target,
+                    futures,
+                    PATH_FUTURES_BALANCE,
+                    &[],
+                    &what,
+                    Stage::Later,
+                )
                 .await?
             {
                 Outcome::Ok(body) if body.is_array() => {
@@ -860,7 +875,11 @@ mod tests {
         assert_eq!(clock_offset_ms(121_100, 1_000, 1_200), 120_000);
         let p = skew_problem("GET /api/v3/time", 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(p.message.contains("120000 ms ahead of ours"), "{}", p.message);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
         assert!(skew_problem("x", -2_000)
             .unwrap()
             .message
@@ -957,7 +976,11 @@ mod tests {
         );
         assert_eq!(
             kind_of(read_answer(
-                &reply(403, &[("content-type", "text/html")], "<html>blocked</html>"),
+                &reply(
+                    403,
+                    &[("content-type", "text/html")],
+                    "<html>blocked</html>"
+                ),
                 "x"
             )),
             Some(ProblemKind::Unavailable)
@@ -973,7 +996,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(limited.kind, ProblemKind::RateLimited);
         assert_eq!(limited.retry_after, Some(Duration::from_secs(7)));
-        assert!(limited.message.contains("code -1003"), "{}", limited.message);
+        assert!(
+            limited.message.contains("code -1003"),
+            "{}",
+            limited.message
+        );
         let banned = read_answer(
             &reply(
                 418,
@@ -1036,7 +1063,11 @@ mod tests {
         let mut facts = Facts::default();
         Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
         assert_eq!(facts.permissions.trade, Some(false));
-        assert!(facts.notes.iter().any(|n| n.contains("lapsed")), "{:?}", facts.notes);
+        assert!(
+            facts.notes.iter().any(|n| n.contains("lapsed")),
+            "{:?}",
+            facts.notes
+        );
         assert!(facts.notes.iter().any(|n| n.contains("internal transfer")));
         // Not lapsed yet: still a trade right, the date is the expiry.
         let body = serde_json::json!({

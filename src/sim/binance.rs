@@ -507,10 +507,7 @@ mod tests {
             );
         }
         let body = api_restrictions(Scenario::NoIpWhitelist.grants(), NOW);
-        assert_eq!(
-            body["tradingAuthorityExpirationTime"],
-            NOW + 5 * 86_400_000
-        );
+        assert_eq!(body["tradingAuthorityExpirationTime"], NOW + 5 * 86_400_000);
     }
 
     fn sim_key(scenario: Scenario) -> SimKey {
@@ -534,7 +531,19 @@ mod tests {
         .unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::UNAUTHORIZED, -2015));
         assert!(e.msg.ends_with("request ip: 127.0.0.1"));
-        assert!(answer(&sim_key(Scenario::Valid), "/fapi/v3/balance", "127.0.0.1", NOW).is_ok());
-        assert!(answer(&sim_key(Scenario::ReadOnly), "/api/v3/account", "127.0.0.1", NOW).is_ok());
+        assert!(answer(
+            &sim_key(Scenario::Valid),
+            "/fapi/v3/balance",
+            "127.0.0.1",
+            NOW
+        )
+        .is_ok());
+        assert!(answer(
+            &sim_key(Scenario::ReadOnly),
+            "/api/v3/account",
+            "127.0.0.1",
+            NOW
+        )
+        .is_ok());
     }
 }

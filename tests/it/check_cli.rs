@@ -18,9 +18,10 @@ fn exchanges() -> Vec<ExchangeKind> {
         .collect()
 }
 
-/// Exchanges that report when a key without IP binding expires (MEXC: 90 days).
+/// Exchanges that report when a key without IP binding expires (MEXC: 90 days; Binance: the
+/// trading authority of an unbound key lapses).
 fn unbound_key_expires(exchange: ExchangeKind) -> bool {
-    matches!(exchange, ExchangeKind::Mexc)
+    matches!(exchange, ExchangeKind::Mexc | ExchangeKind::Binance)
 }
 
 /// What one connection must come out as.
@@ -199,7 +200,7 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
 
     let mut config = String::from(
         "[daemon]\ncheck_timeout = \"2s\"\nmax_concurrent_checks = 16\n\n\
-         [daemon.request_budget]\nmexc = 1000\nkucoin = 1000\n\n",
+         [daemon.request_budget]\nmexc = 1000\nkucoin = 1000\nbinance = 1000\n\n",
     );
     let mut expected: BTreeMap<String, Expect> = BTreeMap::new();
     for (key, &scenario) in keys.iter().zip(&scenarios) {
@@ -257,8 +258,9 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
 async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
     let mexc = sim_key(ExchangeKind::Mexc, "mexc-real", Scenario::Valid);
     let kucoin = sim_key(ExchangeKind::Kucoin, "kucoin-real", Scenario::Valid);
+    let binance = sim_key(ExchangeKind::Binance, "binance-real", Scenario::Valid);
     let sim = support::start_sim(ScenarioFile {
-        keys: vec![mexc.clone(), kucoin.clone()],
+        keys: vec![mexc.clone(), kucoin.clone(), binance.clone()],
         ..ScenarioFile::default()
     })
     .await;
@@ -277,6 +279,11 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
         ("kucoin-wrong-secret", wrong_secret(&kucoin)),
         ("kucoin-unknown-key", unknown(&kucoin, "never-registered-k")),
         ("kucoin-wrong-passphrase", wrong_passphrase),
+        ("binance-wrong-secret", wrong_secret(&binance)),
+        (
+            "binance-unknown-key",
+            unknown(&binance, "never-registered-b"),
+        ),
     ];
     let config: String = cases
         .iter()
@@ -300,7 +307,7 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
     let all_keys: Vec<SimKey> = cases
         .iter()
         .map(|(_, k)| k.clone())
-        .chain([mexc, kucoin])
+        .chain([mexc, kucoin, binance])
         .collect();
     assert_no_secret(&[&run.stdout, &run.stderr], &secrets_of(&all_keys));
 }
