@@ -152,7 +152,10 @@ pub fn on_verdict(
     let name = RaisedSubject::Connection(verdict.connection.clone());
     let mut raised = Vec::new();
     if is_key_problem(verdict.status) {
-        let same = s.incident.as_ref().is_some_and(|i| i.status == verdict.status);
+        let same = s
+            .incident
+            .as_ref()
+            .is_some_and(|i| i.status == verdict.status);
         if !same {
             let previous = s.incident.as_ref().map(|i| i.status);
             s.incident = Some(Incident {
@@ -294,8 +297,11 @@ pub fn evaluate_shared(
             .max()
             .unwrap_or(now)
     };
-    let exchanges_down: Vec<ExchangeKind> =
-        by_exchange.keys().copied().filter(|e| all_down(e)).collect();
+    let exchanges_down: Vec<ExchangeKind> = by_exchange
+        .keys()
+        .copied()
+        .filter(|e| all_down(e))
+        .collect();
     let host_offline = by_exchange.len() >= 2 && exchanges_down.len() == by_exchange.len();
 
     // The host: every exchange unreachable at once is this host's network.
@@ -334,9 +340,9 @@ pub fn evaluate_shared(
             if all_down(exchange) && !open {
                 let since = down_since(exchange);
                 let proven = by_exchange.len() == 1
-                    || members
-                        .iter()
-                        .any(|m| m.exchange != *exchange && reaches(m, since, last_failure(exchange)));
+                    || members.iter().any(|m| {
+                        m.exchange != *exchange && reaches(m, since, last_failure(exchange))
+                    });
                 if proven {
                     let message = connections
                         .iter()
@@ -361,7 +367,12 @@ pub fn evaluate_shared(
                         message,
                     ));
                 }
-            } else if open && connections.iter().any(|m| m.state.is_some_and(|s| s.status != Status::ExchangeUnavailable)) {
+            } else if open
+                && connections.iter().any(|m| {
+                    m.state
+                        .is_some_and(|s| s.status != Status::ExchangeUnavailable)
+                })
+            {
                 let incident = shared.exchange_unavailable.remove(exchange).expect("open");
                 if defaults.send_resolved {
                     raised.push(resolved(RaisedSubject::Exchange(*exchange), &incident, now));
@@ -372,8 +383,8 @@ pub fn evaluate_shared(
 
     // One connection that cannot reach an exchange its siblings reach.
     for m in members {
-        let covered = shared.host_offline.is_some()
-            || shared.exchange_unavailable.contains_key(&m.exchange);
+        let covered =
+            shared.host_offline.is_some() || shared.exchange_unavailable.contains_key(&m.exchange);
         let open = shared.connection_unavailable.contains_key(m.name);
         let state = m.state;
         if down(m) && !open && !covered {
@@ -452,7 +463,8 @@ pub fn evaluate_shared(
         .into_iter()
         .flatten()
     {
-        if let Some(reminder) = reminder(RaisedSubject::Host, incident, defaults.remind_every, now) {
+        if let Some(reminder) = reminder(RaisedSubject::Host, incident, defaults.remind_every, now)
+        {
             raised.push(reminder);
         }
     }

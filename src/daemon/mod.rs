@@ -235,7 +235,8 @@ pub async fn run(options: Options) -> ExitCode {
 }
 
 async fn start(options: Options) -> Result<ExitCode, String> {
-    let mut signals = Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let mut signals =
+        Signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let config = Config::load(&options.config_path).map_err(|e| e.to_string())?;
     for warning in &config.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());

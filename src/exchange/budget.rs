@@ -18,11 +18,17 @@ use super::ExchangeKind;
 ///   private ones per User ID (`account/config` 5 / 2 s, `account/balance` 10 / 2 s) (okx.md §7).
 ///   The probe reads the public pair at most once per 10 s per host and shares it across keys, so
 ///   the per-IP limits hold at any rate; 20/s paces the per-user calls of many keys.
+/// - Binance: limits are per IP: spot `/api` 6000 weight/min, each SAPI endpoint its own
+///   12000/min, USDⓈ-M futures 2400/min (binance.md §7). A spot check is 4 requests on
+///   api.binance.com costing 21 weight on `/api` (time 1, account 20) and 2 on SAPI; a futures
+///   check adds 2 requests on fapi (time 1, balance 5). 10/s keeps `/api` near half its budget
+///   (~3150/min) and fapi at three quarters (~1800/min).
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
         ExchangeKind::Kucoin => 50.0,
         ExchangeKind::Okx => 20.0,
+        ExchangeKind::Binance => 10.0,
         _ => 10.0,
     }
 }

@@ -5,6 +5,7 @@
 //! and how to read the exchange's error codes. It turns all of that into [`Facts`]; deciding
 //! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
 
+pub mod binance;
 pub mod budget;
 pub mod facts;
 pub mod http;
@@ -76,7 +77,7 @@ impl ExchangeKind {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            ExchangeKind::Mexc | ExchangeKind::Kucoin | ExchangeKind::Okx
+            ExchangeKind::Mexc | ExchangeKind::Kucoin | ExchangeKind::Okx | ExchangeKind::Binance
         )
     }
 
@@ -184,6 +185,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
         ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
         ExchangeKind::Okx => Some(Box::new(okx::Okx::new(http))),
+        ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
         _ => None,
     }
 }

@@ -11,6 +11,7 @@
 //! Each API key plays a [`Scenario`]: a healthy key, a key with withdraw rights, a key whose
 //! requests hang, and so on.
 
+pub mod binance;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
@@ -102,6 +103,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/mexc", mexc::router(state.clone()))
         .nest("/kucoin", kucoin::router(state.clone()))
         .nest("/okx", okx::router(state.clone()))
+        .nest("/binance", binance::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

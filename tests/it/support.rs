@@ -79,6 +79,8 @@ pub fn key_for(exchange: ExchangeKind, label: &str) -> String {
     let digest = format!("{:x}", md5_like(label));
     match exchange {
         ExchangeKind::Mexc => format!("mx0v{}", &digest[..14]),
+        // Binance keys are 64 letters and digits; the simulator refuses other shapes (-2014).
+        ExchangeKind::Binance => format!("{digest}{:x}", md5_like(&format!("{label}/binance"))),
         _ => digest[..24].to_string(),
     }
 }

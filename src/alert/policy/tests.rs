@@ -56,7 +56,13 @@ use Status::*;
 #[test]
 fn withdraw_enabled_alerts_at_once_and_resolves_after_two_connected_checks() {
     assert_eq!(
-        run(&[Connected, WithdrawEnabled, WithdrawEnabled, Connected, Connected]),
+        run(&[
+            Connected,
+            WithdrawEnabled,
+            WithdrawEnabled,
+            Connected,
+            Connected
+        ]),
         vec![(Opened, "withdraw_enabled"), (Resolved, "withdraw_enabled")]
     );
 }
@@ -78,8 +84,16 @@ fn flapping_raises_one_alert_not_one_per_check() {
 #[test]
 fn a_change_between_key_problems_opens_the_new_one_naming_the_old() {
     let mut state = None;
-    on_verdict(&mut state, &verdict("a", ExchangeKind::Mexc, NoTradePermission, 0), &T);
-    let raised = on_verdict(&mut state, &verdict("a", ExchangeKind::Mexc, InvalidKey, 1), &T);
+    on_verdict(
+        &mut state,
+        &verdict("a", ExchangeKind::Mexc, NoTradePermission, 0),
+        &T,
+    );
+    let raised = on_verdict(
+        &mut state,
+        &verdict("a", ExchangeKind::Mexc, InvalidKey, 1),
+        &T,
+    );
     assert_eq!(raised.len(), 1);
     assert_eq!(raised[0].topic, Topic::Status(InvalidKey));
     assert_eq!(raised[0].previous, Some(NoTradePermission));
@@ -88,10 +102,19 @@ fn a_change_between_key_problems_opens_the_new_one_naming_the_old() {
 #[test]
 fn rate_limiting_and_outages_neither_open_nor_resolve_key_incidents() {
     assert_eq!(
-        run(&[InvalidKey, RateLimited, ExchangeUnavailable, RateLimited, InvalidKey]),
+        run(&[
+            InvalidKey,
+            RateLimited,
+            ExchangeUnavailable,
+            RateLimited,
+            InvalidKey
+        ]),
         vec![(Opened, "invalid_key")]
     );
-    assert_eq!(run(&[Connected, RateLimited, RateLimited, Connected]), vec![]);
+    assert_eq!(
+        run(&[Connected, RateLimited, RateLimited, Connected]),
+        vec![]
+    );
 }
 
 #[test]
@@ -102,8 +125,15 @@ fn no_resolved_notice_when_send_resolved_is_off() {
     };
     let mut state = None;
     let mut raised = Vec::new();
-    for (i, s) in [IpNotAllowed, Connected, Connected, Connected].iter().enumerate() {
-        raised.extend(on_verdict(&mut state, &verdict("a", ExchangeKind::Kucoin, *s, i as i64), &quiet));
+    for (i, s) in [IpNotAllowed, Connected, Connected, Connected]
+        .iter()
+        .enumerate()
+    {
+        raised.extend(on_verdict(
+            &mut state,
+            &verdict("a", ExchangeKind::Kucoin, *s, i as i64),
+            &quiet,
+        ));
     }
     assert_eq!(raised.len(), 1);
     assert!(state.unwrap().incident.is_none(), "closed all the same");
@@ -126,7 +156,11 @@ fn warnings_get_one_notice_and_another_when_they_come_back() {
 #[test]
 fn reminders_follow_time_not_checks() {
     let mut state = None;
-    on_verdict(&mut state, &verdict("a", ExchangeKind::Mexc, WithdrawEnabled, 0), &T);
+    on_verdict(
+        &mut state,
+        &verdict("a", ExchangeKind::Mexc, WithdrawEnabled, 0),
+        &T,
+    );
     let state = state.as_mut().unwrap();
     assert!(remind_key("a", state, &T, at(59)).is_none());
     let r = remind_key("a", state, &T, at(60)).expect("an hour later");
@@ -145,14 +179,25 @@ struct World {
 impl World {
     fn new(connections: &[(&str, ExchangeKind)]) -> World {
         World {
-            states: connections.iter().map(|(n, _)| (n.to_string(), None)).collect(),
-            exchanges: connections.iter().map(|(n, e)| (n.to_string(), *e)).collect(),
+            states: connections
+                .iter()
+                .map(|(n, _)| (n.to_string(), None))
+                .collect(),
+            exchanges: connections
+                .iter()
+                .map(|(n, e)| (n.to_string(), *e))
+                .collect(),
             shared: SharedIncidents::default(),
         }
     }
 
     /// Checks `name` at `minute` with `status`, then evaluates; returns what was raised.
-    fn check(&mut self, name: &str, status: Status, minute: i64) -> Vec<(AlertKind, RaisedSubject, &'static str)> {
+    fn check(
+        &mut self,
+        name: &str,
+        status: Status,
+        minute: i64,
+    ) -> Vec<(AlertKind, RaisedSubject, &'static str)> {
         let v = verdict(name, self.exchanges[name], status, minute);
         let mut raised = on_verdict(self.states.get_mut(name).unwrap(), &v, &T);
         let members: Vec<Member> = self
@@ -197,13 +242,21 @@ fn an_exchange_outage_is_one_alert_for_the_exchange_not_one_per_key() {
     }
     assert_eq!(
         raised,
-        vec![(Opened, RaisedSubject::Exchange(ExchangeKind::Mexc), "exchange_unavailable")]
+        vec![(
+            Opened,
+            RaisedSubject::Exchange(ExchangeKind::Mexc),
+            "exchange_unavailable"
+        )]
     );
     let mut raised = w.check("a", Connected, 5);
     raised.extend(w.check("b", Connected, 5));
     assert_eq!(
         raised,
-        vec![(Resolved, RaisedSubject::Exchange(ExchangeKind::Mexc), "exchange_unavailable")]
+        vec![(
+            Resolved,
+            RaisedSubject::Exchange(ExchangeKind::Mexc),
+            "exchange_unavailable"
+        )]
     );
 }
 
@@ -227,9 +280,15 @@ fn every_exchange_down_at_once_is_this_hosts_network() {
         raised.extend(w.check("a", ExchangeUnavailable, minute));
         raised.extend(w.check("c", ExchangeUnavailable, minute));
     }
-    assert_eq!(raised, vec![(Opened, RaisedSubject::Host, "exchange_unavailable")]);
+    assert_eq!(
+        raised,
+        vec![(Opened, RaisedSubject::Host, "exchange_unavailable")]
+    );
     let raised = w.check("c", Connected, 4);
-    assert_eq!(raised, vec![(Resolved, RaisedSubject::Host, "exchange_unavailable")]);
+    assert_eq!(
+        raised,
+        vec![(Resolved, RaisedSubject::Host, "exchange_unavailable")]
+    );
 }
 
 #[test]
@@ -242,7 +301,11 @@ fn one_key_that_cannot_reach_an_exchange_its_sibling_reaches_is_its_own_alert() 
     }
     assert_eq!(
         raised,
-        vec![(Opened, RaisedSubject::Connection("a".into()), "exchange_unavailable")]
+        vec![(
+            Opened,
+            RaisedSubject::Connection("a".into()),
+            "exchange_unavailable"
+        )]
     );
 }
 

@@ -1,0 +1,1118 @@
+//! Binance: spot (`/api/v3`), wallet/SAPI (`/sapi/v1`) on `api.binance.com`, and USDⓈ-M
+//! futures (`/fapi`) on `fapi.binance.com`.
+//!
+//! Signing (shared/docs/exchanges/binance.md §2, verified): HMAC-SHA256, lowercase hex, keyed
+//! with the secret, over `totalParams` = the query string exactly as sent directly followed by
+//! the body (no separator, no sorting); `signature=` is appended last; the key travels in the
+//! `X-MBX-APIKEY` header. Method, host and path are not signed, so a proxy prefix in `base_url`
+//! never is either.
+//!
+//! The probe reads the server time (our clock must satisfy Binance's window rule), the public
+//! system status (maintenance), then the key's own restrictions (`apiRestrictions`: read, spot
+//! trade, withdraw, futures, IP binding, trade expiry), the spot balances, and, for futures
+//! connections, the futures server time and balances. Replies are read by their JSON `code`,
+//! never by the HTTP status alone: which status goes with which code is only partly documented.
+
+use chrono::{TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::http::{generic_problem, Reply};
+use super::{
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+};
+use crate::secret::ExposeSecret;
+
+/// Spot and wallet (SAPI) REST host.
+pub const DEFAULT_SPOT_BASE: &str = "https://api.binance.com";
+/// USDⓈ-M futures REST host.
+pub const DEFAULT_FUTURES_BASE: &str = "https://fapi.binance.com";
+
+/// The `recvWindow` we send (ms): Binance's default, sent explicitly.
+pub const RECV_WINDOW_MS: i64 = 5_000;
+/// The largest `recvWindow` Binance accepts.
+pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
+/// A timestamp this far (or more) ahead of the server clock is refused whatever the recvWindow.
+pub const MAX_AHEAD_MS: i64 = 1_000;
+
+/// The header that carries the API key.
+pub const KEY_HEADER: &str = "X-MBX-APIKEY";
+
+pub const PATH_TIME: &str = "/api/v3/time";
+pub const PATH_SYSTEM_STATUS: &str = "/sapi/v1/system/status";
+pub const PATH_API_RESTRICTIONS: &str = "/sapi/v1/account/apiRestrictions";
+pub const PATH_ACCOUNT: &str = "/api/v3/account";
+pub const PATH_FUTURES_TIME: &str = "/fapi/v1/time";
+pub const PATH_FUTURES_BALANCE: &str = "/fapi/v3/balance";
+
+// ---------------------------------------------------------------------------------------------
+// Signing: pure functions of (secret, time, request parts).
+// ---------------------------------------------------------------------------------------------
+
+/// Lowercase hex HMAC-SHA256 of `message` keyed with `secret`.
+pub fn hmac_hex(secret: &str, message: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// `totalParams`: the query string as sent (without `?`) directly followed by the body as sent.
+pub fn total_params(query: &str, body: &str) -> String {
+    format!("{query}{body}")
+}
+
+/// The signature of a request whose query (without `signature`) and body are given.
+pub fn signature(secret: &str, query: &str, body: &str) -> String {
+    hmac_hex(secret, &total_params(query, body))
+}
+
+/// Percent-encodes a value the way it goes on the wire (and is therefore signed): unreserved
+/// characters as they are, everything else `%XX`. The probe's values are digits and letters.
+pub fn encode_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The query string of a signed GET: `pairs` in exactly the order given, then `signature` last.
+pub fn signed_query(secret: &str, pairs: &[(&str, &str)]) -> String {
+    let unsigned = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_value(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let signature = signature(secret, &unsigned, "");
+    if unsigned.is_empty() {
+        format!("signature={signature}")
+    } else {
+        format!("{unsigned}&signature={signature}")
+    }
+}
+
+/// The query the probe sends: `timestamp` first, then the endpoint's own parameters, then
+/// `recvWindow` (ccxt's order), then `signature`.
+pub fn probe_query(secret: &str, params: &[(&str, &str)], timestamp_ms: i64) -> String {
+    let timestamp = timestamp_ms.to_string();
+    let recv_window = RECV_WINDOW_MS.to_string();
+    let mut pairs: Vec<(&str, &str)> = vec![("timestamp", &timestamp)];
+    pairs.extend_from_slice(params);
+    pairs.push(("recvWindow", &recv_window));
+    signed_query(secret, &pairs)
+}
+
+/// The full URL of a signed GET of `path` on `base` (which may carry an unsigned path prefix).
+pub fn signed_url(base: &str, path: &str, query: &str) -> String {
+    format!("{base}{path}?{query}")
+}
+
+/// The headers of a signed request: the key, marked sensitive. Fails without quoting the key
+/// when it holds bytes that cannot travel in a header.
+pub fn key_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
+    let mut value = HeaderValue::from_str(credentials.api_key.expose_secret()).map_err(|_| {
+        Problem::invalid_key("the API key contains characters that cannot be sent in a header")
+    })?;
+    value.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(HeaderName::from_static("x-mbx-apikey"), value);
+    Ok(headers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies.
+// ---------------------------------------------------------------------------------------------
+
+/// What one call came back with, once the HTTP-level problems are out of the way.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Ok(Value),
+    /// Binance refused, with its own code (`None`: an HTTP error without a JSON code).
+    Refused {
+        status: u16,
+        code: Option<i64>,
+        msg: String,
+    },
+}
+
+/// The JSON `code`: a negative number per the docs; a numeric string is accepted too.
+fn json_code(body: &Value) -> Option<i64> {
+    match body.get("code")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn json_msg(body: &Value) -> String {
+    body.get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `"GET /api/v3/account: code -1022 Signature for this request is not valid."`
+fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
+    match code {
+        Some(code) => format!("{what}: code {code} {msg}"),
+        None => format!("{what}: HTTP {status} {msg}"),
+    }
+    .trim_end()
+    .to_string()
+}
+
+/// Reads a reply: the problems every exchange shares first (429, HTML, 5xx; Binance's own body
+/// is quoted when it sent one), then Binance's `{"code": n, "msg": ..}` error shape. Success
+/// bodies carry no `code` (a JSON array or an object without one).
+fn read_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
+    let parsed: Option<Value> = serde_json::from_slice(&reply.body).ok();
+    if let Some(mut problem) = generic_problem(reply, what) {
+        if let Some(body) = parsed.as_ref().filter(|b| json_code(b).is_some()) {
+            let wait = problem
+                .retry_after
+                .map(|d| format!(", retry after {}s", d.as_secs()))
+                .unwrap_or_default();
+            problem.message = format!(
+                "{}{wait}",
+                refusal_text(
+                    &format!("{what}: HTTP {}", reply.status.as_u16()),
+                    reply.status.as_u16(),
+                    json_code(body),
+                    &json_msg(body)
+                )
+            );
+        }
+        return Err(problem);
+    }
+    let status = reply.status.as_u16();
+    // 418: this IP is banned for ignoring 429s; Retry-After says until when.
+    if reply.status == StatusCode::IM_A_TEAPOT {
+        let (code, msg) = parsed
+            .as_ref()
+            .map(|b| (json_code(b), json_msg(b)))
+            .unwrap_or((None, reply.snippet()));
+        return Err(Problem::rate_limited(
+            format!(
+                "{} (HTTP 418: IP banned for a while)",
+                refusal_text(what, status, code, &msg)
+            ),
+            reply.retry_after(),
+        ));
+    }
+    let Some(body) = parsed else {
+        if reply.status.is_success() {
+            // Truncated or garbage JSON on a 200: not the API answering.
+            return Err(reply.json::<Value>(what).unwrap_err());
+        }
+        return Ok(Answer::Refused {
+            status,
+            code: None,
+            msg: reply.snippet(),
+        });
+    };
+    match json_code(&body) {
+        // An error body, whatever the HTTP status: the code decides.
+        Some(code) if body.get("msg").is_some() || !reply.status.is_success() => {
+            Ok(Answer::Refused {
+                status,
+                code: Some(code),
+                msg: json_msg(&body),
+            })
+        }
+        _ if reply.status.is_success() => Ok(Answer::Ok(body)),
+        _ => Ok(Answer::Refused {
+            status,
+            code: None,
+            msg: reply.snippet(),
+        }),
+    }
+}
+
+/// What an error code means for a key check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    InvalidKey,
+    ClockSkew,
+    IpNotAllowed,
+    RateLimited,
+    Unavailable,
+    /// -2015 / -1002: "Invalid API-key, IP, or permissions for action". Binance uses the one
+    /// code for an IP outside the whitelist, a key it refuses, and a missing right; which one
+    /// depends on where in the probe it comes (see [`Binance::signed`]).
+    Ambiguous,
+}
+
+/// Binance's error codes (exchange doc §6; -2008 from the spot error list and ccxt's map).
+fn meaning(code: i64, msg: &str) -> Meaning {
+    match code {
+        // -2008 unknown key ID, -2014 key format, -1022 bad signature, -1099 not found /
+        // unauthenticated (ccxt: AuthenticationError).
+        -2008 | -2014 | -1022 | -1099 => Meaning::InvalidKey,
+        -2015 | -1002 => Meaning::Ambiguous,
+        -1021 => Meaning::ClockSkew,
+        -1003 | -1015 => Meaning::RateLimited,
+        // The region block (HTTP 451) answers code 0 with "restricted location" [uncertain
+        // body]: this host's address is refused, which the operator fixes like an IP problem.
+        0 if msg.to_ascii_lowercase().contains("restricted location") => Meaning::IpNotAllowed,
+        // -1000 unknown, -1001 internal/disconnected, -1004 busy, -1006/-1007 unexpected reply
+        // or timeout, -1016 shutting down, and anything we do not know.
+        _ => Meaning::Unavailable,
+    }
+}
+
+/// The problem a refusal stands for (`Ambiguous` resolved by the caller first).
+fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Problem {
+    match meaning {
+        Meaning::InvalidKey => Problem::invalid_key(text),
+        Meaning::ClockSkew => Problem::clock_skew(format!(
+            "{text} (Binance accepts a timestamp at most {RECV_WINDOW_MS} ms behind and less \
+             than {MAX_AHEAD_MS} ms ahead of its clock)"
+        )),
+        Meaning::IpNotAllowed | Meaning::Ambiguous => Problem::ip_not_allowed(text),
+        Meaning::RateLimited => Problem::rate_limited(text, reply.retry_after()),
+        Meaning::Unavailable => Problem::unavailable(text),
+    }
+}
+
+/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
+/// against the midpoint of the round trip.
+pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
+    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+}
+
+fn describe_offset(offset: i64) -> String {
+    if offset >= 0 {
+        format!("server clock is {offset} ms ahead of ours")
+    } else {
+        format!("server clock is {} ms behind ours", -offset)
+    }
+}
+
+/// Whether a request stamped with our clock lands inside Binance's window: accepted iff
+/// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
+pub fn window_ok(offset: i64) -> bool {
+    offset > -MAX_AHEAD_MS && offset <= RECV_WINDOW_MS
+}
+
+fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
+    if window_ok(offset) {
+        return None;
+    }
+    Some(Problem::clock_skew(format!(
+        "{what}: {}; Binance accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
+         {MAX_AHEAD_MS} ms ahead of its clock",
+        describe_offset(offset)
+    )))
+}
+
+fn server_time(body: &Value) -> Option<i64> {
+    match body.get("serverTime")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `/sapi/v1/system/status`: `{"status": 0, "msg": "normal"}`; 1 = system maintenance.
+fn status_problem(body: &Value, what: &str) -> Option<Problem> {
+    let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
+    let status = match body.get("status") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    match status {
+        Some(0) => None,
+        Some(n) => Some(Problem::unavailable(
+            format!("{what}: Binance system status {n} {msg}")
+                .trim_end()
+                .to_string(),
+        )),
+        None => Some(Problem::unavailable(format!(
+            "{what}: reply without a status field"
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key introspection.
+// ---------------------------------------------------------------------------------------------
+
+/// What `GET /sapi/v1/account/apiRestrictions` says about a key. Each flag is `None` when the
+/// reply lacks it (the field set has changed over the years; unknown flags are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    pub ip_restrict: Option<bool>,
+    pub enable_reading: Option<bool>,
+    pub enable_spot_and_margin_trading: Option<bool>,
+    pub enable_withdrawals: Option<bool>,
+    pub enable_futures: Option<bool>,
+    pub enable_internal_transfer: Option<bool>,
+    pub permits_universal_transfer: Option<bool>,
+    pub enable_margin: Option<bool>,
+    /// ms; present only when spot/margin trading has an expiry (keys without IP binding).
+    pub trading_authority_expiration_ms: Option<i64>,
+}
+
+impl Restrictions {
+    /// Parses the reply; `None` unless it is an object holding at least one of the known
+    /// flags. Booleans are accepted as JSON booleans or, tolerantly, as "true"/"false".
+    pub fn parse(body: &Value) -> Option<Restrictions> {
+        let obj = body.as_object()?;
+        let flag = |name: &str| match obj.get(name)? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        };
+        let restrictions = Restrictions {
+            ip_restrict: flag("ipRestrict"),
+            enable_reading: flag("enableReading"),
+            enable_spot_and_margin_trading: flag("enableSpotAndMarginTrading"),
+            enable_withdrawals: flag("enableWithdrawals"),
+            enable_futures: flag("enableFutures"),
+            enable_internal_transfer: flag("enableInternalTransfer"),
+            permits_universal_transfer: flag("permitsUniversalTransfer"),
+            enable_margin: flag("enableMargin"),
+            trading_authority_expiration_ms: match obj.get("tradingAuthorityExpirationTime") {
+                Some(Value::Number(n)) => n.as_i64(),
+                Some(Value::String(s)) => s.trim().parse().ok(),
+                _ => None,
+            },
+        };
+        let known = [
+            restrictions.ip_restrict,
+            restrictions.enable_reading,
+            restrictions.enable_spot_and_margin_trading,
+            restrictions.enable_withdrawals,
+            restrictions.enable_futures,
+        ];
+        known.iter().any(Option::is_some).then_some(restrictions)
+    }
+
+    /// Fills rights, IP binding, expiry and notes into `facts`, as of `now_ms`.
+    pub fn apply(&self, facts: &mut Facts, now_ms: i64) {
+        facts.permissions.read = self.enable_reading;
+        facts.permissions.trade = self.enable_spot_and_margin_trading;
+        facts.permissions.withdraw = self.enable_withdrawals;
+        facts.permissions.futures = self.enable_futures;
+        facts.ip_restricted = self.ip_restrict;
+        // Binance has no key-level expiry; a key without IP binding gets a trading-authority
+        // expiry instead, after which it can no longer trade. That is the date that matters.
+        if let Some(ms) = self.trading_authority_expiration_ms {
+            if let Some(at) = Utc.timestamp_millis_opt(ms).single() {
+                facts.expires_at = Some(at);
+                if ms <= now_ms && self.enable_spot_and_margin_trading == Some(true) {
+                    facts.permissions.trade = Some(false);
+                    facts.notes.push(format!(
+                        "spot trading right lapsed on {} (tradingAuthorityExpirationTime)",
+                        at.format("%Y-%m-%d")
+                    ));
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for (name, value) in [
+            ("enableReading", self.enable_reading),
+            (
+                "enableSpotAndMarginTrading",
+                self.enable_spot_and_margin_trading,
+            ),
+            ("enableWithdrawals", self.enable_withdrawals),
+            ("enableFutures", self.enable_futures),
+            ("ipRestrict", self.ip_restrict),
+        ] {
+            if value.is_none() {
+                missing.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            facts.notes.push(format!(
+                "apiRestrictions did not report {}; those facts are unknown",
+                missing.join(", ")
+            ));
+        }
+        // Not withdraw rights, but funds can move: worth telling the operator.
+        let mut movers = Vec::new();
+        if self.enable_internal_transfer == Some(true) {
+            movers.push("internal transfer");
+        }
+        if self.permits_universal_transfer == Some(true) {
+            movers.push("universal transfer");
+        }
+        if !movers.is_empty() {
+            facts
+                .notes
+                .push(format!("key can move funds by {}", movers.join(" and ")));
+        }
+        if self.enable_margin == Some(true) {
+            facts
+                .notes
+                .push("key also holds Binance's margin right".to_string());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+// ---------------------------------------------------------------------------------------------
+
+pub struct Binance {
+    http: HttpClient,
+}
+
+/// Where in the probe a signed call comes, which decides what -2015 means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The first signed call: the key has not been accepted yet.
+    First,
+    /// After `apiRestrictions` succeeded: the key and our IP are accepted, so -2015 can only be
+    /// a missing right (doc §8).
+    Later,
+}
+
+/// What a signed call came to.
+#[derive(Debug)]
+enum Outcome {
+    Ok(Value),
+    /// The key lacks the right this endpoint needs: a fact, not a problem.
+    Denied(String),
+}
+
+impl Binance {
+    pub fn new(http: HttpClient) -> Binance {
+        Binance { http }
+    }
+
+    async fn public(&self, base: &str, path: &str, what: &str) -> Result<Value, Problem> {
+        let reply = self
+            .http
+            .get(&format!("{base}{path}"), HeaderMap::new())
+            .await?;
+        match read_answer(&reply, what)? {
+            Answer::Ok(body) => Ok(body),
+            Answer::Refused { status, code, msg } => {
+                let text = refusal_text(what, status, code, &msg);
+                match code.map(|c| meaning(c, &msg)) {
+                    Some(Meaning::RateLimited) => {
+                        Err(Problem::rate_limited(text, reply.retry_after()))
+                    }
+                    Some(Meaning::IpNotAllowed) => Err(Problem::ip_not_allowed(text)),
+                    // A public endpoint needs no key: any other refusal is the exchange's.
+                    _ => Err(Problem::unavailable(text)),
+                }
+            }
+        }
+    }
+
+    async fn signed(
+        &self,
+        target: &ProbeTarget,
+        base: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        what: &str,
+        stage: Stage,
+    ) -> Result<Outcome, Problem> {
+        let credentials = &target.credentials;
+        let query = probe_query(credentials.api_secret.expose_secret(), params, now_ms());
+        let reply = self
+            .http
+            .get(&signed_url(base, path, &query), key_headers(credentials)?)
+            .await?;
+        match read_answer(&reply, what)? {
+            Answer::Ok(body) => Ok(Outcome::Ok(body)),
+            Answer::Refused { status, code, msg } => {
+                let text = refusal_text(what, status, code, &msg);
+                // Keyed on the JSON code; the HTTP status that goes with -2014/-2015/-2008 is
+                // [uncertain] (401 in most reports, 400 in some).
+                let Some(code) = code else {
+                    return Err(Problem::unavailable(text));
+                };
+                match (meaning(code, &msg), stage) {
+                    (Meaning::Ambiguous, Stage::Later) => Ok(Outcome::Denied(text)),
+                    // On the first signed call -2015 mostly means this host's IP is not on the
+                    // key's whitelist (recent replies name it: "request ip: a.b.c.d"); Binance
+                    // also sends it for a key it refuses, so the message says both.
+                    (Meaning::Ambiguous, Stage::First) => Err(Problem::ip_not_allowed(format!(
+                        "{text} (Binance sends this when the request IP is not on the key's \
+                         whitelist, and also for a revoked key)"
+                    ))),
+                    (m, _) => Err(problem_for(m, text, &reply)),
+                }
+            }
+        }
+    }
+
+    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+
+        // 1. Exchange up, our clock inside the window.
+        let what = format!("GET {PATH_TIME}");
+        let sent = now_ms();
+        let body = self.public(spot, PATH_TIME, &what).await?;
+        let received = now_ms();
+        let server = server_time(&body)
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
+        if let Some(problem) = skew_problem(&what, clock_offset_ms(server, sent, received)) {
+            return Err(problem);
+        }
+        let what = format!("GET {PATH_SYSTEM_STATUS}");
+        let body = self.public(spot, PATH_SYSTEM_STATUS, &what).await?;
+        if let Some(problem) = status_problem(&body, &what) {
+            return Err(problem);
+        }
+
+        // 2. Key valid, signature accepted, IP allowed; the key's rights.
+        let what = format!("GET {PATH_API_RESTRICTIONS}");
+        match self
+            .signed(
+                target,
+                spot,
+                PATH_API_RESTRICTIONS,
+                &[],
+                &what,
+                Stage::First,
+            )
+            .await?
+        {
+            Outcome::Ok(body) => {
+                let restrictions = Restrictions::parse(&body).ok_or_else(|| {
+                    Problem::unavailable(format!("{what}: reply without the key's restrictions"))
+                })?;
+                restrictions.apply(facts, now_ms());
+            }
+            Outcome::Denied(text) => return Err(Problem::ip_not_allowed(text)),
+        }
+
+        // 3. Can it read balances? (canTrade/canWithdraw there describe the account, not the
+        // key, and are not read.)
+        let what = format!("GET {PATH_ACCOUNT}");
+        match self
+            .signed(
+                target,
+                spot,
+                PATH_ACCOUNT,
+                &[("omitZeroBalances", "true")],
+                &what,
+                Stage::Later,
+            )
+            .await?
+        {
+            Outcome::Ok(body) if body.get("balances").is_some_and(Value::is_array) => {
+                facts.permissions.read = Some(true);
+            }
+            Outcome::Ok(_) => {
+                return Err(Problem::unavailable(format!(
+                    "{what}: reply without balances"
+                )))
+            }
+            Outcome::Denied(text) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(text);
+            }
+        }
+
+        // 4. Futures, only when the connection trades them.
+        if target.markets.futures {
+            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let what = format!("GET {PATH_FUTURES_TIME}");
+            let sent = now_ms();
+            let body = self.public(futures, PATH_FUTURES_TIME, &what).await?;
+            let received = now_ms();
+            let server = server_time(&body).ok_or_else(|| {
+                Problem::unavailable(format!("{what}: reply without a serverTime"))
+            })?;
+            if let Some(problem) = skew_problem(&what, clock_offset_ms(server, sent, received)) {
+                return Err(problem);
+            }
+            let what = format!("GET {PATH_FUTURES_BALANCE}");
+            match self
+                .signed(
+                    target,
+                    futures,
+                    PATH_FUTURES_BALANCE,
+                    &[],
+                    &what,
+                    Stage::Later,
+                )
+                .await?
+            {
+                Outcome::Ok(body) if body.is_array() => {
+                    if facts.permissions.futures == Some(false) {
+                        facts.notes.push(
+                            "futures balances readable although apiRestrictions reports no \
+                             futures right"
+                                .to_string(),
+                        );
+                    }
+                }
+                Outcome::Ok(_) => {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: reply without a balance list"
+                    )))
+                }
+                Outcome::Denied(text) => {
+                    facts.permissions.futures = Some(false);
+                    facts.notes.push(format!("futures refused: {text}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Exchange for Binance {
+    fn kind(&self) -> ExchangeKind {
+        ExchangeKind::Binance
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.run(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::ProblemKind;
+    use std::time::Duration;
+
+    fn kind_of(result: Result<Answer, Problem>) -> Option<ProblemKind> {
+        result.err().map(|p| p.kind)
+    }
+
+    const TS: i64 = 1_700_000_000_000;
+
+    // §3a, the official example: all parameters in the query.
+    #[test]
+    fn official_example_query_only() {
+        let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+        let query = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1\
+                     &recvWindow=5000&timestamp=1499827319559";
+        assert_eq!(
+            signature(secret, query, ""),
+            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+        );
+        // Body only: the same string, the same signature.
+        assert_eq!(
+            signature(secret, "", query),
+            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+        );
+        // Built pair by pair in that order, the query is the same bytes.
+        let built = signed_query(
+            secret,
+            &[
+                ("symbol", "LTCBTC"),
+                ("side", "BUY"),
+                ("type", "LIMIT"),
+                ("timeInForce", "GTC"),
+                ("quantity", "1"),
+                ("price", "0.1"),
+                ("recvWindow", "5000"),
+                ("timestamp", "1499827319559"),
+            ],
+        );
+        assert_eq!(
+            built,
+            format!(
+                "{query}&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+            )
+        );
+    }
+
+    // §3a, mixed query and body: concatenated with no separator.
+    #[test]
+    fn official_example_mixed_query_and_body() {
+        let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+        let query = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC";
+        let body = "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
+        assert_eq!(
+            total_params(query, body),
+            "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTCquantity=1&price=0.1\
+             &recvWindow=5000&timestamp=1499827319559"
+        );
+        assert_eq!(
+            signature(secret, query, body),
+            "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
+        );
+    }
+
+    // §3b, minimal apiRestrictions request (no recvWindow), with the full request line.
+    #[test]
+    fn api_restrictions_minimal_example() {
+        let query = signed_query("testsecret", &[("timestamp", "1700000000000")]);
+        assert_eq!(
+            query,
+            "timestamp=1700000000000&signature=\
+             dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
+        );
+        assert_eq!(
+            signed_url(DEFAULT_SPOT_BASE, PATH_API_RESTRICTIONS, &query),
+            "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
+             &signature=dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
+        );
+        let headers = key_headers(&Credentials {
+            api_key: "testkey".into(),
+            api_secret: "testsecret".into(),
+            passphrase: None,
+        })
+        .unwrap();
+        assert_eq!(headers[KEY_HEADER], "testkey");
+        assert!(headers[KEY_HEADER].is_sensitive());
+        assert_eq!(headers.len(), 1);
+    }
+
+    // §3b, what ccxt sends (recvWindow=10000 after timestamp), as a full URL.
+    #[test]
+    fn api_restrictions_ccxt_example() {
+        let query = signed_query(
+            "testsecret",
+            &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
+        );
+        assert_eq!(
+            signed_url(DEFAULT_SPOT_BASE, PATH_API_RESTRICTIONS, &query),
+            "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
+             &recvWindow=10000&signature=\
+             8e4b66ac13b25a40ae878a403212a27fe7c52814c8a360208aaeef2525e77612"
+        );
+    }
+
+    // §3b, order matters: our own query (timestamp, then recvWindow=5000) and the reverse.
+    #[test]
+    fn order_matters_example() {
+        assert_eq!(
+            probe_query("testsecret", &[], TS),
+            "timestamp=1700000000000&recvWindow=5000&signature=\
+             cb5c2be01b2379b41bbae5f66b957c30a91151b627b340a524e39358a07c76a5"
+        );
+        assert_eq!(
+            signature("testsecret", "recvWindow=5000&timestamp=1700000000000", ""),
+            "8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
+        );
+    }
+
+    // §3b, the balance read as ccxt sends it.
+    #[test]
+    fn balance_example() {
+        let query = signed_query(
+            "testsecret",
+            &[
+                ("timestamp", "1700000000000"),
+                ("omitZeroBalances", "true"),
+                ("recvWindow", "10000"),
+            ],
+        );
+        assert_eq!(
+            signed_url(DEFAULT_SPOT_BASE, PATH_ACCOUNT, &query),
+            "https://api.binance.com/api/v3/account?timestamp=1700000000000\
+             &omitZeroBalances=true&recvWindow=10000&signature=\
+             61a0cbae9c5c6c0057dbd9818e27804e437439bd8864a24ff02de2668434369c"
+        );
+    }
+
+    // §3b, futures: the path is not signed, so the signature equals the apiRestrictions one.
+    #[test]
+    fn futures_balance_example() {
+        let query = signed_query(
+            "testsecret",
+            &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
+        );
+        let url = signed_url(DEFAULT_FUTURES_BASE, PATH_FUTURES_BALANCE, &query);
+        assert!(url.starts_with(
+            "https://fapi.binance.com/fapi/v3/balance?timestamp=1700000000000&recvWindow=10000\
+             &signature=8e4b66ac"
+        ));
+        assert!(url.ends_with("7612"));
+        // A proxy prefix in the base is not part of what is signed.
+        let prefixed = signed_url("http://127.0.0.1:9/binance", PATH_FUTURES_BALANCE, &query);
+        assert!(prefixed.ends_with(&query));
+    }
+
+    #[test]
+    fn probe_query_puts_params_between_timestamp_and_recv_window() {
+        let query = probe_query("testsecret", &[("omitZeroBalances", "true")], TS);
+        assert!(query.starts_with(
+            "timestamp=1700000000000&omitZeroBalances=true&recvWindow=5000&signature="
+        ));
+        assert_eq!(encode_value("a b,c~"), "a%20b%2Cc~");
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
+        let err = key_headers(&Credentials {
+            api_key: "bad\nkey".into(),
+            api_secret: "s".into(),
+            passphrase: None,
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, ProblemKind::InvalidKey);
+        assert!(!err.message.contains("bad"));
+    }
+
+    #[test]
+    fn window_follows_the_documented_rule() {
+        assert!(window_ok(0));
+        assert!(window_ok(RECV_WINDOW_MS));
+        assert!(!window_ok(RECV_WINDOW_MS + 1));
+        assert!(window_ok(-999));
+        assert!(!window_ok(-1_000));
+        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
+        assert_eq!(clock_offset_ms(121_100, 1_000, 1_200), 120_000);
+        let p = skew_problem("GET /api/v3/time", 120_000).unwrap();
+        assert_eq!(p.kind, ProblemKind::ClockSkew);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
+        assert!(skew_problem("x", -2_000)
+            .unwrap()
+            .message
+            .contains("2000 ms behind ours"));
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn codes_map_to_meanings() {
+        assert_eq!(meaning(-2008, ""), Meaning::InvalidKey);
+        assert_eq!(meaning(-2014, ""), Meaning::InvalidKey);
+        assert_eq!(meaning(-1022, ""), Meaning::InvalidKey);
+        assert_eq!(meaning(-2015, ""), Meaning::Ambiguous);
+        assert_eq!(meaning(-1002, ""), Meaning::Ambiguous);
+        assert_eq!(meaning(-1021, ""), Meaning::ClockSkew);
+        assert_eq!(meaning(-1003, ""), Meaning::RateLimited);
+        assert_eq!(meaning(-1001, ""), Meaning::Unavailable);
+        assert_eq!(meaning(-1102, ""), Meaning::Unavailable);
+        assert_eq!(
+            meaning(0, "Service unavailable from a restricted location"),
+            Meaning::IpNotAllowed
+        );
+    }
+
+    #[test]
+    fn answers_key_on_the_json_code_not_the_status() {
+        let msg = "Signature for this request is not valid.";
+        for status in [400, 401, 200] {
+            let r = reply(status, &[], &format!(r#"{{"code":-1022,"msg":"{msg}"}}"#));
+            assert_eq!(
+                read_answer(&r, "x").unwrap(),
+                Answer::Refused {
+                    status,
+                    code: Some(-1022),
+                    msg: msg.into()
+                }
+            );
+        }
+        let r = reply(401, &[], r#"{"code":"-2015","msg":"m"}"#);
+        assert!(matches!(
+            read_answer(&r, "x").unwrap(),
+            Answer::Refused {
+                code: Some(-2015),
+                ..
+            }
+        ));
+        let ok = read_answer(&reply(200, &[], r#"{"serverTime":1}"#), "x").unwrap();
+        assert!(matches!(ok, Answer::Ok(_)));
+        let ok = read_answer(&reply(200, &[], r#"[{"asset":"USDT"}]"#), "x").unwrap();
+        assert!(matches!(ok, Answer::Ok(Value::Array(_))));
+        let not_found = read_answer(&reply(404, &[], "Not Found"), "x").unwrap();
+        assert!(matches!(
+            not_found,
+            Answer::Refused {
+                status: 404,
+                code: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn outages_garbage_and_throttling_are_problems() {
+        let down = read_answer(
+            &reply(
+                503,
+                &[],
+                r#"{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}"#,
+            ),
+            "GET /api/v3/account",
+        )
+        .unwrap_err();
+        assert_eq!(down.kind, ProblemKind::Unavailable);
+        assert!(
+            down.message
+                .starts_with("GET /api/v3/account: HTTP 503: code -1001 Internal error"),
+            "{}",
+            down.message
+        );
+        assert_eq!(
+            kind_of(read_answer(&reply(200, &[], r#"{"ipRestrict":tr"#), "x")),
+            Some(ProblemKind::Unavailable)
+        );
+        assert_eq!(
+            kind_of(read_answer(
+                &reply(
+                    403,
+                    &[("content-type", "text/html")],
+                    "<html>blocked</html>"
+                ),
+                "x"
+            )),
+            Some(ProblemKind::Unavailable)
+        );
+        let limited = read_answer(
+            &reply(
+                429,
+                &[("retry-after", "7")],
+                r#"{"code":-1003,"msg":"Too much request weight used"}"#,
+            ),
+            "x",
+        )
+        .unwrap_err();
+        assert_eq!(limited.kind, ProblemKind::RateLimited);
+        assert_eq!(limited.retry_after, Some(Duration::from_secs(7)));
+        assert!(
+            limited.message.contains("code -1003"),
+            "{}",
+            limited.message
+        );
+        let banned = read_answer(
+            &reply(
+                418,
+                &[("retry-after", "120")],
+                r#"{"code":-1003,"msg":"Way too much request weight used; IP banned until 1700000060000."}"#,
+            ),
+            "x",
+        )
+        .unwrap_err();
+        assert_eq!(banned.kind, ProblemKind::RateLimited);
+        assert_eq!(banned.retry_after, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn maintenance_status_is_unavailable() {
+        let ok: Value = serde_json::json!({"status": 0, "msg": "normal"});
+        assert!(status_problem(&ok, "x").is_none());
+        let down: Value = serde_json::json!({"status": 1, "msg": "system_maintenance"});
+        let p = status_problem(&down, "GET /sapi/v1/system/status").unwrap();
+        assert_eq!(p.kind, ProblemKind::Unavailable);
+        assert_eq!(
+            p.message,
+            "GET /sapi/v1/system/status: Binance system status 1 system_maintenance"
+        );
+        assert!(status_problem(&serde_json::json!({}), "x").is_some());
+    }
+
+    #[test]
+    fn restrictions_from_the_documented_reply() {
+        let body: Value = serde_json::from_str(
+            r#"{"ipRestrict": false, "createTime": 1698645219000, "enableReading": true,
+            "enableSpotAndMarginTrading": false, "enableWithdrawals": false,
+            "enableInternalTransfer": false, "enableMargin": false, "enableFutures": false,
+            "permitsUniversalTransfer": false, "enableVanillaOptions": false,
+            "enablePortfolioMarginTrading": true, "tradingAuthorityExpirationTime": 1628985600000}"#,
+        )
+        .unwrap();
+        let r = Restrictions::parse(&body).unwrap();
+        let mut facts = Facts::default();
+        r.apply(&mut facts, TS);
+        let p = facts.permissions;
+        assert_eq!(
+            [p.read, p.trade, p.withdraw, p.futures],
+            [Some(true), Some(false), Some(false), Some(false)]
+        );
+        assert_eq!(facts.ip_restricted, Some(false));
+        assert_eq!(
+            facts.expires_at,
+            Utc.timestamp_millis_opt(1_628_985_600_000).single()
+        );
+    }
+
+    #[test]
+    fn a_lapsed_trading_authority_means_no_trade() {
+        let body = serde_json::json!({
+            "ipRestrict": false, "enableReading": true, "enableSpotAndMarginTrading": true,
+            "enableWithdrawals": false, "enableFutures": true,
+            "enableInternalTransfer": true, "tradingAuthorityExpirationTime": TS - 1
+        });
+        let mut facts = Facts::default();
+        Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+        assert_eq!(facts.permissions.trade, Some(false));
+        assert!(
+            facts.notes.iter().any(|n| n.contains("lapsed")),
+            "{:?}",
+            facts.notes
+        );
+        assert!(facts.notes.iter().any(|n| n.contains("internal transfer")));
+        // Not lapsed yet: still a trade right, the date is the expiry.
+        let body = serde_json::json!({
+            "ipRestrict": false, "enableReading": true, "enableSpotAndMarginTrading": true,
+            "enableWithdrawals": false, "enableFutures": true,
+            "tradingAuthorityExpirationTime": TS + 86_400_000
+        });
+        let mut facts = Facts::default();
+        Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+        assert_eq!(facts.permissions.trade, Some(true));
+        assert!(facts.expires_at.is_some());
+    }
+
+    #[test]
+    fn restrictions_are_read_tolerantly() {
+        // Strings for booleans; a missing flag is unknown, with a note.
+        let body = serde_json::json!({
+            "ipRestrict": "true", "enableReading": true, "enableWithdrawals": "false",
+            "enableFixApiTrade": true
+        });
+        let mut facts = Facts::default();
+        Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+        assert_eq!(facts.ip_restricted, Some(true));
+        assert_eq!(facts.permissions.withdraw, Some(false));
+        assert_eq!(facts.permissions.trade, None);
+        assert_eq!(facts.permissions.futures, None);
+        assert!(facts
+            .notes
+            .iter()
+            .any(|n| n.contains("enableSpotAndMarginTrading, enableFutures")));
+        assert_eq!(Restrictions::parse(&serde_json::json!({"foo": 1})), None);
+        assert_eq!(Restrictions::parse(&serde_json::json!([])), None);
+    }
+
+    #[test]
+    fn refusal_text_quotes_code_and_message() {
+        assert_eq!(
+            refusal_text(
+                "GET /api/v3/account",
+                400,
+                Some(-1022),
+                "Signature for this request is not valid."
+            ),
+            "GET /api/v3/account: code -1022 Signature for this request is not valid."
+        );
+        assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
+    }
+}
