@@ -14,10 +14,14 @@ use super::ExchangeKind;
 ///   20 req/s (shared/docs/exchanges/mexc.md §7). 10/s keeps futures calls inside 20 / 2 s.
 /// - KuCoin: the public pool is 2000 / 30 s per IP (kucoin.md §7); private pools are per
 ///   account, so sibling keys do not share them. 50/s is three quarters of the public pool.
+/// - Bybit: 600 requests / 5 s per IP across all of api.bybit.com, breach = HTTP 403 and a ban
+///   of at least 10 minutes (bybit.md §7, docs v5/rate-limit); per-UID limits are per account.
+///   50/s is under half of the 120/s the IP limit allows.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
         ExchangeKind::Kucoin => 50.0,
+        ExchangeKind::Bybit => 50.0,
         _ => 10.0,
     }
 }

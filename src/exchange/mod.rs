@@ -6,6 +6,7 @@
 //! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
 
 pub mod budget;
+pub mod bybit;
 pub mod facts;
 pub mod http;
 pub mod kucoin;
@@ -73,7 +74,10 @@ impl ExchangeKind {
 
     /// Whether this build can check keys of this exchange (the rest are on the roadmap).
     pub fn is_supported(self) -> bool {
-        matches!(self, ExchangeKind::Mexc | ExchangeKind::Kucoin)
+        matches!(
+            self,
+            ExchangeKind::Mexc | ExchangeKind::Kucoin | ExchangeKind::Bybit
+        )
     }
 
     /// Whether the exchange's keys carry a passphrase chosen by the user.
@@ -179,6 +183,7 @@ pub fn for_kind_with_rate(
     match kind {
         ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
         ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
+        ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
         _ => None,
     }
 }

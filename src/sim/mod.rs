@@ -11,6 +11,7 @@
 //! Each API key plays a [`Scenario`]: a healthy key, a key with withdraw rights, a key whose
 //! requests hang, and so on.
 
+pub mod bybit;
 pub mod kucoin;
 pub mod mexc;
 mod scenario;
@@ -99,6 +100,7 @@ impl SimState {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .nest("/mexc", mexc::router(state.clone()))
+        .nest("/bybit", bybit::router(state.clone()))
         .nest("/kucoin", kucoin::router(state))
 }
 
