@@ -540,9 +540,7 @@ impl KeyInfo {
 
     /// Whether the key is bound to IPs: any entry other than `*`. `None` when not reported.
     pub fn ip_bound(&self) -> Option<bool> {
-        self.ips
-            .as_ref()
-            .map(|ips| ips.iter().any(|ip| ip != "*"))
+        self.ips.as_ref().map(|ips| ips.iter().any(|ip| ip != "*"))
     }
 
     /// When the key expires: `expiredAt`, else `now + deadlineDay` when that is positive.
@@ -574,9 +572,9 @@ impl KeyInfo {
             Some(read_only) => !read_only,
             None => {
                 // Not reported: judge by the categories alone, so a listed Withdraw still alerts.
-                facts
-                    .notes
-                    .push("query-api did not report readOnly; rights read from the categories".into());
+                facts.notes.push(
+                    "query-api did not report readOnly; rights read from the categories".into(),
+                );
                 true
             }
         };
@@ -584,7 +582,8 @@ impl KeyInfo {
         facts.permissions.trade = Some(writable && self.has("Spot", "SpotTrade"));
         facts.permissions.futures = Some(
             writable
-                && (self.has("ContractTrade", "Order") || self.has("Derivatives", "DerivativesTrade")),
+                && (self.has("ContractTrade", "Order")
+                    || self.has("Derivatives", "DerivativesTrade")),
         );
         facts.permissions.withdraw = Some(writable && self.has("Wallet", "Withdraw"));
         if !writable && self.has("Wallet", "Withdraw") {
@@ -634,7 +633,9 @@ impl Bybit {
     }
 
     async fn public(&self, base: &str, path: &str) -> Result<Reply, Problem> {
-        self.http.get(&format!("{base}{path}"), HeaderMap::new()).await
+        self.http
+            .get(&format!("{base}{path}"), HeaderMap::new())
+            .await
     }
 
     /// A signed GET of `path?query` (no `?` when the query is empty). The base may carry a
@@ -711,12 +712,12 @@ impl Bybit {
                     batched.push(entry);
                 }
             }
-            Outcome::Problem(_, Some(10017)) => facts
-                .notes
-                .push(format!("{what} not available here; maintenance not checked")),
-            Outcome::Problem(_, None) if reply.status == StatusCode::NOT_FOUND => facts
-                .notes
-                .push(format!("{what} not available here; maintenance not checked")),
+            Outcome::Problem(_, Some(10017)) => facts.notes.push(format!(
+                "{what} not available here; maintenance not checked"
+            )),
+            Outcome::Problem(_, None) if reply.status == StatusCode::NOT_FOUND => facts.notes.push(
+                format!("{what} not available here; maintenance not checked"),
+            ),
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
             Outcome::Problem(problem, _) => return Err(problem),
         }
@@ -869,7 +870,10 @@ mod tests {
     // Section 3b: query-api, with the full header set.
     #[test]
     fn worked_example_3b_query_api_headers() {
-        assert_eq!(prehash(TS, "testkey", "5000", ""), "1700000000000testkey5000");
+        assert_eq!(
+            prehash(TS, "testkey", "5000", ""),
+            "1700000000000testkey5000"
+        );
         assert_eq!(
             signature("testsecret", TS, "testkey", "5000", ""),
             "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d"
@@ -967,7 +971,8 @@ mod tests {
     #[test]
     fn success_is_ret_code_zero_whatever_the_ret_msg() {
         for msg in ["", "OK", "success", "SUCCESS"] {
-            let body = format!(r#"{{"retCode":0,"retMsg":"{msg}","result":{{"list":[]}},"time":5}}"#);
+            let body =
+                format!(r#"{{"retCode":0,"retMsg":"{msg}","result":{{"list":[]}},"time":5}}"#);
             match read_reply(&reply(200, &[], &body), "x", None) {
                 Outcome::Ok(result, time) => {
                     assert!(result["list"].is_array());
@@ -1013,8 +1018,9 @@ mod tests {
             let p = problem_of(&r);
             assert_eq!(p.kind, kind, "{code}");
             assert!(
-                p.message
-                    .starts_with(&format!("GET /v5/account/wallet-balance: code {code} words")),
+                p.message.starts_with(&format!(
+                    "GET /v5/account/wallet-balance: code {code} words"
+                )),
                 "{}",
                 p.message
             );
@@ -1080,13 +1086,20 @@ mod tests {
         let reset = (now_ms() + 60_000).to_string();
         let r = reply(
             429,
-            &[("retry-after", "7"), ("x-bapi-limit-reset-timestamp", &reset)],
+            &[
+                ("retry-after", "7"),
+                ("x-bapi-limit-reset-timestamp", &reset),
+            ],
             body,
         );
         let p = problem_of(&r);
         assert_eq!(p.kind, ProblemKind::RateLimited);
         assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-        assert!(p.message.contains("code 10006 Too many visits!"), "{}", p.message);
+        assert!(
+            p.message.contains("code 10006 Too many visits!"),
+            "{}",
+            p.message
+        );
 
         let r = reply(200, &[("x-bapi-limit-reset-timestamp", &reset)], body);
         let wait = problem_of(&r).retry_after.unwrap();
@@ -1121,7 +1134,11 @@ mod tests {
         ] {
             assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
         }
-        let p = problem_of(&reply(503, &[], r#"{"retCode":10016,"retMsg":"Server error."}"#));
+        let p = problem_of(&reply(
+            503,
+            &[],
+            r#"{"retCode":10016,"retMsg":"Server error."}"#,
+        ));
         assert_eq!(
             p.message,
             "GET /v5/account/wallet-balance: HTTP 503, code 10016 Server error."
@@ -1133,7 +1150,10 @@ mod tests {
         let result = json!({"timeSecond": "1700000000", "timeNano": "1700000000123456789"});
         assert_eq!(server_time_ms(&result, Some(1)), Some(1_700_000_000_123));
         let result = json!({"timeSecond": "1700000000"});
-        assert_eq!(server_time_ms(&result, Some(1_700_000_000_456)), Some(1_700_000_000_456));
+        assert_eq!(
+            server_time_ms(&result, Some(1_700_000_000_456)),
+            Some(1_700_000_000_456)
+        );
         assert_eq!(server_time_ms(&result, None), Some(1_700_000_000_000));
         assert_eq!(server_time_ms(&json!({}), None), None);
     }
@@ -1146,7 +1166,10 @@ mod tests {
         assert!(!window_ok(5_001));
         assert!(window_ok(-999));
         assert!(!window_ok(-1_000));
-        assert_eq!(describe_offset(120_000), "server clock is 120000 ms ahead of ours");
+        assert_eq!(
+            describe_offset(120_000),
+            "server clock is 120000 ms ahead of ours"
+        );
         assert_eq!(describe_offset(-5), "server clock is 5 ms behind ours");
     }
 
@@ -1163,13 +1186,18 @@ mod tests {
         let mut ongoing = entries[0].clone();
         ongoing.state = "ongoing".into();
         assert!(ongoing.is_active(1_751_596_999_999));
-        assert!(ongoing.is_active(1_751_597_011_001), "still ongoing past the expected end");
+        assert!(
+            ongoing.is_active(1_751_597_011_001),
+            "still ongoing past the expected end"
+        );
         assert!(!ongoing.is_active(1_751_596_901_999));
         let mut scheduled = ongoing.clone();
         scheduled.state = "scheduled".into();
         assert!(!scheduled.is_active(1_751_597_011_001));
         assert!(scheduled.is_active(1_751_597_000_000));
-        assert!(ongoing.describe().contains("\"t06\" (ongoing) since 2025-07-04"));
+        assert!(ongoing
+            .describe()
+            .contains("\"t06\" (ongoing) since 2025-07-04"));
         assert!(parse_status(&json!({})).is_none());
         // batches by UID tail
         let batched = parse_status(&json!({"list":[{"title":"b","state":"ongoing",
@@ -1233,10 +1261,7 @@ mod tests {
         let mut facts = Facts::default();
         info.apply(&mut facts, Utc::now());
         let p = facts.permissions;
-        assert_eq!(
-            [p.read, p.trade, p.withdraw, p.futures],
-            [Some(true); 4]
-        );
+        assert_eq!([p.read, p.trade, p.withdraw, p.futures], [Some(true); 4]);
         assert_eq!(facts.ip_restricted, Some(true));
         assert_eq!(facts.expires_at, None);
         assert_eq!(info.wallet_account_type(), "UNIFIED");

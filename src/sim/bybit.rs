@@ -108,12 +108,18 @@ impl BybitError {
         BybitError::new(
             StatusCode::OK,
             10010,
-            format!("Unmatched IP, please check your API key's bound IP addresses. Request IP: {ip}"),
+            format!(
+                "Unmatched IP, please check your API key's bound IP addresses. Request IP: {ip}"
+            ),
         )
     }
 
     fn maintenance() -> BybitError {
-        BybitError::new(StatusCode::OK, 10016, "Server error. Service is restarting.")
+        BybitError::new(
+            StatusCode::OK,
+            10016,
+            "Server error. Service is restarting.",
+        )
     }
 
     pub fn into_response(self) -> Response {
@@ -232,10 +238,18 @@ pub fn verify(
         },
     };
     let Ok(ts) = ts_text.trim().parse::<i64>() else {
-        return Err(BybitError::outside_window(ts_text, server_now_ms, recv_window));
+        return Err(BybitError::outside_window(
+            ts_text,
+            server_now_ms,
+            recv_window,
+        ));
     };
     if !(server_now_ms - recv_window <= ts && ts < server_now_ms + MAX_AHEAD_MS) {
-        return Err(BybitError::outside_window(ts_text, server_now_ms, recv_window));
+        return Err(BybitError::outside_window(
+            ts_text,
+            server_now_ms,
+            recv_window,
+        ));
     }
 
     let mut signed = Vec::with_capacity(64 + body.len());
@@ -472,7 +486,10 @@ mod tests {
         // 3b: query-api and wallet balance, headers exactly as the doc shows them
         let mut h = HeaderMap::new();
         h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
-        h.insert("X-BAPI-TIMESTAMP", HeaderValue::from_static("1700000000000"));
+        h.insert(
+            "X-BAPI-TIMESTAMP",
+            HeaderValue::from_static("1700000000000"),
+        );
         h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("5000"));
         h.insert(
             "X-BAPI-SIGN",
@@ -527,7 +544,12 @@ mod tests {
         let h = auth_headers(&creds("testsecret"), NOW, body).unwrap();
         let spaced = r#"{"setMarginMode": "REGULAR_MARGIN"}"#;
         assert_eq!(
-            code(check(&h, Method::POST, "/v5/account/set-margin-mode", spaced)),
+            code(check(
+                &h,
+                Method::POST,
+                "/v5/account/set-margin-mode",
+                spaced
+            )),
             10004
         );
         // wrong secret, uppercase hex
@@ -565,7 +587,10 @@ mod tests {
         assert!(e.msg.contains("recv_window[5000]"), "{}", e.msg);
         // ts < server + 1000
         check(&at(NOW + MAX_AHEAD_MS - 1), Method::GET, &path, "").unwrap();
-        assert_eq!(code(check(&at(NOW + MAX_AHEAD_MS), Method::GET, &path, "")), 10002);
+        assert_eq!(
+            code(check(&at(NOW + MAX_AHEAD_MS), Method::GET, &path, "")),
+            10002
+        );
         // a larger window, signed, lets an older timestamp in, but never one 1 s ahead
         let old = NOW - 20_000;
         let mut h = HeaderMap::new();
@@ -612,7 +637,10 @@ mod tests {
             assert_eq!(p["Wallet"] == json!(["Withdraw"]), withdraw, "{scenario:?}");
             if bound {
                 assert_eq!(r["ips"], json!(["127.0.0.1"]));
-                assert_eq!((&r["expiredAt"], &r["deadlineDay"]), (&json!(""), &json!(0)));
+                assert_eq!(
+                    (&r["expiredAt"], &r["deadlineDay"]),
+                    (&json!(""), &json!(0))
+                );
             } else {
                 assert_eq!(r["ips"], json!(["*"]));
                 assert_eq!(r["deadlineDay"], UNBOUND_REMAINING_DAYS);
@@ -623,23 +651,41 @@ mod tests {
 
     #[test]
     fn reads_are_refused_the_way_bybit_does() {
-        let e = result(Scenario::FuturesMissing, "/v5/position/list?category=linear&settleCoin=USDT")
-            .unwrap_err();
+        let e = result(
+            Scenario::FuturesMissing,
+            "/v5/position/list?category=linear&settleCoin=USDT",
+        )
+        .unwrap_err();
         assert_eq!((e.code, e.status), (10005, StatusCode::OK));
-        assert!(result(Scenario::Valid, "/v5/position/list?category=linear&settleCoin=USDT").is_ok());
+        assert!(result(
+            Scenario::Valid,
+            "/v5/position/list?category=linear&settleCoin=USDT"
+        )
+        .is_ok());
         assert_eq!(
-            result(Scenario::Valid, "/v5/position/list?category=linear").unwrap_err().code,
-            10001
-        );
-        assert!(result(Scenario::ReadOnly, "/v5/account/wallet-balance?accountType=UNIFIED").is_ok());
-        assert_eq!(
-            result(Scenario::Valid, "/v5/account/wallet-balance?accountType=SPOT")
+            result(Scenario::Valid, "/v5/position/list?category=linear")
                 .unwrap_err()
                 .code,
             10001
         );
+        assert!(result(
+            Scenario::ReadOnly,
+            "/v5/account/wallet-balance?accountType=UNIFIED"
+        )
+        .is_ok());
         assert_eq!(
-            result(Scenario::ReadOnly, "/v5/account/set-margin-mode").unwrap_err().code,
+            result(
+                Scenario::Valid,
+                "/v5/account/wallet-balance?accountType=SPOT"
+            )
+            .unwrap_err()
+            .code,
+            10001
+        );
+        assert_eq!(
+            result(Scenario::ReadOnly, "/v5/account/set-margin-mode")
+                .unwrap_err()
+                .code,
             10005
         );
         let e = BybitError::ip_refused("127.0.0.1");

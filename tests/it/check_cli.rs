@@ -18,9 +18,10 @@ fn exchanges() -> Vec<ExchangeKind> {
         .collect()
 }
 
-/// Exchanges that report when a key without IP binding expires (MEXC: 90 days).
+/// Exchanges that report when a key without IP binding expires (MEXC: 90 days; Bybit:
+/// `expiredAt` in query-api).
 fn unbound_key_expires(exchange: ExchangeKind) -> bool {
-    matches!(exchange, ExchangeKind::Mexc)
+    matches!(exchange, ExchangeKind::Mexc | ExchangeKind::Bybit)
 }
 
 /// What one connection must come out as.
@@ -257,8 +258,9 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
 async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
     let mexc = sim_key(ExchangeKind::Mexc, "mexc-real", Scenario::Valid);
     let kucoin = sim_key(ExchangeKind::Kucoin, "kucoin-real", Scenario::Valid);
+    let bybit = sim_key(ExchangeKind::Bybit, "bybit-real", Scenario::Valid);
     let sim = support::start_sim(ScenarioFile {
-        keys: vec![mexc.clone(), kucoin.clone()],
+        keys: vec![mexc.clone(), kucoin.clone(), bybit.clone()],
         ..ScenarioFile::default()
     })
     .await;
@@ -277,6 +279,8 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
         ("kucoin-wrong-secret", wrong_secret(&kucoin)),
         ("kucoin-unknown-key", unknown(&kucoin, "never-registered-k")),
         ("kucoin-wrong-passphrase", wrong_passphrase),
+        ("bybit-wrong-secret", wrong_secret(&bybit)),
+        ("bybit-unknown-key", unknown(&bybit, "never-registered-b")),
     ];
     let config: String = cases
         .iter()
@@ -300,7 +304,7 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
     let all_keys: Vec<SimKey> = cases
         .iter()
         .map(|(_, k)| k.clone())
-        .chain([mexc, kucoin])
+        .chain([mexc, kucoin, bybit])
         .collect();
     assert_no_secret(&[&run.stdout, &run.stderr], &secrets_of(&all_keys));
 }
