@@ -23,12 +23,16 @@ use super::ExchangeKind;
 ///   api.binance.com costing 21 weight on `/api` (time 1, account 20) and 2 on SAPI; a futures
 ///   check adds 2 requests on fapi (time 1, balance 5). 10/s keeps `/api` near half its budget
 ///   (~3150/min) and fapi at three quarters (~1800/min).
+/// - Bybit: 600 requests / 5 s per IP across all of api.bybit.com, breach = HTTP 403 and a ban
+///   of at least 10 minutes (bybit.md §7, docs v5/rate-limit); per-UID limits are per account.
+///   50/s is under half of the 120/s the IP limit allows.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
         ExchangeKind::Kucoin => 50.0,
         ExchangeKind::Okx => 20.0,
         ExchangeKind::Binance => 10.0,
+        ExchangeKind::Bybit => 50.0,
         _ => 10.0,
     }
 }

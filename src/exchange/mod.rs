@@ -7,6 +7,7 @@
 
 pub mod binance;
 pub mod budget;
+pub mod bybit;
 pub mod facts;
 pub mod http;
 pub mod kucoin;
@@ -77,7 +78,11 @@ impl ExchangeKind {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            ExchangeKind::Mexc | ExchangeKind::Kucoin | ExchangeKind::Okx | ExchangeKind::Binance
+            ExchangeKind::Mexc
+                | ExchangeKind::Kucoin
+                | ExchangeKind::Okx
+                | ExchangeKind::Binance
+                | ExchangeKind::Bybit
         )
     }
 
@@ -186,6 +191,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
         ExchangeKind::Okx => Some(Box::new(okx::Okx::new(http))),
         ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
+        ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
         _ => None,
     }
 }

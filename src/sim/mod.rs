@@ -12,6 +12,7 @@
 //! requests hang, and so on.
 
 pub mod binance;
+pub mod bybit;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
@@ -104,6 +105,8 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/kucoin", kucoin::router(state.clone()))
         .nest("/okx", okx::router(state.clone()))
         .nest("/binance", binance::router(state.clone()))
+        .nest("/bybit", bybit::router(state.clone()))
+        .nest("/kucoin", kucoin::router(state))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

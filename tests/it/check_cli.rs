@@ -19,9 +19,12 @@ fn exchanges() -> Vec<ExchangeKind> {
 }
 
 /// Exchanges that report when a key without IP binding expires (MEXC: 90 days; Binance: the
-/// trading authority of an unbound key lapses).
+/// trading authority of an unbound key lapses; Bybit: `expiredAt` in query-api).
 fn unbound_key_expires(exchange: ExchangeKind) -> bool {
-    matches!(exchange, ExchangeKind::Mexc | ExchangeKind::Binance)
+    matches!(
+        exchange,
+        ExchangeKind::Mexc | ExchangeKind::Binance | ExchangeKind::Bybit
+    )
 }
 
 /// What one connection must come out as.

@@ -1,0 +1,1325 @@
+//! Bybit: the v5 unified REST API (`api.bybit.com`), one host and one key for spot and
+//! derivatives.
+//!
+//! Signing (shared/docs/exchanges/bybit.md §2, Bybit's integration guide): `X-BAPI-SIGN` =
+//! lowercase hex HMAC-SHA256(secret, timestamp + apiKey + recvWindow + payload), where the
+//! payload is the query string exactly as sent (GET, not sorted) or the raw JSON body (POST).
+//! Method and path are not signed. No passphrase.
+//!
+//! The probe reads the server time (Bybit accepts `server - recvWindow <= timestamp <
+//! server + 1000`), the public system status (maintenance windows), then the key's own
+//! description (`/v5/user/query-api`: rights, bound IPs, expiry of unbound keys), the wallet
+//! balance and, for futures connections, the linear positions. Every reply is read by its JSON
+//! `retCode` (0 = success), never by the HTTP status alone: Bybit answers most refusals with
+//! HTTP 200, and which status goes with which code is not documented per code [uncertain].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::http::{generic_problem, Reply};
+use super::{
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
+    Problem, ProblemKind,
+};
+use crate::secret::ExposeSecret;
+
+/// Mainnet REST host (spot and derivatives share it; `api.bytick.com` is the documented
+/// alternate). Testnet, demo and regional sites are separate key stores: use `base_url`.
+pub const DEFAULT_BASE: &str = "https://api.bybit.com";
+
+/// The receive window we send (`X-BAPI-RECV-WINDOW`, ms): Bybit's default.
+pub const RECV_WINDOW_MS: i64 = 5_000;
+/// Bybit refuses a timestamp this far (or more) ahead of its clock, whatever the window.
+pub const MAX_AHEAD_MS: i64 = 1_000;
+
+pub const PATH_TIME: &str = "/v5/market/time";
+pub const PATH_STATUS: &str = "/v5/system/status";
+pub const PATH_API_KEY: &str = "/v5/user/query-api";
+pub const PATH_WALLET: &str = "/v5/account/wallet-balance";
+pub const PATH_POSITIONS: &str = "/v5/position/list";
+
+/// The futures read: USDT-settled linear positions (`symbol` or `settleCoin` is required).
+pub const POSITIONS_QUERY: &str = "category=linear&settleCoin=USDT";
+
+/// The header names of a signed request, in the order the guide lists them.
+pub const HEADER_KEY: &str = "X-BAPI-API-KEY";
+pub const HEADER_TIMESTAMP: &str = "X-BAPI-TIMESTAMP";
+pub const HEADER_RECV_WINDOW: &str = "X-BAPI-RECV-WINDOW";
+pub const HEADER_SIGN: &str = "X-BAPI-SIGN";
+
+/// How long Bybit bans an IP that broke its per-IP limit (HTTP 403 "access too frequent"):
+/// "at least 10 minutes" per the rate-limit page.
+pub const IP_BAN_WAIT: Duration = Duration::from_secs(600);
+
+// ---------------------------------------------------------------------------------------------
+// Signing: pure functions of (credentials, time, request payload).
+// ---------------------------------------------------------------------------------------------
+
+/// Lowercase hex HMAC-SHA256 of `message` under `secret` (UTF-8 bytes).
+pub fn hmac_hex(secret: &str, message: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The string Bybit signs: timestamp + API key + recvWindow (the header's text; empty when the
+/// header is not sent) + payload (the query exactly as sent without `?`, or the raw body).
+pub fn prehash(timestamp_ms: i64, api_key: &str, recv_window: &str, payload: &str) -> String {
+    format!("{timestamp_ms}{api_key}{recv_window}{payload}")
+}
+
+/// `X-BAPI-SIGN` for one request.
+pub fn signature(
+    secret: &str,
+    timestamp_ms: i64,
+    api_key: &str,
+    recv_window: &str,
+    payload: &str,
+) -> String {
+    hmac_hex(
+        secret,
+        &prehash(timestamp_ms, api_key, recv_window, payload),
+    )
+}
+
+/// The four auth headers of a signed request, as (name, value) pairs. Pure: the same inputs
+/// give the same bytes. The values are key material: never log them.
+pub fn auth_header_values(
+    credentials: &Credentials,
+    timestamp_ms: i64,
+    payload: &str,
+) -> [(&'static str, String); 4] {
+    let key = credentials.api_key.expose_secret();
+    let window = RECV_WINDOW_MS.to_string();
+    let sign = signature(
+        credentials.api_secret.expose_secret(),
+        timestamp_ms,
+        key,
+        &window,
+        payload,
+    );
+    [
+        (HEADER_KEY, key.to_string()),
+        (HEADER_TIMESTAMP, timestamp_ms.to_string()),
+        (HEADER_RECV_WINDOW, window),
+        (HEADER_SIGN, sign),
+    ]
+}
+
+/// The auth headers as a `HeaderMap` (key and signature marked sensitive), plus
+/// `Content-Type: application/json` as ccxt sends it. Fails, without quoting the key, when the
+/// key holds bytes that cannot travel in an HTTP header.
+pub fn auth_headers(
+    credentials: &Credentials,
+    timestamp_ms: i64,
+    payload: &str,
+) -> Result<HeaderMap, Problem> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in auth_header_values(credentials, timestamp_ms, payload) {
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            Problem::invalid_key(format!(
+                "{name}: the configured value holds characters that cannot be sent in an HTTP header"
+            ))
+        })?;
+        value.set_sensitive(matches!(name, HEADER_KEY | HEADER_SIGN));
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
+        headers.insert(name, value);
+    }
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(headers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies.
+// ---------------------------------------------------------------------------------------------
+
+/// What one Bybit call came to.
+#[derive(Debug)]
+enum Outcome {
+    /// `retCode` 0: the call's `result`, and the envelope's `time` (ms) when present.
+    Ok(Value, Option<i64>),
+    /// 10005: the key lacks the right this endpoint needs (a fact, not a problem).
+    Denied(String),
+    /// Anything that ends the probe, with the `retCode` when there was one.
+    Problem(Problem, Option<i64>),
+}
+
+/// The `retCode`: a number per the docs; a numeric string is accepted too, tolerantly.
+fn ret_code(body: &Value) -> Option<i64> {
+    match body.get("retCode")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A JSON integer that may come as a number or a numeric string.
+fn int_of(value: Option<&Value>) -> Option<i64> {
+    match value? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The exchange's words, safe to show: the API key is masked, and the prehash that live
+/// `10004` replies are reported to echo (`error sign! origin_string[<ts><key><window>...]`,
+/// [uncertain]) is cut out, since it holds the key.
+pub fn redact(msg: &str, api_key: Option<&str>) -> String {
+    let mut text = msg.to_string();
+    if let Some(start) = text.find("origin_string[") {
+        let open = start + "origin_string[".len();
+        let close = text[open..].find(']').map_or(text.len(), |i| open + i);
+        text.replace_range(open..close, "…");
+    }
+    if let Some(key) = api_key.filter(|k| !k.is_empty()) {
+        text = text.replace(key, "***");
+    }
+    text
+}
+
+/// Bybit's per-UID reset header: the epoch ms at which the endpoint's limit resets.
+fn retry_after(reply: &Reply) -> Option<Duration> {
+    reply.retry_after().or_else(|| {
+        let reset_ms: i64 = reply
+            .headers
+            .get("x-bapi-limit-reset-timestamp")?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let wait = reset_ms - now_ms();
+        (wait > 0).then(|| Duration::from_millis(wait as u64))
+    })
+}
+
+fn wait_text(wait: Option<Duration>) -> String {
+    wait.map(|d| format!(", retry after {d:?}"))
+        .unwrap_or_default()
+}
+
+/// Reads one reply: the HTTP-level problems every exchange shares first, then Bybit's
+/// `retCode`. `api_key` is masked out of every message.
+fn read_reply(reply: &Reply, what: &str, api_key: Option<&str>) -> Outcome {
+    let parsed = reply.json::<Value>(what);
+    if let Some(mut problem) = generic_problem(reply, what) {
+        if problem.kind == ProblemKind::RateLimited {
+            problem.retry_after = retry_after(reply);
+        }
+        let code = parsed.as_ref().ok().and_then(ret_code);
+        // Bybit's own body behind the 429/5xx: quote its code and message.
+        if let (Some(code), Ok(body)) = (code, &parsed) {
+            let msg = body.get("retMsg").and_then(Value::as_str).unwrap_or("");
+            problem.message = format!(
+                "{what}: HTTP {}, code {code} {}{}",
+                reply.status.as_u16(),
+                redact(msg, api_key),
+                wait_text(problem.retry_after)
+            )
+            .trim_end()
+            .to_string();
+        }
+        return Outcome::Problem(problem, code);
+    }
+    let body = match parsed {
+        Ok(body) => body,
+        Err(problem) => {
+            // A bare 403 is Bybit's per-IP ban ("access too frequent", wait 10 minutes) or its
+            // refusal of a restricted region (US, mainland China); neither is the key's fault.
+            if reply.status == StatusCode::FORBIDDEN {
+                let snippet = redact(&reply.snippet(), api_key);
+                if snippet.to_ascii_lowercase().contains("too frequent") {
+                    return Outcome::Problem(
+                        Problem::rate_limited(
+                            format!("{what}: HTTP 403 {snippet} (Bybit bans the IP for at least 10 minutes)"),
+                            Some(IP_BAN_WAIT),
+                        ),
+                        None,
+                    );
+                }
+                return Outcome::Problem(
+                    Problem::unavailable(
+                        format!(
+                            "{what}: HTTP 403 {snippet} (Bybit answers a bare 403 to an IP that is \
+                             rate-banned or in a restricted region)"
+                        )
+                        .trim_end()
+                        .to_string(),
+                    ),
+                    None,
+                );
+            }
+            if !reply.status.is_success() {
+                return Outcome::Problem(
+                    Problem::unavailable(
+                        format!("{what}: HTTP {} {}", reply.status.as_u16(), reply.snippet())
+                            .trim_end()
+                            .to_string(),
+                    ),
+                    None,
+                );
+            }
+            return Outcome::Problem(problem, None);
+        }
+    };
+    let Some(code) = ret_code(&body) else {
+        return Outcome::Problem(
+            Problem::unavailable(format!(
+                "{what}: HTTP {} with a reply without retCode: {}",
+                reply.status.as_u16(),
+                redact(&reply.snippet(), api_key)
+            )),
+            None,
+        );
+    };
+    if code == 0 {
+        let time = int_of(body.get("time"));
+        return Outcome::Ok(body.get("result").cloned().unwrap_or(Value::Null), time);
+    }
+    let msg = redact(
+        body.get("retMsg").and_then(Value::as_str).unwrap_or(""),
+        api_key,
+    );
+    let said = format!("{what}: code {code} {msg}").trim_end().to_string();
+    // Keyed on the JSON code, never on the HTTP status: the docs give 401 for a wrong key but
+    // no status per code, and most refusals come with HTTP 200 [uncertain].
+    let problem = match code {
+        10005 => return Outcome::Denied(said),
+        // 10002: outside the window. -1 ("request expired: ... diff[]", UTA table) reads as the
+        // same timing refusal [uncertain].
+        10002 | -1 => Problem::clock_skew(format!(
+            "{said} (Bybit accepts timestamps at most {RECV_WINDOW_MS} ms behind and less than \
+             {MAX_AHEAD_MS} ms ahead of its clock)"
+        )),
+        // invalid key / wrong environment, bad signature, authentication failed, account
+        // banned, key expired (33004 derivatives, -2015 spot)
+        10003 | 10004 | 10007 | 10008 | 33004 | -2015 => Problem::invalid_key(said),
+        10010 => Problem::ip_not_allowed(said),
+        // 10006 per-UID limit, 10018 per-IP limit, 429 the trading service's load shedding;
+        // 10009 "IP has been banned" follows rate-limit abuse and lifts by itself [uncertain].
+        10006 | 10018 | 10009 | 429 => {
+            let wait = retry_after(reply);
+            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
+        }
+        // server timeout, server error / restarting, ws trade service restarting
+        10000 | 10016 | 10019 => Problem::unavailable(said),
+        _ => Problem::unavailable(format!("{said} (unexpected Bybit reply)")),
+    };
+    Outcome::Problem(problem, Some(code))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server time and system status.
+// ---------------------------------------------------------------------------------------------
+
+/// The server time in ms from `/v5/market/time`: `timeNano` (ns, a string) first, then the
+/// envelope's `time` (ms), then `timeSecond` (whole seconds: too coarse for the 1 s rule, so
+/// last). Numbers and numeric strings are both accepted.
+pub fn server_time_ms(result: &Value, envelope_time: Option<i64>) -> Option<i64> {
+    let nano = match result.get("timeNano") {
+        Some(Value::String(s)) => s.trim().parse::<i128>().ok(),
+        Some(Value::Number(n)) => n.as_f64().map(|f| f as i128),
+        _ => None,
+    };
+    nano.map(|ns| (ns / 1_000_000) as i64)
+        .or(envelope_time)
+        .or_else(|| int_of(result.get("timeSecond")).map(|s| s * 1000))
+}
+
+/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
+/// against the midpoint of the round trip.
+pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
+    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+}
+
+/// Whether a request signed with our clock lands inside Bybit's window:
+/// `server - recvWindow <= timestamp < server + 1000`.
+pub fn window_ok(offset_ms: i64) -> bool {
+    offset_ms > -MAX_AHEAD_MS && offset_ms <= RECV_WINDOW_MS
+}
+
+fn describe_offset(offset: i64) -> String {
+    if offset >= 0 {
+        format!("server clock is {offset} ms ahead of ours")
+    } else {
+        format!("server clock is {} ms behind ours", -offset)
+    }
+}
+
+/// One entry of `/v5/system/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maintenance {
+    pub title: String,
+    pub state: String,
+    pub begin_ms: i64,
+    pub end_ms: i64,
+    /// UID tails affected when a maintenance is rolled out in batches; empty = everyone.
+    pub uid_suffix: Vec<String>,
+}
+
+impl Maintenance {
+    /// Whether this entry means maintenance at `now_ms` (the server's clock). The docs list
+    /// no values for `state` beyond the example's `completed` [uncertain]: an entry counts
+    /// unless completed or cancelled, when `[begin, end]` covers now; `end` is the expected end
+    /// until the work completes, so an entry still `ongoing` past it counts too.
+    pub fn is_active(&self, now_ms: i64) -> bool {
+        let state = self.state.to_ascii_lowercase();
+        if matches!(state.as_str(), "completed" | "canceled" | "cancelled") {
+            return false;
+        }
+        let started = self.begin_ms <= now_ms;
+        let not_ended = self.end_ms == 0 || now_ms <= self.end_ms || state == "ongoing";
+        started && not_ended
+    }
+
+    /// Whether a batched maintenance touches the account with this UID.
+    pub fn affects_uid(&self, uid: &str) -> bool {
+        self.uid_suffix.iter().any(|tail| uid.ends_with(tail))
+    }
+
+    fn describe(&self) -> String {
+        let when = |ms: i64| {
+            Utc.timestamp_millis_opt(ms)
+                .single()
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| ms.to_string())
+        };
+        let until = if self.end_ms == 0 {
+            String::new()
+        } else {
+            format!(" until {}", when(self.end_ms))
+        };
+        format!(
+            "Bybit maintenance {:?} ({}) since {}{until}",
+            self.title,
+            self.state,
+            when(self.begin_ms)
+        )
+    }
+}
+
+/// The entries of `/v5/system/status`'s `result.list`; `None` when the list is missing.
+pub fn parse_status(result: &Value) -> Option<Vec<Maintenance>> {
+    let list = result.get("list")?.as_array()?;
+    Some(
+        list.iter()
+            .map(|entry| Maintenance {
+                title: entry
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                state: entry
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                begin_ms: int_of(entry.get("begin")).unwrap_or(0),
+                end_ms: int_of(entry.get("end")).unwrap_or(0),
+                uid_suffix: entry
+                    .get("uidSuffix")
+                    .and_then(Value::as_array)
+                    .map(|tails| {
+                        tails
+                            .iter()
+                            .filter_map(|t| match t {
+                                Value::Number(n) => Some(n.to_string()),
+                                Value::String(s) if !s.trim().is_empty() => {
+                                    Some(s.trim().to_string())
+                                }
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key introspection.
+// ---------------------------------------------------------------------------------------------
+
+/// What `/v5/user/query-api` says about the key.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeyInfo {
+    /// `readOnly`: 1 read only, 0 read and write. `None` when absent.
+    pub read_only: Option<bool>,
+    /// `permissions`: category → granted items (`Spot: ["SpotTrade"]`, ...).
+    pub permissions: BTreeMap<String, Vec<String>>,
+    /// `ips`: the bound IPs; `["*"]` means none. `None` when absent.
+    pub ips: Option<Vec<String>>,
+    /// `expiredAt`, filled for keys without an IP binding (or after a password change).
+    pub expired_at: Option<DateTime<Utc>>,
+    /// `deadlineDay`: days left, same condition.
+    pub deadline_day: Option<i64>,
+    /// `uta`: 1 unified trading account, 0 classic.
+    pub uta: Option<i64>,
+    /// `userID`, for batched maintenance (`uidSuffix`).
+    pub user_id: Option<String>,
+}
+
+/// A list that should be a JSON array of strings; a comma-separated string is accepted too.
+fn string_list(value: &Value) -> Option<Vec<String>> {
+    let items: Vec<String> = match value {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.trim().to_string())
+            .collect(),
+        Value::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+        Value::Null => Vec::new(),
+        _ => return None,
+    };
+    Some(items.into_iter().filter(|s| !s.is_empty()).collect())
+}
+
+/// `expiredAt`: ISO-8601 UTC per the docs; epoch ms (number or string) accepted too. Empty,
+/// unparsable or pre-2000 values (a zero date) mean "no expiry reported".
+fn parse_expiry(value: Option<&Value>) -> Option<DateTime<Utc>> {
+    let at = match value? {
+        Value::String(s) if s.trim().is_empty() => return None,
+        Value::String(s) => DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .ok()
+            .or_else(|| {
+                s.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            })?,
+        Value::Number(n) => Utc.timestamp_millis_opt(n.as_i64()?).single()?,
+        _ => return None,
+    };
+    (at.timestamp() > 946_684_800).then_some(at)
+}
+
+impl KeyInfo {
+    /// Parses `result`; `None` when it carries no `permissions` object.
+    pub fn parse(result: &Value) -> Option<KeyInfo> {
+        let permissions = result
+            .get("permissions")?
+            .as_object()?
+            .iter()
+            .filter_map(|(category, items)| Some((category.clone(), string_list(items)?)))
+            .collect();
+        let read_only = match result.get("readOnly") {
+            Some(Value::Bool(b)) => Some(*b),
+            other => int_of(other).map(|n| n == 1),
+        };
+        Some(KeyInfo {
+            read_only,
+            permissions,
+            ips: result.get("ips").and_then(string_list),
+            expired_at: parse_expiry(result.get("expiredAt")),
+            deadline_day: int_of(result.get("deadlineDay")),
+            uta: int_of(result.get("uta")),
+            user_id: match result.get("userID") {
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            },
+        })
+    }
+
+    pub fn has(&self, category: &str, item: &str) -> bool {
+        self.permissions
+            .get(category)
+            .is_some_and(|items| items.iter().any(|i| i.eq_ignore_ascii_case(item)))
+    }
+
+    /// Whether the key is bound to IPs: any entry other than `*`. `None` when not reported.
+    pub fn ip_bound(&self) -> Option<bool> {
+        self.ips.as_ref().map(|ips| ips.iter().any(|ip| ip != "*"))
+    }
+
+    /// When the key expires: `expiredAt`, else `now + deadlineDay` when that is positive.
+    pub fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.expired_at.or_else(|| {
+            self.deadline_day
+                .filter(|d| *d > 0)
+                .map(|d| now + chrono::Duration::days(d))
+        })
+    }
+
+    /// The wallet `accountType` this account reads: `UNIFIED` for a unified trading account
+    /// (and when unknown), `SPOT` for a classic account (docs: classic takes CONTRACT/SPOT).
+    pub fn wallet_account_type(&self) -> &'static str {
+        match self.uta {
+            Some(0) => "SPOT",
+            _ => "UNIFIED",
+        }
+    }
+
+    /// Fills rights, IP binding, expiry and notes into `facts`.
+    ///
+    /// read: any valid key reads. Writing rights need `readOnly == 0`: spot trade =
+    /// `Spot: SpotTrade`; futures = `ContractTrade: Order` or `Derivatives: DerivativesTrade`;
+    /// withdraw = `Wallet: Withdraw`. `AccountTransfer` / `SubMemberTransfer` move funds only
+    /// between the user's own accounts and are noted, not counted as withdraw.
+    pub fn apply(&self, facts: &mut Facts, now: DateTime<Utc>) {
+        let writable = match self.read_only {
+            Some(read_only) => !read_only,
+            None => {
+                // Not reported: judge by the categories alone, so a listed Withdraw still alerts.
+                facts.notes.push(
+                    "query-api did not report readOnly; rights read from the categories".into(),
+                );
+                true
+            }
+        };
+        facts.permissions.read = Some(true);
+        facts.permissions.trade = Some(writable && self.has("Spot", "SpotTrade"));
+        facts.permissions.futures = Some(
+            writable
+                && (self.has("ContractTrade", "Order")
+                    || self.has("Derivatives", "DerivativesTrade")),
+        );
+        facts.permissions.withdraw = Some(writable && self.has("Wallet", "Withdraw"));
+        if !writable && self.has("Wallet", "Withdraw") {
+            facts.notes.push(
+                "key lists Wallet Withdraw but is read-only, so it cannot withdraw".to_string(),
+            );
+        }
+        if writable && self.has("ContractTrade", "Position") && !self.has("ContractTrade", "Order")
+        {
+            facts
+                .notes
+                .push("key may manage contract positions but not place contract orders".into());
+        }
+        let transfers: Vec<&str> = ["AccountTransfer", "SubMemberTransfer"]
+            .into_iter()
+            .filter(|item| self.has("Wallet", item))
+            .collect();
+        if writable && !transfers.is_empty() {
+            facts.notes.push(format!(
+                "key may move funds between the user's own accounts ({})",
+                transfers.join(", ")
+            ));
+        }
+        if writable && self.has("Options", "OptionsTrade") {
+            facts
+                .notes
+                .push("key also holds Bybit's options (USDC contract) trade right".into());
+        }
+        facts.ip_restricted = self.ip_bound();
+        // Bybit fills expiredAt/deadlineDay for keys without IP binding (which expire) or after
+        // a password change; IP-bound keys are otherwise permanent.
+        facts.expires_at = self.expires_at(now);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+// ---------------------------------------------------------------------------------------------
+
+pub struct Bybit {
+    http: HttpClient,
+}
+
+impl Bybit {
+    pub fn new(http: HttpClient) -> Bybit {
+        Bybit { http }
+    }
+
+    async fn public(&self, base: &str, path: &str) -> Result<Reply, Problem> {
+        self.http
+            .get(&format!("{base}{path}"), HeaderMap::new())
+            .await
+    }
+
+    /// A signed GET of `path?query` (no `?` when the query is empty). The base may carry a
+    /// proxy prefix: only the query is signed.
+    async fn signed(
+        &self,
+        target: &ProbeTarget,
+        base: &str,
+        path: &str,
+        query: &str,
+        what: &str,
+    ) -> Outcome {
+        let headers = match auth_headers(&target.credentials, now_ms(), query) {
+            Ok(h) => h,
+            Err(problem) => return Outcome::Problem(problem, None),
+        };
+        let url = if query.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{query}")
+        };
+        match self.http.get(&url, headers).await {
+            Ok(reply) => read_reply(
+                &reply,
+                what,
+                Some(target.credentials.api_key.expose_secret()),
+            ),
+            Err(problem) => Outcome::Problem(problem, None),
+        }
+    }
+
+    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
+    async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let base = target.spot_base(DEFAULT_BASE);
+
+        // 1. Is the exchange up, and is our clock inside its window?
+        let what = format!("GET {PATH_TIME}");
+        let sent = now_ms();
+        let reply = self.public(base, PATH_TIME).await?;
+        let received = now_ms();
+        let server_ms = match read_reply(&reply, &what, None) {
+            Outcome::Ok(result, time) => server_time_ms(&result, time).ok_or_else(|| {
+                Problem::unavailable(format!("{what}: reply without a server time"))
+            })?,
+            Outcome::Denied(said) => return Err(Problem::unavailable(said)),
+            Outcome::Problem(problem, _) => return Err(problem),
+        };
+        let offset = clock_offset_ms(server_ms, sent, received);
+        if !window_ok(offset) {
+            return Err(Problem::clock_skew(format!(
+                "{what}: {}; Bybit accepts requests at most {RECV_WINDOW_MS} ms behind and less \
+                 than {MAX_AHEAD_MS} ms ahead of its clock",
+                describe_offset(offset)
+            )));
+        }
+
+        // 2. Maintenance announced on the status endpoint. It is recent (2025) and regional
+        // sites may lack it, so a 404 / "route not found" only skips it, with a note.
+        let what = format!("GET {PATH_STATUS}");
+        let reply = self.public(base, PATH_STATUS).await?;
+        let mut batched = Vec::new();
+        match read_reply(&reply, &what, None) {
+            Outcome::Ok(result, _) => {
+                let entries = parse_status(&result).ok_or_else(|| {
+                    Problem::unavailable(format!("{what}: reply without a status list"))
+                })?;
+                for entry in entries.into_iter().filter(|e| e.is_active(server_ms)) {
+                    if entry.uid_suffix.is_empty() {
+                        return Err(Problem::unavailable(format!(
+                            "{what}: {}",
+                            entry.describe()
+                        )));
+                    }
+                    batched.push(entry);
+                }
+            }
+            Outcome::Problem(_, Some(10017)) => facts.notes.push(format!(
+                "{what} not available here; maintenance not checked"
+            )),
+            Outcome::Problem(_, None) if reply.status == StatusCode::NOT_FOUND => facts.notes.push(
+                format!("{what} not available here; maintenance not checked"),
+            ),
+            Outcome::Denied(said) => return Err(Problem::unavailable(said)),
+            Outcome::Problem(problem, _) => return Err(problem),
+        }
+
+        // 3. What the key is allowed to do (any valid key may call this).
+        let what = format!("GET {PATH_API_KEY}");
+        let mut account_type = "UNIFIED";
+        match self.signed(target, base, PATH_API_KEY, "", &what).await {
+            Outcome::Ok(result, _) => {
+                let info = KeyInfo::parse(&result).ok_or_else(|| {
+                    Problem::unavailable(format!("{what}: reply without a permissions object"))
+                })?;
+                info.apply(facts, Utc::now());
+                account_type = info.wallet_account_type();
+                for entry in &batched {
+                    match &info.user_id {
+                        Some(uid) if entry.affects_uid(uid) => {
+                            return Err(Problem::unavailable(format!(
+                                "GET {PATH_STATUS}: {} for this account's UID batch",
+                                entry.describe()
+                            )))
+                        }
+                        Some(_) => {}
+                        None => facts.notes.push(format!(
+                            "{} for some UIDs; this account's UID is unknown",
+                            entry.describe()
+                        )),
+                    }
+                }
+            }
+            // Documented as open to any permission; if refused anyway, the rights stay unknown.
+            Outcome::Denied(said) => facts
+                .notes
+                .push(format!("rights, IP binding and expiry unknown: {said}")),
+            Outcome::Problem(problem, _) => return Err(problem),
+        }
+
+        // 4. Can it read balances?
+        let what = format!("GET {PATH_WALLET}");
+        let query = format!("accountType={account_type}");
+        match self.signed(target, base, PATH_WALLET, &query, &what).await {
+            Outcome::Ok(result, _) if result.get("list").is_some_and(Value::is_array) => {
+                facts.permissions.read = Some(true)
+            }
+            Outcome::Ok(_, _) => {
+                return Err(Problem::unavailable(format!(
+                    "{what}: reply without a wallet list"
+                )))
+            }
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            // Parameter error: this account does not take that accountType (account modes
+            // change over time [uncertain]); not the key's fault, so note it and go on.
+            Outcome::Problem(problem, Some(10001)) => facts.notes.push(format!(
+                "balance not read with accountType={account_type}: {}",
+                problem.message
+            )),
+            Outcome::Problem(problem, _) => return Err(problem),
+        }
+
+        // 5. Futures, only when the connection trades them: one host for everything, so the
+        // time and status checks above cover it.
+        if target.markets.futures {
+            let futures = target.futures_base(DEFAULT_BASE);
+            let what = format!("GET {PATH_POSITIONS}");
+            match self
+                .signed(target, futures, PATH_POSITIONS, POSITIONS_QUERY, &what)
+                .await
+            {
+                Outcome::Ok(result, _) if result.get("list").is_some_and(Value::is_array) => {
+                    if facts.permissions.futures.is_none() {
+                        facts.notes.push(
+                            "linear positions readable; futures trade right unknown".to_string(),
+                        );
+                    }
+                }
+                Outcome::Ok(_, _) => {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: reply without a position list"
+                    )))
+                }
+                Outcome::Denied(said) => {
+                    facts.permissions.futures = Some(false);
+                    facts.notes.push(format!("futures refused: {said}"));
+                }
+                Outcome::Problem(problem, _) => return Err(problem),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Exchange for Bybit {
+    fn kind(&self) -> ExchangeKind {
+        ExchangeKind::Bybit
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.check(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+    use serde_json::json;
+
+    const TS: i64 = 1_700_000_000_000;
+
+    fn creds(key: &str, secret: &str) -> Credentials {
+        Credentials {
+            api_key: SecretString::from(key.to_string()),
+            api_secret: SecretString::from(secret.to_string()),
+            passphrase: None,
+        }
+    }
+
+    // Section 3a: the guide's documented prehash shapes (no secret or signature published).
+    #[test]
+    fn worked_example_3a_documented_prehash_shapes() {
+        assert_eq!(
+            prehash(
+                1_658_384_314_791,
+                "XXXXXXXXXX",
+                "5000",
+                "category=option&symbol=BTC-29JUL22-25000-C"
+            ),
+            "1658384314791XXXXXXXXXX5000category=option&symbol=BTC-29JUL22-25000-C"
+        );
+        assert_eq!(
+            prehash(
+                1_658_385_579_423,
+                "XXXXXXXXXX",
+                "5000",
+                r#"{"category": "option"}"#
+            ),
+            r#"1658385579423XXXXXXXXXX5000{"category": "option"}"#
+        );
+    }
+
+    // Section 3b: query-api, with the full header set.
+    #[test]
+    fn worked_example_3b_query_api_headers() {
+        assert_eq!(
+            prehash(TS, "testkey", "5000", ""),
+            "1700000000000testkey5000"
+        );
+        assert_eq!(
+            signature("testsecret", TS, "testkey", "5000", ""),
+            "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d"
+        );
+        let values = auth_header_values(&creds("testkey", "testsecret"), TS, "");
+        let expected = [
+            ("X-BAPI-API-KEY", "testkey"),
+            ("X-BAPI-TIMESTAMP", "1700000000000"),
+            ("X-BAPI-RECV-WINDOW", "5000"),
+            (
+                "X-BAPI-SIGN",
+                "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d",
+            ),
+        ];
+        for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
+            assert_eq!((*name, value.as_str()), (want_name, want_value));
+        }
+        let map = auth_headers(&creds("testkey", "testsecret"), TS, "").unwrap();
+        assert_eq!(map.len(), 5);
+        assert_eq!(map[CONTENT_TYPE], "application/json");
+        assert!(map["x-bapi-sign"].is_sensitive());
+        assert!(map["x-bapi-api-key"].is_sensitive());
+    }
+
+    // Section 3b: balance read.
+    #[test]
+    fn worked_example_3b_wallet_balance() {
+        assert_eq!(
+            prehash(TS, "testkey", "5000", "accountType=UNIFIED"),
+            "1700000000000testkey5000accountType=UNIFIED"
+        );
+        assert_eq!(
+            signature("testsecret", TS, "testkey", "5000", "accountType=UNIFIED"),
+            "6ae139d80e1d2c505dcd529e73e2c6783ff785cc2fe3984d9029213334721a1a"
+        );
+    }
+
+    // Section 3b: funding wallet.
+    #[test]
+    fn worked_example_3b_funding_wallet() {
+        assert_eq!(
+            signature(
+                "testsecret",
+                TS,
+                "testkey",
+                "5000",
+                "accountType=FUND&coin=USDT"
+            ),
+            "10bed03e07eb0c5f8f815f725e5863c444f87ef1d2708f048fa16008d323ed3d"
+        );
+    }
+
+    // Section 3b's Python reference, as a plain HMAC.
+    #[test]
+    fn worked_example_python_reference() {
+        assert_eq!(
+            hmac_hex("testsecret", "1700000000000testkey5000"),
+            "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d"
+        );
+    }
+
+    #[test]
+    fn query_order_is_signed_as_sent() {
+        let a = signature("testsecret", TS, "testkey", "5000", "a=1&b=2");
+        let b = signature("testsecret", TS, "testkey", "5000", "b=2&a=1");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
+        let err = auth_headers(&creds("bad\nkey", "s"), TS, "").unwrap_err();
+        assert_eq!(err.kind, ProblemKind::InvalidKey);
+        assert!(!err.message.contains("bad"));
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn problem_of(r: &Reply) -> Problem {
+        match read_reply(r, "GET /v5/account/wallet-balance", Some("testkey")) {
+            Outcome::Problem(p, _) => p,
+            other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_is_ret_code_zero_whatever_the_ret_msg() {
+        for msg in ["", "OK", "success", "SUCCESS"] {
+            let body =
+                format!(r#"{{"retCode":0,"retMsg":"{msg}","result":{{"list":[]}},"time":5}}"#);
+            match read_reply(&reply(200, &[], &body), "x", None) {
+                Outcome::Ok(result, time) => {
+                    assert!(result["list"].is_array());
+                    assert_eq!(time, Some(5));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // tolerated: a numeric string
+        let r = reply(200, &[], r#"{"retCode":"0","result":{}}"#);
+        assert!(matches!(read_reply(&r, "x", None), Outcome::Ok(..)));
+    }
+
+    #[test]
+    fn error_codes_map_to_problems_whatever_the_http_status() {
+        let cases = [
+            (200, 10002, ProblemKind::ClockSkew),
+            (200, -1, ProblemKind::ClockSkew),
+            (401, 10003, ProblemKind::InvalidKey),
+            (200, 10003, ProblemKind::InvalidKey),
+            (200, 10004, ProblemKind::InvalidKey),
+            (401, 10004, ProblemKind::InvalidKey),
+            (200, 10007, ProblemKind::InvalidKey),
+            (200, 10008, ProblemKind::InvalidKey),
+            (200, 33004, ProblemKind::InvalidKey),
+            (200, -2015, ProblemKind::InvalidKey),
+            (200, 10010, ProblemKind::IpNotAllowed),
+            (403, 10010, ProblemKind::IpNotAllowed),
+            (200, 10006, ProblemKind::RateLimited),
+            (200, 10018, ProblemKind::RateLimited),
+            (200, 10009, ProblemKind::RateLimited),
+            (200, 10016, ProblemKind::Unavailable),
+            (200, 10000, ProblemKind::Unavailable),
+            (400, 10001, ProblemKind::Unavailable),
+            (200, 99999, ProblemKind::Unavailable),
+        ];
+        for (status, code, kind) in cases {
+            let r = reply(
+                status,
+                &[],
+                &format!(r#"{{"retCode":{code},"retMsg":"words","result":{{}}}}"#),
+            );
+            let p = problem_of(&r);
+            assert_eq!(p.kind, kind, "{code}");
+            assert!(
+                p.message.starts_with(&format!(
+                    "GET /v5/account/wallet-balance: code {code} words"
+                )),
+                "{}",
+                p.message
+            );
+        }
+    }
+
+    #[test]
+    fn missing_permission_is_a_fact_not_a_problem() {
+        let r = reply(
+            200,
+            &[],
+            r#"{"retCode":10005,"retMsg":"Permission denied, please check your API key permissions.","result":{}}"#,
+        );
+        match read_reply(&r, "GET /v5/position/list", None) {
+            Outcome::Denied(said) => assert_eq!(
+                said,
+                "GET /v5/position/list: code 10005 Permission denied, please check your API key permissions."
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn signature_errors_never_echo_the_key_or_the_prehash() {
+        let r = reply(
+            200,
+            &[],
+            r#"{"retCode":10004,"retMsg":"error sign! origin_string[1700000000000testkey5000accountType=UNIFIED]","result":{}}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::InvalidKey);
+        assert_eq!(
+            p.message,
+            "GET /v5/account/wallet-balance: code 10004 error sign! origin_string[…]"
+        );
+        assert_eq!(redact("key testkey here", Some("testkey")), "key *** here");
+    }
+
+    #[test]
+    fn ip_refusal_extracts_the_ip_when_named_and_still_refuses_when_not() {
+        let r = reply(
+            200,
+            &[],
+            r#"{"retCode":10010,"retMsg":"Unmatched IP, please check your API key's bound IP addresses. Request IP: 198.51.100.7","result":{}}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+        assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+        // The docs' wording names no IP: the problem stands, the remedy stays generic.
+        let r = reply(
+            200,
+            &[],
+            r#"{"retCode":10010,"retMsg":"Unmatched IP, please check your API key's bound IP addresses.","result":{}}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+        assert_eq!(p.seen_ip, None);
+    }
+
+    #[test]
+    fn rate_limit_prefers_retry_after_then_the_bapi_reset_header() {
+        let body = r#"{"retCode":10006,"retMsg":"Too many visits!","result":{}}"#;
+        let reset = (now_ms() + 60_000).to_string();
+        let r = reply(
+            429,
+            &[
+                ("retry-after", "7"),
+                ("x-bapi-limit-reset-timestamp", &reset),
+            ],
+            body,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+        assert!(
+            p.message.contains("code 10006 Too many visits!"),
+            "{}",
+            p.message
+        );
+
+        let r = reply(200, &[("x-bapi-limit-reset-timestamp", &reset)], body);
+        let wait = problem_of(&r).retry_after.unwrap();
+        assert!(wait > Duration::from_secs(55) && wait <= Duration::from_secs(60));
+        // a reset in the past says nothing
+        let r = reply(200, &[("x-bapi-limit-reset-timestamp", "1")], body);
+        assert_eq!(problem_of(&r).retry_after, None);
+    }
+
+    #[test]
+    fn bare_403_is_an_ip_ban_or_a_region_refusal_never_a_key_fault() {
+        let p = problem_of(&reply(403, &[], "access too frequent"));
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, Some(IP_BAN_WAIT));
+        let p = problem_of(&reply(403, &[], "Forbidden"));
+        assert_eq!(p.kind, ProblemKind::Unavailable);
+    }
+
+    #[test]
+    fn garbage_and_outages_are_unavailable() {
+        for r in [
+            reply(200, &[], r#"{"retCode":0,"result":{"list":["#),
+            reply(200, &[], r#"{"something":"else"}"#),
+            reply(503, &[], r#"{"retCode":10016,"retMsg":"Server error."}"#),
+            reply(
+                403,
+                &[("content-type", "text/html")],
+                "<html>The request could not be satisfied</html>",
+            ),
+            reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+            reply(404, &[], "Not Found"),
+        ] {
+            assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
+        }
+        let p = problem_of(&reply(
+            503,
+            &[],
+            r#"{"retCode":10016,"retMsg":"Server error."}"#,
+        ));
+        assert_eq!(
+            p.message,
+            "GET /v5/account/wallet-balance: HTTP 503, code 10016 Server error."
+        );
+    }
+
+    #[test]
+    fn server_time_prefers_nanoseconds_then_envelope_then_seconds() {
+        let result = json!({"timeSecond": "1700000000", "timeNano": "1700000000123456789"});
+        assert_eq!(server_time_ms(&result, Some(1)), Some(1_700_000_000_123));
+        let result = json!({"timeSecond": "1700000000"});
+        assert_eq!(
+            server_time_ms(&result, Some(1_700_000_000_456)),
+            Some(1_700_000_000_456)
+        );
+        assert_eq!(server_time_ms(&result, None), Some(1_700_000_000_000));
+        assert_eq!(server_time_ms(&json!({}), None), None);
+    }
+
+    #[test]
+    fn window_follows_the_documented_rule() {
+        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
+        assert!(window_ok(0));
+        assert!(window_ok(5_000));
+        assert!(!window_ok(5_001));
+        assert!(window_ok(-999));
+        assert!(!window_ok(-1_000));
+        assert_eq!(
+            describe_offset(120_000),
+            "server clock is 120000 ms ahead of ours"
+        );
+        assert_eq!(describe_offset(-5), "server clock is 5 ms behind ours");
+    }
+
+    #[test]
+    fn status_entries_count_only_while_not_completed_and_covering_now() {
+        // the docs' example: completed, so not maintenance
+        let doc = json!({"list":[{
+            "id":"4d95b2a0-587f-11f0-bcc9-56f28c94d6ea","title":"t06","state":"completed",
+            "begin":"1751596902000","end":"1751597011000","href":"",
+            "serviceTypes":[2,3,4,5],"product":[1,2],"uidSuffix":[],"maintainType":1,"env":1}]});
+        let entries = parse_status(&doc).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(!entries[0].is_active(1_751_596_999_999));
+        let mut ongoing = entries[0].clone();
+        ongoing.state = "ongoing".into();
+        assert!(ongoing.is_active(1_751_596_999_999));
+        assert!(
+            ongoing.is_active(1_751_597_011_001),
+            "still ongoing past the expected end"
+        );
+        assert!(!ongoing.is_active(1_751_596_901_999));
+        let mut scheduled = ongoing.clone();
+        scheduled.state = "scheduled".into();
+        assert!(!scheduled.is_active(1_751_597_011_001));
+        assert!(scheduled.is_active(1_751_597_000_000));
+        assert!(ongoing
+            .describe()
+            .contains("\"t06\" (ongoing) since 2025-07-04"));
+        assert!(parse_status(&json!({})).is_none());
+        // batches by UID tail
+        let batched = parse_status(&json!({"list":[{"title":"b","state":"ongoing",
+            "begin":1,"end":0,"uidSuffix":[3, "7"]}]}))
+        .unwrap();
+        assert!(batched[0].affects_uid("53888003"));
+        assert!(batched[0].affects_uid("53888007"));
+        assert!(!batched[0].affects_uid("53888001"));
+    }
+
+    fn doc_key_info() -> Value {
+        json!({
+            "id": "16651472", "note": "testxxx", "apiKey": "opjSlSOzqIeXROT5rq",
+            "readOnly": 0, "secret": "",
+            "permissions": {
+                "ContractTrade": [], "Spot": [], "Wallet": ["AccountTransfer"], "Options": [],
+                "Derivatives": [], "CopyTrading": [], "BlockTrade": [], "Exchange": [], "NFT": []
+            },
+            "ips": ["*"],
+            "type": 1, "deadlineDay": 88,
+            "expiredAt": "2023-05-15T03:13:24Z", "createdAt": "2023-02-15T03:13:24Z",
+            "unified": 0, "uta": 0, "userID": 53888001, "inviterID": 0,
+            "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0
+        })
+    }
+
+    #[test]
+    fn key_info_from_the_official_example() {
+        let info = KeyInfo::parse(&doc_key_info()).unwrap();
+        let mut facts = Facts::default();
+        let now = Utc.with_ymd_and_hms(2023, 2, 16, 0, 0, 0).unwrap();
+        info.apply(&mut facts, now);
+        let p = facts.permissions;
+        assert_eq!(
+            [p.read, p.trade, p.withdraw, p.futures],
+            [Some(true), Some(false), Some(false), Some(false)]
+        );
+        assert_eq!(facts.ip_restricted, Some(false));
+        assert_eq!(
+            facts.expires_at,
+            Some(Utc.with_ymd_and_hms(2023, 5, 15, 3, 13, 24).unwrap())
+        );
+        assert_eq!(info.wallet_account_type(), "SPOT");
+        assert_eq!(info.user_id.as_deref(), Some("53888001"));
+        assert!(facts.notes.iter().any(|n| n.contains("AccountTransfer")));
+    }
+
+    #[test]
+    fn a_full_key_has_every_right_and_withdraw_alerts() {
+        let mut data = doc_key_info();
+        data["permissions"] = json!({
+            "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"],
+            "Wallet": ["AccountTransfer", "SubMemberTransfer", "Withdraw"],
+            "Options": ["OptionsTrade"], "Derivatives": ["DerivativesTrade"]
+        });
+        data["ips"] = json!(["203.0.113.7", "198.51.100.1"]);
+        data["expiredAt"] = json!("");
+        data["deadlineDay"] = json!(0);
+        data["uta"] = json!(1);
+        let info = KeyInfo::parse(&data).unwrap();
+        let mut facts = Facts::default();
+        info.apply(&mut facts, Utc::now());
+        let p = facts.permissions;
+        assert_eq!([p.read, p.trade, p.withdraw, p.futures], [Some(true); 4]);
+        assert_eq!(facts.ip_restricted, Some(true));
+        assert_eq!(facts.expires_at, None);
+        assert_eq!(info.wallet_account_type(), "UNIFIED");
+    }
+
+    #[test]
+    fn read_only_keys_still_list_categories_but_cannot_write() {
+        let mut data = doc_key_info();
+        data["readOnly"] = json!(1);
+        data["permissions"] = json!({
+            "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"],
+            "Wallet": ["Withdraw"], "Derivatives": ["DerivativesTrade"]
+        });
+        let mut facts = Facts::default();
+        KeyInfo::parse(&data).unwrap().apply(&mut facts, Utc::now());
+        let p = facts.permissions;
+        assert_eq!(
+            [p.read, p.trade, p.withdraw, p.futures],
+            [Some(true), Some(false), Some(false), Some(false)]
+        );
+        assert!(facts.notes.iter().any(|n| n.contains("read-only")));
+    }
+
+    #[test]
+    fn derivatives_trade_alone_is_a_futures_right_and_shapes_are_tolerated() {
+        let data = json!({
+            "readOnly": "0",
+            "permissions": {"Derivatives": "DerivativesTrade", "Spot": ["SpotTrade"]},
+            "ips": "203.0.113.7",
+            "deadlineDay": 5,
+            "uta": 1
+        });
+        let info = KeyInfo::parse(&data).unwrap();
+        let now = Utc::now();
+        let mut facts = Facts::default();
+        info.apply(&mut facts, now);
+        assert_eq!(facts.permissions.futures, Some(true));
+        assert_eq!(facts.permissions.trade, Some(true));
+        assert_eq!(facts.ip_restricted, Some(true));
+        assert_eq!(facts.expires_at, Some(now + chrono::Duration::days(5)));
+        // no ips field: binding unknown; no permissions object: not a key description
+        let info = KeyInfo::parse(&json!({"readOnly": 0, "permissions": {}})).unwrap();
+        assert_eq!(info.ip_bound(), None);
+        assert!(KeyInfo::parse(&json!({"readOnly": 0})).is_none());
+        // a zero date is no expiry
+        assert_eq!(parse_expiry(Some(&json!("1970-01-01T00:00:00Z"))), None);
+        assert_eq!(
+            parse_expiry(Some(&json!(1_700_000_000_000_i64))),
+            Utc.timestamp_millis_opt(1_700_000_000_000).single()
+        );
+    }
+
+    #[test]
+    fn missing_read_only_is_judged_by_the_categories() {
+        let data = json!({"permissions": {"Wallet": ["Withdraw"]}, "ips": ["*"]});
+        let mut facts = Facts::default();
+        KeyInfo::parse(&data).unwrap().apply(&mut facts, Utc::now());
+        assert_eq!(facts.permissions.withdraw, Some(true));
+        assert!(facts.notes.iter().any(|n| n.contains("readOnly")));
+    }
+}

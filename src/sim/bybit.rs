@@ -1,0 +1,695 @@
+//! The Bybit v5 simulator: one router for spot and derivatives (Bybit serves both from one
+//! host and one path tree).
+//!
+//! Signed requests are verified the way Bybit does (shared/docs/exchanges/bybit.md §2): the
+//! `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP` and `X-BAPI-SIGN` headers must be there, the key must
+//! exist, the timestamp must satisfy `server - recvWindow <= timestamp < server + 1000`
+//! (`X-BAPI-RECV-WINDOW`, optional, default 5000), and the signature must be the lowercase hex
+//! HMAC-SHA256 of timestamp + key + recvWindow (the header's text, empty when absent) + the raw
+//! query as received (GET) or the raw body (POST). Nothing is parsed and re-sorted, so a query
+//! reordered after signing is refused. The HMAC is computed here, independently of the client.
+//!
+//! HTTP statuses: the docs give 401 for a wrong key or missing auth headers and no status per
+//! code otherwise; most refusals are reported with HTTP 200 [uncertain]. So 10003 comes with
+//! 401 here and everything else with 200 (429 for the rate limit); the probe keys on `retCode`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::scenario::Grants;
+use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::exchange::bybit::{MAX_AHEAD_MS, RECV_WINDOW_MS};
+use crate::exchange::ExchangeKind;
+
+const KIND: ExchangeKind = ExchangeKind::Bybit;
+
+/// Days left on an unbound key playing `no_ip_whitelist` (Bybit expires keys without IP binding).
+pub const UNBOUND_REMAINING_DAYS: i64 = 5;
+
+/// `Retry-After` (seconds) on a rate-limited reply.
+pub const RETRY_AFTER_SECS: u64 = 7;
+
+/// The UID the simulated account has (reported by query-api).
+pub const SIM_UID: i64 = 53_888_001;
+
+/// A Bybit refusal: HTTP status, `retCode`, `retMsg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BybitError {
+    pub status: StatusCode,
+    pub code: i64,
+    pub msg: String,
+}
+
+impl BybitError {
+    fn new(status: StatusCode, code: i64, msg: impl Into<String>) -> BybitError {
+        BybitError {
+            status,
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    /// Unknown key, key of another environment, or no key header: 10003 with HTTP 401.
+    pub fn invalid_key() -> BybitError {
+        BybitError::new(
+            StatusCode::UNAUTHORIZED,
+            10003,
+            "API key is invalid. Check whether the key and domain are matched, there are 4 env: \
+             mainnet, testnet, mainnet-demo, testnet-demo",
+        )
+    }
+
+    fn bad_signature() -> BybitError {
+        BybitError::new(
+            StatusCode::OK,
+            10004,
+            "Error sign, please check your signature generation algorithm.",
+        )
+    }
+
+    /// The live form reported for 10002 (the docs' text is shorter); it names the three values.
+    fn outside_window(ts: &str, server_ms: i64, recv_window: i64) -> BybitError {
+        BybitError::new(
+            StatusCode::OK,
+            10002,
+            format!(
+                "invalid request, please check your server timestamp or recv_window param. \
+                 req_timestamp[{ts}],server_timestamp[{server_ms}],recv_window[{recv_window}]"
+            ),
+        )
+    }
+
+    fn params(msg: &str) -> BybitError {
+        BybitError::new(StatusCode::OK, 10001, msg)
+    }
+
+    fn no_permission() -> BybitError {
+        BybitError::new(
+            StatusCode::OK,
+            10005,
+            "Permission denied, please check your API key permissions.",
+        )
+    }
+
+    /// The docs' 10010 text names no IP; legacy Bybit APIs appended the request IP, and the
+    /// simulator does too, so the probe's IP extraction is exercised [uncertain for v5 live].
+    fn ip_refused(ip: &str) -> BybitError {
+        BybitError::new(
+            StatusCode::OK,
+            10010,
+            format!(
+                "Unmatched IP, please check your API key's bound IP addresses. Request IP: {ip}"
+            ),
+        )
+    }
+
+    fn maintenance() -> BybitError {
+        BybitError::new(
+            StatusCode::OK,
+            10016,
+            "Server error. Service is restarting.",
+        )
+    }
+
+    pub fn into_response(self) -> Response {
+        json_reply(
+            self.status,
+            json!({
+                "retCode": self.code, "retMsg": self.msg, "result": {}, "retExtInfo": {},
+                "time": crate::exchange::now_ms(),
+            }),
+        )
+    }
+}
+
+/// The Bybit router; `sim::router` nests it under `/bybit` (the prefix is stripped before
+/// this router sees the request, so `Uri` is what Bybit itself would see).
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/v5/market/time", get(market_time))
+        .route("/v5/system/status", get(system_status))
+        .route("/v5/user/query-api", get(signed))
+        .route("/v5/account/wallet-balance", get(signed))
+        .route("/v5/position/list", get(signed))
+        .route("/v5/account/set-margin-mode", post(signed))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn ok(result: Value, time_ms: i64) -> Response {
+    json_reply(
+        StatusCode::OK,
+        json!({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": time_ms}),
+    )
+}
+
+async fn not_found() -> Response {
+    BybitError::new(StatusCode::NOT_FOUND, 10017, "Route not found.").into_response()
+}
+
+async fn market_time(State(state): State<Arc<SimState>>) -> Response {
+    let now = state.server_time_ms(KIND, None);
+    ok(
+        json!({
+            "timeSecond": (now / 1000).to_string(),
+            "timeNano": (now as i128 * 1_000_000 + 123_456).to_string(),
+        }),
+        now,
+    )
+}
+
+/// Always one completed entry from the past (the docs' example); an ongoing one covering now
+/// when the exchange-wide `maintenance` setting is on.
+async fn system_status(State(state): State<Arc<SimState>>) -> Response {
+    let now = state.server_time_ms(KIND, None);
+    let mut list = vec![json!({
+        "id": "4d95b2a0-587f-11f0-bcc9-56f28c94d6ea", "title": "t06", "state": "completed",
+        "begin": "1751596902000", "end": "1751597011000", "href": "",
+        "serviceTypes": [2, 3, 4, 5], "product": [1, 2], "uidSuffix": [],
+        "maintainType": 1, "env": 1
+    })];
+    if state.settings(KIND).maintenance {
+        list.insert(
+            0,
+            json!({
+                "id": "9a1c3e50-0000-11f0-bcc9-56f28c94d6ea",
+                "title": "Scheduled system upgrade", "state": "ongoing",
+                "begin": (now - 600_000).to_string(), "end": (now + 3_000_000).to_string(),
+                "href": "https://announcements.bybit.com/", "serviceTypes": [1, 2, 3, 4, 5],
+                "product": [1, 2, 3, 4], "uidSuffix": [], "maintainType": 1, "env": 1
+            }),
+        );
+    }
+    ok(json!({"list": list}), now)
+}
+
+fn hmac_hex(secret: &str, msg: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(msg);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// Verifies a signed request for `key` exactly as Bybit does: the timestamp window against
+/// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
+/// recvWindow (as received) + the raw query (GET) or raw body (anything else).
+pub fn verify(
+    key: &SimKey,
+    server_now_ms: i64,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), BybitError> {
+    let (Some(ts_text), Some(sign)) = (
+        header(headers, "X-BAPI-TIMESTAMP"),
+        header(headers, "X-BAPI-SIGN"),
+    ) else {
+        // Missing auth headers: the docs' HTTP 401 case.
+        return Err(BybitError::new(
+            StatusCode::UNAUTHORIZED,
+            10003,
+            "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
+        ));
+    };
+    let window_text = header(headers, "X-BAPI-RECV-WINDOW");
+    let recv_window = match window_text {
+        None => RECV_WINDOW_MS,
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(w) if w > 0 => w,
+            _ => return Err(BybitError::params("recv_window is invalid")),
+        },
+    };
+    let Ok(ts) = ts_text.trim().parse::<i64>() else {
+        return Err(BybitError::outside_window(
+            ts_text,
+            server_now_ms,
+            recv_window,
+        ));
+    };
+    if !(server_now_ms - recv_window <= ts && ts < server_now_ms + MAX_AHEAD_MS) {
+        return Err(BybitError::outside_window(
+            ts_text,
+            server_now_ms,
+            recv_window,
+        ));
+    }
+
+    let mut signed = Vec::with_capacity(64 + body.len());
+    signed.extend_from_slice(ts_text.as_bytes());
+    signed.extend_from_slice(key.api_key.as_bytes());
+    signed.extend_from_slice(window_text.unwrap_or("").as_bytes());
+    if method == Method::GET {
+        signed.extend_from_slice(uri.query().unwrap_or("").as_bytes());
+    } else {
+        signed.extend_from_slice(body);
+    }
+    if sign != hmac_hex(&key.api_secret, &signed) {
+        return Err(BybitError::bad_signature());
+    }
+    Ok(())
+}
+
+/// The `permissions` object query-api lists for `grants`: exactly the granted rights.
+pub fn permissions(grants: Grants) -> Value {
+    let when = |granted: bool, items: &[&str]| -> Vec<String> {
+        if granted {
+            items.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    json!({
+        "ContractTrade": when(grants.futures, &["Order", "Position"]),
+        "Spot": when(grants.trade, &["SpotTrade"]),
+        "Wallet": when(grants.withdraw, &["Withdraw"]),
+        "Options": [],
+        "Derivatives": when(grants.futures, &["DerivativesTrade"]),
+        "CopyTrading": [], "BlockTrade": [], "Exchange": [], "NFT": []
+    })
+}
+
+/// `readOnly` for `grants`: 1 when the key holds no writing right at all.
+pub fn read_only(grants: Grants) -> i64 {
+    i64::from(!(grants.trade || grants.futures || grants.withdraw))
+}
+
+fn iso(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+    uri.query()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// One signed endpoint, answered for a verified key playing its scenario.
+fn answer(
+    key: &SimKey,
+    path: &str,
+    uri: &Uri,
+    client_ip: &str,
+    server_ms: i64,
+) -> Result<Value, BybitError> {
+    let grants = key.scenario.grants();
+    match path {
+        "/v5/user/query-api" => {
+            let mut result = json!({
+                "id": "16651472", "note": format!("keywarden-sim {}", key.scenario.name()),
+                "apiKey": key.api_key, "readOnly": read_only(grants), "secret": "",
+                "permissions": permissions(grants),
+                "ips": if grants.ip_bound { vec![client_ip.to_string()] } else { vec!["*".to_string()] },
+                "type": 1, "deadlineDay": 0, "expiredAt": "",
+                "createdAt": "2026-01-05T09:30:00Z",
+                "unified": 0, "uta": 1, "userID": SIM_UID, "inviterID": 0,
+                "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0,
+                "rsaPublicKey": "", "isMaster": true, "parentUid": "0",
+                "kycLevel": "LEVEL_DEFAULT", "kycRegion": ""
+            });
+            // Keys without an IP binding expire; Bybit reports when.
+            if !grants.ip_bound {
+                result["deadlineDay"] = json!(UNBOUND_REMAINING_DAYS);
+                result["expiredAt"] =
+                    json!(iso(server_ms + UNBOUND_REMAINING_DAYS * 86_400_000 - 60_000));
+            }
+            Ok(result)
+        }
+        "/v5/account/wallet-balance" => {
+            if !grants.read {
+                return Err(BybitError::no_permission());
+            }
+            // The simulated account is a unified trading account (uta = 1).
+            match query_param(uri, "accountType") {
+                Some("UNIFIED") => {}
+                Some(_) => return Err(BybitError::params("accountType only support UNIFIED.")),
+                None => return Err(BybitError::params("params error: accountType is required")),
+            }
+            Ok(json!({"list": [{
+                "accountType": "UNIFIED", "totalEquity": "3.31216591", "accountIMRate": "0",
+                "totalMarginBalance": "3.00326056", "totalInitialMargin": "0",
+                "totalAvailableBalance": "3.00326056", "accountMMRate": "0",
+                "totalPerpUPL": "0", "totalWalletBalance": "3.00326056", "accountLTV": "0",
+                "totalMaintenanceMargin": "0",
+                "coin": [{"coin": "USDT", "equity": "3.00326056", "walletBalance": "3.00326056",
+                          "locked": "0", "unrealisedPnl": "0", "usdValue": "3.00290942"}]
+            }]}))
+        }
+        "/v5/position/list" => {
+            if !grants.futures {
+                return Err(BybitError::no_permission());
+            }
+            let category = query_param(uri, "category");
+            if !matches!(category, Some("linear" | "inverse" | "option")) {
+                return Err(BybitError::params("params error: category is invalid"));
+            }
+            if category != Some("option")
+                && query_param(uri, "symbol").is_none()
+                && query_param(uri, "settleCoin").is_none()
+            {
+                return Err(BybitError::params(
+                    "params error: symbol or settleCoin is required",
+                ));
+            }
+            Ok(json!({"list": [], "nextPageCursor": "", "category": category}))
+        }
+        "/v5/account/set-margin-mode" => {
+            if !grants.trade && !grants.futures {
+                return Err(BybitError::no_permission());
+            }
+            Ok(json!({"reasons": []}))
+        }
+        _ => Err(BybitError::new(
+            StatusCode::NOT_FOUND,
+            10017,
+            "Route not found.",
+        )),
+    }
+}
+
+fn rate_limited(server_ms: i64) -> Response {
+    let mut response = json_reply(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {},
+               "time": server_ms}),
+    );
+    let h = response.headers_mut();
+    h.insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+    h.insert("x-bapi-limit", HeaderValue::from_static("10"));
+    h.insert("x-bapi-limit-status", HeaderValue::from_static("0"));
+    // deliberately not 7 s, so a client that ignores Retry-After is caught
+    h.insert("x-bapi-limit-reset-timestamp", (server_ms + 6_500).into());
+    response
+}
+
+async fn signed(
+    State(state): State<Arc<SimState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(api_key) = header(&headers, "X-BAPI-API-KEY") else {
+        return BybitError::invalid_key().into_response();
+    };
+    let Some(key) = state.key(KIND, api_key) else {
+        return BybitError::invalid_key().into_response();
+    };
+    if let Some(fault) = transport_fault(key.scenario).await {
+        return fault;
+    }
+    let server_ms = state.server_time_ms(KIND, Some(&key));
+    if let Err(e) = verify(&key, server_ms, &method, &uri, &headers, &body) {
+        return e.into_response();
+    }
+    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
+        return BybitError::maintenance().into_response();
+    }
+    let client_ip = peer.ip().to_canonical().to_string();
+    match key.scenario {
+        Scenario::IpNotWhitelisted => return BybitError::ip_refused(&client_ip).into_response(),
+        Scenario::RateLimited => return rate_limited(server_ms),
+        _ => {}
+    }
+    match answer(&key, uri.path(), &uri, &client_ip, server_ms) {
+        Ok(result) => ok(result, server_ms),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::bybit::auth_headers;
+    use crate::exchange::Credentials;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn key(scenario: Scenario) -> SimKey {
+        SimKey {
+            exchange: KIND,
+            api_key: "testkey".into(),
+            api_secret: "testsecret".into(),
+            passphrase: None,
+            scenario,
+        }
+    }
+
+    fn creds(secret: &str) -> Credentials {
+        Credentials {
+            api_key: "testkey".to_string().into(),
+            api_secret: secret.to_string().into(),
+            passphrase: None,
+        }
+    }
+
+    fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BybitError> {
+        verify(
+            &key(Scenario::Valid),
+            NOW,
+            &method,
+            &uri.parse().unwrap(),
+            h,
+            body.as_bytes(),
+        )
+    }
+
+    fn code(r: Result<(), BybitError>) -> i64 {
+        r.unwrap_err().code
+    }
+
+    #[test]
+    fn the_docs_worked_examples_verify() {
+        // 3b: query-api and wallet balance, headers exactly as the doc shows them
+        let mut h = HeaderMap::new();
+        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
+        h.insert(
+            "X-BAPI-TIMESTAMP",
+            HeaderValue::from_static("1700000000000"),
+        );
+        h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("5000"));
+        h.insert(
+            "X-BAPI-SIGN",
+            HeaderValue::from_static(
+                "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d",
+            ),
+        );
+        check(&h, Method::GET, "/v5/user/query-api", "").unwrap();
+        h.insert(
+            "X-BAPI-SIGN",
+            HeaderValue::from_static(
+                "6ae139d80e1d2c505dcd529e73e2c6783ff785cc2fe3984d9029213334721a1a",
+            ),
+        );
+        check(
+            &h,
+            Method::GET,
+            "/v5/account/wallet-balance?accountType=UNIFIED",
+            "",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn what_the_client_signs_verifies_get_and_post() {
+        let q = "category=linear&settleCoin=USDT";
+        let h = auth_headers(&creds("testsecret"), NOW, q).unwrap();
+        check(&h, Method::GET, &format!("/v5/position/list?{q}"), "").unwrap();
+        let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
+        let h = auth_headers(&creds("testsecret"), NOW, body).unwrap();
+        check(&h, Method::POST, "/v5/account/set-margin-mode", body).unwrap();
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_bybits_code() {
+        let q = "category=linear&settleCoin=USDT";
+        let path = format!("/v5/position/list?{q}");
+        let good = auth_headers(&creds("testsecret"), NOW, q).unwrap();
+        // reordered, tampered or extended query
+        for sent in [
+            "/v5/position/list?settleCoin=USDT&category=linear",
+            "/v5/position/list?category=linear&settleCoin=USDC",
+            "/v5/position/list?category=linear&settleCoin=USDT&limit=1",
+            "/v5/position/list",
+        ] {
+            assert_eq!(code(check(&good, Method::GET, sent, "")), 10004, "{sent}");
+        }
+        // the path is not signed: another path with the same query passes the signature check
+        check(&good, Method::GET, &format!("/v5/other?{q}"), "").unwrap();
+        // a POST signs the body, byte for byte (spacing included)
+        let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
+        let h = auth_headers(&creds("testsecret"), NOW, body).unwrap();
+        let spaced = r#"{"setMarginMode": "REGULAR_MARGIN"}"#;
+        assert_eq!(
+            code(check(
+                &h,
+                Method::POST,
+                "/v5/account/set-margin-mode",
+                spaced
+            )),
+            10004
+        );
+        // wrong secret, uppercase hex
+        let wrong = auth_headers(&creds("othersecret"), NOW, q).unwrap();
+        assert_eq!(code(check(&wrong, Method::GET, &path, "")), 10004);
+        let mut upper = good.clone();
+        let sign = good["X-BAPI-SIGN"].to_str().unwrap().to_uppercase();
+        upper.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        assert_eq!(code(check(&upper, Method::GET, &path, "")), 10004);
+        // recvWindow signed as sent: dropping the header changes what is signed
+        let mut no_window = good.clone();
+        no_window.remove("X-BAPI-RECV-WINDOW");
+        assert_eq!(code(check(&no_window, Method::GET, &path, "")), 10004);
+        let mut garbage = good.clone();
+        garbage.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("soon"));
+        assert_eq!(code(check(&garbage, Method::GET, &path, "")), 10001);
+        // missing headers: 401
+        for name in ["X-BAPI-TIMESTAMP", "X-BAPI-SIGN"] {
+            let mut h = good.clone();
+            h.remove(name);
+            let e = check(&h, Method::GET, &path, "").unwrap_err();
+            assert_eq!((e.code, e.status), (10003, StatusCode::UNAUTHORIZED));
+        }
+    }
+
+    #[test]
+    fn the_window_is_bybits_rule() {
+        let q = "accountType=UNIFIED";
+        let path = format!("/v5/account/wallet-balance?{q}");
+        let at = |ts: i64| auth_headers(&creds("testsecret"), ts, q).unwrap();
+        // server - recvWindow <= ts
+        check(&at(NOW - RECV_WINDOW_MS), Method::GET, &path, "").unwrap();
+        let e = check(&at(NOW - RECV_WINDOW_MS - 1), Method::GET, &path, "").unwrap_err();
+        assert_eq!((e.code, e.status), (10002, StatusCode::OK));
+        assert!(e.msg.contains("recv_window[5000]"), "{}", e.msg);
+        // ts < server + 1000
+        check(&at(NOW + MAX_AHEAD_MS - 1), Method::GET, &path, "").unwrap();
+        assert_eq!(
+            code(check(&at(NOW + MAX_AHEAD_MS), Method::GET, &path, "")),
+            10002
+        );
+        // a larger window, signed, lets an older timestamp in, but never one 1 s ahead
+        let old = NOW - 20_000;
+        let mut h = HeaderMap::new();
+        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
+        h.insert("X-BAPI-TIMESTAMP", old.to_string().parse().unwrap());
+        h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("30000"));
+        let sign = crate::exchange::bybit::signature("testsecret", old, "testkey", "30000", q);
+        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        check(&h, Method::GET, &path, "").unwrap();
+        // no recvWindow header: default 5000, and the prehash has no window part
+        let mut h = HeaderMap::new();
+        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
+        h.insert("X-BAPI-TIMESTAMP", NOW.to_string().parse().unwrap());
+        let sign = crate::exchange::bybit::signature("testsecret", NOW, "testkey", "", q);
+        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        check(&h, Method::GET, &path, "").unwrap();
+        let mut garbage = at(NOW);
+        garbage.insert("X-BAPI-TIMESTAMP", HeaderValue::from_static("soon"));
+        assert_eq!(code(check(&garbage, Method::GET, &path, "")), 10002);
+    }
+
+    fn result(scenario: Scenario, path_and_query: &str) -> Result<Value, BybitError> {
+        let uri: Uri = path_and_query.parse().unwrap();
+        answer(&key(scenario), uri.path(), &uri, "127.0.0.1", NOW)
+    }
+
+    #[test]
+    fn introspection_lists_exactly_the_granted_rights() {
+        let cases = [
+            (Scenario::Valid, 0, true, true, false, true),
+            (Scenario::WithdrawEnabled, 0, true, true, true, true),
+            (Scenario::FuturesMissing, 0, true, false, false, true),
+            (Scenario::TradeMissing, 0, false, true, false, true),
+            (Scenario::ReadOnly, 1, false, false, false, true),
+            (Scenario::NoIpWhitelist, 0, true, true, false, false),
+        ];
+        for (scenario, read_only, spot, futures, withdraw, bound) in cases {
+            let r = result(scenario, "/v5/user/query-api").unwrap();
+            let p = &r["permissions"];
+            assert_eq!(r["readOnly"], read_only, "{scenario:?}");
+            assert_eq!(p["Spot"] == json!(["SpotTrade"]), spot, "{scenario:?}");
+            assert_eq!(p["ContractTrade"] == json!(["Order", "Position"]), futures);
+            assert_eq!(p["Derivatives"] == json!(["DerivativesTrade"]), futures);
+            assert_eq!(p["Wallet"] == json!(["Withdraw"]), withdraw, "{scenario:?}");
+            if bound {
+                assert_eq!(r["ips"], json!(["127.0.0.1"]));
+                assert_eq!(
+                    (&r["expiredAt"], &r["deadlineDay"]),
+                    (&json!(""), &json!(0))
+                );
+            } else {
+                assert_eq!(r["ips"], json!(["*"]));
+                assert_eq!(r["deadlineDay"], UNBOUND_REMAINING_DAYS);
+                assert!(r["expiredAt"].as_str().unwrap().starts_with("2023-11-19T"));
+            }
+        }
+    }
+
+    #[test]
+    fn reads_are_refused_the_way_bybit_does() {
+        let e = result(
+            Scenario::FuturesMissing,
+            "/v5/position/list?category=linear&settleCoin=USDT",
+        )
+        .unwrap_err();
+        assert_eq!((e.code, e.status), (10005, StatusCode::OK));
+        assert!(result(
+            Scenario::Valid,
+            "/v5/position/list?category=linear&settleCoin=USDT"
+        )
+        .is_ok());
+        assert_eq!(
+            result(Scenario::Valid, "/v5/position/list?category=linear")
+                .unwrap_err()
+                .code,
+            10001
+        );
+        assert!(result(
+            Scenario::ReadOnly,
+            "/v5/account/wallet-balance?accountType=UNIFIED"
+        )
+        .is_ok());
+        assert_eq!(
+            result(
+                Scenario::Valid,
+                "/v5/account/wallet-balance?accountType=SPOT"
+            )
+            .unwrap_err()
+            .code,
+            10001
+        );
+        assert_eq!(
+            result(Scenario::ReadOnly, "/v5/account/set-margin-mode")
+                .unwrap_err()
+                .code,
+            10005
+        );
+        let e = BybitError::ip_refused("127.0.0.1");
+        assert_eq!(e.code, 10010);
+        assert!(e.msg.ends_with("127.0.0.1"));
+    }
+}
