@@ -14,10 +14,14 @@ use super::ExchangeKind;
 ///   20 req/s (shared/docs/exchanges/mexc.md §7). 10/s keeps futures calls inside 20 / 2 s.
 /// - KuCoin: the public pool is 2000 / 30 s per IP (kucoin.md §7); private pools are per
 ///   account, so sibling keys do not share them. 50/s is three quarters of the public pool.
+/// - Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
+///   (account info 1/s, balances 10/s); the overall 6000/min per IP is unverified. 10/s is half
+///   the public per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
         ExchangeKind::Kucoin => 50.0,
+        ExchangeKind::Bitget => 10.0,
         _ => 10.0,
     }
 }

@@ -5,6 +5,7 @@
 //! and how to read the exchange's error codes. It turns all of that into [`Facts`]; deciding
 //! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
 
+pub mod bitget;
 pub mod budget;
 pub mod facts;
 pub mod http;
@@ -73,7 +74,10 @@ impl ExchangeKind {
 
     /// Whether this build can check keys of this exchange (the rest are on the roadmap).
     pub fn is_supported(self) -> bool {
-        matches!(self, ExchangeKind::Mexc | ExchangeKind::Kucoin)
+        matches!(
+            self,
+            ExchangeKind::Mexc | ExchangeKind::Kucoin | ExchangeKind::Bitget
+        )
     }
 
     /// Whether the exchange's keys carry a passphrase chosen by the user.
@@ -179,6 +183,7 @@ pub fn for_kind_with_rate(
     match kind {
         ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
         ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
+        ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
         _ => None,
     }
 }

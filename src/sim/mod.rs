@@ -11,6 +11,7 @@
 //! Each API key plays a [`Scenario`]: a healthy key, a key with withdraw rights, a key whose
 //! requests hang, and so on.
 
+pub mod bitget;
 pub mod kucoin;
 pub mod mexc;
 mod scenario;
@@ -99,7 +100,8 @@ impl SimState {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .nest("/mexc", mexc::router(state.clone()))
-        .nest("/kucoin", kucoin::router(state))
+        .nest("/kucoin", kucoin::router(state.clone()))
+        .nest("/bitget", bitget::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

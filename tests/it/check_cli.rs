@@ -199,7 +199,7 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
 
     let mut config = String::from(
         "[daemon]\ncheck_timeout = \"2s\"\nmax_concurrent_checks = 16\n\n\
-         [daemon.request_budget]\nmexc = 1000\nkucoin = 1000\n\n",
+         [daemon.request_budget]\nmexc = 1000\nkucoin = 1000\nbitget = 1000\n\n",
     );
     let mut expected: BTreeMap<String, Expect> = BTreeMap::new();
     for (key, &scenario) in keys.iter().zip(&scenarios) {
@@ -257,8 +257,9 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
 async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
     let mexc = sim_key(ExchangeKind::Mexc, "mexc-real", Scenario::Valid);
     let kucoin = sim_key(ExchangeKind::Kucoin, "kucoin-real", Scenario::Valid);
+    let bitget = sim_key(ExchangeKind::Bitget, "bitget-real", Scenario::Valid);
     let sim = support::start_sim(ScenarioFile {
-        keys: vec![mexc.clone(), kucoin.clone()],
+        keys: vec![mexc.clone(), kucoin.clone(), bitget.clone()],
         ..ScenarioFile::default()
     })
     .await;
@@ -277,6 +278,15 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
         ("kucoin-wrong-secret", wrong_secret(&kucoin)),
         ("kucoin-unknown-key", unknown(&kucoin, "never-registered-k")),
         ("kucoin-wrong-passphrase", wrong_passphrase),
+        ("bitget-wrong-secret", wrong_secret(&bitget)),
+        ("bitget-unknown-key", unknown(&bitget, "never-registered-b")),
+        (
+            "bitget-wrong-passphrase",
+            SimKey {
+                passphrase: Some("not-the-passphrase".into()),
+                ..bitget.clone()
+            },
+        ),
     ];
     let config: String = cases
         .iter()
@@ -300,7 +310,7 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
     let all_keys: Vec<SimKey> = cases
         .iter()
         .map(|(_, k)| k.clone())
-        .chain([mexc, kucoin])
+        .chain([mexc, kucoin, bitget])
         .collect();
     assert_no_secret(&[&run.stdout, &run.stderr], &secrets_of(&all_keys));
 }

@@ -5,6 +5,7 @@ mod config_errors;
 mod daemon;
 mod demo;
 mod metrics;
+mod sim_bitget;
 mod sim_kucoin;
 mod sim_mexc;
 mod support;
