@@ -73,7 +73,7 @@ enum Command {
     },
     /// Run the built-in exchange simulator and check a demo config against it.
     Demo,
-    /// Serve the exchange simulator on ADDR (paths /mexc, /kucoin) until interrupted.
+    /// Serve the exchange simulator on ADDR (one path per exchange: /mexc, /kucoin, ...) until interrupted.
     Sim {
         #[arg(long, default_value = "127.0.0.1:18080")]
         listen: SocketAddr,
@@ -235,8 +235,9 @@ async fn sim(listen: SocketAddr, scenarios: PathBuf) -> ExitCode {
         }
     };
     println!(
-        "exchange simulator on http://{} with {keys} key(s): base_url = \"http://{}/mexc\" or \"http://{}/kucoin\"",
-        running.addr, running.addr, running.addr
+        "exchange simulator on http://{} with {keys} key(s); point a connection at it with base_url = \"{}\" (one path per exchange)",
+        running.addr,
+        running.base_url(keywarden::exchange::ExchangeKind::Mexc)
     );
     keywarden::shutdown::signalled().await;
     ExitCode::SUCCESS

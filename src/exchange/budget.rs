@@ -26,6 +26,9 @@ use super::ExchangeKind;
 /// - Bybit: 600 requests / 5 s per IP across all of api.bybit.com, breach = HTTP 403 and a ban
 ///   of at least 10 minutes (bybit.md §7, docs v5/rate-limit); per-UID limits are per account.
 ///   50/s is under half of the 120/s the IP limit allows.
+/// - Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
+///   (account info 1/s, balances 10/s); the overall 6000/min per IP is unverified. 10/s is half
+///   the public per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -33,6 +36,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Okx => 20.0,
         ExchangeKind::Binance => 10.0,
         ExchangeKind::Bybit => 50.0,
+        ExchangeKind::Bitget => 10.0,
         _ => 10.0,
     }
 }

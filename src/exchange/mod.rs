@@ -6,6 +6,7 @@
 //! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
 
 pub mod binance;
+pub mod bitget;
 pub mod budget;
 pub mod bybit;
 pub mod facts;
@@ -83,6 +84,7 @@ impl ExchangeKind {
                 | ExchangeKind::Okx
                 | ExchangeKind::Binance
                 | ExchangeKind::Bybit
+                | ExchangeKind::Bitget
         )
     }
 
@@ -192,6 +194,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Okx => Some(Box::new(okx::Okx::new(http))),
         ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
         ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
+        ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
         _ => None,
     }
 }

@@ -12,6 +12,7 @@
 //! requests hang, and so on.
 
 pub mod binance;
+pub mod bitget;
 pub mod bybit;
 pub mod kucoin;
 pub mod mexc;
@@ -106,7 +107,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/okx", okx::router(state.clone()))
         .nest("/binance", binance::router(state.clone()))
         .nest("/bybit", bybit::router(state.clone()))
-        .nest("/kucoin", kucoin::router(state))
+        .nest("/bitget", bitget::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

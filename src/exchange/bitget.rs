@@ -1,0 +1,1049 @@
+//! Bitget: the v2 "classic account" REST API (`/api/v2/spot/...`, `/api/v2/mix/...`), one host
+//! for spot and futures (`api.bitget.com`).
+//!
+//! Signing (shared/docs/exchanges/bitget.md §2): `ACCESS-SIGN` = base64(HMAC-SHA256(secret,
+//! timestamp + METHOD + requestPath + (`?` + queryString when there is one) + body)); the
+//! timestamp is Unix milliseconds; the passphrase travels in clear in `ACCESS-PASSPHRASE` and is
+//! not signed. The query string is sent with its keys in ascending order (the docs' current rule),
+//! so what is signed and what is sent are the same bytes whether or not Bitget re-sorts.
+//!
+//! The probe reads the server time (our clock against Bitget's receive window), the key's own
+//! description (`/api/v2/spot/account/info`: permission codes and IP whitelist), the spot
+//! balances, and, for futures connections, the USDT-M futures accounts. Every reply is read by
+//! its JSON `code` (a string, `"00000"` = success), never by the HTTP status alone: which status
+//! goes with which code is only partly documented [uncertain].
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::http::{generic_problem, Reply};
+use super::{
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+};
+use crate::secret::ExposeSecret;
+
+/// The one REST host for spot and futures (no separate futures host, no testnet host).
+pub const DEFAULT_SPOT_BASE: &str = "https://api.bitget.com";
+/// Futures (`/api/v2/mix/...`) are served by the same host.
+pub const DEFAULT_FUTURES_BASE: &str = "https://api.bitget.com";
+
+/// How far from Bitget's clock a request timestamp may be. The docs give no number; 30 s is the
+/// commonly cited tolerance [uncertain], so the probe reports skew beyond it and the simulator
+/// refuses beyond it.
+pub const RECV_WINDOW_MS: i64 = 30_000;
+
+/// Success code of Bitget's JSON envelope.
+pub const CODE_OK: &str = "00000";
+
+pub const PATH_TIME: &str = "/api/v2/public/time";
+pub const PATH_ACCOUNT_INFO: &str = "/api/v2/spot/account/info";
+pub const PATH_SPOT_ASSETS: &str = "/api/v2/spot/account/assets";
+pub const PATH_FUTURES_ACCOUNTS: &str = "/api/v2/mix/account/accounts";
+
+/// The spot balance read: one coin keeps the reply small.
+pub const SPOT_ASSETS_PARAMS: &[(&str, &str)] = &[("coin", "USDT")];
+/// The futures account read: USDT-margined perpetuals, the product type most strategies use.
+pub const FUTURES_ACCOUNTS_PARAMS: &[(&str, &str)] = &[("productType", "USDT-FUTURES")];
+
+type HmacSha256 = Hmac<Sha256>;
+
+// ---------------------------------------------------------------------------------------------
+// Signing: pure functions of (credentials, time, request parts).
+// ---------------------------------------------------------------------------------------------
+
+/// base64(HMAC-SHA256(key = secret as UTF-8, msg)), standard alphabet with padding.
+pub fn hmac_base64(secret: &str, msg: &[u8]) -> String {
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(msg);
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// The query string Bitget signs: keys in ascending (byte) order, `key=value` joined by `&`,
+/// values as they are (not percent-encoded, as ccxt signs them). Empty without parameters.
+pub fn signed_query(params: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    sorted
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The query string as it travels in the URL: the same order, values percent-encoded where
+/// they must be. For the values the probe sends (letters, digits, `-`) it is byte-identical to
+/// [`signed_query`], which is what keeps the signature valid whatever Bitget does with encoding.
+pub fn sent_query(params: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    sorted
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The string Bitget signs: timestamp + METHOD + request path (never the host or a proxy
+/// prefix) + `?` + query (only when there is a query) + body (empty for GET).
+pub fn prehash(
+    timestamp_ms: i64,
+    method: &str,
+    request_path: &str,
+    query: &str,
+    body: &str,
+) -> String {
+    let method = method.to_ascii_uppercase();
+    if query.is_empty() {
+        format!("{timestamp_ms}{method}{request_path}{body}")
+    } else {
+        format!("{timestamp_ms}{method}{request_path}?{query}{body}")
+    }
+}
+
+/// `ACCESS-SIGN` for one request.
+pub fn signature(
+    secret: &str,
+    timestamp_ms: i64,
+    method: &str,
+    request_path: &str,
+    query: &str,
+    body: &str,
+) -> String {
+    hmac_base64(
+        secret,
+        prehash(timestamp_ms, method, request_path, query, body).as_bytes(),
+    )
+}
+
+/// The headers of a signed request, as (name, value) pairs in the order the docs list them.
+/// Pure: the same inputs give the same bytes. The values are key material: never log them.
+pub fn auth_header_values(
+    credentials: &Credentials,
+    timestamp_ms: i64,
+    method: &str,
+    request_path: &str,
+    query: &str,
+    body: &str,
+) -> [(&'static str, String); 6] {
+    let secret = credentials.api_secret.expose_secret();
+    let passphrase = credentials
+        .passphrase
+        .as_ref()
+        .map(|p| p.expose_secret())
+        .unwrap_or_default();
+    [
+        (
+            "ACCESS-KEY",
+            credentials.api_key.expose_secret().to_string(),
+        ),
+        (
+            "ACCESS-SIGN",
+            signature(secret, timestamp_ms, method, request_path, query, body),
+        ),
+        ("ACCESS-TIMESTAMP", timestamp_ms.to_string()),
+        ("ACCESS-PASSPHRASE", passphrase.to_string()),
+        ("Content-Type", "application/json".to_string()),
+        ("locale", "en-US".to_string()),
+    ]
+}
+
+/// The headers as a reqwest `HeaderMap`, the key material marked sensitive. Fails (without
+/// quoting the value) when a configured value cannot travel in an HTTP header.
+pub fn auth_headers(
+    credentials: &Credentials,
+    timestamp_ms: i64,
+    method: &str,
+    request_path: &str,
+    query: &str,
+    body: &str,
+) -> Result<HeaderMap, Problem> {
+    let mut headers = HeaderMap::new();
+    let values = auth_header_values(credentials, timestamp_ms, method, request_path, query, body);
+    for (name, value) in values {
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            Problem::invalid_key(format!(
+                "{name}: the configured value holds characters that cannot be sent in an HTTP header"
+            ))
+        })?;
+        if name.starts_with("ACCESS-") {
+            value.set_sensitive(true);
+        }
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies.
+// ---------------------------------------------------------------------------------------------
+
+/// What one Bitget call came to.
+#[derive(Debug)]
+enum Outcome {
+    /// `code` 00000: the call's `data`.
+    Ok(Value),
+    /// `40014`: the key lacks the right this endpoint needs (a fact, not a problem).
+    Denied(String),
+    /// Anything that ends the probe.
+    Problem(Problem),
+}
+
+/// The envelope's `code` as text: a string per the docs; a number is accepted too, tolerantly.
+fn code_of(body: &Value) -> Option<String> {
+    match body.get("code")? {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The envelope's text: `msg` in most examples, `message` in some — both are read.
+fn msg_of(body: &Value) -> String {
+    ["msg", "message"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn wait_text(wait: Option<Duration>) -> String {
+    wait.map(|d| format!(", retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+/// Reads one reply: the HTTP-level problems every exchange shares first, then Bitget's `code`.
+fn read_reply(reply: &Reply, what: &str) -> Outcome {
+    let parsed = reply.json::<Value>(what);
+    if let Some(mut problem) = generic_problem(reply, what) {
+        // Bitget's own body (e.g. 503 + 40200 in maintenance, 429 + "429"): quote code and msg.
+        if let Some(code) = parsed.as_ref().ok().and_then(code_of) {
+            let msg = parsed.as_ref().map(msg_of).unwrap_or_default();
+            problem.message = format!("{what}: HTTP {}, code {code} {msg}", reply.status.as_u16())
+                .trim_end()
+                .to_string()
+                + &wait_text(problem.retry_after);
+        }
+        return Outcome::Problem(problem);
+    }
+    let body = match parsed {
+        Ok(body) => body,
+        Err(problem) => return Outcome::Problem(problem),
+    };
+    let Some(code) = code_of(&body) else {
+        return Outcome::Problem(Problem::unavailable(format!(
+            "{what}: HTTP {} without a Bitget code: {}",
+            reply.status.as_u16(),
+            reply.snippet()
+        )));
+    };
+    // "00000" per the docs; all zeros (a numeric 0 from some gateway) is accepted too.
+    if code == CODE_OK || (!code.is_empty() && code.bytes().all(|b| b == b'0')) {
+        return Outcome::Ok(body.get("data").cloned().unwrap_or(Value::Null));
+    }
+    let said = format!("{what}: code {code} {}", msg_of(&body))
+        .trim_end()
+        .to_string();
+    // Keyed on the JSON code, never on the HTTP status: auth errors are seen with HTTP 400, the
+    // status of the others is assumed by analogy [uncertain], and maintenance may come as 200.
+    let problem = match code.as_str() {
+        "40014" => return Outcome::Denied(said),
+        // 40004/40008 timestamp expired, 40005 invalid timestamp (ccxt: InvalidNonce)
+        "40004" | "40005" | "40008" => Problem::clock_skew(format!(
+            "{said} (Bitget refuses timestamps about {} s or more away from its clock)",
+            RECV_WINDOW_MS / 1000
+        )),
+        // missing auth headers, unknown key, bad signature, wrong passphrase, frozen user,
+        // deleted key
+        "40001" | "40002" | "40003" | "40006" | "40009" | "40010" | "40011" | "40012" | "40013"
+        | "40037" => Problem::invalid_key(said),
+        // "Invalid IP": the docs' text names no IP; when Bitget names one, it is extracted.
+        "40018" => Problem::ip_not_allowed(said),
+        // "429" comes with HTTP 429 (handled above) but is accepted with 200 as well; 1001 is
+        // "request too frequent".
+        "429" | "1001" => {
+            let wait = reply.retry_after();
+            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
+        }
+        "40200" | "40015" => Problem::unavailable(said),
+        _ => Problem::unavailable(format!("{said} (unexpected Bitget reply)")),
+    };
+    Outcome::Problem(problem)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock.
+// ---------------------------------------------------------------------------------------------
+
+/// `data.serverTime` of `/api/v2/public/time`: ms as a string per the docs; a number is
+/// accepted too.
+fn server_time(data: &Value) -> Option<i64> {
+    match data.get("serverTime")? {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+/// Our clock versus the exchange's, measured at the midpoint of the round trip.
+/// Positive = the server is ahead of us.
+pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
+    let midpoint = sent_ms + (received_ms - sent_ms) / 2;
+    server_ms - midpoint
+}
+
+/// `None` when the offset is inside the window, else the clock-skew problem to report.
+pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
+    if offset_ms.abs() <= RECV_WINDOW_MS {
+        return None;
+    }
+    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
+    Some(Problem::clock_skew(format!(
+        "GET {PATH_TIME}: Bitget's server clock is {} ms {direction} ours; Bitget refuses \
+         timestamps more than about {} s away from its clock",
+        offset_ms.abs(),
+        RECV_WINDOW_MS / 1000
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key introspection.
+// ---------------------------------------------------------------------------------------------
+
+/// What `/api/v2/spot/account/info` says about the key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyInfo {
+    pub authorities: Vec<String>,
+    pub ips: Vec<String>,
+    pub user_id: Option<String>,
+    pub parent_id: Option<String>,
+}
+
+/// A comma-separated string or (tolerantly) an array of strings; absent/null/empty = none.
+fn list(value: Option<&Value>) -> Option<Vec<String>> {
+    let clean = |s: &str| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    match value {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::String(s)) => Some(clean(s)),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .flat_map(clean)
+                .collect(),
+        ),
+        Some(_) => None,
+    }
+}
+
+fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl KeyInfo {
+    /// Parses `data`. `authorities` is an array in the docs (a comma string is accepted too);
+    /// `ips` is one comma-separated string in the docs (an array is accepted too); its empty or
+    /// absent form for an unbound key is not documented [uncertain], so absent, null and ""
+    /// all mean "no whitelist".
+    pub fn from_data(data: &Value) -> Option<KeyInfo> {
+        let obj = data.as_object()?;
+        obj.get("authorities")?;
+        Some(KeyInfo {
+            authorities: list(obj.get("authorities"))?,
+            ips: list(obj.get("ips"))?,
+            user_id: id_text(obj.get("userId")),
+            parent_id: id_text(obj.get("parentId")),
+        })
+    }
+
+    fn has(&self, code: &str) -> bool {
+        self.authorities
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(code))
+    }
+
+    fn has_any(&self, codes: &[&str]) -> bool {
+        codes.iter().any(|c| self.has(c))
+    }
+
+    /// Whether the list holds any of the four-letter codes of Bitget's current permission model.
+    fn has_new_codes(&self) -> bool {
+        self.authorities.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            a.len() == 4 && (a.ends_with("or") || a.ends_with("ow") || a.starts_with("tax"))
+                || a.starts_with("p2p")
+                || a.starts_with("pll")
+        })
+    }
+
+    /// Fills rights, IP binding and notes into `facts`.
+    ///
+    /// - read: any read-only (`..or`) or read-write (`..ow`) code, or legacy `readonly`; the
+    ///   endpoint itself needs spot read, so answering at all already shows it;
+    /// - spot trade: `stow`, or legacy `trade`;
+    /// - withdraw: `wwow`, or legacy `withdraw` (that legacy word is [uncertain]); `wtow`
+    ///   (transfers between the user's own accounts) is not a withdraw right;
+    /// - futures: `coow` (futures orders) or `cpow` (futures positions) read-write. Keys that
+    ///   carry only legacy words do not say whether `trade` covers futures [uncertain]: unknown.
+    pub fn apply(&self, facts: &mut Facts) {
+        let legacy_only = !self.has_new_codes();
+        facts.permissions.read = Some(!self.authorities.is_empty());
+        facts.permissions.trade = Some(self.has_any(&["stow", "trade"]));
+        facts.permissions.withdraw = Some(self.has_any(&["wwow", "withdraw"]));
+        facts.permissions.futures = if self.has_any(&["coow", "cpow"]) {
+            Some(true)
+        } else if legacy_only && self.has("trade") {
+            facts.notes.push(
+                "key reports Bitget's legacy permission words only; whether its trade right \
+                 covers futures is not stated"
+                    .to_string(),
+            );
+            None
+        } else {
+            if self.has_any(&["coor", "cpor"]) {
+                facts
+                    .notes
+                    .push("key can read futures but not place futures orders".to_string());
+            }
+            Some(false)
+        };
+        // The whitelist is shown in full; a successful signed call already proves our IP is on it.
+        facts.ip_restricted = Some(!self.ips.is_empty());
+        // Bitget reports no expiry date, and no rule expiring unbound keys was found [uncertain].
+        facts.expires_at = None;
+        if self.has("smow") {
+            facts
+                .notes
+                .push("key also holds Bitget's margin trading right".to_string());
+        }
+        if let (Some(user), Some(parent)) = (&self.user_id, &self.parent_id) {
+            if user != parent && !user.contains('*') && !parent.contains('*') {
+                facts.notes.push("sub-account key".to_string());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+// ---------------------------------------------------------------------------------------------
+
+pub struct Bitget {
+    http: HttpClient,
+}
+
+impl Bitget {
+    pub fn new(http: HttpClient) -> Bitget {
+        Bitget { http }
+    }
+
+    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
+        match self
+            .http
+            .get(&format!("{base}{path}"), HeaderMap::new())
+            .await
+        {
+            Ok(reply) => read_reply(&reply, what),
+            Err(problem) => Outcome::Problem(problem),
+        }
+    }
+
+    /// A signed GET of `path` with `params` (the base may carry a path prefix: never signed).
+    async fn signed(
+        &self,
+        target: &ProbeTarget,
+        base: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        what: &str,
+    ) -> Outcome {
+        let query = signed_query(params);
+        let headers = match auth_headers(&target.credentials, now_ms(), "GET", path, &query, "") {
+            Ok(h) => h,
+            Err(problem) => return Outcome::Problem(problem),
+        };
+        let sent = sent_query(params);
+        let url = if sent.is_empty() {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?{sent}")
+        };
+        match self.http.get(&url, headers).await {
+            Ok(reply) => read_reply(&reply, what),
+            Err(problem) => Outcome::Problem(problem),
+        }
+    }
+
+    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        if target
+            .credentials
+            .passphrase
+            .as_ref()
+            .is_none_or(|p| p.expose_secret().is_empty())
+        {
+            return Err(Problem::invalid_key(
+                "Bitget keys need the passphrase chosen when the key was created; none is configured",
+            ));
+        }
+        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+
+        // 1. Is the exchange up, and is our clock inside its window? Bitget has no status
+        // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
+        let what = format!("GET {PATH_TIME}");
+        let sent = now_ms();
+        let data = ok(self.public(spot, PATH_TIME, &what).await)?;
+        let received = now_ms();
+        let server = server_time(&data)
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
+        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+            return Err(problem);
+        }
+
+        // 2. What the key is allowed to do.
+        let what = format!("GET {PATH_ACCOUNT_INFO}");
+        match self
+            .signed(target, spot, PATH_ACCOUNT_INFO, &[], &what)
+            .await
+        {
+            Outcome::Ok(data) => {
+                let info = KeyInfo::from_data(&data).ok_or_else(|| {
+                    Problem::unavailable(format!("{what}: reply without an authorities list"))
+                })?;
+                info.apply(facts);
+            }
+            // The endpoint needs spot read: a key without it cannot describe itself.
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 3. Can it read balances?
+        let what = format!("GET {PATH_SPOT_ASSETS}");
+        match self
+            .signed(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
+            .await
+        {
+            Outcome::Ok(data) if data.is_array() => facts.permissions.read = Some(true),
+            Outcome::Ok(_) => {
+                return Err(Problem::unavailable(format!(
+                    "{what}: reply without an asset list"
+                )))
+            }
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 4. Futures, only when the connection trades them.
+        if target.markets.futures {
+            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
+            match self
+                .signed(
+                    target,
+                    futures,
+                    PATH_FUTURES_ACCOUNTS,
+                    FUTURES_ACCOUNTS_PARAMS,
+                    &what,
+                )
+                .await
+            {
+                Outcome::Ok(data) if data.is_array() => {
+                    if facts.permissions.futures.is_none() {
+                        // Reading the account proves futures access, not the right to trade.
+                        facts.notes.push(
+                            "futures account readable; futures trade right unknown".to_string(),
+                        );
+                    }
+                }
+                Outcome::Ok(_) => {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: reply without an account list"
+                    )))
+                }
+                Outcome::Denied(said) => {
+                    facts.permissions.futures = Some(false);
+                    facts.notes.push(said);
+                }
+                Outcome::Problem(problem) => return Err(problem),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ok(outcome: Outcome) -> Result<Value, Problem> {
+    match outcome {
+        Outcome::Ok(data) => Ok(data),
+        // a public endpoint never needs a right: a refusal there is not the key's
+        Outcome::Denied(said) => Err(Problem::unavailable(said)),
+        Outcome::Problem(problem) => Err(problem),
+    }
+}
+
+impl Exchange for Bitget {
+    fn kind(&self) -> ExchangeKind {
+        ExchangeKind::Bitget
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.run(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::ProblemKind;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
+        Credentials {
+            api_key: key.into(),
+            api_secret: secret.into(),
+            passphrase: Some(passphrase.into()),
+        }
+    }
+
+    const TS: i64 = 1_700_000_000_000;
+
+    // 3a, GET: the docs' prehash string; the query is sorted by key whatever order it is given in.
+    #[test]
+    fn worked_example_3a_get_prehash() {
+        let query = signed_query(&[("symbol", "BTCUSDT"), ("limit", "20")]);
+        assert_eq!(query, "limit=20&symbol=BTCUSDT");
+        assert_eq!(
+            prehash(
+                16273667805456,
+                "GET",
+                "/api/mix/v2/market/depth",
+                &query,
+                ""
+            ),
+            "16273667805456GET/api/mix/v2/market/depth?limit=20&symbol=BTCUSDT"
+        );
+    }
+
+    // 3a, POST: the body follows the path directly, no `?`, no separator.
+    #[test]
+    fn worked_example_3a_post_prehash() {
+        let body = r#"{"symbol":"BTCUSDT","productType":"USDT-FUTURES","marginMode":"crossed","marginCoin":"USDT","size":"0.01","side":"buy","orderType":"market"}"#;
+        assert_eq!(
+            prehash(
+                16273667805456,
+                "post",
+                "/api/v2/mix/order/place-order",
+                "",
+                body
+            ),
+            format!("16273667805456POST/api/v2/mix/order/place-order{body}")
+        );
+    }
+
+    // 3b: the permission introspection request, with its full header set.
+    #[test]
+    fn worked_example_3b_account_info_headers() {
+        assert_eq!(
+            prehash(TS, "GET", PATH_ACCOUNT_INFO, "", ""),
+            "1700000000000GET/api/v2/spot/account/info"
+        );
+        let values = auth_header_values(
+            &creds("testkey", "testsecret", "testpass"),
+            TS,
+            "GET",
+            PATH_ACCOUNT_INFO,
+            "",
+            "",
+        );
+        let expected = [
+            ("ACCESS-KEY", "testkey"),
+            (
+                "ACCESS-SIGN",
+                "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg=",
+            ),
+            ("ACCESS-TIMESTAMP", "1700000000000"),
+            ("ACCESS-PASSPHRASE", "testpass"),
+            ("Content-Type", "application/json"),
+            ("locale", "en-US"),
+        ];
+        for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
+            assert_eq!(*name, want_name);
+            assert_eq!(value, want_value);
+        }
+        let map = auth_headers(
+            &creds("testkey", "testsecret", "testpass"),
+            TS,
+            "GET",
+            PATH_ACCOUNT_INFO,
+            "",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            map["ACCESS-SIGN"],
+            "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg="
+        );
+        assert!(map["ACCESS-PASSPHRASE"].is_sensitive());
+        assert!(map["ACCESS-KEY"].is_sensitive());
+        assert_eq!(map.len(), 6);
+    }
+
+    // 3b: the balance reads.
+    #[test]
+    fn worked_example_3b_balance_reads() {
+        let query = signed_query(SPOT_ASSETS_PARAMS);
+        assert_eq!(
+            prehash(TS, "GET", PATH_SPOT_ASSETS, &query, ""),
+            "1700000000000GET/api/v2/spot/account/assets?coin=USDT"
+        );
+        assert_eq!(
+            signature("testsecret", TS, "GET", PATH_SPOT_ASSETS, &query, ""),
+            "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY="
+        );
+        let query = signed_query(FUTURES_ACCOUNTS_PARAMS);
+        assert_eq!(
+            prehash(TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
+            "1700000000000GET/api/v2/mix/account/accounts?productType=USDT-FUTURES"
+        );
+        assert_eq!(
+            signature("testsecret", TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
+            "g5Rs+wt3ED226Pot2TVP1yx5hO58edA+XN9JvnW1h4E="
+        );
+        // what is sent is what is signed, for the probe's own parameters
+        assert_eq!(
+            sent_query(SPOT_ASSETS_PARAMS),
+            signed_query(SPOT_ASSETS_PARAMS)
+        );
+        assert_eq!(
+            sent_query(FUTURES_ACCOUNTS_PARAMS),
+            signed_query(FUTURES_ACCOUNTS_PARAMS)
+        );
+    }
+
+    #[test]
+    fn values_that_need_encoding_are_signed_decoded_and_sent_encoded() {
+        assert_eq!(signed_query(&[("b", "x y"), ("a", "1,2")]), "a=1,2&b=x y");
+        assert_eq!(sent_query(&[("b", "x y"), ("a", "1,2")]), "a=1%2C2&b=x%20y");
+        assert_eq!(signed_query(&[]), "");
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
+        let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "", "").unwrap_err();
+        assert_eq!(err.kind, ProblemKind::InvalidKey);
+        assert!(!err.message.contains("bad"));
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn problem_of(r: &Reply) -> Problem {
+        match read_reply(r, "GET /api/v2/spot/account/assets") {
+            Outcome::Problem(p) => p,
+            other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_code_is_a_string_but_a_number_is_tolerated() {
+        let r = reply(
+            200,
+            &[],
+            r#"{"code":"00000","msg":"success","requestTime":1695808949356,"data":[]}"#,
+        );
+        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
+        let r = reply(200, &[], r#"{"code":0,"data":[]}"#);
+        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
+        let r = reply(200, &[], r#"{"code":"","data":[]}"#);
+        assert!(matches!(read_reply(&r, "x"), Outcome::Problem(_)));
+        // requestTime as a string, as in public reports
+        let r = reply(200, &[], r#"{"code":"00000","requestTime":"1","data":{}}"#);
+        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
+    }
+
+    #[test]
+    fn error_codes_map_to_problems_whatever_the_http_status() {
+        let cases = [
+            (400, "40001", ProblemKind::InvalidKey),
+            (400, "40002", ProblemKind::InvalidKey),
+            (400, "40003", ProblemKind::InvalidKey),
+            (400, "40004", ProblemKind::ClockSkew),
+            (400, "40005", ProblemKind::ClockSkew),
+            (400, "40006", ProblemKind::InvalidKey),
+            (200, "40008", ProblemKind::ClockSkew),
+            (400, "40009", ProblemKind::InvalidKey),
+            (400, "40011", ProblemKind::InvalidKey),
+            (401, "40012", ProblemKind::InvalidKey),
+            (400, "40013", ProblemKind::InvalidKey),
+            (403, "40018", ProblemKind::IpNotAllowed),
+            (400, "40037", ProblemKind::InvalidKey),
+            (200, "429", ProblemKind::RateLimited),
+            (200, "1001", ProblemKind::RateLimited),
+            (200, "40200", ProblemKind::Unavailable),
+            (400, "40015", ProblemKind::Unavailable),
+            (400, "49999", ProblemKind::Unavailable),
+        ];
+        for (status, code, kind) in cases {
+            let r = reply(
+                status,
+                &[],
+                &format!(r#"{{"code":"{code}","msg":"words","requestTime":1,"data":null}}"#),
+            );
+            let p = problem_of(&r);
+            assert_eq!(p.kind, kind, "{code}");
+            assert!(
+                p.message.starts_with(&format!(
+                    "GET /api/v2/spot/account/assets: code {code} words"
+                )),
+                "{}",
+                p.message
+            );
+        }
+    }
+
+    #[test]
+    fn message_field_is_read_when_msg_is_absent() {
+        let r = reply(
+            400,
+            &[],
+            r#"{"code":"40009","message":"sign signature error"}"#,
+        );
+        assert_eq!(
+            problem_of(&r).message,
+            "GET /api/v2/spot/account/assets: code 40009 sign signature error"
+        );
+    }
+
+    #[test]
+    fn missing_permission_is_a_fact_not_a_problem() {
+        let r = reply(
+            400,
+            &[],
+            r#"{"code":"40014","msg":"Incorrect permissions"}"#,
+        );
+        assert!(matches!(read_reply(&r, "x"), Outcome::Denied(s) if s.contains("40014")));
+    }
+
+    #[test]
+    fn ip_refusal_names_the_ip_when_bitget_does() {
+        let r = reply(
+            400,
+            &[],
+            r#"{"code":"40018","msg":"Invalid IP, request ip: 198.51.100.7"}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+        assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+        // the docs' bare text: still an IP refusal, without an address
+        let p = problem_of(&reply(400, &[], r#"{"code":"40018","msg":"Invalid IP"}"#));
+        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+        assert_eq!(p.seen_ip, None);
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after_and_quotes_the_code() {
+        let body = r#"{"code":"429","msg":"Too Many Requests","data":null}"#;
+        let p = problem_of(&reply(429, &[("retry-after", "7")], body));
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+        assert!(
+            p.message.contains("code 429 Too Many Requests"),
+            "{}",
+            p.message
+        );
+        assert!(p.message.contains("retry after 7s"), "{}", p.message);
+        let p = problem_of(&reply(429, &[], "Too Many Requests"));
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, None);
+        let p = problem_of(&reply(200, &[("retry-after", "3")], body));
+        assert_eq!(p.retry_after, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn garbage_and_outages_are_unavailable() {
+        for r in [
+            reply(200, &[], r#"{"code":"00000","data":{"authorities":["st"#),
+            reply(
+                503,
+                &[],
+                r#"{"code":"40200","msg":"Server upgrade, please try again later"}"#,
+            ),
+            reply(
+                403,
+                &[("content-type", "text/html")],
+                "<html>The request could not be satisfied</html>",
+            ),
+            reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+            reply(200, &[], r#"{"data":[]}"#),
+        ] {
+            assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
+        }
+        let p = problem_of(&reply(
+            503,
+            &[],
+            r#"{"code":"40200","msg":"Server upgrade, please try again later"}"#,
+        ));
+        assert_eq!(
+            p.message,
+            "GET /api/v2/spot/account/assets: HTTP 503, code 40200 Server upgrade, please try again later"
+        );
+    }
+
+    #[test]
+    fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
+        assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
+        assert_eq!(clock_offset_ms(1_000, 1_200, 61_100), 60_000);
+        assert!(skew_problem(RECV_WINDOW_MS).is_none());
+        assert!(skew_problem(-RECV_WINDOW_MS).is_none());
+        let p = skew_problem(120_000).unwrap();
+        assert_eq!(p.kind, ProblemKind::ClockSkew);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
+        assert!(skew_problem(-30_001)
+            .unwrap()
+            .message
+            .contains("30001 ms behind ours"));
+        assert_eq!(
+            server_time(&json!({"serverTime": "1700000000123"})),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(server_time(&json!({"serverTime": 17})), Some(17));
+        assert_eq!(server_time(&json!({})), None);
+    }
+
+    fn facts_of(data: Value) -> Facts {
+        let mut facts = Facts::default();
+        KeyInfo::from_data(&data).unwrap().apply(&mut facts);
+        facts
+    }
+
+    fn rights(facts: &Facts) -> [Option<bool>; 4] {
+        let p = facts.permissions;
+        [p.read, p.trade, p.withdraw, p.futures]
+    }
+
+    #[test]
+    fn key_info_from_the_docs_example_with_legacy_words() {
+        let data = json!({
+            "userId": "**********", "inviterId": "**********", "ips": "127.0.0.1",
+            "authorities": ["trade", "readonly"], "parentId": 1, "traderType": "trader",
+            "channelCode": "XXX", "channel": "YYY", "regisTime": "1246566789345"
+        });
+        let facts = facts_of(data);
+        assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
+        assert_eq!(facts.ip_restricted, Some(true));
+        assert_eq!(facts.expires_at, None);
+        assert!(
+            facts.notes.iter().any(|n| n.contains("legacy")),
+            "{facts:?}"
+        );
+    }
+
+    #[test]
+    fn key_info_with_the_current_codes() {
+        let facts = facts_of(json!({
+            "authorities": ["stow", "coow", "cpow", "wtow", "wwow"],
+            "ips": "203.0.113.7,198.51.100.1"
+        }));
+        assert_eq!(rights(&facts), [Some(true); 4]);
+        assert_eq!(facts.ip_restricted, Some(true));
+
+        // a read-only key: transfers are not withdrawals, futures read is not futures rights
+        let facts = facts_of(json!({"authorities": ["stor", "coor", "wtow"], "ips": ""}));
+        assert_eq!(
+            rights(&facts),
+            [Some(true), Some(false), Some(false), Some(false)]
+        );
+        assert_eq!(facts.ip_restricted, Some(false));
+        assert!(facts.notes.iter().any(|n| n.contains("read futures")));
+
+        let facts = facts_of(json!({"authorities": ["stow"]}));
+        assert_eq!(
+            rights(&facts),
+            [Some(true), Some(true), Some(false), Some(false)]
+        );
+        assert_eq!(facts.ip_restricted, Some(false));
+    }
+
+    #[test]
+    fn key_info_tolerates_other_shapes() {
+        // ips absent, null, empty; authorities as a comma string; ips as an array
+        for ips in [None, Some(json!(null)), Some(json!("")), Some(json!([]))] {
+            let mut data = json!({"authorities": "stow, cpow"});
+            if let Some(ips) = ips {
+                data["ips"] = ips;
+            }
+            let facts = facts_of(data);
+            assert_eq!(facts.ip_restricted, Some(false));
+            assert_eq!(facts.permissions.futures, Some(true));
+            assert_eq!(facts.permissions.trade, Some(true));
+        }
+        let info = KeyInfo::from_data(&json!({"authorities": [], "ips": ["1.2.3.4"]})).unwrap();
+        assert_eq!(info.ips, vec!["1.2.3.4"]);
+        // legacy withdraw word [uncertain] and upper case
+        let facts = facts_of(json!({"authorities": ["READONLY", "Withdraw"]}));
+        assert_eq!(facts.permissions.withdraw, Some(true));
+        assert!(KeyInfo::from_data(&json!({"userId": "1"})).is_none());
+        assert!(KeyInfo::from_data(&json!({"authorities": 5})).is_none());
+    }
+
+    #[test]
+    fn sub_account_keys_are_noted() {
+        let facts = facts_of(json!({"authorities": ["stor"], "userId": "2", "parentId": 1}));
+        assert!(facts.notes.iter().any(|n| n == "sub-account key"));
+        let facts = facts_of(json!({"authorities": ["stor"], "userId": "1", "parentId": 1}));
+        assert!(!facts.notes.iter().any(|n| n == "sub-account key"));
+    }
+}
