@@ -3,6 +3,10 @@
 //! [`Alert`] is the structured message every notifier renders in its own format. The policy that
 //! decides when an alert is raised, and the durable outbox that delivers it, build on it.
 
+pub mod delivery;
+pub mod engine;
+pub mod policy;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -106,4 +110,4 @@ impl Alert {
         }
     }
 }
-pub mod policy;
+

@@ -40,6 +40,9 @@ pub struct Incident {
     pub started_at: DateTime<Utc>,
     pub last_notified_at: DateTime<Utc>,
     pub message: String,
+    /// The remedy as the check gave it (the IP remedy names the address the exchange saw).
+    #[serde(default)]
+    pub remedy: Option<String>,
 }
 
 /// What the policy remembers about one connection between checks (persisted).
@@ -76,6 +79,8 @@ pub struct Raised {
     pub topic: Topic,
     pub started_at: DateTime<Utc>,
     pub message: String,
+    /// The check's remedy when the alert comes from one; `None` lets the caller use the generic.
+    pub remedy: Option<String>,
     pub previous: Option<Status>,
 }
 
@@ -163,6 +168,7 @@ pub fn on_verdict(
                 started_at: verdict.checked_at,
                 last_notified_at: verdict.checked_at,
                 message: verdict.message.clone(),
+                remedy: verdict.remedy.clone(),
             });
             raised.push(Raised {
                 kind: AlertKind::Opened,
@@ -170,6 +176,7 @@ pub fn on_verdict(
                 topic: Topic::Status(verdict.status),
                 started_at: verdict.checked_at,
                 message: verdict.message.clone(),
+                remedy: verdict.remedy.clone(),
                 previous,
             });
         }
@@ -195,6 +202,7 @@ pub fn on_verdict(
                     topic: Topic::Warning(warning),
                     started_at: verdict.checked_at,
                     message: warning_text(warning, verdict),
+                    remedy: None,
                     previous: None,
                 });
             } else if !present {
@@ -231,6 +239,7 @@ fn resolved(subject: RaisedSubject, incident: &Incident, now: DateTime<Utc>) -> 
             incident.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
             now.format("%Y-%m-%d %H:%M:%S UTC")
         ),
+        remedy: None,
         previous: None,
     }
 }
@@ -242,6 +251,7 @@ fn opened(subject: RaisedSubject, status: Status, since: DateTime<Utc>, message:
         topic: Topic::Status(status),
         started_at: since,
         message,
+        remedy: None,
         previous: None,
     }
 }
@@ -313,6 +323,7 @@ pub fn evaluate_shared(
                 started_at: since,
                 last_notified_at: now,
                 message: "no exchange answers: this host's network or DNS looks down".to_string(),
+                remedy: None,
             });
             raised.push(opened(
                 RaisedSubject::Host,
@@ -355,6 +366,7 @@ pub fn evaluate_shared(
                             started_at: since,
                             last_notified_at: now,
                             message: message.clone(),
+                            remedy: None,
                         },
                     );
                     for m in connections {
@@ -402,6 +414,7 @@ pub fn evaluate_shared(
                         started_at: since,
                         last_notified_at: now,
                         message: message.clone(),
+                        remedy: None,
                     },
                 );
                 raised.push(opened(
@@ -441,6 +454,7 @@ pub fn evaluate_shared(
                 started_at: state.status_since,
                 last_notified_at: now,
                 message: state.last_message.clone(),
+                remedy: None,
             });
             raised.push(opened(
                 RaisedSubject::Host,
@@ -505,6 +519,7 @@ fn reminder(
         topic: Topic::Status(incident.status),
         started_at: incident.started_at,
         message: incident.message.clone(),
+        remedy: incident.remedy.clone(),
         previous: None,
     })
 }

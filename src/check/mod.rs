@@ -7,7 +7,7 @@ mod status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use remedy::remedy_for;
+pub use remedy::{remedy_for, warning_remedy};
 pub use status::{Severity, Status, Warning};
 
 use crate::exchange::{ExchangeKind, Facts, Markets, Permissions, ProblemKind};

@@ -53,3 +53,18 @@ fn seen_ip(facts: &Facts) -> Option<&str> {
         .find(|p| p.kind == ProblemKind::IpNotAllowed)
         .and_then(|p| p.seen_ip.as_deref())
 }
+
+/// What to do about a warning, in the same plain words as the status remedies.
+pub fn warning_remedy(warning: super::Warning) -> String {
+    match warning {
+        super::Warning::IpWhitelistMissing => "Bind the API key to this trading host's IP address \
+             at the exchange, so that a leaked key cannot be used from anywhere else."
+            .to_string(),
+        super::Warning::KeyExpiresSoon => "Create a new key at the exchange (read and trade rights \
+             only, bound to this host's IP) before this one expires, and paste it into the platform."
+            .to_string(),
+        super::Warning::FuturesNotNeeded => "Switch the futures rights off on this key at the \
+             exchange; the connection does not trade futures."
+            .to_string(),
+    }
+}

@@ -61,6 +61,8 @@ impl DaemonConfig {
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
     pub unavailable_after: u32,
+    /// Consecutive `connected` checks before an incident counts as resolved.
+    pub resolve_after: u32,
     /// `None` when reminders are off (`remind_every = "0"`).
     pub remind_every: Option<Duration>,
     pub send_resolved: bool,
@@ -84,6 +86,33 @@ pub struct EmailConfig {
     pub to: Vec<String>,
 }
 
+/// A connection's overrides of the `[alerts]` thresholds (`[connections.NAME.alerts]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertOverrides {
+    pub unavailable_after: Option<u32>,
+    pub resolve_after: Option<u32>,
+    /// `Some(None)` turns reminders off for this connection.
+    pub remind_every: Option<Option<Duration>>,
+    pub send_resolved: Option<bool>,
+}
+
+impl AlertsConfig {
+    /// The thresholds without any connection's overrides (exchange and host incidents).
+    pub fn defaults(&self) -> crate::alert::policy::Thresholds {
+        self.thresholds(&AlertOverrides::default())
+    }
+
+    /// The thresholds for a connection with `overrides`.
+    pub fn thresholds(&self, overrides: &AlertOverrides) -> crate::alert::policy::Thresholds {
+        crate::alert::policy::Thresholds {
+            unavailable_after: overrides.unavailable_after.unwrap_or(self.unavailable_after),
+            resolve_after: overrides.resolve_after.unwrap_or(self.resolve_after),
+            remind_every: overrides.remind_every.unwrap_or(self.remind_every),
+            send_resolved: overrides.send_resolved.unwrap_or(self.send_resolved),
+        }
+    }
+}
+
 /// One exchange key to watch.
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -98,6 +127,7 @@ pub struct Connection {
     pub schedule: Option<Schedule>,
     pub base_url: Option<String>,
     pub futures_base_url: Option<String>,
+    pub alerts: AlertOverrides,
 }
 
 /// A 6-field cron expression (sec min hour dom mon dow, UTC), checked with the same parser

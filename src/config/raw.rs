@@ -33,6 +33,7 @@ pub struct RawDaemon {
 #[serde(deny_unknown_fields)]
 pub struct RawAlerts {
     pub unavailable_after: Option<i64>,
+    pub resolve_after: Option<i64>,
     pub remind_every: Option<String>,
     pub send_resolved: Option<bool>,
     pub telegram: Option<RawTelegram>,
@@ -72,6 +73,17 @@ pub struct RawConnection {
     pub schedule: Option<String>,
     pub base_url: Option<String>,
     pub futures_base_url: Option<String>,
+    pub alerts: Option<RawConnectionAlerts>,
+}
+
+/// `[connections.NAME.alerts]`: this connection's overrides of the `[alerts]` thresholds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnectionAlerts {
+    pub unavailable_after: Option<i64>,
+    pub resolve_after: Option<i64>,
+    pub remind_every: Option<String>,
+    pub send_resolved: Option<bool>,
 }
 
 // Hand-written Debug so a raw secret reference that is a literal secret never reaches a log.
@@ -91,5 +103,5 @@ macro_rules! redacted_debug {
 redacted_debug!(RawTelegram { chat_ids, api_url } hides { bot_token });
 redacted_debug!(RawEmail { smtp_url, username, from, to } hides { password });
 redacted_debug!(RawConnection {
-    exchange, markets, require_ip_whitelist, owner_email, schedule, base_url, futures_base_url
+    exchange, markets, require_ip_whitelist, owner_email, schedule, base_url, futures_base_url, alerts
 } hides { api_key, api_secret, passphrase });

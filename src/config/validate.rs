@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::raw::{RawAlerts, RawConfig, RawConnection, RawDaemon, RawEmail, RawTelegram};
+use super::raw::{
+    RawAlerts, RawConfig, RawConnection, RawConnectionAlerts, RawDaemon, RawEmail, RawTelegram,
+};
 use super::{
-    AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig, Problem, Schedule,
+    AlertOverrides, AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig, Problem, Schedule,
     TelegramConfig, ENV_PREFIX,
 };
 use crate::exchange::{Credentials, ExchangeKind, Markets};
@@ -241,30 +243,56 @@ fn request_budget(
 }
 
 fn alerts(raw: RawAlerts, problems: &mut Problems, literal_keys: &mut Vec<String>) -> AlertsConfig {
+    let overrides = alert_overrides(
+        "alerts",
+        RawConnectionAlerts {
+            unavailable_after: raw.unavailable_after,
+            resolve_after: raw.resolve_after,
+            remind_every: raw.remind_every,
+            send_resolved: raw.send_resolved,
+        },
+        problems,
+    );
     AlertsConfig {
-        unavailable_after: problems.check(
-            "alerts.unavailable_after",
-            raw.unavailable_after,
-            2,
-            |n| match n {
-                1..=1000 => Ok(n as u32),
-                _ => Err(format!(
-                    "{n} is out of range: use 1 to 1000 consecutive checks"
-                )),
-            },
-        ),
-        remind_every: problems.check("alerts.remind_every", raw.remind_every, None, |s| {
-            if s.trim() == "0" {
-                Ok(None)
-            } else {
-                duration(s).map(|d| (!d.is_zero()).then_some(d))
-            }
-        }),
-        send_resolved: raw.send_resolved.unwrap_or(true),
+        unavailable_after: overrides.unavailable_after.unwrap_or(2),
+        resolve_after: overrides.resolve_after.unwrap_or(2),
+        remind_every: overrides.remind_every.unwrap_or(None),
+        send_resolved: overrides.send_resolved.unwrap_or(true),
         telegram: raw
             .telegram
             .and_then(|t| telegram(t, problems, literal_keys)),
         email: raw.email.and_then(|e| email(e, problems, literal_keys)),
+    }
+}
+
+/// The alert thresholds under `prefix` (`alerts` or `connections.NAME.alerts`).
+fn alert_overrides(
+    prefix: &str,
+    raw: RawConnectionAlerts,
+    problems: &mut Problems,
+) -> AlertOverrides {
+    let count = |key: &str, value: Option<i64>, problems: &mut Problems| {
+        problems.check(&format!("{prefix}.{key}"), value, None, |n| match n {
+            1..=1000 => Ok(Some(n as u32)),
+            _ => Err(format!("{n} is out of range: use 1 to 1000 consecutive checks")),
+        })
+    };
+    AlertOverrides {
+        unavailable_after: count("unavailable_after", raw.unavailable_after, problems),
+        resolve_after: count("resolve_after", raw.resolve_after, problems),
+        remind_every: problems.check(
+            &format!("{prefix}.remind_every"),
+            raw.remind_every,
+            None,
+            |s| {
+                if s.trim() == "0" {
+                    Ok(Some(None))
+                } else {
+                    duration(s).map(|d| Some((!d.is_zero()).then_some(d)))
+                }
+            },
+        ),
+        send_resolved: raw.send_resolved,
     }
 }
 
@@ -461,6 +489,11 @@ fn connection(
             }
         }
     }
+    let alerts = alert_overrides(
+        &at("alerts"),
+        raw.alerts.unwrap_or_default(),
+        problems,
+    );
     if problems.0.len() != before {
         return None;
     }
@@ -478,5 +511,6 @@ fn connection(
         schedule,
         base_url: raw.base_url,
         futures_base_url: raw.futures_base_url,
+        alerts,
     })
 }

@@ -1,0 +1,288 @@
+//! The alert engine: feeds verdicts to the policy, addresses what it raises, and queues it in
+//! the durable outbox, state and alerts in one store transaction.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use super::policy::{self, ConnectionAlerts, Member, Raised, SharedIncidents, Thresholds};
+use super::{Alert, AlertKind, Subject, Topic};
+use crate::check::{remedy_for, warning_remedy, Severity, Status, Verdict};
+use crate::config::Config;
+use crate::exchange::{ExchangeKind, Facts};
+use crate::notifier::{Audience, Recipient};
+use crate::secret::{mask_key, ExposeSecret};
+use crate::store::{HistoryStore, StoreError};
+
+/// What the engine knows about one configured connection.
+#[derive(Debug, Clone)]
+struct Route {
+    exchange: ExchangeKind,
+    thresholds: Thresholds,
+    masked_key: String,
+    owner_email: Option<String>,
+}
+
+/// Who hears about what, from the config.
+#[derive(Debug, Clone, Default)]
+struct Routes {
+    defaults: Option<Thresholds>,
+    connections: BTreeMap<String, Route>,
+    telegram_chats: Vec<i64>,
+    /// Operators' addresses; empty when email is not configured (then owners get nothing either).
+    operator_emails: Vec<String>,
+    email: bool,
+}
+
+impl Routes {
+    fn from_config(config: &Config) -> Routes {
+        Routes {
+            defaults: Some(config.alerts.defaults()),
+            connections: config
+                .connections
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        Route {
+                            exchange: c.exchange,
+                            thresholds: config.alerts.thresholds(&c.alerts),
+                            masked_key: mask_key(c.credentials.api_key.expose_secret()),
+                            owner_email: c.owner_email.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            telegram_chats: config
+                .alerts
+                .telegram
+                .as_ref()
+                .map(|t| t.chat_ids.clone())
+                .unwrap_or_default(),
+            operator_emails: config
+                .alerts
+                .email
+                .as_ref()
+                .map(|e| e.to.clone())
+                .unwrap_or_default(),
+            email: config.alerts.email.is_some(),
+        }
+    }
+
+    fn defaults(&self) -> Thresholds {
+        self.defaults.expect("routes come from a config")
+    }
+
+    /// Every recipient of `alert`: all chats, all operators, and the owner of its connection.
+    fn recipients(&self, alert: &Alert) -> Vec<Recipient> {
+        let mut to: Vec<Recipient> = self
+            .telegram_chats
+            .iter()
+            .map(|&chat_id| Recipient::Telegram { chat_id })
+            .collect();
+        if self.email {
+            to.extend(self.operator_emails.iter().map(|address| Recipient::Email {
+                address: address.clone(),
+                audience: Audience::Operator,
+            }));
+            if let Some(owner) = alert.owner_email() {
+                to.push(Recipient::Email {
+                    address: owner.to_string(),
+                    audience: Audience::Owner,
+                });
+            }
+        }
+        to
+    }
+}
+
+struct Book {
+    connections: BTreeMap<String, ConnectionAlerts>,
+    shared: SharedIncidents,
+    routes: Routes,
+}
+
+/// Shared by the daemon's check tasks; cheap to call, serialised inside.
+pub struct AlertEngine {
+    store: HistoryStore,
+    book: Mutex<Book>,
+    /// Woken whenever something was queued, so delivery starts at once.
+    queued: Arc<Notify>,
+}
+
+impl AlertEngine {
+    /// Loads the policy's memory from the store, so a restart with nothing changed is quiet
+    /// and a change that happened while the daemon was down is alerted.
+    pub fn open(store: HistoryStore, config: &Config) -> Result<AlertEngine, StoreError> {
+        let (connections, shared) = store.alert_states()?;
+        Ok(AlertEngine {
+            store,
+            book: Mutex::new(Book {
+                connections,
+                shared,
+                routes: Routes::from_config(config),
+            }),
+            queued: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Notified whenever alerts were queued.
+    pub fn queued(&self) -> Arc<Notify> {
+        Arc::clone(&self.queued)
+    }
+
+    /// Takes a reloaded config: new recipients and thresholds; removed connections' memory is
+    /// dropped (their open incidents end without a notice: the operator removed them).
+    pub fn reconfigure(&self, config: &Config) -> Result<(), StoreError> {
+        let mut book = self.book.lock().expect("alert book lock");
+        book.routes = Routes::from_config(config);
+        let removed: Vec<String> = book
+            .connections
+            .keys()
+            .filter(|name| config.connection(name).is_none())
+            .cloned()
+            .collect();
+        for name in &removed {
+            book.connections.remove(name);
+        }
+        let changes: Vec<(String, Option<ConnectionAlerts>)> =
+            removed.into_iter().map(|name| (name, None)).collect();
+        self.store
+            .commit_alerts(&changes, None, Vec::new(), Utc::now())
+            .map(drop)
+    }
+
+    /// Feeds one verdict to the policy and queues what it raises. Returns how many alerts
+    /// (per recipient) were queued.
+    pub fn observe(&self, verdict: &Verdict) -> Result<usize, StoreError> {
+        let mut book = self.book.lock().expect("alert book lock");
+        let Some(route) = book.routes.connections.get(&verdict.connection).cloned() else {
+            return Ok(0); // removed by a reload while it was being checked
+        };
+        let mut state = book.connections.remove(&verdict.connection);
+        let before = state.as_ref().map(|s| s.status);
+        let mut raised = policy::on_verdict(&mut state, verdict, &route.thresholds);
+        let state = state.expect("on_verdict fills the state");
+        book.connections
+            .insert(verdict.connection.clone(), state.clone());
+        // Outages and clock trouble are judged across connections; only evaluate them when
+        // this verdict could change that picture.
+        let shared_relevant = |s: Option<Status>| {
+            matches!(s, Some(Status::ExchangeUnavailable) | Some(Status::ClockSkew))
+        };
+        let evaluate = shared_relevant(before) || shared_relevant(Some(verdict.status));
+        if evaluate {
+            raised.extend(Self::evaluate_shared(&mut book, verdict.checked_at));
+        }
+        let changes = vec![(verdict.connection.clone(), Some(state))];
+        self.queue(&book, changes, evaluate, raised, verdict.checked_at)
+    }
+
+    /// Time-driven work: reminders, and shared incidents whose picture changed with time or
+    /// a reload. Run it every few seconds.
+    pub fn tick(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut book = self.book.lock().expect("alert book lock");
+        let mut raised = Self::evaluate_shared(&mut book, now);
+        let mut changes = Vec::new();
+        let routes = book.routes.connections.clone();
+        for (name, state) in book.connections.iter_mut() {
+            let Some(route) = routes.get(name) else { continue };
+            if let Some(reminder) = policy::remind_key(name, state, &route.thresholds, now) {
+                raised.push(reminder);
+                changes.push((name.clone(), Some(state.clone())));
+            }
+        }
+        self.queue(&book, changes, true, raised, now)
+    }
+
+    fn evaluate_shared(book: &mut Book, now: DateTime<Utc>) -> Vec<Raised> {
+        let Book {
+            connections,
+            shared,
+            routes,
+        } = book;
+        let members: Vec<Member> = routes
+            .connections
+            .iter()
+            .map(|(name, route)| Member {
+                name,
+                exchange: route.exchange,
+                state: connections.get(name),
+                thresholds: route.thresholds,
+            })
+            .collect();
+        policy::evaluate_shared(&members, shared, &routes.defaults(), now)
+    }
+
+    /// Addresses `raised` and writes state, shared incidents and the outbox in one step.
+    fn queue(
+        &self,
+        book: &Book,
+        changes: Vec<(String, Option<ConnectionAlerts>)>,
+        with_shared: bool,
+        raised: Vec<Raised>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut queued = Vec::new();
+        for r in raised {
+            let alert = self.alert(&book.routes, r, now);
+            for recipient in book.routes.recipients(&alert) {
+                queued.push((recipient, alert.clone()));
+            }
+        }
+        if changes.is_empty() && !with_shared && queued.is_empty() {
+            return Ok(0);
+        }
+        let count = queued.len();
+        let shared = with_shared.then_some(&book.shared);
+        self.store.commit_alerts(&changes, shared, queued, now)?;
+        if count > 0 {
+            self.queued.notify_one();
+        }
+        Ok(count)
+    }
+
+    fn alert(&self, routes: &Routes, raised: Raised, now: DateTime<Utc>) -> Alert {
+        let subject = raised.subject.to_subject(|name| {
+            let route = routes.connections.get(name);
+            Subject::Connection {
+                name: name.to_string(),
+                exchange: route.map(|r| r.exchange).unwrap_or(ExchangeKind::Mexc),
+                masked_key: route.map(|r| r.masked_key.clone()).unwrap_or_default(),
+                owner_email: route.and_then(|r| r.owner_email.clone()),
+            }
+        });
+        let severity = match (raised.kind, raised.topic) {
+            (AlertKind::Resolved, _) => Severity::Ok,
+            (_, Topic::Warning(_)) => Severity::Warning,
+            (_, Topic::Status(status)) => status.severity(),
+        };
+        let host_offline = matches!(raised.subject, super::policy::RaisedSubject::Host)
+            && raised.topic == Topic::Status(Status::ExchangeUnavailable);
+        let remedy = match (raised.kind, raised.topic) {
+            (AlertKind::Resolved, _) => None,
+            _ if host_offline => Some(
+                "No exchange answers this host: check its network, DNS, firewall and proxy; the \
+                 keys themselves may be fine."
+                    .to_string(),
+            ),
+            (_, Topic::Warning(w)) => Some(warning_remedy(w)),
+            (_, Topic::Status(status)) => raised
+                .remedy
+                .or_else(|| remedy_for(status, &Facts::default())),
+        };
+        Alert {
+            kind: raised.kind,
+            subject,
+            topic: raised.topic,
+            severity,
+            started_at: raised.started_at,
+            raised_at: now,
+            message: raised.message,
+            remedy,
+            previous: raised.previous,
+        }
+    }
+}
