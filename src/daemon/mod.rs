@@ -21,6 +21,9 @@ use tokio::sync::watch;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use uuid::Uuid;
 
+use crate::alert::delivery::Notifiers;
+use crate::alert::engine::AlertEngine;
+use crate::check::Verdict;
 use crate::checker::Checker;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -32,6 +35,8 @@ use crate::store::HistoryStore;
 const HEARTBEAT_CRON: &str = "*/2 * * * * *";
 /// The scheduler counts as dead when its heartbeat is older than this.
 const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
+/// How often reminders and time-driven incident changes are looked at.
+const ALERT_TICK: Duration = Duration::from_secs(5);
 /// How long start-up waits for a store that another process holds before giving up.
 const STORE_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often history past `history_retention` is pruned.
@@ -53,6 +58,8 @@ pub struct Daemon {
     checker: RwLock<Arc<Checker>>,
     store: HistoryStore,
     metrics: Arc<Metrics>,
+    alerts: Arc<AlertEngine>,
+    notifiers: Arc<RwLock<Notifiers>>,
     /// Connections dispatched and not yet recorded: a connection is never checked twice at once.
     busy: Mutex<HashSet<String>>,
     /// Unix seconds of the scheduler's last heartbeat.
@@ -93,7 +100,7 @@ impl Daemon {
             tokio::spawn(async move {
                 let mut shutdown = daemon.shutdown.subscribe();
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => daemon.check_and_record(&name).await,
+                    _ = tokio::time::sleep(delay) => { daemon.check_and_record(&name).await; }
                     _ = async { shutdown.wait_for(|stop| *stop).await.is_ok() } => {}
                 }
                 daemon.busy.lock().expect("busy lock").remove(&name);
@@ -101,11 +108,10 @@ impl Daemon {
         }
     }
 
-    /// Checks one connection (as configured now) and records the verdict.
-    async fn check_and_record(&self, name: &str) {
-        let Some(connection) = self.config().connection(name).cloned() else {
-            return; // removed by a reload while waiting for its turn
-        };
+    /// Checks one connection (as configured now), records the verdict and feeds it to the
+    /// alert policy. `None` when no connection has that name (any more).
+    async fn check_and_record(&self, name: &str) -> Option<Verdict> {
+        let connection = self.config().connection(name).cloned()?;
         let verdict = self.checker().check(&connection).await;
         let store = self.store.clone();
         let to_record = verdict.clone();
@@ -122,6 +128,15 @@ impl Daemon {
             latency_ms = verdict.latency_ms,
             "checked"
         );
+        let alerts = Arc::clone(&self.alerts);
+        let observed = verdict.clone();
+        match tokio::task::spawn_blocking(move || alerts.observe(&observed)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(connection = %name, alerts = n, "alerts queued"),
+            Ok(Err(e)) => tracing::error!(connection = %name, error = %e, "cannot queue alerts"),
+            Err(e) => tracing::error!(connection = %name, error = %e, "alert task failed"),
+        }
+        Some(verdict)
     }
 
     /// Loads the config again; a bad file keeps the running one. Returns whether it changed.
@@ -151,6 +166,13 @@ impl Daemon {
                     .filter(|c| new.connection(&c.name).is_none())
                 {
                     self.metrics.forget(&gone.name, gone.exchange);
+                }
+                match build_notifiers(&new) {
+                    Ok(notifiers) => *self.notifiers.write().expect("notifiers lock") = notifiers,
+                    Err(e) => tracing::error!("alert channels kept as they were: {e}"),
+                }
+                if let Err(e) = self.alerts.reconfigure(&new) {
+                    tracing::error!(error = %e, "cannot apply the new alert settings");
                 }
                 let new = Arc::new(new);
                 *self.checker.write().expect("checker lock") = Arc::new(Checker::new(&new.daemon));
@@ -241,7 +263,16 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     for warning in &config.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());
     }
+    let notifiers = Arc::new(RwLock::new(build_notifiers(&config)?));
     let store = open_store(&config.daemon.state_dir).await?;
+    let alerts = {
+        let (store, config) = (store.clone(), config.clone());
+        tokio::task::spawn_blocking(move || AlertEngine::open(store, &config))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let alerts = Arc::new(alerts);
     let listener = match options.listener {
         Some(l) => l,
         None => TcpListener::bind(config.daemon.metrics_listen)
@@ -263,6 +294,8 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         config: RwLock::new(config.clone()),
         store: store.clone(),
         metrics: metrics.clone(),
+        alerts: Arc::clone(&alerts),
+        notifiers: Arc::clone(&notifiers),
         busy: Mutex::new(HashSet::new()),
         heartbeat: AtomicI64::new(chrono::Utc::now().timestamp()),
         shutdown,
@@ -309,6 +342,14 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         RETENTION_EVERY,
     );
     let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
+    let delivery = crate::alert::delivery::spawn(
+        store.clone(),
+        Arc::clone(&notifiers),
+        Arc::clone(&metrics),
+        alerts.queued(),
+        daemon.shutdown.subscribe(),
+    );
+    let alert_ticks = spawn_alert_ticks(Arc::clone(&alerts), daemon.shutdown.subscribe());
     tracing::info!(
         listen = %listen_addr,
         connections = config.connections.len(),
@@ -342,6 +383,10 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     server.abort();
     retention.abort();
     watchdog.abort();
+    alert_ticks.abort();
+    // Delivery saw the shutdown signal; a send still in flight is abandoned and its alert stays
+    // in the outbox for the next start (at most one duplicate, never a loss).
+    let _ = tokio::time::timeout(Duration::from_secs(2), delivery).await;
     let flushed = tokio::task::spawn_blocking(move || store.flush()).await;
     match flushed {
         Ok(Ok(())) => tracing::info!("history flushed; stopped"),
@@ -380,4 +425,36 @@ fn restore_metrics(daemon: &Daemon) {
     if let Ok(bytes) = daemon.store.size_on_disk() {
         daemon.metrics.set_store_size(bytes);
     }
+}
+
+/// The alert channels the config asks for. Errors name the config key.
+fn build_notifiers(config: &Config) -> Result<Notifiers, String> {
+    let mut notifiers = Notifiers::default();
+    if let Some(email) = &config.alerts.email {
+        let email = crate::notifier::email::Email::new(email).map_err(|e| e.to_string())?;
+        notifiers.add(Arc::new(email));
+    }
+    Ok(notifiers)
+}
+
+/// Reminders and time-driven incident changes, every few seconds.
+fn spawn_alert_ticks(
+    alerts: Arc<AlertEngine>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(ALERT_TICK);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            let engine = Arc::clone(&alerts);
+            match tokio::task::spawn_blocking(move || engine.tick(chrono::Utc::now())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "alert tick failed"),
+                Err(e) => tracing::error!(error = %e, "alert tick task failed"),
+            }
+        }
+    })
 }
