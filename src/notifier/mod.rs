@@ -4,6 +4,8 @@
 //! whether a failure is worth retrying. Deciding what to send, and remembering what was sent, is
 //! the outbox's job.
 
+pub mod telegram;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,6 @@
 //! KeyWarden's integration tests: one binary, one module per concern.
 
+mod botapi_sim;
 mod check_cli;
 mod config_errors;
 mod daemon;
@@ -8,3 +9,4 @@ mod metrics;
 mod sim_kucoin;
 mod sim_mexc;
 mod support;
+mod telegram;
