@@ -25,6 +25,8 @@ use crate::alert::delivery::Notifiers;
 use crate::alert::engine::AlertEngine;
 use crate::check::Verdict;
 use crate::checker::Checker;
+use crate::exchange::BoxFuture;
+use crate::notifier::CommandBackend;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::scheduler;
@@ -357,8 +359,17 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     );
     systemd::ready(&daemon.status_line());
 
+    let mut commands = spawn_commands(&daemon);
     while signals.next().await == Request::Reload {
-        daemon.reload(&jobs).await;
+        if daemon.reload(&jobs).await {
+            if let Some(old) = commands.take() {
+                old.abort();
+            }
+            commands = spawn_commands(&daemon);
+        }
+    }
+    if let Some(commands) = commands {
+        commands.abort();
     }
 
     tracing::info!("stopping: no new checks, draining the ones in flight");
@@ -430,6 +441,11 @@ fn restore_metrics(daemon: &Daemon) {
 /// The alert channels the config asks for. Errors name the config key.
 fn build_notifiers(config: &Config) -> Result<Notifiers, String> {
     let mut notifiers = Notifiers::default();
+    if let Some(telegram) = &config.alerts.telegram {
+        let telegram = crate::notifier::telegram::Telegram::new(telegram)
+            .map_err(|e| format!("alerts.telegram: {e}"))?;
+        notifiers.add(Arc::new(telegram));
+    }
     if let Some(email) = &config.alerts.email {
         let email = crate::notifier::email::Email::new(email).map_err(|e| e.to_string())?;
         notifiers.add(Arc::new(email));
@@ -457,4 +473,33 @@ fn spawn_alert_ticks(
             }
         }
     })
+}
+
+/// The Telegram bot's `/status` and `/check NAME`, answered from the running daemon.
+struct Commands(Arc<Daemon>);
+
+impl CommandBackend for Commands {
+    fn statuses(&self) -> Vec<Verdict> {
+        self.0
+            .config()
+            .connections
+            .iter()
+            .filter_map(|c| self.0.store.last_verdict(&c.name).ok().flatten())
+            .collect()
+    }
+
+    fn check_now<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Option<Verdict>> {
+        Box::pin(self.0.check_and_record(connection))
+    }
+}
+
+/// Starts the bot's command loop when Telegram is configured.
+fn spawn_commands(daemon: &Arc<Daemon>) -> Option<tokio::task::JoinHandle<()>> {
+    let config = daemon.config();
+    let telegram = config.alerts.telegram.as_ref()?;
+    Some(crate::notifier::telegram::spawn_commands(
+        telegram,
+        Arc::new(Commands(Arc::clone(daemon))),
+        daemon.shutdown.subscribe(),
+    ))
 }

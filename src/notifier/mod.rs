@@ -5,6 +5,7 @@
 //! the outbox's job.
 
 pub mod email;
+pub mod telegram;
 
 use std::time::Duration;
 

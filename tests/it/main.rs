@@ -1,5 +1,6 @@
 //! KeyWarden's integration tests: one binary, one module per concern.
 
+mod botapi_sim;
 mod check_cli;
 mod config_errors;
 mod daemon;
@@ -14,3 +15,4 @@ mod sim_mexc;
 mod sim_okx;
 mod smtp_server;
 mod support;
+mod telegram;
