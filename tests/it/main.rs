@@ -6,6 +6,7 @@ mod daemon;
 mod demo;
 mod metrics;
 mod sim_binance;
+mod sim_bingx;
 mod sim_bitget;
 mod sim_bybit;
 mod sim_kucoin;
