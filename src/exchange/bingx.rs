@@ -454,7 +454,13 @@ impl Bingx {
         }
     }
 
-    async fn signed(&self, credentials: &Credentials, base: &str, path: &str, what: &str) -> Outcome {
+    async fn signed(
+        &self,
+        credentials: &Credentials,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> Outcome {
         let headers = match auth_headers(credentials) {
             Ok(h) => h,
             Err(problem) => return Outcome::Problem(problem),
@@ -465,7 +471,11 @@ impl Bingx {
             now_ms(),
             Some(RECV_WINDOW_MS),
         );
-        match self.http.get(&format!("{base}{path}?{query}"), headers).await {
+        match self
+            .http
+            .get(&format!("{base}{path}?{query}"), headers)
+            .await
+        {
             Ok(reply) => read_reply(&reply, what),
             Err(problem) => Outcome::Problem(problem),
         }
@@ -518,7 +528,10 @@ impl Bingx {
 
         // 3. Can it read the spot balance?
         let what = format!("GET {PATH_SPOT_BALANCE}");
-        match self.signed(credentials, spot, PATH_SPOT_BALANCE, &what).await {
+        match self
+            .signed(credentials, spot, PATH_SPOT_BALANCE, &what)
+            .await
+        {
             Outcome::Ok(data) if data.get("balances").is_some_and(Value::is_array) => {
                 facts.permissions.read = Some(true)
             }
@@ -606,7 +619,10 @@ mod tests {
     // §3a: the permission call, only `timestamp` signed; the path is not part of it.
     #[test]
     fn worked_example_3a_api_permissions() {
-        assert_eq!(param_string(&[("timestamp", "1700000000000")]), "timestamp=1700000000000");
+        assert_eq!(
+            param_string(&[("timestamp", "1700000000000")]),
+            "timestamp=1700000000000"
+        );
         assert_eq!(
             signed_query("testsecret", &[], TS, None),
             "timestamp=1700000000000&signature=\
@@ -651,13 +667,17 @@ mod tests {
     // is not used; these are the values the doc file reproduced for the same inputs.
     #[test]
     fn worked_example_3c_official_inputs_reproduced_values() {
-        let secret = "mheO6dR8ovSsxZQCOYEFCtelpuxcWGTfHw7te326y6jOwq5WpvFQ9JNljoTwBXZGv5It07m9RXSPpDQEK2w";
+        let secret =
+            "mheO6dR8ovSsxZQCOYEFCtelpuxcWGTfHw7te326y6jOwq5WpvFQ9JNljoTwBXZGv5It07m9RXSPpDQEK2w";
         let query = param_string(&[
             ("recvWindow", "0"),
             ("symbol", "BTC-USDT"),
             ("timestamp", "1696751141337"),
         ]);
-        assert_eq!(query, "recvWindow=0&symbol=BTC-USDT&timestamp=1696751141337");
+        assert_eq!(
+            query,
+            "recvWindow=0&symbol=BTC-USDT&timestamp=1696751141337"
+        );
         let sig = signature(secret, &query);
         assert_eq!(
             sig,
@@ -738,12 +758,27 @@ mod tests {
     #[test]
     fn error_codes_map_to_problems_whatever_the_http_status() {
         let cases = [
-            (401, 100001, "Signature verification failed", ProblemKind::InvalidKey),
-            (200, 100001, "Signature verification failed", ProblemKind::InvalidKey),
+            (
+                401,
+                100001,
+                "Signature verification failed",
+                ProblemKind::InvalidKey,
+            ),
+            (
+                200,
+                100001,
+                "Signature verification failed",
+                ProblemKind::InvalidKey,
+            ),
             (200, 100412, "Null signature", ProblemKind::InvalidKey),
             (200, 100413, "Incorrect apiKey", ProblemKind::InvalidKey),
             (401, 100413, "Null apiKey", ProblemKind::InvalidKey),
-            (200, 100414, "The account is abnormal", ProblemKind::InvalidKey),
+            (
+                200,
+                100414,
+                "The account is abnormal",
+                ProblemKind::InvalidKey,
+            ),
             (
                 200,
                 100421,
@@ -759,7 +794,12 @@ mod tests {
                 ProblemKind::IpNotAllowed,
             ),
             (200, 100410, "rate limited", ProblemKind::RateLimited),
-            (200, 100500, "We had a problem with our server", ProblemKind::Unavailable),
+            (
+                200,
+                100500,
+                "We had a problem with our server",
+                ProblemKind::Unavailable,
+            ),
             (
                 200,
                 109500,
@@ -838,7 +878,10 @@ mod tests {
         let p = problem_of(&reply(200, &[], &body));
         assert_eq!(p.kind, ProblemKind::RateLimited);
         let wait = p.retry_after.unwrap();
-        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
         assert_eq!(unblock_wait("no time here", 0), None);
         assert_eq!(
             unblock_wait("can retry after time: 1727193970155", 1727193960155),
@@ -868,7 +911,11 @@ mod tests {
         }
         // BingX's JSON on a 5xx is quoted.
         let p = problem_of(&reply(503, &[], r#"{"code":100503,"msg":"Server busy"}"#));
-        assert!(p.message.contains("code 100503 Server busy"), "{}", p.message);
+        assert!(
+            p.message.contains("code 100503 Server busy"),
+            "{}",
+            p.message
+        );
         // A bare 401 without JSON is a key fault.
         assert_eq!(
             problem_of(&reply(401, &[], "Unauthorized")).kind,
@@ -884,7 +931,11 @@ mod tests {
         assert!(skew_problem("x", -5_000).is_none());
         let p = skew_problem("x", 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(p.message.contains("120000 ms ahead of ours"), "{}", p.message);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
         assert!(skew_problem("x", -6_000)
             .unwrap()
             .message
@@ -926,14 +977,17 @@ mod tests {
             assert_eq!(facts.permissions.futures, Some(false));
             assert_eq!(facts.ip_restricted, Some(false));
             assert!(
-                facts.notes.iter().any(|n| n.contains("universal transfer (4)")
-                    && n.contains("sub-account internal transfer (7)")),
+                facts
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("universal transfer (4)")
+                        && n.contains("sub-account internal transfer (7)")),
                 "{:?}",
                 facts.notes
             );
         }
-        let info = KeyInfo::from_data(&json!({"permissions": "1,2", "ipAddresses": "1.2.3.4"}))
-            .unwrap();
+        let info =
+            KeyInfo::from_data(&json!({"permissions": "1,2", "ipAddresses": "1.2.3.4"})).unwrap();
         assert_eq!(info.permissions, vec![1, 2]);
         assert_eq!(info.ip_addresses, vec!["1.2.3.4"]);
         assert!(KeyInfo::from_data(&json!({"apiKey": "k"})).is_none());

@@ -11,7 +11,8 @@ use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettin
 use serde_json::Value;
 
 const BINGX: ExchangeKind = ExchangeKind::Bingx;
-const SECRET: &str = "mheO6dR8ovSsxZQCOYEFCtelpuxcWGTfHw7te326y6jOwq5WpvFQ9JNljoTwBXZGv5It07m9RXSPpDQEK2w";
+const SECRET: &str =
+    "mheO6dR8ovSsxZQCOYEFCtelpuxcWGTfHw7te326y6jOwq5WpvFQ9JNljoTwBXZGv5It07m9RXSPpDQEK2w";
 
 /// The API key that plays `scenario` (BingX keys are long runs of letters and digits).
 fn key(scenario: Scenario) -> String {
@@ -172,7 +173,9 @@ async fn ip_not_whitelisted_is_refused_with_100419() {
     assert_eq!(problem_kind(&facts), Some(ProblemKind::IpNotAllowed));
     let problem = &facts.problems[0];
     assert!(
-        problem.message.contains("code 100419 IP does not match IP whitelist"),
+        problem
+            .message
+            .contains("code 100419 IP does not match IP whitelist"),
         "{}",
         problem.message
     );
@@ -356,7 +359,10 @@ async fn raw_correctly_signed_request_is_accepted() {
     let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
     assert_eq!((status, code(&body)), (200, 0), "{body}");
     assert_eq!(body["data"]["permissions"], serde_json::json!([1, 2, 3]));
-    assert_eq!(body["data"]["ipAddresses"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(
+        body["data"]["ipAddresses"],
+        serde_json::json!(["127.0.0.1"])
+    );
     // Without recvWindow too (the doc's §3a shape).
     let query = signed_query(SECRET, &[], now_ms(), None);
     let (status, body) = raw_get(&sim, SWAP_BALANCE, Some(&valid), &query).await;
@@ -521,7 +527,8 @@ async fn stand_in(permissions: &'static str, swap_balance: &'static str) -> Stri
     format!("http://{addr}")
 }
 
-const DENIED: &str = r#"{"code":100004,"msg":"Permission denied, the API key was created without the permission"}"#;
+const DENIED: &str =
+    r#"{"code":100004,"msg":"Permission denied, the API key was created without the permission"}"#;
 
 #[tokio::test]
 async fn a_refused_futures_account_means_no_futures_right() {
