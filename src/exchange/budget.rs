@@ -29,6 +29,10 @@ use super::ExchangeKind;
 /// - Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
 ///   (account info 1/s, balances 10/s); the overall 6000/min per IP is unverified. 10/s is half
 ///   the public per-IP limit.
+/// - BingX: IP limits by group (official spot docs, "Rate limit"; bingx.md §7): market group
+///   500 / 10 s, account groups 2000 / 10 s in all and 300 / 10 s per endpoint per IP; per-UID
+///   limits are per account (apiPermissions 2/s). A check is 3 requests on one host (5 with
+///   futures), so 20/s keeps each endpoint under ~7/s, a quarter of its 30/s per-IP share.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -37,6 +41,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Binance => 10.0,
         ExchangeKind::Bybit => 50.0,
         ExchangeKind::Bitget => 10.0,
+        ExchangeKind::Bingx => 20.0,
         _ => 10.0,
     }
 }

@@ -6,6 +6,7 @@
 //! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
 
 pub mod binance;
+pub mod bingx;
 pub mod bitget;
 pub mod budget;
 pub mod bybit;
@@ -85,6 +86,7 @@ impl ExchangeKind {
                 | ExchangeKind::Binance
                 | ExchangeKind::Bybit
                 | ExchangeKind::Bitget
+                | ExchangeKind::Bingx
         )
     }
 
@@ -195,6 +197,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
         ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
         ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
+        ExchangeKind::Bingx => Some(Box::new(bingx::Bingx::new(http))),
         _ => None,
     }
 }

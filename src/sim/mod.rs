@@ -12,6 +12,7 @@
 //! requests hang, and so on.
 
 pub mod binance;
+pub mod bingx;
 pub mod bitget;
 pub mod bybit;
 pub mod kucoin;
@@ -108,6 +109,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/binance", binance::router(state.clone()))
         .nest("/bybit", bybit::router(state.clone()))
         .nest("/bitget", bitget::router(state.clone()))
+        .nest("/bingx", bingx::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

@@ -89,6 +89,11 @@ fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>)
             expect("no_trade_permission", &[]).rights(true, false, false, false),
             Some(expect("no_trade_permission", &[]).rights(true, false, false, false)),
         ),
+        // BingX's refusal (100419 "IP does not match IP whitelist") names no IP, so its remedy
+        // cannot name the address; it still says what to do.
+        IpNotWhitelisted if exchange == ExchangeKind::Bingx => {
+            (expect("ip_not_allowed", &[]).remedy("IP whitelist"), None)
+        }
         IpNotWhitelisted => (expect("ip_not_allowed", &[]).remedy("127.0.0.1"), None),
         NoIpWhitelist => {
             let mut spot = vec!["ip_whitelist_missing", "futures_not_needed"];

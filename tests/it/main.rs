@@ -8,6 +8,7 @@ mod demo;
 mod email;
 mod metrics;
 mod sim_binance;
+mod sim_bingx;
 mod sim_bitget;
 mod sim_bybit;
 mod sim_kucoin;

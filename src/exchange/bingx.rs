@@ -1,0 +1,997 @@
+//! BingX: one REST host for spot, USDT-M perpetual ("swap") and account endpoints, every path
+//! under `/openApi/`.
+//!
+//! Signing (exchange doc §2, official "Signature Description"): lowercase hex
+//! HMAC-SHA256(secret, parameter string), where the parameter string is the request's own
+//! `k=v&k=v` pairs including `timestamp` (and `recvWindow` when sent), with raw (unencoded)
+//! values, in the order they are sent. The signature travels as the LAST query parameter
+//! (`&signature=<hex>`), the key in the `X-BX-APIKEY` header. Neither the method nor the path is
+//! signed, so a path prefix in `base_url` never matters. We sort parameters by name (as ccxt
+//! does) before signing and sending, so the bytes signed and the bytes sent are the same order.
+//!
+//! The probe reads the server time (BingX has no status endpoint; maintenance shows as busy codes
+//! or 5xx), then `GET /openApi/v1/account/apiPermissions` (rights as numeric codes, the IP
+//! whitelist), the spot balance, and, for futures connections, the perpetual-futures balance.
+//! Every reply is judged by its JSON `code` (0 = success), never by the HTTP status alone: BingX
+//! answers most business errors with HTTP 200, and the status that goes with each code is
+//! [uncertain] in its docs.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use sha2::Sha256;
+
+use super::http::{generic_problem, Reply};
+use super::{
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+};
+use crate::secret::ExposeSecret;
+
+/// The live REST host, for spot, perpetual futures and account endpoints alike.
+pub const DEFAULT_SPOT_BASE: &str = "https://open-api.bingx.com";
+/// Futures share the host; a separate default keeps `futures_base_url` overridable on its own.
+pub const DEFAULT_FUTURES_BASE: &str = "https://open-api.bingx.com";
+
+/// The `recvWindow` we send (ms): ccxt's default. BingX's own default when none is sent is
+/// [uncertain] (the coin-M docs say a timestamp must be "within 5 seconds" of server time), so we
+/// always send it explicitly.
+pub const RECV_WINDOW_MS: i64 = 5_000;
+
+/// The header that carries the API key.
+pub const KEY_HEADER: &str = "X-BX-APIKEY";
+
+pub const PATH_SPOT_TIME: &str = "/openApi/spot/v1/server/time";
+pub const PATH_SWAP_TIME: &str = "/openApi/swap/v2/server/time";
+pub const PATH_API_PERMISSIONS: &str = "/openApi/v1/account/apiPermissions";
+pub const PATH_SPOT_BALANCE: &str = "/openApi/spot/v1/account/balance";
+pub const PATH_SWAP_BALANCE: &str = "/openApi/swap/v3/user/balance";
+
+/// The permission codes `apiPermissions` lists (official docs, "Query user API Key permissions").
+pub const PERM_SPOT_TRADE: i64 = 1;
+pub const PERM_READ: i64 = 2;
+pub const PERM_PERPETUAL_TRADE: i64 = 3;
+pub const PERM_UNIVERSAL_TRANSFER: i64 = 4;
+pub const PERM_WITHDRAW: i64 = 5;
+pub const PERM_SUB_ACCOUNT_TRANSFER: i64 = 7;
+
+// ---------------------------------------------------------------------------------------------
+// Signing: pure functions of (secret, time, parameters).
+// ---------------------------------------------------------------------------------------------
+
+/// Lowercase hex HMAC-SHA256 of `message` under `secret` (UTF-8).
+pub fn hmac_hex(secret: &str, message: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The string BingX signs: `k=v` pairs joined with `&`, values raw (unencoded), in the order
+/// given, `signature` never among them.
+pub fn param_string(params: &[(&str, &str)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The signature of an already assembled parameter string.
+pub fn signature(secret: &str, param_string: &str) -> String {
+    hmac_hex(secret, param_string)
+}
+
+/// Percent-encodes a query value for the URL (the signed string keeps it raw): unreserved
+/// characters stay, everything else becomes `%XX`. The probe's values are digits, so the signed
+/// and the sent bytes are identical; this only matters for values with special characters.
+pub fn encode_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The query string of a signed request: the endpoint's `params` plus `timestamp` (and
+/// `recvWindow` when given), sorted by name (ccxt's keysort), signed over the raw values, sent
+/// with values encoded and `signature` appended last.
+pub fn signed_query(
+    secret: &str,
+    params: &[(&str, &str)],
+    timestamp_ms: i64,
+    recv_window_ms: Option<i64>,
+) -> String {
+    let timestamp = timestamp_ms.to_string();
+    let recv_window = recv_window_ms.map(|w| w.to_string());
+    let mut all: Vec<(&str, &str)> = params.to_vec();
+    all.push(("timestamp", &timestamp));
+    if let Some(w) = &recv_window {
+        all.push(("recvWindow", w));
+    }
+    all.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let signed = signature(secret, &param_string(&all));
+    let sent: Vec<String> = all
+        .iter()
+        .map(|(k, v)| {
+            // `timestamp` is never encoded (official docs); digits need no encoding anyway.
+            if *k == "timestamp" {
+                format!("{k}={v}")
+            } else {
+                format!("{k}={}", encode_value(v))
+            }
+        })
+        .collect();
+    format!("{}&signature={signed}", sent.join("&"))
+}
+
+/// The header of a signed request: the key, marked sensitive. Fails without quoting the key when
+/// it holds bytes that cannot travel in a header.
+pub fn auth_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
+    let mut value = HeaderValue::from_str(credentials.api_key.expose_secret()).map_err(|_| {
+        Problem::invalid_key("the API key contains characters that cannot be sent in a header")
+    })?;
+    value.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(HeaderName::from_static("x-bx-apikey"), value);
+    Ok(headers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies.
+// ---------------------------------------------------------------------------------------------
+
+/// What an error code means for a key check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    InvalidKey,
+    ClockSkew,
+    IpNotAllowed,
+    RateLimited,
+    Unavailable,
+    /// The key lacks the right this endpoint needs: a fact, not a problem.
+    NoPermission,
+}
+
+/// BingX's codes (exchange doc §6, official common error codes, ccxt's exact map). Some codes
+/// carry more than one meaning in BingX's own lists, so their message decides:
+/// - 100421 is "Null timestamp or timestamp mismatch" on signed endpoints but also "The current
+///   system is busy" in the common list;
+/// - 80014 is "timestamp is invalid" on apiPermissions but was "signature not match" on the old
+///   swap API;
+/// - 100410 is the rate-limit / endpoint-disabled code, but ccxt also files it with the busy codes.
+fn meaning(code: i64, msg: &str) -> Meaning {
+    let lower = msg.to_ascii_lowercase();
+    match code {
+        // bad signature, null signature, unknown or null key
+        100001 | 100412 | 100413 => Meaning::InvalidKey,
+        // "account is abnormal" / risk control: the key cannot be used at all
+        100414 => Meaning::InvalidKey,
+        100421 | 80014 if lower.contains("timestamp") => Meaning::ClockSkew,
+        80014 if lower.contains("signature") => Meaning::InvalidKey,
+        100419 => Meaning::IpNotAllowed,
+        100004 => Meaning::NoPermission,
+        100410 if lower.contains("busy") => Meaning::Unavailable,
+        100410 => Meaning::RateLimited,
+        // 100500 server problem, 100503 busy, 109500/110500 busy; and anything unknown.
+        _ => Meaning::Unavailable,
+    }
+}
+
+/// What one BingX call came to.
+#[derive(Debug)]
+enum Outcome {
+    /// `code` 0: the call's `data` (or the whole body when there is no `data`).
+    Ok(Value),
+    /// `100004`: the key lacks the right this endpoint needs.
+    Denied(String),
+    /// Anything that ends the probe.
+    Problem(Problem),
+}
+
+/// A JSON `code`: a number per the docs; a numeric string is accepted too.
+fn json_code(body: &Value) -> Option<i64> {
+    match body.get("code")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn json_msg(body: &Value) -> String {
+    ["msg", "message"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// How long a 100410 refusal asks us to wait: its message names the unblock time in ms since the
+/// epoch ("... will be unblocked after 1727193814249", "... can retry after time: 1727193970155").
+fn unblock_wait(msg: &str, now: i64) -> Option<Duration> {
+    let at = msg
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| t.len() == 13)
+        .filter_map(|t| t.parse::<i64>().ok())
+        .next_back()?;
+    u64::try_from(at - now).ok().map(Duration::from_millis)
+}
+
+fn wait_text(wait: Option<Duration>) -> String {
+    wait.map(|d| format!(", retry after {}s", d.as_secs().max(1)))
+        .unwrap_or_default()
+}
+
+/// Reads one reply: the HTTP-level problems every exchange shares first, then BingX's `code`.
+fn read_reply(reply: &Reply, what: &str) -> Outcome {
+    if let Some(mut problem) = generic_problem(reply, what) {
+        // Quote BingX's own code and msg when the 429 or 5xx carried its JSON body.
+        if let Ok(body) = serde_json::from_slice::<Value>(&reply.body) {
+            if let Some(code) = json_code(&body) {
+                problem.message = format!(
+                    "{what}: HTTP {}, code {code} {}{}",
+                    reply.status.as_u16(),
+                    json_msg(&body),
+                    wait_text(problem.retry_after)
+                );
+            }
+        }
+        return Outcome::Problem(problem);
+    }
+    let status = reply.status.as_u16();
+    let body = match serde_json::from_slice::<Value>(&reply.body) {
+        Ok(body) => body,
+        Err(_) if !reply.status.is_success() => {
+            // A bare gateway refusal without BingX's JSON: ccxt reads 401 as a key fault and
+            // 418 (auto-ban after continued 429s) as throttling; anything else is not the key's.
+            let said = format!("{what}: HTTP {status} {}", reply.snippet())
+                .trim_end()
+                .to_string();
+            return Outcome::Problem(match status {
+                401 => Problem::invalid_key(said),
+                418 => Problem::rate_limited(said, reply.retry_after()),
+                _ => Problem::unavailable(said),
+            });
+        }
+        Err(_) => {
+            return Outcome::Problem(
+                reply
+                    .json::<Value>(what)
+                    .err()
+                    .unwrap_or_else(|| Problem::unavailable(format!("{what}: unreadable reply"))),
+            )
+        }
+    };
+    match json_code(&body) {
+        Some(0) if reply.status.is_success() => {
+            return Outcome::Ok(body.get("data").cloned().unwrap_or(body))
+        }
+        // No code at all on a 2xx: not BingX's envelope.
+        None if reply.status.is_success() => {
+            return Outcome::Problem(Problem::unavailable(format!(
+                "{what}: HTTP {status} without BingX's code: {}",
+                reply.snippet()
+            )))
+        }
+        _ => {}
+    }
+    let code = json_code(&body);
+    let msg = json_msg(&body);
+    let said = match code {
+        Some(code) => format!("{what}: code {code} {msg}"),
+        None => format!("{what}: HTTP {status} {msg}"),
+    }
+    .trim_end()
+    .to_string();
+    let Some(code) = code else {
+        return Outcome::Problem(match status {
+            401 => Problem::invalid_key(said),
+            _ => Problem::unavailable(said),
+        });
+    };
+    let problem = match meaning(code, &msg) {
+        Meaning::NoPermission => return Outcome::Denied(said),
+        Meaning::InvalidKey => Problem::invalid_key(said),
+        Meaning::ClockSkew => Problem::clock_skew(format!(
+            "{said} (BingX accepts a timestamp at most {RECV_WINDOW_MS} ms from its clock)"
+        )),
+        // BingX's documented text names no IP ("IP does not match IP whitelist"); one is pulled
+        // out of the message if it ever does.
+        Meaning::IpNotAllowed => Problem::ip_not_allowed(said),
+        Meaning::RateLimited => {
+            let wait = reply.retry_after().or_else(|| unblock_wait(&msg, now_ms()));
+            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
+        }
+        Meaning::Unavailable if matches!(code, 100500 | 100503 | 109500 | 110500 | 100421) => {
+            Problem::unavailable(said)
+        }
+        Meaning::Unavailable => Problem::unavailable(format!("{said} (unexpected BingX reply)")),
+    };
+    Outcome::Problem(problem)
+}
+
+/// `data.serverTime` of the time endpoints (ms); a top-level `serverTime` and numeric strings are
+/// accepted too.
+fn server_time(data: &Value) -> Option<i64> {
+    match data.get("serverTime")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured at
+/// the midpoint of the round trip.
+pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
+    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+}
+
+/// `None` when a request signed by our clock lands inside BingX's window (|offset| at most
+/// `recvWindow`, the tolerant reading of the docs), else the clock-skew problem.
+pub fn skew_problem(what: &str, offset_ms: i64) -> Option<Problem> {
+    if offset_ms.abs() <= RECV_WINDOW_MS {
+        return None;
+    }
+    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
+    Some(Problem::clock_skew(format!(
+        "{what}: BingX's server clock is {} ms {direction} ours; BingX accepts a timestamp at most \
+         {RECV_WINDOW_MS} ms from its clock",
+        offset_ms.abs()
+    )))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key introspection.
+// ---------------------------------------------------------------------------------------------
+
+/// What `apiPermissions` says about the key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyInfo {
+    pub permissions: Vec<i64>,
+    pub ip_addresses: Vec<String>,
+}
+
+impl KeyInfo {
+    /// Parses `data`. `permissions` is documented as an "array" without an example, so both
+    /// numbers and numeric strings are accepted (and a comma string) [uncertain];
+    /// `ipAddresses` may be an array, a comma string, null or absent.
+    pub fn from_data(data: &Value) -> Option<KeyInfo> {
+        let items = |v: Option<&Value>| -> Option<Vec<String>> {
+            match v {
+                None | Some(Value::Null) => Some(Vec::new()),
+                Some(Value::String(s)) => Some(
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                ),
+                Some(Value::Array(list)) => Some(
+                    list.iter()
+                        .filter_map(|v| match v {
+                            Value::String(s) => Some(s.trim().to_string()),
+                            Value::Number(n) => Some(n.to_string()),
+                            _ => None,
+                        })
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                ),
+                Some(_) => None,
+            }
+        };
+        let obj = data.as_object()?;
+        let permissions = items(Some(obj.get("permissions")?))?
+            .iter()
+            .map(|p| p.parse::<i64>().ok())
+            .collect::<Option<Vec<i64>>>()?;
+        Some(KeyInfo {
+            permissions,
+            ip_addresses: items(obj.get("ipAddresses"))?,
+        })
+    }
+
+    pub fn has(&self, code: i64) -> bool {
+        self.permissions.contains(&code)
+    }
+
+    /// Fills rights, IP binding and notes into `facts`.
+    pub fn apply(&self, facts: &mut Facts) {
+        facts.permissions.read = Some(self.has(PERM_READ));
+        facts.permissions.trade = Some(self.has(PERM_SPOT_TRADE));
+        facts.permissions.withdraw = Some(self.has(PERM_WITHDRAW));
+        facts.permissions.futures = Some(self.has(PERM_PERPETUAL_TRADE));
+        facts.ip_restricted = Some(!self.ip_addresses.is_empty());
+        // apiPermissions carries no expiry and BingX documents no expiry rule for keys
+        // [uncertain]; `createTime` exists only on the main-account apiKey/query endpoint.
+        facts.expires_at = None;
+        facts
+            .notes
+            .push("BingX reports no expiry date for API keys".to_string());
+        let mut transfers = Vec::new();
+        if self.has(PERM_UNIVERSAL_TRANSFER) {
+            transfers.push("universal transfer (4)");
+        }
+        if self.has(PERM_SUB_ACCOUNT_TRANSFER) {
+            transfers.push("sub-account internal transfer (7)");
+        }
+        if !transfers.is_empty() {
+            // Transfers move funds between the user's own accounts: noted, not withdraw.
+            facts.notes.push(format!(
+                "key also holds BingX's {} right",
+                transfers.join(" and ")
+            ));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+// ---------------------------------------------------------------------------------------------
+
+pub struct Bingx {
+    http: HttpClient,
+}
+
+impl Bingx {
+    pub fn new(http: HttpClient) -> Bingx {
+        Bingx { http }
+    }
+
+    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
+        match self
+            .http
+            .get(&format!("{base}{path}"), HeaderMap::new())
+            .await
+        {
+            Ok(reply) => read_reply(&reply, what),
+            Err(problem) => Outcome::Problem(problem),
+        }
+    }
+
+    async fn signed(
+        &self,
+        credentials: &Credentials,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> Outcome {
+        let headers = match auth_headers(credentials) {
+            Ok(h) => h,
+            Err(problem) => return Outcome::Problem(problem),
+        };
+        let query = signed_query(
+            credentials.api_secret.expose_secret(),
+            &[],
+            now_ms(),
+            Some(RECV_WINDOW_MS),
+        );
+        match self
+            .http
+            .get(&format!("{base}{path}?{query}"), headers)
+            .await
+        {
+            Ok(reply) => read_reply(&reply, what),
+            Err(problem) => Outcome::Problem(problem),
+        }
+    }
+
+    /// Liveness and clock: the server time on `base`. BingX has no status endpoint
+    /// ([uncertain]: none found), so maintenance shows here as a busy code or a 5xx.
+    async fn time(&self, base: &str, path: &str) -> Result<(), Problem> {
+        let what = format!("GET {path}");
+        let sent = now_ms();
+        let data = public_ok(self.public(base, path, &what).await)?;
+        let received = now_ms();
+        let server = server_time(&data)
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
+        match skew_problem(&what, clock_offset_ms(server, sent, received)) {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
+    async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let credentials = &target.credentials;
+
+        // 1. Exchange up, our clock inside the window.
+        self.time(spot, PATH_SPOT_TIME).await?;
+
+        // 2. The key's rights and IP whitelist.
+        let what = format!("GET {PATH_API_PERMISSIONS}");
+        match self
+            .signed(credentials, spot, PATH_API_PERMISSIONS, &what)
+            .await
+        {
+            Outcome::Ok(data) => {
+                let info = KeyInfo::from_data(&data).ok_or_else(|| {
+                    Problem::unavailable(format!("{what}: reply without a permissions list"))
+                })?;
+                info.apply(facts);
+            }
+            // The endpoint needs Read: a key without it cannot describe itself.
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(format!(
+                    "trade, withdraw and futures rights and IP binding unknown: {said}"
+                ));
+            }
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 3. Can it read the spot balance?
+        let what = format!("GET {PATH_SPOT_BALANCE}");
+        match self
+            .signed(credentials, spot, PATH_SPOT_BALANCE, &what)
+            .await
+        {
+            Outcome::Ok(data) if data.get("balances").is_some_and(Value::is_array) => {
+                facts.permissions.read = Some(true)
+            }
+            Outcome::Ok(_) => {
+                return Err(Problem::unavailable(format!(
+                    "{what}: reply without a balance list"
+                )))
+            }
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 4. Futures, only when the connection trades them.
+        if target.markets.futures {
+            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            self.time(futures, PATH_SWAP_TIME).await?;
+            let what = format!("GET {PATH_SWAP_BALANCE}");
+            match self
+                .signed(credentials, futures, PATH_SWAP_BALANCE, &what)
+                .await
+            {
+                // The docs list the perpetual balance under the Read right, so reading it does
+                // not prove the futures trading right; that comes from apiPermissions (code 3).
+                Outcome::Ok(data) if data.is_array() || data.is_object() => {
+                    if facts.permissions.futures.is_none() {
+                        facts.notes.push(
+                            "perpetual futures account readable; futures trade right unknown"
+                                .to_string(),
+                        );
+                    }
+                }
+                Outcome::Ok(_) => {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: reply without a futures balance"
+                    )))
+                }
+                Outcome::Denied(said) => {
+                    facts.permissions.futures = Some(false);
+                    facts.notes.push(format!("futures refused: {said}"));
+                }
+                Outcome::Problem(problem) => return Err(problem),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A public endpoint never needs a right: a refusal there is not the key's.
+fn public_ok(outcome: Outcome) -> Result<Value, Problem> {
+    match outcome {
+        Outcome::Ok(data) => Ok(data),
+        Outcome::Denied(said) => Err(Problem::unavailable(said)),
+        Outcome::Problem(problem) => Err(problem),
+    }
+}
+
+impl Exchange for Bingx {
+    fn kind(&self) -> ExchangeKind {
+        ExchangeKind::Bingx
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.check(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::ProblemKind;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    const TS: i64 = 1_700_000_000_000;
+
+    // §3a: the permission call, only `timestamp` signed; the path is not part of it.
+    #[test]
+    fn worked_example_3a_api_permissions() {
+        assert_eq!(
+            param_string(&[("timestamp", "1700000000000")]),
+            "timestamp=1700000000000"
+        );
+        assert_eq!(
+            signed_query("testsecret", &[], TS, None),
+            "timestamp=1700000000000&signature=\
+             dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
+        );
+        let headers = auth_headers(&Credentials {
+            api_key: "testkey".into(),
+            api_secret: "testsecret".into(),
+            passphrase: None,
+        })
+        .unwrap();
+        assert_eq!(headers[KEY_HEADER], "testkey");
+        assert!(headers[KEY_HEADER].is_sensitive());
+        assert_eq!(headers.len(), 1);
+    }
+
+    // §3b, first row: apiKey/query with `uid`, ccxt-sorted.
+    #[test]
+    fn worked_example_3b_uid() {
+        assert_eq!(
+            signed_query("testsecret", &[("uid", "12345678")], TS, None),
+            "timestamp=1700000000000&uid=12345678&signature=\
+             1edb75f558dd7147805b5c0dd73aad52edcbaeefd5807b00986da74b5aa28749"
+        );
+    }
+
+    // §3b, second row: what the probe sends on every signed call.
+    #[test]
+    fn worked_example_3b_recv_window() {
+        assert_eq!(
+            signed_query("testsecret", &[], TS, Some(5_000)),
+            "recvWindow=5000&timestamp=1700000000000&signature=\
+             8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
+        );
+        assert_eq!(
+            signature("testsecret", "recvWindow=5000&timestamp=1700000000000"),
+            "8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
+        );
+    }
+
+    // §3c: the official docs' inputs. Their printed signature (1e63e8cf…) does not reproduce and
+    // is not used; these are the values the doc file reproduced for the same inputs.
+    #[test]
+    fn worked_example_3c_official_inputs_reproduced_values() {
+        let secret =
+            "mheO6dR8ovSsxZQCOYEFCtelpuxcWGTfHw7te326y6jOwq5WpvFQ9JNljoTwBXZGv5It07m9RXSPpDQEK2w";
+        let query = param_string(&[
+            ("recvWindow", "0"),
+            ("symbol", "BTC-USDT"),
+            ("timestamp", "1696751141337"),
+        ]);
+        assert_eq!(
+            query,
+            "recvWindow=0&symbol=BTC-USDT&timestamp=1696751141337"
+        );
+        let sig = signature(secret, &query);
+        assert_eq!(
+            sig,
+            "f8d883609dfd31c824feb4de865b071008dedb1d461451fa70847875c8e7a7a2"
+        );
+        assert_ne!(
+            sig,
+            "1e63e8cfd1c04919881e60cf369e404b9b7c87d3a09bc300f1abfdcce7da57e8"
+        );
+        assert_eq!(
+            signature(
+                secret,
+                "recvWindow=0&subAccountString=abc12345&timestamp=1696751141337"
+            ),
+            "8d0d3ea9b592be3678c33332ab13e9102e093e67255921e15a581146c87c272f"
+        );
+    }
+
+    #[test]
+    fn params_are_sorted_and_values_encoded_only_in_the_url() {
+        let query = signed_query("testsecret", &[("symbol", "BTC USDT")], TS, Some(5_000));
+        let raw = "recvWindow=5000&symbol=BTC USDT&timestamp=1700000000000";
+        assert_eq!(
+            query,
+            format!(
+                "recvWindow=5000&symbol=BTC%20USDT&timestamp=1700000000000&signature={}",
+                signature("testsecret", raw)
+            )
+        );
+        assert_eq!(encode_value("a,b c~d"), "a%2Cb%20c~d");
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
+        let err = auth_headers(&Credentials {
+            api_key: "bad\nkey".into(),
+            api_secret: "s".into(),
+            passphrase: None,
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, ProblemKind::InvalidKey);
+        assert!(!err.message.contains("bad"));
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn problem_of(r: &Reply) -> Problem {
+        match read_reply(r, "GET /openApi/spot/v1/account/balance") {
+            Outcome::Problem(p) => p,
+            other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_is_code_zero_and_yields_data() {
+        let r = reply(200, &[], r#"{"code":0,"msg":"","data":{"serverTime":5}}"#);
+        match read_reply(&r, "x") {
+            Outcome::Ok(data) => assert_eq!(server_time(&data), Some(5)),
+            other => panic!("{other:?}"),
+        }
+        let r = reply(200, &[], r#"{"code":"0","msg":"","data":[]}"#);
+        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
+        // HTTP 200 without BingX's envelope is not an answer.
+        let r = reply(200, &[], r#"{"serverTime":5}"#);
+        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
+    }
+
+    #[test]
+    fn error_codes_map_to_problems_whatever_the_http_status() {
+        let cases = [
+            (
+                401,
+                100001,
+                "Signature verification failed",
+                ProblemKind::InvalidKey,
+            ),
+            (
+                200,
+                100001,
+                "Signature verification failed",
+                ProblemKind::InvalidKey,
+            ),
+            (200, 100412, "Null signature", ProblemKind::InvalidKey),
+            (200, 100413, "Incorrect apiKey", ProblemKind::InvalidKey),
+            (401, 100413, "Null apiKey", ProblemKind::InvalidKey),
+            (
+                200,
+                100414,
+                "The account is abnormal",
+                ProblemKind::InvalidKey,
+            ),
+            (
+                200,
+                100421,
+                "Null timestamp or timestamp mismatch",
+                ProblemKind::ClockSkew,
+            ),
+            (200, 80014, "timestamp is invalid", ProblemKind::ClockSkew),
+            (200, 80014, "signature not match", ProblemKind::InvalidKey),
+            (
+                403,
+                100419,
+                "IP does not match IP whitelist",
+                ProblemKind::IpNotAllowed,
+            ),
+            (200, 100410, "rate limited", ProblemKind::RateLimited),
+            (
+                200,
+                100500,
+                "We had a problem with our server",
+                ProblemKind::Unavailable,
+            ),
+            (
+                200,
+                109500,
+                "The current system is busy, please try again later",
+                ProblemKind::Unavailable,
+            ),
+            (
+                200,
+                100421,
+                "The current system is busy, please try again later",
+                ProblemKind::Unavailable,
+            ),
+            (400, 100400, "Invalid parameter", ProblemKind::Unavailable),
+        ];
+        for (status, code, msg, kind) in cases {
+            let r = reply(status, &[], &format!(r#"{{"code":{code},"msg":"{msg}"}}"#));
+            let p = problem_of(&r);
+            assert_eq!(p.kind, kind, "{code} {msg}");
+            assert!(
+                p.message.starts_with(&format!(
+                    "GET /openApi/spot/v1/account/balance: code {code} {msg}"
+                )),
+                "{}",
+                p.message
+            );
+        }
+    }
+
+    #[test]
+    fn missing_permission_is_a_fact_not_a_problem() {
+        let r = reply(
+            200,
+            &[],
+            r#"{"code":100004,"msg":"Permission denied, the API key was created without the permission"}"#,
+        );
+        match read_reply(&r, "x") {
+            Outcome::Denied(said) => assert!(said.contains("code 100004"), "{said}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ip_refusal_is_ip_not_allowed_with_or_without_a_named_ip() {
+        let r = reply(
+            200,
+            &[],
+            r#"{"code":100419,"msg":"IP does not match IP whitelist","success":false,"timestamp":1705274099347}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+        assert_eq!(p.seen_ip, None);
+        let r = reply(
+            200,
+            &[],
+            r#"{"code":100419,"msg":"IP does not match IP whitelist, request ip: 198.51.100.7"}"#,
+        );
+        assert_eq!(problem_of(&r).seen_ip.as_deref(), Some("198.51.100.7"));
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after_or_the_unblock_time() {
+        let r = reply(
+            429,
+            &[("retry-after", "7")],
+            r#"{"code":100410,"msg":"rate limited"}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+        assert!(p.message.contains("code 100410"), "{}", p.message);
+
+        let unblock = now_ms() + 30_000;
+        let body = format!(
+            r#"{{"code":100410,"msg":"code:100410:The endpoint trigger frequency limit rule is currently in the disabled period and will be unblocked after {unblock}"}}"#
+        );
+        let p = problem_of(&reply(200, &[], &body));
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        let wait = p.retry_after.unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(unblock_wait("no time here", 0), None);
+        assert_eq!(
+            unblock_wait("can retry after time: 1727193970155", 1727193960155),
+            Some(Duration::from_secs(10))
+        );
+        // A bare 418 (auto-ban after continued 429s) is throttling too.
+        assert_eq!(
+            problem_of(&reply(418, &[], "I'm a teapot")).kind,
+            ProblemKind::RateLimited
+        );
+    }
+
+    #[test]
+    fn garbage_and_outages_are_unavailable() {
+        for r in [
+            reply(200, &[], r#"{"code":"200000","data":{"permission":"Gen"#),
+            reply(503, &[], r#"{"code":100503,"msg":"Server busy"}"#),
+            reply(
+                403,
+                &[("content-type", "text/html")],
+                "<html>The request could not be satisfied</html>",
+            ),
+            reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+            reply(404, &[], "Not Found"),
+        ] {
+            assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
+        }
+        // BingX's JSON on a 5xx is quoted.
+        let p = problem_of(&reply(503, &[], r#"{"code":100503,"msg":"Server busy"}"#));
+        assert!(
+            p.message.contains("code 100503 Server busy"),
+            "{}",
+            p.message
+        );
+        // A bare 401 without JSON is a key fault.
+        assert_eq!(
+            problem_of(&reply(401, &[], "Unauthorized")).kind,
+            ProblemKind::InvalidKey
+        );
+    }
+
+    #[test]
+    fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
+        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
+        assert_eq!(clock_offset_ms(7_100, 1_000, 1_200), 6_000);
+        assert!(skew_problem("x", 5_000).is_none());
+        assert!(skew_problem("x", -5_000).is_none());
+        let p = skew_problem("x", 120_000).unwrap();
+        assert_eq!(p.kind, ProblemKind::ClockSkew);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
+        assert!(skew_problem("x", -6_000)
+            .unwrap()
+            .message
+            .contains("6000 ms behind ours"));
+        assert_eq!(server_time(&json!({"serverTime": "17"})), Some(17));
+        assert_eq!(server_time(&json!({"other": 1})), None);
+    }
+
+    #[test]
+    fn key_info_from_the_documented_shape() {
+        let data = json!({
+            "apiKey": "testkey", "permissions": [1, 2, 3],
+            "ipAddresses": ["203.0.113.7"], "note": "keywarden"
+        });
+        let info = KeyInfo::from_data(&data).unwrap();
+        let mut facts = Facts::default();
+        info.apply(&mut facts);
+        assert_eq!(facts.permissions.read, Some(true));
+        assert_eq!(facts.permissions.trade, Some(true));
+        assert_eq!(facts.permissions.withdraw, Some(false));
+        assert_eq!(facts.permissions.futures, Some(true));
+        assert_eq!(facts.ip_restricted, Some(true));
+        assert_eq!(facts.expires_at, None);
+        assert!(facts.notes.iter().any(|n| n.contains("no expiry")));
+    }
+
+    #[test]
+    fn key_info_tolerates_strings_and_missing_whitelists_and_notes_transfers() {
+        for ips in [None, Some(json!([])), Some(json!(null)), Some(json!(""))] {
+            let mut data = json!({"permissions": ["2", "5", "4", "7"]});
+            if let Some(ips) = ips {
+                data["ipAddresses"] = ips;
+            }
+            let mut facts = Facts::default();
+            KeyInfo::from_data(&data).unwrap().apply(&mut facts);
+            assert_eq!(facts.permissions.read, Some(true));
+            assert_eq!(facts.permissions.trade, Some(false));
+            assert_eq!(facts.permissions.withdraw, Some(true));
+            assert_eq!(facts.permissions.futures, Some(false));
+            assert_eq!(facts.ip_restricted, Some(false));
+            assert!(
+                facts
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("universal transfer (4)")
+                        && n.contains("sub-account internal transfer (7)")),
+                "{:?}",
+                facts.notes
+            );
+        }
+        let info =
+            KeyInfo::from_data(&json!({"permissions": "1,2", "ipAddresses": "1.2.3.4"})).unwrap();
+        assert_eq!(info.permissions, vec![1, 2]);
+        assert_eq!(info.ip_addresses, vec!["1.2.3.4"]);
+        assert!(KeyInfo::from_data(&json!({"apiKey": "k"})).is_none());
+        assert!(KeyInfo::from_data(&json!({"permissions": ["spot"]})).is_none());
+        assert!(KeyInfo::from_data(&json!([1, 2])).is_none());
+    }
+}

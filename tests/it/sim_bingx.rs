@@ -1,0 +1,566 @@
+//! BingX simulator and probe, through the library.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use keywarden::exchange::bingx::{signature, signed_query};
+use keywarden::exchange::{
+    self, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
+};
+use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use serde_json::Value;
+
+const BINGX: ExchangeKind = ExchangeKind::Bingx;
+const SECRET: &str =
+    "mheO6dR8ovSsxZQCOYEFCtelpuxcWGTfHw7te326y6jOwq5WpvFQ9JNljoTwBXZGv5It07m9RXSPpDQEK2w";
+
+/// The API key that plays `scenario` (BingX keys are long runs of letters and digits).
+fn key(scenario: Scenario) -> String {
+    format!(
+        "hO6oQotzTE0S5FRYze2Jx2wGx7eVnJGMolpA1nZyehsoMgCc{}",
+        scenario.name().replace('_', "")
+    )
+}
+
+async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
+    let keys = Scenario::ALL
+        .iter()
+        .map(|&scenario| SimKey {
+            exchange: BINGX,
+            api_key: key(scenario),
+            api_secret: SECRET.to_string(),
+            passphrase: None,
+            scenario,
+        })
+        .collect();
+    let exchanges: HashMap<_, _> = settings.map(|s| (BINGX, s)).into_iter().collect();
+    sim::spawn(
+        "127.0.0.1:0".parse().unwrap(),
+        ScenarioFile { exchanges, keys },
+    )
+    .await
+    .expect("simulator binds a loopback port")
+}
+
+async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
+    let target = ProbeTarget {
+        credentials: Credentials {
+            api_key: api_key.into(),
+            api_secret: secret.into(),
+            passphrase: None,
+        },
+        markets: Markets {
+            spot: true,
+            futures,
+        },
+        base_url: Some(base_url),
+        futures_base_url: None,
+    };
+    let bingx = exchange::for_kind(BINGX, HttpClient::new(Duration::from_millis(1500)))
+        .expect("bingx is supported");
+    let facts = bingx.probe(&target).await;
+    // Whatever happened, no message carries the secret or the key.
+    for text in facts
+        .problems
+        .iter()
+        .map(|p| &p.message)
+        .chain(&facts.notes)
+    {
+        assert!(!text.contains(secret), "secret leaked into {text:?}");
+        assert!(!text.contains(api_key), "key leaked into {text:?}");
+    }
+    facts
+}
+
+async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
+    probe_at(sim.base_url(BINGX), api_key, secret, futures).await
+}
+
+async fn spot(scenario: Scenario) -> Facts {
+    let sim = start(None).await;
+    probe_as(&sim, &key(scenario), SECRET, false).await
+}
+
+async fn futures(scenario: Scenario) -> Facts {
+    let sim = start(None).await;
+    probe_as(&sim, &key(scenario), SECRET, true).await
+}
+
+fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
+    assert!(facts.problems.len() <= 1, "stops at the first problem");
+    facts.problems.first().map(|p| p.kind)
+}
+
+fn rights(facts: &Facts) -> [Option<bool>; 4] {
+    let p = facts.permissions;
+    [p.read, p.trade, p.withdraw, p.futures]
+}
+
+const T: Option<bool> = Some(true);
+const F: Option<bool> = Some(false);
+
+// ----- one test per scenario -----------------------------------------------------------------
+
+#[tokio::test]
+async fn valid_key_spot_has_read_trade_futures_and_no_withdraw_and_is_ip_bound() {
+    let facts = spot(Scenario::Valid).await;
+    assert_eq!(problem_kind(&facts), None, "{facts:?}");
+    assert_eq!(rights(&facts), [T, T, F, T]);
+    assert_eq!(facts.ip_restricted, T);
+    assert_eq!(facts.expires_at, None);
+    assert!(facts.notes.iter().any(|n| n.contains("no expiry")));
+}
+
+#[tokio::test]
+async fn valid_key_futures_reads_the_perpetual_account() {
+    let facts = futures(Scenario::Valid).await;
+    assert_eq!(problem_kind(&facts), None, "{facts:?}");
+    assert_eq!(rights(&facts), [T, T, F, T]);
+    assert_eq!(facts.ip_restricted, T);
+}
+
+#[tokio::test]
+async fn withdraw_enabled_key_reports_withdraw() {
+    for facts in [
+        spot(Scenario::WithdrawEnabled).await,
+        futures(Scenario::WithdrawEnabled).await,
+    ] {
+        assert_eq!(problem_kind(&facts), None, "{facts:?}");
+        assert_eq!(rights(&facts), [T, T, T, T]);
+    }
+}
+
+#[tokio::test]
+async fn futures_missing_key_reports_futures_false_from_introspection() {
+    for facts in [
+        spot(Scenario::FuturesMissing).await,
+        futures(Scenario::FuturesMissing).await,
+    ] {
+        assert_eq!(
+            problem_kind(&facts),
+            None,
+            "a missing right is a fact, not a problem"
+        );
+        assert_eq!(rights(&facts), [T, T, F, F]);
+    }
+}
+
+#[tokio::test]
+async fn trade_missing_key_reports_trade_false() {
+    for facts in [
+        spot(Scenario::TradeMissing).await,
+        futures(Scenario::TradeMissing).await,
+    ] {
+        assert_eq!(problem_kind(&facts), None);
+        assert_eq!(rights(&facts), [T, F, F, T]);
+    }
+}
+
+#[tokio::test]
+async fn read_only_key_reports_no_trade_and_no_futures() {
+    for facts in [
+        spot(Scenario::ReadOnly).await,
+        futures(Scenario::ReadOnly).await,
+    ] {
+        assert_eq!(problem_kind(&facts), None);
+        assert_eq!(rights(&facts), [T, F, F, F]);
+    }
+}
+
+#[tokio::test]
+async fn ip_not_whitelisted_is_refused_with_100419() {
+    let facts = spot(Scenario::IpNotWhitelisted).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::IpNotAllowed));
+    let problem = &facts.problems[0];
+    assert!(
+        problem
+            .message
+            .contains("code 100419 IP does not match IP whitelist"),
+        "{}",
+        problem.message
+    );
+    // BingX's refusal names no IP, so there is none to put in the remedy.
+    assert_eq!(problem.seen_ip, None);
+    let facts = futures(Scenario::IpNotWhitelisted).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::IpNotAllowed));
+}
+
+#[tokio::test]
+async fn no_ip_whitelist_key_is_unbound_and_has_no_reported_expiry() {
+    for facts in [
+        spot(Scenario::NoIpWhitelist).await,
+        futures(Scenario::NoIpWhitelist).await,
+    ] {
+        assert_eq!(problem_kind(&facts), None);
+        assert_eq!(facts.ip_restricted, F);
+        assert_eq!(rights(&facts), [T, T, F, T]);
+        assert_eq!(facts.expires_at, None);
+    }
+}
+
+#[tokio::test]
+async fn maintenance_is_unavailable() {
+    for facts in [
+        spot(Scenario::Maintenance).await,
+        futures(Scenario::Maintenance).await,
+    ] {
+        assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
+        assert!(facts.problems[0].message.contains("109500"), "{facts:?}");
+    }
+}
+
+#[tokio::test]
+async fn http_503_is_unavailable() {
+    let facts = spot(Scenario::Http503).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
+}
+
+#[tokio::test]
+async fn cdn_html_page_is_unavailable() {
+    let facts = spot(Scenario::CdnHtml).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
+    assert!(facts.problems[0].message.contains("HTML"));
+}
+
+#[tokio::test]
+async fn hang_times_out_as_unavailable() {
+    let started = std::time::Instant::now();
+    let facts = spot(Scenario::Hang).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn malformed_json_is_unavailable() {
+    let facts = spot(Scenario::MalformedJson).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
+}
+
+#[tokio::test]
+async fn rate_limited_carries_retry_after() {
+    let facts = spot(Scenario::RateLimited).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::RateLimited));
+    assert_eq!(facts.problems[0].retry_after, Some(Duration::from_secs(7)));
+    assert!(facts.problems[0].message.contains("100410"), "{facts:?}");
+}
+
+#[tokio::test]
+async fn clock_skew_key_is_refused_for_its_timestamp() {
+    for facts in [
+        spot(Scenario::ClockSkew).await,
+        futures(Scenario::ClockSkew).await,
+    ] {
+        assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
+        assert!(facts.problems[0].message.contains("100421"), "{facts:?}");
+    }
+}
+
+#[tokio::test]
+async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
+    let sim = start(Some(SimExchangeSettings {
+        maintenance: false,
+        clock_offset_ms: 120_000,
+    }))
+    .await;
+    let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
+    assert!(
+        facts.problems[0].message.contains("ahead of ours"),
+        "{}",
+        facts.problems[0].message
+    );
+    assert_eq!(rights(&facts), [None, None, None, None]);
+}
+
+#[tokio::test]
+async fn exchange_wide_maintenance_is_unavailable() {
+    let sim = start(Some(SimExchangeSettings {
+        maintenance: true,
+        clock_offset_ms: 0,
+    }))
+    .await;
+    for futures in [false, true] {
+        let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, futures).await;
+        assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
+        assert!(facts.problems[0].message.contains("100500"), "{facts:?}");
+    }
+    let time = reqwest::get(format!(
+        "{}/openApi/spot/v1/server/time",
+        sim.base_url(BINGX)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(time.status(), 503);
+}
+
+#[tokio::test]
+async fn wrong_secret_is_invalid_key() {
+    let sim = start(None).await;
+    let facts = probe_as(&sim, &key(Scenario::Valid), "not-the-secret", false).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
+    assert_eq!(
+        facts.problems[0].message,
+        "GET /openApi/v1/account/apiPermissions: code 100001 Signature verification failed"
+    );
+}
+
+#[tokio::test]
+async fn unknown_key_is_invalid_key() {
+    let sim = start(None).await;
+    let facts = probe_as(&sim, "NoSuchBingxKey0123456789", SECRET, false).await;
+    assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
+    assert!(facts.problems[0].message.contains("100413"), "{facts:?}");
+}
+
+#[tokio::test]
+async fn a_configured_passphrase_plays_no_part() {
+    // BingX keys have no passphrase; one set by mistake is not sent and changes nothing.
+    let sim = start(None).await;
+    let target = ProbeTarget {
+        credentials: Credentials {
+            api_key: key(Scenario::Valid).into(),
+            api_secret: SECRET.into(),
+            passphrase: Some("not-a-bingx-thing".into()),
+        },
+        markets: Markets::default(),
+        base_url: Some(sim.base_url(BINGX)),
+        futures_base_url: None,
+    };
+    let bingx = exchange::for_kind(BINGX, HttpClient::new(Duration::from_millis(1500))).unwrap();
+    let facts = bingx.probe(&target).await;
+    assert_eq!(problem_kind(&facts), None, "{facts:?}");
+}
+
+// ----- raw HTTP against the simulator ---------------------------------------------------------
+
+const PERMISSIONS: &str = "/openApi/v1/account/apiPermissions";
+const SWAP_BALANCE: &str = "/openApi/swap/v3/user/balance";
+
+async fn raw_get(sim: &RunningSim, path: &str, api_key: Option<&str>, query: &str) -> (u16, Value) {
+    let url = format!("{}{path}?{query}", sim.base_url(BINGX));
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(api_key) = api_key {
+        request = request.header("X-BX-APIKEY", api_key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn code(body: &Value) -> i64 {
+    body["code"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn raw_correctly_signed_request_is_accepted() {
+    let sim = start(None).await;
+    let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
+    let valid = key(Scenario::Valid);
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    assert_eq!((status, code(&body)), (200, 0), "{body}");
+    assert_eq!(body["data"]["permissions"], serde_json::json!([1, 2, 3]));
+    assert_eq!(
+        body["data"]["ipAddresses"],
+        serde_json::json!(["127.0.0.1"])
+    );
+    // Without recvWindow too (the doc's §3a shape).
+    let query = signed_query(SECRET, &[], now_ms(), None);
+    let (status, body) = raw_get(&sim, SWAP_BALANCE, Some(&valid), &query).await;
+    assert_eq!((status, code(&body)), (200, 0), "{body}");
+    assert!(body["data"].is_array());
+}
+
+#[tokio::test]
+async fn raw_wrong_signature_is_100001_with_401_on_spot_and_200_on_swap() {
+    let sim = start(None).await;
+    let valid = key(Scenario::Valid);
+    let query = signed_query("ffffffffffffffff", &[], now_ms(), Some(5_000));
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    assert_eq!((status, code(&body)), (401, 100001), "{body}");
+    assert_eq!(body["msg"], "Signature verification failed");
+    let (status, body) = raw_get(&sim, SWAP_BALANCE, Some(&valid), &query).await;
+    assert_eq!((status, code(&body)), (200, 100001), "{body}");
+}
+
+#[tokio::test]
+async fn raw_stale_or_future_timestamp_is_100421() {
+    let sim = start(None).await;
+    let valid = key(Scenario::Valid);
+    for ts in [now_ms() - 6_000, now_ms() + 6_000] {
+        let query = signed_query(SECRET, &[], ts, Some(5_000));
+        let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+        assert_eq!((status, code(&body)), (200, 100421), "{body}");
+    }
+    // A wider recvWindow, signed, lets the stale one through.
+    let query = signed_query(SECRET, &[], now_ms() - 6_000, Some(10_000));
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    assert_eq!((status, code(&body)), (200, 0), "{body}");
+}
+
+#[tokio::test]
+async fn raw_tampered_query_is_100001() {
+    let sim = start(None).await;
+    let valid = key(Scenario::Valid);
+    let ts = now_ms();
+    let sig = signature(SECRET, &format!("recvWindow=5000&timestamp={ts}"));
+    // Reordered after signing.
+    let reordered = format!("timestamp={ts}&recvWindow=5000&signature={sig}");
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &reordered).await;
+    assert_eq!((status, code(&body)), (401, 100001), "{body}");
+    // A value changed after signing (still inside the window, so only the signature can fail).
+    let widened = format!("recvWindow=6000&timestamp={ts}&signature={sig}");
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &widened).await;
+    assert_eq!((status, code(&body)), (401, 100001), "{body}");
+    // A parameter slipped in before the signature.
+    let added = format!("recvWindow=5000&timestamp={ts}&uid=1&signature={sig}");
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &added).await;
+    assert_eq!((status, code(&body)), (401, 100001), "{body}");
+    // The signature not last.
+    let first = format!("signature={sig}&recvWindow=5000&timestamp={ts}");
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &first).await;
+    assert_eq!((status, code(&body)), (401, 100001), "{body}");
+}
+
+#[tokio::test]
+async fn raw_missing_signature_unknown_or_missing_key_are_refused() {
+    let sim = start(None).await;
+    let valid = key(Scenario::Valid);
+    let (status, body) = raw_get(
+        &sim,
+        PERMISSIONS,
+        Some(&valid),
+        &format!("timestamp={}", now_ms()),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (200, 100412), "{body}");
+    let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some("NoSuchKey"), &query).await;
+    assert_eq!((status, code(&body)), (200, 100413), "{body}");
+    let (status, body) = raw_get(&sim, PERMISSIONS, None, &query).await;
+    assert_eq!((status, code(&body)), (200, 100413), "{body}");
+    assert_eq!(body["msg"], "Null apiKey");
+}
+
+#[tokio::test]
+async fn raw_rate_limit_and_ip_refusal_shapes() {
+    let sim = start(None).await;
+    let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
+    let response = reqwest::Client::new()
+        .get(format!("{}{PERMISSIONS}?{query}", sim.base_url(BINGX)))
+        .header("X-BX-APIKEY", key(Scenario::RateLimited))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "7");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), 100410);
+
+    let blocked = key(Scenario::IpNotWhitelisted);
+    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&blocked), &query).await;
+    assert_eq!((status, code(&body)), (200, 100419), "{body}");
+    assert_eq!(body["success"], false);
+}
+
+#[tokio::test]
+async fn raw_public_time_endpoints_answer_bingx_shapes() {
+    let sim = start(None).await;
+    for path in [
+        "/openApi/spot/v1/server/time",
+        "/openApi/swap/v2/server/time",
+    ] {
+        let body: Value = reqwest::get(format!("{}{path}", sim.base_url(BINGX)))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(code(&body), 0, "{body}");
+        let server = body["data"]["serverTime"].as_i64().unwrap();
+        assert!((server - now_ms()).abs() < 5_000);
+    }
+}
+
+// ----- refusals no scenario plays: a bare stand-in for BingX --------------------------------
+
+/// A stand-in for BingX (no verification) whose apiPermissions, spot balance and swap balance
+/// answer the given bodies, to see how the probe reads refusals of single endpoints.
+async fn stand_in(permissions: &'static str, swap_balance: &'static str) -> String {
+    use axum::routing::get;
+    let json = |body: String| ([("content-type", "application/json")], body);
+    let app = axum::Router::new()
+        .route(
+            "/openApi/spot/v1/server/time",
+            get(move || async move {
+                json(format!(
+                    r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
+                    now_ms()
+                ))
+            }),
+        )
+        .route(
+            "/openApi/swap/v2/server/time",
+            get(move || async move {
+                json(format!(
+                    r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
+                    now_ms()
+                ))
+            }),
+        )
+        .route(
+            "/openApi/v1/account/apiPermissions",
+            get(move || async move { json(permissions.to_string()) }),
+        )
+        .route(
+            "/openApi/spot/v1/account/balance",
+            get(move || async move {
+                json(r#"{"code":0,"msg":"","data":{"balances":[]}}"#.to_string())
+            }),
+        )
+        .route(
+            "/openApi/swap/v3/user/balance",
+            get(move || async move { json(swap_balance.to_string()) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+const DENIED: &str =
+    r#"{"code":100004,"msg":"Permission denied, the API key was created without the permission"}"#;
+
+#[tokio::test]
+async fn a_refused_futures_account_means_no_futures_right() {
+    let base = stand_in(
+        r#"{"code":0,"msg":"","data":{"apiKey":"k","permissions":["1","2","3"],"ipAddresses":["127.0.0.1"]}}"#,
+        DENIED,
+    )
+    .await;
+    let facts = probe_at(base, "somekey", SECRET, true).await;
+    assert_eq!(problem_kind(&facts), None, "{facts:?}");
+    assert_eq!(rights(&facts), [T, T, F, F]);
+    assert!(
+        facts
+            .notes
+            .iter()
+            .any(|n| n.contains("futures refused") && n.contains("code 100004")),
+        "{:?}",
+        facts.notes
+    );
+}
+
+#[tokio::test]
+async fn a_refused_introspection_leaves_the_other_rights_unknown_with_a_note() {
+    let base = stand_in(DENIED, r#"{"code":0,"msg":"","data":[]}"#).await;
+    let facts = probe_at(base, "somekey", SECRET, false).await;
+    assert_eq!(problem_kind(&facts), None, "{facts:?}");
+    // The spot balance read succeeded, so read is proven; the rest only apiPermissions tells.
+    assert_eq!(rights(&facts), [T, None, None, None]);
+    assert_eq!(facts.ip_restricted, None);
+    assert!(
+        facts.notes.iter().any(|n| n.contains("unknown")),
+        "{:?}",
+        facts.notes
+    );
+}
