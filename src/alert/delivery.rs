@@ -109,7 +109,10 @@ async fn round(
             tracing::error!(
                 channel = channel.name(),
                 alerts = expired.len(),
-                last_error = expired.last().and_then(|e| e.last_error.as_deref()).unwrap_or(""),
+                last_error = expired
+                    .last()
+                    .and_then(|e| e.last_error.as_deref())
+                    .unwrap_or(""),
                 "giving up on alerts older than a day"
             );
             for _ in &expired {
@@ -151,7 +154,11 @@ async fn round(
                 for _ in &ids {
                     metrics.alert_sent(channel.name());
                 }
-                tracing::info!(channel = channel.name(), alerts = ids.len(), "alerts delivered");
+                tracing::info!(
+                    channel = channel.name(),
+                    alerts = ids.len(),
+                    "alerts delivered"
+                );
             }
             Err(error) => {
                 metrics.alert_failed(channel.name(), error.reason());

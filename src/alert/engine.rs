@@ -170,7 +170,10 @@ impl AlertEngine {
         // Outages and clock trouble are judged across connections; only evaluate them when
         // this verdict could change that picture.
         let shared_relevant = |s: Option<Status>| {
-            matches!(s, Some(Status::ExchangeUnavailable) | Some(Status::ClockSkew))
+            matches!(
+                s,
+                Some(Status::ExchangeUnavailable) | Some(Status::ClockSkew)
+            )
         };
         let evaluate = shared_relevant(before) || shared_relevant(Some(verdict.status));
         if evaluate {
@@ -188,7 +191,9 @@ impl AlertEngine {
         let mut changes = Vec::new();
         let routes = book.routes.connections.clone();
         for (name, state) in book.connections.iter_mut() {
-            let Some(route) = routes.get(name) else { continue };
+            let Some(route) = routes.get(name) else {
+                continue;
+            };
             if let Some(reminder) = policy::remind_key(name, state, &route.thresholds, now) {
                 raised.push(reminder);
                 changes.push((name.clone(), Some(state.clone())));

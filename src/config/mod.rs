@@ -105,7 +105,9 @@ impl AlertsConfig {
     /// The thresholds for a connection with `overrides`.
     pub fn thresholds(&self, overrides: &AlertOverrides) -> crate::alert::policy::Thresholds {
         crate::alert::policy::Thresholds {
-            unavailable_after: overrides.unavailable_after.unwrap_or(self.unavailable_after),
+            unavailable_after: overrides
+                .unavailable_after
+                .unwrap_or(self.unavailable_after),
             resolve_after: overrides.resolve_after.unwrap_or(self.resolve_after),
             remind_every: overrides.remind_every.unwrap_or(self.remind_every),
             send_resolved: overrides.send_resolved.unwrap_or(self.send_resolved),

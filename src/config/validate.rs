@@ -11,8 +11,8 @@ use super::raw::{
     RawAlerts, RawConfig, RawConnection, RawConnectionAlerts, RawDaemon, RawEmail, RawTelegram,
 };
 use super::{
-    AlertOverrides, AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig, Problem, Schedule,
-    TelegramConfig, ENV_PREFIX,
+    AlertOverrides, AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig,
+    Problem, Schedule, TelegramConfig, ENV_PREFIX,
 };
 use crate::exchange::{Credentials, ExchangeKind, Markets};
 use crate::secret::{self, SecretSource, SecretString};
@@ -274,7 +274,9 @@ fn alert_overrides(
     let count = |key: &str, value: Option<i64>, problems: &mut Problems| {
         problems.check(&format!("{prefix}.{key}"), value, None, |n| match n {
             1..=1000 => Ok(Some(n as u32)),
-            _ => Err(format!("{n} is out of range: use 1 to 1000 consecutive checks")),
+            _ => Err(format!(
+                "{n} is out of range: use 1 to 1000 consecutive checks"
+            )),
         })
     };
     AlertOverrides {
@@ -489,11 +491,7 @@ fn connection(
             }
         }
     }
-    let alerts = alert_overrides(
-        &at("alerts"),
-        raw.alerts.unwrap_or_default(),
-        problems,
-    );
+    let alerts = alert_overrides(&at("alerts"), raw.alerts.unwrap_or_default(), problems);
     if problems.0.len() != before {
         return None;
     }
