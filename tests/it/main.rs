@@ -1,5 +1,6 @@
 //! KeyWarden's integration tests: one binary, one module per concern.
 
+mod alerts;
 mod botapi_sim;
 mod check_cli;
 mod config_errors;

@@ -1,0 +1,419 @@
+//! Alerts end to end: the real daemon, the exchange simulator, our Bot API simulator and a real
+//! SMTP server on loopback. Each alert arrives once, in order, survives outages and `kill -9`.
+
+use std::time::Duration;
+
+use keywarden::exchange::ExchangeKind;
+use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+
+use crate::botapi_sim::{self, BotApiSim, SentMessage};
+use crate::smtp_server::{self, SmtpServer};
+use crate::support::{
+    self, connection_toml, eventually, free_port, sim_key, DaemonProcess, Scratch,
+};
+
+const TOKEN: &str = "123456:test-bot-token-never-logged";
+const CHATS: [i64; 2] = [-1001, -1002];
+
+struct World {
+    scratch: Scratch,
+    sim: RunningSim,
+    bot: BotApiSim,
+    smtp: SmtpServer,
+    key: SimKey,
+    config: std::path::PathBuf,
+}
+
+impl World {
+    /// One connection `carol` (owner carol@example.com) playing `scenario`, checked every
+    /// second (or on `schedule`), alerting both chats, ops@example.com and the owner.
+    async fn new(scenario: Scenario, schedule: &str, alerts_extra: &str) -> World {
+        let key = sim_key(ExchangeKind::Mexc, "alerts-carol", scenario);
+        let sim = support::start_sim(ScenarioFile {
+            keys: vec![key.clone()],
+            ..ScenarioFile::default()
+        })
+        .await;
+        let bot = BotApiSim::start(TOKEN).await;
+        let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
+        let scratch = Scratch::new();
+        let connection = connection_toml("carol", &key, &sim, &["spot"])
+            + "owner_email = \"carol@example.com\"\n";
+        let text = format!(
+            "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
+             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
+             [alerts]\nresolve_after = 2\n{alerts_extra}\n\
+             [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{chats}]\napi_url = \"{bot}\"\n\n\
+             [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
+             {connection}",
+            state = scratch.path().join("state").display(),
+            metrics = free_port(),
+            chats = CHATS.map(|c| c.to_string()).join(", "),
+            bot = bot.url(),
+            smtp = smtp.url(),
+        );
+        let config = scratch.write("keywarden.toml", &text);
+        World {
+            scratch,
+            sim,
+            bot,
+            smtp,
+            key,
+            config,
+        }
+    }
+
+    fn start(&self, log: &str) -> DaemonProcess {
+        DaemonProcess::start_with_env(
+            &self.config,
+            self.scratch.path().join(log),
+            &[("TELEGRAM_TOKEN", TOKEN)],
+        )
+    }
+
+    fn play(&self, scenario: Scenario) {
+        assert!(self
+            .sim
+            .state
+            .set_scenario(ExchangeKind::Mexc, &self.key.api_key, scenario));
+    }
+
+    /// Accepted messages in `chat` that mention `word`.
+    fn accepted(&self, chat: i64, word: &str) -> Vec<SentMessage> {
+        self.bot
+            .delivered()
+            .into_iter()
+            .filter(|m| m.chat_id == chat && m.text.contains(word))
+            .collect()
+    }
+
+    /// Accepted messages in `chat` about `status` alone (a later alert may name it as the
+    /// status it replaced; those do not count).
+    fn about(&self, chat: i64, status: &str, not: &str) -> Vec<SentMessage> {
+        self.accepted(chat, status)
+            .into_iter()
+            .filter(|m| !m.text.contains(not))
+            .collect()
+    }
+
+    fn emails_to(&self, address: &str) -> Vec<smtp_server::Received> {
+        self.smtp
+            .messages()
+            .into_iter()
+            .filter(|m| m.recipients.iter().any(|r| r == address))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdraw_rights_reach_every_chat_and_inbox_once_then_the_fix_is_announced() {
+    let w = World::new(Scenario::WithdrawEnabled, "* * * * * *", "").await;
+    let mut daemon = w.start("daemon.log");
+
+    eventually(
+        Duration::from_secs(30),
+        "the alert in both chats and both inboxes",
+        || async {
+            let chats = CHATS
+                .iter()
+                .all(|&c| !w.accepted(c, "withdraw_enabled").is_empty());
+            let mails = !w.emails_to("ops@example.com").is_empty()
+                && !w.emails_to("carol@example.com").is_empty();
+            (chats && mails).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // three more checks with the same verdict
+    for chat in CHATS {
+        let alerts = w.accepted(chat, "withdraw_enabled");
+        assert_eq!(
+            alerts.len(),
+            1,
+            "one alert per chat, not one per check: {alerts:?}"
+        );
+        let text = &alerts[0].text;
+        assert_eq!(alerts[0].parse_mode.as_deref(), Some("HTML"));
+        assert!(text.contains("carol") && text.contains("mexc"), "{text}");
+        let masked = format!(
+            "{}…{}",
+            &w.key.api_key[..4],
+            &w.key.api_key[w.key.api_key.len() - 4..]
+        );
+        assert!(text.contains(&masked), "the key shown masked: {text}");
+        assert!(
+            text.to_lowercase().contains("withdraw rights off"),
+            "the remedy: {text}"
+        );
+    }
+    assert_eq!(w.emails_to("ops@example.com").len(), 1);
+    let owner = &w.emails_to("carol@example.com")[0];
+    assert!(
+        owner.data.contains("multipart/alternative"),
+        "text and HTML parts"
+    );
+
+    // The user switches withdraw off: after two healthy checks, a resolved notice.
+    w.play(Scenario::FuturesMissing);
+    eventually(
+        Duration::from_secs(20),
+        "the resolved notice in both chats",
+        || async {
+            CHATS
+                .iter()
+                .all(|&c| w.bot.delivered().iter().filter(|m| m.chat_id == c).count() == 2)
+                .then_some(())
+        },
+    )
+    .await;
+    for chat in CHATS {
+        let last = w
+            .bot
+            .delivered()
+            .into_iter()
+            .filter(|m| m.chat_id == chat)
+            .last()
+            .unwrap();
+        assert!(
+            last.text.to_lowercase().contains("resolved"),
+            "{}",
+            last.text
+        );
+    }
+
+    let log = daemon.log();
+    for secret in [TOKEN, &w.key.api_key, &w.key.api_secret] {
+        assert!(!log.contains(secret), "secret in the log");
+        for m in w.bot.sent() {
+            assert!(!m.text.contains(secret), "secret in a message");
+        }
+        for m in w.smtp.messages() {
+            assert!(!m.data.contains(secret), "secret in an email");
+        }
+    }
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.exit_within(Duration::from_secs(10)).await,
+        Some(0),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
+    let w = World::new(Scenario::WithdrawEnabled, "* * * * * *", "").await;
+    w.bot.set_behaviour(botapi_sim::Behaviour::RateLimited);
+    w.smtp.set_behaviour(smtp_server::Behaviour::Closed);
+    let mut daemon = w.start("daemon.log");
+
+    // Three incidents while both channels are down.
+    eventually(Duration::from_secs(20), "a refused delivery", || async {
+        (!w.bot.sent().is_empty()).then_some(())
+    })
+    .await;
+    w.play(Scenario::TradeMissing);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.play(Scenario::FuturesMissing);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(w.bot.delivered().is_empty() && w.smtp.messages().is_empty());
+
+    w.bot.set_behaviour(botapi_sim::Behaviour::Ok);
+    w.smtp.set_behaviour(smtp_server::Behaviour::Accept);
+    let order = ["withdraw_enabled", "no_trade_permission", "✅"];
+    eventually(
+        Duration::from_secs(60),
+        "everything delivered after the outage",
+        || async {
+            let chats = CHATS.iter().all(|&chat| {
+                let all: String = w
+                    .accepted(chat, "")
+                    .iter()
+                    .map(|m| m.text.to_lowercase())
+                    .collect();
+                order.iter().all(|word| all.contains(word))
+            });
+            let ops = w.emails_to("ops@example.com");
+            (chats && ops.len() >= 1).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for chat in CHATS {
+        let all: String = w
+            .accepted(chat, "")
+            .iter()
+            .map(|m| m.text.to_lowercase())
+            .collect();
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|word| {
+                all.find(word)
+                    .unwrap_or_else(|| panic!("{word} missing in {all}"))
+            })
+            .collect();
+        assert!(
+            positions.windows(2).all(|p| p[0] < p[1]),
+            "in order: {positions:?}\n{all}"
+        );
+        let opened_withdraw = w
+            .accepted(chat, "")
+            .iter()
+            .map(|m| m.text.matches("🔴").count())
+            .sum::<usize>();
+        assert_eq!(
+            opened_withdraw, 2,
+            "two incidents opened, each delivered once: {all}"
+        );
+    }
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothing_twice() {
+    let w = World::new(Scenario::WithdrawEnabled, "* * * * * *", "").await;
+    let mut daemon = w.start("first.log");
+    eventually(
+        Duration::from_secs(30),
+        "the first alert delivered",
+        || async {
+            CHATS
+                .iter()
+                .all(|&c| !w.accepted(c, "withdraw_enabled").is_empty())
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Telegram goes down; a new incident is queued but cannot be delivered.
+    w.bot.set_behaviour(botapi_sim::Behaviour::RateLimited);
+    w.play(Scenario::TradeMissing);
+    eventually(
+        Duration::from_secs(20),
+        "the new alert refused by Telegram",
+        || async {
+            w.bot
+                .sent()
+                .iter()
+                .any(|m| !m.accepted && m.text.contains("no_trade_permission"))
+                .then_some(())
+        },
+    )
+    .await;
+    daemon.signal("KILL");
+    daemon
+        .exit_within(Duration::from_secs(5))
+        .await
+        .expect("killed");
+
+    w.bot.set_behaviour(botapi_sim::Behaviour::Ok);
+    let mut restarted = w.start("second.log");
+    eventually(
+        Duration::from_secs(30),
+        "the queued alert after the restart",
+        || async {
+            CHATS
+                .iter()
+                .all(|&c| !w.accepted(c, "no_trade_permission").is_empty())
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for chat in CHATS {
+        assert_eq!(
+            w.about(chat, "withdraw_enabled", "no_trade_permission")
+                .len(),
+            1,
+            "acknowledged alert not re-sent"
+        );
+        assert_eq!(
+            w.accepted(chat, "no_trade_permission").len(),
+            1,
+            "queued alert sent once"
+        );
+    }
+    restarted.signal("TERM");
+    assert_eq!(
+        restarted.exit_within(Duration::from_secs(10)).await,
+        Some(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_key_raises_one_alert_not_one_per_check() {
+    let w = World::new(Scenario::FuturesMissing, "* * * * * *", "").await;
+    let config = std::fs::read_to_string(&w.config)
+        .unwrap()
+        .replace("resolve_after = 2", "resolve_after = 4");
+    std::fs::write(&w.config, config).unwrap();
+    let mut daemon = w.start("daemon.log");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 0..12 {
+        w.play(if i % 2 == 0 {
+            Scenario::WithdrawEnabled
+        } else {
+            Scenario::FuturesMissing
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for chat in CHATS {
+        assert_eq!(
+            w.accepted(chat, "withdraw_enabled").len(),
+            1,
+            "{:?}",
+            w.bot.delivered()
+        );
+    }
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_commands_answer_allowlisted_chats_only() {
+    // A schedule that does not fire during the test: every check comes from a command.
+    let w = World::new(Scenario::FuturesMissing, "0 0 0 1 1 *", "").await;
+    let mut daemon = w.start("daemon.log");
+    eventually(Duration::from_secs(20), "the bot polling", || async {
+        (w.bot.calls("getUpdates") > 0).then_some(())
+    })
+    .await;
+
+    w.bot.push_update(-999, "/check carol");
+    w.bot.push_update(-999, "/status");
+    w.bot.push_update(CHATS[0], "/check carol");
+    let answer = eventually(Duration::from_secs(20), "the answer to /check", || async {
+        w.bot
+            .delivered()
+            .into_iter()
+            .find(|m| m.chat_id == CHATS[0])
+    })
+    .await;
+    assert!(answer.text.contains("connected"), "{}", answer.text);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        w.bot.sent().iter().all(|m| m.chat_id != -999),
+        "a stranger got an answer"
+    );
+    let run = support::run(
+        &[
+            "history",
+            "--config",
+            w.config.to_str().unwrap(),
+            "carol",
+            "--json",
+        ],
+        &[("TELEGRAM_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let spans = support::json_lines(&run.stdout);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0]["checks"], 1,
+        "only the allowlisted /check ran a check"
+    );
+    assert!(daemon.log().contains("-999"), "the ignored chat is logged");
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+}
