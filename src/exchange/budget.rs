@@ -29,6 +29,10 @@ use super::ExchangeKind;
 /// - Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
 ///   (account info 1/s, balances 10/s); the overall 6000/min per IP is unverified. 10/s is half
 ///   the public per-IP limit.
+/// - Gate: public endpoints 200 req / 10 s per endpoint per IP; private ones 150-200 / 10 s per
+///   endpoint per UID, counted per account (gate.md §7, docs "Frequency limit rule"). A check is
+///   one public call (`spot/time`) and three or four private ones on one host, so 40/s keeps
+///   `spot/time` near 10/s, half its per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -37,6 +41,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Binance => 10.0,
         ExchangeKind::Bybit => 50.0,
         ExchangeKind::Bitget => 10.0,
+        ExchangeKind::Gate => 40.0,
         _ => 10.0,
     }
 }
