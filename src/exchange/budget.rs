@@ -33,6 +33,10 @@ use super::ExchangeKind;
 ///   500 / 10 s, account groups 2000 / 10 s in all and 300 / 10 s per endpoint per IP; per-UID
 ///   limits are per account (apiPermissions 2/s). A check is 3 requests on one host (5 with
 ///   futures), so 20/s keeps each endpoint under ~7/s, a quarter of its 30/s per-IP share.
+/// - Gate: public endpoints 200 req / 10 s per endpoint per IP; private ones 150-200 / 10 s per
+///   endpoint per UID, counted per account (gate.md §7, docs "Frequency limit rule"). A check is
+///   one public call (`spot/time`) and three or four private ones on one host, so 40/s keeps
+///   `spot/time` near 10/s, half its per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -42,6 +46,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Bybit => 50.0,
         ExchangeKind::Bitget => 10.0,
         ExchangeKind::Bingx => 20.0,
+        ExchangeKind::Gate => 40.0,
         _ => 10.0,
     }
 }

@@ -11,6 +11,7 @@ pub mod bitget;
 pub mod budget;
 pub mod bybit;
 pub mod facts;
+pub mod gate;
 pub mod http;
 pub mod kucoin;
 pub mod mexc;
@@ -87,6 +88,7 @@ impl ExchangeKind {
                 | ExchangeKind::Bybit
                 | ExchangeKind::Bitget
                 | ExchangeKind::Bingx
+                | ExchangeKind::Gate
         )
     }
 
@@ -198,6 +200,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
         ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
         ExchangeKind::Bingx => Some(Box::new(bingx::Bingx::new(http))),
+        ExchangeKind::Gate => Some(Box::new(gate::Gate::new(http))),
         _ => None,
     }
 }

@@ -15,6 +15,7 @@ pub mod binance;
 pub mod bingx;
 pub mod bitget;
 pub mod bybit;
+pub mod gate;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
@@ -110,6 +111,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/bybit", bybit::router(state.clone()))
         .nest("/bitget", bitget::router(state.clone()))
         .nest("/bingx", bingx::router(state.clone()))
+        .nest("/gate", gate::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

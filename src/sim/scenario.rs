@@ -25,7 +25,7 @@ use serde::Deserialize;
 use crate::exchange::ExchangeKind;
 
 /// How far ahead of ours the exchange's clock runs for a key playing `clock_skew`.
-pub const CLOCK_SKEW_MS: i64 = 60_000;
+pub const CLOCK_SKEW_MS: i64 = 90_000;
 
 /// How a simulated key behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -57,7 +57,7 @@ pub enum Scenario {
     Hang,
     /// HTTP 200 with a truncated JSON body.
     MalformedJson,
-    /// The exchange's clock runs a minute ahead for this key, so its timestamps are refused.
+    /// The exchange's clock runs 90 s ahead (past every exchange's receive window, Gate's 60 s included) for this key, so its timestamps are refused.
     ClockSkew,
 }
 

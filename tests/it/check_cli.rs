@@ -19,11 +19,12 @@ fn exchanges() -> Vec<ExchangeKind> {
 }
 
 /// Exchanges that report when a key without IP binding expires (MEXC: 90 days; Binance: the
-/// trading authority of an unbound key lapses; Bybit: `expiredAt` in query-api).
+/// trading authority of an unbound key lapses; Bybit: `expiredAt` in query-api; Gate: unbound
+/// keys live 90 days from `created_at`).
 fn unbound_key_expires(exchange: ExchangeKind) -> bool {
     matches!(
         exchange,
-        ExchangeKind::Mexc | ExchangeKind::Binance | ExchangeKind::Bybit
+        ExchangeKind::Mexc | ExchangeKind::Binance | ExchangeKind::Bybit | ExchangeKind::Gate
     )
 }
 
@@ -31,8 +32,9 @@ fn unbound_key_expires(exchange: ExchangeKind) -> bool {
 struct Expect {
     status: &'static str,
     warnings: Vec<&'static str>,
-    /// (read, trade, withdraw, futures) when the scenario lets the exchange tell them.
-    rights: Option<[bool; 4]>,
+    /// (read, trade, withdraw, futures) when the scenario lets the exchange tell them; `None`
+    /// inside is a right the exchange cannot show (JSON `null`).
+    rights: Option<[Option<bool>; 4]>,
     remedy_mentions: Option<&'static str>,
 }
 
@@ -47,7 +49,14 @@ fn expect(status: &'static str, warnings: &[&'static str]) -> Expect {
 
 impl Expect {
     fn rights(mut self, read: bool, trade: bool, withdraw: bool, futures: bool) -> Expect {
-        self.rights = Some([read, trade, withdraw, futures]);
+        self.rights = Some([Some(read), Some(trade), Some(withdraw), Some(futures)]);
+        self
+    }
+    /// The withdraw right is expected to be `null` (unknown).
+    fn withdraw_unknown(mut self) -> Expect {
+        if let Some(rights) = &mut self.rights {
+            rights[2] = None;
+        }
         self
     }
     fn remedy(mut self, mentions: &'static str) -> Expect {
@@ -60,7 +69,7 @@ impl Expect {
 fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>) {
     use Scenario::*;
     let expires = unbound_key_expires(exchange);
-    match scenario {
+    let (spot, futures) = match scenario {
         Valid => (
             expect("connected", &["futures_not_needed"]).rights(true, true, false, true),
             Some(expect("connected", &[]).rights(true, true, false, true)),
@@ -119,7 +128,17 @@ fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>)
         ),
         RateLimited => (expect("rate_limited", &[]), None),
         ClockSkew => (expect("clock_skew", &[]).remedy("clock"), None),
+    };
+    // Gate: no endpoint documents the withdraw right; the probe reads a `withdrawal` entry in
+    // the key's permission list when there is one (the withdraw_enabled key) and otherwise
+    // reports the right unknown (`null`, with a note), never `false`.
+    if exchange == ExchangeKind::Gate && scenario != WithdrawEnabled {
+        return (
+            spot.withdraw_unknown(),
+            futures.map(Expect::withdraw_unknown),
+        );
     }
+    (spot, futures)
 }
 
 fn check_line(line: &Value, want: &Expect, name: &str) {

@@ -1,0 +1,1100 @@
+//! Gate (Gate.io API v4): one REST host for spot, wallet, account and perpetual futures.
+//!
+//! Signing (shared/docs/exchanges/gate.md §2): `SIGN` = lowercase hex HMAC-SHA512 (key = the
+//! secret) over five fields joined by `\n`: METHOD, the URL path including `/api/v4`, the raw
+//! query exactly as sent (no `?`), the lowercase hex SHA-512 of the raw body (of the empty string
+//! for a GET), and the `Timestamp` header exactly as sent (seconds since the epoch). The key
+//! travels in `KEY`, the timestamp in `Timestamp`; Gate refuses a timestamp more than 60 s from
+//! its clock (`REQUEST_EXPIRED`).
+//!
+//! The probe reads the server time (`/spot/time`; Gate has no status endpoint, so maintenance
+//! shows as a 5xx or a `SERVER_ERROR`/`TOO_BUSY` label), the account detail (valid key, IP
+//! whitelist), the main-account key list (`/account/main_keys`: permissions, creation time), the
+//! spot balances (read right), and for futures connections the USDT-settled futures account.
+//!
+//! What Gate does not let a check see:
+//! - the withdraw right: the API's permission names (`perms[].name`) have no documented value for
+//!   the withdrawal group ([uncertain]); an entry named `withdraw`/`withdrawal` is read when it is
+//!   there, otherwise the right is reported unknown (`null`) with a note;
+//! - an expiry date: none in the API; Gate's help centre says keys without an IP binding are
+//!   valid for 90 days, so that is inferred from `created_at` ([doc], a UI policy);
+//! - `main_keys` is a main-account endpoint; for other keys (sub-accounts) the trade, withdraw and
+//!   futures rights stay unknown, with a note, and only the read calls speak.
+//!
+//! Errors are `{"label": "...", "message": "..."}` (some futures errors say `detail`); which HTTP
+//! status goes with which label is only partly documented ([uncertain]: `FORBIDDEN` has been seen
+//! with 401 and 403), so replies are read by the label, never by the status.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use serde_json::Value;
+use sha2::{Digest, Sha512};
+
+use super::http::{generic_problem, Reply};
+use super::{
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
+    Problem, ProblemKind,
+};
+use crate::secret::ExposeSecret;
+
+/// The live REST host (every product); paths carry the `/api/v4` prefix, which is signed.
+pub const DEFAULT_BASE: &str = "https://api.gateio.ws";
+/// Futures use the same host (ccxt does); the historical `fx-api.gateio.ws` alternative is
+/// [uncertain], so the futures host is overridable (`ProbeTarget::futures_base_url`).
+pub const DEFAULT_FUTURES_BASE: &str = "https://api.gateio.ws";
+
+pub const PATH_TIME: &str = "/api/v4/spot/time";
+pub const PATH_DETAIL: &str = "/api/v4/account/detail";
+pub const PATH_MAIN_KEYS: &str = "/api/v4/account/main_keys";
+pub const PATH_SPOT_ACCOUNTS: &str = "/api/v4/spot/accounts";
+pub const PATH_FUTURES_ACCOUNTS: &str = "/api/v4/futures/usdt/accounts";
+
+/// Gate refuses a `Timestamp` more than this far from its clock (`REQUEST_EXPIRED`).
+pub const WINDOW_MS: i64 = 60_000;
+
+/// Keys without an IP binding are valid this long after creation (Gate help centre).
+pub const UNBOUND_KEY_LIFETIME_DAYS: i64 = 90;
+
+/// SHA-512 of the empty string: the body hash of every GET.
+pub const EMPTY_BODY_SHA512: &str =
+    "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9\
+ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+
+// ---------------------------------------------------------------------------------------------
+// Signing: pure functions of (credentials, time, request parts).
+// ---------------------------------------------------------------------------------------------
+
+/// Lowercase hex SHA-512 of the raw body bytes.
+pub fn body_hash(body: &[u8]) -> String {
+    hex::encode(Sha512::digest(body))
+}
+
+/// The `Timestamp` header for a moment in ms: whole seconds, as ccxt sends it.
+pub fn timestamp_header(ms: i64) -> String {
+    ms.div_euclid(1000).to_string()
+}
+
+/// The five signed fields joined by `\n`, no trailing newline. `path` includes `/api/v4` and no
+/// host or proxy prefix; `query` is the raw query as sent, without `?` (empty when none).
+pub fn signature_string(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    timestamp: &str,
+) -> String {
+    format!(
+        "{}\n{path}\n{query}\n{}\n{timestamp}",
+        method.to_ascii_uppercase(),
+        body_hash(body)
+    )
+}
+
+/// `SIGN`: lowercase hex HMAC-SHA512 of the signature string under the secret.
+pub fn sign(
+    secret: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    timestamp: &str,
+) -> String {
+    let mut mac =
+        Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(signature_string(method, path, query, body, timestamp).as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The three auth headers of a signed request as (name, value), in the order Gate lists them.
+/// Pure; the values are key material: never log them.
+pub fn auth_header_values(
+    credentials: &Credentials,
+    timestamp: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let secret = credentials.api_secret.expose_secret();
+    [
+        ("KEY", credentials.api_key.expose_secret().to_string()),
+        ("Timestamp", timestamp.to_string()),
+        ("SIGN", sign(secret, method, path, query, body, timestamp)),
+    ]
+}
+
+/// The auth headers plus `Content-Type`/`Accept: application/json`, auth values marked
+/// sensitive. Fails (without quoting the key) when the key cannot travel in a header.
+pub fn auth_headers(
+    credentials: &Credentials,
+    timestamp: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> Result<HeaderMap, Problem> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in auth_header_values(credentials, timestamp, method, path, query, body) {
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            Problem::invalid_key(format!(
+                "{name}: the configured value holds characters that cannot be sent in an HTTP header"
+            ))
+        })?;
+        value.set_sensitive(true);
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
+        headers.insert(name, value);
+    }
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    Ok(headers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading replies.
+// ---------------------------------------------------------------------------------------------
+
+/// What a Gate error label means for a key check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    InvalidKey,
+    ClockSkew,
+    IpNotAllowed,
+    RateLimited,
+    Unavailable,
+    /// The key lacks the right this endpoint needs: a fact, not a problem.
+    NoPermission,
+}
+
+/// Gate's error labels (exchange doc §6, ccxt's `exceptions.exact`).
+fn meaning(label: &str) -> Meaning {
+    match label {
+        "INVALID_KEY"
+        | "INVALID_SIGNATURE"
+        | "MISSING_REQUIRED_HEADER"
+        | "INVALID_CREDENTIALS"
+        | "AUTHENTICATION_FAILED"
+        | "ACCOUNT_LOCKED"
+        | "SUB_ACCOUNT_LOCKED"
+        | "USER_NOT_FOUND" => Meaning::InvalidKey,
+        "REQUEST_EXPIRED" => Meaning::ClockSkew,
+        "IP_FORBIDDEN" => Meaning::IpNotAllowed,
+        "TOO_MANY_REQUESTS" | "TOO_FAST" => Meaning::RateLimited,
+        "FORBIDDEN" | "READ_ONLY" => Meaning::NoPermission,
+        // INTERNAL, SERVER_ERROR, TOO_BUSY, and anything we do not know.
+        _ => Meaning::Unavailable,
+    }
+}
+
+/// What one Gate call came to.
+#[derive(Debug)]
+enum Outcome {
+    /// A success body (bare JSON, no envelope).
+    Ok(Value),
+    /// `FORBIDDEN`/`READ_ONLY`: the key lacks the endpoint's right.
+    Denied(String),
+    /// A non-success reply without a Gate error body (e.g. a bare 404): the endpoint is not there.
+    Missing(String),
+    /// Anything that ends the probe.
+    Problem(Problem),
+}
+
+/// `label` and `message` (or `detail`) of an error body, when it is one.
+fn error_of(body: &Value) -> Option<(String, String)> {
+    let label = body.get("label")?.as_str()?.to_string();
+    let message = ["message", "detail"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or("")
+        .to_string();
+    Some((label, message))
+}
+
+/// `Retry-After` (seconds) when sent, else Gate's `X-Gate-RateLimit-Reset-Timestamp` (epoch
+/// seconds when the window resets), less our clock.
+fn retry_after(reply: &Reply) -> Option<Duration> {
+    reply.retry_after().or_else(|| {
+        let reset: i64 = reply
+            .headers
+            .get("x-gate-ratelimit-reset-timestamp")?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let wait = reset - now_ms().div_euclid(1000);
+        (wait > 0).then(|| Duration::from_secs(wait as u64))
+    })
+}
+
+fn wait_text(wait: Option<Duration>) -> String {
+    wait.map(|d| format!(", retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+/// Reads one reply: the HTTP-level problems every exchange shares first, then Gate's label.
+fn read_reply(reply: &Reply, what: &str) -> Outcome {
+    let parsed = reply.json::<Value>(what);
+    if let Some(mut problem) = generic_problem(reply, what) {
+        if problem.kind == ProblemKind::RateLimited {
+            problem.retry_after = retry_after(reply);
+        }
+        // Gate's own body (e.g. 503 + SERVER_ERROR): quote its label and message.
+        if let Some((label, message)) = parsed.as_ref().ok().and_then(error_of) {
+            problem.message = format!(
+                "{what}: HTTP {}, label {label} {message}",
+                reply.status.as_u16()
+            )
+            .trim_end()
+            .to_string()
+                + &wait_text(problem.retry_after);
+        }
+        return Outcome::Problem(problem);
+    }
+    let body = match parsed {
+        Ok(body) => body,
+        Err(_) if !reply.status.is_success() => {
+            return Outcome::Missing(
+                format!("{what}: HTTP {} {}", reply.status.as_u16(), reply.snippet())
+                    .trim_end()
+                    .to_string(),
+            )
+        }
+        Err(problem) => return Outcome::Problem(problem),
+    };
+    // Success bodies are bare JSON without a `label`; an object with a `label` is an error even
+    // with HTTP 200 (tolerant: the status of each label is not documented).
+    let Some((label, message)) = error_of(&body) else {
+        if reply.status.is_success() {
+            return Outcome::Ok(body);
+        }
+        return Outcome::Missing(
+            format!("{what}: HTTP {} {}", reply.status.as_u16(), reply.snippet())
+                .trim_end()
+                .to_string(),
+        );
+    };
+    let said = format!("{what}: label {label} {message}")
+        .trim_end()
+        .to_string();
+    let problem = match meaning(&label) {
+        Meaning::NoPermission => return Outcome::Denied(said),
+        Meaning::InvalidKey => Problem::invalid_key(said),
+        Meaning::ClockSkew => Problem::clock_skew(format!(
+            "{said} (Gate accepts a Timestamp at most {} s from its clock)",
+            WINDOW_MS / 1000
+        )),
+        Meaning::IpNotAllowed => Problem::ip_not_allowed(said),
+        Meaning::RateLimited => {
+            let wait = retry_after(reply);
+            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
+        }
+        Meaning::Unavailable => Problem::unavailable(if label_known(&label) {
+            said
+        } else {
+            format!("{said} (unexpected Gate reply)")
+        }),
+    };
+    Outcome::Problem(problem)
+}
+
+fn label_known(label: &str) -> bool {
+    matches!(label, "INTERNAL" | "SERVER_ERROR" | "TOO_BUSY")
+}
+
+/// Our clock versus the exchange's, at the midpoint of the round trip; positive = server ahead.
+pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
+    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+}
+
+/// `None` when the offset is inside Gate's window, else the clock-skew problem.
+pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
+    if offset_ms.abs() <= WINDOW_MS {
+        return None;
+    }
+    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
+    Some(Problem::clock_skew(format!(
+        "GET {PATH_TIME}: Gate's server clock is {} ms {direction} ours; Gate refuses a \
+         Timestamp more than {} s from its clock",
+        offset_ms.abs(),
+        WINDOW_MS / 1000
+    )))
+}
+
+/// `server_time` of `/spot/time`: ms (a number; a numeric string is accepted too).
+fn server_time(body: &Value) -> Option<i64> {
+    match body.get("server_time")? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A list of strings; `null`/absent is empty. `None` for any other shape.
+fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
+    match value {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        // Tolerated: a comma-separated string.
+        Some(Value::String(s)) => Some(
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        Some(_) => None,
+    }
+}
+
+/// Seconds since the epoch, as a number or a numeric string (the SDK declares strings).
+fn epoch_seconds(value: Option<&Value>) -> Option<DateTime<Utc>> {
+    let secs = match value? {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    Utc.timestamp_opt(secs as i64, 0).single()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key introspection.
+// ---------------------------------------------------------------------------------------------
+
+/// One `perms[]` entry: a permission group and whether it is read-only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Perm {
+    pub name: String,
+    pub read_only: bool,
+}
+
+/// What `/account/main_keys` says about the key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyInfo {
+    pub state: Option<i64>,
+    pub mode: Option<i64>,
+    pub ip_whitelist: Option<Vec<String>>,
+    pub perms: Vec<Perm>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl KeyInfo {
+    /// Parses the reply. Both official SDKs declare one object; an array is accepted too
+    /// ([uncertain]): the entry whose `key` is this API key, or the only entry.
+    pub fn from_body(body: &Value, api_key: &str) -> Option<KeyInfo> {
+        let entry = match body {
+            Value::Object(_) => body,
+            Value::Array(items) => items
+                .iter()
+                .find(|i| i.get("key").and_then(Value::as_str) == Some(api_key))
+                .or_else(|| (items.len() == 1).then(|| &items[0]))?,
+            _ => return None,
+        };
+        let perms = entry
+            .get("perms")?
+            .as_array()?
+            .iter()
+            .filter_map(|p| {
+                Some(Perm {
+                    name: p.get("name")?.as_str()?.trim().to_ascii_lowercase(),
+                    // A missing flag is read as read-only: the safer reading for trade rights.
+                    read_only: p.get("read_only").and_then(Value::as_bool).unwrap_or(true),
+                })
+            })
+            .collect();
+        let mode = entry
+            .get("mode")
+            .and_then(Value::as_i64)
+            .or_else(|| entry.get("key")?.get("mode")?.as_i64());
+        Some(KeyInfo {
+            state: entry.get("state").and_then(Value::as_i64),
+            mode,
+            ip_whitelist: match entry.get("ip_whitelist") {
+                None => None,
+                some => Some(string_list(some)?),
+            },
+            perms,
+            created_at: epoch_seconds(entry.get("created_at")),
+        })
+    }
+
+    fn perm(&self, name: &str) -> Option<&Perm> {
+        self.perms.iter().find(|p| p.name == name)
+    }
+
+    fn writes(&self, name: &str) -> bool {
+        self.perm(name).is_some_and(|p| !p.read_only)
+    }
+
+    /// Fills rights, IP binding, expiry and notes into `facts`.
+    pub fn apply(&self, facts: &mut Facts, now: DateTime<Utc>) {
+        // Every granted group includes read; a key with no group at all can read nothing.
+        if facts.permissions.read.is_none() {
+            facts.permissions.read = Some(!self.perms.is_empty());
+        }
+        // Spot trading: `spot` read-write; on a (legacy) unified account, `unified` read-write.
+        facts.permissions.trade =
+            Some(self.writes("spot") || (self.mode == Some(2) && self.writes("unified")));
+        // Futures rights: perpetual (`futures`) or delivery, read-write.
+        facts.permissions.futures = Some(self.writes("futures") || self.writes("delivery"));
+        if !facts.permissions.futures.unwrap_or(false)
+            && (self.perm("futures").is_some() || self.perm("delivery").is_some())
+        {
+            facts
+                .notes
+                .push("the key can read futures but not trade them (read-only)".to_string());
+        }
+        // Withdraw: the name Gate gives the withdrawal group in `perms` is undocumented
+        // ([uncertain]); an entry under either likely name is read, its absence proves nothing.
+        match self.perm("withdrawal").or_else(|| self.perm("withdraw")) {
+            Some(p) => facts.permissions.withdraw = Some(!p.read_only),
+            None => {
+                facts.permissions.withdraw = None;
+                facts.notes.push(
+                    "withdraw right not visible: Gate's key list shows no withdrawal permission \
+                     and does not document one, so its absence proves nothing"
+                        .to_string(),
+                );
+            }
+        }
+        if self.writes("wallet") {
+            facts
+                .notes
+                .push("key holds Gate's wallet read-write right (fund transfers)".to_string());
+        }
+        if let Some(list) = &self.ip_whitelist {
+            facts.ip_restricted = Some(!list.is_empty());
+        }
+        // No expiry in the API; keys without an IP binding are valid 90 days (help centre, a UI
+        // policy [doc]), counted here from `created_at`.
+        if facts.ip_restricted == Some(false) {
+            match self.created_at {
+                Some(created) => {
+                    let expires = created + chrono::Duration::days(UNBOUND_KEY_LIFETIME_DAYS);
+                    facts.expires_at = Some(expires);
+                    facts.notes.push(format!(
+                        "expiry inferred: Gate keys without an IP binding are valid {} days \
+                         (created {})",
+                        UNBOUND_KEY_LIFETIME_DAYS,
+                        created.format("%Y-%m-%d")
+                    ));
+                    if expires < now {
+                        facts.notes.push(
+                            "the 90-day term has passed, yet the key still works (edited since?)"
+                                .to_string(),
+                        );
+                    }
+                }
+                None => facts.notes.push(
+                    "expiry unknown: Gate keys without an IP binding expire after 90 days, and \
+                     the creation time was not reported"
+                        .to_string(),
+                ),
+            }
+        }
+        match self.state {
+            None | Some(1) => {}
+            Some(2) => facts
+                .notes
+                .push("Gate reports the key as locked".to_string()),
+            Some(3) => facts
+                .notes
+                .push("Gate reports the key as frozen".to_string()),
+            Some(other) => facts.notes.push(format!("Gate reports key state {other}")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe.
+// ---------------------------------------------------------------------------------------------
+
+pub struct Gate {
+    http: HttpClient,
+}
+
+impl Gate {
+    pub fn new(http: HttpClient) -> Gate {
+        Gate { http }
+    }
+
+    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
+        match self
+            .http
+            .get(&format!("{base}{path}"), HeaderMap::new())
+            .await
+        {
+            Ok(reply) => read_reply(&reply, what),
+            Err(problem) => Outcome::Problem(problem),
+        }
+    }
+
+    /// A signed GET of `path` (which includes `/api/v4`; a path prefix in `base` is not signed).
+    async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
+        let timestamp = timestamp_header(now_ms());
+        let headers = match auth_headers(&target.credentials, &timestamp, "GET", path, "", b"") {
+            Ok(h) => h,
+            Err(problem) => return Outcome::Problem(problem),
+        };
+        match self.http.get(&format!("{base}{path}"), headers).await {
+            Ok(reply) => read_reply(&reply, what),
+            Err(problem) => Outcome::Problem(problem),
+        }
+    }
+
+    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
+    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let base = target.spot_base(DEFAULT_BASE);
+
+        // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
+        let what = format!("GET {PATH_TIME}");
+        let sent = now_ms();
+        let body = ok(self.public(base, PATH_TIME, &what).await)?;
+        let received = now_ms();
+        let server = server_time(&body)
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
+        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+            return Err(problem);
+        }
+
+        // 2. Valid key, accepted signature, IP binding: any valid key may read its detail.
+        let what = format!("GET {PATH_DETAIL}");
+        match self.signed(target, base, PATH_DETAIL, &what).await {
+            Outcome::Ok(body) if body.is_object() => {
+                // Absent means not reported; an empty list means no IP check.
+                if let Some(list) = body.get("ip_whitelist").and_then(|v| string_list(Some(v))) {
+                    facts.ip_restricted = Some(!list.is_empty());
+                }
+            }
+            Outcome::Ok(_) => {
+                return Err(Problem::unavailable(format!(
+                    "{what}: reply is not an account detail"
+                )))
+            }
+            Outcome::Denied(said) | Outcome::Missing(said) => facts.notes.push(said),
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 3. The key's permissions (main-account keys only).
+        let what = format!("GET {PATH_MAIN_KEYS}");
+        let key = target.credentials.api_key.expose_secret();
+        let unknown = |why: &str| {
+            format!(
+                "trade, withdraw and futures rights unknown: {what} {why} (Gate lists key \
+                 permissions for main-account keys only)"
+            )
+        };
+        match self.signed(target, base, PATH_MAIN_KEYS, &what).await {
+            Outcome::Ok(body) => match KeyInfo::from_body(&body, key) {
+                Some(info) => info.apply(facts, Utc::now()),
+                None => facts.notes.push(unknown("answered an unknown shape")),
+            },
+            Outcome::Denied(said) => facts.notes.push(unknown(&format!("was refused ({said})"))),
+            Outcome::Missing(said) => facts
+                .notes
+                .push(unknown(&format!("is not available ({said})"))),
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 4. Can it read balances?
+        let what = format!("GET {PATH_SPOT_ACCOUNTS}");
+        match self.signed(target, base, PATH_SPOT_ACCOUNTS, &what).await {
+            Outcome::Ok(body) if body.is_array() => facts.permissions.read = Some(true),
+            Outcome::Ok(_) => {
+                return Err(Problem::unavailable(format!(
+                    "{what}: reply without an account list"
+                )))
+            }
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            Outcome::Missing(said) => return Err(Problem::unavailable(said)),
+            Outcome::Problem(problem) => return Err(problem),
+        }
+
+        // 5. Futures, only when the connection trades them.
+        if target.markets.futures {
+            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
+            match self
+                .signed(target, futures, PATH_FUTURES_ACCOUNTS, &what)
+                .await
+            {
+                Outcome::Ok(body) if body.is_object() => {
+                    if facts.permissions.futures.is_none() {
+                        // A read proves futures access, not the right to trade them.
+                        facts.notes.push(
+                            "futures account readable; futures trade right unknown".to_string(),
+                        );
+                    }
+                }
+                Outcome::Ok(_) => {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: reply without a futures account"
+                    )))
+                }
+                Outcome::Denied(said) => {
+                    facts.permissions.futures = Some(false);
+                    facts.notes.push(said);
+                }
+                Outcome::Missing(said) => return Err(Problem::unavailable(said)),
+                Outcome::Problem(problem) => return Err(problem),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The body of a public call; a refusal there is never the key's fault.
+fn ok(outcome: Outcome) -> Result<Value, Problem> {
+    match outcome {
+        Outcome::Ok(body) => Ok(body),
+        Outcome::Denied(said) | Outcome::Missing(said) => Err(Problem::unavailable(said)),
+        Outcome::Problem(problem) => Err(problem),
+    }
+}
+
+impl Exchange for Gate {
+    fn kind(&self) -> ExchangeKind {
+        ExchangeKind::Gate
+    }
+
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.run(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    const TS: &str = "1700000000";
+
+    fn creds(key: &str, secret: &str) -> Credentials {
+        Credentials {
+            api_key: SecretString::from(key.to_string()),
+            api_secret: SecretString::from(secret.to_string()),
+            passphrase: None,
+        }
+    }
+
+    // §2: the body hash of every GET.
+    #[test]
+    fn empty_body_hash_is_sha512_of_nothing() {
+        assert_eq!(body_hash(b""), EMPTY_BODY_SHA512);
+        assert_eq!(timestamp_header(1_700_000_000_000), TS);
+        assert_eq!(timestamp_header(1_700_000_000_999), TS);
+    }
+
+    // §3a, with the signature string and the header set.
+    #[test]
+    fn worked_example_3a_account_detail() {
+        assert_eq!(
+            signature_string("GET", "/api/v4/account/detail", "", b"", TS),
+            format!("GET\n/api/v4/account/detail\n\n{EMPTY_BODY_SHA512}\n1700000000")
+        );
+        let sign_3a = "36948941e0e3da66275b97186e291a6b05c438404ccc26f1f78e28d8b2cb5842\
+                       d69950586c2ebb4fc5a1a0bdd57d1351df5c09610768032df7001acd02652656";
+        assert_eq!(
+            sign("testsecret", "GET", "/api/v4/account/detail", "", b"", TS),
+            sign_3a
+        );
+        let values = auth_header_values(
+            &creds("testkey", "testsecret"),
+            TS,
+            "GET",
+            "/api/v4/account/detail",
+            "",
+            b"",
+        );
+        assert_eq!(
+            values,
+            [
+                ("KEY", "testkey".to_string()),
+                ("Timestamp", TS.to_string()),
+                ("SIGN", sign_3a.to_string()),
+            ]
+        );
+        let map = auth_headers(
+            &creds("testkey", "testsecret"),
+            TS,
+            "GET",
+            "/api/v4/account/detail",
+            "",
+            b"",
+        )
+        .unwrap();
+        assert_eq!(map["SIGN"], sign_3a);
+        assert!(map["KEY"].is_sensitive());
+        assert_eq!(map[CONTENT_TYPE], "application/json");
+    }
+
+    // §3b.
+    #[test]
+    fn worked_examples_3b_other_calls() {
+        let cases = [
+            (
+                "/api/v4/account/main_keys",
+                "",
+                "1965d3b1409b37146b77bf1ec251f148a4c3ff1624a0a6eca4809b81338a28ce\
+                 34bd04d104935afb0120723db33bd11c2bd1d6b06265f1701e578878d212101b",
+            ),
+            (
+                "/api/v4/spot/accounts",
+                "",
+                "832dd664b81117b6fa3ea7c4db27b309f34276dad6856329ff9b264755556185\
+                 4f10334ea4d66257d105b8e96671353e3e5a1ffeeaedfe6f0c0e378a2d029051",
+            ),
+            (
+                "/api/v4/spot/accounts",
+                "currency=USDT",
+                "cd1cd4a806377879cb95f0223dd9f6214ad1e65e5f7501b5eca04c3698c533c1\
+                 0faa347c020b1308e5c61b40fc981ce7de0fcf8c2522bbf95bd8c4857a267b3d",
+            ),
+            (
+                "/api/v4/futures/usdt/accounts",
+                "",
+                "1a51d17b8edfd5288b77376ec1ff0ef24f7a89720e75ad1449682cfee8ad8af5\
+                 4ad26c25263ccce522139a67465477da0f0b6f8c10a93e5250e8718a5a4a675f",
+            ),
+        ];
+        for (path, query, want) in cases {
+            assert_eq!(
+                sign("testsecret", "GET", path, query, b"", TS),
+                want,
+                "{path}?{query}"
+            );
+        }
+    }
+
+    // §3c, the official docs' GET: the query is signed in wire order, not sorted.
+    #[test]
+    fn official_docs_example_get_with_query() {
+        assert_eq!(
+            sign(
+                "secret",
+                "GET",
+                "/api/v4/futures/orders",
+                "contract=BTC_USD&status=finished&limit=50",
+                b"",
+                "1541993715"
+            ),
+            "55f84ea195d6fe57ce62464daaa7c3c02fa9d1dde954e4c898289c9a2407a3d6\
+             fb3faf24deff16790d726b66ac9f74526668b13bd01029199cc4fcc522418b8a"
+        );
+    }
+
+    // §3c, the official docs' POST: the body is hashed.
+    #[test]
+    fn official_docs_example_post_with_body() {
+        let body = br#"{"contract":"BTC_USD","type":"limit","size":100,"price":6800,"time_in_force":"gtc"}"#;
+        assert_eq!(
+            body_hash(body),
+            "ad3c169203dc3026558f01b4df307641fa1fa361f086b2306658886d5708767b\
+             1854797c68d9e62fef2f991645aa82673622ebf417e091d0bd22bafe5d956cca"
+        );
+        assert_eq!(
+            sign(
+                "secret",
+                "post",
+                "/api/v4/futures/orders",
+                "",
+                body,
+                "1541993715"
+            ),
+            "eae42da914a590ddf727473aff25fc87d50b64783941061f47a3fdb92742541f\
+             c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0"
+        );
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
+        let err = auth_headers(&creds("bad\nkey", "s"), TS, "GET", "/x", "", b"").unwrap_err();
+        assert_eq!(err.kind, ProblemKind::InvalidKey);
+        assert!(!err.message.contains("bad"));
+    }
+
+    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: map,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn problem_of(r: &Reply) -> Problem {
+        match read_reply(r, "GET /api/v4/spot/accounts") {
+            Outcome::Problem(p) => p,
+            other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn labels_map_to_problems_whatever_the_http_status() {
+        let cases = [
+            (401, "INVALID_KEY", ProblemKind::InvalidKey),
+            (401, "INVALID_SIGNATURE", ProblemKind::InvalidKey),
+            (401, "MISSING_REQUIRED_HEADER", ProblemKind::InvalidKey),
+            (403, "ACCOUNT_LOCKED", ProblemKind::InvalidKey),
+            (401, "REQUEST_EXPIRED", ProblemKind::ClockSkew),
+            (401, "IP_FORBIDDEN", ProblemKind::IpNotAllowed),
+            (400, "TOO_FAST", ProblemKind::RateLimited),
+            (200, "TOO_MANY_REQUESTS", ProblemKind::RateLimited),
+            (400, "SERVER_ERROR", ProblemKind::Unavailable),
+            (400, "SOMETHING_NEW", ProblemKind::Unavailable),
+        ];
+        for (status, label, kind) in cases {
+            let r = reply(
+                status,
+                &[],
+                &format!(r#"{{"label":"{label}","message":"words"}}"#),
+            );
+            let p = problem_of(&r);
+            assert_eq!(p.kind, kind, "{label}");
+            assert!(
+                p.message
+                    .starts_with(&format!("GET /api/v4/spot/accounts: label {label} words")),
+                "{}",
+                p.message
+            );
+        }
+    }
+
+    #[test]
+    fn forbidden_is_a_fact_with_401_or_403_and_detail_is_read_too() {
+        for status in [401, 403] {
+            let r = reply(
+                status,
+                &[],
+                r#"{"label":"FORBIDDEN","message":"Account has no permission to request operation"}"#,
+            );
+            assert!(matches!(read_reply(&r, "x"), Outcome::Denied(s) if s.contains("FORBIDDEN")));
+        }
+        let r = reply(
+            400,
+            &[],
+            r#"{"label":"READ_ONLY","detail":"API key is read-only"}"#,
+        );
+        assert!(
+            matches!(read_reply(&r, "x"), Outcome::Denied(s) if s == "x: label READ_ONLY API key is read-only")
+        );
+    }
+
+    #[test]
+    fn ip_refusal_names_the_ip() {
+        let r = reply(
+            401,
+            &[],
+            r#"{"label":"IP_FORBIDDEN","message":"Request IP not in whitelist: 142.163.85.117"}"#,
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+        assert_eq!(p.seen_ip.as_deref(), Some("142.163.85.117"));
+    }
+
+    #[test]
+    fn rate_limit_prefers_retry_after_then_the_reset_timestamp() {
+        let body = r#"{"label":"TOO_MANY_REQUESTS","message":"Request Rate limit Exceeded"}"#;
+        let r = reply(429, &[("retry-after", "7")], body);
+        let p = problem_of(&r);
+        assert_eq!(p.kind, ProblemKind::RateLimited);
+        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+        assert!(
+            p.message.contains("label TOO_MANY_REQUESTS"),
+            "{}",
+            p.message
+        );
+        let reset = (now_ms() / 1000 + 30).to_string();
+        let r = reply(429, &[("x-gate-ratelimit-reset-timestamp", &reset)], body);
+        let wait = problem_of(&r).retry_after.unwrap();
+        assert!(wait >= Duration::from_secs(29) && wait <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn garbage_outages_and_missing_endpoints() {
+        for r in [
+            reply(200, &[], r#"[{"currency":"USDT","avail"#),
+            reply(
+                503,
+                &[],
+                r#"{"label":"SERVER_ERROR","message":"maintenance"}"#,
+            ),
+            reply(
+                403,
+                &[("content-type", "text/html")],
+                "<html>The request could not be satisfied</html>",
+            ),
+            reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+        ] {
+            assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
+        }
+        let p = problem_of(&reply(503, &[], r#"{"label":"TOO_BUSY","message":"busy"}"#));
+        assert_eq!(
+            p.message,
+            "GET /api/v4/spot/accounts: HTTP 503, label TOO_BUSY busy"
+        );
+        assert!(matches!(
+            read_reply(&reply(404, &[], "Not Found"), "x"),
+            Outcome::Missing(s) if s == "x: HTTP 404 Not Found"
+        ));
+        assert!(matches!(
+            read_reply(&reply(200, &[], r#"[{"currency":"USDT"}]"#), "x"),
+            Outcome::Ok(Value::Array(_))
+        ));
+    }
+
+    #[test]
+    fn clock_offset_and_the_60_second_window() {
+        assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
+        assert!(skew_problem(60_000).is_none());
+        assert!(skew_problem(-60_000).is_none());
+        let p = skew_problem(120_000).unwrap();
+        assert_eq!(p.kind, ProblemKind::ClockSkew);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
+        assert!(skew_problem(-61_000)
+            .unwrap()
+            .message
+            .contains("61000 ms behind ours"));
+        assert_eq!(
+            server_time(&json!({"server_time": 1731447921098_i64})),
+            Some(1731447921098)
+        );
+        assert_eq!(server_time(&json!({"server_time": "5"})), Some(5));
+        assert_eq!(server_time(&json!({})), None);
+    }
+
+    fn sdk_example() -> Value {
+        json!({
+            "state": 1, "mode": 1, "name": ["keywarden-probe"], "currency_pairs": [],
+            "user_id": 10406147, "ip_whitelist": ["203.0.113.7"],
+            "perms": [
+                {"name": "spot", "read_only": false},
+                {"name": "futures", "read_only": true},
+                {"name": "wallet", "read_only": true},
+                {"name": "account", "read_only": true}
+            ],
+            "key": {"mode": 1},
+            "created_at": "1700000000", "updated_at": "1700000000", "last_access": "1700000000"
+        })
+    }
+
+    #[test]
+    fn key_info_from_the_sdk_example() {
+        let info = KeyInfo::from_body(&sdk_example(), "k").unwrap();
+        let mut facts = Facts::default();
+        info.apply(&mut facts, Utc::now());
+        let p = facts.permissions;
+        assert_eq!(
+            [p.read, p.trade, p.withdraw, p.futures],
+            [Some(true), Some(true), None, Some(false)]
+        );
+        assert_eq!(facts.ip_restricted, Some(true));
+        assert_eq!(facts.expires_at, None);
+        assert!(
+            facts.notes.iter().any(|n| n.contains("read-only")),
+            "{:?}",
+            facts.notes
+        );
+        assert!(
+            facts
+                .notes
+                .iter()
+                .any(|n| n.contains("withdraw right not visible")),
+            "{:?}",
+            facts.notes
+        );
+    }
+
+    #[test]
+    fn a_withdrawal_entry_is_read_under_either_name() {
+        for (name, read_only, want) in [
+            ("withdrawal", false, Some(true)),
+            ("withdraw", false, Some(true)),
+            ("Withdrawal", true, Some(false)),
+        ] {
+            let mut body = sdk_example();
+            body["perms"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": name, "read_only": read_only}));
+            let mut facts = Facts::default();
+            KeyInfo::from_body(&body, "k")
+                .unwrap()
+                .apply(&mut facts, Utc::now());
+            assert_eq!(facts.permissions.withdraw, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn unbound_keys_expire_ninety_days_after_creation() {
+        let mut body = sdk_example();
+        body["ip_whitelist"] = json!([]);
+        body["created_at"] = json!(1_700_000_000);
+        let mut facts = Facts::default();
+        let now = Utc.timestamp_opt(1_700_000_000 + 86_400, 0).unwrap();
+        KeyInfo::from_body(&body, "k")
+            .unwrap()
+            .apply(&mut facts, now);
+        assert_eq!(facts.ip_restricted, Some(false));
+        assert_eq!(
+            facts.expires_at,
+            Some(Utc.timestamp_opt(1_700_000_000 + 90 * 86_400, 0).unwrap())
+        );
+        body["created_at"] = Value::Null;
+        let mut facts = Facts::default();
+        KeyInfo::from_body(&body, "k")
+            .unwrap()
+            .apply(&mut facts, now);
+        assert_eq!(facts.expires_at, None);
+        assert!(facts.notes.iter().any(|n| n.starts_with("expiry unknown")));
+    }
+
+    #[test]
+    fn key_info_tolerates_an_array_and_unified_mode() {
+        let mut mine = sdk_example();
+        mine["key"] = json!("mykey");
+        mine["perms"] = json!([{"name": "unified", "read_only": false}]);
+        mine["mode"] = json!(2);
+        let other = json!({"key": "other", "perms": []});
+        let info = KeyInfo::from_body(&json!([other.clone(), mine]), "mykey").unwrap();
+        let mut facts = Facts::default();
+        info.apply(&mut facts, Utc::now());
+        assert_eq!(facts.permissions.trade, Some(true));
+        assert_eq!(facts.permissions.futures, Some(false));
+        // Several entries, none of them ours: unknown.
+        assert!(KeyInfo::from_body(&json!([other.clone(), other]), "mykey").is_none());
+        assert!(KeyInfo::from_body(&json!({"user_id": 1}), "k").is_none());
+        assert!(KeyInfo::from_body(&json!("x"), "k").is_none());
+    }
+}

@@ -1,0 +1,642 @@
+//! The Gate simulator: the public time, the account and key endpoints, the spot balances and
+//! the USDT-settled futures account, all under `/api/v4` on one router (Gate serves every
+//! product from one host).
+//!
+//! Signed requests are verified the way Gate does (shared/docs/exchanges/gate.md §2): `KEY`,
+//! `SIGN` and `Timestamp` must be there, the key must exist, the `Timestamp` (seconds, fractions
+//! allowed, hashed verbatim) must be at most 60 s from the server clock, and `SIGN` must be the
+//! lowercase hex HMAC-SHA512 over METHOD, path, raw query (as received, in the order received),
+//! hex SHA-512 of the raw body, and the `Timestamp` header, joined by `\n`. The HMAC is computed
+//! here from the raw request, independently of the client's signing code.
+//!
+//! Refusals use Gate's `{"label", "message"}` body. Authentication failures are HTTP 401 (the
+//! docs promise 401 for them); `FORBIDDEN` is sent with 403 ([uncertain]: 401 has been seen too,
+//! and the probe keys on the label).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha512};
+
+use super::scenario::Grants;
+use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::exchange::ExchangeKind;
+
+const KIND: ExchangeKind = ExchangeKind::Gate;
+
+/// Gate refuses a `Timestamp` more than this far from its clock.
+const WINDOW_MS: i64 = 60_000;
+
+/// `Retry-After` (seconds) on a rate-limited reply.
+pub const RETRY_AFTER_SECS: u64 = 7;
+
+/// Days left on an unbound key playing `no_ip_whitelist` (Gate: unbound keys live 90 days).
+pub const UNBOUND_REMAINING_DAYS: i64 = 5;
+
+/// When the simulator's keys were created (seconds), unless they play `no_ip_whitelist`.
+const CREATED_AT: i64 = 1_700_000_000;
+
+const USER_ID: i64 = 10_406_147;
+
+/// A Gate error: HTTP status, label, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateError {
+    pub status: StatusCode,
+    pub label: &'static str,
+    pub message: String,
+}
+
+impl GateError {
+    fn new(status: StatusCode, label: &'static str, message: impl Into<String>) -> GateError {
+        GateError {
+            status,
+            label,
+            message: message.into(),
+        }
+    }
+
+    fn missing_header() -> GateError {
+        GateError::new(
+            StatusCode::UNAUTHORIZED,
+            "MISSING_REQUIRED_HEADER",
+            "Missing required header: KEY, SIGN or Timestamp",
+        )
+    }
+
+    fn invalid_key() -> GateError {
+        GateError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_KEY",
+            "Invalid key provided",
+        )
+    }
+
+    fn bad_signature() -> GateError {
+        GateError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SIGNATURE",
+            "Signature mismatch",
+        )
+    }
+
+    fn expired() -> GateError {
+        GateError::new(
+            StatusCode::UNAUTHORIZED,
+            "REQUEST_EXPIRED",
+            "gap between request Timestamp and server time exceeds 60",
+        )
+    }
+
+    fn ip_refused(ip: &str) -> GateError {
+        GateError::new(
+            StatusCode::UNAUTHORIZED,
+            "IP_FORBIDDEN",
+            format!("Request IP not in whitelist: {ip}"),
+        )
+    }
+
+    fn forbidden() -> GateError {
+        GateError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "Account has no permission to request operation",
+        )
+    }
+
+    /// Gate has no maintenance body of its own on record; a 503 with a server label is what
+    /// its docs and ccxt describe for maintenance and overload.
+    fn maintenance() -> GateError {
+        GateError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_ERROR",
+            "System under maintenance, please try again later",
+        )
+    }
+
+    fn into_response(self) -> Response {
+        json_reply(
+            self.status,
+            json!({"label": self.label, "message": self.message}),
+        )
+    }
+}
+
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/api/v4/spot/time", get(time))
+        .route("/api/v4/account/detail", get(signed))
+        .route("/api/v4/account/main_keys", get(signed))
+        .route("/api/v4/spot/accounts", get(signed))
+        .route("/api/v4/futures/usdt/accounts", get(signed))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn time(State(state): State<Arc<SimState>>) -> Response {
+    if state.settings(KIND).maintenance {
+        return GateError::maintenance().into_response();
+    }
+    json_reply(
+        StatusCode::OK,
+        json!({"server_time": state.server_time_ms(KIND, None)}),
+    )
+}
+
+async fn not_found() -> Response {
+    GateError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found").into_response()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The API key a request names, or Gate's missing-header error when an auth header is absent.
+pub fn api_key_of(headers: &HeaderMap) -> Result<&str, GateError> {
+    if ["KEY", "SIGN", "Timestamp"]
+        .iter()
+        .any(|name| header(headers, name).is_none_or(str::is_empty))
+    {
+        return Err(GateError::missing_header());
+    }
+    Ok(header(headers, "KEY").unwrap_or_default())
+}
+
+/// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
+/// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
+pub fn verify(
+    key: &SimKey,
+    server_now_ms: i64,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), GateError> {
+    api_key_of(headers)?;
+    let timestamp = header(headers, "Timestamp").unwrap_or_default();
+    // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
+    let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
+    if !seconds.is_finite() || (server_now_ms as f64 - seconds * 1000.0).abs() > WINDOW_MS as f64 {
+        return Err(GateError::expired());
+    }
+
+    let mut signed = Vec::with_capacity(256);
+    signed.extend_from_slice(method.as_str().as_bytes());
+    signed.push(b'\n');
+    signed.extend_from_slice(uri.path().as_bytes());
+    signed.push(b'\n');
+    signed.extend_from_slice(uri.query().unwrap_or("").as_bytes());
+    signed.push(b'\n');
+    signed.extend_from_slice(hex::encode(Sha512::digest(body)).as_bytes());
+    signed.push(b'\n');
+    signed.extend_from_slice(timestamp.as_bytes());
+    let mut mac =
+        Hmac::<Sha512>::new_from_slice(key.api_secret.as_bytes()).expect("any key length");
+    mac.update(&signed);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    // Gate's behaviour on upper-case hex is undocumented; an exact comparison refuses it.
+    if header(headers, "SIGN") != Some(expected.as_str()) {
+        return Err(GateError::bad_signature());
+    }
+    Ok(())
+}
+
+/// The `perms` list of a key with `grants`: exactly the granted groups.
+///
+/// The withdrawal group's name in this list is not documented ([uncertain]; the SDK's enum has
+/// none); the simulator calls it `withdrawal`, the docs' name for the group, and lists it only
+/// for keys that may withdraw, so a client that cannot see it reports the right unknown.
+pub fn perms(grants: Grants) -> Vec<Value> {
+    let mut perms = Vec::new();
+    if grants.read || grants.trade {
+        perms.push(json!({"name": "spot", "read_only": !grants.trade}));
+    }
+    if grants.futures {
+        perms.push(json!({"name": "futures", "read_only": false}));
+    }
+    if grants.read {
+        perms.push(json!({"name": "wallet", "read_only": true}));
+        perms.push(json!({"name": "account", "read_only": true}));
+    }
+    if grants.withdraw {
+        perms.push(json!({"name": "withdrawal", "read_only": false}));
+    }
+    perms
+}
+
+/// One signed endpoint, answered for a verified key playing its scenario.
+fn answer(key: &SimKey, path: &str, client_ip: &str, now_ms: i64) -> Result<Value, GateError> {
+    // An IP outside the whitelist is refused before any permission check (doc §8).
+    match key.scenario {
+        Scenario::IpNotWhitelisted => return Err(GateError::ip_refused(client_ip)),
+        Scenario::Maintenance => return Err(GateError::maintenance()),
+        _ => {}
+    }
+    let grants = key.scenario.grants();
+    let whitelist: Vec<&str> = if grants.ip_bound {
+        vec![client_ip]
+    } else {
+        vec![]
+    };
+    match path {
+        "/api/v4/account/detail" => Ok(json!({
+            "user_id": USER_ID,
+            "ip_whitelist": whitelist,
+            "currency_pairs": [],
+            "key": {"mode": 1},
+            "tier": 0,
+            "tier_expire_time": "0001-01-01T00:00:00Z",
+            "copy_trading_role": 0
+        })),
+        "/api/v4/account/main_keys" => {
+            // Unbound keys are valid 90 days from creation: make this one 85 days old.
+            let created = if grants.ip_bound {
+                CREATED_AT
+            } else {
+                now_ms / 1000 - (90 - UNBOUND_REMAINING_DAYS) * 86_400
+            };
+            // One object, as both official SDKs declare; timestamps as strings (python SDK).
+            Ok(json!({
+                "state": 1,
+                "mode": 1,
+                "name": [format!("sim {}", key.scenario.name())],
+                "currency_pairs": [],
+                "user_id": USER_ID,
+                "ip_whitelist": whitelist,
+                "perms": perms(grants),
+                "key": {"mode": 1},
+                "created_at": created.to_string(),
+                "updated_at": created.to_string(),
+                "last_access": (now_ms / 1000).to_string()
+            }))
+        }
+        "/api/v4/spot/accounts" => {
+            if !grants.read {
+                return Err(GateError::forbidden());
+            }
+            Ok(json!([
+                {"currency": "USDT", "available": "125.50", "locked": "0"},
+                {"currency": "BTC", "available": "0.0012", "locked": "0.0003"}
+            ]))
+        }
+        "/api/v4/futures/usdt/accounts" => {
+            if !grants.futures {
+                return Err(GateError::forbidden());
+            }
+            Ok(json!({
+                "user": USER_ID, "currency": "USDT", "total": "9707.803567115145",
+                "unrealised_pnl": "3371.248828", "position_margin": "38.712189181",
+                "order_margin": "0", "available": "9669.091377934145",
+                "point": "0", "bonus": "0", "in_dual_mode": false
+            }))
+        }
+        _ => Err(GateError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "Not found",
+        )),
+    }
+}
+
+async fn signed(
+    State(state): State<Arc<SimState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let api_key = match api_key_of(&headers) {
+        Ok(k) => k,
+        Err(e) => return e.into_response(),
+    };
+    let Some(key) = state.key(KIND, api_key) else {
+        return GateError::invalid_key().into_response();
+    };
+    if let Some(fault) = transport_fault(key.scenario).await {
+        return fault;
+    }
+    let server_now = state.server_time_ms(KIND, Some(&key));
+    if let Err(e) = verify(&key, server_now, &method, &uri, &headers, &body) {
+        return e.into_response();
+    }
+    if state.settings(KIND).maintenance {
+        return GateError::maintenance().into_response();
+    }
+    if key.scenario == Scenario::RateLimited {
+        let mut response = GateError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "Request Rate limit Exceeded",
+        )
+        .into_response();
+        let reset = server_now / 1000 + 10;
+        let h = response.headers_mut();
+        h.insert("retry-after", HeaderValue::from(RETRY_AFTER_SECS));
+        h.insert("x-gate-ratelimit-limit", HeaderValue::from_static("150"));
+        h.insert(
+            "x-gate-ratelimit-requests-remain",
+            HeaderValue::from_static("0"),
+        );
+        // Deliberately not 7 s away, so a client that ignores Retry-After is caught.
+        h.insert("x-gate-ratelimit-reset-timestamp", HeaderValue::from(reset));
+        return response;
+    }
+    let client_ip = peer.ip().to_canonical().to_string();
+    match answer(&key, uri.path(), &client_ip, server_now) {
+        Ok(body) => json_reply(StatusCode::OK, body),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::gate::{auth_headers, sign, timestamp_header};
+
+    const SECRET: &str = "testsecret";
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn key(scenario: Scenario) -> SimKey {
+        SimKey {
+            exchange: KIND,
+            api_key: "testkey".into(),
+            api_secret: SECRET.into(),
+            passphrase: None,
+            scenario,
+        }
+    }
+
+    /// Headers the way a correct client builds them (the client's own signing code).
+    fn headers(ts: &str, method: &str, path: &str, query: &str, body: &str) -> HeaderMap {
+        let creds = crate::exchange::Credentials {
+            api_key: "testkey".to_string().into(),
+            api_secret: SECRET.to_string().into(),
+            passphrase: None,
+        };
+        auth_headers(&creds, ts, method, path, query, body.as_bytes()).unwrap()
+    }
+
+    fn check(
+        h: &HeaderMap,
+        method: Method,
+        uri: &str,
+        body: &str,
+        now: i64,
+    ) -> Result<(), GateError> {
+        verify(
+            &key(Scenario::Valid),
+            now,
+            &method,
+            &uri.parse().unwrap(),
+            h,
+            body.as_bytes(),
+        )
+    }
+
+    fn label(r: Result<(), GateError>) -> &'static str {
+        r.unwrap_err().label
+    }
+
+    #[test]
+    fn the_worked_examples_verify() {
+        // §3a as Gate receives it.
+        let mut h = HeaderMap::new();
+        h.insert("KEY", HeaderValue::from_static("testkey"));
+        h.insert("Timestamp", HeaderValue::from_static("1700000000"));
+        h.insert(
+            "SIGN",
+            HeaderValue::from_static(
+                "36948941e0e3da66275b97186e291a6b05c438404ccc26f1f78e28d8b2cb5842\
+                 d69950586c2ebb4fc5a1a0bdd57d1351df5c09610768032df7001acd02652656",
+            ),
+        );
+        check(&h, Method::GET, "/api/v4/account/detail", "", NOW).unwrap();
+        // §3c, the official POST, with the docs' key and secret.
+        let body = r#"{"contract":"BTC_USD","type":"limit","size":100,"price":6800,"time_in_force":"gtc"}"#;
+        let sim_key = SimKey {
+            api_key: "key".into(),
+            api_secret: "secret".into(),
+            ..key(Scenario::Valid)
+        };
+        let mut h = HeaderMap::new();
+        h.insert("KEY", HeaderValue::from_static("key"));
+        h.insert("Timestamp", HeaderValue::from_static("1541993715"));
+        h.insert(
+            "SIGN",
+            HeaderValue::from_static(
+                "eae42da914a590ddf727473aff25fc87d50b64783941061f47a3fdb92742541f\
+                 c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0",
+            ),
+        );
+        verify(
+            &sim_key,
+            1_541_993_715_000,
+            &Method::POST,
+            &"/api/v4/futures/orders".parse().unwrap(),
+            &h,
+            body.as_bytes(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_gates_label() {
+        let ts = timestamp_header(NOW);
+        let path = "/api/v4/spot/accounts";
+        let good = headers(&ts, "GET", path, "currency=USDT&limit=1", "");
+        let uri = "/api/v4/spot/accounts?currency=USDT&limit=1";
+        check(&good, Method::GET, uri, "", NOW).unwrap();
+        // reordered or tampered query, other method, other path, an unsigned body
+        for (method, uri, body) in [
+            (
+                Method::GET,
+                "/api/v4/spot/accounts?limit=1&currency=USDT",
+                "",
+            ),
+            (
+                Method::GET,
+                "/api/v4/spot/accounts?currency=BTC&limit=1",
+                "",
+            ),
+            (
+                Method::GET,
+                "/api/v4/spot/accounts?currency=USDT%2C&limit=1",
+                "",
+            ),
+            (Method::POST, uri, ""),
+            (Method::GET, "/api/v4/spot/accounts", ""),
+            (Method::GET, uri, "{}"),
+        ] {
+            assert_eq!(
+                label(check(&good, method.clone(), uri, body, NOW)),
+                "INVALID_SIGNATURE",
+                "{method} {uri} {body}"
+            );
+        }
+        // a signed path without /api/v4, or with a proxy prefix
+        for signed_path in ["/spot/accounts", "/gate/api/v4/spot/accounts"] {
+            let h = headers(&ts, "GET", signed_path, "", "");
+            assert_eq!(
+                label(check(&h, Method::GET, path, "", NOW)),
+                "INVALID_SIGNATURE"
+            );
+        }
+        // upper-case hex
+        let mut h = headers(&ts, "GET", path, "", "");
+        let upper = h["SIGN"].to_str().unwrap().to_uppercase();
+        h.insert("SIGN", HeaderValue::from_str(&upper).unwrap());
+        assert_eq!(
+            label(check(&h, Method::GET, path, "", NOW)),
+            "INVALID_SIGNATURE"
+        );
+        // a wrong secret
+        let wrong = sign("othersecret", "GET", path, "", b"", &ts);
+        let mut h = headers(&ts, "GET", path, "", "");
+        h.insert("SIGN", HeaderValue::from_str(&wrong).unwrap());
+        assert_eq!(
+            label(check(&h, Method::GET, path, "", NOW)),
+            "INVALID_SIGNATURE"
+        );
+    }
+
+    #[test]
+    fn the_timestamp_window_is_60_seconds_either_side_and_hashed_verbatim() {
+        let path = "/api/v4/account/detail";
+        let h = headers("1700000000", "GET", path, "", "");
+        check(&h, Method::GET, path, "", NOW + 60_000).unwrap();
+        check(&h, Method::GET, path, "", NOW - 60_000).unwrap();
+        assert_eq!(
+            label(check(&h, Method::GET, path, "", NOW + 60_001)),
+            "REQUEST_EXPIRED"
+        );
+        assert_eq!(
+            label(check(&h, Method::GET, path, "", NOW - 60_001)),
+            "REQUEST_EXPIRED"
+        );
+        // milliseconds instead of seconds (pitfall 2)
+        let h = headers("1700000000000", "GET", path, "", "");
+        assert_eq!(
+            label(check(&h, Method::GET, path, "", NOW)),
+            "REQUEST_EXPIRED"
+        );
+        // a fractional timestamp is accepted, and signed as sent
+        let h = headers("1700000000.123456", "GET", path, "", "");
+        check(&h, Method::GET, path, "", NOW).unwrap();
+        let mut h = headers("1700000000.5", "GET", path, "", "");
+        h.insert("Timestamp", HeaderValue::from_static("1700000000.50"));
+        assert_eq!(
+            label(check(&h, Method::GET, path, "", NOW)),
+            "INVALID_SIGNATURE"
+        );
+        let mut h = headers("1700000000", "GET", path, "", "");
+        h.insert("Timestamp", HeaderValue::from_static("soon"));
+        assert_eq!(
+            label(check(&h, Method::GET, path, "", NOW)),
+            "REQUEST_EXPIRED"
+        );
+    }
+
+    #[test]
+    fn every_auth_header_is_required() {
+        let path = "/api/v4/account/detail";
+        let good = headers("1700000000", "GET", path, "", "");
+        for name in ["KEY", "SIGN", "Timestamp"] {
+            let mut h = good.clone();
+            h.remove(name);
+            let e = check(&h, Method::GET, path, "", NOW).unwrap_err();
+            assert_eq!(
+                (e.label, e.status),
+                ("MISSING_REQUIRED_HEADER", StatusCode::UNAUTHORIZED)
+            );
+        }
+    }
+
+    fn data(scenario: Scenario, path: &str) -> Result<Value, GateError> {
+        answer(&key(scenario), path, "127.0.0.1", NOW)
+    }
+
+    fn perm_names(scenario: Scenario) -> Vec<String> {
+        data(scenario, "/api/v4/account/main_keys").unwrap()["perms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}",
+                    p["name"].as_str().unwrap(),
+                    if p["read_only"] == true { "r" } else { "rw" }
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn main_keys_lists_exactly_the_granted_rights() {
+        assert_eq!(
+            perm_names(Scenario::Valid),
+            ["spot:rw", "futures:rw", "wallet:r", "account:r"]
+        );
+        assert_eq!(
+            perm_names(Scenario::WithdrawEnabled),
+            [
+                "spot:rw",
+                "futures:rw",
+                "wallet:r",
+                "account:r",
+                "withdrawal:rw"
+            ]
+        );
+        assert_eq!(
+            perm_names(Scenario::FuturesMissing),
+            ["spot:rw", "wallet:r", "account:r"]
+        );
+        assert_eq!(
+            perm_names(Scenario::TradeMissing),
+            ["spot:r", "futures:rw", "wallet:r", "account:r"]
+        );
+        assert_eq!(
+            perm_names(Scenario::ReadOnly),
+            ["spot:r", "wallet:r", "account:r"]
+        );
+        for (scenario, bound) in [(Scenario::Valid, true), (Scenario::NoIpWhitelist, false)] {
+            for path in ["/api/v4/account/main_keys", "/api/v4/account/detail"] {
+                let list = data(scenario, path).unwrap()["ip_whitelist"].clone();
+                assert_eq!(
+                    list.as_array().unwrap().is_empty(),
+                    !bound,
+                    "{scenario:?} {path}"
+                );
+            }
+        }
+        let unbound = data(Scenario::NoIpWhitelist, "/api/v4/account/main_keys").unwrap();
+        let created: i64 = unbound["created_at"].as_str().unwrap().parse().unwrap();
+        assert_eq!(NOW / 1000 - created, 85 * 86_400);
+    }
+
+    #[test]
+    fn scenarios_refuse_the_way_gate_does() {
+        let e = data(Scenario::IpNotWhitelisted, "/api/v4/account/detail").unwrap_err();
+        assert_eq!(
+            (e.label, e.status),
+            ("IP_FORBIDDEN", StatusCode::UNAUTHORIZED)
+        );
+        assert!(e.message.ends_with("whitelist: 127.0.0.1"));
+        let e = data(Scenario::Maintenance, "/api/v4/spot/accounts").unwrap_err();
+        assert_eq!(
+            (e.label, e.status),
+            ("SERVER_ERROR", StatusCode::SERVICE_UNAVAILABLE)
+        );
+        let e = data(Scenario::FuturesMissing, "/api/v4/futures/usdt/accounts").unwrap_err();
+        assert_eq!((e.label, e.status), ("FORBIDDEN", StatusCode::FORBIDDEN));
+        assert!(data(Scenario::Valid, "/api/v4/futures/usdt/accounts").is_ok());
+        assert!(data(Scenario::ReadOnly, "/api/v4/spot/accounts").is_ok());
+    }
+}
