@@ -29,6 +29,10 @@ use super::ExchangeKind;
 /// - Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
 ///   (account info 1/s, balances 10/s); the overall 6000/min per IP is unverified. 10/s is half
 ///   the public per-IP limit.
+/// - HTX: public endpoints (server time, market status) about 10 req/s per IP; private ones per
+///   UID (`/v2/user/*` 20 / 2 s, accounts and balances 100 / 2 s) (htx.md §7). A check is 2
+///   public and at most 4 signed requests on the spot host, so 10/s keeps the public calls near
+///   a third of the per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -37,6 +41,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Binance => 10.0,
         ExchangeKind::Bybit => 50.0,
         ExchangeKind::Bitget => 10.0,
+        ExchangeKind::Htx => 10.0,
         _ => 10.0,
     }
 }

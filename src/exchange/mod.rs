@@ -10,6 +10,7 @@ pub mod bitget;
 pub mod budget;
 pub mod bybit;
 pub mod facts;
+pub mod htx;
 pub mod http;
 pub mod kucoin;
 pub mod mexc;
@@ -85,6 +86,7 @@ impl ExchangeKind {
                 | ExchangeKind::Binance
                 | ExchangeKind::Bybit
                 | ExchangeKind::Bitget
+                | ExchangeKind::Htx
         )
     }
 
@@ -195,6 +197,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
         ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
         ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
+        ExchangeKind::Htx => Some(Box::new(htx::Htx::new(http))),
         _ => None,
     }
 }
