@@ -41,8 +41,7 @@ use sha2::{Digest, Sha256};
 
 use super::http::{generic_problem, Reply};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
-    Problem,
+    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
 use crate::secret::ExposeSecret;
 
@@ -262,8 +261,12 @@ pub fn meaning_of(code: &str, msg: &str) -> Meaning {
         }
         // Contract trading not opened on the account (ccxt: AccountNotEnabled).
         "1220" => Meaning::NoPermission,
-        "api-signature-not-valid" | "api-signature-check-failed" | "login-required" | "403"
-        | "1002" | "1003" => {
+        "api-signature-not-valid"
+        | "api-signature-check-failed"
+        | "login-required"
+        | "403"
+        | "1002"
+        | "1003" => {
             if ip {
                 Meaning::IpNotAllowed
             } else if time {
@@ -275,7 +278,9 @@ pub fn meaning_of(code: &str, msg: &str) -> Meaning {
                 Meaning::InvalidKey
             }
         }
-        "base-request-exceed-frequency-limit" | "rate-too-many-requests" | "too-many-requests"
+        "base-request-exceed-frequency-limit"
+        | "rate-too-many-requests"
+        | "too-many-requests"
         | "429" => Meaning::RateLimited,
         "system-maintenance" | "gateway-internal-error" => Meaning::Unavailable,
         _ if not_opened || no_permission => Meaning::NoPermission,
@@ -333,7 +338,9 @@ pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
         Err(problem) => return Err(problem),
     };
     match error_of(&body) {
-        None => Ok(Outcome::Ok(body.get("data").cloned().unwrap_or(Value::Null))),
+        None => Ok(Outcome::Ok(
+            body.get("data").cloned().unwrap_or(Value::Null),
+        )),
         Some((code, msg)) => Ok(Outcome::Refused {
             meaning: meaning_of(&code, &msg),
             code,
@@ -353,7 +360,10 @@ pub fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Option<Prob
         Meaning::IpNotAllowed => Some(Problem::ip_not_allowed(text)),
         Meaning::RateLimited => {
             let wait = reply.retry_after();
-            Some(Problem::rate_limited(format!("{text}{}", wait_text(wait)), wait))
+            Some(Problem::rate_limited(
+                format!("{text}{}", wait_text(wait)),
+                wait,
+            ))
         }
         Meaning::Unavailable => Some(Problem::unavailable(text)),
         Meaning::Unknown => Some(Problem::unavailable(format!(
@@ -552,8 +562,8 @@ impl KeyInfo {
 
 pub struct Htx {
     http: HttpClient,
-    /// UIDs by SHA-256 of the access key (never the key itself): a key's UID never changes, and
-    /// `/v2/user/api-key` needs it (pitfall 6), so it is fetched once per key.
+    /// UIDs by SHA-256 of host and access key (never the key itself): a key's UID never
+    /// changes, and `/v2/user/api-key` needs it (pitfall 6), so it is fetched once per key.
     uids: Mutex<HashMap<String, i64>>,
 }
 
@@ -597,8 +607,9 @@ impl Htx {
             .await
     }
 
-    fn uid_slot(api_key: &str) -> String {
-        hex::encode(Sha256::digest(api_key.as_bytes()))
+    /// The cache slot of a key at a host: a digest, so the cache never holds key material.
+    fn uid_slot(base: &str, api_key: &str) -> String {
+        hex::encode(Sha256::digest(format!("{base}\n{api_key}").as_bytes()))
     }
 
     async fn run(&self, target: &ProbeTarget) -> Facts {
@@ -637,9 +648,7 @@ impl Htx {
 
         // 2. The key, its signature and the read right: the spot accounts, then the balance.
         let what = format!("GET {PATH_ACCOUNTS}");
-        let reply = self
-            .signed(credentials, spot, PATH_ACCOUNTS, &[])
-            .await?;
+        let reply = self.signed(credentials, spot, PATH_ACCOUNTS, &[]).await?;
         let spot_account = match read_reply(&reply, &what)? {
             Outcome::Ok(Value::Array(accounts)) => accounts
                 .iter()
@@ -727,8 +736,13 @@ impl Htx {
         spot: &str,
     ) -> Result<Result<KeyInfo, String>, Problem> {
         let api_key = credentials.api_key.expose_secret();
-        let slot = Self::uid_slot(api_key);
-        let cached = self.uids.lock().expect("uid cache lock").get(&slot).copied();
+        let slot = Self::uid_slot(spot, api_key);
+        let cached = self
+            .uids
+            .lock()
+            .expect("uid cache lock")
+            .get(&slot)
+            .copied();
         let uid = match cached {
             Some(uid) => uid,
             None => {
@@ -737,10 +751,7 @@ impl Htx {
                 match read_reply(&reply, &what)? {
                     Outcome::Ok(data) => match int_of(&data) {
                         Some(uid) => {
-                            self.uids
-                                .lock()
-                                .expect("uid cache lock")
-                                .insert(slot, uid);
+                            self.uids.lock().expect("uid cache lock").insert(slot, uid);
                             uid
                         }
                         None => {
@@ -789,7 +800,9 @@ impl Htx {
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.futures_base(DEFAULT_FUTURES_BASE);
         let what = format!("GET {PATH_HEARTBEAT} (futures host)");
-        let outcome = self.public(&format!("{base}{PATH_HEARTBEAT}"), &what).await?;
+        let outcome = self
+            .public(&format!("{base}{PATH_HEARTBEAT}"), &what)
+            .await?;
         if let Some(problem) = heartbeat_problem(&public_data(outcome, &what)?, &what) {
             return Err(problem);
         }
@@ -977,14 +990,24 @@ mod tests {
 
     #[test]
     fn the_host_is_signed_without_scheme_port_or_prefix() {
-        assert_eq!(signing_host("https://API.huobi.pro").unwrap(), "api.huobi.pro");
+        assert_eq!(
+            signing_host("https://API.huobi.pro").unwrap(),
+            "api.huobi.pro"
+        );
         assert_eq!(
             signing_host("http://127.0.0.1:8080/htx").unwrap(),
             "127.0.0.1"
         );
         assert!(signing_host("not a url").is_err());
         // Another host line gives another signature (pitfall 1).
-        let aws = signed_query("testkey", "testsecret", "api-aws.huobi.pro", "/v2/user/uid", &[], TS);
+        let aws = signed_query(
+            "testkey",
+            "testsecret",
+            "api-aws.huobi.pro",
+            "/v2/user/uid",
+            &[],
+            TS,
+        );
         let main = signed_query("testkey", "testsecret", HOST, "/v2/user/uid", &[], TS);
         assert_ne!(aws, main);
         assert_eq!(
@@ -1021,11 +1044,20 @@ mod tests {
     #[test]
     fn every_envelope_reads_success() {
         for (body, data) in [
-            (r#"{"status":"ok","data":1637504261099}"#, json!(1637504261099_i64)),
-            (r#"{"code":200,"message":"success","data":{"marketStatus":1}}"#, json!({"marketStatus":1})),
+            (
+                r#"{"status":"ok","data":1637504261099}"#,
+                json!(1637504261099_i64),
+            ),
+            (
+                r#"{"code":200,"message":"success","data":{"marketStatus":1}}"#,
+                json!({"marketStatus":1}),
+            ),
             (r#"{"code":200,"data":63628520}"#, json!(63628520)),
             (r#"{"code":200,"msg":"","data":[],"ts":1}"#, json!([])),
-            (r#"{"status":"ok","data":{"heartbeat":1},"ts":1}"#, json!({"heartbeat":1})),
+            (
+                r#"{"status":"ok","data":{"heartbeat":1},"ts":1}"#,
+                json!({"heartbeat":1}),
+            ),
         ] {
             assert_eq!(
                 read_reply(&reply(200, &[], body), "x").unwrap(),
@@ -1066,8 +1098,14 @@ mod tests {
                 r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: API key has expired [API Key已经过期]"}"#,
                 Meaning::InvalidKey,
             ),
-            (r#"{"code":1003,"message":"invalid signature"}"#, Meaning::InvalidKey),
-            (r#"{"code":1002,"message":"unauthorized"}"#, Meaning::InvalidKey),
+            (
+                r#"{"code":1003,"message":"invalid signature"}"#,
+                Meaning::InvalidKey,
+            ),
+            (
+                r#"{"code":1002,"message":"unauthorized"}"#,
+                Meaning::InvalidKey,
+            ),
             (
                 r#"{"status":"error","err-code":"base-request-exceed-frequency-limit","err-msg":"Frequency of requests has exceeded the limit, please try again later","data":null}"#,
                 Meaning::RateLimited,
@@ -1100,10 +1138,22 @@ mod tests {
                 r#"{"status":"error","err_code":1220,"err_msg":"You don't have access permission as you have not opened contracts trading."}"#,
                 Meaning::NoPermission,
             ),
-            (r#"{"status":"error","err_code":12005,"err_msg":"ip"}"#, Meaning::IpNotAllowed),
-            (r#"{"status":"error","err_code":12001,"err_msg":"t"}"#, Meaning::ClockSkew),
-            (r#"{"status":"error","err_code":12004,"err_msg":"API key has expired"}"#, Meaning::InvalidKey),
-            (r#"{"status":"error","err-code":"something-new","err-msg":"?"}"#, Meaning::Unknown),
+            (
+                r#"{"status":"error","err_code":12005,"err_msg":"ip"}"#,
+                Meaning::IpNotAllowed,
+            ),
+            (
+                r#"{"status":"error","err_code":12001,"err_msg":"t"}"#,
+                Meaning::ClockSkew,
+            ),
+            (
+                r#"{"status":"error","err_code":12004,"err_msg":"API key has expired"}"#,
+                Meaning::InvalidKey,
+            ),
+            (
+                r#"{"status":"error","err-code":"something-new","err-msg":"?"}"#,
+                Meaning::Unknown,
+            ),
         ];
         for (body, meaning) in cases {
             assert_eq!(refusal(body).1, meaning, "{body}");
@@ -1121,7 +1171,9 @@ mod tests {
             &[],
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Incorrect IP address [IP地址错误]:104.128.67.45","data":null}"#,
         );
-        let Outcome::Refused { code, msg, meaning } = read_reply(&r, "GET /v1/account/accounts").unwrap() else {
+        let Outcome::Refused { code, msg, meaning } =
+            read_reply(&r, "GET /v1/account/accounts").unwrap()
+        else {
             panic!()
         };
         let text = said("GET /v1/account/accounts", &code, &msg);
@@ -1145,15 +1197,30 @@ mod tests {
         let p = read_reply(&r, "x").unwrap_err();
         assert_eq!(p.kind, ProblemKind::RateLimited);
         assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-        assert!(p.message.contains("base-request-exceed-frequency-limit"), "{}", p.message);
+        assert!(
+            p.message.contains("base-request-exceed-frequency-limit"),
+            "{}",
+            p.message
+        );
         for r in [
-            reply(503, &[("content-type", "text/plain")], "Service Unavailable"),
-            reply(403, &[("content-type", "text/html")], "<html>blocked</html>"),
+            reply(
+                503,
+                &[("content-type", "text/plain")],
+                "Service Unavailable",
+            ),
+            reply(
+                403,
+                &[("content-type", "text/html")],
+                "<html>blocked</html>",
+            ),
             reply(200, &[], r#"{"status":"ok","data":{"#),
             reply(404, &[], "Not Found"),
             reply(200, &[], "[1,2]"),
         ] {
-            assert_eq!(read_reply(&r, "x").unwrap_err().kind, ProblemKind::Unavailable);
+            assert_eq!(
+                read_reply(&r, "x").unwrap_err().kind,
+                ProblemKind::Unavailable
+            );
         }
         // Rate limit with HTTP 200: Retry-After is honoured when sent.
         let r = reply(
@@ -1175,7 +1242,11 @@ mod tests {
         assert!(skew_problem(-WINDOW_MS).is_none());
         let p = skew_problem(120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(p.message.contains("120000 ms ahead of ours"), "{}", p.message);
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
         assert!(skew_problem(-60_000).unwrap().message.contains("behind"));
     }
 
@@ -1189,7 +1260,11 @@ mod tests {
         .unwrap();
         assert_eq!(p.kind, ProblemKind::Unavailable);
         assert!(p.message.contains("scheduled maintenance"), "{}", p.message);
-        assert!(p.message.contains("until 2023-11-14 23:13 UTC"), "{}", p.message);
+        assert!(
+            p.message.contains("until 2023-11-14 23:13 UTC"),
+            "{}",
+            p.message
+        );
         assert!(market_status_problem(&json!({"marketStatus":3}), "x")
             .unwrap()
             .message
@@ -1219,7 +1294,8 @@ mod tests {
 
     #[test]
     fn key_info_from_the_official_example() {
-        let info = KeyInfo::from_data(&doc_entry(), "4ba5cdf2-4a92c5da-718ba144-dbuqg6hkte").unwrap();
+        let info =
+            KeyInfo::from_data(&doc_entry(), "4ba5cdf2-4a92c5da-718ba144-dbuqg6hkte").unwrap();
         assert_eq!(info.ip_addresses, vec!["1.1.1.1", "1.1.1.2"]);
         let mut facts = Facts::default();
         let now = Utc::now();
@@ -1252,7 +1328,8 @@ mod tests {
             assert!(info.ip_addresses.is_empty());
             assert!(!info.has("trade"));
         }
-        let expired = json!([{"accessKey":"k","permission":"readOnly","status":"expired","validDays":0}]);
+        let expired =
+            json!([{"accessKey":"k","permission":"readOnly","status":"expired","validDays":0}]);
         let mut facts = Facts::default();
         let err = KeyInfo::from_data(&expired, "k")
             .unwrap()

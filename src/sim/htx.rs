@@ -198,7 +198,12 @@ pub fn verify(
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
         .into_owned()
         .collect();
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if get("SignatureVersion") != Some("2") {
         return Err(Refusal::SignatureVersion);
     }
@@ -511,10 +516,22 @@ mod tests {
         for (host, path, query) in [
             ("api-aws.huobi.pro", "/v2/user/api-key", q.clone()),
             ("api.huobi.pro", "/v2/user/uid", q.clone()),
-            ("api.huobi.pro", "/v2/user/api-key", format!("{q}&accessKey=x")),
-            ("api.huobi.pro", "/v2/user/api-key", q.replace("uid=1", "uid=2")),
+            (
+                "api.huobi.pro",
+                "/v2/user/api-key",
+                format!("{q}&accessKey=x"),
+            ),
+            (
+                "api.huobi.pro",
+                "/v2/user/api-key",
+                q.replace("uid=1", "uid=2"),
+            ),
         ] {
-            assert_eq!(ok(host, path, &query), Err(Refusal::Verification), "{query}");
+            assert_eq!(
+                ok(host, path, &query),
+                Err(Refusal::Verification),
+                "{query}"
+            );
         }
         assert_eq!(
             verify("GET", "api.huobi.pro", "/v2/user/api-key", &q, "other", NOW),
@@ -529,9 +546,15 @@ mod tests {
             );
         }
         let no_sig = q.split("&Signature=").next().unwrap();
-        assert_eq!(ok("api.huobi.pro", "/v2/user/api-key", no_sig), Err(Refusal::Verification));
+        assert_eq!(
+            ok("api.huobi.pro", "/v2/user/api-key", no_sig),
+            Err(Refusal::Verification)
+        );
         // the window, either side
-        assert_eq!(check("api.huobi.pro", "/v2/user/api-key", &q, NOW + WINDOW_MS), Ok(()));
+        assert_eq!(
+            check("api.huobi.pro", "/v2/user/api-key", &q, NOW + WINDOW_MS),
+            Ok(())
+        );
         for server in [NOW + WINDOW_MS + 1, NOW - WINDOW_MS - 1, NOW + 60_000] {
             assert_eq!(
                 check("api.huobi.pro", "/v2/user/api-key", &q, server),
@@ -540,13 +563,32 @@ mod tests {
         }
         // auth parameters
         let cases = [
-            ("SignatureVersion=2", "SignatureVersion=1", Refusal::SignatureVersion),
-            ("SignatureMethod=HmacSHA256", "SignatureMethod=HmacSHA1", Refusal::SignatureMethod),
-            ("Timestamp=2023-11-14T22%3A13%3A20", "Timestamp=1700000000000", Refusal::BadTime),
-            ("Timestamp=2023-11-14T22%3A13%3A20", "Time=x", Refusal::TimeRequired),
+            (
+                "SignatureVersion=2",
+                "SignatureVersion=1",
+                Refusal::SignatureVersion,
+            ),
+            (
+                "SignatureMethod=HmacSHA256",
+                "SignatureMethod=HmacSHA1",
+                Refusal::SignatureMethod,
+            ),
+            (
+                "Timestamp=2023-11-14T22%3A13%3A20",
+                "Timestamp=1700000000000",
+                Refusal::BadTime,
+            ),
+            (
+                "Timestamp=2023-11-14T22%3A13%3A20",
+                "Time=x",
+                Refusal::TimeRequired,
+            ),
         ];
         for (from, to, refusal) in cases {
-            assert_eq!(ok("api.huobi.pro", "/v2/user/api-key", &q.replace(from, to)), Err(refusal));
+            assert_eq!(
+                ok("api.huobi.pro", "/v2/user/api-key", &q.replace(from, to)),
+                Err(refusal)
+            );
         }
     }
 
@@ -576,12 +618,18 @@ mod tests {
 
     #[test]
     fn introspection_lists_exactly_the_granted_rights() {
-        assert_eq!(permission_string(Scenario::Valid.grants()), "readOnly,trade");
+        assert_eq!(
+            permission_string(Scenario::Valid.grants()),
+            "readOnly,trade"
+        );
         assert_eq!(
             permission_string(Scenario::WithdrawEnabled.grants()),
             "readOnly,trade,withdraw"
         );
         assert_eq!(permission_string(Scenario::ReadOnly.grants()), "readOnly");
-        assert_eq!(permission_string(Scenario::TradeMissing.grants()), "readOnly");
+        assert_eq!(
+            permission_string(Scenario::TradeMissing.grants()),
+            "readOnly"
+        );
     }
 }

@@ -74,7 +74,11 @@ fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>)
 fn htx_futures_right((mut spot, futures): (Expect, Option<Expect>)) -> (Expect, Option<Expect>) {
     spot.warnings.retain(|w| *w != "futures_not_needed");
     if let Some(rights) = &mut spot.rights {
-        rights[3] = if rights[1] == Some(true) { None } else { Some(false) };
+        rights[3] = if rights[1] == Some(true) {
+            None
+        } else {
+            Some(false)
+        };
     }
     let futures = futures.map(|mut row| {
         if let Some(rights) = &mut row.rights {

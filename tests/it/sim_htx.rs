@@ -16,7 +16,10 @@ const SECRET: &str = "b0a1c2d3-e4f5a6b7-c8d9e0f1-2a3b4";
 
 /// The access key that plays `scenario` (HTX keys look like `xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxx`).
 fn key(scenario: Scenario) -> String {
-    format!("{}-4a92c5da-718ba144-dbuqg6hkte", scenario.name().replace('_', ""))
+    format!(
+        "{}-4a92c5da-718ba144-dbuqg6hkte",
+        scenario.name().replace('_', "")
+    )
 }
 
 async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
@@ -64,7 +67,10 @@ async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) 
     {
         assert!(!text.contains(secret), "secret leaked into {text:?}");
         assert!(!text.contains(api_key), "key leaked into {text:?}");
-        assert!(!text.contains("Signature="), "signature leaked into {text:?}");
+        assert!(
+            !text.contains("Signature="),
+            "signature leaked into {text:?}"
+        );
     }
     facts
 }
@@ -104,7 +110,11 @@ async fn valid_key_spot_has_read_and_trade_no_withdraw_and_futures_unknown() {
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
     // HTX has no futures right of its own; a spot-only check does not read the futures account.
     assert_eq!(rights(&facts), [T, T, F, None]);
-    assert!(noted(&facts, "no separate futures right"), "{:?}", facts.notes);
+    assert!(
+        noted(&facts, "no separate futures right"),
+        "{:?}",
+        facts.notes
+    );
     assert_eq!(facts.ip_restricted, T);
     assert_eq!(facts.expires_at, None, "an IP-bound key is permanent");
 }
@@ -455,7 +465,12 @@ async fn raw_tampered_query_is_refused_but_reordering_is_not() {
     let (_, body) = raw_get(&sim, "/v2/user/api-key", &added).await;
     assert_eq!(body["code"], 1003, "{body}");
     // Signed for another path.
-    let (_, body) = raw_get(&sim, "/v2/user/api-key", &signed(&api_key, SECRET, "/v2/user/uid", &params, ts)).await;
+    let (_, body) = raw_get(
+        &sim,
+        "/v2/user/api-key",
+        &signed(&api_key, SECRET, "/v2/user/uid", &params, ts),
+    )
+    .await;
     assert_eq!(body["code"], 1003, "{body}");
     // HTX sorts the parameters itself, so the order they travel in is not signed.
     let mut parts: Vec<&str> = query.split('&').collect();
@@ -510,7 +525,11 @@ async fn raw_unknown_key_and_swap_host_errors_use_htx_shapes() {
     let path = "/linear-swap-api/v3/unified_account_info";
     let wrong = signed(&key(Scenario::Valid), "nope", path, &[], now_ms());
     let (status, body) = raw_get(&sim, path, &wrong).await;
-    assert_eq!((status, body["err_code"].as_i64()), (200, Some(403)), "{body}");
+    assert_eq!(
+        (status, body["err_code"].as_i64()),
+        (200, Some(403)),
+        "{body}"
+    );
     assert_eq!(body["err_msg"], "Verification failure [校验失败]");
     let missing = signed(&key(Scenario::FuturesMissing), SECRET, path, &[], now_ms());
     let (_, body) = raw_get(&sim, path, &missing).await;
