@@ -37,6 +37,10 @@ use super::ExchangeKind;
 ///   endpoint per UID, counted per account (gate.md §7, docs "Frequency limit rule"). A check is
 ///   one public call (`spot/time`) and three or four private ones on one host, so 40/s keeps
 ///   `spot/time` near 10/s, half its per-IP limit.
+/// - HTX: public endpoints (server time, market status) about 10 req/s per IP; private ones per
+///   UID (`/v2/user/*` 20 / 2 s, accounts and balances 100 / 2 s) (htx.md §7). A check is 2
+///   public and at most 4 signed requests on the spot host, so 10/s keeps the public calls near
+///   a third of the per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -47,6 +51,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Bitget => 10.0,
         ExchangeKind::Bingx => 20.0,
         ExchangeKind::Gate => 40.0,
+        ExchangeKind::Htx => 10.0,
         _ => 10.0,
     }
 }

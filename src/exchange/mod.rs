@@ -13,6 +13,7 @@ pub mod bybit;
 pub mod facts;
 pub mod gate;
 pub mod http;
+pub mod htx;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
@@ -89,6 +90,7 @@ impl ExchangeKind {
                 | ExchangeKind::Bitget
                 | ExchangeKind::Bingx
                 | ExchangeKind::Gate
+                | ExchangeKind::Htx
         )
     }
 
@@ -201,6 +203,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
         ExchangeKind::Bingx => Some(Box::new(bingx::Bingx::new(http))),
         ExchangeKind::Gate => Some(Box::new(gate::Gate::new(http))),
+        ExchangeKind::Htx => Some(Box::new(htx::Htx::new(http))),
         _ => None,
     }
 }

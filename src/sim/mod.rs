@@ -16,6 +16,7 @@ pub mod bingx;
 pub mod bitget;
 pub mod bybit;
 pub mod gate;
+pub mod htx;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
@@ -112,6 +113,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/bitget", bitget::router(state.clone()))
         .nest("/bingx", bingx::router(state.clone()))
         .nest("/gate", gate::router(state.clone()))
+        .nest("/htx", htx::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

@@ -20,11 +20,15 @@ fn exchanges() -> Vec<ExchangeKind> {
 
 /// Exchanges that report when a key without IP binding expires (MEXC: 90 days; Binance: the
 /// trading authority of an unbound key lapses; Bybit: `expiredAt` in query-api; Gate: unbound
-/// keys live 90 days from `created_at`).
+/// keys live 90 days from `created_at`; HTX: `validDays` in /v2/user/api-key).
 fn unbound_key_expires(exchange: ExchangeKind) -> bool {
     matches!(
         exchange,
-        ExchangeKind::Mexc | ExchangeKind::Binance | ExchangeKind::Bybit | ExchangeKind::Gate
+        ExchangeKind::Mexc
+            | ExchangeKind::Binance
+            | ExchangeKind::Bybit
+            | ExchangeKind::Gate
+            | ExchangeKind::Htx
     )
 }
 
@@ -32,7 +36,7 @@ fn unbound_key_expires(exchange: ExchangeKind) -> bool {
 struct Expect {
     status: &'static str,
     warnings: Vec<&'static str>,
-    /// (read, trade, withdraw, futures) when the scenario lets the exchange tell them; `None`
+    /// (read, trade, withdraw, futures) when the scenario lets the exchange tell them; a `None`
     /// inside is a right the exchange cannot show (JSON `null`).
     rights: Option<[Option<bool>; 4]>,
     remedy_mentions: Option<&'static str>,
@@ -67,6 +71,38 @@ impl Expect {
 
 /// The scenario table: what a spot-only connection and a spot+futures connection see.
 fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>) {
+    let rows = common_table(exchange, scenario);
+    if exchange == ExchangeKind::Htx {
+        return htx_futures_right(rows);
+    }
+    rows
+}
+
+/// HTX has no futures right of its own: `trade` covers futures once the account has opened
+/// contract trading, which only the futures account read (futures connections) shows. So a
+/// spot-only connection reports futures `null` for a trade key (hence no `futures_not_needed`),
+/// and a key without `trade` has no futures right on either connection (`trade_missing`).
+fn htx_futures_right((mut spot, futures): (Expect, Option<Expect>)) -> (Expect, Option<Expect>) {
+    spot.warnings.retain(|w| *w != "futures_not_needed");
+    if let Some(rights) = &mut spot.rights {
+        rights[3] = if rights[1] == Some(true) {
+            None
+        } else {
+            Some(false)
+        };
+    }
+    let futures = futures.map(|mut row| {
+        if let Some(rights) = &mut row.rights {
+            if rights[1] == Some(false) {
+                rights[3] = Some(false);
+            }
+        }
+        row
+    });
+    (spot, futures)
+}
+
+fn common_table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>) {
     use Scenario::*;
     let expires = unbound_key_expires(exchange);
     let (spot, futures) = match scenario {

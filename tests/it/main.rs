@@ -13,6 +13,7 @@ mod sim_bingx;
 mod sim_bitget;
 mod sim_bybit;
 mod sim_gate;
+mod sim_htx;
 mod sim_kucoin;
 mod sim_mexc;
 mod sim_okx;
