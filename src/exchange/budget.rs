@@ -29,6 +29,10 @@ use super::ExchangeKind;
 /// - Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
 ///   (account info 1/s, balances 10/s); the overall 6000/min per IP is unverified. 10/s is half
 ///   the public per-IP limit.
+/// - Coinbase: public endpoints 10 req/s per IP, private Advanced Trade endpoints 30 req/s per
+///   user, limits may tighten in volatile periods (coinbase.md §7, docs advanced-trade
+///   rest-api-rate-limits). A check is one public call (time) and two or three private ones,
+///   so 10/s keeps the public share near 3/s, under a third of the per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -37,6 +41,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Binance => 10.0,
         ExchangeKind::Bybit => 50.0,
         ExchangeKind::Bitget => 10.0,
+        ExchangeKind::Coinbase => 10.0,
         _ => 10.0,
     }
 }

@@ -9,6 +9,7 @@ pub mod binance;
 pub mod bitget;
 pub mod budget;
 pub mod bybit;
+pub mod coinbase;
 pub mod facts;
 pub mod http;
 pub mod kucoin;
@@ -85,6 +86,7 @@ impl ExchangeKind {
                 | ExchangeKind::Binance
                 | ExchangeKind::Bybit
                 | ExchangeKind::Bitget
+                | ExchangeKind::Coinbase
         )
     }
 
@@ -195,6 +197,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
         ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
         ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
+        ExchangeKind::Coinbase => Some(Box::new(coinbase::Coinbase::new(http))),
         _ => None,
     }
 }

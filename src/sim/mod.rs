@@ -14,6 +14,7 @@
 pub mod binance;
 pub mod bitget;
 pub mod bybit;
+pub mod coinbase;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
@@ -108,6 +109,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/binance", binance::router(state.clone()))
         .nest("/bybit", bybit::router(state.clone()))
         .nest("/bitget", bitget::router(state.clone()))
+        .nest("/coinbase", coinbase::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the
