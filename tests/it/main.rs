@@ -8,6 +8,7 @@ mod metrics;
 mod sim_binance;
 mod sim_bitget;
 mod sim_bybit;
+mod sim_coinbase;
 mod sim_kucoin;
 mod sim_mexc;
 mod sim_okx;
