@@ -151,7 +151,11 @@ pub fn jwt(
     path_and_query: &str,
 ) -> String {
     let header = jwt_header(key_name, nonce);
-    let claims = jwt_claims(key_name, now_s, &uri_claim(method, SIGNED_HOST, path_and_query));
+    let claims = jwt_claims(
+        key_name,
+        now_s,
+        &uri_claim(method, SIGNED_HOST, path_and_query),
+    );
     let input = signing_input(&header, &claims);
     let signature: Signature = key.sign(input.as_bytes());
     format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
@@ -204,9 +208,8 @@ fn auth_headers(
         method,
         path_and_query,
     );
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-        Problem::invalid_key("the request token cannot be sent in an HTTP header")
-    })?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| Problem::invalid_key("the request token cannot be sent in an HTTP header"))?;
     value.set_sensitive(true);
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, value);
@@ -310,8 +313,11 @@ fn read_reply(reply: &Reply, what: &str, not_found_is_denial: bool) -> Outcome {
     }
     if error.is_none() && status != 401 && status != 403 && status != 404 {
         return Outcome::Problem(Problem::unavailable(
-            format!("{what}: HTTP {status} {} (unexpected Coinbase reply)", reply.snippet())
-                .replace("  ", " "),
+            format!(
+                "{what}: HTTP {status} {} (unexpected Coinbase reply)",
+                reply.snippet()
+            )
+            .replace("  ", " "),
         ));
     }
     classify(reply, what, error, not_found_is_denial)
@@ -341,8 +347,13 @@ fn classify(
     // Keyed on the error code, not the HTTP status: which status goes with which code is not
     // documented per code [uncertain] (§6 is partly uncertain).
     let problem = match code.to_ascii_lowercase().as_str() {
-        "unauthenticated" | "unauthorized" | "authentication_error" | "invalid_token"
-        | "expired_token" | "revoked_token" | "invalid_api_key" => {
+        "unauthenticated"
+        | "unauthorized"
+        | "authentication_error"
+        | "invalid_token"
+        | "expired_token"
+        | "revoked_token"
+        | "invalid_api_key" => {
             if msg.to_ascii_lowercase().contains("timestamp") {
                 // legacy-key wording "request timestamp expired" (ccxt maps it to InvalidNonce)
                 Problem::clock_skew(said)
@@ -684,13 +695,23 @@ mod tests {
     #[test]
     fn worked_example_3_1_token_verifies_with_the_public_key() {
         let key = signing_key(&test_pem()).unwrap();
-        let token = jwt(&key, KID, NONCE, NOW_S, "GET", "/api/v3/brokerage/accounts?limit=250");
+        let token = jwt(
+            &key,
+            KID,
+            NONCE,
+            NOW_S,
+            "GET",
+            "/api/v3/brokerage/accounts?limit=250",
+        );
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header = BASE64URL.decode(parts[0]).unwrap();
         assert_eq!(header, jwt_header(KID, NONCE).as_bytes());
         let claims: Value = serde_json::from_slice(&BASE64URL.decode(parts[1]).unwrap()).unwrap();
-        assert_eq!(claims["uri"], "GET api.coinbase.com/api/v3/brokerage/accounts");
+        assert_eq!(
+            claims["uri"],
+            "GET api.coinbase.com/api/v3/brokerage/accounts"
+        );
         assert_eq!(claims["exp"], 1_700_000_120);
         let raw = BASE64URL.decode(parts[2]).unwrap();
         assert_eq!(raw.len(), 64, "raw r||s, not DER");
@@ -766,24 +787,68 @@ mod tests {
 
     #[test]
     fn bare_401_is_an_invalid_key_that_says_what_else_it_can_mean() {
-        let p = problem_of(&reply(401, &[("content-type", "text/plain")], "Unauthorized"));
+        let p = problem_of(&reply(
+            401,
+            &[("content-type", "text/plain")],
+            "Unauthorized",
+        ));
         assert_eq!(p.kind, ProblemKind::InvalidKey);
-        assert!(p.message.starts_with("GET /x: HTTP 401 Unauthorized ("), "{}", p.message);
+        assert!(
+            p.message.starts_with("GET /x: HTTP 401 Unauthorized ("),
+            "{}",
+            p.message
+        );
         assert!(p.message.contains("allowlist"));
     }
 
     #[test]
     fn error_codes_decide_whatever_the_http_status() {
         let cases = [
-            (401, r#"{"error":"UNAUTHENTICATED","code":16,"message":"invalid token"}"#, ProblemKind::InvalidKey),
-            (400, r#"{"errors":[{"id":"expired_token","message":"expired"}]}"#, ProblemKind::InvalidKey),
-            (401, r#"{"errors":[{"id":"authentication_error","message":"request timestamp expired"}]}"#, ProblemKind::ClockSkew),
-            (200, r#"{"error":"RESOURCE_EXHAUSTED","code":8,"message":"too many"}"#, ProblemKind::RateLimited),
-            (400, r#"{"errors":[{"id":"rate_limit_exceeded","message":"Too many requests"}]}"#, ProblemKind::RateLimited),
-            (400, r#"{"error":"UNAVAILABLE","code":14,"message":"maintenance"}"#, ProblemKind::Unavailable),
-            (400, r#"{"code":16,"message":"bad jwt"}"#, ProblemKind::InvalidKey),
-            (400, r#"{"error":"SOMETHING_NEW","message":"?"}"#, ProblemKind::Unavailable),
-            (404, r#"{"error":"NOT_FOUND","code":5,"message":"no"}"#, ProblemKind::Unavailable),
+            (
+                401,
+                r#"{"error":"UNAUTHENTICATED","code":16,"message":"invalid token"}"#,
+                ProblemKind::InvalidKey,
+            ),
+            (
+                400,
+                r#"{"errors":[{"id":"expired_token","message":"expired"}]}"#,
+                ProblemKind::InvalidKey,
+            ),
+            (
+                401,
+                r#"{"errors":[{"id":"authentication_error","message":"request timestamp expired"}]}"#,
+                ProblemKind::ClockSkew,
+            ),
+            (
+                200,
+                r#"{"error":"RESOURCE_EXHAUSTED","code":8,"message":"too many"}"#,
+                ProblemKind::RateLimited,
+            ),
+            (
+                400,
+                r#"{"errors":[{"id":"rate_limit_exceeded","message":"Too many requests"}]}"#,
+                ProblemKind::RateLimited,
+            ),
+            (
+                400,
+                r#"{"error":"UNAVAILABLE","code":14,"message":"maintenance"}"#,
+                ProblemKind::Unavailable,
+            ),
+            (
+                400,
+                r#"{"code":16,"message":"bad jwt"}"#,
+                ProblemKind::InvalidKey,
+            ),
+            (
+                400,
+                r#"{"error":"SOMETHING_NEW","message":"?"}"#,
+                ProblemKind::Unavailable,
+            ),
+            (
+                404,
+                r#"{"error":"NOT_FOUND","code":5,"message":"no"}"#,
+                ProblemKind::Unavailable,
+            ),
             (418, "teapot", ProblemKind::Unavailable),
         ];
         for (status, body, kind) in cases {
@@ -800,8 +865,14 @@ mod tests {
     #[test]
     fn permission_denied_is_a_fact_and_an_ip_message_is_an_ip_refusal() {
         let body = r#"{"error":"PERMISSION_DENIED","error_details":"Missing required scopes","message":"Missing required scopes"}"#;
-        assert!(matches!(read_reply(&reply(403, &[], body), "x", false), Outcome::Denied(_)));
-        assert!(matches!(read_reply(&reply(403, &[], "Forbidden"), "x", false), Outcome::Denied(_)));
+        assert!(matches!(
+            read_reply(&reply(403, &[], body), "x", false),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            read_reply(&reply(403, &[], "Forbidden"), "x", false),
+            Outcome::Denied(_)
+        ));
         let body = r#"{"error":"PERMISSION_DENIED","message":"IP 198.51.100.7 is not in the key's allowlist"}"#;
         let p = problem_of(&reply(403, &[], body));
         assert_eq!(p.kind, ProblemKind::IpNotAllowed);
@@ -811,9 +882,18 @@ mod tests {
     #[test]
     fn not_found_on_the_futures_read_means_no_futures() {
         let body = r#"{"error":"NOT_FOUND","code":5,"message":"futures account not found"}"#;
-        assert!(matches!(read_reply(&reply(404, &[], body), "x", true), Outcome::Denied(_)));
-        assert!(matches!(read_reply(&reply(404, &[], "Not Found"), "x", true), Outcome::Denied(_)));
-        assert!(matches!(read_reply(&reply(404, &[], "Not Found"), "x", false), Outcome::Problem(_)));
+        assert!(matches!(
+            read_reply(&reply(404, &[], body), "x", true),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            read_reply(&reply(404, &[], "Not Found"), "x", true),
+            Outcome::Denied(_)
+        ));
+        assert!(matches!(
+            read_reply(&reply(404, &[], "Not Found"), "x", false),
+            Outcome::Problem(_)
+        ));
     }
 
     #[test]
@@ -827,9 +907,17 @@ mod tests {
         assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
         assert!(p.message.contains("RESOURCE_EXHAUSTED"), "{}", p.message);
         for r in [
-            reply(503, &[], r#"{"error":"UNAVAILABLE","code":14,"message":"maintenance"}"#),
+            reply(
+                503,
+                &[],
+                r#"{"error":"UNAVAILABLE","code":14,"message":"maintenance"}"#,
+            ),
             reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-            reply(403, &[("content-type", "text/html")], "<html>blocked</html>"),
+            reply(
+                403,
+                &[("content-type", "text/html")],
+                "<html>blocked</html>",
+            ),
             reply(200, &[], r#"{"can_view":tr"#),
         ] {
             assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
@@ -840,9 +928,18 @@ mod tests {
     fn server_time_reads_string_epochs_and_tolerates_numbers_and_iso() {
         let doc = json!({"iso":"2023-11-14T22:13:20Z","epochSeconds":"1700000000","epochMillis":"1700000000000"});
         assert_eq!(server_time_ms(&doc), Some(1_700_000_000_000));
-        assert_eq!(server_time_ms(&json!({"epochMillis": 1_700_000_000_123_i64})), Some(1_700_000_000_123));
-        assert_eq!(server_time_ms(&json!({"epochSeconds": "1700000000"})), Some(1_700_000_000_000));
-        assert_eq!(server_time_ms(&json!({"iso": "2023-11-14T22:13:20Z"})), Some(1_700_000_000_000));
+        assert_eq!(
+            server_time_ms(&json!({"epochMillis": 1_700_000_000_123_i64})),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            server_time_ms(&json!({"epochSeconds": "1700000000"})),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            server_time_ms(&json!({"iso": "2023-11-14T22:13:20Z"})),
+            Some(1_700_000_000_000)
+        );
         assert_eq!(server_time_ms(&json!({"data": {}})), None);
     }
 
@@ -850,12 +947,22 @@ mod tests {
     fn clock_window_follows_the_token_lifetime() {
         assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
         assert!(skew_problem(0).is_none());
-        assert!(skew_problem(60_000).is_none(), "a minute ahead is inside a 120 s token");
+        assert!(
+            skew_problem(60_000).is_none(),
+            "a minute ahead is inside a 120 s token"
+        );
         assert!(skew_problem(-4_999).is_none());
         let p = skew_problem(120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(p.message.contains("120000 ms ahead of ours"), "{}", p.message);
-        assert!(skew_problem(-5_000).unwrap().message.contains("5000 ms behind ours"));
+        assert!(
+            p.message.contains("120000 ms ahead of ours"),
+            "{}",
+            p.message
+        );
+        assert!(skew_problem(-5_000)
+            .unwrap()
+            .message
+            .contains("5000 ms behind ours"));
     }
 
     #[test]

@@ -372,11 +372,29 @@ mod tests {
     }
 
     fn token(seed: u8, now_s: i64, method: &str, path: &str) -> String {
-        jwt(&signing_key(&pem(seed)).unwrap(), KID, "00ff", now_s, method, path)
+        jwt(
+            &signing_key(&pem(seed)).unwrap(),
+            KID,
+            "00ff",
+            now_s,
+            method,
+            path,
+        )
     }
 
-    fn check(token: &str, server_now_ms: i64, method: Method, uri: &str) -> Result<(), AuthFailure> {
-        verify(&key(Scenario::Valid), server_now_ms, &method, &uri.parse().unwrap(), token)
+    fn check(
+        token: &str,
+        server_now_ms: i64,
+        method: Method,
+        uri: &str,
+    ) -> Result<(), AuthFailure> {
+        verify(
+            &key(Scenario::Valid),
+            server_now_ms,
+            &method,
+            &uri.parse().unwrap(),
+            token,
+        )
     }
 
     /// Signs arbitrary header and claims JSON with the key of seed 7.
@@ -401,7 +419,13 @@ mod tests {
         let header = jwt_header(KID, &"ab".repeat(32));
         let uri = format!("GET {EXPECTED_HOST}{PATH}");
         // §3.1 / ccxt layout
-        check(&custom(&header, &jwt_claims(KID, NOW_S, &uri)), NOW, Method::GET, PATH).unwrap();
+        check(
+            &custom(&header, &jwt_claims(KID, NOW_S, &uri)),
+            NOW,
+            Method::GET,
+            PATH,
+        )
+        .unwrap();
         // current docs: iss "cdp", no aud
         let claims = format!(
             r#"{{"sub":"{KID}","iss":"cdp","nbf":{NOW_S},"exp":{},"uri":"{uri}"}}"#,
@@ -420,16 +444,34 @@ mod tests {
     fn anything_else_is_refused() {
         let good = token(7, NOW_S, "GET", PATH);
         // another private key
-        assert_eq!(check(&token(8, NOW_S, "GET", PATH), NOW, Method::GET, PATH), Err(AuthFailure::BadSignature));
+        assert_eq!(
+            check(&token(8, NOW_S, "GET", PATH), NOW, Method::GET, PATH),
+            Err(AuthFailure::BadSignature)
+        );
         // another path or method than the uri claim names; a prefix that was signed
-        assert_eq!(check(&good, NOW, Method::GET, "/api/v3/brokerage/accounts"), Err(AuthFailure::WrongUri));
-        assert_eq!(check(&good, NOW, Method::POST, PATH), Err(AuthFailure::WrongUri));
+        assert_eq!(
+            check(&good, NOW, Method::GET, "/api/v3/brokerage/accounts"),
+            Err(AuthFailure::WrongUri)
+        );
+        assert_eq!(
+            check(&good, NOW, Method::POST, PATH),
+            Err(AuthFailure::WrongUri)
+        );
         let prefixed = token(7, NOW_S, "GET", &format!("/coinbase{PATH}"));
-        assert_eq!(check(&prefixed, NOW, Method::GET, PATH), Err(AuthFailure::WrongUri));
+        assert_eq!(
+            check(&prefixed, NOW, Method::GET, PATH),
+            Err(AuthFailure::WrongUri)
+        );
         // the window: expired at exp, too early before nbf - leeway
-        assert_eq!(check(&good, NOW + 120_000, Method::GET, PATH), Err(AuthFailure::Expired));
+        assert_eq!(
+            check(&good, NOW + 120_000, Method::GET, PATH),
+            Err(AuthFailure::Expired)
+        );
         check(&good, NOW + 119_999, Method::GET, PATH).unwrap();
-        assert_eq!(check(&good, NOW - 5_001, Method::GET, PATH), Err(AuthFailure::NotYetValid));
+        assert_eq!(
+            check(&good, NOW - 5_001, Method::GET, PATH),
+            Err(AuthFailure::NotYetValid)
+        );
         check(&good, NOW - 5_000, Method::GET, PATH).unwrap();
         // tampered claims (re-encoded, not re-signed)
         let parts: Vec<&str> = good.split('.').collect();
@@ -445,35 +487,71 @@ mod tests {
             Err(AuthFailure::BadSignature)
         );
         // DER or garbage instead of raw r||s; missing parts
-        let der = format!("{}.{}.{}", parts[0], parts[1], BASE64URL.encode([0x30u8; 70]));
-        assert_eq!(check(&der, NOW, Method::GET, PATH), Err(AuthFailure::BadSignature));
-        assert_eq!(check("a.b", NOW, Method::GET, PATH), Err(AuthFailure::Malformed));
+        let der = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            BASE64URL.encode([0x30u8; 70])
+        );
+        assert_eq!(
+            check(&der, NOW, Method::GET, PATH),
+            Err(AuthFailure::BadSignature)
+        );
+        assert_eq!(
+            check("a.b", NOW, Method::GET, PATH),
+            Err(AuthFailure::Malformed)
+        );
         // header and claims rules
         let uri = format!("GET {EXPECTED_HOST}{PATH}");
         let claims = jwt_claims(KID, NOW_S, &uri);
         let hs256 = jwt_header(KID, "00").replace("ES256", "HS256");
-        assert_eq!(check(&custom(&hs256, &claims), NOW, Method::GET, PATH), Err(AuthFailure::WrongAlgorithm));
+        assert_eq!(
+            check(&custom(&hs256, &claims), NOW, Method::GET, PATH),
+            Err(AuthFailure::WrongAlgorithm)
+        );
         let other_kid = jwt_header("organizations/o/apiKeys/other", "00");
-        assert_eq!(check(&custom(&other_kid, &claims), NOW, Method::GET, PATH), Err(AuthFailure::UnknownKey));
+        assert_eq!(
+            check(&custom(&other_kid, &claims), NOW, Method::GET, PATH),
+            Err(AuthFailure::UnknownKey)
+        );
         let header = jwt_header(KID, "00");
         for (claims, why) in [
-            (claims.replace(r#""sub":"organizations/org-uuid/apiKeys/key-uuid""#, r#""sub":"x""#), AuthFailure::WrongSubject),
-            (claims.replace("coinbase-cloud", "someone"), AuthFailure::WrongIssuer),
-            (claims.replace("retail_rest_api_proxy", "cdp_service"), AuthFailure::WrongAudience),
-            (claims.replace("1700000120", "1700003600"), AuthFailure::TooLongLived),
-            (claims.replace("api.coinbase.com", "127.0.0.1:8080"), AuthFailure::WrongUri),
+            (
+                claims.replace(
+                    r#""sub":"organizations/org-uuid/apiKeys/key-uuid""#,
+                    r#""sub":"x""#,
+                ),
+                AuthFailure::WrongSubject,
+            ),
+            (
+                claims.replace("coinbase-cloud", "someone"),
+                AuthFailure::WrongIssuer,
+            ),
+            (
+                claims.replace("retail_rest_api_proxy", "cdp_service"),
+                AuthFailure::WrongAudience,
+            ),
+            (
+                claims.replace("1700000120", "1700003600"),
+                AuthFailure::TooLongLived,
+            ),
+            (
+                claims.replace("api.coinbase.com", "127.0.0.1:8080"),
+                AuthFailure::WrongUri,
+            ),
         ] {
-            assert_eq!(check(&custom(&header, &claims), NOW, Method::GET, PATH), Err(why), "{claims}");
+            assert_eq!(
+                check(&custom(&header, &claims), NOW, Method::GET, PATH),
+                Err(why),
+                "{claims}"
+            );
         }
     }
 
     #[test]
     fn permissions_list_exactly_the_granted_rights() {
         for scenario in Scenario::ALL {
-            if matches!(
-                scenario,
-                Scenario::IpNotWhitelisted | Scenario::Maintenance
-            ) {
+            if matches!(scenario, Scenario::IpNotWhitelisted | Scenario::Maintenance) {
                 continue;
             }
             let g = scenario.grants();
@@ -487,10 +565,20 @@ mod tests {
             );
             assert_eq!(body.as_object().unwrap().len(), 5, "no IP list, no expiry");
             let cfm = answer(&key(scenario), "/api/v3/brokerage/cfm/balance_summary");
-            let want = if g.futures { StatusCode::OK } else { StatusCode::FORBIDDEN };
+            let want = if g.futures {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
             assert_eq!(cfm.status(), want, "{scenario:?}");
         }
-        assert_eq!(answer(&key(Scenario::IpNotWhitelisted), PATH).status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(answer(&key(Scenario::Maintenance), PATH).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            answer(&key(Scenario::IpNotWhitelisted), PATH).status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            answer(&key(Scenario::Maintenance), PATH).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

@@ -117,7 +117,11 @@ async fn valid_key_spot_has_read_and_trade_no_withdraw_and_unknown_futures_and_i
     assert_eq!(facts.ip_restricted, None);
     assert_eq!(facts.expires_at, None);
     assert!(has_note(&facts, "IP allowlist"), "{:?}", facts.notes);
-    assert!(has_note(&facts, "futures right unknown"), "{:?}", facts.notes);
+    assert!(
+        has_note(&facts, "futures right unknown"),
+        "{:?}",
+        facts.notes
+    );
 }
 
 #[tokio::test]
@@ -182,7 +186,10 @@ async fn ip_not_whitelisted_is_coinbases_bare_401_and_the_message_says_it_may_be
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     let message = &facts.problems[0].message;
     assert!(message.contains("HTTP 401 Unauthorized"), "{message}");
-    assert!(message.contains("IP outside the key's allowlist"), "{message}");
+    assert!(
+        message.contains("IP outside the key's allowlist"),
+        "{message}"
+    );
     let facts = futures(Scenario::IpNotWhitelisted).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
 }
@@ -258,7 +265,11 @@ async fn exchange_clock_two_minutes_ahead_or_ten_seconds_behind_is_clock_skew() 
         }))
         .await;
         let facts = probe_as(&sim, &key(Scenario::Valid), &pem(Scenario::Valid), false).await;
-        assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew), "{offset}");
+        assert_eq!(
+            problem_kind(&facts),
+            Some(ProblemKind::ClockSkew),
+            "{offset}"
+        );
         assert!(
             facts.problems[0].message.contains(words),
             "{}",
@@ -285,7 +296,13 @@ async fn exchange_wide_maintenance_is_unavailable() {
 #[tokio::test]
 async fn wrong_private_key_is_invalid_key() {
     let sim = start(None).await;
-    let facts = probe_as(&sim, &key(Scenario::Valid), &coinbase_pem("someone-else"), false).await;
+    let facts = probe_as(
+        &sim,
+        &key(Scenario::Valid),
+        &coinbase_pem("someone-else"),
+        false,
+    )
+    .await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert!(
         facts.problems[0]
@@ -352,7 +369,12 @@ fn now_s() -> i64 {
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
     let sim = start(None).await;
-    let token = token_for(&pem(Scenario::Valid), &key(Scenario::Valid), now_s(), PATH_KEY_PERMISSIONS);
+    let token = token_for(
+        &pem(Scenario::Valid),
+        &key(Scenario::Valid),
+        now_s(),
+        PATH_KEY_PERMISSIONS,
+    );
     let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, Some(&token)).await;
     assert_eq!(status, 200, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -371,7 +393,12 @@ async fn raw_wrong_signature_unknown_key_and_missing_token_are_a_bare_401() {
         now_s(),
         PATH_KEY_PERMISSIONS,
     );
-    for token in [Some(wrong.as_str()), Some(unknown.as_str()), None, Some("garbage")] {
+    for token in [
+        Some(wrong.as_str()),
+        Some(unknown.as_str()),
+        None,
+        Some("garbage"),
+    ] {
         let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, token).await;
         assert_eq!((status, body.as_str()), (401, "Unauthorized"), "{token:?}");
     }
@@ -398,12 +425,21 @@ async fn raw_token_for_another_path_or_with_tampered_claims_is_a_bare_401() {
     assert_eq!(status, 401);
     // the claims re-written for accounts without re-signing
     let parts: Vec<&str> = token.split('.').collect();
-    let claims = jwt_claims(&name, now_s(), "GET api.coinbase.com/api/v3/brokerage/accounts");
+    let claims = jwt_claims(
+        &name,
+        now_s(),
+        "GET api.coinbase.com/api/v3/brokerage/accounts",
+    );
     let forged = format!("{}.{}.{}", parts[0], BASE64URL.encode(claims), parts[2]);
     let (status, _) = raw_get(&sim, "/api/v3/brokerage/accounts", Some(&forged)).await;
     assert_eq!(status, 401);
     // the path prefix of the base URL signed along: refused
-    let prefixed = token_for(&secret, &name, now_s(), &format!("/coinbase{PATH_KEY_PERMISSIONS}"));
+    let prefixed = token_for(
+        &secret,
+        &name,
+        now_s(),
+        &format!("/coinbase{PATH_KEY_PERMISSIONS}"),
+    );
     let (status, _) = raw_get(&sim, PATH_KEY_PERMISSIONS, Some(&prefixed)).await;
     assert_eq!(status, 401);
 }
@@ -414,7 +450,12 @@ async fn raw_query_and_body_are_outside_the_token_as_at_coinbase() {
     // is not something the exchange can detect, so the simulator accepts it too.
     let sim = start(None).await;
     let (name, secret) = (key(Scenario::Valid), pem(Scenario::Valid));
-    let token = token_for(&secret, &name, now_s(), "/api/v3/brokerage/accounts?limit=250");
+    let token = token_for(
+        &secret,
+        &name,
+        now_s(),
+        "/api/v3/brokerage/accounts?limit=250",
+    );
     let (status, body) = raw_get(&sim, "/api/v3/brokerage/accounts?limit=1", Some(&token)).await;
     assert_eq!(status, 200, "{body}");
     let url = format!("{}/api/v3/brokerage/accounts", sim.base_url(COINBASE));

@@ -106,7 +106,14 @@ pub fn key_for(exchange: ExchangeKind, label: &str) -> String {
         ExchangeKind::Coinbase => {
             let other = format!("{:x}", md5_like(&format!("{label}/coinbase")));
             let uuid = |h: &str| {
-                format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
             };
             format!("organizations/{}/apiKeys/{}", uuid(&other), uuid(&digest))
         }
