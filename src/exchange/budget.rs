@@ -41,6 +41,10 @@ use super::ExchangeKind;
 ///   UID (`/v2/user/*` 20 / 2 s, accounts and balances 100 / 2 s) (htx.md §7). A check is 2
 ///   public and at most 4 signed requests on the spot host, so 10/s keeps the public calls near
 ///   a third of the per-IP limit.
+/// - Coinbase: public endpoints 10 req/s per IP, private Advanced Trade endpoints 30 req/s per
+///   user, limits may tighten in volatile periods (coinbase.md §7, docs advanced-trade
+///   rest-api-rate-limits). A check is one public call (time) and two or three private ones,
+///   so 10/s keeps the public share near 3/s, under a third of the per-IP limit.
 pub fn default_rate(kind: ExchangeKind) -> f64 {
     match kind {
         ExchangeKind::Mexc => 10.0,
@@ -52,7 +56,7 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
         ExchangeKind::Bingx => 20.0,
         ExchangeKind::Gate => 40.0,
         ExchangeKind::Htx => 10.0,
-        _ => 10.0,
+        ExchangeKind::Coinbase => 10.0,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod bingx;
 pub mod bitget;
 pub mod budget;
 pub mod bybit;
+pub mod coinbase;
 pub mod facts;
 pub mod gate;
 pub mod http;
@@ -91,6 +92,7 @@ impl ExchangeKind {
                 | ExchangeKind::Bingx
                 | ExchangeKind::Gate
                 | ExchangeKind::Htx
+                | ExchangeKind::Coinbase
         )
     }
 
@@ -204,7 +206,7 @@ pub fn for_kind_with_rate(
         ExchangeKind::Bingx => Some(Box::new(bingx::Bingx::new(http))),
         ExchangeKind::Gate => Some(Box::new(gate::Gate::new(http))),
         ExchangeKind::Htx => Some(Box::new(htx::Htx::new(http))),
-        _ => None,
+        ExchangeKind::Coinbase => Some(Box::new(coinbase::Coinbase::new(http))),
     }
 }
 

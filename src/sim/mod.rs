@@ -15,6 +15,7 @@ pub mod binance;
 pub mod bingx;
 pub mod bitget;
 pub mod bybit;
+pub mod coinbase;
 pub mod gate;
 pub mod htx;
 pub mod kucoin;
@@ -114,6 +115,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/bingx", bingx::router(state.clone()))
         .nest("/gate", gate::router(state.clone()))
         .nest("/htx", htx::router(state.clone()))
+        .nest("/coinbase", coinbase::router(state.clone()))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

@@ -63,6 +63,17 @@ impl Expect {
         }
         self
     }
+    /// The futures right is unknown (`null`): the exchange cannot tell it on this connection.
+    fn futures_unknown(mut self) -> Expect {
+        if let Some(rights) = &mut self.rights {
+            rights[3] = None;
+        }
+        self
+    }
+    fn without_warning(mut self, warning: &str) -> Expect {
+        self.warnings.retain(|w| *w != warning);
+        self
+    }
     fn remedy(mut self, mentions: &'static str) -> Expect {
         self.remedy_mentions = Some(mentions);
         self
@@ -72,10 +83,42 @@ impl Expect {
 /// The scenario table: what a spot-only connection and a spot+futures connection see.
 fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>) {
     let rows = common_table(exchange, scenario);
-    if exchange == ExchangeKind::Htx {
-        return htx_futures_right(rows);
+    match exchange {
+        ExchangeKind::Htx => htx_futures_right(rows),
+        ExchangeKind::Coinbase => coinbase_can_report(scenario, rows.0, rows.1),
+        _ => rows,
     }
-    rows
+}
+
+/// What Coinbase can and cannot report (shared/docs/exchanges/coinbase.md §5, §6, §8), applied
+/// to the common table:
+/// - it never says whether a key is bound to an IP allowlist: no `ip_whitelist_missing`;
+/// - key_permissions has no futures flag and a spot-only connection does not read the futures
+///   account: futures `null` there, so no `futures_not_needed` either;
+/// - a request from outside the key's IP allowlist gets the same bare 401 as an unknown key, so
+///   it can only be reported as `invalid_key` (the message says it may be the IP);
+/// - a request token lives 120 s, so a server clock a minute ahead (`clock_skew`) is inside the
+///   window: Coinbase accepts it (a two-minute offset is caught, see the exchange-wide test).
+fn coinbase_can_report(
+    scenario: Scenario,
+    spot: Expect,
+    futures: Option<Expect>,
+) -> (Expect, Option<Expect>) {
+    match scenario {
+        Scenario::IpNotWhitelisted => (expect("invalid_key", &[]).remedy("new key"), None),
+        Scenario::ClockSkew => (
+            expect("connected", &[])
+                .rights(true, true, false, true)
+                .futures_unknown(),
+            None,
+        ),
+        _ => (
+            spot.futures_unknown()
+                .without_warning("ip_whitelist_missing")
+                .without_warning("futures_not_needed"),
+            futures.map(|f| f.without_warning("ip_whitelist_missing")),
+        ),
+    }
 }
 
 /// HTX has no futures right of its own: `trade` covers futures once the account has opened

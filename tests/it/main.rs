@@ -12,6 +12,7 @@ mod sim_binance;
 mod sim_bingx;
 mod sim_bitget;
 mod sim_bybit;
+mod sim_coinbase;
 mod sim_gate;
 mod sim_htx;
 mod sim_kucoin;

@@ -68,10 +68,31 @@ pub fn sim_key(exchange: ExchangeKind, label: &str, scenario: Scenario) -> SimKe
     SimKey {
         exchange,
         api_key: key_for(exchange, label),
-        api_secret: format!("secret-{label}-0123456789abcdef"),
+        api_secret: secret_for(exchange, label),
         passphrase: exchange.needs_passphrase().then(|| format!("pass-{label}")),
         scenario,
     }
+}
+
+/// A secret for `label`. Coinbase CDP secrets are EC P-256 private keys in SEC1 PEM: one is
+/// made from a fixed scalar derived from the label, written on one line with literal `\n`
+/// escapes (the way it sits in TOML, a JSON key file or an env var).
+pub fn secret_for(exchange: ExchangeKind, label: &str) -> String {
+    match exchange {
+        ExchangeKind::Coinbase => coinbase_pem(label).replace('\n', "\\n"),
+        _ => format!("secret-{label}-0123456789abcdef"),
+    }
+}
+
+/// A deterministic P-256 private key PEM for `label` (the scalar is SHA-256 of the label).
+pub fn coinbase_pem(label: &str) -> String {
+    use sha2::Digest;
+    let scalar = sha2::Sha256::digest(format!("keywarden-test/{label}").as_bytes());
+    p256::SecretKey::from_slice(&scalar)
+        .expect("a SHA-256 digest is a valid P-256 scalar (but with negligible odds)")
+        .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+        .expect("PEM encoding")
+        .to_string()
 }
 
 /// A key shaped like the exchange's own (MEXC `mx0…`, KuCoin 24 hex), unique per label.
@@ -81,6 +102,21 @@ pub fn key_for(exchange: ExchangeKind, label: &str) -> String {
         ExchangeKind::Mexc => format!("mx0v{}", &digest[..14]),
         // Binance keys are 64 letters and digits; the simulator refuses other shapes (-2014).
         ExchangeKind::Binance => format!("{digest}{:x}", md5_like(&format!("{label}/binance"))),
+        // Coinbase CDP key names: organizations/{org uuid}/apiKeys/{key uuid}.
+        ExchangeKind::Coinbase => {
+            let other = format!("{:x}", md5_like(&format!("{label}/coinbase")));
+            let uuid = |h: &str| {
+                format!(
+                    "{}-{}-{}-{}-{}",
+                    &h[..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
+            };
+            format!("organizations/{}/apiKeys/{}", uuid(&other), uuid(&digest))
+        }
         _ => digest[..24].to_string(),
     }
 }

@@ -1,0 +1,584 @@
+//! The Coinbase Advanced Trade simulator: server time, key permissions, accounts and the US
+//! futures (CFM) balance summary.
+//!
+//! A signed request must carry `Authorization: Bearer <JWT>`. The simulator reads the key name
+//! from the JWT header's `kid`, looks the key up, and verifies the token the way Coinbase does
+//! (shared/docs/exchanges/coinbase.md §2.1): `alg` ES256; the signature (64 raw bytes `r||s`)
+//! over `header.claims`, checked with the key's PUBLIC key only, derived here from the PEM
+//! registered in the scenario file (literal `\n` escapes accepted); `sub` equal to `kid`; `iss`
+//! `cdp` or `coinbase-cloud`; `aud`, when present, containing `retail_rest_api_proxy`; the
+//! `nbf`/`exp` window against the simulated server clock (tokens live at most 120 s, about
+//! five seconds of leeway before `nbf`); and the `uri` claim equal to `METHOD api.coinbase.com
+//! PATH` of the request actually received, path without the query.
+//!
+//! The expected host is the constant `api.coinbase.com`: the simulator stands in for the real
+//! exchange behind a base URL whose prefix (`/coinbase`) is stripped before verification, so a
+//! correct client signs the real host and the path the exchange sees. The query and the body are
+//! not covered by a Coinbase JWT, so the simulator, like Coinbase, does not check them.
+//!
+//! Every authentication failure gets Coinbase's one answer: HTTP 401 with the plain-text body
+//! `Unauthorized` (§6). That includes a key playing `ip_not_whitelisted`: public reports show no
+//! other answer for a request from outside a key's IP allowlist [uncertain], so the simulator
+//! does not invent one.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use base64::Engine as _;
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::pkcs8::DecodePrivateKey as _;
+use serde_json::{json, Value};
+
+use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::exchange::ExchangeKind;
+
+const KIND: ExchangeKind = ExchangeKind::Coinbase;
+
+/// The host every `uri` claim must name (see the module docs).
+pub const EXPECTED_HOST: &str = "api.coinbase.com";
+/// Longest token lifetime accepted (`exp - nbf`), seconds.
+pub const MAX_LIFETIME_S: i64 = 120;
+/// How long before its `nbf` a token is still accepted, seconds (assumed, [uncertain]).
+pub const LEEWAY_S: i64 = 5;
+
+/// The portfolio every simulated key is scoped to.
+const PORTFOLIO_UUID: &str = "8c7ab1c2-0f2d-4a0e-9a3e-5d1f0b7c1a11";
+
+/// Why a token was refused. Coinbase never says (it answers a bare 401); the reason is for the
+/// simulator's own tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingToken,
+    Malformed,
+    UnknownKey,
+    WrongAlgorithm,
+    BadSignature,
+    WrongSubject,
+    WrongIssuer,
+    WrongAudience,
+    NotYetValid,
+    Expired,
+    TooLongLived,
+    WrongUri,
+    /// The registered secret is not a P-256 PEM (a broken scenario file).
+    UnusableKey,
+}
+
+/// Coinbase's answer to every authentication failure.
+pub fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Unauthorized",
+    )
+        .into_response()
+}
+
+/// A v3 (grpc-gateway shaped) error.
+fn grpc_error(status: StatusCode, error: &str, code: i64, message: &str) -> Response {
+    json_reply(
+        status,
+        json!({"error": error, "code": code, "message": message, "details": []}),
+    )
+}
+
+fn maintenance() -> Response {
+    grpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        14,
+        "Coinbase is undergoing scheduled maintenance, please try again later",
+    )
+}
+
+fn permission_denied() -> Response {
+    json_reply(
+        StatusCode::FORBIDDEN,
+        json!({"error": "PERMISSION_DENIED", "error_details": "Missing required scopes",
+               "message": "Missing required scopes"}),
+    )
+}
+
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/api/v3/brokerage/time", get(time))
+        .route("/api/v3/brokerage/key_permissions", get(signed))
+        .route("/api/v3/brokerage/accounts", get(signed))
+        .route("/api/v3/brokerage/cfm/balance_summary", get(signed))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    grpc_error(StatusCode::NOT_FOUND, "NOT_FOUND", 5, "Not Found")
+}
+
+/// `GET /api/v3/brokerage/time`: numbers as strings, per the docs (§4.1).
+async fn time(State(state): State<Arc<SimState>>) -> Response {
+    if state.settings(KIND).maintenance {
+        return maintenance();
+    }
+    let ms = state.server_time_ms(KIND, None);
+    let iso = chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    json_reply(
+        StatusCode::OK,
+        json!({"iso": iso, "epochSeconds": (ms.div_euclid(1000)).to_string(),
+               "epochMillis": ms.to_string()}),
+    )
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Result<&str, AuthFailure> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthFailure::MissingToken)
+}
+
+fn decode_part(part: &str) -> Result<Value, AuthFailure> {
+    let bytes = BASE64URL.decode(part).map_err(|_| AuthFailure::Malformed)?;
+    serde_json::from_slice(&bytes).map_err(|_| AuthFailure::Malformed)
+}
+
+/// The key name a token claims to be signed by (its header's `kid`), before any verification.
+pub fn kid_of(token: &str) -> Result<String, AuthFailure> {
+    let header = token.split('.').next().ok_or(AuthFailure::Malformed)?;
+    decode_part(header)?
+        .get("kid")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or(AuthFailure::Malformed)
+}
+
+/// The public key of a registered key, derived from its private-key PEM (SEC1 or PKCS#8;
+/// literal `\n` escapes, as a key pasted into TOML or an env var has them, are accepted).
+pub fn public_key(pem: &str) -> Result<VerifyingKey, AuthFailure> {
+    let pem = pem.trim().replace("\\n", "\n");
+    let secret = p256::SecretKey::from_sec1_pem(&pem)
+        .or_else(|_| p256::SecretKey::from_pkcs8_pem(&pem))
+        .map_err(|_| AuthFailure::UnusableKey)?;
+    Ok(VerifyingKey::from(secret.public_key()))
+}
+
+/// Verifies `token` for `key` as Coinbase does, against the server clock `server_now_ms`, for a
+/// request with `method` and `uri` as received (prefix already stripped).
+pub fn verify(
+    key: &SimKey,
+    server_now_ms: i64,
+    method: &Method,
+    uri: &Uri,
+    token: &str,
+) -> Result<(), AuthFailure> {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header_b64, claims_b64, signature_b64] = parts[..] else {
+        return Err(AuthFailure::Malformed);
+    };
+    let header = decode_part(header_b64)?;
+    if header.get("alg").and_then(Value::as_str) != Some("ES256") {
+        return Err(AuthFailure::WrongAlgorithm);
+    }
+    let kid = header.get("kid").and_then(Value::as_str);
+    if kid != Some(key.api_key.as_str()) {
+        return Err(AuthFailure::UnknownKey);
+    }
+    let raw = BASE64URL
+        .decode(signature_b64)
+        .map_err(|_| AuthFailure::BadSignature)?;
+    let signature = Signature::from_slice(&raw).map_err(|_| AuthFailure::BadSignature)?;
+    public_key(&key.api_secret)?
+        .verify(format!("{header_b64}.{claims_b64}").as_bytes(), &signature)
+        .map_err(|_| AuthFailure::BadSignature)?;
+
+    let claims = decode_part(claims_b64)?;
+    if claims.get("sub").and_then(Value::as_str) != kid {
+        return Err(AuthFailure::WrongSubject);
+    }
+    // Both issuers official clients send are accepted (§2.1).
+    if !matches!(
+        claims.get("iss").and_then(Value::as_str),
+        Some("cdp" | "coinbase-cloud")
+    ) {
+        return Err(AuthFailure::WrongIssuer);
+    }
+    // `aud` is optional; when given it must name the Advanced Trade proxy (string or array).
+    match claims.get("aud") {
+        None => {}
+        Some(Value::String(aud)) if aud == "retail_rest_api_proxy" => {}
+        Some(Value::Array(auds)) if auds.iter().any(|a| a == "retail_rest_api_proxy") => {}
+        Some(_) => return Err(AuthFailure::WrongAudience),
+    }
+    let nbf = claims
+        .get("nbf")
+        .and_then(Value::as_i64)
+        .ok_or(AuthFailure::Malformed)?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or(AuthFailure::Malformed)?;
+    if exp <= nbf || exp - nbf > MAX_LIFETIME_S {
+        return Err(AuthFailure::TooLongLived);
+    }
+    if server_now_ms < (nbf - LEEWAY_S) * 1000 {
+        return Err(AuthFailure::NotYetValid);
+    }
+    if server_now_ms >= exp * 1000 {
+        return Err(AuthFailure::Expired);
+    }
+    let expected = format!("{} {EXPECTED_HOST}{}", method.as_str(), uri.path());
+    if claims.get("uri").and_then(Value::as_str) != Some(expected.as_str()) {
+        return Err(AuthFailure::WrongUri);
+    }
+    Ok(())
+}
+
+/// `key_permissions` for a key playing `scenario`: exactly its granted rights (§4.3). Coinbase
+/// reports no IP allowlist and no expiry here, so neither does the simulator.
+pub fn key_permissions(scenario: Scenario) -> Value {
+    let grants = scenario.grants();
+    json!({"can_view": grants.read, "can_trade": grants.trade,
+           "can_transfer": grants.withdraw, "portfolio_uuid": PORTFOLIO_UUID,
+           "portfolio_type": "DEFAULT"})
+}
+
+/// One signed endpoint, answered for a verified key playing its scenario.
+pub fn answer(key: &SimKey, path: &str) -> Response {
+    match key.scenario {
+        // See the module docs: Coinbase's answer to an IP outside the allowlist is a bare 401.
+        Scenario::IpNotWhitelisted => return unauthorized(),
+        Scenario::Maintenance => return maintenance(),
+        _ => {}
+    }
+    let grants = key.scenario.grants();
+    match path {
+        "/api/v3/brokerage/key_permissions" => {
+            json_reply(StatusCode::OK, key_permissions(key.scenario))
+        }
+        "/api/v3/brokerage/accounts" if grants.read => json_reply(
+            StatusCode::OK,
+            json!({"accounts": [{
+                "uuid": "8bfc20d7-f7c6-4422-bf07-8243ca4169fe", "name": "BTC Wallet",
+                "currency": "BTC", "available_balance": {"value": "1.23", "currency": "BTC"},
+                "default": false, "active": true, "created_at": "2021-05-31T09:59:59Z",
+                "updated_at": "2021-05-31T09:59:59Z", "deleted_at": null,
+                "type": "ACCOUNT_TYPE_CRYPTO", "ready": true,
+                "hold": {"value": "0", "currency": "BTC"},
+                "retail_portfolio_id": PORTFOLIO_UUID}],
+                "has_next": false, "cursor": "", "size": 1}),
+        ),
+        "/api/v3/brokerage/cfm/balance_summary" if grants.futures && grants.read => json_reply(
+            StatusCode::OK,
+            json!({"balance_summary": {
+                "futures_buying_power": {"value": "1000", "currency": "USD"},
+                "total_usd_balance": {"value": "1000", "currency": "USD"},
+                "cbi_usd_balance": {"value": "800", "currency": "USD"},
+                "cfm_usd_balance": {"value": "200", "currency": "USD"},
+                "total_open_orders_hold_amount": {"value": "0", "currency": "USD"},
+                "unrealized_pnl": {"value": "0", "currency": "USD"},
+                "daily_realized_pnl": {"value": "0", "currency": "USD"},
+                "initial_margin": {"value": "0", "currency": "USD"},
+                "available_margin": {"value": "200", "currency": "USD"},
+                "liquidation_threshold": {"value": "0", "currency": "USD"},
+                "liquidation_buffer_amount": {"value": "0", "currency": "USD"},
+                "liquidation_buffer_percentage": "0"}}),
+        ),
+        // A key without the futures right (no futures account for its portfolio) or without
+        // `view`: the documented permission error (§6; 403 vs 404 for "no futures account" is
+        // [uncertain], the probe takes both).
+        "/api/v3/brokerage/accounts" | "/api/v3/brokerage/cfm/balance_summary" => {
+            permission_denied()
+        }
+        _ => grpc_error(StatusCode::NOT_FOUND, "NOT_FOUND", 5, "Not Found"),
+    }
+}
+
+async fn signed(
+    State(state): State<Arc<SimState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(token) = bearer(&headers) else {
+        return unauthorized();
+    };
+    let Ok(kid) = kid_of(token) else {
+        return unauthorized();
+    };
+    let Some(key) = state.key(KIND, &kid) else {
+        return unauthorized();
+    };
+    if let Some(fault) = transport_fault(key.scenario).await {
+        return fault;
+    }
+    let server_now = state.server_time_ms(KIND, Some(&key));
+    if verify(&key, server_now, &method, &uri, token).is_err() {
+        return unauthorized();
+    }
+    if key.scenario == Scenario::RateLimited {
+        let mut response = grpc_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            8,
+            "too many requests",
+        );
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("7"));
+        return response;
+    }
+    answer(&key, uri.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::coinbase::{jwt, jwt_claims, jwt_header, signing_input, signing_key};
+    use p256::ecdsa::signature::Signer as _;
+    use p256::ecdsa::SigningKey;
+
+    const KID: &str = "organizations/org-uuid/apiKeys/key-uuid";
+    const NOW_S: i64 = 1_700_000_000;
+    const NOW: i64 = NOW_S * 1000;
+    const PATH: &str = "/api/v3/brokerage/key_permissions";
+
+    fn pem(seed: u8) -> String {
+        p256::SecretKey::from_slice(&[seed; 32])
+            .unwrap()
+            .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+            .unwrap()
+            .to_string()
+    }
+
+    fn key(scenario: Scenario) -> SimKey {
+        SimKey {
+            exchange: KIND,
+            api_key: KID.into(),
+            // as a TOML scenario file would carry it: one line, literal \n escapes
+            api_secret: pem(7).replace('\n', "\\n"),
+            passphrase: None,
+            scenario,
+        }
+    }
+
+    fn token(seed: u8, now_s: i64, method: &str, path: &str) -> String {
+        jwt(
+            &signing_key(&pem(seed)).unwrap(),
+            KID,
+            "00ff",
+            now_s,
+            method,
+            path,
+        )
+    }
+
+    fn check(
+        token: &str,
+        server_now_ms: i64,
+        method: Method,
+        uri: &str,
+    ) -> Result<(), AuthFailure> {
+        verify(
+            &key(Scenario::Valid),
+            server_now_ms,
+            &method,
+            &uri.parse().unwrap(),
+            token,
+        )
+    }
+
+    /// Signs arbitrary header and claims JSON with the key of seed 7.
+    fn custom(header: &str, claims: &str) -> String {
+        let input = signing_input(header, claims);
+        let signing = SigningKey::from(p256::SecretKey::from_slice(&[7u8; 32]).unwrap());
+        let signature: Signature = signing.sign(input.as_bytes());
+        format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
+    }
+
+    #[test]
+    fn a_correct_token_passes_and_the_query_is_not_signed() {
+        let t = token(7, NOW_S, "GET", "/api/v3/brokerage/accounts?limit=250");
+        check(&t, NOW, Method::GET, "/api/v3/brokerage/accounts?limit=250").unwrap();
+        // Coinbase's JWT does not cover the query: another query is accepted, as at Coinbase.
+        check(&t, NOW, Method::GET, "/api/v3/brokerage/accounts?limit=1").unwrap();
+        assert_eq!(kid_of(&t).unwrap(), KID);
+    }
+
+    #[test]
+    fn the_doc_claim_variants_are_accepted() {
+        let header = jwt_header(KID, &"ab".repeat(32));
+        let uri = format!("GET {EXPECTED_HOST}{PATH}");
+        // §3.1 / ccxt layout
+        check(
+            &custom(&header, &jwt_claims(KID, NOW_S, &uri)),
+            NOW,
+            Method::GET,
+            PATH,
+        )
+        .unwrap();
+        // current docs: iss "cdp", no aud
+        let claims = format!(
+            r#"{{"sub":"{KID}","iss":"cdp","nbf":{NOW_S},"exp":{},"uri":"{uri}"}}"#,
+            NOW_S + 120
+        );
+        check(&custom(&header, &claims), NOW, Method::GET, PATH).unwrap();
+        // older SDK: 60 s lifetime
+        let claims = format!(
+            r#"{{"sub":"{KID}","iss":"coinbase-cloud","aud":["retail_rest_api_proxy"],"nbf":{NOW_S},"exp":{},"uri":"{uri}"}}"#,
+            NOW_S + 60
+        );
+        check(&custom(&header, &claims), NOW, Method::GET, PATH).unwrap();
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        let good = token(7, NOW_S, "GET", PATH);
+        // another private key
+        assert_eq!(
+            check(&token(8, NOW_S, "GET", PATH), NOW, Method::GET, PATH),
+            Err(AuthFailure::BadSignature)
+        );
+        // another path or method than the uri claim names; a prefix that was signed
+        assert_eq!(
+            check(&good, NOW, Method::GET, "/api/v3/brokerage/accounts"),
+            Err(AuthFailure::WrongUri)
+        );
+        assert_eq!(
+            check(&good, NOW, Method::POST, PATH),
+            Err(AuthFailure::WrongUri)
+        );
+        let prefixed = token(7, NOW_S, "GET", &format!("/coinbase{PATH}"));
+        assert_eq!(
+            check(&prefixed, NOW, Method::GET, PATH),
+            Err(AuthFailure::WrongUri)
+        );
+        // the window: expired at exp, too early before nbf - leeway
+        assert_eq!(
+            check(&good, NOW + 120_000, Method::GET, PATH),
+            Err(AuthFailure::Expired)
+        );
+        check(&good, NOW + 119_999, Method::GET, PATH).unwrap();
+        assert_eq!(
+            check(&good, NOW - 5_001, Method::GET, PATH),
+            Err(AuthFailure::NotYetValid)
+        );
+        check(&good, NOW - 5_000, Method::GET, PATH).unwrap();
+        // tampered claims (re-encoded, not re-signed)
+        let parts: Vec<&str> = good.split('.').collect();
+        let uri = format!("GET {EXPECTED_HOST}/api/v3/brokerage/accounts");
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            BASE64URL.encode(jwt_claims(KID, NOW_S, &uri)),
+            parts[2]
+        );
+        assert_eq!(
+            check(&forged, NOW, Method::GET, "/api/v3/brokerage/accounts"),
+            Err(AuthFailure::BadSignature)
+        );
+        // DER or garbage instead of raw r||s; missing parts
+        let der = format!(
+            "{}.{}.{}",
+            parts[0],
+            parts[1],
+            BASE64URL.encode([0x30u8; 70])
+        );
+        assert_eq!(
+            check(&der, NOW, Method::GET, PATH),
+            Err(AuthFailure::BadSignature)
+        );
+        assert_eq!(
+            check("a.b", NOW, Method::GET, PATH),
+            Err(AuthFailure::Malformed)
+        );
+        // header and claims rules
+        let uri = format!("GET {EXPECTED_HOST}{PATH}");
+        let claims = jwt_claims(KID, NOW_S, &uri);
+        let hs256 = jwt_header(KID, "00").replace("ES256", "HS256");
+        assert_eq!(
+            check(&custom(&hs256, &claims), NOW, Method::GET, PATH),
+            Err(AuthFailure::WrongAlgorithm)
+        );
+        let other_kid = jwt_header("organizations/o/apiKeys/other", "00");
+        assert_eq!(
+            check(&custom(&other_kid, &claims), NOW, Method::GET, PATH),
+            Err(AuthFailure::UnknownKey)
+        );
+        let header = jwt_header(KID, "00");
+        for (claims, why) in [
+            (
+                claims.replace(
+                    r#""sub":"organizations/org-uuid/apiKeys/key-uuid""#,
+                    r#""sub":"x""#,
+                ),
+                AuthFailure::WrongSubject,
+            ),
+            (
+                claims.replace("coinbase-cloud", "someone"),
+                AuthFailure::WrongIssuer,
+            ),
+            (
+                claims.replace("retail_rest_api_proxy", "cdp_service"),
+                AuthFailure::WrongAudience,
+            ),
+            (
+                claims.replace("1700000120", "1700003600"),
+                AuthFailure::TooLongLived,
+            ),
+            (
+                claims.replace("api.coinbase.com", "127.0.0.1:8080"),
+                AuthFailure::WrongUri,
+            ),
+        ] {
+            assert_eq!(
+                check(&custom(&header, &claims), NOW, Method::GET, PATH),
+                Err(why),
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn permissions_list_exactly_the_granted_rights() {
+        for scenario in Scenario::ALL {
+            if matches!(scenario, Scenario::IpNotWhitelisted | Scenario::Maintenance) {
+                continue;
+            }
+            let g = scenario.grants();
+            let response = answer(&key(scenario), PATH);
+            assert_eq!(response.status(), StatusCode::OK);
+            let body = key_permissions(scenario);
+            assert_eq!(
+                [&body["can_view"], &body["can_trade"], &body["can_transfer"]],
+                [&json!(g.read), &json!(g.trade), &json!(g.withdraw)],
+                "{scenario:?}"
+            );
+            assert_eq!(body.as_object().unwrap().len(), 5, "no IP list, no expiry");
+            let cfm = answer(&key(scenario), "/api/v3/brokerage/cfm/balance_summary");
+            let want = if g.futures {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(cfm.status(), want, "{scenario:?}");
+        }
+        assert_eq!(
+            answer(&key(Scenario::IpNotWhitelisted), PATH).status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            answer(&key(Scenario::Maintenance), PATH).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}
