@@ -170,8 +170,7 @@ async fn withdraw_rights_reach_every_chat_and_inbox_once_then_the_fix_is_announc
             .bot
             .delivered()
             .into_iter()
-            .filter(|m| m.chat_id == chat)
-            .last()
+            .rfind(|m| m.chat_id == chat)
             .unwrap();
         assert!(
             last.text.to_lowercase().contains("resolved"),
@@ -232,7 +231,7 @@ async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
                 order.iter().all(|word| all.contains(word))
             });
             let ops = w.emails_to("ops@example.com");
-            (chats && ops.len() >= 1).then_some(())
+            (chats && !ops.is_empty()).then_some(())
         },
     )
     .await;
