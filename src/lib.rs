@@ -11,7 +11,10 @@
 //! - [`check`]: facts → [`check::Verdict`] (status by precedence, warnings, remedy). Pure.
 //! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
 //! - [`store`]: the sled history store: status spans per connection, last verdict, retention.
-//! - [`alert`]: the alert model; (policy and outbox build on it).
+//! - [`daemon`]: the service: schedules, reload, shutdown, systemd, HTTP.
+//! - [`scheduler`]: schedule periods and stable per-connection jitter.
+//! - [`history`]: `keywarden history`, from the store or the running daemon.
+//! - [`alert`]: the alert model, the policy (when to alert), the engine and delivery.
 //! - [`notifier`]: channels that deliver alerts (Telegram, email) behind one trait.
 //! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
 //! - [`metrics`]: the Prometheus registry, `GET /metrics` and `GET /healthz`.
