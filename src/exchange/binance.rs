@@ -15,11 +15,12 @@
 
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
@@ -118,10 +119,7 @@ pub fn signed_url(base: &str, path: &str, query: &str) -> String {
 /// The headers of a signed request: the key, marked sensitive. Fails without quoting the key
 /// when it holds bytes that cannot travel in a header.
 pub fn key_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
-    let mut value = HeaderValue::from_str(credentials.api_key.expose_secret()).map_err(|_| {
-        Problem::invalid_key("the API key contains characters that cannot be sent in a header")
-    })?;
-    value.set_sensitive(true);
+    let value = http::sensitive_header("the API key", credentials.api_key.expose_secret())?;
     let mut headers = HeaderMap::new();
     headers.insert(HeaderName::from_static("x-mbx-apikey"), value);
     Ok(headers)
@@ -690,6 +688,7 @@ impl Exchange for Binance {
 mod tests {
     use super::*;
     use crate::exchange::ProblemKind;
+    use reqwest::header::HeaderValue;
     use std::time::Duration;
 
     fn kind_of(result: Result<Answer, Problem>) -> Option<ProblemKind> {

@@ -19,10 +19,11 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
@@ -133,10 +134,7 @@ pub fn signed_query(
 /// The header of a signed request: the key, marked sensitive. Fails without quoting the key when
 /// it holds bytes that cannot travel in a header.
 pub fn auth_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
-    let mut value = HeaderValue::from_str(credentials.api_key.expose_secret()).map_err(|_| {
-        Problem::invalid_key("the API key contains characters that cannot be sent in a header")
-    })?;
-    value.set_sensitive(true);
+    let value = http::sensitive_header("the API key", credentials.api_key.expose_secret())?;
     let mut headers = HeaderMap::new();
     headers.insert(HeaderName::from_static("x-bx-apikey"), value);
     Ok(headers)
@@ -611,6 +609,7 @@ impl Exchange for Bingx {
 mod tests {
     use super::*;
     use crate::exchange::ProblemKind;
+    use reqwest::header::HeaderValue;
     use reqwest::StatusCode;
     use serde_json::json;
 

@@ -18,10 +18,11 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
@@ -176,21 +177,14 @@ pub fn auth_headers(
     query: &str,
     body: &str,
 ) -> Result<HeaderMap, Problem> {
-    let mut headers = HeaderMap::new();
-    let values = auth_header_values(credentials, timestamp_ms, method, request_path, query, body);
-    for (name, value) in values {
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            Problem::invalid_key(format!(
-                "{name}: the configured value holds characters that cannot be sent in an HTTP header"
-            ))
-        })?;
-        if name.starts_with("ACCESS-") {
-            value.set_sensitive(true);
-        }
-        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
-        headers.insert(name, value);
-    }
-    Ok(headers)
+    http::sensitive_headers(auth_header_values(
+        credentials,
+        timestamp_ms,
+        method,
+        request_path,
+        query,
+        body,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -634,6 +628,7 @@ impl Exchange for Bitget {
 mod tests {
     use super::*;
     use crate::exchange::ProblemKind;
+    use reqwest::header::HeaderValue;
     use reqwest::StatusCode;
     use serde_json::json;
 

@@ -29,10 +29,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 
+use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
@@ -136,17 +137,14 @@ pub fn auth_headers(
     query: &str,
     body: &[u8],
 ) -> Result<HeaderMap, Problem> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in auth_header_values(credentials, timestamp, method, path, query, body) {
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            Problem::invalid_key(format!(
-                "{name}: the configured value holds characters that cannot be sent in an HTTP header"
-            ))
-        })?;
-        value.set_sensitive(true);
-        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
-        headers.insert(name, value);
-    }
+    let mut headers = http::sensitive_headers(auth_header_values(
+        credentials,
+        timestamp,
+        method,
+        path,
+        query,
+        body,
+    ))?;
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     Ok(headers)

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -103,6 +103,32 @@ fn without_url(error: &reqwest::Error) -> String {
         source = e.source();
     }
     innermost
+}
+
+/// A header value carrying key material, marked sensitive (so no client debug output shows it).
+/// Fails without quoting the value when it holds bytes that cannot travel in a header (a key
+/// pasted with a stray control character): that is the key's fault, reported as `invalid_key`.
+pub fn sensitive_header(what: &str, value: &str) -> Result<HeaderValue, Problem> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        Problem::invalid_key(format!(
+            "{what}: the configured value holds characters that cannot be sent in an HTTP header"
+        ))
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// The headers `(name, value)` of a signed request, every one built with [`sensitive_header`].
+pub fn sensitive_headers(
+    pairs: impl IntoIterator<Item = (&'static str, String)>,
+) -> Result<HeaderMap, Problem> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        let value = sensitive_header(name, &value)?;
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
+        headers.insert(name, value);
+    }
+    Ok(headers)
 }
 
 /// An exchange's answer, read whole.

@@ -16,11 +16,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
@@ -122,18 +123,13 @@ pub fn auth_headers(
     request_path: &str,
     body: &str,
 ) -> Result<HeaderMap, Problem> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in auth_header_values(credentials, timestamp_ms, method, request_path, body) {
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            Problem::invalid_key(format!(
-                "{name}: the configured value holds characters that cannot be sent in an HTTP header"
-            ))
-        })?;
-        value.set_sensitive(true);
-        let name = HeaderName::from_bytes(name.as_bytes()).expect("static header names are valid");
-        headers.insert(name, value);
-    }
-    Ok(headers)
+    http::sensitive_headers(auth_header_values(
+        credentials,
+        timestamp_ms,
+        method,
+        request_path,
+        body,
+    ))
 }
 
 /// KuCoin's JSON envelope: `{"code":"200000","data":...}` or `{"code":"400005","msg":"..."}`.
@@ -536,6 +532,7 @@ impl Exchange for Kucoin {
 mod tests {
     use super::*;
     use crate::secret::SecretString;
+    use reqwest::header::HeaderValue;
     use reqwest::StatusCode;
     use serde_json::json;
 

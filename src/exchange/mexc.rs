@@ -18,6 +18,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
@@ -156,11 +157,7 @@ fn futures_headers(
 }
 
 fn secret_header(value: &str) -> Result<HeaderValue, Problem> {
-    let mut header = HeaderValue::from_str(value).map_err(|_| {
-        Problem::invalid_key("the API key contains characters that cannot be sent in a header")
-    })?;
-    header.set_sensitive(true);
-    Ok(header)
+    http::sensitive_header("the API key", value)
 }
 
 // ---------------------------------------------------------------------------------------------
