@@ -48,6 +48,7 @@ pub enum Scenario {
     /// The exchange answers this key's requests with its maintenance error.
     Maintenance,
     /// HTTP 503 with a plain-text body.
+    #[serde(rename = "http_503")]
     Http503,
     /// An HTML error page from a CDN in front of the exchange.
     CdnHtml,
@@ -203,5 +204,19 @@ impl ScenarioFile {
             path: shown,
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scenario;
+
+    #[test]
+    fn every_scenario_is_spelled_in_the_file_as_its_name() {
+        for scenario in Scenario::ALL {
+            let parsed: Scenario = serde_json::from_value(serde_json::json!(scenario.name()))
+                .unwrap_or_else(|e| panic!("{}: {e}", scenario.name()));
+            assert_eq!(parsed, scenario);
+        }
     }
 }
