@@ -8,6 +8,7 @@ mod daemon;
 mod demo;
 mod email;
 mod metrics;
+mod probe_support;
 mod sim_binance;
 mod sim_bingx;
 mod sim_bitget;

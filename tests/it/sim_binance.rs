@@ -1,15 +1,13 @@
 //! Binance simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use keywarden::exchange::binance::{probe_query, signature, signed_query};
-use keywarden::exchange::{
-    self, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts, ProblemKind};
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
+
+use crate::probe_support::*;
 
 const BINANCE: ExchangeKind = ExchangeKind::Binance;
 /// The secret of the official signing example.
@@ -22,82 +20,33 @@ fn key(scenario: Scenario) -> String {
     format!("{stem:X<64}")
 }
 
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    let keys = Scenario::ALL
-        .iter()
-        .map(|&scenario| SimKey {
-            exchange: BINANCE,
-            api_key: key(scenario),
-            api_secret: SECRET.to_string(),
-            passphrase: None,
-            scenario,
-        })
-        .collect();
-    let exchanges: HashMap<_, _> = settings.map(|s| (BINANCE, s)).into_iter().collect();
-    sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        ScenarioFile { exchanges, keys },
-    )
-    .await
-    .expect("simulator binds a loopback port")
-}
+const CAST: Cast = Cast {
+    kind: BINANCE,
+    key,
+    secret: |_| SECRET.to_string(),
+    passphrase: None,
+};
 
 async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = ProbeTarget {
-        credentials: Credentials {
-            api_key: api_key.into(),
-            api_secret: secret.into(),
-            passphrase: None,
-        },
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(sim.base_url(BINANCE)),
-        futures_base_url: None,
-    };
-    let binance = exchange::for_kind_with_rate(
-        BINANCE,
-        HttpClient::new(Duration::from_millis(1500)),
-        1000.0,
-    )
-    .expect("binance is supported");
-    let facts = binance.probe(&target).await;
-    // Whatever happened, no message carries the key or the secret.
-    for text in facts
-        .problems
-        .iter()
-        .map(|p| &p.message)
-        .chain(&facts.notes)
-    {
-        assert!(!text.contains(secret), "secret leaked into {text:?}");
-        assert!(!text.contains(api_key), "key leaked into {text:?}");
-    }
+    let target = target(
+        creds(api_key, secret, None),
+        sim.base_url(BINANCE),
+        markets(futures),
+    );
+    let facts = run_probe_at_rate(BINANCE, 1000.0, &target).await;
+    assert_nothing_leaks(&facts, &[("secret", secret), ("key", api_key)]);
     facts
 }
 
 async fn spot(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, false).await
 }
 
 async fn futures(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, true).await
 }
-
-fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
-    assert!(facts.problems.len() <= 1, "stops at the first problem");
-    facts.problems.first().map(|p| p.kind)
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-const T: Option<bool> = Some(true);
-const F: Option<bool> = Some(false);
 
 // ----- one test per scenario -----------------------------------------------------------------
 
@@ -203,13 +152,9 @@ async fn no_ip_whitelist_key_is_unbound_and_its_trading_expires_within_five_days
         assert_eq!(problem_kind(&facts), None);
         assert_eq!(facts.ip_restricted, F);
         assert_eq!(rights(&facts), [T, T, F, T]);
-        let left = facts
-            .expires_at
-            .expect("Binance reports when an unbound key's trading lapses")
-            - Utc::now();
-        assert!(
-            left > chrono::Duration::days(4) && left <= chrono::Duration::days(5),
-            "{left}"
+        assert_expires_within_five_days(
+            &facts,
+            "Binance reports when an unbound key's trading lapses",
         );
     }
 }
@@ -287,11 +232,7 @@ async fn clock_skew_key_is_refused_for_its_timestamp() {
 
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: 120_000,
-    }))
-    .await;
+    let sim = CAST.sim(Some(clock_offset(120_000))).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
     let message = &facts.problems[0].message;
@@ -301,11 +242,7 @@ async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
 
 #[tokio::test]
 async fn exchange_clock_behind_is_clock_skew_too() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: -3_000,
-    }))
-    .await;
+    let sim = CAST.sim(Some(clock_offset(-3_000))).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
     assert!(facts.problems[0].message.contains("behind ours"));
@@ -313,11 +250,7 @@ async fn exchange_clock_behind_is_clock_skew_too() {
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, true).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
     assert!(
@@ -325,12 +258,7 @@ async fn exchange_wide_maintenance_is_unavailable() {
         "{}",
         facts.problems[0].message
     );
-    let status: Value = reqwest::get(format!("{}/sapi/v1/system/status", sim.base_url(BINANCE)))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(format!("{}/sapi/v1/system/status", sim.base_url(BINANCE))).await;
     assert_eq!(
         status,
         serde_json::json!({"status": 1, "msg": "system_maintenance"})
@@ -339,7 +267,7 @@ async fn exchange_wide_maintenance_is_unavailable() {
 
 #[tokio::test]
 async fn wrong_secret_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), OTHER_SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert_eq!(
@@ -350,7 +278,7 @@ async fn wrong_secret_is_invalid_key() {
 
 #[tokio::test]
 async fn unknown_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let unknown = "Z".repeat(64);
     let facts = probe_as(&sim, &unknown, SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
@@ -363,7 +291,7 @@ async fn unknown_key_is_invalid_key() {
 
 #[tokio::test]
 async fn malformed_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, "not-a-binance-key", SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert!(facts.problems[0].message.contains("code -2014"));
@@ -385,9 +313,7 @@ async fn raw_get(
     if let Some(api_key) = api_key {
         request = request.header("X-MBX-APIKEY", api_key);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(request).await
 }
 
 fn code(body: &Value) -> i64 {
@@ -396,7 +322,7 @@ fn code(body: &Value) -> i64 {
 
 #[tokio::test]
 async fn raw_correctly_signed_requests_are_accepted_with_the_documented_shapes() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     let query = probe_query(SECRET, &[], now_ms());
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &query, "").await;
@@ -415,18 +341,13 @@ async fn raw_correctly_signed_requests_are_accepted_with_the_documented_shapes()
     // The same signature is good on another endpoint: the path is not signed.
     let (status, _) = raw_get(&sim, "/fapi/v2/balance", Some(&valid), &query, "").await;
     assert_eq!(status, 200);
-    let time: Value = reqwest::get(format!("{}/api/v3/time", sim.base_url(BINANCE)))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let time: Value = get_json(format!("{}/api/v3/time", sim.base_url(BINANCE))).await;
     assert!((time["serverTime"].as_i64().unwrap() - now_ms()).abs() < 5_000);
 }
 
 #[tokio::test]
 async fn raw_wrong_signature_is_1022_with_http_400() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = probe_query(OTHER_SECRET, &[], now_ms());
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&key(Scenario::Valid)), &query, "").await;
     assert_eq!((status, code(&body)), (400, -1022));
@@ -435,7 +356,7 @@ async fn raw_wrong_signature_is_1022_with_http_400() {
 
 #[tokio::test]
 async fn raw_stale_or_future_timestamp_is_1021() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     let query = probe_query(SECRET, &[], now_ms() - 6_000);
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &query, "").await;
@@ -454,7 +375,7 @@ async fn raw_stale_or_future_timestamp_is_1021() {
 
 #[tokio::test]
 async fn raw_reordered_query_or_tampered_body_is_1022() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     let ts = now_ms();
     let signed = format!("timestamp={ts}&recvWindow=5000");
@@ -481,7 +402,7 @@ async fn raw_reordered_query_or_tampered_body_is_1022() {
 
 #[tokio::test]
 async fn raw_missing_parameters_and_too_wide_window_are_refused() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     let unsigned = format!("timestamp={}", now_ms());
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &unsigned, "").await;
@@ -497,7 +418,7 @@ async fn raw_missing_parameters_and_too_wide_window_are_refused() {
 
 #[tokio::test]
 async fn raw_unknown_malformed_or_missing_key_is_refused_with_http_401() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = probe_query(SECRET, &[], now_ms());
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&"Z".repeat(64)), &query, "").await;
     assert_eq!((status, code(&body)), (401, -2008));
@@ -509,7 +430,7 @@ async fn raw_unknown_malformed_or_missing_key_is_refused_with_http_401() {
 
 #[tokio::test]
 async fn raw_ip_refusal_and_rate_limit_use_binances_codes() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = probe_query(SECRET, &[], now_ms());
     let (status, body) = raw_get(
         &sim,
@@ -524,14 +445,11 @@ async fn raw_ip_refusal_and_rate_limit_use_binances_codes() {
         body["msg"],
         "Invalid API-key, IP, or permissions for action, request ip: 127.0.0.1"
     );
-    let response = reqwest::Client::new()
-        .get(format!("{}{RESTRICTIONS}?{query}", sim.base_url(BINANCE)))
-        .header("X-MBX-APIKEY", key(Scenario::RateLimited))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 429);
-    assert_eq!(response.headers()["retry-after"], "7");
-    let body: Value = response.json().await.unwrap();
+    let (_, body) = assert_throttled(
+        reqwest::Client::new()
+            .get(format!("{}{RESTRICTIONS}?{query}", sim.base_url(BINANCE)))
+            .header("X-MBX-APIKEY", key(Scenario::RateLimited)),
+    )
+    .await;
     assert_eq!(code(&body), -1003);
 }

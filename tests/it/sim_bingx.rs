@@ -1,14 +1,13 @@
 //! BingX simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use keywarden::exchange::bingx::{signature, signed_query};
-use keywarden::exchange::{
-    self, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts, Markets, ProblemKind};
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
+
+use crate::probe_support::*;
 
 const BINGX: ExchangeKind = ExchangeKind::Bingx;
 const SECRET: &str =
@@ -22,53 +21,17 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    let keys = Scenario::ALL
-        .iter()
-        .map(|&scenario| SimKey {
-            exchange: BINGX,
-            api_key: key(scenario),
-            api_secret: SECRET.to_string(),
-            passphrase: None,
-            scenario,
-        })
-        .collect();
-    let exchanges: HashMap<_, _> = settings.map(|s| (BINGX, s)).into_iter().collect();
-    sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        ScenarioFile { exchanges, keys },
-    )
-    .await
-    .expect("simulator binds a loopback port")
-}
+const CAST: Cast = Cast {
+    kind: BINGX,
+    key,
+    secret: |_| SECRET.to_string(),
+    passphrase: None,
+};
 
 async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = ProbeTarget {
-        credentials: Credentials {
-            api_key: api_key.into(),
-            api_secret: secret.into(),
-            passphrase: None,
-        },
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(base_url),
-        futures_base_url: None,
-    };
-    let bingx = exchange::for_kind(BINGX, HttpClient::new(Duration::from_millis(1500)))
-        .expect("bingx is supported");
-    let facts = bingx.probe(&target).await;
-    // Whatever happened, no message carries the secret or the key.
-    for text in facts
-        .problems
-        .iter()
-        .map(|p| &p.message)
-        .chain(&facts.notes)
-    {
-        assert!(!text.contains(secret), "secret leaked into {text:?}");
-        assert!(!text.contains(api_key), "key leaked into {text:?}");
-    }
+    let target = target(creds(api_key, secret, None), base_url, markets(futures));
+    let facts = run_probe(BINGX, &target).await;
+    assert_nothing_leaks(&facts, &[("secret", secret), ("key", api_key)]);
     facts
 }
 
@@ -77,27 +40,14 @@ async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) 
 }
 
 async fn spot(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, false).await
 }
 
 async fn futures(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, true).await
 }
-
-fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
-    assert!(facts.problems.len() <= 1, "stops at the first problem");
-    facts.problems.first().map(|p| p.kind)
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-const T: Option<bool> = Some(true);
-const F: Option<bool> = Some(false);
 
 // ----- one test per scenario -----------------------------------------------------------------
 
@@ -108,7 +58,7 @@ async fn valid_key_spot_has_read_trade_futures_and_no_withdraw_and_is_ip_bound()
     assert_eq!(rights(&facts), [T, T, F, T]);
     assert_eq!(facts.ip_restricted, T);
     assert_eq!(facts.expires_at, None);
-    assert!(facts.notes.iter().any(|n| n.contains("no expiry")));
+    assert!(has_note(&facts, "no expiry"));
 }
 
 #[tokio::test]
@@ -257,11 +207,7 @@ async fn clock_skew_key_is_refused_for_its_timestamp() {
 
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: 120_000,
-    }))
-    .await;
+    let sim = CAST.sim(Some(clock_offset(120_000))).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
     assert!(
@@ -274,11 +220,7 @@ async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     for futures in [false, true] {
         let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, futures).await;
         assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
@@ -295,7 +237,7 @@ async fn exchange_wide_maintenance_is_unavailable() {
 
 #[tokio::test]
 async fn wrong_secret_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), "not-the-secret", false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert_eq!(
@@ -306,7 +248,7 @@ async fn wrong_secret_is_invalid_key() {
 
 #[tokio::test]
 async fn unknown_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, "NoSuchBingxKey0123456789", SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert!(facts.problems[0].message.contains("100413"), "{facts:?}");
@@ -315,19 +257,13 @@ async fn unknown_key_is_invalid_key() {
 #[tokio::test]
 async fn a_configured_passphrase_plays_no_part() {
     // BingX keys have no passphrase; one set by mistake is not sent and changes nothing.
-    let sim = start(None).await;
-    let target = ProbeTarget {
-        credentials: Credentials {
-            api_key: key(Scenario::Valid).into(),
-            api_secret: SECRET.into(),
-            passphrase: Some("not-a-bingx-thing".into()),
-        },
-        markets: Markets::default(),
-        base_url: Some(sim.base_url(BINGX)),
-        futures_base_url: None,
-    };
-    let bingx = exchange::for_kind(BINGX, HttpClient::new(Duration::from_millis(1500))).unwrap();
-    let facts = bingx.probe(&target).await;
+    let sim = CAST.sim(None).await;
+    let target = target(
+        creds(&key(Scenario::Valid), SECRET, Some("not-a-bingx-thing")),
+        sim.base_url(BINGX),
+        Markets::default(),
+    );
+    let facts = run_probe(BINGX, &target).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
 }
 
@@ -342,9 +278,7 @@ async fn raw_get(sim: &RunningSim, path: &str, api_key: Option<&str>, query: &st
     if let Some(api_key) = api_key {
         request = request.header("X-BX-APIKEY", api_key);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(request).await
 }
 
 fn code(body: &Value) -> i64 {
@@ -353,7 +287,7 @@ fn code(body: &Value) -> i64 {
 
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
     let valid = key(Scenario::Valid);
     let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
@@ -372,7 +306,7 @@ async fn raw_correctly_signed_request_is_accepted() {
 
 #[tokio::test]
 async fn raw_wrong_signature_is_100001_with_401_on_spot_and_200_on_swap() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     let query = signed_query("ffffffffffffffff", &[], now_ms(), Some(5_000));
     let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
@@ -384,7 +318,7 @@ async fn raw_wrong_signature_is_100001_with_401_on_spot_and_200_on_swap() {
 
 #[tokio::test]
 async fn raw_stale_or_future_timestamp_is_100421() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     for ts in [now_ms() - 6_000, now_ms() + 6_000] {
         let query = signed_query(SECRET, &[], ts, Some(5_000));
@@ -399,7 +333,7 @@ async fn raw_stale_or_future_timestamp_is_100421() {
 
 #[tokio::test]
 async fn raw_tampered_query_is_100001() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     let ts = now_ms();
     let sig = signature(SECRET, &format!("recvWindow=5000&timestamp={ts}"));
@@ -423,7 +357,7 @@ async fn raw_tampered_query_is_100001() {
 
 #[tokio::test]
 async fn raw_missing_signature_unknown_or_missing_key_are_refused() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let valid = key(Scenario::Valid);
     let (status, body) = raw_get(
         &sim,
@@ -443,17 +377,14 @@ async fn raw_missing_signature_unknown_or_missing_key_are_refused() {
 
 #[tokio::test]
 async fn raw_rate_limit_and_ip_refusal_shapes() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
-    let response = reqwest::Client::new()
-        .get(format!("{}{PERMISSIONS}?{query}", sim.base_url(BINGX)))
-        .header("X-BX-APIKEY", key(Scenario::RateLimited))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 429);
-    assert_eq!(response.headers()["retry-after"], "7");
-    let body: Value = response.json().await.unwrap();
+    let (_, body) = assert_throttled(
+        reqwest::Client::new()
+            .get(format!("{}{PERMISSIONS}?{query}", sim.base_url(BINGX)))
+            .header("X-BX-APIKEY", key(Scenario::RateLimited)),
+    )
+    .await;
     assert_eq!(code(&body), 100410);
 
     let blocked = key(Scenario::IpNotWhitelisted);
@@ -464,17 +395,12 @@ async fn raw_rate_limit_and_ip_refusal_shapes() {
 
 #[tokio::test]
 async fn raw_public_time_endpoints_answer_bingx_shapes() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     for path in [
         "/openApi/spot/v1/server/time",
         "/openApi/swap/v2/server/time",
     ] {
-        let body: Value = reqwest::get(format!("{}{path}", sim.base_url(BINGX)))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: Value = get_json(format!("{}{path}", sim.base_url(BINGX))).await;
         assert_eq!(code(&body), 0, "{body}");
         let server = body["data"]["serverTime"].as_i64().unwrap();
         assert!((server - now_ms()).abs() < 5_000);
@@ -521,10 +447,7 @@ async fn stand_in(permissions: &'static str, swap_balance: &'static str) -> Stri
             "/openApi/swap/v3/user/balance",
             get(move || async move { json(swap_balance.to_string()) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 const DENIED: &str =
@@ -558,9 +481,5 @@ async fn a_refused_introspection_leaves_the_other_rights_unknown_with_a_note() {
     // The spot balance read succeeded, so read is proven; the rest only apiPermissions tells.
     assert_eq!(rights(&facts), [T, None, None, None]);
     assert_eq!(facts.ip_restricted, None);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("unknown")),
-        "{:?}",
-        facts.notes
-    );
+    assert!(has_note(&facts, "unknown"), "{:?}", facts.notes);
 }

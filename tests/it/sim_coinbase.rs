@@ -1,17 +1,15 @@
 //! Coinbase simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use base64::Engine as _;
 use keywarden::exchange::coinbase::{jwt, jwt_claims, signing_key, PATH_KEY_PERMISSIONS};
-use keywarden::exchange::{
-    self, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts, ProblemKind};
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
 
+use crate::probe_support::*;
 use crate::support::{coinbase_pem, key_for};
 
 const COINBASE: ExchangeKind = ExchangeKind::Coinbase;
@@ -26,86 +24,39 @@ fn pem(scenario: Scenario) -> String {
     coinbase_pem(&format!("sim-{}", scenario.name()))
 }
 
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    let keys = Scenario::ALL
-        .iter()
-        .map(|&scenario| SimKey {
-            exchange: COINBASE,
-            api_key: key(scenario),
-            // as a scenario file holds it: one line, literal \n escapes
-            api_secret: pem(scenario).replace('\n', "\\n"),
-            passphrase: None,
-            scenario,
-        })
-        .collect();
-    let exchanges: HashMap<_, _> = settings.map(|s| (COINBASE, s)).into_iter().collect();
-    sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        ScenarioFile { exchanges, keys },
-    )
-    .await
-    .expect("simulator binds a loopback port")
-}
+const CAST: Cast = Cast {
+    kind: COINBASE,
+    key,
+    // as a scenario file holds it: one line, literal \n escapes
+    secret: |scenario| pem(scenario).replace('\n', "\\n"),
+    passphrase: None,
+};
 
 async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = ProbeTarget {
-        credentials: Credentials {
-            api_key: api_key.into(),
-            api_secret: secret.into(),
-            passphrase: None,
-        },
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(sim.base_url(COINBASE)),
-        futures_base_url: None,
-    };
-    let coinbase = exchange::for_kind(COINBASE, HttpClient::new(Duration::from_millis(1500)))
-        .expect("coinbase is supported");
-    let facts = coinbase.probe(&target).await;
-    // Whatever happened, no message carries the key name or any line of the private key.
-    for text in facts
-        .problems
-        .iter()
-        .map(|p| &p.message)
-        .chain(&facts.notes)
-    {
-        assert!(!text.contains(api_key), "key name leaked into {text:?}");
-        for line in secret.lines().filter(|l| !l.starts_with("-----")) {
-            assert!(!text.contains(line), "secret leaked into {text:?}");
-        }
+    let target = target(
+        creds(api_key, secret, None),
+        sim.base_url(COINBASE),
+        markets(futures),
+    );
+    let facts = run_probe(COINBASE, &target).await;
+    // No message carries the key name or any line of the private key.
+    let mut never = vec![("key name", api_key)];
+    for line in secret.lines().filter(|l| !l.starts_with("-----")) {
+        never.push(("secret", line));
     }
+    assert_nothing_leaks(&facts, &never);
     facts
 }
 
 async fn spot(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), &pem(scenario), false).await
 }
 
 async fn futures(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), &pem(scenario), true).await
 }
-
-fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
-    assert!(facts.problems.len() <= 1, "stops at the first problem");
-    facts.problems.first().map(|p| p.kind)
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-fn has_note(facts: &Facts, words: &str) -> bool {
-    facts.notes.iter().any(|n| n.contains(words))
-}
-
-const T: Option<bool> = Some(true);
-const F: Option<bool> = Some(false);
-const U: Option<bool> = None;
 
 // ----- one test per scenario -----------------------------------------------------------------
 
@@ -259,11 +210,7 @@ async fn clock_skew_key_a_minute_ahead_is_inside_the_two_minute_token() {
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_or_ten_seconds_behind_is_clock_skew() {
     for (offset, words) in [(120_000, "ahead of ours"), (-10_000, "behind ours")] {
-        let sim = start(Some(SimExchangeSettings {
-            maintenance: false,
-            clock_offset_ms: offset,
-        }))
-        .await;
+        let sim = CAST.sim(Some(clock_offset(offset))).await;
         let facts = probe_as(&sim, &key(Scenario::Valid), &pem(Scenario::Valid), false).await;
         assert_eq!(
             problem_kind(&facts),
@@ -280,11 +227,7 @@ async fn exchange_clock_two_minutes_ahead_or_ten_seconds_behind_is_clock_skew() 
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), &pem(Scenario::Valid), true).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
     let time = reqwest::get(format!("{}/api/v3/brokerage/time", sim.base_url(COINBASE)))
@@ -295,7 +238,7 @@ async fn exchange_wide_maintenance_is_unavailable() {
 
 #[tokio::test]
 async fn wrong_private_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(
         &sim,
         &key(Scenario::Valid),
@@ -315,7 +258,7 @@ async fn wrong_private_key_is_invalid_key() {
 
 #[tokio::test]
 async fn a_secret_that_is_not_a_pem_is_invalid_key_before_any_signed_request() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), "not-a-pem-at-all", false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert!(facts.problems[0].message.contains("EC P-256 private key"));
@@ -323,7 +266,7 @@ async fn a_secret_that_is_not_a_pem_is_invalid_key_before_any_signed_request() {
 
 #[tokio::test]
 async fn unknown_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let name = key_for(COINBASE, "never-registered");
     let facts = probe_as(&sim, &name, &pem(Scenario::Valid), false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
@@ -332,7 +275,7 @@ async fn unknown_key_is_invalid_key() {
 #[tokio::test]
 async fn pem_with_literal_escapes_works_and_a_passphrase_is_irrelevant() {
     // Coinbase CDP keys have no passphrase; the "wrong passphrase" case does not exist there.
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let escaped = pem(Scenario::Valid).replace('\n', "\\n");
     let facts = probe_as(&sim, &key(Scenario::Valid), &escaped, false).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
@@ -368,7 +311,7 @@ fn now_s() -> i64 {
 
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let token = token_for(
         &pem(Scenario::Valid),
         &key(Scenario::Valid),
@@ -384,7 +327,7 @@ async fn raw_correctly_signed_request_is_accepted() {
 
 #[tokio::test]
 async fn raw_wrong_signature_unknown_key_and_missing_token_are_a_bare_401() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let name = key(Scenario::Valid);
     let wrong = token_for(&coinbase_pem("other"), &name, now_s(), PATH_KEY_PERMISSIONS);
     let unknown = token_for(
@@ -406,7 +349,7 @@ async fn raw_wrong_signature_unknown_key_and_missing_token_are_a_bare_401() {
 
 #[tokio::test]
 async fn raw_stale_or_future_token_is_a_bare_401() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let (name, secret) = (key(Scenario::Valid), pem(Scenario::Valid));
     for issued in [now_s() - 121, now_s() + 30] {
         let token = token_for(&secret, &name, issued, PATH_KEY_PERMISSIONS);
@@ -417,7 +360,7 @@ async fn raw_stale_or_future_token_is_a_bare_401() {
 
 #[tokio::test]
 async fn raw_token_for_another_path_or_with_tampered_claims_is_a_bare_401() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let (name, secret) = (key(Scenario::Valid), pem(Scenario::Valid));
     // signed for key_permissions, sent to accounts
     let token = token_for(&secret, &name, now_s(), PATH_KEY_PERMISSIONS);
@@ -448,7 +391,7 @@ async fn raw_token_for_another_path_or_with_tampered_claims_is_a_bare_401() {
 async fn raw_query_and_body_are_outside_the_token_as_at_coinbase() {
     // Coinbase's uri claim has no query and no body hash: a changed query (or a body on a GET)
     // is not something the exchange can detect, so the simulator accepts it too.
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let (name, secret) = (key(Scenario::Valid), pem(Scenario::Valid));
     let token = token_for(
         &secret,
@@ -471,7 +414,7 @@ async fn raw_query_and_body_are_outside_the_token_as_at_coinbase() {
 
 #[tokio::test]
 async fn raw_time_answers_epochs_as_strings() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let (status, body) = raw_get(&sim, "/api/v3/brokerage/time", None).await;
     assert_eq!(status, 200);
     let body: Value = serde_json::from_str(&body).unwrap();

@@ -1,15 +1,13 @@
 //! Gate simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use keywarden::exchange::gate::{auth_headers, sign, timestamp_header};
-use keywarden::exchange::{
-    self, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts, ProblemKind};
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
+
+use crate::probe_support::*;
 
 const GATE: ExchangeKind = ExchangeKind::Gate;
 const SECRET: &str = "9b1c2f0e5d6a4b7c8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f";
@@ -20,88 +18,36 @@ fn key(scenario: Scenario) -> String {
     format!("a1b2c3d4e5f6a7b8c9d0e1f2a3b4{index:04x}")
 }
 
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    let keys = Scenario::ALL
-        .iter()
-        .map(|&scenario| SimKey {
-            exchange: GATE,
-            api_key: key(scenario),
-            api_secret: SECRET.to_string(),
-            passphrase: None,
-            scenario,
-        })
-        .collect();
-    let exchanges: HashMap<_, _> = settings.map(|s| (GATE, s)).into_iter().collect();
-    sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        ScenarioFile { exchanges, keys },
-    )
-    .await
-    .expect("simulator binds a loopback port")
-}
-
-fn creds(api_key: &str, secret: &str) -> Credentials {
-    Credentials {
-        api_key: api_key.into(),
-        api_secret: secret.into(),
-        passphrase: None,
-    }
-}
+const CAST: Cast = Cast {
+    kind: GATE,
+    key,
+    secret: |_| SECRET.to_string(),
+    passphrase: None,
+};
 
 async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = ProbeTarget {
-        credentials: creds(api_key, secret),
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(sim.base_url(GATE)),
-        futures_base_url: None,
-    };
-    let gate = exchange::for_kind(GATE, HttpClient::new(Duration::from_millis(1500)))
-        .expect("gate is supported");
-    let facts = gate.probe(&target).await;
-    // Whatever happened, no message carries the key or the secret.
-    for text in facts
-        .problems
-        .iter()
-        .map(|p| &p.message)
-        .chain(&facts.notes)
-    {
-        assert!(!text.contains(secret), "secret leaked into {text:?}");
-        assert!(!text.contains(api_key), "key leaked into {text:?}");
-    }
+    let target = target(
+        creds(api_key, secret, None),
+        sim.base_url(GATE),
+        markets(futures),
+    );
+    let facts = run_probe(GATE, &target).await;
+    assert_nothing_leaks(&facts, &[("secret", secret), ("key", api_key)]);
     facts
 }
 
 async fn spot(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, false).await
 }
 
 async fn futures(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, true).await
 }
 
-fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
-    assert!(facts.problems.len() <= 1, "stops at the first problem");
-    facts.problems.first().map(|p| p.kind)
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-fn has_note(facts: &Facts, words: &str) -> bool {
-    facts.notes.iter().any(|n| n.contains(words))
-}
-
-const T: Option<bool> = Some(true);
-const F: Option<bool> = Some(false);
 /// Gate cannot show the withdraw right unless the key lists it.
-const UNKNOWN: Option<bool> = None;
+const UNKNOWN: Option<bool> = U;
 
 // ----- one test per scenario -----------------------------------------------------------------
 
@@ -202,11 +148,7 @@ async fn no_ip_whitelist_key_is_unbound_and_expires_within_five_days() {
         assert_eq!(problem_kind(&facts), None);
         assert_eq!(facts.ip_restricted, F);
         assert_eq!(rights(&facts), [T, T, UNKNOWN, T]);
-        let left = facts.expires_at.expect("unbound keys expire") - Utc::now();
-        assert!(
-            left > chrono::Duration::days(4) && left <= chrono::Duration::days(5),
-            "{left}"
-        );
+        assert_expires_within_five_days(&facts, "unbound keys expire");
         assert!(has_note(&facts, "expiry inferred"), "{:?}", facts.notes);
     }
 }
@@ -279,11 +221,7 @@ async fn clock_skew_key_is_refused_for_its_timestamp() {
 
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_is_clock_skew_with_the_offset() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: 120_000,
-    }))
-    .await;
+    let sim = CAST.sim(Some(clock_offset(120_000))).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
     let message = &facts.problems[0].message;
@@ -293,11 +231,7 @@ async fn exchange_clock_two_minutes_ahead_is_clock_skew_with_the_offset() {
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, true).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
     let time = reqwest::get(format!("{}/api/v4/spot/time", sim.base_url(GATE)))
@@ -310,7 +244,7 @@ async fn exchange_wide_maintenance_is_unavailable() {
 
 #[tokio::test]
 async fn wrong_secret_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), "0000000000000000", false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert_eq!(
@@ -321,7 +255,7 @@ async fn wrong_secret_is_invalid_key() {
 
 #[tokio::test]
 async fn unknown_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, "ffffffffffffffffffffffffffffffff", SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert_eq!(
@@ -334,21 +268,13 @@ async fn unknown_key_is_invalid_key() {
 #[tokio::test]
 async fn a_passphrase_is_not_part_of_gate_signing() {
     assert!(!GATE.needs_passphrase());
-    let sim = start(None).await;
-    let target = ProbeTarget {
-        credentials: Credentials {
-            passphrase: Some("not-a-gate-thing".into()),
-            ..creds(&key(Scenario::Valid), SECRET)
-        },
-        markets: Markets {
-            spot: true,
-            futures: false,
-        },
-        base_url: Some(sim.base_url(GATE)),
-        futures_base_url: None,
-    };
-    let gate = exchange::for_kind(GATE, HttpClient::new(Duration::from_millis(1500))).unwrap();
-    let facts = gate.probe(&target).await;
+    let sim = CAST.sim(None).await;
+    let target = target(
+        creds(&key(Scenario::Valid), SECRET, Some("not-a-gate-thing")),
+        sim.base_url(GATE),
+        markets(false),
+    );
+    let facts = run_probe(GATE, &target).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
 }
 
@@ -366,15 +292,13 @@ async fn raw_get(
     if !query.is_empty() {
         url = format!("{url}?{query}");
     }
-    let response = reqwest::Client::new()
-        .get(url)
-        .headers(headers)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(
+        reqwest::Client::new()
+            .get(url)
+            .headers(headers)
+            .body(body.to_string()),
+    )
+    .await
 }
 
 /// Headers signed by the client's own code for `path?query` with `body` at `ms`.
@@ -387,7 +311,7 @@ fn signed(
     body: &str,
 ) -> reqwest::header::HeaderMap {
     auth_headers(
-        &creds(api_key, secret),
+        &creds(api_key, secret, None),
         &timestamp_header(ms),
         "GET",
         path,
@@ -405,7 +329,7 @@ const ACCOUNTS: &str = "/api/v4/spot/accounts";
 
 #[tokio::test]
 async fn raw_correctly_signed_requests_are_accepted() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let api_key = key(Scenario::Valid);
     let h = signed(&api_key, SECRET, now_ms(), ACCOUNTS, "currency=USDT", "");
     let (status, body) = raw_get(&sim, ACCOUNTS, "currency=USDT", h, "").await;
@@ -425,7 +349,7 @@ async fn raw_correctly_signed_requests_are_accepted() {
 
 #[tokio::test]
 async fn raw_wrong_signature_is_401_invalid_signature() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let h = signed(
         &key(Scenario::Valid),
         "another-secret",
@@ -441,7 +365,7 @@ async fn raw_wrong_signature_is_401_invalid_signature() {
 
 #[tokio::test]
 async fn raw_stale_or_future_timestamp_is_401_request_expired() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let api_key = key(Scenario::Valid);
     for ms in [now_ms() - 62_000, now_ms() + 62_000] {
         let h = signed(&api_key, SECRET, ms, ACCOUNTS, "", "");
@@ -463,7 +387,7 @@ async fn raw_stale_or_future_timestamp_is_401_request_expired() {
 
 #[tokio::test]
 async fn raw_tampered_or_reordered_query_and_unsigned_body_are_401_invalid_signature() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let api_key = key(Scenario::Valid);
     let ms = now_ms();
     let query = "currency=USDT&limit=1";
@@ -498,7 +422,7 @@ async fn raw_tampered_or_reordered_query_and_unsigned_body_are_401_invalid_signa
 
 #[tokio::test]
 async fn raw_unknown_or_missing_key_is_refused() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let h = signed(
         "ffffffffffffffffffffffffffffffff",
         SECRET,
@@ -519,7 +443,7 @@ async fn raw_unknown_or_missing_key_is_refused() {
 /// (carrying the real secret, even) changes nothing, and a wrong secret stays refused.
 #[tokio::test]
 async fn raw_gate_has_no_passphrase_header_to_get_wrong() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let mut h = signed(
         &key(Scenario::Valid),
         "another-secret",
@@ -535,7 +459,7 @@ async fn raw_gate_has_no_passphrase_header_to_get_wrong() {
 
 #[tokio::test]
 async fn raw_futures_account_is_signed_the_same_way_and_refused_without_the_right() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let path = "/api/v4/futures/usdt/accounts";
     let h = signed(&key(Scenario::Valid), SECRET, now_ms(), path, "", "");
     let (status, body) = raw_get(&sim, path, "", h, "").await;
@@ -565,7 +489,7 @@ async fn raw_futures_account_is_signed_the_same_way_and_refused_without_the_righ
 
 #[tokio::test]
 async fn raw_rate_limit_has_retry_after_and_gates_headers() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let h = signed(
         &key(Scenario::RateLimited),
         SECRET,
@@ -574,17 +498,12 @@ async fn raw_rate_limit_has_retry_after_and_gates_headers() {
         "",
         "",
     );
-    let response = reqwest::Client::new()
-        .get(format!("{}{ACCOUNTS}", sim.base_url(GATE)))
-        .headers(h)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 429);
-    assert_eq!(response.headers()["retry-after"], "7");
-    assert!(response
-        .headers()
-        .contains_key("x-gate-ratelimit-reset-timestamp"));
-    let body: Value = response.json().await.unwrap();
+    let (headers, body) = assert_throttled(
+        reqwest::Client::new()
+            .get(format!("{}{ACCOUNTS}", sim.base_url(GATE)))
+            .headers(h),
+    )
+    .await;
+    assert!(headers.contains_key("x-gate-ratelimit-reset-timestamp"));
     assert_eq!(label(&body), "TOO_MANY_REQUESTS");
 }

@@ -1,15 +1,13 @@
 //! HTX simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use keywarden::exchange::htx::signed_query;
-use keywarden::exchange::{
-    self, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts, ProbeTarget, ProblemKind};
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
+
+use crate::probe_support::*;
 
 const HTX: ExchangeKind = ExchangeKind::Htx;
 const SECRET: &str = "b0a1c2d3-e4f5a6b7-c8d9e0f1-2a3b4";
@@ -22,84 +20,39 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    let keys = Scenario::ALL
-        .iter()
-        .map(|&scenario| SimKey {
-            exchange: HTX,
-            api_key: key(scenario),
-            api_secret: SECRET.to_string(),
-            passphrase: None,
-            scenario,
-        })
-        .collect();
-    let exchanges: HashMap<_, _> = settings.map(|s| (HTX, s)).into_iter().collect();
-    sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        ScenarioFile { exchanges, keys },
-    )
-    .await
-    .expect("simulator binds a loopback port")
-}
+const CAST: Cast = Cast {
+    kind: HTX,
+    key,
+    secret: |_| SECRET.to_string(),
+    passphrase: None,
+};
 
 async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = ProbeTarget {
-        credentials: Credentials {
-            api_key: api_key.into(),
-            api_secret: secret.into(),
-            passphrase: None,
-        },
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(sim.base_url(HTX)),
-        futures_base_url: None,
-    };
-    let htx = exchange::for_kind(HTX, HttpClient::new(Duration::from_millis(1500)))
-        .expect("htx is supported");
-    let facts = htx.probe(&target).await;
-    for text in facts
-        .problems
-        .iter()
-        .map(|p| &p.message)
-        .chain(&facts.notes)
-    {
-        assert!(!text.contains(secret), "secret leaked into {text:?}");
-        assert!(!text.contains(api_key), "key leaked into {text:?}");
-        assert!(
-            !text.contains("Signature="),
-            "signature leaked into {text:?}"
-        );
-    }
+    let target = target(
+        creds(api_key, secret, None),
+        sim.base_url(HTX),
+        markets(futures),
+    );
+    let facts = run_probe(HTX, &target).await;
+    assert_nothing_leaks(
+        &facts,
+        &[
+            ("secret", secret),
+            ("key", api_key),
+            ("signature", "Signature="),
+        ],
+    );
     facts
 }
 
 async fn spot(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, false).await
 }
 
 async fn futures(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, true).await
-}
-
-fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
-    assert!(facts.problems.len() <= 1, "stops at the first problem");
-    facts.problems.first().map(|p| p.kind)
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-const T: Option<bool> = Some(true);
-const F: Option<bool> = Some(false);
-
-fn noted(facts: &Facts, words: &str) -> bool {
-    facts.notes.iter().any(|n| n.contains(words))
 }
 
 // ----- one test per scenario -----------------------------------------------------------------
@@ -111,7 +64,7 @@ async fn valid_key_spot_has_read_and_trade_no_withdraw_and_futures_unknown() {
     // HTX has no futures right of its own; a spot-only check does not read the futures account.
     assert_eq!(rights(&facts), [T, T, F, None]);
     assert!(
-        noted(&facts, "no separate futures right"),
+        has_note(&facts, "no separate futures right"),
         "{:?}",
         facts.notes
     );
@@ -152,7 +105,7 @@ async fn futures_missing_key_futures_is_refused_with_1220() {
         "a missing right is a fact, not a problem"
     );
     assert_eq!(rights(&facts), [T, T, F, F]);
-    assert!(noted(&facts, "code 1220"), "{:?}", facts.notes);
+    assert!(has_note(&facts, "code 1220"), "{:?}", facts.notes);
 }
 
 #[tokio::test]
@@ -165,7 +118,7 @@ async fn trade_missing_key_has_neither_trade_nor_futures() {
     let facts = futures(Scenario::TradeMissing).await;
     assert_eq!(problem_kind(&facts), None);
     assert_eq!(rights(&facts), [T, F, F, F]);
-    assert!(noted(&facts, "no trade right"), "{:?}", facts.notes);
+    assert!(has_note(&facts, "no trade right"), "{:?}", facts.notes);
 }
 
 #[tokio::test]
@@ -199,11 +152,7 @@ async fn no_ip_whitelist_key_is_unbound_and_expires_within_five_days() {
     assert_eq!(problem_kind(&facts), None);
     assert_eq!(facts.ip_restricted, F);
     assert_eq!(rights(&facts), [T, T, F, None]);
-    let left = facts.expires_at.expect("validDays 5") - Utc::now();
-    assert!(
-        left > chrono::Duration::days(4) && left <= chrono::Duration::days(5),
-        "{left}"
-    );
+    assert_expires_within_five_days(&facts, "validDays 5");
 }
 
 #[tokio::test]
@@ -273,11 +222,7 @@ async fn clock_skew_key_is_refused_for_its_timestamp() {
 
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: 120_000,
-    }))
-    .await;
+    let sim = CAST.sim(Some(clock_offset(120_000))).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
     assert!(
@@ -289,11 +234,7 @@ async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, true).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
     assert!(
@@ -301,18 +242,13 @@ async fn exchange_wide_maintenance_is_unavailable() {
         "{}",
         facts.problems[0].message
     );
-    let heartbeat: Value = reqwest::get(format!("{}/heartbeat/", sim.base_url(HTX)))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let heartbeat: Value = get_json(format!("{}/heartbeat/", sim.base_url(HTX))).await;
     assert_eq!(heartbeat["data"]["linear_swap_heartbeat"], 0);
 }
 
 #[tokio::test]
 async fn wrong_secret_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(
         &sim,
         &key(Scenario::Valid),
@@ -330,7 +266,7 @@ async fn wrong_secret_is_invalid_key() {
 
 #[tokio::test]
 async fn unknown_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, "deadbeef-00000000-11111111-22222", SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert!(facts.problems[0].message.contains("Incorrect Access key"));
@@ -340,22 +276,16 @@ async fn unknown_key_is_invalid_key() {
 async fn futures_host_override_is_signed_with_its_own_host() {
     // The futures base names `localhost`, the spot base `127.0.0.1`: each request must sign the
     // host it is sent to, or the simulator refuses it.
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let target = ProbeTarget {
-        credentials: Credentials {
-            api_key: key(Scenario::Valid).into(),
-            api_secret: SECRET.into(),
-            passphrase: None,
-        },
-        markets: Markets {
-            spot: true,
-            futures: true,
-        },
-        base_url: Some(sim.base_url(HTX)),
         futures_base_url: Some(format!("http://localhost:{}/htx", sim.addr.port())),
+        ..target(
+            CAST.creds(Scenario::Valid),
+            sim.base_url(HTX),
+            markets(true),
+        )
     };
-    let htx = exchange::for_kind(HTX, HttpClient::new(Duration::from_millis(1500))).unwrap();
-    let facts = htx.probe(&target).await;
+    let facts = run_probe(HTX, &target).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
     assert_eq!(rights(&facts), [T, T, F, T]);
 }
@@ -364,9 +294,7 @@ async fn futures_host_override_is_signed_with_its_own_host() {
 
 async fn raw_get(sim: &RunningSim, path: &str, query: &str) -> (u16, Value) {
     let url = format!("{}{path}?{query}", sim.base_url(HTX));
-    let response = reqwest::Client::new().get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(reqwest::Client::new().get(url)).await
 }
 
 fn signed(api_key: &str, secret: &str, path: &str, params: &[(&str, &str)], ts: i64) -> String {
@@ -382,7 +310,7 @@ fn err(body: &Value) -> (String, String) {
 
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = signed(
         &key(Scenario::Valid),
         SECRET,
@@ -398,7 +326,7 @@ async fn raw_correctly_signed_request_is_accepted() {
 
 #[tokio::test]
 async fn raw_wrong_signature_is_verification_failure_with_http_200() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = signed(
         &key(Scenario::Valid),
         "ffffffff-ffffffff-ffffffff-fffff",
@@ -419,7 +347,7 @@ async fn raw_wrong_signature_is_verification_failure_with_http_200() {
 
 #[tokio::test]
 async fn raw_stale_timestamp_is_invalid_submission_time() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     for ts in [now_ms() - 120_000, now_ms() + 120_000] {
         let query = signed(
             &key(Scenario::Valid),
@@ -438,7 +366,7 @@ async fn raw_stale_timestamp_is_invalid_submission_time() {
 
 #[tokio::test]
 async fn raw_tampered_query_is_refused_but_reordering_is_not() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let api_key = key(Scenario::Valid);
     let ts = now_ms();
     let query = signed(&api_key, SECRET, "/v2/user/uid", &[], ts);
@@ -483,7 +411,7 @@ async fn raw_tampered_query_is_refused_but_reordering_is_not() {
 async fn raw_body_is_not_signed_on_htx() {
     // HTX signs only the query (POST bodies are documented as unsigned); a GET with a body is
     // verified on its query alone, as the exchange does.
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = signed(
         &key(Scenario::Valid),
         SECRET,
@@ -506,7 +434,7 @@ async fn raw_body_is_not_signed_on_htx() {
 
 #[tokio::test]
 async fn raw_unknown_key_and_swap_host_errors_use_htx_shapes() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = signed(
         "deadbeef-00000000-11111111-22222",
         SECRET,

@@ -1,14 +1,13 @@
 //! KuCoin simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use keywarden::exchange::kucoin::auth_headers;
-use keywarden::exchange::{
-    for_kind, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, Credentials, ExchangeKind, Facts, ProblemKind};
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
+
+use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Kucoin;
 const SECRET: &str = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3";
@@ -20,74 +19,26 @@ fn key_for(scenario: Scenario) -> String {
     format!("6705f5c311545b0001{index:06x}")
 }
 
-fn scenario_file(settings: Option<SimExchangeSettings>) -> ScenarioFile {
-    ScenarioFile {
-        exchanges: settings
-            .map(|s| HashMap::from([(KIND, s)]))
-            .unwrap_or_default(),
-        keys: Scenario::ALL
-            .iter()
-            .map(|&scenario| SimKey {
-                exchange: KIND,
-                api_key: key_for(scenario),
-                api_secret: SECRET.into(),
-                passphrase: Some(PASSPHRASE.into()),
-                scenario,
-            })
-            .collect(),
-    }
-}
-
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    sim::spawn("127.0.0.1:0".parse().unwrap(), scenario_file(settings))
-        .await
-        .unwrap()
-}
-
-fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: key.to_string().into(),
-        api_secret: secret.to_string().into(),
-        passphrase: Some(passphrase.to_string().into()),
-    }
-}
+const CAST: Cast = Cast {
+    kind: KIND,
+    key: key_for,
+    secret: |_| SECRET.to_string(),
+    passphrase: Some(PASSPHRASE),
+};
 
 async fn probe_with(sim: &RunningSim, credentials: Credentials, futures: bool) -> Facts {
-    let exchange = for_kind(KIND, HttpClient::new(Duration::from_millis(1500))).unwrap();
-    let target = ProbeTarget {
-        credentials,
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(sim.base_url(KIND)),
-        futures_base_url: None,
-    };
-    exchange.probe(&target).await
+    run_probe(
+        KIND,
+        &target(credentials, sim.base_url(KIND), markets(futures)),
+    )
+    .await
 }
 
 /// Probes the key playing `scenario` on a fresh simulator.
 async fn probe(scenario: Scenario, futures: bool) -> Facts {
-    let sim = start(None).await;
-    probe_with(&sim, creds(&key_for(scenario), SECRET, PASSPHRASE), futures).await
+    let sim = CAST.sim(None).await;
+    probe_with(&sim, CAST.creds(scenario), futures).await
 }
-
-fn only_problem(facts: &Facts) -> &keywarden::exchange::Problem {
-    assert_eq!(facts.problems.len(), 1, "{facts:?}");
-    &facts.problems[0]
-}
-
-fn assert_problem(facts: &Facts, kind: ProblemKind) {
-    assert_eq!(only_problem(facts).kind, kind, "{facts:?}");
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-const Y: Option<bool> = Some(true);
-const N: Option<bool> = Some(false);
 
 // ---- healthy and rights scenarios, spot-only and futures connections ----
 
@@ -96,7 +47,7 @@ async fn valid_key_spot_connection_is_fully_described() {
     let facts = probe(Scenario::Valid, false).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
     // futures rights are reported from introspection even when the connection does not use them
-    assert_eq!(rights(&facts), [Y, Y, N, Y]);
+    assert_eq!(rights(&facts), [T, T, F, T]);
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.expires_at, None);
 }
@@ -105,7 +56,7 @@ async fn valid_key_spot_connection_is_fully_described() {
 async fn valid_key_futures_connection_reads_the_futures_account() {
     let facts = probe(Scenario::Valid, true).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
-    assert_eq!(rights(&facts), [Y, Y, N, Y]);
+    assert_eq!(rights(&facts), [T, T, F, T]);
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.expires_at, None);
 }
@@ -115,7 +66,7 @@ async fn withdraw_enabled_key_shows_the_withdraw_right() {
     for futures in [false, true] {
         let facts = probe(Scenario::WithdrawEnabled, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
-        assert_eq!(rights(&facts), [Y, Y, Y, Y]);
+        assert_eq!(rights(&facts), [T, T, T, T]);
         assert_eq!(facts.ip_restricted, Some(true));
     }
 }
@@ -124,18 +75,15 @@ async fn withdraw_enabled_key_shows_the_withdraw_right() {
 async fn futures_missing_spot_connection_reports_no_futures_right() {
     let facts = probe(Scenario::FuturesMissing, false).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
-    assert_eq!(rights(&facts), [Y, Y, N, N]);
+    assert_eq!(rights(&facts), [T, T, F, F]);
 }
 
 #[tokio::test]
 async fn futures_missing_futures_connection_is_refused_the_futures_account() {
     let facts = probe(Scenario::FuturesMissing, true).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
-    assert_eq!(rights(&facts), [Y, Y, N, N]);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("code 400007")),
-        "{facts:?}"
-    );
+    assert_eq!(rights(&facts), [T, T, F, F]);
+    assert!(has_note(&facts, "code 400007"), "{facts:?}");
 }
 
 #[tokio::test]
@@ -143,7 +91,7 @@ async fn trade_missing_key_cannot_trade_spot() {
     for futures in [false, true] {
         let facts = probe(Scenario::TradeMissing, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
-        assert_eq!(rights(&facts), [Y, N, N, Y]);
+        assert_eq!(rights(&facts), [T, F, F, T]);
     }
 }
 
@@ -152,7 +100,7 @@ async fn read_only_key_has_neither_trade_nor_futures() {
     for futures in [false, true] {
         let facts = probe(Scenario::ReadOnly, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
-        assert_eq!(rights(&facts), [Y, N, N, N]);
+        assert_eq!(rights(&facts), [T, F, F, F]);
     }
 }
 
@@ -162,7 +110,7 @@ async fn no_ip_whitelist_key_is_not_ip_restricted() {
         let facts = probe(Scenario::NoIpWhitelist, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
         assert_eq!(facts.ip_restricted, Some(false));
-        assert_eq!(rights(&facts), [Y, Y, N, Y]);
+        assert_eq!(rights(&facts), [T, T, F, T]);
         assert_eq!(facts.expires_at, None);
     }
 }
@@ -236,37 +184,19 @@ async fn clock_skew_key_is_refused_for_its_timestamp() {
 
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: 120_000,
-    }))
-    .await;
-    let facts = probe_with(
-        &sim,
-        creds(&key_for(Scenario::Valid), SECRET, PASSPHRASE),
-        false,
-    )
-    .await;
+    let sim = CAST.sim(Some(clock_offset(120_000))).await;
+    let facts = probe_with(&sim, CAST.creds(Scenario::Valid), false).await;
     let problem = only_problem(&facts);
     assert_eq!(problem.kind, ProblemKind::ClockSkew);
     assert!(problem.message.contains("ahead of ours"), "{problem:?}");
-    assert_eq!(rights(&facts), [None, None, None, None]);
+    assert_eq!(rights(&facts), [U, U, U, U]);
 }
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     for futures in [false, true] {
-        let facts = probe_with(
-            &sim,
-            creds(&key_for(Scenario::Valid), SECRET, PASSPHRASE),
-            futures,
-        )
-        .await;
+        let facts = probe_with(&sim, CAST.creds(Scenario::Valid), futures).await;
         let problem = only_problem(&facts);
         assert_eq!(problem.kind, ProblemKind::Unavailable);
         assert!(problem.message.contains("close"), "{problem:?}");
@@ -275,10 +205,10 @@ async fn exchange_wide_maintenance_is_unavailable() {
 
 #[tokio::test]
 async fn wrong_secret_is_an_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_with(
         &sim,
-        creds(&key_for(Scenario::Valid), "wrong-secret", PASSPHRASE),
+        creds(&key_for(Scenario::Valid), "wrong-secret", Some(PASSPHRASE)),
         false,
     )
     .await;
@@ -288,10 +218,10 @@ async fn wrong_secret_is_an_invalid_key() {
 
 #[tokio::test]
 async fn unknown_key_is_an_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_with(
         &sim,
-        creds("000000000000000000000000", SECRET, PASSPHRASE),
+        creds("000000000000000000000000", SECRET, Some(PASSPHRASE)),
         false,
     )
     .await;
@@ -301,10 +231,10 @@ async fn unknown_key_is_an_invalid_key() {
 
 #[tokio::test]
 async fn wrong_passphrase_is_an_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_with(
         &sim,
-        creds(&key_for(Scenario::Valid), SECRET, "battery staple"),
+        creds(&key_for(Scenario::Valid), SECRET, Some("battery staple")),
         false,
     )
     .await;
@@ -323,7 +253,7 @@ struct Raw {
 
 impl Raw {
     async fn new() -> Raw {
-        let sim = start(None).await;
+        let sim = CAST.sim(None).await;
         Raw {
             base: sim.base_url(KIND),
             client: reqwest::Client::new(),
@@ -331,7 +261,7 @@ impl Raw {
     }
 
     fn valid_creds() -> Credentials {
-        creds(&key_for(Scenario::Valid), SECRET, PASSPHRASE)
+        CAST.creds(Scenario::Valid)
     }
 
     /// Signs `signed_path` at `ts` and sends the request to `sent_path`; `edit` may change headers.
@@ -344,20 +274,13 @@ impl Raw {
     ) -> (u16, Value) {
         let mut headers = auth_headers(&Raw::valid_creds(), ts, "GET", signed_path, "").unwrap();
         edit(&mut headers);
-        let response = self
-            .client
-            .get(format!("{}{sent_path}", self.base))
-            .headers(headers)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        status_and_json(
+            self.client
+                .get(format!("{}{sent_path}", self.base))
+                .headers(headers),
+        )
+        .await
     }
-}
-
-fn now() -> i64 {
-    keywarden::exchange::now_ms()
 }
 
 const PATH: &str = "/api/v1/accounts?type=trade&currency=USDT";
@@ -365,7 +288,7 @@ const PATH: &str = "/api/v1/accounts?type=trade&currency=USDT";
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
     let raw = Raw::new().await;
-    let (status, body) = raw.send(now(), PATH, PATH, |_| {}).await;
+    let (status, body) = raw.send(now_ms(), PATH, PATH, |_| {}).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["code"], "200000");
     assert!(body["data"].is_array());
@@ -375,7 +298,7 @@ async fn raw_correctly_signed_request_is_accepted() {
 async fn raw_wrong_signature_is_400005() {
     let raw = Raw::new().await;
     let (status, body) = raw
-        .send(now(), PATH, PATH, |h| {
+        .send(now_ms(), PATH, PATH, |h| {
             h.insert(
                 "KC-API-SIGN",
                 "Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY="
@@ -394,7 +317,7 @@ async fn raw_wrong_signature_is_400005() {
 #[tokio::test]
 async fn raw_stale_timestamp_is_400002() {
     let raw = Raw::new().await;
-    let (status, body) = raw.send(now() - 30_000, PATH, PATH, |_| {}).await;
+    let (status, body) = raw.send(now_ms() - 30_000, PATH, PATH, |_| {}).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (401, Some("400002")),
@@ -406,7 +329,7 @@ async fn raw_stale_timestamp_is_400002() {
 async fn raw_reordered_query_not_resigned_is_400005() {
     let raw = Raw::new().await;
     let reordered = "/api/v1/accounts?currency=USDT&type=trade";
-    let (status, body) = raw.send(now(), PATH, reordered, |_| {}).await;
+    let (status, body) = raw.send(now_ms(), PATH, reordered, |_| {}).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (401, Some("400005")),
@@ -418,7 +341,7 @@ async fn raw_reordered_query_not_resigned_is_400005() {
 async fn raw_wrong_passphrase_is_400004() {
     let raw = Raw::new().await;
     let (status, body) = raw
-        .send(now(), PATH, PATH, |h| {
+        .send(now_ms(), PATH, PATH, |h| {
             // the HMAC of another passphrase with the right secret
             let other = keywarden::exchange::kucoin::passphrase_header(SECRET, "battery staple");
             h.insert("KC-API-PASSPHRASE", other.parse().unwrap());
@@ -435,7 +358,7 @@ async fn raw_wrong_passphrase_is_400004() {
 async fn raw_plaintext_passphrase_with_version_2_is_400004() {
     let raw = Raw::new().await;
     let (status, body) = raw
-        .send(now(), PATH, PATH, |h| {
+        .send(now_ms(), PATH, PATH, |h| {
             h.insert("KC-API-PASSPHRASE", PASSPHRASE.parse().unwrap());
             h.insert("KC-API-KEY-VERSION", "2".parse().unwrap());
         })
@@ -457,7 +380,7 @@ async fn raw_missing_header_is_400001() {
         "KC-API-PASSPHRASE",
     ] {
         let (status, body) = raw
-            .send(now(), PATH, PATH, |h| {
+            .send(now_ms(), PATH, PATH, |h| {
                 h.remove(name);
             })
             .await;
@@ -473,7 +396,7 @@ async fn raw_missing_header_is_400001() {
 async fn raw_unknown_key_is_400003() {
     let raw = Raw::new().await;
     let (status, body) = raw
-        .send(now(), PATH, PATH, |h| {
+        .send(now_ms(), PATH, PATH, |h| {
             h.insert("KC-API-KEY", "000000000000000000000000".parse().unwrap());
         })
         .await;
@@ -487,42 +410,24 @@ async fn raw_unknown_key_is_400003() {
 #[tokio::test]
 async fn raw_public_endpoints_answer_kucoins_shapes() {
     let raw = Raw::new().await;
-    let client = &raw.client;
-    let time: Value = client
-        .get(format!("{}/api/v1/timestamp", raw.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let time: Value = get_json(format!("{}/api/v1/timestamp", raw.base)).await;
     assert_eq!(time["code"], "200000");
-    assert!((time["data"].as_i64().unwrap() - now()).abs() < 5_000);
-    let status: Value = client
-        .get(format!("{}/api/v1/status", raw.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert!((time["data"].as_i64().unwrap() - now_ms()).abs() < 5_000);
+    let status: Value = get_json(format!("{}/api/v1/status", raw.base)).await;
     assert_eq!(status["data"]["status"], "open");
 }
 
 #[tokio::test]
 async fn raw_rate_limit_sends_retry_after_and_kucoins_headers() {
-    let sim = start(None).await;
-    let credentials = creds(&key_for(Scenario::RateLimited), SECRET, PASSPHRASE);
-    let headers = auth_headers(&credentials, now(), "GET", PATH, "").unwrap();
-    let response = reqwest::Client::new()
-        .get(format!("{}{PATH}", sim.base_url(KIND)))
-        .headers(headers)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 429);
-    assert_eq!(response.headers()["retry-after"], "7");
-    assert!(response.headers().contains_key("gw-ratelimit-reset"));
-    let body: Value = response.json().await.unwrap();
+    let sim = CAST.sim(None).await;
+    let credentials = CAST.creds(Scenario::RateLimited);
+    let headers = auth_headers(&credentials, now_ms(), "GET", PATH, "").unwrap();
+    let (headers, body) = assert_throttled(
+        reqwest::Client::new()
+            .get(format!("{}{PATH}", sim.base_url(KIND)))
+            .headers(headers),
+    )
+    .await;
+    assert!(headers.contains_key("gw-ratelimit-reset"));
     assert_eq!(body["code"], "429000");
 }

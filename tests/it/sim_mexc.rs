@@ -1,15 +1,13 @@
 //! MEXC simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::Utc;
 use keywarden::exchange::mexc::{futures_signature, spot_signature, spot_signed_query};
-use keywarden::exchange::{
-    self, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget, ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts, ProblemKind};
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
+
+use crate::probe_support::*;
 
 const MEXC: ExchangeKind = ExchangeKind::Mexc;
 const SECRET: &str = "45d0b3c26f2644f19bfb98b07741b2f5";
@@ -19,81 +17,33 @@ fn key(scenario: Scenario) -> String {
     format!("mx0sim{}", scenario.name().replace('_', ""))
 }
 
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    let keys = Scenario::ALL
-        .iter()
-        .map(|&scenario| SimKey {
-            exchange: MEXC,
-            api_key: key(scenario),
-            api_secret: SECRET.to_string(),
-            passphrase: None,
-            scenario,
-        })
-        .collect();
-    let exchanges: HashMap<_, _> = settings.map(|s| (MEXC, s)).into_iter().collect();
-    sim::spawn(
-        "127.0.0.1:0".parse().unwrap(),
-        ScenarioFile { exchanges, keys },
-    )
-    .await
-    .expect("simulator binds a loopback port")
-}
+const CAST: Cast = Cast {
+    kind: MEXC,
+    key,
+    secret: |_| SECRET.to_string(),
+    passphrase: None,
+};
 
 async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
     probe_at(sim.base_url(MEXC), api_key, secret, futures).await
 }
 
 async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = ProbeTarget {
-        credentials: Credentials {
-            api_key: api_key.into(),
-            api_secret: secret.into(),
-            passphrase: None,
-        },
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(base_url),
-        futures_base_url: None,
-    };
-    let mexc = exchange::for_kind(MEXC, HttpClient::new(Duration::from_millis(1500)))
-        .expect("mexc is supported");
-    let facts = mexc.probe(&target).await;
-    // Whatever happened, no message carries the secret.
-    for text in facts
-        .problems
-        .iter()
-        .map(|p| &p.message)
-        .chain(&facts.notes)
-    {
-        assert!(!text.contains(secret), "secret leaked into {text:?}");
-    }
+    let target = target(creds(api_key, secret, None), base_url, markets(futures));
+    let facts = run_probe(MEXC, &target).await;
+    assert_nothing_leaks(&facts, &[("secret", secret)]);
     facts
 }
 
 async fn spot(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, false).await
 }
 
 async fn futures(scenario: Scenario) -> Facts {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     probe_as(&sim, &key(scenario), SECRET, true).await
 }
-
-fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
-    assert!(facts.problems.len() <= 1, "stops at the first problem");
-    facts.problems.first().map(|p| p.kind)
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-const T: Option<bool> = Some(true);
-const F: Option<bool> = Some(false);
 
 // ----- one test per scenario -----------------------------------------------------------------
 
@@ -137,11 +87,7 @@ async fn futures_missing_key_futures_is_refused_the_futures_account() {
         "a missing right is a fact, not a problem"
     );
     assert_eq!(rights(&facts), [T, T, F, F]);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("code 701")),
-        "{:?}",
-        facts.notes
-    );
+    assert!(has_note(&facts, "code 701"), "{:?}", facts.notes);
 }
 
 #[tokio::test]
@@ -182,11 +128,7 @@ async fn no_ip_whitelist_key_is_unbound_and_expires_within_five_days() {
     assert_eq!(problem_kind(&facts), None);
     assert_eq!(facts.ip_restricted, F);
     assert_eq!(rights(&facts), [T, T, F, T]);
-    let left = facts.expires_at.expect("unbound keys expire") - Utc::now();
-    assert!(
-        left > chrono::Duration::days(4) && left <= chrono::Duration::days(5),
-        "{left}"
-    );
+    assert_expires_within_five_days(&facts, "unbound keys expire");
 }
 
 #[tokio::test]
@@ -242,11 +184,7 @@ async fn clock_skew_key_is_refused_for_its_timestamp() {
 
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: 120_000,
-    }))
-    .await;
+    let sim = CAST.sim(Some(clock_offset(120_000))).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
     assert!(
@@ -258,11 +196,7 @@ async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, true).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
     let ping = reqwest::get(format!("{}/api/v3/ping", sim.base_url(MEXC)))
@@ -273,7 +207,7 @@ async fn exchange_wide_maintenance_is_unavailable() {
 
 #[tokio::test]
 async fn wrong_secret_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(
         &sim,
         &key(Scenario::Valid),
@@ -290,7 +224,7 @@ async fn wrong_secret_is_invalid_key() {
 
 #[tokio::test]
 async fn unknown_key_is_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_as(&sim, "mx0nosuchkey12345", SECRET, false).await;
     assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
     assert!(facts.problems[0].message.contains("10072"));
@@ -310,9 +244,7 @@ async fn spot_get(
     if let Some(api_key) = api_key {
         request = request.header("X-MEXC-APIKEY", api_key);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(request).await
 }
 
 fn code(body: &Value) -> i64 {
@@ -321,7 +253,7 @@ fn code(body: &Value) -> i64 {
 
 #[tokio::test]
 async fn raw_spot_correctly_signed_request_is_accepted() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = spot_signed_query(SECRET, &[], now_ms());
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
     assert_eq!(status, 200, "{body}");
@@ -330,7 +262,7 @@ async fn raw_spot_correctly_signed_request_is_accepted() {
 
 #[tokio::test]
 async fn raw_spot_wrong_signature_is_700002() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = spot_signed_query("ffffffffffffffffffffffffffffffff", &[], now_ms());
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
     assert_eq!((status, code(&body)), (400, 700002));
@@ -338,7 +270,7 @@ async fn raw_spot_wrong_signature_is_700002() {
 
 #[tokio::test]
 async fn raw_spot_stale_timestamp_is_700003() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = spot_signed_query(SECRET, &[], now_ms() - 6_000);
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
     assert_eq!((status, code(&body)), (400, 700003));
@@ -350,7 +282,7 @@ async fn raw_spot_stale_timestamp_is_700003() {
 
 #[tokio::test]
 async fn raw_spot_reordered_query_or_tampered_body_is_700002() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let ts = now_ms();
     let signed = format!("timestamp={ts}&recvWindow=5000");
     let signature = spot_signature(SECRET, &signed, "");
@@ -372,7 +304,7 @@ async fn raw_spot_reordered_query_or_tampered_body_is_700002() {
 
 #[tokio::test]
 async fn raw_spot_unknown_or_missing_key_is_refused() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let query = spot_signed_query(SECRET, &[], now_ms());
     let (status, body) = spot_get(&sim, Some("mx0nosuchkey12345"), &query, "").await;
     assert_eq!((status, code(&body)), (400, 10072));
@@ -386,9 +318,7 @@ async fn futures_get(sim: &RunningSim, headers: &[(&str, String)]) -> (u16, Valu
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(request).await
 }
 
 fn futures_headers(api_key: &str, secret: &str, time: i64) -> Vec<(&'static str, String)> {
@@ -402,7 +332,7 @@ fn futures_headers(api_key: &str, secret: &str, time: i64) -> Vec<(&'static str,
 
 #[tokio::test]
 async fn raw_futures_signed_request_is_accepted_and_bad_ones_get_http_200_errors() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let api_key = key(Scenario::Valid);
     let (status, body) = futures_get(&sim, &futures_headers(&api_key, SECRET, now_ms())).await;
     assert_eq!(status, 200);
@@ -451,10 +381,7 @@ async fn without_key_info(key_info: (u16, &'static str)) -> String {
                 )
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    serve(app).await
 }
 
 #[tokio::test]
@@ -474,10 +401,7 @@ async fn without_api_key_info_only_read_is_known_and_a_note_says_why() {
         assert_eq!(rights(&facts), [T, None, None, None], "{key_info:?}");
         assert_eq!(facts.ip_restricted, None);
         assert!(
-            facts
-                .notes
-                .iter()
-                .any(|n| n.contains("apiKeyInfo not available")),
+            has_note(&facts, "apiKeyInfo not available"),
             "{:?}",
             facts.notes
         );

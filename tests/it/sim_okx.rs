@@ -1,15 +1,14 @@
 //! OKX simulator and probe, through the library.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use keywarden::exchange::okx::{auth_headers, iso_timestamp, signature};
-use keywarden::exchange::{
-    for_kind, now_ms, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget,
-    ProblemKind,
-};
-use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
+use keywarden::exchange::{now_ms, Credentials, ExchangeKind, Facts, Markets, ProblemKind};
+use keywarden::secret::ExposeSecret;
+use keywarden::sim::{RunningSim, Scenario};
 use serde_json::Value;
+
+use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Okx;
 const SECRET: &str = "5B6A3E8F1C2D4E6F8A9B0C1D2E3F4A5B";
@@ -21,94 +20,36 @@ fn key_for(scenario: Scenario) -> String {
     format!("6f1c2d3e-4a5b-4c6d-8e7f-0000000{index:05x}")
 }
 
-fn scenario_file(settings: Option<SimExchangeSettings>) -> ScenarioFile {
-    ScenarioFile {
-        exchanges: settings
-            .map(|s| HashMap::from([(KIND, s)]))
-            .unwrap_or_default(),
-        keys: Scenario::ALL
-            .iter()
-            .map(|&scenario| SimKey {
-                exchange: KIND,
-                api_key: key_for(scenario),
-                api_secret: SECRET.into(),
-                passphrase: Some(PASSPHRASE.into()),
-                scenario,
-            })
-            .collect(),
-    }
-}
-
-async fn start(settings: Option<SimExchangeSettings>) -> RunningSim {
-    sim::spawn("127.0.0.1:0".parse().unwrap(), scenario_file(settings))
-        .await
-        .unwrap()
-}
-
-fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: key.to_string().into(),
-        api_secret: secret.to_string().into(),
-        passphrase: Some(passphrase.to_string().into()),
-    }
-}
+const CAST: Cast = Cast {
+    kind: KIND,
+    key: key_for,
+    secret: |_| SECRET.to_string(),
+    passphrase: Some(PASSPHRASE),
+};
 
 async fn probe_with(sim: &RunningSim, credentials: Credentials, futures: bool) -> Facts {
-    let secrets = [
-        credentials.api_secret.clone(),
-        credentials.passphrase.clone().unwrap(),
-    ];
-    let exchange = for_kind(KIND, HttpClient::new(Duration::from_millis(1500))).unwrap();
-    let target = ProbeTarget {
-        credentials,
-        markets: Markets {
-            spot: true,
-            futures,
-        },
-        base_url: Some(sim.base_url(KIND)),
-        futures_base_url: None,
-    };
-    let facts = exchange.probe(&target).await;
-    // Whatever happened, no message carries the secret or the passphrase.
-    use keywarden::secret::ExposeSecret;
-    for text in facts
-        .problems
-        .iter()
-        .map(|p| &p.message)
-        .chain(&facts.notes)
-    {
-        for secret in &secrets {
-            assert!(
-                !text.contains(secret.expose_secret()),
-                "secret leaked into {text:?}"
-            );
-        }
-    }
+    let secret = credentials.api_secret.clone();
+    let passphrase = credentials.passphrase.clone().unwrap();
+    let facts = run_probe(
+        KIND,
+        &target(credentials, sim.base_url(KIND), markets(futures)),
+    )
+    .await;
+    assert_nothing_leaks(
+        &facts,
+        &[
+            ("secret", secret.expose_secret()),
+            ("passphrase", passphrase.expose_secret()),
+        ],
+    );
     facts
 }
 
 /// Probes the key playing `scenario` on a fresh simulator.
 async fn probe(scenario: Scenario, futures: bool) -> Facts {
-    let sim = start(None).await;
-    probe_with(&sim, creds(&key_for(scenario), SECRET, PASSPHRASE), futures).await
+    let sim = CAST.sim(None).await;
+    probe_with(&sim, CAST.creds(scenario), futures).await
 }
-
-fn only_problem(facts: &Facts) -> &keywarden::exchange::Problem {
-    assert_eq!(facts.problems.len(), 1, "{facts:?}");
-    &facts.problems[0]
-}
-
-fn assert_problem(facts: &Facts, kind: ProblemKind) {
-    assert_eq!(only_problem(facts).kind, kind, "{facts:?}");
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
-const Y: Option<bool> = Some(true);
-const N: Option<bool> = Some(false);
 
 // ---- healthy and rights scenarios, spot-only and futures connections ----
 
@@ -117,7 +58,7 @@ async fn valid_key_spot_connection_is_fully_described() {
     let facts = probe(Scenario::Valid, false).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
     // futures access is reported from the account mode even when the connection does not use it
-    assert_eq!(rights(&facts), [Y, Y, N, Y]);
+    assert_eq!(rights(&facts), [T, T, F, T]);
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.expires_at, None);
 }
@@ -126,7 +67,7 @@ async fn valid_key_spot_connection_is_fully_described() {
 async fn valid_key_futures_connection_reads_the_derivatives_account() {
     let facts = probe(Scenario::Valid, true).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
-    assert_eq!(rights(&facts), [Y, Y, N, Y]);
+    assert_eq!(rights(&facts), [T, T, F, T]);
     assert_eq!(facts.ip_restricted, Some(true));
 }
 
@@ -135,7 +76,7 @@ async fn withdraw_enabled_key_shows_the_withdraw_right() {
     for futures in [false, true] {
         let facts = probe(Scenario::WithdrawEnabled, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
-        assert_eq!(rights(&facts), [Y, Y, Y, Y]);
+        assert_eq!(rights(&facts), [T, T, T, T]);
     }
 }
 
@@ -143,22 +84,16 @@ async fn withdraw_enabled_key_shows_the_withdraw_right() {
 async fn futures_missing_spot_connection_reports_spot_mode() {
     let facts = probe(Scenario::FuturesMissing, false).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
-    assert_eq!(rights(&facts), [Y, Y, N, N]);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("spot mode")),
-        "{facts:?}"
-    );
+    assert_eq!(rights(&facts), [T, T, F, F]);
+    assert!(has_note(&facts, "spot mode"), "{facts:?}");
 }
 
 #[tokio::test]
 async fn futures_missing_futures_connection_is_refused_the_derivatives_account() {
     let facts = probe(Scenario::FuturesMissing, true).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
-    assert_eq!(rights(&facts), [Y, Y, N, N]);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("code 51010")),
-        "{facts:?}"
-    );
+    assert_eq!(rights(&facts), [T, T, F, F]);
+    assert!(has_note(&facts, "code 51010"), "{facts:?}");
 }
 
 #[tokio::test]
@@ -166,7 +101,7 @@ async fn trade_missing_key_cannot_trade() {
     for futures in [false, true] {
         let facts = probe(Scenario::TradeMissing, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
-        assert_eq!(rights(&facts), [Y, N, N, Y]);
+        assert_eq!(rights(&facts), [T, F, F, T]);
     }
 }
 
@@ -175,7 +110,7 @@ async fn read_only_key_has_neither_trade_nor_futures() {
     for futures in [false, true] {
         let facts = probe(Scenario::ReadOnly, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
-        assert_eq!(rights(&facts), [Y, N, N, N]);
+        assert_eq!(rights(&facts), [T, F, F, F]);
     }
 }
 
@@ -185,13 +120,10 @@ async fn no_ip_whitelist_key_is_unbound_without_a_predicted_expiry() {
         let facts = probe(Scenario::NoIpWhitelist, futures).await;
         assert!(facts.problems.is_empty(), "{facts:?}");
         assert_eq!(facts.ip_restricted, Some(false));
-        assert_eq!(rights(&facts), [Y, Y, N, Y]);
+        assert_eq!(rights(&facts), [T, T, F, T]);
         // OKX deletes idle unbound trade keys after 14 days; checks are use, so no date
         assert_eq!(facts.expires_at, None);
-        assert!(
-            facts.notes.iter().any(|n| n.contains("14 days")),
-            "{facts:?}"
-        );
+        assert!(has_note(&facts, "14 days"), "{facts:?}");
     }
 }
 
@@ -265,53 +197,26 @@ async fn clock_skew_key_is_refused_for_its_timestamp() {
 
 #[tokio::test]
 async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: 120_000,
-    }))
-    .await;
-    let facts = probe_with(
-        &sim,
-        creds(&key_for(Scenario::Valid), SECRET, PASSPHRASE),
-        false,
-    )
-    .await;
+    let sim = CAST.sim(Some(clock_offset(120_000))).await;
+    let facts = probe_with(&sim, CAST.creds(Scenario::Valid), false).await;
     let problem = only_problem(&facts);
     assert_eq!(problem.kind, ProblemKind::ClockSkew);
     assert!(problem.message.contains("ahead of ours"), "{problem:?}");
-    assert_eq!(rights(&facts), [None, None, None, None]);
+    assert_eq!(rights(&facts), [U, U, U, U]);
 }
 
 #[tokio::test]
 async fn exchange_clock_twenty_seconds_off_is_inside_okxs_window() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: false,
-        clock_offset_ms: -20_000,
-    }))
-    .await;
-    let facts = probe_with(
-        &sim,
-        creds(&key_for(Scenario::Valid), SECRET, PASSPHRASE),
-        true,
-    )
-    .await;
+    let sim = CAST.sim(Some(clock_offset(-20_000))).await;
+    let facts = probe_with(&sim, CAST.creds(Scenario::Valid), true).await;
     assert!(facts.problems.is_empty(), "{facts:?}");
 }
 
 #[tokio::test]
 async fn exchange_wide_maintenance_is_unavailable() {
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     for futures in [false, true] {
-        let facts = probe_with(
-            &sim,
-            creds(&key_for(Scenario::Valid), SECRET, PASSPHRASE),
-            futures,
-        )
-        .await;
+        let facts = probe_with(&sim, CAST.creds(Scenario::Valid), futures).await;
         let problem = only_problem(&facts);
         assert_eq!(problem.kind, ProblemKind::Unavailable);
         assert!(problem.message.contains("ongoing"), "{problem:?}");
@@ -320,10 +225,10 @@ async fn exchange_wide_maintenance_is_unavailable() {
 
 #[tokio::test]
 async fn wrong_secret_is_an_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_with(
         &sim,
-        creds(&key_for(Scenario::Valid), "wrong-secret", PASSPHRASE),
+        creds(&key_for(Scenario::Valid), "wrong-secret", Some(PASSPHRASE)),
         false,
     )
     .await;
@@ -336,9 +241,9 @@ async fn wrong_secret_is_an_invalid_key() {
 
 #[tokio::test]
 async fn unknown_key_is_an_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let unknown = "00000000-0000-4000-8000-000000000000";
-    let facts = probe_with(&sim, creds(unknown, SECRET, PASSPHRASE), false).await;
+    let facts = probe_with(&sim, creds(unknown, SECRET, Some(PASSPHRASE)), false).await;
     assert_problem(&facts, ProblemKind::InvalidKey);
     assert!(facts.problems[0].message.contains("50111"), "{facts:?}");
     assert!(!facts.problems[0].message.contains(unknown));
@@ -346,10 +251,10 @@ async fn unknown_key_is_an_invalid_key() {
 
 #[tokio::test]
 async fn wrong_passphrase_is_an_invalid_key() {
-    let sim = start(None).await;
+    let sim = CAST.sim(None).await;
     let facts = probe_with(
         &sim,
-        creds(&key_for(Scenario::Valid), SECRET, "battery staple"),
+        creds(&key_for(Scenario::Valid), SECRET, Some("battery staple")),
         false,
     )
     .await;
@@ -361,18 +266,11 @@ async fn wrong_passphrase_is_an_invalid_key() {
 
 #[tokio::test]
 async fn missing_passphrase_is_an_invalid_key_without_asking_okx() {
-    let sim = start(None).await;
-    let mut credentials = creds(&key_for(Scenario::Valid), SECRET, PASSPHRASE);
+    let sim = CAST.sim(None).await;
+    let mut credentials = CAST.creds(Scenario::Valid);
     credentials.passphrase = None;
-    let exchange = for_kind(KIND, HttpClient::new(Duration::from_millis(1500))).unwrap();
-    let facts = exchange
-        .probe(&ProbeTarget {
-            credentials,
-            markets: Markets::default(),
-            base_url: Some(sim.base_url(KIND)),
-            futures_base_url: None,
-        })
-        .await;
+    let target = target(credentials, sim.base_url(KIND), Markets::default());
+    let facts = run_probe(KIND, &target).await;
     assert_problem(&facts, ProblemKind::InvalidKey);
 }
 
@@ -385,7 +283,7 @@ struct Raw {
 
 impl Raw {
     async fn new() -> Raw {
-        Raw::on(&start(None).await)
+        Raw::on(&CAST.sim(None).await)
     }
 
     fn on(sim: &RunningSim) -> Raw {
@@ -408,7 +306,7 @@ impl Raw {
         (signed_body, sent_body): (&str, &str),
         edit: impl FnOnce(&mut reqwest::header::HeaderMap),
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let credentials = creds(api_key, secret, PASSPHRASE);
+        let credentials = creds(api_key, secret, Some(PASSPHRASE));
         let mut headers = auth_headers(&credentials, ts, "GET", signed_path, signed_body).unwrap();
         edit(&mut headers);
         let response = self
@@ -592,47 +490,19 @@ async fn raw_signature_matches_the_docs_formula() {
 #[tokio::test]
 async fn raw_public_endpoints_answer_okxs_shapes() {
     let raw = Raw::new().await;
-    let time: Value = raw
-        .client
-        .get(format!("{}/api/v5/public/time", raw.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let time: Value = get_json(format!("{}/api/v5/public/time", raw.base)).await;
     assert_eq!(time["code"], "0");
     let ts: i64 = time["data"][0]["ts"].as_str().unwrap().parse().unwrap();
     assert!((ts - now_ms()).abs() < 5_000);
-    let status: Value = raw
-        .client
-        .get(format!("{}/api/v5/system/status", raw.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(format!("{}/api/v5/system/status", raw.base)).await;
     assert_eq!(
         status,
         serde_json::json!({"code": "0", "msg": "", "data": []})
     );
 
-    let sim = start(Some(SimExchangeSettings {
-        maintenance: true,
-        clock_offset_ms: 0,
-    }))
-    .await;
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
     let raw = Raw::on(&sim);
-    let status: Value = raw
-        .client
-        .get(format!("{}/api/v5/system/status", raw.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = get_json(format!("{}/api/v5/system/status", raw.base)).await;
     assert_eq!(status["data"][0]["state"], "ongoing");
     let (status, body) = raw.valid(now_ms(), |_| {}).await;
     assert_eq!((status, code(&body)), (503, Some("50001")), "{body}");
