@@ -85,7 +85,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // A small blocking pool: sled writes are short, and hundreds of idle blocking threads would
+    // cost the trading host memory for nothing.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
         .enable_all()
         .build()
         .expect("tokio runtime starts");

@@ -42,7 +42,12 @@ async fn history(
 ) -> Response {
     let limit = query.limit.unwrap_or(crate::store::DEFAULT_HISTORY_LIMIT);
     let store = daemon.store.clone();
-    let spans = tokio::task::spawn_blocking(move || store.spans(&connection, limit)).await;
+    // Flush first: whatever this answer shows must survive a kill -9 right after it.
+    let spans = tokio::task::spawn_blocking(move || {
+        store.flush()?;
+        store.spans(&connection, limit)
+    })
+    .await;
     match spans {
         Ok(Ok(spans)) => Json(spans).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

@@ -115,13 +115,6 @@ impl Daemon {
     async fn check_and_record(&self, name: &str) -> Option<Verdict> {
         let connection = self.config().connection(name).cloned()?;
         let verdict = self.checker().check(&connection).await;
-        let store = self.store.clone();
-        let to_record = verdict.clone();
-        match tokio::task::spawn_blocking(move || store.record(&to_record)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(connection = %name, error = %e, "cannot record check"),
-            Err(e) => tracing::error!(connection = %name, error = %e, "record task failed"),
-        }
         self.metrics.observe(&verdict);
         tracing::info!(
             connection = %verdict.connection,
@@ -130,13 +123,31 @@ impl Daemon {
             latency_ms = verdict.latency_ms,
             "checked"
         );
-        let alerts = Arc::clone(&self.alerts);
-        let observed = verdict.clone();
-        match tokio::task::spawn_blocking(move || alerts.observe(&observed)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(connection = %name, alerts = n, "alerts queued"),
-            Ok(Err(e)) => tracing::error!(connection = %name, error = %e, "cannot queue alerts"),
-            Err(e) => tracing::error!(connection = %name, error = %e, "alert task failed"),
+        // One hand-off to the blocking pool for both sled writes: history, then the alert policy.
+        let (store, alerts, to_record) = (
+            self.store.clone(),
+            Arc::clone(&self.alerts),
+            verdict.clone(),
+        );
+        let written = tokio::task::spawn_blocking(move || {
+            let recorded = store.record(&to_record).map(drop);
+            (recorded, alerts.observe(&to_record))
+        })
+        .await;
+        match written {
+            Ok((recorded, queued)) => {
+                if let Err(e) = recorded {
+                    tracing::error!(connection = %name, error = %e, "cannot record check");
+                }
+                match queued {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(connection = %name, alerts = n, "alerts queued"),
+                    Err(e) => {
+                        tracing::error!(connection = %name, error = %e, "cannot queue alerts")
+                    }
+                }
+            }
+            Err(e) => tracing::error!(connection = %name, error = %e, "record task failed"),
         }
         Some(verdict)
     }

@@ -168,9 +168,11 @@ impl HistoryStore {
                 unavailable_checks: next.unavailable_checks,
             })
         });
-        let recorded = outcome.map_err(|e| self.transaction_error("record a verdict", e))?;
-        self.flush()?;
-        Ok(recorded)
+        // Not flushed here: one fsync per check would dominate a daemon with thousands of keys.
+        // What anyone has been shown is flushed first (`GET /history` flushes before it reads,
+        // alerts are flushed before they are sent), sled flushes in the background every
+        // 500 ms, and shutdown flushes.
+        outcome.map_err(|e| self.transaction_error("record a verdict", e))
     }
 
     /// The spans of one connection, newest first, at most `limit`: what `keywarden history`
