@@ -7,6 +7,7 @@ mod config_errors;
 mod daemon;
 mod demo;
 mod email;
+mod faults;
 mod metrics;
 mod sim_binance;
 mod sim_bingx;
