@@ -319,7 +319,11 @@ mod tests {
         assert!(got.starts_with(b"HTTP/1.1 200 OK"), "head at once");
         assert!(started.elapsed() < DRIP_EVERY, "the head is not metered");
         let n = stream.read(&mut chunk).await.unwrap();
-        assert_eq!(&chunk[..n], b"0123", "the body comes {DRIP_BYTES} bytes a tick");
+        assert_eq!(
+            &chunk[..n],
+            b"0123",
+            "the body comes {DRIP_BYTES} bytes a tick"
+        );
         assert!(started.elapsed() >= DRIP_EVERY);
     }
 }

@@ -138,7 +138,10 @@ fn check_fault_line(line: &Value, exchange: ExchangeKind, fault: Fault) {
     let message = line["message"].as_str().unwrap_or_default().to_lowercase();
     if status != "connected" {
         assert!(!message.is_empty(), "{name}: a failure needs a message");
-        assert!(line["remedy"].is_string(), "{name}: a failure needs a remedy");
+        assert!(
+            line["remedy"].is_string(),
+            "{name}: a failure needs a remedy"
+        );
     }
     for group in words {
         assert!(
@@ -160,7 +163,11 @@ fn check_fault_line(line: &Value, exchange: ExchangeKind, fault: Fault) {
 async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_connects() {
     let mut connections: Vec<(String, ExchangeKind, Option<Fault>, SimKey)> = Vec::new();
     for exchange in exchanges() {
-        let healthy = sim_key(exchange, &format!("faults-{exchange}-valid"), Scenario::Valid);
+        let healthy = sim_key(
+            exchange,
+            &format!("faults-{exchange}-valid"),
+            Scenario::Valid,
+        );
         for fault in Fault::all() {
             let key = match fault {
                 Fault::Scenario(s) => sim_key(exchange, &format!("faults-{exchange}-{s:?}"), s),
@@ -199,7 +206,11 @@ async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_con
     )
     .await;
 
-    assert_eq!(run.code, 1, "faults fail checks: exit 1; stderr:\n{}", run.stderr);
+    assert_eq!(
+        run.code, 1,
+        "faults fail checks: exit 1; stderr:\n{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     let lines: BTreeMap<String, Value> = json_lines(&run.stdout)
         .into_iter()
@@ -255,7 +266,11 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
     }
     let healthy = [ExchangeKind::Kucoin, ExchangeKind::Bybit];
     for exchange in healthy {
-        let key = sim_key(exchange, &format!("daemon-healthy-{exchange}"), Scenario::Valid);
+        let key = sim_key(
+            exchange,
+            &format!("daemon-healthy-{exchange}"),
+            Scenario::Valid,
+        );
         named.push((format!("healthy-{exchange}"), key));
     }
     let sim = support::start_sim(ScenarioFile {
@@ -282,9 +297,11 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
 
     for exchange in healthy {
         let name = format!("healthy-{exchange}");
-        let first = eventually(Duration::from_secs(20), "a first recorded check", || async {
-            checks_recorded(&config, &name).await.filter(|n| *n >= 1)
-        })
+        let first = eventually(
+            Duration::from_secs(20),
+            "a first recorded check",
+            || async { checks_recorded(&config, &name).await.filter(|n| *n >= 1) },
+        )
         .await;
         // the faulty ones time out (2 s) at every tick: the healthy ones must go on regardless
         eventually(Duration::from_secs(20), "more recorded checks", || async {

@@ -8,6 +8,7 @@ mod daemon;
 mod demo;
 mod email;
 mod faults;
+mod fuzz;
 mod metrics;
 mod sim_binance;
 mod sim_bingx;
