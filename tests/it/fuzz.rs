@@ -112,9 +112,10 @@ fn config_error_is_located(text: &str) -> Result<(), TestCaseError> {
         Err(ConfigError::Syntax { path, detail }) => {
             prop_assert_eq!(path, "fuzz.toml");
             // TOML errors carry "line N, column M"; the shape errors of the `config` crate
-            // name the key instead ("unknown field `x` ... for key `daemon`").
+            // name the key instead ("unknown field `x` ... for key `daemon`", `missing
+            // configuration field "connections.a.api_key"`).
             let position = detail.contains("line ") && detail.contains("column ");
-            let key = detail.contains('`');
+            let key = detail.contains('`') || detail.contains("field \"");
             prop_assert!(
                 position || key,
                 "a syntax error names the TOML position or the key: {}",
