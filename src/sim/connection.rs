@@ -9,6 +9,7 @@
 //! never finishes.
 
 use std::collections::HashMap;
+use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -192,8 +193,6 @@ impl SimIo {
         Poll::Ready(Ok(n))
     }
 }
-
-use std::future::Future as _;
 
 impl AsyncRead for SimIo {
     fn poll_read(
