@@ -164,7 +164,12 @@ impl AlertEngine {
         let mut state = book.connections.remove(&verdict.connection);
         let before = state.as_ref().map(|s| s.status);
         let mut raised = policy::on_verdict(&mut state, verdict, &route.thresholds);
-        let state = state.expect("on_verdict fills the state");
+        // A connection whose first verdict is `rate_limited` has no alert state yet, and the
+        // policy keeps none for throttling: nothing to record. (This was an `expect` that
+        // panicked holding the book lock, poisoning it for every later verdict.)
+        let Some(state) = state else {
+            return Ok(0);
+        };
         book.connections
             .insert(verdict.connection.clone(), state.clone());
         // Outages and clock trouble are judged across connections; only evaluate them when

@@ -197,7 +197,8 @@ fn retry_after(reply: &Reply) -> Option<Duration> {
             .trim()
             .parse()
             .ok()?;
-        let wait = reset_ms - now_ms();
+        // header input: saturating, so i64::MIN cannot overflow
+        let wait = reset_ms.saturating_sub(now_ms());
         (wait > 0).then(|| Duration::from_millis(wait as u64))
     })
 }
@@ -338,7 +339,11 @@ pub fn server_time_ms(result: &Value, envelope_time: Option<i64>) -> Option<i64>
 /// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
 /// against the midpoint of the round trip.
 pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
+    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
+    server_ms
+        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
+        .max(-i64::MAX)
 }
 
 /// Whether a request signed with our clock lands inside Bybit's window:

@@ -403,7 +403,11 @@ fn server_time_ms(body: &Value) -> Option<i64> {
 
 /// Our clock against the server's at the midpoint of the round trip; positive = server ahead.
 pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
-    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
+    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
+    server_ms
+        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
+        .max(-i64::MAX)
 }
 
 /// `None` when a JWT signed by our clock lands inside Coinbase's window, else the problem. A

@@ -222,7 +222,8 @@ fn retry_after(reply: &Reply) -> Option<Duration> {
             .trim()
             .parse()
             .ok()?;
-        let wait = reset - now_ms().div_euclid(1000);
+        // header input: saturating, so i64::MIN cannot overflow
+        let wait = reset.saturating_sub(now_ms().div_euclid(1000));
         (wait > 0).then(|| Duration::from_secs(wait as u64))
     })
 }
@@ -304,7 +305,11 @@ fn label_known(label: &str) -> bool {
 
 /// Our clock versus the exchange's, at the midpoint of the round trip; positive = server ahead.
 pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
-    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
+    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
+    server_ms
+        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
+        .max(-i64::MAX)
 }
 
 /// `None` when the offset is inside Gate's window, else the clock-skew problem.

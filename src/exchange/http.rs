@@ -88,7 +88,9 @@ fn transport_problem(url: &str, error: &reqwest::Error) -> Problem {
     let what = if error.is_timeout() {
         "timed out".to_string()
     } else if error.is_connect() {
-        "connection failed".to_string()
+        // The cause tells a DNS failure ("failed to lookup address") from a refused or
+        // unreachable host, which is the operator's first question.
+        format!("connection failed: {}", without_url(error))
     } else {
         format!("request failed: {}", without_url(error))
     };

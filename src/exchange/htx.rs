@@ -385,7 +385,11 @@ fn int_of(value: &Value) -> Option<i64> {
 /// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
 /// against the midpoint of the round trip.
 pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    server_ms - (sent_ms + received_ms) / 2
+    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
+    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
+    server_ms
+        .saturating_sub((sent_ms + received_ms) / 2)
+        .max(-i64::MAX)
 }
 
 /// `None` when the offset is inside the window, else the clock-skew problem to report.

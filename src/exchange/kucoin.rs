@@ -261,7 +261,9 @@ fn server_time(data: &Value) -> Option<i64> {
 /// Positive = the server is ahead of us.
 pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
     let midpoint = sent_ms + (received_ms - sent_ms) / 2;
-    server_ms - midpoint
+    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
+    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
+    server_ms.saturating_sub(midpoint).max(-i64::MAX)
 }
 
 /// `None` when the offset is inside the window, else the clock-skew problem to report.

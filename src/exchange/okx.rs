@@ -263,7 +263,11 @@ fn server_time(data: &Value) -> Option<i64> {
 /// Our clock versus the exchange's, measured at the midpoint of the round trip.
 /// Positive = the server is ahead of us.
 pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
-    server_ms - (sent_ms + (received_ms - sent_ms) / 2)
+    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
+    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
+    server_ms
+        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
+        .max(-i64::MAX)
 }
 
 /// `None` when the offset is inside OKX's 30 s window, else the clock-skew problem to report.

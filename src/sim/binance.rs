@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::scenario::Grants;
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Binance;
@@ -288,7 +288,17 @@ async fn signed(
     let ip = client_ip(peer);
     match key.scenario {
         Scenario::IpNotWhitelisted => return BinanceError::rejected(&ip).into_response(),
-        Scenario::RateLimited => return rate_limited(),
+        scenario if scenario.is_rate_limited() => {
+            return rate_limit_reply(scenario, rate_limited())
+        }
+        // Binance's -1001 internal error, here as the body of an HTTP 200.
+        Scenario::ErrorBody200 => {
+            return BinanceError {
+                status: StatusCode::OK,
+                ..BinanceError::maintenance()
+            }
+            .into_response()
+        }
         _ => {}
     }
     match answer(&key, uri.path(), &ip, state.server_time_ms(KIND, None)) {

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::scenario::Grants;
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Bingx;
@@ -269,6 +269,13 @@ fn answer(key: &SimKey, path: &str, client_ip: &str) -> Result<Value, BingxError
     match key.scenario {
         Scenario::IpNotWhitelisted => return Err(BingxError::ip_refused()),
         Scenario::Maintenance => return Err(BingxError::busy()),
+        // bingx.md §6: 100500 is a server-side error; here in an HTTP 200.
+        Scenario::ErrorBody200 => {
+            return Err(BingxError {
+                status: StatusCode::OK,
+                ..BingxError::outage()
+            })
+        }
         _ => {}
     }
     let grants = key.scenario.grants();
@@ -334,7 +341,7 @@ async fn signed(
     if state.settings(KIND).maintenance {
         return BingxError::outage().into_response();
     }
-    if key.scenario == Scenario::RateLimited {
+    if key.scenario.is_rate_limited() {
         let mut response = json_reply(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"code": 100410, "msg": "rate limited", "debugMsg": ""}),
@@ -342,7 +349,7 @@ async fn signed(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
-        return response;
+        return rate_limit_reply(key.scenario, response);
     }
     let client_ip = peer.ip().to_canonical().to_string();
     match answer(&key, uri.path(), &client_ip) {

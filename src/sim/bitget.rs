@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::scenario::Grants;
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::bitget::RECV_WINDOW_MS;
 use crate::exchange::ExchangeKind;
 
@@ -271,6 +271,14 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, BitgetError
     match key.scenario {
         Scenario::IpNotWhitelisted => return Err(BitgetError::ip_refused(client_ip)),
         Scenario::Maintenance => return Err(BitgetError::maintenance(StatusCode::OK)),
+        // bitget.md §6: 40015 "System is abnormal", here in an HTTP 200.
+        Scenario::ErrorBody200 => {
+            return Err(BitgetError::new(
+                StatusCode::OK,
+                "40015",
+                "System is abnormal, please try again later",
+            ))
+        }
         _ => {}
     }
     let grants = key.scenario.grants();
@@ -354,14 +362,14 @@ async fn signed(
     if state.settings(KIND).maintenance {
         return BitgetError::maintenance(StatusCode::SERVICE_UNAVAILABLE).into_response();
     }
-    if key.scenario == Scenario::RateLimited {
+    if key.scenario.is_rate_limited() {
         let mut response =
             BitgetError::new(StatusCode::TOO_MANY_REQUESTS, "429", "Too Many Requests")
                 .into_response();
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        return response;
+        return rate_limit_reply(key.scenario, response);
     }
     let client_ip = peer.ip().to_canonical().to_string();
     match answer(&key, &uri, &client_ip) {

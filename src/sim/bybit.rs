@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::scenario::Grants;
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::bybit::{MAX_AHEAD_MS, RECV_WINDOW_MS};
 use crate::exchange::ExchangeKind;
 
@@ -431,7 +431,13 @@ async fn signed(
     let client_ip = peer.ip().to_canonical().to_string();
     match key.scenario {
         Scenario::IpNotWhitelisted => return BybitError::ip_refused(&client_ip).into_response(),
-        Scenario::RateLimited => return rate_limited(server_ms),
+        scenario if scenario.is_rate_limited() => {
+            return rate_limit_reply(scenario, rate_limited(server_ms))
+        }
+        // bybit.md §6: 10000 "Server Timeout" (10016, the other server error, is maintenance).
+        Scenario::ErrorBody200 => {
+            return BybitError::new(StatusCode::OK, 10000, "Server Timeout").into_response()
+        }
         _ => {}
     }
     match answer(&key, uri.path(), &uri, &client_ip, server_ms) {

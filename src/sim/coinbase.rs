@@ -35,7 +35,7 @@ use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{json, Value};
 
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Coinbase;
@@ -258,6 +258,11 @@ pub fn answer(key: &SimKey, path: &str) -> Response {
         // See the module docs: Coinbase's answer to an IP outside the allowlist is a bare 401.
         Scenario::IpNotWhitelisted => return unauthorized(),
         Scenario::Maintenance => return maintenance(),
+        // coinbase.md §6: server errors are `internal_server_error`; v3 writes them in the
+        // grpc-gateway shape (INTERNAL, grpc code 13), here in an HTTP 200.
+        Scenario::ErrorBody200 => {
+            return grpc_error(StatusCode::OK, "INTERNAL", 13, "internal_server_error")
+        }
         _ => {}
     }
     let grants = key.scenario.grants();
@@ -325,7 +330,7 @@ async fn signed(
     if verify(&key, server_now, &method, &uri, token).is_err() {
         return unauthorized();
     }
-    if key.scenario == Scenario::RateLimited {
+    if key.scenario.is_rate_limited() {
         let mut response = grpc_error(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
@@ -335,7 +340,7 @@ async fn signed(
         response
             .headers_mut()
             .insert("retry-after", HeaderValue::from_static("7"));
-        return response;
+        return rate_limit_reply(key.scenario, response);
     }
     answer(&key, uri.path())
 }

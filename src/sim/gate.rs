@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
 use super::scenario::Grants;
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Gate;
@@ -237,6 +237,14 @@ fn answer(key: &SimKey, path: &str, client_ip: &str, now_ms: i64) -> Result<Valu
     match key.scenario {
         Scenario::IpNotWhitelisted => return Err(GateError::ip_refused(client_ip)),
         Scenario::Maintenance => return Err(GateError::maintenance()),
+        // gate.md §6: label INTERNAL (a server error), here in an HTTP 200.
+        Scenario::ErrorBody200 => {
+            return Err(GateError::new(
+                StatusCode::OK,
+                "INTERNAL",
+                "Internal server error",
+            ))
+        }
         _ => {}
     }
     let grants = key.scenario.grants();
@@ -330,7 +338,7 @@ async fn signed(
     if state.settings(KIND).maintenance {
         return GateError::maintenance().into_response();
     }
-    if key.scenario == Scenario::RateLimited {
+    if key.scenario.is_rate_limited() {
         let mut response = GateError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
@@ -347,7 +355,7 @@ async fn signed(
         );
         // Deliberately not 7 s away, so a client that ignores Retry-After is caught.
         h.insert("x-gate-ratelimit-reset-timestamp", HeaderValue::from(reset));
-        return response;
+        return rate_limit_reply(key.scenario, response);
     }
     let client_ip = peer.ip().to_canonical().to_string();
     match answer(&key, uri.path(), &client_ip, server_now) {

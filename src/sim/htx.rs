@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::scenario::Grants;
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::htx::WINDOW_MS;
 use crate::exchange::ExchangeKind;
 
@@ -134,6 +134,19 @@ fn maintenance_reply() -> Response {
         json!({"status": "error", "err-code": "system-maintenance",
                "err-msg": "System is in maintenance!", "data": null}),
     )
+}
+
+/// HTX's internal error, HTTP 200 as all its errors: the gateway's `gateway-internal-error`
+/// (htx.md §6) on the spot host, the swap API's 1000 "System error" on the swap host.
+fn internal_error_reply(api: Api, now_ms: i64) -> Response {
+    let body = match api {
+        Api::V1 | Api::V2 => json!({"status": "error", "err-code": "gateway-internal-error",
+                                    "err-msg": "Failed to load data. Try again later.",
+                                    "data": null}),
+        Api::Swap => json!({"status": "error", "err_code": 1000, "err_msg": "System error.",
+                            "ts": now_ms}),
+    };
+    json_reply(StatusCode::OK, body)
 }
 
 fn rate_limited_reply() -> Response {
@@ -362,7 +375,10 @@ async fn signed(
         Scenario::IpNotWhitelisted => {
             return Refusal::Ip(peer.ip().to_canonical().to_string()).into_response(api)
         }
-        Scenario::RateLimited => return rate_limited_reply(),
+        scenario if scenario.is_rate_limited() => {
+            return rate_limit_reply(scenario, rate_limited_reply())
+        }
+        Scenario::ErrorBody200 => return internal_error_reply(api, server_ms),
         _ => {}
     }
     answer(&key, path, query, &peer, server_ms)

@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Kucoin;
@@ -102,6 +102,11 @@ impl KucoinError {
             "500000",
             "Service unavailable, the system is under maintenance.",
         )
+    }
+
+    /// KuCoin's internal error, as the body of an HTTP 200 (`error_body_200`).
+    fn internal() -> KucoinError {
+        KucoinError::new(StatusCode::OK, "500000", "Internal Server Error")
     }
 
     fn into_response(self) -> Response {
@@ -232,6 +237,7 @@ fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value,
     match key.scenario {
         Scenario::IpNotWhitelisted => return Err(KucoinError::ip_refused(client_ip)),
         Scenario::Maintenance => return Err(KucoinError::maintenance()),
+        Scenario::ErrorBody200 => return Err(KucoinError::internal()),
         _ => {}
     }
     let grants = key.scenario.grants();
@@ -332,7 +338,7 @@ async fn signed(
     if let Err(e) = verify(&key, server_now, &method, &uri, &headers, &body) {
         return e.into_response();
     }
-    if key.scenario == Scenario::RateLimited {
+    if key.scenario.is_rate_limited() {
         let mut response = json_reply(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"code": "429000", "msg": "Too many requests in a short period of time, please retry later."}),
@@ -343,7 +349,7 @@ async fn signed(
         h.insert("gw-ratelimit-remaining", HeaderValue::from_static("0"));
         // deliberately not 7 s, so a client that ignores Retry-After is caught
         h.insert("gw-ratelimit-reset", HeaderValue::from_static("6500"));
-        return response;
+        return rate_limit_reply(key.scenario, response);
     }
     let client_ip = peer.ip().to_string();
     match answer(&key, uri.path(), &uri, &client_ip) {

@@ -25,7 +25,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::scenario::Grants;
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::mexc::{
     futures_param_string, futures_signature, spot_signature, FUTURES_WINDOW_MS, MAX_RECV_WINDOW_MS,
     RECV_WINDOW_MS, SPOT_MAX_AHEAD_MS,
@@ -283,8 +283,13 @@ async fn spot_signed(
             let msg = format!("IP [{}] not in the ip white list", client_ip(peer));
             return Refusal::new(StatusCode::BAD_REQUEST, 700006, &msg).spot();
         }
-        Scenario::RateLimited => {
-            return rate_limited(json!({"code": 429, "msg": "Too Many Requests"}));
+        scenario if scenario.is_rate_limited() => {
+            let reply = rate_limited(json!({"code": 429, "msg": "Too Many Requests"}));
+            return rate_limit_reply(scenario, reply);
+        }
+        // mexc.md §6: code 500 "Internal error", here in an HTTP 200.
+        Scenario::ErrorBody200 => {
+            return Refusal::new(StatusCode::OK, 500, "Internal error").spot();
         }
         _ => {}
     }
@@ -414,10 +419,15 @@ async fn futures_signed(
             return Refusal::new(StatusCode::OK, 406, "Accessed IP is not in the whitelist")
                 .futures();
         }
-        Scenario::RateLimited => {
-            return rate_limited(json!({
+        scenario if scenario.is_rate_limited() => {
+            let reply = rate_limited(json!({
                 "success": false, "code": 510, "message": "Excessive frequency of requests"
             }));
+            return rate_limit_reply(scenario, reply);
+        }
+        // mexc.md §6: futures code 501 "System busy" (HTTP 200, as all futures errors).
+        Scenario::ErrorBody200 => {
+            return Refusal::new(StatusCode::OK, 501, "System busy").futures();
         }
         _ => {}
     }

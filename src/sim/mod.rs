@@ -16,6 +16,7 @@ pub mod bingx;
 pub mod bitget;
 pub mod bybit;
 pub mod coinbase;
+pub mod connection;
 pub mod gate;
 pub mod htx;
 pub mod kucoin;
@@ -47,6 +48,8 @@ pub struct SimState {
     /// the simulator runs, the way a user changes a key at the exchange.
     keys: RwLock<HashMap<(ExchangeKind, String), SimKey>>,
     exchanges: HashMap<ExchangeKind, SimExchangeSettings>,
+    /// The live connections' fault switches (`connection_reset`, `slow_drip`).
+    connections: Arc<connection::Connections>,
 }
 
 impl SimState {
@@ -59,6 +62,7 @@ impl SimState {
         SimState {
             keys: RwLock::new(keys),
             exchanges: file.exchanges,
+            connections: Arc::default(),
         }
     }
 
@@ -116,6 +120,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .nest("/gate", gate::router(state.clone()))
         .nest("/htx", htx::router(state.clone()))
         .nest("/coinbase", coinbase::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.connections.clone(),
+            connection::apply,
+        ))
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the
@@ -139,6 +147,12 @@ pub async fn spawn(listen: SocketAddr, file: ScenarioFile) -> std::io::Result<Ru
     let addr = listener.local_addr()?;
     let state = Arc::new(SimState::new(file));
     let app = router(state.clone());
+    // `tap_io` is a no-op here: it is what lets handlers keep extracting `ConnectInfo<SocketAddr>`
+    // from a listener of our own (axum implements that for any tapped listener).
+    let listener = axum::serve::ListenerExt::tap_io(
+        connection::SimListener::new(listener, state.connections.clone()),
+        |_: &mut connection::SimIo| {},
+    );
     tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, service).await {
@@ -181,8 +195,44 @@ pub async fn transport_fault(scenario: Scenario) -> Option<Response> {
             )
                 .into_response(),
         ),
+        Scenario::ConnectionReset => {
+            let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            response
+                .extensions_mut()
+                .insert(connection::ConnectionFault::Reset);
+            Some(response)
+        }
+        Scenario::SlowDrip => {
+            let mut response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                slow_drip_body(),
+            )
+                .into_response();
+            response
+                .extensions_mut()
+                .insert(connection::ConnectionFault::Drip);
+            Some(response)
+        }
         _ => None,
     }
+}
+
+/// A JSON body long enough that, at the drip rate, it outlasts any check timeout (minutes).
+fn slow_drip_body() -> String {
+    let balances: Vec<String> = (0..40)
+        .map(|i| format!("{{\"asset\":\"COIN{i}\",\"free\":\"0.00000000\",\"locked\":\"0\"}}"))
+        .collect();
+    format!("{{\"code\":0,\"data\":[{}]}}", balances.join(","))
+}
+
+/// An exchange's 429 for a key playing `rate_limited` or `rate_limited_no_retry_after`: the
+/// latter is the same reply without `Retry-After` (the exchange's other headers stay).
+pub fn rate_limit_reply(scenario: Scenario, mut response: Response) -> Response {
+    if scenario == Scenario::RateLimitedNoRetryAfter {
+        response.headers_mut().remove(header::RETRY_AFTER);
+    }
+    response
 }
 
 /// A JSON reply with the given HTTP status.

@@ -26,7 +26,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::{json_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
 use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Okx;
@@ -392,7 +392,14 @@ async fn signed(
     }
     let client_ip = peer.ip().to_canonical().to_string();
     match key.scenario {
-        Scenario::RateLimited => return OkxError::rate_limited().into_response(),
+        scenario if scenario.is_rate_limited() => {
+            return rate_limit_reply(scenario, OkxError::rate_limited().into_response())
+        }
+        // okx.md §6: 50026 "System error", documented as coming with HTTP 200 or 5xx.
+        Scenario::ErrorBody200 => {
+            return OkxError::new(StatusCode::OK, "50026", "System error. Try again later.")
+                .into_response()
+        }
         Scenario::IpNotWhitelisted => return OkxError::ip_refused(&client_ip).into_response(),
         _ => {}
     }

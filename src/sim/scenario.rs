@@ -60,9 +60,21 @@ pub enum Scenario {
     MalformedJson,
     /// The exchange's clock runs 90 s ahead (past every exchange's receive window, Gate's 60 s included) for this key, so its timestamps are refused.
     ClockSkew,
+    /// The request is read, then the TCP connection is reset without a byte of HTTP answer
+    /// (a load balancer or firewall dropping the flow).
+    ConnectionReset,
+    /// HTTP 200 whose headers arrive at once but whose body trickles a few bytes a second, far
+    /// past any check timeout (a congested or throttled path).
+    SlowDrip,
+    /// The exchange's own HTTP 429 body, without `Retry-After`.
+    RateLimitedNoRetryAfter,
+    /// HTTP 200 carrying the exchange's own error body for an internal or system error.
+    ErrorBody200,
 }
 
 impl Scenario {
+    /// The scenarios of the key-verdict table (`tests/it/check_cli.rs`); the network and
+    /// server faults of [`Scenario::FAULTS`] are tested on their own (`tests/it/faults.rs`).
     pub const ALL: [Scenario; 14] = [
         Scenario::Valid,
         Scenario::WithdrawEnabled,
@@ -78,6 +90,21 @@ impl Scenario {
         Scenario::Hang,
         Scenario::MalformedJson,
         Scenario::ClockSkew,
+    ];
+
+    /// Every way the exchange (or the path to it) can fail while the key itself is fine.
+    pub const FAULTS: [Scenario; 11] = [
+        Scenario::Http503,
+        Scenario::CdnHtml,
+        Scenario::Hang,
+        Scenario::MalformedJson,
+        Scenario::Maintenance,
+        Scenario::RateLimited,
+        Scenario::ClockSkew,
+        Scenario::ConnectionReset,
+        Scenario::SlowDrip,
+        Scenario::RateLimitedNoRetryAfter,
+        Scenario::ErrorBody200,
     ];
 
     pub fn name(self) -> &'static str {
@@ -96,7 +123,19 @@ impl Scenario {
             Scenario::Hang => "hang",
             Scenario::MalformedJson => "malformed_json",
             Scenario::ClockSkew => "clock_skew",
+            Scenario::ConnectionReset => "connection_reset",
+            Scenario::SlowDrip => "slow_drip",
+            Scenario::RateLimitedNoRetryAfter => "rate_limited_no_retry_after",
+            Scenario::ErrorBody200 => "error_body_200",
         }
+    }
+
+    /// Whether the key's requests are throttled (with or without `Retry-After`).
+    pub fn is_rate_limited(self) -> bool {
+        matches!(
+            self,
+            Scenario::RateLimited | Scenario::RateLimitedNoRetryAfter
+        )
     }
 
     /// The rights a key playing this scenario holds.

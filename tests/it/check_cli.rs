@@ -201,11 +201,13 @@ fn common_table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<E
                 }),
             )
         }
-        Maintenance | Http503 | CdnHtml | Hang | MalformedJson => (
+        // (the faults outside `Scenario::ALL` are tested in faults.rs; listed for exhaustiveness)
+        Maintenance | Http503 | CdnHtml | Hang | MalformedJson | ConnectionReset | SlowDrip
+        | ErrorBody200 => (
             expect("exchange_unavailable", &[]).remedy("maintenance"),
             None,
         ),
-        RateLimited => (expect("rate_limited", &[]), None),
+        RateLimited | RateLimitedNoRetryAfter => (expect("rate_limited", &[]), None),
         ClockSkew => (expect("clock_skew", &[]).remedy("clock"), None),
     };
     // Gate: no endpoint documents the withdraw right; the probe reads a `withdrawal` entry in

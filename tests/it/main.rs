@@ -7,6 +7,8 @@ mod config_errors;
 mod daemon;
 mod demo;
 mod email;
+mod faults;
+mod fuzz;
 mod metrics;
 mod probe_support;
 mod sim_binance;
