@@ -52,7 +52,10 @@ fn a_world_readable_secret_file_is_warned_about_by_key_and_path_not_content() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("alice_secret");
     std::fs::write(&secret, "file-secret-value-never-shown\n").unwrap();
-    let text = CONNECTION.replace("alice-secret-literal", &format!("file:{}", secret.display()));
+    let text = CONNECTION.replace(
+        "alice-secret-literal",
+        &format!("file:{}", secret.display()),
+    );
 
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = load(&text).unwrap();
@@ -61,7 +64,10 @@ fn a_world_readable_secret_file_is_warned_about_by_key_and_path_not_content() {
         .iter()
         .find(|w| w.contains("readable by every user"))
         .unwrap_or_else(|| panic!("no warning in {:?}", config.warnings));
-    assert!(warning.contains("connections.alice.api_secret"), "{warning}");
+    assert!(
+        warning.contains("connections.alice.api_secret"),
+        "{warning}"
+    );
     assert!(warning.contains(&secret.display().to_string()), "{warning}");
     assert!(warning.contains("0644"), "{warning}");
     assert!(!warning.contains("file-secret-value"), "{warning}");
@@ -71,7 +77,10 @@ fn a_world_readable_secret_file_is_warned_about_by_key_and_path_not_content() {
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
         let config = load(&text).unwrap();
         assert!(
-            config.warnings.iter().all(|w| !w.contains("readable by every user")),
+            config
+                .warnings
+                .iter()
+                .all(|w| !w.contains("readable by every user")),
             "mode {mode:o}: {:?}",
             config.warnings
         );

@@ -273,9 +273,7 @@ fn alerts(raw: RawAlerts, problems: &mut Problems, notes: &mut SecretNotes) -> A
         resolve_after: overrides.resolve_after.unwrap_or(2),
         remind_every: overrides.remind_every.unwrap_or(None),
         send_resolved: overrides.send_resolved.unwrap_or(true),
-        telegram: raw
-            .telegram
-            .and_then(|t| telegram(t, problems, notes)),
+        telegram: raw.telegram.and_then(|t| telegram(t, problems, notes)),
         email: raw.email.and_then(|e| email(e, problems, notes)),
     }
 }
@@ -319,12 +317,7 @@ fn telegram(
     notes: &mut SecretNotes,
 ) -> Option<TelegramConfig> {
     let before = problems.0.len();
-    let bot_token = secret_field(
-        "alerts.telegram.bot_token",
-        &raw.bot_token,
-        problems,
-        notes,
-    );
+    let bot_token = secret_field("alerts.telegram.bot_token", &raw.bot_token, problems, notes);
     if raw.chat_ids.is_empty() {
         problems.add("alerts.telegram.chat_ids", "at least one chat id is needed");
     }
@@ -341,11 +334,7 @@ fn telegram(
     })
 }
 
-fn email(
-    raw: RawEmail,
-    problems: &mut Problems,
-    notes: &mut SecretNotes,
-) -> Option<EmailConfig> {
+fn email(raw: RawEmail, problems: &mut Problems, notes: &mut SecretNotes) -> Option<EmailConfig> {
     let before = problems.0.len();
     match url::Url::parse(&raw.smtp_url) {
         Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {}
