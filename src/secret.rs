@@ -72,6 +72,14 @@ pub fn resolve(raw: &str) -> Result<SecretString, SecretError> {
     Ok(SecretString::from(value))
 }
 
+/// The file's permission bits when every user on this host may read it (`o+r`), `None` when
+/// not, or when that cannot be told. A secret file should be readable by its service only.
+pub fn world_readable(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o004 != 0).then_some(mode)
+}
+
 /// Shows an API key the way operators recognise it without revealing it: the first four and
 /// the last four characters (`mx0v…9f2a`). Keys of twelve characters or fewer show only their
 /// first two, since four plus four would be most of the key.
@@ -117,6 +125,19 @@ mod tests {
     fn debug_of_a_resolved_secret_is_redacted() {
         let s = resolve("hunter2-literal").unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn world_readable_means_others_may_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, "x").unwrap();
+        for (mode, expected) in [(0o644, Some(0o644)), (0o604, Some(0o604)), (0o640, None)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(world_readable(&path), expected, "{mode:o}");
+        }
+        assert_eq!(world_readable(&dir.path().join("missing")), None);
     }
 
     #[test]

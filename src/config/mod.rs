@@ -39,6 +39,9 @@ pub struct DaemonConfig {
     pub schedule: Schedule,
     pub state_dir: PathBuf,
     pub metrics_listen: SocketAddr,
+    /// The operator's opt-in to serve `/metrics` on a non-loopback address
+    /// (`daemon.metrics_public`); without it such an address is a config error.
+    pub metrics_public: bool,
     pub history_retention: Duration,
     pub max_concurrent_checks: usize,
     pub check_timeout: Duration,
@@ -220,3 +223,6 @@ impl Config {
             .map(|i| &self.connections[i])
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,6 +22,7 @@ pub struct RawDaemon {
     pub schedule: Option<String>,
     pub state_dir: Option<String>,
     pub metrics_listen: Option<String>,
+    pub metrics_public: Option<bool>,
     pub history_retention: Option<String>,
     pub max_concurrent_checks: Option<i64>,
     pub check_timeout: Option<String>,

@@ -118,9 +118,9 @@ impl Problems {
 /// Checks every value of `raw` and resolves its secrets.
 pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     let mut problems = Problems(Vec::new());
-    let mut literal_keys = Vec::new();
+    let mut notes = SecretNotes::default();
     let daemon = daemon(raw.daemon, &mut problems);
-    let alerts = alerts(raw.alerts, &mut problems, &mut literal_keys);
+    let alerts = alerts(raw.alerts, &mut problems, &mut notes);
     let mut connections = Vec::new();
     let mut seen = BTreeSet::new();
     for (name, raw_connection) in raw.connections {
@@ -132,18 +132,18 @@ pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
             problems.add(format!("connections.{name}"), "duplicate connection name");
             continue;
         }
-        if let Some(c) = connection(&name, raw_connection, &mut problems, &mut literal_keys) {
+        if let Some(c) = connection(&name, raw_connection, &mut problems, &mut notes) {
             connections.push(c);
         }
     }
-    let warnings = if literal_keys.is_empty() {
-        Vec::new()
-    } else {
-        vec![format!(
+    let mut warnings = Vec::new();
+    if !notes.literal_keys.is_empty() {
+        warnings.push(format!(
             "secrets written into the config file (prefer \"env:NAME\" or \"file:PATH\" so they stay out of it): {}",
-            literal_keys.join(", ")
-        )]
-    };
+            notes.literal_keys.join(", ")
+        ));
+    }
+    warnings.extend(notes.readable_files);
     if !problems.0.is_empty() {
         return Err(ConfigError::Invalid {
             path: source.display().to_string(),
@@ -173,6 +173,7 @@ fn positive_duration(text: String) -> Result<Duration, String> {
 
 fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
     let default_schedule = Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule is valid");
+    let metrics_public = raw.metrics_public.unwrap_or(false);
     DaemonConfig {
         schedule: problems.check("daemon.schedule", raw.schedule, default_schedule, |s| {
             Schedule::parse(&s)
@@ -185,11 +186,9 @@ fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
             "daemon.metrics_listen",
             raw.metrics_listen,
             SocketAddr::from_str(DEFAULT_METRICS_LISTEN).expect("default address parses"),
-            |s| {
-                SocketAddr::from_str(&s)
-                    .map_err(|_| format!("{s:?} is not an address like \"127.0.0.1:9477\""))
-            },
+            |s| metrics_listen(&s, metrics_public),
         ),
+        metrics_public,
         history_retention: problems.check(
             "daemon.history_retention",
             raw.history_retention,
@@ -221,6 +220,22 @@ fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
     }
 }
 
+/// `/metrics` names every connection and its state; `/healthz` and the history endpoint answer
+/// anyone who reaches them. An address other hosts can reach must be asked for explicitly.
+fn metrics_listen(text: &str, public: bool) -> Result<SocketAddr, String> {
+    let addr = SocketAddr::from_str(text)
+        .map_err(|_| format!("{text:?} is not an address like \"127.0.0.1:9477\""))?;
+    if addr.ip().is_loopback() || public {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "{addr} is reachable from other hosts, and /metrics names every connection and its \
+             state; listen on loopback (\"127.0.0.1:9477\") behind a proxy, or set \
+             daemon.metrics_public = true to serve it on this address on purpose"
+        ))
+    }
+}
+
 fn request_budget(
     raw: std::collections::BTreeMap<String, f64>,
     problems: &mut Problems,
@@ -242,7 +257,7 @@ fn request_budget(
     budget
 }
 
-fn alerts(raw: RawAlerts, problems: &mut Problems, literal_keys: &mut Vec<String>) -> AlertsConfig {
+fn alerts(raw: RawAlerts, problems: &mut Problems, notes: &mut SecretNotes) -> AlertsConfig {
     let overrides = alert_overrides(
         "alerts",
         RawConnectionAlerts {
@@ -258,10 +273,8 @@ fn alerts(raw: RawAlerts, problems: &mut Problems, literal_keys: &mut Vec<String
         resolve_after: overrides.resolve_after.unwrap_or(2),
         remind_every: overrides.remind_every.unwrap_or(None),
         send_resolved: overrides.send_resolved.unwrap_or(true),
-        telegram: raw
-            .telegram
-            .and_then(|t| telegram(t, problems, literal_keys)),
-        email: raw.email.and_then(|e| email(e, problems, literal_keys)),
+        telegram: raw.telegram.and_then(|t| telegram(t, problems, notes)),
+        email: raw.email.and_then(|e| email(e, problems, notes)),
     }
 }
 
@@ -301,15 +314,10 @@ fn alert_overrides(
 fn telegram(
     raw: RawTelegram,
     problems: &mut Problems,
-    literal_keys: &mut Vec<String>,
+    notes: &mut SecretNotes,
 ) -> Option<TelegramConfig> {
     let before = problems.0.len();
-    let bot_token = secret_field(
-        "alerts.telegram.bot_token",
-        &raw.bot_token,
-        problems,
-        literal_keys,
-    );
+    let bot_token = secret_field("alerts.telegram.bot_token", &raw.bot_token, problems, notes);
     if raw.chat_ids.is_empty() {
         problems.add("alerts.telegram.chat_ids", "at least one chat id is needed");
     }
@@ -326,11 +334,7 @@ fn telegram(
     })
 }
 
-fn email(
-    raw: RawEmail,
-    problems: &mut Problems,
-    literal_keys: &mut Vec<String>,
-) -> Option<EmailConfig> {
+fn email(raw: RawEmail, problems: &mut Problems, notes: &mut SecretNotes) -> Option<EmailConfig> {
     let before = problems.0.len();
     match url::Url::parse(&raw.smtp_url) {
         Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {}
@@ -345,7 +349,7 @@ fn email(
     let password = raw
         .password
         .as_deref()
-        .and_then(|p| secret_field("alerts.email.password", p, problems, literal_keys));
+        .and_then(|p| secret_field("alerts.email.password", p, problems, notes));
     if let Err(message) = mailbox(&raw.from) {
         problems.add("alerts.email.from", message);
     }
@@ -389,19 +393,40 @@ fn http_url(text: &str) -> Result<(), String> {
     }
 }
 
-/// Resolves one secret field; a literal works but its key is noted in `literal_keys` for one
-/// warning (by key, never by value).
+/// What secret fields work but should not be so, for the warnings (keys and paths, never values).
+#[derive(Default)]
+struct SecretNotes {
+    /// Keys whose secret is written into the config file: one warning lists them all.
+    literal_keys: Vec<String>,
+    /// One warning per `file:` secret that every user on the host can read.
+    readable_files: Vec<String>,
+}
+
+/// Resolves one secret field; a literal works but its key is noted for one warning, and so is
+/// a secret file that other users can read (by key and path, never by value).
 fn secret_field(
     key: &str,
     raw: &str,
     problems: &mut Problems,
-    literal_keys: &mut Vec<String>,
+    notes: &mut SecretNotes,
 ) -> Option<SecretString> {
-    if SecretSource::of(raw) == SecretSource::Literal && !raw.is_empty() {
-        literal_keys.push(key.to_string());
+    let source = SecretSource::of(raw);
+    if source == SecretSource::Literal && !raw.is_empty() {
+        notes.literal_keys.push(key.to_string());
     }
     match secret::resolve(raw) {
-        Ok(s) => Some(s),
+        Ok(s) => {
+            if let SecretSource::File(path) = source {
+                if let Some(mode) = secret::world_readable(&path) {
+                    notes.readable_files.push(format!(
+                        "{key}: secret file {} is readable by every user on this host (mode {mode:04o}); restrict it, e.g. chmod o-r {}",
+                        path.display(),
+                        path.display()
+                    ));
+                }
+            }
+            Some(s)
+        }
         Err(e) => {
             problems.add(key, e.to_string());
             None
@@ -413,7 +438,7 @@ fn connection(
     name: &str,
     raw: RawConnection,
     problems: &mut Problems,
-    literal_keys: &mut Vec<String>,
+    notes: &mut SecretNotes,
 ) -> Option<Connection> {
     let at = |field: &str| format!("connections.{name}.{field}");
     let before = problems.0.len();
@@ -439,10 +464,10 @@ fn connection(
             None
         }
     };
-    let api_key = secret_field(&at("api_key"), &raw.api_key, problems, literal_keys);
-    let api_secret = secret_field(&at("api_secret"), &raw.api_secret, problems, literal_keys);
+    let api_key = secret_field(&at("api_key"), &raw.api_key, problems, notes);
+    let api_secret = secret_field(&at("api_secret"), &raw.api_secret, problems, notes);
     let passphrase = match (&raw.passphrase, exchange) {
-        (Some(p), _) => secret_field(&at("passphrase"), p, problems, literal_keys),
+        (Some(p), _) => secret_field(&at("passphrase"), p, problems, notes),
         (None, Some(kind)) if kind.needs_passphrase() => {
             problems.add(at("passphrase"), format!("{kind} keys need a passphrase"));
             None

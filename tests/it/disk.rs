@@ -1,0 +1,300 @@
+//! Disk faults under the store: a full disk while the daemon runs, and a read-only state dir
+//! at start-up. The daemon says which path failed, keeps checking and serving `/metrics`, and
+//! loses nothing it had stored once the disk is usable again.
+//!
+//! Both need a small filesystem of their own: a tmpfs mounted in a scratch dir (root only; the
+//! tests and CI run as root). Where mounting is not permitted the tests say so and stop early.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use keywarden::exchange::ExchangeKind;
+use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use serde_json::Value;
+
+use crate::support::{
+    self, connection_toml, eventually, free_port, http_get, sim_key, DaemonProcess, Scratch,
+};
+
+/// A tmpfs of `size` mounted at `path`, unmounted on drop.
+struct Tmpfs {
+    path: PathBuf,
+}
+
+impl Tmpfs {
+    /// `None` (with the reason printed) when this process may not mount.
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .expect("run mount");
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        Some(Tmpfs {
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn remount(&self, options: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {options}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+struct Setup {
+    scratch: Scratch,
+    sim: RunningSim,
+    key: SimKey,
+    config: PathBuf,
+    state: PathBuf,
+    metrics: SocketAddr,
+}
+
+async fn setup(state_in: &str) -> Setup {
+    let key = sim_key(ExchangeKind::Mexc, "disk-alice", Scenario::FuturesMissing);
+    let sim = support::start_sim(ScenarioFile {
+        keys: vec![key.clone()],
+        ..ScenarioFile::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let state = scratch.path().join(state_in).join("state");
+    let metrics = free_port();
+    let text = format!(
+        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
+         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{}",
+        state.display(),
+        connection_toml("alice", &key, &sim, &["spot"])
+    );
+    let config = scratch.write("keywarden.toml", &text);
+    Setup {
+        scratch,
+        sim,
+        key,
+        config,
+        state,
+        metrics,
+    }
+}
+
+impl Setup {
+    fn start(&self, log: &str) -> DaemonProcess {
+        DaemonProcess::start(&self.config, self.scratch.path().join(log))
+    }
+
+    fn play(&self, scenario: Scenario) {
+        assert!(self
+            .sim
+            .state
+            .set_scenario(ExchangeKind::Mexc, &self.key.api_key, scenario));
+    }
+
+    async fn history(&self) -> Option<Vec<Value>> {
+        let run = support::run(
+            &[
+                "history",
+                "--config",
+                self.config.to_str().unwrap(),
+                "alice",
+                "--json",
+            ],
+            &[],
+        )
+        .await;
+        (run.code == 0).then(|| support::json_lines(&run.stdout))
+    }
+
+    async fn metrics(&self) -> Option<String> {
+        http_get(&format!("http://{}/metrics", self.metrics))
+            .await
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body)
+    }
+
+    async fn stop(&self, mut daemon: DaemonProcess) -> String {
+        daemon.signal("TERM");
+        let code = daemon.exit_within(Duration::from_secs(15)).await;
+        assert_eq!(code, Some(0), "{}", daemon.log());
+        daemon.log()
+    }
+}
+
+fn status_line(status: &str) -> String {
+    format!(
+        "keywarden_connection_status{{connection=\"alice\",exchange=\"mexc\",status=\"{status}\"}} 1"
+    )
+}
+
+/// Fills the filesystem holding `dir` until it refuses another byte; returns the filler file.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0xa5u8; 4096];
+    loop {
+        if let Err(e) = file.write_all(&block).and_then(|_| file.sync_all()) {
+            assert_eq!(e.raw_os_error(), Some(28), "ENOSPC expected, got {e}");
+            return path;
+        }
+    }
+}
+
+fn key_of(span: &Value) -> (String, String) {
+    (span["first_seen"].to_string(), span["status"].to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_history_writes_loudly_checks_go_on_and_nothing_stored_is_lost() {
+    let s = setup("disk").await;
+    let Some(_mount) = Tmpfs::mount(&s.scratch.path().join("disk"), "4M") else {
+        return;
+    };
+    let daemon = s.start("first.log");
+    let before = eventually(Duration::from_secs(20), "a span checked twice", || async {
+        s.history()
+            .await
+            .filter(|spans| spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2))
+    })
+    .await;
+
+    let filler = fill(&s.scratch.path().join("disk"));
+    s.play(Scenario::WithdrawEnabled);
+    // Checks go on and /metrics follows them, though the history cannot be written.
+    eventually(
+        Duration::from_secs(20),
+        "withdraw_enabled on /metrics",
+        || async {
+            s.metrics()
+                .await
+                .filter(|m| m.contains(&status_line("withdraw_enabled")))
+        },
+    )
+    .await;
+    let failed = eventually(
+        Duration::from_secs(20),
+        "the failed write in the log",
+        || async {
+            daemon
+                .log()
+                .lines()
+                .find(|l| l.contains("cannot record check"))
+                .map(str::to_string)
+        },
+    )
+    .await;
+    assert!(
+        failed.contains(&s.state.display().to_string()),
+        "the log names the store's path: {failed}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        http_get(&format!("http://{}/healthz", s.metrics))
+            .await
+            .map(|r| r.0),
+        Some(200),
+        "the scheduler is alive: {}",
+        daemon.log()
+    );
+    let log = s.stop(daemon).await;
+    assert!(!log.contains("panicked"), "{log}");
+    println!(
+        "full disk: {} failed history writes logged, e.g. {failed}",
+        log.matches("cannot record check").count()
+    );
+
+    // Space again: a restart finds every span stored before the disk filled up.
+    std::fs::remove_file(filler).unwrap();
+    let daemon = s.start("second.log");
+    let after = eventually(Duration::from_secs(20), "a withdraw span", || async {
+        s.history()
+            .await
+            .filter(|spans| spans.iter().any(|sp| sp["status"] == "withdraw_enabled"))
+    })
+    .await;
+    for span in &before {
+        assert!(
+            after.iter().any(|a| key_of(a) == key_of(span)),
+            "span lost: {span}\nafter: {after:?}"
+        );
+    }
+    s.stop(daemon).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_state_dir_stops_start_up_with_exit_2_naming_it_and_keeps_the_history() {
+    let s = setup("disk").await;
+    let Some(mount) = Tmpfs::mount(&s.scratch.path().join("disk"), "8M") else {
+        return;
+    };
+    let daemon = s.start("first.log");
+    let before = eventually(Duration::from_secs(20), "a first span", || async {
+        s.history().await.filter(|spans| !spans.is_empty())
+    })
+    .await;
+    s.stop(daemon).await;
+
+    mount.remount("ro");
+    let run = support::run(&["run", "--config", s.config.to_str().unwrap()], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&s.state.display().to_string()),
+        "names the path: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.to_lowercase().contains("read-only"),
+        "says why: {}",
+        run.stderr
+    );
+    // The history is still readable from a read-only store.
+    let shown = s.history().await;
+    println!(
+        "read-only state dir: run exits 2 with {:?}; history readable: {}",
+        run.stderr.trim(),
+        shown.is_some()
+    );
+
+    // A state dir that does not exist yet on a read-only filesystem: the same, clearly.
+    let fresh = s.config.with_file_name("fresh.toml");
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        &s.state.display().to_string(),
+        &s.state.with_file_name("new").display().to_string(),
+    );
+    std::fs::write(&fresh, text).unwrap();
+    let run = support::run(&["run", "--config", fresh.to_str().unwrap()], &[]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("new"), "{}", run.stderr);
+
+    mount.remount("rw");
+    let daemon = s.start("second.log");
+    let after = eventually(Duration::from_secs(20), "history after remount", || async {
+        s.history().await.filter(|spans| !spans.is_empty())
+    })
+    .await;
+    for span in &before {
+        assert!(
+            after.iter().any(|a| key_of(a) == key_of(span)),
+            "span lost: {span}\nafter: {after:?}"
+        );
+    }
+    s.stop(daemon).await;
+}
