@@ -1,9 +1,11 @@
-//! Secrets: where they come from (`env:`, `file:`, literal) and how they are shown (never, or masked).
+//! Secrets: where they come from (`env:`, `file:`, `cred:`, literal) and how they are shown (never,
+//! or masked).
 //!
 //! Every secret lives in a [`SecretString`] from the moment it is resolved, so `Debug` prints
 //! `[REDACTED]` and nothing leaks through a stray `{:?}` in a log line or an error.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
 pub use secrecy::{ExposeSecret, SecretString};
 
@@ -14,6 +16,9 @@ pub enum SecretSource {
     Env(String),
     /// `file:PATH`: read the file, trailing newline stripped (systemd credentials, Docker secrets).
     File(PathBuf),
+    /// `cred:NAME`: the systemd credential NAME, i.e. the file `$CREDENTIALS_DIRECTORY/NAME` that
+    /// systemd fills from the unit's `LoadCredential=` lines (readable only by the service).
+    Credential(String),
     /// Anything else: the secret itself, written into the config file. Works, but is warned about.
     Literal,
 }
@@ -25,6 +30,8 @@ impl SecretSource {
             SecretSource::Env(name.to_string())
         } else if let Some(path) = raw.strip_prefix("file:") {
             SecretSource::File(PathBuf::from(path))
+        } else if let Some(name) = raw.strip_prefix("cred:") {
+            SecretSource::Credential(name.to_string())
         } else {
             SecretSource::Literal
         }
@@ -42,6 +49,23 @@ pub enum SecretError {
     FileUnreadable { path: String, reason: String },
     #[error("secret file {0} is empty")]
     FileEmpty(String),
+    #[error(
+        "cred:{0} needs the environment variable CREDENTIALS_DIRECTORY, which is not set: \
+         systemd sets it for a unit with LoadCredential= lines (start KeyWarden from its unit), \
+         or use file:PATH"
+    )]
+    CredentialsDirectoryUnset(String),
+    #[error("cred:{0} is not a credential name (a file name, without '/')")]
+    CredentialName(String),
+    #[error(
+        "cannot read credential {name} at {path} ($CREDENTIALS_DIRECTORY/{name}): {reason}; \
+         is there a LoadCredential= line for it in the unit?"
+    )]
+    CredentialUnreadable {
+        name: String,
+        path: String,
+        reason: String,
+    },
     #[error("value is empty")]
     Empty,
 }
@@ -55,16 +79,15 @@ pub fn resolve(raw: &str) -> Result<SecretString, SecretError> {
             Err(_) => return Err(SecretError::EnvMissing(name)),
         },
         SecretSource::File(path) => {
-            let shown = path.display().to_string();
             let text = std::fs::read_to_string(&path).map_err(|e| SecretError::FileUnreadable {
-                path: shown.clone(),
+                path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            let trimmed = text.trim_end_matches(['\n', '\r']).to_string();
-            if trimmed.is_empty() {
-                return Err(SecretError::FileEmpty(shown));
-            }
-            trimmed
+            non_empty_file_text(text, &path)?
+        }
+        SecretSource::Credential(name) => {
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY");
+            read_credential(&name, dir.as_deref())?
         }
         SecretSource::Literal if raw.is_empty() => return Err(SecretError::Empty),
         SecretSource::Literal => raw.to_string(),
@@ -78,6 +101,34 @@ pub fn world_readable(path: &std::path::Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
     (mode & 0o004 != 0).then_some(mode)
+}
+
+/// Reads the systemd credential `name` from `dir` (the value of `$CREDENTIALS_DIRECTORY`).
+fn read_credential(name: &str, dir: Option<&OsStr>) -> Result<String, SecretError> {
+    // A credential is one file directly in the directory: no paths, no way out of it.
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        return Err(SecretError::CredentialName(name.to_string()));
+    }
+    let dir = match dir {
+        Some(d) if !d.is_empty() => Path::new(d),
+        _ => return Err(SecretError::CredentialsDirectoryUnset(name.to_string())),
+    };
+    let path = dir.join(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| SecretError::CredentialUnreadable {
+        name: name.to_string(),
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    non_empty_file_text(text, &path)
+}
+
+/// A secret file's text without its trailing newline; an empty file is an error.
+fn non_empty_file_text(text: String, path: &Path) -> Result<String, SecretError> {
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        return Err(SecretError::FileEmpty(path.display().to_string()));
+    }
+    Ok(trimmed.to_string())
 }
 
 /// Shows an API key the way operators recognise it without revealing it: the first four and
@@ -118,6 +169,10 @@ mod tests {
             SecretSource::of("file:/run/x"),
             SecretSource::File("/run/x".into())
         );
+        assert_eq!(
+            SecretSource::of("cred:smtp_password"),
+            SecretSource::Credential("smtp_password".into())
+        );
         assert_eq!(SecretSource::of("abc"), SecretSource::Literal);
     }
 
@@ -147,5 +202,66 @@ mod tests {
             err.to_string(),
             "environment variable KEYWARDEN_TEST_SURELY_UNSET_VAR is not set"
         );
+    }
+
+    #[test]
+    fn credential_is_read_from_the_credentials_directory_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("smtp_password"), "pw-from-systemd\n").unwrap();
+        let got = read_credential("smtp_password", Some(dir.path().as_os_str())).unwrap();
+        assert_eq!(got, "pw-from-systemd");
+    }
+
+    #[test]
+    fn credential_without_credentials_directory_names_the_variable() {
+        for unset in [None, Some(OsStr::new(""))] {
+            let err = read_credential("smtp_password", unset).unwrap_err();
+            assert_eq!(
+                err,
+                SecretError::CredentialsDirectoryUnset("smtp_password".into())
+            );
+            let text = err.to_string();
+            assert!(text.contains("cred:smtp_password"), "{text}");
+            assert!(text.contains("CREDENTIALS_DIRECTORY"), "{text}");
+            assert!(text.contains("LoadCredential="), "{text}");
+        }
+    }
+
+    #[test]
+    fn missing_credential_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_credential("bot_token", Some(dir.path().as_os_str())).unwrap_err();
+        let path = dir.path().join("bot_token").display().to_string();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "cannot read credential bot_token at {path} ($CREDENTIALS_DIRECTORY/bot_token): "
+            )),
+            "{text}"
+        );
+        assert!(text.contains("LoadCredential="), "{text}");
+    }
+
+    #[test]
+    fn empty_credential_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "\n").unwrap();
+        let err = read_credential("token", Some(dir.path().as_os_str())).unwrap_err();
+        assert_eq!(
+            err,
+            SecretError::FileEmpty(dir.path().join("token").display().to_string())
+        );
+    }
+
+    #[test]
+    fn credential_names_cannot_leave_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["", ".", "..", "../etc/shadow", "a/b"] {
+            assert_eq!(
+                read_credential(bad, Some(dir.path().as_os_str())).unwrap_err(),
+                SecretError::CredentialName(bad.into()),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -55,19 +55,87 @@ async fn a_good_config_validates() {
 #[tokio::test]
 async fn the_shipped_example_config_validates() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/keywarden.example.toml");
-    let env = [
-        ("ALICE_MEXC_KEY", "mx0vAliceKey0000001"),
-        ("ALICE_MEXC_SECRET", "s1"),
-        ("BOB_KUCOIN_KEY", "6705f5c311545b000157d3eb"),
-        ("BOB_KUCOIN_SECRET", "s2"),
-        ("BOB_KUCOIN_PASSPHRASE", "p"),
-        ("KEYWARDEN_TELEGRAM_TOKEN", "123:abc"),
-        // The example reads the SMTP password from a systemd credential; point it elsewhere.
-        ("KEYWARDEN__ALERTS__EMAIL__PASSWORD", "env:SMTP_PASSWORD"),
-        ("SMTP_PASSWORD", "pw"),
-    ];
-    let run = support::run(&["validate", "--config", example], &env).await;
+    // The example reads its secrets as systemd credentials (cred:kw_NAME), the way the shipped
+    // unit's LoadCredential=kw:/etc/keywarden/credentials hands them over.
+    let scratch = Scratch::new();
+    for (name, value) in [
+        ("kw_alice_mexc_key", "mx0vAliceKey0000001"),
+        ("kw_alice_mexc_secret", "s1"),
+        ("kw_bob_kucoin_key", "6705f5c311545b000157d3eb"),
+        ("kw_bob_kucoin_secret", "s2"),
+        ("kw_bob_kucoin_passphrase", "p"),
+        ("kw_telegram_token", "123:abc"),
+        ("kw_smtp_password", "pw\n"),
+    ] {
+        scratch.write(name, value);
+    }
+    let dir = scratch.path().to_str().unwrap();
+    let run = support::run(
+        &["validate", "--config", example],
+        &[("CREDENTIALS_DIRECTORY", dir)],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("secrets written into the config file"),
+        "no literal secrets in the example:\n{}",
+        run.stderr
+    );
+}
+
+/// `cred:NAME` reads `$CREDENTIALS_DIRECTORY/NAME` (systemd `LoadCredential=`); without the
+/// variable, or without the file, the error names the key, the variable and the path.
+#[tokio::test]
+async fn systemd_credentials_are_read_and_their_absence_is_explained() {
+    let text = GOOD_CONNECTION.replace("env:ALICE_SECRET", "cred:kw_alice_secret");
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", &text);
+    let path = path.to_str().unwrap();
+    let creds = scratch.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    let creds_dir = creds.to_str().unwrap();
+    let key = ("ALICE_KEY", "mx0vAliceKey0000001");
+
+    // Not started by systemd: no CREDENTIALS_DIRECTORY.
+    refused(
+        &text,
+        &[
+            "connections.alice-mexc.api_secret",
+            "cred:kw_alice_secret",
+            "CREDENTIALS_DIRECTORY",
+        ],
+    )
+    .await;
+
+    // The unit has no LoadCredential for it: the file is missing.
+    let run = support::run(
+        &["validate", "--config", path],
+        &[key, ("CREDENTIALS_DIRECTORY", creds_dir)],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let expected_path = creds.join("kw_alice_secret");
+    for word in [
+        "connections.alice-mexc.api_secret",
+        "cannot read credential kw_alice_secret",
+        expected_path.to_str().unwrap(),
+    ] {
+        assert!(run.stderr.contains(word), "lacks {word:?}:\n{}", run.stderr);
+    }
+
+    // Present (systemd writes it as the file, trailing newline and all): it validates.
+    std::fs::write(
+        creds.join("kw_alice_secret"),
+        "alice-secret-value-that-must-not-leak\n",
+    )
+    .unwrap();
+    let run = support::run(
+        &["validate", "--config", path],
+        &[key, ("CREDENTIALS_DIRECTORY", creds_dir)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("alice-secret-value"), "{}", run.stderr);
 }
 
 #[tokio::test]
