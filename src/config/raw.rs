@@ -45,7 +45,7 @@ pub struct RawAlerts {
 #[serde(deny_unknown_fields)]
 pub struct RawTelegram {
     pub bot_token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub chat_ids: Vec<i64>,
     pub api_url: Option<String>,
 }
@@ -57,7 +57,7 @@ pub struct RawEmail {
     pub username: Option<String>,
     pub password: Option<String>,
     pub from: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub to: Vec<String>,
 }
 
@@ -106,3 +106,22 @@ redacted_debug!(RawEmail { smtp_url, username, from, to } hides { password });
 redacted_debug!(RawConnection {
     exchange, markets, require_ip_whitelist, owner_email, schedule, base_url, futures_base_url, alerts
 } hides { api_key, api_secret, passphrase });
+
+/// A list that may also be written as a single value: an environment override such as
+/// `KEYWARDEN__ALERTS__TELEGRAM__CHAT_IDS=-100123` arrives as one number, not a list.
+fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(value) => vec![value],
+        OneOrMany::Many(values) => values,
+    })
+}

@@ -139,7 +139,7 @@ pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     if !notes.literal_keys.is_empty() {
         warnings.push(format!(
-            "secrets written into the config file (prefer \"env:NAME\" or \"file:PATH\" so they stay out of it): {}",
+            "secrets written into the config file (prefer \"cred:NAME\", \"env:NAME\" or \"file:PATH\" so they stay out of it): {}",
             notes.literal_keys.join(", ")
         ));
     }

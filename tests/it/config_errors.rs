@@ -299,3 +299,21 @@ async fn environment_overrides_apply_and_are_validated() {
     let run = support::run(&["validate", "--config", path], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_single_chat_id_or_recipient_from_the_environment_is_a_list_of_one() {
+    let scratch = Scratch::new();
+    let text = format!(
+        "[alerts.telegram]\nbot_token = \"env:TOKEN\"\nchat_ids = [1, 2]\n\n\
+         [alerts.email]\nsmtp_url = \"smtp://127.0.0.1:2525\"\nfrom = \"k@example.com\"\nto = [\"a@example.com\"]\n\n{GOOD_CONNECTION}"
+    );
+    let path = scratch.write("keywarden.toml", &text);
+    let mut env = ENV.to_vec();
+    env.extend([
+        ("TOKEN", "123:abc"),
+        ("KEYWARDEN__ALERTS__TELEGRAM__CHAT_IDS", "-100123"),
+        ("KEYWARDEN__ALERTS__EMAIL__TO", "ops@example.com"),
+    ]);
+    let run = support::run(&["validate", "--config", path.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
