@@ -22,6 +22,7 @@ struct World {
     smtp: SmtpServer,
     key: SimKey,
     config: std::path::PathBuf,
+    metrics: std::net::SocketAddr,
 }
 
 impl World {
@@ -37,6 +38,7 @@ impl World {
         let bot = BotApiSim::start(TOKEN).await;
         let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
         let scratch = Scratch::new();
+        let metrics = free_port();
         let connection = connection_toml("carol", &key, &sim, &["spot"])
             + "owner_email = \"carol@example.com\"\n";
         let text = format!(
@@ -47,7 +49,6 @@ impl World {
              [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
              {connection}",
             state = scratch.path().join("state").display(),
-            metrics = free_port(),
             chats = CHATS.map(|c| c.to_string()).join(", "),
             bot = bot.url(),
             smtp = smtp.url(),
@@ -60,6 +61,7 @@ impl World {
             smtp,
             key,
             config,
+            metrics,
         }
     }
 
@@ -69,6 +71,14 @@ impl World {
             self.scratch.path().join(log),
             &[("TELEGRAM_TOKEN", TOKEN)],
         )
+    }
+
+    /// `keywarden_alert_outbox_depth` as the daemon reports it.
+    async fn outbox_depth(&self) -> Option<u64> {
+        let (_, body) = support::http_get(&format!("http://{}/metrics", self.metrics)).await?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     fn play(&self, scenario: Scenario) {
@@ -214,6 +224,16 @@ async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
     w.play(Scenario::FuturesMissing);
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(w.bot.delivered().is_empty() && w.smtp.messages().is_empty());
+    let queued = eventually(
+        Duration::from_secs(10),
+        "the outbox depth rising",
+        || async { w.outbox_depth().await.filter(|d| *d >= 6) },
+    )
+    .await;
+    assert!(
+        queued >= 6,
+        "3 alerts × (2 chats + ops + owner) wait: {queued}"
+    );
 
     w.bot.set_behaviour(botapi_sim::Behaviour::Ok);
     w.smtp.set_behaviour(smtp_server::Behaviour::Accept);
