@@ -63,8 +63,14 @@ pub async fn run() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let config = Config::from_toml(&text, Path::new("(demo config)"))
-        .expect("the shipped demo config is valid");
+    // The shipped demo config is valid; KEYWARDEN__ overrides from the environment may not be.
+    let config = match Config::from_toml(&text, Path::new("(demo config)")) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     println!(
         "KeyWarden demo: exchange simulator on http://{}, {} demo connections\n",
         running.addr,

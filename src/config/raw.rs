@@ -45,7 +45,7 @@ pub struct RawAlerts {
 #[serde(deny_unknown_fields)]
 pub struct RawTelegram {
     pub bot_token: String,
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(default, deserialize_with = "chat_ids")]
     pub chat_ids: Vec<i64>,
     pub api_url: Option<String>,
 }
@@ -124,4 +124,28 @@ where
         OneOrMany::One(value) => vec![value],
         OneOrMany::Many(values) => values,
     })
+}
+
+/// Chat ids as written in TOML (numbers) or as the environment gives them (text, one value or a
+/// comma-separated list the config crate has already split).
+fn chat_ids<'de, D>(deserializer: D) -> Result<Vec<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(i64),
+        Text(String),
+    }
+    one_or_many::<D, Id>(deserializer)?
+        .into_iter()
+        .map(|id| match id {
+            Id::Number(n) => Ok(n),
+            Id::Text(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| serde::de::Error::custom(format!("chat id {text:?} is not a number"))),
+        })
+        .collect()
 }

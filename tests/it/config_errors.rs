@@ -316,4 +316,19 @@ async fn a_single_chat_id_or_recipient_from_the_environment_is_a_list_of_one() {
     ]);
     let run = support::run(&["validate", "--config", path.to_str().unwrap()], &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Several, comma-separated, still work; a chat id that is not a number is named.
+    env.retain(|(k, _)| *k != "KEYWARDEN__ALERTS__TELEGRAM__CHAT_IDS");
+    env.push(("KEYWARDEN__ALERTS__TELEGRAM__CHAT_IDS", "-1001,-1002"));
+    let run = support::run(&["validate", "--config", path.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.retain(|(k, _)| *k != "KEYWARDEN__ALERTS__TELEGRAM__CHAT_IDS");
+    env.push(("KEYWARDEN__ALERTS__TELEGRAM__CHAT_IDS", "ops-chat"));
+    let run = support::run(&["validate", "--config", path.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("chat id \"ops-chat\" is not a number"),
+        "{}",
+        run.stderr
+    );
 }
