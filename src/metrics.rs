@@ -413,10 +413,12 @@ pub fn router(metrics: Arc<Metrics>, healthy: Arc<dyn Fn() -> bool + Send + Sync
             get(move || {
                 let metrics = Arc::clone(&metrics);
                 async move {
-                    (
-                        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-                        metrics.render(),
-                    )
+                    // Rendering thousands of connections takes a while: off the runtime's worker
+                    // threads, so checks and their timers are not held up by a scrape.
+                    let body = tokio::task::spawn_blocking(move || metrics.render())
+                        .await
+                        .unwrap_or_default();
+                    ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body)
                 }
             }),
         )
