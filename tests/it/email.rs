@@ -238,6 +238,17 @@ fn only_message(server: &SmtpServer) -> (Received, Mail) {
     (received, mail)
 }
 
+/// Delivers `alerts` to `recipient` through a real SMTP server that accepts everything, and
+/// returns the one message it received.
+async fn deliver_one(recipient: &Recipient, alerts: &[Alert]) -> (Received, Mail) {
+    let server = SmtpServer::start(Behaviour::Accept).await;
+    email(&server)
+        .deliver(recipient, alerts)
+        .await
+        .expect("delivered");
+    only_message(&server)
+}
+
 fn assert_password_hidden(error: &DeliveryError) {
     let b64 = base64::engine::general_purpose::STANDARD.encode(PASSWORD);
     for text in [error.to_string(), format!("{error:?}")] {
@@ -306,7 +317,6 @@ async fn operator_alert_arrives_with_from_to_subject_and_both_parts() {
 
 #[tokio::test]
 async fn html_part_escapes_markup_from_the_exchange_message() {
-    let server = SmtpServer::start(Behaviour::Accept).await;
     let mut a = alert(
         "carol-mexc",
         AlertKind::Opened,
@@ -319,12 +329,7 @@ async fn html_part_escapes_markup_from_the_exchange_message() {
         masked_key: "<i>mx0v…9f2a".to_string(),
         owner_email: None,
     };
-    email(&server)
-        .deliver(&operator("ops@example.com"), &[a])
-        .await
-        .expect("delivered");
-
-    let (_, mail) = only_message(&server);
+    let (_, mail) = deliver_one(&operator("ops@example.com"), &[a]).await;
     let html = mail.html();
     assert!(
         html.contains("code 10072: &lt;b&gt;&amp;amp key&lt;/b&gt; &quot;invalid&quot;"),
@@ -341,19 +346,13 @@ async fn html_part_escapes_markup_from_the_exchange_message() {
 
 #[tokio::test]
 async fn owner_version_has_no_exchange_internals_and_says_what_to_do() {
-    let server = SmtpServer::start(Behaviour::Accept).await;
     let a = alert(
         "carol-mexc",
         AlertKind::Opened,
         Status::InvalidKey,
         "code 10072: Api key info invalid (latency 231 ms)",
     );
-    email(&server)
-        .deliver(&owner("carol@example.com"), &[a])
-        .await
-        .expect("delivered");
-
-    let (received, mail) = only_message(&server);
+    let (received, mail) = deliver_one(&owner("carol@example.com"), &[a]).await;
     assert_eq!(received.recipients, vec!["carol@example.com".to_string()]);
     assert_eq!(
         mail.header("Subject"),
@@ -396,19 +395,13 @@ async fn owner_version_has_no_exchange_internals_and_says_what_to_do() {
 
 #[tokio::test]
 async fn owner_resolved_notice_says_the_connection_works_again() {
-    let server = SmtpServer::start(Behaviour::Accept).await;
     let a = alert(
         "carol-mexc",
         AlertKind::Resolved,
         Status::InvalidKey,
         "connected",
     );
-    email(&server)
-        .deliver(&owner("carol@example.com"), &[a])
-        .await
-        .expect("delivered");
-
-    let (_, mail) = only_message(&server);
+    let (_, mail) = deliver_one(&owner("carol@example.com"), &[a]).await;
     assert_eq!(
         mail.header("Subject"),
         Some("[KeyWarden] Your MEXC API key \"carol-mexc\" works again")
@@ -423,18 +416,13 @@ async fn owner_resolved_notice_says_the_connection_works_again() {
 
 #[tokio::test]
 async fn operator_resolved_subject() {
-    let server = SmtpServer::start(Behaviour::Accept).await;
     let a = alert(
         "carol-mexc",
         AlertKind::Resolved,
         Status::InvalidKey,
         "connected",
     );
-    email(&server)
-        .deliver(&operator("ops@example.com"), &[a])
-        .await
-        .expect("delivered");
-    let (_, mail) = only_message(&server);
+    let (_, mail) = deliver_one(&operator("ops@example.com"), &[a]).await;
     assert_eq!(
         mail.header("Subject"),
         Some("[KeyWarden] resolved: carol-mexc (mexc)")
@@ -443,7 +431,6 @@ async fn operator_resolved_subject() {
 
 #[tokio::test]
 async fn a_digest_of_three_alerts_is_one_email() {
-    let server = SmtpServer::start(Behaviour::Accept).await;
     let mut notice = alert(
         "bob-mexc",
         AlertKind::Notice,
@@ -461,12 +448,7 @@ async fn a_digest_of_three_alerts_is_one_email() {
         ),
         notice,
     ];
-    email(&server)
-        .deliver(&operator("ops@example.com"), &alerts)
-        .await
-        .expect("delivered");
-
-    let (received, mail) = only_message(&server);
+    let (received, mail) = deliver_one(&operator("ops@example.com"), &alerts).await;
     assert_eq!(received.recipients.len(), 1);
     assert_eq!(mail.header("Subject"), Some("[KeyWarden] 3 alerts"));
     for body in [mail.text(), mail.html()] {
@@ -728,20 +710,15 @@ async fn the_smtp_password_never_appears_in_a_delivery_error() {
 
 #[tokio::test]
 async fn dot_stuffed_lines_arrive_intact() {
-    let server = SmtpServer::start(Behaviour::Accept).await;
     let a = alert(
         "carol-mexc",
         AlertKind::Opened,
         Status::InvalidKey,
         "first line\n.\n..two dots\n.end",
     );
-    email(&server)
-        .deliver(&operator("ops@example.com"), &[a])
-        .await
-        .expect("delivered");
     // In the HTML part the message's lines start at the left margin, so "." and ".." lines
     // travel dot-stuffed; a server that ended DATA early would have cut the message short.
-    let (_, mail) = only_message(&server);
+    let (_, mail) = deliver_one(&operator("ops@example.com"), &[a]).await;
     let html = mail.html().replace("\r\n", "\n");
     assert!(
         html.contains("first line<br>\n.<br>\n..two dots<br>\n.end"),
