@@ -23,6 +23,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -179,17 +180,6 @@ fn meaning(code: i64, msg: &str) -> Meaning {
         // 100500 server problem, 100503 busy, 109500/110500 busy; and anything unknown.
         _ => Meaning::Unavailable,
     }
-}
-
-/// What one BingX call came to.
-#[derive(Debug)]
-enum Outcome {
-    /// `code` 0: the call's `data` (or the whole body when there is no `data`).
-    Ok(Value),
-    /// `100004`: the key lacks the right this endpoint needs.
-    Denied(String),
-    /// Anything that ends the probe.
-    Problem(Problem),
 }
 
 /// A JSON `code`: a number per the docs; a numeric string is accepted too.
@@ -488,7 +478,7 @@ impl Bingx {
     async fn time(&self, base: &str, path: &str) -> Result<(), Problem> {
         let what = format!("GET {path}");
         let sent = now_ms();
-        let data = public_ok(self.public(base, path, &what).await)?;
+        let data = (self.public(base, path, &what).await).public()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
@@ -581,15 +571,6 @@ impl Bingx {
             }
         }
         Ok(())
-    }
-}
-
-/// A public endpoint never needs a right: a refusal there is not the key's.
-fn public_ok(outcome: Outcome) -> Result<Value, Problem> {
-    match outcome {
-        Outcome::Ok(data) => Ok(data),
-        Outcome::Denied(said) => Err(Problem::unavailable(said)),
-        Outcome::Problem(problem) => Err(problem),
     }
 }
 

@@ -22,6 +22,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -190,17 +191,6 @@ pub fn auth_headers(
 // ---------------------------------------------------------------------------------------------
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
-
-/// What one Bitget call came to.
-#[derive(Debug)]
-enum Outcome {
-    /// `code` 00000: the call's `data`.
-    Ok(Value),
-    /// `40014`: the key lacks the right this endpoint needs (a fact, not a problem).
-    Denied(String),
-    /// Anything that ends the probe.
-    Problem(Problem),
-}
 
 /// The envelope's `code` as text: a string per the docs; a number is accepted too, tolerantly.
 fn code_of(body: &Value) -> Option<String> {
@@ -516,7 +506,7 @@ impl Bitget {
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
         let what = format!("GET {PATH_TIME}");
         let sent = now_ms();
-        let data = ok(self.public(spot, PATH_TIME, &what).await)?;
+        let data = (self.public(spot, PATH_TIME, &what).await).public()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
@@ -598,15 +588,6 @@ impl Bitget {
             }
         }
         Ok(())
-    }
-}
-
-fn ok(outcome: Outcome) -> Result<Value, Problem> {
-    match outcome {
-        Outcome::Ok(data) => Ok(data),
-        // a public endpoint never needs a right: a refusal there is not the key's
-        Outcome::Denied(said) => Err(Problem::unavailable(said)),
-        Outcome::Problem(problem) => Err(problem),
     }
 }
 

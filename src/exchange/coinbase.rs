@@ -37,6 +37,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::facts::extract_ip;
+use super::facts::Outcome;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
@@ -220,16 +221,6 @@ fn auth_headers(
 // ---------------------------------------------------------------------------------------------
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
-
-/// What one Coinbase call came to.
-#[derive(Debug)]
-enum Outcome {
-    Ok(Value),
-    /// The key lacks the right this endpoint needs (or, for the futures read, has no futures
-    /// account): a fact, not a problem.
-    Denied(String),
-    Problem(Problem),
-}
 
 /// The error code and message of a JSON error body, in either of Coinbase's shapes:
 /// grpc-gateway `{"error":"PERMISSION_DENIED","code":7,"message":…}` (v3, the OpenAPI default

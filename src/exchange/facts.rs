@@ -81,6 +81,29 @@ impl Problem {
     }
 }
 
+/// How one reply from an exchange reads once its envelope and error codes are understood.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Success: the call's data.
+    Ok(serde_json::Value),
+    /// The key lacks the right this endpoint needs: a fact about the key, not a problem.
+    Denied(String),
+    /// Anything that ends the probe.
+    Problem(Problem),
+}
+
+impl Outcome {
+    /// The data of a public endpoint. Such an endpoint needs no right, so a refusal there is not
+    /// the key's doing: it counts as the exchange not answering properly.
+    pub fn public(self) -> Result<serde_json::Value, Problem> {
+        match self {
+            Outcome::Ok(data) => Ok(data),
+            Outcome::Denied(said) => Err(Problem::unavailable(said)),
+            Outcome::Problem(problem) => Err(problem),
+        }
+    }
+}
+
 /// Everything one probe learned. Partial facts are normal: a probe that met a problem halfway
 /// still reports what it saw before.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -154,17 +155,6 @@ impl Envelope {
     fn msg(&self) -> &str {
         self.msg.as_deref().unwrap_or("")
     }
-}
-
-/// What one KuCoin call came to.
-#[derive(Debug)]
-enum Outcome {
-    /// `code` 200000: the call's `data`.
-    Ok(Value),
-    /// `400007`: the key lacks the right this endpoint needs (a fact, not a problem).
-    Denied(String),
-    /// Anything that ends the probe.
-    Problem(Problem),
 }
 
 /// `Retry-After` (seconds) when sent, else KuCoin's `gw-ratelimit-reset` (ms until the pool refills).
@@ -429,7 +419,7 @@ impl Kucoin {
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
         let sent = now_ms();
-        let data = ok(self.public(spot, PATH_TIMESTAMP, &what).await)?;
+        let data = (self.public(spot, PATH_TIMESTAMP, &what).await).public()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
@@ -437,7 +427,7 @@ impl Kucoin {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = ok(self.public(spot, PATH_STATUS, &what).await)?;
+        let data = (self.public(spot, PATH_STATUS, &what).await).public()?;
         if let Some(problem) = status_problem(&data, &what) {
             return Err(problem);
         }
@@ -479,7 +469,7 @@ impl Kucoin {
         if target.markets.futures {
             let futures = target.futures_base(DEFAULT_FUTURES_BASE);
             let what = format!("GET {PATH_STATUS} (futures host)");
-            let data = ok(self.public(futures, PATH_STATUS, &what).await)?;
+            let data = (self.public(futures, PATH_STATUS, &what).await).public()?;
             if let Some(problem) = status_problem(&data, &what) {
                 return Err(problem);
             }
@@ -502,15 +492,6 @@ impl Kucoin {
             }
         }
         Ok(())
-    }
-}
-
-fn ok(outcome: Outcome) -> Result<Value, Problem> {
-    match outcome {
-        Outcome::Ok(data) => Ok(data),
-        // a public endpoint never needs a right: a refusal there is not the key's
-        Outcome::Denied(said) => Err(Problem::unavailable(said)),
-        Outcome::Problem(problem) => Err(problem),
     }
 }
 

@@ -26,7 +26,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use facts::{Facts, Permissions, Problem, ProblemKind};
+pub use facts::{Facts, Outcome, Permissions, Problem, ProblemKind};
 pub use http::HttpClient;
 
 use crate::secret::SecretString;

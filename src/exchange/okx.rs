@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -172,17 +173,6 @@ impl Envelope {
     fn msg(&self) -> &str {
         self.msg.as_deref().unwrap_or("")
     }
-}
-
-/// What one OKX call came to.
-#[derive(Debug)]
-enum Outcome {
-    /// `code` "0": the call's `data`.
-    Ok(Value),
-    /// The key (or its account) may not use this endpoint: a fact, not a problem.
-    Denied(String),
-    /// Anything that ends the probe.
-    Problem(Problem),
 }
 
 fn wait_text(wait: Option<Duration>) -> String {
@@ -496,9 +486,10 @@ impl Okx {
     async fn read_public(&self, base: &str) -> PublicReading {
         let what = format!("GET {PATH_TIME}");
         let sent = now_ms();
-        let data = ok(self
+        let data = (self
             .get(format!("{base}{PATH_TIME}"), HeaderMap::new(), &what)
-            .await)?;
+            .await)
+            .public()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
@@ -506,9 +497,10 @@ impl Okx {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = ok(self
+        let data = (self
             .get(format!("{base}{PATH_STATUS}"), HeaderMap::new(), &what)
-            .await)?;
+            .await)
+            .public()?;
         status_reading(&data, &what)
     }
 
@@ -578,15 +570,6 @@ impl Okx {
             }
         }
         Ok(())
-    }
-}
-
-fn ok(outcome: Outcome) -> Result<Value, Problem> {
-    match outcome {
-        Outcome::Ok(data) => Ok(data),
-        // a public endpoint never needs a right: a refusal there is not the key's
-        Outcome::Denied(said) => Err(Problem::unavailable(said)),
-        Outcome::Problem(problem) => Err(problem),
     }
 }
 
