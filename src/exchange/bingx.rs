@@ -478,7 +478,7 @@ impl Bingx {
     async fn time(&self, base: &str, path: &str) -> Result<(), Problem> {
         let what = format!("GET {path}");
         let sent = now_ms();
-        let data = (self.public(base, path, &what).await).public()?;
+        let data = self.public(base, path, &what).await.public_data()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;

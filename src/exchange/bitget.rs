@@ -506,7 +506,7 @@ impl Bitget {
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
         let what = format!("GET {PATH_TIME}");
         let sent = now_ms();
-        let data = (self.public(spot, PATH_TIME, &what).await).public()?;
+        let data = self.public(spot, PATH_TIME, &what).await.public_data()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;

@@ -95,7 +95,7 @@ pub enum Outcome {
 impl Outcome {
     /// The data of a public endpoint. Such an endpoint needs no right, so a refusal there is not
     /// the key's doing: it counts as the exchange not answering properly.
-    pub fn public(self) -> Result<serde_json::Value, Problem> {
+    pub fn public_data(self) -> Result<serde_json::Value, Problem> {
         match self {
             Outcome::Ok(data) => Ok(data),
             Outcome::Denied(said) => Err(Problem::unavailable(said)),

@@ -419,7 +419,10 @@ impl Kucoin {
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
         let sent = now_ms();
-        let data = (self.public(spot, PATH_TIMESTAMP, &what).await).public()?;
+        let data = self
+            .public(spot, PATH_TIMESTAMP, &what)
+            .await
+            .public_data()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
@@ -427,7 +430,7 @@ impl Kucoin {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = (self.public(spot, PATH_STATUS, &what).await).public()?;
+        let data = self.public(spot, PATH_STATUS, &what).await.public_data()?;
         if let Some(problem) = status_problem(&data, &what) {
             return Err(problem);
         }
@@ -469,7 +472,10 @@ impl Kucoin {
         if target.markets.futures {
             let futures = target.futures_base(DEFAULT_FUTURES_BASE);
             let what = format!("GET {PATH_STATUS} (futures host)");
-            let data = (self.public(futures, PATH_STATUS, &what).await).public()?;
+            let data = self
+                .public(futures, PATH_STATUS, &what)
+                .await
+                .public_data()?;
             if let Some(problem) = status_problem(&data, &what) {
                 return Err(problem);
             }

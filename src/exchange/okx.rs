@@ -489,7 +489,7 @@ impl Okx {
         let data = (self
             .get(format!("{base}{PATH_TIME}"), HeaderMap::new(), &what)
             .await)
-            .public()?;
+            .public_data()?;
         let received = now_ms();
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
@@ -500,7 +500,7 @@ impl Okx {
         let data = (self
             .get(format!("{base}{PATH_STATUS}"), HeaderMap::new(), &what)
             .await)
-            .public()?;
+            .public_data()?;
         status_reading(&data, &what)
     }
 
