@@ -194,9 +194,14 @@ impl AlertEngine {
         let mut book = self.book.lock().expect("alert book lock");
         let mut raised = Self::evaluate_shared(&mut book, now);
         let mut changes = Vec::new();
-        let routes = book.routes.connections.clone();
-        for (name, state) in book.connections.iter_mut() {
-            let Some(route) = routes.get(name) else {
+        // Borrow the fields apart rather than clone every route on each tick.
+        let Book {
+            connections,
+            routes,
+            ..
+        } = &mut *book;
+        for (name, state) in connections.iter_mut() {
+            let Some(route) = routes.connections.get(name) else {
                 continue;
             };
             if let Some(reminder) = policy::remind_key(name, state, &route.thresholds, now) {
