@@ -64,16 +64,7 @@ pub fn table(rows: &[(&Connection, &Verdict)]) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..headers.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|row| row[i].chars().count())
-                .chain([headers[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = column_widths(&headers, &cells);
     let mut out = String::new();
     push_row(&mut out, headers.iter().map(|h| h.to_string()), &widths);
     for (row, (_, verdict)) in cells.into_iter().zip(rows) {
@@ -103,6 +94,20 @@ fn right(value: Option<bool>) -> String {
         None => "?",
     }
     .to_string()
+}
+
+/// The width of each column: its widest cell or its header.
+fn column_widths(headers: &[&str], cells: &[Vec<String>]) -> Vec<usize> {
+    (0..headers.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
 }
 
 fn push_row(out: &mut String, cells: impl Iterator<Item = String>, widths: &[usize]) {
@@ -155,16 +160,7 @@ pub fn print_history(connection: &str, spans: &[Span], json: bool) {
 
 /// Left-aligned columns, two spaces apart, the header first.
 fn render_rows(headers: &[&str], cells: Vec<Vec<String>>) -> String {
-    let widths: Vec<usize> = (0..headers.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|row| row[i].chars().count())
-                .chain([headers[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths = column_widths(headers, &cells);
     let mut out = String::new();
     push_row(&mut out, headers.iter().map(|h| h.to_string()), &widths);
     for row in cells {
