@@ -156,36 +156,69 @@ impl AlertEngine {
 
     /// Feeds one verdict to the policy and queues what it raises. Returns how many alerts
     /// (per recipient) were queued.
+    ///
+    /// The connection's memory is written only when it changed in a way that matters after a
+    /// restart (see [`worth_writing`]): a healthy key's repeats touch memory only, and
+    /// [`Self::checkpoint`] writes the rest now and then.
     pub fn observe(&self, verdict: &Verdict) -> Result<usize, StoreError> {
         let mut book = self.book.lock().expect("alert book lock");
-        let Some(route) = book.routes.connections.get(&verdict.connection).cloned() else {
-            return Ok(0); // removed by a reload while it was being checked
+        let Some(step) = Step::take(&book, verdict) else {
+            return Ok(0);
         };
-        let mut state = book.connections.remove(&verdict.connection);
-        let before = state.as_ref().map(|s| s.status);
-        let mut raised = policy::on_verdict(&mut state, verdict, &route.thresholds);
+        let Step {
+            state,
+            mut raised,
+            write,
+            evaluate,
+        } = step;
         // A connection whose first verdict is `rate_limited` has no alert state yet, and the
-        // policy keeps none for throttling: nothing to record. (This was an `expect` that
-        // panicked holding the book lock, poisoning it for every later verdict.)
+        // policy keeps none for throttling: nothing to record.
         let Some(state) = state else {
             return Ok(0);
         };
         book.connections
             .insert(verdict.connection.clone(), state.clone());
-        // Outages and clock trouble are judged across connections; only evaluate them when
-        // this verdict could change that picture.
-        let shared_relevant = |s: Option<Status>| {
-            matches!(
-                s,
-                Some(Status::ExchangeUnavailable) | Some(Status::ClockSkew)
-            )
-        };
-        let evaluate = shared_relevant(before) || shared_relevant(Some(verdict.status));
         if evaluate {
             raised.extend(Self::evaluate_shared(&mut book, verdict.checked_at));
         }
-        let changes = vec![(verdict.connection.clone(), Some(state))];
+        let changes = match write {
+            true => vec![(verdict.connection.clone(), Some(state))],
+            false => Vec::new(),
+        };
         self.queue(&book, changes, evaluate, raised, verdict.checked_at)
+    }
+
+    /// [`Self::observe`] for the common case that needs no store: when `verdict` raises
+    /// nothing, changes nothing worth writing and cannot change a shared incident, it is
+    /// applied in memory and `true` is returned; otherwise nothing happens and `false` says
+    /// to call `observe` (off the async threads, since it writes and may flush).
+    pub fn observe_quietly(&self, verdict: &Verdict) -> bool {
+        let mut book = self.book.lock().expect("alert book lock");
+        let Some(step) = Step::take(&book, verdict) else {
+            return true;
+        };
+        if step.write || step.evaluate || !step.raised.is_empty() {
+            return false;
+        }
+        if let Some(state) = step.state {
+            book.connections.insert(verdict.connection.clone(), state);
+        }
+        true
+    }
+
+    /// Writes every connection's memory as it is now (the repeats [`Self::observe`] kept in
+    /// memory: last check time, message, streaks past their thresholds). The daemon calls it
+    /// periodically and on shutdown.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let book = self.book.lock().expect("alert book lock");
+        let changes: Vec<(String, Option<ConnectionAlerts>)> = book
+            .connections
+            .iter()
+            .map(|(name, state)| (name.clone(), Some(state.clone())))
+            .collect();
+        self.store
+            .commit_alerts(&changes, None, Vec::new(), Utc::now())
+            .map(drop)
     }
 
     /// Time-driven work: reminders, and shared incidents whose picture changed with time or
@@ -299,5 +332,67 @@ impl AlertEngine {
             remedy,
             previous: raised.previous,
         }
+    }
+}
+
+/// Whether a connection's alert memory changed in a way a restarted daemon must see: anything
+/// but the last check time and message, and the streak while it still counts towards a
+/// threshold (`unavailable_after`, `resolve_after`). Past every threshold a longer streak
+/// decides nothing, so a key that stays healthy for months costs no writes.
+fn worth_writing(
+    before: Option<&ConnectionAlerts>,
+    after: &ConnectionAlerts,
+    thresholds: &Thresholds,
+) -> bool {
+    let Some(before) = before else {
+        return true;
+    };
+    let counting = after.streak <= thresholds.unavailable_after.max(thresholds.resolve_after);
+    counting
+        || before.exchange != after.exchange
+        || before.status != after.status
+        || before.status_since != after.status_since
+        || before.incident != after.incident
+        || before.noticed != after.noticed
+}
+
+/// What the policy makes of one verdict, before anything is applied.
+struct Step {
+    /// The connection's memory after the verdict (`None`: the policy keeps none yet).
+    state: Option<ConnectionAlerts>,
+    raised: Vec<Raised>,
+    /// The memory changed in a way worth writing.
+    write: bool,
+    /// The verdict may change a shared incident (exchange, host, clock): evaluate them.
+    evaluate: bool,
+}
+
+impl Step {
+    /// `None` when the connection is no longer configured (removed by a reload while it was
+    /// being checked).
+    fn take(book: &Book, verdict: &Verdict) -> Option<Step> {
+        let thresholds = book.routes.connections.get(&verdict.connection)?.thresholds;
+        let before = book.connections.get(&verdict.connection);
+        let mut state = before.cloned();
+        let raised = policy::on_verdict(&mut state, verdict, &thresholds);
+        let write = state
+            .as_ref()
+            .is_some_and(|after| worth_writing(before, after, &thresholds));
+        // Outages and clock trouble are judged across connections; only evaluate them when
+        // this verdict could change that picture.
+        let shared_relevant = |s: Option<Status>| {
+            matches!(
+                s,
+                Some(Status::ExchangeUnavailable) | Some(Status::ClockSkew)
+            )
+        };
+        let evaluate =
+            shared_relevant(before.map(|b| b.status)) || shared_relevant(Some(verdict.status));
+        Some(Step {
+            state,
+            raised,
+            write,
+            evaluate,
+        })
     }
 }

@@ -42,9 +42,9 @@ async fn history(
 ) -> Response {
     let limit = query.limit.unwrap_or(crate::store::DEFAULT_HISTORY_LIMIT);
     let store = daemon.store.clone();
-    // Flush first: whatever this answer shows must survive a kill -9 right after it.
+    // Write and flush first: whatever this answer shows must survive a kill -9 right after it.
     let spans = tokio::task::spawn_blocking(move || {
-        store.flush()?;
+        store.checkpoint(Some(&connection))?;
         store.spans(&connection, limit)
     })
     .await;

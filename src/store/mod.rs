@@ -16,11 +16,13 @@
 //! acknowledged survives a `kill -9`. Concurrent flushes are group-committed by sled.
 
 mod error;
+mod open_spans;
 mod outbox;
 mod record;
 mod retention;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
@@ -34,6 +36,7 @@ pub use outbox::OutboxEntry;
 pub use record::{same_span, ConnectionState, Recorded, Span};
 pub use retention::spawn_retention;
 
+use open_spans::{OpenSpan, OpenSpans};
 use record::{key_prefix, span_key};
 
 /// How many spans `keywarden history` shows unless told otherwise.
@@ -56,6 +59,9 @@ pub struct HistoryStore {
     outbox: sled::Tree,
     /// Ids of delivered alerts, written in the same step that removes them from the outbox.
     delivered: sled::Tree,
+    /// Open spans and states in memory, with the repeats not yet written; shared by every
+    /// clone, and checkpointed when the last one drops.
+    open: Arc<OpenSpans>,
     path: PathBuf,
 }
 
@@ -91,6 +97,12 @@ impl HistoryStore {
         let history = open_tree("history")?;
         let state = open_tree("state")?;
         Ok(HistoryStore {
+            open: Arc::new(OpenSpans::new(
+                db.clone(),
+                history.clone(),
+                state.clone(),
+                path.clone(),
+            )),
             db: db.clone(),
             history,
             state,
@@ -116,17 +128,48 @@ impl HistoryStore {
     /// span started, the previous verdict and the streak counters, so the caller can decide
     /// about alerts without reading again.
     ///
-    /// Span and state are written in one sled transaction (atomic on crash, and correct even if
-    /// two records for the same connection ever raced), then flushed: what `record` has
-    /// returned for survives a `kill -9`.
+    /// A repeat of the open span's verdict is folded in memory and written at the next
+    /// checkpoint (see [`open_spans`](self::open_spans)); a change is written at once, span and
+    /// state in one sled transaction (atomic on crash). Neither is flushed here: one fsync per
+    /// check would dominate a daemon with thousands of keys. What anyone has been shown is
+    /// flushed first (`GET /history` checkpoints before it reads, alerts are flushed before
+    /// they are sent), sled flushes in the background every 500 ms, and shutdown checkpoints.
     pub fn record(&self, verdict: &Verdict) -> Result<Recorded, StoreError> {
+        match self.record_repeat(verdict) {
+            Some(recorded) => Ok(recorded),
+            None => self.record_change(verdict),
+        }
+    }
+
+    /// The memory-only half of [`Self::record`]: `Some` when `verdict` repeats the open span
+    /// of its connection and was folded in, `None` when the database is needed (a change, or
+    /// the first verdict of a connection since the store opened). Cheap enough to call on an
+    /// async worker thread.
+    pub fn record_repeat(&self, verdict: &Verdict) -> Option<Recorded> {
+        self.open.fold(verdict)
+    }
+
+    /// The database half of [`Self::record`], for a verdict `record_repeat` did not take.
+    pub fn record_change(&self, verdict: &Verdict) -> Result<Recorded, StoreError> {
         let name = verdict.connection.as_str();
         let prefix = key_prefix(name)?;
         let checked = verdict.checked_at.timestamp_micros();
+        let _writing = self.open.writing();
+        let cached = self.open.take(name);
         let outcome = (&self.history, &self.state).transaction(|(history, state)| {
-            let previous: Option<ConnectionState> = match state.get(name)? {
-                Some(raw) => Some(decode(&raw, || format!("state of {name}")).map_err(abort)?),
-                None => None,
+            let previous: Option<ConnectionState> = match &cached {
+                Some(open) => {
+                    if open.dirty {
+                        // The closing span ends with the repeats folded in since it was written.
+                        let key = span_key(&prefix, open.state.open_span);
+                        history.insert(key, encode(&open.span()).map_err(abort)?)?;
+                    }
+                    Some(open.state.clone())
+                }
+                None => match state.get(name)? {
+                    Some(raw) => Some(decode(&raw, || format!("state of {name}")).map_err(abort)?),
+                    None => None,
+                },
             };
             let mut open = None;
             if let Some(p) = previous.as_ref().filter(|p| same_span(&p.last, verdict)) {
@@ -137,12 +180,12 @@ impl HistoryStore {
                         decode(&raw, || format!("open span of {name}")).map_err(abort)?;
                     span.extend(verdict);
                     history.insert(key, encode(&span).map_err(abort)?)?;
-                    open = Some(p.open_span);
+                    open = Some((p.open_span, span));
                 }
             }
             let new_span = open.is_none();
-            let open = match open {
-                Some(at) => at,
+            let (open, span) = match open {
+                Some(open) => open,
                 None => {
                     // Keys stay strictly increasing per connection even if the clock steps
                     // back or two verdicts carry the same time: a new span never overwrites
@@ -154,39 +197,62 @@ impl HistoryStore {
                     while history.get(span_key(&prefix, at))?.is_some() {
                         at = at.saturating_add(1);
                     }
-                    let span = encode(&Span::start(verdict)).map_err(abort)?;
-                    history.insert(span_key(&prefix, at), span)?;
-                    at
+                    let span = Span::start(verdict);
+                    history.insert(span_key(&prefix, at), encode(&span).map_err(abort)?)?;
+                    (at, span)
                 }
             };
             let next = ConnectionState::next(previous.as_ref(), verdict, open);
             state.insert(name, encode(&next).map_err(abort)?)?;
-            Ok(Recorded {
+            let recorded = Recorded {
                 new_span,
                 previous: previous.map(|p| p.last),
                 same_status_checks: next.same_status_checks,
                 unavailable_checks: next.unavailable_checks,
-            })
+            };
+            Ok((recorded, OpenSpan::written(next, &span)))
         });
-        // Not flushed here: one fsync per check would dominate a daemon with thousands of keys.
-        // What anyone has been shown is flushed first (`GET /history` flushes before it reads,
-        // alerts are flushed before they are sent), sled flushes in the background every
-        // 500 ms, and shutdown flushes.
-        outcome.map_err(|e| self.transaction_error("record a verdict", e))
+        match outcome {
+            Ok((recorded, written)) => {
+                self.open.put(name, written);
+                Ok(recorded)
+            }
+            Err(e) => {
+                // Nothing was written: keep what memory had, repeats included.
+                if let Some(open) = cached {
+                    self.open.put(name, open);
+                }
+                Err(self.transaction_error("record a verdict", e))
+            }
+        }
+    }
+
+    /// Writes the repeats folded in memory since the last checkpoint (every connection's, or
+    /// `only` one's), then flushes: afterwards `history` and `state` on disk are what
+    /// [`Self::spans`] and [`Self::state`] show.
+    pub fn checkpoint(&self, only: Option<&str>) -> Result<(), StoreError> {
+        self.open.checkpoint(only)?;
+        self.flush()
     }
 
     /// The spans of one connection, newest first, at most `limit`: what `keywarden history`
     /// shows.
+    /// The open span comes from memory, with the repeats not yet written.
     pub fn spans(&self, connection: &str, limit: usize) -> Result<Vec<Span>, StoreError> {
         let prefix = key_prefix(connection)?;
+        let open = self.open.get(connection);
+        let open_key = open.as_ref().map(|o| span_key(&prefix, o.state.open_span));
         self.history
-            .scan_prefix(prefix)
+            .scan_prefix(&prefix)
             .rev()
             .take(limit)
             .map(|entry| {
-                let (_, raw) = entry.map_err(|e| self.db_error("read history", e))?;
-                decode(&raw, || format!("a span of {connection}"))
-                    .map_err(|(what, source)| self.corrupt(what, source))
+                let (key, raw) = entry.map_err(|e| self.db_error("read history", e))?;
+                match &open {
+                    Some(open) if open_key.as_deref() == Some(&key[..]) => Ok(open.span()),
+                    _ => decode(&raw, || format!("a span of {connection}"))
+                        .map_err(|(what, source)| self.corrupt(what, source)),
+                }
             })
             .collect()
     }
@@ -200,6 +266,9 @@ impl HistoryStore {
     /// The whole stored state of `connection` (last verdict and streak counters), for the
     /// alert policy at start-up.
     pub fn state(&self, connection: &str) -> Result<Option<ConnectionState>, StoreError> {
+        if let Some(open) = self.open.get(connection) {
+            return Ok(Some(open.state));
+        }
         let raw = self
             .state
             .get(connection)
@@ -231,7 +300,12 @@ impl HistoryStore {
     /// A full scan, which is fine because spans are few (one per change). Each delete is a
     /// compare-and-swap against the value that was read, so a span that a concurrent `record`
     /// just extended is left alone.
+    ///
+    /// Repeats held in memory are written first, so an open span is judged by its real
+    /// `last_seen`; connections pruned whole are dropped from memory too.
     pub fn prune(&self, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.checkpoint(None)?;
+        let _writing = self.open.writing();
         let mut removed = 0;
         for entry in self.history.iter() {
             let (key, raw) = entry.map_err(|e| self.db_error("scan history", e))?;
@@ -251,11 +325,13 @@ impl HistoryStore {
                 self.remove_if_unchanged(&self.state, &key, &raw)?;
             }
         }
+        self.open.forget_checked_before(cutoff);
         self.flush()?;
         Ok(removed)
     }
 
-    /// Writes everything to disk. `record` already does; the daemon calls this on shutdown.
+    /// Makes what was written durable (an fsync of sled's log). Repeats still held in memory
+    /// are not written by this: [`Self::checkpoint`] does both.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db
             .flush()
