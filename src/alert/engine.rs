@@ -335,27 +335,6 @@ impl AlertEngine {
     }
 }
 
-/// Whether a connection's alert memory changed in a way a restarted daemon must see: anything
-/// but the last check time and message, and the streak while it still counts towards a
-/// threshold (`unavailable_after`, `resolve_after`). Past every threshold a longer streak
-/// decides nothing, so a key that stays healthy for months costs no writes.
-fn worth_writing(
-    before: Option<&ConnectionAlerts>,
-    after: &ConnectionAlerts,
-    thresholds: &Thresholds,
-) -> bool {
-    let Some(before) = before else {
-        return true;
-    };
-    let counting = after.streak <= thresholds.unavailable_after.max(thresholds.resolve_after);
-    counting
-        || before.exchange != after.exchange
-        || before.status != after.status
-        || before.status_since != after.status_since
-        || before.incident != after.incident
-        || before.noticed != after.noticed
-}
-
 /// What the policy makes of one verdict, before anything is applied.
 struct Step {
     /// The connection's memory after the verdict (`None`: the policy keeps none yet).
@@ -394,5 +373,116 @@ impl Step {
             write,
             evaluate,
         })
+    }
+}
+
+/// Whether a connection's alert memory changed in a way a restarted daemon must see: anything
+/// but the last check time and message, and the streak while a threshold counts it
+/// (`unavailable_after` for `exchange_unavailable`, `resolve_after` for `connected` with an
+/// incident open). Past its threshold, or in a status no threshold looks at, a longer streak
+/// decides nothing, so a key that stays healthy for months costs no writes.
+fn worth_writing(
+    before: Option<&ConnectionAlerts>,
+    after: &ConnectionAlerts,
+    thresholds: &Thresholds,
+) -> bool {
+    let Some(before) = before else {
+        return true;
+    };
+    let counting = match after.status {
+        Status::ExchangeUnavailable => after.streak <= thresholds.unavailable_after,
+        Status::Connected if after.incident.is_some() => after.streak <= thresholds.resolve_after,
+        _ => false,
+    };
+    counting
+        || before.exchange != after.exchange
+        || before.status != after.status
+        || before.status_since != after.status_since
+        || before.incident != after.incident
+        || before.noticed != after.noticed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::alert::policy::Incident;
+
+    const THRESHOLDS: Thresholds = Thresholds {
+        unavailable_after: 3,
+        resolve_after: 2,
+        remind_every: None,
+        send_resolved: true,
+    };
+
+    fn memory(status: Status, streak: u32, incident: Option<Status>) -> ConnectionAlerts {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        ConnectionAlerts {
+            exchange: ExchangeKind::Mexc,
+            status,
+            status_since: at,
+            streak,
+            last_checked_at: at + chrono::TimeDelta::seconds(i64::from(streak)),
+            last_message: format!("check {streak}"),
+            incident: incident.map(|status| Incident {
+                status,
+                started_at: at,
+                last_notified_at: at,
+                message: String::new(),
+                remedy: None,
+            }),
+            noticed: BTreeSet::new(),
+        }
+    }
+
+    fn worth(before: ConnectionAlerts, after: ConnectionAlerts) -> bool {
+        worth_writing(Some(&before), &after, &THRESHOLDS)
+    }
+
+    #[test]
+    fn a_healthy_repeat_is_not_worth_a_write() {
+        let repeat = |n| memory(Status::Connected, n, None);
+        assert!(!worth(repeat(1), repeat(2)));
+        assert!(!worth(repeat(500), repeat(501)));
+    }
+
+    #[test]
+    fn streaks_are_written_while_a_threshold_counts_them() {
+        let down = |n| memory(Status::ExchangeUnavailable, n, None);
+        assert!(
+            worth(down(2), down(3)),
+            "unavailable_after = 3 is reached here"
+        );
+        assert!(
+            !worth(down(3), down(4)),
+            "past it a longer streak decides nothing"
+        );
+        let recovering = |n| memory(Status::Connected, n, Some(Status::InvalidKey));
+        assert!(worth(recovering(1), recovering(2)), "resolve_after = 2");
+        assert!(!worth(recovering(2), recovering(3)));
+        let broken = |n| memory(Status::InvalidKey, n, Some(Status::InvalidKey));
+        assert!(
+            !worth(broken(1), broken(2)),
+            "no threshold counts a key problem"
+        );
+    }
+
+    #[test]
+    fn changes_that_a_restart_must_see_are_written() {
+        let base = memory(Status::Connected, 9, None);
+        assert!(worth_writing(None, &base, &THRESHOLDS), "first memory");
+        assert!(worth(base.clone(), memory(Status::InvalidKey, 1, None)));
+        assert!(worth(
+            base.clone(),
+            memory(Status::Connected, 10, Some(Status::InvalidKey))
+        ));
+        let mut noticed = memory(Status::Connected, 10, None);
+        noticed
+            .noticed
+            .insert(crate::check::Warning::IpWhitelistMissing);
+        assert!(worth(base, noticed));
     }
 }
