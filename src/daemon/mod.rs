@@ -146,31 +146,49 @@ impl Daemon {
 
     /// A firing of `schedule`: each of its connections is checked after its jitter, unless its
     /// previous check is still running. The round is summed up in one log line at its end.
+    ///
+    /// One task releases the round's connections in jitter order and spawns each check when
+    /// it is due, so ten thousand connections cost one timer at a time and only the checks in
+    /// flight hold memory, not ten thousand sleeping tasks.
     fn dispatch(self: &Arc<Self>, cron: &str) {
         let config = self.config();
         let Some((schedule, names)) = scheduler::groups(&config).remove(cron) else {
             return;
         };
         let period = scheduler::period(&schedule, chrono::Utc::now()).unwrap_or(Duration::ZERO);
-        let round = Arc::new(Round::new(cron, names.len()));
-        for name in names {
-            if !self.busy.lock().expect("busy lock").insert(name.clone()) {
-                tracing::debug!(connection = %name, "previous check still running; skipped this turn");
-                round.done(None);
-                continue;
+        let mut due: Vec<(Duration, String)> = names
+            .into_iter()
+            .map(|name| (scheduler::jitter(&name, period), name))
+            .collect();
+        due.sort_unstable();
+        let round = Arc::new(Round::new(cron, due.len()));
+        let daemon = Arc::clone(self);
+        let start = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            let mut shutdown = daemon.shutdown.subscribe();
+            for (delay, name) in due {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(start + delay) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                }
+                daemon.release(name, Arc::clone(&round));
             }
-            let (daemon, round) = (Arc::clone(self), Arc::clone(&round));
-            let delay = scheduler::jitter(&name, period);
-            tokio::spawn(async move {
-                let mut shutdown = daemon.shutdown.subscribe();
-                let checked = tokio::select! {
-                    _ = tokio::time::sleep(delay) => daemon.check_and_record(&name).await,
-                    _ = async { shutdown.wait_for(|stop| *stop).await.is_ok() } => None,
-                };
-                daemon.busy.lock().expect("busy lock").remove(&name);
-                round.done(checked.as_ref());
-            });
+        });
+    }
+
+    /// Starts one connection's check of a round, unless its previous check is still running.
+    fn release(self: &Arc<Self>, name: String, round: Arc<Round>) {
+        if !self.busy.lock().expect("busy lock").insert(name.clone()) {
+            tracing::debug!(connection = %name, "previous check still running; skipped this turn");
+            round.done(None);
+            return;
         }
+        let daemon = Arc::clone(self);
+        tokio::spawn(async move {
+            let checked = daemon.check_and_record(&name).await;
+            daemon.busy.lock().expect("busy lock").remove(&name);
+            round.done(checked.as_ref());
+        });
     }
 
     /// Checks one connection (as configured now), records the verdict and feeds it to the
