@@ -17,6 +17,8 @@ pub struct Checker {
     check_timeout: Duration,
     expiry_warning: Duration,
     permits: Arc<Semaphore>,
+    /// `max_concurrent_checks`, the number of `permits`.
+    max_concurrent: usize,
 }
 
 impl Checker {
@@ -36,6 +38,7 @@ impl Checker {
             check_timeout: daemon.check_timeout,
             expiry_warning: daemon.expiry_warning,
             permits: Arc::new(Semaphore::new(daemon.max_concurrent_checks)),
+            max_concurrent: daemon.max_concurrent_checks,
         }
     }
 
@@ -59,16 +62,29 @@ impl Checker {
     }
 
     /// Checks all `connections` concurrently (within the bound); verdicts in the same order.
+    ///
+    /// Only as many tasks as may run at once exist at any time, each spawned as another ends:
+    /// ten thousand connections do not become ten thousand parked tasks holding a copy of their
+    /// connection each.
     pub async fn check_all(self: &Arc<Self>, connections: &[Connection]) -> Vec<Verdict> {
+        let in_flight = self.max_concurrent.max(1);
         let mut tasks = tokio::task::JoinSet::new();
-        for (index, connection) in connections.iter().cloned().enumerate() {
-            let checker = Arc::clone(self);
-            tasks.spawn(async move { (index, checker.check(&connection).await) });
-        }
         let mut verdicts: Vec<Option<Verdict>> = vec![None; connections.len()];
-        while let Some(joined) = tasks.join_next().await {
+        let mut store = |joined: Result<(usize, Verdict), tokio::task::JoinError>| {
             let (index, verdict) = joined.expect("a check task panicked");
             verdicts[index] = Some(verdict);
+        };
+        for (index, connection) in connections.iter().enumerate() {
+            if tasks.len() >= in_flight {
+                if let Some(joined) = tasks.join_next().await {
+                    store(joined);
+                }
+            }
+            let (checker, connection) = (Arc::clone(self), connection.clone());
+            tasks.spawn(async move { (index, checker.check(&connection).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            store(joined);
         }
         verdicts.into_iter().flatten().collect()
     }
