@@ -1,11 +1,13 @@
 //! The configuration: one TOML file, overridable from the environment (`KEYWARDEN__…`),
 //! validated whole before anything runs.
 //!
-//! Loading goes through the `config` crate (file + environment), into the serde structs of
-//! [`raw`] that reject unknown keys, then through [`validate`], which checks every value and
-//! resolves every secret. Every error names the file, the key path and what is wrong, and all
-//! problems are reported at once so an operator fixes the file in one go.
+//! Loading reads the file into the serde structs of [`raw`] that reject unknown keys (merged
+//! with the environment through the `config` crate when an override is set; see [`parse`]),
+//! then goes through [`validate`], which checks every value and resolves every secret. Every
+//! error names the file, the key path and what is wrong, and all problems are reported at once
+//! so an operator fixes the file in one go.
 
+mod parse;
 mod raw;
 mod validate;
 
@@ -209,7 +211,7 @@ impl Config {
     /// to resolve relative paths).
     pub fn from_toml(text: &str, source: &Path) -> Result<Config, ConfigError> {
         let shown = source.display().to_string();
-        let raw = validate::parse(text, &shown)?;
+        let raw = parse::parse(text, &shown)?;
         validate::validate(raw, source)
     }
 

@@ -1,11 +1,13 @@
 //! The config file exactly as written: serde structs that reject unknown keys. Nothing here is
-//! validated beyond types; [`super::validate`] turns this into a [`super::Config`].
+//! validated beyond types; [`super::validate`] turns this into a [`super::Config`]. In tests they
+//! compare field by field, so the two ways [`super::parse`] reads a file can be shown to agree.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
@@ -17,6 +19,7 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawDaemon {
     pub schedule: Option<String>,
@@ -31,6 +34,7 @@ pub struct RawDaemon {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawAlerts {
     pub unavailable_after: Option<i64>,
@@ -42,6 +46,7 @@ pub struct RawAlerts {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawTelegram {
     pub bot_token: String,
@@ -51,6 +56,7 @@ pub struct RawTelegram {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawEmail {
     pub smtp_url: String,
@@ -62,6 +68,7 @@ pub struct RawEmail {
 }
 
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawConnection {
     pub exchange: String,
@@ -79,6 +86,7 @@ pub struct RawConnection {
 
 /// `[connections.NAME.alerts]`: this connection's overrides of the `[alerts]` thresholds.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawConnectionAlerts {
     pub unavailable_after: Option<i64>,

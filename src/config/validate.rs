@@ -1,7 +1,7 @@
 //! From the raw file to a [`Config`]: every value checked, every secret resolved, every problem
 //! collected with its key path.
 
-use std::collections::BTreeSet;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -12,7 +12,7 @@ use super::raw::{
 };
 use super::{
     AlertOverrides, AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig,
-    Problem, Schedule, TelegramConfig, ENV_PREFIX,
+    Problem, Schedule, TelegramConfig,
 };
 use crate::exchange::{Credentials, ExchangeKind, Markets};
 use crate::secret::{self, SecretSource, SecretString};
@@ -22,63 +22,34 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/keywarden";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9477";
 pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 
-/// Reads the TOML text and the `KEYWARDEN__` environment into the raw structs. Syntax errors,
-/// unknown keys and wrong types end here, named by the config crate with their key path.
-pub fn parse(text: &str, shown_path: &str) -> Result<RawConfig, ConfigError> {
-    // Connection names are case-sensitive to us, and the config crate folds keys to lower
-    // case; check the names on the file itself so `[connections.Alice]` is refused, not renamed.
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Syntax {
-            path: shown_path.to_string(),
-            detail: format!("not valid TOML: {}", e.to_string().trim_end()),
-        })?;
-    let mut name_problems = Vec::new();
-    if let Some(toml::Value::Table(connections)) = table.get("connections") {
-        for name in connections.keys() {
-            if let Err(message) = check_connection_name(name) {
-                name_problems.push(Problem {
-                    key: format!("connections.{name}"),
-                    message,
-                });
-            }
-        }
-    }
-    if !name_problems.is_empty() {
-        return Err(ConfigError::Invalid {
-            path: shown_path.to_string(),
-            problems: name_problems,
-        });
-    }
-    let environment = config::Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .list_separator(",")
-        .with_list_parse_key("alerts.telegram.chat_ids")
-        .with_list_parse_key("alerts.email.to");
-    config::Config::builder()
-        .add_source(config::File::from_str(text, config::FileFormat::Toml))
-        .add_source(environment)
-        .build()
-        .and_then(|c| c.try_deserialize::<RawConfig>())
-        .map_err(|e| ConfigError::Syntax {
-            path: shown_path.to_string(),
-            detail: e.to_string(),
-        })
+/// A dotted key path (`connections.alice.api_key`), written out only when a problem or warning
+/// names it: at 10,000 connections nearly every value is fine, and formatting every path up
+/// front cost an allocation per field.
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    parent: Option<&'a Key<'a>>,
+    name: &'a str,
 }
 
-fn check_connection_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "connection name {name:?} is not allowed: use lower-case letters, digits, '_', '.' and '-'"
-        ))
+impl<'a> Key<'a> {
+    const fn root(name: &'a str) -> Key<'a> {
+        Key { parent: None, name }
+    }
+
+    fn at(&'a self, name: &'a str) -> Key<'a> {
+        Key {
+            parent: Some(self),
+            name,
+        }
+    }
+}
+
+impl fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}.")?;
+        }
+        f.write_str(self.name)
     }
 }
 
@@ -86,9 +57,9 @@ fn check_connection_name(name: &str) -> Result<(), String> {
 struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    fn add(&mut self, key: impl fmt::Display, message: impl Into<String>) {
         self.0.push(Problem {
-            key: key.into(),
+            key: key.to_string(),
             message: message.into(),
         });
     }
@@ -96,7 +67,7 @@ impl Problems {
     /// Runs `check` on `value` when present; on error records it and returns `None`.
     fn check<T, U>(
         &mut self,
-        key: &str,
+        key: impl fmt::Display,
         value: Option<T>,
         default: U,
         check: impl FnOnce(T) -> Result<U, String>,
@@ -115,24 +86,16 @@ impl Problems {
     }
 }
 
-/// Checks every value of `raw` and resolves its secrets.
+/// Checks every value of `raw` and resolves its secrets. Connection names were checked by
+/// [`super::parse`], and the map's keys are unique.
 pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     let mut problems = Problems(Vec::new());
     let mut notes = SecretNotes::default();
     let daemon = daemon(raw.daemon, &mut problems);
     let alerts = alerts(raw.alerts, &mut problems, &mut notes);
-    let mut connections = Vec::new();
-    let mut seen = BTreeSet::new();
+    let mut connections = Vec::with_capacity(raw.connections.len());
     for (name, raw_connection) in raw.connections {
-        if let Err(message) = check_connection_name(&name) {
-            problems.add(format!("connections.{name}"), message);
-            continue;
-        }
-        if !seen.insert(name.clone()) {
-            problems.add(format!("connections.{name}"), "duplicate connection name");
-            continue;
-        }
-        if let Some(c) = connection(&name, raw_connection, &mut problems, &mut notes) {
+        if let Some(c) = connection(name, raw_connection, &mut problems, &mut notes) {
             connections.push(c);
         }
     }
@@ -140,7 +103,7 @@ pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     if !notes.literal_keys.is_empty() {
         warnings.push(format!(
             "secrets written into the config file (prefer \"cred:NAME\", \"env:NAME\" or \"file:PATH\" so they stay out of it): {}",
-            notes.literal_keys.join(", ")
+            notes.literal_keys
         ));
     }
     warnings.extend(notes.readable_files);
@@ -241,8 +204,10 @@ fn request_budget(
     problems: &mut Problems,
 ) -> std::collections::BTreeMap<ExchangeKind, f64> {
     let mut budget = std::collections::BTreeMap::new();
+    let daemon = Key::root("daemon");
+    let budgets = daemon.at("request_budget");
     for (name, rate) in raw {
-        let key = format!("daemon.request_budget.{name}");
+        let key = budgets.at(&name);
         match ExchangeKind::from_str(&name) {
             Ok(kind) if rate.is_finite() && rate > 0.0 => {
                 budget.insert(kind, rate);
@@ -259,7 +224,7 @@ fn request_budget(
 
 fn alerts(raw: RawAlerts, problems: &mut Problems, notes: &mut SecretNotes) -> AlertsConfig {
     let overrides = alert_overrides(
-        "alerts",
+        Key::root("alerts"),
         RawConnectionAlerts {
             unavailable_after: raw.unavailable_after,
             resolve_after: raw.resolve_after,
@@ -280,12 +245,12 @@ fn alerts(raw: RawAlerts, problems: &mut Problems, notes: &mut SecretNotes) -> A
 
 /// The alert thresholds under `prefix` (`alerts` or `connections.NAME.alerts`).
 fn alert_overrides(
-    prefix: &str,
+    prefix: Key<'_>,
     raw: RawConnectionAlerts,
     problems: &mut Problems,
 ) -> AlertOverrides {
     let count = |key: &str, value: Option<i64>, problems: &mut Problems| {
-        problems.check(&format!("{prefix}.{key}"), value, None, |n| match n {
+        problems.check(prefix.at(key), value, None, |n| match n {
             1..=1000 => Ok(Some(n as u32)),
             _ => Err(format!(
                 "{n} is out of range: use 1 to 1000 consecutive checks"
@@ -295,18 +260,13 @@ fn alert_overrides(
     AlertOverrides {
         unavailable_after: count("unavailable_after", raw.unavailable_after, problems),
         resolve_after: count("resolve_after", raw.resolve_after, problems),
-        remind_every: problems.check(
-            &format!("{prefix}.remind_every"),
-            raw.remind_every,
-            None,
-            |s| {
-                if s.trim() == "0" {
-                    Ok(Some(None))
-                } else {
-                    duration(s).map(|d| Some((!d.is_zero()).then_some(d)))
-                }
-            },
-        ),
+        remind_every: problems.check(prefix.at("remind_every"), raw.remind_every, None, |s| {
+            if s.trim() == "0" {
+                Ok(Some(None))
+            } else {
+                duration(s).map(|d| Some((!d.is_zero()).then_some(d)))
+            }
+        }),
         send_resolved: raw.send_resolved,
     }
 }
@@ -396,8 +356,9 @@ fn http_url(text: &str) -> Result<(), String> {
 /// What secret fields work but should not be so, for the warnings (keys and paths, never values).
 #[derive(Default)]
 struct SecretNotes {
-    /// Keys whose secret is written into the config file: one warning lists them all.
-    literal_keys: Vec<String>,
+    /// Keys whose secret is written into the config file, comma-separated: one warning lists
+    /// them all, so they are written straight into its text rather than kept one by one.
+    literal_keys: String,
     /// One warning per `file:` secret that every user on the host can read.
     readable_files: Vec<String>,
 }
@@ -405,14 +366,17 @@ struct SecretNotes {
 /// Resolves one secret field; a literal works but its key is noted for one warning, and so is
 /// a secret file that other users can read (by key and path, never by value).
 fn secret_field(
-    key: &str,
+    key: impl fmt::Display,
     raw: &str,
     problems: &mut Problems,
     notes: &mut SecretNotes,
 ) -> Option<SecretString> {
     let source = SecretSource::of(raw);
     if source == SecretSource::Literal && !raw.is_empty() {
-        notes.literal_keys.push(key.to_string());
+        if !notes.literal_keys.is_empty() {
+            notes.literal_keys.push_str(", ");
+        }
+        write!(notes.literal_keys, "{key}").expect("writing to a String cannot fail");
     }
     match secret::resolve(raw) {
         Ok(s) => {
@@ -435,18 +399,19 @@ fn secret_field(
 }
 
 fn connection(
-    name: &str,
+    name: String,
     raw: RawConnection,
     problems: &mut Problems,
     notes: &mut SecretNotes,
 ) -> Option<Connection> {
-    let at = |field: &str| format!("connections.{name}.{field}");
+    let connections = Key::root("connections");
+    let key = connections.at(&name);
     let before = problems.0.len();
     let exchange = match ExchangeKind::from_str(&raw.exchange) {
         Ok(kind) if kind.is_supported() => Some(kind),
         Ok(kind) => {
             problems.add(
-                at("exchange"),
+                key.at("exchange"),
                 format!(
                     "exchange {kind} is not supported by this version yet (supported: {})",
                     ExchangeKind::ALL
@@ -460,50 +425,32 @@ fn connection(
             None
         }
         Err(message) => {
-            problems.add(at("exchange"), message);
+            problems.add(key.at("exchange"), message);
             None
         }
     };
-    let api_key = secret_field(&at("api_key"), &raw.api_key, problems, notes);
-    let api_secret = secret_field(&at("api_secret"), &raw.api_secret, problems, notes);
+    let api_key = secret_field(key.at("api_key"), &raw.api_key, problems, notes);
+    let api_secret = secret_field(key.at("api_secret"), &raw.api_secret, problems, notes);
     let passphrase = match (&raw.passphrase, exchange) {
-        (Some(p), _) => secret_field(&at("passphrase"), p, problems, notes),
+        (Some(p), _) => secret_field(key.at("passphrase"), p, problems, notes),
         (None, Some(kind)) if kind.needs_passphrase() => {
-            problems.add(at("passphrase"), format!("{kind} keys need a passphrase"));
+            problems.add(
+                key.at("passphrase"),
+                format!("{kind} keys need a passphrase"),
+            );
             None
         }
         (None, _) => None,
     };
-    let mut markets = Markets::default();
-    for (i, market) in raw
-        .markets
-        .unwrap_or_else(|| vec!["spot".to_string()])
-        .iter()
-        .enumerate()
-    {
-        match market.as_str() {
-            "spot" => markets.spot = true,
-            "futures" => markets.futures = true,
-            other => problems.add(
-                format!("{}[{i}]", at("markets")),
-                format!("unknown market {other:?} (expected \"spot\" or \"futures\")"),
-            ),
-        }
-    }
-    if !markets.spot && !markets.futures {
-        problems.add(
-            at("markets"),
-            "list at least one market: \"spot\" or \"futures\"",
-        );
-    }
+    let markets = markets(raw.markets.as_deref(), key.at("markets"), problems);
     if let Some(email) = &raw.owner_email {
         if let Err(message) = mailbox(email) {
-            problems.add(at("owner_email"), message);
+            problems.add(key.at("owner_email"), message);
         }
     }
     let schedule = raw.schedule.as_deref().and_then(|s| {
         Schedule::parse(s)
-            .map_err(|m| problems.add(at("schedule"), m))
+            .map_err(|m| problems.add(key.at("schedule"), m))
             .ok()
     });
     for (field, value) in [
@@ -512,16 +459,16 @@ fn connection(
     ] {
         if let Some(url) = value {
             if let Err(message) = http_url(url) {
-                problems.add(at(field), message);
+                problems.add(key.at(field), message);
             }
         }
     }
-    let alerts = alert_overrides(&at("alerts"), raw.alerts.unwrap_or_default(), problems);
+    let alerts = alert_overrides(key.at("alerts"), raw.alerts.unwrap_or_default(), problems);
     if problems.0.len() != before {
         return None;
     }
     Some(Connection {
-        name: name.to_string(),
+        name,
         exchange: exchange?,
         credentials: Credentials {
             api_key: api_key?,
@@ -536,4 +483,29 @@ fn connection(
         futures_base_url: raw.futures_base_url,
         alerts,
     })
+}
+
+/// The markets listed at `key`; spot when none is given.
+fn markets(listed: Option<&[String]>, key: Key<'_>, problems: &mut Problems) -> Markets {
+    let Some(listed) = listed else {
+        return Markets {
+            spot: true,
+            futures: false,
+        };
+    };
+    let mut markets = Markets::default();
+    for (i, market) in listed.iter().enumerate() {
+        match market.as_str() {
+            "spot" => markets.spot = true,
+            "futures" => markets.futures = true,
+            other => problems.add(
+                format_args!("{key}[{i}]"),
+                format!("unknown market {other:?} (expected \"spot\" or \"futures\")"),
+            ),
+        }
+    }
+    if !markets.spot && !markets.futures {
+        problems.add(key, "list at least one market: \"spot\" or \"futures\"");
+    }
+    markets
 }
