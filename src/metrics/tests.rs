@@ -1,0 +1,325 @@
+use chrono::{TimeZone, Utc};
+
+use super::connections::CONNECTION_FAMILIES;
+use super::{labelled_reference, Metrics};
+use crate::check::{Status, Verdict};
+use crate::exchange::{ExchangeKind, Permissions};
+
+fn verdict(connection: &str, exchange: ExchangeKind, status: Status) -> Verdict {
+    Verdict {
+        connection: connection.to_string(),
+        exchange,
+        status,
+        permissions: Permissions {
+            read: Some(true),
+            trade: Some(true),
+            withdraw: Some(false),
+            futures: None,
+        },
+        ip_restricted: Some(true),
+        expires_at: Some(Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()),
+        latency_ms: 120,
+        message: "ok".to_string(),
+        remedy: None,
+        warnings: Vec::new(),
+        checked_at: Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap(),
+    }
+}
+
+/// The value of the series `series` (name plus `{labels}` exactly as rendered), if present.
+fn value(text: &str, series: &str) -> Option<String> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.to_string())
+    })
+}
+
+fn status_series(conn: &str, exchange: &str, status: &str) -> String {
+    format!(
+        "keywarden_connection_status{{connection=\"{conn}\",exchange=\"{exchange}\",status=\"{status}\"}}"
+    )
+}
+
+#[test]
+fn observe_renders_every_series() {
+    let m = Metrics::new();
+    m.observe(&verdict("alice", ExchangeKind::Mexc, Status::Connected));
+    let t = m.render();
+    for status in Status::ALL {
+        let expected = if status == Status::Connected {
+            "1"
+        } else {
+            "0"
+        };
+        assert_eq!(
+            value(&t, &status_series("alice", "mexc", status.name())).as_deref(),
+            Some(expected),
+            "{status}\n{t}"
+        );
+    }
+    let l = "connection=\"alice\",exchange=\"mexc\"";
+    let v = |s: &str| value(&t, s);
+    assert_eq!(
+        v(&format!("keywarden_connection_up{{{l}}}")).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        v(&format!(
+            "keywarden_key_permission{{{l},permission=\"read\"}}"
+        ))
+        .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        v(&format!(
+            "keywarden_key_permission{{{l},permission=\"withdraw\"}}"
+        ))
+        .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        v(&format!("keywarden_key_ip_restricted{{{l}}}")).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        v(&format!("keywarden_key_expiry_timestamp_seconds{{{l}}}")).as_deref(),
+        Some("1893553445")
+    );
+    assert_eq!(
+        v(&format!("keywarden_last_check_timestamp_seconds{{{l}}}")).as_deref(),
+        Some("1748779200")
+    );
+    assert_eq!(
+        v("keywarden_check_duration_seconds_bucket{exchange=\"mexc\",le=\"0.1\"}").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        v("keywarden_check_duration_seconds_bucket{exchange=\"mexc\",le=\"0.25\"}").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        v("keywarden_check_duration_seconds_sum{exchange=\"mexc\"}").as_deref(),
+        Some("0.12")
+    );
+    assert_eq!(
+        v("keywarden_checks_total{exchange=\"mexc\",status=\"connected\"}").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        v(&format!(
+            "keywarden_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .as_deref(),
+        Some("1")
+    );
+    assert_eq!(v("keywarden_alert_outbox_depth").as_deref(), Some("0"));
+    assert_eq!(v("keywarden_store_size_bytes").as_deref(), Some("0"));
+    // Every family has a HELP and a TYPE line.
+    for line in t.lines().filter(|l| l.starts_with("# HELP ")) {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(name.starts_with("keywarden_"), "{line}");
+        assert!(t.contains(&format!("# TYPE {name} ")), "{name}");
+    }
+}
+
+#[test]
+fn status_change_moves_the_one() {
+    let m = Metrics::new();
+    m.observe(&verdict("alice", ExchangeKind::Mexc, Status::Connected));
+    m.observe(&verdict(
+        "alice",
+        ExchangeKind::Mexc,
+        Status::WithdrawEnabled,
+    ));
+    let t = m.render();
+    let ones: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with("keywarden_connection_status{") && l.ends_with(" 1"))
+        .collect();
+    assert_eq!(
+        ones,
+        [format!(
+            "{} 1",
+            status_series("alice", "mexc", "withdraw_enabled")
+        )]
+    );
+    assert_eq!(
+        value(&t, &status_series("alice", "mexc", "connected")).as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        value(
+            &t,
+            "keywarden_connection_up{connection=\"alice\",exchange=\"mexc\"}"
+        )
+        .as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn unknown_facts_are_absent_and_stale_series_go() {
+    let m = Metrics::new();
+    let mut v = verdict("alice", ExchangeKind::Kucoin, Status::Connected);
+    let t = m.render();
+    assert!(!t.contains("permission=\"futures\""), "{t}");
+    m.observe(&v);
+    let t = m.render();
+    assert!(!t.contains("permission=\"futures\""), "{t}");
+    assert!(t.contains("permission=\"withdraw\""), "{t}");
+
+    // withdraw known → unknown, IP binding and expiry unknown: their series go away.
+    v.permissions.withdraw = None;
+    v.ip_restricted = None;
+    v.expires_at = None;
+    m.observe(&v);
+    let t = m.render();
+    assert!(!t.contains("permission=\"withdraw\""), "{t}");
+    assert!(t.contains("permission=\"read\""), "{t}");
+    assert!(!t.contains("keywarden_key_ip_restricted{"), "{t}");
+    assert!(
+        !t.contains("keywarden_key_expiry_timestamp_seconds{"),
+        "{t}"
+    );
+}
+
+#[test]
+fn forget_removes_only_that_connection() {
+    let m = Metrics::new();
+    m.observe(&verdict("alice", ExchangeKind::Mexc, Status::Connected));
+    m.observe(&verdict("bob", ExchangeKind::Mexc, Status::InvalidKey));
+    m.forget("alice", ExchangeKind::Mexc);
+    let t = m.render();
+    assert!(!t.contains("connection=\"alice\""), "{t}");
+    assert_eq!(
+        value(&t, &status_series("bob", "mexc", "invalid_key")).as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        t.lines()
+            .filter(|l| l.starts_with("keywarden_connection_status{connection=\"bob\""))
+            .count(),
+        10
+    );
+    for family in [
+        "keywarden_connection_up{",
+        "keywarden_key_permission{",
+        "keywarden_key_ip_restricted{",
+        "keywarden_key_expiry_timestamp_seconds{",
+        "keywarden_last_check_timestamp_seconds{",
+    ] {
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with(family) && l.contains("connection=\"bob\"")),
+            "{family}\n{t}"
+        );
+    }
+    // Forgetting an unknown connection, or one under another exchange, is harmless.
+    m.forget("nobody", ExchangeKind::Okx);
+    m.forget("bob", ExchangeKind::Kucoin);
+    assert!(m.render().contains("connection=\"bob\""));
+}
+
+/// The hand-written per-connection families are exactly what the prometheus crate's
+/// `TextEncoder` writes for the same series held as `IntGaugeVec`s, escaping and order
+/// included.
+#[test]
+fn connection_families_match_the_prometheus_crate_byte_for_byte() {
+    let m = Metrics::new();
+    let reference = labelled_reference::LabelledConnectionSeries::new();
+    let both = |v: &Verdict| {
+        m.observe(v);
+        reference.show(v);
+    };
+    both(&verdict("alice", ExchangeKind::Mexc, Status::Connected));
+    let mut bob = verdict(
+        "bob.kucoin_1",
+        ExchangeKind::Kucoin,
+        Status::WithdrawEnabled,
+    );
+    bob.permissions.withdraw = Some(true);
+    bob.expires_at = None;
+    both(&bob);
+    // Known facts that become unknown: their series must go in both.
+    let mut carol = verdict("carol-okx", ExchangeKind::Okx, Status::IpNotAllowed);
+    both(&carol);
+    carol.ip_restricted = None;
+    carol.permissions = Permissions::default();
+    both(&carol);
+    both(&verdict(
+        "we\"ird\\name\nx",
+        ExchangeKind::Coinbase,
+        Status::ExchangeUnavailable,
+    ));
+    m.observe(&verdict("gone", ExchangeKind::Mexc, Status::InvalidKey));
+    m.forget("gone", ExchangeKind::Mexc);
+
+    let text = m.render();
+    let start = text
+        .find("# HELP keywarden_connection_status ")
+        .expect("connection families rendered");
+    assert_eq!(text[start..], reference.render());
+}
+
+#[test]
+fn no_connections_no_connection_families() {
+    let text = Metrics::new().render();
+    for family in &CONNECTION_FAMILIES {
+        assert!(!text.contains(family.name), "{text}");
+    }
+    assert_eq!(
+        labelled_reference::LabelledConnectionSeries::new().render(),
+        ""
+    );
+}
+
+#[test]
+fn checks_total_counts_by_status() {
+    let m = Metrics::new();
+    for _ in 0..3 {
+        m.observe(&verdict("alice", ExchangeKind::Mexc, Status::Connected));
+    }
+    m.observe(&verdict("alice", ExchangeKind::Mexc, Status::RateLimited));
+    m.observe(&verdict("carol", ExchangeKind::Kucoin, Status::Connected));
+    let t = m.render();
+    let v = |s: &str| value(&t, s);
+    assert_eq!(
+        v("keywarden_checks_total{exchange=\"mexc\",status=\"connected\"}").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        v("keywarden_checks_total{exchange=\"mexc\",status=\"rate_limited\"}").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        v("keywarden_checks_total{exchange=\"kucoin\",status=\"connected\"}").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        v("keywarden_check_duration_seconds_count{exchange=\"mexc\"}").as_deref(),
+        Some("4")
+    );
+}
+
+#[test]
+fn alerts_outbox_and_store() {
+    let m = Metrics::new();
+    m.alert_sent("telegram");
+    m.alert_sent("telegram");
+    m.alert_failed("email", "timeout");
+    m.set_outbox_depth(7);
+    m.set_store_size(4096);
+    let t = m.render();
+    let v = |s: &str| value(&t, s);
+    assert_eq!(
+        v("keywarden_alerts_sent_total{channel=\"telegram\"}").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        v("keywarden_alerts_failed_total{channel=\"email\",reason=\"timeout\"}").as_deref(),
+        Some("1")
+    );
+    assert_eq!(v("keywarden_alert_outbox_depth").as_deref(), Some("7"));
+    assert_eq!(v("keywarden_store_size_bytes").as_deref(), Some("4096"));
+}
