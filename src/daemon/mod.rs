@@ -148,7 +148,8 @@ impl Daemon {
     /// previous check is still running. The round is summed up in one log line at its end.
     ///
     /// One task releases the round's connections in jitter order and spawns each check when
-    /// it is due, so ten thousand connections cost one timer at a time and only the checks in
+    /// its slot comes (jitter rounded to `scheduler::RELEASE_SLOT`), so ten thousand
+    /// connections cost one timer at a time and one wake-up per slot, and only the checks in
     /// flight hold memory, not ten thousand sleeping tasks.
     fn dispatch(self: &Arc<Self>, cron: &str) {
         let config = self.config();
@@ -158,7 +159,7 @@ impl Daemon {
         let period = scheduler::period(&schedule, chrono::Utc::now()).unwrap_or(Duration::ZERO);
         let mut due: Vec<(Duration, String)> = names
             .into_iter()
-            .map(|name| (scheduler::jitter(&name, period), name))
+            .map(|name| (scheduler::release_slot(&name, period), name))
             .collect();
         due.sort_unstable();
         let round = Arc::new(Round::new(cron, due.len()));
@@ -166,10 +167,14 @@ impl Daemon {
         let start = tokio::time::Instant::now();
         tokio::spawn(async move {
             let mut shutdown = daemon.shutdown.subscribe();
+            let mut slot = None;
             for (delay, name) in due {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(start + delay) => {}
-                    _ = shutdown.wait_for(|stop| *stop) => return,
+                if slot != Some(delay) {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(start + delay) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => return,
+                    }
+                    slot = Some(delay);
                 }
                 daemon.release(name, Arc::clone(&round));
             }
