@@ -83,6 +83,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    bound_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     // A small blocking pool: sled writes are short, and hundreds of idle blocking threads would
@@ -245,3 +246,29 @@ async fn sim(listen: SocketAddr, scenarios: PathBuf) -> ExitCode {
     keywarden::shutdown::signalled().await;
     ExitCode::SUCCESS
 }
+
+/// glibc's malloc gives each thread that allocates (tokio's workers and blocking pool, sled's
+/// I/O threads) an arena of its own, up to eight per core, and keeps what was freed in each;
+/// it also raises its mmap threshold after large frees, so buffers of a few MB (a config file
+/// being parsed) end up on a heap that is never trimmed. Issue 9's measurement at 10,000
+/// connections (`/proc/PID/smaps`): 85 MB resident, over 50 MB of it in a dozen half-empty
+/// thread arenas. Two arenas and fixed thresholds: ~54 MB, at no measurable CPU cost (the
+/// daemon's threads allocate little once it runs). Must run before any thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn bound_malloc_arenas() {
+    const ARENAS: libc::c_int = 2;
+    /// Allocations from 128 KiB up are mapped and unmapped on their own, and the heap is
+    /// trimmed once 128 KiB are free at its top; fixing both turns off glibc's raising them.
+    const THRESHOLD: libc::c_int = 128 * 1024;
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
+    // exists, as glibc requires of M_ARENA_MAX, and every parameter is a documented option
+    // with a valid value. A refusal (return 0) leaves the defaults, which is harmless.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn bound_malloc_arenas() {}

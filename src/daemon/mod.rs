@@ -440,6 +440,12 @@ async fn start(options: Options) -> Result<ExitCode, String> {
             if let Ok(bytes) = daemon.store.size_on_disk() {
                 daemon.metrics.set_store_size(bytes);
             }
+            // sled writes in the background: a flush is how a full or failing disk shows
+            // up while checks only repeat (and cheap when there is nothing to write).
+            let store = daemon.store.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.flush()).await {
+                tracing::error!(error = %e, "cannot write history");
+            }
         })
     })
     .map_err(|e| format!("cannot create the heartbeat job: {e}"))?;

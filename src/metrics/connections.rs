@@ -159,13 +159,12 @@ pub(super) const CONNECTION_FAMILIES: [ConnectionFamily; 6] = [
 
 /// The most series one connection has: ten statuses, up, four permissions, IP binding, expiry
 /// and last check.
-pub(super) const MAX_SERIES_PER_CONNECTION: usize = 18;
+const MAX_SERIES_PER_CONNECTION: usize = 18;
 
 /// The longest per-connection line without the connection name (`keywarden_connection_status`,
 /// `coinbase`, `exchange_unavailable`). With [`MAX_SERIES_PER_CONNECTION`] an upper bound, so
-/// `Metrics::render` allocates its text once; the pages the guess overshoots are never
-/// touched, so they cost address space, not memory.
-pub(super) const LONGEST_LINE_WITHOUT_NAME: usize = 100;
+/// each chunk allocates its text once.
+const LONGEST_LINE_WITHOUT_NAME: usize = 100;
 
 /// The connection table: name → facts. A `BTreeMap` so the exposition comes out sorted by
 /// connection, as the prometheus crate sorts series, without sorting at every scrape; `Arc<str>`
@@ -183,54 +182,122 @@ pub(super) fn show(connections: &mut ConnectionTable, verdict: &Verdict) {
     }
 }
 
-/// Writes `family` for `connections` (sorted by name, labels escaped) in the text format 0.0.4,
-/// byte for byte as the prometheus crate's `TextEncoder` writes it: `# HELP` and `# TYPE` once,
-/// then one `name{connection="…",exchange="…"[,extra="…"]} value` line per series. Like the
-/// registry's `gather`, a family without any series is left out, header and all.
-pub(super) fn write_connection_family(
+/// How many connections one chunk of the exposition covers: ~120 KB of text for the status
+/// family (ten lines of ~95 bytes per connection), small enough that a scrape never holds much
+/// of the 16 MB (at 10,000 connections) in memory at once, large enough that the chunks'
+/// overhead does not matter.
+const CONNECTIONS_PER_CHUNK: usize = 128;
+
+/// The per-connection families of a snapshot of the table, written a slice of connections at a
+/// time: an iterator of text chunks that, concatenated, are the families in the text format
+/// 0.0.4, byte for byte as the prometheus crate's `TextEncoder` writes them (`# HELP` and
+/// `# TYPE` once per family, then one `name{connection="…",exchange="…"[,extra="…"]} value` line
+/// per series). Like the registry's `gather`, a family without any series is left out.
+pub(super) struct ConnectionChunks {
+    /// Sorted by name, label values already escaped.
+    connections: Vec<(Arc<str>, ConnectionSeries)>,
+    /// Index into [`CONNECTION_FAMILIES`] of the family being written.
+    family: usize,
+    /// The first connection of the next chunk of that family.
+    next: usize,
+}
+
+impl ConnectionChunks {
+    /// `snapshot` must be sorted by connection name (the table's order).
+    pub(super) fn new(snapshot: Vec<(Arc<str>, ConnectionSeries)>) -> Self {
+        let connections = snapshot
+            .into_iter()
+            .map(|(name, series)| match escape_label_value(&name) {
+                // Escaped once per connection here rather than once per series.
+                Cow::Borrowed(_) => (name, series),
+                Cow::Owned(escaped) => (Arc::from(escaped), series),
+            })
+            .collect();
+        ConnectionChunks {
+            connections,
+            family: 0,
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for ConnectionChunks {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        loop {
+            let family = CONNECTION_FAMILIES.get(self.family)?;
+            let first = self.next == 0;
+            if first && !self.connections.iter().any(|(_, s)| has_series(family, s)) {
+                self.family += 1;
+                continue;
+            }
+            let end = (self.next + CONNECTIONS_PER_CHUNK).min(self.connections.len());
+            let slice = &self.connections[self.next..end];
+            let names: usize = slice.iter().map(|(name, _)| name.len()).sum();
+            let mut text = String::with_capacity(
+                MAX_SERIES_PER_CONNECTION * (slice.len() * LONGEST_LINE_WITHOUT_NAME + names),
+            );
+            if first {
+                // The help texts are constants without `\` or line feeds, the only characters
+                // the format escapes in HELP.
+                let _ = write!(
+                    text,
+                    "# HELP {0} {1}\n# TYPE {0} gauge\n",
+                    family.name, family.help
+                );
+            }
+            for (connection, series) in slice {
+                write_series(&mut text, family, connection, series);
+            }
+            if end == self.connections.len() {
+                (self.family, self.next) = (self.family + 1, 0);
+            } else {
+                self.next = end;
+            }
+            return Some(text);
+        }
+    }
+}
+
+fn has_series(family: &ConnectionFamily, series: &ConnectionSeries) -> bool {
+    let mut any = false;
+    (family.samples)(series, &mut |_, _| any = true);
+    any
+}
+
+/// One connection's lines of `family`; `connection` is the escaped label value.
+fn write_series(
     text: &mut String,
     family: &ConnectionFamily,
-    connections: &[(Cow<'_, str>, ConnectionSeries)],
+    connection: &str,
+    series: &ConnectionSeries,
 ) {
-    let family_start = text.len();
-    // The help texts are constants without `\` or line feeds, the only characters the format
-    // escapes in HELP.
-    let _ = write!(
-        text,
-        "# HELP {0} {1}\n# TYPE {0} gauge\n",
-        family.name, family.help
-    );
-    let header_end = text.len();
-    for (connection, series) in connections {
-        let exchange = series.exchange.name();
-        (family.samples)(series, &mut |extra_value, value| {
-            text.push_str(family.name);
-            text.push_str("{connection=\"");
-            text.push_str(connection);
-            text.push_str("\",exchange=\"");
-            text.push_str(exchange);
-            if let Some(extra_label) = family.extra_label {
-                text.push_str("\",");
-                text.push_str(extra_label);
-                text.push_str("=\"");
-                text.push_str(extra_value);
+    let exchange = series.exchange.name();
+    (family.samples)(series, &mut |extra_value, value| {
+        text.push_str(family.name);
+        text.push_str("{connection=\"");
+        text.push_str(connection);
+        text.push_str("\",exchange=\"");
+        text.push_str(exchange);
+        if let Some(extra_label) = family.extra_label {
+            text.push_str("\",");
+            text.push_str(extra_label);
+            text.push_str("=\"");
+            text.push_str(extra_value);
+        }
+        text.push_str("\"} ");
+        // The crate writes the i64 as an f64, which is the same digits up to 2^53: Unix
+        // seconds and 0/1 are far below.
+        match value {
+            0 => text.push('0'),
+            1 => text.push('1'),
+            _ => {
+                let _ = write!(text, "{value}");
             }
-            text.push_str("\"} ");
-            // The crate writes the i64 as an f64, which is the same digits up to 2^53: Unix
-            // seconds and 0/1 are far below.
-            match value {
-                0 => text.push('0'),
-                1 => text.push('1'),
-                _ => {
-                    let _ = write!(text, "{value}");
-                }
-            }
-            text.push('\n');
-        });
-    }
-    if text.len() == header_end {
-        text.truncate(family_start);
-    }
+        }
+        text.push('\n');
+    });
 }
 
 /// `value` as a label value of the text format 0.0.4: `\`, `"` and line feed escaped

@@ -262,6 +262,36 @@ fn connection_families_match_the_prometheus_crate_byte_for_byte() {
     assert_eq!(text[start..], reference.render());
 }
 
+/// Past one chunk of the streamed exposition (128 connections), the chunks still add up to
+/// the crate's text, and no chunk holds much of it.
+#[test]
+fn a_streamed_exposition_of_many_connections_matches_the_prometheus_crate() {
+    let m = Metrics::new();
+    let reference = labelled_reference::LabelledConnectionSeries::new();
+    for i in 0..2_500 {
+        let (exchange, status) = match i % 3 {
+            0 => (ExchangeKind::Mexc, Status::Connected),
+            1 => (ExchangeKind::Kucoin, Status::NoTradePermission),
+            _ => (ExchangeKind::Okx, Status::ExchangeUnavailable),
+        };
+        let mut v = verdict(&format!("user-{i:05}"), exchange, status);
+        if i % 3 == 2 {
+            v.permissions = Permissions::default();
+            v.ip_restricted = None;
+            v.expires_at = None;
+        }
+        m.observe(&v);
+        reference.show(&v);
+    }
+    let chunks: Vec<String> = m.exposition().collect();
+    assert!(chunks.len() > 6 * 2, "{} chunks", chunks.len());
+    let largest = chunks.iter().map(String::len).max().unwrap();
+    assert!(largest < 256 * 1024, "a chunk of {largest} bytes");
+    let text = chunks.concat();
+    let start = text.find("# HELP keywarden_connection_status ").unwrap();
+    assert_eq!(text[start..], reference.render());
+}
+
 #[test]
 fn no_connections_no_connection_families() {
     let text = Metrics::new().render();

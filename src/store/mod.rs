@@ -43,8 +43,10 @@ use record::{key_prefix, span_key};
 pub const DEFAULT_HISTORY_LIMIT: usize = 20;
 
 /// sled's page cache bound. sled defaults to 1 GiB, far more than a store of a few thousand
-/// small records needs, and the trading host's memory belongs to the trading engine.
-const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
+/// small records needs, and the trading host's memory belongs to the trading engine. Small,
+/// because the daemon rarely reads: the open spans live in memory (`open_spans`), and sled is
+/// read at a connection's first check after start, for `GET /history` and at checkpoints.
+const CACHE_CAPACITY: u64 = 4 * 1024 * 1024;
 
 /// A handle to the history store. Cheap to clone (sled's `Db` and `Tree` are reference-counted
 /// inside), so every check task can hold one; the database closes when the last clone drops.
@@ -215,9 +217,11 @@ impl HistoryStore {
         match outcome {
             Ok((recorded, written)) => {
                 self.open.put(name, written);
+                self.open.set_failing(false);
                 Ok(recorded)
             }
             Err(e) => {
+                self.open.set_failing(true);
                 // Nothing was written: keep what memory had, repeats included.
                 if let Some(open) = cached {
                     self.open.put(name, open);
@@ -332,11 +336,16 @@ impl HistoryStore {
 
     /// Makes what was written durable (an fsync of sled's log). Repeats still held in memory
     /// are not written by this: [`Self::checkpoint`] does both.
+    ///
+    /// sled writes in the background, so a full disk may first show here: a failure also
+    /// sends repeats down the database path (see `OpenSpans::failing`), where every check
+    /// reports it.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush()
-            .map(drop)
-            .map_err(|e| self.db_error("flush", e))
+        let flushed = self.db.flush().map(drop);
+        if flushed.is_err() {
+            self.open.set_failing(true);
+        }
+        flushed.map_err(|e| self.db_error("flush", e))
     }
 
     /// The database's size on disk in bytes, for the `store_size_bytes` metric.

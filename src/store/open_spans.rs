@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -85,6 +86,10 @@ pub(super) struct OpenSpans {
     /// Held by whoever writes open spans to sled (a change, a checkpoint, retention), so that
     /// a checkpoint never writes an older copy over the one a change has just written.
     writing: Mutex<()>,
+    /// The last write or flush failed (a full disk, say). Repeats then take the database path
+    /// too, so every check tries to write and reports the failure until writes work again,
+    /// instead of piling up in memory unnoticed.
+    failing: AtomicBool,
     db: sled::Db,
     history: sled::Tree,
     state: sled::Tree,
@@ -96,6 +101,7 @@ impl OpenSpans {
         OpenSpans {
             spans: Mutex::default(),
             writing: Mutex::default(),
+            failing: AtomicBool::new(false),
             db,
             history,
             state,
@@ -117,9 +123,17 @@ impl OpenSpans {
     /// starts a new span, or the connection's span is not in memory yet, and the database is
     /// needed.
     pub fn fold(&self, verdict: &Verdict) -> Option<Recorded> {
+        if self.failing.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut spans = self.spans();
         let open = spans.get_mut(verdict.connection.as_str())?;
         same_span(&open.state.last, verdict).then(|| open.fold(verdict))
+    }
+
+    /// Records whether the last write or flush worked; see the field.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::Relaxed);
     }
 
     /// Takes a connection's entry out, for a writer that replaces it (hold [`Self::writing`]).
@@ -145,6 +159,7 @@ impl OpenSpans {
         let written = self.write(&dirty);
         if written.is_err() {
             self.restore_dirty(&dirty);
+            self.set_failing(true);
         }
         written
     }
