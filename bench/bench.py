@@ -183,6 +183,7 @@ def run_daemon(a, work, n, sim_port):
         p = subprocess.Popen([a.keywarden, "run", "--config", config], stdout=log, stderr=log, env=env)
         try:
             checked, offset, round1 = 0, 0, None
+            cpu_at_rounds, store_at_rounds = [], []
             deadline = start + a.daemon_timeout
             while checked < target:
                 if p.poll() is not None:
@@ -195,7 +196,13 @@ def run_daemon(a, work, n, sim_port):
                     chunk = f.read()
                 # count whole lines only
                 cut = chunk.rfind(b"\n") + 1
-                checked += sum(int(m.group(1)) for m in ROUND.finditer(chunk[:cut]))
+                finished = [int(m.group(1)) for m in ROUND.finditer(chunk[:cut])]
+                if finished:
+                    # CPU at the end of each round, so the first round (an empty store: every
+                    # connection's first span is written) and the steady ones are told apart
+                    cpu_at_rounds.append((checked + sum(finished), proc_cpu_s(p.pid)))
+                    store_at_rounds.append(du_bytes(state))
+                checked += sum(finished)
                 offset += cut
                 if round1 is None and checked >= n:
                     round1 = du_bytes(state)
@@ -203,8 +210,16 @@ def run_daemon(a, work, n, sim_port):
             r["wall_s"] = time.monotonic() - start
             r["checks"] = checked
             r["cpu_s"] = proc_cpu_s(p.pid)
+            r["cpu_at_rounds"] = cpu_at_rounds
+            if len(cpu_at_rounds) >= 2:
+                (c1, s1), (cl, sl) = cpu_at_rounds[0], cpu_at_rounds[-1]
+                r["first_round_cpu_s"], r["first_round_checks"] = s1, c1
+                r["steady_cpu_s"], r["steady_checks"] = sl - s1, cl - c1
             r["rss_mb"] = proc_hwm_mb(p.pid)
             r["store_round1_bytes"] = round1
+            # sled writes in the background (every 500 ms): the first round's last writes reach
+            # the disk after that round ends, so growth is judged from the end of round 2 on
+            r["store_by_round"] = store_at_rounds
             r["store_last_bytes"] = du_bytes(state)
             r["ready_s"] = None if listener.ready_at is None else listener.ready_at - start
             times, size = [], 0
@@ -245,6 +260,20 @@ def per_k(r):
     return r["cpu_s"] / (r["checks"] / 1000.0) if r.get("checks") else float("nan")
 
 
+def first_round(d):
+    """The daemon's first round alone: the store is empty, so every check writes a new span."""
+    if "first_round_checks" not in d:
+        return None
+    return {"checks": d["first_round_checks"], "cpu_s": d["first_round_cpu_s"], "rss_mb": d["rss_mb"]}
+
+
+def steady(d):
+    """The daemon's later rounds: nothing changes, as on a host whose keys are healthy."""
+    if not d.get("steady_checks"):
+        return None
+    return {"checks": d["steady_checks"], "cpu_s": d["steady_cpu_s"], "rss_mb": d["rss_mb"]}
+
+
 def table(results, daemon):
     rows = [("tool", "N", "checks", "ok", "wall s", "CPU s/1k checks", "peak RSS MB")]
     for n in sorted(results):
@@ -257,6 +286,9 @@ def table(results, daemon):
         rows.append((f"keywarden run ({daemon['rounds']} rounds)", str(daemon["n"]),
                      str(daemon["checks"]), str(daemon["ok"]), f"{daemon['wall_s']:.2f}",
                      f"{per_k(daemon):.3f}", f"{daemon['rss_mb']:.1f}"))
+        for label, part in (("  of which round 1", first_round(daemon)), ("  of which rounds 2+", steady(daemon))):
+            if part:
+                rows.append((label, "", str(part["checks"]), "", "", f"{per_k(part):.3f}", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for i, row in enumerate(rows):
@@ -281,6 +313,11 @@ def table(results, daemon):
             return f"{f(d) / f(other):8.2f}x" if other else "       -"
         rss = lambda r: r["rss_mb"]
         lines.append(f"keywarden run    {d['n']:>8}   {dratio(per_k, cc)}  {dratio(per_k, fl)}   {dratio(rss, cc)}  {dratio(rss, fl)}")
+        s = steady(d)
+        if s:
+            def sratio(other):
+                return f"{per_k(s) / per_k(other):8.2f}x" if other else "       -"
+            lines.append(f"  rounds 2+      {d['n']:>8}   {sratio(cc)}  {sratio(fl)}")
     return "\n".join(lines)
 
 
@@ -296,14 +333,21 @@ def goals(results, daemon):
     if daemon and fl:
         q = per_k(daemon) / per_k(fl)
         line(q <= 1.25, f"CPU per check within 1.25x of the floor (daemon, N={daemon['n']}): {q:.2f}x")
+        s = steady(daemon)
+        if s:
+            q = per_k(s) / per_k(fl)
+            line(q <= 1.25, f"CPU per check within 1.25x of the floor (daemon, rounds 2+): {q:.2f}x")
     if kw:
         line(kw["rss_mb"] <= 48, f"peak RSS at N={big} <= 48 MB (check): {kw['rss_mb']:.1f} MB")
     if daemon:
         d = daemon
         line(d["rss_mb"] <= 48, f"peak RSS at N={d['n']} <= 48 MB (daemon): {d['rss_mb']:.1f} MB")
-        g = d["store_last_bytes"] / d["store_round1_bytes"]
-        line(g <= 1.10, f"store independent of check count: {d['store_round1_bytes']} B after round 1, "
-             f"{d['store_last_bytes']} B after {d['checks']} checks ({g:.2f}x)")
+        by_round = d.get("store_by_round") or [d["store_round1_bytes"]]
+        base_round = 2 if len(by_round) >= 2 else 1
+        base = by_round[base_round - 1]
+        g = d["store_last_bytes"] / base
+        line(g <= 1.05, f"store independent of check count: {by_round[0]} B after round 1, {base} B after "
+             f"round {base_round}, {d['store_last_bytes']} B after {d['checks']} checks ({g:.2f}x)")
         line(d["metrics_ms"] <= 50, f"/metrics at N={d['n']} <= 50 ms: median {d['metrics_ms']:.1f} ms "
              f"of {len(d['metrics_all_ms'])} ({d['metrics_bytes']} bytes)")
         ready = d["ready_s"]

@@ -117,3 +117,27 @@ fn debug_of_every_config_type_is_redacted() {
     }
     assert!(shown[0].contains("bob"), "Debug still shows the rest");
 }
+
+#[test]
+fn the_literal_secret_warning_names_ten_keys_and_counts_the_rest() {
+    let text: String = (0..30)
+        .map(|i| {
+            format!(
+                "[connections.c{i:02}]\nexchange = \"mexc\"\napi_key = \"mx0vKey{i:013}\"\napi_secret = \"literal-{i}\"\n"
+            )
+        })
+        .collect();
+    let config = load(&text).expect("literal secrets work");
+    let warning = config
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("secrets written into the config file"))
+        .expect("warned");
+    assert!(warning.contains("connections.c00.api_key, connections.c00.api_secret"));
+    assert!(
+        warning.contains("connections.c04.api_secret and 50 more"),
+        "{warning}"
+    );
+    assert!(!warning.contains("connections.c05."), "{warning}");
+    assert!(!warning.contains("literal-"), "no secret in the warning");
+}
