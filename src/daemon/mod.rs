@@ -589,47 +589,51 @@ fn build_notifiers(config: &Config) -> Result<Notifiers, String> {
 /// Reminders and time-driven incident changes, every few seconds.
 fn spawn_alert_ticks(
     alerts: Arc<AlertEngine>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(ALERT_TICK);
-        loop {
-            tokio::select! {
-                _ = every.tick() => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            }
-            let engine = Arc::clone(&alerts);
-            match tokio::task::spawn_blocking(move || engine.tick(chrono::Utc::now())).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "alert tick failed"),
-                Err(e) => tracing::error!(error = %e, "alert tick task failed"),
-            }
-        }
+    let ticks = tokio::time::interval(ALERT_TICK);
+    spawn_periodic(ticks, shutdown, "alert tick", move || {
+        alerts.tick(chrono::Utc::now()).map(drop)
     })
 }
 
 /// Writes what the store and the alert policy keep in memory between changes (see
 /// `store::open_spans`) every `CHECKPOINT_EVERY`, so a crash loses at most that much of the
-/// open spans' `last_seen` and counters, never a change.
+/// open spans' `last_seen` and counters, never a change. The first one is a period away:
+/// nothing is in memory at start.
 fn spawn_checkpoints(
     store: HistoryStore,
     alerts: Arc<AlertEngine>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let start = tokio::time::Instant::now() + CHECKPOINT_EVERY;
+    let mut ticks = tokio::time::interval_at(start, CHECKPOINT_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    spawn_periodic(ticks, shutdown, "checkpoint", move || {
+        checkpoint(&store, &alerts)
+    })
+}
+
+/// Runs `job` on the blocking pool (it writes to sled) at every tick of `ticks` until
+/// shutdown; a failure is logged as "`what` failed" and retried at the next tick.
+fn spawn_periodic<E: std::fmt::Display + Send + 'static>(
+    mut ticks: tokio::time::Interval,
+    mut shutdown: watch::Receiver<bool>,
+    what: &'static str,
+    job: impl Fn() -> Result<(), E> + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let job = Arc::new(job);
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await; // the first tick is immediate, and nothing is in memory yet
         loop {
             tokio::select! {
                 _ = ticks.tick() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            let (store, alerts) = (store.clone(), Arc::clone(&alerts));
-            match tokio::task::spawn_blocking(move || checkpoint(&store, &alerts)).await {
+            let run = Arc::clone(&job);
+            match tokio::task::spawn_blocking(move || run()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
-                Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                Ok(Err(e)) => tracing::error!(error = %e, "{what} failed"),
+                Err(e) => tracing::error!(error = %e, "{what} task failed"),
             }
         }
     })
