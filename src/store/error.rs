@@ -52,6 +52,28 @@ impl StoreError {
         matches!(self, StoreError::Locked { .. })
     }
 
+    /// A read, write or flush of the store at `path` failed while doing `op`.
+    pub(super) fn db(path: &std::path::Path, op: &'static str, source: sled::Error) -> StoreError {
+        StoreError::Db {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+
+    /// A value of the store at `path` (`what`) did not parse or serialise.
+    pub(super) fn corrupt(
+        path: &std::path::Path,
+        what: String,
+        source: serde_json::Error,
+    ) -> StoreError {
+        StoreError::Corrupt {
+            path: path.to_path_buf(),
+            what,
+            source,
+        }
+    }
+
     /// Classifies an error from `sled::Config::open`. sled reports a held lock only as an I/O
     /// error whose text says "could not acquire lock", so that text is what is matched.
     pub(super) fn from_open(path: PathBuf, source: sled::Error) -> StoreError {

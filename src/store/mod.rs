@@ -12,8 +12,12 @@
 //! JSON keeps the database debuggable with nothing but a sled dump and `jq`, and lets fields be
 //! added with `#[serde(default)]`.
 //!
-//! Durability: [`HistoryStore::record`] flushes before it returns, so a verdict that was
-//! acknowledged survives a `kill -9`. Concurrent flushes are group-committed by sled.
+//! Durability: a change of verdict is written when it is recorded (span and state in one
+//! transaction), a repeat of the same verdict only at a checkpoint (`open_spans`); nothing is
+//! fsynced per check. What anyone is shown is flushed first: `GET /history` checkpoints before
+//! it reads, alerts are flushed before they are sent, shutdown checkpoints. A `kill -9` can lose
+//! the `last_seen` and counts of open spans since the last checkpoint, never a change that was
+//! flushed; sled flushes in the background every 500 ms.
 
 mod error;
 mod open_spans;
@@ -376,19 +380,11 @@ impl HistoryStore {
     }
 
     fn db_error(&self, op: &'static str, source: sled::Error) -> StoreError {
-        StoreError::Db {
-            path: self.path.clone(),
-            op,
-            source,
-        }
+        StoreError::db(&self.path, op, source)
     }
 
     fn corrupt(&self, what: String, source: serde_json::Error) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            what,
-            source,
-        }
+        StoreError::corrupt(&self.path, what, source)
     }
 }
 

@@ -227,19 +227,11 @@ impl OpenSpans {
     }
 
     fn encoded(&self, value: Result<Vec<u8>, super::Abort>) -> Result<Vec<u8>, StoreError> {
-        value.map_err(|(what, source)| StoreError::Corrupt {
-            path: self.path.clone(),
-            what,
-            source,
-        })
+        value.map_err(|(what, source)| StoreError::corrupt(&self.path, what, source))
     }
 
     fn db_error(&self, op: &'static str, source: sled::Error) -> StoreError {
-        StoreError::Db {
-            path: self.path.clone(),
-            op,
-            source,
-        }
+        StoreError::db(&self.path, op, source)
     }
 }
 
