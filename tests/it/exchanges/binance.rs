@@ -1,12 +1,11 @@
 //! Binance: its rows of the table, and raw requests its simulator must answer as Binance does.
 
-use keywarden::check::Warning::*;
 use keywarden::exchange::binance::{probe_query, signature, signed_query};
 use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const BINANCE: ExchangeKind = ExchangeKind::Binance;
@@ -32,30 +31,15 @@ pub const CAST: Cast = Cast {
 /// A 64-character key Binance does not know (-2008), and one of the wrong shape (-2014).
 const UNKNOWN_KEY: &str = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ";
 
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(BINANCE, case.into(), market)
-}
-
-/// Binance's rows: its rights from apiRestrictions, its error codes, and the trading authority
-/// of an unbound key that lapses.
+/// Binance's rows: apiRestrictions tells every right, the trading authority of an unbound key
+/// lapses, and its error codes.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
-    vec![
-        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires().without_notes(),
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T).note_with(&["futures refused", "code -2015"]),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
+    let own = vec![
+        row(Valid, Futures).connected().without_notes(),
+        row(FuturesMissing, Futures).no_futures().note_with(&["futures refused", "code -2015"]),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1"))
             .says_first("GET /sapi/v1/account/apiRestrictions: code -2015 Invalid API-key"),
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, T]).ip(F).expires_within_five_days()
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded, KeyExpiresSoon]),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(F).expires_within_five_days()
-            .warns(&[IpWhitelistMissing, KeyExpiresSoon]),
         row(Maintenance, Both).unavailable().says("code -1001"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("code -1003"),
         row(ClockSkew, Both).clock_skew().says("code -1021"),
@@ -66,7 +50,8 @@ pub fn rows() -> Vec<Row> {
             .says_exactly("GET /sapi/v1/account/apiRestrictions: code -1022 Signature for this request is not valid."),
         row(ApiKey(UNKNOWN_KEY), Spot).invalid_key().says("code -2008"),
         row(ApiKey("not-a-binance-key"), Spot).invalid_key().says("code -2014"),
-    ]
+    ];
+    [every_right_told(ExpireSoon), own].concat()
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use keywarden::exchange::{now_ms, ExchangeKind, Facts};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const BINGX: ExchangeKind = ExchangeKind::Bingx;
@@ -38,29 +38,14 @@ async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) 
 
 // ----- the table's rows ----------------------------------------------------------------------
 
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(BINGX, case.into(), market)
-}
-
-/// BingX's rows: rights from apiPermissions, no expiry ever reported, and its error codes (an
-/// IP refusal that names no IP).
+/// BingX's rows: apiPermissions tells every right, no expiry is ever reported, and its error
+/// codes (an IP refusal that names no IP).
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
-    vec![
-        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().note("no expiry").warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires(),
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
+    let own = vec![
+        row(Valid, Spot).connected().note("no expiry").warns(&[FuturesNotNeeded]),
         // BingX's refusal names no IP, so there is none to put in the remedy.
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(None).says("code 100419 IP does not match IP whitelist"),
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, T]).ip(F).never_expires()
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded]),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(F).never_expires().warns(&[IpWhitelistMissing]),
         row(Maintenance, Both).unavailable().says("109500"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("100410"),
         row(ClockSkew, Both).clock_skew().says("100421"),
@@ -71,7 +56,8 @@ pub fn rows() -> Vec<Row> {
         row(ApiKey("NoSuchBingxKey0123456789"), Spot).invalid_key().says("100413"),
         // BingX keys have no passphrase; one set by mistake is not sent and changes nothing.
         row(StrayPassphrase, Spot).connected().rights([T, T, F, T]).ip(T).warns(&[FuturesNotNeeded]),
-    ]
+    ];
+    [every_right_told(ReportNoExpiry), own].concat()
 }
 
 #[tokio::test]

@@ -1,12 +1,11 @@
 //! Bitget: its rows of the table, and raw requests its simulator must answer as Bitget does.
 
-use keywarden::check::Warning::*;
 use keywarden::exchange::bitget::{auth_headers, signed_query};
 use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Bitget;
@@ -28,28 +27,12 @@ pub const CAST: Cast = Cast {
 
 // ---- the table's rows ----
 
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(KIND, case.into(), market)
-}
-
-/// Bitget's rows: rights from the key's own info (futures rights even on a spot-only
-/// connection), no expiry date, and its error codes.
+/// Bitget's rows: the key's own info tells every right, no expiry date, and its error codes.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
-    vec![
-        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires(),
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T).note("code 40014"),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
+    let own = vec![
+        row(FuturesMissing, Futures).no_futures().note("code 40014"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 40018"),
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, T]).ip(F).never_expires()
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded]),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(F).never_expires().warns(&[IpWhitelistMissing]),
         row(Maintenance, Both).unavailable().says("40200"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("code 429"),
         row(ClockSkew, Both).clock_skew().says("40008"),
@@ -61,7 +44,8 @@ pub fn rows() -> Vec<Row> {
         row(WrongPassphrase, Spot).invalid_key().says("40012").hides("battery"),
         // A missing passphrase is refused before anything is sent to Bitget.
         row(NoPassphrase, Spot).invalid_key().says("passphrase"),
-    ]
+    ];
+    [every_right_told(ReportNoExpiry), own].concat()
 }
 
 // ---- raw HTTP against the simulator ----

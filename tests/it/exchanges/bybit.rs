@@ -1,12 +1,11 @@
 //! Bybit: its rows of the table, and raw requests its simulator must answer as Bybit does.
 
-use keywarden::check::Warning::*;
 use keywarden::exchange::bybit::{auth_headers, signature, POSITIONS_QUERY};
 use keywarden::exchange::{now_ms, ExchangeKind, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Bybit;
@@ -27,29 +26,13 @@ pub const CAST: Cast = Cast {
 
 // ---- the table's rows ----
 
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(KIND, case.into(), market)
-}
-
-/// Bybit's rows: rights from query-api (futures rights even on a spot-only connection), the
-/// expiry it reports for unbound keys, and its error codes.
+/// Bybit's rows: query-api tells every right and when an unbound key expires, and its error
+/// codes.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
-    vec![
-        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires(),
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T).note("code 10005"),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
+    let own = vec![
+        row(FuturesMissing, Futures).no_futures().note("code 10005"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 10010"),
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, T]).ip(F).expires_within_five_days()
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded, KeyExpiresSoon]),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(F).expires_within_five_days()
-            .warns(&[IpWhitelistMissing, KeyExpiresSoon]),
         row(Maintenance, Both).unavailable().says("10016"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("10006"),
         row(ClockSkew, Both).clock_skew().says("code 10002"),
@@ -60,7 +43,8 @@ pub fn rows() -> Vec<Row> {
         row(WrongSecret, Spot).invalid_key()
             .says_exactly("GET /v5/user/query-api: code 10004 Error sign, please check your signature generation algorithm."),
         row(ApiKey("XXXXXXXXXXXXXXXXXX"), Spot).invalid_key().says("10003"),
-    ]
+    ];
+    [every_right_told(ExpireSoon), own].concat()
 }
 
 #[tokio::test]

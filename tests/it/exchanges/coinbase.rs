@@ -7,7 +7,7 @@ use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{row, Case::*, Market::*, Row};
 use crate::probe_support::*;
 use crate::support::{coinbase_pem, key_for};
 
@@ -32,10 +32,6 @@ pub const CAST: Cast = Cast {
 };
 
 // ----- the table's rows ----------------------------------------------------------------------
-
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(COINBASE, case.into(), market)
-}
 
 /// Coinbase's rows: what key_permissions cannot tell (the futures right on a spot-only
 /// connection, the IP allowlist), the bare 401 it answers every refusal with, and its

@@ -6,7 +6,7 @@ use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{row, Case::*, Market::*, Row};
 use crate::probe_support::*;
 
 const GATE: ExchangeKind = ExchangeKind::Gate;
@@ -26,10 +26,6 @@ pub const CAST: Cast = Cast {
 };
 
 // ----- the table's rows ----------------------------------------------------------------------
-
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(GATE, case.into(), market)
-}
 
 /// Gate's rows: the withdraw right unknown unless the key lists it, the expiry inferred for
 /// unbound keys, and its error labels.

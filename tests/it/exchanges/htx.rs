@@ -6,7 +6,7 @@ use keywarden::exchange::{now_ms, ExchangeKind, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{row, Case::*, Market::*, Row};
 use crate::probe_support::*;
 
 const HTX: ExchangeKind = ExchangeKind::Htx;
@@ -28,10 +28,6 @@ pub const CAST: Cast = Cast {
 };
 
 // ----- the table's rows ----------------------------------------------------------------------
-
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(HTX, case.into(), market)
-}
 
 /// HTX's rows: no futures right of its own (`trade` covers futures once the account opened
 /// contract trading, which only the futures account read shows), `validDays` for unbound keys,

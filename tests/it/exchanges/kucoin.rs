@@ -1,12 +1,11 @@
 //! KuCoin: its rows of the table, and raw requests its simulator must answer as KuCoin does.
 
-use keywarden::check::Warning::*;
 use keywarden::exchange::kucoin::auth_headers;
 use keywarden::exchange::{now_ms, Credentials, ExchangeKind};
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Kucoin;
@@ -28,28 +27,12 @@ pub const CAST: Cast = Cast {
 
 // ---- the table's rows ----
 
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(KIND, case.into(), market)
-}
-
-/// KuCoin's rows: rights from the key's own info (futures rights even on a spot-only
-/// connection), no expiry, and its error codes.
+/// KuCoin's rows: the key's own info tells every right, no expiry, and its error codes.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
-    vec![
-        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires(),
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T).note("code 400007"),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
+    let own = vec![
+        row(FuturesMissing, Futures).no_futures().note("code 400007"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 400006"),
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, T]).ip(F).never_expires()
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded]),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(F).never_expires().warns(&[IpWhitelistMissing]),
         row(Maintenance, Both).unavailable().says("500000"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("429000"),
         row(ClockSkew, Both).clock_skew().says("400002"),
@@ -58,7 +41,8 @@ pub fn rows() -> Vec<Row> {
         row(WrongSecret, Spot).invalid_key(),
         row(ApiKey("000000000000000000000000"), Spot).invalid_key().says("400003"),
         row(WrongPassphrase, Spot).invalid_key().says("400004").hides("battery"),
-    ]
+    ];
+    [every_right_told(ReportNoExpiry), own].concat()
 }
 
 // ---- raw HTTP against the simulator ----

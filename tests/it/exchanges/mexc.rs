@@ -1,13 +1,12 @@
 //! MEXC: its rows of the table, raw requests its simulator must answer as MEXC does, and the
 //! fallback when apiKeyInfo is not available.
 
-use keywarden::check::Warning::*;
 use keywarden::exchange::mexc::{futures_signature, spot_signature, spot_signed_query};
 use keywarden::exchange::{now_ms, ExchangeKind, Facts};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const MEXC: ExchangeKind = ExchangeKind::Mexc;
@@ -34,28 +33,13 @@ async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) 
 
 // ----- the table's rows ----------------------------------------------------------------------
 
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(MEXC, case.into(), market)
-}
-
-/// MEXC's rows: rights from apiKeyInfo, the expiry MEXC sets on unbound keys, and its error codes.
+/// MEXC's rows: apiKeyInfo tells every right, MEXC sets an expiry on unbound keys, and its
+/// error codes.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
-    vec![
-        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires(),
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T).note("code 701"),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
+    let own = vec![
+        row(FuturesMissing, Futures).no_futures().note("code 701"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 700006"),
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, T]).ip(F).expires_within_five_days()
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded, KeyExpiresSoon]),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(F).expires_within_five_days()
-            .warns(&[IpWhitelistMissing, KeyExpiresSoon]),
         row(Maintenance, Both).unavailable(),
         row(RateLimited, Both).rate_limited().retry_after(7),
         row(ClockSkew, Both).clock_skew().says("700003"),
@@ -64,7 +48,8 @@ pub fn rows() -> Vec<Row> {
         row(WrongSecret, Spot).invalid_key()
             .says_exactly("GET /api/v3/account: code 700002 Signature for this request is not valid."),
         row(ApiKey("mx0nosuchkey12345"), Spot).invalid_key().says("10072"),
-    ]
+    ];
+    [every_right_told(ExpireSoon), own].concat()
 }
 
 #[tokio::test]

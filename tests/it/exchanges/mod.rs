@@ -55,8 +55,8 @@ async fn every_exchange_gives_every_row_of_the_table() {
     let casts: Vec<&'static Cast> = EXCHANGES.iter().map(|(cast, _)| *cast).collect();
     let mut rows = Vec::new();
     for (cast, own_rows) in EXCHANGES {
-        rows.extend(own_rows());
-        rows.extend(table::every_exchange(cast.kind));
+        let all = own_rows().into_iter().chain(table::every_exchange());
+        rows.extend(all.map(|row| row.of(cast.kind)));
     }
     table::run(&casts, rows).await;
 }

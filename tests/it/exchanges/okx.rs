@@ -6,7 +6,7 @@ use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{self, Case, Case::*, Market, Market::*, Row};
+use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Okx;
@@ -28,30 +28,17 @@ pub const CAST: Cast = Cast {
 
 // ---- the table's rows ----
 
-fn row(case: impl Into<Case>, market: Market) -> Row {
-    table::row(KIND, case.into(), market)
-}
-
-/// OKX's rows: futures access from the account mode (even on a spot-only connection), idle
-/// unbound keys deleted after 14 days (no date to predict), its 30 s window, and its codes.
+/// OKX's rows: futures access from the account mode (so a spot-only connection sees it too),
+/// idle unbound keys deleted after 14 days (no date to predict), its 30 s window, and its codes.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
-    vec![
-        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires(),
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T).note("spot mode"),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T).note("code 51010"),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
-        row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 50110"),
+    let own = vec![
+        row(FuturesMissing, Spot).connected().note("spot mode"),
+        row(FuturesMissing, Futures).no_futures().note("code 51010"),
         // OKX deletes idle unbound trade keys after 14 days; checks are use, so no date.
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, T]).ip(F).never_expires().note("14 days")
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded]),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(F).never_expires().note("14 days")
-            .warns(&[IpWhitelistMissing]),
+        row(NoIpWhitelist, Spot).connected().note("14 days").warns(&[IpWhitelistMissing, FuturesNotNeeded]),
+        row(NoIpWhitelist, Futures).connected().note("14 days").warns(&[IpWhitelistMissing]),
+        row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 50110"),
         row(Maintenance, Both).unavailable().says("50001"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("50011"),
         row(ClockSkew, Both).clock_skew().says("50102"),
@@ -64,7 +51,8 @@ pub fn rows() -> Vec<Row> {
         row(WrongPassphrase, Spot).invalid_key().says("50105").hides("battery"),
         // A missing passphrase is refused before anything is sent to OKX.
         row(NoPassphrase, Spot).invalid_key(),
-    ]
+    ];
+    [every_right_told(ReportNoExpiry), own].concat()
 }
 
 // ---- raw HTTP against the simulator ----

@@ -2,8 +2,10 @@
 //! market, server fault), each with the status, rights and warnings the verdict must have and
 //! the facts behind them (IP binding, expiry, the exchange's own words in the message or notes).
 //!
-//! Each exchange's rows sit in its own module (`exchanges/<name>.rs`, `rows()`); the faults the
-//! shared HTTP layer reports alike everywhere are added for every exchange by [`every_exchange`].
+//! Each exchange's rows sit in its own module (`exchanges/<name>.rs`, `rows()`). What several
+//! exchanges answer alike is written once here: the faults of the path to the exchange
+//! ([`every_exchange`]) and the rights of a key on an exchange that tells them all
+//! ([`every_right_told`]); the exchange's module adds the rest (its codes, its notes).
 //! All rows run in one test, concurrently (at most [`CONCURRENT_ROWS`] at a time), against one
 //! simulator per server fault; a failing row names itself, and every failing row is reported,
 //! not just the first.
@@ -14,21 +16,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keywarden::check::{judge, CheckContext, Policy, Status, Warning};
-use keywarden::exchange::{Credentials, ExchangeKind, Facts, ProblemKind};
+use keywarden::exchange::budget::default_rate;
+use keywarden::exchange::{
+    for_kind_with_rate, Credentials, ExchangeKind, Facts, HttpClient, ProblemKind,
+};
 use keywarden::secret::ExposeSecret;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile};
 
 use crate::probe_support::{
-    clock_offset, creds, exchange_maintenance, markets, run_probe, run_probe_at_rate, target, Cast,
+    clock_offset, creds, exchange_maintenance, markets, target, Cast, F, PROBE_TIMEOUT, T,
 };
 use crate::support::{coinbase_pem, start_sim};
 
-/// Rows probing at once: enough to finish the table in a few seconds, few enough that a loaded
-/// two-core machine does not push the non-hanging rows past the probe timeout.
-const CONCURRENT_ROWS: usize = 12;
+/// Rows probing at once: enough to overlap the rows that wait for a timeout, few enough not to
+/// crowd a loaded two-core machine.
+const CONCURRENT_ROWS: usize = 8;
 
 /// How long the probe of a `hang` row may take: the probe timeout (1.5 s) with room to spare.
 pub const HANG_BOUND: Duration = Duration::from_secs(5);
+
+/// The HTTP timeout of every row that does not time a probe ([`Row::within`]): generous, so a
+/// loaded machine never turns a slow answer into `exchange_unavailable`.
+const PATIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 // ----- a row --------------------------------------------------------------------------------
 
@@ -101,7 +110,8 @@ enum Text {
 /// One row: who asks what, and everything the answer must be.
 #[derive(Debug, Clone)]
 pub struct Row {
-    exchange: ExchangeKind,
+    /// Set by [`Row::of`] when the table is put together.
+    exchange: Option<ExchangeKind>,
     case: Case,
     market: Market,
     server: Server,
@@ -121,11 +131,11 @@ pub struct Row {
     within: Option<Duration>,
 }
 
-/// A row for `exchange`; the builder methods below say what it must come out as.
-pub fn row(exchange: ExchangeKind, case: Case, market: Market) -> Row {
+/// A row; the builder methods below say what it must come out as.
+pub fn row(case: impl Into<Case>, market: Market) -> Row {
     Row {
-        exchange,
-        case,
+        exchange: None,
+        case: case.into(),
         market,
         server: Server::Healthy,
         status: None,
@@ -145,6 +155,17 @@ pub fn row(exchange: ExchangeKind, case: Case, market: Market) -> Row {
 }
 
 impl Row {
+    /// The row, on `exchange`.
+    pub fn of(self, exchange: ExchangeKind) -> Row {
+        Row {
+            exchange: Some(exchange),
+            ..self
+        }
+    }
+    fn exchange(&self) -> ExchangeKind {
+        self.exchange
+            .expect("every row is put on its exchange (Row::of)")
+    }
     /// The exchange's clock runs `ms` from ours (positive: ahead).
     pub fn clock(mut self, ms: i64) -> Row {
         self.server = Server::Clock(ms);
@@ -257,7 +278,7 @@ impl Row {
         self.retry_after = Some(Duration::from_secs(seconds));
         self
     }
-    /// The probe returns within `bound`.
+    /// The probe, with the short [`PROBE_TIMEOUT`], returns within `bound`.
     pub fn within(mut self, bound: Duration) -> Row {
         self.within = Some(bound);
         self
@@ -289,7 +310,7 @@ impl fmt::Display for Row {
             Market::Futures => "spot+futures",
             Market::Both => "spot and spot+futures",
         };
-        write!(f, "{} / {case} / {market}", self.exchange.name())?;
+        write!(f, "{} / {case} / {market}", self.exchange().name())?;
         match self.server {
             Server::Healthy => Ok(()),
             Server::Clock(ms) => write!(f, " / exchange clock {ms:+} ms"),
@@ -302,13 +323,52 @@ impl fmt::Display for Row {
 
 /// The faults of the path to the exchange, which the shared HTTP layer turns into the same
 /// problem on every exchange: spot-only and futures connections alike.
-pub fn every_exchange(exchange: ExchangeKind) -> Vec<Row> {
-    let row = |scenario| row(exchange, Key(scenario), Market::Both).unavailable();
+pub fn every_exchange() -> Vec<Row> {
+    let row = |scenario| row(scenario, Market::Both).unavailable();
     vec![
         row(Scenario::Http503).says("503"),
         row(Scenario::CdnHtml).says("HTML"),
         row(Scenario::Hang).says("timed out").within(HANG_BOUND),
         row(Scenario::MalformedJson),
+    ]
+}
+
+/// Whether an exchange reports when a key that is not bound to an IP expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnboundKeys {
+    /// It reports a date (the scenario's key expires within five days).
+    ExpireSoon,
+    /// It reports none.
+    ReportNoExpiry,
+}
+
+/// The rights rows of an exchange whose key introspection tells every right (read, trade,
+/// withdraw, futures) and the IP binding, so that a spot-only connection sees the futures right
+/// too (and warns `futures_not_needed` when the key holds it).
+#[rustfmt::skip]
+pub fn every_right_told(unbound: UnboundKeys) -> Vec<Row> {
+    use Market::*;
+    use Scenario::*;
+    use Warning::*;
+    let no_ip_whitelist = |market: Market, warnings: &[Warning]| {
+        let row = row(NoIpWhitelist, market).connected().rights([T, T, F, T]).ip(F);
+        match unbound {
+            UnboundKeys::ExpireSoon => row.expires_within_five_days().warns(&[warnings, &[KeyExpiresSoon]].concat()),
+            UnboundKeys::ReportNoExpiry => row.never_expires().warns(warnings),
+        }
+    };
+    vec![
+        row(Valid, Spot).connected().rights([T, T, F, T]).ip(T).never_expires().warns(&[FuturesNotNeeded]),
+        row(Valid, Futures).connected().rights([T, T, F, T]).ip(T).never_expires(),
+        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).warns(&[FuturesNotNeeded]),
+        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T),
+        row(FuturesMissing, Spot).connected().rights([T, T, F, F]).ip(T),
+        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(T),
+        row(TradeMissing, Spot).no_trade().rights([T, F, F, T]).warns(&[FuturesNotNeeded]),
+        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
+        row(ReadOnly, Both).no_trade().rights([T, F, F, F]),
+        no_ip_whitelist(Spot, &[IpWhitelistMissing, FuturesNotNeeded]),
+        no_ip_whitelist(Futures, &[IpWhitelistMissing]),
     ]
 }
 
@@ -377,14 +437,16 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
     let mut never = never_shown(&credentials);
     never.extend(row.hidden.iter().map(|t| t.to_string()));
     let futures = row.market == Market::Futures;
-    let target = target(credentials, sim.base_url(row.exchange), markets(futures));
+    let target = target(credentials, sim.base_url(row.exchange()), markets(futures));
     let started = Instant::now();
-    let facts = match row.exchange {
-        // A Binance probe costs more requests than its default budget's burst: the table is
-        // about answers, not pacing (budget.rs has its own tests).
-        ExchangeKind::Binance => run_probe_at_rate(row.exchange, 1000.0, &target).await,
-        _ => run_probe(row.exchange, &target).await,
+    let timeout = match row.within {
+        Some(_) => PROBE_TIMEOUT,
+        None => PATIENT_TIMEOUT,
     };
+    let kind = row.exchange();
+    let exchange = for_kind_with_rate(kind, HttpClient::new(timeout), default_rate(kind))
+        .unwrap_or_else(|| panic!("{} is supported", kind.name()));
+    let facts = exchange.probe(&target).await;
     let took = started.elapsed();
     let policy = Policy {
         markets: markets(futures),
@@ -393,7 +455,7 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
     };
     let context = CheckContext {
         connection: row.to_string(),
-        exchange: row.exchange,
+        exchange: row.exchange(),
         checked_at: chrono::Utc::now(),
         latency_ms: took.as_millis() as u64,
     };
@@ -585,8 +647,8 @@ pub async fn run(casts: &[&'static Cast], rows: Vec<Row>) {
     for row in &rows {
         let cast = *casts
             .iter()
-            .find(|c| c.kind == row.exchange)
-            .unwrap_or_else(|| panic!("{row}: no cast for {}", row.exchange.name()));
+            .find(|c| c.kind == row.exchange())
+            .unwrap_or_else(|| panic!("{row}: no cast for {}", row.exchange().name()));
         let sim = sims[&row.server].clone();
         let permits = permits.clone();
         let task_row = row.clone();
