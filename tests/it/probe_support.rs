@@ -64,6 +64,14 @@ impl Cast {
     }
 }
 
+/// The scenario's place in [`Scenario::ALL`]: a number that tells its key from the others.
+pub fn index_of(scenario: Scenario) -> usize {
+    Scenario::ALL
+        .iter()
+        .position(|s| *s == scenario)
+        .expect("a scenario of Scenario::ALL")
+}
+
 /// A simulator on a loopback port serving `keys`, with exchange-wide `settings` if given.
 pub async fn sim_with(
     keys: Vec<SimKey>,

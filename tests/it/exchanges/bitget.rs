@@ -14,8 +14,7 @@ const PASSPHRASE: &str = "correct horse";
 
 /// One key per scenario, shaped like Bitget's (`bg_` + 32 hex).
 fn key_for(scenario: Scenario) -> String {
-    let index = Scenario::ALL.iter().position(|s| *s == scenario).unwrap();
-    format!("bg_5f0c2a9e7d4b1c3e8a6f0d2b{index:06x}")
+    format!("bg_5f0c2a9e7d4b1c3e8a6f0d2b{:06x}", index_of(scenario))
 }
 
 pub const CAST: Cast = Cast {

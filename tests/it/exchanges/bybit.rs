@@ -13,8 +13,7 @@ const SECRET: &str = "Xg2kQm7rT9vLp4sNw8yZc3bHf6dJa1eUq5iO";
 
 /// One 18-character alphanumeric key per scenario, like Bybit's.
 fn key_for(scenario: Scenario) -> String {
-    let index = Scenario::ALL.iter().position(|s| *s == scenario).unwrap();
-    format!("opjSlSOzqIeXRO{index:04}")
+    format!("opjSlSOzqIeXRO{:04}", index_of(scenario))
 }
 
 pub const CAST: Cast = Cast {

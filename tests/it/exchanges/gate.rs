@@ -14,8 +14,7 @@ const SECRET: &str = "9b1c2f0e5d6a4b7c8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c
 
 /// The key that plays `scenario` (Gate keys are 32 hex characters).
 fn key(scenario: Scenario) -> String {
-    let index = Scenario::ALL.iter().position(|s| *s == scenario).unwrap();
-    format!("a1b2c3d4e5f6a7b8c9d0e1f2a3b4{index:04x}")
+    format!("a1b2c3d4e5f6a7b8c9d0e1f2a3b4{:04x}", index_of(scenario))
 }
 
 pub const CAST: Cast = Cast {
@@ -116,6 +115,11 @@ fn signed(
     .unwrap()
 }
 
+/// Headers signed now for a GET of `path` without query or body.
+fn signed_now(api_key: &str, secret: &str, path: &str) -> reqwest::header::HeaderMap {
+    signed(api_key, secret, now_ms(), path, "", "")
+}
+
 fn label(body: &Value) -> &str {
     body["label"].as_str().unwrap_or("")
 }
@@ -132,7 +136,7 @@ async fn raw_correctly_signed_requests_are_accepted() {
     assert!(body.is_array());
     // A fractional Timestamp, as in the official docs' example, is hashed as sent.
     let ts = format!("{:.3}", now_ms() as f64 / 1000.0);
-    let mut h = signed(&api_key, SECRET, now_ms(), ACCOUNTS, "", "");
+    let mut h = signed_now(&api_key, SECRET, ACCOUNTS);
     h.insert("Timestamp", ts.parse().unwrap());
     h.insert(
         "SIGN",
@@ -145,14 +149,7 @@ async fn raw_correctly_signed_requests_are_accepted() {
 #[tokio::test]
 async fn raw_wrong_signature_is_401_invalid_signature() {
     let sim = CAST.sim(None).await;
-    let h = signed(
-        &key(Scenario::Valid),
-        "another-secret",
-        now_ms(),
-        ACCOUNTS,
-        "",
-        "",
-    );
+    let h = signed_now(&key(Scenario::Valid), "another-secret", ACCOUNTS);
     let (status, body) = raw_get(&sim, ACCOUNTS, "", h, "").await;
     assert_eq!((status, label(&body)), (401, "INVALID_SIGNATURE"));
     assert_eq!(body["message"], "Signature mismatch");
@@ -218,17 +215,10 @@ async fn raw_tampered_or_reordered_query_and_unsigned_body_are_401_invalid_signa
 #[tokio::test]
 async fn raw_unknown_or_missing_key_is_refused() {
     let sim = CAST.sim(None).await;
-    let h = signed(
-        "ffffffffffffffffffffffffffffffff",
-        SECRET,
-        now_ms(),
-        ACCOUNTS,
-        "",
-        "",
-    );
+    let h = signed_now("ffffffffffffffffffffffffffffffff", SECRET, ACCOUNTS);
     let (status, body) = raw_get(&sim, ACCOUNTS, "", h, "").await;
     assert_eq!((status, label(&body)), (401, "INVALID_KEY"));
-    let mut h = signed(&key(Scenario::Valid), SECRET, now_ms(), ACCOUNTS, "", "");
+    let mut h = signed_now(&key(Scenario::Valid), SECRET, ACCOUNTS);
     h.remove("SIGN");
     let (status, body) = raw_get(&sim, ACCOUNTS, "", h, "").await;
     assert_eq!((status, label(&body)), (401, "MISSING_REQUIRED_HEADER"));
@@ -240,14 +230,7 @@ async fn raw_unknown_or_missing_key_is_refused() {
 async fn raw_gate_has_no_passphrase_header_to_get_wrong() {
     assert!(!GATE.needs_passphrase());
     let sim = CAST.sim(None).await;
-    let mut h = signed(
-        &key(Scenario::Valid),
-        "another-secret",
-        now_ms(),
-        ACCOUNTS,
-        "",
-        "",
-    );
+    let mut h = signed_now(&key(Scenario::Valid), "another-secret", ACCOUNTS);
     h.insert("passphrase", SECRET.parse().unwrap());
     let (status, body) = raw_get(&sim, ACCOUNTS, "", h, "").await;
     assert_eq!((status, label(&body)), (401, "INVALID_SIGNATURE"));
@@ -257,28 +240,14 @@ async fn raw_gate_has_no_passphrase_header_to_get_wrong() {
 async fn raw_futures_account_is_signed_the_same_way_and_refused_without_the_right() {
     let sim = CAST.sim(None).await;
     let path = "/api/v4/futures/usdt/accounts";
-    let h = signed(&key(Scenario::Valid), SECRET, now_ms(), path, "", "");
+    let h = signed_now(&key(Scenario::Valid), SECRET, path);
     let (status, body) = raw_get(&sim, path, "", h, "").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["currency"], "USDT");
-    let h = signed(
-        &key(Scenario::FuturesMissing),
-        SECRET,
-        now_ms(),
-        path,
-        "",
-        "",
-    );
+    let h = signed_now(&key(Scenario::FuturesMissing), SECRET, path);
     let (status, body) = raw_get(&sim, path, "", h, "").await;
     assert_eq!((status, label(&body)), (403, "FORBIDDEN"));
-    let h = signed(
-        &key(Scenario::Valid),
-        "another-secret",
-        now_ms(),
-        path,
-        "",
-        "",
-    );
+    let h = signed_now(&key(Scenario::Valid), "another-secret", path);
     let (status, body) = raw_get(&sim, path, "", h, "").await;
     assert_eq!((status, label(&body)), (401, "INVALID_SIGNATURE"));
 }
@@ -286,14 +255,7 @@ async fn raw_futures_account_is_signed_the_same_way_and_refused_without_the_righ
 #[tokio::test]
 async fn raw_rate_limit_has_retry_after_and_gates_headers() {
     let sim = CAST.sim(None).await;
-    let h = signed(
-        &key(Scenario::RateLimited),
-        SECRET,
-        now_ms(),
-        ACCOUNTS,
-        "",
-        "",
-    );
+    let h = signed_now(&key(Scenario::RateLimited), SECRET, ACCOUNTS);
     let (headers, body) = assert_throttled(
         reqwest::Client::new()
             .get(format!("{}{ACCOUNTS}", sim.base_url(GATE)))

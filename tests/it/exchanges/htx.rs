@@ -101,6 +101,11 @@ fn signed(api_key: &str, secret: &str, path: &str, params: &[(&str, &str)], ts: 
     signed_query(api_key, secret, "127.0.0.1", path, params, ts)
 }
 
+/// The query of a GET of `path` without parameters, signed now.
+fn signed_now(api_key: &str, secret: &str, path: &str) -> String {
+    signed(api_key, secret, path, &[], now_ms())
+}
+
 fn err(body: &Value) -> (String, String) {
     (
         body["err-code"].as_str().unwrap_or("").to_string(),
@@ -111,13 +116,7 @@ fn err(body: &Value) -> (String, String) {
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
     let sim = CAST.sim(None).await;
-    let query = signed(
-        &key(Scenario::Valid),
-        SECRET,
-        "/v1/account/accounts",
-        &[],
-        now_ms(),
-    );
+    let query = signed_now(&key(Scenario::Valid), SECRET, "/v1/account/accounts");
     let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
@@ -127,12 +126,10 @@ async fn raw_correctly_signed_request_is_accepted() {
 #[tokio::test]
 async fn raw_wrong_signature_is_verification_failure_with_http_200() {
     let sim = CAST.sim(None).await;
-    let query = signed(
+    let query = signed_now(
         &key(Scenario::Valid),
         "ffffffff-ffffffff-ffffffff-fffff",
         "/v1/account/accounts",
-        &[],
-        now_ms(),
     );
     let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
     assert_eq!(status, 200);
@@ -212,13 +209,7 @@ async fn raw_body_is_not_signed_on_htx() {
     // HTX signs only the query (POST bodies are documented as unsigned); a GET with a body is
     // verified on its query alone, as the exchange does.
     let sim = CAST.sim(None).await;
-    let query = signed(
-        &key(Scenario::Valid),
-        SECRET,
-        "/v1/account/accounts",
-        &[],
-        now_ms(),
-    );
+    let query = signed_now(&key(Scenario::Valid), SECRET, "/v1/account/accounts");
     let url = format!("{}/v1/account/accounts?{query}", sim.base_url(HTX));
     let body: Value = reqwest::Client::new()
         .get(url)
@@ -235,12 +226,10 @@ async fn raw_body_is_not_signed_on_htx() {
 #[tokio::test]
 async fn raw_unknown_key_and_swap_host_errors_use_htx_shapes() {
     let sim = CAST.sim(None).await;
-    let query = signed(
+    let query = signed_now(
         "deadbeef-00000000-11111111-22222",
         SECRET,
         "/v1/account/accounts",
-        &[],
-        now_ms(),
     );
     let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
     assert_eq!(status, 200);
@@ -251,7 +240,7 @@ async fn raw_unknown_key_and_swap_host_errors_use_htx_shapes() {
 
     // The swap host: err_code 403 with the reason, and 1220 for an account without contracts.
     let path = "/linear-swap-api/v3/unified_account_info";
-    let wrong = signed(&key(Scenario::Valid), "nope", path, &[], now_ms());
+    let wrong = signed_now(&key(Scenario::Valid), "nope", path);
     let (status, body) = raw_get(&sim, path, &wrong).await;
     assert_eq!(
         (status, body["err_code"].as_i64()),
@@ -259,10 +248,10 @@ async fn raw_unknown_key_and_swap_host_errors_use_htx_shapes() {
         "{body}"
     );
     assert_eq!(body["err_msg"], "Verification failure [校验失败]");
-    let missing = signed(&key(Scenario::FuturesMissing), SECRET, path, &[], now_ms());
+    let missing = signed_now(&key(Scenario::FuturesMissing), SECRET, path);
     let (_, body) = raw_get(&sim, path, &missing).await;
     assert_eq!(body["code"], 1220, "{body}");
-    let ok = signed(&key(Scenario::Valid), SECRET, path, &[], now_ms());
+    let ok = signed_now(&key(Scenario::Valid), SECRET, path);
     let (_, body) = raw_get(&sim, path, &ok).await;
     assert_eq!(body["code"], 200, "{body}");
     assert_eq!(body["data"][0]["margin_asset"], "USDT");

@@ -14,8 +14,7 @@ const PASSPHRASE: &str = "correct horse";
 
 /// One 24-hex key per scenario, like KuCoin's.
 fn key_for(scenario: Scenario) -> String {
-    let index = Scenario::ALL.iter().position(|s| *s == scenario).unwrap();
-    format!("6705f5c311545b0001{index:06x}")
+    format!("6705f5c311545b0001{:06x}", index_of(scenario))
 }
 
 pub const CAST: Cast = Cast {
@@ -86,6 +85,10 @@ impl Raw {
 
 const PATH: &str = "/api/v1/accounts?type=trade&currency=USDT";
 
+fn code(body: &Value) -> Option<&str> {
+    body["code"].as_str()
+}
+
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
     let raw = Raw::new().await;
@@ -108,22 +111,14 @@ async fn raw_wrong_signature_is_400005() {
             );
         })
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("400005")),
-        "{body}"
-    );
+    assert_eq!((status, code(&body)), (401, Some("400005")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_stale_timestamp_is_400002() {
     let raw = Raw::new().await;
     let (status, body) = raw.send(now_ms() - 30_000, PATH, PATH, |_| {}).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("400002")),
-        "{body}"
-    );
+    assert_eq!((status, code(&body)), (401, Some("400002")), "{body}");
 }
 
 #[tokio::test]
@@ -131,11 +126,7 @@ async fn raw_reordered_query_not_resigned_is_400005() {
     let raw = Raw::new().await;
     let reordered = "/api/v1/accounts?currency=USDT&type=trade";
     let (status, body) = raw.send(now_ms(), PATH, reordered, |_| {}).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("400005")),
-        "{body}"
-    );
+    assert_eq!((status, code(&body)), (401, Some("400005")), "{body}");
 }
 
 #[tokio::test]
@@ -148,11 +139,7 @@ async fn raw_wrong_passphrase_is_400004() {
             h.insert("KC-API-PASSPHRASE", other.parse().unwrap());
         })
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("400004")),
-        "{body}"
-    );
+    assert_eq!((status, code(&body)), (401, Some("400004")), "{body}");
 }
 
 #[tokio::test]
@@ -164,11 +151,7 @@ async fn raw_plaintext_passphrase_with_version_2_is_400004() {
             h.insert("KC-API-KEY-VERSION", "2".parse().unwrap());
         })
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("400004")),
-        "{body}"
-    );
+    assert_eq!((status, code(&body)), (401, Some("400004")), "{body}");
 }
 
 #[tokio::test]
@@ -186,7 +169,7 @@ async fn raw_missing_header_is_400001() {
             })
             .await;
         assert_eq!(
-            (status, body["code"].as_str()),
+            (status, code(&body)),
             (401, Some("400001")),
             "{name}: {body}"
         );
@@ -201,11 +184,7 @@ async fn raw_unknown_key_is_400003() {
             h.insert("KC-API-KEY", "000000000000000000000000".parse().unwrap());
         })
         .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (401, Some("400003")),
-        "{body}"
-    );
+    assert_eq!((status, code(&body)), (401, Some("400003")), "{body}");
 }
 
 #[tokio::test]

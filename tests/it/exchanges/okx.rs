@@ -15,8 +15,7 @@ const PASSPHRASE: &str = "Correct-Horse-1";
 
 /// One UUID-shaped key per scenario, like OKX's.
 fn key_for(scenario: Scenario) -> String {
-    let index = Scenario::ALL.iter().position(|s| *s == scenario).unwrap();
-    format!("6f1c2d3e-4a5b-4c6d-8e7f-0000000{index:05x}")
+    format!("6f1c2d3e-4a5b-4c6d-8e7f-0000000{:05x}", index_of(scenario))
 }
 
 pub const CAST: Cast = Cast {
