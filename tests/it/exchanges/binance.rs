@@ -5,7 +5,7 @@ use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const BINANCE: ExchangeKind = ExchangeKind::Binance;
@@ -36,8 +36,6 @@ const UNKNOWN_KEY: &str = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
-        row(Valid, Futures).connected().without_notes(),
-        row(FuturesMissing, Futures).no_futures().note_with(&["futures refused", "code -2015"]),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1"))
             .says_first("GET /sapi/v1/account/apiRestrictions: code -2015 Invalid API-key"),
         row(Maintenance, Both).unavailable().says("code -1001"),
@@ -51,7 +49,10 @@ pub fn rows() -> Vec<Row> {
         row(ApiKey(UNKNOWN_KEY), Spot).invalid_key().says("code -2008"),
         row(ApiKey("not-a-binance-key"), Spot).invalid_key().says("code -2014"),
     ];
-    [every_right_told(ExpireSoon), own].concat()
+    let told = every_right_told(ExpireSoon)
+        .amend(Valid, Futures, Row::without_notes)
+        .amend(FuturesMissing, Futures, |r| r.note_with(&["futures refused", "code -2015"]));
+    [told, own].concat()
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use keywarden::exchange::{now_ms, ExchangeKind, Facts};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const BINGX: ExchangeKind = ExchangeKind::Bingx;
@@ -43,7 +43,6 @@ async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) 
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
-        row(Valid, Spot).connected().note("no expiry").warns(&[FuturesNotNeeded]),
         // BingX's refusal names no IP, so there is none to put in the remedy.
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(None).says("code 100419 IP does not match IP whitelist"),
         row(Maintenance, Both).unavailable().says("109500"),
@@ -57,7 +56,9 @@ pub fn rows() -> Vec<Row> {
         // BingX keys have no passphrase; one set by mistake is not sent and changes nothing.
         row(StrayPassphrase, Spot).connected().rights([T, T, F, T]).ip(T).warns(&[FuturesNotNeeded]),
     ];
-    [every_right_told(ReportNoExpiry), own].concat()
+    let told = every_right_told(ReportNoExpiry)
+        .amend(Valid, Spot, |r| r.note("no expiry"));
+    [told, own].concat()
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Bitget;
@@ -30,7 +30,6 @@ pub const CAST: Cast = Cast {
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
-        row(FuturesMissing, Futures).no_futures().note("code 40014"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 40018"),
         row(Maintenance, Both).unavailable().says("40200"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("code 429"),
@@ -44,7 +43,9 @@ pub fn rows() -> Vec<Row> {
         // A missing passphrase is refused before anything is sent to Bitget.
         row(NoPassphrase, Spot).invalid_key().says("passphrase"),
     ];
-    [every_right_told(ReportNoExpiry), own].concat()
+    let told = every_right_told(ReportNoExpiry)
+        .amend(FuturesMissing, Futures, |r| r.note("code 40014"));
+    [told, own].concat()
 }
 
 // ---- raw HTTP against the simulator ----

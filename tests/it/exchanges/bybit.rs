@@ -5,7 +5,7 @@ use keywarden::exchange::{now_ms, ExchangeKind, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Bybit;
@@ -30,7 +30,6 @@ pub const CAST: Cast = Cast {
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
-        row(FuturesMissing, Futures).no_futures().note("code 10005"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 10010"),
         row(Maintenance, Both).unavailable().says("10016"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("10006"),
@@ -43,7 +42,9 @@ pub fn rows() -> Vec<Row> {
             .says_exactly("GET /v5/user/query-api: code 10004 Error sign, please check your signature generation algorithm."),
         row(ApiKey("XXXXXXXXXXXXXXXXXX"), Spot).invalid_key().says("10003"),
     ];
-    [every_right_told(ExpireSoon), own].concat()
+    let told = every_right_told(ExpireSoon)
+        .amend(FuturesMissing, Futures, |r| r.note("code 10005"));
+    [told, own].concat()
 }
 
 #[tokio::test]

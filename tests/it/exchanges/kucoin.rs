@@ -5,7 +5,7 @@ use keywarden::exchange::{now_ms, Credentials, ExchangeKind};
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Kucoin;
@@ -30,7 +30,6 @@ pub const CAST: Cast = Cast {
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
-        row(FuturesMissing, Futures).no_futures().note("code 400007"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 400006"),
         row(Maintenance, Both).unavailable().says("500000"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("429000"),
@@ -41,7 +40,9 @@ pub fn rows() -> Vec<Row> {
         row(ApiKey("000000000000000000000000"), Spot).invalid_key().says("400003"),
         row(WrongPassphrase, Spot).invalid_key().says("400004").hides("battery"),
     ];
-    [every_right_told(ReportNoExpiry), own].concat()
+    let told = every_right_told(ReportNoExpiry)
+        .amend(FuturesMissing, Futures, |r| r.note("code 400007"));
+    [told, own].concat()
 }
 
 // ---- raw HTTP against the simulator ----

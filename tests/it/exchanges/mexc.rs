@@ -6,7 +6,7 @@ use keywarden::exchange::{now_ms, ExchangeKind, Facts};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const MEXC: ExchangeKind = ExchangeKind::Mexc;
@@ -38,7 +38,6 @@ async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) 
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
-        row(FuturesMissing, Futures).no_futures().note("code 701"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 700006"),
         row(Maintenance, Both).unavailable(),
         row(RateLimited, Both).rate_limited().retry_after(7),
@@ -49,7 +48,9 @@ pub fn rows() -> Vec<Row> {
             .says_exactly("GET /api/v3/account: code 700002 Signature for this request is not valid."),
         row(ApiKey("mx0nosuchkey12345"), Spot).invalid_key().says("10072"),
     ];
-    [every_right_told(ExpireSoon), own].concat()
+    let told = every_right_told(ExpireSoon)
+        .amend(FuturesMissing, Futures, |r| r.note("code 701"));
+    [told, own].concat()
 }
 
 #[tokio::test]

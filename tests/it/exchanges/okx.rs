@@ -1,12 +1,11 @@
 //! OKX: its rows of the table, and raw requests its simulator must answer as OKX does.
 
-use keywarden::check::Warning::*;
 use keywarden::exchange::okx::{auth_headers, iso_timestamp, signature};
 use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::table::{every_right_told, row, Case::*, Market::*, Row, UnboundKeys::*};
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const KIND: ExchangeKind = ExchangeKind::Okx;
@@ -32,11 +31,6 @@ pub const CAST: Cast = Cast {
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
-        row(FuturesMissing, Spot).connected().note("spot mode"),
-        row(FuturesMissing, Futures).no_futures().note("code 51010"),
-        // OKX deletes idle unbound trade keys after 14 days; checks are use, so no date.
-        row(NoIpWhitelist, Spot).connected().note("14 days").warns(&[IpWhitelistMissing, FuturesNotNeeded]),
-        row(NoIpWhitelist, Futures).connected().note("14 days").warns(&[IpWhitelistMissing]),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 50110"),
         row(Maintenance, Both).unavailable().says("50001"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("50011"),
@@ -51,7 +45,13 @@ pub fn rows() -> Vec<Row> {
         // A missing passphrase is refused before anything is sent to OKX.
         row(NoPassphrase, Spot).invalid_key(),
     ];
-    [every_right_told(ReportNoExpiry), own].concat()
+    // OKX deletes idle unbound trade keys after 14 days; checks are use, so no date.
+    let told = every_right_told(ReportNoExpiry)
+        .amend(FuturesMissing, Spot, |r| r.note("spot mode"))
+        .amend(FuturesMissing, Futures, |r| r.note("code 51010"))
+        .amend(NoIpWhitelist, Spot, |r| r.note("14 days"))
+        .amend(NoIpWhitelist, Futures, |r| r.note("14 days"));
+    [told, own].concat()
 }
 
 // ---- raw HTTP against the simulator ----

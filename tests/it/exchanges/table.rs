@@ -372,6 +372,34 @@ pub fn every_right_told(unbound: UnboundKeys) -> Vec<Row> {
     ]
 }
 
+/// Says more of a row already in the rows (the exchange's note on a row of
+/// [`every_right_told`], say), so that each (case, market, server) stays one row.
+pub trait Amend {
+    /// The healthy exchange's row for (`case`, `market`) also checks what `more` adds; panics
+    /// when there is no such row.
+    fn amend(self, case: impl Into<Case>, market: Market, more: impl Fn(Row) -> Row) -> Self;
+}
+
+impl Amend for Vec<Row> {
+    fn amend(self, case: impl Into<Case>, market: Market, more: impl Fn(Row) -> Row) -> Vec<Row> {
+        let case = case.into();
+        let mut found = false;
+        let rows = self
+            .into_iter()
+            .map(|row| {
+                if row.case == case && row.market == market && row.server == Server::Healthy {
+                    found = true;
+                    more(row)
+                } else {
+                    row
+                }
+            })
+            .collect();
+        assert!(found, "no row for {case:?} / {market:?} to amend");
+        rows
+    }
+}
+
 // ----- running the table -------------------------------------------------------------------
 
 /// A probe's answer to a row, with the verdict judged from it.
@@ -432,6 +460,7 @@ fn never_shown(credentials: &Credentials) -> Vec<String> {
     never
 }
 
+/// Probes as the row's connection would, and judges the facts as the daemon would.
 async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) {
     let credentials = credentials(cast, row.case);
     let mut never = never_shown(&credentials);
@@ -448,6 +477,7 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
         .unwrap_or_else(|| panic!("{} is supported", kind.name()));
     let facts = exchange.probe(&target).await;
     let took = started.elapsed();
+    // A connection's defaults: IP whitelist required, warn 14 days before expiry.
     let policy = Policy {
         markets: markets(futures),
         require_ip_whitelist: true,
@@ -641,6 +671,13 @@ async fn simulators(casts: &[&'static Cast], rows: &[Row]) -> BTreeMap<Server, A
 /// Runs every row, at most [`CONCURRENT_ROWS`] at once, and panics naming every row that failed.
 pub async fn run(casts: &[&'static Cast], rows: Vec<Row>) {
     let rows: Vec<Row> = rows.into_iter().flat_map(Row::expand).collect();
+    let mut names = std::collections::BTreeSet::new();
+    for row in &rows {
+        assert!(
+            names.insert(row.to_string()),
+            "two rows are {row}: make it one"
+        );
+    }
     let sims = simulators(casts, &rows).await;
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_ROWS));
     let mut running = Vec::new();
