@@ -1,15 +1,15 @@
-//! What the per-exchange simulator tests (`sim_*.rs`) share: a simulator whose keys play every
-//! scenario, a probe with the short test timeout, the assertions every exchange makes about the
-//! facts, and raw HTTP against the simulator.
+//! What the exchange tests (`exchanges/`) share: a simulator whose keys play every scenario, a
+//! probe with the short test timeout, a few assertions about the facts, and raw HTTP against the
+//! simulator.
 //!
-//! What differs per exchange (key shapes, signing, error codes) stays in its own file, so each
+//! What differs per exchange (key shapes, signing, error codes) stays in its own module, so each
 //! one still reads as that exchange's spec.
 
 use std::time::Duration;
 
 use keywarden::exchange::{
     for_kind_with_rate, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget,
-    Problem, ProblemKind,
+    ProblemKind,
 };
 use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
 use reqwest::header::HeaderMap;
@@ -62,6 +62,14 @@ impl Cast {
             self.passphrase,
         )
     }
+}
+
+/// The scenario's place in [`Scenario::ALL`]: a number that tells its key from the others.
+pub fn index_of(scenario: Scenario) -> usize {
+    Scenario::ALL
+        .iter()
+        .position(|s| *s == scenario)
+        .expect("a scenario of Scenario::ALL")
 }
 
 /// A simulator on a loopback port serving `keys`, with exchange-wide `settings` if given.
@@ -162,17 +170,6 @@ pub fn problem_kind(facts: &Facts) -> Option<ProblemKind> {
     facts.problems.first().map(|p| p.kind)
 }
 
-/// The one problem the probe found.
-pub fn only_problem(facts: &Facts) -> &Problem {
-    assert_eq!(facts.problems.len(), 1, "{facts:?}");
-    &facts.problems[0]
-}
-
-/// Asserts the probe found exactly one problem, of `kind`.
-pub fn assert_problem(facts: &Facts, kind: ProblemKind) {
-    assert_eq!(only_problem(facts).kind, kind, "{facts:?}");
-}
-
 /// Read, trade, withdraw, futures.
 pub fn rights(facts: &Facts) -> [Option<bool>; 4] {
     let p = facts.permissions;
@@ -181,15 +178,6 @@ pub fn rights(facts: &Facts) -> [Option<bool>; 4] {
 
 pub fn has_note(facts: &Facts, words: &str) -> bool {
     facts.notes.iter().any(|n| n.contains(words))
-}
-
-/// Asserts the key expires in more than four days and at most five (`why`: who says it does).
-pub fn assert_expires_within_five_days(facts: &Facts, why: &str) {
-    let left = facts.expires_at.expect(why) - chrono::Utc::now();
-    assert!(
-        left > chrono::Duration::days(4) && left <= chrono::Duration::days(5),
-        "{left}"
-    );
 }
 
 // ----- raw HTTP -------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-//! BingX simulator and probe, through the library.
+//! BingX: its rows of the table, raw requests its simulator must answer as BingX does, and
+//! refusals of single endpoints no scenario plays.
 
-use std::time::Duration;
-
+use keywarden::check::Warning::*;
 use keywarden::exchange::bingx::{signature, signed_query};
-use keywarden::exchange::{now_ms, ExchangeKind, Facts, Markets, ProblemKind};
-use keywarden::sim::{RunningSim, Scenario};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts};
+use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const BINGX: ExchangeKind = ExchangeKind::Bingx;
@@ -21,7 +22,7 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-const CAST: Cast = Cast {
+pub const CAST: Cast = Cast {
     kind: BINGX,
     key,
     secret: |_| SECRET.to_string(),
@@ -35,197 +36,34 @@ async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) 
     facts
 }
 
-async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
-    probe_at(sim.base_url(BINGX), api_key, secret, futures).await
-}
+// ----- the table's rows ----------------------------------------------------------------------
 
-async fn spot(scenario: Scenario) -> Facts {
-    let sim = CAST.sim(None).await;
-    probe_as(&sim, &key(scenario), SECRET, false).await
-}
-
-async fn futures(scenario: Scenario) -> Facts {
-    let sim = CAST.sim(None).await;
-    probe_as(&sim, &key(scenario), SECRET, true).await
-}
-
-// ----- one test per scenario -----------------------------------------------------------------
-
-#[tokio::test]
-async fn valid_key_spot_has_read_trade_futures_and_no_withdraw_and_is_ip_bound() {
-    let facts = spot(Scenario::Valid).await;
-    assert_eq!(problem_kind(&facts), None, "{facts:?}");
-    assert_eq!(rights(&facts), [T, T, F, T]);
-    assert_eq!(facts.ip_restricted, T);
-    assert_eq!(facts.expires_at, None);
-    assert!(has_note(&facts, "no expiry"));
-}
-
-#[tokio::test]
-async fn valid_key_futures_reads_the_perpetual_account() {
-    let facts = futures(Scenario::Valid).await;
-    assert_eq!(problem_kind(&facts), None, "{facts:?}");
-    assert_eq!(rights(&facts), [T, T, F, T]);
-    assert_eq!(facts.ip_restricted, T);
+/// BingX's rows: apiPermissions tells every right, no expiry is ever reported, and its error
+/// codes (an IP refusal that names no IP).
+#[rustfmt::skip]
+pub fn rows() -> Vec<Row> {
+    let own = vec![
+        // BingX's refusal names no IP, so there is none to put in the remedy.
+        row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(None).says("code 100419 IP does not match IP whitelist"),
+        row(Maintenance, Both).unavailable().says("109500"),
+        row(RateLimited, Both).rate_limited().retry_after(7).says("100410"),
+        row(ClockSkew, Both).clock_skew().says("100421"),
+        row(Valid, Spot).clock(120_000).clock_skew().says("ahead of ours").rights([U, U, U, U]),
+        row(Valid, Both).in_maintenance().unavailable().says("100500"),
+        row(WrongSecret, Spot).invalid_key()
+            .says_exactly("GET /openApi/v1/account/apiPermissions: code 100001 Signature verification failed"),
+        row(ApiKey("NoSuchBingxKey0123456789"), Spot).invalid_key().says("100413"),
+        // BingX keys have no passphrase; one set by mistake is not sent and changes nothing.
+        row(StrayPassphrase, Spot).connected().rights([T, T, F, T]).ip(T).warns(&[FuturesNotNeeded]),
+    ];
+    let told = every_right_told(ReportNoExpiry)
+        .amend(Valid, Spot, |r| r.note("no expiry"));
+    [told, own].concat()
 }
 
 #[tokio::test]
-async fn withdraw_enabled_key_reports_withdraw() {
-    for facts in [
-        spot(Scenario::WithdrawEnabled).await,
-        futures(Scenario::WithdrawEnabled).await,
-    ] {
-        assert_eq!(problem_kind(&facts), None, "{facts:?}");
-        assert_eq!(rights(&facts), [T, T, T, T]);
-    }
-}
-
-#[tokio::test]
-async fn futures_missing_key_reports_futures_false_from_introspection() {
-    for facts in [
-        spot(Scenario::FuturesMissing).await,
-        futures(Scenario::FuturesMissing).await,
-    ] {
-        assert_eq!(
-            problem_kind(&facts),
-            None,
-            "a missing right is a fact, not a problem"
-        );
-        assert_eq!(rights(&facts), [T, T, F, F]);
-    }
-}
-
-#[tokio::test]
-async fn trade_missing_key_reports_trade_false() {
-    for facts in [
-        spot(Scenario::TradeMissing).await,
-        futures(Scenario::TradeMissing).await,
-    ] {
-        assert_eq!(problem_kind(&facts), None);
-        assert_eq!(rights(&facts), [T, F, F, T]);
-    }
-}
-
-#[tokio::test]
-async fn read_only_key_reports_no_trade_and_no_futures() {
-    for facts in [
-        spot(Scenario::ReadOnly).await,
-        futures(Scenario::ReadOnly).await,
-    ] {
-        assert_eq!(problem_kind(&facts), None);
-        assert_eq!(rights(&facts), [T, F, F, F]);
-    }
-}
-
-#[tokio::test]
-async fn ip_not_whitelisted_is_refused_with_100419() {
-    let facts = spot(Scenario::IpNotWhitelisted).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::IpNotAllowed));
-    let problem = &facts.problems[0];
-    assert!(
-        problem
-            .message
-            .contains("code 100419 IP does not match IP whitelist"),
-        "{}",
-        problem.message
-    );
-    // BingX's refusal names no IP, so there is none to put in the remedy.
-    assert_eq!(problem.seen_ip, None);
-    let facts = futures(Scenario::IpNotWhitelisted).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::IpNotAllowed));
-}
-
-#[tokio::test]
-async fn no_ip_whitelist_key_is_unbound_and_has_no_reported_expiry() {
-    for facts in [
-        spot(Scenario::NoIpWhitelist).await,
-        futures(Scenario::NoIpWhitelist).await,
-    ] {
-        assert_eq!(problem_kind(&facts), None);
-        assert_eq!(facts.ip_restricted, F);
-        assert_eq!(rights(&facts), [T, T, F, T]);
-        assert_eq!(facts.expires_at, None);
-    }
-}
-
-#[tokio::test]
-async fn maintenance_is_unavailable() {
-    for facts in [
-        spot(Scenario::Maintenance).await,
-        futures(Scenario::Maintenance).await,
-    ] {
-        assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-        assert!(facts.problems[0].message.contains("109500"), "{facts:?}");
-    }
-}
-
-#[tokio::test]
-async fn http_503_is_unavailable() {
-    let facts = spot(Scenario::Http503).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-}
-
-#[tokio::test]
-async fn cdn_html_page_is_unavailable() {
-    let facts = spot(Scenario::CdnHtml).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-    assert!(facts.problems[0].message.contains("HTML"));
-}
-
-#[tokio::test]
-async fn hang_times_out_as_unavailable() {
-    let started = std::time::Instant::now();
-    let facts = spot(Scenario::Hang).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-    assert!(started.elapsed() < Duration::from_secs(5));
-}
-
-#[tokio::test]
-async fn malformed_json_is_unavailable() {
-    let facts = spot(Scenario::MalformedJson).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-}
-
-#[tokio::test]
-async fn rate_limited_carries_retry_after() {
-    let facts = spot(Scenario::RateLimited).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::RateLimited));
-    assert_eq!(facts.problems[0].retry_after, Some(Duration::from_secs(7)));
-    assert!(facts.problems[0].message.contains("100410"), "{facts:?}");
-}
-
-#[tokio::test]
-async fn clock_skew_key_is_refused_for_its_timestamp() {
-    for facts in [
-        spot(Scenario::ClockSkew).await,
-        futures(Scenario::ClockSkew).await,
-    ] {
-        assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
-        assert!(facts.problems[0].message.contains("100421"), "{facts:?}");
-    }
-}
-
-#[tokio::test]
-async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = CAST.sim(Some(clock_offset(120_000))).await;
-    let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
-    assert!(
-        facts.problems[0].message.contains("ahead of ours"),
-        "{}",
-        facts.problems[0].message
-    );
-    assert_eq!(rights(&facts), [None, None, None, None]);
-}
-
-#[tokio::test]
-async fn exchange_wide_maintenance_is_unavailable() {
+async fn in_maintenance_the_server_time_is_a_503() {
     let sim = CAST.sim(Some(exchange_maintenance())).await;
-    for futures in [false, true] {
-        let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, futures).await;
-        assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-        assert!(facts.problems[0].message.contains("100500"), "{facts:?}");
-    }
     let time = reqwest::get(format!(
         "{}/openApi/spot/v1/server/time",
         sim.base_url(BINGX)
@@ -233,38 +71,6 @@ async fn exchange_wide_maintenance_is_unavailable() {
     .await
     .unwrap();
     assert_eq!(time.status(), 503);
-}
-
-#[tokio::test]
-async fn wrong_secret_is_invalid_key() {
-    let sim = CAST.sim(None).await;
-    let facts = probe_as(&sim, &key(Scenario::Valid), "not-the-secret", false).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
-    assert_eq!(
-        facts.problems[0].message,
-        "GET /openApi/v1/account/apiPermissions: code 100001 Signature verification failed"
-    );
-}
-
-#[tokio::test]
-async fn unknown_key_is_invalid_key() {
-    let sim = CAST.sim(None).await;
-    let facts = probe_as(&sim, "NoSuchBingxKey0123456789", SECRET, false).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
-    assert!(facts.problems[0].message.contains("100413"), "{facts:?}");
-}
-
-#[tokio::test]
-async fn a_configured_passphrase_plays_no_part() {
-    // BingX keys have no passphrase; one set by mistake is not sent and changes nothing.
-    let sim = CAST.sim(None).await;
-    let target = target(
-        creds(&key(Scenario::Valid), SECRET, Some("not-a-bingx-thing")),
-        sim.base_url(BINGX),
-        Markets::default(),
-    );
-    let facts = run_probe(BINGX, &target).await;
-    assert_eq!(problem_kind(&facts), None, "{facts:?}");
 }
 
 // ----- raw HTTP against the simulator ---------------------------------------------------------

@@ -1,12 +1,12 @@
-//! MEXC simulator and probe, through the library.
-
-use std::time::Duration;
+//! MEXC: its rows of the table, raw requests its simulator must answer as MEXC does, and the
+//! fallback when apiKeyInfo is not available.
 
 use keywarden::exchange::mexc::{futures_signature, spot_signature, spot_signed_query};
-use keywarden::exchange::{now_ms, ExchangeKind, Facts, ProblemKind};
-use keywarden::sim::{RunningSim, Scenario};
+use keywarden::exchange::{now_ms, ExchangeKind, Facts};
+use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
 const MEXC: ExchangeKind = ExchangeKind::Mexc;
@@ -17,16 +17,12 @@ fn key(scenario: Scenario) -> String {
     format!("mx0sim{}", scenario.name().replace('_', ""))
 }
 
-const CAST: Cast = Cast {
+pub const CAST: Cast = Cast {
     kind: MEXC,
     key,
     secret: |_| SECRET.to_string(),
     passphrase: None,
 };
-
-async fn probe_as(sim: &RunningSim, api_key: &str, secret: &str, futures: bool) -> Facts {
-    probe_at(sim.base_url(MEXC), api_key, secret, futures).await
-}
 
 async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
     let target = target(creds(api_key, secret, None), base_url, markets(futures));
@@ -35,200 +31,35 @@ async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) 
     facts
 }
 
-async fn spot(scenario: Scenario) -> Facts {
-    let sim = CAST.sim(None).await;
-    probe_as(&sim, &key(scenario), SECRET, false).await
-}
+// ----- the table's rows ----------------------------------------------------------------------
 
-async fn futures(scenario: Scenario) -> Facts {
-    let sim = CAST.sim(None).await;
-    probe_as(&sim, &key(scenario), SECRET, true).await
-}
-
-// ----- one test per scenario -----------------------------------------------------------------
-
-#[tokio::test]
-async fn valid_key_spot_has_read_trade_futures_and_no_withdraw_and_is_ip_bound() {
-    let facts = spot(Scenario::Valid).await;
-    assert_eq!(problem_kind(&facts), None, "{facts:?}");
-    assert_eq!(rights(&facts), [T, T, F, T]);
-    assert_eq!(facts.ip_restricted, T);
-    assert_eq!(facts.expires_at, None);
-}
-
-#[tokio::test]
-async fn valid_key_futures_reads_the_futures_account() {
-    let facts = futures(Scenario::Valid).await;
-    assert_eq!(problem_kind(&facts), None, "{facts:?}");
-    assert_eq!(rights(&facts), [T, T, F, T]);
-    assert_eq!(facts.ip_restricted, T);
+/// MEXC's rows: apiKeyInfo tells every right, MEXC sets an expiry on unbound keys, and its
+/// error codes.
+#[rustfmt::skip]
+pub fn rows() -> Vec<Row> {
+    let own = vec![
+        row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 700006"),
+        row(Maintenance, Both).unavailable(),
+        row(RateLimited, Both).rate_limited().retry_after(7),
+        row(ClockSkew, Both).clock_skew().says("700003"),
+        row(Valid, Spot).clock(120_000).clock_skew().says("ahead of ours"),
+        row(Valid, Futures).in_maintenance().unavailable(),
+        row(WrongSecret, Spot).invalid_key()
+            .says_exactly("GET /api/v3/account: code 700002 Signature for this request is not valid."),
+        row(ApiKey("mx0nosuchkey12345"), Spot).invalid_key().says("10072"),
+    ];
+    let told = every_right_told(ExpireSoon)
+        .amend(FuturesMissing, Futures, |r| r.note("code 701"));
+    [told, own].concat()
 }
 
 #[tokio::test]
-async fn withdraw_enabled_key_reports_withdraw() {
-    let facts = spot(Scenario::WithdrawEnabled).await;
-    assert_eq!(problem_kind(&facts), None);
-    assert_eq!(rights(&facts), [T, T, T, T]);
-}
-
-#[tokio::test]
-async fn futures_missing_key_spot_reports_futures_false_from_introspection() {
-    let facts = spot(Scenario::FuturesMissing).await;
-    assert_eq!(problem_kind(&facts), None);
-    assert_eq!(rights(&facts), [T, T, F, F]);
-}
-
-#[tokio::test]
-async fn futures_missing_key_futures_is_refused_the_futures_account() {
-    let facts = futures(Scenario::FuturesMissing).await;
-    assert_eq!(
-        problem_kind(&facts),
-        None,
-        "a missing right is a fact, not a problem"
-    );
-    assert_eq!(rights(&facts), [T, T, F, F]);
-    assert!(has_note(&facts, "code 701"), "{:?}", facts.notes);
-}
-
-#[tokio::test]
-async fn trade_missing_key_reports_trade_false() {
-    let facts = spot(Scenario::TradeMissing).await;
-    assert_eq!(problem_kind(&facts), None);
-    assert_eq!(rights(&facts), [T, F, F, T]);
-}
-
-#[tokio::test]
-async fn read_only_key_reports_no_trade_and_no_futures() {
-    let facts = spot(Scenario::ReadOnly).await;
-    assert_eq!(problem_kind(&facts), None);
-    assert_eq!(rights(&facts), [T, F, F, F]);
-    let facts = futures(Scenario::ReadOnly).await;
-    assert_eq!(problem_kind(&facts), None);
-    assert_eq!(rights(&facts), [T, F, F, F]);
-}
-
-#[tokio::test]
-async fn ip_not_whitelisted_names_the_ip_mexc_saw() {
-    let facts = spot(Scenario::IpNotWhitelisted).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::IpNotAllowed));
-    let problem = &facts.problems[0];
-    assert_eq!(problem.seen_ip.as_deref(), Some("127.0.0.1"));
-    assert!(
-        problem.message.contains("code 700006"),
-        "{}",
-        problem.message
-    );
-    let facts = futures(Scenario::IpNotWhitelisted).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::IpNotAllowed));
-}
-
-#[tokio::test]
-async fn no_ip_whitelist_key_is_unbound_and_expires_within_five_days() {
-    let facts = spot(Scenario::NoIpWhitelist).await;
-    assert_eq!(problem_kind(&facts), None);
-    assert_eq!(facts.ip_restricted, F);
-    assert_eq!(rights(&facts), [T, T, F, T]);
-    assert_expires_within_five_days(&facts, "unbound keys expire");
-}
-
-#[tokio::test]
-async fn maintenance_is_unavailable() {
-    let facts = spot(Scenario::Maintenance).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-    let facts = futures(Scenario::Maintenance).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-}
-
-#[tokio::test]
-async fn http_503_is_unavailable() {
-    let facts = spot(Scenario::Http503).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-}
-
-#[tokio::test]
-async fn cdn_html_page_is_unavailable() {
-    let facts = spot(Scenario::CdnHtml).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-    assert!(facts.problems[0].message.contains("HTML"));
-}
-
-#[tokio::test]
-async fn hang_times_out_as_unavailable() {
-    let started = std::time::Instant::now();
-    let facts = spot(Scenario::Hang).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-    assert!(started.elapsed() < Duration::from_secs(5));
-}
-
-#[tokio::test]
-async fn malformed_json_is_unavailable() {
-    let facts = spot(Scenario::MalformedJson).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
-}
-
-#[tokio::test]
-async fn rate_limited_carries_retry_after() {
-    let facts = spot(Scenario::RateLimited).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::RateLimited));
-    assert_eq!(facts.problems[0].retry_after, Some(Duration::from_secs(7)));
-}
-
-#[tokio::test]
-async fn clock_skew_key_is_refused_for_its_timestamp() {
-    let facts = spot(Scenario::ClockSkew).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
-    assert!(facts.problems[0].message.contains("700003"));
-    let facts = futures(Scenario::ClockSkew).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
-}
-
-#[tokio::test]
-async fn exchange_clock_two_minutes_ahead_is_clock_skew() {
-    let sim = CAST.sim(Some(clock_offset(120_000))).await;
-    let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, false).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::ClockSkew));
-    assert!(
-        facts.problems[0].message.contains("ahead of ours"),
-        "{}",
-        facts.problems[0].message
-    );
-}
-
-#[tokio::test]
-async fn exchange_wide_maintenance_is_unavailable() {
+async fn in_maintenance_the_ping_is_a_503() {
     let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let facts = probe_as(&sim, &key(Scenario::Valid), SECRET, true).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::Unavailable));
     let ping = reqwest::get(format!("{}/api/v3/ping", sim.base_url(MEXC)))
         .await
         .unwrap();
     assert_eq!(ping.status(), 503);
-}
-
-#[tokio::test]
-async fn wrong_secret_is_invalid_key() {
-    let sim = CAST.sim(None).await;
-    let facts = probe_as(
-        &sim,
-        &key(Scenario::Valid),
-        "00000000000000000000000000000000",
-        false,
-    )
-    .await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
-    assert_eq!(
-        facts.problems[0].message,
-        "GET /api/v3/account: code 700002 Signature for this request is not valid."
-    );
-}
-
-#[tokio::test]
-async fn unknown_key_is_invalid_key() {
-    let sim = CAST.sim(None).await;
-    let facts = probe_as(&sim, "mx0nosuchkey12345", SECRET, false).await;
-    assert_eq!(problem_kind(&facts), Some(ProblemKind::InvalidKey));
-    assert!(facts.problems[0].message.contains("10072"));
-    assert!(!facts.problems[0].message.contains("mx0nosuchkey12345"));
 }
 
 // ----- raw HTTP against the simulator ---------------------------------------------------------

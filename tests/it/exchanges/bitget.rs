@@ -1,0 +1,249 @@
+//! Bitget: its rows of the table, and raw requests its simulator must answer as Bitget does.
+
+use keywarden::exchange::bitget::{auth_headers, signed_query};
+use keywarden::exchange::{now_ms, ExchangeKind};
+use keywarden::sim::{Scenario, Scenario::*};
+use serde_json::Value;
+
+use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
+use crate::probe_support::*;
+
+const KIND: ExchangeKind = ExchangeKind::Bitget;
+const SECRET: &str = "7b1e3c0d9f2a4e5b8c6d1f0a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e";
+const PASSPHRASE: &str = "correct horse";
+
+/// One key per scenario, shaped like Bitget's (`bg_` + 32 hex).
+fn key_for(scenario: Scenario) -> String {
+    format!("bg_5f0c2a9e7d4b1c3e8a6f0d2b{:06x}", index_of(scenario))
+}
+
+pub const CAST: Cast = Cast {
+    kind: KIND,
+    key: key_for,
+    secret: |_| SECRET.to_string(),
+    passphrase: Some(PASSPHRASE),
+};
+
+// ---- the table's rows ----
+
+/// Bitget's rows: the key's own info tells every right, no expiry date, and its error codes.
+#[rustfmt::skip]
+pub fn rows() -> Vec<Row> {
+    let own = vec![
+        row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 40018"),
+        row(Maintenance, Both).unavailable().says("40200"),
+        row(RateLimited, Both).rate_limited().retry_after(7).says("code 429"),
+        row(ClockSkew, Both).clock_skew().says("40008"),
+        row(Valid, Spot).clock(120_000).clock_skew().says("ahead of ours").rights([U, U, U, U]),
+        row(Valid, Spot).clock(-45_000).clock_skew().says("behind ours"),
+        row(Valid, Both).in_maintenance().unavailable().says("40200"),
+        row(WrongSecret, Spot).invalid_key().says("40009"),
+        row(ApiKey("bg_00000000000000000000000000000000"), Spot).invalid_key().says("40006").hides("bg_0000"),
+        row(WrongPassphrase, Spot).invalid_key().says("40012").hides("battery"),
+        // A missing passphrase is refused before anything is sent to Bitget.
+        row(NoPassphrase, Spot).invalid_key().says("passphrase"),
+    ];
+    let told = every_right_told(ReportNoExpiry)
+        .amend(FuturesMissing, Futures, |r| r.note("code 40014"));
+    [told, own].concat()
+}
+
+// ---- raw HTTP against the simulator ----
+
+struct Raw {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Raw {
+    async fn new() -> Raw {
+        let sim = CAST.sim(None).await;
+        Raw {
+            base: sim.base_url(KIND),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Signs GET `path` with `signed_query` at `ts`, sends it to `path?sent_query` with `body`;
+    /// `edit` may change the headers.
+    async fn send(
+        &self,
+        ts: i64,
+        path: &str,
+        signed_query: &str,
+        sent_query: &str,
+        body: &str,
+        edit: impl FnOnce(&mut reqwest::header::HeaderMap),
+    ) -> (u16, Value) {
+        let credentials = CAST.creds(Scenario::Valid);
+        let mut headers = auth_headers(&credentials, ts, "GET", path, signed_query, "").unwrap();
+        edit(&mut headers);
+        let url = if sent_query.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{path}?{sent_query}", self.base)
+        };
+        status_and_json(self.client.get(url).headers(headers).body(body.to_string())).await
+    }
+}
+
+const ASSETS: &str = "/api/v2/spot/account/assets";
+const QUERY: &str = "assetType=all&coin=USDT";
+
+#[tokio::test]
+async fn raw_correctly_signed_request_is_accepted() {
+    let raw = Raw::new().await;
+    let query = signed_query(&[("coin", "USDT"), ("assetType", "all")]);
+    assert_eq!(query, QUERY);
+    let (status, body) = raw.send(now_ms(), ASSETS, &query, &query, "", |_| {}).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], "00000");
+    assert!(body["data"].is_array());
+}
+
+fn refusal(status: u16, body: &Value) -> (u16, Option<&str>) {
+    (status, body["code"].as_str())
+}
+
+#[tokio::test]
+async fn raw_wrong_signature_is_40009() {
+    let raw = Raw::new().await;
+    let (status, body) = raw
+        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
+            h.insert(
+                "ACCESS-SIGN",
+                "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY="
+                    .parse()
+                    .unwrap(),
+            );
+        })
+        .await;
+    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+    assert_eq!(body["msg"], "sign signature error");
+}
+
+#[tokio::test]
+async fn raw_stale_and_future_timestamps_are_40008() {
+    let raw = Raw::new().await;
+    for ts in [now_ms() - 45_000, now_ms() + 45_000] {
+        let (status, body) = raw.send(ts, ASSETS, QUERY, QUERY, "", |_| {}).await;
+        assert_eq!(refusal(status, &body), (400, Some("40008")), "{body}");
+    }
+    let (status, body) = raw
+        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
+            h.insert("ACCESS-TIMESTAMP", "yesterday".parse().unwrap());
+        })
+        .await;
+    assert_eq!(refusal(status, &body), (400, Some("40005")), "{body}");
+}
+
+#[tokio::test]
+async fn raw_tampered_query_is_40009() {
+    let raw = Raw::new().await;
+    let (status, body) = raw
+        .send(
+            now_ms(),
+            ASSETS,
+            QUERY,
+            "assetType=all&coin=BTC",
+            "",
+            |_| {},
+        )
+        .await;
+    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+}
+
+#[tokio::test]
+async fn raw_reordered_query_is_40009_signed_either_way() {
+    let raw = Raw::new().await;
+    let reordered = "coin=USDT&assetType=all";
+    for signed in [QUERY, reordered] {
+        let (status, body) = raw
+            .send(now_ms(), ASSETS, signed, reordered, "", |_| {})
+            .await;
+        assert_eq!(
+            refusal(status, &body),
+            (400, Some("40009")),
+            "{signed}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn raw_unsigned_body_is_40009() {
+    let raw = Raw::new().await;
+    let (status, body) = raw
+        .send(now_ms(), ASSETS, QUERY, QUERY, r#"{"coin":"BTC"}"#, |_| {})
+        .await;
+    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+}
+
+#[tokio::test]
+async fn raw_wrong_passphrase_is_40012() {
+    let raw = Raw::new().await;
+    let (status, body) = raw
+        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
+            h.insert("ACCESS-PASSPHRASE", "battery staple".parse().unwrap());
+        })
+        .await;
+    assert_eq!(refusal(status, &body), (400, Some("40012")), "{body}");
+}
+
+#[tokio::test]
+async fn raw_missing_headers_have_their_own_codes() {
+    let raw = Raw::new().await;
+    for (name, code) in [
+        ("ACCESS-KEY", "40001"),
+        ("ACCESS-SIGN", "40002"),
+        ("ACCESS-TIMESTAMP", "40003"),
+        ("ACCESS-PASSPHRASE", "40011"),
+    ] {
+        let (status, body) = raw
+            .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
+                h.remove(name);
+            })
+            .await;
+        assert_eq!(refusal(status, &body), (400, Some(code)), "{name}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn raw_unknown_key_is_40006() {
+    let raw = Raw::new().await;
+    let (status, body) = raw
+        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
+            h.insert(
+                "ACCESS-KEY",
+                "bg_00000000000000000000000000000000".parse().unwrap(),
+            );
+        })
+        .await;
+    assert_eq!(refusal(status, &body), (400, Some("40006")), "{body}");
+}
+
+#[tokio::test]
+async fn raw_public_time_answers_bitgets_shape() {
+    let raw = Raw::new().await;
+    let time: Value = get_json(format!("{}/api/v2/public/time", raw.base)).await;
+    assert_eq!(time["code"], "00000");
+    let server: i64 = time["data"]["serverTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((server - now_ms()).abs() < 5_000);
+}
+
+#[tokio::test]
+async fn raw_rate_limit_sends_retry_after() {
+    let sim = CAST.sim(None).await;
+    let credentials = CAST.creds(Scenario::RateLimited);
+    let headers = auth_headers(&credentials, now_ms(), "GET", ASSETS, QUERY, "").unwrap();
+    let (_, body) = assert_throttled(
+        reqwest::Client::new()
+            .get(format!("{}{ASSETS}?{QUERY}", sim.base_url(KIND)))
+            .headers(headers),
+    )
+    .await;
+    assert_eq!(body["code"], "429");
+}

@@ -1,0 +1,229 @@
+//! Coinbase: its rows of the table, and raw requests its simulator must answer as Coinbase does.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use base64::Engine as _;
+use keywarden::exchange::coinbase::{jwt, jwt_claims, signing_key, PATH_KEY_PERMISSIONS};
+use keywarden::exchange::{now_ms, ExchangeKind};
+use keywarden::sim::{RunningSim, Scenario, Scenario::*};
+use serde_json::Value;
+
+use super::table::{row, Case::*, Market::*, Row};
+use crate::probe_support::*;
+use crate::support::{coinbase_pem, key_for};
+
+const COINBASE: ExchangeKind = ExchangeKind::Coinbase;
+
+/// The key name that plays `scenario`.
+fn key(scenario: Scenario) -> String {
+    key_for(COINBASE, &format!("sim-{}", scenario.name()))
+}
+
+/// The private key of the key that plays `scenario`, with real newlines.
+fn pem(scenario: Scenario) -> String {
+    coinbase_pem(&format!("sim-{}", scenario.name()))
+}
+
+pub const CAST: Cast = Cast {
+    kind: COINBASE,
+    key,
+    // as a scenario file holds it: one line, literal \n escapes
+    secret: |scenario| pem(scenario).replace('\n', "\\n"),
+    passphrase: None,
+};
+
+// ----- the table's rows ----------------------------------------------------------------------
+
+/// Coinbase's rows: what key_permissions cannot tell (the futures right on a spot-only
+/// connection, the IP allowlist), the bare 401 it answers every refusal with, and its
+/// two-minute request token.
+#[rustfmt::skip]
+pub fn rows() -> Vec<Row> {
+    vec![
+        row(Valid, Spot).connected().rights([T, T, F, U]).ip(U).never_expires().note("IP allowlist").note("futures right unknown"),
+        row(Valid, Futures).connected().rights([T, T, F, T]).ip(U).never_expires().no_note("futures right unknown"),
+        // can_transfer is the withdraw right
+        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, U]).ip(U),
+        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(U),
+        row(FuturesMissing, Spot).connected().rights([T, T, F, U]).ip(U),
+        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(U).note("PERMISSION_DENIED"),
+        row(TradeMissing, Spot).no_trade().rights([T, F, F, U]),
+        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
+        row(ReadOnly, Spot).no_trade().rights([T, F, F, U]),
+        row(ReadOnly, Futures).no_trade().rights([T, F, F, F]),
+        // Coinbase refuses an IP outside the allowlist with the same bare 401 as an unknown key.
+        row(IpNotWhitelisted, Both).invalid_key().says("HTTP 401 Unauthorized").says("IP outside the key's allowlist"),
+        // Coinbase cannot tell an unbound key from a bound one, and CDP keys do not expire by time.
+        row(NoIpWhitelist, Spot).connected().rights([T, T, F, U]).ip(U).never_expires(),
+        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(U).never_expires(),
+        row(Maintenance, Both).unavailable().says("UNAVAILABLE"),
+        row(RateLimited, Both).rate_limited().retry_after(7).says("RESOURCE_EXHAUSTED"),
+        // The scenario's clock runs 60 s ahead for this key; a token is valid for 120 s from its
+        // nbf, so Coinbase (and the simulator) accept it. Two minutes ahead, or 10 s behind, not.
+        row(ClockSkew, Spot).connected().rights([T, T, F, U]),
+        row(ClockSkew, Futures).connected().rights([T, T, F, T]),
+        row(Valid, Spot).clock(120_000).clock_skew().says("ahead of ours"),
+        row(Valid, Spot).clock(-10_000).clock_skew().says("behind ours"),
+        row(Valid, Futures).in_maintenance().unavailable(),
+        row(WrongSecret, Spot).invalid_key().says_first("GET /api/v3/brokerage/key_permissions: HTTP 401 Unauthorized"),
+        // Refused before any signed request.
+        row(Secret("not-a-pem-at-all"), Spot).invalid_key().says("EC P-256 private key"),
+        row(ApiKey(UNKNOWN_KEY), Spot).invalid_key(),
+        // The scenario file holds the PEM on one line with literal \n escapes; a real PEM works too.
+        row(UnescapedSecret, Spot).connected().rights([T, T, F, U]).ip(U),
+    ]
+}
+
+/// A well-formed key name Coinbase does not know.
+const UNKNOWN_KEY: &str =
+    "organizations/00000000-0000-4000-8000-000000000000/apiKeys/00000000-0000-4000-8000-000000000001";
+
+#[tokio::test]
+async fn in_maintenance_the_server_time_is_a_503() {
+    let sim = CAST.sim(Some(exchange_maintenance())).await;
+    let time = reqwest::get(format!("{}/api/v3/brokerage/time", sim.base_url(COINBASE)))
+        .await
+        .unwrap();
+    assert_eq!(time.status(), 503);
+}
+
+// ----- raw HTTP against the simulator ---------------------------------------------------------
+
+async fn raw_get(sim: &RunningSim, path_and_query: &str, token: Option<&str>) -> (u16, String) {
+    let url = format!("{}{path_and_query}", sim.base_url(COINBASE));
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn token_for(scenario_pem: &str, name: &str, now_s: i64, path: &str) -> String {
+    jwt(
+        &signing_key(scenario_pem).unwrap(),
+        name,
+        "0123456789abcdef0123456789abcdef",
+        now_s,
+        "GET",
+        path,
+    )
+}
+
+fn now_s() -> i64 {
+    now_ms() / 1000
+}
+
+#[tokio::test]
+async fn raw_correctly_signed_request_is_accepted() {
+    let sim = CAST.sim(None).await;
+    let token = token_for(
+        &pem(Scenario::Valid),
+        &key(Scenario::Valid),
+        now_s(),
+        PATH_KEY_PERMISSIONS,
+    );
+    let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["can_view"], true);
+    assert_eq!(body["can_transfer"], false);
+}
+
+#[tokio::test]
+async fn raw_wrong_signature_unknown_key_and_missing_token_are_a_bare_401() {
+    let sim = CAST.sim(None).await;
+    let name = key(Scenario::Valid);
+    let wrong = token_for(&coinbase_pem("other"), &name, now_s(), PATH_KEY_PERMISSIONS);
+    let unknown = token_for(
+        &pem(Scenario::Valid),
+        &key_for(COINBASE, "nobody"),
+        now_s(),
+        PATH_KEY_PERMISSIONS,
+    );
+    for token in [
+        Some(wrong.as_str()),
+        Some(unknown.as_str()),
+        None,
+        Some("garbage"),
+    ] {
+        let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, token).await;
+        assert_eq!((status, body.as_str()), (401, "Unauthorized"), "{token:?}");
+    }
+}
+
+#[tokio::test]
+async fn raw_stale_or_future_token_is_a_bare_401() {
+    let sim = CAST.sim(None).await;
+    let (name, secret) = (key(Scenario::Valid), pem(Scenario::Valid));
+    for issued in [now_s() - 121, now_s() + 30] {
+        let token = token_for(&secret, &name, issued, PATH_KEY_PERMISSIONS);
+        let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, Some(&token)).await;
+        assert_eq!((status, body.as_str()), (401, "Unauthorized"), "{issued}");
+    }
+}
+
+#[tokio::test]
+async fn raw_token_for_another_path_or_with_tampered_claims_is_a_bare_401() {
+    let sim = CAST.sim(None).await;
+    let (name, secret) = (key(Scenario::Valid), pem(Scenario::Valid));
+    // signed for key_permissions, sent to accounts
+    let token = token_for(&secret, &name, now_s(), PATH_KEY_PERMISSIONS);
+    let (status, _) = raw_get(&sim, "/api/v3/brokerage/accounts?limit=250", Some(&token)).await;
+    assert_eq!(status, 401);
+    // the claims re-written for accounts without re-signing
+    let parts: Vec<&str> = token.split('.').collect();
+    let claims = jwt_claims(
+        &name,
+        now_s(),
+        "GET api.coinbase.com/api/v3/brokerage/accounts",
+    );
+    let forged = format!("{}.{}.{}", parts[0], BASE64URL.encode(claims), parts[2]);
+    let (status, _) = raw_get(&sim, "/api/v3/brokerage/accounts", Some(&forged)).await;
+    assert_eq!(status, 401);
+    // the path prefix of the base URL signed along: refused
+    let prefixed = token_for(
+        &secret,
+        &name,
+        now_s(),
+        &format!("/coinbase{PATH_KEY_PERMISSIONS}"),
+    );
+    let (status, _) = raw_get(&sim, PATH_KEY_PERMISSIONS, Some(&prefixed)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn raw_query_and_body_are_outside_the_token_as_at_coinbase() {
+    // Coinbase's uri claim has no query and no body hash: a changed query (or a body on a GET)
+    // is not something the exchange can detect, so the simulator accepts it too.
+    let sim = CAST.sim(None).await;
+    let (name, secret) = (key(Scenario::Valid), pem(Scenario::Valid));
+    let token = token_for(
+        &secret,
+        &name,
+        now_s(),
+        "/api/v3/brokerage/accounts?limit=250",
+    );
+    let (status, body) = raw_get(&sim, "/api/v3/brokerage/accounts?limit=1", Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let url = format!("{}/api/v3/brokerage/accounts", sim.base_url(COINBASE));
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("Authorization", format!("Bearer {token}"))
+        .body("{\"tampered\":true}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn raw_time_answers_epochs_as_strings() {
+    let sim = CAST.sim(None).await;
+    let (status, body) = raw_get(&sim, "/api/v3/brokerage/time", None).await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let ms: i64 = body["epochMillis"].as_str().unwrap().parse().unwrap();
+    assert!((ms - now_ms()).abs() < 5_000);
+    assert!(body["epochSeconds"].is_string() && body["iso"].is_string());
+}

@@ -1,0 +1,62 @@
+//! Every exchange through the library against the simulator.
+//!
+//! [`table`] is the suite all of them pass: one row per (exchange, scenario, market, server
+//! fault) with the status, rights and warnings it must come out as. Each exchange's module holds
+//! its rows and the tests that are about that exchange alone: raw requests the simulator must
+//! refuse with the exchange's own codes (a tampered signature, a reordered query, a stale
+//! timestamp), its public endpoints' shapes, and the refusals no scenario plays.
+
+mod table;
+
+mod binance;
+mod bingx;
+mod bitget;
+mod bybit;
+mod coinbase;
+mod gate;
+mod htx;
+mod kucoin;
+mod mexc;
+mod okx;
+
+use keywarden::exchange::ExchangeKind;
+
+use crate::probe_support::Cast;
+
+/// Each exchange: who plays its scenarios, and its own rows.
+type Exchange = (&'static Cast, fn() -> Vec<table::Row>);
+
+const EXCHANGES: [Exchange; 10] = [
+    (&binance::CAST, binance::rows),
+    (&bingx::CAST, bingx::rows),
+    (&bitget::CAST, bitget::rows),
+    (&bybit::CAST, bybit::rows),
+    (&coinbase::CAST, coinbase::rows),
+    (&gate::CAST, gate::rows),
+    (&htx::CAST, htx::rows),
+    (&kucoin::CAST, kucoin::rows),
+    (&mexc::CAST, mexc::rows),
+    (&okx::CAST, okx::rows),
+];
+
+#[test]
+fn every_supported_exchange_has_rows() {
+    for kind in ExchangeKind::ALL.into_iter().filter(|k| k.is_supported()) {
+        assert!(
+            EXCHANGES.iter().any(|(cast, _)| cast.kind == kind),
+            "{} is supported but has no rows",
+            kind.name()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_exchange_gives_every_row_of_the_table() {
+    let casts: Vec<&'static Cast> = EXCHANGES.iter().map(|(cast, _)| *cast).collect();
+    let mut rows = Vec::new();
+    for (cast, own_rows) in EXCHANGES {
+        let all = own_rows().into_iter().chain(table::every_exchange());
+        rows.extend(all.map(|row| row.of(cast.kind)));
+    }
+    table::run(&casts, rows).await;
+}
