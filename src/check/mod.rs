@@ -11,6 +11,7 @@ pub use remedy::{remedy_for, warning_remedy};
 pub use status::{Severity, Status, Warning};
 
 use crate::exchange::{ExchangeKind, Facts, Markets, Permissions, ProblemKind};
+use crate::printable::{printable_capped, MAX_MESSAGE_CHARS};
 
 /// What a connection requires of its key, from its config section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,9 @@ pub struct CheckContext {
 /// key's own problems; then its rights, withdraw before the rest because it is the main rule).
 pub fn judge(ctx: CheckContext, facts: &Facts, policy: &Policy) -> Verdict {
     let (status, message) = status_of(facts, policy);
+    // The one place every message passes on its way to the store, alerts and the terminal: it
+    // holds the exchange's own words, which are untrusted text.
+    let message = printable_capped(&message, MAX_MESSAGE_CHARS);
     let remedy = remedy_for(status, facts);
     let warnings = warnings_of(facts, policy, ctx.checked_at);
     Verdict {

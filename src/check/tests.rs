@@ -308,6 +308,38 @@ fn message_is_the_deciding_problem_or_a_summary() {
 }
 
 #[test]
+fn the_exchanges_words_reach_the_message_without_control_characters_and_capped() {
+    let hostile = format!(
+        "GET /x: code 1 \u{1b}[2J\u{1b}]0;title\u{7}ok\r\nFAKE ROW \u{202E}{}",
+        "x".repeat(5000)
+    );
+    let down = judge(
+        ctx(),
+        &with_problems(vec![Problem::unavailable(hostile)]),
+        &spot(),
+    );
+    assert!(down
+        .message
+        .starts_with("GET /x: code 1  [2J ]0;title ok  FAKE ROW  xxx"));
+    assert!(
+        !down.message.chars().any(char::is_control),
+        "{:?}",
+        down.message
+    );
+    assert_eq!(
+        down.message.chars().count(),
+        crate::printable::MAX_MESSAGE_CHARS
+    );
+    // notes (a healthy key's summary) pass the same way
+    let mut facts = healthy();
+    facts
+        .notes
+        .push("status \u{1b}[31mRED\u{1b}[0m".to_string());
+    let ok = judge(ctx(), &facts, &spot());
+    assert_eq!(ok.message, "read, trade; IP-bound; status  [31mRED [0m");
+}
+
+#[test]
 fn json_shape_matches_the_design() {
     let verdict = judge(ctx(), &with_perms(|p| p.withdraw = None), &spot());
     let json = serde_json::to_value(&verdict).unwrap();
