@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use remedy::{remedy_for, warning_remedy};
 pub use status::{Severity, Status, Warning};
 
-use crate::exchange::{ExchangeKind, Facts, Markets, Permissions, ProblemKind};
+use crate::exchange::{expiry, ExchangeKind, Facts, Markets, Permissions, ProblemKind};
 use crate::printable::{printable_capped, MAX_MESSAGE_CHARS};
 
 /// What a connection requires of its key, from its config section.
@@ -63,7 +63,9 @@ pub fn judge(ctx: CheckContext, facts: &Facts, policy: &Policy) -> Verdict {
         status,
         permissions: facts.permissions,
         ip_restricted: facts.ip_restricted,
-        expires_at: facts.expires_at,
+        // A date an exchange reports (Binance's epoch ms, Bybit's `expiredAt`) may lie past year
+        // 9999, which RFC 3339 cannot write with four digits: clamped like computed ones.
+        expires_at: facts.expires_at.map(|at| at.min(expiry::latest())),
         latency_ms: ctx.latency_ms,
         message,
         remedy,

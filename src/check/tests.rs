@@ -340,6 +340,20 @@ fn the_exchanges_words_reach_the_message_without_control_characters_and_capped()
 }
 
 #[test]
+fn an_expiry_past_year_9999_is_clamped_and_the_verdict_round_trips() {
+    let mut facts = healthy();
+    facts.expires_at = Some(Utc.with_ymd_and_hms(200_000, 1, 1, 0, 0, 0).unwrap());
+    let verdict = judge(ctx(), &facts, &spot());
+    assert_eq!(verdict.expires_at, Some(expiry::latest()));
+    let json = serde_json::to_string(&verdict).unwrap();
+    assert!(
+        json.contains(r#""expires_at":"9999-12-31T23:59:59Z""#),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), verdict);
+}
+
+#[test]
 fn json_shape_matches_the_design() {
     let verdict = judge(ctx(), &with_perms(|p| p.withdraw = None), &spot());
     let json = serde_json::to_value(&verdict).unwrap();
