@@ -294,3 +294,40 @@ pub fn generic_problem(reply: &Reply, what: &str) -> Option<Problem> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect(location: Option<&str>) -> String {
+        let mut headers = HeaderMap::new();
+        if let Some(location) = location {
+            headers.insert(LOCATION, HeaderValue::from_str(location).unwrap());
+        }
+        redirect_problem(
+            "https://api.mexc.com/api/v3/account?timestamp=1&signature=abc",
+            StatusCode::FOUND,
+            &headers,
+        )
+        .message
+    }
+
+    #[test]
+    fn a_redirect_names_the_target_host_and_nothing_of_the_signed_url() {
+        let message = redirect(Some(
+            "https://user:pw@evil.example:8443/api/v3/account?timestamp=1&signature=abc",
+        ));
+        assert_eq!(
+            message,
+            "/api/v3/account: HTTP 302 with a redirect to evil.example:8443, not followed \
+             (signed requests go only to the configured host)"
+        );
+        for leak in ["signature", "timestamp", "user", "pw"] {
+            assert!(!message.contains(leak), "{leak} in {message}");
+        }
+        // relative: resolved against the request, so it names the exchange's own host
+        assert!(redirect(Some("/elsewhere?signature=abc")).contains("redirect to api.mexc.com,"));
+        assert!(redirect(None).contains("a redirect without a usable Location"));
+        assert!(redirect(Some("http://[::1")).contains("without a usable Location"));
+    }
+}
