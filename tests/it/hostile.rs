@@ -271,9 +271,12 @@ fn set_everywhere(json: &mut Value, field: &str, value: &Value) {
 // ---------------------------------------------------------------------------------------------
 // 1. Absurd expiry counts
 
+/// Members of a reply and the values to set them to.
+type FieldValues = Vec<(&'static str, Value)>;
+
 /// The expiry fields each exchange reports, with the values that overflowed `now + days(d)`
-/// (or, for the absolute ones, lie past year 9999). A `None` value leaves that field out.
-fn absurd_expiries() -> Vec<(ExchangeKind, &'static str, Vec<(&'static str, Value)>)> {
+/// (or, for the absolute ones, lie past year 9999).
+fn absurd_expiries() -> Vec<(ExchangeKind, &'static str, FieldValues)> {
     use serde_json::json;
     vec![
         (
@@ -330,8 +333,7 @@ fn absurd_expiries() -> Vec<(ExchangeKind, &'static str, Vec<(&'static str, Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absurd_expiry_counts_give_every_connection_a_verdict_instead_of_a_panic() {
     let cases = absurd_expiries();
-    // One unbound key (the ones that expire) per case, named so the proxy knows which
-    // rewrite to apply: the connection name is not on the wire, the API key is.
+    // One unbound key (the ones that expire) per case.
     let keys: Vec<(String, SimKey)> = cases
         .iter()
         .map(|(exchange, label, _)| {
@@ -346,7 +348,7 @@ async fn absurd_expiry_counts_give_every_connection_a_verdict_instead_of_a_panic
         .collect();
     let healthy = sim_key(ExchangeKind::Okx, "absurd-healthy", Scenario::Valid);
     // The connection name is not on the wire, the API key is: the proxy finds the case by it.
-    let by_key: Vec<(String, Vec<(&'static str, Value)>)> = keys
+    let by_key: Vec<(String, FieldValues)> = keys
         .iter()
         .zip(&cases)
         .map(|((_, key), (_, _, fields))| (key.api_key.clone(), fields.clone()))
@@ -414,7 +416,7 @@ const CAP_WORDS: &str = "reply larger than 1 MiB, not read further";
 
 /// Runs `keywarden ARGS` like [`support::run`] and also reports the child's peak resident
 /// memory in KiB, from the `rusage` that wait4(2) returns for that one child.
-async fn run_measuring_memory(args: &[&str], scratch: &Scratch) -> (support::Run, i64) {
+async fn run_measuring_memory(args: &[&str], scratch: &Scratch) -> (support::Run, libc::c_long) {
     let (out_path, err_path) = (scratch.path().join("stdout"), scratch.path().join("stderr"));
     let child = std::process::Command::new(support::binary())
         .args(args)
@@ -447,7 +449,7 @@ async fn run_measuring_memory(args: &[&str], scratch: &Scratch) -> (support::Run
         stdout: std::fs::read_to_string(out_path).unwrap(),
         stderr: std::fs::read_to_string(err_path).unwrap(),
     };
-    (run, max_rss_kib as i64)
+    (run, max_rss_kib)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
