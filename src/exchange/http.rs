@@ -30,7 +30,7 @@ impl HttpClient {
     /// Redirects are never followed and no `Referer` is ever sent: a signed request carries the
     /// key (and for OKX, KuCoin and Bitget the passphrase) in its headers and the signature in
     /// its URL, and reqwest's default policy would replay all of it to whatever host a 3xx
-    /// names. A 3xx is reported instead ([`read_reply`]).
+    /// names. A 3xx is reported instead (`read_reply`).
     pub fn new(request_timeout: Duration) -> HttpClient {
         let client = reqwest::Client::builder()
             .user_agent(concat!("keywarden/", env!("CARGO_PKG_VERSION")))
@@ -87,7 +87,7 @@ impl HttpClient {
 /// it streams, at most [`MAX_REPLY_BYTES`], and a longer one is dropped at the cap, which
 /// closes the connection. The client's timeout keeps running over the body, so a slow one
 /// still times out.
-pub async fn read_reply(mut response: reqwest::Response, url: &str) -> Result<Reply, Problem> {
+async fn read_reply(mut response: reqwest::Response, url: &str) -> Result<Reply, Problem> {
     let status = response.status();
     if status.is_redirection() {
         return Err(redirect_problem(url, status, response.headers()));
