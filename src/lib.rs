@@ -17,6 +17,7 @@
 //! - [`alert`]: the alert model, the policy (when to alert), the engine and delivery.
 //! - [`notifier`]: channels that deliver alerts (Telegram, email) behind one trait.
 //! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
+//! - [`printable`]: outside text (exchange messages) stripped of control characters and capped.
 //! - [`metrics`]: the Prometheus registry, `GET /metrics` and `GET /healthz`.
 //! - [`sim`]: the loopback exchange simulator used by tests and `keywarden demo`.
 //! - [`shutdown`]: SIGTERM / SIGINT handling.
@@ -33,6 +34,7 @@ pub mod history;
 pub mod metrics;
 pub mod notifier;
 pub mod output;
+pub mod printable;
 pub mod scheduler;
 pub mod secret;
 pub mod shutdown;

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::check::{Status, Verdict};
 use crate::config::Connection;
+use crate::printable::printable;
 use crate::secret::{mask_key, ExposeSecret};
 use crate::store::Span;
 
@@ -25,7 +26,8 @@ pub fn json_line(verdict: &Verdict) -> String {
 }
 
 /// The readable table: one row per connection, then under each row that is not `connected`
-/// what happened and what to do, and any warnings.
+/// what happened and what to do, and any warnings. No field reaches the terminal with a control
+/// character in it (see [`printable`]), whatever wrote it: the exchange, the config, the store.
 pub fn table(rows: &[(&Connection, &Verdict)]) -> String {
     let headers = [
         "CONNECTION",
@@ -62,6 +64,9 @@ pub fn table(rows: &[(&Connection, &Verdict)]) -> String {
                     .unwrap_or_else(|| "-".into()),
                 format!("{}ms", v.latency_ms),
             ]
+            .into_iter()
+            .map(|cell| printable(&cell).into_owned())
+            .collect()
         })
         .collect();
     let widths = column_widths(&headers, &cells);
@@ -70,10 +75,10 @@ pub fn table(rows: &[(&Connection, &Verdict)]) -> String {
     for (row, (_, verdict)) in cells.into_iter().zip(rows) {
         push_row(&mut out, row.into_iter(), &widths);
         if verdict.status != Status::Connected {
-            let _ = writeln!(out, "    what: {}", verdict.message);
+            let _ = writeln!(out, "    what: {}", printable(&verdict.message));
         }
         if let Some(remedy) = &verdict.remedy {
-            let _ = writeln!(out, "    do:   {remedy}");
+            let _ = writeln!(out, "    do:   {}", printable(remedy));
         }
         for warning in &verdict.warnings {
             let _ = writeln!(out, "    warning: {warning}");
@@ -151,7 +156,8 @@ pub fn print_history(connection: &str, spans: &[Span], json: bool) {
                         .collect::<Vec<_>>()
                         .join(",")
                 },
-                s.message.clone(),
+                // spans written before messages were cleaned may still hold control characters
+                printable(&s.message).into_owned(),
             ]
         })
         .collect();

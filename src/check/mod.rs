@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub use remedy::{remedy_for, warning_remedy};
 pub use status::{Severity, Status, Warning};
 
-use crate::exchange::{ExchangeKind, Facts, Markets, Permissions, ProblemKind};
+use crate::exchange::{expiry, ExchangeKind, Facts, Markets, Permissions, ProblemKind};
+use crate::printable::{printable_capped, MAX_MESSAGE_CHARS};
 
 /// What a connection requires of its key, from its config section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,9 @@ pub struct CheckContext {
 /// key's own problems; then its rights, withdraw before the rest because it is the main rule).
 pub fn judge(ctx: CheckContext, facts: &Facts, policy: &Policy) -> Verdict {
     let (status, message) = status_of(facts, policy);
+    // The one place every message passes on its way to the store, alerts and the terminal: it
+    // holds the exchange's own words, which are untrusted text.
+    let message = printable_capped(&message, MAX_MESSAGE_CHARS);
     let remedy = remedy_for(status, facts);
     let warnings = warnings_of(facts, policy, ctx.checked_at);
     Verdict {
@@ -59,7 +63,9 @@ pub fn judge(ctx: CheckContext, facts: &Facts, policy: &Policy) -> Verdict {
         status,
         permissions: facts.permissions,
         ip_restricted: facts.ip_restricted,
-        expires_at: facts.expires_at,
+        // A date an exchange reports (Binance's epoch ms, Bybit's `expiredAt`) may lie past year
+        // 9999, which RFC 3339 cannot write with four digits: clamped like computed ones.
+        expires_at: facts.expires_at.map(|at| at.min(expiry::latest())),
         latency_ms: ctx.latency_ms,
         message,
         remedy,

@@ -308,6 +308,52 @@ fn message_is_the_deciding_problem_or_a_summary() {
 }
 
 #[test]
+fn the_exchanges_words_reach_the_message_without_control_characters_and_capped() {
+    let hostile = format!(
+        "GET /x: code 1 \u{1b}[2J\u{1b}]0;title\u{7}ok\r\nFAKE ROW \u{202E}{}",
+        "x".repeat(5000)
+    );
+    let down = judge(
+        ctx(),
+        &with_problems(vec![Problem::unavailable(hostile)]),
+        &spot(),
+    );
+    assert!(down
+        .message
+        .starts_with("GET /x: code 1  [2J ]0;title ok  FAKE ROW  xxx"));
+    assert!(
+        !down.message.chars().any(char::is_control),
+        "{:?}",
+        down.message
+    );
+    assert_eq!(
+        down.message.chars().count(),
+        crate::printable::MAX_MESSAGE_CHARS
+    );
+    // notes (a healthy key's summary) pass the same way
+    let mut facts = healthy();
+    facts
+        .notes
+        .push("status \u{1b}[31mRED\u{1b}[0m".to_string());
+    let ok = judge(ctx(), &facts, &spot());
+    assert_eq!(ok.message, "read, trade; IP-bound; status  [31mRED [0m");
+}
+
+#[test]
+fn an_expiry_past_year_9999_is_clamped_and_the_verdict_round_trips() {
+    let mut facts = healthy();
+    facts.expires_at = Some(Utc.with_ymd_and_hms(200_000, 1, 1, 0, 0, 0).unwrap());
+    let verdict = judge(ctx(), &facts, &spot());
+    assert_eq!(verdict.expires_at, Some(expiry::latest()));
+    let json = serde_json::to_string(&verdict).unwrap();
+    assert!(
+        json.contains(r#""expires_at":"9999-12-31T23:59:59Z""#),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), verdict);
+}
+
+#[test]
 fn json_shape_matches_the_design() {
     let verdict = judge(ctx(), &with_perms(|p| p.withdraw = None), &spot());
     let json = serde_json::to_value(&verdict).unwrap();

@@ -23,6 +23,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::expiry;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
@@ -333,7 +334,7 @@ pub fn server_time_ms(result: &Value, envelope_time: Option<i64>) -> Option<i64>
     };
     nano.map(|ns| (ns / 1_000_000) as i64)
         .or(envelope_time)
-        .or_else(|| int_of(result.get("timeSecond")).map(|s| s * 1000))
+        .or_else(|| int_of(result.get("timeSecond")).map(|s| s.saturating_mul(1000)))
 }
 
 /// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
@@ -553,7 +554,7 @@ impl KeyInfo {
         self.expired_at.or_else(|| {
             self.deadline_day
                 .filter(|d| *d > 0)
-                .map(|d| now + chrono::Duration::days(d))
+                .and_then(|d| expiry::after(now, d as f64, expiry::Unit::Days))
         })
     }
 
@@ -1307,6 +1308,23 @@ mod tests {
         assert_eq!(facts.permissions.trade, Some(true));
         assert_eq!(facts.ip_restricted, Some(true));
         assert_eq!(facts.expires_at, Some(now + chrono::Duration::days(5)));
+        // a reply's count is untrusted: a huge one is clamped, never an overflow (issue 19)
+        for huge in [
+            json!(i64::MAX),
+            json!(1.5e300),
+            json!("9223372036854775807"),
+        ] {
+            let mut data = data.clone();
+            data["deadlineDay"] = huge.clone();
+            let mut facts = Facts::default();
+            KeyInfo::parse(&data).unwrap().apply(&mut facts, now);
+            assert_eq!(facts.expires_at, Some(expiry::latest()), "{huge}");
+        }
+        // `timeSecond` near i64::MAX must not overflow on its way to ms
+        assert_eq!(
+            server_time_ms(&json!({"timeSecond": i64::MAX}), None),
+            Some(i64::MAX)
+        );
         // no ips field: binding unknown; no permissions object: not a key description
         let info = KeyInfo::parse(&json!({"readOnly": 0, "permissions": {}})).unwrap();
         assert_eq!(info.ip_bound(), None);

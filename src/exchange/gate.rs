@@ -33,6 +33,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 
+use super::expiry;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -486,15 +487,21 @@ impl KeyInfo {
         if facts.ip_restricted == Some(false) {
             match self.created_at {
                 Some(created) => {
-                    let expires = created + chrono::Duration::days(UNBOUND_KEY_LIFETIME_DAYS);
-                    facts.expires_at = Some(expires);
+                    // `created_at` is the reply's word: a date near chrono's end must not
+                    // overflow (see `expiry`).
+                    let expires = expiry::after(
+                        created,
+                        UNBOUND_KEY_LIFETIME_DAYS as f64,
+                        expiry::Unit::Days,
+                    );
+                    facts.expires_at = expires;
                     facts.notes.push(format!(
                         "expiry inferred: Gate keys without an IP binding are valid {} days \
                          (created {})",
                         UNBOUND_KEY_LIFETIME_DAYS,
                         created.format("%Y-%m-%d")
                     ));
-                    if expires < now {
+                    if expires.is_some_and(|at| at < now) {
                         facts.notes.push(
                             "the 90-day term has passed, yet the key still works (edited since?)"
                                 .to_string(),
@@ -1081,6 +1088,13 @@ mod tests {
             .apply(&mut facts, now);
         assert_eq!(facts.expires_at, None);
         assert!(facts.notes.iter().any(|n| n.starts_with("expiry unknown")));
+        // a creation date at the end of chrono's range: clamped, never an overflow (issue 19)
+        body["created_at"] = json!(8_210_266_876_799_i64);
+        let mut facts = Facts::default();
+        KeyInfo::from_body(&body, "k")
+            .unwrap()
+            .apply(&mut facts, now);
+        assert_eq!(facts.expires_at, Some(expiry::latest()));
     }
 
     #[test]

@@ -2,12 +2,18 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::budget::HostBudgets;
 use super::facts::Problem;
+
+/// The most of a reply we read: 1 MiB. Every endpoint we call answers in a few KiB; a bigger
+/// reply (a proxy's junk, an endless stream) is `exchange_unavailable`, read no further, so a
+/// check's memory and time stay bounded whatever comes back (issue 19: a 256 MiB reply took
+/// 52 s and 2.4 GB before this cap).
+pub const MAX_REPLY_BYTES: usize = 1 << 20;
 
 /// A cheap-to-clone handle on one pooled reqwest client (rustls, per-request timeout), with the
 /// request budgets of the exchange it is used for.
@@ -18,11 +24,18 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// Builds the shared client. `request_timeout` bounds every single request, so a reply that
-    /// hangs becomes `exchange_unavailable` instead of a stuck check.
+    /// Builds the shared client. `request_timeout` bounds every single request, body included,
+    /// so a reply that hangs or trickles becomes `exchange_unavailable` instead of a stuck check.
+    ///
+    /// Redirects are never followed and no `Referer` is ever sent: a signed request carries the
+    /// key (and for OKX, KuCoin and Bitget the passphrase) in its headers and the signature in
+    /// its URL, and reqwest's default policy would replay all of it to whatever host a 3xx
+    /// names. A 3xx is reported instead (`read_reply`).
     pub fn new(request_timeout: Duration) -> HttpClient {
         let client = reqwest::Client::builder()
             .user_agent(concat!("keywarden/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .timeout(request_timeout)
             .connect_timeout(request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(90))
@@ -65,26 +78,86 @@ impl HttpClient {
             .send()
             .await
             .map_err(|e| transport_problem(url, &e))?;
-        let status = response.status();
-        let response_headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_problem(url, &e))?;
-        Ok(Reply {
-            status,
-            headers: response_headers,
-            body: body.to_vec(),
-        })
+        read_reply(response, url).await
     }
+}
+
+/// Reads `response` (to the request for `url`) into a [`Reply`]: a redirect is refused unread,
+/// naming only the host it points to (its URL may echo our signed query); the body is read as
+/// it streams, at most [`MAX_REPLY_BYTES`], and a longer one is dropped at the cap, which
+/// closes the connection. The client's timeout keeps running over the body, so a slow one
+/// still times out.
+async fn read_reply(mut response: reqwest::Response, url: &str) -> Result<Reply, Problem> {
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(redirect_problem(url, status, response.headers()));
+    }
+    let too_large = || {
+        Problem::unavailable(format!(
+            "{}: HTTP {}: reply larger than {} MiB, not read further",
+            path_of(url),
+            status.as_u16(),
+            MAX_REPLY_BYTES >> 20
+        ))
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if declared > MAX_REPLY_BYTES as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_problem(url, &e))?
+    {
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Reply {
+        status,
+        headers: std::mem::take(response.headers_mut()),
+        body,
+    })
+}
+
+/// A 3xx: not followed (see [`HttpClient::new`]). The message names the target's host (and
+/// port, when the `Location` gives one), never its path or query.
+fn redirect_problem(url: &str, status: StatusCode, headers: &HeaderMap) -> Problem {
+    let target = headers
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|location| url::Url::parse(url).ok()?.join(location.trim()).ok())
+        .and_then(|t| {
+            let host = t.host_str()?.to_string();
+            Some(match t.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        });
+    let to = match target {
+        Some(host) => format!("a redirect to {host}"),
+        None => "a redirect without a usable Location".to_string(),
+    };
+    Problem::unavailable(format!(
+        "{}: HTTP {} with {to}, not followed (signed requests go only to the configured host)",
+        path_of(url),
+        status.as_u16()
+    ))
+}
+
+/// The path of `url`, for messages: the query of a signed request holds its signature.
+fn path_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_default()
 }
 
 fn transport_problem(url: &str, error: &reqwest::Error) -> Problem {
     // The URL of a signed spot request carries the signature but never the secret; still, show
     // only the path so messages stay short and stable.
-    let path = url::Url::parse(url)
-        .map(|u| u.path().to_string())
-        .unwrap_or_default();
+    let path = path_of(url);
     let what = if error.is_timeout() {
         "timed out".to_string()
     } else if error.is_connect() {
@@ -220,4 +293,41 @@ pub fn generic_problem(reply: &Reply, what: &str) -> Option<Problem> {
         )));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect(location: Option<&str>) -> String {
+        let mut headers = HeaderMap::new();
+        if let Some(location) = location {
+            headers.insert(LOCATION, HeaderValue::from_str(location).unwrap());
+        }
+        redirect_problem(
+            "https://api.mexc.com/api/v3/account?timestamp=1&signature=abc",
+            StatusCode::FOUND,
+            &headers,
+        )
+        .message
+    }
+
+    #[test]
+    fn a_redirect_names_the_target_host_and_nothing_of_the_signed_url() {
+        let message = redirect(Some(
+            "https://user:pw@evil.example:8443/api/v3/account?timestamp=1&signature=abc",
+        ));
+        assert_eq!(
+            message,
+            "/api/v3/account: HTTP 302 with a redirect to evil.example:8443, not followed \
+             (signed requests go only to the configured host)"
+        );
+        for leak in ["signature", "timestamp", "user", "pw"] {
+            assert!(!message.contains(leak), "{leak} in {message}");
+        }
+        // relative: resolved against the request, so it names the exchange's own host
+        assert!(redirect(Some("/elsewhere?signature=abc")).contains("redirect to api.mexc.com,"));
+        assert!(redirect(None).contains("a redirect without a usable Location"));
+        assert!(redirect(Some("http://[::1")).contains("without a usable Location"));
+    }
 }

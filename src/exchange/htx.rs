@@ -39,6 +39,7 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::expiry;
 use super::http::{generic_problem, Reply};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
@@ -534,7 +535,7 @@ impl KeyInfo {
     pub fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.valid_days
             .filter(|d| *d >= 0)
-            .map(|d| now + chrono::Duration::days(d))
+            .and_then(|d| expiry::after(now, d as f64, expiry::Unit::Days))
     }
 
     /// Fills rights, IP binding and expiry into `facts`. An `expired` status is an invalid key.
@@ -1326,6 +1327,20 @@ mod tests {
         assert_eq!(facts.permissions.withdraw, Some(true));
         assert_eq!(facts.ip_restricted, Some(false));
         assert_eq!(facts.expires_at, Some(now + chrono::Duration::days(5)));
+        // a reply's count is untrusted: a huge one is clamped, never an overflow (issue 19)
+        for huge in [
+            json!(i64::MAX),
+            json!(i64::MAX.to_string()),
+            json!(106_751_991_167_301_i64),
+        ] {
+            let data = json!([{"accessKey":"k","permission":"readOnly","validDays":huge}]);
+            let mut facts = Facts::default();
+            KeyInfo::from_data(&data, "k")
+                .unwrap()
+                .apply(&mut facts, now)
+                .unwrap();
+            assert_eq!(facts.expires_at, Some(expiry::latest()), "{huge}");
+        }
         for ips in [json!(""), json!(null), json!([])] {
             let data = json!({"accessKey":"k","permission":"readOnly","ipAddresses":ips});
             let info = KeyInfo::from_data(&data, "k").unwrap();

@@ -18,6 +18,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::expiry;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -544,9 +545,9 @@ impl Mexc {
         // A key without a linked IP expires 90 days after creation; `remainingValidity` is
         // read as days ([uncertain] unit) and only for unbound keys, which are the ones expiring.
         if !bound {
-            if let Some(days) = info.remaining_validity_days.filter(|d| d.is_finite()) {
-                let ms = (days.max(0.0) * 86_400_000.0) as i64;
-                facts.expires_at = Some(Utc::now() + chrono::Duration::milliseconds(ms));
+            // Any number (1e300, negative) is clamped rather than trusted (see `expiry`).
+            if let Some(days) = info.remaining_validity_days {
+                facts.expires_at = expiry::after(Utc::now(), days, expiry::Unit::Days);
             }
         }
         if let Some(status) = info.status.as_deref().filter(|s| *s != "VALID") {
@@ -900,6 +901,26 @@ mod tests {
         assert!(!info.has("SPOT_WITHDRAW_WRITE"));
         assert!(info.ip_whitelist.is_empty());
         assert_eq!(info.remaining_validity_days, Some(82.0));
+        // a reply's count is untrusted: clamped, never an overflow (issue 19)
+        for (validity, latest) in [
+            (serde_json::json!(1.5e300), true),
+            (serde_json::json!(i64::MAX), true),
+            (serde_json::json!("1e308"), true),
+            (serde_json::json!(-5), false),
+        ] {
+            let mut unbound = fixture.clone();
+            unbound["remainingValidity"] = validity.clone();
+            let mut facts = Facts::default();
+            let before = Utc::now();
+            Mexc::new(HttpClient::new(std::time::Duration::from_secs(1)))
+                .apply_key_info(&KeyInfo::parse(&unbound).unwrap(), &mut facts);
+            let at = facts.expires_at.expect("an expiry");
+            if latest {
+                assert_eq!(at, expiry::latest(), "{validity}");
+            } else {
+                assert!(at >= before && at <= Utc::now(), "{validity}: {at}");
+            }
+        }
 
         let arrays: Value = serde_json::from_str(
             r#"{"permissions":["SPOT_WITHDRAW_WRITE"],"ipWhiteList":["1.2.3.4"]}"#,

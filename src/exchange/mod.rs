@@ -11,6 +11,7 @@ pub mod bitget;
 pub mod budget;
 pub mod bybit;
 pub mod coinbase;
+pub mod expiry;
 pub mod facts;
 pub mod gate;
 pub mod http;

@@ -5,6 +5,11 @@
 //!   simulator mutates one of the replies (a JSON value removed or replaced, the body truncated
 //!   or replaced by arbitrary bytes, the HTTP status changed): never a panic, and the facts
 //!   always carry a problem or the key's read and trade rights;
+//! - each exchange's expiry and date fields (MEXC `remainingValidity`, HTX `validDays`, Bybit
+//!   `deadlineDay`/`expiredAt`, Gate `created_at`, Binance `tradingAuthorityExpirationTime`,
+//!   the server times...) set to extreme numbers (huge, negative, fractional, numeric strings)
+//!   in every reply, for bound and unbound keys: never a panic, and the verdict's expiry is a
+//!   date every reader takes (at most 9999-12-31) that survives a JSON round trip;
 //! - the simulator's request parsing: arbitrary paths, queries, headers and bodies over
 //!   loopback: always an HTTP answer, never a 500 (a handler panic drops the connection).
 //!
@@ -256,6 +261,9 @@ enum ReplyEdit {
     Bytes(Vec<u8>),
     /// Keep the body, change the HTTP status.
     Status(u16),
+    /// Set every member with one of these names, at any depth, in every reply (not only the
+    /// target's): an expiry field lives in one reply whose position differs per exchange.
+    SetFields(Vec<(String, Value)>),
 }
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -398,7 +406,14 @@ async fn forward(
         }
     }
     let mut body = reply.bytes().await.unwrap().to_vec();
-    if n == tamper.target {
+    if let Some(ReplyEdit::SetFields(fields)) = &tamper.edit {
+        if let Ok(mut root) = serde_json::from_slice::<Value>(&body) {
+            for (name, value) in fields {
+                set_member_everywhere(&mut root, name, value);
+            }
+            body = serde_json::to_vec(&root).unwrap();
+        }
+    } else if n == tamper.target {
         match &tamper.edit {
             Some(ReplyEdit::RemoveValue { node }) => body = edit_json(&body, *node, None),
             Some(ReplyEdit::ReplaceValue { node, value }) => {
@@ -407,49 +422,85 @@ async fn forward(
             Some(ReplyEdit::Truncate { at }) => body.truncate(at % (body.len() + 1)),
             Some(ReplyEdit::Bytes(bytes)) => body = bytes.clone(),
             Some(ReplyEdit::Status(code)) => status = StatusCode::from_u16(*code).unwrap(),
-            None => {}
+            Some(ReplyEdit::SetFields(_)) | None => {}
         }
     }
     (status, out_headers, body).into_response()
 }
 
-/// The simulator (one healthy key per exchange) behind the tampering proxy.
+/// Sets every member named `name`, at any depth, to `value`.
+fn set_member_everywhere(json: &mut Value, name: &str, value: &Value) {
+    match json {
+        Value::Object(members) => {
+            for (key, member) in members.iter_mut() {
+                if key == name {
+                    *member = value.clone();
+                } else {
+                    set_member_everywhere(member, name, value);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| set_member_everywhere(i, name, value)),
+        _ => {}
+    }
+}
+
+/// The simulator (one healthy key per exchange, and one without IP binding: the keys that
+/// expire) behind the tampering proxy.
 struct ProbeBench {
     proxy: Arc<Proxy>,
     proxy_addr: std::net::SocketAddr,
     keys: Vec<SimKey>,
+    unbound_keys: Vec<SimKey>,
 }
 
+/// The bench of the damaged-replies property. Each property has its own: a bench's proxy
+/// plays one case at a time, and the tests of this binary run in parallel.
 fn probe_bench() -> &'static ProbeBench {
     static BENCH: OnceLock<ProbeBench> = OnceLock::new();
-    BENCH.get_or_init(|| {
-        runtime().block_on(async {
-            let keys: Vec<SimKey> = exchanges()
-                .into_iter()
-                .map(|e| sim_key(e, &format!("fuzz-{e}"), Scenario::Valid))
-                .collect();
-            let sim = support::start_sim(ScenarioFile {
-                keys: keys.clone(),
-                ..ScenarioFile::default()
-            })
-            .await;
-            let proxy = Arc::new(Proxy {
-                sim,
-                tamper: Mutex::new(Arc::default()),
-                client: reqwest::Client::new(),
-            });
-            let app = axum::Router::new()
-                .fallback(forward)
-                .with_state(proxy.clone());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let proxy_addr = listener.local_addr().unwrap();
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            ProbeBench {
-                proxy,
-                proxy_addr,
-                keys,
-            }
+    BENCH.get_or_init(start_probe_bench)
+}
+
+/// The bench of the expiry-fields property (see [`probe_bench`]).
+fn expiry_bench() -> &'static ProbeBench {
+    static BENCH: OnceLock<ProbeBench> = OnceLock::new();
+    BENCH.get_or_init(start_probe_bench)
+}
+
+fn start_probe_bench() -> ProbeBench {
+    runtime().block_on(async {
+        let keys: Vec<SimKey> = exchanges()
+            .into_iter()
+            .map(|e| sim_key(e, &format!("fuzz-{e}"), Scenario::Valid))
+            .collect();
+        let unbound_keys: Vec<SimKey> = exchanges()
+            .into_iter()
+            .map(|e| sim_key(e, &format!("fuzz-unbound-{e}"), Scenario::NoIpWhitelist))
+            .collect();
+        let sim = support::start_sim(ScenarioFile {
+            keys: keys.iter().chain(&unbound_keys).cloned().collect(),
+            ..ScenarioFile::default()
         })
+        .await;
+        let proxy = Arc::new(Proxy {
+            sim,
+            tamper: Mutex::new(Arc::default()),
+            client: reqwest::Client::new(),
+        });
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(proxy.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        ProbeBench {
+            proxy,
+            proxy_addr,
+            keys,
+            unbound_keys,
+        }
     })
 }
 
@@ -507,6 +558,142 @@ fn every_exchange_probe_survives_damaged_replies() {
             for problem in &facts.problems {
                 prop_assert!(!problem.message.trim().is_empty(), "{:?}", facts);
             }
+            Ok(())
+        })
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expiry and date fields, through the probe
+
+/// The members each exchange's replies carry a date or a count of days in, as the simulator
+/// sends them (expiry first, then creation and server times).
+fn date_fields(exchange: ExchangeKind) -> &'static [&'static str] {
+    match exchange {
+        ExchangeKind::Mexc => &["remainingValidity", "createTime", "serverTime"],
+        ExchangeKind::Htx => &["validDays", "createTime", "ts"],
+        ExchangeKind::Bybit => &[
+            "deadlineDay",
+            "expiredAt",
+            "createdAt",
+            "timeSecond",
+            "timeNano",
+            "time",
+        ],
+        ExchangeKind::Gate => &["created_at", "server_time"],
+        ExchangeKind::Binance => &["tradingAuthorityExpirationTime", "createTime", "serverTime"],
+        ExchangeKind::Kucoin => &["createdAt"],
+        ExchangeKind::Coinbase => &["created_at", "epochMillis", "epochSeconds", "iso"],
+        ExchangeKind::Okx => &["ts"],
+        ExchangeKind::Bitget => &["serverTime", "requestTime"],
+        ExchangeKind::Bingx => &["serverTime"],
+    }
+}
+
+/// Numbers that break date arithmetic: the ends of i64 and f64, the edge of chrono's range in
+/// days and seconds, negatives, fractions, and the same as strings (exchanges send both).
+fn extreme_value() -> impl Strategy<Value = Value> {
+    use serde_json::json;
+    let named = vec![
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(u64::MAX),
+        json!(0),
+        json!(-1),
+        json!(1.5e300),
+        json!(-1.5e300),
+        json!(f64::MAX),
+        json!(f64::MIN),
+        json!(5e-324),
+        json!(0.5),
+        json!(-0.5),
+        json!(106_751_991_167_301_i64), // i64::MAX seconds in days: TimeDelta::days' edge
+        json!(8_210_266_876_799_i64),   // chrono's last second
+        json!(8_210_266_876_800_000_i64),
+        json!("9223372036854775807"),
+        json!("-9223372036854775808"),
+        json!("99999999999999999999999"),
+        json!("1e308"),
+        json!("-1e308"),
+        json!("NaN"),
+        json!("inf"),
+        json!("-infinity"),
+        json!("5.5"),
+        json!(" 7 "),
+        json!(""),
+        json!("+200000-01-01T00:00:00Z"),
+        json!("9999-12-31T23:59:59Z"),
+        json!("-0001-01-01T00:00:00Z"),
+    ];
+    prop_oneof![
+        3 => prop::sample::select(named),
+        1 => any::<i64>().prop_map(Value::from),
+        1 => any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        1 => any::<i64>().prop_map(|i| Value::from(i.to_string())),
+        1 => any::<f64>().prop_map(|f| Value::from(f.to_string())),
+    ]
+}
+
+#[test]
+fn every_exchange_probe_survives_extreme_expiry_and_date_fields() {
+    use keywarden::check::{judge, CheckContext, Policy, Verdict};
+    use keywarden::exchange::expiry;
+
+    let bench = expiry_bench();
+    let http = HttpClient::new(Duration::from_secs(5));
+    let count = bench.keys.len();
+    // which exchange, bound or not, which of its fields (1 to 3, by index) get which value
+    let fields = prop::collection::vec((any::<prop::sample::Index>(), extreme_value()), 1..4);
+    let case = (0..count, any::<bool>(), fields, any::<bool>());
+    runner()
+        .run(&case, |(which, unbound, fields, futures)| {
+            let key = if unbound {
+                &bench.unbound_keys[which]
+            } else {
+                &bench.keys[which]
+            };
+            let names = date_fields(key.exchange);
+            let set: Vec<(String, Value)> = fields
+                .into_iter()
+                .map(|(index, value)| (names[index.index(names.len())].to_string(), value))
+                .collect();
+            *bench.proxy.tamper.lock().unwrap() = Arc::new(Tamper {
+                target: usize::MAX,
+                edit: Some(ReplyEdit::SetFields(set.clone())),
+                seen: AtomicUsize::new(0),
+            });
+            let probe = exchange::for_kind_with_rate(key.exchange, http.clone(), 1e6).unwrap();
+            // a panic in the probe fails the case (proptest catches it and shrinks)
+            let facts = runtime().block_on(probe.probe(&target_for(bench, key, futures)));
+            let ctx = CheckContext {
+                connection: "fuzz".to_string(),
+                exchange: key.exchange,
+                checked_at: chrono::Utc::now(),
+                latency_ms: 1,
+            };
+            let policy = Policy {
+                markets: Markets {
+                    spot: true,
+                    futures,
+                },
+                require_ip_whitelist: true,
+                expiry_warning: chrono::Duration::days(14),
+            };
+            let verdict = judge(ctx, &facts, &policy);
+            if let Some(at) = verdict.expires_at {
+                prop_assert!(
+                    at <= expiry::latest(),
+                    "{}: {:?} {:?}",
+                    key.exchange,
+                    set,
+                    at
+                );
+            }
+            let json = serde_json::to_string(&verdict).unwrap();
+            let back: Verdict = serde_json::from_str(&json)
+                .map_err(|e| TestCaseError::fail(format!("{json}: {e}")))?;
+            prop_assert_eq!(back, verdict);
             Ok(())
         })
         .unwrap();

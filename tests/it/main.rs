@@ -12,6 +12,7 @@ mod email;
 mod exchanges;
 mod faults;
 mod fuzz;
+mod hostile;
 mod metrics;
 mod probe_support;
 mod secrets;
