@@ -267,3 +267,184 @@ impl Checker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Status;
+    use crate::config::Config;
+    use crate::exchange::BoxFuture;
+
+    /// A probe that does what its closure says, for one exchange.
+    struct FakeProbe {
+        kind: ExchangeKind,
+        behaviour: fn(HostBudgets) -> BoxFuture<'static, Facts>,
+        budgets: HostBudgets,
+    }
+
+    impl Exchange for FakeProbe {
+        fn kind(&self) -> ExchangeKind {
+            self.kind
+        }
+        fn probe<'a>(&'a self, _target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+            (self.behaviour)(self.budgets.clone())
+        }
+    }
+
+    fn config(check_timeout: &str) -> Config {
+        let text = format!(
+            "[daemon]\nstate_dir = \"/tmp/kw-checker-test\"\ncheck_timeout = \"{check_timeout}\"\n\
+             [connections.alice-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n\
+             [connections.bob-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n"
+        );
+        Config::from_toml(&text, std::path::Path::new("test.toml")).expect("valid test config")
+    }
+
+    fn checker(
+        config: &Config,
+        rate: f64,
+        behaviour: fn(HostBudgets) -> BoxFuture<'static, Facts>,
+    ) -> Checker {
+        let budgets = HostBudgets::new(rate);
+        let probe = FakeProbe {
+            kind: ExchangeKind::Mexc,
+            behaviour,
+            budgets: budgets.clone(),
+        };
+        let exchanges: HashMap<ExchangeKind, Box<dyn Exchange>> =
+            HashMap::from([(ExchangeKind::Mexc, Box::new(probe) as Box<dyn Exchange>)]);
+        Checker::from_parts(
+            exchanges,
+            HashMap::from([(ExchangeKind::Mexc, budgets)]),
+            &config.daemon,
+        )
+    }
+
+    fn healthy_facts() -> Facts {
+        let mut facts = Facts::default();
+        facts.permissions = crate::exchange::Permissions {
+            read: Some(true),
+            trade: Some(true),
+            withdraw: Some(false),
+            futures: Some(true),
+        };
+        facts.ip_restricted = Some(true);
+        facts
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_panics_is_unavailable_logged_and_counted_and_check_all_goes_on() {
+        let config = config("5s");
+        let metrics = Arc::new(Metrics::new());
+        let checker = Arc::new(
+            checker(&config, 100.0, |_| {
+                Box::pin(async {
+                    let expires_ms: i64 = i64::MAX;
+                    // What issue 19 met: arithmetic on a reply's number that overflows.
+                    let _ = std::hint::black_box(expires_ms)
+                        .checked_add(1)
+                        .expect("overflow");
+                    Facts::default()
+                })
+            })
+            .with_metrics(Arc::clone(&metrics)),
+        );
+        let verdicts = checker.check_all(&config.connections).await;
+        assert_eq!(verdicts.len(), 2, "every connection has its verdict");
+        for verdict in &verdicts {
+            assert_eq!(verdict.status, Status::ExchangeUnavailable);
+            assert!(
+                verdict.message.contains("internal error"),
+                "{}",
+                verdict.message
+            );
+        }
+        assert_eq!(verdicts[0].connection, "alice-mexc");
+        let text = metrics.render();
+        assert!(
+            text.contains("keywarden_check_panics_total{exchange=\"mexc\"} 2"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_budget_is_not_counted_against_check_timeout() {
+        // One token a second and a 300 ms check timeout: the second and third requests wait
+        // ~1 s each for their token, far past the timeout, and the check still completes.
+        let config = config("300ms");
+        let metrics = Arc::new(Metrics::new());
+        let checker = checker(&config, 1.0, |budgets| {
+            Box::pin(async move {
+                for _ in 0..3 {
+                    budgets.take("exchange.test:443").await;
+                }
+                healthy_facts()
+            })
+        })
+        .with_metrics(Arc::clone(&metrics));
+        let verdict = checker.check(&config.connections[0]).await;
+        assert_eq!(verdict.status, Status::Connected, "{}", verdict.message);
+        assert!(
+            verdict.latency_ms < 500,
+            "the latency leaves the budget wait out: {} ms",
+            verdict.latency_ms
+        );
+        let text = metrics.render();
+        let waited: f64 = text
+            .lines()
+            .find(|l| {
+                l.starts_with("keywarden_request_budget_wait_seconds_total{exchange=\"mexc\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no budget wait series in {text}"));
+        assert!(waited >= 1.5, "about two seconds waited: {waited}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_hangs_after_its_wait_still_times_out() {
+        let config = config("300ms");
+        let checker = checker(&config, 1.0, |budgets| {
+            Box::pin(async move {
+                budgets.take("exchange.test:443").await;
+                budgets.take("exchange.test:443").await;
+                std::future::pending::<()>().await;
+                Facts::default()
+            })
+        });
+        let started = Instant::now();
+        let verdict = checker.check(&config.connections[0]).await;
+        assert_eq!(verdict.status, Status::ExchangeUnavailable);
+        assert!(
+            verdict.message.contains("check timed out after 300ms"),
+            "{}",
+            verdict.message
+        );
+        assert!(
+            verdict.message.contains("not counting"),
+            "{}",
+            verdict.message
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn meeting_the_rate_limit_slows_the_exchange_for_every_key() {
+        let config = config("5s");
+        let checker = checker(&config, 100.0, |budgets| {
+            Box::pin(async move {
+                budgets.take("exchange.test:443").await;
+                Facts::with_problem(Problem::rate_limited(
+                    "HTTP 429",
+                    Some(Duration::from_secs(3)),
+                ))
+            })
+        });
+        let verdict = checker.check(&config.connections[0]).await;
+        assert_eq!(verdict.status, Status::RateLimited);
+        let bucket = checker.budgets[&ExchangeKind::Mexc].bucket("exchange.test:443");
+        let wait = bucket.try_take().expect_err("the exchange is paused");
+        assert!(wait > Duration::from_secs(2), "{wait:?}");
+        assert!(bucket.rate() < 100.0, "and slowed");
+    }
+}

@@ -400,4 +400,44 @@ mod tests {
         // 1,000 saved up, plus the few that refill while the threads run (one per ms).
         assert!((1_000..1_050).contains(&taken), "{taken}");
     }
+
+    #[test]
+    fn a_pause_holds_every_token_back_then_releases_them_without_a_burst() {
+        let bucket = TokenBucket::new(100.0);
+        bucket.pause_for(Duration::from_millis(200));
+        let wait = bucket.try_take().unwrap_err();
+        assert!(wait > Duration::from_millis(150), "{wait:?}");
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(bucket.try_take().is_ok(), "free again after the pause");
+        // The saved-up burst of 100 was spent by the pause: the next token is an interval away.
+        let taken = (0..50).filter(|_| bucket.try_take().is_ok()).count();
+        assert!(taken < 10, "{taken}");
+    }
+
+    #[test]
+    fn a_slow_down_halves_the_rate_once_per_step() {
+        let bucket = TokenBucket::new(20.0);
+        assert!((bucket.rate() - 20.0).abs() < 0.01);
+        bucket.slow_down();
+        assert!((bucket.rate() - 10.0).abs() < 0.01, "{}", bucket.rate());
+        bucket.slow_down();
+        assert!(
+            (bucket.rate() - 10.0).abs() < 0.01,
+            "requests in flight meeting the same limit halve it once: {}",
+            bucket.rate()
+        );
+    }
+
+    #[test]
+    fn throttling_pauses_every_host_of_the_exchange() {
+        let budgets = HostBudgets::new(50.0);
+        assert!(budgets.bucket("api.mexc.com:443").try_take().is_ok());
+        assert!(budgets.bucket("contract.mexc.com:443").try_take().is_ok());
+        budgets.throttle(Some(Duration::from_secs(2)));
+        for host in ["api.mexc.com:443", "contract.mexc.com:443"] {
+            let wait = budgets.bucket(host).try_take().unwrap_err();
+            assert!(wait > Duration::from_millis(1500), "{host}: {wait:?}");
+            assert!(budgets.rate_now(host) < 50.0);
+        }
+    }
 }

@@ -105,7 +105,7 @@ mod tests {
     use super::*;
     use reqwest::header::{HeaderName, HeaderValue};
 
-    const NOW: i64 = 1_700_000_010_000; // 10 s into a minute
+    const NOW: i64 = 1_699_999_990_000; // 10 s into a minute
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         pairs

@@ -310,7 +310,9 @@ impl Metrics {
 
     /// Counts a probe of `exchange` that panicked.
     pub fn check_panicked(&self, exchange: ExchangeKind) {
-        self.check_panics.with_label_values(&[exchange.name()]).inc();
+        self.check_panics
+            .with_label_values(&[exchange.name()])
+            .inc();
     }
 
     /// Counts a turn of `schedule` skipped because the previous check was still in progress.
