@@ -12,6 +12,7 @@ mod email;
 mod faults;
 mod fuzz;
 mod metrics;
+mod pacing;
 mod probe_support;
 mod secrets;
 mod sim_binance;
