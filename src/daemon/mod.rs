@@ -329,6 +329,8 @@ impl Daemon {
                 *self.checker.write().expect("checker lock") =
                     Arc::new(Checker::new(&new.daemon).with_metrics(Arc::clone(&self.metrics)));
                 self.metrics.set_schedules(&schedule_periods(&new));
+                self.metrics
+                    .set_exchanges(new.connections.iter().map(|c| c.exchange));
                 *self.config.write().expect("config lock") = new.clone();
                 jobs.replace(self, &new).await;
                 tracing::info!(connections = new.connections.len(), "config reloaded");
@@ -458,6 +460,7 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     });
     restore_metrics(&daemon);
     metrics.set_schedules(&schedule_periods(&config));
+    metrics.set_exchanges(config.connections.iter().map(|c| c.exchange));
     // Serve before anything else: from here on the store is ours, and `keywarden history`
     // reaches it through this server.
     let server = tokio::spawn(http::serve(listener, Arc::clone(&daemon)));

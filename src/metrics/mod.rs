@@ -330,6 +330,7 @@ impl Metrics {
     /// Sets the period of `schedule`, and drops the series of schedules not in `current`
     /// (after a reload removed them).
     pub fn set_schedules(&self, current: &[(String, std::time::Duration)]) {
+        use prometheus::core::Collector;
         let keep: std::collections::HashSet<&str> =
             current.iter().map(|(s, _)| s.as_str()).collect();
         for family in [&self.round_duration, &self.schedule_period] {
@@ -340,10 +341,27 @@ impl Metrics {
                 let _ = family.remove_label_values(&[&gone]);
             }
         }
+        for gone in label_values_of(&self.checks_skipped.collect(), "schedule")
+            .into_iter()
+            .filter(|s| !keep.contains(s.as_str()))
+        {
+            let _ = self.checks_skipped.remove_label_values(&[&gone]);
+        }
         for (schedule, period) in current {
             self.schedule_period
                 .with_label_values(&[schedule])
                 .set(period.as_secs_f64());
+            // At 0 from the start, so `increase()` and alert rules see the first skip.
+            self.checks_skipped.with_label_values(&[schedule]);
+        }
+    }
+
+    /// Shows the per-exchange pacing counters of the exchanges in use at 0, so rates and
+    /// alert rules have a series before the first wait or panic.
+    pub fn set_exchanges(&self, exchanges: impl IntoIterator<Item = ExchangeKind>) {
+        for exchange in exchanges {
+            self.budget_wait.with_label_values(&[exchange.name()]);
+            self.check_panics.with_label_values(&[exchange.name()]);
         }
     }
 
@@ -385,8 +403,12 @@ impl Metrics {
 /// The values of `label` in `family`'s current series.
 fn label_values(family: &GaugeVec, label: &str) -> Vec<String> {
     use prometheus::core::Collector;
-    family
-        .collect()
+    label_values_of(&family.collect(), label)
+}
+
+/// The values of `label` in the series of `families`.
+fn label_values_of(families: &[prometheus::proto::MetricFamily], label: &str) -> Vec<String> {
+    families
         .iter()
         .flat_map(|f| f.get_metric().iter())
         .flat_map(|m| m.get_label().iter())

@@ -169,16 +169,46 @@ pub fn router(state: Arc<SimState>) -> Router {
         ))
     };
     Router::new()
-        .nest("/mexc", metered(ExchangeKind::Mexc, mexc::router(state.clone())))
-        .nest("/kucoin", metered(ExchangeKind::Kucoin, kucoin::router(state.clone())))
-        .nest("/okx", metered(ExchangeKind::Okx, okx::router(state.clone())))
-        .nest("/binance", metered(ExchangeKind::Binance, binance::router(state.clone())))
-        .nest("/bybit", metered(ExchangeKind::Bybit, bybit::router(state.clone())))
-        .nest("/bitget", metered(ExchangeKind::Bitget, bitget::router(state.clone())))
-        .nest("/bingx", metered(ExchangeKind::Bingx, bingx::router(state.clone())))
-        .nest("/gate", metered(ExchangeKind::Gate, gate::router(state.clone())))
-        .nest("/htx", metered(ExchangeKind::Htx, htx::router(state.clone())))
-        .nest("/coinbase", metered(ExchangeKind::Coinbase, coinbase::router(state.clone())))
+        .nest(
+            "/mexc",
+            metered(ExchangeKind::Mexc, mexc::router(state.clone())),
+        )
+        .nest(
+            "/kucoin",
+            metered(ExchangeKind::Kucoin, kucoin::router(state.clone())),
+        )
+        .nest(
+            "/okx",
+            metered(ExchangeKind::Okx, okx::router(state.clone())),
+        )
+        .nest(
+            "/binance",
+            metered(ExchangeKind::Binance, binance::router(state.clone())),
+        )
+        .nest(
+            "/bybit",
+            metered(ExchangeKind::Bybit, bybit::router(state.clone())),
+        )
+        .nest(
+            "/bitget",
+            metered(ExchangeKind::Bitget, bitget::router(state.clone())),
+        )
+        .nest(
+            "/bingx",
+            metered(ExchangeKind::Bingx, bingx::router(state.clone())),
+        )
+        .nest(
+            "/gate",
+            metered(ExchangeKind::Gate, gate::router(state.clone())),
+        )
+        .nest(
+            "/htx",
+            metered(ExchangeKind::Htx, htx::router(state.clone())),
+        )
+        .nest(
+            "/coinbase",
+            metered(ExchangeKind::Coinbase, coinbase::router(state.clone())),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.connections.clone(),
             connection::apply,

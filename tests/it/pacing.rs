@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use keywarden::exchange::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey, SimThrottle};
+use keywarden::sim::{
+    RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey, SimThrottle,
+};
 
 use crate::support::{
     self, connection_toml, eventually, free_port, http_get, sim_key, DaemonProcess, Scratch,
@@ -201,7 +203,10 @@ async fn an_overcommitted_daemon_stretches_its_rounds_reports_no_healthy_key_dow
         );
     }
     assert_eq!(
-        value(&text, "keywarden_schedule_period_seconds{schedule=\"*/4 * * * * *\"}"),
+        value(
+            &text,
+            "keywarden_schedule_period_seconds{schedule=\"*/4 * * * * *\"}"
+        ),
         Some(4.0)
     );
     assert!(
