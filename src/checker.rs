@@ -321,15 +321,16 @@ mod tests {
     }
 
     fn healthy_facts() -> Facts {
-        let mut facts = Facts::default();
-        facts.permissions = crate::exchange::Permissions {
-            read: Some(true),
-            trade: Some(true),
-            withdraw: Some(false),
-            futures: Some(true),
-        };
-        facts.ip_restricted = Some(true);
-        facts
+        Facts {
+            permissions: crate::exchange::Permissions {
+                read: Some(true),
+                trade: Some(true),
+                withdraw: Some(false),
+                futures: Some(true),
+            },
+            ip_restricted: Some(true),
+            ..Facts::default()
+        }
     }
 
     #[tokio::test]
