@@ -61,17 +61,21 @@ pub fn default_rate(kind: ExchangeKind) -> f64 {
     }
 }
 
-/// How long every host of an exchange pauses after a 429 or a rate-limit code that came
-/// without a `Retry-After` (or an equivalent header) saying how long.
-pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(5);
+/// How long every host of an exchange pauses after a 429 without `Retry-After`, or after the
+/// exchange's own rate-limit code. Short on purpose: several exchanges limit signed endpoints
+/// per account (Bybit's `X-Bapi-Limit-*`, KuCoin's private pools, MEXC's signed endpoints), so
+/// one key's account meeting its limit must slow its siblings, not stop them.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest pause an exchange's reply can impose: a garbled or hostile header must not
 /// stop checks for days. A real ban that long shows as repeated `rate_limited` verdicts.
 pub const MAX_PAUSE: Duration = Duration::from_secs(600);
 /// After a slow-down the rate doubles back towards the configured one every this long, as
 /// long as the exchange does not throttle again.
 pub const RECOVERY_STEP: Duration = Duration::from_secs(10);
-/// The slowest a throttled exchange is paced: this fraction of its configured rate.
-pub const MAX_SLOWDOWN: u64 = 16;
+/// The slowest a throttled exchange is paced: this fraction of its configured rate. Bounded so
+/// that a key whose own account stays over its limit cannot starve every other key of the
+/// exchange.
+pub const MAX_SLOWDOWN: u64 = 4;
 
 /// A token bucket: `rate` tokens a second, at most `burst` (= `rate`, at least 1) saved up.
 ///
@@ -244,7 +248,7 @@ impl HostBudgets {
 
     /// The exchange throttled us (HTTP 429, or its own rate-limit code): every host of the
     /// exchange pauses for `retry_after` ([`DEFAULT_BACKOFF`] when it did not say) and halves
-    /// its rate. IP limits are shared by every key on this host, so one key meeting the limit
+    /// its rate (to 1/[`MAX_SLOWDOWN`] at most). IP limits are shared by every key on this host, so one key meeting the limit
     /// means the next request of any key would meet it too.
     pub fn throttle(&self, retry_after: Option<Duration>) {
         let pause = retry_after.unwrap_or(DEFAULT_BACKOFF);
@@ -267,9 +271,9 @@ impl HostBudgets {
     ) {
         let now_ms = super::now_ms();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 418 {
-            let wait = super::rate_hints::retry_after(headers)
-                .or_else(|| super::rate_hints::exhausted_for(headers, url, now_ms));
-            self.throttle(wait);
+            // `Retry-After` is about this server; a quota header on a 429 may be one account's
+            // (Bybit, KuCoin), which the other keys do not share.
+            self.throttle(super::rate_hints::retry_after(headers));
         } else if let Some(pause) = super::rate_hints::exhausted_for(headers, url, now_ms) {
             self.bucket(host).pause_for(pause);
         }
