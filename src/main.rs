@@ -152,6 +152,9 @@ fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
 fn validate(path: PathBuf) -> ExitCode {
     match load(&path) {
         Ok(config) => {
+            for overcommit in keywarden::load::overcommits_now(&config) {
+                tracing::warn!("{}: {overcommit}", path.display());
+            }
             println!(
                 "{}: ok, {} connection(s)",
                 path.display(),
@@ -188,7 +191,10 @@ async fn check(path: PathBuf, names: Vec<String>, json: bool) -> ExitCode {
         return ExitCode::from(2);
     }
     let checker = Arc::new(Checker::new(&config.daemon));
-    let verdicts = checker.check_all(&selected).await;
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = keywarden::progress::Progress::on_terminal(Arc::clone(&done), selected.len());
+    let verdicts = checker.check_all_counted(&selected, done).await;
+    drop(progress);
     output::print(&selected, &verdicts, json);
     exit_code(&verdicts)
 }

@@ -5,15 +5,16 @@
 //! per distinct schedule plus a heartbeat; each firing hands connections to [`Daemon::dispatch`],
 //! which releases each after its stable jitter. SIGHUP reloads, SIGTERM/SIGINT drains.
 
+mod busy;
 mod http;
 mod systemd;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -66,7 +67,7 @@ pub struct Daemon {
     alerts: Arc<AlertEngine>,
     notifiers: Arc<RwLock<Notifiers>>,
     /// Connections dispatched and not yet recorded: a connection is never checked twice at once.
-    busy: Mutex<HashSet<String>>,
+    busy: Arc<busy::Busy>,
     /// Unix seconds of the scheduler's last heartbeat.
     heartbeat: AtomicI64,
     shutdown: watch::Sender<bool>,
@@ -85,23 +86,37 @@ struct Checked {
 /// Each check's own line is at debug level unless it changed something.
 struct Round {
     schedule: String,
+    /// The time between two firings of the schedule: a round that takes longer overran.
+    period: Duration,
+    metrics: Arc<Metrics>,
     started: std::time::Instant,
     left: std::sync::atomic::AtomicUsize,
     checked: std::sync::atomic::AtomicUsize,
     changed: std::sync::atomic::AtomicUsize,
     problems: std::sync::atomic::AtomicUsize,
+    skipped: std::sync::atomic::AtomicUsize,
 }
 
 impl Round {
-    fn new(schedule: &str, connections: usize) -> Round {
+    fn new(schedule: &str, period: Duration, metrics: Arc<Metrics>, connections: usize) -> Round {
         Round {
             schedule: schedule.to_string(),
+            period,
+            metrics,
             started: std::time::Instant::now(),
             left: connections.into(),
             checked: 0.into(),
             changed: 0.into(),
             problems: 0.into(),
+            skipped: 0.into(),
         }
+    }
+
+    /// A connection skipped its turn: its previous check was still queued or running.
+    fn skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+        self.metrics.check_skipped(&self.schedule);
+        self.done(None);
     }
 
     /// One connection of the round is done: checked, or `None` when it was skipped (still
@@ -117,12 +132,17 @@ impl Round {
             }
         }
         if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let took = self.started.elapsed();
+            self.metrics.round_finished(&self.schedule, took);
             tracing::info!(
                 schedule = %self.schedule,
                 checked = self.checked.load(Ordering::Relaxed),
                 not_connected = self.problems.load(Ordering::Relaxed),
                 changed = self.changed.load(Ordering::Relaxed),
-                took_ms = self.started.elapsed().as_millis() as u64,
+                skipped = self.skipped.load(Ordering::Relaxed),
+                took_ms = took.as_millis() as u64,
+                period_ms = self.period.as_millis() as u64,
+                overran = took > self.period,
                 "round done"
             );
         }
@@ -162,7 +182,12 @@ impl Daemon {
             .map(|name| (scheduler::release_slot(&name, period), name))
             .collect();
         due.sort_unstable();
-        let round = Arc::new(Round::new(cron, due.len()));
+        let round = Arc::new(Round::new(
+            cron,
+            period,
+            Arc::clone(&self.metrics),
+            due.len(),
+        ));
         let daemon = Arc::clone(self);
         let start = tokio::time::Instant::now();
         tokio::spawn(async move {
@@ -181,17 +206,20 @@ impl Daemon {
         });
     }
 
-    /// Starts one connection's check of a round, unless its previous check is still running.
+    /// Starts one connection's check of a round, unless its previous check is still queued
+    /// or running: then this turn is skipped (and counted), never doubled.
     fn release(self: &Arc<Self>, name: String, round: Arc<Round>) {
-        if !self.busy.lock().expect("busy lock").insert(name.clone()) {
-            tracing::debug!(connection = %name, "previous check still running; skipped this turn");
-            round.done(None);
+        let Some(guard) = self.busy.claim(&name) else {
+            tracing::debug!(connection = %name, "previous check still in progress; skipped this turn");
+            round.skipped();
             return;
-        }
+        };
         let daemon = Arc::clone(self);
         tokio::spawn(async move {
+            // Released when this task ends, however it ends (issue 19: a panic used to leave
+            // the connection marked busy for good).
+            let _busy = guard;
             let checked = daemon.check_and_record(&name).await;
-            daemon.busy.lock().expect("busy lock").remove(&name);
             round.done(checked.as_ref());
         });
     }
@@ -296,8 +324,13 @@ impl Daemon {
                 if let Err(e) = self.alerts.reconfigure(&new) {
                     tracing::error!(error = %e, "cannot apply the new alert settings");
                 }
+                warn_overcommits(&new);
                 let new = Arc::new(new);
-                *self.checker.write().expect("checker lock") = Arc::new(Checker::new(&new.daemon));
+                *self.checker.write().expect("checker lock") =
+                    Arc::new(Checker::new(&new.daemon).with_metrics(Arc::clone(&self.metrics)));
+                self.metrics.set_schedules(&schedule_periods(&new));
+                self.metrics
+                    .set_exchanges(new.connections.iter().map(|c| c.exchange));
                 *self.config.write().expect("config lock") = new.clone();
                 jobs.replace(self, &new).await;
                 tracing::info!(connections = new.connections.len(), "config reloaded");
@@ -385,6 +418,7 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     for warning in &config.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());
     }
+    warn_overcommits(&config);
     let notifiers = Arc::new(RwLock::new(build_notifiers(&config)?));
     let store = open_store(&config.daemon.state_dir).await?;
     let alerts = {
@@ -412,17 +446,21 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     let config = Arc::new(config);
     let daemon = Arc::new(Daemon {
         config_path: options.config_path.clone(),
-        checker: RwLock::new(Arc::new(Checker::new(&config.daemon))),
+        checker: RwLock::new(Arc::new(
+            Checker::new(&config.daemon).with_metrics(Arc::clone(&metrics)),
+        )),
         config: RwLock::new(config.clone()),
         store: store.clone(),
         metrics: metrics.clone(),
         alerts: Arc::clone(&alerts),
         notifiers: Arc::clone(&notifiers),
-        busy: Mutex::new(HashSet::new()),
+        busy: Arc::default(),
         heartbeat: AtomicI64::new(chrono::Utc::now().timestamp()),
         shutdown,
     });
     restore_metrics(&daemon);
+    metrics.set_schedules(&schedule_periods(&config));
+    metrics.set_exchanges(config.connections.iter().map(|c| c.exchange));
     // Serve before anything else: from here on the store is ours, and `keywarden history`
     // reaches it through this server.
     let server = tokio::spawn(http::serve(listener, Arc::clone(&daemon)));
@@ -511,9 +549,9 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     }
     let drain = daemon.config().daemon.check_timeout.min(MAX_DRAIN);
     let deadline = tokio::time::Instant::now() + drain;
-    while !daemon.busy.lock().expect("busy lock").is_empty() {
+    while !daemon.busy.is_empty() {
         if tokio::time::Instant::now() >= deadline {
-            let left = daemon.busy.lock().expect("busy lock").len();
+            let left = daemon.busy.len();
             tracing::warn!(
                 left,
                 "checks still running at the drain deadline; not recorded"
@@ -538,6 +576,23 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         Err(e) => tracing::error!(error = %e, "flush task failed"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says, as a warning, which schedules need more of an exchange's request budget than one
+/// period gives (see [`crate::load`]).
+fn warn_overcommits(config: &Config) {
+    for overcommit in crate::load::overcommits_now(config) {
+        tracing::warn!("{}: {overcommit}", config.source.display());
+    }
+}
+
+/// Each schedule of `config` with its period, for the schedule metrics.
+fn schedule_periods(config: &Config) -> Vec<(String, Duration)> {
+    let now = chrono::Utc::now();
+    scheduler::groups(config)
+        .into_iter()
+        .filter_map(|(cron, (schedule, _))| Some((cron, scheduler::period(&schedule, now)?)))
+        .collect()
 }
 
 /// Opens the store, waiting a little while another process holds it: `keywarden history`
@@ -658,8 +713,12 @@ impl CommandBackend for Commands {
             .collect()
     }
 
+    /// Checks `connection` now. When a check of it is already in progress (a scheduled turn,
+    /// maybe queued for the request budget), this waits for that one to finish and then checks
+    /// again, so verdicts are recorded in the order they were taken and never two at once.
     fn check_now<'a>(&'a self, connection: &'a str) -> BoxFuture<'a, Option<Verdict>> {
         Box::pin(async move {
+            let _busy = self.0.busy.claim_waiting(connection).await;
             let checked = self.0.check_and_record(connection).await;
             checked.map(|c| c.verdict)
         })

@@ -21,7 +21,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::http;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
@@ -495,12 +495,24 @@ impl Binance {
     }
 
     async fn public(&self, base: &str, path: &str, what: &str) -> Result<Value, Problem> {
-        let reply = self
+        self.public_timed(base, path, what)
+            .await
+            .map(|(body, _)| body)
+    }
+
+    /// A public call with the instants it was sent and answered (for the clock offset).
+    async fn public_timed(
+        &self,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<(Value, RoundTrip), Problem> {
+        let (reply, round_trip) = self
             .http
-            .get(&format!("{base}{path}"), HeaderMap::new())
+            .get_timed(&format!("{base}{path}"), HeaderMap::new())
             .await?;
         match read_answer(&reply, what)? {
-            Answer::Ok(body) => Ok(body),
+            Answer::Ok(body) => Ok((body, round_trip)),
             Answer::Refused { status, code, msg } => {
                 let text = refusal_text(what, status, code, &msg);
                 match code.map(|c| meaning(c, &msg)) {
@@ -525,10 +537,12 @@ impl Binance {
         stage: Stage,
     ) -> Result<Outcome, Problem> {
         let credentials = &target.credentials;
-        let query = probe_query(credentials.api_secret.expose_secret(), params, now_ms());
         let reply = self
             .http
-            .get(&signed_url(base, path, &query), key_headers(credentials)?)
+            .get_signed(base, |now| {
+                let query = probe_query(credentials.api_secret.expose_secret(), params, now);
+                Ok((signed_url(base, path, &query), key_headers(credentials)?))
+            })
             .await?;
         match read_answer(&reply, what)? {
             Answer::Ok(body) => Ok(Outcome::Ok(body)),
@@ -559,12 +573,11 @@ impl Binance {
 
         // 1. Exchange up, our clock inside the window.
         let what = format!("GET {PATH_TIME}");
-        let sent = now_ms();
-        let body = self.public(spot, PATH_TIME, &what).await?;
-        let received = now_ms();
+        let (body, trip) = self.public_timed(spot, PATH_TIME, &what).await?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
-        if let Some(problem) = skew_problem(&what, clock_offset_ms(server, sent, received)) {
+        let offset = clock_offset_ms(server, trip.sent_ms, trip.received_ms);
+        if let Some(problem) = skew_problem(&what, offset) {
             return Err(problem);
         }
         let what = format!("GET {PATH_SYSTEM_STATUS}");
@@ -627,13 +640,12 @@ impl Binance {
         if target.markets.futures {
             let futures = target.futures_base(DEFAULT_FUTURES_BASE);
             let what = format!("GET {PATH_FUTURES_TIME}");
-            let sent = now_ms();
-            let body = self.public(futures, PATH_FUTURES_TIME, &what).await?;
-            let received = now_ms();
+            let (body, trip) = self.public_timed(futures, PATH_FUTURES_TIME, &what).await?;
             let server = server_time(&body).ok_or_else(|| {
                 Problem::unavailable(format!("{what}: reply without a serverTime"))
             })?;
-            if let Some(problem) = skew_problem(&what, clock_offset_ms(server, sent, received)) {
+            let offset = clock_offset_ms(server, trip.sent_ms, trip.received_ms);
+            if let Some(problem) = skew_problem(&what, offset) {
                 return Err(problem);
             }
             let what = format!("GET {PATH_FUTURES_BALANCE}");

@@ -25,7 +25,7 @@ use sha2::Sha256;
 
 use super::facts::Outcome;
 use super::http;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
@@ -435,14 +435,15 @@ impl Bingx {
         Bingx { http }
     }
 
-    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
+    /// A public call, with the instants it was sent and answered (for the clock offset).
+    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
         match self
             .http
-            .get(&format!("{base}{path}"), HeaderMap::new())
+            .get_timed(&format!("{base}{path}"), HeaderMap::new())
             .await
         {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
+            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
+            Err(problem) => (Outcome::Problem(problem), None),
         }
     }
 
@@ -453,21 +454,17 @@ impl Bingx {
         path: &str,
         what: &str,
     ) -> Outcome {
-        let headers = match auth_headers(credentials) {
-            Ok(h) => h,
-            Err(problem) => return Outcome::Problem(problem),
-        };
-        let query = signed_query(
-            credentials.api_secret.expose_secret(),
-            &[],
-            now_ms(),
-            Some(RECV_WINDOW_MS),
-        );
-        match self
-            .http
-            .get(&format!("{base}{path}?{query}"), headers)
-            .await
-        {
+        let signed = self.http.get_signed(base, |now| {
+            let headers = auth_headers(credentials)?;
+            let query = signed_query(
+                credentials.api_secret.expose_secret(),
+                &[],
+                now,
+                Some(RECV_WINDOW_MS),
+            );
+            Ok((format!("{base}{path}?{query}"), headers))
+        });
+        match signed.await {
             Ok(reply) => read_reply(&reply, what),
             Err(problem) => Outcome::Problem(problem),
         }
@@ -477,12 +474,16 @@ impl Bingx {
     /// ([uncertain]: none found), so maintenance shows here as a busy code or a 5xx.
     async fn time(&self, base: &str, path: &str) -> Result<(), Problem> {
         let what = format!("GET {path}");
-        let sent = now_ms();
-        let data = self.public(base, path, &what).await.public_data()?;
-        let received = now_ms();
+        let (outcome, trip) = self.public(base, path, &what).await;
+        let data = outcome.public_data()?;
+        // An outcome with data came from a reply, which has its round trip.
+        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
-        match skew_problem(&what, clock_offset_ms(server, sent, received)) {
+        match skew_problem(
+            &what,
+            clock_offset_ms(server, trip.sent_ms, trip.received_ms),
+        ) {
             Some(problem) => Err(problem),
             None => Ok(()),
         }

@@ -24,9 +24,9 @@ use sha2::Sha256;
 
 use super::facts::Outcome;
 use super::http;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
 use crate::secret::ExposeSecret;
 
@@ -452,14 +452,15 @@ impl Bitget {
         Bitget { http }
     }
 
-    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
+    /// A public call, with the instants it was sent and answered (for the clock offset).
+    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
         match self
             .http
-            .get(&format!("{base}{path}"), HeaderMap::new())
+            .get_timed(&format!("{base}{path}"), HeaderMap::new())
             .await
         {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
+            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
+            Err(problem) => (Outcome::Problem(problem), None),
         }
     }
 
@@ -472,18 +473,18 @@ impl Bitget {
         params: &[(&str, &str)],
         what: &str,
     ) -> Outcome {
-        let query = signed_query(params);
-        let headers = match auth_headers(&target.credentials, now_ms(), "GET", path, &query, "") {
-            Ok(h) => h,
-            Err(problem) => return Outcome::Problem(problem),
-        };
-        let sent = sent_query(params);
-        let url = if sent.is_empty() {
-            format!("{base}{path}")
-        } else {
-            format!("{base}{path}?{sent}")
-        };
-        match self.http.get(&url, headers).await {
+        let signed = self.http.get_signed(base, |now| {
+            let query = signed_query(params);
+            let headers = auth_headers(&target.credentials, now, "GET", path, &query, "")?;
+            let sent = sent_query(params);
+            let url = if sent.is_empty() {
+                format!("{base}{path}")
+            } else {
+                format!("{base}{path}?{sent}")
+            };
+            Ok((url, headers))
+        });
+        match signed.await {
             Ok(reply) => read_reply(&reply, what),
             Err(problem) => Outcome::Problem(problem),
         }
@@ -505,12 +506,14 @@ impl Bitget {
         // 1. Is the exchange up, and is our clock inside its window? Bitget has no status
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
         let what = format!("GET {PATH_TIME}");
-        let sent = now_ms();
-        let data = self.public(spot, PATH_TIME, &what).await.public_data()?;
-        let received = now_ms();
+        let (outcome, trip) = self.public(spot, PATH_TIME, &what).await;
+        let data = outcome.public_data()?;
+        // An outcome with data came from a reply, which has its round trip.
+        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+        let offset = clock_offset_ms(trip.sent_ms, trip.received_ms, server);
+        if let Some(problem) = skew_problem(offset) {
             return Err(problem);
         }
 

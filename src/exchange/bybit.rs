@@ -24,7 +24,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::expiry;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
     Problem, ProblemKind,
@@ -639,8 +639,13 @@ impl Bybit {
     }
 
     async fn public(&self, base: &str, path: &str) -> Result<Reply, Problem> {
+        self.public_timed(base, path).await.map(|(reply, _)| reply)
+    }
+
+    /// A public call, with the instants it was sent and answered (for the clock offset).
+    async fn public_timed(&self, base: &str, path: &str) -> Result<(Reply, RoundTrip), Problem> {
         self.http
-            .get(&format!("{base}{path}"), HeaderMap::new())
+            .get_timed(&format!("{base}{path}"), HeaderMap::new())
             .await
     }
 
@@ -654,16 +659,16 @@ impl Bybit {
         query: &str,
         what: &str,
     ) -> Outcome {
-        let headers = match auth_headers(&target.credentials, now_ms(), query) {
-            Ok(h) => h,
-            Err(problem) => return Outcome::Problem(problem, None),
-        };
-        let url = if query.is_empty() {
-            format!("{base}{path}")
-        } else {
-            format!("{base}{path}?{query}")
-        };
-        match self.http.get(&url, headers).await {
+        let signed = self.http.get_signed(base, |now| {
+            let headers = auth_headers(&target.credentials, now, query)?;
+            let url = if query.is_empty() {
+                format!("{base}{path}")
+            } else {
+                format!("{base}{path}?{query}")
+            };
+            Ok((url, headers))
+        });
+        match signed.await {
             Ok(reply) => read_reply(
                 &reply,
                 what,
@@ -679,9 +684,7 @@ impl Bybit {
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIME}");
-        let sent = now_ms();
-        let reply = self.public(base, PATH_TIME).await?;
-        let received = now_ms();
+        let (reply, trip) = self.public_timed(base, PATH_TIME).await?;
         let server_ms = match read_reply(&reply, &what, None) {
             Outcome::Ok(result, time) => server_time_ms(&result, time).ok_or_else(|| {
                 Problem::unavailable(format!("{what}: reply without a server time"))
@@ -689,7 +692,7 @@ impl Bybit {
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
             Outcome::Problem(problem, _) => return Err(problem),
         };
-        let offset = clock_offset_ms(server_ms, sent, received);
+        let offset = clock_offset_ms(server_ms, trip.sent_ms, trip.received_ms);
         if !window_ok(offset) {
             return Err(Problem::clock_skew(format!(
                 "{what}: {}; Bybit accepts requests at most {RECV_WINDOW_MS} ms behind and less \

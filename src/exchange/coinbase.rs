@@ -40,8 +40,8 @@ use super::facts::extract_ip;
 use super::facts::Outcome;
 use super::http::{generic_problem, Reply};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
-    Problem, ProblemKind,
+    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+    ProblemKind,
 };
 use crate::secret::ExposeSecret;
 
@@ -200,12 +200,13 @@ fn auth_headers(
     key: &SigningKey,
     method: &str,
     path_and_query: &str,
+    now_ms: i64,
 ) -> Result<HeaderMap, Problem> {
     let token = jwt(
         key,
         credentials.api_key.expose_secret().trim(),
         &nonce(),
-        now_ms().div_euclid(1000),
+        now_ms.div_euclid(1000),
         method,
         path_and_query,
     );
@@ -483,15 +484,11 @@ impl Coinbase {
         what: &str,
         not_found_is_denial: bool,
     ) -> Outcome {
-        let headers = match auth_headers(&target.credentials, key, "GET", path_and_query) {
-            Ok(h) => h,
-            Err(problem) => return Outcome::Problem(problem),
-        };
-        match self
-            .http
-            .get(&format!("{base}{path_and_query}"), headers)
-            .await
-        {
+        let signed = self.http.get_signed(base, |now| {
+            let headers = auth_headers(&target.credentials, key, "GET", path_and_query, now)?;
+            Ok((format!("{base}{path_and_query}"), headers))
+        });
+        match signed.await {
             Ok(reply) => read_reply(&reply, what, not_found_is_denial),
             Err(problem) => Outcome::Problem(problem),
         }
@@ -504,12 +501,10 @@ impl Coinbase {
         // status page lives on another host, status.coinbase.com; maintenance and outages show
         // on the API itself as 5xx, which is what this reads.)
         let what = format!("GET {PATH_TIME}");
-        let sent = now_ms();
-        let reply = self
+        let (reply, trip) = self
             .http
-            .get(&format!("{base}{PATH_TIME}"), HeaderMap::new())
+            .get_timed(&format!("{base}{PATH_TIME}"), HeaderMap::new())
             .await?;
-        let received = now_ms();
         let body = match read_reply(&reply, &what, false) {
             Outcome::Ok(body) => body,
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
@@ -527,7 +522,8 @@ impl Coinbase {
                 reply.snippet()
             ))
         })?;
-        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+        if let Some(problem) = skew_problem(clock_offset_ms(trip.sent_ms, trip.received_ms, server))
+        {
             return Err(problem);
         }
 

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha512};
 
 use super::expiry;
 use super::http;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
     Problem, ProblemKind,
@@ -541,25 +541,26 @@ impl Gate {
         Gate { http }
     }
 
-    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
+    /// A public call, with the instants it was sent and answered (for the clock offset).
+    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
         match self
             .http
-            .get(&format!("{base}{path}"), HeaderMap::new())
+            .get_timed(&format!("{base}{path}"), HeaderMap::new())
             .await
         {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
+            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
+            Err(problem) => (Outcome::Problem(problem), None),
         }
     }
 
     /// A signed GET of `path` (which includes `/api/v4`; a path prefix in `base` is not signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
-        let timestamp = timestamp_header(now_ms());
-        let headers = match auth_headers(&target.credentials, &timestamp, "GET", path, "", b"") {
-            Ok(h) => h,
-            Err(problem) => return Outcome::Problem(problem),
-        };
-        match self.http.get(&format!("{base}{path}"), headers).await {
+        let signed = self.http.get_signed(base, |now| {
+            let timestamp = timestamp_header(now);
+            let headers = auth_headers(&target.credentials, &timestamp, "GET", path, "", b"")?;
+            Ok((format!("{base}{path}"), headers))
+        });
+        match signed.await {
             Ok(reply) => read_reply(&reply, what),
             Err(problem) => Outcome::Problem(problem),
         }
@@ -571,12 +572,14 @@ impl Gate {
 
         // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
         let what = format!("GET {PATH_TIME}");
-        let sent = now_ms();
-        let body = ok(self.public(base, PATH_TIME, &what).await)?;
-        let received = now_ms();
+        let (outcome, trip) = self.public(base, PATH_TIME, &what).await;
+        let body = ok(outcome)?;
+        // An outcome with data came from a reply, which has its round trip.
+        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
-        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+        if let Some(problem) = skew_problem(clock_offset_ms(trip.sent_ms, trip.received_ms, server))
+        {
             return Err(problem);
         }
 

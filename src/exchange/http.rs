@@ -55,32 +55,102 @@ impl HttpClient {
         }
     }
 
-    /// Sends a GET to `url` (already signed: the query must not be touched again) with `headers`.
-    /// Transport failures come back as an `Unavailable` problem naming what failed.
+    /// Sends an unsigned GET to `url` with `headers`, after taking a token from the host's
+    /// budget. Transport failures come back as an `Unavailable` problem naming what failed.
     pub async fn get(&self, url: &str, headers: HeaderMap) -> Result<Reply, Problem> {
+        self.get_timed(url, headers).await.map(|(reply, _)| reply)
+    }
+
+    /// Like [`HttpClient::get`], with the wall-clock instants the request actually left and its
+    /// answer came back: what a clock-offset measurement must use, since the time spent queued
+    /// for the budget is before `sent_ms` (issue 13: measuring from before the queue made a
+    /// long wait look like the exchange's clock running behind).
+    pub async fn get_timed(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+    ) -> Result<(Reply, RoundTrip), Problem> {
+        self.take_token(url).await;
+        self.send(url.to_string(), headers).await
+    }
+
+    /// A signed GET: takes the token for `base`'s host FIRST, then calls `build` with our clock
+    /// (ms since the epoch) read at that moment, to make the URL and headers with a fresh
+    /// timestamp and signature. Signing before waiting for the budget would send a request
+    /// that could have gone stale in the queue (`clock_skew` for a healthy key). `build`'s URL
+    /// must be on `base`'s host; its problems (a key that cannot travel in a header) end the
+    /// request before anything is sent.
+    pub async fn get_signed(
+        &self,
+        base: &str,
+        build: impl FnOnce(i64) -> Result<(String, HeaderMap), Problem>,
+    ) -> Result<Reply, Problem> {
+        self.take_token(base).await;
+        let (url, headers) = build(super::now_ms())?;
+        debug_assert_eq!(
+            host_key(&url),
+            host_key(base),
+            "signed URL left its base's host"
+        );
+        self.send(url, headers).await.map(|(reply, _)| reply)
+    }
+
+    /// Waits for a token of `url`'s host, when this client is metered. The wait is pacing, not
+    /// the exchange being slow: it is added to the check's [`budget::Pacing`], which
+    /// `check_timeout` does not count.
+    async fn take_token(&self, url: &str) {
         if let Some(budgets) = &self.budgets {
-            let host = url::Url::parse(url)
-                .ok()
-                .map(|u| {
-                    format!(
-                        "{}:{}",
-                        u.host_str().unwrap_or(""),
-                        u.port_or_known_default().unwrap_or(0)
-                    )
-                })
-                .unwrap_or_default();
-            budgets.bucket(&host).take().await;
+            budgets.take(&host_key(url)).await;
         }
+    }
+
+    async fn send(&self, url: String, headers: HeaderMap) -> Result<(Reply, RoundTrip), Problem> {
+        let sent_ms = super::now_ms();
         let response = self
             .client
-            .get(url)
+            .get(&url)
             .headers(headers)
             .send()
             .await
-            .map_err(|e| transport_problem(url, &e))?;
-        read_reply(response, url).await
+            .map_err(|e| transport_problem(&url, &e))?;
+        let received_ms = super::now_ms();
+        if let Some(budgets) = &self.budgets {
+            budgets.heed(&host_key(&url), &url, response.status(), response.headers());
+        }
+        let reply = read_reply(response, &url).await?;
+        Ok((
+            reply,
+            RoundTrip {
+                sent_ms,
+                received_ms,
+            },
+        ))
     }
 }
+
+/// When a request left and when its answer's headers came back, in ms since the epoch by our
+/// clock; the budget wait is never inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundTrip {
+    pub sent_ms: i64,
+    pub received_ms: i64,
+}
+
+/// The budget key of `url`: `host:port`, empty when the URL does not parse (the request then
+/// fails on its own with a message naming it).
+fn host_key(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or(""),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        })
+        .unwrap_or_default()
+}
+
 
 /// Reads `response` (to the request for `url`) into a [`Reply`]: a redirect is refused unread,
 /// naming only the host it points to (its URL may echo our signed query); the body is read as

@@ -40,9 +40,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
 use crate::secret::ExposeSecret;
 
@@ -581,8 +581,15 @@ impl Htx {
     }
 
     async fn public(&self, url: &str, what: &str) -> Result<Outcome, Problem> {
-        let reply = self.http.get(url, HeaderMap::new()).await?;
-        read_reply(&reply, what)
+        self.public_timed(url, what)
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// A public call, with the instants it was sent and answered (for the clock offset).
+    async fn public_timed(&self, url: &str, what: &str) -> Result<(Outcome, RoundTrip), Problem> {
+        let (reply, trip) = self.http.get_timed(url, HeaderMap::new()).await?;
+        Ok((read_reply(&reply, what)?, trip))
     }
 
     /// A signed GET of `path` on `base` (whose host is signed; its path prefix is not).
@@ -594,21 +601,23 @@ impl Htx {
         params: &[(&str, &str)],
     ) -> Result<Reply, Problem> {
         let host = signing_host(base)?;
-        let query = signed_query(
-            credentials.api_key.expose_secret(),
-            credentials.api_secret.expose_secret(),
-            &host,
-            path,
-            params,
-            now_ms(),
-        );
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
         self.http
-            .get(&format!("{base}{path}?{query}"), headers)
+            .get_signed(base, |now| {
+                let query = signed_query(
+                    credentials.api_key.expose_secret(),
+                    credentials.api_secret.expose_secret(),
+                    &host,
+                    path,
+                    params,
+                    now,
+                );
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                Ok((format!("{base}{path}?{query}"), headers))
+            })
             .await
     }
 
@@ -632,15 +641,15 @@ impl Htx {
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
-        let sent = now_ms();
-        let outcome = self
-            .public(&format!("{spot}{PATH_TIMESTAMP}"), &what)
+        let (outcome, trip) = self
+            .public_timed(&format!("{spot}{PATH_TIMESTAMP}"), &what)
             .await?;
-        let received = now_ms();
         let data = public_data(outcome, &what)?;
         let server_ms = int_of(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(clock_offset_ms(server_ms, sent, received)) {
+        if let Some(problem) =
+            skew_problem(clock_offset_ms(server_ms, trip.sent_ms, trip.received_ms))
+        {
             return Err(problem);
         }
         let what = format!("GET {PATH_MARKET_STATUS}");

@@ -23,10 +23,10 @@ use sha2::Sha256;
 
 use super::facts::Outcome;
 use super::http;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
-    Problem, ProblemKind,
+    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+    ProblemKind,
 };
 use crate::secret::ExposeSecret;
 
@@ -387,22 +387,32 @@ impl Kucoin {
     }
 
     async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
+        self.public_timed(base, path, what).await.0
+    }
+
+    /// A public call, with the instants it was sent and answered (for the clock offset).
+    async fn public_timed(
+        &self,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> (Outcome, Option<RoundTrip>) {
         match self
             .http
-            .get(&format!("{base}{path}"), HeaderMap::new())
+            .get_timed(&format!("{base}{path}"), HeaderMap::new())
             .await
         {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
+            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
+            Err(problem) => (Outcome::Problem(problem), None),
         }
     }
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
-        let headers = match auth_headers(&target.credentials, now_ms(), "GET", path, "") {
-            Ok(h) => h,
-            Err(problem) => return Outcome::Problem(problem),
-        };
-        match self.http.get(&format!("{base}{path}"), headers).await {
+        let signed = self.http.get_signed(base, |now| {
+            let headers = auth_headers(&target.credentials, now, "GET", path, "")?;
+            Ok((format!("{base}{path}"), headers))
+        });
+        match signed.await {
             Ok(reply) => read_reply(&reply, what),
             Err(problem) => Outcome::Problem(problem),
         }
@@ -418,15 +428,14 @@ impl Kucoin {
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
-        let sent = now_ms();
-        let data = self
-            .public(spot, PATH_TIMESTAMP, &what)
-            .await
-            .public_data()?;
-        let received = now_ms();
+        let (outcome, trip) = self.public_timed(spot, PATH_TIMESTAMP, &what).await;
+        let data = outcome.public_data()?;
+        // An outcome with data came from a reply, which has its round trip.
+        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+        if let Some(problem) = skew_problem(clock_offset_ms(trip.sent_ms, trip.received_ms, server))
+        {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");

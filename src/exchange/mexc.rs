@@ -22,7 +22,7 @@ use super::expiry;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
 use crate::secret::ExposeSecret;
 
@@ -437,12 +437,10 @@ impl Mexc {
         // 1. Exchange up, and our clock inside the receive window. MEXC has no spot status
         // endpoint; maintenance shows as a 5xx or a maintenance body on the time call.
         let what = "GET /api/v3/time";
-        let sent = now_ms();
-        let reply = self
+        let (reply, round_trip) = self
             .http
-            .get(&format!("{spot}/api/v3/time"), HeaderMap::new())
+            .get_timed(&format!("{spot}/api/v3/time"), HeaderMap::new())
             .await?;
-        let received = now_ms();
         let server_ms = match spot_answer(&reply, what)? {
             Answer::Ok(body) => {
                 body.get("serverTime")
@@ -458,7 +456,7 @@ impl Mexc {
                 return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
             }
         };
-        let offset = clock_offset_ms(server_ms, sent, received);
+        let offset = clock_offset_ms(server_ms, round_trip.sent_ms, round_trip.received_ms);
         if !spot_window_ok(offset) {
             return Err(Problem::clock_skew(format!(
                 "{what}: {}; MEXC accepts requests at most {} ms behind and less than {} ms \
@@ -563,16 +561,15 @@ impl Mexc {
         let base = target.futures_base(DEFAULT_FUTURES_BASE);
 
         let what = "GET /api/v1/contract/ping";
-        let sent = now_ms();
-        let reply = self
+        let (reply, round_trip) = self
             .http
-            .get(&format!("{base}/api/v1/contract/ping"), HeaderMap::new())
+            .get_timed(&format!("{base}/api/v1/contract/ping"), HeaderMap::new())
             .await?;
-        let received = now_ms();
         match futures_answer(&reply, what)? {
             Answer::Ok(data) => {
                 if let Some(server_ms) = data.as_i64() {
-                    let offset = clock_offset_ms(server_ms, sent, received);
+                    let offset =
+                        clock_offset_ms(server_ms, round_trip.sent_ms, round_trip.received_ms);
                     if offset.abs() > FUTURES_WINDOW_MS {
                         return Err(Problem::clock_skew(format!(
                             "{what}: {}; MEXC futures accepts requests at most {} ms away",
@@ -588,10 +585,12 @@ impl Mexc {
         }
 
         let what = "GET /api/v1/private/account/assets";
-        let headers = futures_headers(&target.credentials, now_ms(), &[])?;
         let reply = self
             .http
-            .get(&format!("{base}/api/v1/private/account/assets"), headers)
+            .get_signed(base, |now| {
+                let headers = futures_headers(&target.credentials, now, &[])?;
+                Ok((format!("{base}/api/v1/private/account/assets"), headers))
+            })
             .await?;
         match futures_answer(&reply, what)? {
             Answer::Ok(_) => {
@@ -627,9 +626,11 @@ impl Mexc {
         params: &[(&str, &str)],
         credentials: &Credentials,
     ) -> Result<Reply, Problem> {
-        let query = spot_signed_query(credentials.api_secret.expose_secret(), params, now_ms());
         self.http
-            .get(&format!("{base}{path}?{query}"), spot_headers(credentials)?)
+            .get_signed(base, |now| {
+                let query = spot_signed_query(credentials.api_secret.expose_secret(), params, now);
+                Ok((format!("{base}{path}?{query}"), spot_headers(credentials)?))
+            })
             .await
     }
 }

@@ -19,6 +19,7 @@ pub mod htx;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
+pub mod rate_hints;
 
 use std::fmt;
 use std::future::Future;
@@ -196,7 +197,17 @@ pub fn for_kind_with_rate(
     http: HttpClient,
     rate: f64,
 ) -> Option<Box<dyn Exchange>> {
-    let http = http.with_budgets(budget::HostBudgets::new(rate));
+    for_kind_with_budgets(kind, http, budget::HostBudgets::new(rate))
+}
+
+/// Like [`for_kind`], metered by `budgets`, which the caller keeps a handle on: the checker
+/// throttles them when a probe meets the exchange's rate limit.
+pub fn for_kind_with_budgets(
+    kind: ExchangeKind,
+    http: HttpClient,
+    budgets: budget::HostBudgets,
+) -> Option<Box<dyn Exchange>> {
+    let http = http.with_budgets(budgets);
     match kind {
         ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
         ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),

@@ -26,11 +26,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
 
+use super::budget;
 use super::facts::Outcome;
 use super::http;
-use super::http::{generic_problem, Reply};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
+    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
 use crate::secret::ExposeSecret;
 
@@ -444,10 +445,11 @@ impl Okx {
         }
     }
 
-    async fn get(&self, url: String, headers: HeaderMap, what: &str) -> Outcome {
-        match self.http.get(&url, headers).await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
+    /// A public GET, with the instants it was sent and answered (for the clock offset).
+    async fn public_get(&self, url: String, what: &str) -> (Outcome, Option<RoundTrip>) {
+        match self.http.get_timed(&url, HeaderMap::new()).await {
+            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
+            Err(problem) => (Outcome::Problem(problem), None),
         }
     }
 
@@ -455,12 +457,14 @@ impl Okx {
     /// prefix that is never signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path_and_query: &str) -> Outcome {
         let what = format!("GET {path_and_query}");
-        let headers = match auth_headers(&target.credentials, now_ms(), "GET", path_and_query, "") {
-            Ok(h) => h,
-            Err(problem) => return Outcome::Problem(problem),
-        };
-        self.get(format!("{base}{path_and_query}"), headers, &what)
-            .await
+        let signed = self.http.get_signed(base, |now| {
+            let headers = auth_headers(&target.credentials, now, "GET", path_and_query, "")?;
+            Ok((format!("{base}{path_and_query}"), headers))
+        });
+        match signed.await {
+            Ok(reply) => read_reply(&reply, &what),
+            Err(problem) => Outcome::Problem(problem),
+        }
     }
 
     /// Server time and system status of `base`, read at most once per [`PUBLIC_TTL`].
@@ -472,7 +476,8 @@ impl Okx {
             .entry(base.to_string())
             .or_default()
             .clone();
-        let mut slot = slot.lock().await;
+        // Another probe may be reading (and waiting for a budget token to): pacing too.
+        let mut slot = budget::Pacing::wait_for(slot.lock()).await;
         if let Some((at, reading)) = slot.as_ref() {
             if at.elapsed() < PUBLIC_TTL {
                 return reading.clone();
@@ -485,21 +490,21 @@ impl Okx {
 
     async fn read_public(&self, base: &str) -> PublicReading {
         let what = format!("GET {PATH_TIME}");
-        let sent = now_ms();
-        let data = (self
-            .get(format!("{base}{PATH_TIME}"), HeaderMap::new(), &what)
-            .await)
-            .public_data()?;
-        let received = now_ms();
+        let (outcome, trip) = self.public_get(format!("{base}{PATH_TIME}"), &what).await;
+        let data = outcome.public_data()?;
+        // An outcome with data came from a reply, which has its round trip.
+        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(clock_offset_ms(sent, received, server)) {
+        if let Some(problem) = skew_problem(clock_offset_ms(trip.sent_ms, trip.received_ms, server))
+        {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = (self
-            .get(format!("{base}{PATH_STATUS}"), HeaderMap::new(), &what)
-            .await)
+        let data = self
+            .public_get(format!("{base}{PATH_STATUS}"), &what)
+            .await
+            .0
             .public_data()?;
         status_reading(&data, &what)
     }

@@ -26,7 +26,8 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::check::Verdict;
@@ -69,6 +70,19 @@ pub struct Metrics {
     outbox_depth: IntGauge,
     /// `keywarden_store_size_bytes`: size of the sled database on disk.
     store_size: IntGauge,
+    /// `keywarden_request_budget_wait_seconds_total{exchange}`: time checks spent queued for
+    /// the exchange's request budget (pacing, not the exchange being slow).
+    budget_wait: CounterVec,
+    /// `keywarden_check_panics_total{exchange}`: probes that panicked (a bug, reported as
+    /// `exchange_unavailable`).
+    check_panics: IntCounterVec,
+    /// `keywarden_checks_skipped_total{schedule}`: turns skipped because the connection's
+    /// previous check was still queued or running.
+    checks_skipped: IntCounterVec,
+    /// `keywarden_round_duration_seconds{schedule}`: how long the last finished round took.
+    round_duration: GaugeVec,
+    /// `keywarden_schedule_period_seconds{schedule}`: the time between two rounds.
+    schedule_period: GaugeVec,
 }
 
 impl Default for Metrics {
@@ -153,6 +167,62 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let budget_wait = register(
+            &registry,
+            CounterVec::new(
+                Opts::new(
+                    "keywarden_request_budget_wait_seconds_total",
+                    "Time checks spent waiting for the exchange's request budget: our own \
+                     pacing, never counted against check_timeout. Rising faster than real \
+                     time means checks queue for the budget.",
+                ),
+                &["exchange"],
+            ),
+        );
+        let check_panics = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "keywarden_check_panics_total",
+                    "Checks whose probe panicked (a KeyWarden bug); each was reported as \
+                     exchange_unavailable and logged as an error.",
+                ),
+                &["exchange"],
+            ),
+        );
+        let checks_skipped = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "keywarden_checks_skipped_total",
+                    "Turns of a schedule skipped because the connection's previous check was \
+                     still queued or running: the schedule asks for more than the request \
+                     budget allows.",
+                ),
+                &["schedule"],
+            ),
+        );
+        let round_duration = register(
+            &registry,
+            GaugeVec::new(
+                Opts::new(
+                    "keywarden_round_duration_seconds",
+                    "How long the last finished round of a schedule took, from its firing to \
+                     its last check; above keywarden_schedule_period_seconds the round overran.",
+                ),
+                &["schedule"],
+            ),
+        );
+        let schedule_period = register(
+            &registry,
+            GaugeVec::new(
+                Opts::new(
+                    "keywarden_schedule_period_seconds",
+                    "The time between two firings of a schedule.",
+                ),
+                &["schedule"],
+            ),
+        );
 
         Metrics {
             registry,
@@ -163,6 +233,11 @@ impl Metrics {
             alerts_failed,
             outbox_depth,
             store_size,
+            budget_wait,
+            check_panics,
+            checks_skipped,
+            round_duration,
+            schedule_period,
         }
     }
 
@@ -226,6 +301,70 @@ impl Metrics {
             .inc();
     }
 
+    /// Adds a check's wait for `exchange`'s request budget.
+    pub fn budget_waited(&self, exchange: ExchangeKind, waited: std::time::Duration) {
+        self.budget_wait
+            .with_label_values(&[exchange.name()])
+            .inc_by(waited.as_secs_f64());
+    }
+
+    /// Counts a probe of `exchange` that panicked.
+    pub fn check_panicked(&self, exchange: ExchangeKind) {
+        self.check_panics
+            .with_label_values(&[exchange.name()])
+            .inc();
+    }
+
+    /// Counts a turn of `schedule` skipped because the previous check was still in progress.
+    pub fn check_skipped(&self, schedule: &str) {
+        self.checks_skipped.with_label_values(&[schedule]).inc();
+    }
+
+    /// Records a finished round of `schedule`.
+    pub fn round_finished(&self, schedule: &str, took: std::time::Duration) {
+        self.round_duration
+            .with_label_values(&[schedule])
+            .set(took.as_secs_f64());
+    }
+
+    /// Sets the period of `schedule`, and drops the series of schedules not in `current`
+    /// (after a reload removed them).
+    pub fn set_schedules(&self, current: &[(String, std::time::Duration)]) {
+        use prometheus::core::Collector;
+        let keep: std::collections::HashSet<&str> =
+            current.iter().map(|(s, _)| s.as_str()).collect();
+        for family in [&self.round_duration, &self.schedule_period] {
+            for gone in label_values(family, "schedule")
+                .into_iter()
+                .filter(|s| !keep.contains(s.as_str()))
+            {
+                let _ = family.remove_label_values(&[&gone]);
+            }
+        }
+        for gone in label_values_of(&self.checks_skipped.collect(), "schedule")
+            .into_iter()
+            .filter(|s| !keep.contains(s.as_str()))
+        {
+            let _ = self.checks_skipped.remove_label_values(&[&gone]);
+        }
+        for (schedule, period) in current {
+            self.schedule_period
+                .with_label_values(&[schedule])
+                .set(period.as_secs_f64());
+            // At 0 from the start, so `increase()` and alert rules see the first skip.
+            self.checks_skipped.with_label_values(&[schedule]);
+        }
+    }
+
+    /// Shows the per-exchange pacing counters of the exchanges in use at 0, so rates and
+    /// alert rules have a series before the first wait or panic.
+    pub fn set_exchanges(&self, exchanges: impl IntoIterator<Item = ExchangeKind>) {
+        for exchange in exchanges {
+            self.budget_wait.with_label_values(&[exchange.name()]);
+            self.check_panics.with_label_values(&[exchange.name()]);
+        }
+    }
+
     /// Sets `keywarden_alert_outbox_depth`.
     pub fn set_outbox_depth(&self, depth: u64) {
         self.outbox_depth.set(saturating_i64(depth));
@@ -259,6 +398,23 @@ impl Metrics {
         }
         std::iter::once(registry_text).chain(ConnectionChunks::new(snapshot))
     }
+}
+
+/// The values of `label` in `family`'s current series.
+fn label_values(family: &GaugeVec, label: &str) -> Vec<String> {
+    use prometheus::core::Collector;
+    label_values_of(&family.collect(), label)
+}
+
+/// The values of `label` in the series of `families`.
+fn label_values_of(families: &[prometheus::proto::MetricFamily], label: &str) -> Vec<String> {
+    families
+        .iter()
+        .flat_map(|f| f.get_metric().iter())
+        .flat_map(|m| m.get_label().iter())
+        .filter(|l| l.name() == label)
+        .map(|l| l.value().to_string())
+        .collect()
 }
 
 fn saturating_i64(v: u64) -> i64 {

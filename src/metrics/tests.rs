@@ -353,3 +353,50 @@ fn alerts_outbox_and_store() {
     assert_eq!(v("keywarden_alert_outbox_depth").as_deref(), Some("7"));
     assert_eq!(v("keywarden_store_size_bytes").as_deref(), Some("4096"));
 }
+
+#[test]
+fn schedules_show_their_period_rounds_and_skips_and_go_with_the_schedule() {
+    use std::time::Duration;
+    let metrics = Metrics::new();
+    metrics.set_schedules(&[
+        ("*/20 * * * * *".to_string(), Duration::from_secs(20)),
+        ("0 */5 * * * *".to_string(), Duration::from_secs(300)),
+    ]);
+    metrics.round_finished("*/20 * * * * *", Duration::from_millis(61_500));
+    metrics.check_skipped("*/20 * * * * *");
+    metrics.set_exchanges([ExchangeKind::Mexc]);
+    metrics.budget_waited(ExchangeKind::Mexc, Duration::from_millis(1_500));
+    let text = metrics.render();
+    let of = |series: &str| value(&text, series);
+    assert_eq!(
+        of("keywarden_schedule_period_seconds{schedule=\"*/20 * * * * *\"}").as_deref(),
+        Some("20")
+    );
+    assert_eq!(
+        of("keywarden_round_duration_seconds{schedule=\"*/20 * * * * *\"}").as_deref(),
+        Some("61.5")
+    );
+    assert_eq!(
+        of("keywarden_checks_skipped_total{schedule=\"*/20 * * * * *\"}").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        of("keywarden_checks_skipped_total{schedule=\"0 */5 * * * *\"}").as_deref(),
+        Some("0"),
+        "shown at 0 before the first skip"
+    );
+    assert_eq!(
+        of("keywarden_request_budget_wait_seconds_total{exchange=\"mexc\"}").as_deref(),
+        Some("1.5")
+    );
+    assert_eq!(
+        of("keywarden_check_panics_total{exchange=\"mexc\"}").as_deref(),
+        Some("0")
+    );
+
+    // A reload drops the schedule that is gone.
+    metrics.set_schedules(&[("0 */5 * * * *".to_string(), Duration::from_secs(300))]);
+    let text = metrics.render();
+    assert!(!text.contains("*/20"), "{text}");
+    assert!(text.contains("keywarden_schedule_period_seconds{schedule=\"0 */5 * * * *\"} 300"));
+}

@@ -34,7 +34,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use scenario::{Scenario, ScenarioFile, ScenarioFileError, SimExchangeSettings, SimKey};
+pub use scenario::{
+    Scenario, ScenarioFile, ScenarioFileError, SimExchangeSettings, SimKey, SimThrottle,
+};
 
 use crate::exchange::ExchangeKind;
 
@@ -50,6 +52,17 @@ pub struct SimState {
     exchanges: HashMap<ExchangeKind, SimExchangeSettings>,
     /// The live connections' fault switches (`connection_reset`, `slow_drip`).
     connections: Arc<connection::Connections>,
+    /// What each exchange was sent, for the exchange-wide throttle and for tests.
+    traffic: HashMap<ExchangeKind, Traffic>,
+}
+
+/// Requests one simulated exchange received, and the 429s its throttle answered.
+#[derive(Debug, Default)]
+struct Traffic {
+    requests: std::sync::atomic::AtomicU64,
+    throttled: std::sync::atomic::AtomicU64,
+    /// When the throttle tripped.
+    tripped_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl SimState {
@@ -63,7 +76,47 @@ impl SimState {
             keys: RwLock::new(keys),
             exchanges: file.exchanges,
             connections: Arc::default(),
+            traffic: ExchangeKind::ALL
+                .into_iter()
+                .map(|k| (k, Traffic::default()))
+                .collect(),
         }
+    }
+
+    /// Requests `exchange` has received (throttled ones included).
+    pub fn requests(&self, exchange: ExchangeKind) -> u64 {
+        self.traffic[&exchange]
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests `exchange`'s throttle answered with 429.
+    pub fn throttled_replies(&self, exchange: ExchangeKind) -> u64 {
+        self.traffic[&exchange]
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts a request to `exchange`; `Some(retry_after_s)` when its throttle answers it.
+    fn throttles(&self, exchange: ExchangeKind) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        let traffic = &self.traffic[&exchange];
+        let seen = traffic.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let throttle = self.settings(exchange).throttle?;
+        if seen <= throttle.after_requests {
+            return None;
+        }
+        let now = std::time::Instant::now();
+        let tripped = *traffic
+            .tripped_at
+            .lock()
+            .expect("sim throttle lock")
+            .get_or_insert(now);
+        if now.duration_since(tripped) >= Duration::from_millis(throttle.for_ms) {
+            return None;
+        }
+        traffic.throttled.fetch_add(1, Ordering::Relaxed);
+        Some(throttle.retry_after_s)
     }
 
     /// The key registered under `api_key` at `exchange`, if any.
@@ -109,21 +162,75 @@ impl SimState {
 
 /// The full simulator: every exchange under its prefix.
 pub fn router(state: Arc<SimState>) -> Router {
+    let metered = |kind: ExchangeKind, router: Router| {
+        router.layer(axum::middleware::from_fn_with_state(
+            (state.clone(), kind),
+            exchange_throttle,
+        ))
+    };
     Router::new()
-        .nest("/mexc", mexc::router(state.clone()))
-        .nest("/kucoin", kucoin::router(state.clone()))
-        .nest("/okx", okx::router(state.clone()))
-        .nest("/binance", binance::router(state.clone()))
-        .nest("/bybit", bybit::router(state.clone()))
-        .nest("/bitget", bitget::router(state.clone()))
-        .nest("/bingx", bingx::router(state.clone()))
-        .nest("/gate", gate::router(state.clone()))
-        .nest("/htx", htx::router(state.clone()))
-        .nest("/coinbase", coinbase::router(state.clone()))
+        .nest(
+            "/mexc",
+            metered(ExchangeKind::Mexc, mexc::router(state.clone())),
+        )
+        .nest(
+            "/kucoin",
+            metered(ExchangeKind::Kucoin, kucoin::router(state.clone())),
+        )
+        .nest(
+            "/okx",
+            metered(ExchangeKind::Okx, okx::router(state.clone())),
+        )
+        .nest(
+            "/binance",
+            metered(ExchangeKind::Binance, binance::router(state.clone())),
+        )
+        .nest(
+            "/bybit",
+            metered(ExchangeKind::Bybit, bybit::router(state.clone())),
+        )
+        .nest(
+            "/bitget",
+            metered(ExchangeKind::Bitget, bitget::router(state.clone())),
+        )
+        .nest(
+            "/bingx",
+            metered(ExchangeKind::Bingx, bingx::router(state.clone())),
+        )
+        .nest(
+            "/gate",
+            metered(ExchangeKind::Gate, gate::router(state.clone())),
+        )
+        .nest(
+            "/htx",
+            metered(ExchangeKind::Htx, htx::router(state.clone())),
+        )
+        .nest(
+            "/coinbase",
+            metered(ExchangeKind::Coinbase, coinbase::router(state.clone())),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.connections.clone(),
             connection::apply,
         ))
+}
+
+/// Counts every request to an exchange and plays its exchange-wide throttle
+/// ([`SimThrottle`]): HTTP 429 with `Retry-After` while it is tripped.
+async fn exchange_throttle(
+    axum::extract::State((state, kind)): axum::extract::State<(Arc<SimState>, ExchangeKind)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match state.throttles(kind) {
+        Some(retry_after_s) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after_s.to_string())],
+            axum::Json(serde_json::json!({"code": 429, "msg": "Too many requests"})),
+        )
+            .into_response(),
+        None => next.run(request).await,
+    }
 }
 
 /// A running simulator on a loopback port; dropping it leaves the server running until the

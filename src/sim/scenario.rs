@@ -206,6 +206,27 @@ pub struct SimExchangeSettings {
     /// The exchange's clock runs this many ms away from ours, for every key.
     #[serde(default)]
     pub clock_offset_ms: i64,
+    /// The exchange's IP rate limit trips once: every request answered 429 for a while.
+    #[serde(default)]
+    pub throttle: Option<SimThrottle>,
+}
+
+/// An exchange-wide rate limit that trips once, the way an exchange answers a host that sent
+/// too much: after `after_requests` requests, every request (any key, any endpoint) gets HTTP
+/// 429 with `Retry-After: retry_after_s` for `for_ms` milliseconds; then it answers normally.
+///
+/// ```toml
+/// [exchanges.mexc.throttle]
+/// after_requests = 15
+/// for_ms = 3000
+/// retry_after_s = 1
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimThrottle {
+    pub after_requests: u64,
+    pub for_ms: u64,
+    pub retry_after_s: u64,
 }
 
 /// The whole scenario file.

@@ -14,6 +14,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod metrics;
+mod pacing;
 mod probe_support;
 mod secrets;
 mod smtp_server;

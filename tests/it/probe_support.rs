@@ -89,8 +89,8 @@ pub async fn sim_with(
 /// The exchange's clock runs `ms` away from ours (positive: ahead).
 pub fn clock_offset(ms: i64) -> SimExchangeSettings {
     SimExchangeSettings {
-        maintenance: false,
         clock_offset_ms: ms,
+        ..SimExchangeSettings::default()
     }
 }
 
@@ -98,7 +98,7 @@ pub fn clock_offset(ms: i64) -> SimExchangeSettings {
 pub fn exchange_maintenance() -> SimExchangeSettings {
     SimExchangeSettings {
         maintenance: true,
-        clock_offset_ms: 0,
+        ..SimExchangeSettings::default()
     }
 }
 
