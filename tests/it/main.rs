@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod disk;
 mod email;
+mod exposure;
 mod faults;
 mod fuzz;
 mod metrics;
