@@ -367,7 +367,7 @@ fn email(raw: RawEmail, problems: &mut Problems, notes: &mut SecretNotes) -> Opt
     let key = "alerts.email.smtp_url";
     match url::Url::parse(&raw.smtp_url) {
         Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {
-            if secret::url_has_credentials(&raw.smtp_url) {
+            if has_credentials(&u) {
                 notes.url_credentials.note(key);
             }
             let authenticates =
@@ -460,7 +460,7 @@ fn url_field(
             return;
         }
     };
-    if secret::url_has_credentials(text) {
+    if has_credentials(&url) {
         notes.url_credentials.note(key);
     }
     if url.scheme() == "http" && !is_loopback(&url) && !plaintext.insecure {
@@ -474,6 +474,11 @@ fn url_field(
             ),
         );
     }
+}
+
+/// Whether `url` carries a user name or password (`scheme://user:password@host`).
+fn has_credentials(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
 }
 
 /// Whether `url` points at this host: 127.0.0.0/8, ::1 or `localhost`, where nothing crosses a

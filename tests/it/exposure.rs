@@ -116,6 +116,9 @@ async fn systemd_status_of_a_refused_start_names_the_key_but_not_the_password_in
         &(email_section(&format!("http://kw:{URL_PASSWORD}@relay.example.com"))
             + "[connections.alice]\nexchange = \"mexc\"\napi_key = \"mx0vAliceKey0000001\"\napi_secret = \"s\"\n"),
     );
+    // A second problem: systemd's notify protocol takes one line per field, so both must
+    // arrive on the STATUS= line.
+    let text = text.replace("check_timeout = \"3s\"", "check_timeout = \"0s\"");
     let config = scratch.write("keywarden.toml", &text);
     let socket_path = scratch.path().join("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
@@ -145,7 +148,15 @@ async fn systemd_status_of_a_refused_start_names_the_key_but_not_the_password_in
     })
     .await
     .unwrap();
-    assert!(status.contains("alerts.email.smtp_url"), "{status}");
+    let status_line = status
+        .lines()
+        .find(|l| l.starts_with("STATUS=failed"))
+        .unwrap();
+    assert!(
+        status_line.contains("alerts.email.smtp_url")
+            && status_line.contains("daemon.check_timeout"),
+        "{status}"
+    );
     assert!(!status.contains(URL_PASSWORD), "{status}");
     let log = daemon.log();
     assert!(log.contains("alerts.email.smtp_url"), "{log}");
