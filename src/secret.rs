@@ -146,6 +146,82 @@ pub fn mask_key(key: &str) -> String {
     }
 }
 
+/// What stands in for a URL's user name and password wherever a URL is shown.
+const MASKED_USERINFO: &str = "***";
+
+/// A URL value as it may be shown in an error, a log line or `Debug`, quoted: its user info
+/// (`user:password@`) masked as `***:***@`. A value that does not parse as a URL with a host but
+/// holds an `@` is not shown at all, since the part before it may be a password. The one place
+/// that decides how a URL is shown: config errors, the notifiers' setup errors and `Debug` of
+/// the config types all go through it.
+pub fn shown_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.has_host() => {
+            if url_has_credentials(raw) {
+                let masked_password = url.password().is_some().then_some(MASKED_USERINFO);
+                // Both only fail for URLs without a host, excluded above.
+                let _ = url.set_username(MASKED_USERINFO);
+                let _ = url.set_password(masked_password);
+            }
+            format!("{:?}", url.as_str())
+        }
+        _ if raw.contains('@') => "the value (not shown: it may hold credentials)".to_string(),
+        _ => format!("{raw:?}"),
+    }
+}
+
+/// Whether the URL `raw` carries a user name or password (`scheme://user:password@host`).
+pub fn url_has_credentials(raw: &str) -> bool {
+    url::Url::parse(raw)
+        .is_ok_and(|url| url.has_host() && (!url.username().is_empty() || url.password().is_some()))
+}
+
+/// `text` with the user info of every `scheme://user:password@host` in it masked, for text that
+/// quotes a value KeyWarden did not pick out itself (a TOML syntax error quotes the whole line).
+/// Problems of the config go through it as they are recorded, so no config error can carry a
+/// URL's password, whoever words it.
+pub fn mask_url_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    /// Where an authority ends in running text: a path, a query, a fragment, or the end of a
+    /// quoted or written-out value.
+    fn ends_authority(c: char) -> bool {
+        matches!(c, '/' | '?' | '#' | '"' | '\'' | '`' | '<' | '>' | '\\') || c.is_whitespace()
+    }
+    if !text.contains("://") || !text.contains('@') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let authority_end = after.find(ends_authority).unwrap_or(after.len());
+        let authority = &after[..authority_end];
+        match authority.rfind('@') {
+            Some(userinfo_end) => {
+                let userinfo = &authority[..userinfo_end];
+                out.push_str(MASKED_USERINFO);
+                if userinfo.contains(':') {
+                    out.push(':');
+                    out.push_str(MASKED_USERINFO);
+                }
+                rest = &after[userinfo_end..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// `Debug` of a URL field: shown as [`shown_url`] shows it.
+pub struct MaskedUrl<'a>(pub &'a str);
+
+impl std::fmt::Debug for MaskedUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&shown_url(self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +339,69 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_shown_url_masks_its_user_info() {
+        assert_eq!(
+            shown_url("smtp://kw:hunter2@relay.example.com:587?tls=required"),
+            "\"smtp://***:***@relay.example.com:587?tls=required\""
+        );
+        assert_eq!(
+            shown_url("https://bot-token@proxy.example.com/x"),
+            "\"https://***@proxy.example.com/x\""
+        );
+        assert_eq!(
+            shown_url("https://api.telegram.org"),
+            "\"https://api.telegram.org/\""
+        );
+        // Not a URL with a host, but an '@' in it: the part before may be a password.
+        for raw in [
+            "kw:hunter2@relay.example.com",
+            "smtp://kw:hun ter2@relay",
+            "mailto:kw:hunter2@x",
+        ] {
+            let shown = shown_url(raw);
+            assert!(!shown.contains("hunter2"), "{raw}: {shown}");
+        }
+        assert_eq!(
+            shown_url("relay.example.com:587"),
+            "\"relay.example.com:587\""
+        );
+        assert_eq!(
+            format!("{:?}", MaskedUrl("http://u:hunter2@h")),
+            "\"http://***:***@h/\""
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_recognised() {
+        assert!(url_has_credentials("smtp://kw:pw@relay.example.com"));
+        assert!(url_has_credentials("https://token@proxy.example.com"));
+        assert!(url_has_credentials("smtp://:pw@relay.example.com"));
+        assert!(!url_has_credentials("smtps://relay.example.com"));
+        assert!(!url_has_credentials("not a url"));
+    }
+
+    #[test]
+    fn url_credentials_in_running_text_are_masked() {
+        let line = "  |\n3 | smtp_url = \"smtp://kw:hunter2@relay.example.com:25\"x\n  |   ^";
+        let masked = mask_url_credentials(line);
+        assert!(!masked.contains("hunter2"), "{masked}");
+        assert!(
+            masked.contains("\"smtp://***:***@relay.example.com:25\"x"),
+            "{masked}"
+        );
+        assert_eq!(
+            mask_url_credentials("a https://tok@h/p?x=a@b and ftp://u:p@q, done"),
+            "a https://***@h/p?x=a@b and ftp://***:***@q, done"
+        );
+        // A password with '@' in it: everything up to the last '@' of the authority.
+        assert_eq!(
+            mask_url_credentials("smtp://kw:p@ss@relay"),
+            "smtp://***:***@relay"
+        );
+        assert_eq!(mask_url_credentials("no url, a@b"), "no url, a@b");
+        assert_eq!(mask_url_credentials("http://h/ é @"), "http://h/ é @");
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::exchange::{Credentials, ExchangeKind, Markets};
-use crate::secret::SecretString;
+use crate::secret::{MaskedUrl, SecretString};
 
 /// The prefix of environment overrides: `KEYWARDEN__DAEMON__SCHEDULE` sets `daemon.schedule`.
 pub const ENV_PREFIX: &str = "KEYWARDEN";
@@ -75,14 +75,14 @@ pub struct AlertsConfig {
     pub email: Option<EmailConfig>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TelegramConfig {
     pub bot_token: SecretString,
     pub chat_ids: Vec<i64>,
     pub api_url: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmailConfig {
     pub smtp_url: String,
     pub username: Option<String>,
@@ -121,7 +121,7 @@ impl AlertsConfig {
 }
 
 /// One exchange key to watch.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Connection {
     /// What users see: `[a-z0-9_.-]+`, unique.
     pub name: String,
@@ -137,8 +137,54 @@ pub struct Connection {
     pub alerts: AlertOverrides,
 }
 
+// Hand-written Debug: a URL may carry a user name and password (`smtp://user:password@relay`),
+// shown masked the way every error shows it.
+impl fmt::Debug for TelegramConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramConfig")
+            .field("bot_token", &self.bot_token)
+            .field("chat_ids", &self.chat_ids)
+            .field("api_url", &MaskedUrl(&self.api_url))
+            .finish()
+    }
+}
+
+impl fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("smtp_url", &MaskedUrl(&self.smtp_url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.name)
+            .field("exchange", &self.exchange)
+            .field("credentials", &self.credentials)
+            .field("markets", &self.markets)
+            .field("require_ip_whitelist", &self.require_ip_whitelist)
+            .field("owner_email", &self.owner_email)
+            .field("schedule", &self.schedule)
+            .field("base_url", &self.base_url.as_deref().map(MaskedUrl))
+            .field(
+                "futures_base_url",
+                &self.futures_base_url.as_deref().map(MaskedUrl),
+            )
+            .field("alerts", &self.alerts)
+            .finish()
+    }
+}
+
 /// A 6-field cron expression (sec min hour dom mon dow, UTC), checked with the same parser
-/// settings the scheduler uses.
+/// settings the scheduler uses, that fires at least once a year: a schedule that never fires
+/// (`0 0 0 31 2 *`) or only in leap years (`0 0 0 29 2 *`) would leave its connections
+/// unwatched without a word, so it is refused.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Schedule {
     expression: String,
@@ -152,12 +198,13 @@ impl Schedule {
                 "{expression:?} has {fields} fields; expected 6 (sec min hour day-of-month month day-of-week)"
             ));
         }
-        croner::parser::CronParser::builder()
+        let cron = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
             .dom_and_dow(true)
             .build()
             .parse(expression)
             .map_err(|e| format!("{expression:?} is not a valid cron expression: {e}"))?;
+        fires_every_year(&cron).map_err(|why| format!("{expression:?} {why}"))?;
         Ok(Schedule {
             expression: expression.to_string(),
         })
@@ -166,6 +213,48 @@ impl Schedule {
     pub fn as_str(&self) -> &str {
         &self.expression
     }
+}
+
+/// The longest a schedule may leave its connections unchecked: a year (366 days, so that a
+/// yearly schedule passes across a leap year).
+pub const LONGEST_SCHEDULE_GAP: Duration = Duration::from_secs(366 * 86_400);
+
+/// Whether `cron` fires at least once in every [`LONGEST_SCHEDULE_GAP`]. Looked at over five
+/// fixed years (2024 to 2028, two leap days), so the answer does not depend on today's date:
+/// from a probe every 30 days the next firing is found; where it is further away than the gap
+/// less 30 days, the gap around the probe is measured exactly from the firing before it. Every
+/// gap longer than the limit inside those years holds a probe within 30 days of its start, so
+/// none is missed, and none is reported that is not there.
+fn fires_every_year(cron: &croner::Cron) -> Result<(), String> {
+    use chrono::TimeZone as _;
+    let step = chrono::Duration::days(30);
+    let limit = chrono::Duration::from_std(LONGEST_SCHEDULE_GAP).expect("a year fits");
+    let start = chrono::Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date");
+    let end = start + chrono::Duration::days(5 * 366);
+    let mut probe = start;
+    while probe < end {
+        let next = cron
+            .find_next_occurrence(&probe, true)
+            .map_err(|_| "never fires: no date matches it".to_string())?;
+        if next - probe > limit - step {
+            let gap_start = cron.find_previous_occurrence(&probe, false).ok();
+            let gap = next - gap_start.unwrap_or(probe);
+            if gap > limit {
+                return Err(format!(
+                    "fires too rarely: {} days pass between two firings ({} to {}); a \
+                     schedule must fire at least once a year",
+                    gap.num_days(),
+                    gap_start.map_or("before".to_string(), |t| t.date_naive().to_string()),
+                    next.date_naive()
+                ));
+            }
+        }
+        probe += step;
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Schedule {
@@ -182,6 +271,20 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem at `key`; a URL's user name and password in the message are masked
+    /// ([`crate::secret::mask_url_credentials`]), whoever worded it: the message goes to the
+    /// terminal, the log of a refused reload and systemd's `STATUS=`, which every local user
+    /// can read.
+    pub fn new(key: impl fmt::Display, message: impl Into<String>) -> Problem {
+        let message = message.into();
+        Problem {
+            key: key.to_string(),
+            message: crate::secret::mask_url_credentials(&message).into_owned(),
+        }
+    }
+}
+
 /// Why a config could not be used. Displays as one line per problem, each naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -194,6 +297,18 @@ pub enum ConfigError {
         path: String,
         problems: Vec<Problem>,
     },
+}
+
+impl ConfigError {
+    /// A syntax or shape error in `path`, as the TOML parser or the `config` crate worded it:
+    /// those quote the offending line or value, so a URL's user name and password in it are
+    /// masked.
+    pub fn syntax(path: &str, detail: &str) -> ConfigError {
+        ConfigError::Syntax {
+            path: path.to_string(),
+            detail: crate::secret::mask_url_credentials(detail).into_owned(),
+        }
+    }
 }
 
 impl Config {

@@ -71,10 +71,7 @@ fn parse_with_environment(
         .add_source(environment)
         .build()
         .and_then(|c| c.try_deserialize::<RawConfig>())
-        .map_err(|e| ConfigError::Syntax {
-            path: shown_path.to_string(),
-            detail: e.to_string(),
-        })
+        .map_err(|e| ConfigError::syntax(shown_path, &e.to_string()))
 }
 
 /// A TOML syntax error, by line and column with the line quoted, as toml writes it. For a
@@ -87,10 +84,7 @@ fn syntax_error(e: &toml::de::Error, text: &str, shown_path: &str) -> ConfigErro
             detail.push_str(&format!(" `{key}`"));
         }
     }
-    ConfigError::Syntax {
-        path: shown_path.to_string(),
-        detail,
-    }
+    ConfigError::syntax(shown_path, &detail)
 }
 
 /// Connection names are what users see, so they are held to `[a-z0-9_.-]+` even where TOML's
@@ -101,10 +95,9 @@ fn check_connection_names<'a>(
 ) -> Result<(), ConfigError> {
     let problems: Vec<Problem> = names
         .filter_map(|name| {
-            check_connection_name(name).err().map(|message| Problem {
-                key: format!("connections.{name}"),
-                message,
-            })
+            check_connection_name(name)
+                .err()
+                .map(|message| Problem::new(format_args!("connections.{name}"), message))
         })
         .collect();
     if problems.is_empty() {
@@ -162,6 +155,7 @@ send_resolved = true
 bot_token = "env:TOKEN"
 chat_ids = [-1001234567890, 42]
 api_url = "http://127.0.0.1:1"
+insecure = false
 
 [alerts.email]
 smtp_url = "smtp://relay.example.com:587?tls=required"
@@ -169,6 +163,7 @@ username = "keywarden"
 password = "file:/run/credentials/keywarden.service/smtp_password"
 from = "KeyWarden <keywarden@example.com>"
 to = "ops@example.com"
+insecure = true
 
 [connections.alice-mexc]
 exchange = "mexc"
@@ -180,6 +175,7 @@ owner_email = "alice@example.com"
 schedule = "0 * * * * *"
 base_url = "http://127.0.0.1:8080/mexc"
 futures_base_url = "http://127.0.0.1:8080/mexc-futures"
+insecure = false
 
 [connections.alice-mexc.alerts]
 unavailable_after = 5

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::secret::MaskedUrl;
+
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
@@ -53,6 +55,9 @@ pub struct RawTelegram {
     #[serde(default, deserialize_with = "chat_ids")]
     pub chat_ids: Vec<i64>,
     pub api_url: Option<String>,
+    /// Allows a plain `http://` `api_url` on a host other than this one (the bot token travels
+    /// in every request's path).
+    pub insecure: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +70,8 @@ pub struct RawEmail {
     pub from: String,
     #[serde(default, deserialize_with = "one_or_many")]
     pub to: Vec<String>,
+    /// Allows credentials over an unencrypted `smtp://` connection to a relay on another host.
+    pub insecure: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +89,9 @@ pub struct RawConnection {
     pub base_url: Option<String>,
     pub futures_base_url: Option<String>,
     pub alerts: Option<RawConnectionAlerts>,
+    /// Allows a plain `http://` `base_url` or `futures_base_url` on a host other than this one
+    /// (every request carries the API key and its signature).
+    pub insecure: Option<bool>,
 }
 
 /// `[connections.NAME.alerts]`: this connection's overrides of the `[alerts]` thresholds.
@@ -95,13 +105,15 @@ pub struct RawConnectionAlerts {
     pub send_resolved: Option<bool>,
 }
 
-// Hand-written Debug so a raw secret reference that is a literal secret never reaches a log.
+// Hand-written Debug so a raw secret reference that is a literal secret never reaches a log,
+// nor a password written into a URL.
 macro_rules! redacted_debug {
-    ($ty:ident { $($shown:ident),* } hides { $($hidden:ident),* }) => {
+    ($ty:ident { $($shown:ident),* } urls { $($url:ident),* } hides { $($hidden:ident),* }) => {
         impl std::fmt::Debug for $ty {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($ty))
                     $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($url), &UrlField::masked(&self.$url)))*
                     $(.field(stringify!($hidden), &"[REDACTED]"))*
                     .finish()
             }
@@ -109,11 +121,33 @@ macro_rules! redacted_debug {
     };
 }
 
-redacted_debug!(RawTelegram { chat_ids, api_url } hides { bot_token });
-redacted_debug!(RawEmail { smtp_url, username, from, to } hides { password });
+/// A URL field, required or optional, shown with its user info masked.
+trait UrlField {
+    type Masked<'a>: std::fmt::Debug
+    where
+        Self: 'a;
+    fn masked(&self) -> Self::Masked<'_>;
+}
+
+impl UrlField for String {
+    type Masked<'a> = MaskedUrl<'a>;
+    fn masked(&self) -> MaskedUrl<'_> {
+        MaskedUrl(self)
+    }
+}
+
+impl UrlField for Option<String> {
+    type Masked<'a> = Option<MaskedUrl<'a>>;
+    fn masked(&self) -> Option<MaskedUrl<'_>> {
+        self.as_deref().map(MaskedUrl)
+    }
+}
+
+redacted_debug!(RawTelegram { chat_ids, insecure } urls { api_url } hides { bot_token });
+redacted_debug!(RawEmail { username, from, to, insecure } urls { smtp_url } hides { password });
 redacted_debug!(RawConnection {
-    exchange, markets, require_ip_whitelist, owner_email, schedule, base_url, futures_base_url, alerts
-} hides { api_key, api_secret, passphrase });
+    exchange, markets, require_ip_whitelist, owner_email, schedule, alerts, insecure
+} urls { base_url, futures_base_url } hides { api_key, api_secret, passphrase });
 
 /// A list that may also be written as a single value: an environment override such as
 /// `KEYWARDEN__ALERTS__TELEGRAM__CHAT_IDS=-100123` arrives as one number, not a list.

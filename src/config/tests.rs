@@ -1,4 +1,6 @@
-//! Config checks that guard the host: where `/metrics` listens, who can read secret files.
+//! Config checks that guard the host: where `/metrics` listens, who can read secret files,
+//! which transports may carry credentials, what errors may show of a URL, and values that
+//! cannot be meant.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -140,4 +142,243 @@ fn the_literal_secret_warning_names_ten_keys_and_counts_the_rest() {
     );
     assert!(!warning.contains("connections.c05."), "{warning}");
     assert!(!warning.contains("literal-"), "no secret in the warning");
+}
+
+/// The error text of `text`, which must be refused.
+fn refusal(text: &str) -> String {
+    load(text).map(|_| ()).unwrap_err().to_string()
+}
+
+fn email(smtp_url: &str, extra: &str) -> String {
+    format!(
+        "[alerts.email]\nsmtp_url = \"{smtp_url}\"\nfrom = \"kw@example.com\"\nto = [\"ops@example.com\"]\n{extra}\n{CONNECTION}"
+    )
+}
+
+const PASSWORD: &str = "username = \"kw\"\npassword = \"smtp-password-never-shown\"\n";
+
+#[test]
+fn smtp_credentials_need_an_encrypted_connection_or_a_loopback_relay_or_the_opt_in() {
+    // Unencrypted to another host, with the password in the URL or in `password`: refused.
+    for (url, extra) in [
+        (
+            "smtp://kw:url-password-never-shown@relay.example.com:25",
+            "",
+        ),
+        ("smtp://relay.example.com:25", PASSWORD),
+        ("smtp://relay.example.com:587?tls=opportunistic", PASSWORD),
+        ("smtp://192.168.1.5", PASSWORD),
+    ] {
+        let message = refusal(&email(url, extra));
+        assert!(
+            message.contains("/etc/keywarden/keywarden.toml: alerts.email.smtp_url: ")
+                && message.contains("unencrypted")
+                && message.contains("alerts.email.insecure = true"),
+            "{url}: {message}"
+        );
+        assert!(!message.contains("never-shown"), "{message}");
+    }
+    // Encrypted, on this host, without credentials, or opted in: accepted.
+    for (url, extra) in [
+        ("smtps://relay.example.com", PASSWORD),
+        ("smtp://relay.example.com:587?tls=required", PASSWORD),
+        ("smtp://127.0.0.1:2525", PASSWORD),
+        ("smtp://127.0.0.53:25", PASSWORD),
+        ("smtp://[::1]:25", PASSWORD),
+        ("smtp://localhost:25", PASSWORD),
+        ("smtp://relay.example.com:25", ""),
+        (
+            "smtp://relay.example.com:25",
+            &format!("{PASSWORD}insecure = true\n"),
+        ),
+    ] {
+        load(&email(url, extra)).unwrap_or_else(|e| panic!("{url} {extra}: {e}"));
+    }
+}
+
+#[test]
+fn plain_http_carrying_a_token_or_key_is_refused_unless_on_loopback_or_opted_in() {
+    let telegram = |url: &str, extra: &str| {
+        format!(
+            "[alerts.telegram]\nbot_token = \"123:token\"\nchat_ids = [1]\napi_url = \"{url}\"\n{extra}\n{CONNECTION}"
+        )
+    };
+    let message = refusal(&telegram("http://proxy.example.com:8081", ""));
+    assert!(
+        message
+            .contains("alerts.telegram.api_url: \"http://proxy.example.com:8081/\" is plain http")
+            && message.contains("bot token")
+            && message.contains("alerts.telegram.insecure = true"),
+        "{message}"
+    );
+    for (url, extra) in [
+        ("http://127.0.0.1:8081", ""),
+        ("http://localhost:8081", ""),
+        ("http://[::1]:8081", ""),
+        ("https://proxy.example.com", ""),
+        ("http://proxy.example.com:8081", "insecure = true\n"),
+    ] {
+        load(&telegram(url, extra)).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+
+    for field in ["base_url", "futures_base_url"] {
+        let text = format!("{CONNECTION}{field} = \"http://proxy.example.com/mexc\"\n");
+        let message = refusal(&text);
+        assert!(
+            message.contains(&format!(
+                "connections.alice.{field}: \"http://proxy.example.com/mexc\" is plain http"
+            )) && message.contains("API key")
+                && message.contains("connections.alice.insecure = true"),
+            "{message}"
+        );
+        load(&format!("{text}insecure = true\n")).expect("opted in");
+        load(&format!(
+            "{CONNECTION}{field} = \"http://127.0.0.1:18080/mexc\"\n"
+        ))
+        .expect("loopback");
+        load(&format!(
+            "{CONNECTION}{field} = \"https://proxy.example.com/mexc\"\n"
+        ))
+        .expect("https");
+    }
+}
+
+#[test]
+fn no_config_error_shows_a_password_written_into_a_url() {
+    let cases = [
+        // Not an SMTP URL at all.
+        email("http://kw:url-password-never-shown@relay.example.com", ""),
+        // Not a URL, but it may hold one.
+        email("kw:url-password-never-shown@relay.example.com", ""),
+        // Other URL keys.
+        format!("{CONNECTION}base_url = \"ftp://kw:url-password-never-shown@proxy/\"\n"),
+        format!(
+            "[alerts.telegram]\nbot_token = \"1:t\"\nchat_ids = [1]\napi_url = \"http://kw:url-password-never-shown@proxy.example.com\"\n\n{CONNECTION}"
+        ),
+        // A syntax error quotes the line.
+        email("smtp://kw:url-password-never-shown@relay.example.com\" x", ""),
+    ];
+    for text in &cases {
+        let message = refusal(text);
+        assert!(!message.contains("never-shown"), "{message}");
+        assert!(
+            message.contains("alerts.email.smtp_url")
+                || message.contains("base_url")
+                || message.contains("api_url")
+                || message.contains("line 2"),
+            "names the place: {message}"
+        );
+    }
+}
+
+#[test]
+fn credentials_in_a_url_are_warned_about_by_key_and_masked_in_debug() {
+    let text = format!(
+        "[alerts.email]\nsmtp_url = \"smtps://kw:url-password-never-shown@relay.example.com\"\nfrom = \"kw@example.com\"\nto = [\"ops@example.com\"]\n\n\
+         {CONNECTION}base_url = \"https://user:proxy-password-never-shown@proxy.example.com/mexc\"\n"
+    );
+    let config = load(&text).expect("works, with a warning");
+    let warning = config
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("credentials written into URLs"))
+        .unwrap_or_else(|| panic!("no warning in {:?}", config.warnings));
+    assert!(
+        warning.ends_with(": alerts.email.smtp_url, connections.alice.base_url"),
+        "{warning}"
+    );
+    let raw = super::parse::parse(&text, "x.toml").unwrap();
+    for shown in [format!("{config:?}"), format!("{raw:?}"), warning.clone()] {
+        assert!(!shown.contains("never-shown"), "{shown}");
+    }
+    assert!(format!("{config:?}").contains("smtps://***:***@relay.example.com"));
+
+    let plain = load(&email("smtps://relay.example.com", PASSWORD)).unwrap();
+    assert!(
+        plain.warnings.iter().all(|w| !w.contains("URLs")),
+        "{:?}",
+        plain.warnings
+    );
+}
+
+#[test]
+fn values_that_cannot_be_meant_are_refused_with_the_reason() {
+    let daemon = |line: &str| format!("[daemon]\n{line}\n\n{CONNECTION}");
+    for (line, key, reason) in [
+        (
+            "schedule = \"0 0 0 31 2 *\"",
+            "daemon.schedule",
+            "never fires",
+        ),
+        (
+            "schedule = \"0 0 0 29 2 *\"",
+            "daemon.schedule",
+            "at least once a year",
+        ),
+        (
+            "check_timeout = \"0s\"",
+            "daemon.check_timeout",
+            "shorter than 1s",
+        ),
+        (
+            "check_timeout = \"500ms\"",
+            "daemon.check_timeout",
+            "shorter than 1s",
+        ),
+        (
+            "check_timeout = \"1h\"",
+            "daemon.check_timeout",
+            "longer than 10m",
+        ),
+        ("state_dir = \"\"", "daemon.state_dir", "names no directory"),
+        (
+            "state_dir = \"  \"",
+            "daemon.state_dir",
+            "names no directory",
+        ),
+        (
+            "history_retention = \"5m\"",
+            "daemon.history_retention",
+            "shorter than 1h",
+        ),
+    ] {
+        let message = refusal(&daemon(line));
+        assert!(
+            message.contains(&format!("/etc/keywarden/keywarden.toml: {key}: "))
+                && message.contains(reason),
+            "{line}: {message}"
+        );
+    }
+    for remind in ["30s", "59s", "1ms"] {
+        let text = format!("[alerts]\nremind_every = \"{remind}\"\n\n{CONNECTION}");
+        let message = refusal(&text);
+        assert!(
+            message.contains("alerts.remind_every: ") && message.contains("shorter than a minute"),
+            "{message}"
+        );
+        let text =
+            format!("{CONNECTION}\n[connections.alice.alerts]\nremind_every = \"{remind}\"\n");
+        assert!(
+            refusal(&text).contains("connections.alice.alerts.remind_every: "),
+            "per connection too"
+        );
+    }
+    let never = format!("{CONNECTION}schedule = \"0 0 0 31 2 *\"\n");
+    assert!(refusal(&never).contains("connections.alice.schedule: \"0 0 0 31 2 *\" never fires"));
+
+    // The bounds themselves, and the ways to say "off", are accepted.
+    for line in [
+        "check_timeout = \"1s\"",
+        "check_timeout = \"10m\"",
+        "history_retention = \"1h\"",
+        "schedule = \"0 0 0 1 1 *\"",
+        "schedule = \"0 0 0 31 * *\"",
+        "schedule = \"* * * * * *\"",
+    ] {
+        load(&daemon(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    for remind in ["0", "0s", "1m", "90d"] {
+        let text = format!("[alerts]\nremind_every = \"{remind}\"\n\n{CONNECTION}");
+        load(&text).unwrap_or_else(|e| panic!("{remind}: {e}"));
+    }
 }

@@ -58,10 +58,7 @@ struct Problems(Vec<Problem>);
 
 impl Problems {
     fn add(&mut self, key: impl fmt::Display, message: impl Into<String>) {
-        self.0.push(Problem {
-            key: key.to_string(),
-            message: message.into(),
-        });
+        self.0.push(Problem::new(key, message));
     }
 
     /// Runs `check` on `value` when present; on error records it and returns `None`.
@@ -91,24 +88,30 @@ impl Problems {
 pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     let mut problems = Problems(Vec::new());
     let mut notes = SecretNotes::default();
+    let mut schedules = Schedules::default();
     let daemon = daemon(raw.daemon, &mut problems);
     let alerts = alerts(raw.alerts, &mut problems, &mut notes);
     let mut connections = Vec::with_capacity(raw.connections.len());
     for (name, raw_connection) in raw.connections {
-        if let Some(c) = connection(name, raw_connection, &mut problems, &mut notes) {
+        if let Some(c) = connection(
+            name,
+            raw_connection,
+            &mut problems,
+            &mut notes,
+            &mut schedules,
+        ) {
             connections.push(c);
         }
     }
     let mut warnings = Vec::new();
-    if !notes.literal_keys.is_empty() {
-        let unlisted = notes.literal_count.saturating_sub(LISTED_LITERAL_KEYS);
-        let more = match unlisted {
-            0 => String::new(),
-            n => format!(" and {n} more"),
-        };
+    if let Some(keys) = notes.literal.listed() {
         warnings.push(format!(
-            "secrets written into the config file (prefer \"cred:NAME\", \"env:NAME\" or \"file:PATH\" so they stay out of it): {}{more}",
-            notes.literal_keys
+            "secrets written into the config file (prefer \"cred:NAME\", \"env:NAME\" or \"file:PATH\" so they stay out of it): {keys}"
+        ));
+    }
+    if let Some(keys) = notes.url_credentials.listed() {
+        warnings.push(format!(
+            "credentials written into URLs (shown masked, but they sit in the file and go wherever the URL goes; for email prefer alerts.email.username and password = \"cred:NAME\"): {keys}"
         ));
     }
     warnings.extend(notes.readable_files);
@@ -132,12 +135,33 @@ fn duration(text: String) -> Result<Duration, String> {
         .map_err(|e| format!("{text:?} is not a duration like \"15s\", \"5m\" or \"90d\": {e}"))
 }
 
-fn positive_duration(text: String) -> Result<Duration, String> {
-    match duration(text.clone())? {
-        d if d.is_zero() => Err(format!("{text:?} must be longer than zero")),
-        d => Ok(d),
+/// A duration from `min` to `max` (inclusive); `why` says what the bounds protect.
+fn duration_within(
+    text: String,
+    min: Duration,
+    max: Option<Duration>,
+    why: &str,
+) -> Result<Duration, String> {
+    let d = duration(text.clone())?;
+    let shown = |d: Duration| humantime::format_duration(d).to_string();
+    match max {
+        _ if d < min => Err(format!("{text:?} is shorter than {}: {why}", shown(min))),
+        Some(max) if d > max => Err(format!("{text:?} is longer than {}: {why}", shown(max))),
+        _ => Ok(d),
     }
 }
+
+/// The shortest and longest `check_timeout`: under a second a healthy exchange across the
+/// world times out, and a check that hangs for more than ten minutes holds its slot (and on
+/// the usual schedules its next turn) for nothing.
+pub const CHECK_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(600));
+
+/// The shortest `history_retention`: less would prune spans before anyone could read them.
+pub const SHORTEST_RETENTION: Duration = Duration::from_secs(3600);
+
+/// The shortest `remind_every` other than "0" (off): more often would flood the channels.
+pub const SHORTEST_REMINDER: Duration = Duration::from_secs(60);
 
 fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
     let default_schedule = Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule is valid");
@@ -146,10 +170,20 @@ fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
         schedule: problems.check("daemon.schedule", raw.schedule, default_schedule, |s| {
             Schedule::parse(&s)
         }),
-        state_dir: raw
-            .state_dir
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+        state_dir: problems.check(
+            "daemon.state_dir",
+            raw.state_dir,
+            PathBuf::from(DEFAULT_STATE_DIR),
+            |dir| {
+                if dir.trim().is_empty() {
+                    Err(format!(
+                        "{dir:?} names no directory: give the history database a place, e.g. \"{DEFAULT_STATE_DIR}\", or leave the key out for that default"
+                    ))
+                } else {
+                    Ok(PathBuf::from(dir))
+                }
+            },
+        ),
         metrics_listen: problems.check(
             "daemon.metrics_listen",
             raw.metrics_listen,
@@ -161,7 +195,14 @@ fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
             "daemon.history_retention",
             raw.history_retention,
             Duration::from_secs(90 * 86_400),
-            positive_duration,
+            |s| {
+                duration_within(
+                    s,
+                    SHORTEST_RETENTION,
+                    None,
+                    "history would be pruned before anyone could read it",
+                )
+            },
         ),
         max_concurrent_checks: problems.check(
             "daemon.max_concurrent_checks",
@@ -176,7 +217,15 @@ fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
             "daemon.check_timeout",
             raw.check_timeout,
             Duration::from_secs(15),
-            positive_duration,
+            |s| {
+                let (min, max) = CHECK_TIMEOUT_BOUNDS;
+                duration_within(
+                    s,
+                    min,
+                    Some(max),
+                    "use 1s to 10m (a healthy exchange answers within seconds; a hung check holds its slot until the timeout)",
+                )
+            },
         ),
         expiry_warning: problems.check(
             "daemon.expiry_warning",
@@ -267,9 +316,14 @@ fn alert_overrides(
         resolve_after: count("resolve_after", raw.resolve_after, problems),
         remind_every: problems.check(prefix.at("remind_every"), raw.remind_every, None, |s| {
             if s.trim() == "0" {
-                Ok(Some(None))
-            } else {
-                duration(s).map(|d| Some((!d.is_zero()).then_some(d)))
+                return Ok(Some(None));
+            }
+            match duration(s.clone())? {
+                d if d.is_zero() => Ok(Some(None)),
+                d if d < SHORTEST_REMINDER => Err(format!(
+                    "{s:?} is shorter than a minute: use \"0\" for no reminders, or at least \"1m\" (a reminder every few seconds floods the channels)"
+                )),
+                d => Ok(Some(Some(d))),
             }
         }),
         send_resolved: raw.send_resolved,
@@ -289,9 +343,18 @@ fn telegram(
     let api_url = raw
         .api_url
         .unwrap_or_else(|| DEFAULT_TELEGRAM_API.to_string());
-    if let Err(message) = http_url(&api_url) {
-        problems.add("alerts.telegram.api_url", message);
-    }
+    let section = Key::root("alerts.telegram");
+    url_field(
+        section.at("api_url"),
+        &api_url,
+        Plaintext {
+            insecure: raw.insecure.unwrap_or(false),
+            section,
+            carries: "the bot token in every request's path",
+        },
+        problems,
+        notes,
+    );
     (problems.0.len() == before).then(|| TelegramConfig {
         bot_token: bot_token.expect("no problem recorded, so the token resolved"),
         chat_ids: raw.chat_ids,
@@ -301,13 +364,31 @@ fn telegram(
 
 fn email(raw: RawEmail, problems: &mut Problems, notes: &mut SecretNotes) -> Option<EmailConfig> {
     let before = problems.0.len();
+    let key = "alerts.email.smtp_url";
     match url::Url::parse(&raw.smtp_url) {
-        Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {}
+        Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host_str().is_some() => {
+            if has_credentials(&u) {
+                notes.url_credentials.note(key);
+            }
+            let authenticates =
+                u.password().is_some() || raw.username.is_some() || raw.password.is_some();
+            let tls = u.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v);
+            let encrypted = u.scheme() == "smtps" || tls.as_deref() == Some("required");
+            if authenticates && !encrypted && !is_loopback(&u) && raw.insecure != Some(true) {
+                problems.add(
+                    key,
+                    format!(
+                        "{} would send the SMTP user name and password unencrypted: plain smtp:// never starts TLS, and tls=opportunistic gives way to anyone on the path who hides STARTTLS; use smtps://HOST or smtp://HOST:587?tls=required, or set alerts.email.insecure = true if the relay is reached over a network you trust",
+                        secret::shown_url(&raw.smtp_url)
+                    ),
+                );
+            }
+        }
         _ => problems.add(
-            "alerts.email.smtp_url",
+            key,
             format!(
-                "{:?} is not an SMTP URL like \"smtp://relay.example.com:587?tls=required\" or \"smtps://relay.example.com\"",
-                raw.smtp_url
+                "{} is not an SMTP URL like \"smtp://relay.example.com:587?tls=required\" or \"smtps://relay.example.com\"",
+                secret::shown_url(&raw.smtp_url)
             ),
         ),
     }
@@ -351,27 +432,128 @@ fn mailbox(text: &str) -> Result<(), String> {
     }
 }
 
-fn http_url(text: &str) -> Result<(), String> {
-    match url::Url::parse(text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err(format!("{text:?} is not an http(s) URL")),
+/// What a plain `http://` URL would expose, and the section whose `insecure = true` allows it.
+struct Plaintext<'a> {
+    insecure: bool,
+    section: Key<'a>,
+    /// What travels in every request, for the message.
+    carries: &'static str,
+}
+
+/// Checks an http(s) URL at `key`: it parses, with a host; plain `http://` only to this host
+/// (loopback) unless the section says `insecure = true`; credentials in it are noted for a
+/// warning. Every message shows the URL masked.
+fn url_field(
+    key: Key<'_>,
+    text: &str,
+    plaintext: Plaintext<'_>,
+    problems: &mut Problems,
+    notes: &mut SecretNotes,
+) {
+    let url = match url::Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
+        _ => {
+            problems.add(
+                key,
+                format!("{} is not an http(s) URL", secret::shown_url(text)),
+            );
+            return;
+        }
+    };
+    if has_credentials(&url) {
+        notes.url_credentials.note(key);
+    }
+    if url.scheme() == "http" && !is_loopback(&url) && !plaintext.insecure {
+        problems.add(
+            key,
+            format!(
+                "{} is plain http to another host, and would carry {} unencrypted; use https, or set {}.insecure = true if that host is reached over a network you trust",
+                secret::shown_url(text),
+                plaintext.carries,
+                plaintext.section
+            ),
+        );
     }
 }
 
-/// How many keys with a literal secret the warning names; the rest are counted. A generated
-/// config of 10,000 connections with literal secrets made it a 900 KB log line.
-const LISTED_LITERAL_KEYS: usize = 10;
+/// Whether `url` carries a user name or password (`scheme://user:password@host`).
+fn has_credentials(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// Whether `url` points at this host: 127.0.0.0/8, ::1 or `localhost`, where nothing crosses a
+/// network (the simulator, a local relay, a tunnel's end).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // Hosts of schemes the URL standard does not know (smtp://) stay text, addresses too.
+        Some(url::Host::Domain(name)) => match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => name.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        },
+        None => false,
+    }
+}
+
+/// How many keys a warning names; the rest are counted. A generated config of 10,000
+/// connections with literal secrets made the literal-secret warning a 900 KB log line.
+const LISTED_KEYS: usize = 10;
+
+/// The keys one warning is about: the first [`LISTED_KEYS`] comma-separated, straight into the
+/// warning's text, and how many there are in all.
+#[derive(Default)]
+struct KeyList {
+    listed: String,
+    count: usize,
+}
+
+impl KeyList {
+    fn note(&mut self, key: impl fmt::Display) {
+        self.count += 1;
+        if self.count <= LISTED_KEYS {
+            if !self.listed.is_empty() {
+                self.listed.push_str(", ");
+            }
+            write!(self.listed, "{key}").expect("writing to a String cannot fail");
+        }
+    }
+
+    /// The keys as a warning names them (`a, b and 3 more`); `None` when there are none.
+    fn listed(&self) -> Option<String> {
+        let more = match self.count.saturating_sub(LISTED_KEYS) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        (self.count > 0).then(|| format!("{}{more}", self.listed))
+    }
+}
 
 /// What secret fields work but should not be so, for the warnings (keys and paths, never values).
 #[derive(Default)]
 struct SecretNotes {
-    /// The first [`LISTED_LITERAL_KEYS`] keys whose secret is written into the config file,
-    /// comma-separated, straight into the one warning's text.
-    literal_keys: String,
-    /// How many keys hold a literal secret in all.
-    literal_count: usize,
+    /// Keys whose secret is written into the config file.
+    literal: KeyList,
+    /// URL keys with a user name or password in the URL.
+    url_credentials: KeyList,
     /// One warning per `file:` secret that every user on the host can read.
     readable_files: Vec<String>,
+}
+
+/// Connection schedules checked so far, by expression: the check of a schedule looks at five
+/// years of its firings, and at 10,000 connections nearly all share a handful of schedules.
+#[derive(Default)]
+struct Schedules(std::collections::HashMap<String, Result<Schedule, String>>);
+
+impl Schedules {
+    fn parse(&mut self, expression: &str) -> Result<Schedule, String> {
+        if let Some(known) = self.0.get(expression) {
+            return known.clone();
+        }
+        let parsed = Schedule::parse(expression);
+        self.0.insert(expression.to_string(), parsed.clone());
+        parsed
+    }
 }
 
 /// Resolves one secret field; a literal works but its key is noted for one warning, and so is
@@ -384,13 +566,7 @@ fn secret_field(
 ) -> Option<SecretString> {
     let source = SecretSource::of(raw);
     if source == SecretSource::Literal && !raw.is_empty() {
-        notes.literal_count += 1;
-        if notes.literal_count <= LISTED_LITERAL_KEYS {
-            if !notes.literal_keys.is_empty() {
-                notes.literal_keys.push_str(", ");
-            }
-            write!(notes.literal_keys, "{key}").expect("writing to a String cannot fail");
-        }
+        notes.literal.note(&key);
     }
     match secret::resolve(raw) {
         Ok(s) => {
@@ -417,6 +593,7 @@ fn connection(
     raw: RawConnection,
     problems: &mut Problems,
     notes: &mut SecretNotes,
+    schedules: &mut Schedules,
 ) -> Option<Connection> {
     let connections = Key::root("connections");
     let key = connections.at(&name);
@@ -463,7 +640,8 @@ fn connection(
         }
     }
     let schedule = raw.schedule.as_deref().and_then(|s| {
-        Schedule::parse(s)
+        schedules
+            .parse(s)
             .map_err(|m| problems.add(key.at("schedule"), m))
             .ok()
     });
@@ -472,9 +650,17 @@ fn connection(
         ("futures_base_url", &raw.futures_base_url),
     ] {
         if let Some(url) = value {
-            if let Err(message) = http_url(url) {
-                problems.add(key.at(field), message);
-            }
+            url_field(
+                key.at(field),
+                url,
+                Plaintext {
+                    insecure: raw.insecure.unwrap_or(false),
+                    section: key,
+                    carries: "the API key and its signatures",
+                },
+                problems,
+                notes,
+            );
         }
     }
     let alerts = alert_overrides(key.at("alerts"), raw.alerts.unwrap_or_default(), problems);

@@ -33,8 +33,11 @@ pub fn stopping() {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
-pub fn status(line: &str) {
-    notify(&[NotifyState::Status(line)]);
+/// Sets the line `systemctl status` shows. The notify protocol is one `KEY=VALUE` per line, so
+/// a multi-line text (a config error lists every problem) is joined with "; ".
+pub fn status(text: &str) {
+    let line = text.trim_end().replace('\n', "; ");
+    notify(&[NotifyState::Status(&line)]);
 }
 
 /// Pings the watchdog at half its interval while the scheduler is healthy; a stuck scheduler

@@ -340,19 +340,9 @@ impl Notifier for Email {
     }
 }
 
-/// The URL as it may be shown: a password in it masked; not shown at all if it cannot be parsed
-/// and might hold one.
+/// The URL as it may be shown (see [`crate::secret::shown_url`], the one place that decides).
 fn shown_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            format!("{:?}", url.as_str())
-        }
-        Err(_) if raw.contains('@') => "the value".to_string(),
-        Err(_) => format!("{raw:?}"),
-    }
+    crate::secret::shown_url(raw)
 }
 
 /// Decodes `%XX` escapes (URL user info), the way lettre reads the credentials of a URL.

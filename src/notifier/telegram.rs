@@ -111,8 +111,8 @@ impl Notifier for Telegram {
 fn build_bot(config: &TelegramConfig, timeout: Duration) -> anyhow::Result<Bot> {
     let url = reqwest::Url::parse(&config.api_url).map_err(|e| {
         anyhow::anyhow!(
-            "alerts.telegram.api_url {:?} is not a URL: {e}",
-            config.api_url
+            "alerts.telegram.api_url {} is not a URL: {e}",
+            crate::secret::shown_url(&config.api_url)
         )
     })?;
     let client = teloxide::net::default_reqwest_settings()

@@ -22,6 +22,7 @@
 mod error;
 mod open_spans;
 mod outbox;
+mod private;
 mod record;
 mod retention;
 
@@ -87,13 +88,19 @@ impl HistoryStore {
     /// Opens the store in `dir`, creating the directory and the database if needed. The cache
     /// is bounded explicitly (16 MiB, not sled's 1 GiB default). A database held by another process gives
     /// [`StoreError::Locked`], which says so, instead of a bare I/O error.
+    ///
+    /// Only its owner may read it: a new directory is created 0700, and the directory and
+    /// sled's files lose the group's and others' permissions (see [`private`]).
     pub fn open(dir: &Path) -> Result<HistoryStore, StoreError> {
         let path = dir.to_path_buf();
+        private::create_dir(dir)
+            .map_err(|e| StoreError::from_open(path.clone(), sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_CAPACITY)
             .open()
             .map_err(|e| StoreError::from_open(path.clone(), e))?;
+        private::restrict(dir);
         let open_tree = |name: &str| {
             db.open_tree(name).map_err(|source| StoreError::Open {
                 path: path.clone(),

@@ -10,6 +10,9 @@ const ENV: &[(&str, &str)] = &[
     ("ALICE_SECRET", "alice-secret-value-that-must-not-leak"),
 ];
 
+/// A password written into a URL: never printed.
+const URL_PASSWORD: &str = "url-password-never-shown";
+
 /// Runs `validate` and `check` on `text` and asserts both exit 2 naming everything in `expect`.
 async fn refused(text: &str, expect: &[&str]) {
     let scratch = Scratch::new();
@@ -34,11 +37,13 @@ async fn refused(text: &str, expect: &[&str]) {
                 run.stderr
             );
         }
-        assert!(
-            !run.stderr.contains("alice-secret-value"),
-            "secret leaked:\n{}",
-            run.stderr
-        );
+        for secret in ["alice-secret-value", URL_PASSWORD] {
+            assert!(
+                !run.stderr.contains(secret),
+                "secret leaked:\n{}",
+                run.stderr
+            );
+        }
         assert!(run.stdout.is_empty(), "nothing on stdout:\n{}", run.stdout);
     }
 }
@@ -331,4 +336,208 @@ async fn a_single_chat_id_or_recipient_from_the_environment_is_a_list_of_one() {
         "{}",
         run.stderr
     );
+}
+
+/// `[alerts.email]` with `smtp_url` and the lines in `extra`, and a good connection.
+fn email_section(smtp_url: &str, extra: &str) -> String {
+    format!(
+        "[alerts.email]\nsmtp_url = \"{smtp_url}\"\nfrom = \"kw@example.com\"\nto = [\"ops@example.com\"]\n{extra}\n{GOOD_CONNECTION}"
+    )
+}
+
+/// `validate` accepts `text`; returns its stderr (the warnings).
+async fn validates(text: &str, env: &[(&str, &str)]) -> String {
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", text);
+    let mut env = env.to_vec();
+    env.extend_from_slice(ENV);
+    let run = support::run(&["validate", "--config", path.to_str().unwrap()], &env).await;
+    assert_eq!(run.code, 0, "{text}\n{}", run.stderr);
+    for output in [&run.stdout, &run.stderr] {
+        assert!(!output.contains(URL_PASSWORD), "{output}");
+    }
+    run.stderr
+}
+
+/// Issue 19, item 4: credentials over a plaintext transport to another host are refused with
+/// the key named, unless the section says `insecure = true`; loopback needs nothing.
+#[tokio::test]
+async fn plaintext_transports_with_credentials_are_refused_naming_the_key() {
+    let password = "username = \"kw\"\npassword = \"env:SMTP_PASSWORD\"\n";
+    refused(
+        &email_section(
+            &format!("smtp://kw:{URL_PASSWORD}@relay.example.com:25"),
+            "",
+        ),
+        &[
+            "alerts.email.smtp_url",
+            "unencrypted",
+            "alerts.email.insecure = true",
+        ],
+    )
+    .await;
+    refused(
+        &email_section("smtp://relay.example.com:587?tls=opportunistic", password),
+        &["alerts.email.smtp_url", "unencrypted", "tls=required"],
+    )
+    .await;
+    let telegram = |url: &str, extra: &str| {
+        format!(
+            "[alerts.telegram]\nbot_token = \"env:TOKEN\"\nchat_ids = [1]\napi_url = \"{url}\"\n{extra}\n{GOOD_CONNECTION}"
+        )
+    };
+    refused(
+        &telegram("http://telegram-proxy.example.com", ""),
+        &[
+            "alerts.telegram.api_url",
+            "plain http",
+            "bot token",
+            "alerts.telegram.insecure = true",
+        ],
+    )
+    .await;
+    for field in ["base_url", "futures_base_url"] {
+        refused(
+            &format!("{GOOD_CONNECTION}{field} = \"http://mexc-proxy.example.com/mexc\"\n"),
+            &[
+                &format!("connections.alice-mexc.{field}"),
+                "plain http",
+                "API key",
+                "connections.alice-mexc.insecure = true",
+            ],
+        )
+        .await;
+    }
+
+    // Encrypted, on loopback (the simulator, a local relay), or opted in: usable.
+    let env = [("SMTP_PASSWORD", "smtp-pw"), ("TOKEN", "123:abc")];
+    for text in [
+        email_section("smtps://relay.example.com", password),
+        email_section("smtp://relay.example.com:587?tls=required", password),
+        email_section("smtp://127.0.0.1:2525", password),
+        email_section("smtp://localhost:2525", password),
+        email_section(
+            "smtp://relay.example.com:25",
+            &format!("{password}insecure = true\n"),
+        ),
+        telegram("http://127.0.0.1:8081", ""),
+        telegram("http://telegram-proxy.example.com", "insecure = true\n"),
+        format!("{GOOD_CONNECTION}base_url = \"http://[::1]:18080/mexc\"\n"),
+        format!(
+            "{GOOD_CONNECTION}base_url = \"http://mexc-proxy.example.com/mexc\"\ninsecure = true\n"
+        ),
+    ] {
+        validates(&text, &env).await;
+    }
+}
+
+/// Issue 19, item 6: a password written into a URL is never printed by `validate` or `check`,
+/// whichever error quotes the URL, and a URL with credentials in it is warned about by key.
+#[tokio::test]
+async fn a_password_in_a_url_is_never_printed_and_is_warned_about() {
+    // Refused for the plaintext transport, for the scheme, for not being a URL, for a
+    // syntax error on its line: the key or line is named, the password is not.
+    for (smtp_url, expect) in [
+        (
+            format!("smtp://kw:{URL_PASSWORD}@relay.example.com:25"),
+            "alerts.email.smtp_url",
+        ),
+        (
+            format!("http://kw:{URL_PASSWORD}@relay.example.com"),
+            "alerts.email.smtp_url",
+        ),
+        (
+            format!("kw:{URL_PASSWORD}@relay.example.com"),
+            "alerts.email.smtp_url",
+        ),
+        (
+            format!("smtps://kw:{URL_PASSWORD}@relay.example.com\" oops"),
+            "line 2",
+        ),
+    ] {
+        refused(&email_section(&smtp_url, ""), &[expect]).await;
+    }
+    refused(
+        &format!("{GOOD_CONNECTION}base_url = \"ftp://kw:{URL_PASSWORD}@proxy.example.com\"\n"),
+        &["connections.alice-mexc.base_url", "is not an http(s) URL"],
+    )
+    .await;
+    let warnings = validates(
+        &email_section(&format!("smtps://kw:{URL_PASSWORD}@relay.example.com"), ""),
+        &[],
+    )
+    .await;
+    assert!(
+        warnings.contains("credentials written into URLs")
+            && warnings.contains("alerts.email.smtp_url"),
+        "{warnings}"
+    );
+}
+
+/// Issue 19, should-fix: values that cannot be meant are refused with the reason.
+#[tokio::test]
+async fn values_that_cannot_be_meant_are_refused_with_the_reason() {
+    for (section, line, key, reason) in [
+        (
+            "daemon",
+            "schedule = \"0 0 0 31 2 *\"",
+            "daemon.schedule",
+            "never fires",
+        ),
+        (
+            "daemon",
+            "schedule = \"0 0 0 29 2 *\"",
+            "daemon.schedule",
+            "at least once a year",
+        ),
+        (
+            "daemon",
+            "check_timeout = \"0s\"",
+            "daemon.check_timeout",
+            "shorter than 1s",
+        ),
+        (
+            "daemon",
+            "check_timeout = \"2h\"",
+            "daemon.check_timeout",
+            "longer than 10m",
+        ),
+        (
+            "daemon",
+            "state_dir = \"\"",
+            "daemon.state_dir",
+            "names no directory",
+        ),
+        (
+            "daemon",
+            "history_retention = \"1m\"",
+            "daemon.history_retention",
+            "shorter than 1h",
+        ),
+        (
+            "alerts",
+            "remind_every = \"10s\"",
+            "alerts.remind_every",
+            "shorter than a minute",
+        ),
+    ] {
+        refused(
+            &format!("[{section}]\n{line}\n\n{GOOD_CONNECTION}"),
+            &[key, reason],
+        )
+        .await;
+    }
+    refused(
+        &format!("{GOOD_CONNECTION}schedule = \"0 0 0 30 2 *\"\n"),
+        &["connections.alice-mexc.schedule", "never fires"],
+    )
+    .await;
+    refused(
+        &format!("{GOOD_CONNECTION}\n[connections.alice-mexc.alerts]\nremind_every = \"5s\"\n"),
+        &[
+            "connections.alice-mexc.alerts.remind_every",
+            "shorter than a minute",
+        ],
+    )
+    .await;
 }

@@ -123,10 +123,14 @@ fn budgets() -> String {
 fn connection(name: &str, key: &SimKey, sim: &keywarden::sim::RunningSim, fault: Fault) -> String {
     let text = connection_toml(name, key, sim, &["spot"]);
     match fault {
-        Fault::Dns => text.replace(
-            &format!("http://{}", sim.addr),
-            &format!("{UNRESOLVABLE}:{}", sim.addr.port()),
-        ),
+        // Plain http to a host other than this one needs the connection's opt-in; nothing
+        // is sent to a host that does not resolve.
+        Fault::Dns => {
+            text.trim_end().replace(
+                &format!("http://{}", sim.addr),
+                &format!("{UNRESOLVABLE}:{}", sim.addr.port()),
+            ) + "\ninsecure = true\n\n"
+        }
         Fault::Scenario(_) => text,
     }
 }

@@ -10,6 +10,7 @@ mod demo;
 mod disk;
 mod email;
 mod exchanges;
+mod exposure;
 mod faults;
 mod fuzz;
 mod hostile;
