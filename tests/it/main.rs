@@ -11,6 +11,7 @@ mod disk;
 mod email;
 mod faults;
 mod fuzz;
+mod http_guard;
 mod metrics;
 mod probe_support;
 mod secrets;
