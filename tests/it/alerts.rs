@@ -559,3 +559,70 @@ async fn delivery_records_older_than_a_week_are_pruned_and_recent_ones_kept() {
     assert!(!store.was_delivered(2).unwrap());
     assert!(store.was_delivered(3).unwrap(), "a recent record is kept");
 }
+
+/// Issue 19: any member of an allowlisted group could command the bot, and every refused
+/// message was a log line. With `allowed_user_ids` only those users are answered, and ignored
+/// messages are logged at most once a minute (with a count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a_bounded_rate() {
+    const ALLOWED_USER: i64 = 4242;
+    const OTHER_MEMBER: i64 = 777;
+    // A schedule that does not fire during the test: every check comes from a command.
+    let w = World::new(Scenario::FuturesMissing, "0 0 0 1 1 *", "").await;
+    let text = std::fs::read_to_string(&w.config).unwrap().replace(
+        "\napi_url = ",
+        &format!("\nallowed_user_ids = [{ALLOWED_USER}]\napi_url = "),
+    );
+    std::fs::write(&w.config, text).unwrap();
+    let mut daemon = w.start("daemon.log");
+    eventually(Duration::from_secs(20), "the bot polling", || async {
+        (w.bot.calls("getUpdates") > 0).then_some(())
+    })
+    .await;
+
+    w.bot
+        .push_update_from(CHATS[0], OTHER_MEMBER, "/check carol");
+    w.bot.push_update_from(CHATS[1], OTHER_MEMBER, "/status");
+    for _ in 0..50 {
+        w.bot.push_update_from(-999, OTHER_MEMBER, "/status");
+    }
+    // The marker: once it is answered, everything before it was seen.
+    w.bot.push_update_from(CHATS[0], ALLOWED_USER, "/status");
+    let answer = eventually(Duration::from_secs(20), "the answer to /status", || async {
+        w.bot
+            .delivered()
+            .into_iter()
+            .find(|m| m.chat_id == CHATS[0])
+    })
+    .await;
+    assert!(!answer.text.is_empty());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = w.bot.sent();
+    assert_eq!(sent.len(), 1, "only the allowed user is answered: {sent:?}");
+    let run = support::run(
+        &[
+            "history",
+            "--config",
+            w.config.to_str().unwrap(),
+            "carol",
+            "--json",
+        ],
+        &[("TELEGRAM_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        support::json_lines(&run.stdout).is_empty(),
+        "the other member's /check ran a check: {}",
+        run.stdout
+    );
+    let log = daemon.log();
+    let lines = log.matches("ignoring a telegram message").count();
+    assert!(
+        (1..=2).contains(&lines),
+        "52 ignored messages, {lines} log lines:\n{log}"
+    );
+    assert!(log.contains("allowed_user_ids"), "says why: {log}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+}
