@@ -68,6 +68,16 @@ async fn ask_daemon(
         request = request.bearer_auth(token.expose_secret());
     }
     let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(failed(format!(
+            "HTTP {}: the daemon asks for daemon.http_token, and this config's {}",
+            response.status(),
+            match config.daemon.http_token {
+                Some(_) => "is not the one it has",
+                None => "is not set",
+            }
+        )));
+    }
     if !response.status().is_success() {
         return Err(failed(format!("HTTP {}", response.status())));
     }

@@ -176,3 +176,22 @@ fn the_literal_secret_warning_names_ten_keys_and_counts_the_rest() {
     assert!(!warning.contains("connections.c05."), "{warning}");
     assert!(!warning.contains("literal-"), "no secret in the warning");
 }
+
+#[test]
+fn telegram_allowed_user_ids_are_optional_but_never_empty() {
+    let telegram = "[alerts.telegram]\nbot_token = \"123:abc\"\nchat_ids = [-100]\n";
+    let config = load(&format!("{telegram}\n{CONNECTION}")).unwrap();
+    assert_eq!(config.alerts.telegram.unwrap().allowed_user_ids, None);
+    let text = format!("{telegram}allowed_user_ids = [42, 7]\n\n{CONNECTION}");
+    let config = load(&text).unwrap();
+    assert_eq!(
+        config.alerts.telegram.unwrap().allowed_user_ids,
+        Some(vec![42, 7])
+    );
+    let text = format!("{telegram}allowed_user_ids = []\n\n{CONNECTION}");
+    let message = load(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("alerts.telegram.allowed_user_ids: an empty list"),
+        "{message}"
+    );
+}

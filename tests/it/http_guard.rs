@@ -264,6 +264,22 @@ async fn with_metrics_public_history_and_metrics_need_the_bearer_token() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("connected"), "{}", run.stdout);
+    // With another token it says which key to look at.
+    let wrong = scratch.path().join("wrong-credentials");
+    std::fs::create_dir(&wrong).unwrap();
+    std::fs::write(wrong.join("http-token"), "kw-not-the-token").unwrap();
+    let run = support::run(
+        &["history", "--config", config.to_str().unwrap(), "bob"],
+        &[("CREDENTIALS_DIRECTORY", wrong.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("401") && run.stderr.contains("daemon.http_token"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("kw-not-the-token"), "{}", run.stderr);
 
     daemon.signal("TERM");
     assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
