@@ -3,6 +3,7 @@
 //! one process at a time).
 
 use crate::config::Config;
+use crate::secret::ExposeSecret;
 use crate::store::{HistoryStore, Span, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +60,24 @@ async fn ask_daemon(
         .push(connection);
     url.query_pairs_mut()
         .append_pair("limit", &limit.to_string());
-    let response = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .get(url)
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+        .timeout(std::time::Duration::from_secs(10));
+    if let Some(token) = &config.daemon.http_token {
+        // reqwest marks the header sensitive: it is never shown in its Debug output.
+        request = request.bearer_auth(token.expose_secret());
+    }
+    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(failed(format!(
+            "HTTP {}: the daemon asks for daemon.http_token, and this config's {}",
+            response.status(),
+            match config.daemon.http_token {
+                Some(_) => "is not the one it has",
+                None => "is not set",
+            }
+        )));
+    }
     if !response.status().is_success() {
         return Err(failed(format!("HTTP {}", response.status())));
     }

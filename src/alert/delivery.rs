@@ -4,6 +4,14 @@
 //! exponentially with jitter, or waits what the channel asked (Telegram's `retry_after`); a
 //! `Reject` (bad chat, bad address, SMTP 5xx) is counted with its reason and tried again rarely,
 //! until the alert is too old to matter. Nothing leaves the outbox undelivered except by age.
+//!
+//! One rejected message must not hold up the alerts behind it (issue 19): a rejected digest is
+//! split, its alerts are set aside ([`OutboxEntry::set_aside`]) and tried one by one, so the
+//! ones the channel takes go out at once and only the rejected one waits; alerts queued later
+//! go out as usual, past it.
+//!
+//! The outbox lives in sled, whose reads and writes may wait on the disk: every store call runs
+//! on the blocking pool, never on the runtime's worker threads.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -14,7 +22,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::metrics::Metrics;
 use crate::notifier::{Channel, DeliveryError, Notifier, Recipient};
-use crate::store::{HistoryStore, OutboxEntry};
+use crate::store::{HistoryStore, OutboxEntry, StoreError};
 
 /// At most this many alerts go out as one digest per recipient per round.
 pub const DIGEST_MAX: usize = 25;
@@ -24,6 +32,32 @@ pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The shortest wait after a rejection (retrying a rejected message soon cannot help).
 pub const REJECT_BACKOFF: Duration = Duration::from_secs(1800);
+/// The longest wait after repeated rejections of one alert: a few more tries before it expires.
+pub const MAX_REJECT_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+/// How long a delivery is remembered in the store's `delivered` tree. The record guards
+/// against a re-send after a crash between a send and its record, and an alert older than
+/// [`MAX_AGE`] is never sent anyway; a week leaves room to look one up.
+pub const DELIVERED_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often delivery records older than [`DELIVERED_KEPT`] are pruned (first at start).
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Why a delivery round stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs `job` on the store on the blocking pool.
+async fn on_store<T: Send + 'static>(
+    store: &HistoryStore,
+    job: impl FnOnce(&HistoryStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, RoundError> {
+    let store = store.clone();
+    Ok(tokio::task::spawn_blocking(move || job(&store)).await??)
+}
 
 /// The configured channels; replaced on reload.
 #[derive(Default, Clone)]
@@ -45,12 +79,26 @@ impl Notifiers {
 /// jitter derived from the entry id so recipients do not retry in lockstep.
 pub fn backoff(attempts: u32, id: u64) -> Duration {
     let base = Duration::from_secs(2).saturating_mul(1u32 << attempts.min(16));
-    let capped = base.min(MAX_BACKOFF);
-    let spread = (id.wrapping_mul(0x9e3779b97f4a7c15) >> 33) % 41; // 0..=40
-    capped.mul_f64(0.8 + spread as f64 / 100.0)
+    jitter(base.min(MAX_BACKOFF), id)
 }
 
-/// Runs delivery until `shutdown` turns true.
+/// The wait after the `rejections`-th rejection of one alert sent alone: [`REJECT_BACKOFF`]
+/// doubling to [`MAX_REJECT_BACKOFF`], jittered like [`backoff`]. An alert to an address that
+/// does not exist is tried about six times before it expires, not every half hour.
+pub fn reject_backoff(rejections: u32, id: u64) -> Duration {
+    let doublings = rejections.saturating_sub(1).min(16);
+    let base = REJECT_BACKOFF.saturating_mul(1u32 << doublings);
+    jitter(base.min(MAX_REJECT_BACKOFF), id)
+}
+
+/// ±20 % of `wait`, derived from `id`.
+fn jitter(wait: Duration, id: u64) -> Duration {
+    let spread = (id.wrapping_mul(0x9e3779b97f4a7c15) >> 33) % 41; // 0..=40
+    wait.mul_f64(0.8 + spread as f64 / 100.0)
+}
+
+/// Runs delivery until `shutdown` turns true. Also prunes old delivery records, at start and
+/// every [`PRUNE_EVERY`].
 pub fn spawn(
     store: HistoryStore,
     notifiers: Arc<RwLock<Notifiers>>,
@@ -59,7 +107,12 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(tokio::time::Instant::now());
+                prune_deliveries(&store).await;
+            }
             let next = match round(&store, &notifiers, &metrics).await {
                 Ok(next) => next,
                 Err(e) => {
@@ -80,14 +133,36 @@ pub fn spawn(
     })
 }
 
+/// Forgets delivery records older than [`DELIVERED_KEPT`]; a failure is logged and retried at
+/// the next pass.
+async fn prune_deliveries(store: &HistoryStore) {
+    let kept = chrono::Duration::from_std(DELIVERED_KEPT).expect("a week fits");
+    let cutoff = Utc::now() - kept;
+    match on_store(store, move |s| s.prune_deliveries(cutoff)).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, %cutoff, "pruned old delivery records"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune delivery records"),
+    }
+}
+
+/// One send: the alerts going to one recipient as one message.
+struct Outgoing {
+    recipient: Recipient,
+    batch: Vec<OutboxEntry>,
+}
+
 /// One pass over the outbox; returns when the next entry becomes due.
+///
+/// Per recipient, two kinds of send can go out: the queue (entries never rejected), in order,
+/// as a digest of up to [`DIGEST_MAX`] once its head is due; and one due entry that was set
+/// aside after a rejection, alone.
 async fn round(
     store: &HistoryStore,
     notifiers: &RwLock<Notifiers>,
     metrics: &Metrics,
-) -> Result<Option<DateTime<Utc>>, crate::store::StoreError> {
+) -> Result<Option<DateTime<Utc>>, RoundError> {
     let now = Utc::now();
-    let entries = store.outbox()?;
+    let entries = on_store(store, |s| s.outbox()).await?;
     metrics.set_outbox_depth(entries.len() as u64);
     let mut by_recipient: BTreeMap<Recipient, Vec<OutboxEntry>> = BTreeMap::new();
     for entry in entries {
@@ -98,8 +173,11 @@ async fn round(
     }
     let max_age = chrono::Duration::from_std(MAX_AGE).expect("a day fits");
     let mut next: Option<DateTime<Utc>> = None;
+    let mut wake_at =
+        |at: DateTime<Utc>| next = Some(next.map_or(at, |n: DateTime<Utc>| n.min(at)));
     let mut more_waiting = false;
-    let mut sends = tokio::task::JoinSet::new();
+    let mut expired_ids = Vec::new();
+    let mut sends = Vec::new();
     for (recipient, mut pending) in by_recipient {
         let (expired, fresh): (Vec<_>, Vec<_>) = pending
             .drain(..)
@@ -118,83 +196,139 @@ async fn round(
             for _ in &expired {
                 metrics.alert_failed(channel.name(), "expired");
             }
-            store.discard(&expired.iter().map(|e| e.id).collect::<Vec<_>>())?;
+            expired_ids.extend(expired.iter().map(|e| e.id));
         }
-        let Some(head) = fresh.first() else { continue };
-        if head.next_attempt_at > now {
-            next = Some(next.map_or(head.next_attempt_at, |n| n.min(head.next_attempt_at)));
-            continue;
-        }
-        let Some(notifier) = notifiers
+        if notifiers
             .read()
-            .expect("notifiers lock")
+            .unwrap_or_else(|e| e.into_inner())
             .get(recipient.channel())
-        else {
+            .is_none()
+        {
             // The channel was removed from the config; the alerts wait until they expire.
             continue;
+        }
+        let (set_aside, queue): (Vec<_>, Vec<_>) = fresh.into_iter().partition(|e| e.set_aside);
+        match queue.first() {
+            Some(head) if head.next_attempt_at > now => wake_at(head.next_attempt_at),
+            Some(_) => {
+                // More than one digest's worth waiting for this recipient: come back at once.
+                more_waiting |= queue.len() > DIGEST_MAX;
+                sends.push(Outgoing {
+                    recipient: recipient.clone(),
+                    batch: queue.into_iter().take(DIGEST_MAX).collect(),
+                });
+            }
+            None => {}
+        }
+        let (due, later): (Vec<_>, Vec<_>) = set_aside
+            .into_iter()
+            .partition(|e| e.next_attempt_at <= now);
+        for entry in &later {
+            wake_at(entry.next_attempt_at);
+        }
+        // One at a time: a recipient whose every message is refused (an address that does
+        // not exist) costs one attempt per round, not a burst.
+        more_waiting |= due.len() > 1;
+        if let Some(entry) = due.into_iter().next() {
+            sends.push(Outgoing {
+                recipient,
+                batch: vec![entry],
+            });
+        }
+    }
+    if !expired_ids.is_empty() {
+        on_store(store, move |s| s.discard(&expired_ids)).await?;
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for Outgoing { recipient, batch } in sends {
+        let Some(notifier) = notifiers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(recipient.channel())
+        else {
+            continue;
         };
-        // More than one digest's worth waiting for this recipient: come back at once.
-        more_waiting |= fresh.len() > DIGEST_MAX;
-        let batch: Vec<OutboxEntry> = fresh.into_iter().take(DIGEST_MAX).collect();
-        sends.spawn(async move {
+        running.spawn(async move {
             let alerts: Vec<_> = batch.iter().map(|e| e.alert.clone()).collect();
             let result = notifier.deliver(&recipient, &alerts).await;
             (recipient, batch, result)
         });
     }
-    while let Some(joined) = sends.join_next().await {
-        let Ok((recipient, mut batch, result)) = joined else {
+    while let Some(joined) = running.join_next().await {
+        let Ok((recipient, batch, result)) = joined else {
             continue;
         };
-        let channel = recipient.channel();
-        let ids: Vec<u64> = batch.iter().map(|e| e.id).collect();
-        match result {
-            Ok(()) => {
-                store.mark_delivered(&ids, Utc::now())?;
-                for _ in &ids {
-                    metrics.alert_sent(channel.name());
-                }
-                tracing::info!(
-                    channel = channel.name(),
-                    alerts = ids.len(),
-                    "alerts delivered"
-                );
-            }
-            Err(error) => {
-                metrics.alert_failed(channel.name(), error.reason());
-                let attempts = batch[0].attempts + 1;
-                let mut wait = backoff(attempts - 1, batch[0].id);
-                match &error {
-                    DeliveryError::Retry {
-                        after: Some(after), ..
-                    } => wait = wait.max(*after),
-                    DeliveryError::Reject { .. } => wait = wait.max(REJECT_BACKOFF),
-                    DeliveryError::Retry { after: None, .. } => {}
-                }
-                tracing::warn!(
-                    channel = channel.name(),
-                    alerts = ids.len(),
-                    attempts,
-                    retry_in_s = wait.as_secs(),
-                    error = %error,
-                    "alert delivery failed"
-                );
-                let at = Utc::now() + chrono::Duration::from_std(wait).expect("short waits fit");
-                for entry in &mut batch {
-                    entry.attempts = attempts;
-                    entry.next_attempt_at = at;
-                    entry.last_error = Some(error.to_string());
-                }
-                store.reschedule(&batch)?;
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
+        if let Some(at) = settle(store, metrics, &recipient, batch, result).await? {
+            wake_at(at);
         }
     }
     if more_waiting {
         next = Some(Utc::now());
     }
-    metrics.set_outbox_depth(store.outbox_depth() as u64);
+    let depth = on_store(store, |s| Ok(s.outbox_depth())).await?;
+    metrics.set_outbox_depth(depth as u64);
     Ok(next)
+}
+
+/// Records what one send came to: delivered, or rescheduled. Returns when the batch is due
+/// again, if it stays in the outbox.
+async fn settle(
+    store: &HistoryStore,
+    metrics: &Metrics,
+    recipient: &Recipient,
+    mut batch: Vec<OutboxEntry>,
+    result: Result<(), DeliveryError>,
+) -> Result<Option<DateTime<Utc>>, RoundError> {
+    let channel = recipient.channel();
+    let ids: Vec<u64> = batch.iter().map(|e| e.id).collect();
+    let error = match result {
+        Ok(()) => {
+            let delivered = ids.len();
+            on_store(store, move |s| s.mark_delivered(&ids, Utc::now())).await?;
+            for _ in 0..delivered {
+                metrics.alert_sent(channel.name());
+            }
+            tracing::info!(
+                channel = channel.name(),
+                alerts = delivered,
+                "alerts delivered"
+            );
+            return Ok(None);
+        }
+        Err(error) => error,
+    };
+    metrics.alert_failed(channel.name(), error.reason());
+    let attempts = batch[0].attempts + 1;
+    let (wait, split) = match &error {
+        DeliveryError::Retry { after, .. } => {
+            let wait = backoff(attempts - 1, batch[0].id);
+            (after.map_or(wait, |after| wait.max(after)), false)
+        }
+        // A digest refused as a whole: any one of its alerts may be the cause. Each is set
+        // aside and tried alone at once, so the others go out now and only the refused one
+        // waits, without holding up the alerts queued after it.
+        DeliveryError::Reject { .. } if batch.len() > 1 => (Duration::ZERO, true),
+        DeliveryError::Reject { .. } => (reject_backoff(attempts, batch[0].id), false),
+    };
+    tracing::warn!(
+        channel = channel.name(),
+        alerts = ids.len(),
+        attempts,
+        retry_in_s = wait.as_secs(),
+        split,
+        error = %error,
+        "alert delivery failed"
+    );
+    let at = Utc::now() + chrono::Duration::from_std(wait).expect("short waits fit");
+    let rejected = matches!(error, DeliveryError::Reject { .. });
+    for entry in &mut batch {
+        entry.attempts = attempts;
+        entry.next_attempt_at = at;
+        entry.last_error = Some(error.to_string());
+        entry.set_aside |= rejected;
+    }
+    on_store(store, move |s| s.reschedule(&batch)).await?;
+    Ok(Some(at))
 }
 
 #[cfg(test)]
@@ -210,5 +344,123 @@ mod tests {
             assert!(tenth <= MAX_BACKOFF.mul_f64(1.2) && tenth >= MAX_BACKOFF.mul_f64(0.8));
         }
         assert!(backoff(3, 1) > backoff(2, 1));
+    }
+
+    #[test]
+    fn reject_backoff_starts_at_half_an_hour_and_caps_at_six() {
+        for id in [1u64, 99, u64::MAX] {
+            let first = reject_backoff(1, id);
+            assert!(first >= REJECT_BACKOFF.mul_f64(0.8) && first <= REJECT_BACKOFF.mul_f64(1.2));
+            let late = reject_backoff(30, id);
+            assert!(late <= MAX_REJECT_BACKOFF.mul_f64(1.2));
+            assert!(late >= MAX_REJECT_BACKOFF.mul_f64(0.8));
+        }
+    }
+
+    use crate::alert::{Alert, AlertKind, Subject, Topic};
+    use crate::check::{Severity, Status};
+    use crate::exchange::BoxFuture;
+    use crate::notifier::Audience;
+    use std::sync::Mutex;
+
+    /// An email channel that refuses any message mentioning "poison" (a relay's content
+    /// filter answering 554) and records the rest.
+    #[derive(Default)]
+    struct ContentFilter {
+        accepted: Mutex<Vec<String>>,
+        attempts: Mutex<usize>,
+    }
+
+    impl Notifier for ContentFilter {
+        fn channel(&self) -> Channel {
+            Channel::Email
+        }
+
+        fn deliver<'a>(
+            &'a self,
+            _recipient: &'a Recipient,
+            alerts: &'a [Alert],
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            *self.attempts.lock().unwrap() += 1;
+            let refused = alerts.iter().any(|a| a.message.contains("poison"));
+            if !refused {
+                let mut accepted = self.accepted.lock().unwrap();
+                accepted.extend(alerts.iter().map(|a| a.message.clone()));
+            }
+            Box::pin(async move {
+                match refused {
+                    true => Err(DeliveryError::Reject {
+                        reason: "smtp_permanent",
+                        detail: "554 5.7.1 message content rejected".to_string(),
+                    }),
+                    false => Ok(()),
+                }
+            })
+        }
+    }
+
+    fn alert(message: &str) -> (Recipient, Alert) {
+        let at = Utc::now();
+        let recipient = Recipient::Email {
+            address: "ops@example.com".to_string(),
+            audience: Audience::Operator,
+        };
+        let alert = Alert {
+            kind: AlertKind::Opened,
+            subject: Subject::Host,
+            topic: Topic::Status(Status::ClockSkew),
+            severity: Severity::Critical,
+            started_at: at,
+            raised_at: at,
+            message: message.to_string(),
+            remedy: None,
+            previous: None,
+        };
+        (recipient, alert)
+    }
+
+    /// Runs rounds until none is due at once (at most 20).
+    async fn rounds(store: &HistoryStore, notifiers: &RwLock<Notifiers>, metrics: &Metrics) {
+        for _ in 0..20 {
+            let next = round(store, notifiers, metrics).await.unwrap();
+            if next.is_none_or(|at| at > Utc::now() + chrono::Duration::seconds(60)) {
+                return;
+            }
+        }
+        panic!("delivery did not settle");
+    }
+
+    #[tokio::test]
+    async fn a_rejected_alert_is_set_aside_and_the_rest_of_its_digest_and_later_alerts_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path()).unwrap();
+        let filter = Arc::new(ContentFilter::default());
+        let mut notifiers = Notifiers::default();
+        notifiers.add(filter.clone());
+        let notifiers = RwLock::new(notifiers);
+        let metrics = Metrics::new();
+        let queued = ["first", "poison", "third"].map(alert).to_vec();
+        store.commit_alerts(&[], None, queued, Utc::now()).unwrap();
+
+        rounds(&store, &notifiers, &metrics).await;
+        assert_eq!(*filter.accepted.lock().unwrap(), ["first", "third"]);
+        let left = store.outbox().unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].alert.message, "poison");
+        assert!(left[0].set_aside);
+        assert!(left[0].next_attempt_at > Utc::now() + chrono::Duration::minutes(20));
+        // The digest, then each alone: first, poison, third.
+        assert_eq!(*filter.attempts.lock().unwrap(), 4);
+
+        // An alert queued later goes out at once, past the one set aside.
+        store
+            .commit_alerts(&[], None, vec![alert("fourth")], Utc::now())
+            .unwrap();
+        rounds(&store, &notifiers, &metrics).await;
+        assert_eq!(
+            *filter.accepted.lock().unwrap(),
+            ["first", "third", "fourth"]
+        );
+        assert_eq!(store.outbox().unwrap().len(), 1);
     }
 }

@@ -1,8 +1,12 @@
 //! The alert engine: feeds verdicts to the policy, addresses what it raises, and queues it in
 //! the durable outbox, state and alerts in one store transaction.
+//!
+//! Every change works on a copy of the policy's memory, commits it with the alerts it raised,
+//! and only then applies the copy: a failed store write leaves the memory as it was, so the
+//! next verdict or tick raises the same alerts again instead of nothing (issue 19).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
@@ -104,12 +108,37 @@ struct Book {
     routes: Routes,
 }
 
+/// What one step of the engine wants to change in the [`Book`], held apart until the store
+/// has the same change: connections' new memory and, when evaluated, the shared incidents.
+struct Changes {
+    connections: Vec<(String, Option<ConnectionAlerts>)>,
+    shared: Option<SharedIncidents>,
+}
+
+impl Changes {
+    /// Puts the committed change into memory.
+    fn apply(self, book: &mut Book) {
+        for (name, state) in self.connections {
+            match state {
+                Some(state) => book.connections.insert(name, state),
+                None => book.connections.remove(&name),
+            };
+        }
+        if let Some(shared) = self.shared {
+            book.shared = shared;
+        }
+    }
+}
+
 /// Shared by the daemon's check tasks; cheap to call, serialised inside.
 pub struct AlertEngine {
     store: HistoryStore,
     book: Mutex<Book>,
     /// Woken whenever something was queued, so delivery starts at once.
     queued: Arc<Notify>,
+    /// Unit tests make the next commit fail here, as a full disk would.
+    #[cfg(test)]
+    fail_next_commit: std::sync::atomic::AtomicBool,
 }
 
 impl AlertEngine {
@@ -125,7 +154,18 @@ impl AlertEngine {
                 routes: Routes::from_config(config),
             }),
             queued: Arc::new(Notify::new()),
+            #[cfg(test)]
+            fail_next_commit: false.into(),
         })
+    }
+
+    /// The policy's memory. A panic while it was held (a bug) does not stop alerting for good:
+    /// every change is applied only after its commit, so the memory a panicking holder left
+    /// is a consistent one, and the lock is taken back as the rest of the daemon does.
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Notified whenever alerts were queued.
@@ -136,22 +176,23 @@ impl AlertEngine {
     /// Takes a reloaded config: new recipients and thresholds; removed connections' memory is
     /// dropped (their open incidents end without a notice: the operator removed them).
     pub fn reconfigure(&self, config: &Config) -> Result<(), StoreError> {
-        let mut book = self.book.lock().expect("alert book lock");
-        book.routes = Routes::from_config(config);
-        let removed: Vec<String> = book
+        let mut book = self.book();
+        let removed: Vec<(String, Option<ConnectionAlerts>)> = book
             .connections
             .keys()
             .filter(|name| config.connection(name).is_none())
-            .cloned()
+            .map(|name| (name.clone(), None))
             .collect();
-        for name in &removed {
-            book.connections.remove(name);
-        }
-        let changes: Vec<(String, Option<ConnectionAlerts>)> =
-            removed.into_iter().map(|name| (name, None)).collect();
+        // The new routes apply whatever the store says: they are the config, not memory.
+        book.routes = Routes::from_config(config);
         self.store
-            .commit_alerts(&changes, None, Vec::new(), Utc::now())
-            .map(drop)
+            .commit_alerts(&removed, None, Vec::new(), Utc::now())?;
+        Changes {
+            connections: removed,
+            shared: None,
+        }
+        .apply(&mut book);
+        Ok(())
     }
 
     /// Feeds one verdict to the policy and queues what it raises. Returns how many alerts
@@ -161,7 +202,7 @@ impl AlertEngine {
     /// restart (see [`worth_writing`]): a healthy key's repeats touch memory only, and
     /// [`Self::checkpoint`] writes the rest now and then.
     pub fn observe(&self, verdict: &Verdict) -> Result<usize, StoreError> {
-        let mut book = self.book.lock().expect("alert book lock");
+        let mut book = self.book();
         let Some(step) = Step::take(&book, verdict) else {
             return Ok(0);
         };
@@ -176,16 +217,36 @@ impl AlertEngine {
         let Some(state) = state else {
             return Ok(0);
         };
-        book.connections
-            .insert(verdict.connection.clone(), state.clone());
-        if evaluate {
-            raised.extend(Self::evaluate_shared(&mut book, verdict.checked_at));
-        }
-        let changes = match write {
-            true => vec![(verdict.connection.clone(), Some(state))],
-            false => Vec::new(),
+        let shared = evaluate.then(|| {
+            let mut shared = book.shared.clone();
+            let changed = Some((verdict.connection.as_str(), &state));
+            raised.extend(Self::evaluate_shared(
+                &book,
+                changed,
+                &mut shared,
+                verdict.checked_at,
+            ));
+            shared
+        });
+        let changes = Changes {
+            connections: vec![(verdict.connection.clone(), Some(state))],
+            shared,
         };
-        self.queue(&book, changes, evaluate, raised, verdict.checked_at)
+        // The connection's new memory goes to the store only when a restart must see it; in
+        // memory it is applied either way, after the commit.
+        let to_write = match write {
+            true => &changes.connections[..],
+            false => &[],
+        };
+        let queued = self.queue(
+            &book,
+            to_write,
+            changes.shared.as_ref(),
+            raised,
+            verdict.checked_at,
+        )?;
+        changes.apply(&mut book);
+        Ok(queued)
     }
 
     /// [`Self::observe`] for the common case that needs no store: when `verdict` raises
@@ -193,7 +254,7 @@ impl AlertEngine {
     /// applied in memory and `true` is returned; otherwise nothing happens and `false` says
     /// to call `observe` (off the async threads, since it writes and may flush).
     pub fn observe_quietly(&self, verdict: &Verdict) -> bool {
-        let mut book = self.book.lock().expect("alert book lock");
+        let mut book = self.book();
         let Some(step) = Step::take(&book, verdict) else {
             return true;
         };
@@ -210,7 +271,7 @@ impl AlertEngine {
     /// memory: last check time, message, streaks past their thresholds). The daemon calls it
     /// periodically and on shutdown.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        let book = self.book.lock().expect("alert book lock");
+        let book = self.book();
         let changes: Vec<(String, Option<ConnectionAlerts>)> = book
             .connections
             .iter()
@@ -224,52 +285,71 @@ impl AlertEngine {
     /// Time-driven work: reminders, and shared incidents whose picture changed with time or
     /// a reload. Run it every few seconds.
     pub fn tick(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut book = self.book.lock().expect("alert book lock");
-        let mut raised = Self::evaluate_shared(&mut book, now);
-        let mut changes = Vec::new();
-        // Borrow the fields apart rather than clone every route on each tick.
-        let Book {
-            connections,
-            routes,
-            ..
-        } = &mut *book;
-        for (name, state) in connections.iter_mut() {
-            let Some(route) = routes.connections.get(name) else {
+        let mut book = self.book();
+        let mut shared = book.shared.clone();
+        let mut raised = Self::evaluate_shared(&book, None, &mut shared, now);
+        let mut connections = Vec::new();
+        for (name, state) in &book.connections {
+            let Some(route) = book.routes.connections.get(name) else {
                 continue;
             };
-            if let Some(reminder) = policy::remind_key(name, state, &route.thresholds, now) {
+            // Only an open incident can be reminded of: clone just those.
+            if state.incident.is_none() {
+                continue;
+            }
+            let mut state = state.clone();
+            if let Some(reminder) = policy::remind_key(name, &mut state, &route.thresholds, now) {
                 raised.push(reminder);
-                changes.push((name.clone(), Some(state.clone())));
+                connections.push((name.clone(), Some(state)));
             }
         }
-        self.queue(&book, changes, true, raised, now)
+        let changes = Changes {
+            connections,
+            shared: Some(shared),
+        };
+        let queued = self.queue(
+            &book,
+            &changes.connections,
+            changes.shared.as_ref(),
+            raised,
+            now,
+        )?;
+        changes.apply(&mut book);
+        Ok(queued)
     }
 
-    fn evaluate_shared(book: &mut Book, now: DateTime<Utc>) -> Vec<Raised> {
-        let Book {
-            connections,
-            shared,
-            routes,
-        } = book;
-        let members: Vec<Member> = routes
+    /// The shared incidents' alerts, evaluated into `shared` (a copy of the book's), with
+    /// `changed` standing in for that connection's memory in the book.
+    fn evaluate_shared(
+        book: &Book,
+        changed: Option<(&str, &ConnectionAlerts)>,
+        shared: &mut SharedIncidents,
+        now: DateTime<Utc>,
+    ) -> Vec<Raised> {
+        let members: Vec<Member> = book
+            .routes
             .connections
             .iter()
             .map(|(name, route)| Member {
                 name,
                 exchange: route.exchange,
-                state: connections.get(name),
+                state: match changed {
+                    Some((changed, state)) if changed == name => Some(state),
+                    _ => book.connections.get(name),
+                },
                 thresholds: route.thresholds,
             })
             .collect();
-        policy::evaluate_shared(&members, shared, &routes.defaults(), now)
+        policy::evaluate_shared(&members, shared, &book.routes.defaults(), now)
     }
 
-    /// Addresses `raised` and writes state, shared incidents and the outbox in one step.
+    /// Addresses `raised` and writes state, shared incidents and the outbox in one step. The
+    /// book is not changed here: the caller applies its copy once this returned `Ok`.
     fn queue(
         &self,
         book: &Book,
-        changes: Vec<(String, Option<ConnectionAlerts>)>,
-        with_shared: bool,
+        changes: &[(String, Option<ConnectionAlerts>)],
+        shared: Option<&SharedIncidents>,
         raised: Vec<Raised>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
@@ -280,12 +360,22 @@ impl AlertEngine {
                 queued.push((recipient, alert.clone()));
             }
         }
-        if changes.is_empty() && !with_shared && queued.is_empty() {
+        if changes.is_empty() && shared.is_none() && queued.is_empty() {
             return Ok(0);
         }
         let count = queued.len();
-        let shared = with_shared.then_some(&book.shared);
-        self.store.commit_alerts(&changes, shared, queued, now)?;
+        #[cfg(test)]
+        if self
+            .fail_next_commit
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(crate::store::StoreError::Db {
+                path: self.store.path().to_path_buf(),
+                op: "queue alerts",
+                source: sled::Error::Io(std::io::Error::other("injected: no space left")),
+            });
+        }
+        self.store.commit_alerts(changes, shared, queued, now)?;
         if count > 0 {
             self.queued.notify_one();
         }
@@ -436,6 +526,126 @@ mod tests {
             }),
             noticed: BTreeSet::new(),
         }
+    }
+
+    const CONFIG: &str = r#"
+[daemon]
+state_dir = "/nonexistent"
+[alerts]
+remind_every = "1h"
+[alerts.telegram]
+bot_token = "123:token"
+chat_ids = [-100]
+api_url = "http://127.0.0.1:9/"
+[connections.alice]
+exchange = "mexc"
+api_key = "mx0vglexamplekey1234"
+api_secret = "secret"
+"#;
+
+    fn engine() -> (tempfile::TempDir, HistoryStore, AlertEngine) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path()).unwrap();
+        let config = Config::from_toml(CONFIG, std::path::Path::new("test.toml")).unwrap();
+        let engine = AlertEngine::open(store.clone(), &config).unwrap();
+        (dir, store, engine)
+    }
+
+    fn verdict(status: Status, minute: u32) -> Verdict {
+        Verdict {
+            connection: "alice".to_string(),
+            exchange: ExchangeKind::Mexc,
+            status,
+            permissions: Default::default(),
+            ip_restricted: Some(true),
+            expires_at: None,
+            latency_ms: 5,
+            message: status.name().to_string(),
+            remedy: None,
+            warnings: Vec::new(),
+            checked_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, minute, 0).unwrap(),
+        }
+    }
+
+    fn queued_topics(store: &HistoryStore) -> Vec<(AlertKind, String)> {
+        let outbox = store.outbox().unwrap();
+        outbox
+            .iter()
+            .map(|e| (e.alert.kind, e.alert.topic_name().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_the_memory_as_it_was_so_the_repeat_raises_the_alert() {
+        let (_dir, store, engine) = engine();
+        assert_eq!(engine.observe(&verdict(Status::Connected, 0)).unwrap(), 0);
+        engine
+            .fail_next_commit
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(engine
+            .observe(&verdict(Status::WithdrawEnabled, 1))
+            .is_err());
+        assert!(store.outbox().unwrap().is_empty());
+        // The same verdict again: the incident was never recorded, so it opens now.
+        assert!(
+            !engine.observe_quietly(&verdict(Status::WithdrawEnabled, 2)),
+            "the repeat needs the store: it raises the alert the failed write lost"
+        );
+        assert_eq!(
+            engine
+                .observe(&verdict(Status::WithdrawEnabled, 2))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            queued_topics(&store),
+            vec![(AlertKind::Opened, "withdraw_enabled".to_string())]
+        );
+        // And once it is in the outbox, the next repeat is quiet.
+        assert!(engine.observe_quietly(&verdict(Status::WithdrawEnabled, 3)));
+    }
+
+    #[test]
+    fn a_failed_commit_of_a_reminder_is_reminded_at_the_next_tick() {
+        let (_dir, store, engine) = engine();
+        engine.observe(&verdict(Status::InvalidKey, 0)).unwrap();
+        assert_eq!(queued_topics(&store).len(), 1);
+        let later = Utc.with_ymd_and_hms(2026, 1, 1, 2, 0, 0).unwrap();
+        engine
+            .fail_next_commit
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(engine.tick(later).is_err());
+        assert_eq!(queued_topics(&store).len(), 1);
+        assert_eq!(engine.tick(later).unwrap(), 1);
+        assert_eq!(
+            queued_topics(&store).last(),
+            Some(&(AlertKind::Reminder, "invalid_key".to_string()))
+        );
+        assert_eq!(engine.tick(later).unwrap(), 0, "reminded once");
+    }
+
+    #[test]
+    fn a_poisoned_book_lock_does_not_stop_alerting() {
+        let (_dir, store, engine) = engine();
+        let engine = Arc::new(engine);
+        let holder = Arc::clone(&engine);
+        let panicked = std::thread::spawn(move || {
+            let _book = holder.book.lock().unwrap();
+            panic!("a bug while the alert book is held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(engine.book.is_poisoned());
+        engine.observe(&verdict(Status::Connected, 0)).unwrap();
+        assert_eq!(
+            engine
+                .observe(&verdict(Status::WithdrawEnabled, 1))
+                .unwrap(),
+            1
+        );
+        assert_eq!(queued_topics(&store).len(), 1);
+        engine.tick(Utc::now()).unwrap();
+        engine.checkpoint().unwrap();
     }
 
     fn worth(before: ConnectionAlerts, after: ConnectionAlerts) -> bool {

@@ -44,6 +44,11 @@ pub struct DaemonConfig {
     /// The operator's opt-in to serve `/metrics` on a non-loopback address
     /// (`daemon.metrics_public`); without it such an address is a config error.
     pub metrics_public: bool,
+    /// The bearer token `/history` asks for (`daemon.http_token`); required with
+    /// `metrics_public`. Compared in constant time, never logged.
+    pub http_token: Option<SecretString>,
+    /// `/metrics` asks for the token too (`daemon.http_token_for_metrics`).
+    pub http_token_for_metrics: bool,
     pub history_retention: Duration,
     pub max_concurrent_checks: usize,
     pub check_timeout: Duration,
@@ -80,6 +85,9 @@ pub struct TelegramConfig {
     pub bot_token: SecretString,
     pub chat_ids: Vec<i64>,
     pub api_url: String,
+    /// Who may command the bot in those chats (`alerts.telegram.allowed_user_ids`); `None`:
+    /// every member of an allowlisted chat.
+    pub allowed_user_ids: Option<Vec<i64>>,
 }
 
 #[derive(Clone)]

@@ -136,6 +136,8 @@ schedule = "0 */5 * * * *"
 state_dir = "/var/lib/keywarden"
 metrics_listen = "127.0.0.1:9477"
 metrics_public = false
+http_token = "cred:http-token"
+http_token_for_metrics = true
 history_retention = "90d"
 max_concurrent_checks = 64
 check_timeout = "15s"
@@ -156,6 +158,7 @@ bot_token = "env:TOKEN"
 chat_ids = [-1001234567890, 42]
 api_url = "http://127.0.0.1:1"
 insecure = false
+allowed_user_ids = [4242, 17]
 
 [alerts.email]
 smtp_url = "smtp://relay.example.com:587?tls=required"

@@ -20,7 +20,7 @@ pub struct RawConfig {
     pub connections: BTreeMap<String, RawConnection>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawDaemon {
@@ -28,6 +28,8 @@ pub struct RawDaemon {
     pub state_dir: Option<String>,
     pub metrics_listen: Option<String>,
     pub metrics_public: Option<bool>,
+    pub http_token: Option<String>,
+    pub http_token_for_metrics: Option<bool>,
     pub history_retention: Option<String>,
     pub max_concurrent_checks: Option<i64>,
     pub check_timeout: Option<String>,
@@ -58,6 +60,8 @@ pub struct RawTelegram {
     /// Allows a plain `http://` `api_url` on a host other than this one (the bot token travels
     /// in every request's path).
     pub insecure: Option<bool>,
+    #[serde(default, deserialize_with = "optional_ids")]
+    pub allowed_user_ids: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -143,7 +147,11 @@ impl UrlField for Option<String> {
     }
 }
 
-redacted_debug!(RawTelegram { chat_ids, insecure } urls { api_url } hides { bot_token });
+redacted_debug!(RawDaemon {
+    schedule, state_dir, metrics_listen, metrics_public, http_token_for_metrics,
+    history_retention, max_concurrent_checks, check_timeout, expiry_warning, request_budget
+} urls {} hides { http_token });
+redacted_debug!(RawTelegram { chat_ids, insecure, allowed_user_ids } urls { api_url } hides { bot_token });
 redacted_debug!(RawEmail { username, from, to, insecure } urls { smtp_url } hides { password });
 redacted_debug!(RawConnection {
     exchange, markets, require_ip_whitelist, owner_email, schedule, alerts, insecure
@@ -166,6 +174,14 @@ where
         OneOrMany::One(value) => vec![value],
         OneOrMany::Many(values) => values,
     })
+}
+
+/// [`chat_ids`] for a list that may be left out (`None`, not empty).
+fn optional_ids<'de, D>(deserializer: D) -> Result<Option<Vec<i64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    chat_ids(deserializer).map(Some)
 }
 
 /// Chat ids as written in TOML (numbers) or as the environment gives them (text, one value or a

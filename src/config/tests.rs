@@ -31,11 +31,46 @@ fn metrics_on_a_public_address_needs_the_opt_in() {
     }
 
     let text = format!(
-        "[daemon]\nmetrics_listen = \"0.0.0.0:9477\"\nmetrics_public = true\n\n{CONNECTION}"
+        "[daemon]\nmetrics_listen = \"0.0.0.0:9477\"\nmetrics_public = true\n\
+         http_token = \"a-literal-token-never-shown\"\n\n{CONNECTION}"
     );
     let config = load(&text).expect("opted in");
     assert_eq!(config.daemon.metrics_listen.to_string(), "0.0.0.0:9477");
     assert!(config.daemon.metrics_public);
+    assert!(config.daemon.http_token.is_some());
+    assert!(!format!("{config:?}").contains("a-literal-token-never-shown"));
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("daemon.http_token")),
+        "a literal token is warned about: {:?}",
+        config.warnings
+    );
+}
+
+#[test]
+fn metrics_public_needs_a_token_for_history() {
+    let text = format!(
+        "[daemon]\nmetrics_listen = \"0.0.0.0:9477\"\nmetrics_public = true\n\n{CONNECTION}"
+    );
+    let message = load(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("keywarden.toml: daemon.http_token: daemon.metrics_public = true"),
+        "{message}"
+    );
+    let text = format!("[daemon]\nhttp_token_for_metrics = true\n\n{CONNECTION}");
+    let message = load(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("daemon.http_token_for_metrics"),
+        "{message}"
+    );
+    let text = format!("[daemon]\nhttp_token = \"env:KEYWARDEN_TEST_UNSET_TOKEN\"\n\n{CONNECTION}");
+    let message = load(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("daemon.http_token: environment variable KEYWARDEN_TEST_UNSET_TOKEN"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -381,4 +416,23 @@ fn values_that_cannot_be_meant_are_refused_with_the_reason() {
         let text = format!("[alerts]\nremind_every = \"{remind}\"\n\n{CONNECTION}");
         load(&text).unwrap_or_else(|e| panic!("{remind}: {e}"));
     }
+}
+
+#[test]
+fn telegram_allowed_user_ids_are_optional_but_never_empty() {
+    let telegram = "[alerts.telegram]\nbot_token = \"123:abc\"\nchat_ids = [-100]\n";
+    let config = load(&format!("{telegram}\n{CONNECTION}")).unwrap();
+    assert_eq!(config.alerts.telegram.unwrap().allowed_user_ids, None);
+    let text = format!("{telegram}allowed_user_ids = [42, 7]\n\n{CONNECTION}");
+    let config = load(&text).unwrap();
+    assert_eq!(
+        config.alerts.telegram.unwrap().allowed_user_ids,
+        Some(vec![42, 7])
+    );
+    let text = format!("{telegram}allowed_user_ids = []\n\n{CONNECTION}");
+    let message = load(&text).unwrap_err().to_string();
+    assert!(
+        message.contains("alerts.telegram.allowed_user_ids: an empty list"),
+        "{message}"
+    );
 }

@@ -89,7 +89,7 @@ pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     let mut problems = Problems(Vec::new());
     let mut notes = SecretNotes::default();
     let mut schedules = Schedules::default();
-    let daemon = daemon(raw.daemon, &mut problems);
+    let daemon = daemon(raw.daemon, &mut problems, &mut notes);
     let alerts = alerts(raw.alerts, &mut problems, &mut notes);
     let mut connections = Vec::with_capacity(raw.connections.len());
     for (name, raw_connection) in raw.connections {
@@ -163,9 +163,28 @@ pub const SHORTEST_RETENTION: Duration = Duration::from_secs(3600);
 /// The shortest `remind_every` other than "0" (off): more often would flood the channels.
 pub const SHORTEST_REMINDER: Duration = Duration::from_secs(60);
 
-fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
+fn daemon(raw: RawDaemon, problems: &mut Problems, notes: &mut SecretNotes) -> DaemonConfig {
     let default_schedule = Schedule::parse(DEFAULT_SCHEDULE).expect("default schedule is valid");
     let metrics_public = raw.metrics_public.unwrap_or(false);
+    let http_token_for_metrics = raw.http_token_for_metrics.unwrap_or(false);
+    let http_token = raw
+        .http_token
+        .as_deref()
+        .and_then(|t| secret_field("daemon.http_token", t, problems, notes));
+    if raw.http_token.is_none() {
+        if metrics_public {
+            problems.add(
+                "daemon.http_token",
+                "daemon.metrics_public = true serves /history (every connection's past) to other \
+                 hosts: set a bearer token for it, e.g. http_token = \"cred:http-token\"",
+            );
+        } else if http_token_for_metrics {
+            problems.add(
+                "daemon.http_token_for_metrics",
+                "asks /metrics for a token, but daemon.http_token is not set",
+            );
+        }
+    }
     DaemonConfig {
         schedule: problems.check("daemon.schedule", raw.schedule, default_schedule, |s| {
             Schedule::parse(&s)
@@ -191,6 +210,8 @@ fn daemon(raw: RawDaemon, problems: &mut Problems) -> DaemonConfig {
             |s| metrics_listen(&s, metrics_public),
         ),
         metrics_public,
+        http_token,
+        http_token_for_metrics,
         history_retention: problems.check(
             "daemon.history_retention",
             raw.history_retention,
@@ -248,7 +269,8 @@ fn metrics_listen(text: &str, public: bool) -> Result<SocketAddr, String> {
         Err(format!(
             "{addr} is reachable from other hosts, and /metrics names every connection and its \
              state; listen on loopback (\"127.0.0.1:9477\") behind a proxy, or set \
-             daemon.metrics_public = true to serve it on this address on purpose"
+             daemon.metrics_public = true (and daemon.http_token for /history) to serve it on \
+             this address on purpose"
         ))
     }
 }
@@ -355,10 +377,18 @@ fn telegram(
         problems,
         notes,
     );
+    if raw.allowed_user_ids.as_ref().is_some_and(Vec::is_empty) {
+        problems.add(
+            "alerts.telegram.allowed_user_ids",
+            "an empty list would let nobody command the bot: list user ids, or leave the key \
+             out to let every member of the chats in chat_ids",
+        );
+    }
     (problems.0.len() == before).then(|| TelegramConfig {
         bot_token: bot_token.expect("no problem recorded, so the token resolved"),
         chat_ids: raw.chat_ids,
         api_url,
+        allowed_user_ids: raw.allowed_user_ids,
     })
 }
 

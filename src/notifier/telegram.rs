@@ -283,6 +283,7 @@ mod tests {
             bot_token: SecretString::from(token.to_string()),
             chat_ids: vec![1, -2],
             api_url: "http://127.0.0.1:9/".to_string(),
+            allowed_user_ids: None,
         }
     }
 

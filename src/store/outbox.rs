@@ -30,6 +30,10 @@ pub struct OutboxEntry {
     pub next_attempt_at: DateTime<Utc>,
     /// The last failure, for the log and `keywarden` operators; never a secret.
     pub last_error: Option<String>,
+    /// The channel refused this alert (or a digest holding it): it is tried alone, on its own
+    /// backoff, and does not hold up the recipient's other alerts.
+    #[serde(default)]
+    pub set_aside: bool,
 }
 
 fn connection_key(name: &str) -> Vec<u8> {
@@ -84,6 +88,7 @@ impl HistoryStore {
                 attempts: 0,
                 next_attempt_at: now,
                 last_error: None,
+                set_aside: false,
             });
         }
         (&self.alerts, &self.outbox)

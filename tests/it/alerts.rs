@@ -439,3 +439,190 @@ async fn bot_commands_answer_allowlisted_chats_only() {
     daemon.signal("TERM");
     assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
 }
+
+/// Issue 19: one message the relay refuses for its content (an SMTP 5xx) blocked its
+/// recipient's whole queue for up to a day. Now the refused alert is set aside and retried
+/// alone, and the alerts after it go out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
+    let spammy = sim_key(
+        ExchangeKind::Mexc,
+        "alerts-spammy",
+        Scenario::WithdrawEnabled,
+    );
+    let bob = sim_key(ExchangeKind::Mexc, "alerts-bob", Scenario::FuturesMissing);
+    let sim = support::start_sim(ScenarioFile {
+        keys: vec![spammy.clone(), bob.clone()],
+        ..ScenarioFile::default()
+    })
+    .await;
+    let smtp = SmtpServer::start(smtp_server::Behaviour::RejectDataContaining("spammy")).await;
+    let scratch = Scratch::new();
+    let metrics = free_port();
+    let text = format!(
+        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
+         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
+         [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"keywarden@example.com\"\nto = [\"ops@example.com\"]\n\n\
+         {a}{b}",
+        state = scratch.path().join("state").display(),
+        smtp = smtp.url(),
+        a = connection_toml("spammy", &spammy, &sim, &["spot"]),
+        b = connection_toml("bob", &bob, &sim, &["spot"]),
+    );
+    let config = scratch.write("keywarden.toml", &text);
+    let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
+
+    eventually(
+        Duration::from_secs(30),
+        "the relay refusing spammy's alert",
+        || async { (!smtp.refused().is_empty()).then_some(()) },
+    )
+    .await;
+    assert!(
+        smtp.messages().iter().all(|m| !m.data.contains("spammy")),
+        "the refused alert was not accepted"
+    );
+    // A later alert for the same recipient goes out now, not after the refused one's day.
+    assert!(sim
+        .state
+        .set_scenario(ExchangeKind::Mexc, &bob.api_key, Scenario::WithdrawEnabled));
+    let mail = eventually(Duration::from_secs(30), "bob's alert", || async {
+        smtp.messages()
+            .into_iter()
+            .find(|m| m.data.contains("bob") && m.data.contains("withdraw"))
+    })
+    .await;
+    assert_eq!(mail.recipients, vec!["ops@example.com".to_string()]);
+    assert!(!mail.data.contains("spammy"), "bob's alert went alone");
+    // The refused one stays in the outbox, set aside for a later try; nothing else does.
+    let depth = eventually(Duration::from_secs(10), "an outbox of one", || async {
+        let (_, body) = support::http_get(&format!("http://{metrics}/metrics")).await?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&d| d == 1)
+    })
+    .await;
+    assert_eq!(depth, 1);
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    let log = daemon.log();
+    assert!(
+        log.contains("554") && log.contains("content rejected"),
+        "the refusal is logged: {log}"
+    );
+}
+
+/// Issue 19: the store's `delivered` tree was never pruned. The daemon now forgets delivery
+/// records older than a week (at start, then hourly) and keeps the recent ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_records_older_than_a_week_are_pruned_and_recent_ones_kept() {
+    let key = sim_key(ExchangeKind::Mexc, "alerts-prune", Scenario::FuturesMissing);
+    let sim = support::start_sim(ScenarioFile {
+        keys: vec![key.clone()],
+        ..ScenarioFile::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let state = scratch.path().join("state");
+    {
+        let store = keywarden::store::HistoryStore::open(&state).unwrap();
+        let now = chrono::Utc::now();
+        store
+            .mark_delivered(&[1, 2], now - chrono::Duration::days(30))
+            .unwrap();
+        store
+            .mark_delivered(&[3], now - chrono::Duration::hours(1))
+            .unwrap();
+    }
+    let text = format!(
+        "[daemon]\nstate_dir = \"{}\"\nmetrics_listen = \"{}\"\n\n{}",
+        state.display(),
+        free_port(),
+        connection_toml("alice", &key, &sim, &["spot"])
+    );
+    let config = scratch.write("keywarden.toml", &text);
+    let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
+    let line = eventually(Duration::from_secs(20), "the prune in the log", || async {
+        daemon
+            .log()
+            .lines()
+            .find(|l| l.contains("pruned old delivery records"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(line.contains("removed=2"), "{line}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    let store = keywarden::store::HistoryStore::open(&state).unwrap();
+    assert!(!store.was_delivered(1).unwrap());
+    assert!(!store.was_delivered(2).unwrap());
+    assert!(store.was_delivered(3).unwrap(), "a recent record is kept");
+}
+
+/// Issue 19: any member of an allowlisted group could command the bot, and every refused
+/// message was a log line. With `allowed_user_ids` only those users are answered, and ignored
+/// messages are logged at most once a minute (with a count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a_bounded_rate() {
+    const ALLOWED_USER: i64 = 4242;
+    const OTHER_MEMBER: i64 = 777;
+    // A schedule that does not fire during the test: every check comes from a command.
+    let w = World::new(Scenario::FuturesMissing, "0 0 0 1 1 *", "").await;
+    let text = std::fs::read_to_string(&w.config).unwrap().replace(
+        "\napi_url = ",
+        &format!("\nallowed_user_ids = [{ALLOWED_USER}]\napi_url = "),
+    );
+    std::fs::write(&w.config, text).unwrap();
+    let mut daemon = w.start("daemon.log");
+    eventually(Duration::from_secs(20), "the bot polling", || async {
+        (w.bot.calls("getUpdates") > 0).then_some(())
+    })
+    .await;
+
+    w.bot
+        .push_update_from(CHATS[0], OTHER_MEMBER, "/check carol");
+    w.bot.push_update_from(CHATS[1], OTHER_MEMBER, "/status");
+    for _ in 0..50 {
+        w.bot.push_update_from(-999, OTHER_MEMBER, "/status");
+    }
+    // The marker: once it is answered, everything before it was seen.
+    w.bot.push_update_from(CHATS[0], ALLOWED_USER, "/status");
+    let answer = eventually(Duration::from_secs(20), "the answer to /status", || async {
+        w.bot
+            .delivered()
+            .into_iter()
+            .find(|m| m.chat_id == CHATS[0])
+    })
+    .await;
+    assert!(!answer.text.is_empty());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = w.bot.sent();
+    assert_eq!(sent.len(), 1, "only the allowed user is answered: {sent:?}");
+    let run = support::run(
+        &[
+            "history",
+            "--config",
+            w.config.to_str().unwrap(),
+            "carol",
+            "--json",
+        ],
+        &[("TELEGRAM_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        support::json_lines(&run.stdout).is_empty(),
+        "the other member's /check ran a check: {}",
+        run.stdout
+    );
+    let log = daemon.log();
+    let lines = log.matches("ignoring a telegram message").count();
+    assert!(
+        (1..=2).contains(&lines),
+        "52 ignored messages, {lines} log lines:\n{log}"
+    );
+    assert!(log.contains("allowed_user_ids"), "says why: {log}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+}

@@ -129,8 +129,13 @@ impl BotApiSim {
         inner.calls.iter().filter(|m| **m == method).count()
     }
 
-    /// Queues a text message from `chat_id` for `getUpdates`.
+    /// Queues a text message from `chat_id` for `getUpdates`, sent by user 4242.
     pub fn push_update(&self, chat_id: i64, text: &str) {
+        self.push_update_from(chat_id, 4242, text);
+    }
+
+    /// Queues a text message from user `user_id` in `chat_id` for `getUpdates`.
+    pub fn push_update_from(&self, chat_id: i64, user_id: i64, text: &str) {
         {
             let mut inner = self.shared.inner.lock().unwrap();
             let id = inner.next_update;
@@ -141,7 +146,7 @@ impl BotApiSim {
                     "message_id": id,
                     "date": 1_714_564_800,
                     "chat": chat(chat_id),
-                    "from": {"id": 4242, "is_bot": false, "first_name": "Operator"},
+                    "from": {"id": user_id, "is_bot": false, "first_name": "Operator"},
                     "text": text,
                 }
             });

@@ -70,6 +70,11 @@ struct Setup {
 }
 
 async fn setup(state_in: &str) -> Setup {
+    setup_with(state_in, "").await
+}
+
+/// [`setup`] with `extra` config sections (e.g. `[alerts...]`) before the connection.
+async fn setup_with(state_in: &str, extra: &str) -> Setup {
     let key = sim_key(ExchangeKind::Mexc, "disk-alice", Scenario::FuturesMissing);
     let sim = support::start_sim(ScenarioFile {
         keys: vec![key.clone()],
@@ -81,7 +86,7 @@ async fn setup(state_in: &str) -> Setup {
     let metrics = free_port();
     let text = format!(
         "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{}",
+         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{extra}{}",
         state.display(),
         connection_toml("alice", &key, &sim, &["spot"])
     );
@@ -296,5 +301,67 @@ async fn a_read_only_state_dir_stops_start_up_with_exit_2_naming_it_and_keeps_th
             "span lost: {span}\nafter: {after:?}"
         );
     }
+    s.stop(daemon).await;
+}
+
+/// Issue 19, item 7: the alert engine moved its memory before the outbox commit, so after a
+/// failed write the repeat verdict raised nothing and the alert was gone. Now the memory moves
+/// only with the commit: every later check of the same verdict tries to queue the alert again,
+/// and once the disk is usable (sled keeps failing after an I/O error until it is reopened,
+/// so: a restart) the alert arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_that_cannot_be_queued_on_a_full_disk_is_tried_again_not_forgotten() {
+    const TOKEN: &str = "123456:disk-test-token";
+    const CHAT: i64 = -1001;
+    let bot = crate::botapi_sim::BotApiSim::start(TOKEN).await;
+    let alerts = format!(
+        "[alerts.telegram]\nbot_token = \"{TOKEN}\"\nchat_ids = [{CHAT}]\napi_url = \"{}\"\n\n",
+        bot.url()
+    );
+    let s = setup_with("disk", &alerts).await;
+    let Some(_mount) = Tmpfs::mount(&s.scratch.path().join("disk"), "4M") else {
+        return;
+    };
+    let daemon = s.start("first.log");
+    eventually(Duration::from_secs(20), "a span checked twice", || async {
+        s.history()
+            .await
+            .filter(|spans| spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2))
+    })
+    .await;
+
+    let filler = fill(&s.scratch.path().join("disk"));
+    s.play(Scenario::WithdrawEnabled);
+    // Checked every second: each check of the withdraw verdict tries to queue the alert.
+    let tries = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("cannot queue alerts") && l.contains("alice"))
+            .count()
+    };
+    eventually(
+        Duration::from_secs(30),
+        "three tries to queue the alert",
+        || async { (tries(&daemon.log()) >= 3).then_some(()) },
+    )
+    .await;
+    let log = s.stop(daemon).await;
+    assert!(!log.contains("panicked"), "{log}");
+    println!(
+        "full disk: the withdraw alert was tried {} times while it could not be queued",
+        tries(&log)
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let daemon = s.start("second.log");
+    let sent = eventually(Duration::from_secs(30), "the withdraw alert", || async {
+        let sent: Vec<_> = bot
+            .delivered()
+            .into_iter()
+            .filter(|m| m.chat_id == CHAT && m.text.contains("withdraw_enabled"))
+            .collect();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert!(sent[0].text.contains("alice"), "{}", sent[0].text);
     s.stop(daemon).await;
 }

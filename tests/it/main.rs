@@ -14,6 +14,7 @@ mod exposure;
 mod faults;
 mod fuzz;
 mod hostile;
+mod http_guard;
 mod metrics;
 mod pacing;
 mod probe_support;

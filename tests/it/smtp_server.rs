@@ -24,6 +24,9 @@ pub enum Behaviour {
     PermanentOnRcpt,
     /// `535 5.7.8` to AUTH, echoing the credentials it was sent (a careless relay).
     RejectAuthEchoing,
+    /// `554 5.7.1` at the end of DATA for a message containing this text (a content filter);
+    /// other messages are accepted. Refused messages are recorded apart ([`SmtpServer::refused`]).
+    RejectDataContaining(&'static str),
     /// Accepts the TCP connection and never says a word.
     Silent,
     /// Not listening: connections are refused.
@@ -52,6 +55,7 @@ pub struct Received {
 #[derive(Default)]
 struct Log {
     messages: Vec<Received>,
+    refused: Vec<Received>,
     auths: Vec<AuthRecord>,
     /// Every command line received, for debugging a failing test.
     commands: Vec<String>,
@@ -92,6 +96,11 @@ impl SmtpServer {
 
     pub fn messages(&self) -> Vec<Received> {
         self.log.lock().unwrap().messages.clone()
+    }
+
+    /// Messages refused by [`Behaviour::RejectDataContaining`], in order.
+    pub fn refused(&self) -> Vec<Received> {
+        self.log.lock().unwrap().refused.clone()
     }
 
     pub fn auths(&self) -> Vec<AuthRecord> {
@@ -333,12 +342,21 @@ async fn session(stream: TcpStream, behaviour: watch::Receiver<Behaviour>, log: 
                 if !complete {
                     return;
                 }
-                log.lock().unwrap().messages.push(Received {
+                let received = Received {
                     from: from.take().unwrap_or_default(),
                     recipients: std::mem::take(&mut recipients),
                     data: lines.join("\r\n"),
-                });
-                conn.reply("250 2.0.0 OK queued").await
+                };
+                match mode {
+                    Behaviour::RejectDataContaining(marker) if received.data.contains(marker) => {
+                        log.lock().unwrap().refused.push(received);
+                        conn.reply("554 5.7.1 message content rejected").await
+                    }
+                    _ => {
+                        log.lock().unwrap().messages.push(received);
+                        conn.reply("250 2.0.0 OK queued").await
+                    }
+                }
             }
             "RSET" => {
                 from = None;

@@ -258,6 +258,40 @@ impl DaemonProcess {
         DaemonProcess { child, log }
     }
 
+    /// Like [`DaemonProcess::start`] with the daemon's open-file limit set to `max_files`
+    /// (soft and hard), as a small `LimitNOFILE=` would.
+    pub fn start_with_file_limit(
+        config: &std::path::Path,
+        log: PathBuf,
+        max_files: u64,
+    ) -> DaemonProcess {
+        let err = std::fs::File::create(&log).expect("daemon log file");
+        let mut command = tokio::process::Command::new(binary());
+        command
+            .args(["run", "--config", config.to_str().unwrap()])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("KEYWARDEN_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .kill_on_drop(true);
+        // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: max_files,
+                    rlim_max: max_files,
+                };
+                match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        let child = command.spawn().expect("start keywarden run");
+        DaemonProcess { child, log }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id().expect("daemon still running")
     }

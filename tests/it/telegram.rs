@@ -26,6 +26,7 @@ fn config(sim: &BotApiSim) -> TelegramConfig {
         bot_token: SecretString::from(TOKEN.to_string()),
         chat_ids: vec![OPS, ONCALL],
         api_url: sim.url(),
+        allowed_user_ids: None,
     }
 }
 

@@ -1,8 +1,11 @@
-//! The bot's commands: `/status` and `/check NAME`, answered only in the allowlisted chats.
+//! The bot's commands: `/status` and `/check NAME`, answered only in the allowlisted chats, and
+//! there only to the allowlisted users when `alerts.telegram.allowed_user_ids` is set (any
+//! member of a group could command the bot otherwise).
 //!
 //! A manual `getUpdates` loop (offset + long polling) rather than teloxide's dispatcher: it stops
 //! at once when the shutdown flag flips, and it is the whole of what two commands need. Anything
-//! else — another chat, other text, another bot's command — gets no answer and an info line.
+//! else — another chat or user, other text, another bot's command — gets no answer and an info
+//! line, at most one a minute (a stranger flooding the bot must not flood the log).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,8 @@ const POLL_SECONDS: u32 = 10;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(POLL_SECONDS as u64 + 15);
 /// The longest pause after failed polls.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// At most one log line about ignored messages per this long.
+const IGNORED_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A command the bot understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +76,7 @@ pub fn spawn_commands(
     let scrub = Scrubber::new(config);
     let bot = build_bot(config, CLIENT_TIMEOUT);
     let allowed = config.chat_ids.clone();
+    let allowed_users = config.allowed_user_ids.clone();
     tokio::spawn(async move {
         let bot = match bot {
             Ok(bot) => bot,
@@ -83,9 +89,11 @@ pub fn spawn_commands(
             bot,
             backend,
             allowed,
+            allowed_users,
             scrub,
             shutdown,
             username: None,
+            ignored: Ignored::default(),
         };
         looper.run().await;
         tracing::info!("telegram commands stopped");
@@ -96,9 +104,41 @@ struct Looper {
     bot: Bot,
     backend: Arc<dyn CommandBackend>,
     allowed: Vec<i64>,
+    /// `None`: every member of an allowed chat may command the bot.
+    allowed_users: Option<Vec<i64>>,
     scrub: Scrubber,
     shutdown: watch::Receiver<bool>,
     username: Option<String>,
+    ignored: Ignored,
+}
+
+/// Messages the bot does not answer, logged at most once per [`IGNORED_LOG_EVERY`] with how
+/// many were ignored since the last line.
+#[derive(Default)]
+struct Ignored {
+    last_logged: Option<tokio::time::Instant>,
+    since: u64,
+}
+
+impl Ignored {
+    fn note(&mut self, chat_id: i64, user_id: Option<i64>, why: &str) {
+        let now = tokio::time::Instant::now();
+        if self
+            .last_logged
+            .is_some_and(|last| now - last < IGNORED_LOG_EVERY)
+        {
+            self.since += 1;
+            return;
+        }
+        self.last_logged = Some(now);
+        let more = std::mem::take(&mut self.since);
+        tracing::info!(
+            chat_id,
+            user_id,
+            ignored_since_last_line = more,
+            "ignoring a telegram message {why}"
+        );
+    }
 }
 
 impl Looper {
@@ -180,18 +220,27 @@ impl Looper {
         }
     }
 
-    async fn handle(&self, message: &Message) {
+    async fn handle(&mut self, message: &Message) {
         let chat_id = message.chat.id.0;
+        let user_id = message
+            .from
+            .as_ref()
+            .and_then(|user| i64::try_from(user.id.0).ok());
         let text = message.text().unwrap_or_default();
         if !self.allowed.contains(&chat_id) {
-            tracing::info!(
-                chat_id,
-                "ignoring a telegram message from a chat not in alerts.telegram.chat_ids"
-            );
+            let why = "from a chat not in alerts.telegram.chat_ids";
+            self.ignored.note(chat_id, user_id, why);
             return;
         }
+        if let Some(users) = &self.allowed_users {
+            if !user_id.is_some_and(|id| users.contains(&id)) {
+                let why = "from a user not in alerts.telegram.allowed_user_ids";
+                self.ignored.note(chat_id, user_id, why);
+                return;
+            }
+        }
         let Some(command) = parse_command(text, self.username.as_deref()) else {
-            tracing::info!(chat_id, "ignoring a telegram message that is not a command");
+            self.ignored.note(chat_id, user_id, "that is not a command");
             return;
         };
         let answer = match command {
