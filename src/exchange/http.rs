@@ -151,7 +151,6 @@ fn host_key(url: &str) -> String {
         .unwrap_or_default()
 }
 
-
 /// Reads `response` (to the request for `url`) into a [`Reply`]: a redirect is refused unread,
 /// naming only the host it points to (its URL may echo our signed query); the body is read as
 /// it streams, at most [`MAX_REPLY_BYTES`], and a longer one is dropped at the cap, which

@@ -382,7 +382,8 @@ fn checkpoints_of_a_long_healthy_run_stay_within_sleds_working_space() {
     // segment (512 KiB) is reclaimed later, so the files need a few segments of working space
     // whatever the data. 13,000 checks with a checkpoint after each (the worst case: the
     // daemon checkpoints every few minutes) must keep the files within that working space,
-    // far below what keeping every check would take (measured: 2-3.6 MiB).
+    // far below what keeping every check would take (measured: 2-3.6 MiB on a quiet machine,
+    // 5.2-6.2 MiB with the other core busy, where sled reclaims old segments later).
     let (_dir, store) = scratch();
     let mut largest = 0;
     for m in 0..13_000 {
@@ -403,7 +404,7 @@ fn checkpoints_of_a_long_healthy_run_stay_within_sleds_working_space() {
     let accumulated = 13_000 * per_check as u64;
     let mib = 1024 * 1024;
     assert!(
-        largest <= 5 * mib && accumulated > largest + mib,
+        largest <= 7 * mib && accumulated > largest + 2 * mib,
         "over 13,000 checkpointed checks the files reached {largest} bytes \
          (keeping every check would take {accumulated})"
     );
