@@ -15,8 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use keywarden::check::{Status, Verdict};
-use keywarden::exchange::{ExchangeKind, Permissions};
+use keywarden::domain::{ExchangeKind, Permissions, Status, Verdict};
 use keywarden::metrics::labelled_reference::LabelledConnectionSeries;
 use keywarden::metrics::Metrics;
 

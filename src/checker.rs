@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
-use crate::check::{judge, CheckContext, Policy, Verdict};
+use crate::check::{judge, CheckContext, Policy};
 use crate::config::{Connection, DaemonConfig};
+use crate::domain::{ExchangeKind, Facts, Problem, ProblemKind, Verdict};
 use crate::exchange::budget::{HostBudgets, Pacing};
-use crate::exchange::{
-    self, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem, ProblemKind,
-};
+use crate::exchange::{self, Exchange, HttpClient, ProbeTarget};
 use crate::metrics::Metrics;
 
 /// Checks connections against their exchanges. Cheap to share behind an `Arc`.
@@ -272,9 +271,8 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Status;
     use crate::config::Config;
-    use crate::exchange::BoxFuture;
+    use crate::domain::{BoxFuture, Status};
 
     /// A probe that does what its closure says, for one exchange.
     struct FakeProbe {
@@ -293,13 +291,11 @@ mod tests {
     }
 
     fn config(check_timeout: &str) -> Config {
-        let text = format!(
-            "[daemon]\nstate_dir = \"/tmp/kw-checker-test\"\ncheck_timeout = \"1s\"\n\
+        let text = "[daemon]\nstate_dir = \"/tmp/kw-checker-test\"\ncheck_timeout = \"1s\"\n\
              [connections.alice-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n\
-             [connections.bob-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n"
-        );
-        let mut config = Config::from_toml(&text, std::path::Path::new("test.toml"))
-            .expect("valid test config");
+             [connections.bob-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n";
+        let mut config =
+            Config::from_toml(text, std::path::Path::new("test.toml")).expect("valid test config");
         // Shorter than the config file may say (at least 1s), so the tests stay quick.
         config.daemon.check_timeout = humantime::parse_duration(check_timeout).unwrap();
         config
@@ -327,7 +323,7 @@ mod tests {
 
     fn healthy_facts() -> Facts {
         Facts {
-            permissions: crate::exchange::Permissions {
+            permissions: crate::domain::Permissions {
                 read: Some(true),
                 trade: Some(true),
                 withdraw: Some(false),

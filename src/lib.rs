@@ -5,10 +5,12 @@
 //! plain words what is wrong with it and what to do about it.
 //!
 //! Module map, in the order data flows (see `ARCHITECTURE.md`):
+//! - [`domain`]: the words every layer shares (exchange kinds, credentials, permissions, facts,
+//!   statuses, warnings, verdicts, markets). Depends on no other layer.
 //! - [`config`]: the TOML file, environment overrides, validation, secret resolution.
 //! - [`exchange`]: one file per exchange behind a small trait; signs requests, asks the
-//!   exchange about a key and returns [`exchange::Facts`]. The only module that talks HTTP.
-//! - [`check`]: facts → [`check::Verdict`] (status by precedence, warnings, remedy). Pure.
+//!   exchange about a key and returns [`domain::Facts`]. The only module that talks HTTP.
+//! - [`check`]: facts → [`domain::Verdict`] (status by precedence, warnings, remedy). Pure.
 //! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
 //! - [`store`]: the sled history store: status spans per connection, last verdict, retention.
 //! - [`daemon`]: the service: schedules, reload, shutdown, systemd, HTTP.
@@ -29,6 +31,7 @@ pub mod checker;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod domain;
 pub mod exchange;
 pub mod history;
 pub mod load;

@@ -15,7 +15,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{Config, Connection};
-use crate::exchange::{self, ExchangeKind};
+use crate::domain::ExchangeKind;
+use crate::exchange;
 use crate::scheduler;
 
 /// Requests one check makes, `(on the spot host, more on the futures host when the connection

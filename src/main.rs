@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use keywarden::check::{Status, Verdict};
+use keywarden::domain::{Status, Verdict};
 
 use keywarden::checker::Checker;
 use keywarden::config::{Config, Connection};
@@ -247,7 +247,7 @@ async fn sim(listen: SocketAddr, scenarios: PathBuf) -> ExitCode {
     println!(
         "exchange simulator on http://{} with {keys} key(s); point a connection at it with base_url = \"{}\" (one path per exchange)",
         running.addr,
-        running.base_url(keywarden::exchange::ExchangeKind::Mexc)
+        running.base_url(keywarden::domain::ExchangeKind::Mexc)
     );
     keywarden::shutdown::signalled().await;
     ExitCode::SUCCESS

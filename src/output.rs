@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::check::{Status, Verdict};
 use crate::config::Connection;
+use crate::domain::{Status, Verdict};
 use crate::printable::printable;
 use crate::secret::{mask_key, ExposeSecret};
 use crate::store::Span;

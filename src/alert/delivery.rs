@@ -358,8 +358,7 @@ mod tests {
     }
 
     use crate::alert::{Alert, AlertKind, Subject, Topic};
-    use crate::check::{Severity, Status};
-    use crate::exchange::BoxFuture;
+    use crate::domain::{BoxFuture, Severity, Status};
     use crate::notifier::Audience;
     use std::sync::Mutex;
 

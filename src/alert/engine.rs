@@ -13,9 +13,9 @@ use tokio::sync::Notify;
 
 use super::policy::{self, ConnectionAlerts, Member, Raised, SharedIncidents, Thresholds};
 use super::{Alert, AlertKind, Subject, Topic};
-use crate::check::{remedy_for, warning_remedy, Severity, Status, Verdict};
+use crate::check::{remedy_for, warning_remedy};
 use crate::config::Config;
-use crate::exchange::{ExchangeKind, Facts};
+use crate::domain::{ExchangeKind, Facts, Severity, Status, Verdict};
 use crate::notifier::{Audience, Recipient};
 use crate::secret::{mask_key, ExposeSecret};
 use crate::store::{HistoryStore, StoreError};
@@ -692,7 +692,7 @@ api_secret = "secret"
         let mut noticed = memory(Status::Connected, 10, None);
         noticed
             .noticed
-            .insert(crate::check::Warning::IpWhitelistMissing);
+            .insert(crate::domain::Warning::IpWhitelistMissing);
         assert!(worth(base, noticed));
     }
 }

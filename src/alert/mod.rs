@@ -10,8 +10,7 @@ pub mod policy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::check::{Severity, Status, Warning};
-use crate::exchange::ExchangeKind;
+use crate::domain::{ExchangeKind, Severity, Status, Warning};
 
 /// What an alert says happened to its incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

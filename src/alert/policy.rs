@@ -21,8 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AlertKind, Subject, Topic};
-use crate::check::{Status, Verdict, Warning};
-use crate::exchange::ExchangeKind;
+use crate::domain::{ExchangeKind, Status, Verdict, Warning};
 
 /// The thresholds that apply to one connection (global `[alerts]` with its overrides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,15 +2,13 @@
 //! user should do about it. Pure: no IO, no clock (the caller passes `now`), table-tested.
 
 mod remedy;
-mod status;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 pub use remedy::{remedy_for, warning_remedy};
-pub use status::{Severity, Status, Warning};
 
-use crate::exchange::{expiry, ExchangeKind, Facts, Markets, Permissions, ProblemKind};
+use crate::domain::{ExchangeKind, Facts, Markets, ProblemKind, Status, Verdict, Warning};
+use crate::exchange::expiry;
 use crate::printable::{printable_capped, MAX_MESSAGE_CHARS};
 
 /// What a connection requires of its key, from its config section.
@@ -20,22 +18,6 @@ pub struct Policy {
     pub require_ip_whitelist: bool,
     /// Warn `key_expires_soon` when the key expires within this long.
     pub expiry_warning: chrono::Duration,
-}
-
-/// The outcome of one check of one connection: the line `check --json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub connection: String,
-    pub exchange: ExchangeKind,
-    pub status: Status,
-    pub permissions: Permissions,
-    pub ip_restricted: Option<bool>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub latency_ms: u64,
-    pub message: String,
-    pub remedy: Option<String>,
-    pub warnings: Vec<Warning>,
-    pub checked_at: DateTime<Utc>,
 }
 
 /// Everything about a check except the judgement: who, when and how long.

@@ -1,8 +1,7 @@
 //! What to do about each status, in the platform's own words (its help text), so that an
 //! operator can forward it to a user unchanged.
 
-use super::Status;
-use crate::exchange::{Facts, ProblemKind};
+use crate::domain::{Facts, ProblemKind, Status};
 
 /// The remedy for `status`; `None` for `connected`. The IP remedy names the exact address the
 /// exchange saw when its refusal names one (MEXC and KuCoin do).

@@ -3,7 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
-use crate::exchange::Problem;
+use crate::domain::{Permissions, Problem};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::exchange::{Credentials, ExchangeKind, Markets};
+use crate::domain::{Credentials, ExchangeKind, Markets};
 use crate::secret::{MaskedUrl, SecretString};
 
 /// The prefix of environment overrides: `KEYWARDEN__DAEMON__SCHEDULE` sets `daemon.schedule`.

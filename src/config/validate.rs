@@ -14,7 +14,7 @@ use super::{
     AlertOverrides, AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig,
     Problem, Schedule, TelegramConfig,
 };
-use crate::exchange::{Credentials, ExchangeKind, Markets};
+use crate::domain::{Credentials, ExchangeKind, Markets};
 use crate::secret::{self, SecretSource, SecretString};
 
 pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";

@@ -24,10 +24,9 @@ use uuid::Uuid;
 
 use crate::alert::delivery::Notifiers;
 use crate::alert::engine::AlertEngine;
-use crate::check::Verdict;
 use crate::checker::Checker;
 use crate::config::Config;
-use crate::exchange::BoxFuture;
+use crate::domain::{BoxFuture, Verdict};
 use crate::metrics::Metrics;
 use crate::notifier::CommandBackend;
 use crate::scheduler;
@@ -127,7 +126,7 @@ impl Round {
             if checked.changed {
                 self.changed.fetch_add(1, Ordering::Relaxed);
             }
-            if checked.verdict.status != crate::check::Status::Connected {
+            if checked.verdict.status != crate::domain::Status::Connected {
                 self.problems.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -36,13 +36,13 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::facts::extract_ip;
 use super::facts::Outcome;
 use super::http::{generic_problem, Reply};
 use super::{
     BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
     ProblemKind,
 };
+use crate::domain::extract_ip;
 use crate::secret::ExposeSecret;
 
 /// The Advanced Trade REST host (spot, portfolios, US futures via CFM).

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::budget::HostBudgets;
-use super::facts::Problem;
+use crate::domain::Problem;
 
 /// The most of a reply we read: 1 MiB. Every endpoint we call answers in a few KiB; a bigger
 /// reply (a proxy's junk, an endless stream) is `exchange_unavailable`, read no further, so a

@@ -3,7 +3,9 @@
 //! An exchange module knows three things: how to sign a request (a pure function, unit-tested
 //! against the worked examples in the exchange's docs), which endpoints reveal a key's rights,
 //! and how to read the exchange's error codes. It turns all of that into [`Facts`]; deciding
-//! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job.
+//! what the facts mean for the user (the status, the remedy) is [`crate::check`]'s job. The
+//! words themselves (kinds, credentials, facts) are [`crate::domain`]'s: this module keeps only
+//! what talks HTTP.
 
 pub mod binance;
 pub mod bingx;
@@ -21,128 +23,12 @@ pub mod mexc;
 pub mod okx;
 pub mod rate_hints;
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-pub use facts::{Facts, Outcome, Permissions, Problem, ProblemKind};
+pub use facts::Outcome;
 pub use http::HttpClient;
 
-use crate::secret::SecretString;
-
-/// A future that a probe returns; boxed so `Exchange` stays object-safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The exchanges KeyWarden knows by name. Names are what the config's `exchange` key takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExchangeKind {
-    Mexc,
-    Kucoin,
-    Binance,
-    Okx,
-    Bybit,
-    Bitget,
-    Gate,
-    Htx,
-    Bingx,
-    Coinbase,
-}
-
-impl ExchangeKind {
-    pub const ALL: [ExchangeKind; 10] = [
-        ExchangeKind::Mexc,
-        ExchangeKind::Kucoin,
-        ExchangeKind::Binance,
-        ExchangeKind::Okx,
-        ExchangeKind::Bybit,
-        ExchangeKind::Bitget,
-        ExchangeKind::Gate,
-        ExchangeKind::Htx,
-        ExchangeKind::Bingx,
-        ExchangeKind::Coinbase,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ExchangeKind::Mexc => "mexc",
-            ExchangeKind::Kucoin => "kucoin",
-            ExchangeKind::Binance => "binance",
-            ExchangeKind::Okx => "okx",
-            ExchangeKind::Bybit => "bybit",
-            ExchangeKind::Bitget => "bitget",
-            ExchangeKind::Gate => "gate",
-            ExchangeKind::Htx => "htx",
-            ExchangeKind::Bingx => "bingx",
-            ExchangeKind::Coinbase => "coinbase",
-        }
-    }
-
-    /// Whether this build can check keys of this exchange (the rest are on the roadmap).
-    pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            ExchangeKind::Mexc
-                | ExchangeKind::Kucoin
-                | ExchangeKind::Okx
-                | ExchangeKind::Binance
-                | ExchangeKind::Bybit
-                | ExchangeKind::Bitget
-                | ExchangeKind::Bingx
-                | ExchangeKind::Gate
-                | ExchangeKind::Htx
-                | ExchangeKind::Coinbase
-        )
-    }
-
-    /// Whether the exchange's keys carry a passphrase chosen by the user.
-    pub fn needs_passphrase(self) -> bool {
-        matches!(
-            self,
-            ExchangeKind::Kucoin | ExchangeKind::Okx | ExchangeKind::Bitget
-        )
-    }
-}
-
-impl fmt::Display for ExchangeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ExchangeKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ExchangeKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = ExchangeKind::ALL.iter().map(|k| k.name()).collect();
-                format!(
-                    "unknown exchange {s:?} (expected one of: {})",
-                    names.join(", ")
-                )
-            })
-    }
-}
-
-/// A key's credentials, resolved from the config. `Debug` never shows the secrets.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub api_key: SecretString,
-    pub api_secret: SecretString,
-    pub passphrase: Option<SecretString>,
-}
-
-/// Which markets a connection trades; futures rights are required only when `futures` is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Markets {
-    pub spot: bool,
-    pub futures: bool,
-}
+// The domain's words every exchange module speaks; imported here once so that each
+// `use super::{…}` in the exchange files names them.
+use crate::domain::{BoxFuture, Credentials, ExchangeKind, Facts, Markets, Problem, ProblemKind};
 
 /// Everything a probe needs to know about one connection.
 #[derive(Debug, Clone)]

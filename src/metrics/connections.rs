@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
-use crate::check::{Status, Verdict};
-use crate::exchange::{ExchangeKind, Permissions};
+use crate::domain::{ExchangeKind, Permissions, Status, Verdict};
 
 /// The permissions of `p` by label value, sorted by that value (futures < read < trade <
 /// withdraw): the order in which the prometheus crate writes a family's series.

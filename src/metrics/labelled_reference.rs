@@ -11,7 +11,7 @@ use super::connections::{
     KEY_PERMISSION, KEY_PERMISSION_HELP, LAST_CHECK, LAST_CHECK_HELP,
 };
 use super::register;
-use crate::check::{Status, Verdict};
+use crate::domain::{Status, Verdict};
 
 /// The six per-connection families in their own registry.
 pub struct LabelledConnectionSeries {

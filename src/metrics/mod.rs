@@ -30,8 +30,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::check::Verdict;
-use crate::exchange::ExchangeKind;
+use crate::domain::{ExchangeKind, Verdict};
 use connections::{show, ConnectionChunks, ConnectionSeries, ConnectionTable};
 
 mod connections;

@@ -2,8 +2,7 @@ use chrono::{TimeZone, Utc};
 
 use super::connections::CONNECTION_FAMILIES;
 use super::{labelled_reference, Metrics};
-use crate::check::{Status, Verdict};
-use crate::exchange::{ExchangeKind, Permissions};
+use crate::domain::{ExchangeKind, Permissions, Status, Verdict};
 
 fn verdict(connection: &str, exchange: ExchangeKind, status: Status) -> Verdict {
     Verdict {

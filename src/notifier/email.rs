@@ -24,7 +24,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::alert::Alert;
 use crate::config::EmailConfig;
-use crate::exchange::BoxFuture;
+use crate::domain::BoxFuture;
 use crate::notifier::{Audience, Channel, DeliveryError, Notifier, Recipient};
 use crate::secret::{ExposeSecret, SecretString};
 

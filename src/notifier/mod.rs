@@ -12,8 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Alert;
-use crate::check::Verdict;
-use crate::exchange::BoxFuture;
+use crate::domain::{BoxFuture, Verdict};
 
 /// The channels KeyWarden delivers on; the `channel` label of the alert metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

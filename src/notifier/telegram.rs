@@ -20,7 +20,7 @@ use teloxide::{ApiError, RequestError};
 
 use crate::alert::Alert;
 use crate::config::TelegramConfig;
-use crate::exchange::BoxFuture;
+use crate::domain::BoxFuture;
 use crate::notifier::{Channel, DeliveryError, Notifier, Recipient};
 use crate::secret::ExposeSecret;
 

@@ -28,7 +28,7 @@ use sha2::Sha256;
 
 use super::scenario::Grants;
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
-use crate::exchange::ExchangeKind;
+use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Bingx;
 

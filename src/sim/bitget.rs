@@ -33,8 +33,8 @@ use sha2::Sha256;
 
 use super::scenario::Grants;
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::domain::ExchangeKind;
 use crate::exchange::bitget::RECV_WINDOW_MS;
-use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Bitget;
 
@@ -396,8 +396,8 @@ mod tests {
         }
     }
 
-    fn creds(secret: &str, passphrase: &str) -> crate::exchange::Credentials {
-        crate::exchange::Credentials {
+    fn creds(secret: &str, passphrase: &str) -> crate::domain::Credentials {
+        crate::domain::Credentials {
             api_key: "testkey".into(),
             api_secret: secret.into(),
             passphrase: Some(passphrase.into()),

@@ -29,8 +29,8 @@ use sha2::Sha256;
 
 use super::scenario::Grants;
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::domain::ExchangeKind;
 use crate::exchange::bybit::{MAX_AHEAD_MS, RECV_WINDOW_MS};
-use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Bybit;
 
@@ -449,8 +449,8 @@ async fn signed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Credentials;
     use crate::exchange::bybit::auth_headers;
-    use crate::exchange::Credentials;
 
     const NOW: i64 = 1_700_000_000_000;
 

@@ -36,7 +36,7 @@ use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{json, Value};
 
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
-use crate::exchange::ExchangeKind;
+use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Coinbase;
 

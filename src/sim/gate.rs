@@ -28,7 +28,7 @@ use sha2::{Digest, Sha512};
 
 use super::scenario::Grants;
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
-use crate::exchange::ExchangeKind;
+use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Gate;
 
@@ -384,7 +384,7 @@ mod tests {
 
     /// Headers the way a correct client builds them (the client's own signing code).
     fn headers(ts: &str, method: &str, path: &str, query: &str, body: &str) -> HeaderMap {
-        let creds = crate::exchange::Credentials {
+        let creds = crate::domain::Credentials {
             api_key: "testkey".to_string().into(),
             api_secret: SECRET.to_string().into(),
             passphrase: None,

@@ -33,8 +33,8 @@ use sha2::Sha256;
 
 use super::scenario::Grants;
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::domain::ExchangeKind;
 use crate::exchange::htx::WINDOW_MS;
-use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Htx;
 

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
-use crate::exchange::ExchangeKind;
+use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Kucoin;
 
@@ -377,7 +377,7 @@ mod tests {
 
     /// Headers the way a correct client builds them (via the client's own signing code).
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {
-        let creds = crate::exchange::Credentials {
+        let creds = crate::domain::Credentials {
             api_key: "6705f5c311545b000157d3eb".to_string().into(),
             api_secret: SECRET.to_string().into(),
             passphrase: Some("correct horse".to_string().into()),
@@ -508,7 +508,7 @@ mod tests {
 
     #[test]
     fn a_wrong_secret_fails_the_passphrase_and_the_signature() {
-        let creds = crate::exchange::Credentials {
+        let creds = crate::domain::Credentials {
             api_key: "6705f5c311545b000157d3eb".to_string().into(),
             api_secret: "not-the-secret".to_string().into(),
             passphrase: Some("correct horse".to_string().into()),

@@ -26,11 +26,11 @@ use serde_json::{json, Value};
 
 use super::scenario::Grants;
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use crate::domain::ExchangeKind;
 use crate::exchange::mexc::{
     futures_param_string, futures_signature, spot_signature, FUTURES_WINDOW_MS, MAX_RECV_WINDOW_MS,
     RECV_WINDOW_MS, SPOT_MAX_AHEAD_MS,
 };
-use crate::exchange::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Mexc;
 

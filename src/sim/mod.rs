@@ -38,7 +38,7 @@ pub use scenario::{
     Scenario, ScenarioFile, ScenarioFileError, SimExchangeSettings, SimKey, SimThrottle,
 };
 
-use crate::exchange::ExchangeKind;
+use crate::domain::ExchangeKind;
 
 /// How long a `hang` scenario holds a request before answering: far past any sane check timeout.
 pub const HANG_FOR: Duration = Duration::from_secs(120);

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
-use crate::exchange::ExchangeKind;
+use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Okx;
 
@@ -429,7 +429,7 @@ mod tests {
 
     /// Headers the way a correct client builds them (via the client's own signing code).
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {
-        let creds = crate::exchange::Credentials {
+        let creds = crate::domain::Credentials {
             api_key: "testkey".to_string().into(),
             api_secret: SECRET.to_string().into(),
             passphrase: Some("testpass".to_string().into()),
@@ -576,7 +576,7 @@ mod tests {
 
     #[test]
     fn a_wrong_secret_fails_the_signature() {
-        let creds = crate::exchange::Credentials {
+        let creds = crate::domain::Credentials {
             api_key: "testkey".to_string().into(),
             api_secret: "not-the-secret".to_string().into(),
             passphrase: Some("testpass".to_string().into()),

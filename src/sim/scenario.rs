@@ -22,7 +22,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::exchange::ExchangeKind;
+use crate::domain::ExchangeKind;
 
 /// How far ahead of ours the exchange's clock runs for a key playing `clock_skew`.
 pub const CLOCK_SKEW_MS: i64 = 90_000;

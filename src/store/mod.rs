@@ -34,7 +34,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use crate::check::Verdict;
+use crate::domain::Verdict;
 
 pub use error::StoreError;
 pub use outbox::OutboxEntry;

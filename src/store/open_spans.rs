@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use super::record::{key_prefix, same_span, span_key, ConnectionState, Recorded, Span};
 use super::{encode, StoreError};
-use crate::check::Verdict;
+use crate::domain::Verdict;
 
 /// The in-memory copy of one connection's open span and state.
 #[derive(Debug, Clone)]

@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::check::{Status, Verdict, Warning};
-use crate::exchange::{ExchangeKind, Permissions};
+use crate::domain::{ExchangeKind, Permissions, Status, Verdict, Warning};
 
 /// One uninterrupted run of the same verdict for one connection. History is kept as spans, not
 /// as one row per check, so the disk grows with changes rather than with checks: a repeat of

@@ -5,8 +5,7 @@ use tempfile::TempDir;
 
 use super::record::key_prefix;
 use super::*;
-use crate::check::{Status, Verdict, Warning};
-use crate::exchange::{ExchangeKind, Permissions};
+use crate::domain::{ExchangeKind, Permissions, Status, Verdict, Warning};
 
 fn t(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap() + TimeDelta::minutes(minutes)

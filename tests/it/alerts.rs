@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
 
 use crate::botapi_sim::{self, BotApiSim, SentMessage};

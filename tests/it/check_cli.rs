@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{Scenario, ScenarioFile, SimExchangeSettings, SimKey};
 use serde_json::Value;
 

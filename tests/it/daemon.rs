@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
 use serde_json::Value;
 

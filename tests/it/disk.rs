@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
 use serde_json::Value;
 

@@ -7,9 +7,8 @@ use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 
 use keywarden::alert::{Alert, AlertKind, Subject, Topic};
-use keywarden::check::{Status, Warning};
 use keywarden::config::EmailConfig;
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::{ExchangeKind, Status, Warning};
 use keywarden::notifier::email::Email;
 use keywarden::notifier::{Audience, Channel, DeliveryError, Notifier, Recipient};
 use keywarden::secret::SecretString;

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{Scenario, ScenarioFile};
 
 use crate::support::{

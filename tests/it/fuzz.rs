@@ -32,7 +32,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use keywarden::config::{Config, ConfigError};
-use keywarden::exchange::{self, Credentials, ExchangeKind, HttpClient, Markets, ProbeTarget};
+use keywarden::domain::{Credentials, ExchangeKind, Markets};
+use keywarden::exchange::{self, HttpClient, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
@@ -637,7 +638,8 @@ fn extreme_value() -> impl Strategy<Value = Value> {
 
 #[test]
 fn every_exchange_probe_survives_extreme_expiry_and_date_fields() {
-    use keywarden::check::{judge, CheckContext, Policy, Verdict};
+    use keywarden::check::{judge, CheckContext, Policy};
+    use keywarden::domain::Verdict;
     use keywarden::exchange::expiry;
 
     let bench = expiry_bench();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{Scenario, ScenarioFile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

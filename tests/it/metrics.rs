@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
-use keywarden::check::{Status, Verdict, Warning};
-use keywarden::exchange::{ExchangeKind, Permissions};
+use keywarden::domain::{ExchangeKind, Permissions, Status, Verdict, Warning};
 use keywarden::metrics::{router, Metrics};
 
 fn verdict(

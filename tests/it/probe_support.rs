@@ -7,10 +7,8 @@
 
 use std::time::Duration;
 
-use keywarden::exchange::{
-    for_kind_with_rate, Credentials, ExchangeKind, Facts, HttpClient, Markets, ProbeTarget,
-    ProblemKind,
-};
+use keywarden::domain::{Credentials, ExchangeKind, Facts, Markets, ProblemKind};
+use keywarden::exchange::{for_kind_with_rate, HttpClient, ProbeTarget};
 use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimExchangeSettings, SimKey};
 use reqwest::header::HeaderMap;
 use serde_json::Value;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{Scenario, ScenarioFile, SimKey};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimKey};
 
 /// The `keywarden` binary cargo built for these tests.

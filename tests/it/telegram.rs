@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use keywarden::alert::{Alert, AlertKind, Subject, Topic};
-use keywarden::check::{Status, Verdict, Warning};
 use keywarden::config::TelegramConfig;
-use keywarden::exchange::{BoxFuture, ExchangeKind, Permissions};
+use keywarden::domain::{BoxFuture, ExchangeKind, Permissions, Status, Verdict, Warning};
 use keywarden::notifier::telegram::{spawn_commands, Telegram};
 use keywarden::notifier::{CommandBackend, DeliveryError, Notifier, Recipient};
 use keywarden::secret::SecretString;

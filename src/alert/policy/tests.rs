@@ -3,8 +3,7 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::check::Severity;
-use crate::exchange::Permissions;
+use crate::domain::{Permissions, Severity};
 
 const T: Thresholds = Thresholds {
     unavailable_after: 2,

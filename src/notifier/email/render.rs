@@ -9,8 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::alert::{Alert, AlertKind, Subject, Topic};
-use crate::check::{Severity, Status, Warning};
-use crate::exchange::ExchangeKind;
+use crate::domain::{ExchangeKind, Severity, Status, Warning};
 use crate::notifier::Audience;
 
 /// One email's content.

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::alert::{Alert, AlertKind, Subject, Topic};
-use crate::check::{Severity, Status, Verdict};
+use crate::domain::{Severity, Status, Verdict};
 
 /// Telegram's limit on one message's text.
 pub const MAX_MESSAGE: usize = 4096;

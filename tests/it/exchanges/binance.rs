@@ -1,7 +1,8 @@
 //! Binance: its rows of the table, and raw requests its simulator must answer as Binance does.
 
+use keywarden::domain::ExchangeKind;
 use keywarden::exchange::binance::{probe_query, signature, signed_query};
-use keywarden::exchange::{now_ms, ExchangeKind};
+use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

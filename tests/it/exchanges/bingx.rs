@@ -1,9 +1,10 @@
 //! BingX: its rows of the table, raw requests its simulator must answer as BingX does, and
 //! refusals of single endpoints no scenario plays.
 
-use keywarden::check::Warning::*;
+use keywarden::domain::Warning::*;
+use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::exchange::bingx::{signature, signed_query};
-use keywarden::exchange::{now_ms, ExchangeKind, Facts};
+use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

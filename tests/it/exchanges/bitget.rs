@@ -1,7 +1,8 @@
 //! Bitget: its rows of the table, and raw requests its simulator must answer as Bitget does.
 
+use keywarden::domain::ExchangeKind;
 use keywarden::exchange::bitget::{auth_headers, signed_query};
-use keywarden::exchange::{now_ms, ExchangeKind};
+use keywarden::exchange::now_ms;
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
 

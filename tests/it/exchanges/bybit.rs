@@ -1,7 +1,8 @@
 //! Bybit: its rows of the table, and raw requests its simulator must answer as Bybit does.
 
+use keywarden::domain::ExchangeKind;
 use keywarden::exchange::bybit::{auth_headers, signature, POSITIONS_QUERY};
-use keywarden::exchange::{now_ms, ExchangeKind, ProbeTarget};
+use keywarden::exchange::{now_ms, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

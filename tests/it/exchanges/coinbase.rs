@@ -2,8 +2,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use base64::Engine as _;
+use keywarden::domain::ExchangeKind;
 use keywarden::exchange::coinbase::{jwt, jwt_claims, signing_key, PATH_KEY_PERMISSIONS};
-use keywarden::exchange::{now_ms, ExchangeKind};
+use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

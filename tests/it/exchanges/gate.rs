@@ -1,8 +1,9 @@
 //! Gate: its rows of the table, and raw requests its simulator must answer as Gate does.
 
-use keywarden::check::Warning::*;
+use keywarden::domain::ExchangeKind;
+use keywarden::domain::Warning::*;
 use keywarden::exchange::gate::{auth_headers, sign, timestamp_header};
-use keywarden::exchange::{now_ms, ExchangeKind};
+use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

@@ -1,8 +1,9 @@
 //! HTX: its rows of the table, and raw requests its simulator must answer as HTX does.
 
-use keywarden::check::Warning::*;
+use keywarden::domain::ExchangeKind;
+use keywarden::domain::Warning::*;
 use keywarden::exchange::htx::signed_query;
-use keywarden::exchange::{now_ms, ExchangeKind, ProbeTarget};
+use keywarden::exchange::{now_ms, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

@@ -1,7 +1,8 @@
 //! KuCoin: its rows of the table, and raw requests its simulator must answer as KuCoin does.
 
+use keywarden::domain::{Credentials, ExchangeKind};
 use keywarden::exchange::kucoin::auth_headers;
-use keywarden::exchange::{now_ms, Credentials, ExchangeKind};
+use keywarden::exchange::now_ms;
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
 

@@ -1,8 +1,9 @@
 //! MEXC: its rows of the table, raw requests its simulator must answer as MEXC does, and the
 //! fallback when apiKeyInfo is not available.
 
+use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::exchange::mexc::{futures_signature, spot_signature, spot_signed_query};
-use keywarden::exchange::{now_ms, ExchangeKind, Facts};
+use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

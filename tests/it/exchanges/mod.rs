@@ -19,7 +19,7 @@ mod kucoin;
 mod mexc;
 mod okx;
 
-use keywarden::exchange::ExchangeKind;
+use keywarden::domain::ExchangeKind;
 
 use crate::probe_support::Cast;
 

@@ -1,7 +1,8 @@
 //! OKX: its rows of the table, and raw requests its simulator must answer as OKX does.
 
+use keywarden::domain::ExchangeKind;
+use keywarden::exchange::now_ms;
 use keywarden::exchange::okx::{auth_headers, iso_timestamp, signature};
-use keywarden::exchange::{now_ms, ExchangeKind};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 

@@ -15,11 +15,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keywarden::check::{judge, CheckContext, Policy, Status, Warning};
+use keywarden::check::{judge, CheckContext, Policy};
+use keywarden::domain::{Credentials, ExchangeKind, Facts, ProblemKind, Status, Warning};
 use keywarden::exchange::budget::default_rate;
-use keywarden::exchange::{
-    for_kind_with_rate, Credentials, ExchangeKind, Facts, HttpClient, ProblemKind,
-};
+use keywarden::exchange::{for_kind_with_rate, HttpClient};
 use keywarden::secret::ExposeSecret;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile};
 

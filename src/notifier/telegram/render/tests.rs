@@ -1,8 +1,7 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::check::Warning;
-use crate::exchange::{ExchangeKind, Permissions};
+use crate::domain::{ExchangeKind, Permissions, Warning};
 
 fn alert(name: &str, kind: AlertKind, status: Status) -> Alert {
     let at = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
