@@ -280,24 +280,6 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Problem {
     }
 }
 
-/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
-/// against the midpoint of the round trip.
-pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
-        .max(-i64::MAX)
-}
-
-fn describe_offset(offset: i64) -> String {
-    if offset >= 0 {
-        format!("server clock is {offset} ms ahead of ours")
-    } else {
-        format!("server clock is {} ms behind ours", -offset)
-    }
-}
-
 /// Whether a request stamped with our clock lands inside Binance's window: accepted iff
 /// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
 pub fn window_ok(offset: i64) -> bool {
@@ -305,14 +287,12 @@ pub fn window_ok(offset: i64) -> bool {
 }
 
 fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
-    if window_ok(offset) {
-        return None;
-    }
-    Some(Problem::clock_skew(format!(
-        "{what}: {}; Binance accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
-         {MAX_AHEAD_MS} ms ahead of its clock",
-        describe_offset(offset)
-    )))
+    Problem::skew_outside_window(window_ok(offset), what, "server clock", offset, || {
+        format!(
+            "Binance accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
+             {MAX_AHEAD_MS} ms ahead of its clock"
+        )
+    })
 }
 
 fn server_time(body: &Value) -> Option<i64> {
@@ -576,7 +556,7 @@ impl Binance {
         let (body, trip) = self.public_timed(spot, PATH_TIME, &what).await?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
-        let offset = clock_offset_ms(server, trip.sent_ms, trip.received_ms);
+        let offset = trip.clock_offset_ms(server);
         if let Some(problem) = skew_problem(&what, offset) {
             return Err(problem);
         }
@@ -644,7 +624,7 @@ impl Binance {
             let server = server_time(&body).ok_or_else(|| {
                 Problem::unavailable(format!("{what}: reply without a serverTime"))
             })?;
-            let offset = clock_offset_ms(server, trip.sent_ms, trip.received_ms);
+            let offset = trip.clock_offset_ms(server);
             if let Some(problem) = skew_problem(&what, offset) {
                 return Err(problem);
             }
@@ -886,8 +866,6 @@ mod tests {
         assert!(!window_ok(RECV_WINDOW_MS + 1));
         assert!(window_ok(-999));
         assert!(!window_ok(-1_000));
-        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
-        assert_eq!(clock_offset_ms(121_100, 1_000, 1_200), 120_000);
         let p = skew_problem("GET /api/v3/time", 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
         assert!(
