@@ -13,6 +13,7 @@
 //! connections, the futures server time and balances. Replies are read by their JSON `code`,
 //! never by the HTTP status alone: which status goes with which code is only partly documented.
 
+use super::signing::encode_value;
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName};
@@ -69,20 +70,6 @@ pub fn total_params(query: &str, body: &str) -> String {
 /// The signature of a request whose query (without `signature`) and body are given.
 pub fn signature(secret: &str, query: &str, body: &str) -> String {
     hmac_hex(secret, &total_params(query, body))
-}
-
-/// Percent-encodes a value the way it goes on the wire (and is therefore signed): unreserved
-/// characters as they are, everything else `%XX`. The probe's values are digits and letters.
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The query string of a signed GET: `pairs` in exactly the order given, then `signature` last.

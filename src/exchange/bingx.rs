@@ -16,6 +16,7 @@
 //! answers most business errors with HTTP 200, and the status that goes with each code is
 //! [uncertain] in its docs.
 
+use super::signing::encode_value;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -83,21 +84,6 @@ pub fn param_string(params: &[(&str, &str)]) -> String {
 /// The signature of an already assembled parameter string.
 pub fn signature(secret: &str, param_string: &str) -> String {
     hmac_hex(secret, param_string)
-}
-
-/// Percent-encodes a query value for the URL (the signed string keeps it raw): unreserved
-/// characters stay, everything else becomes `%XX`. The probe's values are digits, so the signed
-/// and the sent bytes are identical; this only matters for values with special characters.
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The query string of a signed request: the endpoint's `params` plus `timestamp` (and

@@ -13,6 +13,7 @@
 //! its JSON `code` (a string, `"00000"` = success), never by the HTTP status alone: which status
 //! goes with which code is only partly documented [uncertain].
 
+use super::signing::encode_value;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -87,21 +88,9 @@ pub fn sent_query(params: &[(&str, &str)]) -> String {
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     sorted
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", encode_value(k), encode_value(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The string Bitget signs: timestamp + METHOD + request path (never the host or a proxy

@@ -27,6 +27,7 @@
 //! `code`/`msg`. All of them are accepted everywhere, since which endpoint answers which shape
 //! on which error is not documented per endpoint [uncertain].
 
+use super::signing::encode_value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -91,20 +92,6 @@ pub fn format_timestamp(ms: i64) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string()
-}
-
-/// Percent-encodes a value: RFC 3986 unreserved characters stay, everything else is `%XX` with
-/// upper-case hex (`:` is `%3A`, `+` is `%2B`, a space is `%20`).
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The canonical query: parameters sorted by name in byte order (so the upper-case auth

@@ -12,6 +12,7 @@
 //!   `paramString` is the GET parameters sorted by name (or the raw POST body); the key, time and
 //!   signature travel in the `ApiKey`, `Request-Time` and `Signature` headers.
 
+use super::signing::encode_value;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -55,20 +56,6 @@ pub fn hmac_hex(secret: &str, message: &str) -> String {
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(message.as_bytes());
     hex::encode(mac.finalize().into_bytes())
-}
-
-/// Percent-encodes a query value the way MEXC signs it: unreserved characters as they are,
-/// everything else as `%XX` with uppercase hex (so a space is `%20`, never `+`).
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Spot `totalParams`: the query string as sent (without `?`) directly followed by the body as

@@ -20,6 +20,7 @@ pub mod kucoin;
 pub mod mexc;
 pub mod okx;
 pub mod rate_hints;
+pub mod signing;
 
 use std::fmt;
 use std::future::Future;
