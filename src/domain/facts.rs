@@ -57,6 +57,28 @@ impl Problem {
         Problem::new(ProblemKind::ClockSkew, message)
     }
 
+    /// The clock-skew problem for an offset (positive: the server is ahead) that falls outside
+    /// an exchange's window, or `None` when `inside_window`. The exchange keeps what is its own:
+    /// its window rule, how it names the clock (`whose_clock`, e.g. "OKX's server clock") and
+    /// the documented window (`window`, built only when the problem is reported).
+    pub fn skew_outside_window(
+        inside_window: bool,
+        what: &str,
+        whose_clock: &str,
+        offset_ms: i64,
+        window: impl FnOnce() -> String,
+    ) -> Option<Problem> {
+        if inside_window {
+            return None;
+        }
+        let direction = if offset_ms >= 0 { "ahead of" } else { "behind" };
+        Some(Problem::clock_skew(format!(
+            "{what}: {whose_clock} is {} ms {direction} ours; {}",
+            offset_ms.unsigned_abs(),
+            window()
+        )))
+    }
+
     pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Problem {
         Problem {
             retry_after,
@@ -116,7 +138,36 @@ pub fn extract_ip(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::extract_ip;
+    use super::{extract_ip, Problem, ProblemKind};
+
+    #[test]
+    fn skew_outside_window_names_the_direction_and_the_window() {
+        let window = || "X refuses timestamps more than 5 s away".to_string();
+        assert_eq!(
+            Problem::skew_outside_window(true, "GET /t", "X's server clock", 9_000, window),
+            None
+        );
+        let ahead =
+            Problem::skew_outside_window(false, "GET /t", "X's server clock", 120_000, window)
+                .unwrap();
+        assert_eq!(ahead.kind, ProblemKind::ClockSkew);
+        assert_eq!(
+            ahead.message,
+            "GET /t: X's server clock is 120000 ms ahead of ours; X refuses timestamps more \
+             than 5 s away"
+        );
+        let behind =
+            Problem::skew_outside_window(false, "GET /t", "server clock", -5, window).unwrap();
+        assert_eq!(
+            behind.message,
+            "GET /t: server clock is 5 ms behind ours; X refuses timestamps more than 5 s away"
+        );
+        // The most negative offset a reply can produce does not overflow the magnitude.
+        let extreme =
+            Problem::skew_outside_window(false, "GET /t", "server clock", -i64::MAX, window)
+                .unwrap();
+        assert!(extreme.message.contains(&format!("{} ms behind", i64::MAX)));
+    }
 
     #[test]
     fn finds_the_ip_exchanges_name_in_their_refusals() {

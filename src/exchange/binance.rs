@@ -13,6 +13,7 @@
 //! connections, the futures server time and balances. Replies are read by their JSON `code`,
 //! never by the HTTP status alone: which status goes with which code is only partly documented.
 
+use super::signing::encode_value;
 use chrono::{TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName};
@@ -69,20 +70,6 @@ pub fn total_params(query: &str, body: &str) -> String {
 /// The signature of a request whose query (without `signature`) and body are given.
 pub fn signature(secret: &str, query: &str, body: &str) -> String {
     hmac_hex(secret, &total_params(query, body))
-}
-
-/// Percent-encodes a value the way it goes on the wire (and is therefore signed): unreserved
-/// characters as they are, everything else `%XX`. The probe's values are digits and letters.
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The query string of a signed GET: `pairs` in exactly the order given, then `signature` last.
@@ -280,24 +267,6 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Problem {
     }
 }
 
-/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
-/// against the midpoint of the round trip.
-pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
-        .max(-i64::MAX)
-}
-
-fn describe_offset(offset: i64) -> String {
-    if offset >= 0 {
-        format!("server clock is {offset} ms ahead of ours")
-    } else {
-        format!("server clock is {} ms behind ours", -offset)
-    }
-}
-
 /// Whether a request stamped with our clock lands inside Binance's window: accepted iff
 /// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
 pub fn window_ok(offset: i64) -> bool {
@@ -305,14 +274,12 @@ pub fn window_ok(offset: i64) -> bool {
 }
 
 fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
-    if window_ok(offset) {
-        return None;
-    }
-    Some(Problem::clock_skew(format!(
-        "{what}: {}; Binance accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
-         {MAX_AHEAD_MS} ms ahead of its clock",
-        describe_offset(offset)
-    )))
+    Problem::skew_outside_window(window_ok(offset), what, "server clock", offset, || {
+        format!(
+            "Binance accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
+             {MAX_AHEAD_MS} ms ahead of its clock"
+        )
+    })
 }
 
 fn server_time(body: &Value) -> Option<i64> {
@@ -576,7 +543,7 @@ impl Binance {
         let (body, trip) = self.public_timed(spot, PATH_TIME, &what).await?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
-        let offset = clock_offset_ms(server, trip.sent_ms, trip.received_ms);
+        let offset = trip.clock_offset_ms(server);
         if let Some(problem) = skew_problem(&what, offset) {
             return Err(problem);
         }
@@ -644,7 +611,7 @@ impl Binance {
             let server = server_time(&body).ok_or_else(|| {
                 Problem::unavailable(format!("{what}: reply without a serverTime"))
             })?;
-            let offset = clock_offset_ms(server, trip.sent_ms, trip.received_ms);
+            let offset = trip.clock_offset_ms(server);
             if let Some(problem) = skew_problem(&what, offset) {
                 return Err(problem);
             }
@@ -886,8 +853,6 @@ mod tests {
         assert!(!window_ok(RECV_WINDOW_MS + 1));
         assert!(window_ok(-999));
         assert!(!window_ok(-1_000));
-        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
-        assert_eq!(clock_offset_ms(121_100, 1_000, 1_200), 120_000);
         let p = skew_problem("GET /api/v3/time", 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
         assert!(

@@ -16,6 +16,7 @@
 //! answers most business errors with HTTP 200, and the status that goes with each code is
 //! [uncertain] in its docs.
 
+use super::signing::encode_value;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -83,21 +84,6 @@ pub fn param_string(params: &[(&str, &str)]) -> String {
 /// The signature of an already assembled parameter string.
 pub fn signature(secret: &str, param_string: &str) -> String {
     hmac_hex(secret, param_string)
-}
-
-/// Percent-encodes a query value for the URL (the signed string keeps it raw): unreserved
-/// characters stay, everything else becomes `%XX`. The probe's values are digits, so the signed
-/// and the sent bytes are identical; this only matters for values with special characters.
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The query string of a signed request: the endpoint's `params` plus `timestamp` (and
@@ -314,28 +300,13 @@ fn server_time(data: &Value) -> Option<i64> {
     }
 }
 
-/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured at
-/// the midpoint of the round trip.
-pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
-        .max(-i64::MAX)
-}
-
 /// `None` when a request signed by our clock lands inside BingX's window (|offset| at most
 /// `recvWindow`, the tolerant reading of the docs), else the clock-skew problem.
 pub fn skew_problem(what: &str, offset_ms: i64) -> Option<Problem> {
-    if offset_ms.abs() <= RECV_WINDOW_MS {
-        return None;
-    }
-    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
-    Some(Problem::clock_skew(format!(
-        "{what}: BingX's server clock is {} ms {direction} ours; BingX accepts a timestamp at most \
-         {RECV_WINDOW_MS} ms from its clock",
-        offset_ms.abs()
-    )))
+    let inside = offset_ms.abs() <= RECV_WINDOW_MS;
+    Problem::skew_outside_window(inside, what, "BingX's server clock", offset_ms, || {
+        format!("BingX accepts a timestamp at most {RECV_WINDOW_MS} ms from its clock")
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -480,10 +451,7 @@ impl Bingx {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
-        match skew_problem(
-            &what,
-            clock_offset_ms(server, trip.sent_ms, trip.received_ms),
-        ) {
+        match skew_problem(&what, trip.clock_offset_ms(server)) {
             Some(problem) => Err(problem),
             None => Ok(()),
         }
@@ -910,8 +878,6 @@ mod tests {
 
     #[test]
     fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
-        assert_eq!(clock_offset_ms(7_100, 1_000, 1_200), 6_000);
         assert!(skew_problem("x", 5_000).is_none());
         assert!(skew_problem("x", -5_000).is_none());
         let p = skew_problem("x", 120_000).unwrap();

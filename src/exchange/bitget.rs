@@ -13,6 +13,7 @@
 //! its JSON `code` (a string, `"00000"` = success), never by the HTTP status alone: which status
 //! goes with which code is only partly documented [uncertain].
 
+use super::signing::encode_value;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -87,21 +88,9 @@ pub fn sent_query(params: &[(&str, &str)]) -> String {
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     sorted
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", encode_value(k), encode_value(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The string Bitget signs: timestamp + METHOD + request path (never the host or a proxy
@@ -288,27 +277,16 @@ fn server_time(data: &Value) -> Option<i64> {
     }
 }
 
-/// Our clock versus the exchange's, measured at the midpoint of the round trip.
-/// Positive = the server is ahead of us.
-pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
-    let midpoint = sent_ms + (received_ms - sent_ms) / 2;
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms.saturating_sub(midpoint).max(-i64::MAX)
-}
-
 /// `None` when the offset is inside the window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    if offset_ms.abs() <= RECV_WINDOW_MS {
-        return None;
-    }
-    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
-    Some(Problem::clock_skew(format!(
-        "GET {PATH_TIME}: Bitget's server clock is {} ms {direction} ours; Bitget refuses \
-         timestamps more than about {} s away from its clock",
-        offset_ms.abs(),
-        RECV_WINDOW_MS / 1000
-    )))
+    let inside = offset_ms.abs() <= RECV_WINDOW_MS;
+    let what = format!("GET {PATH_TIME}");
+    Problem::skew_outside_window(inside, &what, "Bitget's server clock", offset_ms, || {
+        format!(
+            "Bitget refuses timestamps more than about {} s away from its clock",
+            RECV_WINDOW_MS / 1000
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -512,7 +490,7 @@ impl Bitget {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        let offset = clock_offset_ms(trip.sent_ms, trip.received_ms, server);
+        let offset = trip.clock_offset_ms(server);
         if let Some(problem) = skew_problem(offset) {
             return Err(problem);
         }
@@ -921,8 +899,6 @@ mod tests {
 
     #[test]
     fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-        assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
-        assert_eq!(clock_offset_ms(1_000, 1_200, 61_100), 60_000);
         assert!(skew_problem(RECV_WINDOW_MS).is_none());
         assert!(skew_problem(-RECV_WINDOW_MS).is_none());
         let p = skew_problem(120_000).unwrap();

@@ -337,28 +337,10 @@ pub fn server_time_ms(result: &Value, envelope_time: Option<i64>) -> Option<i64>
         .or_else(|| int_of(result.get("timeSecond")).map(|s| s.saturating_mul(1000)))
 }
 
-/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
-/// against the midpoint of the round trip.
-pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
-        .max(-i64::MAX)
-}
-
 /// Whether a request signed with our clock lands inside Bybit's window:
 /// `server - recvWindow <= timestamp < server + 1000`.
 pub fn window_ok(offset_ms: i64) -> bool {
     offset_ms > -MAX_AHEAD_MS && offset_ms <= RECV_WINDOW_MS
-}
-
-fn describe_offset(offset: i64) -> String {
-    if offset >= 0 {
-        format!("server clock is {offset} ms ahead of ours")
-    } else {
-        format!("server clock is {} ms behind ours", -offset)
-    }
 }
 
 /// One entry of `/v5/system/status`.
@@ -692,13 +674,16 @@ impl Bybit {
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
             Outcome::Problem(problem, _) => return Err(problem),
         };
-        let offset = clock_offset_ms(server_ms, trip.sent_ms, trip.received_ms);
-        if !window_ok(offset) {
-            return Err(Problem::clock_skew(format!(
-                "{what}: {}; Bybit accepts requests at most {RECV_WINDOW_MS} ms behind and less \
-                 than {MAX_AHEAD_MS} ms ahead of its clock",
-                describe_offset(offset)
-            )));
+        let offset = trip.clock_offset_ms(server_ms);
+        if let Some(problem) =
+            Problem::skew_outside_window(window_ok(offset), &what, "server clock", offset, || {
+                format!(
+                    "Bybit accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
+                     {MAX_AHEAD_MS} ms ahead of its clock"
+                )
+            })
+        {
+            return Err(problem);
         }
 
         // 2. Maintenance announced on the status endpoint. It is recent (2025) and regional
@@ -1169,17 +1154,11 @@ mod tests {
 
     #[test]
     fn window_follows_the_documented_rule() {
-        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
         assert!(window_ok(0));
         assert!(window_ok(5_000));
         assert!(!window_ok(5_001));
         assert!(window_ok(-999));
         assert!(!window_ok(-1_000));
-        assert_eq!(
-            describe_offset(120_000),
-            "server clock is 120000 ms ahead of ours"
-        );
-        assert_eq!(describe_offset(-5), "server clock is 5 ms behind ours");
     }
 
     #[test]

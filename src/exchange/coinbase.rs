@@ -393,29 +393,18 @@ fn server_time_ms(body: &Value) -> Option<i64> {
         })
 }
 
-/// Our clock against the server's at the midpoint of the round trip; positive = server ahead.
-pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
-        .max(-i64::MAX)
-}
-
 /// `None` when a JWT signed by our clock lands inside Coinbase's window, else the problem. A
 /// server ahead of us sees our token expire (`exp` = `nbf` + 120 s); one behind us sees its
 /// `nbf` in the future (beyond the assumed leeway).
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    if offset_ms < MAX_SERVER_AHEAD_MS && offset_ms > -NBF_LEEWAY_S * 1000 {
-        return None;
-    }
-    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
-    Some(Problem::clock_skew(format!(
-        "GET {PATH_TIME}: Coinbase's server clock is {} ms {direction} ours; a request token is \
-         valid from its nbf (our clock) for {JWT_LIFETIME_S} s, with about {NBF_LEEWAY_S} s of \
-         leeway before it",
-        offset_ms.abs()
-    )))
+    let inside = offset_ms < MAX_SERVER_AHEAD_MS && offset_ms > -NBF_LEEWAY_S * 1000;
+    let what = format!("GET {PATH_TIME}");
+    Problem::skew_outside_window(inside, &what, "Coinbase's server clock", offset_ms, || {
+        format!(
+            "a request token is valid from its nbf (our clock) for {JWT_LIFETIME_S} s, with \
+             about {NBF_LEEWAY_S} s of leeway before it"
+        )
+    })
 }
 
 /// What `key_permissions` says.
@@ -522,8 +511,7 @@ impl Coinbase {
                 reply.snippet()
             ))
         })?;
-        if let Some(problem) = skew_problem(clock_offset_ms(trip.sent_ms, trip.received_ms, server))
-        {
+        if let Some(problem) = skew_problem(trip.clock_offset_ms(server)) {
             return Err(problem);
         }
 
@@ -936,7 +924,6 @@ mod tests {
 
     #[test]
     fn clock_window_follows_the_token_lifetime() {
-        assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
         assert!(skew_problem(0).is_none());
         assert!(
             skew_problem(60_000).is_none(),

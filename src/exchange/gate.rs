@@ -304,27 +304,16 @@ fn label_known(label: &str) -> bool {
     matches!(label, "INTERNAL" | "SERVER_ERROR" | "TOO_BUSY")
 }
 
-/// Our clock versus the exchange's, at the midpoint of the round trip; positive = server ahead.
-pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
-        .max(-i64::MAX)
-}
-
 /// `None` when the offset is inside Gate's window, else the clock-skew problem.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    if offset_ms.abs() <= WINDOW_MS {
-        return None;
-    }
-    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
-    Some(Problem::clock_skew(format!(
-        "GET {PATH_TIME}: Gate's server clock is {} ms {direction} ours; Gate refuses a \
-         Timestamp more than {} s from its clock",
-        offset_ms.abs(),
-        WINDOW_MS / 1000
-    )))
+    let inside = offset_ms.abs() <= WINDOW_MS;
+    let what = format!("GET {PATH_TIME}");
+    Problem::skew_outside_window(inside, &what, "Gate's server clock", offset_ms, || {
+        format!(
+            "Gate refuses a Timestamp more than {} s from its clock",
+            WINDOW_MS / 1000
+        )
+    })
 }
 
 /// `server_time` of `/spot/time`: ms (a number; a numeric string is accepted too).
@@ -578,8 +567,7 @@ impl Gate {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
-        if let Some(problem) = skew_problem(clock_offset_ms(trip.sent_ms, trip.received_ms, server))
-        {
+        if let Some(problem) = skew_problem(trip.clock_offset_ms(server)) {
             return Err(problem);
         }
 
@@ -985,7 +973,6 @@ mod tests {
 
     #[test]
     fn clock_offset_and_the_60_second_window() {
-        assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
         assert!(skew_problem(60_000).is_none());
         assert!(skew_problem(-60_000).is_none());
         let p = skew_problem(120_000).unwrap();

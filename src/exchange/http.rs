@@ -136,6 +136,18 @@ pub struct RoundTrip {
     pub received_ms: i64,
 }
 
+impl RoundTrip {
+    /// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
+    /// against the midpoint of this round trip. A method on the trip, so the server's time is the
+    /// only bare number and cannot be swapped with ours.
+    pub fn clock_offset_ms(self, server_ms: i64) -> i64 {
+        let midpoint = self.sent_ms + (self.received_ms - self.sent_ms) / 2;
+        // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
+        // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
+        server_ms.saturating_sub(midpoint).max(-i64::MAX)
+    }
+}
+
 /// The budget key of `url`: `host:port`, empty when the URL does not parse (the request then
 /// fails on its own with a message naming it).
 fn host_key(url: &str) -> String {
@@ -367,6 +379,20 @@ pub fn generic_problem(reply: &Reply, what: &str) -> Option<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_offset_is_measured_against_the_round_trip_midpoint() {
+        let trip = RoundTrip {
+            sent_ms: 1_000,
+            received_ms: 1_200,
+        };
+        assert_eq!(trip.clock_offset_ms(1_100), 0);
+        assert_eq!(trip.clock_offset_ms(121_100), 120_000);
+        assert_eq!(trip.clock_offset_ms(-8_900), -10_000);
+        // Untrusted extremes neither overflow nor leave a value whose abs() panics.
+        assert_eq!(trip.clock_offset_ms(i64::MIN), -i64::MAX);
+        assert_eq!(trip.clock_offset_ms(i64::MAX), i64::MAX - 1_100);
+    }
 
     fn redirect(location: Option<&str>) -> String {
         let mut headers = HeaderMap::new();

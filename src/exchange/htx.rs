@@ -27,6 +27,7 @@
 //! `code`/`msg`. All of them are accepted everywhere, since which endpoint answers which shape
 //! on which error is not documented per endpoint [uncertain].
 
+use super::signing::encode_value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -91,20 +92,6 @@ pub fn format_timestamp(ms: i64) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string()
-}
-
-/// Percent-encodes a value: RFC 3986 unreserved characters stay, everything else is `%XX` with
-/// upper-case hex (`:` is `%3A`, `+` is `%2B`, a space is `%20`).
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The canonical query: parameters sorted by name in byte order (so the upper-case auth
@@ -383,28 +370,17 @@ fn int_of(value: &Value) -> Option<i64> {
     }
 }
 
-/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
-/// against the midpoint of the round trip.
-pub fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub((sent_ms + received_ms) / 2)
-        .max(-i64::MAX)
-}
-
 /// `None` when the offset is inside the window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    if offset_ms.abs() <= WINDOW_MS {
-        return None;
-    }
-    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
-    Some(Problem::clock_skew(format!(
-        "GET {PATH_TIMESTAMP}: HTX's server clock is {} ms {direction} ours; KeyWarden expects \
-         HTX to refuse timestamps more than {} s away (documented as 5 minutes, unconfirmed)",
-        offset_ms.abs(),
-        WINDOW_MS / 1000
-    )))
+    let inside = offset_ms.abs() <= WINDOW_MS;
+    let what = format!("GET {PATH_TIMESTAMP}");
+    Problem::skew_outside_window(inside, &what, "HTX's server clock", offset_ms, || {
+        format!(
+            "KeyWarden expects HTX to refuse timestamps more than {} s away (documented as 5 \
+             minutes, unconfirmed)",
+            WINDOW_MS / 1000
+        )
+    })
 }
 
 /// `data` of `/v2/market-status`: 1 normal, 2 halted, 3 cancel-only (§4.2).
@@ -647,9 +623,7 @@ impl Htx {
         let data = public_data(outcome, &what)?;
         let server_ms = int_of(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) =
-            skew_problem(clock_offset_ms(server_ms, trip.sent_ms, trip.received_ms))
-        {
+        if let Some(problem) = skew_problem(trip.clock_offset_ms(server_ms)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_MARKET_STATUS}");
@@ -1251,7 +1225,6 @@ mod tests {
 
     #[test]
     fn clock_window_and_offset() {
-        assert_eq!(clock_offset_ms(1_100, 1_000, 1_200), 0);
         assert!(skew_problem(WINDOW_MS).is_none());
         assert!(skew_problem(-WINDOW_MS).is_none());
         let p = skew_problem(120_000).unwrap();

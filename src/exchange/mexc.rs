@@ -12,6 +12,7 @@
 //!   `paramString` is the GET parameters sorted by name (or the raw POST body); the key, time and
 //!   signature travel in the `ApiKey`, `Request-Time` and `Signature` headers.
 
+use super::signing::encode_value;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -55,20 +56,6 @@ pub fn hmac_hex(secret: &str, message: &str) -> String {
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(message.as_bytes());
     hex::encode(mac.finalize().into_bytes())
-}
-
-/// Percent-encodes a query value the way MEXC signs it: unreserved characters as they are,
-/// everything else as `%XX` with uppercase hex (so a space is `%20`, never `+`).
-pub fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Spot `totalParams`: the query string as sent (without `?`) directly followed by the body as
@@ -315,24 +302,6 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Option<Problem>
     }
 }
 
-/// How far the server's clock runs from ours, in ms (positive: the server is ahead), measured
-/// against the midpoint of the round trip.
-fn clock_offset_ms(server_ms: i64, sent_ms: i64, received_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub((sent_ms + received_ms) / 2)
-        .max(-i64::MAX)
-}
-
-fn describe_offset(offset: i64) -> String {
-    if offset >= 0 {
-        format!("server clock is {offset} ms ahead of ours")
-    } else {
-        format!("server clock is {} ms behind ours", -offset)
-    }
-}
-
 /// Whether a request signed with our clock would land inside spot's window: MEXC accepts iff
 /// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
 fn spot_window_ok(offset: i64) -> bool {
@@ -456,15 +425,17 @@ impl Mexc {
                 return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
             }
         };
-        let offset = clock_offset_ms(server_ms, round_trip.sent_ms, round_trip.received_ms);
-        if !spot_window_ok(offset) {
-            return Err(Problem::clock_skew(format!(
-                "{what}: {}; MEXC accepts requests at most {} ms behind and less than {} ms \
-                 ahead of its clock",
-                describe_offset(offset),
-                RECV_WINDOW_MS,
-                SPOT_MAX_AHEAD_MS
-            )));
+        let offset = round_trip.clock_offset_ms(server_ms);
+        let inside = spot_window_ok(offset);
+        if let Some(problem) =
+            Problem::skew_outside_window(inside, what, "server clock", offset, || {
+                format!(
+                    "MEXC accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
+                     {SPOT_MAX_AHEAD_MS} ms ahead of its clock"
+                )
+            })
+        {
+            return Err(problem);
         }
 
         // 2. Key valid, signature accepted, read right: the spot account.
@@ -568,14 +539,16 @@ impl Mexc {
         match futures_answer(&reply, what)? {
             Answer::Ok(data) => {
                 if let Some(server_ms) = data.as_i64() {
-                    let offset =
-                        clock_offset_ms(server_ms, round_trip.sent_ms, round_trip.received_ms);
-                    if offset.abs() > FUTURES_WINDOW_MS {
-                        return Err(Problem::clock_skew(format!(
-                            "{what}: {}; MEXC futures accepts requests at most {} ms away",
-                            describe_offset(offset),
-                            FUTURES_WINDOW_MS
-                        )));
+                    let offset = round_trip.clock_offset_ms(server_ms);
+                    let inside = offset.abs() <= FUTURES_WINDOW_MS;
+                    if let Some(problem) =
+                        Problem::skew_outside_window(inside, what, "server clock", offset, || {
+                            format!(
+                                "MEXC futures accepts requests at most {FUTURES_WINDOW_MS} ms away"
+                            )
+                        })
+                    {
+                        return Err(problem);
                     }
                 }
             }
@@ -780,11 +753,6 @@ mod tests {
         assert!(!spot_window_ok(5_001));
         assert!(spot_window_ok(-999));
         assert!(!spot_window_ok(-1_000));
-        assert_eq!(
-            describe_offset(120_000),
-            "server clock is 120000 ms ahead of ours"
-        );
-        assert_eq!(describe_offset(-5), "server clock is 5 ms behind ours");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod kucoin;
 pub mod mexc;
 pub mod okx;
 pub mod rate_hints;
+pub mod signing;
 
 pub use facts::Outcome;
 pub use http::HttpClient;

@@ -251,28 +251,16 @@ fn server_time(data: &Value) -> Option<i64> {
     }
 }
 
-/// Our clock versus the exchange's, measured at the midpoint of the round trip.
-/// Positive = the server is ahead of us.
-pub fn clock_offset_ms(sent_ms: i64, received_ms: i64, server_ms: i64) -> i64 {
-    // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
-    // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
-    server_ms
-        .saturating_sub(sent_ms + (received_ms - sent_ms) / 2)
-        .max(-i64::MAX)
-}
-
 /// `None` when the offset is inside OKX's 30 s window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    if offset_ms.abs() <= WINDOW_MS {
-        return None;
-    }
-    let direction = if offset_ms > 0 { "ahead of" } else { "behind" };
-    Some(Problem::clock_skew(format!(
-        "GET {PATH_TIME}: OKX's server clock is {} ms {direction} ours; OKX refuses timestamps \
-         more than {} s away from its clock",
-        offset_ms.abs(),
-        WINDOW_MS / 1000
-    )))
+    let inside = offset_ms.abs() <= WINDOW_MS;
+    let what = format!("GET {PATH_TIME}");
+    Problem::skew_outside_window(inside, &what, "OKX's server clock", offset_ms, || {
+        format!(
+            "OKX refuses timestamps more than {} s away from its clock",
+            WINDOW_MS / 1000
+        )
+    })
 }
 
 /// Services whose maintenance does not stop a key's REST account calls (okx.md §4 list):
@@ -496,8 +484,7 @@ impl Okx {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(clock_offset_ms(trip.sent_ms, trip.received_ms, server))
-        {
+        if let Some(problem) = skew_problem(trip.clock_offset_ms(server)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
@@ -891,8 +878,6 @@ mod tests {
         );
         assert_eq!(server_time(&json!([{"ts": 5}])), Some(5));
         assert_eq!(server_time(&json!([])), None);
-        assert_eq!(clock_offset_ms(1_000, 1_200, 1_100), 0);
-        assert_eq!(clock_offset_ms(1_000, 1_200, 31_100), 30_000);
         assert!(skew_problem(30_000).is_none());
         assert!(skew_problem(-30_000).is_none());
         let p = skew_problem(120_000).unwrap();
