@@ -293,13 +293,11 @@ mod tests {
     }
 
     fn config(check_timeout: &str) -> Config {
-        let text = format!(
-            "[daemon]\nstate_dir = \"/tmp/kw-checker-test\"\ncheck_timeout = \"1s\"\n\
+        let text = "[daemon]\nstate_dir = \"/tmp/kw-checker-test\"\ncheck_timeout = \"1s\"\n\
              [connections.alice-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n\
-             [connections.bob-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n"
-        );
-        let mut config = Config::from_toml(&text, std::path::Path::new("test.toml"))
-            .expect("valid test config");
+             [connections.bob-mexc]\nexchange = \"mexc\"\napi_key = \"k\"\napi_secret = \"s\"\n";
+        let mut config =
+            Config::from_toml(text, std::path::Path::new("test.toml")).expect("valid test config");
         // Shorter than the config file may say (at least 1s), so the tests stay quick.
         config.daemon.check_timeout = humantime::parse_duration(check_timeout).unwrap();
         config
