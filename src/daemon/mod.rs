@@ -155,6 +155,7 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         shutdown,
     });
     restore_metrics(&daemon);
+    declare_alert_failures(&metrics, &notifiers.read().expect("notifiers lock"));
     metrics.set_schedules(&schedule_periods(&config));
     metrics.set_exchanges(config.connections.iter().map(|c| c.exchange));
     // Serve before anything else: from here on the store is ours, and `keywarden history`
@@ -281,6 +282,13 @@ fn restore_metrics(daemon: &Daemon) {
     }
     if let Ok(bytes) = daemon.store.size_on_disk() {
         daemon.metrics.set_store_size(bytes);
+    }
+}
+
+/// Puts each configured channel's `alerts_failed_total` series on `/metrics` at 0.
+fn declare_alert_failures(metrics: &Metrics, notifiers: &Notifiers) {
+    for channel in notifiers.channels() {
+        metrics.declare_alert_failures(channel.name(), channel.failure_reasons());
     }
 }
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use super::tasks::Jobs;
-use super::{build_notifiers, schedule_periods, systemd, warn_overcommits, Daemon};
+use super::{
+    build_notifiers, declare_alert_failures, schedule_periods, systemd, warn_overcommits, Daemon,
+};
 use crate::checker::Checker;
 use crate::config::Config;
 
@@ -37,7 +39,10 @@ impl Daemon {
                     self.metrics.forget(&gone.name, gone.exchange);
                 }
                 match build_notifiers(&new) {
-                    Ok(notifiers) => *self.notifiers.write().expect("notifiers lock") = notifiers,
+                    Ok(notifiers) => {
+                        declare_alert_failures(&self.metrics, &notifiers);
+                        *self.notifiers.write().expect("notifiers lock") = notifiers;
+                    }
                     Err(e) => tracing::error!("alert channels kept as they were: {e}"),
                 }
                 if let Err(e) = self.alerts.reconfigure(&new) {
