@@ -120,9 +120,13 @@ fn main() -> ExitCode {
     })
 }
 
+/// Our own lines at info, dependencies' only from warn: tokio-cron-scheduler alone says
+/// "Uninited" and "Job creator created" at info on every start. `KEYWARDEN_LOG` replaces it.
+const DEFAULT_LOG_FILTER: &str = "warn,keywarden=info";
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARDEN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -73,6 +73,11 @@ impl Notifiers {
     pub fn get(&self, channel: Channel) -> Option<Arc<dyn Notifier>> {
         self.by_channel.get(&channel).cloned()
     }
+
+    /// The configured channels.
+    pub fn channels(&self) -> impl Iterator<Item = Channel> + '_ {
+        self.by_channel.keys().copied()
+    }
 }
 
 /// The wait before try number `attempts + 1`: 2 s doubling to [`MAX_BACKOFF`], with ±20 %

@@ -48,6 +48,21 @@ impl Busy {
         }
     }
 
+    /// Waits until no connection is busy: how shutdown drains the checks in flight. Woken by
+    /// each release (the guard's drop), so it never polls.
+    pub async fn idle(&self) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            // Registered before looking, so a release between the look and the wait is seen.
+            released.as_mut().enable();
+            if self.is_empty() {
+                return;
+            }
+            released.await;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.names().is_empty()
     }
@@ -98,6 +113,30 @@ mod tests {
         assert!(task.await.unwrap_err().is_panic());
         assert!(busy.is_empty(), "the panic released the mark");
         assert!(busy.claim("alice").is_some(), "the next turn runs");
+    }
+
+    #[tokio::test]
+    async fn idle_returns_when_the_last_mark_is_released() {
+        let busy = Arc::new(Busy::default());
+        tokio::time::timeout(Duration::from_secs(10), busy.idle())
+            .await
+            .expect("nothing busy: idle at once");
+        let alice = busy.claim("alice").expect("free");
+        let bob = busy.claim("bob").expect("free");
+        let drained = {
+            let busy = Arc::clone(&busy);
+            tokio::spawn(async move { busy.idle().await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!drained.is_finished(), "two checks in flight");
+        drop(alice);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!drained.is_finished(), "one check still in flight");
+        drop(bob);
+        tokio::time::timeout(Duration::from_secs(10), drained)
+            .await
+            .expect("woken by the last release")
+            .unwrap();
     }
 
     #[tokio::test]

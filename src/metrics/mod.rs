@@ -291,6 +291,15 @@ impl Metrics {
         self.alerts_sent.with_label_values(&[channel]).inc();
     }
 
+    /// Shows `channel`'s failure counters for each of `reasons` from the start, at 0 until a
+    /// failure (Prometheus' guidance: a series that appears only on the first failure leaves
+    /// the dashboard's panel empty and `rate()` blind to it). Counts already made are kept.
+    pub fn declare_alert_failures(&self, channel: &str, reasons: &[&str]) {
+        for reason in reasons {
+            self.alerts_failed.with_label_values(&[channel, reason]);
+        }
+    }
+
     /// Counts one failed delivery attempt. `reason` must be a short fixed word
     /// (`rate_limited`, `timeout`, `rejected`, `bad_address`, ...), never the channel's error
     /// text: every distinct value is a new series, and error text may echo secrets.

@@ -354,6 +354,38 @@ fn alerts_outbox_and_store() {
 }
 
 #[test]
+fn alert_failures_of_a_configured_channel_start_at_zero_and_keep_their_counts() {
+    use crate::notifier::Channel;
+    let m = Metrics::new();
+    let failed = |t: &str, reason: &str| {
+        value(
+            t,
+            &format!("keywarden_alerts_failed_total{{channel=\"telegram\",reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(
+        failed(&m.render(), "timeout"),
+        None,
+        "nothing before declaring"
+    );
+    m.declare_alert_failures("telegram", Channel::Telegram.failure_reasons());
+    let t = m.render();
+    for reason in Channel::Telegram.failure_reasons() {
+        assert_eq!(failed(&t, reason).as_deref(), Some("0"), "{reason} at 0");
+    }
+    assert!(
+        !t.contains("keywarden_alerts_failed_total{channel=\"email\""),
+        "an unconfigured channel has no series:\n{t}"
+    );
+    m.alert_failed("telegram", "timeout");
+    // A reload declares again: counts made stay.
+    m.declare_alert_failures("telegram", Channel::Telegram.failure_reasons());
+    let t = m.render();
+    assert_eq!(failed(&t, "timeout").as_deref(), Some("1"));
+    assert_eq!(failed(&t, "rate_limited").as_deref(), Some("0"));
+}
+
+#[test]
 fn schedules_show_their_period_rounds_and_skips_and_go_with_the_schedule() {
     use std::time::Duration;
     let metrics = Metrics::new();

@@ -29,6 +29,36 @@ impl Channel {
             Channel::Email => "email",
         }
     }
+
+    /// Every `reason` a failed delivery on this channel can be counted with (its notifier's
+    /// [`DeliveryError`]s, plus `expired` when delivery gives up on an old alert). The
+    /// `alerts_failed_total` series of a configured channel start at 0 with these, so a
+    /// dashboard shows "no failures" rather than nothing.
+    pub fn failure_reasons(self) -> &'static [&'static str] {
+        match self {
+            Channel::Telegram => &[
+                "expired",
+                "rate_limited",
+                "rejected",
+                "timeout",
+                "unavailable",
+                "wrong_channel",
+            ],
+            Channel::Email => &[
+                "bad_address",
+                "bad_message",
+                "expired",
+                "not_owner",
+                "smtp_permanent",
+                "smtp_transient",
+                "smtp_unsupported",
+                "timeout",
+                "tls",
+                "unavailable",
+                "wrong_channel",
+            ],
+        }
+    }
 }
 
 /// Who reads an email: the operators get every detail; a platform user gets only what happened

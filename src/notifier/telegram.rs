@@ -309,6 +309,10 @@ mod tests {
         ));
         let e = delivery_error(&RequestError::Api(ApiError::ChatNotFound), &s);
         assert_eq!(e.reason(), "rejected");
+        assert!(
+            Channel::Telegram.failure_reasons().contains(&e.reason()),
+            "every reason is declared at 0 from the start"
+        );
         assert!(matches!(e, DeliveryError::Reject { .. }));
         let e = delivery_error(&RequestError::Api(ApiError::BotBlocked), &s);
         assert!(matches!(e, DeliveryError::Reject { .. }));

@@ -6,7 +6,9 @@
 //! - `history`: status spans (see [`Span`]); key = length-prefixed connection name ‖ big-endian
 //!   timestamp, so a prefix scan is one connection's history in time order.
 //! - `state`: connection name → [`ConnectionState`] (last verdict and streak counters).
-//! - `outbox` (alerts not yet delivered) belongs here too and will be added by the alerting work.
+//! - `alerts`: the alert policy's memory (see `crate::alert::engine`).
+//! - `outbox` and `delivered` (`outbox.rs`): alerts not yet delivered, and the ids of those that
+//!   were, removed from the outbox in the same step.
 //!
 //! Values are JSON (serde_json): the volume is small (one record per change, not per check), and
 //! JSON keeps the database debuggable with nothing but a sled dump and `jq`, and lets fields be
