@@ -66,18 +66,10 @@ fn default_bases(kind: ExchangeKind) -> (&'static str, &'static str) {
     }
 }
 
-/// `host:port` of a base URL, the key the budgets are kept by.
+/// `host:port` of a base URL, the key the budgets are kept by (the URL itself when it does not
+/// parse, so the warning still names it).
 fn host_of(base: &str) -> String {
-    url::Url::parse(base)
-        .ok()
-        .map(|u| {
-            format!(
-                "{}:{}",
-                u.host_str().unwrap_or(""),
-                u.port_or_known_default().unwrap_or(0)
-            )
-        })
-        .unwrap_or_else(|| base.to_string())
+    crate::exchange::http::budget_host(base).unwrap_or_else(|| base.to_string())
 }
 
 /// The requests one check of `connection` makes, per host.

@@ -151,16 +151,18 @@ impl RoundTrip {
 /// The budget key of `url`: `host:port`, empty when the URL does not parse (the request then
 /// fails on its own with a message naming it).
 fn host_key(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .map(|u| {
-            format!(
-                "{}:{}",
-                u.host_str().unwrap_or(""),
-                u.port_or_known_default().unwrap_or(0)
-            )
-        })
-        .unwrap_or_default()
+    budget_host(url).unwrap_or_default()
+}
+
+/// `host:port` of a URL, the key request budgets are kept by (and what the load estimate in
+/// [`crate::load`] counts requests against); `None` when it does not parse.
+pub fn budget_host(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    Some(format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    ))
 }
 
 /// Reads `response` (to the request for `url`) into a [`Reply`]: a redirect is refused unread,
