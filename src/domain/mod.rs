@@ -6,8 +6,8 @@
 //! notifiers can speak of exchanges and verdicts without importing the HTTP layer
 //! ([`crate::exchange`]) or the judging ([`crate::check`]).
 
-mod credentials;
 mod facts;
+mod key_access;
 mod kind;
 mod markets;
 mod permissions;
@@ -17,8 +17,8 @@ mod verdict;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use credentials::Credentials;
 pub use facts::{extract_ip, Facts, Problem, ProblemKind};
+pub use key_access::Credentials;
 pub use kind::ExchangeKind;
 pub use markets::Markets;
 pub use permissions::Permissions;
