@@ -26,19 +26,18 @@ use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// Spot and wallet (SAPI) REST host.
-pub const DEFAULT_SPOT_BASE: &str = "https://api.binance.com";
-/// USDⓈ-M futures REST host.
-pub const DEFAULT_FUTURES_BASE: &str = "https://fapi.binance.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::BINANCE;
 
 /// The `recvWindow` we send (ms): Binance's default, sent explicitly.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 /// The largest `recvWindow` Binance accepts.
 pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
 /// A timestamp this far (or more) ahead of the server clock is refused whatever the recvWindow.
-pub const MAX_AHEAD_MS: i64 = 1_000;
+pub const MAX_AHEAD_MS: i64 = SPEC.clock_window.server_behind.ms();
 
 /// The header that carries the API key.
 pub const KEY_HEADER: &str = "X-MBX-APIKEY";
@@ -270,7 +269,7 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Problem {
 /// Whether a request stamped with our clock lands inside Binance's window: accepted iff
 /// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
 pub fn window_ok(offset: i64) -> bool {
-    offset > -MAX_AHEAD_MS && offset <= RECV_WINDOW_MS
+    SPEC.clock_window.contains(offset)
 }
 
 fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
@@ -536,7 +535,7 @@ impl Binance {
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
 
         // 1. Exchange up, our clock inside the window.
         let what = format!("GET {PATH_TIME}");
@@ -605,7 +604,7 @@ impl Binance {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_TIME}");
             let (body, trip) = self.public_timed(futures, PATH_FUTURES_TIME, &what).await?;
             let server = server_time(&body).ok_or_else(|| {
@@ -744,7 +743,7 @@ mod tests {
              dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
         );
         assert_eq!(
-            signed_url(DEFAULT_SPOT_BASE, PATH_API_RESTRICTIONS, &query),
+            signed_url(SPEC.spot_host, PATH_API_RESTRICTIONS, &query),
             "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
              &signature=dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
         );
@@ -767,7 +766,7 @@ mod tests {
             &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
         );
         assert_eq!(
-            signed_url(DEFAULT_SPOT_BASE, PATH_API_RESTRICTIONS, &query),
+            signed_url(SPEC.spot_host, PATH_API_RESTRICTIONS, &query),
             "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
              &recvWindow=10000&signature=\
              8e4b66ac13b25a40ae878a403212a27fe7c52814c8a360208aaeef2525e77612"
@@ -800,7 +799,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            signed_url(DEFAULT_SPOT_BASE, PATH_ACCOUNT, &query),
+            signed_url(SPEC.spot_host, PATH_ACCOUNT, &query),
             "https://api.binance.com/api/v3/account?timestamp=1700000000000\
              &omitZeroBalances=true&recvWindow=10000&signature=\
              61a0cbae9c5c6c0057dbd9818e27804e437439bd8864a24ff02de2668434369c"
@@ -814,7 +813,7 @@ mod tests {
             "testsecret",
             &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
         );
-        let url = signed_url(DEFAULT_FUTURES_BASE, PATH_FUTURES_BALANCE, &query);
+        let url = signed_url(SPEC.futures_host, PATH_FUTURES_BALANCE, &query);
         assert!(url.starts_with(
             "https://fapi.binance.com/fapi/v3/balance?timestamp=1700000000000&recvWindow=10000\
              &signature=8e4b66ac"

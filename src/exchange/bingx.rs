@@ -30,17 +30,16 @@ use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// The live REST host, for spot, perpetual futures and account endpoints alike.
-pub const DEFAULT_SPOT_BASE: &str = "https://open-api.bingx.com";
-/// Futures share the host; a separate default keeps `futures_base_url` overridable on its own.
-pub const DEFAULT_FUTURES_BASE: &str = "https://open-api.bingx.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::BINGX;
 
 /// The `recvWindow` we send (ms): ccxt's default. BingX's own default when none is sent is
 /// [uncertain] (the coin-M docs say a timestamp must be "within 5 seconds" of server time), so we
 /// always send it explicitly.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 /// The header that carries the API key.
 pub const KEY_HEADER: &str = "X-BX-APIKEY";
@@ -303,7 +302,7 @@ fn server_time(data: &Value) -> Option<i64> {
 /// `None` when a request signed by our clock lands inside BingX's window (|offset| at most
 /// `recvWindow`, the tolerant reading of the docs), else the clock-skew problem.
 pub fn skew_problem(what: &str, offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() <= RECV_WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     Problem::skew_outside_window(inside, what, "BingX's server clock", offset_ms, || {
         format!("BingX accepts a timestamp at most {RECV_WINDOW_MS} ms from its clock")
     })
@@ -459,7 +458,7 @@ impl Bingx {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
         let credentials = &target.credentials;
 
         // 1. Exchange up, our clock inside the window.
@@ -510,7 +509,7 @@ impl Bingx {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             self.time(futures, PATH_SWAP_TIME).await?;
             let what = format!("GET {PATH_SWAP_BALANCE}");
             match self

@@ -29,17 +29,16 @@ use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// The one REST host for spot and futures (no separate futures host, no testnet host).
-pub const DEFAULT_SPOT_BASE: &str = "https://api.bitget.com";
-/// Futures (`/api/v2/mix/...`) are served by the same host.
-pub const DEFAULT_FUTURES_BASE: &str = "https://api.bitget.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::BITGET;
 
 /// How far from Bitget's clock a request timestamp may be. The docs give no number; 30 s is the
 /// commonly cited tolerance [uncertain], so the probe reports skew beyond it and the simulator
 /// refuses beyond it.
-pub const RECV_WINDOW_MS: i64 = 30_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 /// Success code of Bitget's JSON envelope.
 pub const CODE_OK: &str = "00000";
@@ -279,7 +278,7 @@ fn server_time(data: &Value) -> Option<i64> {
 
 /// `None` when the offset is inside the window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() <= RECV_WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     let what = format!("GET {PATH_TIME}");
     Problem::skew_outside_window(inside, &what, "Bitget's server clock", offset_ms, || {
         format!(
@@ -479,7 +478,7 @@ impl Bitget {
                 "Bitget keys need the passphrase chosen when the key was created; none is configured",
             ));
         }
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
 
         // 1. Is the exchange up, and is our clock inside its window? Bitget has no status
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
@@ -536,7 +535,7 @@ impl Bitget {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
             match self
                 .signed(

@@ -29,16 +29,16 @@ use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
     Problem, ProblemKind,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// Mainnet REST host (spot and derivatives share it; `api.bytick.com` is the documented
-/// alternate). Testnet, demo and regional sites are separate key stores: use `base_url`.
-pub const DEFAULT_BASE: &str = "https://api.bybit.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::BYBIT;
 
 /// The receive window we send (`X-BAPI-RECV-WINDOW`, ms): Bybit's default.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 /// Bybit refuses a timestamp this far (or more) ahead of its clock, whatever the window.
-pub const MAX_AHEAD_MS: i64 = 1_000;
+pub const MAX_AHEAD_MS: i64 = SPEC.clock_window.server_behind.ms();
 
 pub const PATH_TIME: &str = "/v5/market/time";
 pub const PATH_STATUS: &str = "/v5/system/status";
@@ -340,7 +340,7 @@ pub fn server_time_ms(result: &Value, envelope_time: Option<i64>) -> Option<i64>
 /// Whether a request signed with our clock lands inside Bybit's window:
 /// `server - recvWindow <= timestamp < server + 1000`.
 pub fn window_ok(offset_ms: i64) -> bool {
-    offset_ms > -MAX_AHEAD_MS && offset_ms <= RECV_WINDOW_MS
+    SPEC.clock_window.contains(offset_ms)
 }
 
 /// One entry of `/v5/system/status`.
@@ -662,7 +662,7 @@ impl Bybit {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.spot_base(DEFAULT_BASE);
+        let base = target.spot_base(SPEC.spot_host);
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIME}");
@@ -777,7 +777,7 @@ impl Bybit {
         // 5. Futures, only when the connection trades them: one host for everything, so the
         // time and status checks above cover it.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_POSITIONS}");
             match self
                 .signed(target, futures, PATH_POSITIONS, POSITIONS_QUERY, &what)

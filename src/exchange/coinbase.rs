@@ -43,10 +43,11 @@ use super::{
     ProblemKind,
 };
 use crate::domain::extract_ip;
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// The Advanced Trade REST host (spot, portfolios, US futures via CFM).
-pub const DEFAULT_BASE: &str = "https://api.coinbase.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::COINBASE;
 /// The host the `uri` claim names: always the real exchange host (see the module docs).
 pub const SIGNED_HOST: &str = "api.coinbase.com";
 
@@ -58,10 +59,7 @@ pub const JWT_AUDIENCE: &str = "retail_rest_api_proxy";
 /// How far before its `nbf` Coinbase still accepts a JWT. Not documented [uncertain]: the docs
 /// only say tokens expire after two minutes; "a few seconds" of leeway is assumed, the same
 /// value the simulator applies.
-pub const NBF_LEEWAY_S: i64 = 5;
-/// The server may run at most this far ahead of us (ms): a JWT we sign then still has ten
-/// seconds to live when it arrives (round trip and the whole-second `nbf` eat into the rest).
-pub const MAX_SERVER_AHEAD_MS: i64 = (JWT_LIFETIME_S - 10) * 1000;
+pub const NBF_LEEWAY_S: i64 = SPEC.clock_window.server_behind.ms() / 1000;
 
 pub const PATH_TIME: &str = "/api/v3/brokerage/time";
 pub const PATH_KEY_PERMISSIONS: &str = "/api/v3/brokerage/key_permissions";
@@ -397,7 +395,7 @@ fn server_time_ms(body: &Value) -> Option<i64> {
 /// server ahead of us sees our token expire (`exp` = `nbf` + 120 s); one behind us sees its
 /// `nbf` in the future (beyond the assumed leeway).
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms < MAX_SERVER_AHEAD_MS && offset_ms > -NBF_LEEWAY_S * 1000;
+    let inside = SPEC.clock_window.contains(offset_ms);
     let what = format!("GET {PATH_TIME}");
     Problem::skew_outside_window(inside, &what, "Coinbase's server clock", offset_ms, || {
         format!(
@@ -484,7 +482,7 @@ impl Coinbase {
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.spot_base(DEFAULT_BASE);
+        let base = target.spot_base(SPEC.spot_host);
 
         // 1. Exchange up, and a token signed by our clock inside Coinbase's window. (Coinbase's
         // status page lives on another host, status.coinbase.com; maintenance and outages show
@@ -573,7 +571,7 @@ impl Coinbase {
             }
             return Ok(());
         }
-        let futures = target.futures_base(DEFAULT_BASE);
+        let futures = target.futures_base(SPEC.futures_host);
         let what = format!("GET {PATH_CFM_BALANCE}");
         // Which refusal Coinbase gives a key without a futures account (403 or 404) is
         // [uncertain]; both count as "no futures".
@@ -924,6 +922,11 @@ mod tests {
 
     #[test]
     fn clock_window_follows_the_token_lifetime() {
+        // The spec table's window is the token's: ten seconds of the lifetime kept for the trip.
+        assert_eq!(
+            SPEC.clock_window.server_ahead,
+            crate::domain::Limit::Below((JWT_LIFETIME_S - 10) * 1000)
+        );
         assert!(skew_problem(0).is_none());
         assert!(
             skew_problem(60_000).is_none(),

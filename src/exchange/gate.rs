@@ -40,13 +40,11 @@ use super::{
     now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
     Problem, ProblemKind,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// The live REST host (every product); paths carry the `/api/v4` prefix, which is signed.
-pub const DEFAULT_BASE: &str = "https://api.gateio.ws";
-/// Futures use the same host (ccxt does); the historical `fx-api.gateio.ws` alternative is
-/// [uncertain], so the futures host is overridable (`ProbeTarget::futures_base_url`).
-pub const DEFAULT_FUTURES_BASE: &str = "https://api.gateio.ws";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::GATE;
 
 pub const PATH_TIME: &str = "/api/v4/spot/time";
 pub const PATH_DETAIL: &str = "/api/v4/account/detail";
@@ -55,7 +53,7 @@ pub const PATH_SPOT_ACCOUNTS: &str = "/api/v4/spot/accounts";
 pub const PATH_FUTURES_ACCOUNTS: &str = "/api/v4/futures/usdt/accounts";
 
 /// Gate refuses a `Timestamp` more than this far from its clock (`REQUEST_EXPIRED`).
-pub const WINDOW_MS: i64 = 60_000;
+pub const WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 /// Keys without an IP binding are valid this long after creation (Gate help centre).
 pub const UNBOUND_KEY_LIFETIME_DAYS: i64 = 90;
@@ -306,7 +304,7 @@ fn label_known(label: &str) -> bool {
 
 /// `None` when the offset is inside Gate's window, else the clock-skew problem.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() <= WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     let what = format!("GET {PATH_TIME}");
     Problem::skew_outside_window(inside, &what, "Gate's server clock", offset_ms, || {
         format!(
@@ -557,7 +555,7 @@ impl Gate {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.spot_base(DEFAULT_BASE);
+        let base = target.spot_base(SPEC.spot_host);
 
         // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
         let what = format!("GET {PATH_TIME}");
@@ -629,7 +627,7 @@ impl Gate {
 
         // 5. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
             match self
                 .signed(target, futures, PATH_FUTURES_ACCOUNTS, &what)

@@ -45,12 +45,11 @@ use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// Spot / account / user REST host (v1 and v2 paths).
-pub const DEFAULT_SPOT_BASE: &str = "https://api.huobi.pro";
-/// Futures / swap REST host (same key, same signing, its own host line).
-pub const DEFAULT_FUTURES_BASE: &str = "https://api.hbdm.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::HTX;
 
 /// How far our clock may be from HTX's before we call it clock skew, and the window the
 /// simulator enforces. HTX's docs give 5 minutes (htx.md §2: "[doc; exact window uncertain]");
@@ -58,7 +57,7 @@ pub const DEFAULT_FUTURES_BASE: &str = "https://api.hbdm.com";
 /// 30 s, the window OKX and Bitget use: a trading host that far off is failing elsewhere
 /// already. Whatever our measurement says, HTX's own "Invalid submission time" refusal is
 /// always clock skew.
-pub const WINDOW_MS: i64 = 30_000;
+pub const WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 pub const SIGNATURE_METHOD: &str = "HmacSHA256";
 pub const SIGNATURE_VERSION: &str = "2";
@@ -372,7 +371,7 @@ fn int_of(value: &Value) -> Option<i64> {
 
 /// `None` when the offset is inside the window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() <= WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     let what = format!("GET {PATH_TIMESTAMP}");
     Problem::skew_outside_window(inside, &what, "HTX's server clock", offset_ms, || {
         format!(
@@ -612,7 +611,7 @@ impl Htx {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
         let credentials = &target.credentials;
 
         // 1. Is the exchange up, and is our clock inside its window?
@@ -786,7 +785,7 @@ impl Htx {
     }
 
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.futures_base(DEFAULT_FUTURES_BASE);
+        let base = target.futures_base(SPEC.futures_host);
         let what = format!("GET {PATH_HEARTBEAT} (futures host)");
         let outcome = self
             .public(&format!("{base}{PATH_HEARTBEAT}"), &what)

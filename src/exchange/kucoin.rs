@@ -28,15 +28,14 @@ use super::{
     BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
     ProblemKind,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// Spot / classic account REST host.
-pub const DEFAULT_SPOT_BASE: &str = "https://api.kucoin.com";
-/// Futures REST host (same key, secret, passphrase and signing as spot).
-pub const DEFAULT_FUTURES_BASE: &str = "https://api-futures.kucoin.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::KUCOIN;
 
 /// KuCoin refuses a request whose timestamp is this far (or further) from its own clock.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 /// The key version we declare: 2 = hashed passphrase (3 behaves the same).
 pub const KEY_VERSION: &str = "2";
@@ -249,7 +248,7 @@ fn server_time(data: &Value) -> Option<i64> {
 
 /// `None` when the offset is inside the window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() < RECV_WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     let what = format!("GET {PATH_TIMESTAMP}");
     Problem::skew_outside_window(inside, &what, "KuCoin's server clock", offset_ms, || {
         format!(
@@ -413,7 +412,7 @@ impl Kucoin {
                 "KuCoin keys need the passphrase chosen when the key was created; none is configured",
             ));
         }
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
@@ -467,7 +466,7 @@ impl Kucoin {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_STATUS} (futures host)");
             let data = self
                 .public(futures, PATH_STATUS, &what)

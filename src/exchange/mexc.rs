@@ -25,21 +25,18 @@ use super::http::{generic_problem, Reply};
 use super::{
     BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// The spot v3 REST host (public and private).
-pub const DEFAULT_SPOT_BASE: &str = "https://api.mexc.com";
-/// The futures/contract REST host the official docs list. ccxt sends the same paths to
-/// `api.mexc.com`; which one MEXC prefers today is uncertain, so the host is overridable
-/// (`ProbeTarget::futures_base_url`).
-pub const DEFAULT_FUTURES_BASE: &str = "https://contract.mexc.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::MEXC;
 
 /// The spot receive window we send (`recvWindow`, ms): MEXC's default.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 /// The largest `recvWindow` spot accepts (larger is refused with 700005).
 pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
 /// Spot refuses a timestamp this far (or more) ahead of its clock, whatever the recvWindow.
-pub const SPOT_MAX_AHEAD_MS: i64 = 1_000;
+pub const SPOT_MAX_AHEAD_MS: i64 = SPEC.clock_window.server_behind.ms();
 /// Futures refuses a `Request-Time` more than this far from its clock (default `Recv-Window`).
 pub const FUTURES_WINDOW_MS: i64 = 10_000;
 
@@ -305,7 +302,7 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Option<Problem>
 /// Whether a request signed with our clock would land inside spot's window: MEXC accepts iff
 /// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
 fn spot_window_ok(offset: i64) -> bool {
-    offset > -SPOT_MAX_AHEAD_MS && offset <= RECV_WINDOW_MS
+    SPEC.clock_window.contains(offset)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,7 +397,7 @@ impl Mexc {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
         let credentials = &target.credentials;
 
         // 1. Exchange up, and our clock inside the receive window. MEXC has no spot status
@@ -529,7 +526,7 @@ impl Mexc {
     }
 
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.futures_base(DEFAULT_FUTURES_BASE);
+        let base = target.futures_base(SPEC.futures_host);
 
         let what = "GET /api/v1/contract/ping";
         let (reply, round_trip) = self

@@ -72,18 +72,13 @@ pub trait Exchange: Send + Sync {
 }
 
 /// The exchange implementation for `kind`, sharing one pooled HTTP client; its requests are
-/// metered per host at `rate` requests a second (see [`budget::default_rate`]).
-/// `None` for exchanges this build does not support yet (config validation rejects them first).
-pub fn for_kind(kind: ExchangeKind, http: HttpClient) -> Option<Box<dyn Exchange>> {
-    for_kind_with_rate(kind, http, budget::default_rate(kind))
+/// metered per host at its spec's default rate ([`crate::domain::ExchangeSpec::default_rate`]).
+pub fn for_kind(kind: ExchangeKind, http: HttpClient) -> Box<dyn Exchange> {
+    for_kind_with_rate(kind, http, kind.spec().default_rate)
 }
 
 /// Like [`for_kind`] with an explicit request budget.
-pub fn for_kind_with_rate(
-    kind: ExchangeKind,
-    http: HttpClient,
-    rate: f64,
-) -> Option<Box<dyn Exchange>> {
+pub fn for_kind_with_rate(kind: ExchangeKind, http: HttpClient, rate: f64) -> Box<dyn Exchange> {
     for_kind_with_budgets(kind, http, budget::HostBudgets::new(rate))
 }
 
@@ -93,19 +88,19 @@ pub fn for_kind_with_budgets(
     kind: ExchangeKind,
     http: HttpClient,
     budgets: budget::HostBudgets,
-) -> Option<Box<dyn Exchange>> {
+) -> Box<dyn Exchange> {
     let http = http.with_budgets(budgets);
     match kind {
-        ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
-        ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
-        ExchangeKind::Okx => Some(Box::new(okx::Okx::new(http))),
-        ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
-        ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
-        ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
-        ExchangeKind::Bingx => Some(Box::new(bingx::Bingx::new(http))),
-        ExchangeKind::Gate => Some(Box::new(gate::Gate::new(http))),
-        ExchangeKind::Htx => Some(Box::new(htx::Htx::new(http))),
-        ExchangeKind::Coinbase => Some(Box::new(coinbase::Coinbase::new(http))),
+        ExchangeKind::Mexc => Box::new(mexc::Mexc::new(http)),
+        ExchangeKind::Kucoin => Box::new(kucoin::Kucoin::new(http)),
+        ExchangeKind::Okx => Box::new(okx::Okx::new(http)),
+        ExchangeKind::Binance => Box::new(binance::Binance::new(http)),
+        ExchangeKind::Bybit => Box::new(bybit::Bybit::new(http)),
+        ExchangeKind::Bitget => Box::new(bitget::Bitget::new(http)),
+        ExchangeKind::Bingx => Box::new(bingx::Bingx::new(http)),
+        ExchangeKind::Gate => Box::new(gate::Gate::new(http)),
+        ExchangeKind::Htx => Box::new(htx::Htx::new(http)),
+        ExchangeKind::Coinbase => Box::new(coinbase::Coinbase::new(http)),
     }
 }
 

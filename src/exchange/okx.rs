@@ -33,14 +33,14 @@ use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
 };
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// The global REST host (spot and derivatives alike; there is no separate futures host).
-/// EEA and US keys live on other hosts and fail here with 50119: set `base_url` for them.
-pub const DEFAULT_BASE: &str = "https://www.okx.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::OKX;
 
 /// OKX refuses a request whose timestamp is more than this far from its clock (50102).
-pub const WINDOW_MS: i64 = 30_000;
+pub const WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 /// Success code of OKX's JSON envelope.
 pub const CODE_OK: &str = "0";
@@ -253,7 +253,7 @@ fn server_time(data: &Value) -> Option<i64> {
 
 /// `None` when the offset is inside OKX's 30 s window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() <= WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     let what = format!("GET {PATH_TIME}");
     Problem::skew_outside_window(inside, &what, "OKX's server clock", offset_ms, || {
         format!(
@@ -502,7 +502,7 @@ impl Okx {
                 "OKX keys need the passphrase chosen when the key was created; none is configured",
             ));
         }
-        let base = target.spot_base(DEFAULT_BASE);
+        let base = target.spot_base(SPEC.spot_host);
 
         // 1. Is the exchange up, and is our clock inside its window?
         let notes = self.public_reading(base).await?;
@@ -541,7 +541,7 @@ impl Okx {
 
         // 4. Derivatives, only when the connection trades futures (same host, same key).
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let path = format!("{PATH_POSITIONS}?{POSITIONS_QUERY}");
             match self.signed(target, futures, &path).await {
                 // A readable derivatives account confirms access; it does not overrule a
