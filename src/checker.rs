@@ -280,8 +280,15 @@ mod tests {
         fn kind(&self) -> ExchangeKind {
             self.kind
         }
-        fn probe<'a>(&'a self, _target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-            (self.behaviour)(self.budgets.clone())
+        fn steps<'a>(
+            &'a self,
+            _target: &'a ProbeTarget,
+            facts: &'a mut Facts,
+        ) -> BoxFuture<'a, Result<(), crate::domain::Problem>> {
+            Box::pin(async move {
+                *facts = (self.behaviour)(self.budgets.clone()).await;
+                Ok(())
+            })
         }
     }
 

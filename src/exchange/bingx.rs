@@ -457,7 +457,7 @@ impl Bingx {
     }
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let spot = target.spot_base(SPEC.spot_host);
         let credentials = &target.credentials;
 
@@ -547,14 +547,12 @@ impl Exchange for Bingx {
         ExchangeKind::Bingx
     }
 
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-        Box::pin(async move {
-            let mut facts = Facts::default();
-            if let Err(problem) = self.check(target, &mut facts).await {
-                facts.problems.push(problem);
-            }
-            facts
-        })
+    fn steps<'a>(
+        &'a self,
+        target: &'a ProbeTarget,
+        facts: &'a mut Facts,
+    ) -> BoxFuture<'a, Result<(), Problem>> {
+        Box::pin(self.run(target, facts))
     }
 }
 

@@ -605,14 +605,12 @@ impl Exchange for Coinbase {
         ExchangeKind::Coinbase
     }
 
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-        Box::pin(async move {
-            let mut facts = Facts::default();
-            if let Err(problem) = self.run(target, &mut facts).await {
-                facts.problems.push(problem);
-            }
-            facts
-        })
+    fn steps<'a>(
+        &'a self,
+        target: &'a ProbeTarget,
+        facts: &'a mut Facts,
+    ) -> BoxFuture<'a, Result<(), Problem>> {
+        Box::pin(self.run(target, facts))
     }
 }
 

@@ -66,9 +66,29 @@ impl ProbeTarget {
 ///
 /// A probe never fails as a Rust error: whatever goes wrong (timeouts, refusals, garbage) is a
 /// fact about the key or the exchange, recorded as a [`Problem`] in the returned [`Facts`].
+/// An exchange writes only its probe's [`steps`](Exchange::steps); [`probe`](Exchange::probe)
+/// turns the problem they stop at into the last fact, the same way for every exchange.
 pub trait Exchange: Send + Sync {
     fn kind(&self) -> ExchangeKind;
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts>;
+
+    /// The probe's steps in order: each records what it learned in `facts`, and the first
+    /// problem ends the probe (the facts learned before it are kept).
+    fn steps<'a>(
+        &'a self,
+        target: &'a ProbeTarget,
+        facts: &'a mut Facts,
+    ) -> BoxFuture<'a, Result<(), Problem>>;
+
+    /// Probes a key: the facts the steps learned, with the problem they stopped at, if any.
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.steps(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
 }
 
 /// The exchange implementation for `kind`, sharing one pooled HTTP client; its requests are
