@@ -8,7 +8,7 @@
 //! importing the HTTP layer. What differs in *behaviour* (signing, endpoints, codes, the probe's
 //! steps) stays in each exchange's own file.
 
-use super::ExchangeKind;
+use super::{ExchangeKind, Problem};
 
 /// One exchange's static facts (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,6 +88,46 @@ impl ClockWindow {
         } else {
             self.server_behind.admits(offset_ms.saturating_neg())
         }
+    }
+}
+
+impl ExchangeSpec {
+    /// The clock rule in the exchange's terms, for a clock-skew message: "OKX refuses
+    /// timestamps more than 30 s away from its clock".
+    pub fn window_rule(&self) -> String {
+        let name = self.display_name;
+        let window = self.clock_window;
+        match (window.server_ahead, window.server_behind) {
+            (Limit::UpTo(ahead), Limit::UpTo(behind)) if ahead == behind => format!(
+                "{name} refuses timestamps more than {} s away from its clock",
+                ahead / 1000
+            ),
+            (Limit::Below(ahead), Limit::Below(behind)) if ahead == behind => format!(
+                "{name} refuses timestamps {} s or more away from its clock",
+                ahead / 1000
+            ),
+            (ahead, behind) => {
+                let bound = |limit: Limit| match limit {
+                    Limit::UpTo(ms) => format!("at most {ms} ms"),
+                    Limit::Below(ms) => format!("less than {ms} ms"),
+                };
+                format!(
+                    "{name} accepts requests {} behind and {} ahead of its clock",
+                    bound(ahead),
+                    bound(behind)
+                )
+            }
+        }
+    }
+
+    /// `None` when a request signed by our clock lands inside the window at `offset_ms`
+    /// (server − ours, measured by `what`), else the clock-skew problem naming the rule.
+    pub fn skew_problem(&self, what: &str, offset_ms: i64) -> Option<Problem> {
+        let whose_clock = format!("{}'s server clock", self.display_name);
+        let inside = self.clock_window.contains(offset_ms);
+        Problem::skew_outside_window(inside, what, &whose_clock, offset_ms, || {
+            self.window_rule()
+        })
     }
 }
 
@@ -312,5 +352,33 @@ mod tests {
         let gate = GATE.clock_window;
         assert!(gate.contains(60_000) && gate.contains(-60_000) && !gate.contains(-60_001));
         assert!(!gate.contains(i64::MIN) && !gate.contains(i64::MAX));
+    }
+
+    #[test]
+    fn the_window_rule_reads_as_the_exchange_states_it() {
+        assert_eq!(
+            OKX.window_rule(),
+            "OKX refuses timestamps more than 30 s away from its clock"
+        );
+        assert_eq!(
+            KUCOIN.window_rule(),
+            "KuCoin refuses timestamps 5 s or more away from its clock"
+        );
+        assert_eq!(
+            BINANCE.window_rule(),
+            "Binance accepts requests at most 5000 ms behind and less than 1000 ms ahead of \
+             its clock"
+        );
+    }
+
+    #[test]
+    fn skew_is_a_problem_only_outside_the_window() {
+        assert_eq!(GATE.skew_problem("GET /t", 60_000), None);
+        let p = GATE.skew_problem("GET /t", -61_000).unwrap();
+        assert_eq!(
+            p.message,
+            "GET /t: Gate's server clock is 61000 ms behind ours; Gate refuses timestamps more \
+             than 60 s away from its clock"
+        );
     }
 }

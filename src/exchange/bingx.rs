@@ -24,7 +24,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::facts::Outcome;
+use super::facts::{Meaning, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
@@ -129,18 +129,6 @@ pub fn auth_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
 // ---------------------------------------------------------------------------------------------
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
-
-/// What an error code means for a key check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Meaning {
-    InvalidKey,
-    ClockSkew,
-    IpNotAllowed,
-    RateLimited,
-    Unavailable,
-    /// The key lacks the right this endpoint needs: a fact, not a problem.
-    NoPermission,
-}
 
 /// BingX's codes (exchange doc §6, official common error codes, ccxt's exact map). Some codes
 /// carry more than one meaning in BingX's own lists, so their message decides:

@@ -276,18 +276,6 @@ fn server_time(data: &Value) -> Option<i64> {
     }
 }
 
-/// `None` when the offset is inside the window, else the clock-skew problem to report.
-pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = SPEC.clock_window.contains(offset_ms);
-    let what = format!("GET {PATH_TIME}");
-    Problem::skew_outside_window(inside, &what, "Bitget's server clock", offset_ms, || {
-        format!(
-            "Bitget refuses timestamps more than about {} s away from its clock",
-            RECV_WINDOW_MS / 1000
-        )
-    })
-}
-
 // ---------------------------------------------------------------------------------------------
 // Key introspection.
 // ---------------------------------------------------------------------------------------------
@@ -490,7 +478,7 @@ impl Bitget {
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
         let offset = trip.clock_offset_ms(server);
-        if let Some(problem) = skew_problem(offset) {
+        if let Some(problem) = SPEC.skew_problem(&format!("GET {PATH_TIME}"), offset) {
             return Err(problem);
         }
 
@@ -896,16 +884,16 @@ mod tests {
 
     #[test]
     fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-        assert!(skew_problem(RECV_WINDOW_MS).is_none());
-        assert!(skew_problem(-RECV_WINDOW_MS).is_none());
-        let p = skew_problem(120_000).unwrap();
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), RECV_WINDOW_MS).is_none());
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), -RECV_WINDOW_MS).is_none());
+        let p = SPEC.skew_problem(&format!("GET {PATH_TIME}"), 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
         assert!(
             p.message.contains("120000 ms ahead of ours"),
             "{}",
             p.message
         );
-        assert!(skew_problem(-30_001)
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), -30_001)
             .unwrap()
             .message
             .contains("30001 ms behind ours"));

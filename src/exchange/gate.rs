@@ -34,6 +34,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha512};
 
 use super::expiry;
+use super::facts::Meaning;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
@@ -152,18 +153,6 @@ pub fn auth_headers(
 // ---------------------------------------------------------------------------------------------
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
-
-/// What a Gate error label means for a key check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Meaning {
-    InvalidKey,
-    ClockSkew,
-    IpNotAllowed,
-    RateLimited,
-    Unavailable,
-    /// The key lacks the right this endpoint needs: a fact, not a problem.
-    NoPermission,
-}
 
 /// Gate's error labels (exchange doc §6, ccxt's `exceptions.exact`).
 fn meaning(label: &str) -> Meaning {
@@ -300,18 +289,6 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
 
 fn label_known(label: &str) -> bool {
     matches!(label, "INTERNAL" | "SERVER_ERROR" | "TOO_BUSY")
-}
-
-/// `None` when the offset is inside Gate's window, else the clock-skew problem.
-pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = SPEC.clock_window.contains(offset_ms);
-    let what = format!("GET {PATH_TIME}");
-    Problem::skew_outside_window(inside, &what, "Gate's server clock", offset_ms, || {
-        format!(
-            "Gate refuses a Timestamp more than {} s from its clock",
-            WINDOW_MS / 1000
-        )
-    })
 }
 
 /// `server_time` of `/spot/time`: ms (a number; a numeric string is accepted too).
@@ -565,7 +542,7 @@ impl Gate {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
-        if let Some(problem) = skew_problem(trip.clock_offset_ms(server)) {
+        if let Some(problem) = SPEC.skew_problem(&format!("GET {PATH_TIME}"), trip.clock_offset_ms(server)) {
             return Err(problem);
         }
 
@@ -969,16 +946,16 @@ mod tests {
 
     #[test]
     fn clock_offset_and_the_60_second_window() {
-        assert!(skew_problem(60_000).is_none());
-        assert!(skew_problem(-60_000).is_none());
-        let p = skew_problem(120_000).unwrap();
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), 60_000).is_none());
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), -60_000).is_none());
+        let p = SPEC.skew_problem(&format!("GET {PATH_TIME}"), 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
         assert!(
             p.message.contains("120000 ms ahead of ours"),
             "{}",
             p.message
         );
-        assert!(skew_problem(-61_000)
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), -61_000)
             .unwrap()
             .message
             .contains("61000 ms behind ours"));

@@ -246,18 +246,6 @@ fn server_time(data: &Value) -> Option<i64> {
     }
 }
 
-/// `None` when the offset is inside the window, else the clock-skew problem to report.
-pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = SPEC.clock_window.contains(offset_ms);
-    let what = format!("GET {PATH_TIMESTAMP}");
-    Problem::skew_outside_window(inside, &what, "KuCoin's server clock", offset_ms, || {
-        format!(
-            "KuCoin refuses timestamps {} s or more away from its clock",
-            RECV_WINDOW_MS / 1000
-        )
-    })
-}
-
 /// `data` of `/api/v1/status`: `open`, `close` (maintenance) or `cancelonly`.
 fn status_problem(data: &Value, what: &str) -> Option<Problem> {
     let status = data.get("status").and_then(Value::as_str);
@@ -422,7 +410,7 @@ impl Kucoin {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(trip.clock_offset_ms(server)) {
+        if let Some(problem) = SPEC.skew_problem(&format!("GET {PATH_TIMESTAMP}"), trip.clock_offset_ms(server)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
@@ -801,16 +789,16 @@ mod tests {
 
     #[test]
     fn clock_offset_uses_the_round_trip_midpoint() {
-        assert!(skew_problem(4_999).is_none());
-        assert!(skew_problem(-4_999).is_none());
-        let p = skew_problem(120_000).unwrap();
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIMESTAMP}"), 4_999).is_none());
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIMESTAMP}"), -4_999).is_none());
+        let p = SPEC.skew_problem(&format!("GET {PATH_TIMESTAMP}"), 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
         assert!(
             p.message.contains("120000 ms ahead of ours"),
             "{}",
             p.message
         );
-        assert!(skew_problem(-6_000)
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIMESTAMP}"), -6_000)
             .unwrap()
             .message
             .contains("6000 ms behind ours"));

@@ -20,6 +20,7 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::expiry;
+use super::facts::Meaning;
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -234,18 +235,6 @@ fn futures_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
     })
 }
 
-/// What an error code means for a key check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Meaning {
-    InvalidKey,
-    ClockSkew,
-    IpNotAllowed,
-    RateLimited,
-    Unavailable,
-    /// The key lacks the right this endpoint needs: a fact, not a problem.
-    NoPermission,
-}
-
 /// Spot v3 error codes (exchange doc, section 6).
 fn spot_meaning(code: i64) -> Meaning {
     match code {
@@ -284,18 +273,6 @@ fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String
         None => format!("{what}: HTTP {status} {msg}")
             .trim_end()
             .to_string(),
-    }
-}
-
-/// The problem an error code stands for; `None` for a missing permission.
-fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Option<Problem> {
-    match meaning {
-        Meaning::InvalidKey => Some(Problem::invalid_key(text)),
-        Meaning::ClockSkew => Some(Problem::clock_skew(text)),
-        Meaning::IpNotAllowed => Some(Problem::ip_not_allowed(text)),
-        Meaning::RateLimited => Some(Problem::rate_limited(text, reply.retry_after())),
-        Meaning::Unavailable => Some(Problem::unavailable(text)),
-        Meaning::NoPermission => None,
     }
 }
 
@@ -446,7 +423,7 @@ impl Mexc {
             Answer::Refused { status, code, msg } => {
                 let meaning = code.map_or(Meaning::Unavailable, spot_meaning);
                 let text = refusal_text(what, status, code, &msg);
-                match problem_for(meaning, text, &reply) {
+                match meaning.problem(text, reply.retry_after()) {
                     Some(problem) => return Err(problem),
                     // The key is known and signed correctly, it just cannot read the account.
                     None => facts.permissions.read = Some(false),
@@ -470,7 +447,7 @@ impl Mexc {
             Answer::Refused { status, code, msg } => {
                 let meaning = code.map_or(Meaning::NoPermission, spot_meaning);
                 let text = refusal_text(what, status, code, &msg);
-                match problem_for(meaning, text, &reply) {
+                match meaning.problem(text, reply.retry_after()) {
                     Some(problem) => return Err(problem),
                     // 404 (not in this region/version) or 700007: fall back to inference.
                     None => Err("it was refused"),
@@ -567,7 +544,7 @@ impl Mexc {
             Answer::Refused { status, code, msg } => {
                 let meaning = code.map_or(Meaning::Unavailable, futures_meaning);
                 let text = refusal_text(what, status, code, &msg);
-                match problem_for(meaning, text.clone(), &reply) {
+                match meaning.problem(text.clone(), reply.retry_after()) {
                     Some(problem) => return Err(problem),
                     None => {
                         facts.permissions.futures = Some(false);

@@ -24,7 +24,7 @@ pub mod okx;
 pub mod rate_hints;
 pub mod signing;
 
-pub use facts::Outcome;
+pub use facts::{Meaning, Outcome};
 pub use http::HttpClient;
 
 // The domain's words every exchange module speaks; imported here once so that each

@@ -251,18 +251,6 @@ fn server_time(data: &Value) -> Option<i64> {
     }
 }
 
-/// `None` when the offset is inside OKX's 30 s window, else the clock-skew problem to report.
-pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = SPEC.clock_window.contains(offset_ms);
-    let what = format!("GET {PATH_TIME}");
-    Problem::skew_outside_window(inside, &what, "OKX's server clock", offset_ms, || {
-        format!(
-            "OKX refuses timestamps more than {} s away from its clock",
-            WINDOW_MS / 1000
-        )
-    })
-}
-
 /// Services whose maintenance does not stop a key's REST account calls (okx.md §4 list):
 /// 0 WebSocket, 6 block trading, 7 trading bot, 10 spread trading, 11 copy trading, and the
 /// batched upgrades 8 (accounts) and 9 (products), which touch only some accounts: an affected
@@ -484,7 +472,7 @@ impl Okx {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(trip.clock_offset_ms(server)) {
+        if let Some(problem) = SPEC.skew_problem(&format!("GET {PATH_TIME}"), trip.clock_offset_ms(server)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
@@ -876,16 +864,16 @@ mod tests {
         );
         assert_eq!(server_time(&json!([{"ts": 5}])), Some(5));
         assert_eq!(server_time(&json!([])), None);
-        assert!(skew_problem(30_000).is_none());
-        assert!(skew_problem(-30_000).is_none());
-        let p = skew_problem(120_000).unwrap();
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), 30_000).is_none());
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), -30_000).is_none());
+        let p = SPEC.skew_problem(&format!("GET {PATH_TIME}"), 120_000).unwrap();
         assert_eq!(p.kind, ProblemKind::ClockSkew);
         assert!(
             p.message.contains("120000 ms ahead of ours"),
             "{}",
             p.message
         );
-        assert!(skew_problem(-30_001)
+        assert!(SPEC.skew_problem(&format!("GET {PATH_TIME}"), -30_001)
             .unwrap()
             .message
             .contains("30001 ms behind ours"));
