@@ -125,9 +125,7 @@ impl ExchangeSpec {
     pub fn skew_problem(&self, what: &str, offset_ms: i64) -> Option<Problem> {
         let whose_clock = format!("{}'s server clock", self.display_name);
         let inside = self.clock_window.contains(offset_ms);
-        Problem::skew_outside_window(inside, what, &whose_clock, offset_ms, || {
-            self.window_rule()
-        })
+        Problem::skew_outside_window(inside, what, &whose_clock, offset_ms, || self.window_rule())
     }
 }
 

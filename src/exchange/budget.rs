@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-
 /// How long every host of an exchange pauses after a 429 without `Retry-After`, or after the
 /// exchange's own rate-limit code. Short on purpose: several exchanges limit signed endpoints
 /// per account (Bybit's `X-Bapi-Limit-*`, KuCoin's private pools, MEXC's signed endpoints), so

@@ -42,7 +42,11 @@ pub enum Meaning {
 impl Meaning {
     /// The problem `text` (the exchange's words, with where they came from) is under this
     /// meaning; `None` for a missing right, which the probe records as a fact instead.
-    pub fn problem(self, text: String, retry_after: Option<std::time::Duration>) -> Option<Problem> {
+    pub fn problem(
+        self,
+        text: String,
+        retry_after: Option<std::time::Duration>,
+    ) -> Option<Problem> {
         Some(match self {
             Meaning::InvalidKey => Problem::invalid_key(text),
             Meaning::ClockSkew => Problem::clock_skew(text),
@@ -70,6 +74,9 @@ mod tests {
         assert_eq!(kind(Meaning::Unavailable), Some(ProblemKind::Unavailable));
         assert_eq!(kind(Meaning::NoPermission), None);
         let limited = Meaning::RateLimited.problem("x".to_string(), wait).unwrap();
-        assert_eq!((limited.kind, limited.retry_after), (ProblemKind::RateLimited, wait));
+        assert_eq!(
+            (limited.kind, limited.retry_after),
+            (ProblemKind::RateLimited, wait)
+        );
     }
 }

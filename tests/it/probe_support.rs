@@ -130,12 +130,7 @@ pub fn target(credentials: Credentials, base_url: String, markets: Markets) -> P
 
 /// Probes `target` as the daemon would, with [`PROBE_TIMEOUT`] and the exchange's request budget.
 pub async fn run_probe(kind: ExchangeKind, target: &ProbeTarget) -> Facts {
-    run_probe_at_rate(
-        kind,
-        kind.spec().default_rate,
-        target,
-    )
-    .await
+    run_probe_at_rate(kind, kind.spec().default_rate, target).await
 }
 
 /// Like [`run_probe`] with `rate` requests a second instead of the exchange's budget.
