@@ -41,6 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
+use super::facts::Meaning;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
     BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
@@ -164,21 +165,6 @@ pub fn signing_host(base: &str) -> Result<String, Problem> {
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
 
-/// What an error means for a key check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Meaning {
-    InvalidKey,
-    ClockSkew,
-    IpNotAllowed,
-    RateLimited,
-    Unavailable,
-    /// The key lacks the right this endpoint needs (or the account has not opened contract
-    /// trading): a fact, not a problem.
-    NoPermission,
-    /// A code we do not know.
-    Unknown,
-}
-
 /// What one HTX call came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -188,7 +174,8 @@ pub enum Outcome {
     Refused {
         code: String,
         msg: String,
-        meaning: Meaning,
+        /// `None` for a code we do not know.
+        meaning: Option<Meaning>,
     },
 }
 
@@ -230,8 +217,9 @@ fn error_of(body: &Value) -> Option<(String, String)> {
 /// What HTX's code and message mean. The auth family (`api-signature-not-valid`, the swap
 /// API's 403, v2's 1002/1003) reports IP refusals, stale timestamps and missing rights as well
 /// as bad keys, so the message decides between them (htx.md §6, pitfall 10); message texts are
-/// bilingual and vary, so each test looks for the English and the Chinese words.
-pub fn meaning_of(code: &str, msg: &str) -> Meaning {
+/// bilingual and vary, so each test looks for the English and the Chinese words. `None` for a
+/// code we do not know.
+pub fn meaning_of(code: &str, msg: &str) -> Option<Meaning> {
     let lower = msg.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w) || msg.contains(w));
     let ip = has(&["ip address", "ip地址", "incorrect ip"]);
@@ -241,13 +229,13 @@ pub fn meaning_of(code: &str, msg: &str) -> Meaning {
     let not_opened = has(&["not opened contract", "not open contract", "未开通"]);
     match code {
         // Swap API per-reason codes (12001..12011, futures docs' error table).
-        "12005" => Meaning::IpNotAllowed,
-        "12001" | "12006" => Meaning::ClockSkew,
+        "12005" => Some(Meaning::IpNotAllowed),
+        "12001" | "12006" => Some(Meaning::ClockSkew),
         "12002" | "12003" | "12004" | "12007" | "12008" | "12009" | "12010" | "12011" => {
-            Meaning::InvalidKey
+            Some(Meaning::InvalidKey)
         }
         // Contract trading not opened on the account (ccxt: AccountNotEnabled).
-        "1220" => Meaning::NoPermission,
+        "1220" => Some(Meaning::NoPermission),
         "api-signature-not-valid"
         | "api-signature-check-failed"
         | "login-required"
@@ -255,27 +243,27 @@ pub fn meaning_of(code: &str, msg: &str) -> Meaning {
         | "1002"
         | "1003" => {
             if ip {
-                Meaning::IpNotAllowed
+                Some(Meaning::IpNotAllowed)
             } else if time {
-                Meaning::ClockSkew
+                Some(Meaning::ClockSkew)
             } else if no_permission && !expired {
-                Meaning::NoPermission
+                Some(Meaning::NoPermission)
             } else {
                 // unknown key, verification failure, expired key, missing auth parameters
-                Meaning::InvalidKey
+                Some(Meaning::InvalidKey)
             }
         }
         "base-request-exceed-frequency-limit"
         | "rate-too-many-requests"
         | "too-many-requests"
-        | "429" => Meaning::RateLimited,
-        "system-maintenance" | "gateway-internal-error" => Meaning::Unavailable,
-        _ if not_opened || no_permission => Meaning::NoPermission,
-        _ if has(&["maintain", "maintenance", "维护"]) => Meaning::Unavailable,
+        | "429" => Some(Meaning::RateLimited),
+        "system-maintenance" | "gateway-internal-error" => Some(Meaning::Unavailable),
+        _ if not_opened || no_permission => Some(Meaning::NoPermission),
+        _ if has(&["maintain", "maintenance", "维护"]) => Some(Meaning::Unavailable),
         _ if has(&["request limit", "exceeded the limit", "exceeded rate limit"]) => {
-            Meaning::RateLimited
+            Some(Meaning::RateLimited)
         }
-        _ => Meaning::Unknown,
+        _ => None,
     }
 }
 
@@ -338,25 +326,22 @@ pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
 
 /// The problem a refusal stands for; `None` for a missing permission. Unknown codes are the
 /// exchange answering something we cannot read: unavailable.
-pub fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Option<Problem> {
+pub fn problem_for(meaning: Option<Meaning>, text: String, reply: &Reply) -> Option<Problem> {
     match meaning {
-        Meaning::InvalidKey => Some(Problem::invalid_key(text)),
-        Meaning::ClockSkew => Some(Problem::clock_skew(format!(
+        None => Some(Problem::unavailable(format!(
+            "{text} (unexpected HTX reply)"
+        ))),
+        Some(Meaning::ClockSkew) => Some(Problem::clock_skew(format!(
             "{text} (HTX refused our timestamp)"
         ))),
-        Meaning::IpNotAllowed => Some(Problem::ip_not_allowed(text)),
-        Meaning::RateLimited => {
+        Some(Meaning::RateLimited) => {
             let wait = reply.retry_after();
             Some(Problem::rate_limited(
                 format!("{text}{}", wait_text(wait)),
                 wait,
             ))
         }
-        Meaning::Unavailable => Some(Problem::unavailable(text)),
-        Meaning::Unknown => Some(Problem::unavailable(format!(
-            "{text} (unexpected HTX reply)"
-        ))),
-        Meaning::NoPermission => None,
+        Some(meaning) => meaning.problem(text, reply.retry_after()),
     }
 }
 
@@ -742,7 +727,7 @@ impl Htx {
                     Outcome::Refused { code, msg, meaning } => {
                         let text = said(&what, &code, &msg);
                         return match problem_for(meaning, text.clone(), &reply) {
-                            Some(problem) if meaning != Meaning::Unknown => Err(problem),
+                            Some(problem) if meaning.is_some() => Err(problem),
                             _ => Ok(Err(format!("the UID was not available ({text})"))),
                         };
                     }
@@ -769,7 +754,7 @@ impl Htx {
                 // [uncertain], and how is undocumented: refusals other than the ones that end
                 // the probe leave the rights unknown.
                 match problem_for(meaning, text.clone(), &reply) {
-                    Some(problem) if meaning != Meaning::Unknown => Err(problem),
+                    Some(problem) if meaning.is_some() => Err(problem),
                     _ => Ok(Err(format!("{what} was refused ({text})"))),
                 }
             }
@@ -809,13 +794,13 @@ impl Htx {
             Outcome::Refused { code, msg, meaning } => {
                 let text = said(&what, &code, &msg);
                 match meaning {
-                    Meaning::NoPermission => {
+                    Some(Meaning::NoPermission) => {
                         facts.permissions.futures = Some(false);
                         facts.notes.push(format!("futures refused: {text}"));
                     }
                     // A code we cannot read on this read (e.g. an account type this endpoint
                     // does not serve [uncertain]): the futures right stays unknown.
-                    Meaning::Unknown => {
+                    None => {
                         if facts.permissions.trade == Some(false) {
                             facts.permissions.futures = Some(false);
                         }
@@ -842,7 +827,7 @@ fn public_data(outcome: Outcome, what: &str) -> Result<Value, Problem> {
         Outcome::Refused { code, msg, meaning } => {
             let text = said(what, &code, &msg);
             Err(match meaning {
-                Meaning::RateLimited => Problem::rate_limited(text, None),
+                Some(Meaning::RateLimited) => Problem::rate_limited(text, None),
                 _ => Problem::unavailable(text),
             })
         }

@@ -152,7 +152,7 @@ fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
     }
 }
 
-fn refusal(body: &str) -> (String, Meaning) {
+fn refusal(body: &str) -> (String, Option<Meaning>) {
     match read_reply(&reply(200, &[], body), "x").unwrap() {
         Outcome::Refused { code, meaning, .. } => (code, meaning),
         other => panic!("expected a refusal, got {other:?}"),
@@ -190,87 +190,87 @@ fn documented_error_bodies_map_to_their_meaning() {
     let cases = [
         (
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Incorrect Access key [Access key错误]","data":null}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Verification failure [校验失败]","data":null}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Incorrect IP address [IP地址错误]:104.128.67.45","data":null}"#,
-            Meaning::IpNotAllowed,
+            Some(Meaning::IpNotAllowed),
         ),
         (
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Invalid submission time or incorrect time format [无效的提交时间，或时间格式错误]","data":null}"#,
-            Meaning::ClockSkew,
+            Some(Meaning::ClockSkew),
         ),
         (
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: 无效的提交时间"}"#,
-            Meaning::ClockSkew,
+            Some(Meaning::ClockSkew),
         ),
         (
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: API key has no permission [API Key没有权限]","data":null}"#,
-            Meaning::NoPermission,
+            Some(Meaning::NoPermission),
         ),
         (
             r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: API key has expired [API Key已经过期]"}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"code":1003,"message":"invalid signature"}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"code":1002,"message":"unauthorized"}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"status":"error","err-code":"base-request-exceed-frequency-limit","err-msg":"Frequency of requests has exceeded the limit, please try again later","data":null}"#,
-            Meaning::RateLimited,
+            Some(Meaning::RateLimited),
         ),
         (
             r#"{"status":"error","err-code":"rate-too-many-requests","err-msg":"exceeded rate limit"}"#,
-            Meaning::RateLimited,
+            Some(Meaning::RateLimited),
         ),
         (
             r#"{"status":"error","err-code":"system-maintenance","err-msg":"System is in maintenance!","data":null}"#,
-            Meaning::Unavailable,
+            Some(Meaning::Unavailable),
         ),
         (
             r#"{"status":"error","err-code":"gateway-internal-error","err-msg":"Failed to load data. Try again later."}"#,
-            Meaning::Unavailable,
+            Some(Meaning::Unavailable),
         ),
         (
             r#"{"status":"error","err_code":403,"err_msg":"Incorrect Access key [Access key错误]","ts":1652774224344}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"status":"error","err_code":403,"err_msg":"Verification failure [校验失败]","ts":1}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"code":1220,"msg":"You don't have access permission as you have not opened contracts trading.","data":null,"ts":1}"#,
-            Meaning::NoPermission,
+            Some(Meaning::NoPermission),
         ),
         (
             r#"{"status":"error","err_code":1220,"err_msg":"You don't have access permission as you have not opened contracts trading."}"#,
-            Meaning::NoPermission,
+            Some(Meaning::NoPermission),
         ),
         (
             r#"{"status":"error","err_code":12005,"err_msg":"ip"}"#,
-            Meaning::IpNotAllowed,
+            Some(Meaning::IpNotAllowed),
         ),
         (
             r#"{"status":"error","err_code":12001,"err_msg":"t"}"#,
-            Meaning::ClockSkew,
+            Some(Meaning::ClockSkew),
         ),
         (
             r#"{"status":"error","err_code":12004,"err_msg":"API key has expired"}"#,
-            Meaning::InvalidKey,
+            Some(Meaning::InvalidKey),
         ),
         (
             r#"{"status":"error","err-code":"something-new","err-msg":"?"}"#,
-            Meaning::Unknown,
+            None,
         ),
     ];
     for (body, meaning) in cases {
