@@ -268,23 +268,16 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::domain::{BoxFuture, Status};
+    use crate::exchange::Steps;
 
-    /// A probe that does what its closure says, for one exchange.
+    /// A probe that does what its closure says (the same for every exchange).
     struct FakeProbe {
-        kind: ExchangeKind,
         behaviour: fn(HostBudgets) -> BoxFuture<'static, Facts>,
         budgets: HostBudgets,
     }
 
     impl Exchange for FakeProbe {
-        fn kind(&self) -> ExchangeKind {
-            self.kind
-        }
-        fn steps<'a>(
-            &'a self,
-            _target: &'a ProbeTarget,
-            facts: &'a mut Facts,
-        ) -> BoxFuture<'a, Result<(), crate::domain::Problem>> {
+        fn steps<'a>(&'a self, _target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
             Box::pin(async move {
                 *facts = (self.behaviour)(self.budgets.clone()).await;
                 Ok(())
@@ -308,10 +301,9 @@ mod tests {
         rate: f64,
         behaviour: fn(HostBudgets) -> BoxFuture<'static, Facts>,
     ) -> Checker {
-        Checker::from_parts(&config.daemon, |kind| {
+        Checker::from_parts(&config.daemon, |_| {
             let budgets = HostBudgets::new(rate);
             let probe = FakeProbe {
-                kind,
                 behaviour,
                 budgets: budgets.clone(),
             };

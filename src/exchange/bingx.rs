@@ -27,9 +27,7 @@ use sha2::Sha256;
 use super::facts::{Meaning, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -531,15 +529,7 @@ impl Bingx {
 }
 
 impl Exchange for Bingx {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Bingx
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

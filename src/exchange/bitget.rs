@@ -26,9 +26,7 @@ use sha2::Sha256;
 use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -560,15 +558,7 @@ impl Bitget {
 }
 
 impl Exchange for Bitget {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Bitget
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

@@ -26,8 +26,7 @@ use sha2::Sha256;
 use super::expiry;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
-    Problem, ProblemKind,
+    now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
 };
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -807,15 +806,7 @@ impl Bybit {
 }
 
 impl Exchange for Bybit {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Bybit
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

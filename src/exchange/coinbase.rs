@@ -38,10 +38,7 @@ use sha2::{Digest, Sha256};
 
 use super::facts::Outcome;
 use super::http::{generic_problem, Reply};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-    ProblemKind,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::extract_ip;
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -601,15 +598,7 @@ impl Coinbase {
 }
 
 impl Exchange for Coinbase {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Coinbase
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

@@ -38,8 +38,7 @@ use super::facts::Meaning;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget,
-    Problem, ProblemKind,
+    now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
 };
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -647,15 +646,7 @@ fn ok(outcome: Outcome) -> Result<Value, Problem> {
 }
 
 impl Exchange for Gate {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Gate
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

@@ -43,9 +43,7 @@ use sha2::{Digest, Sha256};
 use super::expiry;
 use super::facts::Meaning;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -835,15 +833,7 @@ fn public_data(outcome: Outcome, what: &str) -> Result<Value, Problem> {
 }
 
 impl Exchange for Htx {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Htx
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

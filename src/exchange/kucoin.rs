@@ -24,10 +24,7 @@ use sha2::Sha256;
 use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-    ProblemKind,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -489,15 +486,7 @@ impl Kucoin {
 }
 
 impl Exchange for Kucoin {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Kucoin
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

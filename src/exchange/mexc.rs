@@ -23,9 +23,7 @@ use super::expiry;
 use super::facts::Meaning;
 use super::http;
 use super::http::{generic_problem, Reply};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -575,15 +573,7 @@ impl Mexc {
 }
 
 impl Exchange for Mexc {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Mexc
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }

@@ -62,6 +62,9 @@ impl ProbeTarget {
     }
 }
 
+/// What [`Exchange::steps`] returns: done, or the problem that ended the probe.
+pub type Steps<'a> = BoxFuture<'a, Result<(), Problem>>;
+
 /// One exchange: asks it about a key and reports what it learned.
 ///
 /// A probe never fails as a Rust error: whatever goes wrong (timeouts, refusals, garbage) is a
@@ -69,15 +72,9 @@ impl ProbeTarget {
 /// An exchange writes only its probe's [`steps`](Exchange::steps); [`probe`](Exchange::probe)
 /// turns the problem they stop at into the last fact, the same way for every exchange.
 pub trait Exchange: Send + Sync {
-    fn kind(&self) -> ExchangeKind;
-
     /// The probe's steps in order: each records what it learned in `facts`, and the first
     /// problem ends the probe (the facts learned before it are kept).
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>>;
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a>;
 
     /// Probes a key: the facts the steps learned, with the problem they stopped at, if any.
     fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {

@@ -30,9 +30,7 @@ use super::budget;
 use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -556,15 +554,7 @@ impl Okx {
 }
 
 impl Exchange for Okx {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Okx
-    }
-
-    fn steps<'a>(
-        &'a self,
-        target: &'a ProbeTarget,
-        facts: &'a mut Facts,
-    ) -> BoxFuture<'a, Result<(), Problem>> {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
         Box::pin(self.run(target, facts))
     }
 }
