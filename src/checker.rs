@@ -24,9 +24,11 @@ use crate::metrics::Metrics;
 
 /// Checks connections against their exchanges. Cheap to share behind an `Arc`.
 pub struct Checker {
+    /// Every exchange's probe: [`Checker::from_parts`] fills in one for each kind, so a lookup
+    /// by a connection's kind always finds it.
     exchanges: HashMap<ExchangeKind, Box<dyn Exchange>>,
     /// Each exchange's request budgets, shared with its probe's HTTP client: a probe that meets
-    /// the exchange's rate limit slows them for every key of the exchange.
+    /// the exchange's rate limit slows them for every key of the exchange. One for each kind.
     budgets: HashMap<ExchangeKind, HostBudgets>,
     check_timeout: Duration,
     expiry_warning: Duration,
@@ -42,24 +44,26 @@ impl Checker {
     /// whole check; `max_concurrent_checks` bounds how many checks run at once.
     pub fn new(daemon: &DaemonConfig) -> Checker {
         let http = HttpClient::new(daemon.check_timeout);
-        let mut exchanges = HashMap::new();
-        let mut budgets = HashMap::new();
-        for kind in ExchangeKind::ALL {
-            let budget = HostBudgets::new(daemon.request_rate(kind));
-            if let Some(e) = exchange::for_kind_with_budgets(kind, http.clone(), budget.clone()) {
-                exchanges.insert(kind, e);
-                budgets.insert(kind, budget);
-            }
-        }
-        Checker::from_parts(exchanges, budgets, daemon)
+        Checker::from_parts(daemon, |kind| {
+            let budgets = HostBudgets::new(daemon.request_rate(kind));
+            let probe = exchange::for_kind_with_budgets(kind, http.clone(), budgets.clone());
+            (probe, budgets)
+        })
     }
 
-    /// A checker over the given probes (tests use probes of their own).
+    /// A checker over the probes `probe_of` makes, one for every exchange kind (tests use
+    /// probes of their own), each with the budgets it is metered by.
     fn from_parts(
-        exchanges: HashMap<ExchangeKind, Box<dyn Exchange>>,
-        budgets: HashMap<ExchangeKind, HostBudgets>,
         daemon: &DaemonConfig,
+        probe_of: impl Fn(ExchangeKind) -> (Box<dyn Exchange>, HostBudgets),
     ) -> Checker {
+        let (exchanges, budgets) = ExchangeKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let (probe, budgets) = probe_of(kind);
+                ((kind, probe), (kind, budgets))
+            })
+            .unzip();
         Checker {
             exchanges,
             budgets,
@@ -94,17 +98,15 @@ impl Checker {
                 metrics.budget_waited(connection.exchange, waited);
             }
         }
-        if let Some(budgets) = self.budgets.get(&connection.exchange) {
-            // The exchange's own rate-limit code: slow every key of the exchange. An HTTP 429
-            // was heeded when it came, its `Retry-After` with it; a code's own wait may be one
-            // account's quota, so the pause here is the short default.
-            if facts
-                .problems
-                .iter()
-                .any(|p| p.kind == ProblemKind::RateLimited)
-            {
-                budgets.throttle(None);
-            }
+        // The exchange's own rate-limit code: slow every key of the exchange. An HTTP 429 was
+        // heeded when it came, its `Retry-After` with it; a code's own wait may be one account's
+        // quota, so the pause here is the short default.
+        if facts
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::RateLimited)
+        {
+            self.budgets[&connection.exchange].throttle(None);
         }
         let ctx = CheckContext {
             connection: connection.name.clone(),
@@ -189,14 +191,7 @@ impl Checker {
     /// time it spends waiting for budget tokens (in `pacing`) extends the deadline. A panic in
     /// the probe is caught and becomes an `exchange_unavailable` problem.
     async fn probe(&self, connection: &Connection, pacing: &Arc<Pacing>) -> Facts {
-        let Some(exchange) = self.exchanges.get(&connection.exchange) else {
-            // Config validation refuses unsupported exchanges, so this is a programming error
-            // surfaced as a verdict rather than a panic in a long-running daemon.
-            return Facts::with_problem(Problem::unavailable(format!(
-                "exchange {} is not supported by this build",
-                connection.exchange
-            )));
-        };
+        let exchange = &self.exchanges[&connection.exchange];
         let target = ProbeTarget {
             credentials: connection.credentials.clone(),
             markets: connection.markets,
@@ -273,20 +268,20 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::domain::{BoxFuture, Status};
+    use crate::exchange::Steps;
 
-    /// A probe that does what its closure says, for one exchange.
+    /// A probe that does what its closure says (the same for every exchange).
     struct FakeProbe {
-        kind: ExchangeKind,
         behaviour: fn(HostBudgets) -> BoxFuture<'static, Facts>,
         budgets: HostBudgets,
     }
 
     impl Exchange for FakeProbe {
-        fn kind(&self) -> ExchangeKind {
-            self.kind
-        }
-        fn probe<'a>(&'a self, _target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-            (self.behaviour)(self.budgets.clone())
+        fn steps<'a>(&'a self, _target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
+            Box::pin(async move {
+                *facts = (self.behaviour)(self.budgets.clone()).await;
+                Ok(())
+            })
         }
     }
 
@@ -306,19 +301,14 @@ mod tests {
         rate: f64,
         behaviour: fn(HostBudgets) -> BoxFuture<'static, Facts>,
     ) -> Checker {
-        let budgets = HostBudgets::new(rate);
-        let probe = FakeProbe {
-            kind: ExchangeKind::Mexc,
-            behaviour,
-            budgets: budgets.clone(),
-        };
-        let exchanges: HashMap<ExchangeKind, Box<dyn Exchange>> =
-            HashMap::from([(ExchangeKind::Mexc, Box::new(probe) as Box<dyn Exchange>)]);
-        Checker::from_parts(
-            exchanges,
-            HashMap::from([(ExchangeKind::Mexc, budgets)]),
-            &config.daemon,
-        )
+        Checker::from_parts(&config.daemon, |_| {
+            let budgets = HostBudgets::new(rate);
+            let probe = FakeProbe {
+                behaviour,
+                budgets: budgets.clone(),
+            };
+            (Box::new(probe) as Box<dyn Exchange>, budgets)
+        })
     }
 
     fn healthy_facts() -> Facts {

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use crate::config::{Config, Connection};
 use crate::domain::ExchangeKind;
-use crate::exchange;
 use crate::scheduler;
 
 /// Requests one check makes, `(on the spot host, more on the futures host when the connection
@@ -48,24 +47,6 @@ pub fn requests_per_check(kind: ExchangeKind) -> (u32, u32) {
     }
 }
 
-/// The documented default hosts `(spot, futures)` of an exchange, for connections that do not
-/// override them.
-fn default_bases(kind: ExchangeKind) -> (&'static str, &'static str) {
-    use exchange::*;
-    match kind {
-        ExchangeKind::Mexc => (mexc::DEFAULT_SPOT_BASE, mexc::DEFAULT_FUTURES_BASE),
-        ExchangeKind::Kucoin => (kucoin::DEFAULT_SPOT_BASE, kucoin::DEFAULT_FUTURES_BASE),
-        ExchangeKind::Binance => (binance::DEFAULT_SPOT_BASE, binance::DEFAULT_FUTURES_BASE),
-        ExchangeKind::Okx => (okx::DEFAULT_BASE, okx::DEFAULT_BASE),
-        ExchangeKind::Bybit => (bybit::DEFAULT_BASE, bybit::DEFAULT_BASE),
-        ExchangeKind::Bitget => (bitget::DEFAULT_SPOT_BASE, bitget::DEFAULT_FUTURES_BASE),
-        ExchangeKind::Bingx => (bingx::DEFAULT_SPOT_BASE, bingx::DEFAULT_FUTURES_BASE),
-        ExchangeKind::Gate => (gate::DEFAULT_BASE, gate::DEFAULT_FUTURES_BASE),
-        ExchangeKind::Htx => (htx::DEFAULT_SPOT_BASE, htx::DEFAULT_FUTURES_BASE),
-        ExchangeKind::Coinbase => (coinbase::DEFAULT_BASE, coinbase::DEFAULT_BASE),
-    }
-}
-
 /// `host:port` of a base URL, the key the budgets are kept by (the URL itself when it does not
 /// parse, so the warning still names it).
 fn host_of(base: &str) -> String {
@@ -74,16 +55,16 @@ fn host_of(base: &str) -> String {
 
 /// The requests one check of `connection` makes, per host.
 fn requests_by_host(connection: &Connection) -> Vec<(String, u32)> {
-    let (spot_default, futures_default) = default_bases(connection.exchange);
+    let spec = connection.exchange.spec();
     let (spot, futures) = requests_per_check(connection.exchange);
-    let spot_host = host_of(connection.base_url.as_deref().unwrap_or(spot_default));
+    let spot_host = host_of(connection.base_url.as_deref().unwrap_or(spec.spot_host));
     let mut hosts = vec![(spot_host, spot)];
     if connection.markets.futures {
         let futures_base = connection
             .futures_base_url
             .as_deref()
             .or(connection.base_url.as_deref())
-            .unwrap_or(futures_default);
+            .unwrap_or(spec.futures_host);
         hosts.push((host_of(futures_base), futures));
     }
     hosts

@@ -54,7 +54,7 @@ pub struct DaemonConfig {
     pub check_timeout: Duration,
     pub expiry_warning: Duration,
     /// Requests per second per exchange host, where the operator overrides the default
-    /// ([`crate::exchange::budget::default_rate`]).
+    /// ([`crate::domain::ExchangeSpec::default_rate`]).
     pub request_budget: BTreeMap<ExchangeKind, f64>,
 }
 
@@ -64,7 +64,7 @@ impl DaemonConfig {
         self.request_budget
             .get(&kind)
             .copied()
-            .unwrap_or_else(|| crate::exchange::budget::default_rate(kind))
+            .unwrap_or(kind.spec().default_rate)
     }
 }
 

@@ -629,22 +629,7 @@ fn connection(
     let key = connections.at(&name);
     let before = problems.0.len();
     let exchange = match ExchangeKind::from_str(&raw.exchange) {
-        Ok(kind) if kind.is_supported() => Some(kind),
-        Ok(kind) => {
-            problems.add(
-                key.at("exchange"),
-                format!(
-                    "exchange {kind} is not supported by this version yet (supported: {})",
-                    ExchangeKind::ALL
-                        .iter()
-                        .filter(|k| k.is_supported())
-                        .map(|k| k.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-            None
-        }
+        Ok(kind) => Some(kind),
         Err(message) => {
             problems.add(key.at("exchange"), message);
             None

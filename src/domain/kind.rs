@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::spec::{self, ExchangeSpec};
+
 /// The exchanges KeyWarden knows by name. Names are what the config's `exchange` key takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,44 +37,19 @@ impl ExchangeKind {
         ExchangeKind::Coinbase,
     ];
 
+    /// The word the config's `exchange` key takes (from the spec table).
     pub fn name(self) -> &'static str {
-        match self {
-            ExchangeKind::Mexc => "mexc",
-            ExchangeKind::Kucoin => "kucoin",
-            ExchangeKind::Binance => "binance",
-            ExchangeKind::Okx => "okx",
-            ExchangeKind::Bybit => "bybit",
-            ExchangeKind::Bitget => "bitget",
-            ExchangeKind::Gate => "gate",
-            ExchangeKind::Htx => "htx",
-            ExchangeKind::Bingx => "bingx",
-            ExchangeKind::Coinbase => "coinbase",
-        }
+        self.spec().name
     }
 
-    /// Whether this build can check keys of this exchange (the rest are on the roadmap).
-    pub fn is_supported(self) -> bool {
-        matches!(
-            self,
-            ExchangeKind::Mexc
-                | ExchangeKind::Kucoin
-                | ExchangeKind::Okx
-                | ExchangeKind::Binance
-                | ExchangeKind::Bybit
-                | ExchangeKind::Bitget
-                | ExchangeKind::Bingx
-                | ExchangeKind::Gate
-                | ExchangeKind::Htx
-                | ExchangeKind::Coinbase
-        )
+    /// This exchange's static facts: hosts, clock window, default rate ([`super::spec`]).
+    pub fn spec(self) -> &'static ExchangeSpec {
+        spec::spec(self)
     }
 
     /// Whether the exchange's keys carry a passphrase chosen by the user.
     pub fn needs_passphrase(self) -> bool {
-        matches!(
-            self,
-            ExchangeKind::Kucoin | ExchangeKind::Okx | ExchangeKind::Bitget
-        )
+        self.spec().passphrase
     }
 }
 

@@ -11,6 +11,7 @@ mod key_access;
 mod kind;
 mod markets;
 mod permissions;
+pub mod spec;
 mod status;
 mod verdict;
 
@@ -22,6 +23,7 @@ pub use key_access::Credentials;
 pub use kind::ExchangeKind;
 pub use markets::Markets;
 pub use permissions::Permissions;
+pub use spec::{ClockWindow, ExchangeSpec, Limit};
 pub use status::{Severity, Status, Warning};
 pub use verdict::Verdict;
 

@@ -23,22 +23,19 @@ use sha2::Sha256;
 
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// Spot and wallet (SAPI) REST host.
-pub const DEFAULT_SPOT_BASE: &str = "https://api.binance.com";
-/// USDⓈ-M futures REST host.
-pub const DEFAULT_FUTURES_BASE: &str = "https://fapi.binance.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::BINANCE;
 
 /// The `recvWindow` we send (ms): Binance's default, sent explicitly.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 /// The largest `recvWindow` Binance accepts.
 pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
 /// A timestamp this far (or more) ahead of the server clock is refused whatever the recvWindow.
-pub const MAX_AHEAD_MS: i64 = 1_000;
+pub const MAX_AHEAD_MS: i64 = SPEC.clock_window.server_behind.ms();
 
 /// The header that carries the API key.
 pub const KEY_HEADER: &str = "X-MBX-APIKEY";
@@ -270,7 +267,7 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Problem {
 /// Whether a request stamped with our clock lands inside Binance's window: accepted iff
 /// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
 pub fn window_ok(offset: i64) -> bool {
-    offset > -MAX_AHEAD_MS && offset <= RECV_WINDOW_MS
+    SPEC.clock_window.contains(offset)
 }
 
 fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
@@ -536,7 +533,7 @@ impl Binance {
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
 
         // 1. Exchange up, our clock inside the window.
         let what = format!("GET {PATH_TIME}");
@@ -605,7 +602,7 @@ impl Binance {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_TIME}");
             let (body, trip) = self.public_timed(futures, PATH_FUTURES_TIME, &what).await?;
             let server = server_time(&body).ok_or_else(|| {
@@ -652,447 +649,10 @@ impl Binance {
 }
 
 impl Exchange for Binance {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Binance
-    }
-
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-        Box::pin(async move {
-            let mut facts = Facts::default();
-            if let Err(problem) = self.run(target, &mut facts).await {
-                facts.problems.push(problem);
-            }
-            facts
-        })
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
+        Box::pin(self.run(target, facts))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exchange::ProblemKind;
-    use reqwest::header::HeaderValue;
-    use std::time::Duration;
-
-    fn kind_of(result: Result<Answer, Problem>) -> Option<ProblemKind> {
-        result.err().map(|p| p.kind)
-    }
-
-    const TS: i64 = 1_700_000_000_000;
-
-    // §3a, the official example: all parameters in the query.
-    #[test]
-    fn official_example_query_only() {
-        let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-        let query = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1\
-                     &recvWindow=5000&timestamp=1499827319559";
-        assert_eq!(
-            signature(secret, query, ""),
-            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-        );
-        // Body only: the same string, the same signature.
-        assert_eq!(
-            signature(secret, "", query),
-            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-        );
-        // Built pair by pair in that order, the query is the same bytes.
-        let built = signed_query(
-            secret,
-            &[
-                ("symbol", "LTCBTC"),
-                ("side", "BUY"),
-                ("type", "LIMIT"),
-                ("timeInForce", "GTC"),
-                ("quantity", "1"),
-                ("price", "0.1"),
-                ("recvWindow", "5000"),
-                ("timestamp", "1499827319559"),
-            ],
-        );
-        assert_eq!(
-            built,
-            format!(
-                "{query}&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-            )
-        );
-    }
-
-    // §3a, mixed query and body: concatenated with no separator.
-    #[test]
-    fn official_example_mixed_query_and_body() {
-        let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
-        let query = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC";
-        let body = "quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
-        assert_eq!(
-            total_params(query, body),
-            "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTCquantity=1&price=0.1\
-             &recvWindow=5000&timestamp=1499827319559"
-        );
-        assert_eq!(
-            signature(secret, query, body),
-            "0fd168b8ddb4876a0358a8d14d0c9f3da0e9b20c5d52b2a00fcf7d1c602f9a77"
-        );
-    }
-
-    // §3b, minimal apiRestrictions request (no recvWindow), with the full request line.
-    #[test]
-    fn api_restrictions_minimal_example() {
-        let query = signed_query("testsecret", &[("timestamp", "1700000000000")]);
-        assert_eq!(
-            query,
-            "timestamp=1700000000000&signature=\
-             dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
-        );
-        assert_eq!(
-            signed_url(DEFAULT_SPOT_BASE, PATH_API_RESTRICTIONS, &query),
-            "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
-             &signature=dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
-        );
-        let headers = key_headers(&Credentials {
-            api_key: "testkey".into(),
-            api_secret: "testsecret".into(),
-            passphrase: None,
-        })
-        .unwrap();
-        assert_eq!(headers[KEY_HEADER], "testkey");
-        assert!(headers[KEY_HEADER].is_sensitive());
-        assert_eq!(headers.len(), 1);
-    }
-
-    // §3b, what ccxt sends (recvWindow=10000 after timestamp), as a full URL.
-    #[test]
-    fn api_restrictions_ccxt_example() {
-        let query = signed_query(
-            "testsecret",
-            &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
-        );
-        assert_eq!(
-            signed_url(DEFAULT_SPOT_BASE, PATH_API_RESTRICTIONS, &query),
-            "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
-             &recvWindow=10000&signature=\
-             8e4b66ac13b25a40ae878a403212a27fe7c52814c8a360208aaeef2525e77612"
-        );
-    }
-
-    // §3b, order matters: our own query (timestamp, then recvWindow=5000) and the reverse.
-    #[test]
-    fn order_matters_example() {
-        assert_eq!(
-            probe_query("testsecret", &[], TS),
-            "timestamp=1700000000000&recvWindow=5000&signature=\
-             cb5c2be01b2379b41bbae5f66b957c30a91151b627b340a524e39358a07c76a5"
-        );
-        assert_eq!(
-            signature("testsecret", "recvWindow=5000&timestamp=1700000000000", ""),
-            "8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
-        );
-    }
-
-    // §3b, the balance read as ccxt sends it.
-    #[test]
-    fn balance_example() {
-        let query = signed_query(
-            "testsecret",
-            &[
-                ("timestamp", "1700000000000"),
-                ("omitZeroBalances", "true"),
-                ("recvWindow", "10000"),
-            ],
-        );
-        assert_eq!(
-            signed_url(DEFAULT_SPOT_BASE, PATH_ACCOUNT, &query),
-            "https://api.binance.com/api/v3/account?timestamp=1700000000000\
-             &omitZeroBalances=true&recvWindow=10000&signature=\
-             61a0cbae9c5c6c0057dbd9818e27804e437439bd8864a24ff02de2668434369c"
-        );
-    }
-
-    // §3b, futures: the path is not signed, so the signature equals the apiRestrictions one.
-    #[test]
-    fn futures_balance_example() {
-        let query = signed_query(
-            "testsecret",
-            &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
-        );
-        let url = signed_url(DEFAULT_FUTURES_BASE, PATH_FUTURES_BALANCE, &query);
-        assert!(url.starts_with(
-            "https://fapi.binance.com/fapi/v3/balance?timestamp=1700000000000&recvWindow=10000\
-             &signature=8e4b66ac"
-        ));
-        assert!(url.ends_with("7612"));
-        // A proxy prefix in the base is not part of what is signed.
-        let prefixed = signed_url("http://127.0.0.1:9/binance", PATH_FUTURES_BALANCE, &query);
-        assert!(prefixed.ends_with(&query));
-    }
-
-    #[test]
-    fn probe_query_puts_params_between_timestamp_and_recv_window() {
-        let query = probe_query("testsecret", &[("omitZeroBalances", "true")], TS);
-        assert!(query.starts_with(
-            "timestamp=1700000000000&omitZeroBalances=true&recvWindow=5000&signature="
-        ));
-        assert_eq!(encode_value("a b,c~"), "a%20b%2Cc~");
-    }
-
-    #[test]
-    fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-        let err = key_headers(&Credentials {
-            api_key: "bad\nkey".into(),
-            api_secret: "s".into(),
-            passphrase: None,
-        })
-        .unwrap_err();
-        assert_eq!(err.kind, ProblemKind::InvalidKey);
-        assert!(!err.message.contains("bad"));
-    }
-
-    #[test]
-    fn window_follows_the_documented_rule() {
-        assert!(window_ok(0));
-        assert!(window_ok(RECV_WINDOW_MS));
-        assert!(!window_ok(RECV_WINDOW_MS + 1));
-        assert!(window_ok(-999));
-        assert!(!window_ok(-1_000));
-        let p = skew_problem("GET /api/v3/time", 120_000).unwrap();
-        assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(
-            p.message.contains("120000 ms ahead of ours"),
-            "{}",
-            p.message
-        );
-        assert!(skew_problem("x", -2_000)
-            .unwrap()
-            .message
-            .contains("2000 ms behind ours"));
-    }
-
-    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn codes_map_to_meanings() {
-        assert_eq!(meaning(-2008, ""), Meaning::InvalidKey);
-        assert_eq!(meaning(-2014, ""), Meaning::InvalidKey);
-        assert_eq!(meaning(-1022, ""), Meaning::InvalidKey);
-        assert_eq!(meaning(-2015, ""), Meaning::Ambiguous);
-        assert_eq!(meaning(-1002, ""), Meaning::Ambiguous);
-        assert_eq!(meaning(-1021, ""), Meaning::ClockSkew);
-        assert_eq!(meaning(-1003, ""), Meaning::RateLimited);
-        assert_eq!(meaning(-1001, ""), Meaning::Unavailable);
-        assert_eq!(meaning(-1102, ""), Meaning::Unavailable);
-        assert_eq!(
-            meaning(0, "Service unavailable from a restricted location"),
-            Meaning::IpNotAllowed
-        );
-    }
-
-    #[test]
-    fn answers_key_on_the_json_code_not_the_status() {
-        let msg = "Signature for this request is not valid.";
-        for status in [400, 401, 200] {
-            let r = reply(status, &[], &format!(r#"{{"code":-1022,"msg":"{msg}"}}"#));
-            assert_eq!(
-                read_answer(&r, "x").unwrap(),
-                Answer::Refused {
-                    status,
-                    code: Some(-1022),
-                    msg: msg.into()
-                }
-            );
-        }
-        let r = reply(401, &[], r#"{"code":"-2015","msg":"m"}"#);
-        assert!(matches!(
-            read_answer(&r, "x").unwrap(),
-            Answer::Refused {
-                code: Some(-2015),
-                ..
-            }
-        ));
-        let ok = read_answer(&reply(200, &[], r#"{"serverTime":1}"#), "x").unwrap();
-        assert!(matches!(ok, Answer::Ok(_)));
-        let ok = read_answer(&reply(200, &[], r#"[{"asset":"USDT"}]"#), "x").unwrap();
-        assert!(matches!(ok, Answer::Ok(Value::Array(_))));
-        let not_found = read_answer(&reply(404, &[], "Not Found"), "x").unwrap();
-        assert!(matches!(
-            not_found,
-            Answer::Refused {
-                status: 404,
-                code: None,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn outages_garbage_and_throttling_are_problems() {
-        let down = read_answer(
-            &reply(
-                503,
-                &[],
-                r#"{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}"#,
-            ),
-            "GET /api/v3/account",
-        )
-        .unwrap_err();
-        assert_eq!(down.kind, ProblemKind::Unavailable);
-        assert!(
-            down.message
-                .starts_with("GET /api/v3/account: HTTP 503: code -1001 Internal error"),
-            "{}",
-            down.message
-        );
-        assert_eq!(
-            kind_of(read_answer(&reply(200, &[], r#"{"ipRestrict":tr"#), "x")),
-            Some(ProblemKind::Unavailable)
-        );
-        assert_eq!(
-            kind_of(read_answer(
-                &reply(
-                    403,
-                    &[("content-type", "text/html")],
-                    "<html>blocked</html>"
-                ),
-                "x"
-            )),
-            Some(ProblemKind::Unavailable)
-        );
-        let limited = read_answer(
-            &reply(
-                429,
-                &[("retry-after", "7")],
-                r#"{"code":-1003,"msg":"Too much request weight used"}"#,
-            ),
-            "x",
-        )
-        .unwrap_err();
-        assert_eq!(limited.kind, ProblemKind::RateLimited);
-        assert_eq!(limited.retry_after, Some(Duration::from_secs(7)));
-        assert!(
-            limited.message.contains("code -1003"),
-            "{}",
-            limited.message
-        );
-        let banned = read_answer(
-            &reply(
-                418,
-                &[("retry-after", "120")],
-                r#"{"code":-1003,"msg":"Way too much request weight used; IP banned until 1700000060000."}"#,
-            ),
-            "x",
-        )
-        .unwrap_err();
-        assert_eq!(banned.kind, ProblemKind::RateLimited);
-        assert_eq!(banned.retry_after, Some(Duration::from_secs(120)));
-    }
-
-    #[test]
-    fn maintenance_status_is_unavailable() {
-        let ok: Value = serde_json::json!({"status": 0, "msg": "normal"});
-        assert!(status_problem(&ok, "x").is_none());
-        let down: Value = serde_json::json!({"status": 1, "msg": "system_maintenance"});
-        let p = status_problem(&down, "GET /sapi/v1/system/status").unwrap();
-        assert_eq!(p.kind, ProblemKind::Unavailable);
-        assert_eq!(
-            p.message,
-            "GET /sapi/v1/system/status: Binance system status 1 system_maintenance"
-        );
-        assert!(status_problem(&serde_json::json!({}), "x").is_some());
-    }
-
-    #[test]
-    fn restrictions_from_the_documented_reply() {
-        let body: Value = serde_json::from_str(
-            r#"{"ipRestrict": false, "createTime": 1698645219000, "enableReading": true,
-            "enableSpotAndMarginTrading": false, "enableWithdrawals": false,
-            "enableInternalTransfer": false, "enableMargin": false, "enableFutures": false,
-            "permitsUniversalTransfer": false, "enableVanillaOptions": false,
-            "enablePortfolioMarginTrading": true, "tradingAuthorityExpirationTime": 1628985600000}"#,
-        )
-        .unwrap();
-        let r = Restrictions::parse(&body).unwrap();
-        let mut facts = Facts::default();
-        r.apply(&mut facts, TS);
-        let p = facts.permissions;
-        assert_eq!(
-            [p.read, p.trade, p.withdraw, p.futures],
-            [Some(true), Some(false), Some(false), Some(false)]
-        );
-        assert_eq!(facts.ip_restricted, Some(false));
-        assert_eq!(
-            facts.expires_at,
-            Utc.timestamp_millis_opt(1_628_985_600_000).single()
-        );
-    }
-
-    #[test]
-    fn a_lapsed_trading_authority_means_no_trade() {
-        let body = serde_json::json!({
-            "ipRestrict": false, "enableReading": true, "enableSpotAndMarginTrading": true,
-            "enableWithdrawals": false, "enableFutures": true,
-            "enableInternalTransfer": true, "tradingAuthorityExpirationTime": TS - 1
-        });
-        let mut facts = Facts::default();
-        Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
-        assert_eq!(facts.permissions.trade, Some(false));
-        assert!(
-            facts.notes.iter().any(|n| n.contains("lapsed")),
-            "{:?}",
-            facts.notes
-        );
-        assert!(facts.notes.iter().any(|n| n.contains("internal transfer")));
-        // Not lapsed yet: still a trade right, the date is the expiry.
-        let body = serde_json::json!({
-            "ipRestrict": false, "enableReading": true, "enableSpotAndMarginTrading": true,
-            "enableWithdrawals": false, "enableFutures": true,
-            "tradingAuthorityExpirationTime": TS + 86_400_000
-        });
-        let mut facts = Facts::default();
-        Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
-        assert_eq!(facts.permissions.trade, Some(true));
-        assert!(facts.expires_at.is_some());
-    }
-
-    #[test]
-    fn restrictions_are_read_tolerantly() {
-        // Strings for booleans; a missing flag is unknown, with a note.
-        let body = serde_json::json!({
-            "ipRestrict": "true", "enableReading": true, "enableWithdrawals": "false",
-            "enableFixApiTrade": true
-        });
-        let mut facts = Facts::default();
-        Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
-        assert_eq!(facts.ip_restricted, Some(true));
-        assert_eq!(facts.permissions.withdraw, Some(false));
-        assert_eq!(facts.permissions.trade, None);
-        assert_eq!(facts.permissions.futures, None);
-        assert!(facts
-            .notes
-            .iter()
-            .any(|n| n.contains("enableSpotAndMarginTrading, enableFutures")));
-        assert_eq!(Restrictions::parse(&serde_json::json!({"foo": 1})), None);
-        assert_eq!(Restrictions::parse(&serde_json::json!([])), None);
-    }
-
-    #[test]
-    fn refusal_text_quotes_code_and_message() {
-        assert_eq!(
-            refusal_text(
-                "GET /api/v3/account",
-                400,
-                Some(-1022),
-                "Signature for this request is not valid."
-            ),
-            "GET /api/v3/account: code -1022 Signature for this request is not valid."
-        );
-        assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
-    }
-}
+mod tests;

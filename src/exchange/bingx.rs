@@ -24,23 +24,20 @@ use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::facts::Outcome;
+use super::facts::{Meaning, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    now_ms, BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// The live REST host, for spot, perpetual futures and account endpoints alike.
-pub const DEFAULT_SPOT_BASE: &str = "https://open-api.bingx.com";
-/// Futures share the host; a separate default keeps `futures_base_url` overridable on its own.
-pub const DEFAULT_FUTURES_BASE: &str = "https://open-api.bingx.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::BINGX;
 
 /// The `recvWindow` we send (ms): ccxt's default. BingX's own default when none is sent is
 /// [uncertain] (the coin-M docs say a timestamp must be "within 5 seconds" of server time), so we
 /// always send it explicitly.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 /// The header that carries the API key.
 pub const KEY_HEADER: &str = "X-BX-APIKEY";
@@ -130,18 +127,6 @@ pub fn auth_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
 // ---------------------------------------------------------------------------------------------
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
-
-/// What an error code means for a key check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Meaning {
-    InvalidKey,
-    ClockSkew,
-    IpNotAllowed,
-    RateLimited,
-    Unavailable,
-    /// The key lacks the right this endpoint needs: a fact, not a problem.
-    NoPermission,
-}
 
 /// BingX's codes (exchange doc §6, official common error codes, ccxt's exact map). Some codes
 /// carry more than one meaning in BingX's own lists, so their message decides:
@@ -303,7 +288,7 @@ fn server_time(data: &Value) -> Option<i64> {
 /// `None` when a request signed by our clock lands inside BingX's window (|offset| at most
 /// `recvWindow`, the tolerant reading of the docs), else the clock-skew problem.
 pub fn skew_problem(what: &str, offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() <= RECV_WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     Problem::skew_outside_window(inside, what, "BingX's server clock", offset_ms, || {
         format!("BingX accepts a timestamp at most {RECV_WINDOW_MS} ms from its clock")
     })
@@ -458,8 +443,8 @@ impl Bingx {
     }
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let spot = target.spot_base(SPEC.spot_host);
         let credentials = &target.credentials;
 
         // 1. Exchange up, our clock inside the window.
@@ -510,7 +495,7 @@ impl Bingx {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             self.time(futures, PATH_SWAP_TIME).await?;
             let what = format!("GET {PATH_SWAP_BALANCE}");
             match self
@@ -544,405 +529,10 @@ impl Bingx {
 }
 
 impl Exchange for Bingx {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Bingx
-    }
-
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-        Box::pin(async move {
-            let mut facts = Facts::default();
-            if let Err(problem) = self.check(target, &mut facts).await {
-                facts.problems.push(problem);
-            }
-            facts
-        })
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
+        Box::pin(self.run(target, facts))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exchange::ProblemKind;
-    use reqwest::header::HeaderValue;
-    use reqwest::StatusCode;
-    use serde_json::json;
-
-    const TS: i64 = 1_700_000_000_000;
-
-    // §3a: the permission call, only `timestamp` signed; the path is not part of it.
-    #[test]
-    fn worked_example_3a_api_permissions() {
-        assert_eq!(
-            param_string(&[("timestamp", "1700000000000")]),
-            "timestamp=1700000000000"
-        );
-        assert_eq!(
-            signed_query("testsecret", &[], TS, None),
-            "timestamp=1700000000000&signature=\
-             dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
-        );
-        let headers = auth_headers(&Credentials {
-            api_key: "testkey".into(),
-            api_secret: "testsecret".into(),
-            passphrase: None,
-        })
-        .unwrap();
-        assert_eq!(headers[KEY_HEADER], "testkey");
-        assert!(headers[KEY_HEADER].is_sensitive());
-        assert_eq!(headers.len(), 1);
-    }
-
-    // §3b, first row: apiKey/query with `uid`, ccxt-sorted.
-    #[test]
-    fn worked_example_3b_uid() {
-        assert_eq!(
-            signed_query("testsecret", &[("uid", "12345678")], TS, None),
-            "timestamp=1700000000000&uid=12345678&signature=\
-             1edb75f558dd7147805b5c0dd73aad52edcbaeefd5807b00986da74b5aa28749"
-        );
-    }
-
-    // §3b, second row: what the probe sends on every signed call.
-    #[test]
-    fn worked_example_3b_recv_window() {
-        assert_eq!(
-            signed_query("testsecret", &[], TS, Some(5_000)),
-            "recvWindow=5000&timestamp=1700000000000&signature=\
-             8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
-        );
-        assert_eq!(
-            signature("testsecret", "recvWindow=5000&timestamp=1700000000000"),
-            "8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
-        );
-    }
-
-    // §3c: the official docs' inputs. Their printed signature (1e63e8cf…) does not reproduce and
-    // is not used; these are the values the doc file reproduced for the same inputs.
-    #[test]
-    fn worked_example_3c_official_inputs_reproduced_values() {
-        let secret =
-            "mheO6dR8ovSsxZQCOYEFCtelpuxcWGTfHw7te326y6jOwq5WpvFQ9JNljoTwBXZGv5It07m9RXSPpDQEK2w";
-        let query = param_string(&[
-            ("recvWindow", "0"),
-            ("symbol", "BTC-USDT"),
-            ("timestamp", "1696751141337"),
-        ]);
-        assert_eq!(
-            query,
-            "recvWindow=0&symbol=BTC-USDT&timestamp=1696751141337"
-        );
-        let sig = signature(secret, &query);
-        assert_eq!(
-            sig,
-            "f8d883609dfd31c824feb4de865b071008dedb1d461451fa70847875c8e7a7a2"
-        );
-        assert_ne!(
-            sig,
-            "1e63e8cfd1c04919881e60cf369e404b9b7c87d3a09bc300f1abfdcce7da57e8"
-        );
-        assert_eq!(
-            signature(
-                secret,
-                "recvWindow=0&subAccountString=abc12345&timestamp=1696751141337"
-            ),
-            "8d0d3ea9b592be3678c33332ab13e9102e093e67255921e15a581146c87c272f"
-        );
-    }
-
-    #[test]
-    fn params_are_sorted_and_values_encoded_only_in_the_url() {
-        let query = signed_query("testsecret", &[("symbol", "BTC USDT")], TS, Some(5_000));
-        let raw = "recvWindow=5000&symbol=BTC USDT&timestamp=1700000000000";
-        assert_eq!(
-            query,
-            format!(
-                "recvWindow=5000&symbol=BTC%20USDT&timestamp=1700000000000&signature={}",
-                signature("testsecret", raw)
-            )
-        );
-        assert_eq!(encode_value("a,b c~d"), "a%2Cb%20c~d");
-    }
-
-    #[test]
-    fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-        let err = auth_headers(&Credentials {
-            api_key: "bad\nkey".into(),
-            api_secret: "s".into(),
-            passphrase: None,
-        })
-        .unwrap_err();
-        assert_eq!(err.kind, ProblemKind::InvalidKey);
-        assert!(!err.message.contains("bad"));
-    }
-
-    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    fn problem_of(r: &Reply) -> Problem {
-        match read_reply(r, "GET /openApi/spot/v1/account/balance") {
-            Outcome::Problem(p) => p,
-            other => panic!("expected a problem, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn success_is_code_zero_and_yields_data() {
-        let r = reply(200, &[], r#"{"code":0,"msg":"","data":{"serverTime":5}}"#);
-        match read_reply(&r, "x") {
-            Outcome::Ok(data) => assert_eq!(server_time(&data), Some(5)),
-            other => panic!("{other:?}"),
-        }
-        let r = reply(200, &[], r#"{"code":"0","msg":"","data":[]}"#);
-        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
-        // HTTP 200 without BingX's envelope is not an answer.
-        let r = reply(200, &[], r#"{"serverTime":5}"#);
-        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
-    }
-
-    #[test]
-    fn error_codes_map_to_problems_whatever_the_http_status() {
-        let cases = [
-            (
-                401,
-                100001,
-                "Signature verification failed",
-                ProblemKind::InvalidKey,
-            ),
-            (
-                200,
-                100001,
-                "Signature verification failed",
-                ProblemKind::InvalidKey,
-            ),
-            (200, 100412, "Null signature", ProblemKind::InvalidKey),
-            (200, 100413, "Incorrect apiKey", ProblemKind::InvalidKey),
-            (401, 100413, "Null apiKey", ProblemKind::InvalidKey),
-            (
-                200,
-                100414,
-                "The account is abnormal",
-                ProblemKind::InvalidKey,
-            ),
-            (
-                200,
-                100421,
-                "Null timestamp or timestamp mismatch",
-                ProblemKind::ClockSkew,
-            ),
-            (200, 80014, "timestamp is invalid", ProblemKind::ClockSkew),
-            (200, 80014, "signature not match", ProblemKind::InvalidKey),
-            (
-                403,
-                100419,
-                "IP does not match IP whitelist",
-                ProblemKind::IpNotAllowed,
-            ),
-            (200, 100410, "rate limited", ProblemKind::RateLimited),
-            (
-                200,
-                100500,
-                "We had a problem with our server",
-                ProblemKind::Unavailable,
-            ),
-            (
-                200,
-                109500,
-                "The current system is busy, please try again later",
-                ProblemKind::Unavailable,
-            ),
-            (
-                200,
-                100421,
-                "The current system is busy, please try again later",
-                ProblemKind::Unavailable,
-            ),
-            (400, 100400, "Invalid parameter", ProblemKind::Unavailable),
-        ];
-        for (status, code, msg, kind) in cases {
-            let r = reply(status, &[], &format!(r#"{{"code":{code},"msg":"{msg}"}}"#));
-            let p = problem_of(&r);
-            assert_eq!(p.kind, kind, "{code} {msg}");
-            assert!(
-                p.message.starts_with(&format!(
-                    "GET /openApi/spot/v1/account/balance: code {code} {msg}"
-                )),
-                "{}",
-                p.message
-            );
-        }
-    }
-
-    #[test]
-    fn missing_permission_is_a_fact_not_a_problem() {
-        let r = reply(
-            200,
-            &[],
-            r#"{"code":100004,"msg":"Permission denied, the API key was created without the permission"}"#,
-        );
-        match read_reply(&r, "x") {
-            Outcome::Denied(said) => assert!(said.contains("code 100004"), "{said}"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn ip_refusal_is_ip_not_allowed_with_or_without_a_named_ip() {
-        let r = reply(
-            200,
-            &[],
-            r#"{"code":100419,"msg":"IP does not match IP whitelist","success":false,"timestamp":1705274099347}"#,
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-        assert_eq!(p.seen_ip, None);
-        let r = reply(
-            200,
-            &[],
-            r#"{"code":100419,"msg":"IP does not match IP whitelist, request ip: 198.51.100.7"}"#,
-        );
-        assert_eq!(problem_of(&r).seen_ip.as_deref(), Some("198.51.100.7"));
-    }
-
-    #[test]
-    fn rate_limits_carry_retry_after_or_the_unblock_time() {
-        let r = reply(
-            429,
-            &[("retry-after", "7")],
-            r#"{"code":100410,"msg":"rate limited"}"#,
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, ProblemKind::RateLimited);
-        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-        assert!(p.message.contains("code 100410"), "{}", p.message);
-
-        let unblock = now_ms() + 30_000;
-        let body = format!(
-            r#"{{"code":100410,"msg":"code:100410:The endpoint trigger frequency limit rule is currently in the disabled period and will be unblocked after {unblock}"}}"#
-        );
-        let p = problem_of(&reply(200, &[], &body));
-        assert_eq!(p.kind, ProblemKind::RateLimited);
-        let wait = p.retry_after.unwrap();
-        assert!(
-            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
-            "{wait:?}"
-        );
-        assert_eq!(unblock_wait("no time here", 0), None);
-        assert_eq!(
-            unblock_wait("can retry after time: 1727193970155", 1727193960155),
-            Some(Duration::from_secs(10))
-        );
-        // A bare 418 (auto-ban after continued 429s) is throttling too.
-        assert_eq!(
-            problem_of(&reply(418, &[], "I'm a teapot")).kind,
-            ProblemKind::RateLimited
-        );
-    }
-
-    #[test]
-    fn garbage_and_outages_are_unavailable() {
-        for r in [
-            reply(200, &[], r#"{"code":"200000","data":{"permission":"Gen"#),
-            reply(503, &[], r#"{"code":100503,"msg":"Server busy"}"#),
-            reply(
-                403,
-                &[("content-type", "text/html")],
-                "<html>The request could not be satisfied</html>",
-            ),
-            reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-            reply(404, &[], "Not Found"),
-        ] {
-            assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
-        }
-        // BingX's JSON on a 5xx is quoted.
-        let p = problem_of(&reply(503, &[], r#"{"code":100503,"msg":"Server busy"}"#));
-        assert!(
-            p.message.contains("code 100503 Server busy"),
-            "{}",
-            p.message
-        );
-        // A bare 401 without JSON is a key fault.
-        assert_eq!(
-            problem_of(&reply(401, &[], "Unauthorized")).kind,
-            ProblemKind::InvalidKey
-        );
-    }
-
-    #[test]
-    fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-        assert!(skew_problem("x", 5_000).is_none());
-        assert!(skew_problem("x", -5_000).is_none());
-        let p = skew_problem("x", 120_000).unwrap();
-        assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(
-            p.message.contains("120000 ms ahead of ours"),
-            "{}",
-            p.message
-        );
-        assert!(skew_problem("x", -6_000)
-            .unwrap()
-            .message
-            .contains("6000 ms behind ours"));
-        assert_eq!(server_time(&json!({"serverTime": "17"})), Some(17));
-        assert_eq!(server_time(&json!({"other": 1})), None);
-    }
-
-    #[test]
-    fn key_info_from_the_documented_shape() {
-        let data = json!({
-            "apiKey": "testkey", "permissions": [1, 2, 3],
-            "ipAddresses": ["203.0.113.7"], "note": "keywarden"
-        });
-        let info = KeyInfo::from_data(&data).unwrap();
-        let mut facts = Facts::default();
-        info.apply(&mut facts);
-        assert_eq!(facts.permissions.read, Some(true));
-        assert_eq!(facts.permissions.trade, Some(true));
-        assert_eq!(facts.permissions.withdraw, Some(false));
-        assert_eq!(facts.permissions.futures, Some(true));
-        assert_eq!(facts.ip_restricted, Some(true));
-        assert_eq!(facts.expires_at, None);
-        assert!(facts.notes.iter().any(|n| n.contains("no expiry")));
-    }
-
-    #[test]
-    fn key_info_tolerates_strings_and_missing_whitelists_and_notes_transfers() {
-        for ips in [None, Some(json!([])), Some(json!(null)), Some(json!(""))] {
-            let mut data = json!({"permissions": ["2", "5", "4", "7"]});
-            if let Some(ips) = ips {
-                data["ipAddresses"] = ips;
-            }
-            let mut facts = Facts::default();
-            KeyInfo::from_data(&data).unwrap().apply(&mut facts);
-            assert_eq!(facts.permissions.read, Some(true));
-            assert_eq!(facts.permissions.trade, Some(false));
-            assert_eq!(facts.permissions.withdraw, Some(true));
-            assert_eq!(facts.permissions.futures, Some(false));
-            assert_eq!(facts.ip_restricted, Some(false));
-            assert!(
-                facts
-                    .notes
-                    .iter()
-                    .any(|n| n.contains("universal transfer (4)")
-                        && n.contains("sub-account internal transfer (7)")),
-                "{:?}",
-                facts.notes
-            );
-        }
-        let info =
-            KeyInfo::from_data(&json!({"permissions": "1,2", "ipAddresses": "1.2.3.4"})).unwrap();
-        assert_eq!(info.permissions, vec![1, 2]);
-        assert_eq!(info.ip_addresses, vec!["1.2.3.4"]);
-        assert!(KeyInfo::from_data(&json!({"apiKey": "k"})).is_none());
-        assert!(KeyInfo::from_data(&json!({"permissions": ["spot"]})).is_none());
-        assert!(KeyInfo::from_data(&json!([1, 2])).is_none());
-    }
-}
+mod tests;

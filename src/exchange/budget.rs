@@ -6,61 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::ExchangeKind;
-
-/// Requests per second this host may send to `kind`'s hosts when the config sets nothing.
-///
-/// Derived from each exchange's documented per-IP limit, with headroom:
-/// - MEXC: public endpoints 500 weight / 10 s per IP, futures 20 req / 2 s; ccxt throttles at
-///   20 req/s (shared/docs/exchanges/mexc.md §7). 10/s keeps futures calls inside 20 / 2 s.
-/// - KuCoin: the public pool is 2000 / 30 s per IP (kucoin.md §7); private pools are per
-///   account, so sibling keys do not share them. 50/s is three quarters of the public pool.
-/// - OKX: public endpoints are limited per IP (`public/time` 10 / 2 s, `system/status` 1 / 5 s),
-///   private ones per User ID (`account/config` 5 / 2 s, `account/balance` 10 / 2 s) (okx.md §7).
-///   The probe reads the public pair at most once per 10 s per host and shares it across keys, so
-///   the per-IP limits hold at any rate; 20/s paces the per-user calls of many keys.
-/// - Binance: limits are per IP: spot `/api` 6000 weight/min, each SAPI endpoint its own
-///   12000/min, USDⓈ-M futures 2400/min (binance.md §7). A spot check is 4 requests on
-///   api.binance.com costing 21 weight on `/api` (time 1, account 20) and 2 on SAPI; a futures
-///   check adds 2 requests on fapi (time 1, balance 5). 10/s keeps `/api` near half its budget
-///   (~3150/min) and fapi at three quarters (~1800/min).
-/// - Bybit: 600 requests / 5 s per IP across all of api.bybit.com, breach = HTTP 403 and a ban
-///   of at least 10 minutes (bybit.md §7, docs v5/rate-limit); per-UID limits are per account.
-///   50/s is under half of the 120/s the IP limit allows.
-/// - Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
-///   (account info 1/s, balances 10/s); the overall 6000/min per IP is unverified. 10/s is half
-///   the public per-IP limit.
-/// - BingX: IP limits by group (official spot docs, "Rate limit"; bingx.md §7): market group
-///   500 / 10 s, account groups 2000 / 10 s in all and 300 / 10 s per endpoint per IP; per-UID
-///   limits are per account (apiPermissions 2/s). A check is 3 requests on one host (5 with
-///   futures), so 20/s keeps each endpoint under ~7/s, a quarter of its 30/s per-IP share.
-/// - Gate: public endpoints 200 req / 10 s per endpoint per IP; private ones 150-200 / 10 s per
-///   endpoint per UID, counted per account (gate.md §7, docs "Frequency limit rule"). A check is
-///   one public call (`spot/time`) and three or four private ones on one host, so 40/s keeps
-///   `spot/time` near 10/s, half its per-IP limit.
-/// - HTX: public endpoints (server time, market status) about 10 req/s per IP; private ones per
-///   UID (`/v2/user/*` 20 / 2 s, accounts and balances 100 / 2 s) (htx.md §7). A check is 2
-///   public and at most 4 signed requests on the spot host, so 10/s keeps the public calls near
-///   a third of the per-IP limit.
-/// - Coinbase: public endpoints 10 req/s per IP, private Advanced Trade endpoints 30 req/s per
-///   user, limits may tighten in volatile periods (coinbase.md §7, docs advanced-trade
-///   rest-api-rate-limits). A check is one public call (time) and two or three private ones,
-///   so 10/s keeps the public share near 3/s, under a third of the per-IP limit.
-pub fn default_rate(kind: ExchangeKind) -> f64 {
-    match kind {
-        ExchangeKind::Mexc => 10.0,
-        ExchangeKind::Kucoin => 50.0,
-        ExchangeKind::Okx => 20.0,
-        ExchangeKind::Binance => 10.0,
-        ExchangeKind::Bybit => 50.0,
-        ExchangeKind::Bitget => 10.0,
-        ExchangeKind::Bingx => 20.0,
-        ExchangeKind::Gate => 40.0,
-        ExchangeKind::Htx => 10.0,
-        ExchangeKind::Coinbase => 10.0,
-    }
-}
-
 /// How long every host of an exchange pauses after a 429 without `Retry-After`, or after the
 /// exchange's own rate-limit code. Short on purpose: several exchanges limit signed endpoints
 /// per account (Bybit's `X-Bapi-Limit-*`, KuCoin's private pools, MEXC's signed endpoints), so

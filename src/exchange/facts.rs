@@ -24,3 +24,59 @@ impl Outcome {
         }
     }
 }
+
+/// What an exchange's error code means for a key check, once the exchange's own table has read
+/// it (each exchange maps its codes; the meanings are shared so every exchange ends in the same
+/// problems).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    InvalidKey,
+    ClockSkew,
+    IpNotAllowed,
+    RateLimited,
+    Unavailable,
+    /// The key lacks the right this endpoint needs: a fact about the key, not a problem.
+    NoPermission,
+}
+
+impl Meaning {
+    /// The problem `text` (the exchange's words, with where they came from) is under this
+    /// meaning; `None` for a missing right, which the probe records as a fact instead.
+    pub fn problem(
+        self,
+        text: String,
+        retry_after: Option<std::time::Duration>,
+    ) -> Option<Problem> {
+        Some(match self {
+            Meaning::InvalidKey => Problem::invalid_key(text),
+            Meaning::ClockSkew => Problem::clock_skew(text),
+            Meaning::IpNotAllowed => Problem::ip_not_allowed(text),
+            Meaning::RateLimited => Problem::rate_limited(text, retry_after),
+            Meaning::Unavailable => Problem::unavailable(text),
+            Meaning::NoPermission => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ProblemKind;
+    use std::time::Duration;
+
+    #[test]
+    fn each_meaning_is_its_problem_and_a_missing_right_is_none() {
+        let wait = Some(Duration::from_secs(3));
+        let kind = |m: Meaning| m.problem("x".to_string(), wait).map(|p| p.kind);
+        assert_eq!(kind(Meaning::InvalidKey), Some(ProblemKind::InvalidKey));
+        assert_eq!(kind(Meaning::ClockSkew), Some(ProblemKind::ClockSkew));
+        assert_eq!(kind(Meaning::IpNotAllowed), Some(ProblemKind::IpNotAllowed));
+        assert_eq!(kind(Meaning::Unavailable), Some(ProblemKind::Unavailable));
+        assert_eq!(kind(Meaning::NoPermission), None);
+        let limited = Meaning::RateLimited.problem("x".to_string(), wait).unwrap();
+        assert_eq!(
+            (limited.kind, limited.retry_after),
+            (ProblemKind::RateLimited, wait)
+        );
+    }
+}

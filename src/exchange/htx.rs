@@ -41,16 +41,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
+use super::facts::Meaning;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// Spot / account / user REST host (v1 and v2 paths).
-pub const DEFAULT_SPOT_BASE: &str = "https://api.huobi.pro";
-/// Futures / swap REST host (same key, same signing, its own host line).
-pub const DEFAULT_FUTURES_BASE: &str = "https://api.hbdm.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::HTX;
 
 /// How far our clock may be from HTX's before we call it clock skew, and the window the
 /// simulator enforces. HTX's docs give 5 minutes (htx.md §2: "[doc; exact window uncertain]");
@@ -58,7 +56,7 @@ pub const DEFAULT_FUTURES_BASE: &str = "https://api.hbdm.com";
 /// 30 s, the window OKX and Bitget use: a trading host that far off is failing elsewhere
 /// already. Whatever our measurement says, HTX's own "Invalid submission time" refusal is
 /// always clock skew.
-pub const WINDOW_MS: i64 = 30_000;
+pub const WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 pub const SIGNATURE_METHOD: &str = "HmacSHA256";
 pub const SIGNATURE_VERSION: &str = "2";
@@ -165,21 +163,6 @@ pub fn signing_host(base: &str) -> Result<String, Problem> {
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
 
-/// What an error means for a key check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Meaning {
-    InvalidKey,
-    ClockSkew,
-    IpNotAllowed,
-    RateLimited,
-    Unavailable,
-    /// The key lacks the right this endpoint needs (or the account has not opened contract
-    /// trading): a fact, not a problem.
-    NoPermission,
-    /// A code we do not know.
-    Unknown,
-}
-
 /// What one HTX call came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -189,7 +172,8 @@ pub enum Outcome {
     Refused {
         code: String,
         msg: String,
-        meaning: Meaning,
+        /// `None` for a code we do not know.
+        meaning: Option<Meaning>,
     },
 }
 
@@ -231,8 +215,9 @@ fn error_of(body: &Value) -> Option<(String, String)> {
 /// What HTX's code and message mean. The auth family (`api-signature-not-valid`, the swap
 /// API's 403, v2's 1002/1003) reports IP refusals, stale timestamps and missing rights as well
 /// as bad keys, so the message decides between them (htx.md §6, pitfall 10); message texts are
-/// bilingual and vary, so each test looks for the English and the Chinese words.
-pub fn meaning_of(code: &str, msg: &str) -> Meaning {
+/// bilingual and vary, so each test looks for the English and the Chinese words. `None` for a
+/// code we do not know.
+pub fn meaning_of(code: &str, msg: &str) -> Option<Meaning> {
     let lower = msg.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w) || msg.contains(w));
     let ip = has(&["ip address", "ip地址", "incorrect ip"]);
@@ -242,13 +227,13 @@ pub fn meaning_of(code: &str, msg: &str) -> Meaning {
     let not_opened = has(&["not opened contract", "not open contract", "未开通"]);
     match code {
         // Swap API per-reason codes (12001..12011, futures docs' error table).
-        "12005" => Meaning::IpNotAllowed,
-        "12001" | "12006" => Meaning::ClockSkew,
+        "12005" => Some(Meaning::IpNotAllowed),
+        "12001" | "12006" => Some(Meaning::ClockSkew),
         "12002" | "12003" | "12004" | "12007" | "12008" | "12009" | "12010" | "12011" => {
-            Meaning::InvalidKey
+            Some(Meaning::InvalidKey)
         }
         // Contract trading not opened on the account (ccxt: AccountNotEnabled).
-        "1220" => Meaning::NoPermission,
+        "1220" => Some(Meaning::NoPermission),
         "api-signature-not-valid"
         | "api-signature-check-failed"
         | "login-required"
@@ -256,27 +241,27 @@ pub fn meaning_of(code: &str, msg: &str) -> Meaning {
         | "1002"
         | "1003" => {
             if ip {
-                Meaning::IpNotAllowed
+                Some(Meaning::IpNotAllowed)
             } else if time {
-                Meaning::ClockSkew
+                Some(Meaning::ClockSkew)
             } else if no_permission && !expired {
-                Meaning::NoPermission
+                Some(Meaning::NoPermission)
             } else {
                 // unknown key, verification failure, expired key, missing auth parameters
-                Meaning::InvalidKey
+                Some(Meaning::InvalidKey)
             }
         }
         "base-request-exceed-frequency-limit"
         | "rate-too-many-requests"
         | "too-many-requests"
-        | "429" => Meaning::RateLimited,
-        "system-maintenance" | "gateway-internal-error" => Meaning::Unavailable,
-        _ if not_opened || no_permission => Meaning::NoPermission,
-        _ if has(&["maintain", "maintenance", "维护"]) => Meaning::Unavailable,
+        | "429" => Some(Meaning::RateLimited),
+        "system-maintenance" | "gateway-internal-error" => Some(Meaning::Unavailable),
+        _ if not_opened || no_permission => Some(Meaning::NoPermission),
+        _ if has(&["maintain", "maintenance", "维护"]) => Some(Meaning::Unavailable),
         _ if has(&["request limit", "exceeded the limit", "exceeded rate limit"]) => {
-            Meaning::RateLimited
+            Some(Meaning::RateLimited)
         }
-        _ => Meaning::Unknown,
+        _ => None,
     }
 }
 
@@ -339,25 +324,22 @@ pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
 
 /// The problem a refusal stands for; `None` for a missing permission. Unknown codes are the
 /// exchange answering something we cannot read: unavailable.
-pub fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Option<Problem> {
+pub fn problem_for(meaning: Option<Meaning>, text: String, reply: &Reply) -> Option<Problem> {
     match meaning {
-        Meaning::InvalidKey => Some(Problem::invalid_key(text)),
-        Meaning::ClockSkew => Some(Problem::clock_skew(format!(
+        None => Some(Problem::unavailable(format!(
+            "{text} (unexpected HTX reply)"
+        ))),
+        Some(Meaning::ClockSkew) => Some(Problem::clock_skew(format!(
             "{text} (HTX refused our timestamp)"
         ))),
-        Meaning::IpNotAllowed => Some(Problem::ip_not_allowed(text)),
-        Meaning::RateLimited => {
+        Some(Meaning::RateLimited) => {
             let wait = reply.retry_after();
             Some(Problem::rate_limited(
                 format!("{text}{}", wait_text(wait)),
                 wait,
             ))
         }
-        Meaning::Unavailable => Some(Problem::unavailable(text)),
-        Meaning::Unknown => Some(Problem::unavailable(format!(
-            "{text} (unexpected HTX reply)"
-        ))),
-        Meaning::NoPermission => None,
+        Some(meaning) => meaning.problem(text, reply.retry_after()),
     }
 }
 
@@ -372,7 +354,7 @@ fn int_of(value: &Value) -> Option<i64> {
 
 /// `None` when the offset is inside the window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() <= WINDOW_MS;
+    let inside = SPEC.clock_window.contains(offset_ms);
     let what = format!("GET {PATH_TIMESTAMP}");
     Problem::skew_outside_window(inside, &what, "HTX's server clock", offset_ms, || {
         format!(
@@ -602,17 +584,9 @@ impl Htx {
         hex::encode(Sha256::digest(format!("{base}\n{api_key}").as_bytes()))
     }
 
-    async fn run(&self, target: &ProbeTarget) -> Facts {
-        let mut facts = Facts::default();
-        if let Err(problem) = self.check(target, &mut facts).await {
-            facts.problems.push(problem);
-        }
-        facts
-    }
-
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn check(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let spot = target.spot_base(SPEC.spot_host);
         let credentials = &target.credentials;
 
         // 1. Is the exchange up, and is our clock inside its window?
@@ -751,7 +725,7 @@ impl Htx {
                     Outcome::Refused { code, msg, meaning } => {
                         let text = said(&what, &code, &msg);
                         return match problem_for(meaning, text.clone(), &reply) {
-                            Some(problem) if meaning != Meaning::Unknown => Err(problem),
+                            Some(problem) if meaning.is_some() => Err(problem),
                             _ => Ok(Err(format!("the UID was not available ({text})"))),
                         };
                     }
@@ -778,7 +752,7 @@ impl Htx {
                 // [uncertain], and how is undocumented: refusals other than the ones that end
                 // the probe leave the rights unknown.
                 match problem_for(meaning, text.clone(), &reply) {
-                    Some(problem) if meaning != Meaning::Unknown => Err(problem),
+                    Some(problem) if meaning.is_some() => Err(problem),
                     _ => Ok(Err(format!("{what} was refused ({text})"))),
                 }
             }
@@ -786,7 +760,7 @@ impl Htx {
     }
 
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.futures_base(DEFAULT_FUTURES_BASE);
+        let base = target.futures_base(SPEC.futures_host);
         let what = format!("GET {PATH_HEARTBEAT} (futures host)");
         let outcome = self
             .public(&format!("{base}{PATH_HEARTBEAT}"), &what)
@@ -818,13 +792,13 @@ impl Htx {
             Outcome::Refused { code, msg, meaning } => {
                 let text = said(&what, &code, &msg);
                 match meaning {
-                    Meaning::NoPermission => {
+                    Some(Meaning::NoPermission) => {
                         facts.permissions.futures = Some(false);
                         facts.notes.push(format!("futures refused: {text}"));
                     }
                     // A code we cannot read on this read (e.g. an account type this endpoint
                     // does not serve [uncertain]): the futures right stays unknown.
-                    Meaning::Unknown => {
+                    None => {
                         if facts.permissions.trade == Some(false) {
                             facts.permissions.futures = Some(false);
                         }
@@ -851,7 +825,7 @@ fn public_data(outcome: Outcome, what: &str) -> Result<Value, Problem> {
         Outcome::Refused { code, msg, meaning } => {
             let text = said(what, &code, &msg);
             Err(match meaning {
-                Meaning::RateLimited => Problem::rate_limited(text, None),
+                Some(Meaning::RateLimited) => Problem::rate_limited(text, None),
                 _ => Problem::unavailable(text),
             })
         }
@@ -859,485 +833,10 @@ fn public_data(outcome: Outcome, what: &str) -> Result<Value, Problem> {
 }
 
 impl Exchange for Htx {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Htx
-    }
-
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-        Box::pin(self.run(target))
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
+        Box::pin(self.run(target, facts))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exchange::ProblemKind;
-    use reqwest::StatusCode;
-    use serde_json::json;
-
-    const TS: i64 = 1_700_000_000_000;
-    const HOST: &str = "api.huobi.pro";
-
-    fn sign(path: &str, params: &[(&str, &str)]) -> String {
-        let query = signed_query("testkey", "testsecret", HOST, path, params, TS);
-        let encoded = query.rsplit_once("&Signature=").unwrap().1;
-        let decoded: String = url::form_urlencoded::parse(format!("s={encoded}").as_bytes())
-            .next()
-            .unwrap()
-            .1
-            .into_owned();
-        decoded
-    }
-
-    #[test]
-    fn timestamp_is_utc_seconds_without_zone() {
-        assert_eq!(format_timestamp(TS), "2023-11-14T22:13:20");
-        assert_eq!(format_timestamp(TS + 999), "2023-11-14T22:13:20");
-    }
-
-    // Section 3a: pre-sign string, signature and the full request, byte for byte.
-    #[test]
-    fn worked_example_3a_api_key() {
-        let auth = auth_params("testkey", TS);
-        let mut all: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        all.extend([("uid", "12345678"), ("accessKey", "testkey")]);
-        let canonical = canonical_query(&all);
-        assert_eq!(
-            presign("GET", HOST, "/v2/user/api-key", &canonical),
-            "GET\napi.huobi.pro\n/v2/user/api-key\nAccessKeyId=testkey&SignatureMethod=HmacSHA256\
-             &SignatureVersion=2&Timestamp=2023-11-14T22%3A13%3A20&accessKey=testkey&uid=12345678"
-        );
-        assert_eq!(
-            sign(
-                "/v2/user/api-key",
-                &[("uid", "12345678"), ("accessKey", "testkey")]
-            ),
-            "GeuZil7RzaCbeLdtcC0ZC/UV4i10c3YsLVHfe5q5yJY="
-        );
-        let query = signed_query(
-            "testkey",
-            "testsecret",
-            HOST,
-            "/v2/user/api-key",
-            &[("uid", "12345678"), ("accessKey", "testkey")],
-            TS,
-        );
-        assert_eq!(
-            format!("https://{HOST}/v2/user/api-key?{query}"),
-            "https://api.huobi.pro/v2/user/api-key?AccessKeyId=testkey&SignatureMethod=HmacSHA256\
-             &SignatureVersion=2&Timestamp=2023-11-14T22%3A13%3A20&accessKey=testkey&uid=12345678\
-             &Signature=GeuZil7RzaCbeLdtcC0ZC%2FUV4i10c3YsLVHfe5q5yJY%3D"
-        );
-    }
-
-    // Section 3b.
-    #[test]
-    fn worked_example_3b_other_calls() {
-        assert_eq!(
-            sign("/v2/user/uid", &[]),
-            "tDRdi7FISLodAdUU3I7P3iZkAHI9T9jCzb/ZvoW8H/s="
-        );
-        assert_eq!(
-            sign("/v1/account/accounts", &[]),
-            "Y2VoenT8fBZx8thMPeOjYSdynX1S6tVmUFU8ed095tw="
-        );
-        assert_eq!(
-            sign(&balance_path(100009), &[]),
-            "cB+NnlVF+CvEZ1j4yuNHlekrF0wy+n29Ofum20eI78A="
-        );
-    }
-
-    // Section 3c: the official example's secret is not published, so only its canonical
-    // string and pre-sign string are reproduced (the doc says to use it as a format sample).
-    #[test]
-    fn worked_example_3c_official_format() {
-        let key = "e2xxxxxx-99xxxxxx-84xxxxxx-7xxxx";
-        let ts = chrono::NaiveDateTime::parse_from_str("2017-05-11T15:19:30", "%Y-%m-%dT%H:%M:%S")
-            .unwrap()
-            .and_utc()
-            .timestamp_millis();
-        let auth = auth_params(key, ts);
-        let mut all: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        all.push(("order-id", "1234567890"));
-        let canonical = canonical_query(&all);
-        assert_eq!(
-            canonical,
-            "AccessKeyId=e2xxxxxx-99xxxxxx-84xxxxxx-7xxxx&SignatureMethod=HmacSHA256\
-             &SignatureVersion=2&Timestamp=2017-05-11T15%3A19%3A30&order-id=1234567890"
-        );
-        assert_eq!(
-            presign("GET", "api.huobi.pro", "/v1/order/orders", &canonical),
-            format!("GET\napi.huobi.pro\n/v1/order/orders\n{canonical}")
-        );
-        // The sample signature's format: standard base64 of 32 bytes.
-        let sample = BASE64
-            .decode("4F65x5A2bLyMWVQj3Aqp+B4w+ivaA7n5Oi2SuYtCJ9o=")
-            .unwrap();
-        assert_eq!(sample.len(), 32);
-    }
-
-    #[test]
-    fn the_host_is_signed_without_scheme_port_or_prefix() {
-        assert_eq!(
-            signing_host("https://API.huobi.pro").unwrap(),
-            "api.huobi.pro"
-        );
-        assert_eq!(
-            signing_host("http://127.0.0.1:8080/htx").unwrap(),
-            "127.0.0.1"
-        );
-        assert!(signing_host("not a url").is_err());
-        // Another host line gives another signature (pitfall 1).
-        let aws = signed_query(
-            "testkey",
-            "testsecret",
-            "api-aws.huobi.pro",
-            "/v2/user/uid",
-            &[],
-            TS,
-        );
-        let main = signed_query("testkey", "testsecret", HOST, "/v2/user/uid", &[], TS);
-        assert_ne!(aws, main);
-        assert_eq!(
-            presign("get", "API.HUOBI.PRO", "/x", "a=1"),
-            "GET\napi.huobi.pro\n/x\na=1"
-        );
-    }
-
-    #[test]
-    fn values_are_encoded_with_uppercase_hex() {
-        assert_eq!(encode_value("a:b/c+d=e f~"), "a%3Ab%2Fc%2Bd%3De%20f~");
-        assert_eq!(encode_value("1,2"), "1%2C2");
-    }
-
-    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    fn refusal(body: &str) -> (String, Meaning) {
-        match read_reply(&reply(200, &[], body), "x").unwrap() {
-            Outcome::Refused { code, meaning, .. } => (code, meaning),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn every_envelope_reads_success() {
-        for (body, data) in [
-            (
-                r#"{"status":"ok","data":1637504261099}"#,
-                json!(1637504261099_i64),
-            ),
-            (
-                r#"{"code":200,"message":"success","data":{"marketStatus":1}}"#,
-                json!({"marketStatus":1}),
-            ),
-            (r#"{"code":200,"data":63628520}"#, json!(63628520)),
-            (r#"{"code":200,"msg":"","data":[],"ts":1}"#, json!([])),
-            (
-                r#"{"status":"ok","data":{"heartbeat":1},"ts":1}"#,
-                json!({"heartbeat":1}),
-            ),
-        ] {
-            assert_eq!(
-                read_reply(&reply(200, &[], body), "x").unwrap(),
-                Outcome::Ok(data),
-                "{body}"
-            );
-        }
-    }
-
-    #[test]
-    fn documented_error_bodies_map_to_their_meaning() {
-        let cases = [
-            (
-                r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Incorrect Access key [Access key错误]","data":null}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Verification failure [校验失败]","data":null}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Incorrect IP address [IP地址错误]:104.128.67.45","data":null}"#,
-                Meaning::IpNotAllowed,
-            ),
-            (
-                r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Invalid submission time or incorrect time format [无效的提交时间，或时间格式错误]","data":null}"#,
-                Meaning::ClockSkew,
-            ),
-            (
-                r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: 无效的提交时间"}"#,
-                Meaning::ClockSkew,
-            ),
-            (
-                r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: API key has no permission [API Key没有权限]","data":null}"#,
-                Meaning::NoPermission,
-            ),
-            (
-                r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: API key has expired [API Key已经过期]"}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"code":1003,"message":"invalid signature"}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"code":1002,"message":"unauthorized"}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"status":"error","err-code":"base-request-exceed-frequency-limit","err-msg":"Frequency of requests has exceeded the limit, please try again later","data":null}"#,
-                Meaning::RateLimited,
-            ),
-            (
-                r#"{"status":"error","err-code":"rate-too-many-requests","err-msg":"exceeded rate limit"}"#,
-                Meaning::RateLimited,
-            ),
-            (
-                r#"{"status":"error","err-code":"system-maintenance","err-msg":"System is in maintenance!","data":null}"#,
-                Meaning::Unavailable,
-            ),
-            (
-                r#"{"status":"error","err-code":"gateway-internal-error","err-msg":"Failed to load data. Try again later."}"#,
-                Meaning::Unavailable,
-            ),
-            (
-                r#"{"status":"error","err_code":403,"err_msg":"Incorrect Access key [Access key错误]","ts":1652774224344}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"status":"error","err_code":403,"err_msg":"Verification failure [校验失败]","ts":1}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"code":1220,"msg":"You don't have access permission as you have not opened contracts trading.","data":null,"ts":1}"#,
-                Meaning::NoPermission,
-            ),
-            (
-                r#"{"status":"error","err_code":1220,"err_msg":"You don't have access permission as you have not opened contracts trading."}"#,
-                Meaning::NoPermission,
-            ),
-            (
-                r#"{"status":"error","err_code":12005,"err_msg":"ip"}"#,
-                Meaning::IpNotAllowed,
-            ),
-            (
-                r#"{"status":"error","err_code":12001,"err_msg":"t"}"#,
-                Meaning::ClockSkew,
-            ),
-            (
-                r#"{"status":"error","err_code":12004,"err_msg":"API key has expired"}"#,
-                Meaning::InvalidKey,
-            ),
-            (
-                r#"{"status":"error","err-code":"something-new","err-msg":"?"}"#,
-                Meaning::Unknown,
-            ),
-        ];
-        for (body, meaning) in cases {
-            assert_eq!(refusal(body).1, meaning, "{body}");
-        }
-        assert_eq!(
-            refusal(r#"{"status":"error","err_code":403,"err_msg":"x"}"#).0,
-            "403"
-        );
-    }
-
-    #[test]
-    fn refusal_messages_quote_code_and_msg_and_name_the_ip() {
-        let r = reply(
-            200,
-            &[],
-            r#"{"status":"error","err-code":"api-signature-not-valid","err-msg":"Signature not valid: Incorrect IP address [IP地址错误]:104.128.67.45","data":null}"#,
-        );
-        let Outcome::Refused { code, msg, meaning } =
-            read_reply(&r, "GET /v1/account/accounts").unwrap()
-        else {
-            panic!()
-        };
-        let text = said("GET /v1/account/accounts", &code, &msg);
-        assert_eq!(
-            text,
-            "GET /v1/account/accounts: code api-signature-not-valid Signature not valid: \
-             Incorrect IP address [IP地址错误]:104.128.67.45"
-        );
-        let problem = problem_for(meaning, text, &r).unwrap();
-        assert_eq!(problem.kind, ProblemKind::IpNotAllowed);
-        assert_eq!(problem.seen_ip.as_deref(), Some("104.128.67.45"));
-    }
-
-    #[test]
-    fn http_level_trouble_comes_first() {
-        let r = reply(
-            429,
-            &[("retry-after", "7")],
-            r#"{"status":"error","err-code":"base-request-exceed-frequency-limit","err-msg":"Frequency"}"#,
-        );
-        let p = read_reply(&r, "x").unwrap_err();
-        assert_eq!(p.kind, ProblemKind::RateLimited);
-        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-        assert!(
-            p.message.contains("base-request-exceed-frequency-limit"),
-            "{}",
-            p.message
-        );
-        for r in [
-            reply(
-                503,
-                &[("content-type", "text/plain")],
-                "Service Unavailable",
-            ),
-            reply(
-                403,
-                &[("content-type", "text/html")],
-                "<html>blocked</html>",
-            ),
-            reply(200, &[], r#"{"status":"ok","data":{"#),
-            reply(404, &[], "Not Found"),
-            reply(200, &[], "[1,2]"),
-        ] {
-            assert_eq!(
-                read_reply(&r, "x").unwrap_err().kind,
-                ProblemKind::Unavailable
-            );
-        }
-        // Rate limit with HTTP 200: Retry-After is honoured when sent.
-        let r = reply(
-            200,
-            &[("retry-after", "3")],
-            r#"{"status":"error","err-code":"rate-too-many-requests","err-msg":"exceeded rate limit"}"#,
-        );
-        let Outcome::Refused { meaning, .. } = read_reply(&r, "x").unwrap() else {
-            panic!()
-        };
-        let p = problem_for(meaning, "x".into(), &r).unwrap();
-        assert_eq!(p.retry_after, Some(Duration::from_secs(3)));
-    }
-
-    #[test]
-    fn clock_window_and_offset() {
-        assert!(skew_problem(WINDOW_MS).is_none());
-        assert!(skew_problem(-WINDOW_MS).is_none());
-        let p = skew_problem(120_000).unwrap();
-        assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(
-            p.message.contains("120000 ms ahead of ours"),
-            "{}",
-            p.message
-        );
-        assert!(skew_problem(-60_000).unwrap().message.contains("behind"));
-    }
-
-    #[test]
-    fn market_status_and_heartbeat() {
-        assert!(market_status_problem(&json!({"marketStatus":1}), "x").is_none());
-        let p = market_status_problem(
-            &json!({"marketStatus":2,"haltReason":3,"haltStartTime":1700000000000_i64,"haltEndTime":1700003600000_i64}),
-            "x",
-        )
-        .unwrap();
-        assert_eq!(p.kind, ProblemKind::Unavailable);
-        assert!(p.message.contains("scheduled maintenance"), "{}", p.message);
-        assert!(
-            p.message.contains("until 2023-11-14 23:13 UTC"),
-            "{}",
-            p.message
-        );
-        assert!(market_status_problem(&json!({"marketStatus":3}), "x")
-            .unwrap()
-            .message
-            .contains("cancel-only"));
-        assert!(market_status_problem(&json!({}), "x").is_some());
-
-        let up = json!({"heartbeat":1,"swap_heartbeat":1,"linear_swap_heartbeat":1});
-        assert!(heartbeat_problem(&up, "x").is_none());
-        let down = json!({"heartbeat":1,"linear_swap_heartbeat":0,"linear_swap_estimated_recovery_time":null});
-        assert!(heartbeat_problem(&down, "x").is_some());
-        assert!(heartbeat_problem(&json!({"heartbeat":0}), "x").is_some());
-        assert!(heartbeat_problem(&json!({}), "x").is_some());
-    }
-
-    fn doc_entry() -> Value {
-        json!([{
-            "accessKey": "4ba5cdf2-4a92c5da-718ba144-dbuqg6hkte",
-            "status": "normal",
-            "note": "62924133",
-            "permission": "readOnly,trade",
-            "ipAddresses": "1.1.1.1,1.1.1.2",
-            "validDays": -1,
-            "createTime": 1591348751000_i64,
-            "updateTime": 1591348751000_i64
-        }])
-    }
-
-    #[test]
-    fn key_info_from_the_official_example() {
-        let info =
-            KeyInfo::from_data(&doc_entry(), "4ba5cdf2-4a92c5da-718ba144-dbuqg6hkte").unwrap();
-        assert_eq!(info.ip_addresses, vec!["1.1.1.1", "1.1.1.2"]);
-        let mut facts = Facts::default();
-        let now = Utc::now();
-        info.apply(&mut facts, now).unwrap();
-        let p = facts.permissions;
-        assert_eq!(
-            [p.read, p.trade, p.withdraw, p.futures],
-            [Some(true), Some(true), Some(false), None]
-        );
-        assert_eq!(facts.ip_restricted, Some(true));
-        assert_eq!(facts.expires_at, None, "validDays -1 is permanent");
-        // Another key's entry does not describe ours.
-        assert!(KeyInfo::from_data(&doc_entry(), "otherkey").is_none());
-    }
-
-    #[test]
-    fn key_info_withdraw_unbound_expiring_and_tolerated_shapes() {
-        let data = json!([{"accessKey":"k","permission":["readOnly","trade","withdraw"],
-                           "validDays":"5","status":"normal"}]);
-        let info = KeyInfo::from_data(&data, "k").unwrap();
-        let mut facts = Facts::default();
-        let now = Utc::now();
-        info.apply(&mut facts, now).unwrap();
-        assert_eq!(facts.permissions.withdraw, Some(true));
-        assert_eq!(facts.ip_restricted, Some(false));
-        assert_eq!(facts.expires_at, Some(now + chrono::Duration::days(5)));
-        // a reply's count is untrusted: a huge one is clamped, never an overflow (issue 19)
-        for huge in [
-            json!(i64::MAX),
-            json!(i64::MAX.to_string()),
-            json!(106_751_991_167_301_i64),
-        ] {
-            let data = json!([{"accessKey":"k","permission":"readOnly","validDays":huge}]);
-            let mut facts = Facts::default();
-            KeyInfo::from_data(&data, "k")
-                .unwrap()
-                .apply(&mut facts, now)
-                .unwrap();
-            assert_eq!(facts.expires_at, Some(expiry::latest()), "{huge}");
-        }
-        for ips in [json!(""), json!(null), json!([])] {
-            let data = json!({"accessKey":"k","permission":"readOnly","ipAddresses":ips});
-            let info = KeyInfo::from_data(&data, "k").unwrap();
-            assert!(info.ip_addresses.is_empty());
-            assert!(!info.has("trade"));
-        }
-        let expired =
-            json!([{"accessKey":"k","permission":"readOnly","status":"expired","validDays":0}]);
-        let mut facts = Facts::default();
-        let err = KeyInfo::from_data(&expired, "k")
-            .unwrap()
-            .apply(&mut facts, now)
-            .unwrap_err();
-        assert_eq!(err.kind, ProblemKind::InvalidKey);
-        assert!(KeyInfo::from_data(&json!([{"accessKey":"k"}]), "k").is_none());
-        assert!(KeyInfo::from_data(&json!("x"), "k").is_none());
-    }
-}
+mod tests;

@@ -24,19 +24,15 @@ use sha2::Sha256;
 use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{
-    BoxFuture, Credentials, Exchange, ExchangeKind, Facts, HttpClient, ProbeTarget, Problem,
-    ProblemKind,
-};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
+use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
-/// Spot / classic account REST host.
-pub const DEFAULT_SPOT_BASE: &str = "https://api.kucoin.com";
-/// Futures REST host (same key, secret, passphrase and signing as spot).
-pub const DEFAULT_FUTURES_BASE: &str = "https://api-futures.kucoin.com";
+/// This exchange's row of the spec table: hosts, clock window, default rate.
+const SPEC: &ExchangeSpec = &spec::KUCOIN;
 
 /// KuCoin refuses a request whose timestamp is this far (or further) from its own clock.
-pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 
 /// The key version we declare: 2 = hashed passphrase (3 behaves the same).
 pub const KEY_VERSION: &str = "2";
@@ -247,18 +243,6 @@ fn server_time(data: &Value) -> Option<i64> {
     }
 }
 
-/// `None` when the offset is inside the window, else the clock-skew problem to report.
-pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
-    let inside = offset_ms.abs() < RECV_WINDOW_MS;
-    let what = format!("GET {PATH_TIMESTAMP}");
-    Problem::skew_outside_window(inside, &what, "KuCoin's server clock", offset_ms, || {
-        format!(
-            "KuCoin refuses timestamps {} s or more away from its clock",
-            RECV_WINDOW_MS / 1000
-        )
-    })
-}
-
 /// `data` of `/api/v1/status`: `open`, `close` (maintenance) or `cancelonly`.
 fn status_problem(data: &Value, what: &str) -> Option<Problem> {
     let status = data.get("status").and_then(Value::as_str);
@@ -413,7 +397,7 @@ impl Kucoin {
                 "KuCoin keys need the passphrase chosen when the key was created; none is configured",
             ));
         }
-        let spot = target.spot_base(DEFAULT_SPOT_BASE);
+        let spot = target.spot_base(SPEC.spot_host);
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
@@ -423,7 +407,10 @@ impl Kucoin {
         let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(trip.clock_offset_ms(server)) {
+        if let Some(problem) = SPEC.skew_problem(
+            &format!("GET {PATH_TIMESTAMP}"),
+            trip.clock_offset_ms(server),
+        ) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
@@ -467,7 +454,7 @@ impl Kucoin {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(DEFAULT_FUTURES_BASE);
+            let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_STATUS} (futures host)");
             let data = self
                 .public(futures, PATH_STATUS, &what)
@@ -499,380 +486,10 @@ impl Kucoin {
 }
 
 impl Exchange for Kucoin {
-    fn kind(&self) -> ExchangeKind {
-        ExchangeKind::Kucoin
-    }
-
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
-        Box::pin(async move {
-            let mut facts = Facts::default();
-            if let Err(problem) = self.run(target, &mut facts).await {
-                facts.problems.push(problem);
-            }
-            facts
-        })
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
+        Box::pin(self.run(target, facts))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::SecretString;
-    use reqwest::header::HeaderValue;
-    use reqwest::StatusCode;
-    use serde_json::json;
-
-    fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-        Credentials {
-            api_key: SecretString::from(key.to_string()),
-            api_secret: SecretString::from(secret.to_string()),
-            passphrase: Some(SecretString::from(passphrase.to_string())),
-        }
-    }
-
-    const TS: i64 = 1_700_000_000_000;
-
-    // Section 3, common: the hashed passphrase.
-    #[test]
-    fn passphrase_is_hmaced_with_the_secret() {
-        assert_eq!(
-            passphrase_header("testsecret", "testpass"),
-            "5geeOuzPRVAMNghwj4ECAxLPxLiO667f7Kkx53zWBsc="
-        );
-    }
-
-    // 3a, with the full header set.
-    #[test]
-    fn worked_example_3a_api_key_headers() {
-        assert_eq!(
-            prehash(TS, "GET", "/api/v1/user/api-key", ""),
-            "1700000000000GET/api/v1/user/api-key"
-        );
-        let headers = auth_header_values(
-            &creds("testkey", "testsecret", "testpass"),
-            TS,
-            "GET",
-            "/api/v1/user/api-key",
-            "",
-        );
-        let expected = [
-            ("KC-API-KEY", "testkey"),
-            (
-                "KC-API-SIGN",
-                "lmSswjjoK8koCY5pq8gc9C+f5/LbLv9UPdGcg8OVnHc=",
-            ),
-            ("KC-API-TIMESTAMP", "1700000000000"),
-            (
-                "KC-API-PASSPHRASE",
-                "5geeOuzPRVAMNghwj4ECAxLPxLiO667f7Kkx53zWBsc=",
-            ),
-            ("KC-API-KEY-VERSION", "2"),
-        ];
-        for ((name, value), (want_name, want_value)) in headers.iter().zip(expected) {
-            assert_eq!(*name, want_name);
-            assert_eq!(value, want_value);
-        }
-        let map = auth_headers(
-            &creds("testkey", "testsecret", "testpass"),
-            TS,
-            "GET",
-            "/api/v1/user/api-key",
-            "",
-        )
-        .unwrap();
-        assert_eq!(
-            map.get("KC-API-SIGN").unwrap().to_str().unwrap(),
-            "lmSswjjoK8koCY5pq8gc9C+f5/LbLv9UPdGcg8OVnHc="
-        );
-        assert!(map.get("KC-API-PASSPHRASE").unwrap().is_sensitive());
-        assert_eq!(map.len(), 5);
-    }
-
-    // 3b.
-    #[test]
-    fn worked_example_3b_accounts() {
-        assert_eq!(
-            signature("testsecret", TS, "GET", "/api/v1/accounts", ""),
-            "Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY="
-        );
-        assert_eq!(
-            prehash(TS, "GET", "/api/v1/accounts?type=trade&currency=USDT", ""),
-            "1700000000000GET/api/v1/accounts?type=trade&currency=USDT"
-        );
-        assert_eq!(
-            signature(
-                "testsecret",
-                TS,
-                "GET",
-                "/api/v1/accounts?type=trade&currency=USDT",
-                ""
-            ),
-            "K34vBo1w776EiUxhnfZWf4IuHJQCFX+16aS/AALnjr4="
-        );
-    }
-
-    // 3c.
-    #[test]
-    fn worked_example_3c_futures_overview() {
-        assert_eq!(
-            signature("testsecret", TS, "GET", "/api/v1/account-overview", ""),
-            "/m4MZS3YHaxt7AgDXoBFqRd2QwlR0BiJw/LVaWIFa8o="
-        );
-        assert_eq!(
-            signature(
-                "testsecret",
-                TS,
-                "GET",
-                "/api/v1/account-overview?currency=USDT",
-                ""
-            ),
-            "Pvqyd31H3S6EU5gmbgQKou8jm/UG8W7nQutGni1Vi28="
-        );
-    }
-
-    // 3e.
-    #[test]
-    fn worked_example_3e_post_with_body() {
-        let body = r#"{"currency":"BTC"}"#;
-        assert_eq!(
-            prehash(TS, "post", "/api/v1/deposit-addresses", body),
-            r#"1700000000000POST/api/v1/deposit-addresses{"currency":"BTC"}"#
-        );
-        assert_eq!(
-            signature("testsecret", TS, "POST", "/api/v1/deposit-addresses", body),
-            "LTQqF1VrAVdw0uTfe0GFTFKWWJazwljW+yz1GEhnz40="
-        );
-    }
-
-    // 3f: the official docs' example (its passphrase header is not a v2 vector, so not used).
-    #[test]
-    fn worked_example_3f_official_docs() {
-        let body = r#"{"currency":"BTC"}"#;
-        assert_eq!(
-            prehash(1_547_015_186_532, "POST", "/api/v1/deposit-addresses", body),
-            r#"1547015186532POST/api/v1/deposit-addresses{"currency":"BTC"}"#
-        );
-        assert_eq!(
-            signature(
-                "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3",
-                1_547_015_186_532,
-                "POST",
-                "/api/v1/deposit-addresses",
-                body
-            ),
-            "7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="
-        );
-    }
-
-    #[test]
-    fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-        let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "").unwrap_err();
-        assert_eq!(err.kind, ProblemKind::InvalidKey);
-        assert!(!err.message.contains("bad"));
-    }
-
-    fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        Reply {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: map,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    fn problem_of(r: &Reply) -> Problem {
-        match read_reply(r, "GET /api/v1/accounts") {
-            Outcome::Problem(p) => p,
-            other => panic!("expected a problem, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn success_code_is_a_string_but_a_number_is_tolerated() {
-        let r = reply(200, &[], r#"{"code":"200000","data":[]}"#);
-        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
-        let r = reply(200, &[], r#"{"code":200000,"data":[]}"#);
-        assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
-    }
-
-    #[test]
-    fn error_codes_map_to_problems_whatever_the_http_status() {
-        let cases = [
-            (401, "400001", ProblemKind::InvalidKey),
-            (401, "400002", ProblemKind::ClockSkew),
-            (401, "400003", ProblemKind::InvalidKey),
-            (200, "400004", ProblemKind::InvalidKey),
-            (401, "400005", ProblemKind::InvalidKey),
-            (403, "400006", ProblemKind::IpNotAllowed),
-            (200, "429000", ProblemKind::RateLimited),
-            (200, "500000", ProblemKind::Unavailable),
-            (400, "411100", ProblemKind::InvalidKey),
-            (400, "999999", ProblemKind::Unavailable),
-        ];
-        for (status, code, kind) in cases {
-            let r = reply(
-                status,
-                &[],
-                &format!(r#"{{"code":"{code}","msg":"words"}}"#),
-            );
-            let p = problem_of(&r);
-            assert_eq!(p.kind, kind, "{code}");
-            assert!(
-                p.message
-                    .starts_with(&format!("GET /api/v1/accounts: code {code} words")),
-                "{}",
-                p.message
-            );
-        }
-    }
-
-    #[test]
-    fn signature_error_message_quotes_code_and_msg() {
-        let r = reply(401, &[], r#"{"code":"400005","msg":"Signature error"}"#);
-        assert_eq!(
-            problem_of(&r).message,
-            "GET /api/v1/accounts: code 400005 Signature error"
-        );
-    }
-
-    #[test]
-    fn missing_permission_is_a_fact_not_a_problem() {
-        let r = reply(
-            403,
-            &[],
-            r#"{"code":"400007","msg":"Access denied, require more permission."}"#,
-        );
-        assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
-    }
-
-    #[test]
-    fn ip_refusal_names_the_ip() {
-        let r = reply(
-            403,
-            &[],
-            r#"{"code":"400006","msg":"Invalid request ip, the current clientIp is: 198.51.100.7"}"#,
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-        assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
-    }
-
-    #[test]
-    fn rate_limit_prefers_retry_after_then_gw_reset() {
-        let body = r#"{"code":"429000","msg":"Too many requests"}"#;
-        let r = reply(
-            429,
-            &[("retry-after", "7"), ("gw-ratelimit-reset", "6500")],
-            body,
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, ProblemKind::RateLimited);
-        assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-        assert!(p.message.contains("code 429000"), "{}", p.message);
-
-        let r = reply(429, &[("gw-ratelimit-reset", "6500")], body);
-        assert_eq!(
-            problem_of(&r).retry_after,
-            Some(Duration::from_millis(6500))
-        );
-
-        // HTTP 200 carrying the rate-limit code
-        let r = reply(200, &[("gw-ratelimit-reset", "1200")], body);
-        let p = problem_of(&r);
-        assert_eq!(p.kind, ProblemKind::RateLimited);
-        assert_eq!(p.retry_after, Some(Duration::from_millis(1200)));
-    }
-
-    #[test]
-    fn garbage_and_outages_are_unavailable() {
-        for r in [
-            reply(200, &[], r#"{"code":"200000","data":{"permission":"Gen"#),
-            reply(503, &[], r#"{"code":"500000","msg":"maintenance"}"#),
-            reply(
-                403,
-                &[("content-type", "text/html")],
-                "<html>The request could not be satisfied</html>",
-            ),
-            reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-        ] {
-            assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
-        }
-    }
-
-    #[test]
-    fn clock_offset_uses_the_round_trip_midpoint() {
-        assert!(skew_problem(4_999).is_none());
-        assert!(skew_problem(-4_999).is_none());
-        let p = skew_problem(120_000).unwrap();
-        assert_eq!(p.kind, ProblemKind::ClockSkew);
-        assert!(
-            p.message.contains("120000 ms ahead of ours"),
-            "{}",
-            p.message
-        );
-        assert!(skew_problem(-6_000)
-            .unwrap()
-            .message
-            .contains("6000 ms behind ours"));
-    }
-
-    #[test]
-    fn status_close_and_cancelonly_are_unavailable() {
-        assert!(status_problem(&json!({"status":"open","msg":""}), "x").is_none());
-        let p = status_problem(&json!({"status":"close","msg":"upgrading"}), "x").unwrap();
-        assert_eq!(p.kind, ProblemKind::Unavailable);
-        assert!(
-            p.message.ends_with("KuCoin status close: upgrading"),
-            "{}",
-            p.message
-        );
-        let p = status_problem(&json!({"status":"cancelonly","msg":""}), "x").unwrap();
-        assert_eq!(p.message, "x: KuCoin status cancelonly");
-    }
-
-    #[test]
-    fn key_info_from_the_official_example() {
-        let data = json!({
-            "remark": "account1", "apiKey": "6705f5c311545b000157d3eb", "apiVersion": 3,
-            "permission": "General,Futures,Spot,Earn,InnerTransfer,Transfer,Margin",
-            "ipWhitelist": "203.**.154,103.**.34", "createdAt": 1728443843000_i64,
-            "uid": 165111215, "isMaster": true
-        });
-        let info = KeyInfo::from_data(&data).unwrap();
-        let mut facts = Facts::default();
-        info.apply(&mut facts);
-        assert_eq!(facts.permissions.read, Some(true));
-        assert_eq!(facts.permissions.trade, Some(true));
-        assert_eq!(facts.permissions.withdraw, Some(true));
-        assert_eq!(facts.permissions.futures, Some(true));
-        assert_eq!(facts.ip_restricted, Some(true));
-        assert_eq!(facts.expires_at, None);
-        assert!(facts.notes.iter().any(|n| n.contains("2024-10-09")));
-    }
-
-    #[test]
-    fn inner_transfer_is_not_withdraw_and_whitelist_may_be_absent_or_empty() {
-        for whitelist in [None, Some(json!("")), Some(json!(null))] {
-            let mut data = json!({"permission": "General, InnerTransfer", "apiKey": "k"});
-            if let Some(w) = whitelist {
-                data["ipWhitelist"] = w;
-            }
-            let mut facts = Facts::default();
-            KeyInfo::from_data(&data).unwrap().apply(&mut facts);
-            assert_eq!(facts.permissions.withdraw, Some(false));
-            assert_eq!(facts.permissions.trade, Some(false));
-            assert_eq!(facts.permissions.futures, Some(false));
-            assert_eq!(facts.permissions.read, Some(true));
-            assert_eq!(facts.ip_restricted, Some(false));
-        }
-        // tolerated: arrays instead of comma-separated strings
-        let data = json!({"permission": ["General", "Spot"], "ipWhitelist": ["1.**.4"]});
-        let info = KeyInfo::from_data(&data).unwrap();
-        assert_eq!(info.permissions, vec!["General", "Spot"]);
-        assert_eq!(info.ip_whitelist, vec!["1.**.4"]);
-        assert!(KeyInfo::from_data(&json!({"apiKey": "k"})).is_none());
-    }
-}
+mod tests;

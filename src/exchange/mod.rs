@@ -24,7 +24,7 @@ pub mod okx;
 pub mod rate_hints;
 pub mod signing;
 
-pub use facts::Outcome;
+pub use facts::{Meaning, Outcome};
 pub use http::HttpClient;
 
 // The domain's words every exchange module speaks; imported here once so that each
@@ -62,28 +62,40 @@ impl ProbeTarget {
     }
 }
 
+/// What [`Exchange::steps`] returns: done, or the problem that ended the probe.
+pub type Steps<'a> = BoxFuture<'a, Result<(), Problem>>;
+
 /// One exchange: asks it about a key and reports what it learned.
 ///
 /// A probe never fails as a Rust error: whatever goes wrong (timeouts, refusals, garbage) is a
 /// fact about the key or the exchange, recorded as a [`Problem`] in the returned [`Facts`].
+/// An exchange writes only its probe's [`steps`](Exchange::steps); [`probe`](Exchange::probe)
+/// turns the problem they stop at into the last fact, the same way for every exchange.
 pub trait Exchange: Send + Sync {
-    fn kind(&self) -> ExchangeKind;
-    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts>;
+    /// The probe's steps in order: each records what it learned in `facts`, and the first
+    /// problem ends the probe (the facts learned before it are kept).
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a>;
+
+    /// Probes a key: the facts the steps learned, with the problem they stopped at, if any.
+    fn probe<'a>(&'a self, target: &'a ProbeTarget) -> BoxFuture<'a, Facts> {
+        Box::pin(async move {
+            let mut facts = Facts::default();
+            if let Err(problem) = self.steps(target, &mut facts).await {
+                facts.problems.push(problem);
+            }
+            facts
+        })
+    }
 }
 
 /// The exchange implementation for `kind`, sharing one pooled HTTP client; its requests are
-/// metered per host at `rate` requests a second (see [`budget::default_rate`]).
-/// `None` for exchanges this build does not support yet (config validation rejects them first).
-pub fn for_kind(kind: ExchangeKind, http: HttpClient) -> Option<Box<dyn Exchange>> {
-    for_kind_with_rate(kind, http, budget::default_rate(kind))
+/// metered per host at its spec's default rate ([`crate::domain::ExchangeSpec::default_rate`]).
+pub fn for_kind(kind: ExchangeKind, http: HttpClient) -> Box<dyn Exchange> {
+    for_kind_with_rate(kind, http, kind.spec().default_rate)
 }
 
 /// Like [`for_kind`] with an explicit request budget.
-pub fn for_kind_with_rate(
-    kind: ExchangeKind,
-    http: HttpClient,
-    rate: f64,
-) -> Option<Box<dyn Exchange>> {
+pub fn for_kind_with_rate(kind: ExchangeKind, http: HttpClient, rate: f64) -> Box<dyn Exchange> {
     for_kind_with_budgets(kind, http, budget::HostBudgets::new(rate))
 }
 
@@ -93,19 +105,19 @@ pub fn for_kind_with_budgets(
     kind: ExchangeKind,
     http: HttpClient,
     budgets: budget::HostBudgets,
-) -> Option<Box<dyn Exchange>> {
+) -> Box<dyn Exchange> {
     let http = http.with_budgets(budgets);
     match kind {
-        ExchangeKind::Mexc => Some(Box::new(mexc::Mexc::new(http))),
-        ExchangeKind::Kucoin => Some(Box::new(kucoin::Kucoin::new(http))),
-        ExchangeKind::Okx => Some(Box::new(okx::Okx::new(http))),
-        ExchangeKind::Binance => Some(Box::new(binance::Binance::new(http))),
-        ExchangeKind::Bybit => Some(Box::new(bybit::Bybit::new(http))),
-        ExchangeKind::Bitget => Some(Box::new(bitget::Bitget::new(http))),
-        ExchangeKind::Bingx => Some(Box::new(bingx::Bingx::new(http))),
-        ExchangeKind::Gate => Some(Box::new(gate::Gate::new(http))),
-        ExchangeKind::Htx => Some(Box::new(htx::Htx::new(http))),
-        ExchangeKind::Coinbase => Some(Box::new(coinbase::Coinbase::new(http))),
+        ExchangeKind::Mexc => Box::new(mexc::Mexc::new(http)),
+        ExchangeKind::Kucoin => Box::new(kucoin::Kucoin::new(http)),
+        ExchangeKind::Okx => Box::new(okx::Okx::new(http)),
+        ExchangeKind::Binance => Box::new(binance::Binance::new(http)),
+        ExchangeKind::Bybit => Box::new(bybit::Bybit::new(http)),
+        ExchangeKind::Bitget => Box::new(bitget::Bitget::new(http)),
+        ExchangeKind::Bingx => Box::new(bingx::Bingx::new(http)),
+        ExchangeKind::Gate => Box::new(gate::Gate::new(http)),
+        ExchangeKind::Htx => Box::new(htx::Htx::new(http)),
+        ExchangeKind::Coinbase => Box::new(coinbase::Coinbase::new(http)),
     }
 }
 

@@ -10,14 +10,6 @@ use serde_json::Value;
 
 use crate::support::{self, connection_toml, json_lines, sim_key, Scratch};
 
-/// Every exchange this build supports: each must pass the whole table.
-fn exchanges() -> Vec<ExchangeKind> {
-    ExchangeKind::ALL
-        .into_iter()
-        .filter(|k| k.is_supported())
-        .collect()
-}
-
 /// Exchanges that report when a key without IP binding expires (MEXC: 90 days; Binance: the
 /// trading authority of an unbound key lapses; Bybit: `expiredAt` in query-api; Gate: unbound
 /// keys live 90 days from `created_at`; HTX: `validDays` in /v2/user/api-key).
@@ -290,7 +282,7 @@ fn assert_no_secret(outputs: &[&str], secrets: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
     let mut keys = Vec::new();
-    for exchange in exchanges() {
+    for exchange in ExchangeKind::ALL {
         for scenario in Scenario::ALL {
             keys.push(sim_key(
                 exchange,
@@ -310,7 +302,7 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
         "[daemon]\ncheck_timeout = \"2s\"\nmax_concurrent_checks = 16\n\n\
          [daemon.request_budget]\n",
     );
-    for exchange in exchanges() {
+    for exchange in ExchangeKind::ALL {
         config.push_str(&format!("{exchange} = 1000\n"));
     }
     config.push('\n');
@@ -368,7 +360,7 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
 /// Connections whose credentials differ from what the exchange holds, on every exchange.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
-    let real: Vec<SimKey> = exchanges()
+    let real: Vec<SimKey> = ExchangeKind::ALL
         .into_iter()
         .map(|e| sim_key(e, &format!("{e}-real"), Scenario::Valid))
         .collect();
@@ -425,7 +417,7 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
 /// Exchange-wide trouble: the whole exchange in maintenance, or its clock far from ours.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_wide_maintenance_and_clock_offset() {
-    for exchange in exchanges() {
+    for exchange in ExchangeKind::ALL {
         for (label, settings, status) in [
             (
                 "maintenance",

@@ -68,13 +68,6 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn exchanges() -> Vec<ExchangeKind> {
-    ExchangeKind::ALL
-        .into_iter()
-        .filter(|k| k.is_supported())
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Config parser
 
@@ -472,11 +465,11 @@ fn expiry_bench() -> &'static ProbeBench {
 
 fn start_probe_bench() -> ProbeBench {
     runtime().block_on(async {
-        let keys: Vec<SimKey> = exchanges()
+        let keys: Vec<SimKey> = ExchangeKind::ALL
             .into_iter()
             .map(|e| sim_key(e, &format!("fuzz-{e}"), Scenario::Valid))
             .collect();
-        let unbound_keys: Vec<SimKey> = exchanges()
+        let unbound_keys: Vec<SimKey> = ExchangeKind::ALL
             .into_iter()
             .map(|e| sim_key(e, &format!("fuzz-unbound-{e}"), Scenario::NoIpWhitelist))
             .collect();
@@ -530,7 +523,7 @@ fn every_exchange_probe_survives_damaged_replies() {
     // Undamaged, every probe connects: the bench itself works.
     for key in &bench.keys {
         *bench.proxy.tamper.lock().unwrap() = Arc::default();
-        let probe = exchange::for_kind_with_rate(key.exchange, http.clone(), 1e6).unwrap();
+        let probe = exchange::for_kind_with_rate(key.exchange, http.clone(), 1e6);
         let facts = runtime().block_on(probe.probe(&target_for(bench, key, true)));
         assert!(!facts.has_problem(), "{}: {facts:?}", key.exchange);
         assert_eq!(facts.permissions.read, Some(true), "{}", key.exchange);
@@ -544,7 +537,7 @@ fn every_exchange_probe_survives_damaged_replies() {
                 edit: Some(edit),
                 seen: AtomicUsize::new(0),
             });
-            let probe = exchange::for_kind_with_rate(key.exchange, http.clone(), 1e6).unwrap();
+            let probe = exchange::for_kind_with_rate(key.exchange, http.clone(), 1e6);
             let facts = runtime().block_on(probe.probe(&target_for(bench, key, futures)));
             let p = &facts.permissions;
             // A right the exchange did not show may stay unknown (`null`), but only with a note
@@ -665,7 +658,7 @@ fn every_exchange_probe_survives_extreme_expiry_and_date_fields() {
                 edit: Some(ReplyEdit::SetFields(set.clone())),
                 seen: AtomicUsize::new(0),
             });
-            let probe = exchange::for_kind_with_rate(key.exchange, http.clone(), 1e6).unwrap();
+            let probe = exchange::for_kind_with_rate(key.exchange, http.clone(), 1e6);
             // a panic in the probe fails the case (proptest catches it and shrinks)
             let facts = runtime().block_on(probe.probe(&target_for(bench, key, futures)));
             let ctx = CheckContext {

@@ -25,18 +25,10 @@ use crate::support::{
     self, connection_toml, eventually, free_port, json_lines, sim_key, DaemonProcess, Scratch,
 };
 
-/// Every exchange this build checks.
-fn exchanges() -> Vec<ExchangeKind> {
-    ExchangeKind::ALL
-        .into_iter()
-        .filter(|k| k.is_supported())
-        .collect()
-}
-
 /// Generous request budgets, so pacing never decides a test's timing.
 fn budgets() -> String {
     let mut text = String::from("[daemon.request_budget]\n");
-    for exchange in exchanges() {
+    for exchange in ExchangeKind::ALL {
         text.push_str(&format!("{exchange} = 1000\n"));
     }
     text.push('\n');
@@ -455,7 +447,7 @@ async fn run_measuring_memory(args: &[&str], scratch: &Scratch) -> (support::Run
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_256_mib_reply_is_cut_at_1_mib_with_bounded_memory_on_every_exchange() {
     const FLOOD: u64 = 256 << 20;
-    let keys: Vec<SimKey> = exchanges()
+    let keys: Vec<SimKey> = ExchangeKind::ALL
         .into_iter()
         .map(|e| sim_key(e, &format!("flood-{e}"), Scenario::Valid))
         .collect();
@@ -603,7 +595,7 @@ async fn start_thief() -> Thief {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_of_a_signed_request_is_not_followed_and_names_only_the_host() {
     let thief = start_thief().await;
-    let keys: Vec<SimKey> = exchanges()
+    let keys: Vec<SimKey> = ExchangeKind::ALL
         .into_iter()
         .map(|e| sim_key(e, &format!("redirect-{e}"), Scenario::Valid))
         .collect();
@@ -707,7 +699,7 @@ fn assert_printable(what: &str, text: &str) {
 async fn control_characters_in_an_exchange_message_reach_no_output() {
     // A wrong secret: each exchange refuses the signature in its own words. Coinbase answers
     // that with a bare 401, so its key plays an error body with a message instead.
-    let keys: Vec<SimKey> = exchanges()
+    let keys: Vec<SimKey> = ExchangeKind::ALL
         .into_iter()
         .map(|e| {
             let scenario = match e {

@@ -130,18 +130,12 @@ pub fn target(credentials: Credentials, base_url: String, markets: Markets) -> P
 
 /// Probes `target` as the daemon would, with [`PROBE_TIMEOUT`] and the exchange's request budget.
 pub async fn run_probe(kind: ExchangeKind, target: &ProbeTarget) -> Facts {
-    run_probe_at_rate(
-        kind,
-        keywarden::exchange::budget::default_rate(kind),
-        target,
-    )
-    .await
+    run_probe_at_rate(kind, kind.spec().default_rate, target).await
 }
 
 /// Like [`run_probe`] with `rate` requests a second instead of the exchange's budget.
 pub async fn run_probe_at_rate(kind: ExchangeKind, rate: f64, target: &ProbeTarget) -> Facts {
-    let exchange = for_kind_with_rate(kind, HttpClient::new(PROBE_TIMEOUT), rate)
-        .unwrap_or_else(|| panic!("{} is supported", kind.name()));
+    let exchange = for_kind_with_rate(kind, HttpClient::new(PROBE_TIMEOUT), rate);
     exchange.probe(target).await
 }
 

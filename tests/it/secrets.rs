@@ -197,13 +197,6 @@ fn decode_quoted_printable(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn exchanges() -> Vec<ExchangeKind> {
-    ExchangeKind::ALL
-        .into_iter()
-        .filter(|k| k.is_supported())
-        .collect()
-}
-
 struct World {
     scratch: Scratch,
     config: PathBuf,
@@ -224,7 +217,7 @@ impl World {
     /// a file.
     async fn new() -> World {
         let mut keys: Vec<(String, SimKey)> = Vec::new();
-        for exchange in exchanges() {
+        for exchange in ExchangeKind::ALL {
             for scenario in Scenario::ALL {
                 let name = format!("{exchange}-{}", scenario.name().replace('_', "-"));
                 keys.push((
@@ -262,7 +255,7 @@ impl World {
              check_timeout = \"2s\"\nmax_concurrent_checks = 32\n\n[daemon.request_budget]\n",
             state.display()
         );
-        for exchange in exchanges() {
+        for exchange in ExchangeKind::ALL {
             text.push_str(&format!("{exchange} = 1000\n"));
         }
         text.push_str(&format!(

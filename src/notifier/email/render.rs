@@ -28,20 +28,9 @@ pub fn render(alerts: &[Alert], audience: Audience) -> Rendered {
     }
 }
 
-/// The exchange's name as its users write it.
+/// The exchange's name as its users write it (the spec table's display name).
 pub fn exchange_display(kind: ExchangeKind) -> &'static str {
-    match kind {
-        ExchangeKind::Mexc => "MEXC",
-        ExchangeKind::Kucoin => "KuCoin",
-        ExchangeKind::Binance => "Binance",
-        ExchangeKind::Okx => "OKX",
-        ExchangeKind::Bybit => "Bybit",
-        ExchangeKind::Bitget => "Bitget",
-        ExchangeKind::Gate => "Gate",
-        ExchangeKind::Htx => "HTX",
-        ExchangeKind::Bingx => "BingX",
-        ExchangeKind::Coinbase => "Coinbase",
-    }
+    kind.spec().display_name
 }
 
 /// Escapes text for HTML element content and attribute values; newlines become `<br>`.

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use keywarden::check::{judge, CheckContext, Policy};
 use keywarden::domain::{Credentials, ExchangeKind, Facts, ProblemKind, Status, Warning};
-use keywarden::exchange::budget::default_rate;
 use keywarden::exchange::{for_kind_with_rate, HttpClient};
 use keywarden::secret::ExposeSecret;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile};
@@ -472,8 +471,7 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
         None => PATIENT_TIMEOUT,
     };
     let kind = row.exchange();
-    let exchange = for_kind_with_rate(kind, HttpClient::new(timeout), default_rate(kind))
-        .unwrap_or_else(|| panic!("{} is supported", kind.name()));
+    let exchange = for_kind_with_rate(kind, HttpClient::new(timeout), kind.spec().default_rate);
     let facts = exchange.probe(&target).await;
     let took = started.elapsed();
     // A connection's defaults: IP whitelist required, warn 14 days before expiry.

@@ -1,0 +1,422 @@
+//! Unit tests of `bitget.rs`: its docs' worked examples, its codes and its reply shapes.
+
+use super::*;
+use crate::exchange::ProblemKind;
+use reqwest::header::HeaderValue;
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
+    Credentials {
+        api_key: key.into(),
+        api_secret: secret.into(),
+        passphrase: Some(passphrase.into()),
+    }
+}
+
+const TS: i64 = 1_700_000_000_000;
+
+// 3a, GET: the docs' prehash string; the query is sorted by key whatever order it is given in.
+#[test]
+fn worked_example_3a_get_prehash() {
+    let query = signed_query(&[("symbol", "BTCUSDT"), ("limit", "20")]);
+    assert_eq!(query, "limit=20&symbol=BTCUSDT");
+    assert_eq!(
+        prehash(
+            16273667805456,
+            "GET",
+            "/api/mix/v2/market/depth",
+            &query,
+            ""
+        ),
+        "16273667805456GET/api/mix/v2/market/depth?limit=20&symbol=BTCUSDT"
+    );
+}
+
+// 3a, POST: the body follows the path directly, no `?`, no separator.
+#[test]
+fn worked_example_3a_post_prehash() {
+    let body = r#"{"symbol":"BTCUSDT","productType":"USDT-FUTURES","marginMode":"crossed","marginCoin":"USDT","size":"0.01","side":"buy","orderType":"market"}"#;
+    assert_eq!(
+        prehash(
+            16273667805456,
+            "post",
+            "/api/v2/mix/order/place-order",
+            "",
+            body
+        ),
+        format!("16273667805456POST/api/v2/mix/order/place-order{body}")
+    );
+}
+
+// 3b: the permission introspection request, with its full header set.
+#[test]
+fn worked_example_3b_account_info_headers() {
+    assert_eq!(
+        prehash(TS, "GET", PATH_ACCOUNT_INFO, "", ""),
+        "1700000000000GET/api/v2/spot/account/info"
+    );
+    let values = auth_header_values(
+        &creds("testkey", "testsecret", "testpass"),
+        TS,
+        "GET",
+        PATH_ACCOUNT_INFO,
+        "",
+        "",
+    );
+    let expected = [
+        ("ACCESS-KEY", "testkey"),
+        (
+            "ACCESS-SIGN",
+            "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg=",
+        ),
+        ("ACCESS-TIMESTAMP", "1700000000000"),
+        ("ACCESS-PASSPHRASE", "testpass"),
+        ("Content-Type", "application/json"),
+        ("locale", "en-US"),
+    ];
+    for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
+        assert_eq!(*name, want_name);
+        assert_eq!(value, want_value);
+    }
+    let map = auth_headers(
+        &creds("testkey", "testsecret", "testpass"),
+        TS,
+        "GET",
+        PATH_ACCOUNT_INFO,
+        "",
+        "",
+    )
+    .unwrap();
+    assert_eq!(
+        map["ACCESS-SIGN"],
+        "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg="
+    );
+    assert!(map["ACCESS-PASSPHRASE"].is_sensitive());
+    assert!(map["ACCESS-KEY"].is_sensitive());
+    assert_eq!(map.len(), 6);
+}
+
+// 3b: the balance reads.
+#[test]
+fn worked_example_3b_balance_reads() {
+    let query = signed_query(SPOT_ASSETS_PARAMS);
+    assert_eq!(
+        prehash(TS, "GET", PATH_SPOT_ASSETS, &query, ""),
+        "1700000000000GET/api/v2/spot/account/assets?coin=USDT"
+    );
+    assert_eq!(
+        signature("testsecret", TS, "GET", PATH_SPOT_ASSETS, &query, ""),
+        "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY="
+    );
+    let query = signed_query(FUTURES_ACCOUNTS_PARAMS);
+    assert_eq!(
+        prehash(TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
+        "1700000000000GET/api/v2/mix/account/accounts?productType=USDT-FUTURES"
+    );
+    assert_eq!(
+        signature("testsecret", TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
+        "g5Rs+wt3ED226Pot2TVP1yx5hO58edA+XN9JvnW1h4E="
+    );
+    // what is sent is what is signed, for the probe's own parameters
+    assert_eq!(
+        sent_query(SPOT_ASSETS_PARAMS),
+        signed_query(SPOT_ASSETS_PARAMS)
+    );
+    assert_eq!(
+        sent_query(FUTURES_ACCOUNTS_PARAMS),
+        signed_query(FUTURES_ACCOUNTS_PARAMS)
+    );
+}
+
+#[test]
+fn values_that_need_encoding_are_signed_decoded_and_sent_encoded() {
+    assert_eq!(signed_query(&[("b", "x y"), ("a", "1,2")]), "a=1,2&b=x y");
+    assert_eq!(sent_query(&[("b", "x y"), ("a", "1,2")]), "a=1%2C2&b=x%20y");
+    assert_eq!(signed_query(&[]), "");
+}
+
+#[test]
+fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
+    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "", "").unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidKey);
+    assert!(!err.message.contains("bad"));
+}
+
+fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, HeaderValue::from_str(value).unwrap());
+    }
+    Reply {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers: map,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn problem_of(r: &Reply) -> Problem {
+    match read_reply(r, "GET /api/v2/spot/account/assets") {
+        Outcome::Problem(p) => p,
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+#[test]
+fn success_code_is_a_string_but_a_number_is_tolerated() {
+    let r = reply(
+        200,
+        &[],
+        r#"{"code":"00000","msg":"success","requestTime":1695808949356,"data":[]}"#,
+    );
+    assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
+    let r = reply(200, &[], r#"{"code":0,"data":[]}"#);
+    assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
+    let r = reply(200, &[], r#"{"code":"","data":[]}"#);
+    assert!(matches!(read_reply(&r, "x"), Outcome::Problem(_)));
+    // requestTime as a string, as in public reports
+    let r = reply(200, &[], r#"{"code":"00000","requestTime":"1","data":{}}"#);
+    assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
+}
+
+#[test]
+fn error_codes_map_to_problems_whatever_the_http_status() {
+    let cases = [
+        (400, "40001", ProblemKind::InvalidKey),
+        (400, "40002", ProblemKind::InvalidKey),
+        (400, "40003", ProblemKind::InvalidKey),
+        (400, "40004", ProblemKind::ClockSkew),
+        (400, "40005", ProblemKind::ClockSkew),
+        (400, "40006", ProblemKind::InvalidKey),
+        (200, "40008", ProblemKind::ClockSkew),
+        (400, "40009", ProblemKind::InvalidKey),
+        (400, "40011", ProblemKind::InvalidKey),
+        (401, "40012", ProblemKind::InvalidKey),
+        (400, "40013", ProblemKind::InvalidKey),
+        (403, "40018", ProblemKind::IpNotAllowed),
+        (400, "40037", ProblemKind::InvalidKey),
+        (200, "429", ProblemKind::RateLimited),
+        (200, "1001", ProblemKind::RateLimited),
+        (200, "40200", ProblemKind::Unavailable),
+        (400, "40015", ProblemKind::Unavailable),
+        (400, "49999", ProblemKind::Unavailable),
+    ];
+    for (status, code, kind) in cases {
+        let r = reply(
+            status,
+            &[],
+            &format!(r#"{{"code":"{code}","msg":"words","requestTime":1,"data":null}}"#),
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, kind, "{code}");
+        assert!(
+            p.message.starts_with(&format!(
+                "GET /api/v2/spot/account/assets: code {code} words"
+            )),
+            "{}",
+            p.message
+        );
+    }
+}
+
+#[test]
+fn message_field_is_read_when_msg_is_absent() {
+    let r = reply(
+        400,
+        &[],
+        r#"{"code":"40009","message":"sign signature error"}"#,
+    );
+    assert_eq!(
+        problem_of(&r).message,
+        "GET /api/v2/spot/account/assets: code 40009 sign signature error"
+    );
+}
+
+#[test]
+fn missing_permission_is_a_fact_not_a_problem() {
+    let r = reply(
+        400,
+        &[],
+        r#"{"code":"40014","msg":"Incorrect permissions"}"#,
+    );
+    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(s) if s.contains("40014")));
+}
+
+#[test]
+fn ip_refusal_names_the_ip_when_bitget_does() {
+    let r = reply(
+        400,
+        &[],
+        r#"{"code":"40018","msg":"Invalid IP, request ip: 198.51.100.7"}"#,
+    );
+    let p = problem_of(&r);
+    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    // the docs' bare text: still an IP refusal, without an address
+    let p = problem_of(&reply(400, &[], r#"{"code":"40018","msg":"Invalid IP"}"#));
+    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+    assert_eq!(p.seen_ip, None);
+}
+
+#[test]
+fn rate_limit_carries_retry_after_and_quotes_the_code() {
+    let body = r#"{"code":"429","msg":"Too Many Requests","data":null}"#;
+    let p = problem_of(&reply(429, &[("retry-after", "7")], body));
+    assert_eq!(p.kind, ProblemKind::RateLimited);
+    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+    assert!(
+        p.message.contains("code 429 Too Many Requests"),
+        "{}",
+        p.message
+    );
+    assert!(p.message.contains("retry after 7s"), "{}", p.message);
+    let p = problem_of(&reply(429, &[], "Too Many Requests"));
+    assert_eq!(p.kind, ProblemKind::RateLimited);
+    assert_eq!(p.retry_after, None);
+    let p = problem_of(&reply(200, &[("retry-after", "3")], body));
+    assert_eq!(p.retry_after, Some(Duration::from_secs(3)));
+}
+
+#[test]
+fn garbage_and_outages_are_unavailable() {
+    for r in [
+        reply(200, &[], r#"{"code":"00000","data":{"authorities":["st"#),
+        reply(
+            503,
+            &[],
+            r#"{"code":"40200","msg":"Server upgrade, please try again later"}"#,
+        ),
+        reply(
+            403,
+            &[("content-type", "text/html")],
+            "<html>The request could not be satisfied</html>",
+        ),
+        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+        reply(200, &[], r#"{"data":[]}"#),
+    ] {
+        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
+    }
+    let p = problem_of(&reply(
+        503,
+        &[],
+        r#"{"code":"40200","msg":"Server upgrade, please try again later"}"#,
+    ));
+    assert_eq!(
+            p.message,
+            "GET /api/v2/spot/account/assets: HTTP 503, code 40200 Server upgrade, please try again later"
+        );
+}
+
+#[test]
+fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
+    assert!(SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), RECV_WINDOW_MS)
+        .is_none());
+    assert!(SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), -RECV_WINDOW_MS)
+        .is_none());
+    let p = SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), 120_000)
+        .unwrap();
+    assert_eq!(p.kind, ProblemKind::ClockSkew);
+    assert!(
+        p.message.contains("120000 ms ahead of ours"),
+        "{}",
+        p.message
+    );
+    assert!(SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), -30_001)
+        .unwrap()
+        .message
+        .contains("30001 ms behind ours"));
+    assert_eq!(
+        server_time(&json!({"serverTime": "1700000000123"})),
+        Some(1_700_000_000_123)
+    );
+    assert_eq!(server_time(&json!({"serverTime": 17})), Some(17));
+    assert_eq!(server_time(&json!({})), None);
+}
+
+fn facts_of(data: Value) -> Facts {
+    let mut facts = Facts::default();
+    KeyInfo::from_data(&data).unwrap().apply(&mut facts);
+    facts
+}
+
+fn rights(facts: &Facts) -> [Option<bool>; 4] {
+    let p = facts.permissions;
+    [p.read, p.trade, p.withdraw, p.futures]
+}
+
+#[test]
+fn key_info_from_the_docs_example_with_legacy_words() {
+    let data = json!({
+        "userId": "**********", "inviterId": "**********", "ips": "127.0.0.1",
+        "authorities": ["trade", "readonly"], "parentId": 1, "traderType": "trader",
+        "channelCode": "XXX", "channel": "YYY", "regisTime": "1246566789345"
+    });
+    let facts = facts_of(data);
+    assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
+    assert_eq!(facts.ip_restricted, Some(true));
+    assert_eq!(facts.expires_at, None);
+    assert!(
+        facts.notes.iter().any(|n| n.contains("legacy")),
+        "{facts:?}"
+    );
+}
+
+#[test]
+fn key_info_with_the_current_codes() {
+    let facts = facts_of(json!({
+        "authorities": ["stow", "coow", "cpow", "wtow", "wwow"],
+        "ips": "203.0.113.7,198.51.100.1"
+    }));
+    assert_eq!(rights(&facts), [Some(true); 4]);
+    assert_eq!(facts.ip_restricted, Some(true));
+
+    // a read-only key: transfers are not withdrawals, futures read is not futures rights
+    let facts = facts_of(json!({"authorities": ["stor", "coor", "wtow"], "ips": ""}));
+    assert_eq!(
+        rights(&facts),
+        [Some(true), Some(false), Some(false), Some(false)]
+    );
+    assert_eq!(facts.ip_restricted, Some(false));
+    assert!(facts.notes.iter().any(|n| n.contains("read futures")));
+
+    let facts = facts_of(json!({"authorities": ["stow"]}));
+    assert_eq!(
+        rights(&facts),
+        [Some(true), Some(true), Some(false), Some(false)]
+    );
+    assert_eq!(facts.ip_restricted, Some(false));
+}
+
+#[test]
+fn key_info_tolerates_other_shapes() {
+    // ips absent, null, empty; authorities as a comma string; ips as an array
+    for ips in [None, Some(json!(null)), Some(json!("")), Some(json!([]))] {
+        let mut data = json!({"authorities": "stow, cpow"});
+        if let Some(ips) = ips {
+            data["ips"] = ips;
+        }
+        let facts = facts_of(data);
+        assert_eq!(facts.ip_restricted, Some(false));
+        assert_eq!(facts.permissions.futures, Some(true));
+        assert_eq!(facts.permissions.trade, Some(true));
+    }
+    let info = KeyInfo::from_data(&json!({"authorities": [], "ips": ["1.2.3.4"]})).unwrap();
+    assert_eq!(info.ips, vec!["1.2.3.4"]);
+    // legacy withdraw word [uncertain] and upper case
+    let facts = facts_of(json!({"authorities": ["READONLY", "Withdraw"]}));
+    assert_eq!(facts.permissions.withdraw, Some(true));
+    assert!(KeyInfo::from_data(&json!({"userId": "1"})).is_none());
+    assert!(KeyInfo::from_data(&json!({"authorities": 5})).is_none());
+}
+
+#[test]
+fn sub_account_keys_are_noted() {
+    let facts = facts_of(json!({"authorities": ["stor"], "userId": "2", "parentId": 1}));
+    assert!(facts.notes.iter().any(|n| n == "sub-account key"));
+    let facts = facts_of(json!({"authorities": ["stor"], "userId": "1", "parentId": 1}));
+    assert!(!facts.notes.iter().any(|n| n == "sub-account key"));
+}

@@ -1,0 +1,348 @@
+//! Unit tests of `coinbase.rs`: its docs' worked examples, its codes and its reply shapes.
+
+use super::*;
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::VerifyingKey;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+const KID: &str = "organizations/org-uuid/apiKeys/key-uuid";
+const NONCE: &str = "a94de4790aa757442e0b8f80aea75bfb";
+const NOW_S: i64 = 1_700_000_000;
+
+/// A throw-away P-256 key (a fixed scalar), as the SEC1 PEM the CDP portal hands out.
+fn test_pem() -> String {
+    let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+    secret
+        .to_sec1_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
+
+// §3.1: the header, byte for byte.
+#[test]
+fn worked_example_3_1_header() {
+    assert_eq!(
+        jwt_header(KID, NONCE),
+        r#"{"alg":"ES256","typ":"JWT","kid":"organizations/org-uuid/apiKeys/key-uuid","nonce":"a94de4790aa757442e0b8f80aea75bfb"}"#
+    );
+}
+
+// §3.1: the claims, byte for byte.
+#[test]
+fn worked_example_3_1_claims() {
+    let uri = uri_claim("GET", SIGNED_HOST, PATH_KEY_PERMISSIONS);
+    assert_eq!(uri, "GET api.coinbase.com/api/v3/brokerage/key_permissions");
+    assert_eq!(
+        jwt_claims(KID, NOW_S, &uri),
+        r#"{"aud":["retail_rest_api_proxy"],"iss":"coinbase-cloud","nbf":1700000000,"exp":1700000120,"sub":"organizations/org-uuid/apiKeys/key-uuid","iat":1700000000,"uri":"GET api.coinbase.com/api/v3/brokerage/key_permissions"}"#
+    );
+}
+
+// §3.1: the query is not part of the uri claim.
+#[test]
+fn worked_example_3_1_accounts_query_is_dropped() {
+    assert_eq!(
+        uri_claim("get", SIGNED_HOST, "/api/v3/brokerage/accounts?limit=250"),
+        "GET api.coinbase.com/api/v3/brokerage/accounts"
+    );
+}
+
+// §3.1: the layout of the token; ECDSA is randomized (or RFC 6979), so the signature is
+// checked by verifying it with the public key, as Coinbase does.
+#[test]
+fn worked_example_3_1_token_verifies_with_the_public_key() {
+    let key = signing_key(&test_pem()).unwrap();
+    let token = jwt(
+        &key,
+        KID,
+        NONCE,
+        NOW_S,
+        "GET",
+        "/api/v3/brokerage/accounts?limit=250",
+    );
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header = BASE64URL.decode(parts[0]).unwrap();
+    assert_eq!(header, jwt_header(KID, NONCE).as_bytes());
+    let claims: Value = serde_json::from_slice(&BASE64URL.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(
+        claims["uri"],
+        "GET api.coinbase.com/api/v3/brokerage/accounts"
+    );
+    assert_eq!(claims["exp"], 1_700_000_120);
+    let raw = BASE64URL.decode(parts[2]).unwrap();
+    assert_eq!(raw.len(), 64, "raw r||s, not DER");
+    assert!(!parts[2].contains('='), "no padding");
+    let signature = Signature::from_slice(&raw).unwrap();
+    let public = VerifyingKey::from(&key);
+    public
+        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+        .unwrap();
+    assert!(public
+        .verify(format!("{}.{}x", parts[0], parts[1]).as_bytes(), &signature)
+        .is_err());
+}
+
+// §3.2: the legacy HMAC scheme.
+#[test]
+fn worked_example_3_2_legacy_hmac() {
+    assert_eq!(
+        legacy_hmac_signature("testsecret", NOW_S, "GET", PATH_KEY_PERMISSIONS, ""),
+        "d0a3a07121147781ee7a58a5438bfa309a3186594361903f355af45346e7a77c"
+    );
+}
+
+#[test]
+fn pem_with_literal_newline_escapes_or_pkcs8_is_accepted() {
+    let pem = test_pem();
+    let escaped = format!("\"{}\"", pem.replace('\n', "\\n"));
+    let a = VerifyingKey::from(&signing_key(&pem).unwrap());
+    let b = VerifyingKey::from(&signing_key(&escaped).unwrap());
+    assert_eq!(a, b);
+    use p256::pkcs8::EncodePrivateKey as _;
+    let pkcs8 = p256::SecretKey::from_slice(&[7u8; 32])
+        .unwrap()
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    assert_eq!(a, VerifyingKey::from(&signing_key(&pkcs8).unwrap()));
+}
+
+#[test]
+fn a_secret_that_is_not_a_pem_is_an_invalid_key_and_is_not_quoted() {
+    let err = signing_key("testsecret-0123456789").unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidKey);
+    assert!(!err.message.contains("testsecret"));
+}
+
+#[test]
+fn nonces_are_unique_hex() {
+    let a = nonce();
+    let b = nonce();
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 32);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, HeaderValue::from_str(value).unwrap());
+    }
+    Reply {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers: map,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn problem_of(r: &Reply) -> Problem {
+    match read_reply(r, "GET /x", false) {
+        Outcome::Problem(p) => p,
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+#[test]
+fn bare_401_is_an_invalid_key_that_says_what_else_it_can_mean() {
+    let p = problem_of(&reply(
+        401,
+        &[("content-type", "text/plain")],
+        "Unauthorized",
+    ));
+    assert_eq!(p.kind, ProblemKind::InvalidKey);
+    assert!(
+        p.message.starts_with("GET /x: HTTP 401 Unauthorized ("),
+        "{}",
+        p.message
+    );
+    assert!(p.message.contains("allowlist"));
+}
+
+#[test]
+fn error_codes_decide_whatever_the_http_status() {
+    let cases = [
+        (
+            401,
+            r#"{"error":"UNAUTHENTICATED","code":16,"message":"invalid token"}"#,
+            ProblemKind::InvalidKey,
+        ),
+        (
+            400,
+            r#"{"errors":[{"id":"expired_token","message":"expired"}]}"#,
+            ProblemKind::InvalidKey,
+        ),
+        (
+            401,
+            r#"{"errors":[{"id":"authentication_error","message":"request timestamp expired"}]}"#,
+            ProblemKind::ClockSkew,
+        ),
+        (
+            200,
+            r#"{"error":"RESOURCE_EXHAUSTED","code":8,"message":"too many"}"#,
+            ProblemKind::RateLimited,
+        ),
+        (
+            400,
+            r#"{"errors":[{"id":"rate_limit_exceeded","message":"Too many requests"}]}"#,
+            ProblemKind::RateLimited,
+        ),
+        (
+            400,
+            r#"{"error":"UNAVAILABLE","code":14,"message":"maintenance"}"#,
+            ProblemKind::Unavailable,
+        ),
+        (
+            400,
+            r#"{"code":16,"message":"bad jwt"}"#,
+            ProblemKind::InvalidKey,
+        ),
+        (
+            400,
+            r#"{"error":"SOMETHING_NEW","message":"?"}"#,
+            ProblemKind::Unavailable,
+        ),
+        (
+            404,
+            r#"{"error":"NOT_FOUND","code":5,"message":"no"}"#,
+            ProblemKind::Unavailable,
+        ),
+        (418, "teapot", ProblemKind::Unavailable),
+    ];
+    for (status, body, kind) in cases {
+        assert_eq!(problem_of(&reply(status, &[], body)).kind, kind, "{body}");
+    }
+    let p = problem_of(&reply(
+        400,
+        &[],
+        r#"{"error":"UNAUTHENTICATED","code":16,"message":"invalid token"}"#,
+    ));
+    assert_eq!(p.message, "GET /x: HTTP 400 UNAUTHENTICATED invalid token");
+}
+
+#[test]
+fn permission_denied_is_a_fact_and_an_ip_message_is_an_ip_refusal() {
+    let body = r#"{"error":"PERMISSION_DENIED","error_details":"Missing required scopes","message":"Missing required scopes"}"#;
+    assert!(matches!(
+        read_reply(&reply(403, &[], body), "x", false),
+        Outcome::Denied(_)
+    ));
+    assert!(matches!(
+        read_reply(&reply(403, &[], "Forbidden"), "x", false),
+        Outcome::Denied(_)
+    ));
+    let body = r#"{"error":"PERMISSION_DENIED","message":"IP 198.51.100.7 is not in the key's allowlist"}"#;
+    let p = problem_of(&reply(403, &[], body));
+    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+}
+
+#[test]
+fn not_found_on_the_futures_read_means_no_futures() {
+    let body = r#"{"error":"NOT_FOUND","code":5,"message":"futures account not found"}"#;
+    assert!(matches!(
+        read_reply(&reply(404, &[], body), "x", true),
+        Outcome::Denied(_)
+    ));
+    assert!(matches!(
+        read_reply(&reply(404, &[], "Not Found"), "x", true),
+        Outcome::Denied(_)
+    ));
+    assert!(matches!(
+        read_reply(&reply(404, &[], "Not Found"), "x", false),
+        Outcome::Problem(_)
+    ));
+}
+
+#[test]
+fn rate_limit_carries_retry_after_and_outages_are_unavailable() {
+    let p = problem_of(&reply(
+        429,
+        &[("retry-after", "7")],
+        r#"{"error":"RESOURCE_EXHAUSTED","code":8,"message":"too many requests"}"#,
+    ));
+    assert_eq!(p.kind, ProblemKind::RateLimited);
+    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+    assert!(p.message.contains("RESOURCE_EXHAUSTED"), "{}", p.message);
+    for r in [
+        reply(
+            503,
+            &[],
+            r#"{"error":"UNAVAILABLE","code":14,"message":"maintenance"}"#,
+        ),
+        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+        reply(
+            403,
+            &[("content-type", "text/html")],
+            "<html>blocked</html>",
+        ),
+        reply(200, &[], r#"{"can_view":tr"#),
+    ] {
+        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
+    }
+}
+
+#[test]
+fn server_time_reads_string_epochs_and_tolerates_numbers_and_iso() {
+    let doc = json!({"iso":"2023-11-14T22:13:20Z","epochSeconds":"1700000000","epochMillis":"1700000000000"});
+    assert_eq!(server_time_ms(&doc), Some(1_700_000_000_000));
+    assert_eq!(
+        server_time_ms(&json!({"epochMillis": 1_700_000_000_123_i64})),
+        Some(1_700_000_000_123)
+    );
+    assert_eq!(
+        server_time_ms(&json!({"epochSeconds": "1700000000"})),
+        Some(1_700_000_000_000)
+    );
+    assert_eq!(
+        server_time_ms(&json!({"iso": "2023-11-14T22:13:20Z"})),
+        Some(1_700_000_000_000)
+    );
+    assert_eq!(server_time_ms(&json!({"data": {}})), None);
+}
+
+#[test]
+fn clock_window_follows_the_token_lifetime() {
+    // The spec table's window is the token's: ten seconds of the lifetime kept for the trip.
+    assert_eq!(
+        SPEC.clock_window.server_ahead,
+        crate::domain::Limit::Below((JWT_LIFETIME_S - 10) * 1000)
+    );
+    assert!(skew_problem(0).is_none());
+    assert!(
+        skew_problem(60_000).is_none(),
+        "a minute ahead is inside a 120 s token"
+    );
+    assert!(skew_problem(-4_999).is_none());
+    let p = skew_problem(120_000).unwrap();
+    assert_eq!(p.kind, ProblemKind::ClockSkew);
+    assert!(
+        p.message.contains("120000 ms ahead of ours"),
+        "{}",
+        p.message
+    );
+    assert!(skew_problem(-5_000)
+        .unwrap()
+        .message
+        .contains("5000 ms behind ours"));
+}
+
+#[test]
+fn key_permissions_map_to_rights() {
+    let body = json!({"can_view":true,"can_trade":false,"can_transfer":false,
+            "portfolio_uuid":"8c7ab1c2-0f2d-4a0e-9a3e-5d1f0b7c1a11","portfolio_type":"DEFAULT"});
+    let mut facts = Facts::default();
+    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    assert_eq!(facts.permissions.read, Some(true));
+    assert_eq!(facts.permissions.trade, Some(false));
+    assert_eq!(facts.permissions.withdraw, Some(false));
+    assert_eq!(facts.permissions.futures, None);
+    let body =
+        json!({"can_view":"true","can_trade":"true","can_transfer":true,"portfolio_type":"INTX"});
+    let mut facts = Facts::default();
+    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    assert_eq!(facts.permissions.withdraw, Some(true));
+    assert_eq!(facts.permissions.futures, Some(true));
+    assert!(KeyPermissions::parse(&json!({"can_view": true})).is_none());
+}

@@ -1,0 +1,415 @@
+//! Unit tests of `okx.rs`: its docs' worked examples, its codes and its reply shapes.
+
+use super::*;
+use crate::exchange::ProblemKind;
+use crate::secret::SecretString;
+use reqwest::header::HeaderValue;
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
+    Credentials {
+        api_key: SecretString::from(key.to_string()),
+        api_secret: SecretString::from(secret.to_string()),
+        passphrase: Some(SecretString::from(passphrase.to_string())),
+    }
+}
+
+/// 1700000000000 ms, the docs' common timestamp.
+const TS: i64 = 1_700_000_000_000;
+const ISO: &str = "2023-11-14T22:13:20.000Z";
+
+#[test]
+fn timestamps_are_iso_with_milliseconds() {
+    assert_eq!(iso_timestamp(TS), ISO);
+    assert_eq!(iso_timestamp(1_607_418_537_715), "2020-12-08T09:08:57.715Z");
+    assert_eq!(iso_timestamp(1_607_418_537_005), "2020-12-08T09:08:57.005Z");
+}
+
+// 3a: the docs' prehash form, with the reference value computed for secret `testsecret`.
+#[test]
+fn worked_example_3a_documented_prehash() {
+    let ts = "2020-12-08T09:08:57.715Z";
+    let path = "/api/v5/account/balance?ccy=BTC";
+    assert_eq!(
+        prehash(ts, "GET", path, ""),
+        "2020-12-08T09:08:57.715ZGET/api/v5/account/balance?ccy=BTC"
+    );
+    assert_eq!(
+        signature("testsecret", ts, "GET", path, ""),
+        "tIo2xfZqxiQFcz9betm1JatDBrl8kfcdIERDUPL6kR0="
+    );
+}
+
+// 3b: account/config with the full header set (= ccxt sign()).
+#[test]
+fn worked_example_3b_account_config_headers() {
+    assert_eq!(
+        prehash(ISO, "get", PATH_CONFIG, ""),
+        "2023-11-14T22:13:20.000ZGET/api/v5/account/config"
+    );
+    let values = auth_header_values(
+        &creds("testkey", "testsecret", "testpass"),
+        TS,
+        "GET",
+        PATH_CONFIG,
+        "",
+    );
+    let expected = [
+        ("OK-ACCESS-KEY", "testkey"),
+        (
+            "OK-ACCESS-SIGN",
+            "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo=",
+        ),
+        ("OK-ACCESS-TIMESTAMP", ISO),
+        ("OK-ACCESS-PASSPHRASE", "testpass"),
+    ];
+    for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
+        assert_eq!(*name, want_name);
+        assert_eq!(value, want_value);
+    }
+    let map = auth_headers(
+        &creds("testkey", "testsecret", "testpass"),
+        TS,
+        "GET",
+        PATH_CONFIG,
+        "",
+    )
+    .unwrap();
+    assert_eq!(map.len(), 4);
+    assert_eq!(
+        map["ok-access-sign"],
+        "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo="
+    );
+    assert!(map["ok-access-passphrase"].is_sensitive());
+}
+
+// 3b: the balance read, where the query's encoding is part of what is signed.
+#[test]
+fn worked_example_3b_balance_encoded_and_unencoded() {
+    assert_eq!(
+        prehash(ISO, "GET", "/api/v5/account/balance?ccy=BTC%2CUSDT", ""),
+        "2023-11-14T22:13:20.000ZGET/api/v5/account/balance?ccy=BTC%2CUSDT"
+    );
+    assert_eq!(
+        signature(
+            "testsecret",
+            ISO,
+            "GET",
+            "/api/v5/account/balance?ccy=BTC%2CUSDT",
+            ""
+        ),
+        "fKA/4jEKiqVhldEz65nF6ZkmvqD0GxM7tTJVlLdIVPw="
+    );
+    assert_eq!(
+        signature(
+            "testsecret",
+            ISO,
+            "GET",
+            "/api/v5/account/balance?ccy=BTC,USDT",
+            ""
+        ),
+        "uMQsgnljDw0YyWITOF8REDwwlZVdl7nvhL8DUWdq2ME="
+    );
+}
+
+// 3b: funding-account balances.
+#[test]
+fn worked_example_3b_asset_balances() {
+    assert_eq!(
+        signature("testsecret", ISO, "GET", "/api/v5/asset/balances", ""),
+        "HhfC6OU8Ths4B1TlJREanMqxl3eQ/XuyTCeU/lKGdnc="
+    );
+}
+
+#[test]
+fn a_post_signs_the_exact_body_and_a_get_signs_none() {
+    let body = r#"{"ccy":"BTC"}"#;
+    assert_eq!(
+        prehash(ISO, "POST", "/api/v5/x", body),
+        r#"2023-11-14T22:13:20.000ZPOST/api/v5/x{"ccy":"BTC"}"#
+    );
+    assert_ne!(
+        signature("testsecret", ISO, "GET", PATH_CONFIG, "{}"),
+        signature("testsecret", ISO, "GET", PATH_CONFIG, "")
+    );
+}
+
+#[test]
+fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
+    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "").unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidKey);
+    assert!(!err.message.contains("bad"));
+    let err = auth_headers(&creds("k", "s", "pass\nphrase"), TS, "GET", "/x", "").unwrap_err();
+    assert!(!err.message.contains("phrase\n"));
+}
+
+fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, HeaderValue::from_str(value).unwrap());
+    }
+    Reply {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers: map,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn problem_of(r: &Reply) -> Problem {
+    match read_reply(r, "GET /api/v5/account/config") {
+        Outcome::Problem(p) => p,
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
+
+#[test]
+fn success_code_is_a_string_but_a_number_is_tolerated() {
+    let r = reply(200, &[], r#"{"code":"0","msg":"","data":[]}"#);
+    assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
+    let r = reply(200, &[], r#"{"code":0,"msg":"","data":[]}"#);
+    assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
+}
+
+#[test]
+fn error_codes_map_to_problems_whatever_the_http_status() {
+    let cases = [
+        (401, "50111", ProblemKind::InvalidKey),
+        (401, "50119", ProblemKind::InvalidKey),
+        (401, "50101", ProblemKind::InvalidKey),
+        (401, "50105", ProblemKind::InvalidKey),
+        (401, "50113", ProblemKind::InvalidKey),
+        (401, "50103", ProblemKind::InvalidKey),
+        (400, "50100", ProblemKind::InvalidKey),
+        (401, "50102", ProblemKind::ClockSkew),
+        (200, "50102", ProblemKind::ClockSkew),
+        (401, "50112", ProblemKind::ClockSkew),
+        (401, "50110", ProblemKind::IpNotAllowed),
+        (200, "50011", ProblemKind::RateLimited),
+        (200, "50013", ProblemKind::Unavailable),
+        (200, "50026", ProblemKind::Unavailable),
+        (400, "59999", ProblemKind::Unavailable),
+    ];
+    for (status, code, kind) in cases {
+        let r = reply(
+            status,
+            &[],
+            &format!(r#"{{"msg":"words","code":"{code}"}}"#),
+        );
+        let p = problem_of(&r);
+        assert_eq!(p.kind, kind, "{code}");
+        assert!(
+            p.message
+                .starts_with(&format!("GET /api/v5/account/config: code {code} words")),
+            "{}",
+            p.message
+        );
+    }
+}
+
+#[test]
+fn signature_error_quotes_code_and_msg() {
+    let r = reply(401, &[], r#"{"msg":"Invalid Sign","code":"50113"}"#);
+    assert_eq!(
+        problem_of(&r).message,
+        "GET /api/v5/account/config: code 50113 Invalid Sign"
+    );
+}
+
+#[test]
+fn missing_permission_and_account_mode_are_facts_not_problems() {
+    let r = reply(
+        401,
+        &[],
+        r#"{"msg":"Invalid authorization","code":"50114"}"#,
+    );
+    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
+    let r = reply(
+        200,
+        &[],
+        r#"{"code":"51010","msg":"not in this account mode","data":[]}"#,
+    );
+    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
+}
+
+#[test]
+fn ip_refusal_names_the_ip() {
+    let r = reply(
+        401,
+        &[],
+        r#"{"msg":"Your IP 198.51.100.7 is not included in your API key's IP whitelist.","code":"50110"}"#,
+    );
+    let p = problem_of(&r);
+    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
+    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+}
+
+#[test]
+fn rate_limit_carries_retry_after_and_quotes_the_code() {
+    let body = r#"{"msg":"Too Many Requests","code":"50011"}"#;
+    let p = problem_of(&reply(429, &[("retry-after", "7")], body));
+    assert_eq!(p.kind, ProblemKind::RateLimited);
+    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+    assert_eq!(
+        p.message,
+        "GET /api/v5/account/config: HTTP 429, code 50011 Too Many Requests, retry after 7s"
+    );
+    // the code with HTTP 200 and no header
+    let p = problem_of(&reply(200, &[], body));
+    assert_eq!(p.kind, ProblemKind::RateLimited);
+    assert_eq!(p.retry_after, None);
+}
+
+#[test]
+fn garbage_and_outages_are_unavailable() {
+    for r in [
+        reply(200, &[], r#"{"code":"0","data":[{"perm":"read"#),
+        reply(
+            503,
+            &[],
+            r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
+        ),
+        reply(
+            403,
+            &[("content-type", "text/html")],
+            "<html>The request could not be satisfied</html>",
+        ),
+        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+        reply(404, &[], "Not Found"),
+    ] {
+        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
+    }
+    let p = problem_of(&reply(
+        503,
+        &[],
+        r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
+    ));
+    assert!(p.message.contains("code 50001"), "{}", p.message);
+}
+
+#[test]
+fn server_time_and_window() {
+    assert_eq!(
+        server_time(&json!([{"ts": "1700000000123"}])),
+        Some(1_700_000_000_123)
+    );
+    assert_eq!(server_time(&json!([{"ts": 5}])), Some(5));
+    assert_eq!(server_time(&json!([])), None);
+    assert!(SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), 30_000)
+        .is_none());
+    assert!(SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), -30_000)
+        .is_none());
+    let p = SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), 120_000)
+        .unwrap();
+    assert_eq!(p.kind, ProblemKind::ClockSkew);
+    assert!(
+        p.message.contains("120000 ms ahead of ours"),
+        "{}",
+        p.message
+    );
+    assert!(SPEC
+        .skew_problem(&format!("GET {PATH_TIME}"), -30_001)
+        .unwrap()
+        .message
+        .contains("30001 ms behind ours"));
+}
+
+#[test]
+fn status_ongoing_core_maintenance_is_unavailable_the_rest_are_notes() {
+    assert_eq!(status_reading(&json!([]), "x"), Ok(vec![]));
+    let entry = |state: &str, service: &str| {
+        json!([{"title": "Trading system upgrade", "state": state, "serviceType": service,
+                    "begin": "1700000000000", "end": "1700003600000", "env": "1"}])
+    };
+    let p = status_reading(&entry("ongoing", "5"), "x").unwrap_err();
+    assert_eq!(p.kind, ProblemKind::Unavailable);
+    assert_eq!(
+        p.message,
+        "x: OKX maintenance ongoing (serviceType 5): Trading system upgrade"
+    );
+    assert!(status_reading(&entry("pre_open", "99"), "x").is_err());
+    assert!(
+        status_reading(&entry("ongoing", "42"), "x").is_err(),
+        "unknown = maintenance"
+    );
+    let notes = status_reading(&entry("ongoing", "7"), "x").unwrap();
+    assert_eq!(notes.len(), 1);
+    let notes = status_reading(&entry("scheduled", "5"), "x").unwrap();
+    assert!(notes[0].contains("scheduled"), "{notes:?}");
+    assert_eq!(status_reading(&entry("completed", "5"), "x"), Ok(vec![]));
+    let mut demo = entry("ongoing", "5");
+    demo[0]["env"] = json!("2");
+    assert_eq!(status_reading(&demo, "x"), Ok(vec![]));
+    assert!(status_reading(&json!({"state": "ongoing"}), "x").is_err());
+}
+
+fn applied(data: Value) -> Facts {
+    let mut facts = Facts::default();
+    KeyConfig::from_data(&data).unwrap().apply(&mut facts);
+    facts
+}
+
+#[test]
+fn key_config_from_the_documented_example() {
+    let data = json!([{
+        "acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": false, "ctIsoMode": "automatic",
+        "enableSpotBorrow": false, "greeksType": "PA", "ip": "", "type": "0", "kycLv": "3",
+        "label": "v5 test", "level": "Lv1", "levelTmp": "", "liquidationGear": "-1",
+        "mainUid": "44705892343619584", "mgnIsoMode": "automatic", "opAuth": "1",
+        "perm": "read_only,withdraw,trade", "posMode": "long_short_mode", "roleType": "0",
+        "spotBorrowAutoRepay": false, "spotOffsetType": "", "spotRoleType": "0",
+        "spotTraderInsts": [], "traderInsts": [], "uid": "44705892343619584"
+    }]);
+    let facts = applied(data);
+    let p = facts.permissions;
+    assert_eq!([p.read, p.trade, p.withdraw, p.futures], [Some(true); 4]);
+    assert_eq!(facts.ip_restricted, Some(false));
+    assert_eq!(facts.expires_at, None);
+    assert!(
+        facts.notes.iter().any(|n| n.contains("14 days")),
+        "{:?}",
+        facts.notes
+    );
+    assert!(!facts.notes.iter().any(|n| n.contains("sub-account")));
+}
+
+#[test]
+fn key_config_reads_whole_words_ip_lists_and_account_mode() {
+    // `read_only` alone: no trade (not a substring match), spot mode: no futures
+    let facts = applied(
+        json!([{"perm": "read_only", "ip": "117.37.203.58,117.37.203.57",
+                                     "acctLv": "1", "uid": "2", "mainUid": "1"}]),
+    );
+    let p = facts.permissions;
+    assert_eq!(
+        [p.read, p.trade, p.withdraw, p.futures],
+        [Some(true), Some(false), Some(false), Some(false)]
+    );
+    assert_eq!(facts.ip_restricted, Some(true));
+    assert!(facts.notes.iter().any(|n| n.contains("spot mode")));
+    assert!(facts.notes.iter().any(|n| n.contains("sub-account")));
+    assert!(!facts.notes.iter().any(|n| n.contains("14 days")));
+
+    let info = KeyConfig::from_data(
+        &json!([{"perm": " trade , read_only", "ip": "1.2.3.4 5.6.7.8",
+                                                 "acctLv": 3}]),
+    )
+    .unwrap();
+    assert_eq!(info.permissions, vec!["trade", "read_only"]);
+    assert_eq!(info.ip_whitelist, vec!["1.2.3.4", "5.6.7.8"]);
+    assert_eq!(info.account_level.as_deref(), Some("3"));
+    // tolerated: arrays; unknown account mode leaves futures unknown
+    let facts = applied(json!([{"perm": ["read_only", "trade"], "ip": ["1.2.3.4"]}]));
+    assert_eq!(facts.permissions.trade, Some(true));
+    assert_eq!(facts.permissions.futures, None);
+    assert_eq!(facts.ip_restricted, Some(true));
+    // `readonly`-like near misses are not rights
+    let facts = applied(json!([{"perm": "read_onlyx,trades", "ip": "", "acctLv": "2"}]));
+    assert_eq!(facts.permissions.read, Some(false));
+    assert_eq!(facts.permissions.trade, Some(false));
+    assert!(KeyConfig::from_data(&json!([{"label": "x"}])).is_none());
+    assert!(KeyConfig::from_data(&json!([])).is_none());
+}
