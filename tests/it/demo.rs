@@ -67,8 +67,7 @@ fn demo_rows_match_the_shipped_demo_config_and_scenarios() {
     let connections = config["connections"]
         .as_table()
         .expect("the demo config has connections");
-    let scenarios: ScenarioFile =
-        toml::from_str(DEMO_SCENARIOS).expect("the demo scenarios parse");
+    let scenarios: ScenarioFile = toml::from_str(DEMO_SCENARIOS).expect("the demo scenarios parse");
 
     let named: BTreeSet<&str> = DEMO.iter().map(|row| row.connection).collect();
     let configured: BTreeSet<&str> = connections.keys().map(String::as_str).collect();
@@ -79,8 +78,9 @@ fn demo_rows_match_the_shipped_demo_config_and_scenarios() {
         let field = |name: &str| connection.get(name).and_then(toml::Value::as_str);
         assert_eq!(field("exchange"), Some(row.exchange), "{}", row.connection);
         assert!(
-            field("base_url").is_some_and(|url| url
-                == format!("http://{}/{}", keywarden::demo::DEMO_SIM_ADDR, row.exchange)),
+            field("base_url")
+                .is_some_and(|url| url
+                    == format!("http://{}/{}", keywarden::demo::DEMO_SIM_ADDR, row.exchange)),
             "{} points at the simulator's {} prefix",
             row.connection,
             row.exchange
@@ -166,7 +166,11 @@ async fn demo_checks_every_demo_connection_then_runs_the_daemon() {
         stdout.contains("127.0.0.1 to"),
         "the IP remedy names the address"
     );
-    for secret in ["-----BEGIN EC PRIVATE KEY-----", "demo-passphrase", "11c582a8c6"] {
+    for secret in [
+        "-----BEGIN EC PRIVATE KEY-----",
+        "demo-passphrase",
+        "11c582a8c6",
+    ] {
         assert!(!stdout.contains(secret), "{secret} shown:\n{stdout}");
     }
 
