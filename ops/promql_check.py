@@ -35,9 +35,9 @@ SUBSTITUTIONS = {
     "$connection": ".*",
 }
 
-# The demo's connections include a withdraw key (carol), broken keys (dave, erin, frank, ivan),
-# an exchange in maintenance (heidi) and an unbound key close to expiry (grace); check.sh points
-# its Telegram channel at a closed port, so deliveries fail.
+# The demo's connections (on all ten exchanges) include a withdraw key (carol), broken keys
+# (dave, erin, frank, ivan, nick), an exchange in maintenance (heidi) and an unbound key close to
+# expiry (grace); check.sh points its Telegram channel at a closed port, so deliveries fail.
 EXPECTED_FIRING = {
     "KeyWardenWithdrawEnabled",
     "KeyWardenConnectionDown",
