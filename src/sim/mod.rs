@@ -22,6 +22,8 @@ pub mod htx;
 pub mod kucoin;
 pub mod mexc;
 pub mod okx;
+mod mac;
+pub mod pipeline;
 mod scenario;
 
 use std::collections::HashMap;
