@@ -49,6 +49,21 @@ impl SignedRequest {
     }
 }
 
+/// The string KuCoin and OKX sign: `timestamp + METHOD + path + ?query + body`, the query
+/// and body exactly as received (no `?` when there is no query).
+pub fn timestamp_method_path_body(timestamp: &str, method: &Method, uri: &Uri, body: &[u8]) -> Vec<u8> {
+    let mut signed = Vec::with_capacity(64 + body.len());
+    signed.extend_from_slice(timestamp.as_bytes());
+    signed.extend_from_slice(method.as_str().as_bytes());
+    signed.extend_from_slice(uri.path().as_bytes());
+    if let Some(query) = uri.query() {
+        signed.push(b'?');
+        signed.extend_from_slice(query.as_bytes());
+    }
+    signed.extend_from_slice(body);
+    signed
+}
+
 /// A request whose signature checked out, for a known key.
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<'a> {
