@@ -323,8 +323,13 @@ impl SignedApi for Bingx {
         } else {
             StatusCode::UNAUTHORIZED
         };
-        verify(request.query(), &key.api_secret, server_ms, signature_status)
-            .map_err(BingxError::into_response)
+        verify(
+            request.query(),
+            &key.api_secret,
+            server_ms,
+            signature_status,
+        )
+        .map_err(BingxError::into_response)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -190,11 +190,15 @@ pub fn signed_query_of(raw: &str) -> Option<Vec<u8>> {
 pub fn verify(
     key: &SimKey,
     server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: &SignedRequest,
 ) -> Result<(), BitgetError> {
+    let SignedRequest {
+        method,
+        uri,
+        headers,
+        body,
+        ..
+    } = request;
     api_key_of(headers)?;
     let sign = header(headers, "ACCESS-SIGN")
         .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;
@@ -348,14 +352,7 @@ impl SignedApi for Bitget {
     }
 
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        let SignedRequest {
-            method,
-            uri,
-            headers,
-            body,
-            ..
-        } = request;
-        verify(key, server_ms, method, uri, headers, body).map_err(BitgetError::into_response)
+        verify(key, server_ms, request).map_err(BitgetError::into_response)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -384,6 +381,7 @@ impl SignedApi for Bitget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Method;
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
     /// `params` sorted by name (bitget.md §3: ccxt sends them sorted), joined raw: what is
@@ -399,10 +397,17 @@ mod tests {
     fn sent_query(params: &[(&str, &str)]) -> String {
         let encoded: Vec<(String, String)> = params
             .iter()
-            .map(|(k, v)| (k.to_string(), utf8_percent_encode(v, NON_ALPHANUMERIC).to_string()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    utf8_percent_encode(v, NON_ALPHANUMERIC).to_string(),
+                )
+            })
             .collect();
-        let borrowed: Vec<(&str, &str)> =
-            encoded.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let borrowed: Vec<(&str, &str)> = encoded
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         signed_query(&borrowed)
     }
 
@@ -422,7 +427,10 @@ mod tests {
         } else {
             format!("?{query}")
         };
-        let sign = hmac_base64(secret, format!("{ts}{method}{path}{query}{body}").as_bytes());
+        let sign = hmac_base64(
+            secret,
+            format!("{ts}{method}{path}{query}{body}").as_bytes(),
+        );
         let mut h = HeaderMap::new();
         for (name, value) in [
             ("ACCESS-KEY", "testkey".to_string()),
@@ -462,10 +470,7 @@ mod tests {
         verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 

@@ -206,14 +206,14 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Verifies a signed request for `key` exactly as Bybit does: the timestamp window against
 /// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
 /// recvWindow (as received) + the raw query (GET) or raw body (anything else).
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), BybitError> {
+pub fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
+    let SignedRequest {
+        method,
+        uri,
+        headers,
+        body,
+        ..
+    } = request;
     let (Some(ts_text), Some(sign)) = (
         header(headers, "X-BAPI-TIMESTAMP"),
         header(headers, "X-BAPI-SIGN"),
@@ -417,14 +417,7 @@ impl SignedApi for Bybit {
     }
 
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        let SignedRequest {
-            method,
-            uri,
-            headers,
-            body,
-            ..
-        } = request;
-        verify(key, server_ms, method, uri, headers, body).map_err(BybitError::into_response)
+        verify(key, server_ms, request).map_err(BybitError::into_response)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -500,10 +493,7 @@ mod tests {
         verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -528,7 +518,10 @@ mod tests {
             ),
         );
         check(&h, Method::GET, "/v5/user/query-api", "").unwrap();
-        assert_eq!(auth_headers("testsecret", NOW, "")["X-BAPI-SIGN"], h["X-BAPI-SIGN"]);
+        assert_eq!(
+            auth_headers("testsecret", NOW, "")["X-BAPI-SIGN"],
+            h["X-BAPI-SIGN"]
+        );
         h.insert(
             "X-BAPI-SIGN",
             HeaderValue::from_static(

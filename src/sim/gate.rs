@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -24,8 +24,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
-use super::scenario::Grants;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -188,14 +188,14 @@ pub fn sign(
 
 /// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
 /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), GateError> {
+pub fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
+    let SignedRequest {
+        method,
+        uri,
+        headers,
+        body,
+        ..
+    } = request;
     api_key_of(headers)?;
     let timestamp = header(headers, "Timestamp").unwrap_or_default();
     // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
@@ -341,14 +341,7 @@ impl SignedApi for Gate {
     }
 
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        let SignedRequest {
-            method,
-            uri,
-            headers,
-            body,
-            ..
-        } = request;
-        verify(key, server_ms, method, uri, headers, body).map_err(GateError::into_response)
+        verify(key, server_ms, request).map_err(GateError::into_response)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -392,6 +385,7 @@ impl SignedApi for Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Method;
 
     /// gate.md §2: the `Timestamp` header is Unix seconds.
     fn timestamp_header(ms: i64) -> String {
@@ -432,10 +426,7 @@ mod tests {
         verify(
             &key(Scenario::Valid),
             now,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -479,10 +470,12 @@ mod tests {
         verify(
             &sim_key,
             1_541_993_715_000,
-            &Method::POST,
-            &"/api/v4/futures/orders".parse().unwrap(),
-            &h,
-            body.as_bytes(),
+            &SignedRequest::new(
+                Method::POST,
+                "/api/v4/futures/orders",
+                h.clone(),
+                body.as_bytes(),
+            ),
         )
         .unwrap();
     }

@@ -257,7 +257,10 @@ pub fn verify(
 
 /// HTX's signature, htx.md §3: base64 HMAC-SHA256 over `METHOD\nhost\npath\ncanonical query`.
 pub fn signature_of(method: &str, host: &str, path: &str, canonical: &str, secret: &str) -> String {
-    hmac_base64(secret, format!("{method}\n{host}\n{path}\n{canonical}").as_bytes())
+    hmac_base64(
+        secret,
+        format!("{method}\n{host}\n{path}\n{canonical}").as_bytes(),
+    )
 }
 
 /// A stable, plausible UID for a simulated key.
@@ -274,10 +277,16 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/v2/market-status", get(market_status))
         .route("/heartbeat/", get(heartbeat))
         .route("/v1/account/accounts", get(signed::<Htx>))
-        .route("/v1/account/accounts/{account_id}/balance", get(signed::<Htx>))
+        .route(
+            "/v1/account/accounts/{account_id}/balance",
+            get(signed::<Htx>),
+        )
         .route("/v2/user/uid", get(signed::<Htx>))
         .route("/v2/user/api-key", get(signed::<Htx>))
-        .route("/linear-swap-api/v3/unified_account_info", get(signed::<Htx>))
+        .route(
+            "/linear-swap-api/v3/unified_account_info",
+            get(signed::<Htx>),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -391,9 +400,7 @@ impl SignedApi for Htx {
         let api = Api::of(request.path());
         match key.scenario {
             Scenario::Maintenance => maintenance_reply(),
-            Scenario::IpNotWhitelisted => {
-                Refusal::Ip(request.client_ip.clone()).into_response(api)
-            }
+            Scenario::IpNotWhitelisted => Refusal::Ip(request.client_ip.clone()).into_response(api),
             Scenario::ErrorBody200 => internal_error_reply(api, server_ms),
             _ => answer(
                 key,

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -173,11 +173,15 @@ pub fn api_key_of(headers: &HeaderMap) -> Result<&str, KucoinError> {
 pub fn verify(
     key: &SimKey,
     server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: &SignedRequest,
 ) -> Result<(), KucoinError> {
+    let SignedRequest {
+        method,
+        uri,
+        headers,
+        body,
+        ..
+    } = request;
     api_key_of(headers)?;
     let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
     let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
@@ -316,14 +320,7 @@ impl SignedApi for Kucoin {
     }
 
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        let SignedRequest {
-            method,
-            uri,
-            headers,
-            body,
-            ..
-        } = request;
-        verify(key, server_ms, method, uri, headers, body).map_err(KucoinError::into_response)
+        verify(key, server_ms, request).map_err(KucoinError::into_response)
     }
 
     /// KuCoin's signed endpoints do not look at exchange-wide maintenance: `/api/v1/status`
@@ -348,7 +345,12 @@ impl SignedApi for Kucoin {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(verified.key, request.path(), &request.uri, &request.client_ip) {
+        match answer(
+            verified.key,
+            request.path(),
+            &request.uri,
+            &request.client_ip,
+        ) {
             Ok(data) => ok(data),
             Err(e) => e.into_response(),
         }
@@ -358,6 +360,7 @@ impl SignedApi for Kucoin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Method;
 
     const SECRET: &str = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3";
     const NOW: i64 = 1_700_000_000_000;
@@ -382,7 +385,10 @@ mod tests {
         path_and_query: &str,
         body: &str,
     ) -> HeaderMap {
-        let sign = hmac_base64(secret, format!("{ts}{method}{path_and_query}{body}").as_bytes());
+        let sign = hmac_base64(
+            secret,
+            format!("{ts}{method}{path_and_query}{body}").as_bytes(),
+        );
         let mut h = HeaderMap::new();
         for (name, value) in [
             ("KC-API-KEY", "6705f5c311545b000157d3eb".to_string()),
@@ -404,10 +410,7 @@ mod tests {
         verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -447,10 +450,12 @@ mod tests {
         verify(
             &key(Scenario::Valid),
             1_547_015_186_532,
-            &Method::POST,
-            &"/api/v1/deposit-addresses".parse().unwrap(),
-            &h,
-            br#"{"currency":"BTC"}"#,
+            &SignedRequest::new(
+                Method::POST,
+                "/api/v1/deposit-addresses",
+                h.clone(),
+                br#"{"currency":"BTC"}"#,
+            ),
         )
         .unwrap();
     }

@@ -132,7 +132,10 @@ pub fn futures_param_string(query: &str) -> String {
 /// The futures signature: HMAC-SHA256, lowercase hex, over `accessKey + Request-Time +
 /// paramString` (mexc.md §3: "plain concatenation, no separators").
 pub fn futures_signature(api_key: &str, secret: &str, request_time: &str, params: &str) -> String {
-    hmac_hex(secret, format!("{api_key}{request_time}{params}").as_bytes())
+    hmac_hex(
+        secret,
+        format!("{api_key}{request_time}{params}").as_bytes(),
+    )
 }
 
 /// Verifies a spot request as MEXC does: the signature over the raw query (before the trailing
@@ -191,7 +194,8 @@ pub fn verify_futures(
     query: &str,
     server_ms: i64,
 ) -> Result<(), Refusal> {
-    let Some((time_text, time)) = request_time.and_then(|t| Some((t, t.trim().parse::<i64>().ok()?)))
+    let Some((time_text, time)) =
+        request_time.and_then(|t| Some((t, t.trim().parse::<i64>().ok()?)))
     else {
         return Err(Refusal::new(StatusCode::OK, 10073, "invalid Request-Time"));
     };

@@ -20,9 +20,9 @@ pub mod connection;
 pub mod gate;
 pub mod htx;
 pub mod kucoin;
+mod mac;
 pub mod mexc;
 pub mod okx;
-mod mac;
 pub mod pipeline;
 mod scenario;
 

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -237,14 +237,14 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
 /// Verifies a signed request for `key` exactly as OKX does: environment, timestamp format and
 /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
 /// path + `?query` as received + raw body.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), OkxError> {
+pub fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
+    let SignedRequest {
+        method,
+        uri,
+        headers,
+        body,
+        ..
+    } = request;
     api_key_of(headers)?;
     // The simulator's keys are production keys: a demo-trading request does not match them.
     if header(headers, "x-simulated-trading") == Some("1") {
@@ -365,14 +365,7 @@ impl SignedApi for Okx {
     }
 
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        let SignedRequest {
-            method,
-            uri,
-            headers,
-            body,
-            ..
-        } = request;
-        verify(key, server_ms, method, uri, headers, body).map_err(OkxError::into_response)
+        verify(key, server_ms, request).map_err(OkxError::into_response)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -407,6 +400,7 @@ impl SignedApi for Okx {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use axum::http::Method;
 
     const SECRET: &str = "testsecret";
     const NOW: i64 = 1_700_000_000_000;
@@ -435,7 +429,10 @@ mod tests {
             .unwrap()
             .format("%Y-%m-%dT%H:%M:%S%.3fZ")
             .to_string();
-        let sign = hmac_base64(secret, format!("{iso}{method}{path_and_query}{body}").as_bytes());
+        let sign = hmac_base64(
+            secret,
+            format!("{iso}{method}{path_and_query}{body}").as_bytes(),
+        );
         let mut h = HeaderMap::new();
         for (name, value) in [
             ("OK-ACCESS-KEY", "testkey".to_string()),
@@ -456,10 +453,7 @@ mod tests {
         verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
