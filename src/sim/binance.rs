@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
@@ -104,7 +104,9 @@ impl BinanceError {
             "Internal error; unable to process your request. Please try again.",
         )
     }
+}
 
+impl IntoResponse for BinanceError {
     fn into_response(self) -> Response {
         json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
     }
@@ -243,22 +245,22 @@ pub struct Binance;
 
 impl SignedApi for Binance {
     const KIND: ExchangeKind = KIND;
+    type Refusal = BinanceError;
 
-    fn api_key(request: &SignedRequest) -> Result<String, Response> {
+    fn api_key(request: &SignedRequest) -> Result<String, BinanceError> {
         let api_key = request.header("x-mbx-apikey").unwrap_or("");
         if !key_well_formed(api_key) {
-            return Err(BinanceError::key_format().into_response());
+            return Err(BinanceError::key_format());
         }
         Ok(api_key.to_string())
     }
 
-    fn unknown_key(_: &SignedRequest) -> Response {
-        BinanceError::unknown_key().into_response()
+    fn unknown_key(_: &SignedRequest) -> BinanceError {
+        BinanceError::unknown_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BinanceError> {
         verify(request.query(), &request.body, &key.api_secret, server_ms)
-            .map_err(BinanceError::into_response)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {

@@ -123,7 +123,9 @@ impl BingxError {
             "We had a problem with our server",
         )
     }
+}
 
+impl IntoResponse for BingxError {
     fn into_response(self) -> Response {
         let mut body = json!({"code": self.code, "msg": self.msg, "debugMsg": ""});
         if self.code == 100419 {
@@ -303,20 +305,21 @@ pub struct Bingx;
 
 impl SignedApi for Bingx {
     const KIND: ExchangeKind = KIND;
+    type Refusal = BingxError;
 
-    fn api_key(request: &SignedRequest) -> Result<String, Response> {
+    fn api_key(request: &SignedRequest) -> Result<String, BingxError> {
         request
             .header("x-bx-apikey")
             .filter(|k| !k.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| BingxError::null_api_key().into_response())
+            .ok_or_else(BingxError::null_api_key)
     }
 
-    fn unknown_key(_: &SignedRequest) -> Response {
-        BingxError::unknown_key().into_response()
+    fn unknown_key(_: &SignedRequest) -> BingxError {
+        BingxError::unknown_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BingxError> {
         // Swap answers a bad signature in an HTTP 200, spot with a 401.
         let signature_status = if request.path().starts_with("/openApi/swap/") {
             StatusCode::OK
@@ -329,7 +332,6 @@ impl SignedApi for Bingx {
             server_ms,
             signature_status,
         )
-        .map_err(BingxError::into_response)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {

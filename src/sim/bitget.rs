@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
@@ -81,7 +81,9 @@ impl BitgetError {
     fn maintenance(status: StatusCode) -> BitgetError {
         BitgetError::new(status, "40200", "Server upgrade, please try again later")
     }
+}
 
+impl IntoResponse for BitgetError {
     fn into_response(self) -> Response {
         json_reply(
             self.status,
@@ -340,19 +342,18 @@ pub struct Bitget;
 
 impl SignedApi for Bitget {
     const KIND: ExchangeKind = KIND;
+    type Refusal = BitgetError;
 
-    fn api_key(request: &SignedRequest) -> Result<String, Response> {
-        api_key_of(&request.headers)
-            .map(str::to_string)
-            .map_err(BitgetError::into_response)
+    fn api_key(request: &SignedRequest) -> Result<String, BitgetError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
 
-    fn unknown_key(_: &SignedRequest) -> Response {
-        BitgetError::bad("40006", "Invalid ACCESS_KEY").into_response()
+    fn unknown_key(_: &SignedRequest) -> BitgetError {
+        BitgetError::bad("40006", "Invalid ACCESS_KEY")
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        verify(key, server_ms, request).map_err(BitgetError::into_response)
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BitgetError> {
+        verify(key, server_ms, request)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {

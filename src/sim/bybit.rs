@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{TimeZone, Utc};
@@ -123,8 +123,10 @@ impl BybitError {
             "Server error. Service is restarting.",
         )
     }
+}
 
-    pub fn into_response(self) -> Response {
+impl IntoResponse for BybitError {
+    fn into_response(self) -> Response {
         json_reply(
             self.status,
             json!({
@@ -405,19 +407,20 @@ pub struct Bybit;
 
 impl SignedApi for Bybit {
     const KIND: ExchangeKind = KIND;
+    type Refusal = BybitError;
 
-    fn api_key(request: &SignedRequest) -> Result<String, Response> {
+    fn api_key(request: &SignedRequest) -> Result<String, BybitError> {
         header(&request.headers, "X-BAPI-API-KEY")
             .map(str::to_string)
-            .ok_or_else(|| BybitError::invalid_key().into_response())
+            .ok_or_else(BybitError::invalid_key)
     }
 
-    fn unknown_key(_: &SignedRequest) -> Response {
-        BybitError::invalid_key().into_response()
+    fn unknown_key(_: &SignedRequest) -> BybitError {
+        BybitError::invalid_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        verify(key, server_ms, request).map_err(BybitError::into_response)
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
+        verify(key, server_ms, request)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {

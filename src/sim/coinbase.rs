@@ -318,6 +318,7 @@ pub struct Coinbase;
 
 impl SignedApi for Coinbase {
     const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
 
     /// The key a token claims to be signed by (its header's `kid`), before any verification.
     fn api_key(request: &SignedRequest) -> Result<String, Response> {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use hmac::{Hmac, Mac};
@@ -120,7 +120,9 @@ impl GateError {
             "System under maintenance, please try again later",
         )
     }
+}
 
+impl IntoResponse for GateError {
     fn into_response(self) -> Response {
         json_reply(
             self.status,
@@ -329,19 +331,18 @@ pub struct Gate;
 
 impl SignedApi for Gate {
     const KIND: ExchangeKind = KIND;
+    type Refusal = GateError;
 
-    fn api_key(request: &SignedRequest) -> Result<String, Response> {
-        api_key_of(&request.headers)
-            .map(str::to_string)
-            .map_err(GateError::into_response)
+    fn api_key(request: &SignedRequest) -> Result<String, GateError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
 
-    fn unknown_key(_: &SignedRequest) -> Response {
-        GateError::invalid_key().into_response()
+    fn unknown_key(_: &SignedRequest) -> GateError {
+        GateError::invalid_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        verify(key, server_ms, request).map_err(GateError::into_response)
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
+        verify(key, server_ms, request)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {

@@ -358,6 +358,7 @@ pub struct Htx;
 
 impl SignedApi for Htx {
     const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
 
     /// A missing AccessKeyId is answered like an unknown one [uncertain: the docs name
     /// `api-signature-check-failed` / `login-required` for missing parameters without bodies].

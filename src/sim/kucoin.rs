@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
@@ -105,7 +105,9 @@ impl KucoinError {
     fn internal() -> KucoinError {
         KucoinError::new(StatusCode::OK, "500000", "Internal Server Error")
     }
+}
 
+impl IntoResponse for KucoinError {
     fn into_response(self) -> Response {
         json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
     }
@@ -308,19 +310,18 @@ pub struct Kucoin;
 
 impl SignedApi for Kucoin {
     const KIND: ExchangeKind = KIND;
+    type Refusal = KucoinError;
 
-    fn api_key(request: &SignedRequest) -> Result<String, Response> {
-        api_key_of(&request.headers)
-            .map(str::to_string)
-            .map_err(KucoinError::into_response)
+    fn api_key(request: &SignedRequest) -> Result<String, KucoinError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
 
-    fn unknown_key(_: &SignedRequest) -> Response {
-        KucoinError::unknown_key().into_response()
+    fn unknown_key(_: &SignedRequest) -> KucoinError {
+        KucoinError::unknown_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        verify(key, server_ms, request).map_err(KucoinError::into_response)
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), KucoinError> {
+        verify(key, server_ms, request)
     }
 
     /// KuCoin's signed endpoints do not look at exchange-wide maintenance: `/api/v1/status`

@@ -274,6 +274,7 @@ pub struct Spot;
 
 impl SignedApi for Spot {
     const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
 
     fn api_key(request: &SignedRequest) -> Result<String, Response> {
         match request.header("x-mexc-apikey") {
@@ -415,6 +416,7 @@ fn unauthorized() -> Response {
 
 impl SignedApi for Futures {
     const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
 
     fn api_key(request: &SignedRequest) -> Result<String, Response> {
         request

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
@@ -120,7 +120,9 @@ impl OkxError {
             "Rate limit reached. Please refer to API documentation and throttle requests accordingly",
         )
     }
+}
 
+impl IntoResponse for OkxError {
     fn into_response(self) -> Response {
         let body = if self.status == StatusCode::OK {
             json!({"code": self.code, "msg": self.msg, "data": []})
@@ -353,19 +355,18 @@ pub struct Okx;
 
 impl SignedApi for Okx {
     const KIND: ExchangeKind = KIND;
+    type Refusal = OkxError;
 
-    fn api_key(request: &SignedRequest) -> Result<String, Response> {
-        api_key_of(&request.headers)
-            .map(str::to_string)
-            .map_err(OkxError::into_response)
+    fn api_key(request: &SignedRequest) -> Result<String, OkxError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
 
-    fn unknown_key(_: &SignedRequest) -> Response {
-        OkxError::unknown_key().into_response()
+    fn unknown_key(_: &SignedRequest) -> OkxError {
+        OkxError::unknown_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
-        verify(key, server_ms, request).map_err(OkxError::into_response)
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
+        verify(key, server_ms, request)
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::{rate_limit_reply, transport_fault, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -94,16 +94,19 @@ pub struct Verified<'a> {
 pub trait SignedApi: Send + Sync + 'static {
     const KIND: ExchangeKind;
 
+    /// A refusal in the exchange's own words (its error type, or a reply already rendered).
+    type Refusal: IntoResponse;
+
     /// The API key the request names, or the exchange's refusal when it names none (or one of
     /// the wrong form).
-    fn api_key(request: &SignedRequest) -> Result<String, Response>;
+    fn api_key(request: &SignedRequest) -> Result<String, Self::Refusal>;
 
     /// The exchange's refusal of a key it does not know.
-    fn unknown_key(request: &SignedRequest) -> Response;
+    fn unknown_key(request: &SignedRequest) -> Self::Refusal;
 
     /// Checks the request as the exchange does (signed bytes, time window, passphrase), against
     /// the exchange's clock `server_ms`; the exchange's refusal when anything is off.
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response>;
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Self::Refusal>;
 
     /// The reply to a verified request while the whole exchange is in maintenance (the scenario
     /// file's `maintenance`); `None` where the exchange's signed endpoints do not look at it.
@@ -141,17 +144,17 @@ pub async fn signed<A: SignedApi>(
 pub async fn answer_signed<A: SignedApi>(state: &SimState, request: &SignedRequest) -> Response {
     let api_key = match A::api_key(request) {
         Ok(api_key) => api_key,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let Some(key) = state.key(A::KIND, &api_key) else {
-        return A::unknown_key(request);
+        return A::unknown_key(request).into_response();
     };
     if let Some(fault) = transport_fault(key.scenario).await {
         return fault;
     }
     let server_ms = state.server_time_ms(A::KIND, Some(&key));
     if let Err(refusal) = A::verify(&key, server_ms, request) {
-        return refusal;
+        return refusal.into_response();
     }
     let verified = Verified {
         state,
