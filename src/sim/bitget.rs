@@ -187,58 +187,6 @@ pub fn signed_query_of(raw: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Verifies a signed request as Bitget does, from the raw request: headers present, timestamp
-/// well-formed and within the window of `server_now_ms`, passphrase, then the signature.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    request: &SignedRequest,
-) -> Result<(), BitgetError> {
-    let SignedRequest {
-        method,
-        uri,
-        headers,
-        body,
-        ..
-    } = request;
-    api_key_of(headers)?;
-    let sign = header(headers, "ACCESS-SIGN")
-        .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;
-    let ts_text = header(headers, "ACCESS-TIMESTAMP")
-        .ok_or_else(|| BitgetError::bad("40003", "ACCESS_TIMESTAMP cannot be empty"))?;
-    let passphrase = header(headers, "ACCESS-PASSPHRASE")
-        .ok_or_else(|| BitgetError::bad("40011", "ACCESS_PASSPHRASE cannot be empty"))?;
-
-    let ts: i64 = ts_text
-        .parse()
-        .map_err(|_| BitgetError::bad("40005", "Invalid ACCESS_TIMESTAMP"))?;
-    if (ts - server_now_ms).abs() > RECV_WINDOW_MS {
-        return Err(BitgetError::bad("40008", "Request timestamp expired"));
-    }
-
-    // The passphrase travels in clear and is compared as it is.
-    if Some(passphrase) != key.passphrase.as_deref() {
-        return Err(BitgetError::bad("40012", "apikey/password is incorrect"));
-    }
-
-    // Unlike KuCoin and OKX, what is signed is the query decoded.
-    let query =
-        signed_query_of(uri.query().unwrap_or("")).ok_or_else(BitgetError::bad_signature)?;
-    let mut signed = Vec::with_capacity(64 + query.len() + body.len());
-    signed.extend_from_slice(ts_text.as_bytes());
-    signed.extend_from_slice(method.as_str().as_bytes());
-    signed.extend_from_slice(uri.path().as_bytes());
-    if !query.is_empty() {
-        signed.push(b'?');
-        signed.extend_from_slice(&query);
-    }
-    signed.extend_from_slice(body);
-    if sign != hmac_base64(&key.api_secret, &signed) {
-        return Err(BitgetError::bad_signature());
-    }
-    Ok(())
-}
-
 /// The permission codes a key with `grants` holds, as `/api/v2/spot/account/info` lists them:
 /// spot read-write when it may trade (read-only otherwise), futures orders and positions
 /// read-write, wallet withdrawal.
@@ -352,8 +300,55 @@ impl SignedApi for Bitget {
         BitgetError::bad("40006", "Invalid ACCESS_KEY")
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BitgetError> {
-        verify(key, server_ms, request)
+    /// Verifies a signed request as Bitget does, from the raw request: headers present, timestamp
+    /// well-formed and within the window of `server_now_ms`, passphrase, then the signature.
+    fn verify(
+        key: &SimKey,
+        server_now_ms: i64,
+        request: &SignedRequest,
+    ) -> Result<(), BitgetError> {
+        let (method, uri, headers, body) = (
+            &request.method,
+            &request.uri,
+            &request.headers,
+            &request.body,
+        );
+        api_key_of(headers)?;
+        let sign = header(headers, "ACCESS-SIGN")
+            .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;
+        let ts_text = header(headers, "ACCESS-TIMESTAMP")
+            .ok_or_else(|| BitgetError::bad("40003", "ACCESS_TIMESTAMP cannot be empty"))?;
+        let passphrase = header(headers, "ACCESS-PASSPHRASE")
+            .ok_or_else(|| BitgetError::bad("40011", "ACCESS_PASSPHRASE cannot be empty"))?;
+
+        let ts: i64 = ts_text
+            .parse()
+            .map_err(|_| BitgetError::bad("40005", "Invalid ACCESS_TIMESTAMP"))?;
+        if (ts - server_now_ms).abs() > RECV_WINDOW_MS {
+            return Err(BitgetError::bad("40008", "Request timestamp expired"));
+        }
+
+        // The passphrase travels in clear and is compared as it is.
+        if Some(passphrase) != key.passphrase.as_deref() {
+            return Err(BitgetError::bad("40012", "apikey/password is incorrect"));
+        }
+
+        // Unlike KuCoin and OKX, what is signed is the query decoded.
+        let query =
+            signed_query_of(uri.query().unwrap_or("")).ok_or_else(BitgetError::bad_signature)?;
+        let mut signed = Vec::with_capacity(64 + query.len() + body.len());
+        signed.extend_from_slice(ts_text.as_bytes());
+        signed.extend_from_slice(method.as_str().as_bytes());
+        signed.extend_from_slice(uri.path().as_bytes());
+        if !query.is_empty() {
+            signed.push(b'?');
+            signed.extend_from_slice(&query);
+        }
+        signed.extend_from_slice(body);
+        if sign != hmac_base64(&key.api_secret, &signed) {
+            return Err(BitgetError::bad_signature());
+        }
+        Ok(())
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -468,7 +463,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BitgetError> {
-        verify(
+        Bitget::verify(
             &key(Scenario::Valid),
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),

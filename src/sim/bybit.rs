@@ -205,66 +205,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// Verifies a signed request for `key` exactly as Bybit does: the timestamp window against
-/// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
-/// recvWindow (as received) + the raw query (GET) or raw body (anything else).
-pub fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
-    let SignedRequest {
-        method,
-        uri,
-        headers,
-        body,
-        ..
-    } = request;
-    let (Some(ts_text), Some(sign)) = (
-        header(headers, "X-BAPI-TIMESTAMP"),
-        header(headers, "X-BAPI-SIGN"),
-    ) else {
-        // Missing auth headers: the docs' HTTP 401 case.
-        return Err(BybitError::new(
-            StatusCode::UNAUTHORIZED,
-            10003,
-            "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
-        ));
-    };
-    let window_text = header(headers, "X-BAPI-RECV-WINDOW");
-    let recv_window = match window_text {
-        None => RECV_WINDOW_MS,
-        Some(text) => match text.trim().parse::<i64>() {
-            Ok(w) if w > 0 => w,
-            _ => return Err(BybitError::params("recv_window is invalid")),
-        },
-    };
-    let Ok(ts) = ts_text.trim().parse::<i64>() else {
-        return Err(BybitError::outside_window(
-            ts_text,
-            server_now_ms,
-            recv_window,
-        ));
-    };
-    if !(server_now_ms - recv_window <= ts && ts < server_now_ms + MAX_AHEAD_MS) {
-        return Err(BybitError::outside_window(
-            ts_text,
-            server_now_ms,
-            recv_window,
-        ));
-    }
-
-    let mut signed = Vec::with_capacity(64 + body.len());
-    signed.extend_from_slice(ts_text.as_bytes());
-    signed.extend_from_slice(key.api_key.as_bytes());
-    signed.extend_from_slice(window_text.unwrap_or("").as_bytes());
-    if method == Method::GET {
-        signed.extend_from_slice(uri.query().unwrap_or("").as_bytes());
-    } else {
-        signed.extend_from_slice(body);
-    }
-    if sign != hmac_hex(&key.api_secret, &signed) {
-        return Err(BybitError::bad_signature());
-    }
-    Ok(())
-}
-
 /// The `permissions` object query-api lists for `grants`: exactly the granted rights.
 pub fn permissions(grants: Grants) -> Value {
     let when = |granted: bool, items: &[&str]| -> Vec<String> {
@@ -419,8 +359,63 @@ impl SignedApi for Bybit {
         BybitError::invalid_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
-        verify(key, server_ms, request)
+    /// Verifies a signed request for `key` exactly as Bybit does: the timestamp window against
+    /// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
+    /// recvWindow (as received) + the raw query (GET) or raw body (anything else).
+    fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
+        let (method, uri, headers, body) = (
+            &request.method,
+            &request.uri,
+            &request.headers,
+            &request.body,
+        );
+        let (Some(ts_text), Some(sign)) = (
+            header(headers, "X-BAPI-TIMESTAMP"),
+            header(headers, "X-BAPI-SIGN"),
+        ) else {
+            // Missing auth headers: the docs' HTTP 401 case.
+            return Err(BybitError::new(
+                StatusCode::UNAUTHORIZED,
+                10003,
+                "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
+            ));
+        };
+        let window_text = header(headers, "X-BAPI-RECV-WINDOW");
+        let recv_window = match window_text {
+            None => RECV_WINDOW_MS,
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(w) if w > 0 => w,
+                _ => return Err(BybitError::params("recv_window is invalid")),
+            },
+        };
+        let Ok(ts) = ts_text.trim().parse::<i64>() else {
+            return Err(BybitError::outside_window(
+                ts_text,
+                server_now_ms,
+                recv_window,
+            ));
+        };
+        if !(server_now_ms - recv_window <= ts && ts < server_now_ms + MAX_AHEAD_MS) {
+            return Err(BybitError::outside_window(
+                ts_text,
+                server_now_ms,
+                recv_window,
+            ));
+        }
+
+        let mut signed = Vec::with_capacity(64 + body.len());
+        signed.extend_from_slice(ts_text.as_bytes());
+        signed.extend_from_slice(key.api_key.as_bytes());
+        signed.extend_from_slice(window_text.unwrap_or("").as_bytes());
+        if method == Method::GET {
+            signed.extend_from_slice(uri.query().unwrap_or("").as_bytes());
+        } else {
+            signed.extend_from_slice(body);
+        }
+        if sign != hmac_hex(&key.api_secret, &signed) {
+            return Err(BybitError::bad_signature());
+        }
+        Ok(())
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -493,7 +488,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BybitError> {
-        verify(
+        Bybit::verify(
             &key(Scenario::Valid),
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),

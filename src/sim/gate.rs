@@ -188,39 +188,6 @@ pub fn sign(
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
-/// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
-pub fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
-    let SignedRequest {
-        method,
-        uri,
-        headers,
-        body,
-        ..
-    } = request;
-    api_key_of(headers)?;
-    let timestamp = header(headers, "Timestamp").unwrap_or_default();
-    // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
-    let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
-    if !seconds.is_finite() || (server_now_ms as f64 - seconds * 1000.0).abs() > WINDOW_MS as f64 {
-        return Err(GateError::expired());
-    }
-
-    let expected = sign(
-        &key.api_secret,
-        method.as_str(),
-        uri.path(),
-        uri.query().unwrap_or(""),
-        body,
-        timestamp,
-    );
-    // Gate's behaviour on upper-case hex is undocumented; an exact comparison refuses it.
-    if header(headers, "SIGN") != Some(expected.as_str()) {
-        return Err(GateError::bad_signature());
-    }
-    Ok(())
-}
-
 /// The `perms` list of a key with `grants`: exactly the granted groups.
 ///
 /// The withdrawal group's name in this list is not documented ([uncertain]; the SDK's enum has
@@ -341,8 +308,38 @@ impl SignedApi for Gate {
         GateError::invalid_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
-        verify(key, server_ms, request)
+    /// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
+    /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
+    fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
+        let (method, uri, headers, body) = (
+            &request.method,
+            &request.uri,
+            &request.headers,
+            &request.body,
+        );
+        api_key_of(headers)?;
+        let timestamp = header(headers, "Timestamp").unwrap_or_default();
+        // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
+        let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
+        if !seconds.is_finite()
+            || (server_now_ms as f64 - seconds * 1000.0).abs() > WINDOW_MS as f64
+        {
+            return Err(GateError::expired());
+        }
+
+        let expected = sign(
+            &key.api_secret,
+            method.as_str(),
+            uri.path(),
+            uri.query().unwrap_or(""),
+            body,
+            timestamp,
+        );
+        // Gate's behaviour on upper-case hex is undocumented; an exact comparison refuses it.
+        if header(headers, "SIGN") != Some(expected.as_str()) {
+            return Err(GateError::bad_signature());
+        }
+        Ok(())
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -424,7 +421,7 @@ mod tests {
         body: &str,
         now: i64,
     ) -> Result<(), GateError> {
-        verify(
+        Gate::verify(
             &key(Scenario::Valid),
             now,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
@@ -468,7 +465,7 @@ mod tests {
                  c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0",
             ),
         );
-        verify(
+        Gate::verify(
             &sim_key,
             1_541_993_715_000,
             &SignedRequest::new(

@@ -169,48 +169,6 @@ pub fn api_key_of(headers: &HeaderMap) -> Result<&str, KucoinError> {
     Ok(header(headers, "KC-API-KEY").unwrap_or_default())
 }
 
-/// Verifies a signed request for `key` exactly as KuCoin does: timestamp window against
-/// `server_now_ms`, passphrase (HMAC'd, key version 2 or 3), then the signature over
-/// timestamp + METHOD + path + `?query` as received + raw body.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    request: &SignedRequest,
-) -> Result<(), KucoinError> {
-    let SignedRequest {
-        method,
-        uri,
-        headers,
-        body,
-        ..
-    } = request;
-    api_key_of(headers)?;
-    let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
-    let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
-    if (ts - server_now_ms).abs() >= WINDOW_MS {
-        return Err(KucoinError::bad_timestamp());
-    }
-
-    // Version 2 and 3 keys send the passphrase HMAC'd with the secret; the simulator's keys are
-    // all such keys, so a missing or other version (a plaintext passphrase) is refused.
-    let version = header(headers, "KC-API-KEY-VERSION").unwrap_or("");
-    let sent = header(headers, "KC-API-PASSPHRASE").unwrap_or_default();
-    let expected = hmac_base64(
-        &key.api_secret,
-        key.passphrase.as_deref().unwrap_or("").as_bytes(),
-    );
-    if !matches!(version, "2" | "3") || sent != expected {
-        return Err(KucoinError::bad_passphrase());
-    }
-
-    let signed = timestamp_method_path_body(ts_text, method, uri, body);
-    let expected = hmac_base64(&key.api_secret, &signed);
-    if header(headers, "KC-API-SIGN") != Some(expected.as_str()) {
-        return Err(KucoinError::bad_signature());
-    }
-    Ok(())
-}
-
 /// The masked whitelist KuCoin shows: first and last octet, `**` between (`127.**.1`).
 fn masked(ip: &str) -> String {
     let parts: Vec<&str> = ip.split('.').collect();
@@ -320,8 +278,45 @@ impl SignedApi for Kucoin {
         KucoinError::unknown_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), KucoinError> {
-        verify(key, server_ms, request)
+    /// Verifies a signed request for `key` exactly as KuCoin does: timestamp window against
+    /// `server_now_ms`, passphrase (HMAC'd, key version 2 or 3), then the signature over
+    /// timestamp + METHOD + path + `?query` as received + raw body.
+    fn verify(
+        key: &SimKey,
+        server_now_ms: i64,
+        request: &SignedRequest,
+    ) -> Result<(), KucoinError> {
+        let (method, uri, headers, body) = (
+            &request.method,
+            &request.uri,
+            &request.headers,
+            &request.body,
+        );
+        api_key_of(headers)?;
+        let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
+        let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
+        if (ts - server_now_ms).abs() >= WINDOW_MS {
+            return Err(KucoinError::bad_timestamp());
+        }
+
+        // Version 2 and 3 keys send the passphrase HMAC'd with the secret; the simulator's keys are
+        // all such keys, so a missing or other version (a plaintext passphrase) is refused.
+        let version = header(headers, "KC-API-KEY-VERSION").unwrap_or("");
+        let sent = header(headers, "KC-API-PASSPHRASE").unwrap_or_default();
+        let expected = hmac_base64(
+            &key.api_secret,
+            key.passphrase.as_deref().unwrap_or("").as_bytes(),
+        );
+        if !matches!(version, "2" | "3") || sent != expected {
+            return Err(KucoinError::bad_passphrase());
+        }
+
+        let signed = timestamp_method_path_body(ts_text, method, uri, body);
+        let expected = hmac_base64(&key.api_secret, &signed);
+        if header(headers, "KC-API-SIGN") != Some(expected.as_str()) {
+            return Err(KucoinError::bad_signature());
+        }
+        Ok(())
     }
 
     /// KuCoin's signed endpoints do not look at exchange-wide maintenance: `/api/v1/status`
@@ -408,7 +403,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), KucoinError> {
-        verify(
+        Kucoin::verify(
             &key(Scenario::Valid),
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
@@ -448,7 +443,7 @@ mod tests {
             "KC-API-SIGN",
             HeaderValue::from_static("7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="),
         );
-        verify(
+        Kucoin::verify(
             &key(Scenario::Valid),
             1_547_015_186_532,
             &SignedRequest::new(

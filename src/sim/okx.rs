@@ -236,40 +236,6 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_millis())
 }
 
-/// Verifies a signed request for `key` exactly as OKX does: environment, timestamp format and
-/// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
-/// path + `?query` as received + raw body.
-pub fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
-    let SignedRequest {
-        method,
-        uri,
-        headers,
-        body,
-        ..
-    } = request;
-    api_key_of(headers)?;
-    // The simulator's keys are production keys: a demo-trading request does not match them.
-    if header(headers, "x-simulated-trading") == Some("1") {
-        return Err(OkxError::wrong_environment());
-    }
-    let ts_text = header(headers, "OK-ACCESS-TIMESTAMP").unwrap_or_default();
-    let ts = parse_timestamp(ts_text).ok_or_else(OkxError::bad_timestamp)?;
-    if (ts - server_now_ms).abs() > WINDOW_MS {
-        return Err(OkxError::expired());
-    }
-    // Sent in clear and not signed: checked on its own, so a wrong passphrase is 50105 even
-    // when the signature is right.
-    if header(headers, "OK-ACCESS-PASSPHRASE") != Some(key.passphrase.as_deref().unwrap_or("")) {
-        return Err(OkxError::bad_passphrase());
-    }
-    let signed = timestamp_method_path_body(ts_text, method, uri, body);
-    let expected = hmac_base64(&key.api_secret, &signed);
-    if header(headers, "OK-ACCESS-SIGN") != Some(expected.as_str()) {
-        return Err(OkxError::bad_signature());
-    }
-    Ok(())
-}
-
 /// The permissions `account/config` lists for a key with these rights, in the documented
 /// example's order (`read_only,withdraw,trade`), which is not alphabetical: a client must not
 /// depend on the order.
@@ -365,8 +331,38 @@ impl SignedApi for Okx {
         OkxError::unknown_key()
     }
 
-    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
-        verify(key, server_ms, request)
+    /// Verifies a signed request for `key` exactly as OKX does: environment, timestamp format and
+    /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
+    /// path + `?query` as received + raw body.
+    fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
+        let (method, uri, headers, body) = (
+            &request.method,
+            &request.uri,
+            &request.headers,
+            &request.body,
+        );
+        api_key_of(headers)?;
+        // The simulator's keys are production keys: a demo-trading request does not match them.
+        if header(headers, "x-simulated-trading") == Some("1") {
+            return Err(OkxError::wrong_environment());
+        }
+        let ts_text = header(headers, "OK-ACCESS-TIMESTAMP").unwrap_or_default();
+        let ts = parse_timestamp(ts_text).ok_or_else(OkxError::bad_timestamp)?;
+        if (ts - server_now_ms).abs() > WINDOW_MS {
+            return Err(OkxError::expired());
+        }
+        // Sent in clear and not signed: checked on its own, so a wrong passphrase is 50105 even
+        // when the signature is right.
+        if header(headers, "OK-ACCESS-PASSPHRASE") != Some(key.passphrase.as_deref().unwrap_or(""))
+        {
+            return Err(OkxError::bad_passphrase());
+        }
+        let signed = timestamp_method_path_body(ts_text, method, uri, body);
+        let expected = hmac_base64(&key.api_secret, &signed);
+        if header(headers, "OK-ACCESS-SIGN") != Some(expected.as_str()) {
+            return Err(OkxError::bad_signature());
+        }
+        Ok(())
     }
 
     fn exchange_maintenance(_: &Verified) -> Option<Response> {
@@ -451,7 +447,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), OkxError> {
-        verify(
+        Okx::verify(
             &key(Scenario::Valid),
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
