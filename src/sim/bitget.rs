@@ -307,12 +307,7 @@ impl SignedApi for Bitget {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), BitgetError> {
-        let (method, uri, headers, body) = (
-            &request.method,
-            &request.uri,
-            &request.headers,
-            &request.body,
-        );
+        let (method, uri, headers, body) = request.parts();
         api_key_of(headers)?;
         let sign = header(headers, "ACCESS-SIGN")
             .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;

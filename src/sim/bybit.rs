@@ -363,12 +363,7 @@ impl SignedApi for Bybit {
     /// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
     /// recvWindow (as received) + the raw query (GET) or raw body (anything else).
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
-        let (method, uri, headers, body) = (
-            &request.method,
-            &request.uri,
-            &request.headers,
-            &request.body,
-        );
+        let (method, uri, headers, body) = request.parts();
         let (Some(ts_text), Some(sign)) = (
             header(headers, "X-BAPI-TIMESTAMP"),
             header(headers, "X-BAPI-SIGN"),

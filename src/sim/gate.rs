@@ -311,12 +311,7 @@ impl SignedApi for Gate {
     /// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
     /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
-        let (method, uri, headers, body) = (
-            &request.method,
-            &request.uri,
-            &request.headers,
-            &request.body,
-        );
+        let (method, uri, headers, body) = request.parts();
         api_key_of(headers)?;
         let timestamp = header(headers, "Timestamp").unwrap_or_default();
         // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.

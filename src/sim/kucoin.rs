@@ -286,12 +286,7 @@ impl SignedApi for Kucoin {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), KucoinError> {
-        let (method, uri, headers, body) = (
-            &request.method,
-            &request.uri,
-            &request.headers,
-            &request.body,
-        );
+        let (method, uri, headers, body) = request.parts();
         api_key_of(headers)?;
         let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
         let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;

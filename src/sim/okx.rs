@@ -335,12 +335,7 @@ impl SignedApi for Okx {
     /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
     /// path + `?query` as received + raw body.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
-        let (method, uri, headers, body) = (
-            &request.method,
-            &request.uri,
-            &request.headers,
-            &request.body,
-        );
+        let (method, uri, headers, body) = request.parts();
         api_key_of(headers)?;
         // The simulator's keys are production keys: a demo-trading request does not match them.
         if header(headers, "x-simulated-trading") == Some("1") {

@@ -50,6 +50,11 @@ impl SignedRequest {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Method, URI, headers and body, borrowed together.
+    pub fn parts(&self) -> (&Method, &Uri, &HeaderMap, &[u8]) {
+        (&self.method, &self.uri, &self.headers, &self.body)
+    }
+
     /// The raw query, as received (empty when there is none).
     pub fn query(&self) -> &str {
         self.uri.query().unwrap_or("")
