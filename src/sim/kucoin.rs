@@ -17,7 +17,9 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::mac::hmac_base64;
-use super::pipeline::{signed, timestamp_method_path_body, SignedApi, SignedRequest, Verified};
+use super::pipeline::{
+    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+};
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -286,7 +288,7 @@ impl SignedApi for Kucoin {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), KucoinError> {
-        let (method, uri, headers, body) = request.parts();
+        let headers = &request.headers;
         api_key_of(headers)?;
         let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
         let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
@@ -306,8 +308,7 @@ impl SignedApi for Kucoin {
             return Err(KucoinError::bad_passphrase());
         }
 
-        let signed = timestamp_method_path_body(ts_text, method, uri, body);
-        let expected = hmac_base64(&key.api_secret, &signed);
+        let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
         if header(headers, "KC-API-SIGN") != Some(expected.as_str()) {
             return Err(KucoinError::bad_signature());
         }

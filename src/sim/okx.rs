@@ -20,8 +20,9 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::mac::hmac_base64;
-use super::pipeline::{signed, timestamp_method_path_body, SignedApi, SignedRequest, Verified};
+use super::pipeline::{
+    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+};
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -335,7 +336,7 @@ impl SignedApi for Okx {
     /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
     /// path + `?query` as received + raw body.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
-        let (method, uri, headers, body) = request.parts();
+        let headers = &request.headers;
         api_key_of(headers)?;
         // The simulator's keys are production keys: a demo-trading request does not match them.
         if header(headers, "x-simulated-trading") == Some("1") {
@@ -352,8 +353,7 @@ impl SignedApi for Okx {
         {
             return Err(OkxError::bad_passphrase());
         }
-        let signed = timestamp_method_path_body(ts_text, method, uri, body);
-        let expected = hmac_base64(&key.api_secret, &signed);
+        let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
         if header(headers, "OK-ACCESS-SIGN") != Some(expected.as_str()) {
             return Err(OkxError::bad_signature());
         }
@@ -391,6 +391,7 @@ impl SignedApi for Okx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::mac::hmac_base64;
     use axum::http::HeaderValue;
     use axum::http::Method;
 

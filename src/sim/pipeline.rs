@@ -18,6 +18,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
+use super::mac::hmac_base64;
 use super::{rate_limit_reply, transport_fault, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -65,14 +66,14 @@ impl SignedRequest {
     }
 }
 
-/// The string KuCoin and OKX sign: `timestamp + METHOD + path + ?query + body`, the query
-/// and body exactly as received (no `?` when there is no query).
-pub fn timestamp_method_path_body(
+/// The signature KuCoin and OKX expect: base64 HMAC-SHA256 over `timestamp + METHOD + path +
+/// ?query + body`, the query and body exactly as received (no `?` when there is no query).
+pub fn timestamp_method_path_body_sign(
+    secret: &str,
     timestamp: &str,
-    method: &Method,
-    uri: &Uri,
-    body: &[u8],
-) -> Vec<u8> {
+    request: &SignedRequest,
+) -> String {
+    let (method, uri, _, body) = request.parts();
     let mut signed = Vec::with_capacity(64 + body.len());
     signed.extend_from_slice(timestamp.as_bytes());
     signed.extend_from_slice(method.as_str().as_bytes());
@@ -82,7 +83,7 @@ pub fn timestamp_method_path_body(
         signed.extend_from_slice(query.as_bytes());
     }
     signed.extend_from_slice(body);
-    signed
+    hmac_base64(secret, &signed)
 }
 
 /// A request whose signature checked out, for a known key.
