@@ -150,6 +150,15 @@ async fn prune_deliveries(store: &HistoryStore) {
     }
 }
 
+/// The id an alert's event carries on channels read by machines (the webhook): its outbox
+/// record's number and creation time (`18c5a3f0e2b7d40-2a`, hex), both written once with the
+/// record. So it is the same at every attempt and after a restart, and a receiver can drop the
+/// duplicate a crash between a send and its record can cause; the time keeps it distinct
+/// from the ids of a state directory that was wiped and started counting again.
+pub fn event_id(entry: &OutboxEntry) -> String {
+    format!("{:x}-{:x}", entry.created_at.timestamp_micros(), entry.id)
+}
+
 /// One send: the alerts going to one recipient as one message.
 struct Outgoing {
     recipient: Recipient,
@@ -217,10 +226,11 @@ async fn round(
             Some(head) if head.next_attempt_at > now => wake_at(head.next_attempt_at),
             Some(_) => {
                 // More than one digest's worth waiting for this recipient: come back at once.
-                more_waiting |= queue.len() > DIGEST_MAX;
+                let digest_max = recipient.channel().digest_max();
+                more_waiting |= queue.len() > digest_max;
                 sends.push(Outgoing {
                     recipient: recipient.clone(),
-                    batch: queue.into_iter().take(DIGEST_MAX).collect(),
+                    batch: queue.into_iter().take(digest_max).collect(),
                 });
             }
             None => {}
@@ -254,8 +264,16 @@ async fn round(
             continue;
         };
         running.spawn(async move {
-            let alerts: Vec<_> = batch.iter().map(|e| e.alert.clone()).collect();
-            let result = notifier.deliver(&recipient, &alerts).await;
+            let result = match &batch[..] {
+                [alone] => {
+                    let id = event_id(alone);
+                    notifier.deliver_event(&recipient, &id, &alone.alert).await
+                }
+                _ => {
+                    let alerts: Vec<_> = batch.iter().map(|e| e.alert.clone()).collect();
+                    notifier.deliver(&recipient, &alerts).await
+                }
+            };
             (recipient, batch, result)
         });
     }
@@ -419,6 +437,7 @@ mod tests {
             message: message.to_string(),
             remedy: None,
             previous: None,
+            last_check: None,
         };
         (recipient, alert)
     }

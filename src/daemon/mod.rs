@@ -304,5 +304,10 @@ fn build_notifiers(config: &Config) -> Result<Notifiers, String> {
         let email = crate::notifier::email::Email::new(email).map_err(|e| e.to_string())?;
         notifiers.add(Arc::new(email));
     }
+    if !config.alerts.webhook.is_empty() {
+        let webhook = crate::notifier::webhook::Webhook::new(&config.alerts.webhook)
+            .map_err(|e| e.to_string())?;
+        notifiers.add(Arc::new(webhook));
+    }
     Ok(notifiers)
 }

@@ -6,6 +6,7 @@
 
 pub mod email;
 pub mod telegram;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::domain::{BoxFuture, Verdict};
 pub enum Channel {
     Telegram,
     Email,
+    Webhook,
 }
 
 impl Channel {
@@ -27,6 +29,16 @@ impl Channel {
         match self {
             Channel::Telegram => "telegram",
             Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    /// How many alerts may go to one recipient as one message. A webhook is read by a machine
+    /// that wants one event per change, each with its own id, so it gets them one at a time.
+    pub fn digest_max(self) -> usize {
+        match self {
+            Channel::Telegram | Channel::Email => crate::alert::delivery::DIGEST_MAX,
+            Channel::Webhook => 1,
         }
     }
 
@@ -57,6 +69,14 @@ impl Channel {
                 "unavailable",
                 "wrong_channel",
             ],
+            Channel::Webhook => &[
+                "expired",
+                "rate_limited",
+                "rejected",
+                "timeout",
+                "unavailable",
+                "wrong_channel",
+            ],
         }
     }
 }
@@ -76,6 +96,9 @@ pub enum Audience {
 pub enum Recipient {
     Telegram { chat_id: i64 },
     Email { address: String, audience: Audience },
+    /// A `[[alerts.webhook]]` target, by [`crate::config::WebhookConfig::target`] (host and a
+    /// fingerprint of the URL: the URL itself may carry a token and stays out of the store).
+    Webhook { target: String },
 }
 
 impl Recipient {
@@ -83,6 +106,7 @@ impl Recipient {
         match self {
             Recipient::Telegram { .. } => Channel::Telegram,
             Recipient::Email { .. } => Channel::Email,
+            Recipient::Webhook { .. } => Channel::Webhook,
         }
     }
 }
@@ -126,6 +150,19 @@ pub trait Notifier: Send + Sync {
         recipient: &'a Recipient,
         alerts: &'a [Alert],
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+
+    /// Delivers one alert alone, named by `event_id`: the id of its outbox record, the same at
+    /// every attempt and after a restart, so a receiver can drop a duplicate. Channels read by
+    /// people have no use for it and send the alert as a one-alert [`Notifier::deliver`].
+    fn deliver_event<'a>(
+        &'a self,
+        recipient: &'a Recipient,
+        event_id: &'a str,
+        alert: &'a Alert,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        let _ = event_id;
+        self.deliver(recipient, std::slice::from_ref(alert))
+    }
 }
 
 /// What the Telegram bot's commands need from the running daemon.
