@@ -748,4 +748,55 @@ api_secret = "secret"
             .insert(crate::domain::Warning::IpWhitelistMissing);
         assert!(worth(base, noticed));
     }
+
+    #[test]
+    fn webhooks_get_connection_events_they_asked_for_with_the_last_check() {
+        let text = format!(
+            "{CONFIG}\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/all\"\nsecret = \"0123456789abcdef0123\"\n\
+             [[alerts.webhook]]\nurl = \"http://127.0.0.1:9/opened\"\nsecret = \"0123456789abcdef0123\"\n\
+             events = [\"opened\"]\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path()).unwrap();
+        let config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+        let all = config.alerts.webhook[0].target();
+        let opened_only = config.alerts.webhook[1].target();
+        let engine = AlertEngine::open(store.clone(), &config).unwrap();
+
+        engine.observe(&verdict(Status::Connected, 0)).unwrap();
+        let mut withdraw = verdict(Status::WithdrawEnabled, 1);
+        withdraw.permissions.withdraw = Some(true);
+        engine.observe(&withdraw).unwrap();
+        engine.observe(&verdict(Status::Connected, 2)).unwrap();
+        engine.observe(&verdict(Status::Connected, 3)).unwrap();
+
+        let to_webhooks: Vec<(String, AlertKind, Option<LastCheck>)> = store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.recipient {
+                Recipient::Webhook { target } => Some((target, e.alert.kind, e.alert.last_check)),
+                _ => None,
+            })
+            .collect();
+        let kinds: Vec<(&str, AlertKind)> = to_webhooks
+            .iter()
+            .map(|(t, k, _)| (if *t == all { "all" } else { "opened" }, *k))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("all", AlertKind::Opened),
+                ("opened", AlertKind::Opened),
+                ("all", AlertKind::Resolved)
+            ]
+        );
+        assert!(to_webhooks.iter().any(|(t, _, _)| *t == opened_only));
+        let opened = to_webhooks[0].2.as_ref().expect("the check that opened it");
+        assert_eq!(opened.status, Status::WithdrawEnabled);
+        assert_eq!(opened.permissions.withdraw, Some(true));
+        let resolved = to_webhooks[2].2.as_ref().expect("the check that resolved it");
+        assert_eq!(resolved.status, Status::Connected);
+        assert_eq!(resolved.checked_at, verdict(Status::Connected, 3).checked_at);
+    }
 }
