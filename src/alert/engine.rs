@@ -795,8 +795,14 @@ api_secret = "secret"
         let opened = to_webhooks[0].2.as_ref().expect("the check that opened it");
         assert_eq!(opened.status, Status::WithdrawEnabled);
         assert_eq!(opened.permissions.withdraw, Some(true));
-        let resolved = to_webhooks[2].2.as_ref().expect("the check that resolved it");
+        let resolved = to_webhooks[2]
+            .2
+            .as_ref()
+            .expect("the check that resolved it");
         assert_eq!(resolved.status, Status::Connected);
-        assert_eq!(resolved.checked_at, verdict(Status::Connected, 3).checked_at);
+        assert_eq!(
+            resolved.checked_at,
+            verdict(Status::Connected, 3).checked_at
+        );
     }
 }

@@ -462,7 +462,10 @@ fn webhook_targets_load_with_defaults_and_a_redacted_debug() {
     assert!(first.target().starts_with("platform.example.com#"));
     assert!(!format!("{config:?}").contains(WEBHOOK_SECRET));
     assert!(
-        config.warnings.iter().any(|w| w.contains("alerts.webhook[0].secret")),
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("alerts.webhook[0].secret")),
         "{:?}",
         config.warnings
     );
@@ -473,7 +476,9 @@ fn webhook_mistakes_are_refused_naming_the_target() {
     let secret = format!("secret = \"{WEBHOOK_SECRET}\"");
     for (body, expected) in [
         (
-            format!("url = \"https://h.example.com/\"\n{secret}\nevents = [\"opened\", \"paused\"]"),
+            format!(
+                "url = \"https://h.example.com/\"\n{secret}\nevents = [\"opened\", \"paused\"]"
+            ),
             "alerts.webhook[0].events[1]: unknown event \"paused\"",
         ),
         (

@@ -94,11 +94,18 @@ pub enum Audience {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "channel")]
 pub enum Recipient {
-    Telegram { chat_id: i64 },
-    Email { address: String, audience: Audience },
+    Telegram {
+        chat_id: i64,
+    },
+    Email {
+        address: String,
+        audience: Audience,
+    },
     /// A `[[alerts.webhook]]` target, by [`crate::config::WebhookConfig::target`] (host and a
     /// fingerprint of the URL: the URL itself may carry a token and stays out of the store).
-    Webhook { target: String },
+    Webhook {
+        target: String,
+    },
 }
 
 impl Recipient {

@@ -131,7 +131,12 @@ impl Webhook {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, Utc::now()));
         let answer = read_answer(response).await;
-        Err(answer_error(&target.host, status.as_u16(), retry_after, &answer))
+        Err(answer_error(
+            &target.host,
+            status.as_u16(),
+            retry_after,
+            &answer,
+        ))
     }
 }
 
@@ -322,7 +327,9 @@ pub fn answer_error(
         },
         300..=399 => DeliveryError::Reject {
             reason: "rejected",
-            detail: format!("{detail} (a redirect is not followed: point the url at the final address)"),
+            detail: format!(
+                "{detail} (a redirect is not followed: point the url at the final address)"
+            ),
         },
         _ => DeliveryError::Reject {
             reason: "rejected",
@@ -476,7 +483,9 @@ mod tests {
     fn an_alert_not_about_a_connection_is_no_event() {
         let mut host = alert(AlertKind::Opened, Status::ClockSkew, None);
         host.subject = Subject::Host;
-        assert!(event_body("1-1", &host).unwrap_err().contains("this trading host"));
+        assert!(event_body("1-1", &host)
+            .unwrap_err()
+            .contains("this trading host"));
     }
 
     #[test]
@@ -509,10 +518,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(
-            parse_retry_after("12", now),
-            Some(Duration::from_secs(12))
-        );
+        assert_eq!(parse_retry_after("12", now), Some(Duration::from_secs(12)));
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
             Some(Duration::from_secs(60))

@@ -117,7 +117,10 @@ impl WebhookReceiver {
 
     /// The POSTs answered 2xx, in order.
     pub fn accepted(&self) -> Vec<Received> {
-        self.received().into_iter().filter(|r| r.accepted()).collect()
+        self.received()
+            .into_iter()
+            .filter(|r| r.accepted())
+            .collect()
     }
 }
 
