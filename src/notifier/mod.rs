@@ -33,12 +33,12 @@ impl Channel {
         }
     }
 
-    /// How many alerts may go to one recipient as one message. A webhook is read by a machine
-    /// that wants one event per change, each with its own id, so it gets them one at a time.
-    pub fn digest_max(self) -> usize {
+    /// Whether several alerts may go to one recipient as one message. A webhook is read by a
+    /// machine that wants one event per change, each with its own id: it gets them one by one.
+    pub fn digests(self) -> bool {
         match self {
-            Channel::Telegram | Channel::Email => crate::alert::delivery::DIGEST_MAX,
-            Channel::Webhook => 1,
+            Channel::Telegram | Channel::Email => true,
+            Channel::Webhook => false,
         }
     }
 

@@ -146,7 +146,7 @@ impl Notifier for Webhook {
     }
 
     /// Webhook events go one at a time, each with its id ([`Notifier::deliver_event`]); the
-    /// delivery loop never hands this channel a digest ([`Channel::digest_max`] is 1).
+    /// delivery loop never hands this channel a digest ([`Channel::digests`] is false).
     fn deliver<'a>(
         &'a self,
         _recipient: &'a Recipient,
