@@ -476,3 +476,49 @@ async fn a_receiver_answering_400_is_not_retried_in_a_loop_and_holds_up_nothing(
     assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keywarden_demo_shows_the_signed_events_its_receiver_got() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(support::binary())
+        .arg("demo")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start keywarden demo");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let wanted = "webhook ← opened carol-mexc-withdraw: withdraw_enabled";
+    let found = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with(wanted) {
+                return line;
+            }
+        }
+        panic!("the demo ended without the event:\n{seen}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {wanted:?} within 90 s:\n{seen}"));
+    assert!(found.ends_with("(signature ok)"), "{found}");
+    assert!(found.contains("key mx0v…"), "{found}");
+    assert!(
+        seen.contains("A webhook receiver listens on http://127.0.0.1:"),
+        "{seen}"
+    );
+    let pid = child.id().expect("demo running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the demo stops on SIGTERM")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
