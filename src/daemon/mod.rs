@@ -170,7 +170,6 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         config.daemon.history_retention,
         RETENTION_EVERY,
     );
-    let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
     let delivery = crate::alert::delivery::spawn(
         store.clone(),
         Arc::clone(&notifiers),
@@ -190,6 +189,9 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         "keywarden running"
     );
     systemd::ready(&daemon.status_line());
+    // After READY: the first ping goes out at once, and systemd (and the test of it) expects
+    // the service ready before its watchdog is fed.
+    let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
 
     let mut commands = bot::spawn_commands(&daemon);
     while signals.next().await == Request::Reload {
