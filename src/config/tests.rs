@@ -460,6 +460,18 @@ fn webhook_targets_load_with_defaults_and_a_redacted_debug() {
     assert_eq!(second.timeout, std::time::Duration::from_secs(3));
     assert_ne!(first.target(), second.target());
     assert!(first.target().starts_with("platform.example.com#"));
+    // Events only: warning notices are for people.
+    assert!(!first.events.includes(crate::alert::AlertKind::Notice));
+    assert!(second.events.includes(crate::alert::AlertKind::Opened));
+    assert!(!second.events.includes(crate::alert::AlertKind::Reminder));
+    // The outbox names a target without what its URL may carry.
+    let with_token = super::webhook_target("https://hooks.example.com/T0/B0/token-in-the-path?k=v");
+    assert!(with_token.starts_with("hooks.example.com#"), "{with_token}");
+    assert!(!with_token.contains("token-in-the-path"), "{with_token}");
+    assert_ne!(
+        with_token,
+        super::webhook_target("https://hooks.example.com/T0/B0/other")
+    );
     assert!(!format!("{config:?}").contains(WEBHOOK_SECRET));
     assert!(
         config

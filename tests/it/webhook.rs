@@ -522,3 +522,36 @@ async fn keywarden_demo_shows_the_signed_events_its_receiver_got() {
         .unwrap();
     assert_eq!(exit.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_added_by_a_reload_gets_the_next_event() {
+    let w = World::new(Scenario::Valid, "").await;
+    let with_webhook = std::fs::read_to_string(&w.config).unwrap();
+    let start = with_webhook.find("[[alerts.webhook]]").unwrap();
+    let end = start + with_webhook[start..].find("\n\n").unwrap();
+    let without = format!("{}{}", &with_webhook[..start], &with_webhook[end..]);
+    std::fs::write(&w.config, &without).unwrap();
+    let mut daemon = w.start("daemon.log");
+    let metrics = eventually(Duration::from_secs(20), "/metrics", || w.metrics()).await;
+    assert!(!metrics.contains("channel=\"webhook\""), "{metrics}");
+
+    std::fs::write(&w.config, &with_webhook).unwrap();
+    daemon.signal("HUP");
+    eventually(
+        Duration::from_secs(20),
+        "the webhook's reasons at 0",
+        || async { w.failures("unavailable").await },
+    )
+    .await;
+    w.play(Scenario::WithdrawEnabled);
+    let opened = eventually(Duration::from_secs(30), "the opened event", || async {
+        w.accepted_events().into_iter().next()
+    })
+    .await;
+    assert_eq!(opened["kind"], "opened");
+    assert_eq!(opened["status"], "withdraw_enabled");
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    w.assert_no_secret_leaves(&[daemon.log()]);
+}
