@@ -95,7 +95,7 @@ pub struct RawEmail {
 /// A `[connections.NAME]` table; also the body of the API's `PUT /api/v1/connections/NAME`,
 /// stored (encrypted) as it came, so a stored connection is validated by the same rules as the
 /// file's every time it is loaded.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawConnection {
@@ -116,7 +116,7 @@ pub struct RawConnection {
 }
 
 /// `[connections.NAME.alerts]`: this connection's overrides of the `[alerts]` thresholds.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawConnectionAlerts {
