@@ -76,6 +76,9 @@ impl fmt::Debug for StoreKey {
     }
 }
 
+/// A stored connection's name and plaintext (wiped from memory when dropped).
+pub type StoredRecord = (String, Zeroizing<Vec<u8>>);
+
 /// The encrypted connections of one store, opened with one key. Cheap to clone.
 #[derive(Clone)]
 pub struct ApiConnections {
@@ -111,7 +114,7 @@ impl HistoryStore {
 impl ApiConnections {
     /// Every stored connection's plaintext, in name order. One record that does not open
     /// fails the whole load, naming it: the key is wrong, or the file was damaged.
-    pub fn load_all(&self) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, StoreError> {
+    pub fn load_all(&self) -> Result<Vec<StoredRecord>, StoreError> {
         let cipher = self.key.cipher();
         let total = self.tree.len();
         self.tree
@@ -228,8 +231,8 @@ mod tests {
 
         let wrong = store.api_connections(&key(2)).unwrap().load_all();
         let message = wrong
-            .err()
-            .expect("the wrong key opens nothing")
+            .map(drop)
+            .expect_err("the wrong key opens nothing")
             .to_string();
         assert!(
             message.contains("api.store_key") && message.contains("alice"),
