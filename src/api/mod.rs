@@ -4,7 +4,7 @@
 //! One file per concern: `errors` (the JSON error shape and its codes), `body` (reading a JSON
 //! body: size cap, unknown fields), `test` (`POST /api/v1/test`), `connections` (the
 //! connection endpoints), `openapi` (`GET /api/v1/openapi.json`, generated from the handlers
-//! and types). Served on `api.listen` (TCP or a Unix socket) by the daemon's hardened HTTP
+//! and types), `stored` (the stored connections read back, for the daemon and the CLI). Served on `api.listen` (TCP or a Unix socket) by the daemon's hardened HTTP
 //! loop (`daemon::http::serve_router`: header-read timeout, cap on connections held). Every
 //! route asks for one of `api.tokens` as a bearer token, compared in constant time, before
 //! anything else is done.
@@ -13,6 +13,7 @@ mod body;
 mod connections;
 mod errors;
 mod openapi;
+pub mod stored;
 mod test;
 
 use std::fmt;

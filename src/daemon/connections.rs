@@ -27,46 +27,20 @@ pub(crate) struct ApiSide {
 }
 
 impl ApiSide {
-    /// Opens the API's stored connections with `config`'s `api.store_key`. Without an `[api]`
-    /// section, a store that holds API connections is an error: they would be lost from view
-    /// without a word. A record that no longer passes validation (a rule got stricter) is logged
-    /// by name and left in the store, not run.
+    /// Opens the API's stored connections with `config`'s `api.store_key` (see
+    /// [`crate::api::stored::load`]).
     pub(super) fn open(config: &Config, store: &HistoryStore) -> Result<Option<ApiSide>, String> {
-        let Some(api) = &config.api else {
-            let stored = store.api_connection_count().map_err(|e| e.to_string())?;
-            if stored > 0 {
-                return Err(format!(
-                    "{}: api.store_key: the store at {} holds {stored} connection(s) added over \
-                     the API, and this config has no [api] section with the key to open them; \
-                     restore [api] (with the same store_key)",
-                    config.source.display(),
-                    store.path().display()
-                ));
-            }
-            return Ok(None);
-        };
-        let opened = store
-            .api_connections(&api.store_key)
-            .map_err(|e| e.to_string())?;
-        let records = opened
-            .load_all()
-            .map_err(|e| format!("{}: {e}", config.source.display()))?;
-        let mut connections = BTreeMap::new();
-        for (name, plaintext) in records {
-            match decode(&name, &plaintext) {
-                Ok(connection) => {
-                    connections.insert(name, connection);
-                }
-                Err(why) => tracing::error!(
-                    connection = %name,
-                    "stored API connection not run: {why}; replace it with PUT or remove it with DELETE"
+        Ok(
+            crate::api::stored::load(config, store)?.map(|(store, connections)| ApiSide {
+                store,
+                connections: Mutex::new(
+                    connections
+                        .into_iter()
+                        .map(|c| (c.name.clone(), c))
+                        .collect(),
                 ),
-            }
-        }
-        Ok(Some(ApiSide {
-            store: opened,
-            connections: Mutex::new(connections),
-        }))
+            }),
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Connection>> {
@@ -77,19 +51,6 @@ impl ApiSide {
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.lock().contains_key(name)
     }
-}
-
-/// A stored record back to a connection, by the same rules as the `PUT` that stored it.
-fn decode(name: &str, plaintext: &[u8]) -> Result<Connection, String> {
-    let raw: RawConnection =
-        serde_json::from_slice(plaintext).map_err(|e| format!("unreadable record: {e}"))?;
-    crate::config::api_connection(name, raw).map_err(|problems| {
-        problems
-            .iter()
-            .map(|p| format!("{}: {}", p.key, p.message))
-            .collect::<Vec<_>>()
-            .join("; ")
-    })
 }
 
 /// The file's connections and the API's, in name order; the file's win a name in both.

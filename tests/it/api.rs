@@ -530,6 +530,35 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     daemon.signal("TERM");
     assert_eq!(daemon.exit_within(LONG).await, Some(0));
 
+    // `keywarden check` and `history` read the API's connections from the store.
+    let config = world.config.to_str().unwrap();
+    let checked = support::run(&["check", "--config", config, "--json"], &[]).await;
+    let names: Vec<String> = support::json_lines(&checked.stdout)
+        .iter()
+        .map(|v| format!("{}={}", v["connection"].as_str().unwrap(), status_of(v)))
+        .collect();
+    assert_eq!(
+        names,
+        ["bob=connected", "erin=connected", "file-conn=connected"],
+        "{}",
+        checked.stderr
+    );
+    let history = support::run(&["history", "--config", config, "erin", "--json"], &[]).await;
+    assert_eq!(history.code, 0, "{}", history.stderr);
+    assert!(
+        history.stdout.contains("\"connected\""),
+        "{}",
+        history.stdout
+    );
+    for output in [
+        &checked.stdout,
+        &checked.stderr,
+        &history.stdout,
+        &history.stderr,
+    ] {
+        world.seen.lock().unwrap().push(output.to_string());
+    }
+
     // The scan: no secret of any test key in an answer, a log line or a store file.
     let mut logs = String::new();
     for log in ["daemon-1.log", "daemon-2.log"] {
