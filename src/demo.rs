@@ -55,6 +55,14 @@ pub async fn run() -> ExitCode {
             dir.join("state").display()
         ),
     );
+    let api = match DemoApi::bind().await {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("error: cannot listen on loopback for the API: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = format!("{text}\n{}", api.section());
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text))
     {
         eprintln!(
@@ -84,8 +92,11 @@ pub async fn run() -> ExitCode {
          curl http://{metrics_addr}/metrics\n  \
          curl http://{metrics_addr}/healthz\n  \
          keywarden history --config {} carol-mexc-withdraw\n\
+         The platform's API (README: \"The platform's API\") tests a key against the simulator:\n  \
+         {}\n\
          Ctrl-C stops the demo.",
-        config_path.display()
+        config_path.display(),
+        api.test_curl(&running)
     );
     let code = daemon::run(daemon::Options {
         config_path: config_path.clone(),
@@ -94,4 +105,56 @@ pub async fn run() -> ExitCode {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     code
+}
+
+/// The demo's `[api]`: a free loopback port, and a token and store key made for this run.
+struct DemoApi {
+    addr: SocketAddr,
+    token: String,
+    store_key: String,
+}
+
+impl DemoApi {
+    /// Picks a free loopback port (bound, then released for the daemon to take).
+    async fn bind() -> std::io::Result<DemoApi> {
+        use chacha20poly1305::aead::rand_core::RngCore as _;
+        let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await?
+            .local_addr()?;
+        let mut random = [0u8; 48];
+        chacha20poly1305::aead::OsRng.fill_bytes(&mut random);
+        Ok(DemoApi {
+            addr,
+            token: hex::encode(&random[..16]),
+            store_key: hex::encode(&random[16..]),
+        })
+    }
+
+    fn section(&self) -> String {
+        format!(
+            "[api]\nlisten = \"{}\"\ntokens = [\"{}\"]\nstore_key = \"{}\"\n",
+            self.addr, self.token, self.store_key
+        )
+    }
+
+    /// A `curl` line that tests the demo's first simulated key (made up, it works on no
+    /// exchange) through `POST /api/v1/test`.
+    fn test_curl(&self, sim: &sim::RunningSim) -> String {
+        let scenarios: ScenarioFile =
+            toml::from_str(DEMO_SCENARIOS).expect("the shipped demo scenarios parse");
+        let key = &scenarios.keys[0];
+        let mut body = serde_json::json!({
+            "exchange": key.exchange.to_string(),
+            "api_key": key.api_key,
+            "api_secret": key.api_secret,
+            "base_url": sim.base_url(key.exchange),
+        });
+        if let Some(passphrase) = &key.passphrase {
+            body["passphrase"] = serde_json::json!(passphrase);
+        }
+        format!(
+            "curl -s -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{}' http://{}/api/v1/test",
+            self.token, body, self.addr
+        )
+    }
 }
