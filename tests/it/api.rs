@@ -498,12 +498,28 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         .json("PUT", "/api/v1/connections/erin", Some(erin))
         .await;
     assert_eq!(status, 201);
+    // A reload (SIGHUP) keeps the API's connections beside the file's.
+    daemon.signal("HUP");
+    eventually(LONG, "the reload", || async {
+        daemon.log().contains("config reloaded").then_some(())
+    })
+    .await;
+    let (_, page) = world.json("GET", "/api/v1/connections", None).await;
+    assert_eq!(
+        page["total"], 3,
+        "bob, erin and file-conn after the reload: {page}"
+    );
+    let frank = world.body(&world.good, json!({}));
+    let (status, _) = world
+        .json("PUT", "/api/v1/connections/frank", Some(frank))
+        .await;
+    assert_eq!(status, 201);
     daemon.signal("KILL");
     daemon.exit_within(LONG).await.expect("killed");
     let mut daemon = world.start("daemon-2.log");
     world.up().await;
     let restarted = chrono::Utc::now();
-    for name in ["bob", "erin"] {
+    for name in ["bob", "erin", "frank"] {
         let (status, shown) = world
             .json("GET", &format!("/api/v1/connections/{name}"), None)
             .await;
@@ -539,7 +555,12 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         .collect();
     assert_eq!(
         names,
-        ["bob=connected", "erin=connected", "file-conn=connected"],
+        [
+            "bob=connected",
+            "erin=connected",
+            "file-conn=connected",
+            "frank=connected"
+        ],
         "{}",
         checked.stderr
     );
@@ -676,4 +697,41 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_listens_on_a_unix_socket() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let scratch = Scratch::new();
+    let socket = scratch.path().join("api.sock");
+    let config = scratch.write(
+        "keywarden.toml",
+        &format!(
+            "[daemon]\nstate_dir = \"{}\"\nmetrics_listen = \"{}\"\n\n[api]\nlisten = \"unix:{}\"\ntokens = [\"{TOKEN}\"]\nstore_key = \"{STORE_KEY}\"\n",
+            scratch.path().join("state").display(),
+            free_port(),
+            socket.display()
+        ),
+    );
+    let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
+    let ask = |token: &'static str| {
+        let socket = socket.clone();
+        async move {
+            let mut stream = tokio::net::UnixStream::connect(&socket).await.ok()?;
+            let request = format!(
+                "GET /api/v1/connections HTTP/1.1\r\nHost: keywarden\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.ok()?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.ok()?;
+            Some(answer)
+        }
+    };
+    let answer = eventually(LONG, "the API on its socket", || ask(TOKEN)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"total\":0"), "{answer}");
+    let refused = ask("wrong").await.unwrap();
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(LONG).await, Some(0), "{}", daemon.log());
 }
