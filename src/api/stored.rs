@@ -47,7 +47,7 @@ pub fn load(
 }
 
 /// A stored record back to a connection, by the same rules as the `PUT` that stored it.
-fn decode(name: &str, plaintext: &[u8]) -> Result<Connection, String> {
+pub(crate) fn decode(name: &str, plaintext: &[u8]) -> Result<Connection, String> {
     let raw: RawConnection =
         serde_json::from_slice(plaintext).map_err(|e| format!("unreadable record: {e}"))?;
     crate::config::api_connection(name, raw).map_err(|problems| {

@@ -9,7 +9,7 @@
 //! A name in both the file and the store: the file's wins (the API cannot change or shadow the
 //! operator's connections), and start-up and reloads say so.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use secrecy::zeroize::Zeroizing;
@@ -19,53 +19,52 @@ use crate::config::{Config, Connection, RawConnection};
 use crate::domain::Verdict;
 use crate::store::{ApiConnections, HistoryStore};
 
-/// The connections the API stored: their encrypted records and, decrypted and validated, the
-/// connections themselves.
+/// The connections the API stored: their encrypted records, and the names of those that run.
+/// The connections themselves live once, in the running set (at 10,000 a second copy would be
+/// megabytes for nothing).
 pub(crate) struct ApiSide {
     store: ApiConnections,
-    connections: Mutex<BTreeMap<String, Connection>>,
+    names: Mutex<BTreeSet<String>>,
 }
 
 impl ApiSide {
     /// Opens the API's stored connections with `config`'s `api.store_key` (see
-    /// [`crate::api::stored::load`]).
-    pub(super) fn open(config: &Config, store: &HistoryStore) -> Result<Option<ApiSide>, String> {
+    /// [`crate::api::stored::load`]); the side and the connections to run.
+    pub(super) fn open(
+        config: &Config,
+        store: &HistoryStore,
+    ) -> Result<Option<(ApiSide, Vec<Connection>)>, String> {
         Ok(
-            crate::api::stored::load(config, store)?.map(|(store, connections)| ApiSide {
-                store,
-                connections: Mutex::new(
-                    connections
-                        .into_iter()
-                        .map(|c| (c.name.clone(), c))
-                        .collect(),
-                ),
+            crate::api::stored::load(config, store)?.map(|(store, connections)| {
+                let names = connections.iter().map(|c| c.name.clone()).collect();
+                let side = ApiSide {
+                    store,
+                    names: Mutex::new(names),
+                };
+                (side, connections)
             }),
         )
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Connection>> {
-        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    fn names(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the API stored a connection by this name.
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.lock().contains_key(name)
+        self.names().contains(name)
     }
 }
 
-/// The file's connections and the API's, in name order; the file's win a name in both.
-pub(super) fn merge(file: &Config, api: Option<&ApiSide>) -> Config {
-    let mut merged = file.clone();
-    let Some(api) = api else {
-        return merged;
-    };
-    let api = api.lock();
+/// The file's connections and `api`'s, in name order; the file's win a name in both.
+pub(super) fn merge(file: Config, api: Vec<Connection>) -> Config {
+    let mut merged = file;
     let mut shadowed = Vec::new();
-    for (name, connection) in api.iter() {
-        if file.connection(name).is_some() {
-            shadowed.push(name.as_str());
+    for connection in api {
+        if merged.connection(&connection.name).is_some() {
+            shadowed.push(connection.name);
         } else {
-            merged.connections.push(connection.clone());
+            merged.connections.push(connection);
         }
     }
     if !shadowed.is_empty() {
@@ -76,6 +75,11 @@ pub(super) fn merge(file: &Config, api: Option<&ApiSide>) -> Config {
     }
     merged.connections.sort_by(|a, b| a.name.cmp(&b.name));
     merged
+}
+
+/// The names of `config`'s connections: those of the file, told apart from the API's.
+pub(super) fn names(config: &Config) -> BTreeSet<String> {
+    config.connections.iter().map(|c| c.name.clone()).collect()
 }
 
 /// Why the API could not change a connection.
@@ -102,11 +106,45 @@ pub(crate) struct Put {
 impl Daemon {
     /// Whether `name` is one of the config file's connections.
     pub(crate) fn is_file_connection(&self, name: &str) -> bool {
-        self.file
+        self.file_names
             .read()
-            .expect("file config lock")
-            .connection(name)
-            .is_some()
+            .expect("file names lock")
+            .contains(name)
+    }
+
+    /// A reload's new file config with the API's running connections: the set to run.
+    pub(super) fn with_api_connections(&self, file: Config) -> Config {
+        let Some(api) = &self.api else {
+            return file;
+        };
+        let names = api.names().clone();
+        let running = self.config();
+        let mut api_connections: Vec<Connection> = running
+            .connections
+            .iter()
+            .filter(|c| names.contains(&c.name) && !self.is_file_connection(&c.name))
+            .cloned()
+            .collect();
+        // A name the file had taken over runs the API's own connection again once the file
+        // lets it go: read back from the store.
+        for name in names.iter().filter(|n| self.is_file_connection(n)) {
+            match api
+                .store
+                .get(name)
+                .map_err(|e| e.to_string())
+                .and_then(|plaintext| {
+                    plaintext
+                        .map(|p| crate::api::stored::decode(name, &p))
+                        .transpose()
+                }) {
+                Ok(Some(connection)) => api_connections.push(connection),
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::error!(connection = %name, "stored API connection not run: {why}")
+                }
+            }
+        }
+        merge(file, api_connections)
     }
 
     /// Creates or replaces the API connection `name` (already validated as `connection` from
@@ -131,8 +169,16 @@ impl Daemon {
                 .await
                 .map_err(|e| ChangeError::Store(e.to_string()))?
                 .map_err(|e| ChangeError::Store(e.to_string()))?;
-            let created = api.lock().insert(name.clone(), connection).is_none();
-            self.apply(merge(&self.file_config(), Some(api))).await;
+            let created = api.names().insert(name.clone());
+            let mut running = Config::clone(&self.config());
+            match running
+                .connections
+                .binary_search_by(|c| c.name.as_str().cmp(&name))
+            {
+                Ok(at) => running.connections[at] = connection,
+                Err(at) => running.connections.insert(at, connection),
+            }
+            self.apply(running).await;
             created
         };
         tracing::info!(connection = %name, created, "API connection stored");
@@ -162,8 +208,10 @@ impl Daemon {
             .await
             .map_err(|e| ChangeError::Store(e.to_string()))?
             .map_err(|e| ChangeError::Store(e.to_string()))?;
-        api.lock().remove(name);
-        self.apply(merge(&self.file_config(), Some(api))).await;
+        api.names().remove(name);
+        let mut running = Config::clone(&self.config());
+        running.connections.retain(|c| c.name != name);
+        self.apply(running).await;
         tracing::info!(connection = %name, "API connection removed");
         Ok(())
     }
@@ -173,11 +221,6 @@ impl Daemon {
     pub(crate) async fn check_now(&self, name: &str) -> Option<Verdict> {
         let _busy = self.busy.claim_waiting(name).await;
         self.check_and_record(name).await.map(|c| c.verdict)
-    }
-
-    /// The config file as last loaded, without the API's connections.
-    pub(super) fn file_config(&self) -> Arc<Config> {
-        self.file.read().expect("file config lock").clone()
     }
 
     /// Makes `new` the running set: metrics of connections that left it (or changed exchange)
@@ -215,7 +258,7 @@ impl Daemon {
     /// The bearer tokens the API accepts now: the running file's `api.tokens` (a reload
     /// rotates them); none when a reload removed `[api]`, so every call is refused.
     pub(crate) fn api_tokens(&self) -> Vec<crate::secret::SecretString> {
-        self.file_config()
+        self.config()
             .api
             .as_ref()
             .map(|api| api.tokens.clone())

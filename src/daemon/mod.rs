@@ -62,8 +62,8 @@ pub struct Daemon {
     config_path: PathBuf,
     /// The running set: the file's connections and the API's (see `connections`).
     config: RwLock<Arc<Config>>,
-    /// The config file as last loaded, without the API's connections.
-    file: RwLock<Arc<Config>>,
+    /// The names of the config file's connections (the rest of `config` came from the API).
+    file_names: RwLock<std::collections::BTreeSet<String>>,
     /// The API's stored connections, when `[api]` is configured.
     api: Option<ApiSide>,
     /// The cron jobs, set once they are started.
@@ -140,8 +140,11 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         Some(section) => Some(crate::api::Listener::bind(&section.listen).await?),
         None => None,
     };
-    let file = Arc::new(config);
-    let config = connections::merge(&file, api.as_ref());
+    let file_names = connections::names(&config);
+    let (api, config) = match api {
+        Some((side, stored)) => (Some(side), connections::merge(config, stored)),
+        None => (None, config),
+    };
     let alerts = {
         let (store, config) = (store.clone(), config.clone());
         tokio::task::spawn_blocking(move || AlertEngine::open(store, &config))
@@ -171,7 +174,7 @@ async fn start(options: Options) -> Result<ExitCode, String> {
             Checker::new(&config.daemon).with_metrics(Arc::clone(&metrics)),
         )),
         config: RwLock::new(config.clone()),
-        file: RwLock::new(file),
+        file_names: RwLock::new(file_names),
         api,
         jobs: OnceLock::new(),
         changing: tokio::sync::Mutex::new(()),

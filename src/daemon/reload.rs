@@ -21,7 +21,7 @@ impl Daemon {
                 false
             }
             Ok(new) => {
-                let old = self.file_config();
+                let old = self.config();
                 for warning in &new.warnings {
                     tracing::warn!("{}: {warning}", new.source.display());
                 }
@@ -49,17 +49,14 @@ impl Daemon {
                 }
                 *self.checker.write().expect("checker lock") =
                     Arc::new(Checker::new(&new.daemon).with_metrics(Arc::clone(&self.metrics)));
-                let new = Arc::new(new);
-                *self.file.write().expect("file config lock") = Arc::clone(&new);
-                let merged = connections::merge(&new, self.api.as_ref());
+                let from_file = new.connections.len();
+                let file_names = connections::names(&new);
+                let merged = self.with_api_connections(new);
+                *self.file_names.write().expect("file names lock") = file_names;
                 warn_overcommits(&merged);
                 let running = merged.connections.len();
                 self.apply(merged).await;
-                tracing::info!(
-                    connections = running,
-                    from_file = new.connections.len(),
-                    "config reloaded"
-                );
+                tracing::info!(connections = running, from_file, "config reloaded");
                 true
             }
         };

@@ -134,6 +134,24 @@ impl ApiConnections {
             .collect()
     }
 
+    /// `name`'s plaintext, if stored; an error naming `api.store_key` if it does not open.
+    pub fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let Some(sealed) = self
+            .tree
+            .get(name.as_bytes())
+            .map_err(|e| self.store.db_error("read an API connection", e))?
+        else {
+            return Ok(None);
+        };
+        open(&self.key.cipher(), name, &sealed)
+            .map(Some)
+            .ok_or_else(|| StoreError::StoreKeyMismatch {
+                path: self.store.path.clone(),
+                name: name.to_string(),
+                total: self.tree.len(),
+            })
+    }
+
     /// Stores (or replaces) `name`'s record, sealed with a fresh nonce, and flushes: when this
     /// returns, a `kill -9` does not lose it.
     pub fn put(&self, name: &str, plaintext: &[u8]) -> Result<(), StoreError> {
