@@ -127,15 +127,10 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     for warning in &config.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());
     }
-    warn_overcommits(&config);
     let notifiers = Arc::new(RwLock::new(build_notifiers(&config)?));
     let store = open_store(&config.daemon.state_dir).await?;
-    let api = {
-        let (config, store) = (config.clone(), store.clone());
-        tokio::task::spawn_blocking(move || ApiSide::open(&config, &store))
-            .await
-            .map_err(|e| e.to_string())??
-    };
+    // Start-up: nothing else runs on the runtime yet, so the store is read on this thread.
+    let api = ApiSide::open(&config, &store)?;
     let api_listener = match &config.api {
         Some(section) => Some(crate::api::Listener::bind(&section.listen).await?),
         None => None,
@@ -145,6 +140,7 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         Some((side, stored)) => (Some(side), connections::merge(config, stored)),
         None => (None, config),
     };
+    warn_overcommits(&config);
     let alerts = {
         let (store, config) = (store.clone(), config.clone());
         tokio::task::spawn_blocking(move || AlertEngine::open(store, &config))
