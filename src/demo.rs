@@ -26,9 +26,17 @@ pub fn demo_config_text(addr: SocketAddr) -> String {
 /// Runs the demo: simulator, config, one round of checks printed as a table, then the daemon
 /// on that config (metrics on a free loopback port) until SIGTERM or Ctrl-C.
 pub async fn run() -> ExitCode {
-    let scenarios: ScenarioFile =
+    let mut scenarios: ScenarioFile =
         toml::from_str(DEMO_SCENARIOS).expect("the shipped demo scenarios parse");
     let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address parses");
+    let api = match DemoApi::bind().await {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("error: cannot listen on loopback for the API: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    scenarios.keys.push(api.key.clone());
     let running = match sim::spawn(loopback, scenarios).await {
         Ok(r) => r,
         Err(e) => {
@@ -55,13 +63,6 @@ pub async fn run() -> ExitCode {
             dir.join("state").display()
         ),
     );
-    let api = match DemoApi::bind().await {
-        Ok(api) => api,
-        Err(e) => {
-            eprintln!("error: cannot listen on loopback for the API: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let text = format!("{text}\n{}", api.section());
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text))
     {
@@ -107,11 +108,14 @@ pub async fn run() -> ExitCode {
     code
 }
 
-/// The demo's `[api]`: a free loopback port, and a token and store key made for this run.
+/// The demo's `[api]`: a free loopback port, a token and store key made for this run, and a
+/// simulated key made for the printed `curl` line: a throwaway that no demo connection uses, so
+/// the line shows no secret of a watched connection.
 struct DemoApi {
     addr: SocketAddr,
     token: String,
     store_key: String,
+    key: sim::SimKey,
 }
 
 impl DemoApi {
@@ -121,12 +125,19 @@ impl DemoApi {
         let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await?
             .local_addr()?;
-        let mut random = [0u8; 48];
+        let mut random = [0u8; 72];
         chacha20poly1305::aead::OsRng.fill_bytes(&mut random);
         Ok(DemoApi {
             addr,
             token: hex::encode(&random[..16]),
-            store_key: hex::encode(&random[16..]),
+            store_key: hex::encode(&random[16..48]),
+            key: sim::SimKey {
+                exchange: crate::domain::ExchangeKind::Mexc,
+                api_key: format!("mx0vdemoApi{}", hex::encode(&random[48..52])),
+                api_secret: hex::encode(&random[52..68]),
+                passphrase: None,
+                scenario: sim::Scenario::FuturesMissing,
+            },
         })
     }
 
@@ -137,21 +148,14 @@ impl DemoApi {
         )
     }
 
-    /// A `curl` line that tests the demo's first simulated key (made up, it works on no
-    /// exchange) through `POST /api/v1/test`.
+    /// A `curl` line that tests the throwaway key through `POST /api/v1/test`.
     fn test_curl(&self, sim: &sim::RunningSim) -> String {
-        let scenarios: ScenarioFile =
-            toml::from_str(DEMO_SCENARIOS).expect("the shipped demo scenarios parse");
-        let key = &scenarios.keys[0];
-        let mut body = serde_json::json!({
-            "exchange": key.exchange.to_string(),
-            "api_key": key.api_key,
-            "api_secret": key.api_secret,
-            "base_url": sim.base_url(key.exchange),
+        let body = serde_json::json!({
+            "exchange": self.key.exchange.to_string(),
+            "api_key": self.key.api_key,
+            "api_secret": self.key.api_secret,
+            "base_url": sim.base_url(self.key.exchange),
         });
-        if let Some(passphrase) = &key.passphrase {
-            body["passphrase"] = serde_json::json!(passphrase);
-        }
         format!(
             "curl -s -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{}' http://{}/api/v1/test",
             self.token, body, self.addr
