@@ -11,6 +11,8 @@ use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
 use serde_json::{json, Value};
 
+use crate::botapi_sim::BotApiSim;
+use crate::smtp_server::{self, SmtpServer};
 use crate::support::{self, eventually, free_port, sim_key, DaemonProcess, Scratch};
 
 const TOKEN: &str = "api-test-token-0123456789";
@@ -732,6 +734,76 @@ async fn the_api_listens_on_a_unix_socket() {
     assert!(answer.contains("\"total\":0"), "{answer}");
     let refused = ask("wrong").await.unwrap();
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(LONG).await, Some(0), "{}", daemon.log());
+}
+
+/// An API connection alerts like a file connection: the operators' channels and its owner's
+/// email, and the bot's `/status` and `/check` know it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_connection_alerts_its_owner_and_answers_the_bot() {
+    const BOT_TOKEN: &str = "123456:api-test-bot-token";
+    const CHAT: i64 = -1001;
+    let world = World::new().await;
+    let bot = BotApiSim::start(BOT_TOKEN).await;
+    let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
+    let text = format!(
+        "[daemon]\nstate_dir = \"{}\"\nmetrics_listen = \"{}\"\nschedule = \"0 0 0 1 1 *\"\n\n\
+         [alerts]\n[alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{CHAT}]\napi_url = \"{}\"\n\n\
+         [alerts.email]\nsmtp_url = \"{}\"\nfrom = \"keywarden@example.com\"\nto = [\"ops@example.com\"]\n\n\
+         [api]\nlisten = \"{}\"\ntokens = [\"{TOKEN}\"]\nstore_key = \"{STORE_KEY}\"\n",
+        world.scratch.path().join("state").display(),
+        world.metrics,
+        bot.url(),
+        smtp.url(),
+        world.api
+    );
+    let config = world.scratch.write("keywarden.toml", &text);
+    let mut daemon = DaemonProcess::start_with_env(
+        &config,
+        world.scratch.path().join("daemon.log"),
+        &[("TELEGRAM_TOKEN", BOT_TOKEN)],
+    );
+    world.up().await;
+    let carol = world.body(&world.withdraw, json!({"owner_email": "carol@example.com"}));
+    let (status, put) = world
+        .json("PUT", "/api/v1/connections/carol", Some(carol))
+        .await;
+    assert_eq!(status, 201, "{put}");
+    let owner_mail = eventually(LONG, "the owner's email", || async {
+        smtp.messages()
+            .into_iter()
+            .find(|m| m.recipients == ["carol@example.com"])
+    })
+    .await;
+    assert!(owner_mail.data.contains("carol"), "{}", owner_mail.data);
+    eventually(LONG, "the operators' email and Telegram alert", || async {
+        let mailed = smtp
+            .messages()
+            .iter()
+            .any(|m| m.recipients == ["ops@example.com"] && m.data.contains("carol"));
+        let told = bot.delivered().iter().any(|m| m.text.contains("carol"));
+        (mailed && told).then_some(())
+    })
+    .await;
+
+    let before = bot.delivered().len();
+    bot.push_update(CHAT, "/status");
+    let status = eventually(LONG, "the answer to /status", || async {
+        bot.delivered()
+            .into_iter()
+            .skip(before)
+            .find(|m| m.text.contains("carol"))
+    })
+    .await;
+    assert!(status.text.contains("withdraw"), "{}", status.text);
+    let before = bot.delivered().len();
+    bot.push_update(CHAT, "/check carol");
+    let checked = eventually(LONG, "the answer to /check carol", || async {
+        bot.delivered().into_iter().nth(before)
+    })
+    .await;
+    assert!(checked.text.contains("carol"), "{}", checked.text);
     daemon.signal("TERM");
     assert_eq!(daemon.exit_within(LONG).await, Some(0), "{}", daemon.log());
 }
