@@ -155,21 +155,38 @@ impl ApiConnections {
     /// Stores (or replaces) `name`'s record, sealed with a fresh nonce, and flushes: when this
     /// returns, a `kill -9` does not lose it.
     pub fn put(&self, name: &str, plaintext: &[u8]) -> Result<(), StoreError> {
-        let sealed = seal(&self.key.cipher(), name, plaintext);
-        self.tree
-            .insert(name.as_bytes(), sealed)
-            .map_err(|e| self.store.db_error("store an API connection", e))?;
-        self.store.flush()
+        self.insert(name, plaintext)?;
+        self.flush()
     }
 
     /// Removes `name`'s record and flushes; whether there was one.
     pub fn remove(&self, name: &str) -> Result<bool, StoreError> {
+        let removed = self.delete(name)?;
+        self.flush()?;
+        Ok(removed)
+    }
+
+    /// [`Self::put`] without the flush, for callers that flush once for several writes.
+    pub fn insert(&self, name: &str, plaintext: &[u8]) -> Result<(), StoreError> {
+        let sealed = seal(&self.key.cipher(), name, plaintext);
+        self.tree
+            .insert(name.as_bytes(), sealed)
+            .map_err(|e| self.store.db_error("store an API connection", e))?;
+        Ok(())
+    }
+
+    /// [`Self::remove`] without the flush.
+    pub fn delete(&self, name: &str) -> Result<bool, StoreError> {
         let removed = self
             .tree
             .remove(name.as_bytes())
             .map_err(|e| self.store.db_error("remove an API connection", e))?;
-        self.store.flush()?;
         Ok(removed.is_some())
+    }
+
+    /// Makes every write so far durable (one fsync covers all writes before it).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
     }
 }
 

@@ -807,3 +807,57 @@ async fn an_api_connection_alerts_its_owner_and_answers_the_bot() {
     daemon.signal("TERM");
     assert_eq!(daemon.exit_within(LONG).await, Some(0), "{}", daemon.log());
 }
+
+/// PUTs and DELETEs that arrive together share one flush and one rebuild of the running set;
+/// none of them is lost, and the last write of a name wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_and_deletes_all_take_effect() {
+    let world = World::new().await;
+    let mut daemon = world.start("daemon.log");
+    world.up().await;
+    let puts = (0..24).map(|i| {
+        let body = world.body(&world.good, json!({}));
+        let world = &world;
+        async move {
+            world
+                .json("PUT", &format!("/api/v1/connections/c{i:02}"), Some(body))
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(puts).await;
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let deletes = (0..24).step_by(2).map(|i| {
+        let world = &world;
+        async move {
+            world
+                .json("DELETE", &format!("/api/v1/connections/c{i:02}"), None)
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(deletes).await;
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    let (_, page) = world.json("GET", "/api/v1/connections", None).await;
+    let names: Vec<&str> = page["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (1..24)
+        .step_by(2)
+        .map(|i| format!("c{i:02}"))
+        .chain(["file-conn".to_string()])
+        .collect();
+    assert_eq!(names, expected);
+    // What runs is what is stored: the same set after a restart.
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+    let mut daemon = world.start("daemon-2.log");
+    world.up().await;
+    let (_, page) = world.json("GET", "/api/v1/connections", None).await;
+    assert_eq!(page["total"], expected.len(), "{page}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+}
