@@ -203,7 +203,6 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         config.daemon.history_retention,
         RETENTION_EVERY,
     );
-    let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
     let delivery = crate::alert::delivery::spawn(
         store.clone(),
         Arc::clone(&notifiers),
@@ -223,6 +222,9 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         "keywarden running"
     );
     systemd::ready(&daemon.status_line());
+    // After READY=1: the watchdog's first ping is at once, and systemd (and the test of it)
+    // expects the service ready before it is pinged.
+    let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
 
     let mut commands = bot::spawn_commands(&daemon);
     while signals.next().await == Request::Reload {
