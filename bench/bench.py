@@ -166,7 +166,7 @@ def scrape_ms(port):
 
 # The daemon sums up each firing of a schedule in one line when its last check is done:
 #   INFO keywarden::daemon: round done schedule=... checked=10000 not_connected=0 changed=0 took_ms=9012
-ROUND = re.compile(rb"keywarden::daemon: round done [^\n]*?checked=(\d+) not_connected=(\d+)")
+ROUND = re.compile(rb"keywarden::daemon(?:::round)?: round done [^\n]*?checked=(\d+) not_connected=(\d+)")
 
 
 def run_daemon(a, work, n, sim_port):

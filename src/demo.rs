@@ -26,9 +26,17 @@ pub fn demo_config_text(addr: SocketAddr) -> String {
 /// Runs the demo: simulator, config, one round of checks printed as a table, then the daemon
 /// on that config (metrics on a free loopback port) until SIGTERM or Ctrl-C.
 pub async fn run() -> ExitCode {
-    let scenarios: ScenarioFile =
+    let mut scenarios: ScenarioFile =
         toml::from_str(DEMO_SCENARIOS).expect("the shipped demo scenarios parse");
     let loopback: SocketAddr = "127.0.0.1:0".parse().expect("loopback address parses");
+    let api = match DemoApi::bind().await {
+        Ok(api) => api,
+        Err(e) => {
+            eprintln!("error: cannot listen on loopback for the API: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    scenarios.keys.push(api.key.clone());
     let running = match sim::spawn(loopback, scenarios).await {
         Ok(r) => r,
         Err(e) => {
@@ -64,6 +72,9 @@ pub async fn run() -> ExitCode {
         ),
     );
     text.push_str(&webhook.config_section());
+    text.push('
+');
+    text.push_str(&api.section());
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text))
     {
         eprintln!(
@@ -94,8 +105,11 @@ pub async fn run() -> ExitCode {
          curl http://{metrics_addr}/metrics\n  \
          curl http://{metrics_addr}/healthz\n  \
          keywarden history --config {} carol-mexc-withdraw\n\
+         The platform's API (README: \"The platform's API\") tests a key against the simulator:\n  \
+         {}\n\
          Ctrl-C stops the demo.",
-        config_path.display()
+        config_path.display(),
+        api.test_curl(&running)
     );
     let code = daemon::run(daemon::Options {
         config_path: config_path.clone(),
@@ -104,4 +118,59 @@ pub async fn run() -> ExitCode {
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     code
+}
+
+/// The demo's `[api]`: a free loopback port, a token and store key made for this run, and a
+/// simulated key made for the printed `curl` line: a throwaway that no demo connection uses, so
+/// the line shows no secret of a watched connection.
+struct DemoApi {
+    addr: SocketAddr,
+    token: String,
+    store_key: String,
+    key: sim::SimKey,
+}
+
+impl DemoApi {
+    /// Picks a free loopback port (bound, then released for the daemon to take).
+    async fn bind() -> std::io::Result<DemoApi> {
+        use chacha20poly1305::aead::rand_core::RngCore as _;
+        let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await?
+            .local_addr()?;
+        let mut random = [0u8; 72];
+        chacha20poly1305::aead::OsRng.fill_bytes(&mut random);
+        Ok(DemoApi {
+            addr,
+            token: hex::encode(&random[..16]),
+            store_key: hex::encode(&random[16..48]),
+            key: sim::SimKey {
+                exchange: crate::domain::ExchangeKind::Mexc,
+                api_key: format!("mx0vdemoApi{}", hex::encode(&random[48..52])),
+                api_secret: hex::encode(&random[52..68]),
+                passphrase: None,
+                scenario: sim::Scenario::FuturesMissing,
+            },
+        })
+    }
+
+    fn section(&self) -> String {
+        format!(
+            "[api]\nlisten = \"{}\"\ntokens = [\"{}\"]\nstore_key = \"{}\"\n",
+            self.addr, self.token, self.store_key
+        )
+    }
+
+    /// A `curl` line that tests the throwaway key through `POST /api/v1/test`.
+    fn test_curl(&self, sim: &sim::RunningSim) -> String {
+        let body = serde_json::json!({
+            "exchange": self.key.exchange.to_string(),
+            "api_key": self.key.api_key,
+            "api_secret": self.key.api_secret,
+            "base_url": sim.base_url(self.key.exchange),
+        });
+        format!(
+            "curl -s -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{}' http://{}/api/v1/test",
+            self.token, body, self.addr
+        )
+    }
 }

@@ -14,6 +14,7 @@
 //! - [`checker`]: runs probes for many connections concurrently, with a bound and a timeout.
 //! - [`store`]: the sled history store: status spans per connection, last verdict, retention.
 //! - [`daemon`]: the service: schedules, reload, shutdown, systemd, HTTP.
+//! - [`api`]: the platform's HTTP API: "test this key" and users' connections (issue 14).
 //! - [`scheduler`]: schedule periods and stable per-connection jitter.
 //! - [`history`]: `keywarden history`, from the store or the running daemon.
 //! - [`alert`]: the alert model, the policy (when to alert), the engine and delivery.
@@ -26,6 +27,7 @@
 //! - [`secret`]: where secrets come from and how keys are shown masked.
 
 pub mod alert;
+pub mod api;
 pub mod check;
 pub mod checker;
 pub mod config;

@@ -175,6 +175,11 @@ async fn check(path: PathBuf, names: Vec<String>, json: bool) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // The connections added over the API too, from the store (they need api.store_key).
+    let (config, note) = keywarden::api::stored::with_stored(&config);
+    if let Some(note) = note {
+        tracing::warn!("{}: {note}", path.display());
+    }
     let selected: Vec<Connection> = if names.is_empty() {
         config.connections.clone()
     } else {

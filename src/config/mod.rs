@@ -11,6 +11,9 @@ mod parse;
 mod raw;
 mod validate;
 
+pub use raw::{RawConnection, RawConnectionAlerts};
+pub use validate::api_connection;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -30,6 +33,8 @@ pub struct Config {
     pub source: PathBuf,
     pub daemon: DaemonConfig,
     pub alerts: AlertsConfig,
+    /// `[api]`: the platform's HTTP API; `None` when the file has no such section.
+    pub api: Option<ApiConfig>,
     /// In name order.
     pub connections: Vec<Connection>,
     /// Things that work but should not be so (a literal secret in the file), for the log.
@@ -65,6 +70,35 @@ impl DaemonConfig {
             .get(&kind)
             .copied()
             .unwrap_or(kind.spec().default_rate)
+    }
+}
+
+/// `[api]`: where the platform's HTTP API listens, who may call it, and the key its stored
+/// connections are encrypted with.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub listen: ApiListen,
+    /// Bearer tokens, any of which may call the API (`api.tokens`); at least one. Compared in
+    /// constant time, never logged.
+    pub tokens: Vec<SecretString>,
+    /// Encrypts the secrets of connections the API stores (`api.store_key`, 32 bytes).
+    pub store_key: crate::store::StoreKey,
+}
+
+/// Where the API listens: a TCP address, or a Unix socket (`unix:/run/keywarden/api.sock`)
+/// whose file permissions decide who may connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiListen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ApiListen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiListen::Tcp(addr) => write!(f, "{addr}"),
+            ApiListen::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
     }
 }
 

@@ -110,7 +110,7 @@ fn check_connection_names<'a>(
     }
 }
 
-fn check_connection_name(name: &str) -> Result<(), String> {
+pub(super) fn check_connection_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name
             .chars()

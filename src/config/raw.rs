@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::secret::MaskedUrl;
 
@@ -16,8 +16,22 @@ pub struct RawConfig {
     pub daemon: RawDaemon,
     #[serde(default)]
     pub alerts: RawAlerts,
+    pub api: Option<RawApi>,
     #[serde(default)]
     pub connections: BTreeMap<String, RawConnection>,
+}
+
+/// `[api]`: the platform's HTTP API (issue 14). Absent: no API.
+#[derive(Default, Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub listen: Option<String>,
+    /// The operator's opt-in to serve the API on an address other hosts can reach.
+    pub public: Option<bool>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub tokens: Vec<String>,
+    pub store_key: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -93,7 +107,10 @@ pub struct RawEmail {
     pub insecure: Option<bool>,
 }
 
-#[derive(Deserialize)]
+/// A `[connections.NAME]` table; also the body of the API's `PUT /api/v1/connections/NAME`,
+/// stored (encrypted) as it came, so a stored connection is validated by the same rules as the
+/// file's every time it is loaded.
+#[derive(Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawConnection {
@@ -114,7 +131,7 @@ pub struct RawConnection {
 }
 
 /// `[connections.NAME.alerts]`: this connection's overrides of the `[alerts]` thresholds.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[cfg_attr(test, derive(PartialEq))]
 #[serde(deny_unknown_fields)]
 pub struct RawConnectionAlerts {
@@ -166,6 +183,7 @@ redacted_debug!(RawDaemon {
     schedule, state_dir, metrics_listen, metrics_public, http_token_for_metrics,
     history_retention, max_concurrent_checks, check_timeout, expiry_warning, request_budget
 } urls {} hides { http_token });
+redacted_debug!(RawApi { listen, public } urls {} hides { tokens, store_key });
 redacted_debug!(RawTelegram { chat_ids, insecure, allowed_user_ids } urls { api_url } hides { bot_token });
 redacted_debug!(RawEmail { username, from, to, insecure } urls { smtp_url } hides { password });
 redacted_debug!(RawWebhook { events, timeout, insecure } urls { url } hides { secret });

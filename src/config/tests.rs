@@ -543,3 +543,84 @@ fn webhook_mistakes_are_refused_naming_the_target() {
         "{message}"
     );
 }
+
+const STORE_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn the_api_listens_on_loopback_or_a_socket_unless_opted_in() {
+    let api = |extra: &str| {
+        format!("[api]\ntokens = [\"tok-literal-never-shown\"]\nstore_key = \"{STORE_KEY}\"\n{extra}\n{CONNECTION}")
+    };
+    let config = load(&api("")).expect("defaults");
+    let section = config.api.as_ref().expect("[api] present");
+    assert_eq!(section.listen.to_string(), "127.0.0.1:9478");
+    assert_eq!(section.tokens.len(), 1);
+    assert!(!format!("{config:?}").contains("tok-literal-never-shown"));
+    assert!(!format!("{config:?}").contains(STORE_KEY));
+    let config = load(&api("listen = \"unix:/run/keywarden/api.sock\"")).unwrap();
+    assert_eq!(
+        config.api.unwrap().listen.to_string(),
+        "unix:/run/keywarden/api.sock"
+    );
+    let message = load(&api("listen = \"0.0.0.0:9478\""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("api.listen: 0.0.0.0:9478 is reachable")
+            && message.contains("api.public = true"),
+        "{message}"
+    );
+    assert!(load(&api("listen = \"0.0.0.0:9478\"\npublic = true")).is_ok());
+    assert!(load(&api("listen = \"unix:relative.sock\"")).is_err());
+    assert!(load(CONNECTION).unwrap().api.is_none(), "no [api]: no API");
+}
+
+#[test]
+fn the_api_needs_tokens_and_a_32_byte_store_key_named_in_the_error() {
+    let message = refusal("[api]\nstore_key = \"not a key!\"\n");
+    assert!(
+        message.contains("api.tokens: at least one bearer token"),
+        "{message}"
+    );
+    assert!(
+        message.contains("api.store_key: is not 32 bytes"),
+        "{message}"
+    );
+    let message = refusal("[api]\ntokens = [\"t\"]\n");
+    assert!(message.contains("api.store_key: is required"), "{message}");
+    let message = refusal("[api]\ntokens = [\"env:KEYWARDEN_TEST_UNSET_TOKEN\"]\nstore_key = \"env:KEYWARDEN_TEST_UNSET_KEY\"\n");
+    assert!(
+        message
+            .contains("api.tokens[0]: environment variable KEYWARDEN_TEST_UNSET_TOKEN is not set")
+            && message.contains("api.store_key: environment variable KEYWARDEN_TEST_UNSET_KEY"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_api_connection_is_validated_like_the_file_but_takes_no_secret_references() {
+    let raw = |secret: &str, exchange: &str| -> super::RawConnection {
+        serde_json::from_value(serde_json::json!({
+            "exchange": exchange, "api_key": "mx0vAliceKey0000001", "api_secret": secret,
+            "schedule": "0 */2 * * * *", "owner_email": "alice@example.com"
+        }))
+        .unwrap()
+    };
+    let connection = super::api_connection("alice", raw("s3cret", "mexc")).unwrap();
+    assert_eq!(connection.schedule.unwrap().as_str(), "0 */2 * * * *");
+    for reference in ["env:HOME", "file:/etc/passwd", "cred:x"] {
+        let problems = super::api_connection("alice", raw(reference, "mexc")).unwrap_err();
+        assert_eq!(problems[0].key, "connections.alice.api_secret");
+        assert!(
+            problems[0].message.contains("takes the secret itself"),
+            "{problems:?}"
+        );
+    }
+    let problems = super::api_connection("alice", raw("s", "nope")).unwrap_err();
+    assert_eq!(problems[0].key, "connections.alice.exchange");
+    let problems = super::api_connection("Alice!", raw("s", "mexc")).unwrap_err();
+    assert!(
+        problems[0].message.contains("is not allowed"),
+        "{problems:?}"
+    );
+}

@@ -8,12 +8,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::raw::{
-    RawAlerts, RawConfig, RawConnection, RawConnectionAlerts, RawDaemon, RawEmail, RawTelegram,
-    RawWebhook,
+    RawAlerts, RawApi, RawConfig, RawConnection, RawConnectionAlerts, RawDaemon, RawEmail,
+    RawTelegram, RawWebhook,
 };
 use super::{
-    AlertOverrides, AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig,
-    Problem, Schedule, TelegramConfig, WebhookConfig, WebhookEvents,
+    AlertOverrides, AlertsConfig, ApiConfig, ApiListen, Config, ConfigError, Connection,
+    DaemonConfig, EmailConfig, Problem, Schedule, TelegramConfig, WebhookConfig, WebhookEvents,
 };
 use crate::domain::{Credentials, ExchangeKind, Markets};
 use crate::secret::{self, ExposeSecret, SecretSource, SecretString};
@@ -22,6 +22,7 @@ pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/keywarden";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9477";
 pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:9478";
 
 /// A dotted key path (`connections.alice.api_key`), written out only when a problem or warning
 /// names it: at 10,000 connections nearly every value is fine, and formatting every path up
@@ -92,11 +93,13 @@ pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
     let mut schedules = Schedules::default();
     let daemon = daemon(raw.daemon, &mut problems, &mut notes);
     let alerts = alerts(raw.alerts, &mut problems, &mut notes);
+    let api = raw.api.and_then(|a| api(a, &mut problems, &mut notes));
     let mut connections = Vec::with_capacity(raw.connections.len());
     for (name, raw_connection) in raw.connections {
         if let Some(c) = connection(
             name,
             raw_connection,
+            SecretInput::Reference,
             &mut problems,
             &mut notes,
             &mut schedules,
@@ -126,9 +129,113 @@ pub fn validate(raw: RawConfig, source: &Path) -> Result<Config, ConfigError> {
         source: source.to_path_buf(),
         daemon,
         alerts,
+        api,
         connections,
         warnings,
     })
+}
+
+/// A connection that came over the API (a `PUT` body, or one read back from the store),
+/// validated by the same rules as a `[connections.NAME]` table of the file, except that its
+/// secrets are the values themselves: an API caller must not make the daemon read one of its
+/// environment variables or files (`env:`, `file:`, `cred:` are refused). Problems name the
+/// key path `connections.NAME.FIELD`.
+pub fn api_connection(name: &str, raw: RawConnection) -> Result<Connection, Vec<Problem>> {
+    let mut problems = Problems(Vec::new());
+    if let Err(message) = super::parse::check_connection_name(name) {
+        problems.add(format_args!("connections.{name}"), message);
+        return Err(problems.0);
+    }
+    let mut notes = SecretNotes::default();
+    let mut schedules = Schedules::default();
+    let connection = connection(
+        name.to_string(),
+        raw,
+        SecretInput::Value,
+        &mut problems,
+        &mut notes,
+        &mut schedules,
+    );
+    match connection {
+        Some(c) if problems.0.is_empty() => Ok(c),
+        _ => Err(problems.0),
+    }
+}
+
+fn api(raw: RawApi, problems: &mut Problems, notes: &mut SecretNotes) -> Option<ApiConfig> {
+    let before = problems.0.len();
+    let public = raw.public.unwrap_or(false);
+    let listen = problems.check(
+        "api.listen",
+        raw.listen,
+        Some(ApiListen::Tcp(
+            SocketAddr::from_str(DEFAULT_API_LISTEN).expect("default address parses"),
+        )),
+        |s| api_listen(&s, public).map(Some),
+    );
+    if raw.tokens.is_empty() {
+        problems.add(
+            "api.tokens",
+            "at least one bearer token is needed: every API call must carry one, e.g. tokens = [\"cred:api-token\"]",
+        );
+    }
+    let api = Key::root("api");
+    let list = api.at("tokens");
+    let tokens: Vec<Option<SecretString>> = raw
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| secret_field(format_args!("{list}[{i}]"), t, problems, notes))
+        .collect();
+    let store_key = match raw.store_key.as_deref() {
+        None => {
+            problems.add(
+                "api.store_key",
+                "is required: the API stores users' keys encrypted with it; give 32 random bytes \
+                 as 64 hex digits or base64, e.g. store_key = \"cred:api-store-key\" with a \
+                 credential made by `openssl rand -hex 32`",
+            );
+            None
+        }
+        Some(reference) => {
+            secret_field("api.store_key", reference, problems, notes).and_then(|text| {
+                crate::store::StoreKey::parse(&text)
+                    .map_err(|message| problems.add("api.store_key", message))
+                    .ok()
+            })
+        }
+    };
+    (problems.0.len() == before).then(|| ApiConfig {
+        listen: listen.expect("no problem recorded, so the address parsed"),
+        tokens: tokens.into_iter().flatten().collect(),
+        store_key: store_key.expect("no problem recorded, so the key parsed"),
+    })
+}
+
+/// The API accepts users' keys and tests them: an address other hosts can reach must be asked
+/// for explicitly (`api.public = true`), as `/metrics` asks for `daemon.metrics_public`.
+fn api_listen(text: &str, public: bool) -> Result<ApiListen, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        return if path.starts_with('/') {
+            Ok(ApiListen::Unix(PathBuf::from(path)))
+        } else {
+            Err(format!(
+                "{text:?} is not an absolute socket path like \"unix:/run/keywarden/api.sock\""
+            ))
+        };
+    }
+    let addr = SocketAddr::from_str(text).map_err(|_| {
+        format!("{text:?} is not an address like \"127.0.0.1:9478\" or \"unix:/run/keywarden/api.sock\"")
+    })?;
+    if addr.ip().is_loopback() || public {
+        Ok(ApiListen::Tcp(addr))
+    } else {
+        Err(format!(
+            "{addr} is reachable from other hosts, and the API takes users' exchange keys; \
+             listen on loopback (\"127.0.0.1:9478\") or a Unix socket behind the platform's \
+             backend, or set api.public = true to serve it on this address on purpose"
+        ))
+    }
 }
 
 fn duration(text: String) -> Result<Duration, String> {
@@ -709,6 +816,40 @@ impl Schedules {
     }
 }
 
+/// What a secret field holds: a reference as the file allows (`env:`, `file:`, `cred:` or a
+/// literal), or, from the API, the value itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SecretInput {
+    Reference,
+    Value,
+}
+
+/// A secret field of a connection as `input` says it is given.
+fn connection_secret(
+    key: impl fmt::Display,
+    raw: &str,
+    input: SecretInput,
+    problems: &mut Problems,
+    notes: &mut SecretNotes,
+) -> Option<SecretString> {
+    match input {
+        SecretInput::Reference => secret_field(key, raw, problems, notes),
+        SecretInput::Value if raw.is_empty() => {
+            problems.add(key, "value is empty");
+            None
+        }
+        SecretInput::Value if SecretSource::of(raw) != SecretSource::Literal => {
+            problems.add(
+                key,
+                "the API takes the secret itself: env:, file: and cred: references are for the \
+                 operator's config file",
+            );
+            None
+        }
+        SecretInput::Value => Some(SecretString::from(raw)),
+    }
+}
+
 /// Resolves one secret field; a literal works but its key is noted for one warning, and so is
 /// a secret file that other users can read (by key and path, never by value).
 fn secret_field(
@@ -744,6 +885,7 @@ fn secret_field(
 fn connection(
     name: String,
     raw: RawConnection,
+    secrets: SecretInput,
     problems: &mut Problems,
     notes: &mut SecretNotes,
     schedules: &mut Schedules,
@@ -758,10 +900,16 @@ fn connection(
             None
         }
     };
-    let api_key = secret_field(key.at("api_key"), &raw.api_key, problems, notes);
-    let api_secret = secret_field(key.at("api_secret"), &raw.api_secret, problems, notes);
+    let api_key = connection_secret(key.at("api_key"), &raw.api_key, secrets, problems, notes);
+    let api_secret = connection_secret(
+        key.at("api_secret"),
+        &raw.api_secret,
+        secrets,
+        problems,
+        notes,
+    );
     let passphrase = match (&raw.passphrase, exchange) {
-        (Some(p), _) => secret_field(key.at("passphrase"), p, problems, notes),
+        (Some(p), _) => connection_secret(key.at("passphrase"), p, secrets, problems, notes),
         (None, Some(kind)) if kind.needs_passphrase() => {
             problems.add(
                 key.at("passphrase"),

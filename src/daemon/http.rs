@@ -63,6 +63,34 @@ pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>) {
             .with_state(Arc::clone(&daemon)),
     )
     .layer(middleware::from_fn_with_state(daemon, require_token));
+    serve_router(listener, app, "metrics server").await
+}
+
+/// A listening socket the hardened loop of [`serve_router`] accepts from: TCP, or a Unix
+/// socket for the API.
+pub(crate) trait Accept: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    fn accept_one(&self)
+        -> impl std::future::Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+impl Accept for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_one(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// Serves `app` on `listener` until the task is aborted, with the header-read timeout and the
+/// cap on connections held described above; `what` names the server in the log.
+pub(crate) async fn serve_router(listener: impl Accept, app: Router, what: &'static str) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
@@ -70,11 +98,11 @@ pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>) {
     let mut accept_failures = Throttled::new();
     let mut evictions = Throttled::new();
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let stream = match listener.accept_one().await {
+            Ok(stream) => stream,
             Err(e) => {
                 if let Some(more) = accept_failures.hit() {
-                    tracing::error!(error = %e, more, "metrics server cannot accept a connection");
+                    tracing::error!(error = %e, more, "{what} cannot accept a connection");
                 }
                 tokio::time::sleep(ACCEPT_PAUSE).await;
                 continue;
@@ -85,7 +113,7 @@ pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>) {
         let evicted = held.serve(async move {
             // A client that stalls, resets or times out is its own problem: nothing to log.
             if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "metrics server connection ended");
+                tracing::debug!(error = %e, "{what} connection ended");
             }
         });
         if evicted {
@@ -93,7 +121,7 @@ pub async fn serve(listener: TcpListener, daemon: Arc<Daemon>) {
                 tracing::warn!(
                     max = MAX_CONNECTIONS,
                     more,
-                    "metrics server at its connection cap: closed the oldest connection"
+                    "{what} at its connection cap: closed the oldest connection"
                 );
             }
         }
@@ -194,7 +222,7 @@ async fn require_token(
 }
 
 /// Whether `headers` carry `Authorization: Bearer <expected>`.
-fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+pub(crate) fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

@@ -10,6 +10,7 @@
 
 mod bot;
 mod busy;
+mod connections;
 mod http;
 mod record;
 mod reload;
@@ -21,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -36,6 +37,9 @@ use crate::scheduler;
 use crate::shutdown::{Request, Signals};
 use crate::store::HistoryStore;
 use tasks::Jobs;
+
+pub(crate) use connections::{ApiSide, ChangeError};
+pub(crate) use http::{bearer_matches, serve_router};
 
 /// The scheduler counts as dead when its heartbeat is older than this.
 const HEARTBEAT_STALE: Duration = Duration::from_secs(15);
@@ -56,7 +60,16 @@ pub struct Options {
 /// The daemon's shared state.
 pub struct Daemon {
     config_path: PathBuf,
+    /// The running set: the file's connections and the API's (see `connections`).
     config: RwLock<Arc<Config>>,
+    /// The names of the config file's connections (the rest of `config` came from the API).
+    file_names: RwLock<std::collections::BTreeSet<String>>,
+    /// The API's stored connections, when `[api]` is configured.
+    api: Option<ApiSide>,
+    /// The cron jobs, set once they are started.
+    jobs: OnceLock<Jobs>,
+    /// Held while the running set changes (a reload, an API `PUT` or `DELETE`): one at a time.
+    changing: tokio::sync::Mutex<()>,
     checker: RwLock<Arc<Checker>>,
     store: HistoryStore,
     metrics: Arc<Metrics>,
@@ -114,9 +127,20 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     for warning in &config.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());
     }
-    warn_overcommits(&config);
     let notifiers = Arc::new(RwLock::new(build_notifiers(&config)?));
     let store = open_store(&config.daemon.state_dir).await?;
+    // Start-up: nothing else runs on the runtime yet, so the store is read on this thread.
+    let api = ApiSide::open(&config, &store)?;
+    let api_listener = match &config.api {
+        Some(section) => Some(crate::api::Listener::bind(&section.listen).await?),
+        None => None,
+    };
+    let file_names = connections::names(&config);
+    let (api, config) = match api {
+        Some((side, stored)) => (Some(side), connections::merge(config, stored)),
+        None => (None, config),
+    };
+    warn_overcommits(&config);
     let alerts = {
         let (store, config) = (store.clone(), config.clone());
         tokio::task::spawn_blocking(move || AlertEngine::open(store, &config))
@@ -146,6 +170,10 @@ async fn start(options: Options) -> Result<ExitCode, String> {
             Checker::new(&config.daemon).with_metrics(Arc::clone(&metrics)),
         )),
         config: RwLock::new(config.clone()),
+        file_names: RwLock::new(file_names),
+        api,
+        jobs: OnceLock::new(),
+        changing: tokio::sync::Mutex::new(()),
         store: store.clone(),
         metrics: metrics.clone(),
         alerts: Arc::clone(&alerts),
@@ -163,6 +191,11 @@ async fn start(options: Options) -> Result<ExitCode, String> {
     let server = tokio::spawn(http::serve(listener, Arc::clone(&daemon)));
 
     let jobs = Jobs::start(&daemon, &config).await?;
+    let jobs = daemon.jobs.get_or_init(|| jobs);
+    let api_server = api_listener.map(|listener| {
+        tracing::info!(listen = %listener, "API listening");
+        tokio::spawn(crate::api::serve(listener, Arc::clone(&daemon)))
+    });
 
     // Retention is read at start; a reload that changes it takes effect at the next restart.
     let retention = crate::store::spawn_retention(
@@ -195,7 +228,7 @@ async fn start(options: Options) -> Result<ExitCode, String> {
 
     let mut commands = bot::spawn_commands(&daemon);
     while signals.next().await == Request::Reload {
-        if daemon.reload(&jobs).await {
+        if daemon.reload().await {
             if let Some(old) = commands.take() {
                 old.abort();
             }
@@ -222,6 +255,9 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         );
     }
     server.abort();
+    if let Some(api_server) = api_server {
+        api_server.abort();
+    }
     retention.abort();
     watchdog.abort();
     alert_ticks.abort();

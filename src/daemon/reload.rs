@@ -2,18 +2,19 @@
 
 use std::sync::Arc;
 
-use super::tasks::Jobs;
 use super::{
-    build_notifiers, declare_alert_failures, schedule_periods, systemd, warn_overcommits, Daemon,
+    build_notifiers, connections, declare_alert_failures, systemd, warn_overcommits, Daemon,
 };
 use crate::checker::Checker;
 use crate::config::Config;
 
 impl Daemon {
     /// Loads the config again; a bad file keeps the running one. Returns whether it changed.
-    pub(super) async fn reload(self: &Arc<Self>, jobs: &Jobs) -> bool {
+    /// The API's connections stay as they are.
+    pub(super) async fn reload(self: &Arc<Self>) -> bool {
         systemd::reloading();
         let result = Config::load(&self.config_path);
+        let _changing = self.changing.lock().await;
         let changed = match result {
             Err(e) => {
                 tracing::error!("reload refused, keeping the running config: {e}");
@@ -31,12 +32,13 @@ impl Daemon {
                         "metrics_listen and state_dir changes take effect at the next restart"
                     );
                 }
-                for gone in old
-                    .connections
-                    .iter()
-                    .filter(|c| new.connection(&c.name).is_none())
+                if new.api.as_ref().map(|a| &a.listen) != old.api.as_ref().map(|a| &a.listen)
+                    || new.api.is_some() != old.api.is_some()
                 {
-                    self.metrics.forget(&gone.name, gone.exchange);
+                    tracing::warn!(
+                        "api.listen and api.store_key changes take effect at the next restart; \
+                         api.tokens at once"
+                    );
                 }
                 match build_notifiers(&new) {
                     Ok(notifiers) => {
@@ -45,19 +47,16 @@ impl Daemon {
                     }
                     Err(e) => tracing::error!("alert channels kept as they were: {e}"),
                 }
-                if let Err(e) = self.alerts.reconfigure(&new) {
-                    tracing::error!(error = %e, "cannot apply the new alert settings");
-                }
-                warn_overcommits(&new);
-                let new = Arc::new(new);
                 *self.checker.write().expect("checker lock") =
                     Arc::new(Checker::new(&new.daemon).with_metrics(Arc::clone(&self.metrics)));
-                self.metrics.set_schedules(&schedule_periods(&new));
-                self.metrics
-                    .set_exchanges(new.connections.iter().map(|c| c.exchange));
-                *self.config.write().expect("config lock") = new.clone();
-                jobs.replace(self, &new).await;
-                tracing::info!(connections = new.connections.len(), "config reloaded");
+                let from_file = new.connections.len();
+                let file_names = connections::names(&new);
+                let merged = self.with_api_connections(new);
+                *self.file_names.write().expect("file names lock") = file_names;
+                warn_overcommits(&merged);
+                let running = merged.connections.len();
+                self.apply(merged).await;
+                tracing::info!(connections = running, from_file, "config reloaded");
                 true
             }
         };

@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use super::spec::{self, ExchangeSpec};
 
 /// The exchanges KeyWarden knows by name. Names are what the config's `exchange` key takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ExchangeKind {
     Mexc,

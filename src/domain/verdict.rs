@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{ExchangeKind, Permissions, Status, Warning};
 
 /// The outcome of one check of one connection: the line `check --json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verdict {
     pub connection: String,
     pub exchange: ExchangeKind,

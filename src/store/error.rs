@@ -41,6 +41,20 @@ pub enum StoreError {
         source: serde_json::Error,
     },
 
+    /// A connection the API stored does not open with the configured `api.store_key`: the key
+    /// was changed, or the file damaged. Start-up stops here rather than drop connections.
+    #[error(
+        "history store at {}: the API connection {name:?} (one of {total} stored) does not open \
+         with api.store_key: it is not the key the connections were stored with (or the store is \
+         damaged); configure the key they were stored with",
+        path.display()
+    )]
+    StoreKeyMismatch {
+        path: PathBuf,
+        name: String,
+        total: usize,
+    },
+
     /// The connection name cannot be used as a key (the length prefix is two bytes).
     #[error("connection name is {len} bytes long; the history store accepts at most 65535")]
     NameTooLong { len: usize },

@@ -9,6 +9,8 @@
 //! - `alerts`: the alert policy's memory (see `crate::alert::engine`).
 //! - `outbox` and `delivered` (`outbox.rs`): alerts not yet delivered, and the ids of those that
 //!   were, removed from the outbox in the same step.
+//! - `api_connections` (`api_connections.rs`): the connections users added over the API,
+//!   encrypted with `api.store_key`.
 //!
 //! Values are JSON (serde_json): the volume is small (one record per change, not per check), and
 //! JSON keeps the database debuggable with nothing but a sled dump and `jq`, and lets fields be
@@ -21,6 +23,7 @@
 //! the `last_seen` and counts of open spans since the last checkpoint, never a change that was
 //! flushed; sled flushes in the background every 500 ms.
 
+mod api_connections;
 mod error;
 mod open_spans;
 mod outbox;
@@ -38,6 +41,7 @@ use sled::Transactional;
 
 use crate::domain::Verdict;
 
+pub use api_connections::{ApiConnections, StoreKey};
 pub use error::StoreError;
 pub use outbox::OutboxEntry;
 pub use record::{same_span, ConnectionState, Recorded, Span};

@@ -12,7 +12,7 @@ use crate::domain::{ExchangeKind, Permissions, Status, Verdict, Warning};
 ///
 /// The identity of a span is (status, permissions, ip_restricted, warnings); the other fields
 /// hold the latest values seen during the span.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Span {
     pub connection: String,
     pub exchange: ExchangeKind,

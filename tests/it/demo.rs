@@ -201,6 +201,38 @@ async fn demo_checks_every_demo_connection_then_runs_the_daemon() {
     .await;
     support::assert_promtool_accepts(&body);
 
+    // The printed curl line works: it tests the demo's first key through the API.
+    let curl = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("curl -s "))
+        .expect("the demo prints a curl line for the API");
+    let token = curl
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the curl line carries the token");
+    let body = curl
+        .split("-d '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the curl line carries a body");
+    let url = curl.split_whitespace().last().unwrap();
+    let verdict: serde_json::Value =
+        eventually(Duration::from_secs(30), "the API answering", || async {
+            let response = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .ok()?;
+            response.json().await.ok()
+        })
+        .await;
+    assert_eq!(verdict["status"], "connected", "{verdict}");
+
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])

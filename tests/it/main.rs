@@ -1,6 +1,7 @@
 //! KeyWarden's integration tests: one binary, one module per concern.
 
 mod alerts;
+mod api;
 mod botapi_sim;
 mod check_cli;
 mod config_errors;
