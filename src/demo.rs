@@ -72,8 +72,7 @@ pub async fn run() -> ExitCode {
         ),
     );
     text.push_str(&webhook.config_section());
-    text.push('
-');
+    text.push('\n');
     text.push_str(&api.section());
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text))
     {
