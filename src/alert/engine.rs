@@ -397,6 +397,12 @@ impl AlertEngine {
             (_, Topic::Warning(_)) => Severity::Warning,
             (_, Topic::Status(status)) => status.severity(),
         };
+        // The exchange whose API-management page a remedy names; a host alert's remedy names
+        // none, so its stand-in is never read.
+        let exchange = match &subject {
+            Subject::Connection { exchange, .. } | Subject::Exchange { exchange } => *exchange,
+            Subject::Host => ExchangeKind::Mexc,
+        };
         let host_offline = matches!(raised.subject, super::policy::RaisedSubject::Host)
             && raised.topic == Topic::Status(Status::ExchangeUnavailable);
         let remedy = match (raised.kind, raised.topic) {
@@ -406,10 +412,10 @@ impl AlertEngine {
                  keys themselves may be fine."
                     .to_string(),
             ),
-            (_, Topic::Warning(w)) => Some(warning_remedy(w)),
+            (_, Topic::Warning(w)) => Some(warning_remedy(w, exchange)),
             (_, Topic::Status(status)) => raised
                 .remedy
-                .or_else(|| remedy_for(status, &Facts::default())),
+                .or_else(|| remedy_for(status, &Facts::default(), exchange)),
         };
         Alert {
             kind: raised.kind,

@@ -88,6 +88,7 @@ pub struct RawConnection {
     pub passphrase: Option<String>,
     pub markets: Option<Vec<String>>,
     pub require_ip_whitelist: Option<bool>,
+    pub require_withdraw_verified: Option<bool>,
     pub owner_email: Option<String>,
     pub schedule: Option<String>,
     pub base_url: Option<String>,
@@ -154,7 +155,8 @@ redacted_debug!(RawDaemon {
 redacted_debug!(RawTelegram { chat_ids, insecure, allowed_user_ids } urls { api_url } hides { bot_token });
 redacted_debug!(RawEmail { username, from, to, insecure } urls { smtp_url } hides { password });
 redacted_debug!(RawConnection {
-    exchange, markets, require_ip_whitelist, owner_email, schedule, alerts, insecure
+    exchange, markets, require_ip_whitelist, require_withdraw_verified, owner_email, schedule,
+    alerts, insecure
 } urls { base_url, futures_base_url } hides { api_key, api_secret, passphrase });
 
 /// A list that may also be written as a single value: an environment override such as

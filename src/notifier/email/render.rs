@@ -304,6 +304,9 @@ fn owner_happened(alert: &Alert) -> String {
             Status::WithdrawEnabled => "The API key is allowed to withdraw funds. A key you give the \
                  platform must never be able to withdraw: read and trade rights only."
                 .to_string(),
+            Status::WithdrawUnverified => "The exchange does not reveal whether the API key can \
+                 withdraw funds, and the platform accepts only keys it can verify."
+                .to_string(),
             Status::NoReadPermission => "The API key is not allowed to read your account, so \
                  balances and orders cannot be seen."
                 .to_string(),
@@ -333,6 +336,12 @@ fn owner_happened(alert: &Alert) -> String {
                 .to_string(),
             Warning::KeyExpiresSoon => "The API key expires soon; after that the connection \
                  stops working."
+                .to_string(),
+            Warning::WithdrawUnverified => "The exchange does not reveal whether the API key \
+                 can withdraw funds, so the platform could not check that it cannot."
+                .to_string(),
+            Warning::IpBindingUnverified => "The exchange does not reveal whether the API key \
+                 is bound to an IP whitelist."
                 .to_string(),
         },
     }
