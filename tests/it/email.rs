@@ -68,6 +68,7 @@ fn alert(name: &str, kind: AlertKind, status: Status, message: &str) -> Alert {
             _ => Some(INVALID_KEY_REMEDY.to_string()),
         },
         previous: None,
+        last_check: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn withdraw_alert() -> Alert {
                 .to_string(),
         ),
         previous: Some(Status::NoTradePermission),
+        last_check: None,
         ..alert(
             "carol-mexc",
             AlertKind::Opened,

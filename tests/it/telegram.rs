@@ -46,6 +46,7 @@ fn alert(name: &str, status: Status) -> Alert {
         message: "IP [203.0.113.7] <b>& not in the ip white list".to_string(),
         remedy: Some("add 203.0.113.7 <b>& to the key's whitelist".to_string()),
         previous: None,
+        last_check: None,
     }
 }
 
