@@ -143,7 +143,18 @@ fn ip_binding_unverified_remedy(exchange: ExchangeKind) -> String {
         ExchangeKind::Binance => {
             "Binance's API Management page (Restrict access to trusted IPs only)"
         }
-        _ => "the exchange's API Management page (the key's IP whitelist)",
+        ExchangeKind::Mexc
+        | ExchangeKind::Kucoin
+        | ExchangeKind::Bitget
+        | ExchangeKind::Htx
+        | ExchangeKind::Bingx => {
+            return format!(
+                "The exchange's API does not show whether this key is bound to an IP whitelist. \
+                 Open the key on {}'s API Management page and confirm that its IP whitelist \
+                 lists this trading host's IP address and nothing wider.",
+                exchange.spec().display_name
+            )
+        }
     };
     format!(
         "The exchange's API does not show whether this key is bound to an IP whitelist. Open the \
