@@ -63,6 +63,14 @@ fn gate_main_keys_sample() {
         );
         assert_eq!(rights(&facts), [T, T, U, F], "{key}");
         assert_eq!(facts.ip_restricted, F, "{key}");
+        // Unbound keys live 90 days from `created_at` (a number in the sample, a string in
+        // the SDK's model: both read).
+        let created = entry["created_at"].as_i64().unwrap();
+        assert_eq!(
+            facts.expires_at,
+            Utc.timestamp_opt(created + 90 * 86_400, 0).single(),
+            "{key}"
+        );
         assert!(
             facts
                 .notes
