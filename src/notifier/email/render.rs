@@ -375,6 +375,13 @@ fn owner_section(alert: &Alert) -> OwnerSection {
     let who = owner_target(alert);
     let since = utc_minutes(alert.started_at);
     match alert.kind {
+        // A warning's resolved notice: the right the exchange would not reveal, it now reveals.
+        AlertKind::Resolved if matches!(alert.topic, Topic::Warning(_)) => OwnerSection {
+            headline: format!("Good news: {} no longer needs a look.", lower_first(&who)),
+            happened: Some(alert.message.clone()),
+            since: format!("Checked on {since}."),
+            todo: Some(("What to do".to_string(), "Nothing more.".to_string())),
+        },
         AlertKind::Resolved => OwnerSection {
             headline: format!("Good news: {} works again.", lower_first(&who)),
             happened: None,
