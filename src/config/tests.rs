@@ -543,3 +543,12 @@ fn webhook_mistakes_are_refused_naming_the_target() {
         "{message}"
     );
 }
+
+#[test]
+fn require_withdraw_verified_is_per_connection_and_off_by_default() {
+    let config = load(CONNECTION).expect("valid");
+    assert!(!config.connections[0].require_withdraw_verified);
+    let text = format!("{CONNECTION}require_withdraw_verified = true\n");
+    let config = load(&text).expect("valid");
+    assert!(config.connections[0].require_withdraw_verified);
+}
