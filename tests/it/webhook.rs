@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use keywarden::sim::{RunningSim, Scenario, SimKey};
 
 use crate::support::{
     self, connection_toml, eventually, free_port, sim_key, DaemonProcess, Scratch,
@@ -37,11 +37,7 @@ impl World {
     /// with one webhook target (the receiver) and `alerts_extra` under `[alerts]`.
     async fn new(scenario: Scenario, alerts_extra: &str) -> World {
         let key = sim_key(ExchangeKind::Mexc, "webhook-dave", scenario);
-        let sim = support::start_sim(ScenarioFile {
-            keys: vec![key.clone()],
-            ..ScenarioFile::default()
-        })
-        .await;
+        let sim = support::start_sim_with(vec![key.clone()]).await;
         let receiver = WebhookReceiver::start().await;
         let scratch = Scratch::new();
         let metrics = free_port();
