@@ -152,6 +152,9 @@ has_result() { q "$1" | grep -q '"result":\[{'; }
 wait_for 30 "Prometheus to scrape the demo" has_result 'up{job="keywarden"} == 1'
 # A scheduled round (every 10 s in the demo) inside the 30 s rate window, and alerts attempted.
 wait_for 45 "a round of checks in the rate window" has_result 'sum(rate(keywarden_checks_total[30s])) > 0'
+# A whole round done, so every demo connection has its verdict in the series (a round releases
+# its connections over the schedule's 10 s; the first checks alone leave some out).
+wait_for 45 "a whole round of checks" has_result 'keywarden_round_duration_seconds'
 wait_for 45 "alert deliveries to be counted" has_result 'keywarden_alerts_sent_total and on() keywarden_alerts_failed_total'
 sleep 3
 python3 ops/promql_check.py "$PROM" grafana/keywarden-dashboard.json ||

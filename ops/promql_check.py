@@ -36,8 +36,9 @@ SUBSTITUTIONS = {
 }
 
 # The demo's connections (on all ten exchanges) include a withdraw key (carol), broken keys
-# (dave, erin, frank, ivan, nick), an exchange in maintenance (heidi) and an unbound key close to
-# expiry (grace); check.sh points its Telegram channel at a closed port, so deliveries fail.
+# (dave, erin, frank, ivan, nick, and pat, whose withdraw right Gate does not reveal), an exchange
+# in maintenance (heidi), an unbound key close to expiry (grace) and a key whose rights MEXC does
+# not reveal (olga: the dashboard's "Rights KeyWarden cannot verify"); check.sh points its Telegram channel at a closed port, so deliveries fail.
 EXPECTED_FIRING = {
     "KeyWardenWithdrawEnabled",
     "KeyWardenConnectionDown",

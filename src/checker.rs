@@ -257,6 +257,7 @@ impl Checker {
         Policy {
             markets: connection.markets,
             require_ip_whitelist: connection.require_ip_whitelist,
+            require_withdraw_verified: connection.require_withdraw_verified,
             expiry_warning: chrono::Duration::from_std(self.expiry_warning)
                 .unwrap_or(chrono::Duration::MAX),
         }

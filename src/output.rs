@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::check::warning_remedy;
 use crate::config::Connection;
-use crate::domain::{Status, Verdict};
+use crate::domain::{Status, Verdict, Warning};
 use crate::printable::printable;
 use crate::secret::{mask_key, ExposeSecret};
 use crate::store::Span;
@@ -81,7 +82,14 @@ pub fn table(rows: &[(&Connection, &Verdict)]) -> String {
             let _ = writeln!(out, "    do:   {}", printable(remedy));
         }
         for warning in &verdict.warnings {
-            let _ = writeln!(out, "    warning: {warning}");
+            // An IP binding the exchange would not show gets where to look at it; an unverified
+            // withdraw right has it in the verdict's remedy (`do:`) already.
+            if *warning == Warning::IpBindingUnverified {
+                let remedy = warning_remedy(*warning, verdict.exchange);
+                let _ = writeln!(out, "    warning: {warning}: {}", printable(&remedy));
+            } else {
+                let _ = writeln!(out, "    warning: {warning}");
+            }
         }
     }
     let connected = rows

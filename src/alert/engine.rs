@@ -108,7 +108,11 @@ impl Routes {
                 });
             }
         }
-        if matches!(alert.subject, Subject::Connection { .. }) {
+        // Webhooks carry status incidents; a warning's notice, and the resolved notice that
+        // closes one (an unverified right the exchange reveals again), are for people.
+        if matches!(alert.subject, Subject::Connection { .. })
+            && matches!(alert.topic, Topic::Status(_))
+        {
             to.extend(
                 self.webhooks
                     .iter()
@@ -449,6 +453,12 @@ impl AlertEngine {
             (_, Topic::Warning(_)) => Severity::Warning,
             (_, Topic::Status(status)) => status.severity(),
         };
+        // The exchange whose API-management page a remedy names; a host alert's remedy names
+        // none, so its stand-in is never read.
+        let exchange = match &subject {
+            Subject::Connection { exchange, .. } | Subject::Exchange { exchange } => *exchange,
+            Subject::Host => ExchangeKind::Mexc,
+        };
         let host_offline = matches!(raised.subject, super::policy::RaisedSubject::Host)
             && raised.topic == Topic::Status(Status::ExchangeUnavailable);
         let remedy = match (raised.kind, raised.topic) {
@@ -458,10 +468,10 @@ impl AlertEngine {
                  keys themselves may be fine."
                     .to_string(),
             ),
-            (_, Topic::Warning(w)) => Some(warning_remedy(w)),
+            (_, Topic::Warning(w)) => Some(warning_remedy(w, exchange)),
             (_, Topic::Status(status)) => raised
                 .remedy
-                .or_else(|| remedy_for(status, &Facts::default())),
+                .or_else(|| remedy_for(status, &Facts::default(), exchange)),
         };
         Alert {
             kind: raised.kind,
@@ -803,6 +813,42 @@ api_secret = "secret"
         assert_eq!(
             resolved.checked_at,
             verdict(Status::Connected, 3).checked_at
+        );
+    }
+
+    #[test]
+    fn an_unverified_right_is_told_to_people_and_its_resolution_too_but_to_no_webhook() {
+        let text = format!(
+            "{CONFIG}\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/all\"\nsecret = \"0123456789abcdef0123\"\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path()).unwrap();
+        let config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+        let engine = AlertEngine::open(store.clone(), &config).unwrap();
+
+        let mut unverified = verdict(Status::Connected, 0);
+        unverified.permissions.withdraw = None;
+        unverified.warnings = vec![crate::domain::Warning::WithdrawUnverified];
+        engine.observe(&unverified).unwrap();
+        engine.observe(&verdict(Status::Connected, 1)).unwrap();
+
+        let outbox = store.outbox().unwrap();
+        let topic = Topic::Warning(crate::domain::Warning::WithdrawUnverified);
+        let kinds: std::collections::BTreeSet<String> = outbox
+            .iter()
+            .filter(|e| e.alert.topic == topic)
+            .map(|e| format!("{:?}", e.alert.kind))
+            .collect();
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            ["Notice", "Resolved"],
+            "the notice and its resolution reach people"
+        );
+        assert!(
+            outbox
+                .iter()
+                .all(|e| !matches!(e.recipient, Recipient::Webhook { .. })),
+            "no webhook event for a warning"
         );
     }
 }

@@ -12,7 +12,10 @@
 //!   belongs to the exchange when all its connections are down, to the host when every exchange
 //!   is, and to the one connection only when another connection of its exchange proves the
 //!   exchange answers. `clock_skew` is always one host-wide incident.
-//! - `rate_limited` changes nothing. Warnings get one notice each time they appear.
+//! - `rate_limited` changes nothing. Warnings get one notice each time they appear, never a
+//!   reminder. A right the exchange would not reveal (`withdraw_unverified`,
+//!   `ip_binding_unverified`) is judged only on checks that reached the key's rights, and its
+//!   notice is closed by a resolved notice once the exchange reveals the right.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -110,6 +113,7 @@ fn is_key_problem(status: Status) -> bool {
         Status::InvalidKey
             | Status::IpNotAllowed
             | Status::WithdrawEnabled
+            | Status::WithdrawUnverified
             | Status::NoReadPermission
             | Status::NoTradePermission
             | Status::NoFuturesPermission
@@ -117,7 +121,23 @@ fn is_key_problem(status: Status) -> bool {
 }
 
 /// Warnings worth a notice.
-const NOTICED_WARNINGS: [Warning; 2] = [Warning::IpWhitelistMissing, Warning::KeyExpiresSoon];
+const NOTICED_WARNINGS: [Warning; 4] = [
+    Warning::IpWhitelistMissing,
+    Warning::KeyExpiresSoon,
+    Warning::WithdrawUnverified,
+    Warning::IpBindingUnverified,
+];
+
+/// Warnings about a right the exchange would not reveal. Their absence means something only
+/// when the check reached the key's rights, and it means the exchange now reveals the right:
+/// that closes the notice with a resolved one, so the operator and the owner know the right
+/// was checked after all.
+fn is_unverified_right(warning: Warning) -> bool {
+    matches!(
+        warning,
+        Warning::WithdrawUnverified | Warning::IpBindingUnverified
+    )
+}
 
 /// Feeds one verdict to a connection's state (`None` for a connection never seen before) and
 /// returns the key-level alerts it raises. Shared incidents are [`evaluate_shared`]'s job.
@@ -193,7 +213,16 @@ pub fn on_verdict(
         Status::ExchangeUnavailable | Status::ClockSkew | Status::RateLimited
     ) {
         for warning in NOTICED_WARNINGS {
-            let present = verdict.warnings.contains(&warning);
+            let unverified = is_unverified_right(warning);
+            if unverified && !verdict.status.reached_rights() {
+                continue;
+            }
+            // The `withdraw_unverified` status (require_withdraw_verified) is an incident of
+            // its own about the same thing: no second message, and no resolved notice for a
+            // notice it took over.
+            let covered = warning == Warning::WithdrawUnverified
+                && verdict.status == Status::WithdrawUnverified;
+            let present = verdict.warnings.contains(&warning) && !covered;
             if present && s.noticed.insert(warning) {
                 raised.push(Raised {
                     kind: AlertKind::Notice,
@@ -204,8 +233,21 @@ pub fn on_verdict(
                     remedy: None,
                     previous: None,
                 });
-            } else if !present {
-                s.noticed.remove(&warning);
+            } else if !present
+                && s.noticed.remove(&warning)
+                && unverified
+                && !covered
+                && thresholds.send_resolved
+            {
+                raised.push(Raised {
+                    kind: AlertKind::Resolved,
+                    subject: name.clone(),
+                    topic: Topic::Warning(warning),
+                    started_at: verdict.checked_at,
+                    message: revealed_text(warning, verdict),
+                    remedy: None,
+                    previous: None,
+                });
             }
         }
     }
@@ -223,6 +265,27 @@ fn warning_text(warning: Warning, verdict: &Verdict) -> String {
             None => "the key expires soon".to_string(),
         },
         Warning::FuturesNotNeeded => "the key holds futures rights it does not need".to_string(),
+        Warning::WithdrawUnverified => format!(
+            "{} does not reveal whether the key can withdraw funds, so the platform's main rule \
+             (no withdraw rights) could not be checked ({})",
+            verdict.exchange.spec().display_name,
+            verdict.message
+        ),
+        Warning::IpBindingUnverified => format!(
+            "{} does not reveal whether the key is bound to an IP whitelist",
+            verdict.exchange.spec().display_name
+        ),
+    }
+}
+
+/// The resolved notice of an unverified right: the exchange now tells.
+fn revealed_text(warning: Warning, verdict: &Verdict) -> String {
+    let exchange = verdict.exchange.spec().display_name;
+    match warning {
+        Warning::IpBindingUnverified => {
+            format!("{exchange} now reveals whether the key is bound to an IP whitelist")
+        }
+        _ => format!("{exchange} now reveals whether the key can withdraw funds"),
     }
 }
 

@@ -16,6 +16,10 @@ use crate::printable::{printable_capped, MAX_MESSAGE_CHARS};
 pub struct Policy {
     pub markets: Markets,
     pub require_ip_whitelist: bool,
+    /// Fail with `withdraw_unverified` when the exchange does not reveal the withdraw right,
+    /// instead of passing with the `withdraw_unverified` warning (the connection's
+    /// `require_withdraw_verified`).
+    pub require_withdraw_verified: bool,
     /// Warn `key_expires_soon` when the key expires within this long.
     pub expiry_warning: chrono::Duration,
 }
@@ -33,12 +37,19 @@ pub struct CheckContext {
 /// table of the design (exchange trouble first, because it hides everything else; then the
 /// key's own problems; then its rights, withdraw before the rest because it is the main rule).
 pub fn judge(ctx: CheckContext, facts: &Facts, policy: &Policy) -> Verdict {
-    let (status, message) = status_of(facts, policy);
+    let (status, message) = status_of(facts, policy, ctx.exchange);
     // The one place every message passes on its way to the store, alerts and the terminal: it
     // holds the exchange's own words, which are untrusted text.
     let message = printable_capped(&message, MAX_MESSAGE_CHARS);
-    let remedy = remedy_for(status, facts);
     let warnings = warnings_of(facts, policy, ctx.checked_at);
+    // A connected key whose withdraw right the exchange would not reveal still carries the
+    // remedy for it: the main rule was not checked, and the person reading the verdict is told
+    // where to check it by eye.
+    let remedy = remedy_for(status, facts, ctx.exchange).or_else(|| {
+        warnings
+            .contains(&Warning::WithdrawUnverified)
+            .then(|| warning_remedy(Warning::WithdrawUnverified, ctx.exchange))
+    });
     Verdict {
         connection: ctx.connection,
         exchange: ctx.exchange,
@@ -56,7 +67,7 @@ pub fn judge(ctx: CheckContext, facts: &Facts, policy: &Policy) -> Verdict {
     }
 }
 
-fn status_of(facts: &Facts, policy: &Policy) -> (Status, String) {
+fn status_of(facts: &Facts, policy: &Policy, exchange: ExchangeKind) -> (Status, String) {
     if let Some(problem) = facts.problems.iter().min_by_key(|p| p.kind) {
         let status = match problem.kind {
             ProblemKind::Unavailable => Status::ExchangeUnavailable,
@@ -73,6 +84,18 @@ fn status_of(facts: &Facts, policy: &Policy) -> (Status, String) {
             Status::WithdrawEnabled,
             "the key has withdraw rights".to_string(),
         );
+    }
+    if policy.require_withdraw_verified && p.withdraw.is_none() {
+        let mut message = format!(
+            "{} does not reveal whether the key can withdraw, and this connection requires it \
+             verified (require_withdraw_verified)",
+            exchange.spec().display_name
+        );
+        for note in &facts.notes {
+            message.push_str("; ");
+            message.push_str(note);
+        }
+        return (Status::WithdrawUnverified, message);
     }
     if p.read == Some(false) {
         return (
@@ -138,6 +161,16 @@ fn warnings_of(facts: &Facts, policy: &Policy, now: DateTime<Utc>) -> Vec<Warnin
     if let Some(expires_at) = facts.expires_at {
         if expires_at - now <= policy.expiry_warning {
             warnings.push(Warning::KeyExpiresSoon);
+        }
+    }
+    // A right is unverified only when the probe got to the key's rights and the exchange still
+    // would not say: after a problem every right is unknown, and that says nothing about them.
+    if !facts.has_problem() {
+        if facts.permissions.withdraw.is_none() {
+            warnings.push(Warning::WithdrawUnverified);
+        }
+        if policy.require_ip_whitelist && facts.ip_restricted.is_none() {
+            warnings.push(Warning::IpBindingUnverified);
         }
     }
     warnings

@@ -25,7 +25,15 @@ fn spot() -> Policy {
             futures: false,
         },
         require_ip_whitelist: true,
+        require_withdraw_verified: false,
         expiry_warning: Duration::days(14),
+    }
+}
+
+fn require_withdraw_verified() -> Policy {
+    Policy {
+        require_withdraw_verified: true,
+        ..spot()
     }
 }
 
@@ -139,6 +147,43 @@ fn status_table() {
             Connected,
         ),
         (
+            "an unknown withdraw right fails where the connection requires it verified",
+            with_perms(|p| p.withdraw = None),
+            require_withdraw_verified(),
+            WithdrawUnverified,
+        ),
+        (
+            "unverified withdraw before the lost rights",
+            with_perms(|p| {
+                p.withdraw = None;
+                p.read = Some(false);
+                p.trade = Some(false);
+            }),
+            require_withdraw_verified(),
+            WithdrawUnverified,
+        ),
+        (
+            "a known withdraw right beats requiring it verified",
+            with_perms(|p| p.withdraw = Some(true)),
+            require_withdraw_verified(),
+            WithdrawEnabled,
+        ),
+        (
+            "a verified key passes where verification is required",
+            healthy(),
+            require_withdraw_verified(),
+            Connected,
+        ),
+        (
+            "a problem before the rights wins over requiring them verified",
+            Facts {
+                problems: vec![Problem::invalid_key("bad signature")],
+                ..with_perms(|p| p.withdraw = None)
+            },
+            require_withdraw_verified(),
+            InvalidKey,
+        ),
+        (
             "unavailable hides everything",
             with_problems(vec![
                 Problem::invalid_key("x"),
@@ -189,8 +234,8 @@ fn status_table() {
         assert_eq!(verdict.status, expected, "case: {name}");
         assert_eq!(
             verdict.remedy.is_none(),
-            expected == Connected,
-            "case: {name}: only connected has no remedy"
+            expected == Connected && facts.permissions.withdraw.is_some(),
+            "case: {name}: only connected without an unverified withdraw right has no remedy"
         );
     }
 }
@@ -223,10 +268,44 @@ fn warnings_table() {
             vec![],
         ),
         (
-            "binding unknown is not warned",
+            "binding unknown where binding is required",
             Facts {
                 ip_restricted: None,
                 ..healthy()
+            },
+            spot(),
+            vec![IpBindingUnverified],
+        ),
+        (
+            "binding unknown where binding is not required",
+            Facts {
+                ip_restricted: None,
+                ..healthy()
+            },
+            Policy {
+                require_ip_whitelist: false,
+                ..spot()
+            },
+            vec![],
+        ),
+        (
+            "withdraw right unknown",
+            with_perms(|p| p.withdraw = None),
+            spot(),
+            vec![WithdrawUnverified],
+        ),
+        (
+            "withdraw right unknown, and the connection requires it verified",
+            with_perms(|p| p.withdraw = None),
+            require_withdraw_verified(),
+            vec![WithdrawUnverified],
+        ),
+        (
+            "rights unknown after a problem are not unverified: the probe never got to them",
+            Facts {
+                ip_restricted: None,
+                problems: vec![Problem::invalid_key("revoked")],
+                ..with_perms(|p| p.withdraw = None)
             },
             spot(),
             vec![],
@@ -280,6 +359,43 @@ fn warnings_table() {
             "case: {name}"
         );
     }
+}
+
+#[test]
+fn an_unverified_withdraw_right_names_where_to_look_on_that_exchange() {
+    let facts = with_perms(|p| p.withdraw = None);
+    let on = |exchange: ExchangeKind, policy: &Policy| {
+        judge(CheckContext { exchange, ..ctx() }, &facts, policy)
+    };
+    // Passing: the remedy rides along with `connected`, naming the exchange's page and right.
+    let gate = on(ExchangeKind::Gate, &spot());
+    assert_eq!(gate.status, Status::Connected);
+    let remedy = gate.remedy.expect("a remedy for the unverified right");
+    assert!(remedy.contains("Gate's API Management page"), "{remedy}");
+    assert!(remedy.contains("Withdrawal permission group"), "{remedy}");
+    let mexc = on(ExchangeKind::Mexc, &spot()).remedy.unwrap();
+    assert!(mexc.contains("SPOT_WITHDRAW_WRITE"), "{mexc}");
+    // Failing: the status's remedy says the same and why the check fails.
+    let failing = on(ExchangeKind::Mexc, &require_withdraw_verified());
+    assert_eq!(failing.status, Status::WithdrawUnverified);
+    assert!(
+        failing.message.contains("MEXC does not reveal"),
+        "{}",
+        failing.message
+    );
+    let remedy = failing.remedy.unwrap();
+    assert!(remedy.contains("MEXC's API Management page"), "{remedy}");
+    assert!(remedy.contains("require_withdraw_verified"), "{remedy}");
+    // Every exchange has its own words for the page.
+    let remedies: std::collections::BTreeSet<String> = ExchangeKind::ALL
+        .into_iter()
+        .map(|e| warning_remedy(Warning::WithdrawUnverified, e))
+        .collect();
+    assert_eq!(remedies.len(), ExchangeKind::ALL.len());
+    assert!(
+        warning_remedy(Warning::IpBindingUnverified, ExchangeKind::Coinbase)
+            .contains("IP allowlist")
+    );
 }
 
 #[test]

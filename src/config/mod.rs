@@ -232,6 +232,9 @@ pub struct Connection {
     pub credentials: Credentials,
     pub markets: Markets,
     pub require_ip_whitelist: bool,
+    /// An exchange that does not reveal the withdraw right fails the check
+    /// (`withdraw_unverified`) instead of passing with a warning. Default false.
+    pub require_withdraw_verified: bool,
     pub owner_email: Option<String>,
     /// Overrides the daemon's schedule for this connection.
     pub schedule: Option<Schedule>,
@@ -283,6 +286,7 @@ impl fmt::Debug for Connection {
             .field("credentials", &self.credentials)
             .field("markets", &self.markets)
             .field("require_ip_whitelist", &self.require_ip_whitelist)
+            .field("require_withdraw_verified", &self.require_withdraw_verified)
             .field("owner_email", &self.owner_email)
             .field("schedule", &self.schedule)
             .field("base_url", &self.base_url.as_deref().map(MaskedUrl))

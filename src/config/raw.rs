@@ -120,6 +120,7 @@ pub struct RawConnection {
     pub passphrase: Option<String>,
     pub markets: Option<Vec<String>>,
     pub require_ip_whitelist: Option<bool>,
+    pub require_withdraw_verified: Option<bool>,
     pub owner_email: Option<String>,
     pub schedule: Option<String>,
     pub base_url: Option<String>,
@@ -188,7 +189,8 @@ redacted_debug!(RawTelegram { chat_ids, insecure, allowed_user_ids } urls { api_
 redacted_debug!(RawEmail { username, from, to, insecure } urls { smtp_url } hides { password });
 redacted_debug!(RawWebhook { events, timeout, insecure } urls { url } hides { secret });
 redacted_debug!(RawConnection {
-    exchange, markets, require_ip_whitelist, owner_email, schedule, alerts, insecure
+    exchange, markets, require_ip_whitelist, require_withdraw_verified, owner_email, schedule,
+    alerts, insecure
 } urls { base_url, futures_base_url } hides { api_key, api_secret, passphrase });
 
 /// A list that may also be written as a single value: an environment override such as

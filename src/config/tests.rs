@@ -623,4 +623,11 @@ fn an_api_connection_is_validated_like_the_file_but_takes_no_secret_references()
         problems[0].message.contains("is not allowed"),
         "{problems:?}"
     );
+#[test]
+fn require_withdraw_verified_is_per_connection_and_off_by_default() {
+    let config = load(CONNECTION).expect("valid");
+    assert!(!config.connections[0].require_withdraw_verified);
+    let text = format!("{CONNECTION}require_withdraw_verified = true\n");
+    let config = load(&text).expect("valid");
+    assert!(config.connections[0].require_withdraw_verified);
 }

@@ -963,6 +963,7 @@ fn connection(
         },
         markets,
         require_ip_whitelist: raw.require_ip_whitelist.unwrap_or(true),
+        require_withdraw_verified: raw.require_withdraw_verified.unwrap_or(false),
         owner_email: raw.owner_email,
         schedule,
         base_url: raw.base_url,

@@ -26,6 +26,14 @@ pub enum Status {
     InvalidKey,
     IpNotAllowed,
     WithdrawEnabled,
+    /// The exchange would not say whether the key may withdraw, and the connection is set to
+    /// `require_withdraw_verified = true`. A status of its own, not `withdraw_enabled`: the key
+    /// may well be safe, and saying it can withdraw would be a false claim (the design's second
+    /// failure, a healthy key reported as broken). It ranks just below `withdraw_enabled`
+    /// (the main rule, known broken) and above the lost rights, because the operator who asked
+    /// for it holds an unverified key to the main rule; critical like the key problems, so it
+    /// opens an incident at once.
+    WithdrawUnverified,
     NoReadPermission,
     NoTradePermission,
     NoFuturesPermission,
@@ -43,13 +51,14 @@ pub enum Severity {
 }
 
 impl Status {
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::ExchangeUnavailable,
         Status::RateLimited,
         Status::ClockSkew,
         Status::InvalidKey,
         Status::IpNotAllowed,
         Status::WithdrawEnabled,
+        Status::WithdrawUnverified,
         Status::NoReadPermission,
         Status::NoTradePermission,
         Status::NoFuturesPermission,
@@ -64,6 +73,7 @@ impl Status {
             Status::InvalidKey => "invalid_key",
             Status::IpNotAllowed => "ip_not_allowed",
             Status::WithdrawEnabled => "withdraw_enabled",
+            Status::WithdrawUnverified => "withdraw_unverified",
             Status::NoReadPermission => "no_read_permission",
             Status::NoTradePermission => "no_trade_permission",
             Status::NoFuturesPermission => "no_futures_permission",
@@ -78,6 +88,13 @@ impl Status {
             Status::ExchangeUnavailable => Severity::Warning,
             _ => Severity::Critical,
         }
+    }
+
+    /// Whether a check that ended in this status got as far as the key's rights: the statuses
+    /// from `withdraw_enabled` on are judged on them, the ones before stop at a problem that
+    /// hides them (so what the rights look like then says nothing).
+    pub fn reached_rights(self) -> bool {
+        self >= Status::WithdrawEnabled
     }
 }
 
@@ -109,6 +126,13 @@ pub enum Warning {
     FuturesNotNeeded,
     /// The key expires within the configured `expiry_warning`.
     KeyExpiresSoon,
+    /// The exchange does not reveal whether the key may withdraw (the right is unknown, JSON
+    /// `null`): the platform's main rule could not be checked, so it is said out loud rather
+    /// than left in a note under a `connected` status.
+    WithdrawUnverified,
+    /// The exchange does not reveal whether the key is bound to an IP whitelist (and the
+    /// connection requires one).
+    IpBindingUnverified,
 }
 
 impl Warning {
@@ -117,6 +141,8 @@ impl Warning {
             Warning::IpWhitelistMissing => "ip_whitelist_missing",
             Warning::FuturesNotNeeded => "futures_not_needed",
             Warning::KeyExpiresSoon => "key_expires_soon",
+            Warning::WithdrawUnverified => "withdraw_unverified",
+            Warning::IpBindingUnverified => "ip_binding_unverified",
         }
     }
 }

@@ -16,6 +16,9 @@
 //! accounts (read right) and, for futures connections only, the US futures (CFM) balance
 //! summary. What Coinbase does not tell, the facts leave unknown with a note: whether the key is
 //! bound to an IP allowlist, and futures rights for a connection that does not read futures.
+//! No endpoint reveals the allowlist (issue 17): `key_permissions` has no field for it and a
+//! request from outside it gets the same bare 401 as an unknown key (coinbase.md §5, §6), so
+//! the check reports `ip_binding_unverified` and the remedy points at the CDP portal.
 //!
 //! Coinbase answers every authentication failure (unknown or deleted key, wrong private key,
 //! expired JWT, wrong `uri`, and, as far as public reports go, a request from an IP outside the

@@ -15,7 +15,13 @@
 //! What Gate does not let a check see:
 //! - the withdraw right: the API's permission names (`perms[].name`) have no documented value for
 //!   the withdrawal group ([uncertain]); an entry named `withdraw`/`withdrawal` is read when it is
-//!   there, otherwise the right is reported unknown (`null`) with a note;
+//!   there, otherwise the right is reported unknown (`null`) with a note, which the check
+//!   reports as `withdraw_unverified`. No fallback reveals it (issue 17): the official
+//!   `main_keys` sample and its list of group names (`wallet`, `spot`, `futures`, `delivery`,
+//!   `earn`, `custody`, `options`, `account`, `loan`, `margin`, `unified`, `copy`, `pilot`,
+//!   `otc`, `alpha`, `crossx`; gate.io APIv4 docs, "Query All Main Account Key Information")
+//!   show no withdrawal group, `GET /wallet/withdrawals` proves only the read right, and the
+//!   write right is only exercised by `POST /withdrawals`, which moves funds (gate.md §5);
 //! - an expiry date: none in the API; Gate's help centre says keys without an IP binding are
 //!   valid for 90 days, so that is inferred from `created_at` ([doc], a UI policy);
 //! - `main_keys` is a main-account endpoint; for other keys (sub-accounts) the trade, withdraw and

@@ -5,6 +5,15 @@
 //! answers an unknown shape, the rights it alone reveals (trade, withdraw, futures, IP binding)
 //! are reported unknown with a note, and the rest is inferred from which read-only calls succeed.
 //!
+//! No fallback reveals the withdraw right without apiKeyInfo (issue 17): every endpoint that
+//! needs `SPOT_WITHDRAW_WRITE` can move funds or change the account (`POST
+//! /api/v3/capital/withdraw`, `POST /api/v3/capital/transfer/internal`, `POST
+//! /api/v3/capital/deposit/address`), and the read-only ones (`GET
+//! /api/v3/capital/withdraw/history`, `GET /api/v3/capital/deposit/address`) need only
+//! `SPOT_WITHDRAW_READ` (MEXC spot v3 docs, "Wallet Endpoints", each endpoint's "Permission:"
+//! label; mexc.md §4.3). So the right stays unknown, which the check reports as
+//! `withdraw_unverified`. `/api/v3/account`'s `canWithdraw` is the account's flag, not the key's.
+//!
 //! Signing, per the official docs:
 //! - spot: HMAC-SHA256 (lowercase hex) over the query string exactly as sent, directly followed
 //!   by the body; `signature=` is appended last; the key travels in `X-MEXC-APIKEY`;

@@ -1,5 +1,5 @@
 //! The per-connection series: one small [`ConnectionSeries`] per connection in a sorted table
-//! instead of ~17 labelled `IntGaugeVec` children (issue 9), and the exposition of their six
+//! instead of ~17 labelled `IntGaugeVec` children (issue 9), and the exposition of their seven
 //! families written by hand, byte for byte as the prometheus crate's `TextEncoder` writes them
 //! (pinned by a test against [`labelled_reference`](super::labelled_reference)).
 
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
-use crate::domain::{ExchangeKind, Permissions, Status, Verdict};
+use crate::domain::{ExchangeKind, Permissions, Status, Verdict, Warning};
 
 /// The permissions of `p` by label value, sorted by that value (futures < read < trade <
 /// withdraw): the order in which the prometheus crate writes a family's series.
@@ -21,9 +21,28 @@ pub(super) fn permission_values(p: &Permissions) -> [(&'static str, Option<bool>
     ]
 }
 
+/// The rights an exchange may not reveal, by their `right` label value (sorted), with the
+/// warning a verdict carries when it does not: [`CONNECTION_UNVERIFIED_RIGHT`]'s series.
+pub(super) fn unverified_rights(verdict: &Verdict) -> Option<[(&'static str, bool); 2]> {
+    // A check that stopped before the key's rights says nothing about them: no series then,
+    // rather than a 0 that would read "verified".
+    verdict.status.reached_rights().then(|| {
+        [
+            (
+                "ip_binding",
+                verdict.warnings.contains(&Warning::IpBindingUnverified),
+            ),
+            (
+                "withdraw",
+                verdict.warnings.contains(&Warning::WithdrawUnverified),
+            ),
+        ]
+    })
+}
+
 /// [`Status::ALL`] sorted by label value, the order in which the prometheus crate writes a
 /// family's series; sorted once rather than written out so a new status cannot be forgotten.
-static STATUSES_BY_NAME: LazyLock<[Status; 10]> = LazyLock::new(|| {
+static STATUSES_BY_NAME: LazyLock<[Status; Status::ALL.len()]> = LazyLock::new(|| {
     let mut statuses = Status::ALL;
     statuses.sort_by_key(|status| status.name());
     statuses
@@ -34,6 +53,12 @@ pub(super) const CONNECTION_STATUS_HELP: &str =
     "Current status of a connection's API key: 1 for the status \
     it is in, 0 for each of the other statuses (connected is the only healthy one; see the \
     design's status table for what each means and what to do).";
+pub(super) const CONNECTION_UNVERIFIED_RIGHT: &str = "keywarden_connection_unverified_right";
+pub(super) const CONNECTION_UNVERIFIED_RIGHT_HELP: &str =
+    "1 when the exchange does not reveal a right of the \
+    key (right=withdraw: whether it can withdraw; right=ip_binding: whether it is bound to an IP \
+    whitelist, only asked of connections that require one), so KeyWarden cannot verify it; 0 \
+    when it does. No series when the last check did not reach the key's rights.";
 pub(super) const CONNECTION_UP: &str = "keywarden_connection_up";
 pub(super) const CONNECTION_UP_HELP: &str =
     "1 when the connection's last check found the key usable \
@@ -64,6 +89,8 @@ pub(super) struct ConnectionSeries {
     status: Status,
     permissions: Permissions,
     ip_restricted: Option<bool>,
+    /// Whether each right the exchange may not reveal went unrevealed, by `right` label.
+    unverified: Option<[(&'static str, bool); 2]>,
     /// Unix seconds.
     expires_at: Option<i64>,
     /// Unix seconds.
@@ -77,6 +104,7 @@ impl ConnectionSeries {
             status: verdict.status,
             permissions: verdict.permissions,
             ip_restricted: verdict.ip_restricted,
+            unverified: unverified_rights(verdict),
             expires_at: verdict.expires_at.map(|at| at.timestamp()),
             checked_at: verdict.checked_at.timestamp(),
         }
@@ -98,7 +126,7 @@ pub(super) struct ConnectionFamily {
 
 /// The per-connection families, sorted by name like the registry's: the design's metrics table
 /// says what each holds.
-pub(super) const CONNECTION_FAMILIES: [ConnectionFamily; 6] = [
+pub(super) const CONNECTION_FAMILIES: [ConnectionFamily; 7] = [
     ConnectionFamily {
         name: CONNECTION_STATUS,
         help: CONNECTION_STATUS_HELP,
@@ -107,6 +135,16 @@ pub(super) const CONNECTION_FAMILIES: [ConnectionFamily; 6] = [
         samples: |series, sample| {
             for status in *STATUSES_BY_NAME {
                 sample(status.name(), i64::from(status == series.status));
+            }
+        },
+    },
+    ConnectionFamily {
+        name: CONNECTION_UNVERIFIED_RIGHT,
+        help: CONNECTION_UNVERIFIED_RIGHT_HELP,
+        extra_label: Some("right"),
+        samples: |series, sample| {
+            for (right, unverified) in series.unverified.into_iter().flatten() {
+                sample(right, i64::from(unverified));
             }
         },
     },
@@ -156,9 +194,9 @@ pub(super) const CONNECTION_FAMILIES: [ConnectionFamily; 6] = [
     },
 ];
 
-/// The most series one connection has: ten statuses, up, four permissions, IP binding, expiry
-/// and last check.
-const MAX_SERIES_PER_CONNECTION: usize = 18;
+/// The most series one connection has: eleven statuses, two unverified rights, up, four
+/// permissions, IP binding, expiry and last check.
+const MAX_SERIES_PER_CONNECTION: usize = 21;
 
 /// The longest per-connection line without the connection name (`keywarden_connection_status`,
 /// `coinbase`, `exchange_unavailable`). With [`MAX_SERIES_PER_CONNECTION`] an upper bound, so

@@ -6,17 +6,19 @@
 use prometheus::{IntGaugeVec, Opts, Registry, TextEncoder};
 
 use super::connections::{
-    permission_values, CONNECTION_STATUS, CONNECTION_STATUS_HELP, CONNECTION_UP,
+    permission_values, unverified_rights, CONNECTION_STATUS, CONNECTION_STATUS_HELP,
+    CONNECTION_UNVERIFIED_RIGHT, CONNECTION_UNVERIFIED_RIGHT_HELP, CONNECTION_UP,
     CONNECTION_UP_HELP, KEY_EXPIRY, KEY_EXPIRY_HELP, KEY_IP_RESTRICTED, KEY_IP_RESTRICTED_HELP,
     KEY_PERMISSION, KEY_PERMISSION_HELP, LAST_CHECK, LAST_CHECK_HELP,
 };
 use super::register;
 use crate::domain::{Status, Verdict};
 
-/// The six per-connection families in their own registry.
+/// The seven per-connection families in their own registry.
 pub struct LabelledConnectionSeries {
     registry: Registry,
     connection_status: IntGaugeVec,
+    connection_unverified_right: IntGaugeVec,
     connection_up: IntGaugeVec,
     key_permission: IntGaugeVec,
     key_ip_restricted: IntGaugeVec,
@@ -43,6 +45,11 @@ impl LabelledConnectionSeries {
                 CONNECTION_STATUS_HELP,
                 &["connection", "exchange", "status"],
             ),
+            connection_unverified_right: gauges(
+                CONNECTION_UNVERIFIED_RIGHT,
+                CONNECTION_UNVERIFIED_RIGHT_HELP,
+                &["connection", "exchange", "right"],
+            ),
             connection_up: gauges(CONNECTION_UP, CONNECTION_UP_HELP, &conn),
             key_permission: gauges(
                 KEY_PERMISSION,
@@ -65,6 +72,22 @@ impl LabelledConnectionSeries {
             self.connection_status
                 .with_label_values(&[conn, exchange, status.name()])
                 .set(i64::from(status == verdict.status));
+        }
+        match unverified_rights(verdict) {
+            Some(rights) => {
+                for (right, unverified) in rights {
+                    self.connection_unverified_right
+                        .with_label_values(&[conn, exchange, right])
+                        .set(i64::from(unverified));
+                }
+            }
+            None => {
+                for right in ["ip_binding", "withdraw"] {
+                    let _ = self
+                        .connection_unverified_right
+                        .remove_label_values(&[conn, exchange, right]);
+                }
+            }
         }
         self.connection_up
             .with_label_values(&labels)

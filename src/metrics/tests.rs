@@ -2,7 +2,7 @@ use chrono::{TimeZone, Utc};
 
 use super::connections::CONNECTION_FAMILIES;
 use super::{labelled_reference, Metrics};
-use crate::domain::{ExchangeKind, Permissions, Status, Verdict};
+use crate::domain::{ExchangeKind, Permissions, Status, Verdict, Warning};
 
 fn verdict(connection: &str, exchange: ExchangeKind, status: Status) -> Verdict {
     Verdict {
@@ -199,7 +199,7 @@ fn forget_removes_only_that_connection() {
         t.lines()
             .filter(|l| l.starts_with("keywarden_connection_status{connection=\"bob\""))
             .count(),
-        10
+        Status::ALL.len()
     );
     for family in [
         "keywarden_connection_up{",
@@ -246,6 +246,17 @@ fn connection_families_match_the_prometheus_crate_byte_for_byte() {
     carol.ip_restricted = None;
     carol.permissions = Permissions::default();
     both(&carol);
+    // Unverified rights: 0/1 per right once the rights were reached, gone when they were not.
+    let mut dave = verdict("dave-gate", ExchangeKind::Gate, Status::Connected);
+    dave.permissions.withdraw = None;
+    dave.warnings = vec![Warning::WithdrawUnverified];
+    both(&dave);
+    let mut erin = verdict("erin-mexc", ExchangeKind::Mexc, Status::WithdrawUnverified);
+    erin.warnings = vec![Warning::WithdrawUnverified, Warning::IpBindingUnverified];
+    both(&erin);
+    erin.status = Status::ExchangeUnavailable;
+    erin.warnings.clear();
+    both(&erin);
     both(&verdict(
         "we\"ird\\name\nx",
         ExchangeKind::Coinbase,
@@ -289,6 +300,51 @@ fn a_streamed_exposition_of_many_connections_matches_the_prometheus_crate() {
     let text = chunks.concat();
     let start = text.find("# HELP keywarden_connection_status ").unwrap();
     assert_eq!(text[start..], reference.render());
+}
+
+#[test]
+fn unverified_rights_count_per_right_and_go_when_the_check_stops_short() {
+    let m = Metrics::new();
+    let series = |conn: &str, right: &str| {
+        format!(
+            "keywarden_connection_unverified_right{{connection=\"{conn}\",exchange=\"gate\",right=\"{right}\"}}"
+        )
+    };
+    let mut v = verdict("gate-main", ExchangeKind::Gate, Status::Connected);
+    v.permissions.withdraw = None;
+    v.warnings = vec![Warning::WithdrawUnverified];
+    m.observe(&v);
+    let t = m.render();
+    assert_eq!(
+        value(&t, &series("gate-main", "withdraw")).as_deref(),
+        Some("1"),
+        "{t}"
+    );
+    assert_eq!(
+        value(&t, &series("gate-main", "ip_binding")).as_deref(),
+        Some("0"),
+        "{t}"
+    );
+    // The exchange reveals the right again: 0, still there.
+    v.warnings.clear();
+    m.observe(&v);
+    let t = m.render();
+    assert_eq!(
+        value(&t, &series("gate-main", "withdraw")).as_deref(),
+        Some("0"),
+        "{t}"
+    );
+    // A check that stopped before the rights: no series, rather than a 0 that reads "verified".
+    v.status = Status::InvalidKey;
+    m.observe(&v);
+    let t = m.render();
+    assert!(!t.contains("keywarden_connection_unverified_right{"), "{t}");
+    // And removed with the connection.
+    v.status = Status::Connected;
+    v.warnings = vec![Warning::WithdrawUnverified];
+    m.observe(&v);
+    m.forget("gate-main", ExchangeKind::Gate);
+    assert!(!m.render().contains("keywarden_connection_unverified_right"));
 }
 
 #[test]

@@ -319,6 +319,10 @@ impl SignedApi for Spot {
         let grants = key.scenario.grants();
         match request.path() {
             "/api/v3/account" => account(grants),
+            // Not in this region or version: a bare 404, the shape a missing route has.
+            "/api/v3/apiKeyInfo" if key.scenario == Scenario::RightsUnrevealed => {
+                StatusCode::NOT_FOUND.into_response()
+            }
             "/api/v3/apiKeyInfo" => match raw_param(request.query(), "accessKey") {
                 Some(access_key) if access_key == key.api_key => {
                     api_key_info(key, grants, &request.client_ip)

@@ -70,12 +70,19 @@ pub enum Scenario {
     RateLimitedNoRetryAfter,
     /// HTTP 200 carrying the exchange's own error body for an internal or system error.
     ErrorBody200,
+    /// A healthy key (like `valid`) whose exchange does not reveal the withdraw right: MEXC's
+    /// `GET /api/v3/apiKeyInfo` answers a bare 404 (an endpoint this region or version does not
+    /// have, mexc.md §4), so the rights only it shows stay unknown; Gate's `main_keys` lists no
+    /// withdrawal group (as for every Gate key without the right: the group appears only when
+    /// granted, under a name the docs do not give). The other exchanges always reveal the
+    /// right, and answer this key as `valid`.
+    RightsUnrevealed,
 }
 
 impl Scenario {
     /// The scenarios of the key-verdict table (`tests/it/check_cli.rs`); the network and
     /// server faults of [`Scenario::FAULTS`] are tested on their own (`tests/it/faults.rs`).
-    pub const ALL: [Scenario; 14] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::Valid,
         Scenario::WithdrawEnabled,
         Scenario::FuturesMissing,
@@ -90,6 +97,7 @@ impl Scenario {
         Scenario::Hang,
         Scenario::MalformedJson,
         Scenario::ClockSkew,
+        Scenario::RightsUnrevealed,
     ];
 
     /// Every way the exchange (or the path to it) can fail while the key itself is fine.
@@ -127,6 +135,7 @@ impl Scenario {
             Scenario::SlowDrip => "slow_drip",
             Scenario::RateLimitedNoRetryAfter => "rate_limited_no_retry_after",
             Scenario::ErrorBody200 => "error_body_200",
+            Scenario::RightsUnrevealed => "rights_unrevealed",
         }
     }
 

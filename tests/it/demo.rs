@@ -39,7 +39,7 @@ const fn demo(
 
 /// Every connection of `config/demo/keywarden.toml`, as `config/demo/scenarios.toml` plays it.
 #[rustfmt::skip]
-const DEMO: [DemoRow; 14] = [
+const DEMO: [DemoRow; 16] = [
     // A spot connection needs no futures right: a key without one is healthy.
     demo("alice-mexc-spot", "mexc", Some("futures_missing"), "connected"),
     demo("bob-kucoin-futures", "kucoin", Some("valid"), "connected"),
@@ -57,6 +57,10 @@ const DEMO: [DemoRow; 14] = [
     demo("mia-coinbase-futures", "coinbase", Some("valid"), "connected"),
     // The simulator holds the key with another passphrase than the config's.
     demo("nick-okx-passphrase", "okx", None, "invalid_key"),
+    // MEXC's apiKeyInfo answers 404: connected, the withdraw right unverified (a warning).
+    demo("olga-mexc-keyinfo", "mexc", Some("rights_unrevealed"), "connected"),
+    // The same on Gate, where the connection requires the withdraw right verified.
+    demo("pat-gate-strict", "gate", Some("rights_unrevealed"), "withdraw_unverified"),
 ];
 
 /// The expectations above match the shipped files: the same connections on the same exchanges,
@@ -113,6 +117,7 @@ fn demo_rows_match_the_shipped_demo_config_and_scenarios() {
         "no_trade_permission",
         "ip_not_allowed",
         "exchange_unavailable",
+        "withdraw_unverified",
     ] {
         assert!(statuses.contains(status), "the demo shows {status}");
     }

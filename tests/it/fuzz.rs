@@ -673,6 +673,7 @@ fn every_exchange_probe_survives_extreme_expiry_and_date_fields() {
                     futures,
                 },
                 require_ip_whitelist: true,
+                require_withdraw_verified: false,
                 expiry_warning: chrono::Duration::days(14),
             };
             let verdict = judge(ctx, &facts, &policy);

@@ -23,5 +23,6 @@ mod secrets;
 mod smtp_server;
 mod support;
 mod telegram;
+mod unverified;
 mod webhook;
 mod webhook_receiver;

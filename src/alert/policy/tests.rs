@@ -152,6 +152,92 @@ fn warnings_get_one_notice_and_another_when_they_come_back() {
     assert_eq!(notices, 2);
 }
 
+/// Feeds (status, warnings) one per minute to one connection; returns what each check raised.
+fn run_warned(checks: &[(Status, &[Warning])]) -> Vec<Vec<(AlertKind, &'static str)>> {
+    let mut state = None;
+    checks
+        .iter()
+        .enumerate()
+        .map(|(i, (status, warnings))| {
+            let mut v = verdict("a", ExchangeKind::Gate, *status, i as i64);
+            v.warnings = warnings.to_vec();
+            let raised = on_verdict(&mut state, &v, &T);
+            // Never a reminder for a warning: only incidents are reminded.
+            let mut memory = state.clone().unwrap();
+            assert!(remind_key("a", &mut memory, &T, at(i as i64 + 600))
+                .is_none_or(|r| matches!(r.topic, Topic::Status(_))));
+            raised
+                .into_iter()
+                .map(|r| {
+                    let topic = match r.topic {
+                        Topic::Status(s) => s.name(),
+                        Topic::Warning(w) => w.name(),
+                    };
+                    (r.kind, topic)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn an_unverified_right_is_noticed_once_and_resolved_when_the_exchange_reveals_it() {
+    const W: &[Warning] = &[Warning::WithdrawUnverified];
+    let raised = run_warned(&[
+        (Connected, W),
+        (Connected, W),
+        // A check that never reached the rights says nothing about them either way.
+        (ExchangeUnavailable, &[]),
+        (RateLimited, &[]),
+        (Connected, W),
+        (Connected, &[]),
+        (Connected, &[]),
+    ]);
+    let notice = vec![(Notice, "withdraw_unverified")];
+    let resolved = vec![(Resolved, "withdraw_unverified")];
+    assert_eq!(
+        raised,
+        vec![notice, vec![], vec![], vec![], vec![], resolved, vec![]]
+    );
+}
+
+#[test]
+fn an_invalid_key_between_does_not_resolve_or_repeat_an_unverified_right() {
+    let raised = run_warned(&[
+        (Connected, &[Warning::IpBindingUnverified]),
+        (InvalidKey, &[]),
+        (Connected, &[Warning::IpBindingUnverified]),
+    ]);
+    assert_eq!(
+        raised,
+        vec![
+            vec![(Notice, "ip_binding_unverified")],
+            vec![(Opened, "invalid_key")],
+            vec![],
+        ]
+    );
+}
+
+#[test]
+fn the_withdraw_unverified_status_is_one_incident_not_an_incident_and_a_notice() {
+    const W: &[Warning] = &[Warning::WithdrawUnverified];
+    let raised = run_warned(&[
+        (WithdrawUnverified, W),
+        (WithdrawUnverified, W),
+        (Connected, &[]),
+        (Connected, &[]),
+    ]);
+    assert_eq!(
+        raised,
+        vec![
+            vec![(Opened, "withdraw_unverified")],
+            vec![],
+            vec![],
+            vec![(Resolved, "withdraw_unverified")],
+        ]
+    );
+}
+
 #[test]
 fn reminders_follow_time_not_checks() {
     let mut state = None;

@@ -304,6 +304,9 @@ fn owner_happened(alert: &Alert) -> String {
             Status::WithdrawEnabled => "The API key is allowed to withdraw funds. A key you give the \
                  platform must never be able to withdraw: read and trade rights only."
                 .to_string(),
+            Status::WithdrawUnverified => "The exchange does not reveal whether the API key can \
+                 withdraw funds, and the platform accepts only keys it can verify."
+                .to_string(),
             Status::NoReadPermission => "The API key is not allowed to read your account, so \
                  balances and orders cannot be seen."
                 .to_string(),
@@ -333,6 +336,12 @@ fn owner_happened(alert: &Alert) -> String {
                 .to_string(),
             Warning::KeyExpiresSoon => "The API key expires soon; after that the connection \
                  stops working."
+                .to_string(),
+            Warning::WithdrawUnverified => "The exchange does not reveal whether the API key \
+                 can withdraw funds, so the platform could not check that it cannot."
+                .to_string(),
+            Warning::IpBindingUnverified => "The exchange does not reveal whether the API key \
+                 is bound to an IP whitelist."
                 .to_string(),
         },
     }
@@ -366,6 +375,13 @@ fn owner_section(alert: &Alert) -> OwnerSection {
     let who = owner_target(alert);
     let since = utc_minutes(alert.started_at);
     match alert.kind {
+        // A warning's resolved notice: the right the exchange would not reveal, it now reveals.
+        AlertKind::Resolved if matches!(alert.topic, Topic::Warning(_)) => OwnerSection {
+            headline: format!("Good news: {} no longer needs a look.", lower_first(&who)),
+            happened: Some(alert.message.clone()),
+            since: format!("Checked on {since}."),
+            todo: Some(("What to do".to_string(), "Nothing more.".to_string())),
+        },
         AlertKind::Resolved => OwnerSection {
             headline: format!("Good news: {} works again.", lower_first(&who)),
             happened: None,

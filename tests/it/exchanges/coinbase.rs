@@ -3,6 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use base64::Engine as _;
 use keywarden::domain::ExchangeKind;
+use keywarden::domain::Warning::IpBindingUnverified;
 use keywarden::exchange::coinbase::{jwt, jwt_claims, signing_key, PATH_KEY_PERMISSIONS};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
@@ -40,28 +41,28 @@ pub const CAST: Cast = Cast {
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     vec![
-        row(Valid, Spot).connected().rights([T, T, F, U]).ip(U).never_expires().note("IP allowlist").note("futures right unknown"),
-        row(Valid, Futures).connected().rights([T, T, F, T]).ip(U).never_expires().no_note("futures right unknown"),
+        row(Valid, Spot).connected().rights([T, T, F, U]).ip(U).never_expires().note("IP allowlist").note("futures right unknown").warns(&[IpBindingUnverified]),
+        row(Valid, Futures).connected().rights([T, T, F, T]).ip(U).never_expires().no_note("futures right unknown").warns(&[IpBindingUnverified]),
         // can_transfer is the withdraw right
-        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, U]).ip(U),
-        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(U),
-        row(FuturesMissing, Spot).connected().rights([T, T, F, U]).ip(U),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(U).note("PERMISSION_DENIED"),
-        row(TradeMissing, Spot).no_trade().rights([T, F, F, U]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]),
-        row(ReadOnly, Spot).no_trade().rights([T, F, F, U]),
-        row(ReadOnly, Futures).no_trade().rights([T, F, F, F]),
+        row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, U]).ip(U).warns(&[IpBindingUnverified]),
+        row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(U).warns(&[IpBindingUnverified]),
+        row(FuturesMissing, Spot).connected().rights([T, T, F, U]).ip(U).warns(&[IpBindingUnverified]),
+        row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(U).note("PERMISSION_DENIED").warns(&[IpBindingUnverified]),
+        row(TradeMissing, Spot).no_trade().rights([T, F, F, U]).warns(&[IpBindingUnverified]),
+        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]).warns(&[IpBindingUnverified]),
+        row(ReadOnly, Spot).no_trade().rights([T, F, F, U]).warns(&[IpBindingUnverified]),
+        row(ReadOnly, Futures).no_trade().rights([T, F, F, F]).warns(&[IpBindingUnverified]),
         // Coinbase refuses an IP outside the allowlist with the same bare 401 as an unknown key.
         row(IpNotWhitelisted, Both).invalid_key().says("HTTP 401 Unauthorized").says("IP outside the key's allowlist"),
         // Coinbase cannot tell an unbound key from a bound one, and CDP keys do not expire by time.
-        row(NoIpWhitelist, Spot).connected().rights([T, T, F, U]).ip(U).never_expires(),
-        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(U).never_expires(),
+        row(NoIpWhitelist, Spot).connected().rights([T, T, F, U]).ip(U).never_expires().warns(&[IpBindingUnverified]),
+        row(NoIpWhitelist, Futures).connected().rights([T, T, F, T]).ip(U).never_expires().warns(&[IpBindingUnverified]),
         row(Maintenance, Both).unavailable().says("UNAVAILABLE"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("RESOURCE_EXHAUSTED"),
         // The scenario's clock runs 60 s ahead for this key; a token is valid for 120 s from its
         // nbf, so Coinbase (and the simulator) accept it. Two minutes ahead, or 10 s behind, not.
-        row(ClockSkew, Spot).connected().rights([T, T, F, U]),
-        row(ClockSkew, Futures).connected().rights([T, T, F, T]),
+        row(ClockSkew, Spot).connected().rights([T, T, F, U]).warns(&[IpBindingUnverified]),
+        row(ClockSkew, Futures).connected().rights([T, T, F, T]).warns(&[IpBindingUnverified]),
         row(Valid, Spot).clock(120_000).clock_skew().says("ahead of ours"),
         row(Valid, Spot).clock(-10_000).clock_skew().says("behind ours"),
         row(Valid, Futures).in_maintenance().unavailable(),
@@ -70,7 +71,7 @@ pub fn rows() -> Vec<Row> {
         row(Secret("not-a-pem-at-all"), Spot).invalid_key().says("EC P-256 private key"),
         row(ApiKey(UNKNOWN_KEY), Spot).invalid_key(),
         // The scenario file holds the PEM on one line with literal \n escapes; a real PEM works too.
-        row(UnescapedSecret, Spot).connected().rights([T, T, F, U]).ip(U),
+        row(UnescapedSecret, Spot).connected().rights([T, T, F, U]).ip(U).warns(&[IpBindingUnverified]),
     ]
 }
 

@@ -33,22 +33,22 @@ pub const CAST: Cast = Cast {
 pub fn rows() -> Vec<Row> {
     vec![
         row(Valid, Spot).connected().rights([T, T, U, T]).ip(T).never_expires().note("withdraw right not visible")
-            .warns(&[FuturesNotNeeded]),
-        row(Valid, Futures).connected().rights([T, T, U, T]).ip(T).never_expires(),
+            .warns(&[FuturesNotNeeded, WithdrawUnverified]),
+        row(Valid, Futures).connected().rights([T, T, U, T]).ip(T).never_expires().warns(&[WithdrawUnverified]),
         row(WithdrawEnabled, Spot).withdraw_enabled().rights([T, T, T, T]).ip(T).no_note("withdraw right not visible")
             .warns(&[FuturesNotNeeded]),
         row(WithdrawEnabled, Futures).withdraw_enabled().rights([T, T, T, T]).ip(T).no_note("withdraw right not visible"),
-        row(FuturesMissing, Spot).connected().rights([T, T, U, F]).ip(T),
-        row(FuturesMissing, Futures).no_futures().rights([T, T, U, F]).ip(T).note("label FORBIDDEN"),
-        row(TradeMissing, Spot).no_trade().rights([T, F, U, T]).warns(&[FuturesNotNeeded]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, U, T]),
-        row(ReadOnly, Both).no_trade().rights([T, F, U, F]),
+        row(FuturesMissing, Spot).connected().rights([T, T, U, F]).ip(T).warns(&[WithdrawUnverified]),
+        row(FuturesMissing, Futures).no_futures().rights([T, T, U, F]).ip(T).note("label FORBIDDEN").warns(&[WithdrawUnverified]),
+        row(TradeMissing, Spot).no_trade().rights([T, F, U, T]).warns(&[FuturesNotNeeded, WithdrawUnverified]),
+        row(TradeMissing, Futures).no_trade().rights([T, F, U, T]).warns(&[WithdrawUnverified]),
+        row(ReadOnly, Both).no_trade().rights([T, F, U, F]).warns(&[WithdrawUnverified]),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1"))
             .says_exactly("GET /api/v4/account/detail: label IP_FORBIDDEN Request IP not in whitelist: 127.0.0.1"),
         row(NoIpWhitelist, Spot).connected().rights([T, T, U, T]).ip(F).expires_within_five_days().note("expiry inferred")
-            .warns(&[IpWhitelistMissing, FuturesNotNeeded, KeyExpiresSoon]),
+            .warns(&[IpWhitelistMissing, FuturesNotNeeded, KeyExpiresSoon, WithdrawUnverified]),
         row(NoIpWhitelist, Futures).connected().rights([T, T, U, T]).ip(F).expires_within_five_days().note("expiry inferred")
-            .warns(&[IpWhitelistMissing, KeyExpiresSoon]),
+            .warns(&[IpWhitelistMissing, KeyExpiresSoon, WithdrawUnverified]),
         row(Maintenance, Both).unavailable().says("HTTP 503, label SERVER_ERROR"),
         row(RateLimited, Both).rate_limited().retry_after(7),
         row(ClockSkew, Both).clock_skew().says("label REQUEST_EXPIRED"),
@@ -58,7 +58,11 @@ pub fn rows() -> Vec<Row> {
         row(ApiKey("ffffffffffffffffffffffffffffffff"), Spot).invalid_key()
             .says_exactly("GET /api/v4/account/detail: label INVALID_KEY Invalid key provided"),
         // Gate keys have no passphrase: one configured anyway is not sent, and changes nothing.
-        row(StrayPassphrase, Spot).connected().rights([T, T, U, T]).ip(T).warns(&[FuturesNotNeeded]),
+        // A key without the withdraw right: no withdrawal group in main_keys, so unverified.
+        row(RightsUnrevealed, Spot).connected().rights([T, T, U, T]).ip(T).note("withdraw right not visible")
+            .warns(&[FuturesNotNeeded, WithdrawUnverified]),
+        row(RightsUnrevealed, Futures).connected().rights([T, T, U, T]).ip(T).warns(&[WithdrawUnverified]),
+        row(StrayPassphrase, Spot).connected().rights([T, T, U, T]).ip(T).warns(&[FuturesNotNeeded, WithdrawUnverified]),
     ]
 }
 

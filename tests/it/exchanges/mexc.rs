@@ -1,6 +1,7 @@
 //! MEXC: its rows of the table, raw requests its simulator must answer as MEXC does, and the
 //! fallback when apiKeyInfo is not available.
 
+use keywarden::domain::Warning::{IpBindingUnverified, WithdrawUnverified};
 use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::exchange::mexc::{futures_signature, spot_signature, spot_signed_query};
 use keywarden::exchange::now_ms;
@@ -48,6 +49,10 @@ pub fn rows() -> Vec<Row> {
         row(WrongSecret, Spot).invalid_key()
             .says_exactly("GET /api/v3/account: code 700002 Signature for this request is not valid."),
         row(ApiKey("mx0nosuchkey12345"), Spot).invalid_key().says("10072"),
+        // apiKeyInfo answers a bare 404: only the account read's right is known, and the
+        // withdraw right and IP binding are said to be unverified.
+        row(RightsUnrevealed, Both).connected().rights([T, U, U, U]).ip(U).note("apiKeyInfo not available")
+            .warns(&[WithdrawUnverified, IpBindingUnverified]),
     ];
     let told = every_right_told(ExpireSoon)
         .amend(FuturesMissing, Futures, |r| r.note("code 701"));

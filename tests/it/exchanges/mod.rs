@@ -6,6 +6,7 @@
 //! refuse with the exchange's own codes (a tampered signature, a reordered query, a stale
 //! timestamp), its public endpoints' shapes, and the refusals no scenario plays.
 
+mod fixtures;
 mod table;
 
 mod binance;

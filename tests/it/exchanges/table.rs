@@ -478,6 +478,7 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
     let policy = Policy {
         markets: markets(futures),
         require_ip_whitelist: true,
+        require_withdraw_verified: false,
         expiry_warning: chrono::Duration::days(14),
     };
     let context = CheckContext {
