@@ -48,13 +48,22 @@ pub async fn run() -> ExitCode {
         .expect("bound listener has an address");
     let dir = std::env::temp_dir().join(format!("keywarden-demo-{}", std::process::id()));
     let config_path = dir.join("keywarden.toml");
-    let text = demo_config_text(running.addr).replace(
+    // The platform's side of `[[alerts.webhook]]`: events printed as they arrive.
+    let webhook = match crate::demo_webhook::DemoReceiver::start(&dir).await {
+        Ok(receiver) => receiver,
+        Err(e) => {
+            eprintln!("error: cannot start the demo webhook receiver on loopback: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut text = demo_config_text(running.addr).replace(
         "state_dir = \"./keywarden-demo-state\"",
         &format!(
             "state_dir = \"{}\"\nmetrics_listen = \"{metrics_addr}\"",
             dir.join("state").display()
         ),
     );
+    text.push_str(&webhook.config_section());
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&config_path, &text))
     {
         eprintln!(
@@ -79,6 +88,7 @@ pub async fn run() -> ExitCode {
     let checker = Arc::new(Checker::new(&config.daemon));
     let verdicts = checker.check_all(&config.connections).await;
     crate::output::print(&config.connections, &verdicts, false);
+    println!("\n{}", webhook.describe());
     println!(
         "\nThe daemon now checks them every 10 seconds. Look at:\n  \
          curl http://{metrics_addr}/metrics\n  \

@@ -17,7 +17,7 @@
 //! - [`scheduler`]: schedule periods and stable per-connection jitter.
 //! - [`history`]: `keywarden history`, from the store or the running daemon.
 //! - [`alert`]: the alert model, the policy (when to alert), the engine and delivery.
-//! - [`notifier`]: channels that deliver alerts (Telegram, email) behind one trait.
+//! - [`notifier`]: channels that deliver alerts (Telegram, email, webhook) behind one trait.
 //! - [`output`]: the readable table and the JSON Lines that `keywarden check` prints.
 //! - [`printable`]: outside text (exchange messages) stripped of control characters and capped.
 //! - [`metrics`]: the Prometheus registry, `GET /metrics` and `GET /healthz`.
@@ -31,6 +31,7 @@ pub mod checker;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod demo_webhook;
 pub mod domain;
 pub mod exchange;
 pub mod history;

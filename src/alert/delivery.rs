@@ -26,6 +26,12 @@ use crate::store::{HistoryStore, OutboxEntry, StoreError};
 
 /// At most this many alerts go out as one digest per recipient per round.
 pub const DIGEST_MAX: usize = 25;
+/// On a channel that takes events one by one (the webhook), at most this many go to one
+/// recipient per round, one after the other, and no new one is started after
+/// [`EVENTS_ROUND_TIME`]: a backlog after an outage drains without a scan of the whole outbox per
+/// event, and a slow receiver does not hold up the other channels' rounds for long.
+pub const EVENTS_PER_ROUND: usize = 100;
+pub const EVENTS_ROUND_TIME: Duration = Duration::from_secs(5);
 /// An alert older than this is dropped (logged and counted as `expired`) instead of sent.
 pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait between two tries of a failing recipient.
@@ -150,6 +156,15 @@ async fn prune_deliveries(store: &HistoryStore) {
     }
 }
 
+/// The id an alert's event carries on channels read by machines (the webhook): its outbox
+/// record's number and creation time (`18c5a3f0e2b7d40-2a`, hex), both written once with the
+/// record. So it is the same at every attempt and after a restart, and a receiver can drop the
+/// duplicate a crash between a send and its record can cause; the time keeps it distinct
+/// from the ids of a state directory that was wiped and started counting again.
+pub fn event_id(entry: &OutboxEntry) -> String {
+    format!("{:x}-{:x}", entry.created_at.timestamp_micros(), entry.id)
+}
+
 /// One send: the alerts going to one recipient as one message.
 struct Outgoing {
     recipient: Recipient,
@@ -164,7 +179,7 @@ struct Outgoing {
 async fn round(
     store: &HistoryStore,
     notifiers: &RwLock<Notifiers>,
-    metrics: &Metrics,
+    metrics: &Arc<Metrics>,
 ) -> Result<Option<DateTime<Utc>>, RoundError> {
     let now = Utc::now();
     let entries = on_store(store, |s| s.outbox()).await?;
@@ -216,11 +231,15 @@ async fn round(
         match queue.first() {
             Some(head) if head.next_attempt_at > now => wake_at(head.next_attempt_at),
             Some(_) => {
-                // More than one digest's worth waiting for this recipient: come back at once.
-                more_waiting |= queue.len() > DIGEST_MAX;
+                // More than one round's worth waiting for this recipient: come back at once.
+                let most = match recipient.channel().digests() {
+                    true => DIGEST_MAX,
+                    false => EVENTS_PER_ROUND,
+                };
+                more_waiting |= queue.len() > most;
                 sends.push(Outgoing {
                     recipient: recipient.clone(),
-                    batch: queue.into_iter().take(DIGEST_MAX).collect(),
+                    batch: queue.into_iter().take(most).collect(),
                 });
             }
             None => {}
@@ -253,17 +272,21 @@ async fn round(
         else {
             continue;
         };
+        let store = store.clone();
+        let metrics = Arc::clone(metrics);
         running.spawn(async move {
-            let alerts: Vec<_> = batch.iter().map(|e| e.alert.clone()).collect();
-            let result = notifier.deliver(&recipient, &alerts).await;
-            (recipient, batch, result)
+            match recipient.channel().digests() {
+                true => send_digest(&store, &metrics, notifier, &recipient, batch).await,
+                false => send_events(&store, &metrics, notifier, &recipient, batch).await,
+            }
         });
     }
     while let Some(joined) = running.join_next().await {
-        let Ok((recipient, batch, result)) = joined else {
+        // A send that panicked (a notifier's bug) leaves its alerts in the outbox as they were.
+        let Ok(settled) = joined else {
             continue;
         };
-        if let Some(at) = settle(store, metrics, &recipient, batch, result).await? {
+        if let Some(at) = settled? {
             wake_at(at);
         }
     }
@@ -272,6 +295,59 @@ async fn round(
     }
     let depth = on_store(store, |s| Ok(s.outbox_depth())).await?;
     metrics.set_outbox_depth(depth as u64);
+    Ok(next)
+}
+
+/// Sends `batch` to `recipient` as one message and records what came of it. Returns when the
+/// batch is due again, if it stays in the outbox.
+async fn send_digest(
+    store: &HistoryStore,
+    metrics: &Metrics,
+    notifier: Arc<dyn Notifier>,
+    recipient: &Recipient,
+    batch: Vec<OutboxEntry>,
+) -> Result<Option<DateTime<Utc>>, RoundError> {
+    let result = match &batch[..] {
+        [alone] => {
+            let id = event_id(alone);
+            notifier.deliver_event(recipient, &id, &alone.alert).await
+        }
+        _ => {
+            let alerts: Vec<_> = batch.iter().map(|e| e.alert.clone()).collect();
+            notifier.deliver(recipient, &alerts).await
+        }
+    };
+    settle(store, metrics, recipient, batch, result).await
+}
+
+/// Sends `batch` to `recipient` one event after the other, in order, each recorded as soon as
+/// it is accepted (so a crash repeats at most the one in flight). A refused event is set aside
+/// and the next one follows (it holds up nothing); one that failed for now (receiver down, 5xx)
+/// stops the batch, so the events behind it wait for it and stay in order. Returns the earliest
+/// time one of them is due again (now, for the ones left untried).
+async fn send_events(
+    store: &HistoryStore,
+    metrics: &Metrics,
+    notifier: Arc<dyn Notifier>,
+    recipient: &Recipient,
+    batch: Vec<OutboxEntry>,
+) -> Result<Option<DateTime<Utc>>, RoundError> {
+    let started = tokio::time::Instant::now();
+    let mut next: Option<DateTime<Utc>> = None;
+    for entry in batch {
+        if started.elapsed() >= EVENTS_ROUND_TIME {
+            return Ok(Some(Utc::now()));
+        }
+        let id = event_id(&entry);
+        let result = notifier.deliver_event(recipient, &id, &entry.alert).await;
+        let retry = matches!(result, Err(DeliveryError::Retry { .. }));
+        if let Some(again) = settle(store, metrics, recipient, vec![entry], result).await? {
+            next = Some(next.map_or(again, |n| n.min(again)));
+        }
+        if retry {
+            break;
+        }
+    }
     Ok(next)
 }
 
@@ -419,12 +495,13 @@ mod tests {
             message: message.to_string(),
             remedy: None,
             previous: None,
+            last_check: None,
         };
         (recipient, alert)
     }
 
     /// Runs rounds until none is due at once (at most 20).
-    async fn rounds(store: &HistoryStore, notifiers: &RwLock<Notifiers>, metrics: &Metrics) {
+    async fn rounds(store: &HistoryStore, notifiers: &RwLock<Notifiers>, metrics: &Arc<Metrics>) {
         for _ in 0..20 {
             let next = round(store, notifiers, metrics).await.unwrap();
             if next.is_none_or(|at| at > Utc::now() + chrono::Duration::seconds(60)) {
@@ -442,7 +519,7 @@ mod tests {
         let mut notifiers = Notifiers::default();
         notifiers.add(filter.clone());
         let notifiers = RwLock::new(notifiers);
-        let metrics = Metrics::new();
+        let metrics = Arc::new(Metrics::new());
         let queued = ["first", "poison", "third"].map(alert).to_vec();
         store.commit_alerts(&[], None, queued, Utc::now()).unwrap();
 
@@ -466,5 +543,113 @@ mod tests {
             ["first", "third", "fourth"]
         );
         assert_eq!(store.outbox().unwrap().len(), 1);
+    }
+
+    /// A machine channel (webhook): records each event's id and message; refuses messages
+    /// with "refuse" (a 400), and answers 503 while `down`.
+    #[derive(Default)]
+    struct Receiver {
+        accepted: Mutex<Vec<(String, String)>>,
+        attempts: Mutex<Vec<String>>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Notifier for Receiver {
+        fn channel(&self) -> Channel {
+            Channel::Webhook
+        }
+
+        fn deliver<'a>(
+            &'a self,
+            _recipient: &'a Recipient,
+            _alerts: &'a [Alert],
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            panic!("a machine channel is never handed a digest");
+        }
+
+        fn deliver_event<'a>(
+            &'a self,
+            _recipient: &'a Recipient,
+            event_id: &'a str,
+            alert: &'a Alert,
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            self.attempts.lock().unwrap().push(event_id.to_string());
+            let result = if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(DeliveryError::Retry {
+                    reason: "unavailable",
+                    after: None,
+                    detail: "503".to_string(),
+                })
+            } else if alert.message.contains("refuse") {
+                Err(DeliveryError::Reject {
+                    reason: "rejected",
+                    detail: "400".to_string(),
+                })
+            } else {
+                let mut accepted = self.accepted.lock().unwrap();
+                accepted.push((event_id.to_string(), alert.message.clone()));
+                Ok(())
+            };
+            Box::pin(async move { result })
+        }
+    }
+
+    fn event(message: &str) -> (Recipient, Alert) {
+        let (_, alert) = alert(message);
+        let recipient = Recipient::Webhook {
+            target: "hooks.example.com#0011223344556677".to_string(),
+        };
+        (recipient, alert)
+    }
+
+    #[tokio::test]
+    async fn events_go_one_by_one_in_order_with_ids_that_survive_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path()).unwrap();
+        let receiver = Arc::new(Receiver::default());
+        let mut notifiers = Notifiers::default();
+        notifiers.add(receiver.clone());
+        let notifiers = RwLock::new(notifiers);
+        let metrics = Arc::new(Metrics::new());
+        let queued = ["one", "refuse two", "three", "four"].map(event).to_vec();
+        store.commit_alerts(&[], None, queued, Utc::now()).unwrap();
+        let ids: Vec<String> = store.outbox().unwrap().iter().map(event_id).collect();
+
+        // Down: the head is tried once and everything behind it waits.
+        receiver
+            .down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        round(&store, &notifiers, &metrics).await.unwrap();
+        assert_eq!(*receiver.attempts.lock().unwrap(), [ids[0].clone()]);
+
+        // Back: the head is due again after its backoff; make it due now, as time would.
+        receiver
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut waiting = store.outbox().unwrap();
+        for entry in &mut waiting {
+            entry.next_attempt_at = Utc::now();
+        }
+        store.reschedule(&waiting).unwrap();
+        rounds(&store, &notifiers, &metrics).await;
+        let accepted = receiver.accepted.lock().unwrap().clone();
+        assert_eq!(
+            accepted,
+            [
+                (ids[0].clone(), "one".to_string()),
+                (ids[2].clone(), "three".to_string()),
+                (ids[3].clone(), "four".to_string()),
+            ],
+            "in order, each once, the refused one set aside"
+        );
+        // The head's retry carried the id of its first attempt.
+        assert_eq!(
+            receiver.attempts.lock().unwrap()[..2],
+            [ids[0].clone(), ids[0].clone()]
+        );
+        let left = store.outbox().unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(left[0].set_aside && left[0].alert.message == "refuse two");
+        assert_eq!(event_id(&left[0]), ids[1]);
     }
 }

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::policy::{self, ConnectionAlerts, Member, Raised, SharedIncidents, Thresholds};
-use super::{Alert, AlertKind, Subject, Topic};
+use super::{Alert, AlertKind, LastCheck, Subject, Topic};
 use crate::check::{remedy_for, warning_remedy};
-use crate::config::Config;
+use crate::config::{Config, WebhookEvents};
 use crate::domain::{ExchangeKind, Facts, Severity, Status, Verdict};
 use crate::notifier::{Audience, Recipient};
 use crate::secret::{mask_key, ExposeSecret};
@@ -38,6 +38,8 @@ struct Routes {
     /// Operators' addresses; empty when email is not configured (then owners get nothing either).
     operator_emails: Vec<String>,
     email: bool,
+    /// `[[alerts.webhook]]` targets ([`Recipient::Webhook`]'s key) and the events each takes.
+    webhooks: Vec<(String, WebhookEvents)>,
 }
 
 impl Routes {
@@ -72,6 +74,12 @@ impl Routes {
                 .map(|e| e.to.clone())
                 .unwrap_or_default(),
             email: config.alerts.email.is_some(),
+            webhooks: config
+                .alerts
+                .webhook
+                .iter()
+                .map(|w| (w.target(), w.events))
+                .collect(),
         }
     }
 
@@ -79,7 +87,9 @@ impl Routes {
         self.defaults.expect("routes come from a config")
     }
 
-    /// Every recipient of `alert`: all chats, all operators, and the owner of its connection.
+    /// Every recipient of `alert`: all chats, all operators, the owner of its connection, and
+    /// the webhook targets that take its kind when it is about one connection (a machine pauses
+    /// one user's bot; exchange and host incidents are for people).
     fn recipients(&self, alert: &Alert) -> Vec<Recipient> {
         let mut to: Vec<Recipient> = self
             .telegram_chats
@@ -98,6 +108,16 @@ impl Routes {
                 });
             }
         }
+        if matches!(alert.subject, Subject::Connection { .. }) {
+            to.extend(
+                self.webhooks
+                    .iter()
+                    .filter(|(_, events)| events.includes(alert.kind))
+                    .map(|(target, _)| Recipient::Webhook {
+                        target: target.clone(),
+                    }),
+            );
+        }
         to
     }
 }
@@ -106,6 +126,28 @@ struct Book {
     connections: BTreeMap<String, ConnectionAlerts>,
     shared: SharedIncidents,
     routes: Routes,
+    /// Each configured connection's last check that counts (not `rate_limited`), for the
+    /// alerts' [`LastCheck`]. Memory only: after a restart it fills as connections are checked.
+    last_checks: BTreeMap<String, LastCheck>,
+}
+
+impl Book {
+    /// Keeps `verdict` as its connection's last check, when the connection is configured and
+    /// the check says something about the key.
+    fn remember_check(&mut self, verdict: &Verdict) {
+        if verdict.status == Status::RateLimited
+            || !self.routes.connections.contains_key(&verdict.connection)
+        {
+            return;
+        }
+        match self.last_checks.get_mut(&verdict.connection) {
+            Some(last) => *last = LastCheck::of(verdict),
+            None => {
+                self.last_checks
+                    .insert(verdict.connection.clone(), LastCheck::of(verdict));
+            }
+        }
+    }
 }
 
 /// What one step of the engine wants to change in the [`Book`], held apart until the store
@@ -152,6 +194,7 @@ impl AlertEngine {
                 connections,
                 shared,
                 routes: Routes::from_config(config),
+                last_checks: BTreeMap::new(),
             }),
             queued: Arc::new(Notify::new()),
             #[cfg(test)]
@@ -185,6 +228,8 @@ impl AlertEngine {
             .collect();
         // The new routes apply whatever the store says: they are the config, not memory.
         book.routes = Routes::from_config(config);
+        book.last_checks
+            .retain(|name, _| config.connection(name).is_some());
         self.store
             .commit_alerts(&removed, None, Vec::new(), Utc::now())?;
         Changes {
@@ -203,6 +248,7 @@ impl AlertEngine {
     /// [`Self::checkpoint`] writes the rest now and then.
     pub fn observe(&self, verdict: &Verdict) -> Result<usize, StoreError> {
         let mut book = self.book();
+        book.remember_check(verdict);
         let Some(step) = Step::take(&book, verdict) else {
             return Ok(0);
         };
@@ -255,6 +301,7 @@ impl AlertEngine {
     /// to call `observe` (off the async threads, since it writes and may flush).
     pub fn observe_quietly(&self, verdict: &Verdict) -> bool {
         let mut book = self.book();
+        book.remember_check(verdict);
         let Some(step) = Step::take(&book, verdict) else {
             return true;
         };
@@ -355,7 +402,7 @@ impl AlertEngine {
     ) -> Result<usize, StoreError> {
         let mut queued = Vec::new();
         for r in raised {
-            let alert = self.alert(&book.routes, r, now);
+            let alert = self.alert(book, r, now);
             for recipient in book.routes.recipients(&alert) {
                 queued.push((recipient, alert.clone()));
             }
@@ -382,7 +429,12 @@ impl AlertEngine {
         Ok(count)
     }
 
-    fn alert(&self, routes: &Routes, raised: Raised, now: DateTime<Utc>) -> Alert {
+    fn alert(&self, book: &Book, raised: Raised, now: DateTime<Utc>) -> Alert {
+        let routes = &book.routes;
+        let last_check = match &raised.subject {
+            super::policy::RaisedSubject::Connection(name) => book.last_checks.get(name).cloned(),
+            _ => None,
+        };
         let subject = raised.subject.to_subject(|name| {
             let route = routes.connections.get(name);
             Subject::Connection {
@@ -421,6 +473,7 @@ impl AlertEngine {
             message: raised.message,
             remedy,
             previous: raised.previous,
+            last_check,
         }
     }
 }
@@ -694,5 +747,62 @@ api_secret = "secret"
             .noticed
             .insert(crate::domain::Warning::IpWhitelistMissing);
         assert!(worth(base, noticed));
+    }
+
+    #[test]
+    fn webhooks_get_connection_events_they_asked_for_with_the_last_check() {
+        let text = format!(
+            "{CONFIG}\n[[alerts.webhook]]\nurl = \"http://127.0.0.1:9/all\"\nsecret = \"0123456789abcdef0123\"\n\
+             [[alerts.webhook]]\nurl = \"http://127.0.0.1:9/opened\"\nsecret = \"0123456789abcdef0123\"\n\
+             events = [\"opened\"]\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::open(dir.path()).unwrap();
+        let config = Config::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+        let all = config.alerts.webhook[0].target();
+        let opened_only = config.alerts.webhook[1].target();
+        let engine = AlertEngine::open(store.clone(), &config).unwrap();
+
+        engine.observe(&verdict(Status::Connected, 0)).unwrap();
+        let mut withdraw = verdict(Status::WithdrawEnabled, 1);
+        withdraw.permissions.withdraw = Some(true);
+        engine.observe(&withdraw).unwrap();
+        engine.observe(&verdict(Status::Connected, 2)).unwrap();
+        engine.observe(&verdict(Status::Connected, 3)).unwrap();
+
+        let to_webhooks: Vec<(String, AlertKind, Option<LastCheck>)> = store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.recipient {
+                Recipient::Webhook { target } => Some((target, e.alert.kind, e.alert.last_check)),
+                _ => None,
+            })
+            .collect();
+        let kinds: Vec<(&str, AlertKind)> = to_webhooks
+            .iter()
+            .map(|(t, k, _)| (if *t == all { "all" } else { "opened" }, *k))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("all", AlertKind::Opened),
+                ("opened", AlertKind::Opened),
+                ("all", AlertKind::Resolved)
+            ]
+        );
+        assert!(to_webhooks.iter().any(|(t, _, _)| *t == opened_only));
+        let opened = to_webhooks[0].2.as_ref().expect("the check that opened it");
+        assert_eq!(opened.status, Status::WithdrawEnabled);
+        assert_eq!(opened.permissions.withdraw, Some(true));
+        let resolved = to_webhooks[2]
+            .2
+            .as_ref()
+            .expect("the check that resolved it");
+        assert_eq!(resolved.status, Status::Connected);
+        assert_eq!(
+            resolved.checked_at,
+            verdict(Status::Connected, 3).checked_at
+        );
     }
 }

@@ -10,7 +10,7 @@ pub mod policy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ExchangeKind, Severity, Status, Warning};
+use crate::domain::{ExchangeKind, Permissions, Severity, Status, Verdict, Warning};
 
 /// What an alert says happened to its incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +71,31 @@ pub struct Alert {
     /// The status the subject was in before, when the alert is about a change from one
     /// failing status to another.
     pub previous: Option<Status>,
+    /// The connection's last check when the alert was raised, for channels read by machines
+    /// (the webhook's permissions and warnings). `None` for exchange and host alerts, and for a
+    /// reminder raised after a restart before the connection's first check.
+    #[serde(default)]
+    pub last_check: Option<LastCheck>,
+}
+
+/// What one check of a connection found, as an alert carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastCheck {
+    pub status: Status,
+    pub permissions: Permissions,
+    pub warnings: Vec<Warning>,
+    pub checked_at: DateTime<Utc>,
+}
+
+impl LastCheck {
+    pub fn of(verdict: &Verdict) -> LastCheck {
+        LastCheck {
+            status: verdict.status,
+            permissions: verdict.permissions,
+            warnings: verdict.warnings.clone(),
+            checked_at: verdict.checked_at,
+        }
+    }
 }
 
 impl Alert {

@@ -78,6 +78,8 @@ pub struct AlertsConfig {
     pub send_resolved: bool,
     pub telegram: Option<TelegramConfig>,
     pub email: Option<EmailConfig>,
+    /// `[[alerts.webhook]]`, in file order; URLs distinct.
+    pub webhook: Vec<WebhookConfig>,
 }
 
 #[derive(Clone)]
@@ -97,6 +99,65 @@ pub struct EmailConfig {
     pub password: Option<SecretString>,
     pub from: String,
     pub to: Vec<String>,
+}
+
+/// One `[[alerts.webhook]]` target: the platform's endpoint that pauses a bot whose key broke.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// The HMAC-SHA256 key of the `X-KeyWarden-Signature` header; shared with the receiver.
+    pub secret: SecretString,
+    pub events: WebhookEvents,
+    /// How long one POST may take, connection included.
+    pub timeout: Duration,
+}
+
+impl WebhookConfig {
+    /// The target's name in the outbox and its recipient key: the host and a fingerprint of the
+    /// whole URL (`hooks.example.com#3fa2c1d09e4b5a67`). Stable across restarts and reloads
+    /// while the URL stays, distinct for distinct URLs, and free of whatever the URL carries
+    /// (a token in its path or query, a password), which must not sit in the store.
+    pub fn target(&self) -> String {
+        webhook_target(&self.url)
+    }
+}
+
+/// See [`WebhookConfig::target`].
+pub fn webhook_target(url: &str) -> String {
+    use sha2::Digest as _;
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let digest = sha2::Sha256::digest(url.as_bytes());
+    format!("{host}#{}", hex::encode(&digest[..8]))
+}
+
+/// Which alert kinds a webhook target receives (`events`; all three by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookEvents {
+    pub opened: bool,
+    pub resolved: bool,
+    pub reminder: bool,
+}
+
+impl WebhookEvents {
+    pub const ALL: WebhookEvents = WebhookEvents {
+        opened: true,
+        resolved: true,
+        reminder: true,
+    };
+
+    /// Whether an alert of `kind` goes to the target. Notices (warnings) are for people.
+    pub fn includes(self, kind: crate::alert::AlertKind) -> bool {
+        use crate::alert::AlertKind;
+        match kind {
+            AlertKind::Opened => self.opened,
+            AlertKind::Resolved => self.resolved,
+            AlertKind::Reminder => self.reminder,
+            AlertKind::Notice => false,
+        }
+    }
 }
 
 /// A connection's overrides of the `[alerts]` thresholds (`[connections.NAME.alerts]`).
@@ -165,6 +226,17 @@ impl fmt::Debug for EmailConfig {
             .field("password", &self.password)
             .field("from", &self.from)
             .field("to", &self.to)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &MaskedUrl(&self.url))
+            .field("secret", &self.secret)
+            .field("events", &self.events)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }

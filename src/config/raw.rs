@@ -47,6 +47,21 @@ pub struct RawAlerts {
     pub send_resolved: Option<bool>,
     pub telegram: Option<RawTelegram>,
     pub email: Option<RawEmail>,
+    /// `[[alerts.webhook]]`: one table per target.
+    #[serde(default)]
+    pub webhook: Vec<RawWebhook>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    pub secret: String,
+    pub events: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    /// Allows a plain `http://` URL to another host.
+    pub insecure: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +168,7 @@ redacted_debug!(RawDaemon {
 } urls {} hides { http_token });
 redacted_debug!(RawTelegram { chat_ids, insecure, allowed_user_ids } urls { api_url } hides { bot_token });
 redacted_debug!(RawEmail { username, from, to, insecure } urls { smtp_url } hides { password });
+redacted_debug!(RawWebhook { events, timeout, insecure } urls { url } hides { secret });
 redacted_debug!(RawConnection {
     exchange, markets, require_ip_whitelist, owner_email, schedule, alerts, insecure
 } urls { base_url, futures_base_url } hides { api_key, api_secret, passphrase });

@@ -436,3 +436,110 @@ fn telegram_allowed_user_ids_are_optional_but_never_empty() {
         "{message}"
     );
 }
+
+fn webhook(body: &str) -> String {
+    format!("[[alerts.webhook]]\n{body}\n\n{CONNECTION}")
+}
+
+const WEBHOOK_SECRET: &str = "whsec-literal-0123456789abcdef";
+
+#[test]
+fn webhook_targets_load_with_defaults_and_a_redacted_debug() {
+    let text = format!(
+        "[[alerts.webhook]]\nurl = \"https://platform.example.com/keywarden\"\nsecret = \"{WEBHOOK_SECRET}\"\n\n\
+         [[alerts.webhook]]\nurl = \"http://127.0.0.1:8080/hook\"\nsecret = \"{WEBHOOK_SECRET}\"\n\
+         events = [\"opened\", \"resolved\"]\ntimeout = \"3s\"\n\n{CONNECTION}"
+    );
+    let config = load(&text).expect("valid webhooks");
+    let [first, second] = &config.alerts.webhook[..] else {
+        panic!("two targets: {:?}", config.alerts.webhook);
+    };
+    assert_eq!(first.events, super::WebhookEvents::ALL);
+    assert_eq!(first.timeout, std::time::Duration::from_secs(10));
+    assert!(second.events.opened && second.events.resolved && !second.events.reminder);
+    assert_eq!(second.timeout, std::time::Duration::from_secs(3));
+    assert_ne!(first.target(), second.target());
+    assert!(first.target().starts_with("platform.example.com#"));
+    // Events only: warning notices are for people.
+    assert!(!first.events.includes(crate::alert::AlertKind::Notice));
+    assert!(second.events.includes(crate::alert::AlertKind::Opened));
+    assert!(!second.events.includes(crate::alert::AlertKind::Reminder));
+    // The outbox names a target without what its URL may carry.
+    let with_token = super::webhook_target("https://hooks.example.com/T0/B0/token-in-the-path?k=v");
+    assert!(with_token.starts_with("hooks.example.com#"), "{with_token}");
+    assert!(!with_token.contains("token-in-the-path"), "{with_token}");
+    assert_ne!(
+        with_token,
+        super::webhook_target("https://hooks.example.com/T0/B0/other")
+    );
+    assert!(!format!("{config:?}").contains(WEBHOOK_SECRET));
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("alerts.webhook[0].secret")),
+        "{:?}",
+        config.warnings
+    );
+}
+
+#[test]
+fn webhook_mistakes_are_refused_naming_the_target() {
+    let secret = format!("secret = \"{WEBHOOK_SECRET}\"");
+    for (body, expected) in [
+        (
+            format!(
+                "url = \"https://h.example.com/\"\n{secret}\nevents = [\"opened\", \"paused\"]"
+            ),
+            "alerts.webhook[0].events[1]: unknown event \"paused\"",
+        ),
+        (
+            format!("url = \"https://h.example.com/\"\n{secret}\nevents = []"),
+            "alerts.webhook[0].events: an empty list",
+        ),
+        (
+            format!("url = \"http://platform.example.com/hook\"\n{secret}"),
+            "alerts.webhook[0].url: \"http://platform.example.com/hook\" is plain http",
+        ),
+        (
+            format!("url = \"ftp://h.example.com/\"\n{secret}"),
+            "alerts.webhook[0].url: \"ftp://h.example.com/\" is not an http(s) URL",
+        ),
+        (
+            "url = \"https://h.example.com/\"\nsecret = \"short\"".to_string(),
+            "alerts.webhook[0].secret: the secret has 5 characters",
+        ),
+        (
+            format!("url = \"https://h.example.com/\"\n{secret}\ntimeout = \"5m\""),
+            "alerts.webhook[0].timeout: \"5m\" is longer than 1m",
+        ),
+        (
+            format!("url = \"https://h.example.com/\"\n{secret}\ntimeout = \"0s\""),
+            "alerts.webhook[0].timeout: \"0s\" is shorter than 1s",
+        ),
+        (
+            "url = \"https://h.example.com/\"\nsecret = \"env:KEYWARDEN_TEST_UNSET_WEBHOOK\""
+                .to_string(),
+            "alerts.webhook[0].secret:",
+        ),
+    ] {
+        let message = refusal(&webhook(&body));
+        assert!(message.contains(expected), "{body}\n=> {message}");
+        assert!(!message.contains(WEBHOOK_SECRET), "{message}");
+    }
+    // Plain http to another host, when the operator says that network is trusted.
+    let trusted = webhook(&format!(
+        "url = \"http://platform.internal/hook\"\n{secret}\ninsecure = true"
+    ));
+    assert!(load(&trusted).is_ok());
+    // The same URL twice would send every event twice.
+    let twice = format!(
+        "[[alerts.webhook]]\nurl = \"https://h.example.com/\"\n{secret}\n\n\
+         [[alerts.webhook]]\nurl = \"https://h.example.com/\"\n{secret}\n\n{CONNECTION}"
+    );
+    let message = refusal(&twice);
+    assert!(
+        message.contains("alerts.webhook[1].url: \"https://h.example.com/\" is already the URL of alerts.webhook[0]"),
+        "{message}"
+    );
+}

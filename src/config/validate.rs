@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use super::raw::{
     RawAlerts, RawConfig, RawConnection, RawConnectionAlerts, RawDaemon, RawEmail, RawTelegram,
+    RawWebhook,
 };
 use super::{
     AlertOverrides, AlertsConfig, Config, ConfigError, Connection, DaemonConfig, EmailConfig,
-    Problem, Schedule, TelegramConfig,
+    Problem, Schedule, TelegramConfig, WebhookConfig, WebhookEvents,
 };
 use crate::domain::{Credentials, ExchangeKind, Markets};
-use crate::secret::{self, SecretSource, SecretString};
+use crate::secret::{self, ExposeSecret, SecretSource, SecretString};
 
 pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/keywarden";
@@ -316,7 +317,129 @@ fn alerts(raw: RawAlerts, problems: &mut Problems, notes: &mut SecretNotes) -> A
         send_resolved: overrides.send_resolved.unwrap_or(true),
         telegram: raw.telegram.and_then(|t| telegram(t, problems, notes)),
         email: raw.email.and_then(|e| email(e, problems, notes)),
+        webhook: webhooks(raw.webhook, problems, notes),
     }
+}
+
+/// The default and the bounds of a webhook target's `timeout`: under a second a receiver across
+/// a region times out while healthy; over a minute one hung receiver holds its events' delivery
+/// round that long.
+pub const WEBHOOK_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+pub const WEBHOOK_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(60));
+
+/// The shortest webhook secret: an HMAC key short enough to guess lets anyone forge events.
+pub const WEBHOOK_SECRET_MIN: usize = 16;
+
+/// Every `[[alerts.webhook]]` target, each checked at `alerts.webhook[i]`; a URL given twice
+/// is refused (each event would go twice).
+fn webhooks(
+    raw: Vec<RawWebhook>,
+    problems: &mut Problems,
+    notes: &mut SecretNotes,
+) -> Vec<WebhookConfig> {
+    let mut targets: Vec<WebhookConfig> = Vec::with_capacity(raw.len());
+    let mut seen: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let name = format!("alerts.webhook[{i}]");
+        let section = Key::root(&name);
+        if let Some(first) = seen.iter().position(|url| *url == raw.url) {
+            problems.add(
+                section.at("url"),
+                format!(
+                    "{} is already the URL of alerts.webhook[{first}]: each event would be sent to it twice",
+                    secret::shown_url(&raw.url)
+                ),
+            );
+        }
+        seen.push(raw.url.clone());
+        if let Some(target) = webhook(section, raw, problems, notes) {
+            targets.push(target);
+        }
+    }
+    targets
+}
+
+fn webhook(
+    section: Key<'_>,
+    raw: RawWebhook,
+    problems: &mut Problems,
+    notes: &mut SecretNotes,
+) -> Option<WebhookConfig> {
+    let before = problems.0.len();
+    url_field(
+        section.at("url"),
+        &raw.url,
+        Plaintext {
+            insecure: raw.insecure.unwrap_or(false),
+            section,
+            carries: "each event (connection, owner, key status) and its signature",
+        },
+        problems,
+        notes,
+    );
+    let secret = secret_field(section.at("secret"), &raw.secret, problems, notes);
+    if let Some(secret) = &secret {
+        let length = secret.expose_secret().chars().count();
+        if length < WEBHOOK_SECRET_MIN {
+            problems.add(
+                section.at("secret"),
+                format!(
+                    "the secret has {length} characters; use at least {WEBHOOK_SECRET_MIN} (a short HMAC key can be guessed and events forged), e.g. the output of `openssl rand -hex 32`"
+                ),
+            );
+        }
+    }
+    let events = match raw.events {
+        None => WebhookEvents::ALL,
+        Some(listed) => {
+            let mut events = WebhookEvents {
+                opened: false,
+                resolved: false,
+                reminder: false,
+            };
+            for (i, event) in listed.iter().enumerate() {
+                match event.as_str() {
+                    "opened" => events.opened = true,
+                    "resolved" => events.resolved = true,
+                    "reminder" => events.reminder = true,
+                    other => problems.add(
+                        format_args!("{section}.events[{i}]"),
+                        format!(
+                            "unknown event {other:?} (expected \"opened\", \"resolved\" or \"reminder\")"
+                        ),
+                    ),
+                }
+            }
+            if listed.is_empty() {
+                problems.add(
+                    section.at("events"),
+                    "an empty list would send nothing: list events, or leave the key out for all of them",
+                );
+            }
+            events
+        }
+    };
+    let (min, max) = WEBHOOK_TIMEOUT_BOUNDS;
+    let timeout = problems.check(
+        section.at("timeout"),
+        raw.timeout,
+        WEBHOOK_TIMEOUT_DEFAULT,
+        |t| {
+            duration_within(
+                t,
+                min,
+                Some(max),
+                "a receiver gets from one second to one minute to answer",
+            )
+        },
+    );
+    (problems.0.len() == before).then(|| WebhookConfig {
+        url: raw.url,
+        secret: secret.expect("no problem recorded, so the secret resolved"),
+        events,
+        timeout,
+    })
 }
 
 /// The alert thresholds under `prefix` (`alerts` or `connections.NAME.alerts`).

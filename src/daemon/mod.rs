@@ -170,7 +170,6 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         config.daemon.history_retention,
         RETENTION_EVERY,
     );
-    let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
     let delivery = crate::alert::delivery::spawn(
         store.clone(),
         Arc::clone(&notifiers),
@@ -190,6 +189,9 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         "keywarden running"
     );
     systemd::ready(&daemon.status_line());
+    // After READY: the first ping goes out at once, and systemd (and the test of it) expects
+    // the service ready before its watchdog is fed.
+    let watchdog = systemd::spawn_watchdog(Arc::clone(&daemon));
 
     let mut commands = bot::spawn_commands(&daemon);
     while signals.next().await == Request::Reload {
@@ -303,6 +305,11 @@ fn build_notifiers(config: &Config) -> Result<Notifiers, String> {
     if let Some(email) = &config.alerts.email {
         let email = crate::notifier::email::Email::new(email).map_err(|e| e.to_string())?;
         notifiers.add(Arc::new(email));
+    }
+    if !config.alerts.webhook.is_empty() {
+        let webhook = crate::notifier::webhook::Webhook::new(&config.alerts.webhook)
+            .map_err(|e| e.to_string())?;
+        notifiers.add(Arc::new(webhook));
     }
     Ok(notifiers)
 }

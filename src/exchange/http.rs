@@ -297,6 +297,23 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// A reply as an exchange would send it, for the exchanges' unit tests of their reply readers.
+#[cfg(test)]
+pub(crate) fn test_reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            *name,
+            reqwest::header::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    Reply {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers: map,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
 impl Reply {
     /// `Retry-After` in seconds, when the exchange sent one.
     pub fn retry_after(&self) -> Option<Duration> {

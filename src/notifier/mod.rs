@@ -6,6 +6,7 @@
 
 pub mod email;
 pub mod telegram;
+pub mod webhook;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::domain::{BoxFuture, Verdict};
 pub enum Channel {
     Telegram,
     Email,
+    Webhook,
 }
 
 impl Channel {
@@ -27,6 +29,16 @@ impl Channel {
         match self {
             Channel::Telegram => "telegram",
             Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    /// Whether several alerts may go to one recipient as one message. A webhook is read by a
+    /// machine that wants one event per change, each with its own id: it gets them one by one.
+    pub fn digests(self) -> bool {
+        match self {
+            Channel::Telegram | Channel::Email => true,
+            Channel::Webhook => false,
         }
     }
 
@@ -57,6 +69,14 @@ impl Channel {
                 "unavailable",
                 "wrong_channel",
             ],
+            Channel::Webhook => &[
+                "expired",
+                "rate_limited",
+                "rejected",
+                "timeout",
+                "unavailable",
+                "wrong_channel",
+            ],
         }
     }
 }
@@ -74,8 +94,18 @@ pub enum Audience {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "channel")]
 pub enum Recipient {
-    Telegram { chat_id: i64 },
-    Email { address: String, audience: Audience },
+    Telegram {
+        chat_id: i64,
+    },
+    Email {
+        address: String,
+        audience: Audience,
+    },
+    /// A `[[alerts.webhook]]` target, by [`crate::config::WebhookConfig::target`] (host and a
+    /// fingerprint of the URL: the URL itself may carry a token and stays out of the store).
+    Webhook {
+        target: String,
+    },
 }
 
 impl Recipient {
@@ -83,6 +113,7 @@ impl Recipient {
         match self {
             Recipient::Telegram { .. } => Channel::Telegram,
             Recipient::Email { .. } => Channel::Email,
+            Recipient::Webhook { .. } => Channel::Webhook,
         }
     }
 }
@@ -126,6 +157,19 @@ pub trait Notifier: Send + Sync {
         recipient: &'a Recipient,
         alerts: &'a [Alert],
     ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+
+    /// Delivers one alert alone, named by `event_id`: the id of its outbox record, the same at
+    /// every attempt and after a restart, so a receiver can drop a duplicate. Channels read by
+    /// people have no use for it and send the alert as a one-alert [`Notifier::deliver`].
+    fn deliver_event<'a>(
+        &'a self,
+        recipient: &'a Recipient,
+        event_id: &'a str,
+        alert: &'a Alert,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        let _ = event_id;
+        self.deliver(recipient, std::slice::from_ref(alert))
+    }
 }
 
 /// What the Telegram bot's commands need from the running daemon.

@@ -164,57 +164,34 @@ impl SimState {
 
 /// The full simulator: every exchange under its prefix.
 pub fn router(state: Arc<SimState>) -> Router {
-    let metered = |kind: ExchangeKind, router: Router| {
-        router.layer(axum::middleware::from_fn_with_state(
-            (state.clone(), kind),
-            exchange_throttle,
-        ))
-    };
-    Router::new()
-        .nest(
-            "/mexc",
-            metered(ExchangeKind::Mexc, mexc::router(state.clone())),
-        )
-        .nest(
-            "/kucoin",
-            metered(ExchangeKind::Kucoin, kucoin::router(state.clone())),
-        )
-        .nest(
-            "/okx",
-            metered(ExchangeKind::Okx, okx::router(state.clone())),
-        )
-        .nest(
-            "/binance",
-            metered(ExchangeKind::Binance, binance::router(state.clone())),
-        )
-        .nest(
-            "/bybit",
-            metered(ExchangeKind::Bybit, bybit::router(state.clone())),
-        )
-        .nest(
-            "/bitget",
-            metered(ExchangeKind::Bitget, bitget::router(state.clone())),
-        )
-        .nest(
-            "/bingx",
-            metered(ExchangeKind::Bingx, bingx::router(state.clone())),
-        )
-        .nest(
-            "/gate",
-            metered(ExchangeKind::Gate, gate::router(state.clone())),
-        )
-        .nest(
-            "/htx",
-            metered(ExchangeKind::Htx, htx::router(state.clone())),
-        )
-        .nest(
-            "/coinbase",
-            metered(ExchangeKind::Coinbase, coinbase::router(state.clone())),
-        )
+    ExchangeKind::ALL
+        .into_iter()
+        .fold(Router::new(), |router, kind| {
+            let exchange = exchange_router(kind, state.clone()).layer(
+                axum::middleware::from_fn_with_state((state.clone(), kind), exchange_throttle),
+            );
+            router.nest(kind.spec().sim_prefix, exchange)
+        })
         .layer(axum::middleware::from_fn_with_state(
             state.connections.clone(),
             connection::apply,
         ))
+}
+
+/// One simulated exchange's routes (served under its spec's `sim_prefix`).
+fn exchange_router(kind: ExchangeKind, state: Arc<SimState>) -> Router {
+    match kind {
+        ExchangeKind::Mexc => mexc::router(state),
+        ExchangeKind::Kucoin => kucoin::router(state),
+        ExchangeKind::Okx => okx::router(state),
+        ExchangeKind::Binance => binance::router(state),
+        ExchangeKind::Bybit => bybit::router(state),
+        ExchangeKind::Bitget => bitget::router(state),
+        ExchangeKind::Bingx => bingx::router(state),
+        ExchangeKind::Gate => gate::router(state),
+        ExchangeKind::Htx => htx::router(state),
+        ExchangeKind::Coinbase => coinbase::router(state),
+    }
 }
 
 /// Counts every request to an exchange and plays its exchange-wide throttle

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use keywarden::sim::{RunningSim, Scenario, SimKey};
 
 use crate::botapi_sim::{self, BotApiSim, SentMessage};
 use crate::smtp_server::{self, SmtpServer};
@@ -30,11 +30,7 @@ impl World {
     /// second (or on `schedule`), alerting both chats, ops@example.com and the owner.
     async fn new(scenario: Scenario, schedule: &str, alerts_extra: &str) -> World {
         let key = sim_key(ExchangeKind::Mexc, "alerts-carol", scenario);
-        let sim = support::start_sim(ScenarioFile {
-            keys: vec![key.clone()],
-            ..ScenarioFile::default()
-        })
-        .await;
+        let sim = support::start_sim_with(vec![key.clone()]).await;
         let bot = BotApiSim::start(TOKEN).await;
         let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
         let scratch = Scratch::new();
@@ -451,11 +447,7 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
         Scenario::WithdrawEnabled,
     );
     let bob = sim_key(ExchangeKind::Mexc, "alerts-bob", Scenario::FuturesMissing);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![spammy.clone(), bob.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![spammy.clone(), bob.clone()]).await;
     let smtp = SmtpServer::start(smtp_server::Behaviour::RejectDataContaining("spammy")).await;
     let scratch = Scratch::new();
     let metrics = free_port();
@@ -518,11 +510,7 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_records_older_than_a_week_are_pruned_and_recent_ones_kept() {
     let key = sim_key(ExchangeKind::Mexc, "alerts-prune", Scenario::FuturesMissing);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![key.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![key.clone()]).await;
     let scratch = Scratch::new();
     let state = scratch.path().join("state");
     {

@@ -492,11 +492,7 @@ async fn healthy_connections_exit_zero_and_the_table_masks_keys() {
         "healthy-table",
         Scenario::FuturesMissing,
     );
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![key.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![key.clone()]).await;
     let scratch = Scratch::new();
     let path = scratch.write("k.toml", &connection_toml("alice", &key, &sim, &["spot"]));
     let run = support::run(&["check", "--config", path.to_str().unwrap()], &[]).await;
@@ -523,11 +519,7 @@ async fn healthy_connections_exit_zero_and_the_table_masks_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn named_connections_only_and_unknown_names_are_usage_errors() {
     let key = sim_key(ExchangeKind::Kucoin, "named", Scenario::FuturesMissing);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![key.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![key.clone()]).await;
     let scratch = Scratch::new();
     let config = connection_toml("one", &key, &sim, &["spot"])
         + &connection_toml(

@@ -71,6 +71,7 @@ async fn the_shipped_example_config_validates() {
         ("kw_bob_kucoin_passphrase", "p"),
         ("kw_telegram_token", "123:abc"),
         ("kw_smtp_password", "pw\n"),
+        ("kw_webhook_secret", "0123456789abcdef0123456789abcdef"),
     ] {
         scratch.write(name, value);
     }

@@ -284,11 +284,7 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
     let stuck = sim_key(ExchangeKind::Mexc, "term-hang", Scenario::Hang);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![stuck.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![stuck.clone()]).await;
     let scratch = Scratch::new();
     let metrics = free_port();
     let text = daemon_config(

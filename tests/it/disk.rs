@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use keywarden::sim::{RunningSim, Scenario, SimKey};
 use serde_json::Value;
 
 use crate::support::{
@@ -76,11 +76,7 @@ async fn setup(state_in: &str) -> Setup {
 /// [`setup`] with `extra` config sections (e.g. `[alerts...]`) before the connection.
 async fn setup_with(state_in: &str, extra: &str) -> Setup {
     let key = sim_key(ExchangeKind::Mexc, "disk-alice", Scenario::FuturesMissing);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![key.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![key.clone()]).await;
     let scratch = Scratch::new();
     let state = scratch.path().join(state_in).join("state");
     let metrics = free_port();

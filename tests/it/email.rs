@@ -14,6 +14,7 @@ use keywarden::notifier::{Audience, Channel, DeliveryError, Notifier, Recipient}
 use keywarden::secret::SecretString;
 
 use crate::smtp_server::{AuthRecord, Behaviour, Received, SmtpServer};
+use crate::support;
 
 const PASSWORD: &str = "s3cret-smtp-pa55word";
 const INVALID_KEY_REMEDY: &str = "The API key was copied wrong, deleted or regenerated. Create a \
@@ -68,6 +69,7 @@ fn alert(name: &str, kind: AlertKind, status: Status, message: &str) -> Alert {
             _ => Some(INVALID_KEY_REMEDY.to_string()),
         },
         previous: None,
+        last_check: None,
     }
 }
 
@@ -79,6 +81,7 @@ fn withdraw_alert() -> Alert {
                 .to_string(),
         ),
         previous: Some(Status::NoTradePermission),
+        last_check: None,
         ..alert(
             "carol-mexc",
             AlertKind::Opened,
@@ -472,16 +475,7 @@ async fn a_451_to_data_or_rcpt_is_retried() {
         .deliver(&operator("ops@example.com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Retry {
-                reason: "smtp_transient",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_retried(&err, "smtp_transient");
     assert!(err.to_string().contains("try again later"), "{err}");
 
     server.set_behaviour(Behaviour::TransientOnRcpt);
@@ -489,16 +483,7 @@ async fn a_451_to_data_or_rcpt_is_retried() {
         .deliver(&operator("ops@example.com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Retry {
-                reason: "smtp_transient",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_retried(&err, "smtp_transient");
 
     // The relay recovers: the same alert goes through.
     server.set_behaviour(Behaviour::Accept);
@@ -516,16 +501,7 @@ async fn a_550_to_rcpt_is_rejected() {
         .deliver(&operator("nobody@example.com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Reject {
-                reason: "smtp_permanent",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_refused(&err, "smtp_permanent");
     assert!(err.to_string().contains("no such user"), "{err}");
     assert!(server.messages().is_empty());
 }
@@ -546,16 +522,7 @@ async fn a_server_that_is_down_is_retried() {
         .deliver(&operator("ops@example.com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Retry {
-                reason: "unavailable",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_retried(&err, "unavailable");
 
     // Up again on the same port: delivered.
     server.set_behaviour(Behaviour::Accept);
@@ -576,16 +543,7 @@ async fn a_relay_that_never_answers_times_out_and_is_retried() {
         .deliver(&operator("ops@example.com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Retry {
-                reason: "timeout",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_retried(&err, "timeout");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
@@ -596,16 +554,7 @@ async fn a_malformed_address_is_rejected_without_a_conversation() {
         .deliver(&operator("ops@@example..com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Reject {
-                reason: "bad_address",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_refused(&err, "bad_address");
     assert!(server.commands().is_empty(), "{:?}", server.commands());
 }
 
@@ -616,16 +565,7 @@ async fn an_owner_letter_goes_only_to_that_owner() {
         .deliver(&owner("mallory@example.com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Reject {
-                reason: "not_owner",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_refused(&err, "not_owner");
     assert!(server.messages().is_empty());
 }
 
@@ -665,16 +605,7 @@ async fn the_smtp_password_never_appears_in_a_delivery_error() {
         .deliver(&operator("ops@example.com"), &[withdraw_alert()])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DeliveryError::Reject {
-                reason: "smtp_permanent",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    support::assert_refused(&err, "smtp_permanent");
     assert!(err.to_string().contains("[REDACTED]"), "{err}");
     assert_password_hidden(&err);
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{Scenario, ScenarioFile};
+use keywarden::sim::Scenario;
 
 use crate::support::{
     self, connection_toml, eventually, free_port, http_get, sim_key, DaemonProcess, Scratch,
@@ -44,11 +44,7 @@ async fn serving(metrics: SocketAddr) -> Option<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_reload_logs_the_key_but_not_the_password_in_a_url() {
     let alice = sim_key(ExchangeKind::Mexc, "exposure-reload", Scenario::Valid);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![alice.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![alice.clone()]).await;
     let scratch = Scratch::new();
     let metrics = free_port();
     let state = scratch.path().join("state");
@@ -177,11 +173,7 @@ fn set_mode(path: &Path, mode: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_dir_and_its_files_are_private_to_their_owner() {
     let alice = sim_key(ExchangeKind::Mexc, "exposure-state", Scenario::Valid);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![alice.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![alice.clone()]).await;
     let scratch = Scratch::new();
     let metrics = free_port();
     let connection = connection_toml("alice", &alice, &sim, &["spot"]);

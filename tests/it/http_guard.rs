@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{Scenario, ScenarioFile};
+use keywarden::sim::Scenario;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -91,11 +91,7 @@ fn value(metrics: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_clients_do_not_starve_healthz_or_flip_a_healthy_key() {
     let key = sim_key(ExchangeKind::Mexc, "http-alice", Scenario::FuturesMissing);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![key.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![key.clone()]).await;
     let scratch = Scratch::new();
     let listen = free_port();
     let text = format!(
@@ -202,11 +198,7 @@ async fn stalled_clients_do_not_starve_healthz_or_flip_a_healthy_key() {
 async fn with_metrics_public_history_and_metrics_need_the_bearer_token() {
     const TOKEN: &str = "kw-http-token-7f3a9c-never-logged";
     let key = sim_key(ExchangeKind::Mexc, "http-bob", Scenario::FuturesMissing);
-    let sim = support::start_sim(ScenarioFile {
-        keys: vec![key.clone()],
-        ..ScenarioFile::default()
-    })
-    .await;
+    let sim = support::start_sim_with(vec![key.clone()]).await;
     let scratch = Scratch::new();
     let credentials = scratch.path().join("credentials");
     std::fs::create_dir(&credentials).unwrap();

@@ -22,3 +22,5 @@ mod secrets;
 mod smtp_server;
 mod support;
 mod telegram;
+mod webhook;
+mod webhook_receiver;

@@ -138,6 +138,15 @@ pub async fn start_sim(file: ScenarioFile) -> RunningSim {
         .expect("simulator starts")
 }
 
+/// A simulator that knows just `keys`, with the default exchange settings.
+pub async fn start_sim_with(keys: Vec<SimKey>) -> RunningSim {
+    start_sim(ScenarioFile {
+        keys,
+        ..ScenarioFile::default()
+    })
+    .await
+}
+
 /// A `[connections.NAME]` section for `key` pointed at `sim`, secrets as literals.
 pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&str]) -> String {
     let mut text = format!(
@@ -317,4 +326,20 @@ impl DaemonProcess {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The delivery failed for good (the outbox sets it aside) with this `reason`.
+pub fn assert_refused(err: &keywarden::notifier::DeliveryError, reason: &str) {
+    assert!(
+        matches!(err, keywarden::notifier::DeliveryError::Reject { .. }) && err.reason() == reason,
+        "expected a refusal for {reason}, got {err:?}"
+    );
+}
+
+/// The delivery failed for now (the outbox retries it) with this `reason`.
+pub fn assert_retried(err: &keywarden::notifier::DeliveryError, reason: &str) {
+    assert!(
+        matches!(err, keywarden::notifier::DeliveryError::Retry { .. }) && err.reason() == reason,
+        "expected a retry for {reason}, got {err:?}"
+    );
 }

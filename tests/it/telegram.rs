@@ -13,7 +13,7 @@ use keywarden::notifier::{CommandBackend, DeliveryError, Notifier, Recipient};
 use keywarden::secret::SecretString;
 
 use crate::botapi_sim::{Behaviour, BotApiSim, BOT_USERNAME};
-use crate::support::eventually;
+use crate::support::{self, eventually};
 
 const TOKEN: &str = "123456789:AAH-s3cr3t_T0ken-for-tests";
 const OPS: i64 = -1001234567890;
@@ -46,6 +46,7 @@ fn alert(name: &str, status: Status) -> Alert {
         message: "IP [203.0.113.7] <b>& not in the ip white list".to_string(),
         remedy: Some("add 203.0.113.7 <b>& to the key's whitelist".to_string()),
         previous: None,
+        last_check: None,
     }
 }
 
@@ -117,16 +118,7 @@ async fn telegram_500_is_retry_unavailable() {
         .deliver(&ops(), &[alert("a", Status::InvalidKey)])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DeliveryError::Retry {
-                reason: "unavailable",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    support::assert_retried(&e, "unavailable");
     assert_token_free(&e);
 }
 
@@ -145,16 +137,7 @@ async fn telegram_hanging_api_is_retry_timeout_within_the_timeout() {
         "{:?}",
         started.elapsed()
     );
-    assert!(
-        matches!(
-            e,
-            DeliveryError::Retry {
-                reason: "timeout",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    support::assert_retried(&e, "timeout");
     assert_token_free(&e);
 }
 
@@ -167,16 +150,7 @@ async fn telegram_chat_not_found_is_reject() {
         .deliver(&ops(), &[alert("a", Status::InvalidKey)])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DeliveryError::Reject {
-                reason: "rejected",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    support::assert_refused(&e, "rejected");
     assert!(e.to_string().contains("chat not found"), "{e}");
     assert_token_free(&e);
 }
@@ -201,16 +175,7 @@ async fn telegram_token_never_appears_in_delivery_errors() {
         .deliver(&ops(), &[alert("a", Status::InvalidKey)])
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DeliveryError::Retry {
-                reason: "unavailable",
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    support::assert_retried(&e, "unavailable");
     assert_token_free(&e);
 
     let right = BotApiSim::start(TOKEN).await;

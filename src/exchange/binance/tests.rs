@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::exchange::ProblemKind;
-use reqwest::header::HeaderValue;
 use std::time::Duration;
 
 fn kind_of(result: Result<Answer, Problem>) -> Option<ProblemKind> {
@@ -196,17 +195,7 @@ fn window_follows_the_documented_rule() {
         .contains("2000 ms behind ours"));
 }
 
-fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(*name, HeaderValue::from_str(value).unwrap());
-    }
-    Reply {
-        status: StatusCode::from_u16(status).unwrap(),
-        headers: map,
-        body: body.as_bytes().to_vec(),
-    }
-}
+use crate::exchange::http::test_reply as reply;
 
 #[test]
 fn codes_map_to_meanings() {

@@ -2,8 +2,6 @@
 
 use super::*;
 use crate::exchange::ProblemKind;
-use reqwest::header::HeaderValue;
-use reqwest::StatusCode;
 use serde_json::json;
 
 const TS: i64 = 1_700_000_000_000;
@@ -114,17 +112,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(*name, HeaderValue::from_str(value).unwrap());
-    }
-    Reply {
-        status: StatusCode::from_u16(status).unwrap(),
-        headers: map,
-        body: body.as_bytes().to_vec(),
-    }
-}
+use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /openApi/spot/v1/account/balance") {

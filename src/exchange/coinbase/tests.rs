@@ -3,7 +3,6 @@
 use super::*;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::VerifyingKey;
-use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
 
@@ -258,17 +257,7 @@ fn nonces_are_unique_hex() {
     assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
 }
 
-fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(*name, HeaderValue::from_str(value).unwrap());
-    }
-    Reply {
-        status: StatusCode::from_u16(status).unwrap(),
-        headers: map,
-        body: body.as_bytes().to_vec(),
-    }
-}
+use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /x", false) {

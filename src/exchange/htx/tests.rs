@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::exchange::ProblemKind;
-use reqwest::StatusCode;
 use serde_json::json;
 
 const TS: i64 = 1_700_000_000_000;
@@ -140,17 +139,7 @@ fn values_are_encoded_with_uppercase_hex() {
     assert_eq!(encode_value("1,2"), "1%2C2");
 }
 
-fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(*name, HeaderValue::from_str(value).unwrap());
-    }
-    Reply {
-        status: StatusCode::from_u16(status).unwrap(),
-        headers: map,
-        body: body.as_bytes().to_vec(),
-    }
-}
+use crate::exchange::http::test_reply as reply;
 
 fn refusal(body: &str) -> (String, Option<Meaning>) {
     match read_reply(&reply(200, &[], body), "x").unwrap() {

@@ -3,8 +3,6 @@
 use super::*;
 use crate::exchange::ProblemKind;
 use crate::secret::SecretString;
-use reqwest::header::HeaderValue;
-use reqwest::StatusCode;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
@@ -144,17 +142,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("phrase\n"));
 }
 
-fn reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.insert(*name, HeaderValue::from_str(value).unwrap());
-    }
-    Reply {
-        status: StatusCode::from_u16(status).unwrap(),
-        headers: map,
-        body: body.as_bytes().to_vec(),
-    }
-}
+use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /api/v5/account/config") {

@@ -494,6 +494,7 @@ mod tests {
             message: message.into(),
             remedy: Some("Switch withdraw rights off.".into()),
             previous: None,
+            last_check: None,
         }
     }
 

@@ -20,6 +20,7 @@ fn alert(name: &str, kind: AlertKind, status: Status) -> Alert {
         message: "the key has withdraw rights".to_string(),
         remedy: Some("switch withdraw rights off at the exchange now".to_string()),
         previous: None,
+        last_check: None,
     }
 }
 

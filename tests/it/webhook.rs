@@ -1,0 +1,553 @@
+//! The webhook channel end to end: the real daemon, the exchange simulator and a real HTTP
+//! receiver on loopback (`webhook_receiver.rs`). Every event is signed and versioned, arrives
+//! once and in order through outages and `kill -9`, a refusal is not retried in a loop, and no
+//! secret leaves in a body, a header or the log.
+
+use std::time::Duration;
+
+use keywarden::domain::ExchangeKind;
+use keywarden::sim::{RunningSim, Scenario, SimKey};
+
+use crate::support::{
+    self, connection_toml, eventually, free_port, sim_key, DaemonProcess, Scratch,
+};
+use crate::webhook_receiver::{Behaviour, Received, WebhookReceiver};
+
+const WEBHOOK_SECRET: &str = "whsec-test-4f1c9a2b7e6d5c3a-never-sent";
+const REASONS: [&str; 6] = [
+    "expired",
+    "rate_limited",
+    "rejected",
+    "timeout",
+    "unavailable",
+    "wrong_channel",
+];
+
+struct World {
+    scratch: Scratch,
+    sim: RunningSim,
+    receiver: WebhookReceiver,
+    key: SimKey,
+    config: std::path::PathBuf,
+    metrics: std::net::SocketAddr,
+}
+
+impl World {
+    /// One connection `dave` (owner dave@example.com) playing `scenario`, checked every second,
+    /// with one webhook target (the receiver) and `alerts_extra` under `[alerts]`.
+    async fn new(scenario: Scenario, alerts_extra: &str) -> World {
+        let key = sim_key(ExchangeKind::Mexc, "webhook-dave", scenario);
+        let sim = support::start_sim_with(vec![key.clone()]).await;
+        let receiver = WebhookReceiver::start().await;
+        let scratch = Scratch::new();
+        let metrics = free_port();
+        let connection =
+            connection_toml("dave", &key, &sim, &["spot"]) + "owner_email = \"dave@example.com\"\n";
+        let text = format!(
+            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
+             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
+             [alerts]\nresolve_after = 2\n{alerts_extra}\n\
+             [[alerts.webhook]]\nurl = \"{url}\"\nsecret = \"env:WEBHOOK_SECRET\"\ntimeout = \"3s\"\n\n\
+             {connection}",
+            state = scratch.path().join("state").display(),
+            url = receiver.url(),
+        );
+        let config = scratch.write("keywarden.toml", &text);
+        World {
+            scratch,
+            sim,
+            receiver,
+            key,
+            config,
+            metrics,
+        }
+    }
+
+    fn start(&self, log: &str) -> DaemonProcess {
+        DaemonProcess::start_with_env(
+            &self.config,
+            self.scratch.path().join(log),
+            &[("WEBHOOK_SECRET", WEBHOOK_SECRET)],
+        )
+    }
+
+    fn play(&self, scenario: Scenario) {
+        assert!(self
+            .sim
+            .state
+            .set_scenario(ExchangeKind::Mexc, &self.key.api_key, scenario));
+    }
+
+    async fn metrics(&self) -> Option<String> {
+        let (_, body) = support::http_get(&format!("http://{}/metrics", self.metrics)).await?;
+        Some(body)
+    }
+
+    /// `keywarden_alert_outbox_depth` as the daemon reports it.
+    async fn outbox_depth(&self) -> Option<u64> {
+        let body = self.metrics().await?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// `keywarden_alerts_failed_total{channel="webhook",reason}`; `None` when not on /metrics.
+    async fn failures(&self, reason: &str) -> Option<u64> {
+        let body = self.metrics().await?;
+        let series =
+            format!("keywarden_alerts_failed_total{{channel=\"webhook\",reason=\"{reason}\"}} ");
+        body.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Waits until the outbox holds `depth` events.
+    async fn queued(&self, depth: u64) {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{depth} events in the outbox"),
+            || async { self.outbox_depth().await.filter(|d| *d >= depth) },
+        )
+        .await;
+    }
+
+    /// The events the receiver accepted, each checked for its signature, in arrival order.
+    fn accepted_events(&self) -> Vec<serde_json::Value> {
+        self.receiver.accepted().iter().map(verified).collect()
+    }
+
+    /// Asserts that no secret went out in a body, a header or the log.
+    fn assert_no_secret_leaves(&self, logs: &[String]) {
+        let secrets = [WEBHOOK_SECRET, &self.key.api_key, &self.key.api_secret];
+        for received in self.receiver.received() {
+            let body = String::from_utf8_lossy(&received.body);
+            for (name, value) in &received.headers {
+                for secret in secrets {
+                    assert!(
+                        !value.contains(secret),
+                        "a secret in header {name}: {value}"
+                    );
+                }
+            }
+            for secret in secrets {
+                assert!(!body.contains(secret), "a secret in a body: {body}");
+            }
+        }
+        for log in logs {
+            assert!(!log.is_empty());
+            for secret in secrets {
+                assert!(!log.contains(secret), "a secret in the log:\n{log}");
+            }
+        }
+    }
+}
+
+/// Checks `received`'s `X-KeyWarden-Signature` with the README's own check ([`verify`]) and
+/// returns its body.
+fn verified(received: &Received) -> serde_json::Value {
+    assert_eq!(received.path, "/keywarden");
+    assert_eq!(received.header("content-type"), Some("application/json"));
+    let header = received
+        .header("x-keywarden-signature")
+        .unwrap_or_else(|| panic!("no signature header: {:?}", received.headers));
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        verify(WEBHOOK_SECRET.as_bytes(), header, &received.body, now),
+        "signature {header:?} over {:?}",
+        String::from_utf8_lossy(&received.body)
+    );
+    let mut tampered = received.body.clone();
+    tampered.push(b' ');
+    assert!(!verify(WEBHOOK_SECRET.as_bytes(), header, &tampered, now));
+    assert!(!verify(
+        b"another-secret-0123456789",
+        header,
+        &received.body,
+        now
+    ));
+    assert!(!verify(
+        WEBHOOK_SECRET.as_bytes(),
+        header,
+        &received.body,
+        now + 3600
+    ));
+    received.json()
+}
+
+// The README's Rust check ("Webhook events"), word for word: a test keeps the two the same.
+fn verify(secret: &[u8], header: &str, body: &[u8], now: i64) -> bool {
+    use hmac::Mac;
+    let Some((t, v1)) = header.strip_prefix("t=").and_then(|h| h.split_once(",v1=")) else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    t.parse::<i64>().is_ok_and(|t| (now - t).abs() <= 300)
+        && hex::decode(v1).is_ok_and(|v1| mac.verify_slice(&v1).is_ok())
+}
+
+#[test]
+fn the_readme_shows_the_signature_check_these_tests_use() {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme
+        .find("### Webhook events")
+        .expect("the README section")..];
+    let start = section.find("```rust\n").expect("a Rust block") + "```rust\n".len();
+    let block = &section[start..];
+    let block = &block[..block.find("```").expect("the block ends")];
+    assert!(
+        include_str!("webhook.rs").contains(block),
+        "the README's Rust check differs from tests/it/webhook.rs's verify:\n{block}"
+    );
+}
+
+/// The outbox-record part of an event id (`<created micros hex>-<record hex>`): creation order.
+fn record_of(event: &serde_json::Value) -> u64 {
+    let id = event["id"].as_str().expect("id is a string");
+    let (_, record) = id.rsplit_once('-').expect("id is <time>-<record>");
+    u64::from_str_radix(record, 16).expect("hex record number")
+}
+
+/// Each event as (kind, status, previous status), for comparing sequences.
+fn kinds(events: &[serde_json::Value]) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or("?").to_string(),
+                e["status"].as_str().unwrap_or("?").to_string(),
+                e["previous_status"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn triple(kind: &str, status: &str, previous: &str) -> (String, String, String) {
+    (kind.to_string(), status.to_string(), previous.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_kind_arrives_once_signed_with_its_versioned_body_and_no_secret() {
+    let w = World::new(Scenario::WithdrawEnabled, "remind_every = \"1m\"\n").await;
+    let mut daemon = w.start("daemon.log");
+
+    let opened = eventually(Duration::from_secs(30), "the opened event", || async {
+        w.accepted_events().into_iter().next()
+    })
+    .await;
+    let masked = format!(
+        "{}…{}",
+        &w.key.api_key[..4],
+        &w.key.api_key[w.key.api_key.len() - 4..]
+    );
+    assert_eq!(opened["version"], 1);
+    assert_eq!(opened["kind"], "opened");
+    assert_eq!(opened["connection"], "dave");
+    assert_eq!(opened["exchange"], "mexc");
+    assert_eq!(opened["masked_key"], masked.as_str());
+    assert_eq!(opened["owner"], "dave@example.com");
+    assert_eq!(opened["status"], "withdraw_enabled");
+    assert_eq!(opened["previous_status"], serde_json::Value::Null);
+    assert_eq!(opened["severity"], "critical");
+    assert_eq!(opened["permissions"]["withdraw"], true);
+    assert_eq!(opened["permissions"]["trade"], true);
+    assert!(opened["warnings"].is_array(), "{opened}");
+    assert!(!opened["message"].as_str().unwrap().is_empty());
+    assert!(opened["remedy"].as_str().is_some_and(|r| !r.is_empty()));
+    for time in ["since", "checked_at", "raised_at"] {
+        let text = opened[time].as_str().unwrap_or_default();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            "{time}: {opened}"
+        );
+    }
+
+    // The incident stays open past remind_every: one reminder, same status, its own id.
+    let reminder = eventually(Duration::from_secs(120), "the reminder event", || async {
+        w.accepted_events()
+            .into_iter()
+            .find(|e| e["kind"] == "reminder")
+    })
+    .await;
+    assert_eq!(reminder["status"], "withdraw_enabled");
+    assert_eq!(reminder["since"], opened["since"]);
+    assert_ne!(reminder["id"], opened["id"]);
+    assert_eq!(reminder["permissions"]["withdraw"], true);
+
+    // The operator removes the withdraw right: after two good checks, resolved.
+    w.play(Scenario::Valid);
+    let resolved = eventually(Duration::from_secs(30), "the resolved event", || async {
+        w.accepted_events()
+            .into_iter()
+            .find(|e| e["kind"] == "resolved")
+    })
+    .await;
+    assert_eq!(resolved["status"], "connected");
+    assert_eq!(resolved["previous_status"], "withdraw_enabled");
+    assert_eq!(resolved["permissions"]["withdraw"], false);
+    assert_eq!(resolved["since"], opened["since"]);
+    assert_eq!(resolved["remedy"], serde_json::Value::Null);
+
+    tokio::time::sleep(Duration::from_secs(3)).await; // more checks of the same verdict
+    let events = w.accepted_events();
+    assert_eq!(
+        kinds(&events),
+        [
+            triple("opened", "withdraw_enabled", "-"),
+            triple("reminder", "withdraw_enabled", "-"),
+            triple("resolved", "connected", "withdraw_enabled"),
+        ],
+        "each event once: {events:?}"
+    );
+    assert_eq!(w.receiver.received().len(), 3, "nothing sent twice");
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    w.assert_no_secret_leaves(&[daemon.log()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_a_while_gets_every_event_once_in_order_when_back() {
+    let mut w = World::new(Scenario::WithdrawEnabled, "").await;
+    w.receiver.go_down().await;
+    let mut daemon = w.start("daemon.log");
+
+    // Three events while nobody listens: withdraw opened, replaced by a lost trade right, resolved.
+    w.queued(1).await;
+    w.play(Scenario::TradeMissing);
+    w.queued(2).await;
+    w.play(Scenario::Valid);
+    w.queued(3).await;
+    eventually(
+        Duration::from_secs(30),
+        "refused attempts counted",
+        || async { w.failures("unavailable").await.filter(|n| *n > 0) },
+    )
+    .await;
+    assert!(w.receiver.received().is_empty());
+
+    w.receiver.come_back();
+    eventually(
+        Duration::from_secs(90),
+        "all three events after the outage",
+        || async { (w.accepted_events().len() >= 3).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = w.accepted_events();
+    assert_eq!(
+        kinds(&events),
+        [
+            triple("opened", "withdraw_enabled", "-"),
+            triple("opened", "no_trade_permission", "withdraw_enabled"),
+            triple("resolved", "connected", "no_trade_permission"),
+        ],
+        "every event once, in order: {events:?}"
+    );
+    let records: Vec<u64> = events.iter().map(record_of).collect();
+    assert!(records.windows(2).all(|r| r[0] < r[1]), "{records:?}");
+    assert_eq!(w.outbox_depth().await, Some(0));
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    w.assert_no_secret_leaves(&[daemon.log()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_events_pending_loses_none_and_a_duplicate_carries_the_same_id() {
+    let w = World::new(Scenario::WithdrawEnabled, "").await;
+    w.receiver.set_behaviour(Behaviour::Answer(503));
+    let mut daemon = w.start("first.log");
+
+    eventually(
+        Duration::from_secs(30),
+        "the first event refused",
+        || async { (!w.receiver.received().is_empty()).then_some(()) },
+    )
+    .await;
+    w.play(Scenario::Valid);
+    w.queued(2).await;
+    daemon.signal("KILL");
+    daemon
+        .exit_within(Duration::from_secs(5))
+        .await
+        .expect("killed");
+
+    w.receiver.set_behaviour(Behaviour::Accept);
+    let mut restarted = w.start("second.log");
+    eventually(
+        Duration::from_secs(90),
+        "both events after the restart",
+        || async { (w.accepted_events().len() >= 2).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let events = w.accepted_events();
+    assert_eq!(
+        kinds(&events),
+        [
+            triple("opened", "withdraw_enabled", "-"),
+            triple("resolved", "connected", "withdraw_enabled"),
+        ],
+        "none lost, none twice: {events:?}"
+    );
+    // Every attempt at an event, refused before the kill or accepted after, carried its id
+    // and the same body.
+    let opened_id = events[0]["id"].clone();
+    let attempts: Vec<Received> = w
+        .receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.json()["kind"] == "opened")
+        .collect();
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    for attempt in &attempts {
+        let body = verified(attempt);
+        assert_eq!(body["id"], opened_id);
+        assert_eq!(body, events[0]);
+    }
+
+    restarted.signal("TERM");
+    assert_eq!(
+        restarted.exit_within(Duration::from_secs(10)).await,
+        Some(0)
+    );
+    w.assert_no_secret_leaves(&[daemon.log(), restarted.log()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_400_is_not_retried_in_a_loop_and_holds_up_nothing() {
+    let w = World::new(Scenario::WithdrawEnabled, "").await;
+    w.receiver.set_behaviour(Behaviour::Answer(400));
+    let mut daemon = w.start("daemon.log");
+
+    // Every reason is on /metrics at 0 from the start (rejected may already count the refusal).
+    let metrics = eventually(Duration::from_secs(20), "/metrics", || w.metrics()).await;
+    for reason in REASONS {
+        let series =
+            format!("keywarden_alerts_failed_total{{channel=\"webhook\",reason=\"{reason}\"}} ");
+        assert!(metrics.contains(&series), "{reason} missing:\n{metrics}");
+    }
+
+    eventually(Duration::from_secs(30), "the refused event", || async {
+        (!w.receiver.received().is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(8)).await; // eight more checks and delivery rounds
+    let refused = w.receiver.received();
+    assert_eq!(
+        refused.len(),
+        1,
+        "a 400 is not retried in a loop: {refused:?}"
+    );
+    assert_eq!(refused[0].answered, 400);
+    assert_eq!(w.failures("rejected").await, Some(1));
+    for reason in REASONS.iter().filter(|r| **r != "rejected") {
+        assert_eq!(w.failures(reason).await, Some(0), "{reason}");
+    }
+
+    // The receiver is fixed; the next event goes out at once, past the refused one.
+    w.receiver.set_behaviour(Behaviour::Accept);
+    w.play(Scenario::Valid);
+    let resolved = eventually(Duration::from_secs(30), "the resolved event", || async {
+        w.accepted_events().into_iter().next()
+    })
+    .await;
+    assert_eq!(resolved["kind"], "resolved");
+    let refused_id = verified(&refused[0])["id"].clone();
+    assert_ne!(resolved["id"], refused_id);
+    assert_eq!(
+        w.receiver
+            .received()
+            .iter()
+            .filter(|r| r.json()["id"] == refused_id)
+            .count(),
+        1,
+        "the refused event waits its long backoff"
+    );
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    w.assert_no_secret_leaves(&[daemon.log()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keywarden_demo_shows_the_signed_events_its_receiver_got() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(support::binary())
+        .arg("demo")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start keywarden demo");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let wanted = "webhook ← opened carol-mexc-withdraw: withdraw_enabled";
+    let found = tokio::time::timeout(Duration::from_secs(90), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with(wanted) {
+                return line;
+            }
+        }
+        panic!("the demo ended without the event:\n{seen}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {wanted:?} within 90 s:\n{seen}"));
+    assert!(found.ends_with("(signature ok)"), "{found}");
+    assert!(found.contains("key mx0v…"), "{found}");
+    assert!(
+        seen.contains("A webhook receiver listens on http://127.0.0.1:"),
+        "{seen}"
+    );
+    let pid = child.id().expect("demo running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the demo stops on SIGTERM")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_added_by_a_reload_gets_the_next_event() {
+    let w = World::new(Scenario::Valid, "").await;
+    let with_webhook = std::fs::read_to_string(&w.config).unwrap();
+    let start = with_webhook.find("[[alerts.webhook]]").unwrap();
+    let end = start + with_webhook[start..].find("\n\n").unwrap();
+    let without = format!("{}{}", &with_webhook[..start], &with_webhook[end..]);
+    std::fs::write(&w.config, &without).unwrap();
+    let mut daemon = w.start("daemon.log");
+    let metrics = eventually(Duration::from_secs(20), "/metrics", || w.metrics()).await;
+    assert!(!metrics.contains("channel=\"webhook\""), "{metrics}");
+
+    std::fs::write(&w.config, &with_webhook).unwrap();
+    daemon.signal("HUP");
+    eventually(
+        Duration::from_secs(20),
+        "the webhook's reasons at 0",
+        || async { w.failures("unavailable").await },
+    )
+    .await;
+    w.play(Scenario::WithdrawEnabled);
+    let opened = eventually(Duration::from_secs(30), "the opened event", || async {
+        w.accepted_events().into_iter().next()
+    })
+    .await;
+    assert_eq!(opened["kind"], "opened");
+    assert_eq!(opened["status"], "withdraw_enabled");
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    w.assert_no_secret_leaves(&[daemon.log()]);
+}
