@@ -623,6 +623,8 @@ fn an_api_connection_is_validated_like_the_file_but_takes_no_secret_references()
         problems[0].message.contains("is not allowed"),
         "{problems:?}"
     );
+}
+
 #[test]
 fn require_withdraw_verified_is_per_connection_and_off_by_default() {
     let config = load(CONNECTION).expect("valid");

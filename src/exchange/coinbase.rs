@@ -1,11 +1,22 @@
 //! Coinbase Advanced Trade (`api.coinbase.com/api/v3/brokerage/*`) with CDP API keys.
 //!
-//! A CDP key is a key *name* (`organizations/{org}/apiKeys/{id}`, the config's `api_key`) and an
-//! EC P-256 private key in PEM (the config's `api_secret`). Every request carries a fresh ES256
-//! JWT in `Authorization: Bearer …` (shared/docs/exchanges/coinbase.md §2.1): header
-//! `{"alg":"ES256","typ":"JWT","kid":NAME,"nonce":HEX}`, claims `sub` = NAME, `iss`, `aud`,
-//! `nbf` = `iat` = now, `exp` = now + 120 s and `uri` = `METHOD host path` (no scheme, no query),
-//! signed with ECDSA P-256 / SHA-256 as raw `r||s`, base64url without padding.
+//! A CDP key is a key *name* or id (`organizations/{org}/apiKeys/{id}` or a bare UUID, the
+//! config's `api_key`) and a private key (the config's `api_secret`) of one of two types, told
+//! apart by the secret's shape (shared/docs/exchanges/coinbase.md §2.1, CDP docs "JWT
+//! Authentication", coinbase/cdp-sdk `auth/utils/jwt`):
+//! - **ECDSA**: an EC P-256 private key in PEM. Every request carries a fresh ES256 JWT: header
+//!   `{"alg":"ES256","typ":"JWT","kid":NAME,"nonce":HEX}`, claims `sub` = NAME,
+//!   `iss` = `coinbase-cloud`, `aud` = `["retail_rest_api_proxy"]`, `nbf` = `iat` = now,
+//!   `exp` = now + 120 s and `uri` = `METHOD host path` (no scheme, no query), signed with ECDSA
+//!   P-256 / SHA-256 as raw `r||s`.
+//! - **Ed25519** (the CDP portal's default, "Ed25519 (Recommended)"): base64 of 64 bytes (the
+//!   32-byte seed, then the public key) as the portal hands it out, or of the 32-byte seed
+//!   alone. The JWT is EdDSA with the layout of Coinbase's own CDP SDK: header
+//!   `{"alg":"EdDSA","kid":NAME,"typ":"JWT","nonce":HEX}`, claims `sub` = NAME, `iss` = `cdp`,
+//!   `aud` = `["cdp_service"]`, `uris` = `["METHOD host path"]` (an array), `iat` = `nbf` = now,
+//!   `exp` = now + 120 s. Ed25519 signatures are deterministic, so a token is reproducible.
+//!
+//! Both are sent as `Authorization: Bearer …`, base64url without padding.
 //!
 //! The `uri` claim always names the real exchange host, `api.coinbase.com`, whatever
 //! `base_url` says: a base URL is a proxy (or our simulator) in front of the exchange, and its
@@ -14,8 +25,12 @@
 //! The probe reads the public server time (exchange up? our clock inside the JWT window?), the
 //! key's own permissions (`key_permissions`: `can_view`, `can_trade`, `can_transfer`), the
 //! accounts (read right) and, for futures connections only, the US futures (CFM) balance
-//! summary. What Coinbase does not tell, the facts leave unknown with a note: whether the key is
-//! bound to an IP allowlist, and futures rights for a connection that does not read futures.
+//! summary. The futures right is the key's own right to trade futures: a futures account (a
+//! readable CFM balance summary, or a key scoped to an INTX perpetuals portfolio) *and*
+//! `can_trade`. A view-only key reads the futures balance as well as any other, and must not
+//! pass for one that can trade there. What Coinbase does not tell, the facts leave unknown with
+//! a note: whether the key is bound to an IP allowlist, and futures rights for a connection
+//! that does not read futures.
 //! No endpoint reveals the allowlist (issue 17): `key_permissions` has no field for it and a
 //! request from outside it gets the same bare 401 as an unknown key (coinbase.md §5, §6), so
 //! the check reports `ip_binding_unverified` and the remedy points at the CDP portal.
@@ -29,11 +44,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use base64::engine::general_purpose::{
+    STANDARD as BASE64, STANDARD_NO_PAD as BASE64_NO_PAD, URL_SAFE_NO_PAD as BASE64URL,
+};
 use base64::Engine as _;
+use ed25519_dalek::Signer as _;
 use hmac::{Hmac, Mac};
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::Signature;
 use p256::pkcs8::DecodePrivateKey as _;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
@@ -53,9 +70,13 @@ pub const SIGNED_HOST: &str = "api.coinbase.com";
 
 /// `exp - nbf`: request JWTs live two minutes (§2.1, pitfall 2).
 pub const JWT_LIFETIME_S: i64 = 120;
-/// The claim layout of the doc's worked example (§3.1, ccxt): `iss` and `aud`.
+/// The ES256 claim layout of the doc's worked example (§3.1, ccxt): `iss` and `aud`.
 pub const JWT_ISSUER: &str = "coinbase-cloud";
 pub const JWT_AUDIENCE: &str = "retail_rest_api_proxy";
+/// The EdDSA claim layout of Coinbase's CDP SDK (`generateJwt`), which the CDP docs' Ed25519
+/// samples call: `iss` and `aud`.
+pub const EDDSA_JWT_ISSUER: &str = "cdp";
+pub const EDDSA_JWT_AUDIENCE: &str = "cdp_service";
 /// How far before its `nbf` Coinbase still accepts a JWT. Not documented [uncertain]: the docs
 /// only say tokens expire after two minutes; "a few seconds" of leeway is assumed, the same
 /// value the simulator applies.
@@ -75,8 +96,8 @@ pub const PATH_CFM_BALANCE: &str = "/api/v3/brokerage/cfm/balance_summary";
 
 /// The private key as configured, made parseable: surrounding whitespace and quotes dropped,
 /// literal `\n` escapes (a PEM pasted from a JSON key file or an env var) turned into newlines
-/// (pitfall 3).
-pub fn normalize_pem(secret: &str) -> String {
+/// (pitfall 3). A base64 Ed25519 secret passes through unchanged.
+pub fn normalize_secret(secret: &str) -> String {
     secret
         .trim()
         .trim_matches('"')
@@ -86,20 +107,85 @@ pub fn normalize_pem(secret: &str) -> String {
         .to_string()
 }
 
-/// Parses the CDP private key: SEC1 `EC PRIVATE KEY` (what the CDP portal hands out) or PKCS#8
-/// `PRIVATE KEY`. The error never quotes the secret.
-pub fn signing_key(secret: &str) -> Result<SigningKey, Problem> {
-    let pem = normalize_pem(secret);
-    let key = p256::SecretKey::from_sec1_pem(&pem)
-        .or_else(|_| p256::SecretKey::from_pkcs8_pem(&pem))
+/// A CDP key's private half, of either type Coinbase issues. `Debug` names the type only.
+pub enum CdpKey {
+    /// EC P-256, signs ES256 JWTs.
+    Ecdsa(p256::ecdsa::SigningKey),
+    /// Ed25519, signs EdDSA JWTs.
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl CdpKey {
+    /// The JWT `alg` this key signs with.
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            CdpKey::Ecdsa(_) => "ES256",
+            CdpKey::Ed25519(_) => "EdDSA",
+        }
+    }
+}
+
+impl std::fmt::Debug for CdpKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CdpKey({}, redacted)", self.algorithm())
+    }
+}
+
+/// What an `api_secret` that is neither key type is told, whatever its shape was.
+const SECRET_SHAPES: &str = "a Coinbase CDP key's secret is either an EC P-256 private key in \
+    PEM form (-----BEGIN EC PRIVATE KEY-----, an ECDSA key) or an Ed25519 key in base64 (64 \
+    bytes: seed and public key, as the CDP portal shows it; the 32-byte seed alone works too); \
+    legacy HMAC keys are not supported";
+
+/// Parses the CDP private key, its type recognised from the secret's shape: a PEM (SEC1
+/// `EC PRIVATE KEY`, what the CDP portal hands out for ECDSA keys, or PKCS#8 `PRIVATE KEY`) is
+/// P-256 for ES256; anything else must be base64 of an Ed25519 key, 64 bytes (seed, then the
+/// public key, which must be the seed's) or the 32-byte seed. The error names the shape it
+/// found and never quotes the secret.
+pub fn signing_key(secret: &str) -> Result<CdpKey, Problem> {
+    let text = normalize_secret(secret);
+    if text.contains("-----BEGIN") {
+        let key = p256::SecretKey::from_sec1_pem(&text)
+            .or_else(|_| p256::SecretKey::from_pkcs8_pem(&text))
+            .map_err(|_| {
+                Problem::invalid_key(format!(
+                    "api_secret is a PEM but not an EC P-256 private key; {SECRET_SHAPES}"
+                ))
+            })?;
+        return Ok(CdpKey::Ecdsa(key.into()));
+    }
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = BASE64
+        .decode(&compact)
+        .or_else(|_| BASE64_NO_PAD.decode(&compact))
         .map_err(|_| {
-            Problem::invalid_key(
-                "api_secret is not an EC P-256 private key in PEM form (a Coinbase CDP key's \
-                 secret starts with -----BEGIN EC PRIVATE KEY-----); legacy HMAC keys and \
-                 Ed25519 keys are not supported: create an ECDSA CDP key",
-            )
+            Problem::invalid_key(format!(
+                "api_secret is neither a PEM nor base64; {SECRET_SHAPES}"
+            ))
         })?;
-    Ok(SigningKey::from(key))
+    let key = match bytes.len() {
+        64 => {
+            let pair: &[u8; 64] = bytes[..].try_into().expect("length checked");
+            ed25519_dalek::SigningKey::from_keypair_bytes(pair).map_err(|_| {
+                Problem::invalid_key(
+                    "api_secret is base64 of 64 bytes, but its second half is not the Ed25519 \
+                     public key of its first (the seed): the secret was copied incompletely or \
+                     mixed with another key's",
+                )
+            })?
+        }
+        32 => {
+            let seed: &[u8; 32] = bytes[..].try_into().expect("length checked");
+            ed25519_dalek::SigningKey::from_bytes(seed)
+        }
+        n => {
+            return Err(Problem::invalid_key(format!(
+                "api_secret is base64 of {n} bytes, not an Ed25519 key (64 or 32 bytes); \
+                 {SECRET_SHAPES}"
+            )))
+        }
+    };
+    Ok(CdpKey::Ed25519(key))
 }
 
 /// The `uri` claim: `METHOD host path`, one space, no scheme, everything from `?` dropped.
@@ -114,7 +200,7 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string always serializes")
 }
 
-/// The JWT header, fields in the doc's order.
+/// The ES256 JWT header, fields in the doc's order.
 pub fn jwt_header(key_name: &str, nonce: &str) -> String {
     format!(
         r#"{{"alg":"ES256","typ":"JWT","kid":{},"nonce":{}}}"#,
@@ -123,7 +209,7 @@ pub fn jwt_header(key_name: &str, nonce: &str) -> String {
     )
 }
 
-/// The JWT claims for a request signed at `now_s`, fields in the doc's order (§3.1).
+/// The ES256 JWT claims for a request signed at `now_s`, fields in the doc's order (§3.1).
 pub fn jwt_claims(key_name: &str, now_s: i64, uri: &str) -> String {
     format!(
         r#"{{"aud":[{}],"iss":{},"nbf":{now_s},"exp":{},"sub":{},"iat":{now_s},"uri":{}}}"#,
@@ -135,29 +221,62 @@ pub fn jwt_claims(key_name: &str, now_s: i64, uri: &str) -> String {
     )
 }
 
+/// The EdDSA JWT header, fields in the order Coinbase's CDP SDK writes them.
+pub fn eddsa_jwt_header(key_name: &str, nonce: &str) -> String {
+    format!(
+        r#"{{"alg":"EdDSA","kid":{},"typ":"JWT","nonce":{}}}"#,
+        json_str(key_name),
+        json_str(nonce)
+    )
+}
+
+/// The EdDSA JWT claims for a request signed at `now_s`, in the CDP SDK's layout and order:
+/// the request is named in `uris`, an array, not `uri`.
+pub fn eddsa_jwt_claims(key_name: &str, now_s: i64, uri: &str) -> String {
+    format!(
+        r#"{{"sub":{},"iss":{},"aud":[{}],"uris":[{}],"iat":{now_s},"nbf":{now_s},"exp":{}}}"#,
+        json_str(key_name),
+        json_str(EDDSA_JWT_ISSUER),
+        json_str(EDDSA_JWT_AUDIENCE),
+        json_str(uri),
+        now_s + JWT_LIFETIME_S,
+    )
+}
+
 /// `base64url(header) . base64url(claims)`: the bytes the signature covers.
 pub fn signing_input(header: &str, claims: &str) -> String {
     format!("{}.{}", BASE64URL.encode(header), BASE64URL.encode(claims))
 }
 
-/// The whole JWT for one request. ECDSA signatures are 64 raw bytes `r||s` (not DER).
+/// The whole JWT for one request, in the layout of the key's type. ECDSA signatures are 64 raw
+/// bytes `r||s` (not DER); Ed25519 signatures are 64 bytes `R||S` (RFC 8032).
 pub fn jwt(
-    key: &SigningKey,
+    key: &CdpKey,
     key_name: &str,
     nonce: &str,
     now_s: i64,
     method: &str,
     path_and_query: &str,
 ) -> String {
-    let header = jwt_header(key_name, nonce);
-    let claims = jwt_claims(
-        key_name,
-        now_s,
-        &uri_claim(method, SIGNED_HOST, path_and_query),
-    );
-    let input = signing_input(&header, &claims);
-    let signature: Signature = key.sign(input.as_bytes());
-    format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
+    let uri = uri_claim(method, SIGNED_HOST, path_and_query);
+    match key {
+        CdpKey::Ecdsa(key) => {
+            let input = signing_input(
+                &jwt_header(key_name, nonce),
+                &jwt_claims(key_name, now_s, &uri),
+            );
+            let signature: Signature = key.sign(input.as_bytes());
+            format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
+        }
+        CdpKey::Ed25519(key) => {
+            let input = signing_input(
+                &eddsa_jwt_header(key_name, nonce),
+                &eddsa_jwt_claims(key_name, now_s, &uri),
+            );
+            let signature = key.sign(input.as_bytes());
+            format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
+        }
+    }
 }
 
 /// A nonce unique per request: 16 bytes of SHA-256 over the time, the process id and a counter,
@@ -195,7 +314,7 @@ pub fn legacy_hmac_signature(
 /// The headers of one signed request. The bearer token is key material: marked sensitive.
 fn auth_headers(
     credentials: &Credentials,
-    key: &SigningKey,
+    key: &CdpKey,
     method: &str,
     path_and_query: &str,
     now_ms: i64,
@@ -434,17 +553,47 @@ impl KeyPermissions {
     }
 
     /// Read = `can_view`, spot trade = `can_trade`, withdraw = `can_transfer` (Coinbase has no
-    /// separate withdraw flag, §5). Futures: an `INTX` portfolio is the international perpetuals
-    /// portfolio; otherwise key_permissions says nothing about futures (the futures read does).
+    /// separate withdraw flag, §5). Futures: a key scoped to an `INTX` portfolio (the
+    /// international perpetuals portfolio) may trade perpetuals exactly when it may trade at
+    /// all (`can_trade`: the `trade` scope covers every order endpoint, rest-scopes); for any
+    /// other key key_permissions says nothing about futures (the futures read does).
     pub fn apply(&self, facts: &mut Facts) {
         facts.permissions.read = Some(self.can_view);
         facts.permissions.trade = Some(self.can_trade);
         facts.permissions.withdraw = Some(self.can_transfer);
         if self.portfolio_type.as_deref() == Some("INTX") {
-            facts.permissions.futures = Some(true);
-            facts
-                .notes
-                .push("key is scoped to an INTX (perpetuals) portfolio".to_string());
+            facts.permissions.futures = Some(self.can_trade);
+            facts.notes.push(if self.can_trade {
+                "key is scoped to an INTX (perpetuals) portfolio".to_string()
+            } else {
+                "key is scoped to an INTX (perpetuals) portfolio but cannot trade \
+                 (can_trade = false)"
+                    .to_string()
+            });
+        }
+    }
+}
+
+/// The futures right once the futures account has been read: the account is there, so the key
+/// may trade futures exactly when it may trade (`can_trade`; unknown when key_permissions was
+/// refused). A view-only key reads the futures balance too; readable is not tradable.
+fn futures_right_with_account(facts: &mut Facts) {
+    match facts.permissions.trade {
+        Some(true) => facts.permissions.futures = Some(true),
+        Some(false) => {
+            facts.permissions.futures = Some(false);
+            facts.notes.push(
+                "the key reads the futures (CFM) account but cannot trade (can_trade = false), \
+                 so it cannot trade futures"
+                    .to_string(),
+            );
+        }
+        None => {
+            facts.notes.push(
+                "futures account present; whether the key may trade there is unknown \
+                 (key_permissions was refused)"
+                    .to_string(),
+            );
         }
     }
 }
@@ -465,7 +614,7 @@ impl Coinbase {
     async fn signed(
         &self,
         target: &ProbeTarget,
-        key: &SigningKey,
+        key: &CdpKey,
         base: &str,
         path_and_query: &str,
         what: &str,
@@ -580,7 +729,7 @@ impl Coinbase {
             .await
         {
             Outcome::Ok(body) if body.get("balance_summary").is_some_and(Value::is_object) => {
-                facts.permissions.futures = Some(true)
+                futures_right_with_account(facts)
             }
             Outcome::Ok(_) => {
                 return Err(Problem::unavailable(format!(

@@ -352,24 +352,41 @@ impl KeyConfig {
     }
 
     /// Fills rights, IP binding and notes into `facts`. `read_only` = read, `trade` = trade
-    /// (spot and derivatives alike), `withdraw` = withdraw. OKX has no separate futures right:
-    /// whether the key can reach futures is the account mode (`acctLv` 1 = spot only).
+    /// (spot and derivatives alike), `withdraw` = withdraw. OKX has no separate futures right,
+    /// and two facts decide it: `perm` says what the *key* may do, `acctLv` what the *account*
+    /// allows (1 = spot only). The key may trade futures only with `trade` in `perm` on an
+    /// account in a mode with derivatives (2, 3 or 4); a read-only key on a futures account
+    /// cannot trade futures, whatever the account mode says.
     pub fn apply(&self, facts: &mut Facts) {
         facts.permissions.read = Some(self.has("read_only"));
         facts.permissions.trade = Some(self.has("trade"));
         facts.permissions.withdraw = Some(self.has("withdraw"));
-        facts.permissions.futures = match self.account_level.as_deref() {
+        let account_has_derivatives = match self.account_level.as_deref() {
             Some("1") => Some(false),
             Some("2" | "3" | "4") => Some(true),
-            other => {
+            _ => None,
+        };
+        facts.permissions.futures = match (self.has("trade"), account_has_derivatives) {
+            (false, _) => {
+                if account_has_derivatives == Some(true) {
+                    facts.notes.push(
+                        "the OKX account trades derivatives, but this key has no trade right \
+                         in perm, so it cannot trade futures"
+                            .to_string(),
+                    );
+                }
+                Some(false)
+            }
+            (true, Some(derivatives)) => Some(derivatives),
+            (true, None) => {
                 facts.notes.push(format!(
                     "futures access unknown: OKX reports account mode {:?}",
-                    other.unwrap_or("")
+                    self.account_level.as_deref().unwrap_or("")
                 ));
                 None
             }
         };
-        if facts.permissions.futures == Some(false) {
+        if account_has_derivatives == Some(false) {
             facts.notes.push(
                 "OKX account is in spot mode (acctLv 1): derivatives cannot be traded until the \
                  account mode is changed"
@@ -532,10 +549,13 @@ impl Okx {
             let futures = target.futures_base(SPEC.futures_host);
             let path = format!("{PATH_POSITIONS}?{POSITIONS_QUERY}");
             match self.signed(target, futures, &path).await {
-                // A readable derivatives account confirms access; it does not overrule a
-                // spot-mode account (OKX may answer an empty list there too [uncertain]).
+                // A readable derivatives account confirms access for a key that may trade; it
+                // does not overrule a spot-mode account (OKX may answer an empty list there too
+                // [uncertain]) nor a key without `trade` (reading is not trading).
                 Outcome::Ok(data) if data.is_array() => {
-                    facts.permissions.futures.get_or_insert(true);
+                    if facts.permissions.trade == Some(true) {
+                        facts.permissions.futures.get_or_insert(true);
+                    }
                 }
                 Outcome::Ok(_) => {
                     return Err(Problem::unavailable(format!(

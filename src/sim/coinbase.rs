@@ -3,12 +3,16 @@
 //!
 //! A signed request must carry `Authorization: Bearer <JWT>`. The simulator reads the key name
 //! from the JWT header's `kid`, looks the key up, and verifies the token the way Coinbase does
-//! (shared/docs/exchanges/coinbase.md §2.1): `alg` ES256; the signature (64 raw bytes `r||s`)
-//! over `header.claims`, checked with the key's PUBLIC key only, derived here from the PEM
-//! registered in the scenario file (literal `\n` escapes accepted); `sub` equal to `kid`; `iss`
-//! `cdp` or `coinbase-cloud`; `aud`, when present, containing `retail_rest_api_proxy`; the
-//! `nbf`/`exp` window against the simulated server clock (tokens live at most 120 s, about
-//! five seconds of leeway before `nbf`); and the `uri` claim equal to `METHOD api.coinbase.com
+//! (shared/docs/exchanges/coinbase.md §2.1): `alg` the one of the registered key's type, ES256
+//! for an EC P-256 key (a PEM in the scenario file, literal `\n` escapes accepted) or EdDSA for
+//! an Ed25519 key (base64 of seed and public key, or of the seed: CDP's default key type, issue
+//! 18; CDP docs "JWT Authentication", coinbase/cdp-sdk `generateJwt`); the signature over
+//! `header.claims` (64 raw bytes `r||s`, or the 64-byte Ed25519 signature), checked with the
+//! key's PUBLIC key only; `sub` equal to `kid`; `iss` `cdp` or `coinbase-cloud`; `aud`, when
+//! present, naming the audience of the key type's layout (`retail_rest_api_proxy` for ES256,
+//! `cdp_service` for EdDSA); the `nbf`/`exp` window against the simulated server clock (tokens
+//! live at most 120 s, about five seconds of leeway before `nbf`); and the request named by the
+//! `uri` claim, or listed in the `uris` array the CDP SDK sends, as `METHOD api.coinbase.com
 //! PATH` of the request actually received, path without the query.
 //!
 //! The expected host is the constant `api.coinbase.com`: the simulator stands in for the real
@@ -29,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use base64::engine::general_purpose::{STANDARD as BASE64, STANDARD_NO_PAD as BASE64_NO_PAD};
 use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -67,7 +72,8 @@ pub enum AuthFailure {
     Expired,
     TooLongLived,
     WrongUri,
-    /// The registered secret is not a P-256 PEM (a broken scenario file).
+    /// The registered secret is neither a P-256 PEM nor a base64 Ed25519 key (a broken
+    /// scenario file).
     UnusableKey,
 }
 
@@ -166,14 +172,82 @@ pub fn kid_of(token: &str) -> Result<String, AuthFailure> {
         .ok_or(AuthFailure::Malformed)
 }
 
-/// The public key of a registered key, derived from its private-key PEM (SEC1 or PKCS#8;
-/// literal `\n` escapes, as a key pasted into TOML or an env var has them, are accepted).
-pub fn public_key(pem: &str) -> Result<VerifyingKey, AuthFailure> {
-    let pem = pem.trim().replace("\\n", "\n");
-    let secret = p256::SecretKey::from_sec1_pem(&pem)
-        .or_else(|_| p256::SecretKey::from_pkcs8_pem(&pem))
+/// The public half of a registered key: what Coinbase holds for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    /// EC P-256: verifies ES256 tokens.
+    P256(VerifyingKey),
+    /// Ed25519: verifies EdDSA tokens.
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl PublicKey {
+    /// The JWT `alg` a key of this type signs with.
+    fn algorithm(&self) -> &'static str {
+        match self {
+            PublicKey::P256(_) => "ES256",
+            PublicKey::Ed25519(_) => "EdDSA",
+        }
+    }
+
+    /// The audience the key type's claim layout names (coinbase.md §2.1, cdp-sdk).
+    fn audience(&self) -> &'static str {
+        match self {
+            PublicKey::P256(_) => "retail_rest_api_proxy",
+            PublicKey::Ed25519(_) => "cdp_service",
+        }
+    }
+
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            PublicKey::P256(key) => Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+            PublicKey::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify_strict(message, &signature).is_ok()),
+        }
+    }
+}
+
+/// The public key of a registered key, derived from its private key as the scenario file holds
+/// it: a PEM (SEC1 or PKCS#8; literal `\n` escapes, as a key pasted into TOML or an env var has
+/// them, are accepted) is P-256; otherwise base64 of 64 bytes is an Ed25519 seed followed by its
+/// public key (the public half is taken as it is, the way the CDP portal registered it) and of
+/// 32 bytes an Ed25519 seed.
+pub fn public_key(secret: &str) -> Result<PublicKey, AuthFailure> {
+    let secret = secret.trim().replace("\\n", "\n");
+    if secret.contains("-----BEGIN") {
+        let key = p256::SecretKey::from_sec1_pem(&secret)
+            .or_else(|_| p256::SecretKey::from_pkcs8_pem(&secret))
+            .map_err(|_| AuthFailure::UnusableKey)?;
+        return Ok(PublicKey::P256(VerifyingKey::from(key.public_key())));
+    }
+    let bytes = BASE64
+        .decode(secret.trim())
+        .or_else(|_| BASE64_NO_PAD.decode(secret.trim()))
         .map_err(|_| AuthFailure::UnusableKey)?;
-    Ok(VerifyingKey::from(secret.public_key()))
+    let public: [u8; 32] = match bytes.len() {
+        64 => bytes[32..].try_into().expect("32 bytes"),
+        32 => {
+            let seed: [u8; 32] = bytes[..].try_into().expect("32 bytes");
+            ed25519_dalek::SigningKey::from_bytes(&seed)
+                .verifying_key()
+                .to_bytes()
+        }
+        _ => return Err(AuthFailure::UnusableKey),
+    };
+    ed25519_dalek::VerifyingKey::from_bytes(&public)
+        .map(PublicKey::Ed25519)
+        .map_err(|_| AuthFailure::UnusableKey)
+}
+
+/// Whether the claims name `expected` (`METHOD host path`): in `uri` (the ES256 layout of the
+/// docs and ccxt) or in the `uris` array (the CDP SDK's layout, Ed25519 keys included).
+fn names_request(claims: &Value, expected: &str) -> bool {
+    claims.get("uri").and_then(Value::as_str) == Some(expected)
+        || claims
+            .get("uris")
+            .and_then(Value::as_array)
+            .is_some_and(|uris| uris.iter().any(|u| u.as_str() == Some(expected)))
 }
 
 /// Verifies `token` for `key` as Coinbase does, against the server clock `server_now_ms`, for a
@@ -190,20 +264,20 @@ pub fn verify(
         return Err(AuthFailure::Malformed);
     };
     let header = decode_part(header_b64)?;
-    if header.get("alg").and_then(Value::as_str) != Some("ES256") {
-        return Err(AuthFailure::WrongAlgorithm);
-    }
     let kid = header.get("kid").and_then(Value::as_str);
     if kid != Some(key.api_key.as_str()) {
         return Err(AuthFailure::UnknownKey);
     }
+    let public = public_key(&key.api_secret)?;
+    if header.get("alg").and_then(Value::as_str) != Some(public.algorithm()) {
+        return Err(AuthFailure::WrongAlgorithm);
+    }
     let raw = BASE64URL
         .decode(signature_b64)
         .map_err(|_| AuthFailure::BadSignature)?;
-    let signature = Signature::from_slice(&raw).map_err(|_| AuthFailure::BadSignature)?;
-    public_key(&key.api_secret)?
-        .verify(format!("{header_b64}.{claims_b64}").as_bytes(), &signature)
-        .map_err(|_| AuthFailure::BadSignature)?;
+    if !public.verifies(format!("{header_b64}.{claims_b64}").as_bytes(), &raw) {
+        return Err(AuthFailure::BadSignature);
+    }
 
     let claims = decode_part(claims_b64)?;
     if claims.get("sub").and_then(Value::as_str) != kid {
@@ -216,11 +290,12 @@ pub fn verify(
     ) {
         return Err(AuthFailure::WrongIssuer);
     }
-    // `aud` is optional; when given it must name the Advanced Trade proxy (string or array).
+    // `aud` is optional; when given it must name the key type's audience (string or array).
+    let audience = public.audience();
     match claims.get("aud") {
         None => {}
-        Some(Value::String(aud)) if aud == "retail_rest_api_proxy" => {}
-        Some(Value::Array(auds)) if auds.iter().any(|a| a == "retail_rest_api_proxy") => {}
+        Some(Value::String(aud)) if aud == audience => {}
+        Some(Value::Array(auds)) if auds.iter().any(|a| a == audience) => {}
         Some(_) => return Err(AuthFailure::WrongAudience),
     }
     let nbf = claims
@@ -241,7 +316,7 @@ pub fn verify(
         return Err(AuthFailure::Expired);
     }
     let expected = format!("{} {EXPECTED_HOST}{}", method.as_str(), uri.path());
-    if claims.get("uri").and_then(Value::as_str) != Some(expected.as_str()) {
+    if !names_request(&claims, &expected) {
         return Err(AuthFailure::WrongUri);
     }
     Ok(())
@@ -254,6 +329,15 @@ pub fn key_permissions(scenario: Scenario) -> Value {
     json!({"can_view": grants.read, "can_trade": grants.trade,
            "can_transfer": grants.withdraw, "portfolio_uuid": PORTFOLIO_UUID,
            "portfolio_type": "DEFAULT"})
+}
+
+/// Whether the portfolio of a key playing `scenario` has a US futures (CFM) account: every one
+/// but a `futures_missing` key's. Reading it needs only the `view` scope (Coinbase's rest-scopes
+/// page lists `GET cfm/balance_summary` under `view`), so a view-only key (`read_only`,
+/// `trade_missing`) reads it as well as one that may trade: the case of issue 18 item 4, where
+/// a readable futures balance must not pass for a futures right.
+pub fn has_futures_account(scenario: Scenario) -> bool {
+    scenario != Scenario::FuturesMissing
 }
 
 /// One signed endpoint, answered for a verified key playing its scenario.
@@ -286,9 +370,12 @@ pub fn answer(key: &SimKey, path: &str) -> Response {
                 "retail_portfolio_id": PORTFOLIO_UUID}],
                 "has_next": false, "cursor": "", "size": 1}),
         ),
-        "/api/v3/brokerage/cfm/balance_summary" if grants.futures && grants.read => json_reply(
-            StatusCode::OK,
-            json!({"balance_summary": {
+        "/api/v3/brokerage/cfm/balance_summary"
+            if has_futures_account(key.scenario) && grants.read =>
+        {
+            json_reply(
+                StatusCode::OK,
+                json!({"balance_summary": {
                 "futures_buying_power": {"value": "1000", "currency": "USD"},
                 "total_usd_balance": {"value": "1000", "currency": "USD"},
                 "cbi_usd_balance": {"value": "800", "currency": "USD"},
@@ -301,9 +388,10 @@ pub fn answer(key: &SimKey, path: &str) -> Response {
                 "liquidation_threshold": {"value": "0", "currency": "USD"},
                 "liquidation_buffer_amount": {"value": "0", "currency": "USD"},
                 "liquidation_buffer_percentage": "0"}}),
-        ),
-        // A key without the futures right (no futures account for its portfolio) or without
-        // `view`: the documented permission error (§6; 403 vs 404 for "no futures account" is
+            )
+        }
+        // A portfolio without a futures account, or a key without `view`: the documented
+        // permission error (§6; 403 vs 404 for "no futures account" is
         // [uncertain], the probe takes both).
         "/api/v3/brokerage/accounts" | "/api/v3/brokerage/cfm/balance_summary" => {
             permission_denied()
@@ -585,6 +673,128 @@ mod tests {
         }
     }
 
+    // ----- Ed25519 keys (issue 18 item 1) -----
+
+    /// An Ed25519 key as the CDP portal shows its secret: base64 of the seed, then the public
+    /// key.
+    fn ed25519_key(seed: u8) -> (ed25519_dalek::SigningKey, String) {
+        let signing = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let mut pair = signing.to_bytes().to_vec();
+        pair.extend_from_slice(&signing.verifying_key().to_bytes());
+        (signing, BASE64.encode(pair))
+    }
+
+    fn ed25519_sim_key() -> SimKey {
+        SimKey {
+            api_secret: ed25519_key(9).1,
+            ..key(Scenario::Valid)
+        }
+    }
+
+    /// The CDP SDK's header and claims for `GET PATH`, as written here (not by the client).
+    fn eddsa_parts(now_s: i64, uri_path: &str) -> (String, String) {
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{KID}","typ":"JWT","nonce":"0123"}}"#);
+        let claims = format!(
+            r#"{{"sub":"{KID}","iss":"cdp","aud":["cdp_service"],"uris":["GET {EXPECTED_HOST}{uri_path}"],"iat":{now_s},"nbf":{now_s},"exp":{}}}"#,
+            now_s + 120
+        );
+        (header, claims)
+    }
+
+    fn eddsa_signed(seed: u8, header: &str, claims: &str) -> String {
+        use ed25519_dalek::Signer as _;
+        let input = signing_input(header, claims);
+        let signature = ed25519_key(seed).0.sign(input.as_bytes());
+        format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
+    }
+
+    fn check_ed25519(token: &str, method: Method, uri: &str) -> Result<(), AuthFailure> {
+        verify(
+            &ed25519_sim_key(),
+            NOW,
+            &method,
+            &uri.parse().unwrap(),
+            token,
+        )
+    }
+
+    #[test]
+    fn an_ed25519_key_verifies_eddsa_tokens_in_the_cdp_sdk_layout() {
+        let (header, claims) = eddsa_parts(NOW_S, PATH);
+        let good = eddsa_signed(9, &header, &claims);
+        check_ed25519(&good, Method::GET, PATH).unwrap();
+        // The seed alone registered works the same.
+        let seed_only = SimKey {
+            api_secret: BASE64.encode([9u8; 32]),
+            ..ed25519_sim_key()
+        };
+        verify(&seed_only, NOW, &Method::GET, &PATH.parse().unwrap(), &good).unwrap();
+        // `uri` (one string) instead of `uris` is accepted too.
+        let single = claims.replace(
+            &format!(r#""uris":["GET {EXPECTED_HOST}{PATH}"]"#),
+            &format!(r#""uri":"GET {EXPECTED_HOST}{PATH}""#),
+        );
+        check_ed25519(&eddsa_signed(9, &header, &single), Method::GET, PATH).unwrap();
+    }
+
+    #[test]
+    fn an_ed25519_key_refuses_what_coinbase_would() {
+        let (header, claims) = eddsa_parts(NOW_S, PATH);
+        // another Ed25519 key
+        assert_eq!(
+            check_ed25519(&eddsa_signed(10, &header, &claims), Method::GET, PATH),
+            Err(AuthFailure::BadSignature)
+        );
+        // an ES256 token (or alg) for an Ed25519 key, and an EdDSA one for a P-256 key
+        assert_eq!(
+            check_ed25519(&token(7, NOW_S, "GET", PATH), Method::GET, PATH),
+            Err(AuthFailure::WrongAlgorithm)
+        );
+        assert_eq!(
+            check(&eddsa_signed(9, &header, &claims), NOW, Method::GET, PATH),
+            Err(AuthFailure::WrongAlgorithm)
+        );
+        // another request than the one listed in uris
+        assert_eq!(
+            check_ed25519(
+                &eddsa_signed(9, &header, &claims),
+                Method::GET,
+                "/api/v3/brokerage/accounts"
+            ),
+            Err(AuthFailure::WrongUri)
+        );
+        // the ES256 layout's audience with an EdDSA token
+        let wrong_aud = claims.replace("cdp_service", "retail_rest_api_proxy");
+        assert_eq!(
+            check_ed25519(&eddsa_signed(9, &header, &wrong_aud), Method::GET, PATH),
+            Err(AuthFailure::WrongAudience)
+        );
+        // a flipped signature bit; an expired token
+        let good = eddsa_signed(9, &header, &claims);
+        let (input, signature) = good.rsplit_once('.').unwrap();
+        let mut raw = BASE64URL.decode(signature).unwrap();
+        raw[0] ^= 1;
+        let flipped = format!("{input}.{}", BASE64URL.encode(raw));
+        assert_eq!(
+            check_ed25519(&flipped, Method::GET, PATH),
+            Err(AuthFailure::BadSignature)
+        );
+        let (header, old) = eddsa_parts(NOW_S - 200, PATH);
+        assert_eq!(
+            check_ed25519(&eddsa_signed(9, &header, &old), Method::GET, PATH),
+            Err(AuthFailure::Expired)
+        );
+        // a registered secret of neither shape
+        let broken = SimKey {
+            api_secret: BASE64.encode([1u8; 48]),
+            ..ed25519_sim_key()
+        };
+        assert_eq!(
+            verify(&broken, NOW, &Method::GET, &PATH.parse().unwrap(), &good),
+            Err(AuthFailure::UnusableKey)
+        );
+    }
+
     #[test]
     fn permissions_list_exactly_the_granted_rights() {
         for scenario in Scenario::ALL {
@@ -602,7 +812,8 @@ mod tests {
             );
             assert_eq!(body.as_object().unwrap().len(), 5, "no IP list, no expiry");
             let cfm = answer(&key(scenario), "/api/v3/brokerage/cfm/balance_summary");
-            let want = if g.futures {
+            // view-only keys read the futures account too; futures_missing has none
+            let want = if scenario != Scenario::FuturesMissing {
                 StatusCode::OK
             } else {
                 StatusCode::FORBIDDEN

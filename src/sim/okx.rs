@@ -262,6 +262,10 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, OkxError> {
             if !grants.read {
                 return Err(OkxError::not_permitted());
             }
+            // `acctLv` is the account's mode, `perm` the key's own rights (okx.md §5): a key
+            // playing `trade_missing` is a read-only key (`perm` "read_only") on an account in
+            // spot-and-futures mode, whose positions it can read: the case of issue 18 item 4,
+            // a key that must not pass for one that may trade futures.
             Ok(json!([{
                 "acctLv": if grants.futures { "2" } else { "1" },
                 "acctStpMode": "cancel_maker", "autoLoan": false, "ctIsoMode": "automatic",

@@ -106,6 +106,7 @@ fn table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<Expect>)
     match exchange {
         ExchangeKind::Htx => htx_futures_right(rows),
         ExchangeKind::Coinbase => coinbase_can_report(scenario, rows.0, rows.1),
+        ExchangeKind::Okx => okx_futures_right(rows),
         _ => rows,
     }
 }
@@ -139,11 +140,34 @@ fn coinbase_can_report(
                 .without_warning("futures_not_needed")
                 .ip_binding_unverified(),
             futures.map(|f| {
-                f.without_warning("ip_whitelist_missing")
+                no_futures_without_trade(f.without_warning("ip_whitelist_missing"))
                     .ip_binding_unverified()
             }),
         ),
     }
+}
+
+/// A key without the trade right has no futures right, however readable its futures account
+/// (issue 18 item 4): Coinbase's view-only keys read the CFM balance; OKX's read-only keys sit
+/// on accounts in futures mode.
+fn no_futures_without_trade(mut row: Expect) -> Expect {
+    if let Some(rights) = &mut row.rights {
+        if rights[1] == Some(false) {
+            rights[3] = Some(false);
+        }
+    }
+    row
+}
+
+/// OKX has no futures right of its own: the key's `trade` right (`perm`) covers futures on an
+/// account whose mode has derivatives (`acctLv`). A key without `trade` has no futures right on
+/// either connection, so a spot-only one does not warn `futures_not_needed` for it.
+fn okx_futures_right((spot, futures): (Expect, Option<Expect>)) -> (Expect, Option<Expect>) {
+    let mut spot = no_futures_without_trade(spot);
+    if spot.rights.is_some_and(|r| r[3] == Some(false)) {
+        spot.warnings.retain(|w| *w != "futures_not_needed");
+    }
+    (spot, futures.map(no_futures_without_trade))
 }
 
 /// HTX has no futures right of its own: `trade` covers futures once the account has opened

@@ -30,21 +30,36 @@ pub struct Cast {
     pub key: fn(Scenario) -> String,
     pub secret: fn(Scenario) -> String,
     pub passphrase: Option<&'static str>,
+    /// A second type of key the exchange issues (Coinbase: Ed25519 beside ECDSA), which plays
+    /// every scenario too, with keys of its own.
+    pub second_key_type: Option<KeyType>,
+}
+
+/// Keys of one type: the key and the secret that play each scenario.
+pub struct KeyType {
+    pub key: fn(Scenario) -> String,
+    pub secret: fn(Scenario) -> String,
 }
 
 impl Cast {
-    /// One simulator key per scenario.
+    /// One simulator key per scenario, and one more per scenario of the second key type.
     pub fn keys(&self) -> Vec<SimKey> {
-        Scenario::ALL
+        let key = |api_key: String, api_secret: String, scenario: Scenario| SimKey {
+            exchange: self.kind,
+            api_key,
+            api_secret,
+            passphrase: self.passphrase.map(str::to_string),
+            scenario,
+        };
+        let first = Scenario::ALL
             .iter()
-            .map(|&scenario| SimKey {
-                exchange: self.kind,
-                api_key: (self.key)(scenario),
-                api_secret: (self.secret)(scenario),
-                passphrase: self.passphrase.map(str::to_string),
-                scenario,
-            })
-            .collect()
+            .map(|&s| key((self.key)(s), (self.secret)(s), s));
+        let second = self.second_key_type.iter().flat_map(|second| {
+            Scenario::ALL
+                .iter()
+                .map(|&s| key((second.key)(s), (second.secret)(s), s))
+        });
+        first.chain(second).collect()
     }
 
     /// A simulator on a loopback port with the whole cast, and `settings` for the exchange.
@@ -57,6 +72,19 @@ impl Cast {
         creds(
             &(self.key)(scenario),
             &(self.secret)(scenario),
+            self.passphrase,
+        )
+    }
+
+    /// The credentials of the second key type's key that plays `scenario`.
+    pub fn second_creds(&self, scenario: Scenario) -> Credentials {
+        let second = self
+            .second_key_type
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no second key type", self.kind.name()));
+        creds(
+            &(second.key)(scenario),
+            &(second.secret)(scenario),
             self.passphrase,
         )
     }

@@ -48,11 +48,20 @@ fn worked_example_3_1_accounts_query_is_dropped() {
     );
 }
 
+/// The P-256 key inside a parsed secret that must be an ECDSA key.
+fn ecdsa(key: CdpKey) -> p256::ecdsa::SigningKey {
+    match key {
+        CdpKey::Ecdsa(key) => key,
+        other => panic!("expected an ECDSA key, got {other:?}"),
+    }
+}
+
 // §3.1: the layout of the token; ECDSA is randomized (or RFC 6979), so the signature is
 // checked by verifying it with the public key, as Coinbase does.
 #[test]
 fn worked_example_3_1_token_verifies_with_the_public_key() {
     let key = signing_key(&test_pem()).unwrap();
+    assert_eq!(key.algorithm(), "ES256");
     let token = jwt(
         &key,
         KID,
@@ -75,7 +84,7 @@ fn worked_example_3_1_token_verifies_with_the_public_key() {
     assert_eq!(raw.len(), 64, "raw r||s, not DER");
     assert!(!parts[2].contains('='), "no padding");
     let signature = Signature::from_slice(&raw).unwrap();
-    let public = VerifyingKey::from(&key);
+    let public = VerifyingKey::from(&ecdsa(key));
     public
         .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
         .unwrap();
@@ -97,15 +106,15 @@ fn worked_example_3_2_legacy_hmac() {
 fn pem_with_literal_newline_escapes_or_pkcs8_is_accepted() {
     let pem = test_pem();
     let escaped = format!("\"{}\"", pem.replace('\n', "\\n"));
-    let a = VerifyingKey::from(&signing_key(&pem).unwrap());
-    let b = VerifyingKey::from(&signing_key(&escaped).unwrap());
+    let a = VerifyingKey::from(&ecdsa(signing_key(&pem).unwrap()));
+    let b = VerifyingKey::from(&ecdsa(signing_key(&escaped).unwrap()));
     assert_eq!(a, b);
     use p256::pkcs8::EncodePrivateKey as _;
     let pkcs8 = p256::SecretKey::from_slice(&[7u8; 32])
         .unwrap()
         .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
         .unwrap();
-    assert_eq!(a, VerifyingKey::from(&signing_key(&pkcs8).unwrap()));
+    assert_eq!(a, VerifyingKey::from(&ecdsa(signing_key(&pkcs8).unwrap())));
 }
 
 #[test]
@@ -113,6 +122,130 @@ fn a_secret_that_is_not_a_pem_is_an_invalid_key_and_is_not_quoted() {
     let err = signing_key("testsecret-0123456789").unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("testsecret"));
+    assert!(
+        err.message.contains("neither a PEM nor base64"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("EC P-256 private key"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("Ed25519"), "{}", err.message);
+}
+
+// ----- Ed25519 keys ---------------------------------------------------------------------------
+
+/// RFC 8032 §7.1 TEST 1: the seed, its public key and its signature of the empty message.
+const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const RFC8032_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+const RFC8032_SIGNATURE: &str = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+
+/// The RFC's key as the CDP portal shows an Ed25519 secret: base64 of seed then public key.
+const ED25519_SECRET_64: &str =
+    "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2DXWpgBgrEKt9VL/tPJZAc6DuFy89qmIyWvAhpo9wdRGg==";
+/// The same key's seed alone, base64.
+const ED25519_SECRET_32: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+
+fn ed25519(key: CdpKey) -> ed25519_dalek::SigningKey {
+    match key {
+        CdpKey::Ed25519(key) => key,
+        other => panic!("expected an Ed25519 key, got {other:?}"),
+    }
+}
+
+// The base64 secrets above decode to the RFC's seed (first half) and public key (second half),
+// and the parsed key signs the RFC's message into the RFC's signature.
+#[test]
+fn ed25519_secret_is_seed_then_public_key_rfc8032_test_1() {
+    let key = ed25519(signing_key(ED25519_SECRET_64).unwrap());
+    assert_eq!(hex::encode(key.to_bytes()), RFC8032_SEED);
+    assert_eq!(hex::encode(key.verifying_key().to_bytes()), RFC8032_PUBLIC);
+    assert_eq!(hex::encode(key.sign(b"").to_bytes()), RFC8032_SIGNATURE);
+    let seed_only = ed25519(signing_key(ED25519_SECRET_32).unwrap());
+    assert_eq!(seed_only.to_bytes(), key.to_bytes());
+}
+
+// The whole EdDSA token for the worked example's request, byte for byte. The expected value
+// was computed independently with Python `cryptography` (Ed25519PrivateKey.sign) over the
+// CDP SDK's header and claims, json.dumps with compact separators:
+//   h = {"alg":"EdDSA","kid":KID,"typ":"JWT","nonce":NONCE}
+//   c = {"sub":KID,"iss":"cdp","aud":["cdp_service"],
+//        "uris":["GET api.coinbase.com/api/v3/brokerage/accounts"],
+//        "iat":1700000000,"nbf":1700000000,"exp":1700000120}
+// Ed25519 is deterministic, so the signature is fixed too.
+#[test]
+fn ed25519_token_matches_an_independently_computed_vector() {
+    const EXPECTED: &str = "eyJhbGciOiJFZERTQSIsImtpZCI6Im9yZ2FuaXphdGlvbnMvb3JnLXV1aWQvYXBpS2V5cy9rZXktdXVpZCIsInR5cCI6IkpXVCIsIm5vbmNlIjoiYTk0ZGU0NzkwYWE3NTc0NDJlMGI4ZjgwYWVhNzViZmIifQ.eyJzdWIiOiJvcmdhbml6YXRpb25zL29yZy11dWlkL2FwaUtleXMva2V5LXV1aWQiLCJpc3MiOiJjZHAiLCJhdWQiOlsiY2RwX3NlcnZpY2UiXSwidXJpcyI6WyJHRVQgYXBpLmNvaW5iYXNlLmNvbS9hcGkvdjMvYnJva2VyYWdlL2FjY291bnRzIl0sImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwMDAxMjB9.qECEmN5JWvfodyITdP6WuH0rYEg03h00D63HdlJI51bUFDseEpWefVmAgs_GhG4mWlt6f8yy7K0ufcHmwh7mDw";
+    for secret in [ED25519_SECRET_64, ED25519_SECRET_32] {
+        let key = signing_key(secret).unwrap();
+        assert_eq!(key.algorithm(), "EdDSA");
+        let token = jwt(
+            &key,
+            KID,
+            NONCE,
+            NOW_S,
+            "GET",
+            "/api/v3/brokerage/accounts?limit=250",
+        );
+        assert_eq!(token, EXPECTED);
+    }
+}
+
+#[test]
+fn ed25519_secret_tolerates_what_a_paste_adds() {
+    let expected = ed25519(signing_key(ED25519_SECRET_64).unwrap()).to_bytes();
+    let wrapped = format!(
+        "  \"{}\n{}\"\n",
+        &ED25519_SECRET_64[..40],
+        &ED25519_SECRET_64[40..]
+    );
+    assert_eq!(ed25519(signing_key(&wrapped).unwrap()).to_bytes(), expected);
+    let unpadded = ED25519_SECRET_64.trim_end_matches('=');
+    assert_eq!(ed25519(signing_key(unpadded).unwrap()).to_bytes(), expected);
+}
+
+#[test]
+fn ed25519_secret_whose_halves_do_not_belong_together_is_refused() {
+    let mut bytes = BASE64.decode(ED25519_SECRET_64).unwrap();
+    bytes[63] ^= 1;
+    let secret = BASE64.encode(&bytes);
+    let err = signing_key(&secret).unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidKey);
+    assert!(err.message.contains("second half"), "{}", err.message);
+    assert!(!err.message.contains(&secret[..12]));
+}
+
+#[test]
+fn secrets_of_neither_shape_are_refused_naming_what_was_found() {
+    let err = signing_key(&BASE64.encode([1u8; 48])).unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidKey);
+    assert!(
+        err.message.contains("base64 of 48 bytes"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("64 bytes"), "{}", err.message);
+    // A PEM of another curve or algorithm (here an Ed25519 key as PKCS#8): not ES256.
+    let pem = "-----BEGIN PRIVATE KEY-----\n\
+               MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n\
+               -----END PRIVATE KEY-----\n";
+    let err = signing_key(pem).unwrap_err();
+    assert_eq!(err.kind, ProblemKind::InvalidKey);
+    assert!(
+        err.message.contains("PEM but not an EC P-256"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn debug_of_a_key_names_its_type_only() {
+    let shown = format!("{:?}", signing_key(ED25519_SECRET_64).unwrap());
+    assert_eq!(shown, "CdpKey(EdDSA, redacted)");
+    let shown = format!("{:?}", signing_key(&test_pem()).unwrap());
+    assert_eq!(shown, "CdpKey(ES256, redacted)");
 }
 
 #[test]
@@ -334,4 +467,32 @@ fn key_permissions_map_to_rights() {
     assert_eq!(facts.permissions.withdraw, Some(true));
     assert_eq!(facts.permissions.futures, Some(true));
     assert!(KeyPermissions::parse(&json!({"can_view": true})).is_none());
+    // A view-only key on an INTX portfolio cannot trade perpetuals.
+    let body =
+        json!({"can_view":true,"can_trade":false,"can_transfer":false,"portfolio_type":"INTX"});
+    let mut facts = Facts::default();
+    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    assert_eq!(facts.permissions.futures, Some(false));
+    assert!(facts.notes.iter().any(|n| n.contains("cannot trade")));
+}
+
+// Issue 18 item 4: a readable futures account is a futures right only for a key that may trade.
+#[test]
+fn a_readable_futures_account_is_a_futures_right_only_with_can_trade() {
+    let with_trade = |trade: Option<bool>| {
+        let mut facts = Facts::default();
+        facts.permissions.trade = trade;
+        futures_right_with_account(&mut facts);
+        facts
+    };
+    assert_eq!(with_trade(Some(true)).permissions.futures, Some(true));
+    let view_only = with_trade(Some(false));
+    assert_eq!(view_only.permissions.futures, Some(false));
+    assert!(view_only
+        .notes
+        .iter()
+        .any(|n| n.contains("can_trade = false")));
+    let unknown = with_trade(None);
+    assert_eq!(unknown.permissions.futures, None);
+    assert!(unknown.notes.iter().any(|n| n.contains("unknown")));
 }

@@ -364,6 +364,35 @@ fn key_config_from_the_documented_example() {
     assert!(!facts.notes.iter().any(|n| n.contains("sub-account")));
 }
 
+// Issue 18 item 4: `acctLv` is what the account allows, `perm` what the key may do. A key
+// without `trade` cannot trade futures on a derivatives account; a trading key can only where
+// the account mode has derivatives.
+#[test]
+fn futures_right_needs_trade_in_perm_and_an_account_with_derivatives() {
+    let futures = |perm: &str, level: &str| {
+        let facts = applied(json!([{"perm": perm, "ip": "1.2.3.4", "acctLv": level}]));
+        (facts.permissions.futures, facts.notes)
+    };
+    for level in ["2", "3", "4"] {
+        let (right, notes) = futures("read_only", level);
+        assert_eq!(right, Some(false), "read-only key, acctLv {level}");
+        assert!(
+            notes.iter().any(|n| n.contains("no trade right in perm")),
+            "{notes:?}"
+        );
+        assert_eq!(
+            futures("read_only,trade", level).0,
+            Some(true),
+            "acctLv {level}"
+        );
+    }
+    assert_eq!(futures("read_only,trade", "1").0, Some(false));
+    assert_eq!(futures("read_only", "1").0, Some(false));
+    // No account mode: a key without trade still cannot trade futures; one with it is unknown.
+    assert_eq!(futures("read_only", "").0, Some(false));
+    assert_eq!(futures("read_only,trade", "").0, None);
+}
+
 #[test]
 fn key_config_reads_whole_words_ip_lists_and_account_mode() {
     // `read_only` alone: no trade (not a substring match), spot mode: no futures

@@ -25,6 +25,7 @@ pub const CAST: Cast = Cast {
     key,
     secret: |_| SECRET.to_string(),
     passphrase: None,
+    second_key_type: None,
 };
 
 // ----- the table's rows ----------------------------------------------------------------------

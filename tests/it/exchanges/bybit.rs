@@ -22,6 +22,7 @@ pub const CAST: Cast = Cast {
     key: key_for,
     secret: |_| SECRET.to_string(),
     passphrase: None,
+    second_key_type: None,
 };
 
 // ---- the table's rows ----

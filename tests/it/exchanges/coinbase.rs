@@ -1,6 +1,6 @@
 //! Coinbase: its rows of the table, and raw requests its simulator must answer as Coinbase does.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as BASE64URL};
 use base64::Engine as _;
 use keywarden::domain::ExchangeKind;
 use keywarden::domain::Warning::IpBindingUnverified;
@@ -25,19 +25,48 @@ fn pem(scenario: Scenario) -> String {
     coinbase_pem(&format!("sim-{}", scenario.name()))
 }
 
+/// The Ed25519 key that plays `scenario`: a bare key id (a UUID), the way CDP names keys now.
+fn ed25519_key(scenario: Scenario) -> String {
+    let name = key_for(COINBASE, &format!("sim-ed25519-{}", scenario.name()));
+    name.rsplit('/').next().expect("a key name").to_string()
+}
+
+/// The Ed25519 secret of the key that plays `scenario`, as the CDP portal shows it: base64 of
+/// the seed (SHA-256 of a label) followed by its public key.
+fn ed25519_secret(scenario: Scenario) -> String {
+    use sha2::Digest as _;
+    let seed: [u8; 32] =
+        sha2::Sha256::digest(format!("keywarden-test/ed25519/{}", scenario.name())).into();
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let mut pair = seed.to_vec();
+    pair.extend_from_slice(&signing.verifying_key().to_bytes());
+    BASE64.encode(pair)
+}
+
 pub const CAST: Cast = Cast {
     kind: COINBASE,
     key,
     // as a scenario file holds it: one line, literal \n escapes
     secret: |scenario| pem(scenario).replace('\n', "\\n"),
     passphrase: None,
+    // CDP's default key type (issue 18 item 1): every scenario is played by an Ed25519 key too.
+    second_key_type: Some(KeyType {
+        key: ed25519_key,
+        secret: ed25519_secret,
+    }),
 };
+
+/// An Ed25519 secret the simulator registers for no key: RFC 8032 §7.1 TEST 1's seed and
+/// public key, base64.
+const UNREGISTERED_ED25519: &str =
+    "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2DXWpgBgrEKt9VL/tPJZAc6DuFy89qmIyWvAhpo9wdRGg==";
 
 // ----- the table's rows ----------------------------------------------------------------------
 
 /// Coinbase's rows: what key_permissions cannot tell (the futures right on a spot-only
-/// connection, the IP allowlist), the bare 401 it answers every refusal with, and its
-/// two-minute request token.
+/// connection, the IP allowlist), the futures right as the key's own (a futures account *and*
+/// can_trade: a view-only key reads the futures balance too), both key types (ECDSA and
+/// Ed25519), the bare 401 it answers every refusal with, and its two-minute request token.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     vec![
@@ -49,9 +78,26 @@ pub fn rows() -> Vec<Row> {
         row(FuturesMissing, Spot).connected().rights([T, T, F, U]).ip(U).warns(&[IpBindingUnverified]),
         row(FuturesMissing, Futures).no_futures().rights([T, T, F, F]).ip(U).note("PERMISSION_DENIED").warns(&[IpBindingUnverified]),
         row(TradeMissing, Spot).no_trade().rights([T, F, F, U]).warns(&[IpBindingUnverified]),
-        row(TradeMissing, Futures).no_trade().rights([T, F, F, T]).warns(&[IpBindingUnverified]),
+        // Issue 18 item 4: the futures account is readable (view scope), but can_trade = false.
+        row(TradeMissing, Futures).no_trade().rights([T, F, F, F]).note("can_trade = false").warns(&[IpBindingUnverified]),
+        row(TradeMissing, FuturesOnly).no_futures().rights([T, F, F, F]).note("can_trade = false").warns(&[IpBindingUnverified]),
         row(ReadOnly, Spot).no_trade().rights([T, F, F, U]).warns(&[IpBindingUnverified]),
         row(ReadOnly, Futures).no_trade().rights([T, F, F, F]).warns(&[IpBindingUnverified]),
+        row(ReadOnly, FuturesOnly).no_futures().rights([T, F, F, F]).note("can_trade = false").warns(&[IpBindingUnverified]),
+        row(Valid, FuturesOnly).connected().rights([T, T, F, T]).warns(&[IpBindingUnverified]),
+        row(FuturesMissing, FuturesOnly).no_futures().rights([T, T, F, F]).note("PERMISSION_DENIED").warns(&[IpBindingUnverified]),
+        // Ed25519 keys (issue 18 item 1), CDP's default: the same verdicts as ECDSA keys.
+        row(SecondKeyType(Valid), Spot).connected().rights([T, T, F, U]).ip(U).never_expires().note("IP allowlist").warns(&[IpBindingUnverified]),
+        row(SecondKeyType(Valid), Futures).connected().rights([T, T, F, T]).ip(U).warns(&[IpBindingUnverified]),
+        row(SecondKeyType(WithdrawEnabled), Both).withdraw_enabled().warns(&[IpBindingUnverified]),
+        row(SecondKeyType(ReadOnly), FuturesOnly).no_futures().rights([T, F, F, F]).note("can_trade = false").warns(&[IpBindingUnverified]),
+        row(SecondKeyType(IpNotWhitelisted), Spot).invalid_key().says("HTTP 401 Unauthorized"),
+        row(SecondKeyType(RateLimited), Spot).rate_limited().retry_after(7),
+        row(SecondKeyType(ClockSkew), Spot).connected().rights([T, T, F, U]).warns(&[IpBindingUnverified]),
+        // An Ed25519 secret given with another key's name signs EdDSA for an ECDSA key: refused.
+        row(Secret(UNREGISTERED_ED25519), Spot).invalid_key().says_first("GET /api/v3/brokerage/key_permissions: HTTP 401 Unauthorized"),
+        // base64 of neither 64 nor 32 bytes: refused before anything is signed, naming the shapes.
+        row(Secret("c2hvcnQ="), Spot).invalid_key().says("base64 of 5 bytes").says("Ed25519"),
         // Coinbase refuses an IP outside the allowlist with the same bare 401 as an unknown key.
         row(IpNotWhitelisted, Both).invalid_key().says("HTTP 401 Unauthorized").says("IP outside the key's allowlist"),
         // Coinbase cannot tell an unbound key from a bound one, and CDP keys do not expire by time.
@@ -151,6 +197,26 @@ async fn raw_wrong_signature_unknown_key_and_missing_token_are_a_bare_401() {
     ] {
         let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, token).await;
         assert_eq!((status, body.as_str()), (401, "Unauthorized"), "{token:?}");
+    }
+}
+
+#[tokio::test]
+async fn raw_ed25519_token_is_accepted_from_its_key_only() {
+    let sim = CAST.sim(None).await;
+    let name = ed25519_key(Scenario::Valid);
+    let good = token_for(
+        &ed25519_secret(Scenario::Valid),
+        &name,
+        now_s(),
+        PATH_KEY_PERMISSIONS,
+    );
+    let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, Some(&good)).await;
+    assert_eq!(status, 200, "{body}");
+    // signed by another Ed25519 key, or by the ECDSA key of the same scenario
+    for secret in [UNREGISTERED_ED25519.to_string(), pem(Scenario::Valid)] {
+        let token = token_for(&secret, &name, now_s(), PATH_KEY_PERMISSIONS);
+        let (status, body) = raw_get(&sim, PATH_KEY_PERMISSIONS, Some(&token)).await;
+        assert_eq!((status, body.as_str()), (401, "Unauthorized"));
     }
 }
 

@@ -23,6 +23,7 @@ pub const CAST: Cast = Cast {
     key: key_for,
     secret: |_| SECRET.to_string(),
     passphrase: Some(PASSPHRASE),
+    second_key_type: None,
 };
 
 // ---- the table's rows ----

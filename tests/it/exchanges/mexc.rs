@@ -24,6 +24,7 @@ pub const CAST: Cast = Cast {
     key,
     secret: |_| SECRET.to_string(),
     passphrase: None,
+    second_key_type: None,
 };
 
 async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {

@@ -23,11 +23,13 @@ pub const CAST: Cast = Cast {
     key: key_for,
     secret: |_| SECRET.to_string(),
     passphrase: Some(PASSPHRASE),
+    second_key_type: None,
 };
 
 // ---- the table's rows ----
 
-/// OKX's rows: futures access from the account mode (so a spot-only connection sees it too),
+/// OKX's rows: futures access from the key's `trade` right and the account mode (so a
+/// spot-only connection sees it too),
 /// idle unbound keys deleted after 14 days (no date to predict), its 30 s window, and its codes.
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
@@ -45,9 +47,18 @@ pub fn rows() -> Vec<Row> {
         row(WrongPassphrase, Spot).invalid_key().says("50105").hides("battery"),
         // A missing passphrase is refused before anything is sent to OKX.
         row(NoPassphrase, Spot).invalid_key(),
+        // Futures-only connections: the futures right is what the verdict names.
+        row(Valid, FuturesOnly).connected().rights([T, T, F, T]).ip(T),
+        row(TradeMissing, FuturesOnly).no_futures().rights([T, F, F, F]).note("no trade right in perm"),
+        row(ReadOnly, FuturesOnly).no_futures().rights([T, F, F, F]).note("spot mode"),
     ];
     // OKX deletes idle unbound trade keys after 14 days; checks are use, so no date.
     let told = every_right_told(ReportNoExpiry)
+        // Issue 18 item 4: `trade_missing` is a read-only key (perm "read_only") on an account in
+        // futures mode (acctLv 2) whose positions it reads: perm, not acctLv, says it cannot
+        // trade futures.
+        .amend(TradeMissing, Spot, |r| r.rights([T, F, F, F]).warns(&[]).note("no trade right in perm"))
+        .amend(TradeMissing, Futures, |r| r.rights([T, F, F, F]).note("no trade right in perm"))
         .amend(FuturesMissing, Spot, |r| r.note("spot mode"))
         .amend(FuturesMissing, Futures, |r| r.note("code 51010"))
         .amend(NoIpWhitelist, Spot, |r| r.note("14 days"))

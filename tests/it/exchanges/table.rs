@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keywarden::check::{judge, CheckContext, Policy};
-use keywarden::domain::{Credentials, ExchangeKind, Facts, ProblemKind, Status, Warning};
+use keywarden::domain::{Credentials, ExchangeKind, Facts, Markets, ProblemKind, Status, Warning};
 use keywarden::exchange::{for_kind_with_rate, HttpClient};
 use keywarden::secret::ExposeSecret;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile};
 
 use crate::probe_support::{
-    clock_offset, creds, exchange_maintenance, markets, target, Cast, F, PROBE_TIMEOUT, T,
+    clock_offset, creds, exchange_maintenance, target, Cast, F, PROBE_TIMEOUT, T,
 };
 use crate::support::{coinbase_pem, start_sim};
 
@@ -46,6 +46,9 @@ pub enum Market {
     Spot,
     /// A spot and futures connection.
     Futures,
+    /// A futures-only connection: no spot trade right needed, so a missing futures right is
+    /// what the verdict names.
+    FuturesOnly,
     /// Two rows with the same expectations: one spot-only, one spot and futures.
     Both,
 }
@@ -55,6 +58,8 @@ pub enum Market {
 pub enum Case {
     /// The key (with its secret and passphrase) that plays the scenario.
     Key(Scenario),
+    /// The key of the exchange's second key type (Coinbase: Ed25519) that plays the scenario.
+    SecondKeyType(Scenario),
     /// The `valid` key with a secret the exchange does not have for it.
     WrongSecret,
     /// The `valid` key with this secret.
@@ -301,11 +306,13 @@ impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let case = match self.case {
             Key(scenario) => scenario.name().to_string(),
+            SecondKeyType(scenario) => format!("{} (second key type)", scenario.name()),
             other => format!("{other:?}"),
         };
         let market = match self.market {
             Market::Spot => "spot",
             Market::Futures => "spot+futures",
+            Market::FuturesOnly => "futures",
             Market::Both => "spot and spot+futures",
         };
         write!(f, "{} / {case} / {market}", self.exchange().name())?;
@@ -417,6 +424,7 @@ fn credentials(cast: &Cast, case: Case) -> Credentials {
     let passphrase = cast.passphrase;
     match case {
         Key(scenario) => cast.creds(scenario),
+        SecondKeyType(scenario) => cast.second_creds(scenario),
         WrongSecret if cast.kind == ExchangeKind::Coinbase => {
             creds(&valid_key, &coinbase_pem("someone-else"), passphrase)
         }
@@ -463,8 +471,11 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
     let credentials = credentials(cast, row.case);
     let mut never = never_shown(&credentials);
     never.extend(row.hidden.iter().map(|t| t.to_string()));
-    let futures = row.market == Market::Futures;
-    let target = target(credentials, sim.base_url(row.exchange()), markets(futures));
+    let markets = Markets {
+        spot: row.market != Market::FuturesOnly,
+        futures: matches!(row.market, Market::Futures | Market::FuturesOnly),
+    };
+    let target = target(credentials, sim.base_url(row.exchange()), markets);
     let started = Instant::now();
     let timeout = match row.within {
         Some(_) => PROBE_TIMEOUT,
@@ -476,7 +487,7 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
     let took = started.elapsed();
     // A connection's defaults: IP whitelist required, warn 14 days before expiry.
     let policy = Policy {
-        markets: markets(futures),
+        markets,
         require_ip_whitelist: true,
         require_withdraw_verified: false,
         expiry_warning: chrono::Duration::days(14),
