@@ -16,26 +16,26 @@
 //! -2015; -2008 is [uncertain] and answered 401 too), 400 for the request codes (-1022, -1021,
 //! -1102, -1131). The probe keys on the JSON code, so either status reads the same.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::Response;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
+use super::mac::hmac_hex;
+use super::pipeline::{raw_param, signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Binance;
 
-/// Binance's default receive window and its maximum (ms).
+/// Binance's default receive window and its maximum (ms). binance.md §2: "the request is
+/// accepted only if `timestamp < serverTime + 1000` **and** `serverTime - timestamp <=
+/// recvWindow`. Default `recvWindow` = 5000 ms; maximum 60000 ms."
 const DEFAULT_RECV_WINDOW_MS: i64 = 5_000;
 const MAX_RECV_WINDOW_MS: i64 = 60_000;
 /// A timestamp this far (or more) ahead of the server clock is refused whatever the recvWindow.
@@ -104,26 +104,12 @@ impl BinanceError {
             "Internal error; unable to process your request. Please try again.",
         )
     }
+}
 
+impl IntoResponse for BinanceError {
     fn into_response(self) -> Response {
         json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
     }
-}
-
-fn hmac_hex(secret: &str, message: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// The first raw value of `name` among `key=value` pairs (not decoded: the values that matter
-/// here are digits).
-fn raw_param<'a>(pairs: &'a str, name: &str) -> Option<&'a str> {
-    pairs
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// Splits `params` into (what precedes `signature=`, the signature), or `None` when it holds no
@@ -209,12 +195,12 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v3/ping", get(ping))
         .route("/api/v3/time", get(time))
         .route("/sapi/v1/system/status", get(system_status))
-        .route("/sapi/v1/account/apiRestrictions", get(signed))
-        .route("/api/v3/account", get(signed))
+        .route("/sapi/v1/account/apiRestrictions", get(signed::<Binance>))
+        .route("/api/v3/account", get(signed::<Binance>))
         .route("/fapi/v1/ping", get(ping))
         .route("/fapi/v1/time", get(time))
-        .route("/fapi/v2/balance", get(signed))
-        .route("/fapi/v3/balance", get(signed))
+        .route("/fapi/v2/balance", get(signed::<Binance>))
+        .route("/fapi/v3/balance", get(signed::<Binance>))
         .with_state(state)
 }
 
@@ -240,10 +226,6 @@ async fn system_status(State(state): State<Arc<SimState>>) -> Response {
     }
 }
 
-fn client_ip(peer: SocketAddr) -> String {
-    peer.ip().to_canonical().to_string()
-}
-
 fn rate_limited() -> Response {
     let mut response = BinanceError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -258,52 +240,59 @@ fn rate_limited() -> Response {
     response
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let api_key = headers
-        .get("x-mbx-apikey")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !key_well_formed(api_key) {
-        return BinanceError::key_format().into_response();
-    }
-    let Some(key) = state.key(KIND, api_key) else {
-        return BinanceError::unknown_key().into_response();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
-    }
-    let server_ms = state.server_time_ms(KIND, Some(&key));
-    if let Err(e) = verify(uri.query().unwrap_or(""), &body, &key.api_secret, server_ms) {
-        return e.into_response();
-    }
-    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
-        return BinanceError::maintenance().into_response();
-    }
-    let ip = client_ip(peer);
-    match key.scenario {
-        Scenario::IpNotWhitelisted => return BinanceError::rejected(&ip).into_response(),
-        scenario if scenario.is_rate_limited() => {
-            return rate_limit_reply(scenario, rate_limited())
+/// Binance's signed API (spot and futures alike).
+pub struct Binance;
+
+impl SignedApi for Binance {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = BinanceError;
+
+    fn api_key(request: &SignedRequest) -> Result<String, BinanceError> {
+        let api_key = request.header("x-mbx-apikey").unwrap_or("");
+        if !key_well_formed(api_key) {
+            return Err(BinanceError::key_format());
         }
-        // Binance's -1001 internal error, here as the body of an HTTP 200.
-        Scenario::ErrorBody200 => {
-            return BinanceError {
+        Ok(api_key.to_string())
+    }
+
+    fn unknown_key(_: &SignedRequest) -> BinanceError {
+        BinanceError::unknown_key()
+    }
+
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BinanceError> {
+        verify(request.query(), &request.body, &key.api_secret, server_ms)
+    }
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(BinanceError::maintenance().into_response())
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
+        rate_limited()
+    }
+
+    fn answer(verified: &Verified) -> Response {
+        let Verified { key, request, .. } = *verified;
+        let ip = &request.client_ip;
+        let reply = match key.scenario {
+            Scenario::Maintenance => Err(BinanceError::maintenance()),
+            Scenario::IpNotWhitelisted => Err(BinanceError::rejected(ip)),
+            // Binance's -1001 internal error, here as the body of an HTTP 200.
+            Scenario::ErrorBody200 => Err(BinanceError {
                 status: StatusCode::OK,
                 ..BinanceError::maintenance()
-            }
-            .into_response()
+            }),
+            _ => answer(
+                key,
+                request.path(),
+                ip,
+                verified.state.server_time_ms(KIND, None),
+            ),
+        };
+        match reply {
+            Ok(body) => json_reply(StatusCode::OK, body),
+            Err(e) => e.into_response(),
         }
-        _ => {}
-    }
-    match answer(&key, uri.path(), &ip, state.server_time_ms(KIND, None)) {
-        Ok(body) => json_reply(StatusCode::OK, body),
-        Err(e) => e.into_response(),
     }
 }
 
@@ -395,7 +384,42 @@ fn futures_balance(now_ms: i64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::binance::{probe_query, signature, signed_query};
+
+    /// `pairs` joined as sent, then `&signature=` over them with the simulator's own HMAC (pinned
+    /// to the docs by `the_docs_worked_examples_verify`).
+    fn signed_query(secret: &str, pairs: &[(&str, &str)]) -> String {
+        let query = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let signature = hmac_hex(secret, query.as_bytes());
+        format!("{query}&signature={signature}")
+    }
+
+    /// A probe's query: its parameters, then `timestamp` and `recvWindow` (the order ccxt and
+    /// our probe use, binance.md §3).
+    fn probe_query(secret: &str, params: &[(&str, &str)], now: i64) -> String {
+        let now = now.to_string();
+        let mut pairs = params.to_vec();
+        pairs.extend([("timestamp", now.as_str()), ("recvWindow", "5000")]);
+        signed_query(secret, &pairs)
+    }
+
+    #[test]
+    fn the_docs_worked_examples_verify() {
+        // binance.md §3: the probe's apiRestrictions request as ccxt sends it.
+        let doc = "timestamp=1700000000000&recvWindow=10000&signature=\
+                   8e4b66ac13b25a40ae878a403212a27fe7c52814c8a360208aaeef2525e77612";
+        assert_eq!(verify(doc, b"", SECRET, NOW + 10), Ok(()));
+        assert_eq!(
+            signed_query(
+                SECRET,
+                &[("timestamp", "1700000000000"), ("recvWindow", "10000")]
+            ),
+            doc
+        );
+    }
 
     const NOW: i64 = 1_700_000_000_000;
     const SECRET: &str = "testsecret";
@@ -454,11 +478,6 @@ mod tests {
         assert_eq!(code(verify(&reordered, b"", SECRET, NOW)), -1022);
         // Bytes in the body are part of what is signed.
         assert_eq!(code(verify(&query, b"x=1", SECRET, NOW)), -1022);
-        // The simulator's own HMAC agrees with the client's.
-        assert_eq!(
-            hmac_hex(SECRET, b"timestamp=1700000000000"),
-            signature(SECRET, "timestamp=1700000000000", "")
-        );
     }
 
     #[test]

@@ -14,20 +14,19 @@
 //! with 401 and swap endpoints with 200: the probe is held to both. Every other refusal is HTTP
 //! 200 with BingX's code, except throttling (429) and exchange-wide outages (503).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
+use super::mac::hmac_hex;
+use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Bingx;
@@ -124,7 +123,9 @@ impl BingxError {
             "We had a problem with our server",
         )
     }
+}
 
+impl IntoResponse for BingxError {
     fn into_response(self) -> Response {
         let mut body = json!({"code": self.code, "msg": self.msg, "debugMsg": ""});
         if self.code == 100419 {
@@ -140,9 +141,9 @@ pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/openApi/spot/v1/server/time", get(server_time))
         .route("/openApi/swap/v2/server/time", get(server_time))
-        .route("/openApi/v1/account/apiPermissions", get(signed))
-        .route("/openApi/spot/v1/account/balance", get(signed))
-        .route("/openApi/swap/v3/user/balance", get(signed))
+        .route("/openApi/v1/account/apiPermissions", get(signed::<Bingx>))
+        .route("/openApi/spot/v1/account/balance", get(signed::<Bingx>))
+        .route("/openApi/swap/v3/user/balance", get(signed::<Bingx>))
         .fallback(not_found)
         .with_state(state)
 }
@@ -163,12 +164,6 @@ async fn server_time(State(state): State<Arc<SimState>>) -> Response {
         return BingxError::outage().into_response();
     }
     ok(json!({"serverTime": state.server_time_ms(KIND, None)}))
-}
-
-fn hmac_hex(secret: &str, msg: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(msg);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Decodes `%XX` escapes (BingX signs raw values; the URL carries them encoded). Anything that is
@@ -305,43 +300,45 @@ fn answer(key: &SimKey, path: &str, client_ip: &str) -> Result<Value, BingxError
     }
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let api_key = headers
-        .get("x-bx-apikey")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty());
-    let Some(api_key) = api_key else {
-        return BingxError::null_api_key().into_response();
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return BingxError::unknown_key().into_response();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
+/// BingX's signed API (spot and swap alike).
+pub struct Bingx;
+
+impl SignedApi for Bingx {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = BingxError;
+
+    fn api_key(request: &SignedRequest) -> Result<String, BingxError> {
+        request
+            .header("x-bx-apikey")
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .ok_or_else(BingxError::null_api_key)
     }
-    let signature_status = if uri.path().starts_with("/openApi/swap/") {
-        StatusCode::OK
-    } else {
-        StatusCode::UNAUTHORIZED
-    };
-    let server_ms = state.server_time_ms(KIND, Some(&key));
-    if let Err(e) = verify(
-        uri.query().unwrap_or(""),
-        &key.api_secret,
-        server_ms,
-        signature_status,
-    ) {
-        return e.into_response();
+
+    fn unknown_key(_: &SignedRequest) -> BingxError {
+        BingxError::unknown_key()
     }
-    if state.settings(KIND).maintenance {
-        return BingxError::outage().into_response();
+
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BingxError> {
+        // Swap answers a bad signature in an HTTP 200, spot with a 401.
+        let signature_status = if request.path().starts_with("/openApi/swap/") {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        verify(
+            request.query(),
+            &key.api_secret,
+            server_ms,
+            signature_status,
+        )
     }
-    if key.scenario.is_rate_limited() {
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(BingxError::outage().into_response())
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
         let mut response = json_reply(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"code": 100410, "msg": "rate limited", "debugMsg": ""}),
@@ -349,19 +346,60 @@ async fn signed(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
-        return rate_limit_reply(key.scenario, response);
+        response
     }
-    let client_ip = peer.ip().to_canonical().to_string();
-    match answer(&key, uri.path(), &client_ip) {
-        Ok(data) => ok(data),
-        Err(e) => e.into_response(),
+
+    fn answer(verified: &Verified) -> Response {
+        let request = verified.request;
+        match answer(verified.key, request.path(), &request.client_ip) {
+            Ok(data) => ok(data),
+            Err(e) => e.into_response(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::bingx::{signature, signed_query};
+
+    /// HMAC hex of the parameter string as signed (bingx.md §3), by the simulator's own code
+    /// (pinned to the docs by `accepts_what_the_probe_signs_and_the_doc_examples`).
+    fn signature(secret: &str, signed: &str) -> String {
+        hmac_hex(secret, signed.as_bytes())
+    }
+
+    /// A query the way ccxt sends one (bingx.md §3): `params` plus `timestamp` and an optional
+    /// `recvWindow`, sorted by name, signed over the raw values, sent with values
+    /// percent-encoded (here only the spaces the tests use) and `signature` last.
+    fn signed_query(
+        secret: &str,
+        params: &[(&str, &str)],
+        timestamp_ms: i64,
+        recv_window_ms: Option<i64>,
+    ) -> String {
+        let timestamp = timestamp_ms.to_string();
+        let window = recv_window_ms.map(|w| w.to_string());
+        let mut all: Vec<(&str, &str)> = params.to_vec();
+        all.push(("timestamp", &timestamp));
+        if let Some(w) = &window {
+            all.push(("recvWindow", w));
+        }
+        all.sort_by_key(|(k, _)| *k);
+        let join = |encode: bool| {
+            all.iter()
+                .map(|(k, v)| match encode {
+                    true => format!("{k}={}", v.replace(' ', "%20")),
+                    false => format!("{k}={v}"),
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        format!(
+            "{}&signature={}",
+            join(true),
+            signature(secret, &join(false))
+        )
+    }
 
     const NOW: i64 = 1_700_000_000_000;
     const SECRET: &str = "testsecret";

@@ -16,25 +16,24 @@
 //! Error bodies are Bitget's envelope `{"code":"4xxxx","msg":..,"requestTime":..,"data":null}`
 //! with HTTP 400 (seen for 40006 and 40009 in public reports; assumed for the others).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
+use super::mac::hmac_base64;
+use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
-use crate::exchange::bitget::RECV_WINDOW_MS;
+
+/// bitget.md §2: "requests too far from server time fail with 40008 [...] the exact tolerance
+/// is **unverified** (commonly cited as 30 s)".
+pub const RECV_WINDOW_MS: i64 = 30_000;
 
 const KIND: ExchangeKind = ExchangeKind::Bitget;
 
@@ -82,7 +81,9 @@ impl BitgetError {
     fn maintenance(status: StatusCode) -> BitgetError {
         BitgetError::new(status, "40200", "Server upgrade, please try again later")
     }
+}
 
+impl IntoResponse for BitgetError {
     fn into_response(self) -> Response {
         json_reply(
             self.status,
@@ -99,9 +100,9 @@ impl BitgetError {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/api/v2/public/time", get(time))
-        .route("/api/v2/spot/account/info", get(signed))
-        .route("/api/v2/spot/account/assets", get(signed))
-        .route("/api/v2/mix/account/accounts", get(signed))
+        .route("/api/v2/spot/account/info", get(signed::<Bitget>))
+        .route("/api/v2/spot/account/assets", get(signed::<Bitget>))
+        .route("/api/v2/mix/account/accounts", get(signed::<Bitget>))
         .fallback(not_found)
         .with_state(state)
 }
@@ -128,12 +129,6 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
 
 async fn not_found() -> Response {
     BitgetError::new(StatusCode::NOT_FOUND, "40404", "Request URL NOT FOUND").into_response()
-}
-
-fn hmac_base64(secret: &str, msg: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(msg);
-    BASE64.encode(mac.finalize().into_bytes())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -190,53 +185,6 @@ pub fn signed_query_of(raw: &str) -> Option<Vec<u8>> {
         previous = Some(key);
     }
     Some(out)
-}
-
-/// Verifies a signed request as Bitget does, from the raw request: headers present, timestamp
-/// well-formed and within the window of `server_now_ms`, passphrase, then the signature.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), BitgetError> {
-    api_key_of(headers)?;
-    let sign = header(headers, "ACCESS-SIGN")
-        .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;
-    let ts_text = header(headers, "ACCESS-TIMESTAMP")
-        .ok_or_else(|| BitgetError::bad("40003", "ACCESS_TIMESTAMP cannot be empty"))?;
-    let passphrase = header(headers, "ACCESS-PASSPHRASE")
-        .ok_or_else(|| BitgetError::bad("40011", "ACCESS_PASSPHRASE cannot be empty"))?;
-
-    let ts: i64 = ts_text
-        .parse()
-        .map_err(|_| BitgetError::bad("40005", "Invalid ACCESS_TIMESTAMP"))?;
-    if (ts - server_now_ms).abs() > RECV_WINDOW_MS {
-        return Err(BitgetError::bad("40008", "Request timestamp expired"));
-    }
-
-    // The passphrase travels in clear and is compared as it is.
-    if Some(passphrase) != key.passphrase.as_deref() {
-        return Err(BitgetError::bad("40012", "apikey/password is incorrect"));
-    }
-
-    let query =
-        signed_query_of(uri.query().unwrap_or("")).ok_or_else(BitgetError::bad_signature)?;
-    let mut signed = Vec::with_capacity(64 + query.len() + body.len());
-    signed.extend_from_slice(ts_text.as_bytes());
-    signed.extend_from_slice(method.as_str().as_bytes());
-    signed.extend_from_slice(uri.path().as_bytes());
-    if !query.is_empty() {
-        signed.push(b'?');
-        signed.extend_from_slice(&query);
-    }
-    signed.extend_from_slice(body);
-    if sign != hmac_base64(&key.api_secret, &signed) {
-        return Err(BitgetError::bad_signature());
-    }
-    Ok(())
 }
 
 /// The permission codes a key with `grants` holds, as `/api/v2/spot/account/info` lists them:
@@ -337,51 +285,154 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, BitgetError
     }
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let api_key = match api_key_of(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return BitgetError::bad("40006", "Invalid ACCESS_KEY").into_response();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
+/// Bitget's v2 signed API (spot and mix alike).
+pub struct Bitget;
+
+impl SignedApi for Bitget {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = BitgetError;
+
+    fn api_key(request: &SignedRequest) -> Result<String, BitgetError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
-    let server_now = state.server_time_ms(KIND, Some(&key));
-    if let Err(e) = verify(&key, server_now, &method, &uri, &headers, &body) {
-        return e.into_response();
+
+    fn unknown_key(_: &SignedRequest) -> BitgetError {
+        BitgetError::bad("40006", "Invalid ACCESS_KEY")
     }
-    if state.settings(KIND).maintenance {
-        return BitgetError::maintenance(StatusCode::SERVICE_UNAVAILABLE).into_response();
+
+    /// Verifies a signed request as Bitget does, from the raw request: headers present, timestamp
+    /// well-formed and within the window of `server_now_ms`, passphrase, then the signature.
+    fn verify(
+        key: &SimKey,
+        server_now_ms: i64,
+        request: &SignedRequest,
+    ) -> Result<(), BitgetError> {
+        let (method, uri, headers, body) = request.parts();
+        api_key_of(headers)?;
+        let sign = header(headers, "ACCESS-SIGN")
+            .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;
+        let ts_text = header(headers, "ACCESS-TIMESTAMP")
+            .ok_or_else(|| BitgetError::bad("40003", "ACCESS_TIMESTAMP cannot be empty"))?;
+        let passphrase = header(headers, "ACCESS-PASSPHRASE")
+            .ok_or_else(|| BitgetError::bad("40011", "ACCESS_PASSPHRASE cannot be empty"))?;
+
+        let ts: i64 = ts_text
+            .parse()
+            .map_err(|_| BitgetError::bad("40005", "Invalid ACCESS_TIMESTAMP"))?;
+        if (ts - server_now_ms).abs() > RECV_WINDOW_MS {
+            return Err(BitgetError::bad("40008", "Request timestamp expired"));
+        }
+
+        // The passphrase travels in clear and is compared as it is.
+        if Some(passphrase) != key.passphrase.as_deref() {
+            return Err(BitgetError::bad("40012", "apikey/password is incorrect"));
+        }
+
+        // Unlike KuCoin and OKX, what is signed is the query decoded.
+        let query =
+            signed_query_of(uri.query().unwrap_or("")).ok_or_else(BitgetError::bad_signature)?;
+        let mut signed = Vec::with_capacity(64 + query.len() + body.len());
+        signed.extend_from_slice(ts_text.as_bytes());
+        signed.extend_from_slice(method.as_str().as_bytes());
+        signed.extend_from_slice(uri.path().as_bytes());
+        if !query.is_empty() {
+            signed.push(b'?');
+            signed.extend_from_slice(&query);
+        }
+        signed.extend_from_slice(body);
+        if sign != hmac_base64(&key.api_secret, &signed) {
+            return Err(BitgetError::bad_signature());
+        }
+        Ok(())
     }
-    if key.scenario.is_rate_limited() {
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(BitgetError::maintenance(StatusCode::SERVICE_UNAVAILABLE).into_response())
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
         let mut response =
             BitgetError::new(StatusCode::TOO_MANY_REQUESTS, "429", "Too Many Requests")
                 .into_response();
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        return rate_limit_reply(key.scenario, response);
+        response
     }
-    let client_ip = peer.ip().to_canonical().to_string();
-    match answer(&key, &uri, &client_ip) {
-        Ok(data) => ok(data),
-        Err(e) => e.into_response(),
+
+    fn answer(verified: &Verified) -> Response {
+        let request = verified.request;
+        match answer(verified.key, &request.uri, &request.client_ip) {
+            Ok(data) => ok(data),
+            Err(e) => e.into_response(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::bitget::{auth_headers, sent_query, signed_query};
+    use axum::http::Method;
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
+    /// `params` sorted by name (bitget.md §3: ccxt sends them sorted), joined raw: what is
+    /// signed.
+    fn signed_query(params: &[(&str, &str)]) -> String {
+        let mut sorted = params.to_vec();
+        sorted.sort_by_key(|(k, _)| *k);
+        let pairs: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("&")
+    }
+
+    /// The same pairs with their values percent-encoded: what travels in the URL.
+    fn sent_query(params: &[(&str, &str)]) -> String {
+        let encoded: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    utf8_percent_encode(v, NON_ALPHANUMERIC).to_string(),
+                )
+            })
+            .collect();
+        let borrowed: Vec<(&str, &str)> = encoded
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        signed_query(&borrowed)
+    }
+
+    /// A client's auth headers, bitget.md §3: the sign over timestamp + METHOD + path +
+    /// `?query` (when there is one) + body, HMAC'd by the simulator's own code (pinned to the
+    /// docs' worked example by `a_correct_request_passes_including_the_docs_example`).
+    fn auth_headers(
+        secret: &str,
+        ts: i64,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &str,
+    ) -> HeaderMap {
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        let sign = hmac_base64(
+            secret,
+            format!("{ts}{method}{path}{query}{body}").as_bytes(),
+        );
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("ACCESS-KEY", "testkey".to_string()),
+            ("ACCESS-SIGN", sign),
+            ("ACCESS-TIMESTAMP", ts.to_string()),
+            ("ACCESS-PASSPHRASE", "testpass".to_string()),
+        ] {
+            h.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        h
+    }
 
     const SECRET: &str = "testsecret";
     const NOW: i64 = 1_700_000_000_000;
@@ -396,15 +447,6 @@ mod tests {
         }
     }
 
-    fn creds(secret: &str, passphrase: &str) -> crate::domain::Credentials {
-        crate::domain::Credentials {
-            api_key: "testkey".into(),
-            api_secret: secret.into(),
-            passphrase: Some(passphrase.into()),
-        }
-    }
-
-    /// Headers the way a correct client builds them (via the client's own signing code).
     fn headers(
         ts: i64,
         method: &str,
@@ -412,25 +454,14 @@ mod tests {
         params: &[(&str, &str)],
         body: &str,
     ) -> HeaderMap {
-        auth_headers(
-            &creds(SECRET, "testpass"),
-            ts,
-            method,
-            path,
-            &signed_query(params),
-            body,
-        )
-        .unwrap()
+        auth_headers(SECRET, ts, method, path, &signed_query(params), body)
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BitgetError> {
-        verify(
+        Bitget::verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -475,15 +506,7 @@ mod tests {
         // the same pairs reordered: refused, signed or not in that order
         let reordered = format!("{ASSETS}?b=x%20y&a=1%2C2");
         assert_eq!(code(check(&h, Method::GET, &reordered, "")), "40009");
-        let signed_unsorted = auth_headers(
-            &creds(SECRET, "testpass"),
-            NOW,
-            "GET",
-            ASSETS,
-            "b=x y&a=1,2",
-            "",
-        )
-        .unwrap();
+        let signed_unsorted = auth_headers(SECRET, NOW, "GET", ASSETS, "b=x y&a=1,2", "");
         assert_eq!(
             code(check(&signed_unsorted, Method::GET, &reordered, "")),
             "40009"
@@ -521,15 +544,7 @@ mod tests {
         let prefixed = headers(NOW, "GET", &format!("/bitget{ASSETS}"), &params, "");
         assert_eq!(code(check(&prefixed, Method::GET, &uri, "")), "40009");
         // a wrong secret
-        let other = auth_headers(
-            &creds("othersecret", "testpass"),
-            NOW,
-            "GET",
-            ASSETS,
-            "coin=USDT",
-            "",
-        )
-        .unwrap();
+        let other = auth_headers("othersecret", NOW, "GET", ASSETS, "coin=USDT", "");
         assert_eq!(code(check(&other, Method::GET, &uri, "")), "40009");
         // wrong passphrase, refused before the signature is looked at
         let mut h = good.clone();

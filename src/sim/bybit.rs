@@ -13,24 +13,26 @@
 //! code otherwise; most refusals are reported with HTTP 200 [uncertain]. So 10003 comes with
 //! 401 here and everything else with 200 (429 for the rate limit); the probe keys on `retCode`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
+use super::mac::hmac_hex;
+use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
-use crate::exchange::bybit::{MAX_AHEAD_MS, RECV_WINDOW_MS};
+
+/// bybit.md §2: "`X-BAPI-RECV-WINDOW` | ms, optional, default 5000" and "`server_time -
+/// recv_window <= timestamp < server_time + 1000`".
+pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const MAX_AHEAD_MS: i64 = 1_000;
 
 const KIND: ExchangeKind = ExchangeKind::Bybit;
 
@@ -121,8 +123,10 @@ impl BybitError {
             "Server error. Service is restarting.",
         )
     }
+}
 
-    pub fn into_response(self) -> Response {
+impl IntoResponse for BybitError {
+    fn into_response(self) -> Response {
         json_reply(
             self.status,
             json!({
@@ -139,10 +143,10 @@ pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/v5/market/time", get(market_time))
         .route("/v5/system/status", get(system_status))
-        .route("/v5/user/query-api", get(signed))
-        .route("/v5/account/wallet-balance", get(signed))
-        .route("/v5/position/list", get(signed))
-        .route("/v5/account/set-margin-mode", post(signed))
+        .route("/v5/user/query-api", get(signed::<Bybit>))
+        .route("/v5/account/wallet-balance", get(signed::<Bybit>))
+        .route("/v5/position/list", get(signed::<Bybit>))
+        .route("/v5/account/set-margin-mode", post(signed::<Bybit>))
         .fallback(not_found)
         .with_state(state)
 }
@@ -194,77 +198,11 @@ async fn system_status(State(state): State<Arc<SimState>>) -> Response {
     ok(json!({"list": list}), now)
 }
 
-fn hmac_hex(secret: &str, msg: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(msg);
-    hex::encode(mac.finalize().into_bytes())
-}
-
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
-}
-
-/// Verifies a signed request for `key` exactly as Bybit does: the timestamp window against
-/// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
-/// recvWindow (as received) + the raw query (GET) or raw body (anything else).
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), BybitError> {
-    let (Some(ts_text), Some(sign)) = (
-        header(headers, "X-BAPI-TIMESTAMP"),
-        header(headers, "X-BAPI-SIGN"),
-    ) else {
-        // Missing auth headers: the docs' HTTP 401 case.
-        return Err(BybitError::new(
-            StatusCode::UNAUTHORIZED,
-            10003,
-            "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
-        ));
-    };
-    let window_text = header(headers, "X-BAPI-RECV-WINDOW");
-    let recv_window = match window_text {
-        None => RECV_WINDOW_MS,
-        Some(text) => match text.trim().parse::<i64>() {
-            Ok(w) if w > 0 => w,
-            _ => return Err(BybitError::params("recv_window is invalid")),
-        },
-    };
-    let Ok(ts) = ts_text.trim().parse::<i64>() else {
-        return Err(BybitError::outside_window(
-            ts_text,
-            server_now_ms,
-            recv_window,
-        ));
-    };
-    if !(server_now_ms - recv_window <= ts && ts < server_now_ms + MAX_AHEAD_MS) {
-        return Err(BybitError::outside_window(
-            ts_text,
-            server_now_ms,
-            recv_window,
-        ));
-    }
-
-    let mut signed = Vec::with_capacity(64 + body.len());
-    signed.extend_from_slice(ts_text.as_bytes());
-    signed.extend_from_slice(key.api_key.as_bytes());
-    signed.extend_from_slice(window_text.unwrap_or("").as_bytes());
-    if method == Method::GET {
-        signed.extend_from_slice(uri.query().unwrap_or("").as_bytes());
-    } else {
-        signed.extend_from_slice(body);
-    }
-    if sign != hmac_hex(&key.api_secret, &signed) {
-        return Err(BybitError::bad_signature());
-    }
-    Ok(())
 }
 
 /// The `permissions` object query-api lists for `grants`: exactly the granted rights.
@@ -404,53 +342,133 @@ fn rate_limited(server_ms: i64) -> Response {
     response
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(api_key) = header(&headers, "X-BAPI-API-KEY") else {
-        return BybitError::invalid_key().into_response();
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return BybitError::invalid_key().into_response();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
+/// Bybit's v5 signed API.
+pub struct Bybit;
+
+impl SignedApi for Bybit {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = BybitError;
+
+    fn api_key(request: &SignedRequest) -> Result<String, BybitError> {
+        header(&request.headers, "X-BAPI-API-KEY")
+            .map(str::to_string)
+            .ok_or_else(BybitError::invalid_key)
     }
-    let server_ms = state.server_time_ms(KIND, Some(&key));
-    if let Err(e) = verify(&key, server_ms, &method, &uri, &headers, &body) {
-        return e.into_response();
+
+    fn unknown_key(_: &SignedRequest) -> BybitError {
+        BybitError::invalid_key()
     }
-    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
-        return BybitError::maintenance().into_response();
-    }
-    let client_ip = peer.ip().to_canonical().to_string();
-    match key.scenario {
-        Scenario::IpNotWhitelisted => return BybitError::ip_refused(&client_ip).into_response(),
-        scenario if scenario.is_rate_limited() => {
-            return rate_limit_reply(scenario, rate_limited(server_ms))
+
+    /// Verifies a signed request for `key` exactly as Bybit does: the timestamp window against
+    /// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
+    /// recvWindow (as received) + the raw query (GET) or raw body (anything else).
+    fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
+        let (method, uri, headers, body) = request.parts();
+        let (Some(ts_text), Some(sign)) = (
+            header(headers, "X-BAPI-TIMESTAMP"),
+            header(headers, "X-BAPI-SIGN"),
+        ) else {
+            // Missing auth headers: the docs' HTTP 401 case.
+            return Err(BybitError::new(
+                StatusCode::UNAUTHORIZED,
+                10003,
+                "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
+            ));
+        };
+        let window_text = header(headers, "X-BAPI-RECV-WINDOW");
+        let recv_window = match window_text {
+            None => RECV_WINDOW_MS,
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(w) if w > 0 => w,
+                _ => return Err(BybitError::params("recv_window is invalid")),
+            },
+        };
+        let Ok(ts) = ts_text.trim().parse::<i64>() else {
+            return Err(BybitError::outside_window(
+                ts_text,
+                server_now_ms,
+                recv_window,
+            ));
+        };
+        if !(server_now_ms - recv_window <= ts && ts < server_now_ms + MAX_AHEAD_MS) {
+            return Err(BybitError::outside_window(
+                ts_text,
+                server_now_ms,
+                recv_window,
+            ));
         }
-        // bybit.md §6: 10000 "Server Timeout" (10016, the other server error, is maintenance).
-        Scenario::ErrorBody200 => {
-            return BybitError::new(StatusCode::OK, 10000, "Server Timeout").into_response()
+
+        let mut signed = Vec::with_capacity(64 + body.len());
+        signed.extend_from_slice(ts_text.as_bytes());
+        signed.extend_from_slice(key.api_key.as_bytes());
+        signed.extend_from_slice(window_text.unwrap_or("").as_bytes());
+        if method == Method::GET {
+            signed.extend_from_slice(uri.query().unwrap_or("").as_bytes());
+        } else {
+            signed.extend_from_slice(body);
         }
-        _ => {}
+        if sign != hmac_hex(&key.api_secret, &signed) {
+            return Err(BybitError::bad_signature());
+        }
+        Ok(())
     }
-    match answer(&key, uri.path(), &uri, &client_ip, server_ms) {
-        Ok(result) => ok(result, server_ms),
-        Err(e) => e.into_response(),
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(BybitError::maintenance().into_response())
+    }
+
+    fn rate_limited(verified: &Verified) -> Response {
+        rate_limited(verified.server_ms)
+    }
+
+    fn answer(verified: &Verified) -> Response {
+        let Verified {
+            key,
+            request,
+            server_ms,
+            ..
+        } = *verified;
+        let reply = match key.scenario {
+            Scenario::Maintenance => Err(BybitError::maintenance()),
+            Scenario::IpNotWhitelisted => Err(BybitError::ip_refused(&request.client_ip)),
+            // bybit.md §6: 10000 "Server Timeout" (10016, the other server error, is maintenance).
+            Scenario::ErrorBody200 => Err(BybitError::new(StatusCode::OK, 10000, "Server Timeout")),
+            _ => answer(
+                key,
+                request.path(),
+                &request.uri,
+                &request.client_ip,
+                server_ms,
+            ),
+        };
+        match reply {
+            Ok(result) => ok(result, server_ms),
+            Err(e) => e.into_response(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Credentials;
-    use crate::exchange::bybit::auth_headers;
+
+    /// What a client signs, bybit.md §3: timestamp + key + recvWindow (as sent) + the query
+    /// (GET) or body, HMAC'd by the simulator's own code (`the_docs_worked_examples_verify` pins
+    /// it to the docs).
+    fn signature(secret: &str, ts: i64, api_key: &str, window: &str, payload: &str) -> String {
+        hmac_hex(secret, format!("{ts}{api_key}{window}{payload}").as_bytes())
+    }
+
+    /// A client's auth headers for `payload` with the default recvWindow.
+    fn auth_headers(secret: &str, ts: i64, payload: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
+        h.insert("X-BAPI-TIMESTAMP", ts.to_string().parse().unwrap());
+        h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("5000"));
+        let sign = signature(secret, ts, "testkey", "5000", payload);
+        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        h
+    }
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -464,22 +482,11 @@ mod tests {
         }
     }
 
-    fn creds(secret: &str) -> Credentials {
-        Credentials {
-            api_key: "testkey".to_string().into(),
-            api_secret: secret.to_string().into(),
-            passphrase: None,
-        }
-    }
-
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BybitError> {
-        verify(
+        Bybit::verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -504,6 +511,10 @@ mod tests {
             ),
         );
         check(&h, Method::GET, "/v5/user/query-api", "").unwrap();
+        assert_eq!(
+            auth_headers("testsecret", NOW, "")["X-BAPI-SIGN"],
+            h["X-BAPI-SIGN"]
+        );
         h.insert(
             "X-BAPI-SIGN",
             HeaderValue::from_static(
@@ -522,10 +533,10 @@ mod tests {
     #[test]
     fn what_the_client_signs_verifies_get_and_post() {
         let q = "category=linear&settleCoin=USDT";
-        let h = auth_headers(&creds("testsecret"), NOW, q).unwrap();
+        let h = auth_headers("testsecret", NOW, q);
         check(&h, Method::GET, &format!("/v5/position/list?{q}"), "").unwrap();
         let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
-        let h = auth_headers(&creds("testsecret"), NOW, body).unwrap();
+        let h = auth_headers("testsecret", NOW, body);
         check(&h, Method::POST, "/v5/account/set-margin-mode", body).unwrap();
     }
 
@@ -533,7 +544,7 @@ mod tests {
     fn anything_else_is_refused_with_bybits_code() {
         let q = "category=linear&settleCoin=USDT";
         let path = format!("/v5/position/list?{q}");
-        let good = auth_headers(&creds("testsecret"), NOW, q).unwrap();
+        let good = auth_headers("testsecret", NOW, q);
         // reordered, tampered or extended query
         for sent in [
             "/v5/position/list?settleCoin=USDT&category=linear",
@@ -547,7 +558,7 @@ mod tests {
         check(&good, Method::GET, &format!("/v5/other?{q}"), "").unwrap();
         // a POST signs the body, byte for byte (spacing included)
         let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
-        let h = auth_headers(&creds("testsecret"), NOW, body).unwrap();
+        let h = auth_headers("testsecret", NOW, body);
         let spaced = r#"{"setMarginMode": "REGULAR_MARGIN"}"#;
         assert_eq!(
             code(check(
@@ -559,7 +570,7 @@ mod tests {
             10004
         );
         // wrong secret, uppercase hex
-        let wrong = auth_headers(&creds("othersecret"), NOW, q).unwrap();
+        let wrong = auth_headers("othersecret", NOW, q);
         assert_eq!(code(check(&wrong, Method::GET, &path, "")), 10004);
         let mut upper = good.clone();
         let sign = good["X-BAPI-SIGN"].to_str().unwrap().to_uppercase();
@@ -585,7 +596,7 @@ mod tests {
     fn the_window_is_bybits_rule() {
         let q = "accountType=UNIFIED";
         let path = format!("/v5/account/wallet-balance?{q}");
-        let at = |ts: i64| auth_headers(&creds("testsecret"), ts, q).unwrap();
+        let at = |ts: i64| auth_headers("testsecret", ts, q);
         // server - recvWindow <= ts
         check(&at(NOW - RECV_WINDOW_MS), Method::GET, &path, "").unwrap();
         let e = check(&at(NOW - RECV_WINDOW_MS - 1), Method::GET, &path, "").unwrap_err();
@@ -603,14 +614,14 @@ mod tests {
         h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
         h.insert("X-BAPI-TIMESTAMP", old.to_string().parse().unwrap());
         h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("30000"));
-        let sign = crate::exchange::bybit::signature("testsecret", old, "testkey", "30000", q);
+        let sign = signature("testsecret", old, "testkey", "30000", q);
         h.insert("X-BAPI-SIGN", sign.parse().unwrap());
         check(&h, Method::GET, &path, "").unwrap();
         // no recvWindow header: default 5000, and the prehash has no window part
         let mut h = HeaderMap::new();
         h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
         h.insert("X-BAPI-TIMESTAMP", NOW.to_string().parse().unwrap());
-        let sign = crate::exchange::bybit::signature("testsecret", NOW, "testkey", "", q);
+        let sign = signature("testsecret", NOW, "testkey", "", q);
         h.insert("X-BAPI-SIGN", sign.parse().unwrap());
         check(&h, Method::GET, &path, "").unwrap();
         let mut garbage = at(NOW);

@@ -35,7 +35,8 @@ use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{json, Value};
 
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Coinbase;
@@ -108,9 +109,12 @@ fn permission_denied() -> Response {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/api/v3/brokerage/time", get(time))
-        .route("/api/v3/brokerage/key_permissions", get(signed))
-        .route("/api/v3/brokerage/accounts", get(signed))
-        .route("/api/v3/brokerage/cfm/balance_summary", get(signed))
+        .route("/api/v3/brokerage/key_permissions", get(signed::<Coinbase>))
+        .route("/api/v3/brokerage/accounts", get(signed::<Coinbase>))
+        .route(
+            "/api/v3/brokerage/cfm/balance_summary",
+            get(signed::<Coinbase>),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -308,29 +312,36 @@ pub fn answer(key: &SimKey, path: &str) -> Response {
     }
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(token) = bearer(&headers) else {
-        return unauthorized();
-    };
-    let Ok(kid) = kid_of(token) else {
-        return unauthorized();
-    };
-    let Some(key) = state.key(KIND, &kid) else {
-        return unauthorized();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
+/// Coinbase Advanced Trade: a per-request ES256 JWT in `Authorization: Bearer`; every auth
+/// failure is the same bare 401.
+pub struct Coinbase;
+
+impl SignedApi for Coinbase {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
+
+    /// The key a token claims to be signed by (its header's `kid`), before any verification.
+    fn api_key(request: &SignedRequest) -> Result<String, Response> {
+        let token = bearer(&request.headers).map_err(|_| unauthorized())?;
+        kid_of(token).map_err(|_| unauthorized())
     }
-    let server_now = state.server_time_ms(KIND, Some(&key));
-    if verify(&key, server_now, &method, &uri, token).is_err() {
-        return unauthorized();
+
+    fn unknown_key(_: &SignedRequest) -> Response {
+        unauthorized()
     }
-    if key.scenario.is_rate_limited() {
+
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
+        let token = bearer(&request.headers).map_err(|_| unauthorized())?;
+        verify(key, server_ms, &request.method, &request.uri, token).map_err(|_| unauthorized())
+    }
+
+    /// Coinbase's signed endpoints do not look at exchange-wide maintenance: `/time` and the
+    /// key's own `maintenance` scenario play it.
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        None
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
         let mut response = grpc_error(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
@@ -340,15 +351,17 @@ async fn signed(
         response
             .headers_mut()
             .insert("retry-after", HeaderValue::from_static("7"));
-        return rate_limit_reply(key.scenario, response);
+        response
     }
-    answer(&key, uri.path())
+
+    fn answer(verified: &Verified) -> Response {
+        answer(verified.key, verified.request.path())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::coinbase::{jwt, jwt_claims, jwt_header, signing_input, signing_key};
     use p256::ecdsa::signature::Signer as _;
     use p256::ecdsa::SigningKey;
 
@@ -376,15 +389,37 @@ mod tests {
         }
     }
 
-    fn token(seed: u8, now_s: i64, method: &str, path: &str) -> String {
-        jwt(
-            &signing_key(&pem(seed)).unwrap(),
-            KID,
-            "00ff",
-            now_s,
-            method,
-            path,
+    /// The JWT header coinbase.md §3.1 shows.
+    fn jwt_header(kid: &str, nonce: &str) -> String {
+        format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}","nonce":"{nonce}"}}"#)
+    }
+
+    /// The claims coinbase.md §3.1 shows, in its order, valid 120 s from `now_s`.
+    fn jwt_claims(kid: &str, now_s: i64, uri: &str) -> String {
+        let exp = now_s + 120;
+        format!(
+            r#"{{"aud":["retail_rest_api_proxy"],"iss":"coinbase-cloud","nbf":{now_s},"exp":{exp},"sub":"{kid}","iat":{now_s},"uri":"{uri}"}}"#
         )
+    }
+
+    /// `base64url(header) . base64url(claims)`: the bytes the signature covers.
+    fn signing_input(header: &str, claims: &str) -> String {
+        format!("{}.{}", BASE64URL.encode(header), BASE64URL.encode(claims))
+    }
+
+    /// A client's token for `method path` (the `uri` claim leaves the query out, §3.1), signed
+    /// with the key of `seed`.
+    fn token(seed: u8, now_s: i64, method: &str, path: &str) -> String {
+        let path = path.split('?').next().unwrap_or(path);
+        let claims = jwt_claims(KID, now_s, &format!("{method} {EXPECTED_HOST}{path}"));
+        signed_with(seed, &jwt_header(KID, "00ff"), &claims)
+    }
+
+    fn signed_with(seed: u8, header: &str, claims: &str) -> String {
+        let input = signing_input(header, claims);
+        let signing = SigningKey::from(p256::SecretKey::from_slice(&[seed; 32]).unwrap());
+        let signature: Signature = signing.sign(input.as_bytes());
+        format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
     }
 
     fn check(
@@ -404,10 +439,7 @@ mod tests {
 
     /// Signs arbitrary header and claims JSON with the key of seed 7.
     fn custom(header: &str, claims: &str) -> String {
-        let input = signing_input(header, claims);
-        let signing = SigningKey::from(p256::SecretKey::from_slice(&[7u8; 32]).unwrap());
-        let signature: Signature = signing.sign(input.as_bytes());
-        format!("{input}.{}", BASE64URL.encode(signature.to_bytes()))
+        signed_with(7, header, claims)
     }
 
     #[test]

@@ -13,26 +13,26 @@
 //! docs promise 401 for them); `FORBIDDEN` is sent with 403 ([uncertain]: 401 has been seen too,
 //! and the probe keys on the label).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
+use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Gate;
 
-/// Gate refuses a `Timestamp` more than this far from its clock.
+/// Gate refuses a `Timestamp` more than this far from its clock (gate.md §2: "the server rejects
+/// a `Timestamp` more than **60 s** away from server time").
 const WINDOW_MS: i64 = 60_000;
 
 /// `Retry-After` (seconds) on a rate-limited reply.
@@ -120,7 +120,9 @@ impl GateError {
             "System under maintenance, please try again later",
         )
     }
+}
 
+impl IntoResponse for GateError {
     fn into_response(self) -> Response {
         json_reply(
             self.status,
@@ -132,10 +134,10 @@ impl GateError {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/api/v4/spot/time", get(time))
-        .route("/api/v4/account/detail", get(signed))
-        .route("/api/v4/account/main_keys", get(signed))
-        .route("/api/v4/spot/accounts", get(signed))
-        .route("/api/v4/futures/usdt/accounts", get(signed))
+        .route("/api/v4/account/detail", get(signed::<Gate>))
+        .route("/api/v4/account/main_keys", get(signed::<Gate>))
+        .route("/api/v4/spot/accounts", get(signed::<Gate>))
+        .route("/api/v4/futures/usdt/accounts", get(signed::<Gate>))
         .fallback(not_found)
         .with_state(state)
 }
@@ -169,43 +171,21 @@ pub fn api_key_of(headers: &HeaderMap) -> Result<&str, GateError> {
     Ok(header(headers, "KEY").unwrap_or_default())
 }
 
-/// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
-/// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+/// Gate's `SIGN`: HMAC-SHA512 hex over the five fields joined by `\n` (gate.md §3: method, path
+/// with `/api/v4`, the raw query, the SHA-512 hex of the body, the `Timestamp` header as sent).
+pub fn sign(
+    secret: &str,
+    method: &str,
+    path: &str,
+    query: &str,
     body: &[u8],
-) -> Result<(), GateError> {
-    api_key_of(headers)?;
-    let timestamp = header(headers, "Timestamp").unwrap_or_default();
-    // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
-    let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
-    if !seconds.is_finite() || (server_now_ms as f64 - seconds * 1000.0).abs() > WINDOW_MS as f64 {
-        return Err(GateError::expired());
-    }
-
-    let mut signed = Vec::with_capacity(256);
-    signed.extend_from_slice(method.as_str().as_bytes());
-    signed.push(b'\n');
-    signed.extend_from_slice(uri.path().as_bytes());
-    signed.push(b'\n');
-    signed.extend_from_slice(uri.query().unwrap_or("").as_bytes());
-    signed.push(b'\n');
-    signed.extend_from_slice(hex::encode(Sha512::digest(body)).as_bytes());
-    signed.push(b'\n');
-    signed.extend_from_slice(timestamp.as_bytes());
-    let mut mac =
-        Hmac::<Sha512>::new_from_slice(key.api_secret.as_bytes()).expect("any key length");
-    mac.update(&signed);
-    let expected = hex::encode(mac.finalize().into_bytes());
-    // Gate's behaviour on upper-case hex is undocumented; an exact comparison refuses it.
-    if header(headers, "SIGN") != Some(expected.as_str()) {
-        return Err(GateError::bad_signature());
-    }
-    Ok(())
+    timestamp: &str,
+) -> String {
+    let body_hash = hex::encode(Sha512::digest(body));
+    let signed = format!("{method}\n{path}\n{query}\n{body_hash}\n{timestamp}");
+    let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(signed.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The `perms` list of a key with `grants`: exactly the granted groups.
@@ -313,39 +293,62 @@ fn answer(key: &SimKey, path: &str, client_ip: &str, now_ms: i64) -> Result<Valu
     }
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let api_key = match api_key_of(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return GateError::invalid_key().into_response();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
+/// Gate's v4 signed API.
+pub struct Gate;
+
+impl SignedApi for Gate {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = GateError;
+
+    fn api_key(request: &SignedRequest) -> Result<String, GateError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
-    let server_now = state.server_time_ms(KIND, Some(&key));
-    if let Err(e) = verify(&key, server_now, &method, &uri, &headers, &body) {
-        return e.into_response();
+
+    fn unknown_key(_: &SignedRequest) -> GateError {
+        GateError::invalid_key()
     }
-    if state.settings(KIND).maintenance {
-        return GateError::maintenance().into_response();
+
+    /// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
+    /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
+    fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
+        let (method, uri, headers, body) = request.parts();
+        api_key_of(headers)?;
+        let timestamp = header(headers, "Timestamp").unwrap_or_default();
+        // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
+        let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
+        if !seconds.is_finite()
+            || (server_now_ms as f64 - seconds * 1000.0).abs() > WINDOW_MS as f64
+        {
+            return Err(GateError::expired());
+        }
+
+        let expected = sign(
+            &key.api_secret,
+            method.as_str(),
+            uri.path(),
+            uri.query().unwrap_or(""),
+            body,
+            timestamp,
+        );
+        // Gate's behaviour on upper-case hex is undocumented; an exact comparison refuses it.
+        if header(headers, "SIGN") != Some(expected.as_str()) {
+            return Err(GateError::bad_signature());
+        }
+        Ok(())
     }
-    if key.scenario.is_rate_limited() {
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(GateError::maintenance().into_response())
+    }
+
+    fn rate_limited(verified: &Verified) -> Response {
         let mut response = GateError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
             "Request Rate limit Exceeded",
         )
         .into_response();
-        let reset = server_now / 1000 + 10;
+        let reset = verified.server_ms / 1000 + 10;
         let h = response.headers_mut();
         h.insert("retry-after", HeaderValue::from(RETRY_AFTER_SECS));
         h.insert("x-gate-ratelimit-limit", HeaderValue::from_static("150"));
@@ -355,19 +358,32 @@ async fn signed(
         );
         // Deliberately not 7 s away, so a client that ignores Retry-After is caught.
         h.insert("x-gate-ratelimit-reset-timestamp", HeaderValue::from(reset));
-        return rate_limit_reply(key.scenario, response);
+        response
     }
-    let client_ip = peer.ip().to_canonical().to_string();
-    match answer(&key, uri.path(), &client_ip, server_now) {
-        Ok(body) => json_reply(StatusCode::OK, body),
-        Err(e) => e.into_response(),
+
+    fn answer(verified: &Verified) -> Response {
+        let request = verified.request;
+        match answer(
+            verified.key,
+            request.path(),
+            &request.client_ip,
+            verified.server_ms,
+        ) {
+            Ok(body) => json_reply(StatusCode::OK, body),
+            Err(e) => e.into_response(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::gate::{auth_headers, sign, timestamp_header};
+    use axum::http::Method;
+
+    /// gate.md §2: the `Timestamp` header is Unix seconds.
+    fn timestamp_header(ms: i64) -> String {
+        ms.div_euclid(1000).to_string()
+    }
 
     const SECRET: &str = "testsecret";
     const NOW: i64 = 1_700_000_000_000;
@@ -382,14 +398,15 @@ mod tests {
         }
     }
 
-    /// Headers the way a correct client builds them (the client's own signing code).
+    /// Headers the way gate.md §3 says a client builds them, signed by the simulator's own
+    /// [`sign`] (which `the_worked_examples_verify` holds to the docs' examples).
     fn headers(ts: &str, method: &str, path: &str, query: &str, body: &str) -> HeaderMap {
-        let creds = crate::domain::Credentials {
-            api_key: "testkey".to_string().into(),
-            api_secret: SECRET.to_string().into(),
-            passphrase: None,
-        };
-        auth_headers(&creds, ts, method, path, query, body.as_bytes()).unwrap()
+        let mut h = HeaderMap::new();
+        h.insert("KEY", HeaderValue::from_static("testkey"));
+        h.insert("Timestamp", HeaderValue::from_str(ts).unwrap());
+        let sign = sign(SECRET, method, path, query, body.as_bytes(), ts);
+        h.insert("SIGN", HeaderValue::from_str(&sign).unwrap());
+        h
     }
 
     fn check(
@@ -399,13 +416,10 @@ mod tests {
         body: &str,
         now: i64,
     ) -> Result<(), GateError> {
-        verify(
+        Gate::verify(
             &key(Scenario::Valid),
             now,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -427,6 +441,8 @@ mod tests {
             ),
         );
         check(&h, Method::GET, "/api/v4/account/detail", "", NOW).unwrap();
+        let ours = headers("1700000000", "GET", "/api/v4/account/detail", "", "");
+        assert_eq!(ours["SIGN"], h["SIGN"]);
         // §3c, the official POST, with the docs' key and secret.
         let body = r#"{"contract":"BTC_USD","type":"limit","size":100,"price":6800,"time_in_force":"gtc"}"#;
         let sim_key = SimKey {
@@ -444,13 +460,15 @@ mod tests {
                  c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0",
             ),
         );
-        verify(
+        Gate::verify(
             &sim_key,
             1_541_993_715_000,
-            &Method::POST,
-            &"/api/v4/futures/orders".parse().unwrap(),
-            &h,
-            body.as_bytes(),
+            &SignedRequest::new(
+                Method::POST,
+                "/api/v4/futures/orders",
+                h.clone(),
+                body.as_bytes(),
+            ),
         )
         .unwrap();
     }

@@ -17,24 +17,26 @@
 //! assumption [uncertain]); the swap host answers `err_code` 403 with the reason text, as in the
 //! real bodies quoted in htx.md §6, and its v3 endpoint `code`/`msg`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
+use super::mac::hmac_base64;
+use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
-use crate::exchange::htx::WINDOW_MS;
+
+/// The `Timestamp` window the simulator enforces. htx.md §2: "requests whose `Timestamp` differs
+/// from server time by more than **5 minutes** are rejected **[doc; exact window uncertain]**".
+/// Since the real window is unconfirmed, the simulator plays the conservative 30 s OKX and
+/// Bitget document, so a key playing `clock_skew` (90 s) is refused here as at the others.
+pub const WINDOW_MS: i64 = 30_000;
 
 const KIND: ExchangeKind = ExchangeKind::Htx;
 
@@ -247,13 +249,18 @@ pub fn verify(
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let message = format!("{method}\n{host}\n{path}\n{canonical}");
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(message.as_bytes());
-    if BASE64.encode(mac.finalize().into_bytes()) != signature {
+    if signature_of(method, host, path, &canonical, secret) != signature {
         return Err(Refusal::Verification);
     }
     Ok(())
+}
+
+/// HTX's signature, htx.md §3: base64 HMAC-SHA256 over `METHOD\nhost\npath\ncanonical query`.
+pub fn signature_of(method: &str, host: &str, path: &str, canonical: &str, secret: &str) -> String {
+    hmac_base64(
+        secret,
+        format!("{method}\n{host}\n{path}\n{canonical}").as_bytes(),
+    )
 }
 
 /// A stable, plausible UID for a simulated key.
@@ -269,11 +276,17 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/v1/common/timestamp", get(timestamp))
         .route("/v2/market-status", get(market_status))
         .route("/heartbeat/", get(heartbeat))
-        .route("/v1/account/accounts", get(signed))
-        .route("/v1/account/accounts/{account_id}/balance", get(signed))
-        .route("/v2/user/uid", get(signed))
-        .route("/v2/user/api-key", get(signed))
-        .route("/linear-swap-api/v3/unified_account_info", get(signed))
+        .route("/v1/account/accounts", get(signed::<Htx>))
+        .route(
+            "/v1/account/accounts/{account_id}/balance",
+            get(signed::<Htx>),
+        )
+        .route("/v2/user/uid", get(signed::<Htx>))
+        .route("/v2/user/api-key", get(signed::<Htx>))
+        .route(
+            "/linear-swap-api/v3/unified_account_info",
+            get(signed::<Htx>),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -340,52 +353,69 @@ fn v2_error(code: i64, message: &str) -> Response {
     json_reply(StatusCode::OK, json!({"code": code, "message": message}))
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let path = uri.path();
-    let api = Api::of(path);
-    let query = uri.query().unwrap_or("");
-    // A missing AccessKeyId is answered like an unknown one [uncertain: the docs name
-    // `api-signature-check-failed` / `login-required` for missing parameters without bodies].
-    let Some(key) = param(query, "AccessKeyId").and_then(|k| state.key(KIND, &k)) else {
-        return Refusal::UnknownKey.into_response(api);
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
-    }
-    let host = host_of(
-        headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    );
-    let server_ms = state.server_time_ms(KIND, Some(&key));
-    if let Err(refusal) = verify("GET", &host, path, query, &key.api_secret, server_ms) {
-        return refusal.into_response(api);
+/// HTX's signed API (spot v1, v2 and the swap host): everything in the query.
+pub struct Htx;
+
+impl SignedApi for Htx {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
+
+    /// A missing AccessKeyId is answered like an unknown one [uncertain: the docs name
+    /// `api-signature-check-failed` / `login-required` for missing parameters without bodies].
+    fn api_key(request: &SignedRequest) -> Result<String, Response> {
+        param(request.query(), "AccessKeyId").ok_or_else(|| Htx::unknown_key(request))
     }
 
-    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
-        return maintenance_reply();
+    fn unknown_key(request: &SignedRequest) -> Response {
+        Refusal::UnknownKey.into_response(Api::of(request.path()))
     }
-    match key.scenario {
-        Scenario::IpNotWhitelisted => {
-            return Refusal::Ip(peer.ip().to_canonical().to_string()).into_response(api)
-        }
-        scenario if scenario.is_rate_limited() => {
-            return rate_limit_reply(scenario, rate_limited_reply())
-        }
-        Scenario::ErrorBody200 => return internal_error_reply(api, server_ms),
-        _ => {}
+
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
+        let host = host_of(request.header(header::HOST.as_str()).unwrap_or(""));
+        verify(
+            "GET",
+            &host,
+            request.path(),
+            request.query(),
+            &key.api_secret,
+            server_ms,
+        )
+        .map_err(|refusal| refusal.into_response(Api::of(request.path())))
     }
-    answer(&key, path, query, &peer, server_ms)
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(maintenance_reply())
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
+        rate_limited_reply()
+    }
+
+    fn answer(verified: &Verified) -> Response {
+        let Verified {
+            key,
+            request,
+            server_ms,
+            ..
+        } = *verified;
+        let api = Api::of(request.path());
+        match key.scenario {
+            Scenario::Maintenance => maintenance_reply(),
+            Scenario::IpNotWhitelisted => Refusal::Ip(request.client_ip.clone()).into_response(api),
+            Scenario::ErrorBody200 => internal_error_reply(api, server_ms),
+            _ => answer(
+                key,
+                request.path(),
+                request.query(),
+                &request.client_ip,
+                server_ms,
+            ),
+        }
+    }
 }
 
 /// One verified request, answered for the key's scenario.
-fn answer(key: &SimKey, path: &str, query: &str, peer: &SocketAddr, now: i64) -> Response {
+fn answer(key: &SimKey, path: &str, query: &str, client_ip: &str, now: i64) -> Response {
     let grants = key.scenario.grants();
     let api = Api::of(path);
     if !grants.read {
@@ -406,7 +436,7 @@ fn answer(key: &SimKey, path: &str, query: &str, peer: &SocketAddr, now: i64) ->
             }
             let entries = match param(query, "accessKey") {
                 Some(k) if k != key.api_key => json!([]),
-                _ => json!([key_entry(key, grants, peer)]),
+                _ => json!([key_entry(key, grants, client_ip)]),
             };
             v2_ok(entries)
         }
@@ -468,7 +498,7 @@ pub fn permission_string(grants: Grants) -> String {
     names.join(",")
 }
 
-fn key_entry(key: &SimKey, grants: Grants, peer: &SocketAddr) -> Value {
+fn key_entry(key: &SimKey, grants: Grants, client_ip: &str) -> Value {
     let mut entry = json!({
         "accessKey": key.api_key,
         "status": "normal",
@@ -479,7 +509,7 @@ fn key_entry(key: &SimKey, grants: Grants, peer: &SocketAddr) -> Value {
         "updateTime": 1_591_348_751_000_i64,
     });
     if grants.ip_bound {
-        entry["ipAddresses"] = json!(peer.ip().to_canonical().to_string());
+        entry["ipAddresses"] = json!(client_ip);
     } else {
         entry["validDays"] = json!(UNBOUND_VALID_DAYS);
     }
@@ -489,7 +519,38 @@ fn key_entry(key: &SimKey, grants: Grants, peer: &SocketAddr) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::htx::signed_query;
+
+    /// A query the way htx.md §3 says a client builds one: the auth parameters and `params`,
+    /// sorted, encoded, signed by the simulator's own [`signature_of`] (which
+    /// `the_doc_example_and_the_client_pass` holds to the docs' example), `Signature` last.
+    fn signed_query(
+        access_key: &str,
+        secret: &str,
+        host: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        now_ms: i64,
+    ) -> String {
+        let timestamp = chrono::DateTime::from_timestamp_millis(now_ms)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string();
+        let mut pairs = vec![
+            ("AccessKeyId", access_key),
+            ("SignatureMethod", "HmacSHA256"),
+            ("SignatureVersion", "2"),
+            ("Timestamp", timestamp.as_str()),
+        ];
+        pairs.extend_from_slice(params);
+        pairs.sort_by_key(|(k, _)| *k);
+        let canonical = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let signature = signature_of("GET", host, path, &canonical, secret);
+        format!("{canonical}&Signature={}", encode(&signature))
+    }
 
     const NOW: i64 = 1_700_000_000_000;
     const SECRET: &str = "testsecret";
@@ -505,6 +566,15 @@ mod tests {
                    &Timestamp=2023-11-14T22%3A13%3A20&accessKey=testkey&uid=12345678\
                    &Signature=GeuZil7RzaCbeLdtcC0ZC%2FUV4i10c3YsLVHfe5q5yJY%3D";
         assert_eq!(check("api.huobi.pro", "/v2/user/api-key", doc, NOW), Ok(()));
+        let ours = signed_query(
+            "testkey",
+            SECRET,
+            "api.huobi.pro",
+            "/v2/user/api-key",
+            &[("accessKey", "testkey"), ("uid", "12345678")],
+            NOW,
+        );
+        assert_eq!(ours, doc);
         let q = signed_query("testkey", SECRET, "127.0.0.1", "/v2/user/uid", &[], NOW);
         assert_eq!(check("127.0.0.1", "/v2/user/uid", &q, NOW + 500), Ok(()));
         // HTX sorts before signing, so the order parameters arrive in does not matter.

@@ -7,27 +7,26 @@
 //! timestamp + METHOD + path + `?` + raw query (as received, in the order received) + raw body.
 //! The HMAC is computed here independently of the client's signing code.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::mac::hmac_base64;
+use super::pipeline::{
+    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Kucoin;
 
-/// KuCoin refuses timestamps this far (or further) from its clock.
+/// KuCoin refuses timestamps this far (or further) from its clock (kucoin.md: "the timestamp
+/// must be less than 5 s from the server clock").
 const WINDOW_MS: i64 = 5_000;
 
 /// A KuCoin error: HTTP status, code, message.
@@ -108,7 +107,9 @@ impl KucoinError {
     fn internal() -> KucoinError {
         KucoinError::new(StatusCode::OK, "500000", "Internal Server Error")
     }
+}
 
+impl IntoResponse for KucoinError {
     fn into_response(self) -> Response {
         json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
     }
@@ -118,10 +119,10 @@ pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/api/v1/timestamp", get(timestamp))
         .route("/api/v1/status", get(status))
-        .route("/api/v1/user/api-key", get(signed))
-        .route("/api/v1/accounts", get(signed))
-        .route("/api/v1/account-overview", get(signed))
-        .route("/api/v1/deposit-addresses", post(signed))
+        .route("/api/v1/user/api-key", get(signed::<Kucoin>))
+        .route("/api/v1/accounts", get(signed::<Kucoin>))
+        .route("/api/v1/account-overview", get(signed::<Kucoin>))
+        .route("/api/v1/deposit-addresses", post(signed::<Kucoin>))
         .fallback(not_found)
         .with_state(state)
 }
@@ -149,12 +150,6 @@ async fn not_found() -> Response {
     )
 }
 
-fn hmac_base64(secret: &str, msg: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(msg);
-    BASE64.encode(mac.finalize().into_bytes())
-}
-
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -174,52 +169,6 @@ pub fn api_key_of(headers: &HeaderMap) -> Result<&str, KucoinError> {
         return Err(KucoinError::missing_header());
     }
     Ok(header(headers, "KC-API-KEY").unwrap_or_default())
-}
-
-/// Verifies a signed request for `key` exactly as KuCoin does: timestamp window against
-/// `server_now_ms`, passphrase (HMAC'd, key version 2 or 3), then the signature over
-/// timestamp + METHOD + path + `?query` as received + raw body.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), KucoinError> {
-    api_key_of(headers)?;
-    let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
-    let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
-    if (ts - server_now_ms).abs() >= WINDOW_MS {
-        return Err(KucoinError::bad_timestamp());
-    }
-
-    // Version 2 and 3 keys send the passphrase HMAC'd with the secret; the simulator's keys are
-    // all such keys, so a missing or other version (a plaintext passphrase) is refused.
-    let version = header(headers, "KC-API-KEY-VERSION").unwrap_or("");
-    let sent = header(headers, "KC-API-PASSPHRASE").unwrap_or_default();
-    let expected = hmac_base64(
-        &key.api_secret,
-        key.passphrase.as_deref().unwrap_or("").as_bytes(),
-    );
-    if !matches!(version, "2" | "3") || sent != expected {
-        return Err(KucoinError::bad_passphrase());
-    }
-
-    let mut signed = Vec::with_capacity(64 + body.len());
-    signed.extend_from_slice(ts_text.as_bytes());
-    signed.extend_from_slice(method.as_str().as_bytes());
-    signed.extend_from_slice(uri.path().as_bytes());
-    if let Some(query) = uri.query() {
-        signed.push(b'?');
-        signed.extend_from_slice(query.as_bytes());
-    }
-    signed.extend_from_slice(body);
-    let expected = hmac_base64(&key.api_secret, &signed);
-    if header(headers, "KC-API-SIGN") != Some(expected.as_str()) {
-        return Err(KucoinError::bad_signature());
-    }
-    Ok(())
 }
 
 /// The masked whitelist KuCoin shows: first and last octet, `**` between (`127.**.1`).
@@ -316,29 +265,63 @@ fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value,
     }
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let api_key = match api_key_of(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return KucoinError::unknown_key().into_response();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
+/// KuCoin's signed API (spot and futures alike).
+pub struct Kucoin;
+
+impl SignedApi for Kucoin {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = KucoinError;
+
+    fn api_key(request: &SignedRequest) -> Result<String, KucoinError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
-    let server_now = state.server_time_ms(KIND, Some(&key));
-    if let Err(e) = verify(&key, server_now, &method, &uri, &headers, &body) {
-        return e.into_response();
+
+    fn unknown_key(_: &SignedRequest) -> KucoinError {
+        KucoinError::unknown_key()
     }
-    if key.scenario.is_rate_limited() {
+
+    /// Verifies a signed request for `key` exactly as KuCoin does: timestamp window against
+    /// `server_now_ms`, passphrase (HMAC'd, key version 2 or 3), then the signature over
+    /// timestamp + METHOD + path + `?query` as received + raw body.
+    fn verify(
+        key: &SimKey,
+        server_now_ms: i64,
+        request: &SignedRequest,
+    ) -> Result<(), KucoinError> {
+        let headers = &request.headers;
+        api_key_of(headers)?;
+        let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
+        let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
+        if (ts - server_now_ms).abs() >= WINDOW_MS {
+            return Err(KucoinError::bad_timestamp());
+        }
+
+        // Version 2 and 3 keys send the passphrase HMAC'd with the secret; the simulator's keys are
+        // all such keys, so a missing or other version (a plaintext passphrase) is refused.
+        let version = header(headers, "KC-API-KEY-VERSION").unwrap_or("");
+        let sent = header(headers, "KC-API-PASSPHRASE").unwrap_or_default();
+        let expected = hmac_base64(
+            &key.api_secret,
+            key.passphrase.as_deref().unwrap_or("").as_bytes(),
+        );
+        if !matches!(version, "2" | "3") || sent != expected {
+            return Err(KucoinError::bad_passphrase());
+        }
+
+        let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
+        if header(headers, "KC-API-SIGN") != Some(expected.as_str()) {
+            return Err(KucoinError::bad_signature());
+        }
+        Ok(())
+    }
+
+    /// KuCoin's signed endpoints do not look at exchange-wide maintenance: `/api/v1/status`
+    /// reports it.
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        None
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
         let mut response = json_reply(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"code": "429000", "msg": "Too many requests in a short period of time, please retry later."}),
@@ -349,18 +332,27 @@ async fn signed(
         h.insert("gw-ratelimit-remaining", HeaderValue::from_static("0"));
         // deliberately not 7 s, so a client that ignores Retry-After is caught
         h.insert("gw-ratelimit-reset", HeaderValue::from_static("6500"));
-        return rate_limit_reply(key.scenario, response);
+        response
     }
-    let client_ip = peer.ip().to_string();
-    match answer(&key, uri.path(), &uri, &client_ip) {
-        Ok(data) => ok(data),
-        Err(e) => e.into_response(),
+
+    fn answer(verified: &Verified) -> Response {
+        let request = verified.request;
+        match answer(
+            verified.key,
+            request.path(),
+            &request.uri,
+            &request.client_ip,
+        ) {
+            Ok(data) => ok(data),
+            Err(e) => e.into_response(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::Method;
 
     const SECRET: &str = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3";
     const NOW: i64 = 1_700_000_000_000;
@@ -375,24 +367,42 @@ mod tests {
         }
     }
 
-    /// Headers the way a correct client builds them (via the client's own signing code).
+    /// Headers the way kucoin.md §3 says a key-version-2 client builds them, under `secret`:
+    /// the sign over timestamp + METHOD + path?query + body, the passphrase HMAC'd (the recipe
+    /// `the_official_example_signature_verifies` pins to the docs' worked example).
+    fn signed_headers(
+        secret: &str,
+        ts: i64,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+    ) -> HeaderMap {
+        let sign = hmac_base64(
+            secret,
+            format!("{ts}{method}{path_and_query}{body}").as_bytes(),
+        );
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("KC-API-KEY", "6705f5c311545b000157d3eb".to_string()),
+            ("KC-API-SIGN", sign),
+            ("KC-API-TIMESTAMP", ts.to_string()),
+            ("KC-API-PASSPHRASE", hmac_base64(secret, b"correct horse")),
+            ("KC-API-KEY-VERSION", "2".to_string()),
+        ] {
+            h.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        h
+    }
+
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {
-        let creds = crate::domain::Credentials {
-            api_key: "6705f5c311545b000157d3eb".to_string().into(),
-            api_secret: SECRET.to_string().into(),
-            passphrase: Some("correct horse".to_string().into()),
-        };
-        crate::exchange::kucoin::auth_headers(&creds, ts, method, path_and_query, body).unwrap()
+        signed_headers(SECRET, ts, method, path_and_query, body)
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), KucoinError> {
-        verify(
+        Kucoin::verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -418,18 +428,26 @@ mod tests {
     #[test]
     fn the_official_example_signature_verifies() {
         // docs section 3f: same secret, timestamp, request; the signature is the docs' value
+        let body = r#"{"currency":"BTC"}"#;
+        let h = headers(1_547_015_186_532, "POST", "/api/v1/deposit-addresses", body);
+        assert_eq!(
+            h["KC-API-SIGN"],
+            "7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="
+        );
         let mut h = headers(1_547_015_186_532, "POST", "/x", "");
         h.insert(
             "KC-API-SIGN",
             HeaderValue::from_static("7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="),
         );
-        verify(
+        Kucoin::verify(
             &key(Scenario::Valid),
             1_547_015_186_532,
-            &Method::POST,
-            &"/api/v1/deposit-addresses".parse().unwrap(),
-            &h,
-            br#"{"currency":"BTC"}"#,
+            &SignedRequest::new(
+                Method::POST,
+                "/api/v1/deposit-addresses",
+                h.clone(),
+                br#"{"currency":"BTC"}"#,
+            ),
         )
         .unwrap();
     }
@@ -508,13 +526,7 @@ mod tests {
 
     #[test]
     fn a_wrong_secret_fails_the_passphrase_and_the_signature() {
-        let creds = crate::domain::Credentials {
-            api_key: "6705f5c311545b000157d3eb".to_string().into(),
-            api_secret: "not-the-secret".to_string().into(),
-            passphrase: Some("correct horse".to_string().into()),
-        };
-        let h = crate::exchange::kucoin::auth_headers(&creds, NOW, "GET", "/api/v1/accounts", "")
-            .unwrap();
+        let h = signed_headers("not-the-secret", NOW, "GET", "/api/v1/accounts", "");
         assert!(check(&h, Method::GET, "/api/v1/accounts", "").is_err());
         let mut good = headers(NOW, "GET", "/api/v1/accounts", "");
         good.insert("KC-API-SIGN", h.get("KC-API-SIGN").unwrap().clone());

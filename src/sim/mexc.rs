@@ -13,26 +13,36 @@
 //! The HTTP status MEXC sends with each spot error code is not documented ([uncertain]); most
 //! reports show 400, so every client-side refusal here is a 400, and the probe keys on the code.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
+use super::mac::hmac_hex;
+use super::pipeline::{raw_param, signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
-use crate::exchange::mexc::{
-    futures_param_string, futures_signature, spot_signature, FUTURES_WINDOW_MS, MAX_RECV_WINDOW_MS,
-    RECV_WINDOW_MS, SPOT_MAX_AHEAD_MS,
-};
 
 const KIND: ExchangeKind = ExchangeKind::Mexc;
+
+/// mexc.md §2: "Optional `recvWindow` (ms, default **5000**, maximum **60000**; larger values
+/// rejected with code 700005)."
+pub const RECV_WINDOW_MS: i64 = 5_000;
+pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
+
+/// mexc.md §2: "accept iff `timestamp < serverTime + 1000` **and** `serverTime - timestamp <=
+/// recvWindow`."
+pub const SPOT_MAX_AHEAD_MS: i64 = 1_000;
+
+/// mexc.md §3: "request rejected if `Request-Time` differs from server time by more than **10
+/// seconds** by default; optional header `Recv-Window` (in **seconds**, max 60)".
+pub const FUTURES_WINDOW_MS: i64 = 10_000;
+pub const FUTURES_MAX_WINDOW_S: i64 = 60;
 
 /// Days left on an unbound key playing `no_ip_whitelist` (MEXC expires unbound keys after 90).
 pub const UNBOUND_REMAINING_DAYS: i64 = 5;
@@ -100,14 +110,32 @@ fn outside_window() -> Refusal {
     )
 }
 
-/// The first value of `name` among `key=value` pairs (raw, not decoded: the probe's values are
-/// digits and alphanumerics).
-fn raw_param<'a>(pairs: &'a str, name: &str) -> Option<&'a str> {
-    pairs
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+/// The spot signature: HMAC-SHA256, lowercase hex, over the query string as sent (before
+/// `&signature=`) followed by the body as sent (mexc.md §2: "totalParams = query string + request
+/// body", no sorting).
+pub fn spot_signature(secret: &str, signed_query: &str, body: &str) -> String {
+    hmac_hex(secret, format!("{signed_query}{body}").as_bytes())
+}
+
+/// The futures `paramString` of a GET: the query's `key=value` pairs as received (their values
+/// still encoded the way the client encoded them), sorted by key in byte order, joined by `&`
+/// (mexc.md §3: "business parameters sorted by key in dictionary (byte) order").
+pub fn futures_param_string(query: &str) -> String {
+    let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    pairs.sort_by(|a, b| {
+        let key = |pair: &&str| pair.split('=').next().unwrap_or("").as_bytes().to_vec();
+        key(a).cmp(&key(b))
+    });
+    pairs.join("&")
+}
+
+/// The futures signature: HMAC-SHA256, lowercase hex, over `accessKey + Request-Time +
+/// paramString` (mexc.md §3: "plain concatenation, no separators").
+pub fn futures_signature(api_key: &str, secret: &str, request_time: &str, params: &str) -> String {
+    hmac_hex(
+        secret,
+        format!("{api_key}{request_time}{params}").as_bytes(),
+    )
 }
 
 /// Verifies a spot request as MEXC does: the signature over the raw query (before the trailing
@@ -166,17 +194,12 @@ pub fn verify_futures(
     query: &str,
     server_ms: i64,
 ) -> Result<(), Refusal> {
-    let Some(time) = request_time.and_then(|t| t.trim().parse::<i64>().ok()) else {
+    let Some((time_text, time)) =
+        request_time.and_then(|t| Some((t, t.trim().parse::<i64>().ok()?)))
+    else {
         return Err(Refusal::new(StatusCode::OK, 10073, "invalid Request-Time"));
     };
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let borrowed: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let expected = futures_signature(api_key, secret, time, &futures_param_string(&borrowed));
+    let expected = futures_signature(api_key, secret, time_text, &futures_param_string(query));
     if signature != Some(expected.as_str()) {
         return Err(Refusal::new(
             StatusCode::OK,
@@ -186,7 +209,7 @@ pub fn verify_futures(
     }
     let window_ms = recv_window
         .and_then(|w| w.trim().parse::<i64>().ok())
-        .map(|s| s.clamp(1, 60) * 1000)
+        .map(|s| s.clamp(1, FUTURES_MAX_WINDOW_S) * 1000)
         .unwrap_or(FUTURES_WINDOW_MS);
     if (server_ms - time).abs() > window_ms {
         return Err(Refusal::new(
@@ -204,10 +227,10 @@ pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/api/v3/ping", get(spot_ping))
         .route("/api/v3/time", get(spot_time))
-        .route("/api/v3/account", get(spot_signed))
-        .route("/api/v3/apiKeyInfo", get(spot_signed))
+        .route("/api/v3/account", get(signed::<Spot>))
+        .route("/api/v3/apiKeyInfo", get(signed::<Spot>))
         .route("/api/v1/contract/ping", get(contract_ping))
-        .route("/api/v1/private/account/assets", get(futures_signed))
+        .route("/api/v1/private/account/assets", get(signed::<Futures>))
         .with_state(state)
 }
 
@@ -230,7 +253,7 @@ async fn spot_time(State(state): State<Arc<SimState>>) -> Response {
 
 async fn contract_ping(State(state): State<Arc<SimState>>) -> Response {
     if state.settings(KIND).maintenance {
-        return Refusal::new(StatusCode::OK, 801, "System under maintenance").futures();
+        return futures_maintenance();
     }
     json_reply(
         StatusCode::OK,
@@ -246,68 +269,70 @@ fn rate_limited(body: Value) -> Response {
     response
 }
 
-fn client_ip(peer: SocketAddr) -> String {
-    peer.ip().to_canonical().to_string()
-}
+/// MEXC spot v3: key in `X-MEXC-APIKEY`, signature last in the query.
+pub struct Spot;
 
-async fn spot_signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Response {
-    let Some(api_key) = headers.get("x-mexc-apikey").and_then(|v| v.to_str().ok()) else {
-        return Refusal::new(StatusCode::BAD_REQUEST, 400, "api key required").spot();
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return Refusal::new(StatusCode::BAD_REQUEST, 10072, "Api key info invalid").spot();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
-    }
-    let Ok(body) = std::str::from_utf8(&body) else {
-        return bad_signature().spot();
-    };
-    let query = uri.query().unwrap_or("");
-    let server_ms = state.server_time_ms(KIND, Some(&key));
-    if let Err(refusal) = verify_spot(query, body, &key.api_secret, server_ms) {
-        return refusal.spot();
+impl SignedApi for Spot {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
+
+    fn api_key(request: &SignedRequest) -> Result<String, Response> {
+        match request.header("x-mexc-apikey") {
+            Some(api_key) => Ok(api_key.to_string()),
+            None => Err(Refusal::new(StatusCode::BAD_REQUEST, 400, "api key required").spot()),
+        }
     }
 
-    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
-        return maintenance_reply();
-    }
-    match key.scenario {
-        Scenario::IpNotWhitelisted => {
-            let msg = format!("IP [{}] not in the ip white list", client_ip(peer));
-            return Refusal::new(StatusCode::BAD_REQUEST, 700006, &msg).spot();
-        }
-        scenario if scenario.is_rate_limited() => {
-            let reply = rate_limited(json!({"code": 429, "msg": "Too Many Requests"}));
-            return rate_limit_reply(scenario, reply);
-        }
-        // mexc.md §6: code 500 "Internal error", here in an HTTP 200.
-        Scenario::ErrorBody200 => {
-            return Refusal::new(StatusCode::OK, 500, "Internal error").spot();
-        }
-        _ => {}
+    fn unknown_key(_: &SignedRequest) -> Response {
+        Refusal::new(StatusCode::BAD_REQUEST, 10072, "Api key info invalid").spot()
     }
 
-    let grants = key.scenario.grants();
-    match uri.path() {
-        "/api/v3/account" => account(grants),
-        "/api/v3/apiKeyInfo" => match raw_param(query, "accessKey") {
-            Some(access_key) if access_key == key.api_key => api_key_info(&key, grants, peer),
-            Some(_) => no_permission(),
-            None => Refusal::new(
-                StatusCode::BAD_REQUEST,
-                700004,
-                "Mandatory parameter 'accessKey' was not sent",
-            )
-            .spot(),
-        },
-        _ => StatusCode::NOT_FOUND.into_response(),
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
+        let Ok(body) = std::str::from_utf8(&request.body) else {
+            return Err(bad_signature().spot());
+        };
+        verify_spot(request.query(), body, &key.api_secret, server_ms).map_err(Refusal::spot)
+    }
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(maintenance_reply())
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
+        rate_limited(json!({"code": 429, "msg": "Too Many Requests"}))
+    }
+
+    fn answer(verified: &Verified) -> Response {
+        let Verified { key, request, .. } = *verified;
+        match key.scenario {
+            Scenario::Maintenance => return maintenance_reply(),
+            Scenario::IpNotWhitelisted => {
+                let msg = format!("IP [{}] not in the ip white list", request.client_ip);
+                return Refusal::new(StatusCode::BAD_REQUEST, 700006, &msg).spot();
+            }
+            // mexc.md §6: code 500 "Internal error", here in an HTTP 200.
+            Scenario::ErrorBody200 => {
+                return Refusal::new(StatusCode::OK, 500, "Internal error").spot();
+            }
+            _ => {}
+        }
+        let grants = key.scenario.grants();
+        match request.path() {
+            "/api/v3/account" => account(grants),
+            "/api/v3/apiKeyInfo" => match raw_param(request.query(), "accessKey") {
+                Some(access_key) if access_key == key.api_key => {
+                    api_key_info(key, grants, &request.client_ip)
+                }
+                Some(_) => no_permission(),
+                None => Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    700004,
+                    "Mandatory parameter 'accessKey' was not sent",
+                )
+                .spot(),
+            },
+            _ => StatusCode::NOT_FOUND.into_response(),
+        }
     }
 }
 
@@ -365,7 +390,7 @@ pub fn permission_names(grants: Grants) -> Vec<&'static str> {
     names
 }
 
-fn api_key_info(key: &SimKey, grants: Grants, peer: SocketAddr) -> Response {
+fn api_key_info(key: &SimKey, grants: Grants, client_ip: &str) -> Response {
     // Shape from an SDK fixture (exchange doc 4.3): comma strings, remainingValidity in days
     // (unit [uncertain]) for keys without an IP binding, the only ones that expire.
     let mut body = json!({
@@ -373,7 +398,7 @@ fn api_key_info(key: &SimKey, grants: Grants, peer: SocketAddr) -> Response {
         "accessKey": key.api_key,
         "createTime": "2026-01-05T09:30:00.000+00:00",
         "permissions": permission_names(grants).join(","),
-        "ipWhiteList": if grants.ip_bound { client_ip(peer) } else { String::new() },
+        "ipWhiteList": if grants.ip_bound { client_ip } else { "" },
         "status": "VALID",
     });
     if !grants.ip_bound {
@@ -382,76 +407,147 @@ fn api_key_info(key: &SimKey, grants: Grants, peer: SocketAddr) -> Response {
     json_reply(StatusCode::OK, body)
 }
 
-async fn futures_signed(
-    State(state): State<Arc<SimState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let unauthorized = || Refusal::new(StatusCode::OK, 401, "Unauthorized").futures();
-    let Some(api_key) = header_str("apikey") else {
-        return unauthorized();
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return unauthorized();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
-    }
-    let verified = verify_futures(
-        &key.api_key,
-        &key.api_secret,
-        header_str("request-time"),
-        header_str("signature"),
-        header_str("recv-window"),
-        uri.query().unwrap_or(""),
-        state.server_time_ms(KIND, Some(&key)),
-    );
-    if let Err(refusal) = verified {
-        return refusal.futures();
+/// MEXC futures: key, time and signature in headers; every error an HTTP 200.
+pub struct Futures;
+
+fn unauthorized() -> Response {
+    Refusal::new(StatusCode::OK, 401, "Unauthorized").futures()
+}
+
+impl SignedApi for Futures {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = Response;
+
+    fn api_key(request: &SignedRequest) -> Result<String, Response> {
+        request
+            .header("apikey")
+            .map(str::to_string)
+            .ok_or_else(unauthorized)
     }
 
-    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
-        return Refusal::new(StatusCode::OK, 801, "System under maintenance").futures();
+    fn unknown_key(_: &SignedRequest) -> Response {
+        unauthorized()
     }
-    match key.scenario {
-        Scenario::IpNotWhitelisted => {
-            return Refusal::new(StatusCode::OK, 406, "Accessed IP is not in the whitelist")
+
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Response> {
+        verify_futures(
+            &key.api_key,
+            &key.api_secret,
+            request.header("request-time"),
+            request.header("signature"),
+            request.header("recv-window"),
+            request.query(),
+            server_ms,
+        )
+        .map_err(Refusal::futures)
+    }
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(futures_maintenance())
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
+        rate_limited(json!({
+            "success": false, "code": 510, "message": "Excessive frequency of requests"
+        }))
+    }
+
+    fn answer(verified: &Verified) -> Response {
+        match verified.key.scenario {
+            Scenario::Maintenance => return futures_maintenance(),
+            Scenario::IpNotWhitelisted => {
+                return Refusal::new(StatusCode::OK, 406, "Accessed IP is not in the whitelist")
+                    .futures();
+            }
+            // mexc.md §6: futures code 501 "System busy" (HTTP 200, as all futures errors).
+            Scenario::ErrorBody200 => {
+                return Refusal::new(StatusCode::OK, 501, "System busy").futures();
+            }
+            _ => {}
+        }
+        if !verified.key.scenario.grants().futures {
+            return Refusal::new(StatusCode::OK, 701, "Account read permission is required")
                 .futures();
         }
-        scenario if scenario.is_rate_limited() => {
-            let reply = rate_limited(json!({
-                "success": false, "code": 510, "message": "Excessive frequency of requests"
-            }));
-            return rate_limit_reply(scenario, reply);
-        }
-        // mexc.md §6: futures code 501 "System busy" (HTTP 200, as all futures errors).
-        Scenario::ErrorBody200 => {
-            return Refusal::new(StatusCode::OK, 501, "System busy").futures();
-        }
-        _ => {}
+        json_reply(
+            StatusCode::OK,
+            json!({
+                "success": true,
+                "code": 0,
+                "data": [{
+                    "currency": "USDT", "positionMargin": 0, "availableBalance": 0.03176562,
+                    "cashBalance": 0.03176562, "frozenBalance": 0, "equity": 0.03176562,
+                    "unrealized": 0, "bonus": 0
+                }]
+            }),
+        )
     }
-    if !key.scenario.grants().futures {
-        return Refusal::new(StatusCode::OK, 701, "Account read permission is required").futures();
-    }
-    json_reply(
-        StatusCode::OK,
-        json!({
-            "success": true,
-            "code": 0,
-            "data": [{
-                "currency": "USDT", "positionMargin": 0, "availableBalance": 0.03176562,
-                "cashBalance": 0.03176562, "frozenBalance": 0, "equity": 0.03176562,
-                "unrealized": 0, "bonus": 0
-            }]
-        }),
-    )
+}
+
+fn futures_maintenance() -> Response {
+    Refusal::new(StatusCode::OK, 801, "System under maintenance").futures()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::mexc::spot_signed_query;
+
+    /// A spot query the way ccxt orders it (mexc.md §2: endpoint params, then `timestamp`, then
+    /// `recvWindow`, then `signature`), signed with the simulator's own signer, which
+    /// `spot_signature_is_the_docs_worked_example` pins to the docs.
+    fn spot_signed_query(secret: &str, params: &[(&str, &str)], now: i64) -> String {
+        let mut query: String = params.iter().map(|(k, v)| format!("{k}={v}&")).collect();
+        query.push_str(&format!("timestamp={now}&recvWindow=5000"));
+        let signature = spot_signature(secret, &query, "");
+        format!("{query}&signature={signature}")
+    }
+
+    #[test]
+    fn spot_signature_is_the_docs_worked_example() {
+        // mexc.md §3a, §3b and the other order of §3a.
+        assert_eq!(
+            spot_signature(SECRET, "timestamp=1700000000000&recvWindow=5000", ""),
+            "cb5c2be01b2379b41bbae5f66b957c30a91151b627b340a524e39358a07c76a5"
+        );
+        assert_eq!(
+            spot_signed_query(SECRET, &[("accessKey", "testkey")], NOW),
+            "accessKey=testkey&timestamp=1700000000000&recvWindow=5000&signature=\
+             97559849ffdc2a07826842506e0fb32854101bb9cb637c479f599ddae2374f74"
+        );
+        assert_eq!(
+            spot_signature(SECRET, "recvWindow=5000&timestamp=1700000000000", ""),
+            "8cb8853c05d40eab178f77fce129c8a259dc4f9b10f028a5688db5b6372420be"
+        );
+        // mexc.md §3g, the official example split between query and body.
+        assert_eq!(
+            spot_signature(
+                "45d0b3c26f2644f19bfb98b07741b2f5",
+                "symbol=BTCUSDT&side=BUY&type=LIMIT",
+                "quantity=1&price=11&recvWindow=5000&timestamp=1644489390087"
+            ),
+            "d1a676610ceb39174c8039b3f548357994b2a34139a8addd33baadba65684592"
+        );
+    }
+
+    #[test]
+    fn futures_signature_is_the_docs_worked_example() {
+        // mexc.md §3e: sorted by key; §3f: a POST body as sent.
+        let params = futures_param_string("symbol=BTC_USDT&page_size=10&page_num=1");
+        assert_eq!(params, "page_num=1&page_size=10&symbol=BTC_USDT");
+        assert_eq!(
+            futures_signature("testkey", SECRET, "1700000000000", &params),
+            "fc5d0e4d58e0a6682f5a483dfb0d8d0030a695c3ce7af09c2a74660b8eedff92"
+        );
+        assert_eq!(
+            futures_signature(
+                "testkey",
+                SECRET,
+                "1700000000000",
+                r#"{"positionId":1,"leverage":20}"#
+            ),
+            "a7cab02b7864379cd4b3d6892b767ec1e4822d6f04884caf5d57ba4062eacf77"
+        );
+    }
 
     const NOW: i64 = 1_700_000_000_000;
     const SECRET: &str = "testsecret";
@@ -517,7 +613,7 @@ mod tests {
     }
 
     fn futures_sig(time: i64, params: &str) -> String {
-        futures_signature("testkey", SECRET, time, params)
+        futures_signature("testkey", SECRET, &time.to_string(), params)
     }
 
     #[test]

@@ -20,8 +20,10 @@ pub mod connection;
 pub mod gate;
 pub mod htx;
 pub mod kucoin;
+mod mac;
 pub mod mexc;
 pub mod okx;
+pub mod pipeline;
 mod scenario;
 
 use std::collections::HashMap;

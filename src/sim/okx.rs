@@ -11,27 +11,25 @@
 //! Auth failures answer HTTP 401 with a short `{"msg","code"}` body without `data` (the shape
 //! seen in client logs, [uncertain]); business errors answer HTTP 200 with `data: []`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
-use super::{json_reply, rate_limit_reply, transport_fault, Scenario, SimKey, SimState};
+use super::pipeline::{
+    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+};
+use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Okx;
 
-/// OKX refuses timestamps more than this far from its clock.
+/// OKX refuses timestamps more than this far from its clock (okx.md §2: "a request whose
+/// timestamp is more than **30 seconds** away from server time is rejected").
 pub const WINDOW_MS: i64 = 30_000;
 
 /// `Retry-After` (seconds) on a rate-limited reply.
@@ -123,7 +121,9 @@ impl OkxError {
             "Rate limit reached. Please refer to API documentation and throttle requests accordingly",
         )
     }
+}
 
+impl IntoResponse for OkxError {
     fn into_response(self) -> Response {
         let body = if self.status == StatusCode::OK {
             json!({"code": self.code, "msg": self.msg, "data": []})
@@ -146,9 +146,9 @@ pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/api/v5/public/time", get(time))
         .route("/api/v5/system/status", get(status))
-        .route("/api/v5/account/config", get(signed))
-        .route("/api/v5/account/balance", get(signed))
-        .route("/api/v5/account/positions", get(signed))
+        .route("/api/v5/account/config", get(signed::<Okx>))
+        .route("/api/v5/account/balance", get(signed::<Okx>))
+        .route("/api/v5/account/positions", get(signed::<Okx>))
         .fallback(not_found)
         .with_state(state)
 }
@@ -193,12 +193,6 @@ async fn not_found() -> Response {
     )
 }
 
-fn hmac_base64(secret: &str, msg: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(msg);
-    BASE64.encode(mac.finalize().into_bytes())
-}
-
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
@@ -241,48 +235,6 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(&text[..23], "%Y-%m-%dT%H:%M:%S%.3f")
         .ok()
         .map(|t| t.and_utc().timestamp_millis())
-}
-
-/// Verifies a signed request for `key` exactly as OKX does: environment, timestamp format and
-/// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
-/// path + `?query` as received + raw body.
-pub fn verify(
-    key: &SimKey,
-    server_now_ms: i64,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), OkxError> {
-    api_key_of(headers)?;
-    // The simulator's keys are production keys: a demo-trading request does not match them.
-    if header(headers, "x-simulated-trading") == Some("1") {
-        return Err(OkxError::wrong_environment());
-    }
-    let ts_text = header(headers, "OK-ACCESS-TIMESTAMP").unwrap_or_default();
-    let ts = parse_timestamp(ts_text).ok_or_else(OkxError::bad_timestamp)?;
-    if (ts - server_now_ms).abs() > WINDOW_MS {
-        return Err(OkxError::expired());
-    }
-    // Sent in clear and not signed: checked on its own, so a wrong passphrase is 50105 even
-    // when the signature is right.
-    if header(headers, "OK-ACCESS-PASSPHRASE") != Some(key.passphrase.as_deref().unwrap_or("")) {
-        return Err(OkxError::bad_passphrase());
-    }
-    let mut signed = Vec::with_capacity(64 + body.len());
-    signed.extend_from_slice(ts_text.as_bytes());
-    signed.extend_from_slice(method.as_str().as_bytes());
-    signed.extend_from_slice(uri.path().as_bytes());
-    if let Some(query) = uri.query() {
-        signed.push(b'?');
-        signed.extend_from_slice(query.as_bytes());
-    }
-    signed.extend_from_slice(body);
-    let expected = hmac_base64(&key.api_secret, &signed);
-    if header(headers, "OK-ACCESS-SIGN") != Some(expected.as_str()) {
-        return Err(OkxError::bad_signature());
-    }
-    Ok(())
 }
 
 /// The permissions `account/config` lists for a key with these rights, in the documented
@@ -365,54 +317,83 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, OkxError> {
     }
 }
 
-async fn signed(
-    State(state): State<Arc<SimState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let api_key = match api_key_of(&headers) {
-        Ok(k) => k,
-        Err(e) => return e.into_response(),
-    };
-    let Some(key) = state.key(KIND, api_key) else {
-        return OkxError::unknown_key().into_response();
-    };
-    if let Some(fault) = transport_fault(key.scenario).await {
-        return fault;
+/// OKX's signed API.
+pub struct Okx;
+
+impl SignedApi for Okx {
+    const KIND: ExchangeKind = KIND;
+    type Refusal = OkxError;
+
+    fn api_key(request: &SignedRequest) -> Result<String, OkxError> {
+        api_key_of(&request.headers).map(str::to_string)
     }
-    let server_now = state.server_time_ms(KIND, Some(&key));
-    if let Err(e) = verify(&key, server_now, &method, &uri, &headers, &body) {
-        return e.into_response();
+
+    fn unknown_key(_: &SignedRequest) -> OkxError {
+        OkxError::unknown_key()
     }
-    if state.settings(KIND).maintenance || key.scenario == Scenario::Maintenance {
-        return OkxError::maintenance().into_response();
-    }
-    let client_ip = peer.ip().to_canonical().to_string();
-    match key.scenario {
-        scenario if scenario.is_rate_limited() => {
-            return rate_limit_reply(scenario, OkxError::rate_limited().into_response())
+
+    /// Verifies a signed request for `key` exactly as OKX does: environment, timestamp format and
+    /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
+    /// path + `?query` as received + raw body.
+    fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
+        let headers = &request.headers;
+        api_key_of(headers)?;
+        // The simulator's keys are production keys: a demo-trading request does not match them.
+        if header(headers, "x-simulated-trading") == Some("1") {
+            return Err(OkxError::wrong_environment());
         }
-        // okx.md §6: 50026 "System error", documented as coming with HTTP 200 or 5xx.
-        Scenario::ErrorBody200 => {
-            return OkxError::new(StatusCode::OK, "50026", "System error. Try again later.")
-                .into_response()
+        let ts_text = header(headers, "OK-ACCESS-TIMESTAMP").unwrap_or_default();
+        let ts = parse_timestamp(ts_text).ok_or_else(OkxError::bad_timestamp)?;
+        if (ts - server_now_ms).abs() > WINDOW_MS {
+            return Err(OkxError::expired());
         }
-        Scenario::IpNotWhitelisted => return OkxError::ip_refused(&client_ip).into_response(),
-        _ => {}
+        // Sent in clear and not signed: checked on its own, so a wrong passphrase is 50105 even
+        // when the signature is right.
+        if header(headers, "OK-ACCESS-PASSPHRASE") != Some(key.passphrase.as_deref().unwrap_or(""))
+        {
+            return Err(OkxError::bad_passphrase());
+        }
+        let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
+        if header(headers, "OK-ACCESS-SIGN") != Some(expected.as_str()) {
+            return Err(OkxError::bad_signature());
+        }
+        Ok(())
     }
-    match answer(&key, &uri, &client_ip) {
-        Ok(data) => ok(data),
-        Err(e) => e.into_response(),
+
+    fn exchange_maintenance(_: &Verified) -> Option<Response> {
+        Some(OkxError::maintenance().into_response())
+    }
+
+    fn rate_limited(_: &Verified) -> Response {
+        OkxError::rate_limited().into_response()
+    }
+
+    fn answer(verified: &Verified) -> Response {
+        let request = verified.request;
+        let reply = match verified.key.scenario {
+            Scenario::Maintenance => Err(OkxError::maintenance()),
+            // okx.md §6: 50026 "System error", documented as coming with HTTP 200 or 5xx.
+            Scenario::ErrorBody200 => Err(OkxError::new(
+                StatusCode::OK,
+                "50026",
+                "System error. Try again later.",
+            )),
+            Scenario::IpNotWhitelisted => Err(OkxError::ip_refused(&request.client_ip)),
+            _ => answer(verified.key, &request.uri, &request.client_ip),
+        };
+        match reply {
+            Ok(data) => ok(data),
+            Err(e) => e.into_response(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::mac::hmac_base64;
     use axum::http::HeaderValue;
+    use axum::http::Method;
 
     const SECRET: &str = "testsecret";
     const NOW: i64 = 1_700_000_000_000;
@@ -427,24 +408,45 @@ mod tests {
         }
     }
 
-    /// Headers the way a correct client builds them (via the client's own signing code).
+    /// Headers the way okx.md §2 says a client builds them, under `secret`: the ISO timestamp,
+    /// the sign over timestamp + METHOD + path?query + body (the recipe
+    /// `the_worked_example_request_verifies_byte_for_byte` pins to the docs).
+    fn signed_headers(
+        secret: &str,
+        ts: i64,
+        method: &str,
+        path_and_query: &str,
+        body: &str,
+    ) -> HeaderMap {
+        let iso = chrono::DateTime::from_timestamp_millis(ts)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let sign = hmac_base64(
+            secret,
+            format!("{iso}{method}{path_and_query}{body}").as_bytes(),
+        );
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("OK-ACCESS-KEY", "testkey".to_string()),
+            ("OK-ACCESS-SIGN", sign),
+            ("OK-ACCESS-TIMESTAMP", iso),
+            ("OK-ACCESS-PASSPHRASE", "testpass".to_string()),
+        ] {
+            h.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        h
+    }
+
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {
-        let creds = crate::domain::Credentials {
-            api_key: "testkey".to_string().into(),
-            api_secret: SECRET.to_string().into(),
-            passphrase: Some("testpass".to_string().into()),
-        };
-        crate::exchange::okx::auth_headers(&creds, ts, method, path_and_query, body).unwrap()
+        signed_headers(SECRET, ts, method, path_and_query, body)
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), OkxError> {
-        verify(
+        Okx::verify(
             &key(Scenario::Valid),
             NOW,
-            &method,
-            &uri.parse().unwrap(),
-            h,
-            body.as_bytes(),
+            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
     }
 
@@ -484,6 +486,10 @@ mod tests {
             h.insert(name, HeaderValue::from_static(value));
         }
         check(&h, Method::GET, "/api/v5/account/config", "").unwrap();
+        assert_eq!(
+            headers(NOW, "GET", "/api/v5/account/config", "")["OK-ACCESS-SIGN"],
+            h["OK-ACCESS-SIGN"]
+        );
         // and the encoded balance query
         h.insert(
             "OK-ACCESS-SIGN",
@@ -576,14 +582,7 @@ mod tests {
 
     #[test]
     fn a_wrong_secret_fails_the_signature() {
-        let creds = crate::domain::Credentials {
-            api_key: "testkey".to_string().into(),
-            api_secret: "not-the-secret".to_string().into(),
-            passphrase: Some("testpass".to_string().into()),
-        };
-        let h =
-            crate::exchange::okx::auth_headers(&creds, NOW, "GET", "/api/v5/account/config", "")
-                .unwrap();
+        let h = signed_headers("not-the-secret", NOW, "GET", "/api/v5/account/config", "");
         assert_eq!(
             code(check(&h, Method::GET, "/api/v5/account/config", "")),
             "50113"

@@ -1,0 +1,40 @@
+//! The HMAC-SHA256 the simulated exchanges check signatures with, in the two encodings they
+//! use. The simulator's own: it never borrows the client's signing code, so a client bug in
+//! what it signs cannot be accepted by a simulator that shares it.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+fn hmac_sha256(secret: &str, message: &[u8]) -> impl AsRef<[u8]> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(message);
+    mac.finalize().into_bytes()
+}
+
+/// HMAC-SHA256 of `message` under `secret`, lowercase hex.
+pub fn hmac_hex(secret: &str, message: &[u8]) -> String {
+    hex::encode(hmac_sha256(secret, message))
+}
+
+/// HMAC-SHA256 of `message` under `secret`, standard base64 with padding.
+pub fn hmac_base64(secret: &str, message: &[u8]) -> String {
+    BASE64.encode(hmac_sha256(secret, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_rfc_4231_case_2() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert_eq!(hmac_hex("Jefe", b"what do ya want for nothing?"), expected);
+        assert_eq!(
+            hmac_base64("Jefe", b"what do ya want for nothing?"),
+            BASE64.encode(hex::decode(expected).unwrap())
+        );
+    }
+}

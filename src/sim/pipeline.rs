@@ -1,0 +1,190 @@
+//! The one signed-request pipeline every simulated exchange answers through.
+//!
+//! The steps are the same at every exchange and written once here: find the API key the request
+//! names, look the key up, play the transport fault its scenario asks for (before any
+//! verification, like a broken network path would), read the peer's IP, verify the request with
+//! the exchange's own rule, refuse while the whole exchange is in maintenance, answer a
+//! rate-limited key with the exchange's 429, and only then answer the endpoint. (Counting the
+//! exchange's traffic and its exchange-wide throttle sit in front of this, in `sim::router`.)
+//!
+//! An exchange supplies only what is its own, as a [`SignedApi`]: where its key travels, how it
+//! verifies a signature, and how it words each refusal and answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::mac::hmac_base64;
+use super::{rate_limit_reply, transport_fault, SimKey, SimState};
+use crate::domain::ExchangeKind;
+
+/// A request as the exchange received it: nothing parsed, re-ordered or decoded, so a signature
+/// is checked over exactly the bytes that were sent.
+#[derive(Debug)]
+pub struct SignedRequest {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The peer's address as the exchange would show it (an IPv4-mapped IPv6 address as IPv4).
+    pub client_ip: String,
+}
+
+impl SignedRequest {
+    /// A request from loopback, for tests that call an exchange's `verify` directly.
+    pub fn new(method: Method, path_and_query: &str, headers: HeaderMap, body: &[u8]) -> Self {
+        SignedRequest {
+            method,
+            uri: path_and_query.parse().expect("a path and query"),
+            headers,
+            body: Bytes::copy_from_slice(body),
+            client_ip: "127.0.0.1".to_string(),
+        }
+    }
+
+    /// A header's value, when present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Method, URI, headers and body, borrowed together.
+    pub fn parts(&self) -> (&Method, &Uri, &HeaderMap, &[u8]) {
+        (&self.method, &self.uri, &self.headers, &self.body)
+    }
+
+    /// The raw query, as received (empty when there is none).
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or("")
+    }
+
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+}
+
+/// The signature KuCoin and OKX expect: base64 HMAC-SHA256 over `timestamp + METHOD + path +
+/// ?query + body`, the query and body exactly as received (no `?` when there is no query).
+pub fn timestamp_method_path_body_sign(
+    secret: &str,
+    timestamp: &str,
+    request: &SignedRequest,
+) -> String {
+    let (method, uri, _, body) = request.parts();
+    let mut signed = Vec::with_capacity(64 + body.len());
+    signed.extend_from_slice(timestamp.as_bytes());
+    signed.extend_from_slice(method.as_str().as_bytes());
+    signed.extend_from_slice(uri.path().as_bytes());
+    if let Some(query) = uri.query() {
+        signed.push(b'?');
+        signed.extend_from_slice(query.as_bytes());
+    }
+    signed.extend_from_slice(body);
+    hmac_base64(secret, &signed)
+}
+
+/// A request whose signature checked out, for a known key.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified<'a> {
+    pub state: &'a SimState,
+    pub key: &'a SimKey,
+    pub request: &'a SignedRequest,
+    /// The exchange's clock for this key (a `clock_skew` key's offset included).
+    pub server_ms: i64,
+}
+
+/// What one exchange's signed API does differently from the others.
+pub trait SignedApi: Send + Sync + 'static {
+    const KIND: ExchangeKind;
+
+    /// A refusal in the exchange's own words (its error type, or a reply already rendered).
+    type Refusal: IntoResponse;
+
+    /// The API key the request names, or the exchange's refusal when it names none (or one of
+    /// the wrong form).
+    fn api_key(request: &SignedRequest) -> Result<String, Self::Refusal>;
+
+    /// The exchange's refusal of a key it does not know.
+    fn unknown_key(request: &SignedRequest) -> Self::Refusal;
+
+    /// Checks the request as the exchange does (signed bytes, time window, passphrase), against
+    /// the exchange's clock `server_ms`; the exchange's refusal when anything is off.
+    fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Self::Refusal>;
+
+    /// The reply to a verified request while the whole exchange is in maintenance (the scenario
+    /// file's `maintenance`); `None` where the exchange's signed endpoints do not look at it.
+    fn exchange_maintenance(verified: &Verified) -> Option<Response>;
+
+    /// The exchange's 429 for a key playing a rate-limited scenario, with its `Retry-After` and
+    /// quota headers (the pipeline drops `Retry-After` for `rate_limited_no_retry_after`).
+    fn rate_limited(verified: &Verified) -> Response;
+
+    /// The endpoint's answer for a verified key: the refusals its other scenarios play, or the
+    /// data its rights allow.
+    fn answer(verified: &Verified) -> Response;
+}
+
+/// The axum handler of every signed route of exchange `A`.
+pub async fn signed<A: SignedApi>(
+    State(state): State<Arc<SimState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = SignedRequest {
+        method,
+        uri,
+        headers,
+        body,
+        client_ip: peer.ip().to_canonical().to_string(),
+    };
+    answer_signed::<A>(&state, &request).await
+}
+
+/// The pipeline itself, for a request already read.
+pub async fn answer_signed<A: SignedApi>(state: &SimState, request: &SignedRequest) -> Response {
+    let api_key = match A::api_key(request) {
+        Ok(api_key) => api_key,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Some(key) = state.key(A::KIND, &api_key) else {
+        return A::unknown_key(request).into_response();
+    };
+    if let Some(fault) = transport_fault(key.scenario).await {
+        return fault;
+    }
+    let server_ms = state.server_time_ms(A::KIND, Some(&key));
+    if let Err(refusal) = A::verify(&key, server_ms, request) {
+        return refusal.into_response();
+    }
+    let verified = Verified {
+        state,
+        key: &key,
+        request,
+        server_ms,
+    };
+    if state.settings(A::KIND).maintenance {
+        if let Some(reply) = A::exchange_maintenance(&verified) {
+            return reply;
+        }
+    }
+    if key.scenario.is_rate_limited() {
+        return rate_limit_reply(key.scenario, A::rate_limited(&verified));
+    }
+    A::answer(&verified)
+}
+
+/// The first value of `name` among raw `key=value` pairs, not decoded (the values the
+/// simulators read this way are digits and alphanumerics).
+pub fn raw_param<'a>(pairs: &'a str, name: &str) -> Option<&'a str> {
+    pairs
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
