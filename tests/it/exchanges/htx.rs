@@ -57,7 +57,7 @@ pub fn rows() -> Vec<Row> {
         row(Maintenance, Both).unavailable().says("system-maintenance"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("base-request-exceed-frequency-limit"),
         row(ClockSkew, Both).clock_skew().says("Invalid submission time"),
-        row(Valid, Spot).clock(120_000).clock_skew().says("ahead of ours"),
+        row(Valid, Spot).clock(360_000).clock_skew().says("ahead of ours"),
         row(Valid, Futures).in_maintenance().unavailable().says("marketStatus 2"),
         row(WrongSecret, Spot).invalid_key().says_exactly(
             "GET /v1/account/accounts: code api-signature-not-valid Signature not valid: \
