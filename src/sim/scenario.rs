@@ -85,6 +85,19 @@ pub enum Scenario {
     RateLimitedNoRetryAfter,
     /// HTTP 200 carrying the exchange's own error body for an internal or system error.
     ErrorBody200,
+    /// Healthy rights, on an account holding two more keys (one of them able to withdraw) that
+    /// key lists show masked the way Gate shows them (`"c5dcfbf1f3a7*****"`, issue 18).
+    MaskedSiblingKeys,
+    /// Healthy rights on a unified trading account: Bitget's classic API refuses the key with
+    /// code 40085, its UTA API (`/api/v3`) answers (issue 18).
+    UnifiedAccount,
+    /// Read and futures rights without spot read: endpoints that need spot read refuse the key.
+    FuturesOnly,
+    /// The key was made on another site of the exchange (OKX EEA): the global site does not
+    /// know it and answers OKX's 50119 (issue 18).
+    OtherRegion,
+    /// The exchange refuses this host's location: Binance's HTTP 451 (issue 18).
+    RestrictedLocation,
 }
 
 impl Scenario {
@@ -105,6 +118,17 @@ impl Scenario {
         Scenario::Hang,
         Scenario::MalformedJson,
         Scenario::ClockSkew,
+    ];
+
+    /// The scenarios only some exchanges play differently from `valid` (or a scenario above):
+    /// the rows of the exchanges that do name them (`tests/it/exchanges/`); the others answer
+    /// them as their [`Scenario::grants`] say.
+    pub const EXCHANGE_SPECIFIC: [Scenario; 5] = [
+        Scenario::MaskedSiblingKeys,
+        Scenario::UnifiedAccount,
+        Scenario::FuturesOnly,
+        Scenario::OtherRegion,
+        Scenario::RestrictedLocation,
     ];
 
     /// Every way the exchange (or the path to it) can fail while the key itself is fine.
@@ -142,6 +166,11 @@ impl Scenario {
             Scenario::SlowDrip => "slow_drip",
             Scenario::RateLimitedNoRetryAfter => "rate_limited_no_retry_after",
             Scenario::ErrorBody200 => "error_body_200",
+            Scenario::MaskedSiblingKeys => "masked_sibling_keys",
+            Scenario::UnifiedAccount => "unified_account",
+            Scenario::FuturesOnly => "futures_only",
+            Scenario::OtherRegion => "other_region",
+            Scenario::RestrictedLocation => "restricted_location",
         }
     }
 
@@ -157,6 +186,7 @@ impl Scenario {
     pub fn grants(self) -> Grants {
         let healthy = Grants {
             read: true,
+            spot_read: true,
             trade: true,
             withdraw: false,
             futures: true,
@@ -184,6 +214,11 @@ impl Scenario {
                 ip_bound: false,
                 ..healthy
             },
+            Scenario::FuturesOnly => Grants {
+                trade: false,
+                spot_read: false,
+                ..healthy
+            },
             _ => healthy,
         }
     }
@@ -193,6 +228,8 @@ impl Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grants {
     pub read: bool,
+    /// Read on the spot account in particular (a futures-only key has `read` without it).
+    pub spot_read: bool,
     pub trade: bool,
     pub withdraw: bool,
     pub futures: bool,
@@ -288,7 +325,7 @@ mod tests {
 
     #[test]
     fn every_scenario_is_spelled_in_the_file_as_its_name() {
-        for scenario in Scenario::ALL {
+        for scenario in Scenario::ALL.into_iter().chain(Scenario::EXCHANGE_SPECIFIC) {
             let parsed: Scenario = serde_json::from_value(serde_json::json!(scenario.name()))
                 .unwrap_or_else(|e| panic!("{}: {e}", scenario.name()));
             assert_eq!(parsed, scenario);

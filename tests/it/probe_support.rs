@@ -33,10 +33,11 @@ pub struct Cast {
 }
 
 impl Cast {
-    /// One simulator key per scenario.
+    /// One simulator key per scenario, the exchange-specific ones included.
     pub fn keys(&self) -> Vec<SimKey> {
         Scenario::ALL
             .iter()
+            .chain(Scenario::EXCHANGE_SPECIFIC.iter())
             .map(|&scenario| SimKey {
                 exchange: self.kind,
                 api_key: (self.key)(scenario),
@@ -62,12 +63,14 @@ impl Cast {
     }
 }
 
-/// The scenario's place in [`Scenario::ALL`]: a number that tells its key from the others.
+/// The scenario's place in [`Scenario::ALL`] followed by [`Scenario::EXCHANGE_SPECIFIC`]: a
+/// number that tells its key from the others.
 pub fn index_of(scenario: Scenario) -> usize {
     Scenario::ALL
         .iter()
+        .chain(Scenario::EXCHANGE_SPECIFIC.iter())
         .position(|s| *s == scenario)
-        .expect("a scenario of Scenario::ALL")
+        .expect("a scenario of Scenario::ALL or Scenario::EXCHANGE_SPECIFIC")
 }
 
 /// A simulator on a loopback port serving `keys`, with exchange-wide `settings` if given.
