@@ -108,6 +108,7 @@ fn is_key_problem(status: Status) -> bool {
     matches!(
         status,
         Status::InvalidKey
+            | Status::WrongRegion
             | Status::IpNotAllowed
             | Status::WithdrawEnabled
             | Status::NoReadPermission

@@ -23,7 +23,7 @@ pub(super) fn permission_values(p: &Permissions) -> [(&'static str, Option<bool>
 
 /// [`Status::ALL`] sorted by label value, the order in which the prometheus crate writes a
 /// family's series; sorted once rather than written out so a new status cannot be forgotten.
-static STATUSES_BY_NAME: LazyLock<[Status; 10]> = LazyLock::new(|| {
+static STATUSES_BY_NAME: LazyLock<[Status; Status::ALL.len()]> = LazyLock::new(|| {
     let mut statuses = Status::ALL;
     statuses.sort_by_key(|status| status.name());
     statuses

@@ -199,7 +199,7 @@ fn forget_removes_only_that_connection() {
         t.lines()
             .filter(|l| l.starts_with("keywarden_connection_status{connection=\"bob\""))
             .count(),
-        10
+        Status::ALL.len()
     );
     for family in [
         "keywarden_connection_up{",
