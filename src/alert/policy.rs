@@ -111,6 +111,7 @@ fn is_key_problem(status: Status) -> bool {
     matches!(
         status,
         Status::InvalidKey
+            | Status::WrongRegion
             | Status::IpNotAllowed
             | Status::WithdrawEnabled
             | Status::WithdrawUnverified

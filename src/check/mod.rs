@@ -73,6 +73,7 @@ fn status_of(facts: &Facts, policy: &Policy, exchange: ExchangeKind) -> (Status,
             ProblemKind::Unavailable => Status::ExchangeUnavailable,
             ProblemKind::RateLimited => Status::RateLimited,
             ProblemKind::ClockSkew => Status::ClockSkew,
+            ProblemKind::WrongRegion => Status::WrongRegion,
             ProblemKind::InvalidKey => Status::InvalidKey,
             ProblemKind::IpNotAllowed => Status::IpNotAllowed,
         };

@@ -45,6 +45,12 @@ pub fn remedy_for(status: Status, facts: &Facts, exchange: ExchangeKind) -> Opti
         Status::RateLimited => "The exchange throttled our requests; the next check retries. If it \
              persists, check fewer keys per minute on this host."
             .to_string(),
+        Status::WrongRegion => "The exchange serves this key or this host from another site. \
+             When the key was made on a regional site of the exchange (OKX EEA or US, Bybit EU, \
+             NL, TR, ...), set the connection's region to that site (region = \"eea\", see the \
+             message); when the exchange refuses this host's location (Binance HTTP 451), check \
+             the key from a host in a location the exchange serves."
+            .to_string(),
         Status::ClockSkew => "This host's clock is outside the exchange's receive window: enable \
              time synchronisation (systemd-timesyncd or chrony) and check the clock."
             .to_string(),

@@ -18,6 +18,11 @@ pub enum ProblemKind {
     RateLimited,
     /// Our clock is outside the exchange's receive window.
     ClockSkew,
+    /// The connection points at an exchange site its key, or this host's location, does not
+    /// belong to: a key made on OKX EEA asked on the global site, Binance refusing this host's
+    /// country. Not the key's fault and not an outage: a setting (`region`) or the host must
+    /// change, so it is its own kind (see [`super::Status::WrongRegion`]).
+    WrongRegion,
     /// Unknown, revoked or expired key, wrong secret or passphrase.
     InvalidKey,
     /// This host's IP is not on the key's whitelist.
@@ -55,6 +60,10 @@ impl Problem {
 
     pub fn clock_skew(message: impl Into<String>) -> Problem {
         Problem::new(ProblemKind::ClockSkew, message)
+    }
+
+    pub fn wrong_region(message: impl Into<String>) -> Problem {
+        Problem::new(ProblemKind::WrongRegion, message)
     }
 
     /// The clock-skew problem for an offset (positive: the server is ahead) that falls outside

@@ -252,14 +252,16 @@ pub const GATE: ExchangeSpec = ExchangeSpec {
 // HTX: public endpoints (server time, market status) about 10 req/s per IP; private ones per UID
 // (`/v2/user/*` 20 / 2 s, accounts and balances 100 / 2 s) (htx.md §7). A check is 2 public and
 // at most 4 signed requests on the spot host, so 10/s keeps the public calls near a third of the
-// per-IP limit. The window is documented as 5 minutes, unconfirmed; KeyWarden assumes 30 s.
+// per-IP limit. The window is the documented one (htx.md §2, the official spot docs'
+// "Authentication": a Timestamp more than 5 minutes from the server's is refused). A stricter
+// threshold would call a clock HTX accepts skewed: a healthy key reported broken (issue 18).
 pub const HTX: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Htx,
     name: "htx",
     display_name: "HTX",
     spot_host: "https://api.huobi.pro",
     futures_host: "https://api.hbdm.com",
-    clock_window: ClockWindow::symmetric(30_000),
+    clock_window: ClockWindow::symmetric(300_000),
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/htx",

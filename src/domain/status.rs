@@ -23,6 +23,14 @@ pub enum Status {
     ExchangeUnavailable,
     RateLimited,
     ClockSkew,
+    /// The connection points at an exchange site (region) that its key, or this host's
+    /// location, does not belong to: an OKX EEA key on the global site (OKX 50119), Binance
+    /// refusing the host's country (HTTP 451). Neither `invalid_key` (the key is fine, and
+    /// "create a new key" would not help) nor `ip_not_allowed` (no whitelist entry fixes it)
+    /// nor `exchange_unavailable` (it never passes by itself, so waiting is the wrong advice):
+    /// a critical status of its own whose remedy names the setting to change. Ranked after
+    /// `clock_skew` and before the key's own faults: like them it hides the key's rights.
+    WrongRegion,
     InvalidKey,
     IpNotAllowed,
     WithdrawEnabled,
@@ -55,6 +63,7 @@ impl Status {
         Status::ExchangeUnavailable,
         Status::RateLimited,
         Status::ClockSkew,
+        Status::WrongRegion,
         Status::InvalidKey,
         Status::IpNotAllowed,
         Status::WithdrawEnabled,
@@ -70,6 +79,7 @@ impl Status {
             Status::ExchangeUnavailable => "exchange_unavailable",
             Status::RateLimited => "rate_limited",
             Status::ClockSkew => "clock_skew",
+            Status::WrongRegion => "wrong_region",
             Status::InvalidKey => "invalid_key",
             Status::IpNotAllowed => "ip_not_allowed",
             Status::WithdrawEnabled => "withdraw_enabled",

@@ -12,6 +12,19 @@
 //! balances, and, for futures connections, the USDT-M futures accounts. Every reply is read by
 //! its JSON `code` (a string, `"00000"` = success), never by the HTTP status alone: which status
 //! goes with which code is only partly documented [uncertain].
+//!
+//! Two kinds of key do not fit that path (issue 18):
+//! - a key of a unified trading account (UTA): every classic v2 endpoint answers code 40085
+//!   ("Unified Account mode, Classic Account API not supported"). That is not an outage: the
+//!   probe reads the key through the UTA API instead, `/api/v3/account/info` (`permType`,
+//!   `permissions` such as `uta_mgt`, `uta_trade`, `withdraw`, and `ips`) and
+//!   `/api/v3/account/assets` (the Bitget UTA docs; the UnipayFI/go-bitget SDK's `uta` package,
+//!   reconciled against the live API);
+//! - a classic key without spot read (a futures-only key): `/api/v2/spot/account/info`, the one
+//!   v2 endpoint that lists a key's rights, needs spot read, so such a key cannot describe
+//!   itself. The probe then reads the futures account: readable means the key can read, the
+//!   spot trade right is absent, and the withdraw right is reported unknown with a note, never
+//!   assumed absent.
 
 use super::signing::encode_value;
 use std::time::Duration;
@@ -45,6 +58,13 @@ pub const PATH_TIME: &str = "/api/v2/public/time";
 pub const PATH_ACCOUNT_INFO: &str = "/api/v2/spot/account/info";
 pub const PATH_SPOT_ASSETS: &str = "/api/v2/spot/account/assets";
 pub const PATH_FUTURES_ACCOUNTS: &str = "/api/v2/mix/account/accounts";
+/// The UTA key description: `permType`, `permissions`, `ips`.
+pub const PATH_UTA_ACCOUNT_INFO: &str = "/api/v3/account/info";
+/// The UTA balances.
+pub const PATH_UTA_ASSETS: &str = "/api/v3/account/assets";
+
+/// The code every classic v2 endpoint answers for a key of a unified trading account.
+pub const CODE_UNIFIED_ACCOUNT: &str = "40085";
 
 /// The spot balance read: one coin keeps the reply small.
 pub const SPOT_ASSETS_PARAMS: &[(&str, &str)] = &[("coin", "USDT")];
@@ -237,6 +257,9 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     // status of the others is assumed by analogy [uncertain], and maintenance may come as 200.
     let problem = match code.as_str() {
         "40014" => return Outcome::Denied(said),
+        // A unified-trading-account key on the classic API: not an outage and not a missing
+        // right; `Bitget::classic` reads it and the probe moves to the UTA endpoints.
+        CODE_UNIFIED_ACCOUNT => return Outcome::Denied(said),
         // 40004/40008 timestamp expired, 40005 invalid timestamp (ccxt: InvalidNonce)
         "40004" | "40005" | "40008" => Problem::clock_skew(format!(
             "{said} (Bitget refuses timestamps about {} s or more away from its clock)",
@@ -402,6 +425,66 @@ impl KeyInfo {
     }
 }
 
+/// The classic API refused the key because its account is a unified trading account; Bitget's
+/// words.
+#[derive(Debug)]
+struct UnifiedAccount(String);
+
+/// What `/api/v3/account/info` says about a unified-trading-account key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UtaKeyInfo {
+    /// `read-only` or `read-and-write`; absent when not reported.
+    pub perm_type: Option<String>,
+    /// `uta_mgt`, `uta_trade`, `withdraw`, `copy_futures_position`, `copy_futures_order`, ...
+    pub permissions: Vec<String>,
+    pub ips: Vec<String>,
+}
+
+impl UtaKeyInfo {
+    /// Parses `data`; `permissions` is an array (a comma string is accepted too), `ips` one
+    /// comma-separated string as in the classic API.
+    pub fn from_data(data: &Value) -> Option<UtaKeyInfo> {
+        let obj = data.as_object()?;
+        obj.get("permissions")?;
+        Some(UtaKeyInfo {
+            perm_type: obj
+                .get("permType")
+                .and_then(Value::as_str)
+                .map(|t| t.trim().to_ascii_lowercase()),
+            permissions: list(obj.get("permissions"))?,
+            ips: list(obj.get("ips"))?,
+        })
+    }
+
+    fn has(&self, code: &str) -> bool {
+        self.permissions
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(code))
+    }
+
+    /// Fills rights, IP binding and notes into `facts`.
+    ///
+    /// - read: the endpoint answered (it needs UTA management read);
+    /// - trade: `uta_trade` on a key whose `permType` is not `read-only`. One unified account
+    ///   trades spot and futures alike, so the same right is the futures right;
+    /// - withdraw: `withdraw`.
+    pub fn apply(&self, facts: &mut Facts) {
+        let read_only = self.perm_type.as_deref() == Some("read-only");
+        let trades = self.has("uta_trade") && !read_only;
+        facts.permissions.read = Some(true);
+        facts.permissions.trade = Some(trades);
+        facts.permissions.futures = Some(trades);
+        facts.permissions.withdraw = Some(self.has("withdraw"));
+        facts.ip_restricted = Some(!self.ips.is_empty());
+        facts.expires_at = None;
+        if self.has("uta_trade") && read_only {
+            facts
+                .notes
+                .push("key lists uta_trade but is read-only (permType read-only)".to_string());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The probe.
 // ---------------------------------------------------------------------------------------------
@@ -453,6 +536,68 @@ impl Bitget {
         }
     }
 
+    /// A classic (v2) signed GET: `Err` with Bitget's words when the key belongs to a unified
+    /// trading account, which the classic API refuses with code 40085.
+    async fn classic(
+        &self,
+        target: &ProbeTarget,
+        base: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        what: &str,
+    ) -> Result<Outcome, UnifiedAccount> {
+        match self.signed(target, base, path, params, what).await {
+            Outcome::Denied(said) if said.contains(&format!("code {CODE_UNIFIED_ACCOUNT}")) => {
+                Err(UnifiedAccount(said))
+            }
+            outcome => Ok(outcome),
+        }
+    }
+
+    /// The probe of a unified-trading-account key, after the classic API refused it (`said`).
+    async fn run_unified(
+        &self,
+        target: &ProbeTarget,
+        base: &str,
+        facts: &mut Facts,
+        said: String,
+    ) -> Result<(), Problem> {
+        facts.notes.push(format!(
+            "unified trading account: {said}; rights read from {PATH_UTA_ACCOUNT_INFO}"
+        ));
+        let what = format!("GET {PATH_UTA_ACCOUNT_INFO}");
+        match self
+            .signed(target, base, PATH_UTA_ACCOUNT_INFO, &[], &what)
+            .await
+        {
+            Outcome::Ok(data) => {
+                let info = UtaKeyInfo::from_data(&data).ok_or_else(|| {
+                    Problem::unavailable(format!("{what}: reply without a permissions list"))
+                })?;
+                info.apply(facts);
+            }
+            Outcome::Denied(said) => facts.notes.push(format!(
+                "trade, withdraw and futures rights unknown: {said}"
+            )),
+            Outcome::Problem(problem) => return Err(problem),
+        }
+        let what = format!("GET {PATH_UTA_ASSETS}");
+        match self.signed(target, base, PATH_UTA_ASSETS, &[], &what).await {
+            Outcome::Ok(data) if data.is_object() => facts.permissions.read = Some(true),
+            Outcome::Ok(_) => {
+                return Err(Problem::unavailable(format!(
+                    "{what}: reply without account assets"
+                )))
+            }
+            Outcome::Denied(said) => {
+                facts.permissions.read = Some(false);
+                facts.notes.push(said);
+            }
+            Outcome::Problem(problem) => return Err(problem),
+        }
+        Ok(())
+    }
+
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         if target
             .credentials
@@ -482,49 +627,59 @@ impl Bitget {
 
         // 2. What the key is allowed to do.
         let what = format!("GET {PATH_ACCOUNT_INFO}");
+        let mut spot_readable = true;
         match self
-            .signed(target, spot, PATH_ACCOUNT_INFO, &[], &what)
+            .classic(target, spot, PATH_ACCOUNT_INFO, &[], &what)
             .await
         {
-            Outcome::Ok(data) => {
+            Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
+            Ok(Outcome::Ok(data)) => {
                 let info = KeyInfo::from_data(&data).ok_or_else(|| {
                     Problem::unavailable(format!("{what}: reply without an authorities list"))
                 })?;
                 info.apply(facts);
             }
-            // The endpoint needs spot read: a key without it cannot describe itself.
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
+            // The endpoint needs spot read: a key without it cannot describe itself. Its other
+            // rights are read below (futures) or stay unknown (withdraw), never assumed absent.
+            Ok(Outcome::Denied(said)) => {
+                spot_readable = false;
+                facts.permissions.trade = Some(false);
+                facts.notes.push(format!(
+                    "{said}; withdraw right unknown: Bitget lists a key's rights only to keys \
+                     with spot read"
+                ));
             }
-            Outcome::Problem(problem) => return Err(problem),
+            Ok(Outcome::Problem(problem)) => return Err(problem),
         }
 
         // 3. Can it read balances?
         let what = format!("GET {PATH_SPOT_ASSETS}");
         match self
-            .signed(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
+            .classic(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
             .await
         {
-            Outcome::Ok(data) if data.is_array() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
+            Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
+            Ok(Outcome::Ok(data)) if data.is_array() => facts.permissions.read = Some(true),
+            Ok(Outcome::Ok(_)) => {
                 return Err(Problem::unavailable(format!(
                     "{what}: reply without an asset list"
                 )))
             }
-            Outcome::Denied(said) => {
+            Ok(Outcome::Denied(said)) => {
+                spot_readable = false;
                 facts.permissions.read = Some(false);
                 facts.notes.push(said);
             }
-            Outcome::Problem(problem) => return Err(problem),
+            Ok(Outcome::Problem(problem)) => return Err(problem),
         }
 
-        // 4. Futures, only when the connection trades them.
-        if target.markets.futures {
+        // 4. Futures, when the connection trades them, or when spot is closed to the key (a
+        // futures-only key can still read its futures account).
+        if target.markets.futures || !spot_readable {
             let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
             match self
-                .signed(
+                .classic(
                     target,
                     futures,
                     PATH_FUTURES_ACCOUNTS,
@@ -533,7 +688,13 @@ impl Bitget {
                 )
                 .await
             {
-                Outcome::Ok(data) if data.is_array() => {
+                Err(UnifiedAccount(said)) => {
+                    return self.run_unified(target, spot, facts, said).await
+                }
+                Ok(Outcome::Ok(data)) if data.is_array() => {
+                    if !spot_readable {
+                        facts.permissions.read = Some(true);
+                    }
                     if facts.permissions.futures.is_none() {
                         // Reading the account proves futures access, not the right to trade.
                         facts.notes.push(
@@ -541,16 +702,16 @@ impl Bitget {
                         );
                     }
                 }
-                Outcome::Ok(_) => {
+                Ok(Outcome::Ok(_)) => {
                     return Err(Problem::unavailable(format!(
                         "{what}: reply without an account list"
                     )))
                 }
-                Outcome::Denied(said) => {
+                Ok(Outcome::Denied(said)) => {
                     facts.permissions.futures = Some(false);
                     facts.notes.push(said);
                 }
-                Outcome::Problem(problem) => return Err(problem),
+                Ok(Outcome::Problem(problem)) => return Err(problem),
             }
         }
         Ok(())

@@ -25,7 +25,10 @@
 //! - an expiry date: none in the API; Gate's help centre says keys without an IP binding are
 //!   valid for 90 days, so that is inferred from `created_at` ([doc], a UI policy);
 //! - `main_keys` is a main-account endpoint; for other keys (sub-accounts) the trade, withdraw and
-//!   futures rights stay unknown, with a note, and only the read calls speak.
+//!   futures rights stay unknown, with a note, and only the read calls speak;
+//! - which entry of `main_keys` is this key, when the account has several: Gate shows each key
+//!   masked (`"c5dcfbf1f3a7*****"`, issue 18), so the entry is found by its visible head; when
+//!   two heads match, the rights stay unknown with a note rather than borrowing a sibling's.
 //!
 //! Errors are `{"label": "...", "message": "..."}` (some futures errors say `detail`); which HTTP
 //! status goes with which label is only partly documented ([uncertain]: `FORBIDDEN` has been seen
@@ -47,7 +50,7 @@ use super::{
     now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
 };
 use crate::domain::spec::{self, ExchangeSpec};
-use crate::secret::ExposeSecret;
+use crate::secret::{mask_key, ExposeSecret};
 
 /// This exchange's row of the spec table: hosts, clock window, default rate.
 const SPEC: &ExchangeSpec = &spec::GATE;
@@ -364,18 +367,76 @@ pub struct KeyInfo {
     pub created_at: Option<DateTime<Utc>>,
 }
 
-impl KeyInfo {
-    /// Parses the reply. Both official SDKs declare one object; an array is accepted too
-    /// ([uncertain]): the entry whose `key` is this API key, or the only entry.
-    pub fn from_body(body: &Value, api_key: &str) -> Option<KeyInfo> {
-        let entry = match body {
-            Value::Object(_) => body,
-            Value::Array(items) => items
-                .iter()
-                .find(|i| i.get("key").and_then(Value::as_str) == Some(api_key))
-                .or_else(|| (items.len() == 1).then(|| &items[0]))?,
-            _ => return None,
+/// Which entry of `/account/main_keys` is the key being checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLookup {
+    /// Exactly one entry is this key.
+    Found(KeyInfo),
+    /// This many entries' masked keys start like this key: which one it is cannot be told.
+    Ambiguous(usize),
+    /// The list names keys, none of them this one.
+    NotListed,
+    /// The reply is not a key list Gate documents.
+    Unreadable,
+}
+
+/// How an entry names its key: Gate shows it masked (`"c5dcfbf1f3a7*****"`, the visible head
+/// and asterisks for the rest); the SDK models put the mode object under `key` instead.
+fn entry_key(entry: &Value) -> Option<&str> {
+    entry.get("key")?.as_str().map(str::trim)
+}
+
+/// Whether a key as Gate shows it may be `api_key`: the whole key, or its visible head
+/// followed by asterisks. A shown key that is all asterisks says nothing and matches nothing.
+pub fn shown_key_matches(shown: &str, api_key: &str) -> bool {
+    match shown.find('*') {
+        None => shown == api_key,
+        Some(0) => false,
+        Some(star) => {
+            let head = &shown[..star];
+            shown[star..].chars().all(|c| c == '*') && api_key.starts_with(head)
+        }
+    }
+}
+
+impl KeyLookup {
+    /// Finds this key in the reply. Both official SDKs declare one object, the docs' key list
+    /// an array of them; each entry names its key masked (see [`entry_key`]), so an entry is
+    /// this key when its visible head is this key's head. Two entries with the same head make
+    /// the answer ambiguous, never a guess: their rights may differ. An entry that names no key
+    /// is this key only when it is the reply's only entry (the single-object shape).
+    pub fn from_body(body: &Value, api_key: &str) -> KeyLookup {
+        let entries: Vec<&Value> = match body {
+            Value::Object(_) => vec![body],
+            Value::Array(items) => items.iter().collect(),
+            _ => return KeyLookup::Unreadable,
         };
+        if entries.iter().any(|e| !e.is_object()) {
+            return KeyLookup::Unreadable;
+        }
+        let named = entries.iter().filter(|e| entry_key(e).is_some()).count();
+        let candidates: Vec<&Value> = if named == 0 {
+            if entries.len() != 1 {
+                return KeyLookup::Unreadable;
+            }
+            entries
+        } else {
+            entries
+                .into_iter()
+                .filter(|e| entry_key(e).is_some_and(|shown| shown_key_matches(shown, api_key)))
+                .collect()
+        };
+        match candidates.as_slice() {
+            [] => KeyLookup::NotListed,
+            [entry] => KeyInfo::from_entry(entry).map_or(KeyLookup::Unreadable, KeyLookup::Found),
+            several => KeyLookup::Ambiguous(several.len()),
+        }
+    }
+}
+
+impl KeyInfo {
+    /// One entry of the key list.
+    fn from_entry(entry: &Value) -> Option<KeyInfo> {
         let perms = entry
             .get("perms")?
             .as_array()?
@@ -574,21 +635,29 @@ impl Gate {
         // 3. The key's permissions (main-account keys only).
         let what = format!("GET {PATH_MAIN_KEYS}");
         let key = target.credentials.api_key.expose_secret();
-        let unknown = |why: &str| {
-            format!(
-                "trade, withdraw and futures rights unknown: {what} {why} (Gate lists key \
-                 permissions for main-account keys only)"
-            )
-        };
+        let unknown =
+            |why: &str| format!("trade, withdraw and futures rights unknown: {what} {why}");
+        let main_only = "(Gate lists key permissions for main-account keys only)";
         match self.signed(target, base, PATH_MAIN_KEYS, &what).await {
-            Outcome::Ok(body) => match KeyInfo::from_body(&body, key) {
-                Some(info) => info.apply(facts, Utc::now()),
-                None => facts.notes.push(unknown("answered an unknown shape")),
+            Outcome::Ok(body) => match KeyLookup::from_body(&body, key) {
+                KeyLookup::Found(info) => info.apply(facts, Utc::now()),
+                KeyLookup::Ambiguous(count) => facts.notes.push(unknown(&format!(
+                    "lists {count} keys whose visible head (Gate masks the rest) matches {}, so \
+                     which rights are this key's cannot be told",
+                    mask_key(key)
+                ))),
+                KeyLookup::NotListed => facts.notes.push(unknown(&format!(
+                    "does not list {} among the account's keys {main_only}",
+                    mask_key(key)
+                ))),
+                KeyLookup::Unreadable => facts.notes.push(unknown("answered an unknown shape")),
             },
-            Outcome::Denied(said) => facts.notes.push(unknown(&format!("was refused ({said})"))),
+            Outcome::Denied(said) => facts
+                .notes
+                .push(unknown(&format!("was refused ({said}) {main_only}"))),
             Outcome::Missing(said) => facts
                 .notes
-                .push(unknown(&format!("is not available ({said})"))),
+                .push(unknown(&format!("is not available ({said}) {main_only}"))),
             Outcome::Problem(problem) => return Err(problem),
         }
 

@@ -195,7 +195,7 @@ pub fn sign(
 /// for keys that may withdraw, so a client that cannot see it reports the right unknown.
 pub fn perms(grants: Grants) -> Vec<Value> {
     let mut perms = Vec::new();
-    if grants.read || grants.trade {
+    if grants.spot_read || grants.trade {
         perms.push(json!({"name": "spot", "read_only": !grants.trade}));
     }
     if grants.futures {
@@ -209,6 +209,29 @@ pub fn perms(grants: Grants) -> Vec<Value> {
         perms.push(json!({"name": "withdrawal", "read_only": false}));
     }
     perms
+}
+
+/// How many leading characters of a key Gate leaves visible in a key list.
+pub const MASK_VISIBLE: usize = 12;
+
+/// A key as Gate's key list shows it: its first [`MASK_VISIBLE`] characters, then `*****`.
+pub fn masked(api_key: &str) -> String {
+    let head: String = api_key.chars().take(MASK_VISIBLE).collect();
+    format!("{head}*****")
+}
+
+/// Another key of the same account: `api_key` with its character at `position` (within the
+/// visible head) changed, so its masked form differs from `api_key`'s.
+fn sibling_key(api_key: &str, position: usize) -> String {
+    api_key
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i == position, c) {
+            (false, c) => c,
+            (true, '0') => '1',
+            (true, _) => '0',
+        })
+        .collect()
 }
 
 /// One signed endpoint, answered for a verified key playing its scenario.
@@ -251,22 +274,50 @@ fn answer(key: &SimKey, path: &str, client_ip: &str, now_ms: i64) -> Result<Valu
                 now_ms / 1000 - (90 - UNBOUND_REMAINING_DAYS) * 86_400
             };
             // One object, as both official SDKs declare; timestamps as strings (python SDK).
-            Ok(json!({
-                "state": 1,
-                "mode": 1,
-                "name": [format!("sim {}", key.scenario.name())],
-                "currency_pairs": [],
-                "user_id": USER_ID,
-                "ip_whitelist": whitelist,
-                "perms": perms(grants),
-                "key": {"mode": 1},
-                "created_at": created.to_string(),
-                "updated_at": created.to_string(),
-                "last_access": (now_ms / 1000).to_string()
-            }))
+            let entry = |name: String, shown_key: Value, perms: Vec<Value>| {
+                json!({
+                    "state": 1,
+                    "mode": 1,
+                    "name": [name],
+                    "currency_pairs": [],
+                    "user_id": USER_ID,
+                    "ip_whitelist": whitelist,
+                    "perms": perms,
+                    "key": shown_key,
+                    "created_at": created.to_string(),
+                    "updated_at": created.to_string(),
+                    "last_access": (now_ms / 1000).to_string()
+                })
+            };
+            let own_name = format!("sim {}", key.scenario.name());
+            if key.scenario != Scenario::MaskedSiblingKeys {
+                return Ok(entry(own_name, json!({"mode": 1}), perms(grants)));
+            }
+            // An account with three keys, each shown masked as Gate shows keys (issue 18:
+            // `"c5dcfbf1f3a7*****"`): the siblings' heads differ from this key's, and their
+            // rights differ from its (one can withdraw, one only reads), so a client that takes
+            // the wrong entry reports the wrong rights.
+            let withdrawing = Grants {
+                withdraw: true,
+                ..grants
+            };
+            let reading = Scenario::ReadOnly.grants();
+            Ok(json!([
+                entry(
+                    "sim sibling withdraw".into(),
+                    json!(masked(&sibling_key(&key.api_key, 0))),
+                    perms(withdrawing)
+                ),
+                entry(own_name, json!(masked(&key.api_key)), perms(grants)),
+                entry(
+                    "sim sibling read-only".into(),
+                    json!(masked(&sibling_key(&key.api_key, 1))),
+                    perms(reading)
+                ),
+            ]))
         }
         "/api/v4/spot/accounts" => {
-            if !grants.read {
+            if !grants.spot_read {
                 return Err(GateError::forbidden());
             }
             Ok(json!([

@@ -155,7 +155,7 @@ impl SimState {
     /// `clock_skew`, the scenario's offset (so only that key's requests fall out of the window).
     pub fn server_time_ms(&self, exchange: ExchangeKind, key: Option<&SimKey>) -> i64 {
         let skew = match key.map(|k| k.scenario) {
-            Some(Scenario::ClockSkew) => scenario::CLOCK_SKEW_MS,
+            Some(Scenario::ClockSkew) => scenario::clock_skew_ms(exchange),
             _ => 0,
         };
         crate::exchange::now_ms() + self.settings(exchange).clock_offset_ms + skew

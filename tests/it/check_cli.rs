@@ -260,6 +260,10 @@ fn common_table(exchange: ExchangeKind, scenario: Scenario) -> (Expect, Option<E
         ),
         RateLimited | RateLimitedNoRetryAfter => (expect("rate_limited", &[]), None),
         ClockSkew => (expect("clock_skew", &[]).remedy("clock"), None),
+        // (tested in the rows of the exchanges that play them, tests/it/exchanges/)
+        MaskedSiblingKeys | UnifiedAccount | FuturesOnly | OtherRegion | RestrictedLocation => {
+            panic!("{scenario:?} is not in Scenario::ALL")
+        }
     };
     // Gate: no endpoint documents the withdraw right; the probe reads a `withdrawal` entry in
     // the key's permission list when there is one (the withdraw_enabled key) and otherwise

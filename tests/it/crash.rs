@@ -150,6 +150,7 @@ fn key_problem(status: &str) -> bool {
     matches!(
         status,
         "invalid_key"
+            | "wrong_region"
             | "ip_not_allowed"
             | "withdraw_enabled"
             | "no_read_permission"

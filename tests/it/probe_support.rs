@@ -42,7 +42,8 @@ pub struct KeyType {
 }
 
 impl Cast {
-    /// One simulator key per scenario, and one more per scenario of the second key type.
+    /// One simulator key per scenario (the exchange-specific ones included), and one more per
+    /// scenario of the second key type.
     pub fn keys(&self) -> Vec<SimKey> {
         let key = |api_key: String, api_secret: String, scenario: Scenario| SimKey {
             exchange: self.kind,
@@ -53,10 +54,12 @@ impl Cast {
         };
         let first = Scenario::ALL
             .iter()
+            .chain(Scenario::EXCHANGE_SPECIFIC.iter())
             .map(|&s| key((self.key)(s), (self.secret)(s), s));
         let second = self.second_key_type.iter().flat_map(|second| {
             Scenario::ALL
                 .iter()
+                .chain(Scenario::EXCHANGE_SPECIFIC.iter())
                 .map(|&s| key((second.key)(s), (second.secret)(s), s))
         });
         first.chain(second).collect()
@@ -90,12 +93,14 @@ impl Cast {
     }
 }
 
-/// The scenario's place in [`Scenario::ALL`]: a number that tells its key from the others.
+/// The scenario's place in [`Scenario::ALL`] followed by [`Scenario::EXCHANGE_SPECIFIC`]: a
+/// number that tells its key from the others.
 pub fn index_of(scenario: Scenario) -> usize {
     Scenario::ALL
         .iter()
+        .chain(Scenario::EXCHANGE_SPECIFIC.iter())
         .position(|s| *s == scenario)
-        .expect("a scenario of Scenario::ALL")
+        .expect("a scenario of Scenario::ALL or Scenario::EXCHANGE_SPECIFIC")
 }
 
 /// A simulator on a loopback port serving `keys`, with exchange-wide `settings` if given.

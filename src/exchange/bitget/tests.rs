@@ -408,3 +408,59 @@ fn sub_account_keys_are_noted() {
     let facts = facts_of(json!({"authorities": ["stor"], "userId": "1", "parentId": 1}));
     assert!(!facts.notes.iter().any(|n| n == "sub-account key"));
 }
+
+#[test]
+fn a_unified_account_refusal_is_neither_an_outage_nor_a_missing_right() {
+    // Bitget's answer to a classic v2 call from a unified-trading-account key (issue 18).
+    let r = reply(
+        400,
+        &[],
+        r#"{"code":"40085","msg":"Unified Account mode, Classic Account API not supported","requestTime":1700000000000,"data":null}"#,
+    );
+    match read_reply(&r, "GET /api/v2/spot/account/info") {
+        Outcome::Denied(said) => assert_eq!(
+            said,
+            "GET /api/v2/spot/account/info: code 40085 Unified Account mode, Classic Account API \
+             not supported"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn uta_facts(data: Value) -> Facts {
+    let mut facts = Facts::default();
+    UtaKeyInfo::from_data(&data).unwrap().apply(&mut facts);
+    facts
+}
+
+#[test]
+fn uta_key_info_reads_trade_withdraw_and_ips() {
+    // The shape of /api/v3/account/info (Bitget UTA docs; go-bitget's `uta.AccountInfo`).
+    let trading = uta_facts(json!({
+        "userId": "1234567890", "inviterId": "", "parentId": "1234567890",
+        "channelCode": "", "channel": "", "ips": "203.0.113.7",
+        "permType": "read-and-write", "permissions": ["uta_mgt", "uta_trade"],
+        "regisTime": "1700000000000"
+    }));
+    assert_eq!(
+        rights(&trading),
+        [Some(true), Some(true), Some(false), Some(true)]
+    );
+    assert_eq!(trading.ip_restricted, Some(true));
+    let withdraw = uta_facts(json!({
+        "ips": "", "permType": "read-and-write",
+        "permissions": ["uta_mgt", "uta_trade", "withdraw"]
+    }));
+    assert_eq!(rights(&withdraw), [Some(true); 4]);
+    assert_eq!(withdraw.ip_restricted, Some(false));
+    // A read-only key holds no trade right, whatever its list says.
+    let read_only = uta_facts(json!({
+        "permType": "read-only", "permissions": ["uta_mgt", "uta_trade"]
+    }));
+    assert_eq!(
+        rights(&read_only),
+        [Some(true), Some(false), Some(false), Some(false)]
+    );
+    assert!(read_only.notes.iter().any(|n| n.contains("read-only")));
+    assert!(UtaKeyInfo::from_data(&json!({"userId": "1"})).is_none());
+}

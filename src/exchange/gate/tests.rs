@@ -321,7 +321,7 @@ fn sdk_example() -> Value {
 
 #[test]
 fn key_info_from_the_sdk_example() {
-    let info = KeyInfo::from_body(&sdk_example(), "k").unwrap();
+    let info = found(&sdk_example(), "k");
     let mut facts = Facts::default();
     info.apply(&mut facts, Utc::now());
     let p = facts.permissions;
@@ -359,9 +359,7 @@ fn a_withdrawal_entry_is_read_under_either_name() {
             .unwrap()
             .push(json!({"name": name, "read_only": read_only}));
         let mut facts = Facts::default();
-        KeyInfo::from_body(&body, "k")
-            .unwrap()
-            .apply(&mut facts, Utc::now());
+        found(&body, "k").apply(&mut facts, Utc::now());
         assert_eq!(facts.permissions.withdraw, want, "{name}");
     }
 }
@@ -373,9 +371,7 @@ fn unbound_keys_expire_ninety_days_after_creation() {
     body["created_at"] = json!(1_700_000_000);
     let mut facts = Facts::default();
     let now = Utc.timestamp_opt(1_700_000_000 + 86_400, 0).unwrap();
-    KeyInfo::from_body(&body, "k")
-        .unwrap()
-        .apply(&mut facts, now);
+    found(&body, "k").apply(&mut facts, now);
     assert_eq!(facts.ip_restricted, Some(false));
     assert_eq!(
         facts.expires_at,
@@ -383,18 +379,22 @@ fn unbound_keys_expire_ninety_days_after_creation() {
     );
     body["created_at"] = Value::Null;
     let mut facts = Facts::default();
-    KeyInfo::from_body(&body, "k")
-        .unwrap()
-        .apply(&mut facts, now);
+    found(&body, "k").apply(&mut facts, now);
     assert_eq!(facts.expires_at, None);
     assert!(facts.notes.iter().any(|n| n.starts_with("expiry unknown")));
     // a creation date at the end of chrono's range: clamped, never an overflow (issue 19)
     body["created_at"] = json!(8_210_266_876_799_i64);
     let mut facts = Facts::default();
-    KeyInfo::from_body(&body, "k")
-        .unwrap()
-        .apply(&mut facts, now);
+    found(&body, "k").apply(&mut facts, now);
     assert_eq!(facts.expires_at, Some(expiry::latest()));
+}
+
+/// The entry `KeyLookup` finds for `key`; panics when it finds none.
+fn found(body: &Value, key: &str) -> KeyInfo {
+    match KeyLookup::from_body(body, key) {
+        KeyLookup::Found(info) => info,
+        other => panic!("no entry found: {other:?}"),
+    }
 }
 
 #[test]
@@ -404,13 +404,82 @@ fn key_info_tolerates_an_array_and_unified_mode() {
     mine["perms"] = json!([{"name": "unified", "read_only": false}]);
     mine["mode"] = json!(2);
     let other = json!({"key": "other", "perms": []});
-    let info = KeyInfo::from_body(&json!([other.clone(), mine]), "mykey").unwrap();
+    let info = found(&json!([other.clone(), mine]), "mykey");
     let mut facts = Facts::default();
     info.apply(&mut facts, Utc::now());
     assert_eq!(facts.permissions.trade, Some(true));
     assert_eq!(facts.permissions.futures, Some(false));
-    // Several entries, none of them ours: unknown.
-    assert!(KeyInfo::from_body(&json!([other.clone(), other]), "mykey").is_none());
-    assert!(KeyInfo::from_body(&json!({"user_id": 1}), "k").is_none());
-    assert!(KeyInfo::from_body(&json!("x"), "k").is_none());
+    // Several entries, none of them ours.
+    assert_eq!(
+        KeyLookup::from_body(&json!([other.clone(), other]), "mykey"),
+        KeyLookup::NotListed
+    );
+    assert_eq!(
+        KeyLookup::from_body(&json!({"user_id": 1}), "k"),
+        KeyLookup::Unreadable
+    );
+    assert_eq!(
+        KeyLookup::from_body(&json!("x"), "k"),
+        KeyLookup::Unreadable
+    );
+    // Two entries naming no key: which one is ours cannot be read.
+    let anonymous = json!({"perms": []});
+    assert_eq!(
+        KeyLookup::from_body(&json!([anonymous.clone(), anonymous]), "k"),
+        KeyLookup::Unreadable
+    );
+}
+
+#[test]
+fn masked_keys_are_matched_by_their_visible_head() {
+    // Gate shows keys masked (issue 18): the visible head, then asterisks.
+    assert!(shown_key_matches(
+        "c5dcfbf1f3a7*****",
+        "c5dcfbf1f3a7d0e9b1c2"
+    ));
+    assert!(!shown_key_matches(
+        "c5dcfbf1f3a7*****",
+        "c5dcfbf1f3a8d0e9b1c2"
+    ));
+    assert!(shown_key_matches(
+        "c5dcfbf1f3a7d0e9b1c2",
+        "c5dcfbf1f3a7d0e9b1c2"
+    ));
+    assert!(!shown_key_matches("c5dcfbf1f3a7d0e9b1c2", "c5dcfbf1f3a7"));
+    // All asterisks, or asterisks inside the head: nothing to match on.
+    assert!(!shown_key_matches("*****", "c5dc"));
+    assert!(!shown_key_matches("c5*d*", "c5xdy"));
+
+    let entry = |shown: &str, spot_writes: bool| {
+        json!({"key": shown, "mode": 1, "ip_whitelist": ["203.0.113.7"],
+               "perms": [{"name": "spot", "read_only": !spot_writes}]})
+    };
+    let three = json!([
+        entry("aaaa1111bbbb*****", false),
+        entry("c5dcfbf1f3a7*****", true),
+        entry("ffff0000eeee*****", false),
+    ]);
+    let info = found(&three, "c5dcfbf1f3a7d0e9b1c2d3e4f5a6b7c8");
+    let mut facts = Facts::default();
+    info.apply(&mut facts, Utc::now());
+    assert_eq!(facts.permissions.trade, Some(true));
+    // The single-object shape names its key too, and it must be this one.
+    let single = entry("c5dcfbf1f3a7*****", true);
+    assert!(matches!(
+        KeyLookup::from_body(&single, "c5dcfbf1f3a7d0e9"),
+        KeyLookup::Found(_)
+    ));
+    assert_eq!(
+        KeyLookup::from_body(&single, "aaaa1111bbbb2222"),
+        KeyLookup::NotListed
+    );
+    // Two heads alike: ambiguous, never the first one's rights.
+    let twins = json!([
+        entry("c5dcfbf1f3a7*****", true),
+        entry("c5dcfbf1f3a7*****", false),
+    ]);
+    assert_eq!(
+        KeyLookup::from_body(&twins, "c5dcfbf1f3a7d0e9"),
+        KeyLookup::Ambiguous(2)
+    );
 }

@@ -346,14 +346,18 @@ fn http_level_trouble_comes_first() {
 fn clock_window_and_offset() {
     assert!(skew_problem(WINDOW_MS).is_none());
     assert!(skew_problem(-WINDOW_MS).is_none());
-    let p = skew_problem(120_000).unwrap();
+    assert_eq!(WINDOW_MS, 300_000, "HTX documents 5 minutes (htx.md §2)");
+    // Two minutes off is inside HTX's window: not a skew (issue 18 item 6).
+    assert!(skew_problem(120_000).is_none());
+    assert!(skew_problem(-120_000).is_none());
+    let p = skew_problem(360_000).unwrap();
     assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
+    assert_eq!(
+        p.message,
+        "GET /v1/common/timestamp: HTX's server clock is 360000 ms ahead of ours; HTX refuses \
+         timestamps more than 5 minutes away from its clock"
     );
-    assert!(skew_problem(-60_000).unwrap().message.contains("behind"));
+    assert!(skew_problem(-300_001).unwrap().message.contains("behind"));
 }
 
 #[test]

@@ -322,6 +322,11 @@ fn owner_happened(alert: &Alert) -> String {
             Status::RateLimited => format!(
                 "{exchange} is temporarily limiting requests. Nothing is wrong with your key."
             ),
+            Status::WrongRegion => format!(
+                "{exchange} serves your API key (or the platform's trading server) from another \
+                 of its regional sites, so the platform's connection does not reach it. Nothing \
+                 is wrong with the key's rights; the platform's operator changes a setting."
+            ),
             Status::ClockSkew => "A time-synchronisation problem on the platform's side interrupts \
                  the connection. Nothing is wrong with your key."
                 .to_string(),

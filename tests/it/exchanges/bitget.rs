@@ -1,6 +1,7 @@
 //! Bitget: its rows of the table, and raw requests its simulator must answer as Bitget does.
 
 use keywarden::domain::ExchangeKind;
+use keywarden::domain::Warning::FuturesNotNeeded;
 use keywarden::exchange::bitget::{auth_headers, signed_query};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{Scenario, Scenario::*};
@@ -44,6 +45,15 @@ pub fn rows() -> Vec<Row> {
         row(WrongPassphrase, Spot).invalid_key().says("40012").hides("battery"),
         // A missing passphrase is refused before anything is sent to Bitget.
         row(NoPassphrase, Spot).invalid_key().says("passphrase"),
+        // A unified trading account (issue 18): the classic API's 40085 is not an outage; the
+        // UTA API tells the rights, one trade right for spot and futures alike.
+        row(UnifiedAccount, Spot).connected().rights([T, T, F, T]).ip(T).note("code 40085")
+            .note("unified trading account").warns(&[FuturesNotNeeded]),
+        row(UnifiedAccount, Futures).connected().rights([T, T, F, T]).ip(T).note("/api/v3/account/info"),
+        // A futures-only key cannot describe itself (the key info needs spot read): it reads its
+        // futures account, lacks spot trade, and its withdraw right is unknown, not absent.
+        row(FuturesOnly, Both).no_trade().rights([T, F, U, U]).note("withdraw right unknown")
+            .note("futures account readable"),
     ];
     let told = every_right_told(ReportNoExpiry)
         .amend(FuturesMissing, Futures, |r| r.note("code 40014"));

@@ -58,6 +58,11 @@ pub fn rows() -> Vec<Row> {
         row(WrongSecret, Spot).invalid_key().says_exactly("GET /api/v4/account/detail: label INVALID_SIGNATURE Signature mismatch"),
         row(ApiKey("ffffffffffffffffffffffffffffffff"), Spot).invalid_key()
             .says_exactly("GET /api/v4/account/detail: label INVALID_KEY Invalid key provided"),
+        // Three keys on the account, each shown masked in /account/main_keys (issue 18): the
+        // rights are this key's (a sibling's withdraw right would make it withdraw_enabled).
+        row(MaskedSiblingKeys, Spot).connected().rights([T, T, U, T]).ip(T).note("withdraw right not visible")
+            .warns(&[FuturesNotNeeded]),
+        row(MaskedSiblingKeys, Futures).connected().rights([T, T, U, T]).ip(T),
         // Gate keys have no passphrase: one configured anyway is not sent, and changes nothing.
         // A key without the withdraw right: no withdrawal group in main_keys, so unverified.
         row(RightsUnrevealed, Spot).connected().rights([T, T, U, T]).ip(T).note("withdraw right not visible")

@@ -58,7 +58,7 @@ pub fn rows() -> Vec<Row> {
         row(Maintenance, Both).unavailable().says("system-maintenance"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("base-request-exceed-frequency-limit"),
         row(ClockSkew, Both).clock_skew().says("Invalid submission time"),
-        row(Valid, Spot).clock(120_000).clock_skew().says("ahead of ours"),
+        row(Valid, Spot).clock(360_000).clock_skew().says("ahead of ours"),
         row(Valid, Futures).in_maintenance().unavailable().says("marketStatus 2"),
         row(WrongSecret, Spot).invalid_key().says_exactly(
             "GET /v1/account/accounts: code api-signature-not-valid Signature not valid: \
@@ -147,7 +147,8 @@ async fn raw_wrong_signature_is_verification_failure_with_http_200() {
 #[tokio::test]
 async fn raw_stale_timestamp_is_invalid_submission_time() {
     let sim = CAST.sim(None).await;
-    for ts in [now_ms() - 120_000, now_ms() + 120_000] {
+    // HTX's documented window is 5 minutes (htx.md §2): six minutes either side is refused.
+    for ts in [now_ms() - 360_000, now_ms() + 360_000] {
         let query = signed(
             &key(Scenario::Valid),
             SECRET,
@@ -160,6 +161,22 @@ async fn raw_stale_timestamp_is_invalid_submission_time() {
         let (code, msg) = err(&body);
         assert_eq!(code, "api-signature-not-valid");
         assert!(msg.contains("Invalid submission time"), "{msg}");
+    }
+    // Two minutes off is inside the window: accepted (issue 18).
+    for ts in [now_ms() - 120_000, now_ms() + 120_000] {
+        let query = signed(
+            &key(Scenario::Valid),
+            SECRET,
+            "/v1/account/accounts",
+            &[],
+            ts,
+        );
+        let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
+        assert_eq!(
+            (status, &body["status"]),
+            (200, &Value::from("ok")),
+            "{body}"
+        );
     }
 }
 
