@@ -32,6 +32,9 @@ pub struct TestRequest {
     pub markets: Option<Vec<String>>,
     /// Whether a key open to every IP is a problem (default true).
     pub require_ip_whitelist: Option<bool>,
+    /// Whether a key whose withdraw right the exchange will not reveal fails the test with
+    /// `withdraw_unverified` (default false: it passes with that warning).
+    pub require_withdraw_verified: Option<bool>,
     /// The exchange's base URL, for testing against a simulator.
     pub base_url: Option<String>,
     pub futures_base_url: Option<String>,
@@ -62,6 +65,7 @@ pub(super) async fn test_key(
         passphrase: request.passphrase,
         markets: request.markets,
         require_ip_whitelist: request.require_ip_whitelist,
+        require_withdraw_verified: request.require_withdraw_verified,
         owner_email: None,
         schedule: None,
         base_url: request.base_url,

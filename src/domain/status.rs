@@ -59,7 +59,7 @@ pub enum Severity {
 }
 
 impl Status {
-    pub const ALL: [Status; 11] = [
+    pub const ALL: [Status; 12] = [
         Status::ExchangeUnavailable,
         Status::RateLimited,
         Status::ClockSkew,

@@ -55,7 +55,10 @@ fn gate_main_keys_sample() {
     assert_eq!(entries.len(), 2);
     for entry in entries {
         let key = entry["key"].as_str().unwrap();
-        let info = gate::KeyInfo::from_body(entry, key).expect("the documented shape");
+        // Each entry alone is the single-object shape the SDKs declare.
+        let gate::KeyLookup::Found(info) = gate::KeyLookup::from_body(entry, key) else {
+            panic!("the documented shape")
+        };
         let mut facts = Facts::default();
         info.apply(
             &mut facts,
@@ -174,9 +177,24 @@ fn a_sample_without_its_rights_fields_is_unknown_not_false() {
             );
         }
     }
+    // The whole list (the docs' array shape): each key found by its visible head.
+    let list = sample("gate/main_keys.json");
+    for (full_key, name) in [("c5dcfbf1f3a7aaaa", "test1"), ("52fd0035f665bbbb", "test2")] {
+        assert!(
+            matches!(gate::KeyLookup::from_body(&list, full_key), gate::KeyLookup::Found(_)),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        gate::KeyLookup::from_body(&list, "ffff0035f665bbbb"),
+        gate::KeyLookup::NotListed
+    );
     let mut gate = sample("gate/main_keys.json")[0].clone();
     gate.as_object_mut().unwrap().remove("ip_whitelist");
-    let info = gate::KeyInfo::from_body(&gate, "c5dcfbf1f3a7*****").unwrap();
+    let gate::KeyLookup::Found(info) = gate::KeyLookup::from_body(&gate, "c5dcfbf1f3a7abcd")
+    else {
+        panic!("the single-object shape")
+    };
     let mut facts = Facts::default();
     info.apply(&mut facts, Utc::now());
     assert_eq!(facts.ip_restricted, U);

@@ -48,9 +48,9 @@ pub fn rows() -> Vec<Row> {
         // A missing passphrase is refused before anything is sent to OKX.
         row(NoPassphrase, Spot).invalid_key(),
         // Futures-only connections: the futures right is what the verdict names.
-        row(Valid, FuturesOnly).connected().rights([T, T, F, T]).ip(T),
-        row(TradeMissing, FuturesOnly).no_futures().rights([T, F, F, F]).note("no trade right in perm"),
-        row(ReadOnly, FuturesOnly).no_futures().rights([T, F, F, F]).note("spot mode"),
+        row(Valid, OnlyFutures).connected().rights([T, T, F, T]).ip(T),
+        row(TradeMissing, OnlyFutures).no_futures().rights([T, F, F, F]).note("no trade right in perm"),
+        row(ReadOnly, OnlyFutures).no_futures().rights([T, F, F, F]).note("spot mode"),
     ];
     // OKX deletes idle unbound trade keys after 14 days; checks are use, so no date.
     let told = every_right_told(ReportNoExpiry)

@@ -48,7 +48,7 @@ pub enum Market {
     Futures,
     /// A futures-only connection: no spot trade right needed, so a missing futures right is
     /// what the verdict names.
-    FuturesOnly,
+    OnlyFutures,
     /// Two rows with the same expectations: one spot-only, one spot and futures.
     Both,
 }
@@ -312,7 +312,7 @@ impl fmt::Display for Row {
         let market = match self.market {
             Market::Spot => "spot",
             Market::Futures => "spot+futures",
-            Market::FuturesOnly => "futures",
+            Market::OnlyFutures => "futures",
             Market::Both => "spot and spot+futures",
         };
         write!(f, "{} / {case} / {market}", self.exchange().name())?;
@@ -472,8 +472,8 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
     let mut never = never_shown(&credentials);
     never.extend(row.hidden.iter().map(|t| t.to_string()));
     let markets = Markets {
-        spot: row.market != Market::FuturesOnly,
-        futures: matches!(row.market, Market::Futures | Market::FuturesOnly),
+        spot: row.market != Market::OnlyFutures,
+        futures: matches!(row.market, Market::Futures | Market::OnlyFutures),
     };
     let target = target(credentials, sim.base_url(row.exchange()), markets);
     let started = Instant::now();
