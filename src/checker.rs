@@ -197,6 +197,7 @@ impl Checker {
             markets: connection.markets,
             base_url: connection.base_url.clone(),
             futures_base_url: connection.futures_base_url.clone(),
+            region: connection.region,
         };
         let started = tokio::time::Instant::now();
         let deadline = || started + self.check_timeout + pacing.waited();

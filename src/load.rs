@@ -55,16 +55,20 @@ fn host_of(base: &str) -> String {
 
 /// The requests one check of `connection` makes, per host.
 fn requests_by_host(connection: &Connection) -> Vec<(String, u32)> {
-    let spec = connection.exchange.spec();
     let (spot, futures) = requests_per_check(connection.exchange);
-    let spot_host = host_of(connection.base_url.as_deref().unwrap_or(spec.spot_host));
+    let spot_host = host_of(
+        connection
+            .base_url
+            .as_deref()
+            .unwrap_or(connection.region.spot_host),
+    );
     let mut hosts = vec![(spot_host, spot)];
     if connection.markets.futures {
         let futures_base = connection
             .futures_base_url
             .as_deref()
             .or(connection.base_url.as_deref())
-            .unwrap_or(spec.futures_host);
+            .unwrap_or(connection.region.futures_host);
         hosts.push((host_of(futures_base), futures));
     }
     hosts

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ExchangeKind, Permissions, Severity, Status, Verdict, Warning};
 
 /// What an alert says happened to its incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A new incident: something is wrong.

@@ -31,6 +31,7 @@ use super::{connections, test};
         connections::HistoryAnswer,
         crate::domain::Verdict,
         crate::config::RawConnection,
+        crate::notifier::webhook::EventBody,
     )),
     modifiers(&BearerToken)
 )]

@@ -35,6 +35,9 @@ pub struct TestRequest {
     /// Whether a key whose withdraw right the exchange will not reveal fails the test with
     /// `withdraw_unverified` (default false: it passes with that warning).
     pub require_withdraw_verified: Option<bool>,
+    /// The exchange site the key was made on (`global` by default; `eea` or `us` on OKX, `eu`,
+    /// `nl`, `tr`, ... on Bybit): picks its hosts.
+    pub region: Option<String>,
     /// The exchange's base URL, for testing against a simulator.
     pub base_url: Option<String>,
     pub futures_base_url: Option<String>,
@@ -70,6 +73,7 @@ pub(super) async fn test_key(
         schedule: None,
         base_url: request.base_url,
         futures_base_url: request.futures_base_url,
+        region: request.region,
         alerts: None,
         insecure: request.insecure,
     };

@@ -240,6 +240,8 @@ pub struct Connection {
     pub schedule: Option<Schedule>,
     pub base_url: Option<String>,
     pub futures_base_url: Option<String>,
+    /// The exchange site the key belongs to (`region`, default `global`): picks its hosts.
+    pub region: &'static crate::domain::Region,
     pub alerts: AlertOverrides,
 }
 
@@ -294,6 +296,7 @@ impl fmt::Debug for Connection {
                 "futures_base_url",
                 &self.futures_base_url.as_deref().map(MaskedUrl),
             )
+            .field("region", &self.region.name)
             .field("alerts", &self.alerts)
             .finish()
     }

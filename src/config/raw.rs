@@ -125,6 +125,8 @@ pub struct RawConnection {
     pub schedule: Option<String>,
     pub base_url: Option<String>,
     pub futures_base_url: Option<String>,
+    /// The exchange site the key was made on (`global` when absent).
+    pub region: Option<String>,
     pub alerts: Option<RawConnectionAlerts>,
     /// Allows a plain `http://` `base_url` or `futures_base_url` on a host other than this one
     /// (every request carries the API key and its signature).

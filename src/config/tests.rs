@@ -633,3 +633,37 @@ fn require_withdraw_verified_is_per_connection_and_off_by_default() {
     let config = load(&text).expect("valid");
     assert!(config.connections[0].require_withdraw_verified);
 }
+
+#[test]
+fn region_picks_a_site_the_exchange_documents_and_names_the_others() {
+    let okx = "[connections.olga]\nexchange = \"okx\"\napi_key = \"k\"\napi_secret = \"s\"\npassphrase = \"p\"\n";
+    let config = load(okx).expect("no region: the main site");
+    assert_eq!(config.connections[0].region.name, "global");
+    let config = load(&format!("{okx}region = \"eea\"\n")).expect("OKX EEA");
+    assert_eq!(
+        config.connections[0].region.spot_host,
+        "https://eea.okx.com"
+    );
+    let message = load(&format!("{okx}region = \"eu\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(
+            "connections.olga.region: okx has no region \"eu\": use one of global, eea, us"
+        ),
+        "{message}"
+    );
+    // Bybit's EU site is "eu"; Binance has only its main site.
+    let bybit = "[connections.b]\nexchange = \"bybit\"\napi_key = \"k\"\napi_secret = \"s\"\nregion = \"eu\"\n";
+    assert_eq!(
+        load(bybit).unwrap().connections[0].region.spot_host,
+        "https://api.bybit.eu"
+    );
+    let binance = format!("{CONNECTION}").replace("mexc", "binance") + "region = \"us\"\n";
+    let message = load(&binance).unwrap_err().to_string();
+    assert!(
+        message
+            .contains("connections.alice.region: binance has no region \"us\": use one of global"),
+        "{message}"
+    );
+}

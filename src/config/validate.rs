@@ -920,6 +920,7 @@ fn connection(
         (None, _) => None,
     };
     let markets = markets(raw.markets.as_deref(), key.at("markets"), problems);
+    let region = exchange.and_then(|kind| region(kind, raw.region.as_deref(), key, problems));
     if let Some(email) = &raw.owner_email {
         if let Err(message) = mailbox(email) {
             problems.add(key.at("owner_email"), message);
@@ -968,8 +969,35 @@ fn connection(
         schedule,
         base_url: raw.base_url,
         futures_base_url: raw.futures_base_url,
+        region: region?,
         alerts,
     })
+}
+
+/// The exchange site `named` at `connection.region` (the global one when absent): one the
+/// exchange's row of the spec table documents, or a problem listing them.
+fn region(
+    kind: ExchangeKind,
+    named: Option<&str>,
+    connection: Key<'_>,
+    problems: &mut Problems,
+) -> Option<&'static crate::domain::Region> {
+    let spec = kind.spec();
+    let Some(named) = named else {
+        return Some(spec.global());
+    };
+    let found = spec.region(named);
+    if found.is_none() {
+        problems.add(
+            connection.at("region"),
+            format!(
+                "{kind} has no region {:?}: use one of {}",
+                crate::printable::printable_capped(named, 40),
+                spec.region_names()
+            ),
+        );
+    }
+    found
 }
 
 /// The markets listed at `key`; spot when none is given.

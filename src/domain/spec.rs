@@ -33,6 +33,50 @@ pub struct ExchangeSpec {
     pub passphrase: bool,
     /// The path prefix the simulator serves this exchange under (`http://sim/<prefix>/…`).
     pub sim_prefix: &'static str,
+    /// The exchange's sites, each with its own hosts and its own keys (a key made on OKX EEA
+    /// exists only there): `global` first, with the hosts above, then the regional sites the
+    /// exchange documents. A connection's `region` picks one.
+    pub regions: &'static [Region],
+}
+
+/// One site of an exchange: a regional entity with its own REST hosts and its own key store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// The word the config's `region` key takes.
+    pub name: &'static str,
+    /// The site as its users know it ("OKX EEA"), for messages.
+    pub display_name: &'static str,
+    pub spot_host: &'static str,
+    pub futures_host: &'static str,
+}
+
+/// The name of every exchange's main site, and the default `region`.
+pub const GLOBAL: &str = "global";
+
+impl Region {
+    /// The main site of an exchange whose spot and futures hosts are these.
+    const fn global(display_name: &'static str, spot: &'static str, futures: &'static str) -> Self {
+        Region {
+            name: GLOBAL,
+            display_name,
+            spot_host: spot,
+            futures_host: futures,
+        }
+    }
+
+    /// A regional site serving spot and futures from one host.
+    const fn site(name: &'static str, display_name: &'static str, host: &'static str) -> Self {
+        Region {
+            name,
+            display_name,
+            spot_host: host,
+            futures_host: host,
+        }
+    }
+
+    pub fn is_global(&self) -> bool {
+        self.name == GLOBAL
+    }
 }
 
 /// Where the server's clock may be against ours, as `offset = server − ours` in milliseconds:
@@ -92,6 +136,36 @@ impl ClockWindow {
 }
 
 impl ExchangeSpec {
+    /// The site the config word `name` picks, when the exchange has one by that name.
+    pub fn region(&self, name: &str) -> Option<&'static Region> {
+        self.regions.iter().find(|r| r.name == name)
+    }
+
+    /// The main site (`global`).
+    pub fn global(&self) -> &'static Region {
+        &self.regions[0]
+    }
+
+    /// The sites other than `current`, as a message names them for a key that may belong to
+    /// one of them: `region = "eea" (OKX EEA) or region = "us" (OKX US)`.
+    pub fn other_sites(&self, current: &Region) -> String {
+        self.regions
+            .iter()
+            .filter(|r| r.name != current.name)
+            .map(|r| format!("region = \"{}\" ({})", r.name, r.display_name))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// The config words of every site, for an error message: `global, eea, us`.
+    pub fn region_names(&self) -> String {
+        self.regions
+            .iter()
+            .map(|r| r.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The clock rule in the exchange's terms, for a clock-skew message: "OKX refuses
     /// timestamps more than 30 s away from its clock".
     pub fn window_rule(&self) -> String {
@@ -149,6 +223,11 @@ pub const MEXC: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/mexc",
+    regions: &[Region::global(
+        "MEXC",
+        "https://api.mexc.com",
+        "https://contract.mexc.com",
+    )],
 };
 
 // KuCoin: the public pool is 2000 / 30 s per IP (kucoin.md §7); private pools are per account,
@@ -167,6 +246,11 @@ pub const KUCOIN: ExchangeSpec = ExchangeSpec {
     default_rate: 50.0,
     passphrase: true,
     sim_prefix: "/kucoin",
+    regions: &[Region::global(
+        "KuCoin",
+        "https://api.kucoin.com",
+        "https://api-futures.kucoin.com",
+    )],
 };
 
 // Binance: limits are per IP: spot `/api` 6000 weight/min, each SAPI endpoint its own
@@ -184,6 +268,11 @@ pub const BINANCE: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/binance",
+    regions: &[Region::global(
+        "Binance",
+        "https://api.binance.com",
+        "https://fapi.binance.com",
+    )],
 };
 
 // OKX: public endpoints are limited per IP (`public/time` 10 / 2 s, `system/status` 1 / 5 s),
@@ -201,6 +290,14 @@ pub const OKX: ExchangeSpec = ExchangeSpec {
     default_rate: 20.0,
     passphrase: true,
     sim_prefix: "/okx",
+    // The EEA and US entities have their own hosts and key stores (okx.md §1: a global key on
+    // the EEA host, or the reverse, fails with 50119); hosts as ccxt's `myokx` and `okxus`
+    // (eea.okx.com, us.okx.com) use them.
+    regions: &[
+        Region::global("OKX", "https://www.okx.com", "https://www.okx.com"),
+        Region::site("eea", "OKX EEA", "https://eea.okx.com"),
+        Region::site("us", "OKX US", "https://us.okx.com"),
+    ],
 };
 
 // Bybit: 600 requests / 5 s per IP across all of api.bybit.com, breach = HTTP 403 and a ban of
@@ -216,6 +313,19 @@ pub const BYBIT: ExchangeSpec = ExchangeSpec {
     default_rate: 50.0,
     passphrase: false,
     sim_prefix: "/bybit",
+    // The regional mainnets of Bybit's integration guide (docs v5/guide: "Netherlands users:
+    // use https://api.bybit.nl", Turkey, Kazakhstan, Georgia, UAE, EEA, Indonesia); a key works
+    // only on its own site (bybit.md §1).
+    regions: &[
+        Region::global("Bybit", "https://api.bybit.com", "https://api.bybit.com"),
+        Region::site("nl", "Bybit NL", "https://api.bybit.nl"),
+        Region::site("tr", "Bybit TR", "https://api.bybit-tr.com"),
+        Region::site("kz", "Bybit KZ", "https://api.bybit.kz"),
+        Region::site("ge", "Bybit Georgia", "https://api.bybitgeorgia.ge"),
+        Region::site("ae", "Bybit UAE", "https://api.bybit.ae"),
+        Region::site("eu", "Bybit EU", "https://api.bybit.eu"),
+        Region::site("id", "Bybit Indonesia", "https://api.bybit.id"),
+    ],
 };
 
 // Bitget: public endpoints 20 req/s per IP (server time; bitget.md §4), private ones per UID
@@ -231,6 +341,11 @@ pub const BITGET: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: true,
     sim_prefix: "/bitget",
+    regions: &[Region::global(
+        "Bitget",
+        "https://api.bitget.com",
+        "https://api.bitget.com",
+    )],
 };
 
 // Gate: public endpoints 200 req / 10 s per endpoint per IP; private ones 150-200 / 10 s per
@@ -247,6 +362,11 @@ pub const GATE: ExchangeSpec = ExchangeSpec {
     default_rate: 40.0,
     passphrase: false,
     sim_prefix: "/gate",
+    regions: &[Region::global(
+        "Gate",
+        "https://api.gateio.ws",
+        "https://api.gateio.ws",
+    )],
 };
 
 // HTX: public endpoints (server time, market status) about 10 req/s per IP; private ones per UID
@@ -265,6 +385,11 @@ pub const HTX: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/htx",
+    regions: &[Region::global(
+        "HTX",
+        "https://api.huobi.pro",
+        "https://api.hbdm.com",
+    )],
 };
 
 // BingX: IP limits by group (official spot docs, "Rate limit"; bingx.md §7): market group
@@ -282,6 +407,11 @@ pub const BINGX: ExchangeSpec = ExchangeSpec {
     default_rate: 20.0,
     passphrase: false,
     sim_prefix: "/bingx",
+    regions: &[Region::global(
+        "BingX",
+        "https://open-api.bingx.com",
+        "https://open-api.bingx.com",
+    )],
 };
 
 // Coinbase: public endpoints 10 req/s per IP, private Advanced Trade endpoints 30 req/s per user,
@@ -304,6 +434,11 @@ pub const COINBASE: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/coinbase",
+    regions: &[Region::global(
+        "Coinbase",
+        "https://api.coinbase.com",
+        "https://api.coinbase.com",
+    )],
 };
 
 /// `kind`'s row of the table.
@@ -338,7 +473,37 @@ mod tests {
             assert!(row.futures_host.starts_with("https://"), "{}", row.name);
             assert!(row.default_rate > 0.0, "{}", row.name);
             assert!(names.insert(row.name) && prefixes.insert(row.sim_prefix));
+            // The main site first, with the row's hosts; every site's name its own.
+            let global = row.global();
+            assert_eq!(
+                (global.name, global.spot_host, global.futures_host),
+                (GLOBAL, row.spot_host, row.futures_host),
+                "{}",
+                row.name
+            );
+            let mut sites = std::collections::BTreeSet::new();
+            for region in row.regions {
+                assert!(region.spot_host.starts_with("https://"), "{}", row.name);
+                assert!(sites.insert(region.name), "{}: {}", row.name, region.name);
+                assert_eq!(row.region(region.name), Some(region));
+            }
         }
+        assert_eq!(OKX.region_names(), "global, eea, us");
+        assert_eq!(OKX.region("eea").unwrap().spot_host, "https://eea.okx.com");
+        assert_eq!(BINANCE.region_names(), "global");
+        assert_eq!(
+            BYBIT.region("eu").unwrap().spot_host,
+            "https://api.bybit.eu"
+        );
+        assert_eq!(OKX.region("eu"), None);
+        assert_eq!(
+            OKX.other_sites(OKX.global()),
+            "region = \"eea\" (OKX EEA) or region = \"us\" (OKX US)"
+        );
+        assert_eq!(
+            OKX.other_sites(OKX.region("us").unwrap()),
+            "region = \"global\" (OKX) or region = \"eea\" (OKX EEA)"
+        );
     }
 
     #[test]

@@ -223,7 +223,8 @@ fn read_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
 enum Meaning {
     InvalidKey,
     ClockSkew,
-    IpNotAllowed,
+    /// Binance refuses this host's location (HTTP 451, code 0): no key or whitelist fixes it.
+    RestrictedLocation,
     RateLimited,
     Unavailable,
     /// -2015 / -1002: "Invalid API-key, IP, or permissions for action". Binance uses the one
@@ -242,11 +243,23 @@ fn meaning(code: i64, msg: &str) -> Meaning {
         -1021 => Meaning::ClockSkew,
         -1003 | -1015 => Meaning::RateLimited,
         // The region block (HTTP 451) answers code 0 with "restricted location" [uncertain
-        // body]: this host's address is refused, which the operator fixes like an IP problem.
-        0 if msg.to_ascii_lowercase().contains("restricted location") => Meaning::IpNotAllowed,
+        // body; an HTTP 451 without it is read the same, see `refusal_meaning`].
+        0 if msg.to_ascii_lowercase().contains("restricted location") => {
+            Meaning::RestrictedLocation
+        }
         // -1000 unknown, -1001 internal/disconnected, -1004 busy, -1006/-1007 unexpected reply
         // or timeout, -1016 shutting down, and anything we do not know.
         _ => Meaning::Unavailable,
+    }
+}
+
+/// What a refusal means: its JSON code's meaning, or for a bare HTTP 451 (Unavailable For
+/// Legal Reasons, binance.md §6) the region block; `None` for any other refusal without a code.
+fn refusal_meaning(status: u16, code: Option<i64>, msg: &str) -> Option<Meaning> {
+    match code {
+        Some(code) => Some(meaning(code, msg)),
+        None if status == 451 => Some(Meaning::RestrictedLocation),
+        None => None,
     }
 }
 
@@ -258,7 +271,15 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Problem {
             "{text} (Binance accepts a timestamp at most {RECV_WINDOW_MS} ms behind and less \
              than {MAX_AHEAD_MS} ms ahead of its clock)"
         )),
-        Meaning::IpNotAllowed | Meaning::Ambiguous => Problem::ip_not_allowed(text),
+        Meaning::Ambiguous => Problem::ip_not_allowed(text),
+        // Not the key and not its whitelist: Binance serves this host's country from none of
+        // its sites that share keys (Binance.US, Binance TR and the like are separate
+        // exchanges with their own keys).
+        Meaning::RestrictedLocation => Problem::wrong_region(format!(
+            "{text} (Binance refuses requests from this host's location: check the key from a \
+             host in a country Binance serves; Binance.US and other national Binance sites are \
+             separate exchanges with their own keys)"
+        )),
         Meaning::RateLimited => Problem::rate_limited(text, reply.retry_after()),
         Meaning::Unavailable => Problem::unavailable(text),
     }
@@ -479,11 +500,10 @@ impl Binance {
             Answer::Ok(body) => Ok((body, round_trip)),
             Answer::Refused { status, code, msg } => {
                 let text = refusal_text(what, status, code, &msg);
-                match code.map(|c| meaning(c, &msg)) {
-                    Some(Meaning::RateLimited) => {
-                        Err(Problem::rate_limited(text, reply.retry_after()))
+                match refusal_meaning(status, code, &msg) {
+                    Some(m @ (Meaning::RateLimited | Meaning::RestrictedLocation)) => {
+                        Err(problem_for(m, text, &reply))
                     }
-                    Some(Meaning::IpNotAllowed) => Err(Problem::ip_not_allowed(text)),
                     // A public endpoint needs no key: any other refusal is the exchange's.
                     _ => Err(Problem::unavailable(text)),
                 }
@@ -514,10 +534,10 @@ impl Binance {
                 let text = refusal_text(what, status, code, &msg);
                 // Keyed on the JSON code; the HTTP status that goes with -2014/-2015/-2008 is
                 // [uncertain] (401 in most reports, 400 in some).
-                let Some(code) = code else {
+                let Some(meaning) = refusal_meaning(status, code, &msg) else {
                     return Err(Problem::unavailable(text));
                 };
-                match (meaning(code, &msg), stage) {
+                match (meaning, stage) {
                     (Meaning::Ambiguous, Stage::Later) => Ok(Outcome::Denied(text)),
                     // On the first signed call -2015 mostly means this host's IP is not on the
                     // key's whitelist (recent replies name it: "request ip: a.b.c.d"); Binance

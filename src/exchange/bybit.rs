@@ -303,7 +303,15 @@ fn read_reply(reply: &Reply, what: &str, api_key: Option<&str>) -> Outcome {
         )),
         // invalid key / wrong environment, bad signature, authentication failed, account
         // banned, key expired (33004 derivatives, -2015 spot)
-        10003 | 10004 | 10007 | 10008 | 33004 | -2015 => Problem::invalid_key(said),
+        // 10003 is also every site's answer to a key made on another Bybit site (the regional
+        // mainnets keep their own keys, bybit.md §1, §6): the same code as an unknown key, so
+        // the status stays invalid_key and the message names the setting to check.
+        10003 => Problem::invalid_key(format!(
+            "{said} (a key made on another Bybit site works only there: check the connection's \
+             region, one of {})",
+            SPEC.region_names()
+        )),
+        10004 | 10007 | 10008 | 33004 | -2015 => Problem::invalid_key(said),
         10010 => Problem::ip_not_allowed(said),
         // 10006 per-UID limit, 10018 per-IP limit, 429 the trading service's load shedding;
         // 10009 "IP has been banned" follows rate-limit abuse and lifts by itself [uncertain].

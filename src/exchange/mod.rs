@@ -29,7 +29,9 @@ pub use http::HttpClient;
 
 // The domain's words every exchange module speaks; imported here once so that each
 // `use super::{…}` in the exchange files names them.
-use crate::domain::{BoxFuture, Credentials, ExchangeKind, Facts, Markets, Problem, ProblemKind};
+use crate::domain::{
+    BoxFuture, Credentials, ExchangeKind, Facts, Markets, Problem, ProblemKind, Region,
+};
 
 /// Everything a probe needs to know about one connection.
 #[derive(Debug, Clone)]
@@ -41,24 +43,38 @@ pub struct ProbeTarget {
     pub base_url: Option<String>,
     /// Replaces the futures REST host; defaults to `base_url` when only that is set.
     pub futures_base_url: Option<String>,
+    /// The exchange site the key belongs to (the config's `region`): its hosts replace the
+    /// exchange's global ones, and messages about a key of another site name it.
+    pub region: &'static Region,
 }
 
 impl ProbeTarget {
-    /// The spot host to use: the override, or the exchange's documented default.
+    /// The spot host to use: the override, the region's host, or the exchange's documented
+    /// default (`default`, its global spot host).
     pub fn spot_base<'a>(&'a self, default: &'a str) -> &'a str {
         self.base_url
             .as_deref()
-            .unwrap_or(default)
+            .unwrap_or(self.regional(default, self.region.spot_host))
             .trim_end_matches('/')
     }
 
-    /// The futures host to use: its own override, the spot override, or the documented default.
+    /// The futures host to use: its own override, the spot override, the region's host, or the
+    /// documented default.
     pub fn futures_base<'a>(&'a self, default: &'a str) -> &'a str {
         self.futures_base_url
             .as_deref()
             .or(self.base_url.as_deref())
-            .unwrap_or(default)
+            .unwrap_or(self.regional(default, self.region.futures_host))
             .trim_end_matches('/')
+    }
+
+    /// `regional` on a regional site, else the exchange's own `default`.
+    fn regional<'a>(&self, default: &'a str, regional: &'static str) -> &'a str {
+        if self.region.is_global() {
+            default
+        } else {
+            regional
+        }
     }
 }
 
@@ -124,4 +140,36 @@ pub fn for_kind_with_budgets(
 /// Milliseconds since the Unix epoch by our own clock: the timestamp exchanges want signed.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::spec;
+
+    fn target(region: &'static Region, base_url: Option<&str>) -> ProbeTarget {
+        ProbeTarget {
+            credentials: Credentials {
+                api_key: "k".to_string().into(),
+                api_secret: "s".to_string().into(),
+                passphrase: None,
+            },
+            markets: Markets::default(),
+            base_url: base_url.map(str::to_string),
+            futures_base_url: None,
+            region,
+        }
+    }
+
+    #[test]
+    fn a_regional_key_goes_to_its_sites_hosts_unless_a_base_url_overrides_them() {
+        let okx = &spec::OKX;
+        let global = target(okx.global(), None);
+        assert_eq!(global.spot_base(okx.spot_host), "https://www.okx.com");
+        let eea = target(okx.region("eea").unwrap(), None);
+        assert_eq!(eea.spot_base(okx.spot_host), "https://eea.okx.com");
+        assert_eq!(eea.futures_base(okx.futures_host), "https://eea.okx.com");
+        let simulated = target(okx.region("eea").unwrap(), Some("http://127.0.0.1:9/okx/"));
+        assert_eq!(simulated.spot_base(okx.spot_host), "http://127.0.0.1:9/okx");
+    }
 }

@@ -30,7 +30,7 @@ use super::budget;
 use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Region, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -180,7 +180,9 @@ fn wait_text(wait: Option<Duration>) -> String {
 }
 
 /// Reads one reply: the HTTP-level problems every exchange shares first, then OKX's `code`.
-fn read_reply(reply: &Reply, what: &str) -> Outcome {
+/// `site` is the OKX site a signed request went to (none for a public one), named when OKX
+/// does not know the key there.
+fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
     let parsed = reply.json::<Envelope>(what);
     if let Some(mut problem) = generic_problem(reply, what) {
         // OKX's own body (429 + 50011, 503 + 50001): quote its code and msg.
@@ -222,10 +224,22 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
         )),
         // A timestamp OKX could not read: our clock (or its year) is what is off, not the key.
         "50112" => Problem::clock_skew(said),
-        // unknown key, key of another entity or environment, passphrase, signature, missing
+        // 50119 "API key doesn't exist" is what a site answers a key made on another OKX
+        // site: the global, EEA and US entities keep separate keys (okx.md §1, §6; seen in
+        // public reports, [secondary]). A deleted key is 50111, so 50119 names the sites.
+        "50119" => Problem::wrong_region(match site {
+            Some(site) => format!(
+                "{said}: {} does not know this key, and OKX keeps each site's keys apart. A key \
+                 made on another OKX site works only there: set the connection's {}",
+                site.display_name,
+                SPEC.other_sites(site)
+            ),
+            None => said,
+        }),
+        // unknown key, key of another environment (demo), passphrase, signature, missing
         // header, API frozen, account blocked or not found
-        "50111" | "50119" | "50101" | "50105" | "50113" | "50103" | "50104" | "50106" | "50107"
-        | "50100" | "50007" | "50008" => Problem::invalid_key(said),
+        "50111" | "50101" | "50105" | "50113" | "50103" | "50104" | "50106" | "50107" | "50100"
+        | "50007" | "50008" => Problem::invalid_key(said),
         "50110" => Problem::ip_not_allowed(said),
         // 50011 per endpoint / user, 50061 per sub-account
         "50011" | "50061" => {
@@ -439,7 +453,7 @@ impl Okx {
     /// A public GET, with the instants it was sent and answered (for the clock offset).
     async fn public_get(&self, url: String, what: &str) -> (Outcome, Option<RoundTrip>) {
         match self.http.get_timed(&url, HeaderMap::new()).await {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
+            Ok((reply, trip)) => (read_reply(&reply, what, None), Some(trip)),
             Err(problem) => (Outcome::Problem(problem), None),
         }
     }
@@ -453,7 +467,7 @@ impl Okx {
             Ok((format!("{base}{path_and_query}"), headers))
         });
         match signed.await {
-            Ok(reply) => read_reply(&reply, &what),
+            Ok(reply) => read_reply(&reply, &what, Some(target.region)),
             Err(problem) => Outcome::Problem(problem),
         }
     }

@@ -191,8 +191,10 @@ impl Notifier for Webhook {
     }
 }
 
-/// The JSON body of one event, version [`BODY_VERSION`] (documented in the README).
-#[derive(Debug, Serialize)]
+/// The JSON body of one event, version [`BODY_VERSION`] (documented in the README and, as
+/// `WebhookEvent`, in the API's OpenAPI document): what each `[[alerts.webhook]]` url receives.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEvent)]
 pub struct EventBody<'a> {
     pub version: u32,
     /// The same at every attempt and after a restart: drop an event whose id you have seen.

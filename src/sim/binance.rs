@@ -97,6 +97,17 @@ impl BinanceError {
         )
     }
 
+    /// The geo block: HTTP 451 with code 0 (binance.md §6; the body is from public reports,
+    /// [unverified]). Live, it comes before any key is looked at; here the scenario's key
+    /// plays it.
+    fn restricted_location() -> BinanceError {
+        BinanceError::new(
+            StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            0,
+            "Service unavailable from a restricted location according to the terms of use.",
+        )
+    }
+
     fn maintenance() -> BinanceError {
         BinanceError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -277,6 +288,7 @@ impl SignedApi for Binance {
         let reply = match key.scenario {
             Scenario::Maintenance => Err(BinanceError::maintenance()),
             Scenario::IpNotWhitelisted => Err(BinanceError::rejected(ip)),
+            Scenario::RestrictedLocation => Err(BinanceError::restricted_location()),
             // Binance's -1001 internal error, here as the body of an HTTP 200.
             Scenario::ErrorBody200 => Err(BinanceError {
                 status: StatusCode::OK,

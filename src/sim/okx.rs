@@ -92,6 +92,12 @@ impl OkxError {
         )
     }
 
+    /// A key made on another OKX site (EEA, US): the sites keep their keys apart, and this one
+    /// says the key does not exist (okx.md §1, §6, from public reports).
+    fn other_site() -> OkxError {
+        OkxError::auth("50119", "API key doesn't exist")
+    }
+
     /// A key without the endpoint's right (mapping unverified in the docs, [uncertain]).
     fn not_permitted() -> OkxError {
         OkxError::auth("50114", "Invalid authorization")
@@ -383,6 +389,7 @@ impl SignedApi for Okx {
                 "System error. Try again later.",
             )),
             Scenario::IpNotWhitelisted => Err(OkxError::ip_refused(&request.client_ip)),
+            Scenario::OtherRegion => Err(OkxError::other_site()),
             _ => answer(verified.key, &request.uri, &request.client_ip),
         };
         match reply {

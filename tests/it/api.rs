@@ -677,10 +677,36 @@ async fn the_openapi_document_describes_every_endpoint() {
         );
     }
     let schemas = &doc["components"]["schemas"];
-    for field in ["api_key", "api_secret", "owner_email", "schedule", "alerts"] {
+    for field in [
+        "api_key",
+        "api_secret",
+        "owner_email",
+        "schedule",
+        "alerts",
+        "region",
+    ] {
         assert!(
             schemas["RawConnection"]["properties"][field].is_object(),
             "the PUT body's {field}"
+        );
+    }
+    // The webhook channel's body (issue 15) is described beside the API it belongs with.
+    for field in [
+        "version",
+        "id",
+        "kind",
+        "connection",
+        "masked_key",
+        "status",
+        "previous_status",
+        "remedy",
+        "since",
+        "checked_at",
+    ] {
+        assert!(
+            schemas["WebhookEvent"]["properties"][field].is_object(),
+            "the webhook event's {field}: {}",
+            schemas["WebhookEvent"]
         );
     }
     daemon.signal("TERM");

@@ -513,6 +513,7 @@ fn target_for(bench: &ProbeBench, key: &SimKey, futures: bool) -> ProbeTarget {
         },
         base_url: Some(format!("http://{}/{}", bench.proxy_addr, key.exchange)),
         futures_base_url: None,
+        region: key.exchange.spec().global(),
     }
 }
 

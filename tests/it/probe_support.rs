@@ -151,13 +151,19 @@ pub fn markets(futures: bool) -> Markets {
     }
 }
 
-/// A probe target at `base_url` (spot and futures alike).
-pub fn target(credentials: Credentials, base_url: String, markets: Markets) -> ProbeTarget {
+/// A probe target for a key of `kind`'s main site, at `base_url` (spot and futures alike).
+pub fn target(
+    kind: ExchangeKind,
+    credentials: Credentials,
+    base_url: String,
+    markets: Markets,
+) -> ProbeTarget {
     ProbeTarget {
         credentials,
         markets,
         base_url: Some(base_url),
         futures_base_url: None,
+        region: kind.spec().global(),
     }
 }
 

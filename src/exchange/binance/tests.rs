@@ -210,8 +210,13 @@ fn codes_map_to_meanings() {
     assert_eq!(meaning(-1102, ""), Meaning::Unavailable);
     assert_eq!(
         meaning(0, "Service unavailable from a restricted location"),
-        Meaning::IpNotAllowed
+        Meaning::RestrictedLocation
     );
+    assert_eq!(
+        refusal_meaning(451, None, "<html>"),
+        Some(Meaning::RestrictedLocation)
+    );
+    assert_eq!(refusal_meaning(404, None, "<html>"), None);
 }
 
 #[test]

@@ -145,7 +145,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
 use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /api/v5/account/config") {
+    match read_reply(r, "GET /api/v5/account/config", Some(SPEC.global())) {
         Outcome::Problem(p) => p,
         other => panic!("expected a problem, got {other:?}"),
     }
@@ -154,16 +154,19 @@ fn problem_of(r: &Reply) -> Problem {
 #[test]
 fn success_code_is_a_string_but_a_number_is_tolerated() {
     let r = reply(200, &[], r#"{"code":"0","msg":"","data":[]}"#);
-    assert!(matches!(read_reply(&r, "x"), Outcome::Ok(Value::Array(_))));
+    assert!(matches!(
+        read_reply(&r, "x", None),
+        Outcome::Ok(Value::Array(_))
+    ));
     let r = reply(200, &[], r#"{"code":0,"msg":"","data":[]}"#);
-    assert!(matches!(read_reply(&r, "x"), Outcome::Ok(_)));
+    assert!(matches!(read_reply(&r, "x", None), Outcome::Ok(_)));
 }
 
 #[test]
 fn error_codes_map_to_problems_whatever_the_http_status() {
     let cases = [
         (401, "50111", ProblemKind::InvalidKey),
-        (401, "50119", ProblemKind::InvalidKey),
+        (401, "50119", ProblemKind::WrongRegion),
         (401, "50101", ProblemKind::InvalidKey),
         (401, "50105", ProblemKind::InvalidKey),
         (401, "50113", ProblemKind::InvalidKey),
@@ -196,6 +199,33 @@ fn error_codes_map_to_problems_whatever_the_http_status() {
 }
 
 #[test]
+fn a_key_unknown_to_this_site_names_the_other_sites() {
+    let r = reply(
+        401,
+        &[],
+        r#"{"msg":"API key doesn't exist","code":"50119"}"#,
+    );
+    let p = problem_of(&r);
+    assert_eq!(p.kind, ProblemKind::WrongRegion);
+    assert!(
+        p.message.contains("OKX does not know this key")
+            && p.message
+                .contains(r#"region = "eea" (OKX EEA) or region = "us" (OKX US)"#),
+        "{}",
+        p.message
+    );
+    match read_reply(&r, "x", Some(SPEC.region("eea").unwrap())) {
+        Outcome::Problem(p) => assert!(
+            p.message.contains("OKX EEA does not know this key")
+                && p.message.contains(r#"region = "global" (OKX)"#),
+            "{}",
+            p.message
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn signature_error_quotes_code_and_msg() {
     let r = reply(401, &[], r#"{"msg":"Invalid Sign","code":"50113"}"#);
     assert_eq!(
@@ -211,13 +241,13 @@ fn missing_permission_and_account_mode_are_facts_not_problems() {
         &[],
         r#"{"msg":"Invalid authorization","code":"50114"}"#,
     );
-    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
+    assert!(matches!(read_reply(&r, "x", None), Outcome::Denied(_)));
     let r = reply(
         200,
         &[],
         r#"{"code":"51010","msg":"not in this account mode","data":[]}"#,
     );
-    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
+    assert!(matches!(read_reply(&r, "x", None), Outcome::Denied(_)));
 }
 
 #[test]

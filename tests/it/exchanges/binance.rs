@@ -38,6 +38,9 @@ const UNKNOWN_KEY: &str = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ
 #[rustfmt::skip]
 pub fn rows() -> Vec<Row> {
     let own = vec![
+        // Binance's geo block (HTTP 451, code 0; issue 18 item 5): not the key, not its
+        // whitelist, so neither invalid_key nor ip_not_allowed.
+        row(RestrictedLocation, Both).wrong_region().says("code 0 Service unavailable from a restricted location").says("this host's location"),
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1"))
             .says_first("GET /sapi/v1/account/apiRestrictions: code -2015 Invalid API-key"),
         row(Maintenance, Both).unavailable().says("code -1001"),

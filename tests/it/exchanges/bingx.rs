@@ -32,7 +32,12 @@ pub const CAST: Cast = Cast {
 };
 
 async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = target(creds(api_key, secret, None), base_url, markets(futures));
+    let target = target(
+        ExchangeKind::Bingx,
+        creds(api_key, secret, None),
+        base_url,
+        markets(futures),
+    );
     let facts = run_probe(BINGX, &target).await;
     assert_nothing_leaks(&facts, &[("secret", secret), ("key", api_key)]);
     facts

@@ -1,7 +1,7 @@
 //! Bitget: its rows of the table, and raw requests its simulator must answer as Bitget does.
 
 use keywarden::domain::ExchangeKind;
-use keywarden::domain::Warning::FuturesNotNeeded;
+use keywarden::domain::Warning::{FuturesNotNeeded, IpBindingUnverified, WithdrawUnverified};
 use keywarden::exchange::bitget::{auth_headers, signed_query};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{Scenario, Scenario::*};
@@ -53,7 +53,7 @@ pub fn rows() -> Vec<Row> {
         // A futures-only key cannot describe itself (the key info needs spot read): it reads its
         // futures account, lacks spot trade, and its withdraw right is unknown, not absent.
         row(FuturesOnly, Both).no_trade().rights([T, F, U, U]).note("withdraw right unknown")
-            .note("futures account readable"),
+            .note("futures account readable").warns(&[WithdrawUnverified, IpBindingUnverified]),
     ];
     let told = every_right_told(ReportNoExpiry)
         .amend(FuturesMissing, Futures, |r| r.note("code 40014"));

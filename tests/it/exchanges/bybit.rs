@@ -42,7 +42,7 @@ pub fn rows() -> Vec<Row> {
         row(Valid, Both).in_maintenance().unavailable().says("Bybit maintenance").says("ongoing"),
         row(WrongSecret, Spot).invalid_key()
             .says_exactly("GET /v5/user/query-api: code 10004 Error sign, please check your signature generation algorithm."),
-        row(ApiKey("XXXXXXXXXXXXXXXXXX"), Spot).invalid_key().says("10003"),
+        row(ApiKey("XXXXXXXXXXXXXXXXXX"), Spot).invalid_key().says("10003").says("check the connection's region, one of global, nl, tr, kz, ge, ae, eu, id"),
     ];
     let told = every_right_told(ExpireSoon)
         .amend(FuturesMissing, Futures, |r| r.note("code 10005"));
@@ -57,7 +57,12 @@ async fn a_path_prefix_in_base_url_is_not_signed() {
     let prefixed = format!("{}/", sim.base_url(KIND));
     let target = ProbeTarget {
         futures_base_url: Some(prefixed.clone()),
-        ..target(CAST.creds(Scenario::Valid), prefixed, markets(true))
+        ..target(
+            ExchangeKind::Bybit,
+            CAST.creds(Scenario::Valid),
+            prefixed,
+            markets(true),
+        )
     };
     let facts = run_probe(KIND, &target).await;
     assert!(facts.problems.is_empty(), "{facts:?}");

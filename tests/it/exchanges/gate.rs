@@ -61,8 +61,8 @@ pub fn rows() -> Vec<Row> {
         // Three keys on the account, each shown masked in /account/main_keys (issue 18): the
         // rights are this key's (a sibling's withdraw right would make it withdraw_enabled).
         row(MaskedSiblingKeys, Spot).connected().rights([T, T, U, T]).ip(T).note("withdraw right not visible")
-            .warns(&[FuturesNotNeeded]),
-        row(MaskedSiblingKeys, Futures).connected().rights([T, T, U, T]).ip(T),
+            .warns(&[FuturesNotNeeded, WithdrawUnverified]),
+        row(MaskedSiblingKeys, Futures).connected().rights([T, T, U, T]).ip(T).warns(&[WithdrawUnverified]),
         // Gate keys have no passphrase: one configured anyway is not sent, and changes nothing.
         // A key without the withdraw right: no withdrawal group in main_keys, so unverified.
         row(RightsUnrevealed, Spot).connected().rights([T, T, U, T]).ip(T).note("withdraw right not visible")

@@ -82,6 +82,7 @@ async fn futures_host_override_is_signed_with_its_own_host() {
     let target = ProbeTarget {
         futures_base_url: Some(format!("http://localhost:{}/htx", sim.addr.port())),
         ..target(
+            HTX,
             CAST.creds(Scenario::Valid),
             sim.base_url(HTX),
             markets(true),

@@ -28,7 +28,12 @@ pub const CAST: Cast = Cast {
 };
 
 async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = target(creds(api_key, secret, None), base_url, markets(futures));
+    let target = target(
+        ExchangeKind::Mexc,
+        creds(api_key, secret, None),
+        base_url,
+        markets(futures),
+    );
     let facts = run_probe(MEXC, &target).await;
     assert_nothing_leaks(&facts, &[("secret", secret)]);
     facts

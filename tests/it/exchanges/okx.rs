@@ -35,6 +35,9 @@ pub const CAST: Cast = Cast {
 pub fn rows() -> Vec<Row> {
     let own = vec![
         row(IpNotWhitelisted, Both).ip_not_allowed().seen_ip(Some("127.0.0.1")).says("code 50110"),
+        // A key made on OKX EEA, checked on the global site (issue 18 item 5): 50119 names the
+        // setting, never "create a new key".
+        row(OtherRegion, Both).wrong_region().says("code 50119").says(r#"set the connection's region = "eea" (OKX EEA) or region = "us" (OKX US)"#),
         row(Maintenance, Both).unavailable().says("50001"),
         row(RateLimited, Both).rate_limited().retry_after(7).says("50011"),
         row(ClockSkew, Both).clock_skew().says("50102"),

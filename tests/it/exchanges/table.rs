@@ -209,6 +209,9 @@ impl Row {
     pub fn invalid_key(self) -> Row {
         self.is(Status::InvalidKey)
     }
+    pub fn wrong_region(self) -> Row {
+        self.is(Status::WrongRegion)
+    }
     pub fn ip_not_allowed(self) -> Row {
         self.is(Status::IpNotAllowed)
     }
@@ -475,7 +478,12 @@ async fn ask(row: &Row, cast: &Cast, sim: &RunningSim) -> (Answer, Vec<String>) 
         spot: row.market != Market::OnlyFutures,
         futures: matches!(row.market, Market::Futures | Market::OnlyFutures),
     };
-    let target = target(credentials, sim.base_url(row.exchange()), markets);
+    let target = target(
+        row.exchange(),
+        credentials,
+        sim.base_url(row.exchange()),
+        markets,
+    );
     let started = Instant::now();
     let timeout = match row.within {
         Some(_) => PROBE_TIMEOUT,
@@ -521,6 +529,7 @@ fn problem_kind_of(status: Status) -> Option<ProblemKind> {
         Status::ClockSkew => Some(ProblemKind::ClockSkew),
         Status::InvalidKey => Some(ProblemKind::InvalidKey),
         Status::IpNotAllowed => Some(ProblemKind::IpNotAllowed),
+        Status::WrongRegion => Some(ProblemKind::WrongRegion),
         _ => None,
     }
 }
