@@ -659,7 +659,7 @@ fn region_picks_a_site_the_exchange_documents_and_names_the_others() {
         load(bybit).unwrap().connections[0].region.spot_host,
         "https://api.bybit.eu"
     );
-    let binance = format!("{CONNECTION}").replace("mexc", "binance") + "region = \"us\"\n";
+    let binance = CONNECTION.replace("mexc", "binance") + "region = \"us\"\n";
     let message = load(&binance).unwrap_err().to_string();
     assert!(
         message
