@@ -39,7 +39,7 @@ const fn demo(
 
 /// Every connection of `config/demo/keywarden.toml`, as `config/demo/scenarios.toml` plays it.
 #[rustfmt::skip]
-const DEMO: [DemoRow; 16] = [
+const DEMO: [DemoRow; 17] = [
     // A spot connection needs no futures right: a key without one is healthy.
     demo("alice-mexc-spot", "mexc", Some("futures_missing"), "connected"),
     demo("bob-kucoin-futures", "kucoin", Some("valid"), "connected"),
@@ -61,6 +61,8 @@ const DEMO: [DemoRow; 16] = [
     demo("olga-mexc-keyinfo", "mexc", Some("rights_unrevealed"), "connected"),
     // The same on Gate, where the connection requires the withdraw right verified.
     demo("pat-gate-strict", "gate", Some("rights_unrevealed"), "withdraw_unverified"),
+    // A key of OKX's EEA site on the global one: wrong_region, not invalid_key.
+    demo("quinn-okx-eea", "okx", Some("other_region"), "wrong_region"),
 ];
 
 /// The expectations above match the shipped files: the same connections on the same exchanges,
