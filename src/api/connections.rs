@@ -48,6 +48,9 @@ pub struct ConnectionView {
     pub api_key: String,
     pub markets: Vec<String>,
     pub require_ip_whitelist: bool,
+    pub require_withdraw_verified: bool,
+    /// The exchange site the key belongs to (`global` unless set).
+    pub region: String,
     pub owner_email: Option<String>,
     /// The connection's own schedule, when it has one (else the daemon's).
     pub schedule: Option<String>,
@@ -83,6 +86,8 @@ impl ConnectionView {
             .map(|(_, name)| name.to_string())
             .collect(),
             require_ip_whitelist: connection.require_ip_whitelist,
+            require_withdraw_verified: connection.require_withdraw_verified,
+            region: connection.region.name.to_string(),
             owner_email: connection.owner_email.clone(),
             schedule: connection.schedule.as_ref().map(|s| s.as_str().to_string()),
             status: verdict.as_ref().map(|v| v.status),

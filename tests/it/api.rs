@@ -458,6 +458,17 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     assert!(body.contains("schedule:"), "{body}");
     let (status, body) = put_text(
         world
+            .body(&world.good, json!({"region": "eea"}))
+            .to_string(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("region: mexc has no region") && body.contains("use one of global"),
+        "{body}"
+    );
+    let (status, body) = put_text(
+        world
             .body(&world.good, json!({"api_secret": "file:/etc/passwd"}))
             .to_string(),
     )
