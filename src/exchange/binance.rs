@@ -14,12 +14,11 @@
 //! never by the HTTP status alone: which status goes with which code is only partly documented.
 
 use super::signing::encode_value;
+use super::signing::hmac_hex;
 use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
@@ -50,14 +49,6 @@ pub const PATH_FUTURES_BALANCE: &str = "/fapi/v3/balance";
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (secret, time, request parts).
 // ---------------------------------------------------------------------------------------------
-
-/// Lowercase hex HMAC-SHA256 of `message` keyed with `secret`.
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// `totalParams`: the query string as sent (without `?`) directly followed by the body as sent.
 pub fn total_params(query: &str, body: &str) -> String {

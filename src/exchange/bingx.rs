@@ -17,12 +17,11 @@
 //! [uncertain] in its docs.
 
 use super::signing::encode_value;
+use super::signing::hmac_hex;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::facts::{Meaning, Outcome};
 use super::http;
@@ -59,14 +58,6 @@ pub const PERM_SUB_ACCOUNT_TRANSFER: i64 = 7;
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (secret, time, parameters).
 // ---------------------------------------------------------------------------------------------
-
-/// Lowercase hex HMAC-SHA256 of `message` under `secret` (UTF-8).
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// The string BingX signs: `k=v` pairs joined with `&`, values raw (unencoded), in the order
 /// given, `signature` never among them.

@@ -27,14 +27,11 @@
 //!   assumed absent.
 
 use super::signing::encode_value;
+use super::signing::hmac_base64;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::facts::Outcome;
 use super::http;
@@ -71,19 +68,9 @@ pub const SPOT_ASSETS_PARAMS: &[(&str, &str)] = &[("coin", "USDT")];
 /// The futures account read: USDT-margined perpetuals, the product type most strategies use.
 pub const FUTURES_ACCOUNTS_PARAMS: &[(&str, &str)] = &[("productType", "USDT-FUTURES")];
 
-type HmacSha256 = Hmac<Sha256>;
-
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (credentials, time, request parts).
 // ---------------------------------------------------------------------------------------------
-
-/// base64(HMAC-SHA256(key = secret as UTF-8, msg)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, msg: &[u8]) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg);
-    BASE64.encode(mac.finalize().into_bytes())
-}
 
 /// The query string Bitget signs: keys in ascending (byte) order, `key=value` joined by `&`,
 /// values as they are (not percent-encoded, as ccxt signs them). Empty without parameters.

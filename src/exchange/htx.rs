@@ -28,14 +28,12 @@
 //! on which error is not documented per endpoint [uncertain].
 
 use super::signing::encode_value;
+use super::signing::hmac_base64;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -120,14 +118,6 @@ pub fn presign(method: &str, host: &str, path: &str, canonical: &str) -> String 
         method.to_ascii_uppercase(),
         host.to_ascii_lowercase()
     )
-}
-
-/// base64(HMAC-SHA256(secret, message)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
 }
 
 /// The complete query of a signed GET: the canonical query of the endpoint's `params` plus the

@@ -12,18 +12,15 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
+use super::signing::hmac_base64;
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -45,16 +42,6 @@ pub const PATH_STATUS: &str = "/api/v1/status";
 pub const PATH_API_KEY: &str = "/api/v1/user/api-key";
 pub const PATH_ACCOUNTS: &str = "/api/v1/accounts";
 pub const PATH_FUTURES_OVERVIEW: &str = "/api/v1/account-overview";
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// base64(HMAC-SHA256(key = secret as UTF-8, msg)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, msg: &str) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
-}
 
 /// The string KuCoin signs: timestamp + METHOD + request path (with `?query` exactly as sent,
 /// never the host or a proxy prefix) + body (empty for GET/DELETE).

@@ -22,11 +22,10 @@
 //!   signature travel in the `ApiKey`, `Request-Time` and `Signature` headers.
 
 use super::signing::encode_value;
+use super::signing::hmac_hex;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::expiry;
 use super::facts::Meaning;
@@ -54,14 +53,6 @@ pub const SPOT_KEY_HEADER: &str = "X-MEXC-APIKEY";
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (credentials, time, request parts).
 // ---------------------------------------------------------------------------------------------
-
-/// Lowercase hex HMAC-SHA256 of `message` under `secret`: the one primitive both schemes use.
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// Spot `totalParams`: the query string as sent (without `?`) directly followed by the body as
 /// sent, no separator between them.

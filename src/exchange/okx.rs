@@ -17,19 +17,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::budget;
 use super::facts::Outcome;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
+use super::signing::hmac_base64;
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -55,8 +52,6 @@ pub const POSITIONS_QUERY: &str = "instType=SWAP";
 /// allows 1 request / 5 s and `public/time` 10 / 2 s per IP (okx.md §7), shared by all keys.
 pub const PUBLIC_TTL: Duration = Duration::from_secs(10);
 
-type HmacSha256 = Hmac<Sha256>;
-
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (credentials, time, request parts).
 // ---------------------------------------------------------------------------------------------
@@ -78,14 +73,6 @@ pub fn prehash(timestamp: &str, method: &str, request_path: &str, body: &str) ->
         "{timestamp}{}{request_path}{body}",
         method.to_ascii_uppercase()
     )
-}
-
-/// base64(HMAC-SHA256(key = secret as UTF-8 text, msg)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, msg: &str) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
 }
 
 /// `OK-ACCESS-SIGN` for one request.

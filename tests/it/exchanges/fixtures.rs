@@ -181,7 +181,10 @@ fn a_sample_without_its_rights_fields_is_unknown_not_false() {
     let list = sample("gate/main_keys.json");
     for (full_key, name) in [("c5dcfbf1f3a7aaaa", "test1"), ("52fd0035f665bbbb", "test2")] {
         assert!(
-            matches!(gate::KeyLookup::from_body(&list, full_key), gate::KeyLookup::Found(_)),
+            matches!(
+                gate::KeyLookup::from_body(&list, full_key),
+                gate::KeyLookup::Found(_)
+            ),
             "{name}"
         );
     }
@@ -191,8 +194,7 @@ fn a_sample_without_its_rights_fields_is_unknown_not_false() {
     );
     let mut gate = sample("gate/main_keys.json")[0].clone();
     gate.as_object_mut().unwrap().remove("ip_whitelist");
-    let gate::KeyLookup::Found(info) = gate::KeyLookup::from_body(&gate, "c5dcfbf1f3a7abcd")
-    else {
+    let gate::KeyLookup::Found(info) = gate::KeyLookup::from_body(&gate, "c5dcfbf1f3a7abcd") else {
         panic!("the single-object shape")
     };
     let mut facts = Facts::default();
