@@ -23,7 +23,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
-use super::facts::{Meaning, Outcome};
+use super::facts::{expect_shape, Meaning, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -382,16 +382,19 @@ impl Bingx {
         Bingx { http }
     }
 
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
+    /// A public call; its data, or the problem that ended it (a refusal there is the
+    /// exchange's, not the key's), with its round trip.
+    async fn public(
+        &self,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<(Value, RoundTrip), Problem> {
+        self.http
+            .get_read(&format!("{base}{path}"), |reply| {
+                read_reply(reply, what).public_data()
+            })
             .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
     }
 
     async fn signed(
@@ -421,10 +424,7 @@ impl Bingx {
     /// ([uncertain]: none found), so maintenance shows here as a busy code or a 5xx.
     async fn time(&self, base: &str, path: &str) -> Result<(), Problem> {
         let what = format!("GET {path}");
-        let (outcome, trip) = self.public(base, path, &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self.public(base, path, &what).await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
         match skew_problem(&what, trip.clock_offset_ms(server)) {
@@ -465,23 +465,13 @@ impl Bingx {
 
         // 3. Can it read the spot balance?
         let what = format!("GET {PATH_SPOT_BALANCE}");
-        match self
+        let outcome = self
             .signed(credentials, spot, PATH_SPOT_BALANCE, &what)
-            .await
-        {
-            Outcome::Ok(data) if data.get("balances").is_some_and(Value::is_array) => {
-                facts.permissions.read = Some(true)
-            }
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without a balance list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+            .await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let balances = |d: &Value| d.get("balances").is_some_and(Value::is_array);
+            expect_shape(data, balances, &what, "a balance list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 4. Futures, only when the connection trades them.

@@ -33,7 +33,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use super::facts::Outcome;
+use super::facts::{expect_shape, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -485,16 +485,19 @@ impl Bitget {
         Bitget { http }
     }
 
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
+    /// A public call; its data, or the problem that ended it (a refusal there is the
+    /// exchange's, not the key's), with its round trip.
+    async fn public(
+        &self,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<(Value, RoundTrip), Problem> {
+        self.http
+            .get_read(&format!("{base}{path}"), |reply| {
+                read_reply(reply, what).public_data()
+            })
             .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
     }
 
     /// A signed GET of `path` with `params` (the base may carry a path prefix: never signed).
@@ -569,18 +572,10 @@ impl Bitget {
             Outcome::Problem(problem) => return Err(problem),
         }
         let what = format!("GET {PATH_UTA_ASSETS}");
-        match self.signed(target, base, PATH_UTA_ASSETS, &[], &what).await {
-            Outcome::Ok(data) if data.is_object() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without account assets"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, base, PATH_UTA_ASSETS, &[], &what).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            expect_shape(data, Value::is_object, &what, "account assets")?;
+            facts.permissions.read = Some(true);
         }
         Ok(())
     }
@@ -601,14 +596,10 @@ impl Bitget {
         // 1. Is the exchange up, and is our clock inside its window? Bitget has no status
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
         let what = format!("GET {PATH_TIME}");
-        let (outcome, trip) = self.public(spot, PATH_TIME, &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self.public(spot, PATH_TIME, &what).await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        let offset = trip.clock_offset_ms(server);
-        if let Some(problem) = SPEC.skew_problem(&format!("GET {PATH_TIME}"), offset) {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
 
@@ -641,23 +632,19 @@ impl Bitget {
 
         // 3. Can it read balances?
         let what = format!("GET {PATH_SPOT_ASSETS}");
-        match self
+        let outcome = match self
             .classic(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
             .await
         {
             Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
-            Ok(Outcome::Ok(data)) if data.is_array() => facts.permissions.read = Some(true),
-            Ok(Outcome::Ok(_)) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an asset list"
-                )))
+            Ok(outcome) => outcome,
+        };
+        match outcome.granted(facts, |p| &mut p.read)? {
+            Some(data) => {
+                expect_shape(data, Value::is_array, &what, "an asset list")?;
+                facts.permissions.read = Some(true);
             }
-            Ok(Outcome::Denied(said)) => {
-                spot_readable = false;
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Ok(Outcome::Problem(problem)) => return Err(problem),
+            None => spot_readable = false,
         }
 
         // 4. Futures, when the connection trades them, or when spot is closed to the key (a
@@ -665,7 +652,7 @@ impl Bitget {
         if target.markets.futures || !spot_readable {
             let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
-            match self
+            let outcome = match self
                 .classic(
                     target,
                     futures,
@@ -678,27 +665,19 @@ impl Bitget {
                 Err(UnifiedAccount(said)) => {
                     return self.run_unified(target, spot, facts, said).await
                 }
-                Ok(Outcome::Ok(data)) if data.is_array() => {
-                    if !spot_readable {
-                        facts.permissions.read = Some(true);
-                    }
-                    if facts.permissions.futures.is_none() {
-                        // Reading the account proves futures access, not the right to trade.
-                        facts.notes.push(
-                            "futures account readable; futures trade right unknown".to_string(),
-                        );
-                    }
+                Ok(outcome) => outcome,
+            };
+            if let Some(data) = outcome.granted(facts, |p| &mut p.futures)? {
+                expect_shape(data, Value::is_array, &what, "an account list")?;
+                if !spot_readable {
+                    facts.permissions.read = Some(true);
                 }
-                Ok(Outcome::Ok(_)) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without an account list"
-                    )))
+                if facts.permissions.futures.is_none() {
+                    // Reading the account proves futures access, not the right to trade.
+                    facts
+                        .notes
+                        .push("futures account readable; futures trade right unknown".to_string());
                 }
-                Ok(Outcome::Denied(said)) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Ok(Outcome::Problem(problem)) => return Err(problem),
             }
         }
         Ok(())

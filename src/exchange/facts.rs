@@ -1,6 +1,8 @@
 //! How one exchange reply reads once its envelope and error codes are understood.
 
-use crate::domain::Problem;
+use serde_json::Value;
+
+use crate::domain::{Facts, Permissions, Problem};
 
 /// How one reply from an exchange reads once its envelope and error codes are understood.
 #[derive(Debug)]
@@ -22,6 +24,42 @@ impl Outcome {
             Outcome::Denied(said) => Err(Problem::unavailable(said)),
             Outcome::Problem(problem) => Err(problem),
         }
+    }
+
+    /// The data of a signed call that needs one right of the key (`right` picks it), when the
+    /// exchange gave it. A refusal is a fact about the key, not a problem: the right is recorded
+    /// absent, the exchange's words become a note, and there is no data (`Ok(None)`).
+    pub fn granted(
+        self,
+        facts: &mut Facts,
+        right: fn(&mut Permissions) -> &mut Option<bool>,
+    ) -> Result<Option<Value>, Problem> {
+        match self {
+            Outcome::Ok(data) => Ok(Some(data)),
+            Outcome::Denied(said) => {
+                *right(&mut facts.permissions) = Some(false);
+                facts.notes.push(said);
+                Ok(None)
+            }
+            Outcome::Problem(problem) => Err(problem),
+        }
+    }
+}
+
+/// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
+/// does not read: `what` (the call) answered without `expected` ("an account list").
+pub fn expect_shape(
+    data: Value,
+    fits: fn(&Value) -> bool,
+    what: &str,
+    expected: &str,
+) -> Result<Value, Problem> {
+    if fits(&data) {
+        Ok(data)
+    } else {
+        Err(Problem::unavailable(format!(
+            "{what}: reply without {expected}"
+        )))
     }
 }
 

@@ -571,16 +571,19 @@ impl Gate {
         Gate { http }
     }
 
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
+    /// A public call; its body, or the problem that ended it (a refusal there is the
+    /// exchange's, not the key's), with its round trip.
+    async fn public(
+        &self,
+        base: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<(Value, RoundTrip), Problem> {
+        self.http
+            .get_read(&format!("{base}{path}"), |reply| {
+                ok(read_reply(reply, what))
+            })
             .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
     }
 
     /// A signed GET of `path` (which includes `/api/v4`; a path prefix in `base` is not signed).
@@ -602,15 +605,10 @@ impl Gate {
 
         // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
         let what = format!("GET {PATH_TIME}");
-        let (outcome, trip) = self.public(base, PATH_TIME, &what).await;
-        let body = ok(outcome)?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (body, trip) = self.public(base, PATH_TIME, &what).await?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
-        if let Some(problem) =
-            SPEC.skew_problem(&format!("GET {PATH_TIME}"), trip.clock_offset_ms(server))
-        {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
 

@@ -74,6 +74,17 @@ impl HttpClient {
         self.send(url.to_string(), headers).await
     }
 
+    /// A public GET read by `read` (the exchange's reply reader), with the instants it was sent
+    /// and answered: what a clock step measures the server time against.
+    pub async fn get_read<T>(
+        &self,
+        url: &str,
+        read: impl FnOnce(&Reply) -> Result<T, Problem>,
+    ) -> Result<(T, RoundTrip), Problem> {
+        let (reply, trip) = self.get_timed(url, HeaderMap::new()).await?;
+        Ok((read(&reply)?, trip))
+    }
+
     /// A signed GET: takes the token for `base`'s host FIRST, then calls `build` with our clock
     /// (ms since the epoch) read at that moment, to make the URL and headers with a fresh
     /// timestamp and signature. Signing before waiting for the budget would send a request

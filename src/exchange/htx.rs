@@ -533,8 +533,9 @@ impl Htx {
 
     /// A public call, with the instants it was sent and answered (for the clock offset).
     async fn public_timed(&self, url: &str, what: &str) -> Result<(Outcome, RoundTrip), Problem> {
-        let (reply, trip) = self.http.get_timed(url, HeaderMap::new()).await?;
-        Ok((read_reply(&reply, what)?, trip))
+        self.http
+            .get_read(url, |reply| read_reply(reply, what))
+            .await
     }
 
     /// A signed GET of `path` on `base` (whose host is signed; its path prefix is not).

@@ -17,7 +17,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::facts::Outcome;
+use super::facts::{expect_shape, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::hmac_base64;
@@ -346,25 +346,19 @@ impl Kucoin {
         Kucoin { http }
     }
 
-    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
-        self.public_timed(base, path, what).await.0
-    }
-
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public_timed(
+    /// A public call; its data, or the problem that ended it (a refusal there is the exchange's,
+    /// not the key's), with its round trip.
+    async fn public(
         &self,
         base: &str,
         path: &str,
         what: &str,
-    ) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
+    ) -> Result<(Value, RoundTrip), Problem> {
+        self.http
+            .get_read(&format!("{base}{path}"), |reply| {
+                read_reply(reply, what).public_data()
+            })
             .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
     }
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
@@ -388,84 +382,52 @@ impl Kucoin {
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
-        let (outcome, trip) = self.public_timed(spot, PATH_TIMESTAMP, &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self.public(spot, PATH_TIMESTAMP, &what).await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(
-            &format!("GET {PATH_TIMESTAMP}"),
-            trip.clock_offset_ms(server),
-        ) {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = self.public(spot, PATH_STATUS, &what).await.public_data()?;
+        let (data, _) = self.public(spot, PATH_STATUS, &what).await?;
         if let Some(problem) = status_problem(&data, &what) {
             return Err(problem);
         }
 
-        // 2. What the key is allowed to do.
+        // 2. What the key is allowed to do. The endpoint needs General (read): a key without it
+        // cannot describe itself.
         let what = format!("GET {PATH_API_KEY}");
-        match self.signed(target, spot, PATH_API_KEY, &what).await {
-            Outcome::Ok(data) => {
-                let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permission list"))
-                })?;
-                info.apply(facts);
-            }
-            // The endpoint needs General (read): a key without it cannot describe itself.
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, spot, PATH_API_KEY, &what).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let info = KeyInfo::from_data(&data).ok_or_else(|| {
+                Problem::unavailable(format!("{what}: reply without a permission list"))
+            })?;
+            info.apply(facts);
         }
 
         // 3. Can it read balances?
         let what = format!("GET {PATH_ACCOUNTS}");
-        match self.signed(target, spot, PATH_ACCOUNTS, &what).await {
-            Outcome::Ok(data) if data.is_array() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an account list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, spot, PATH_ACCOUNTS, &what).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            expect_shape(data, Value::is_array, &what, "an account list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
             let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_STATUS} (futures host)");
-            let data = self
-                .public(futures, PATH_STATUS, &what)
-                .await
-                .public_data()?;
+            let (data, _) = self.public(futures, PATH_STATUS, &what).await?;
             if let Some(problem) = status_problem(&data, &what) {
                 return Err(problem);
             }
             let what = format!("GET {PATH_FUTURES_OVERVIEW} (futures host)");
-            match self
+            let outcome = self
                 .signed(target, futures, PATH_FUTURES_OVERVIEW, &what)
-                .await
-            {
-                Outcome::Ok(data) if data.is_object() => facts.permissions.futures = Some(true),
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without an account overview"
-                    )))
-                }
-                Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Outcome::Problem(problem) => return Err(problem),
+                .await;
+            if let Some(data) = outcome.granted(facts, |p| &mut p.futures)? {
+                expect_shape(data, Value::is_object, &what, "an account overview")?;
+                facts.permissions.futures = Some(true);
             }
         }
         Ok(())

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::budget;
-use super::facts::Outcome;
+use super::facts::{expect_shape, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::hmac_base64;
@@ -423,12 +423,12 @@ impl Okx {
         }
     }
 
-    /// A public GET, with the instants it was sent and answered (for the clock offset).
-    async fn public_get(&self, url: String, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self.http.get_timed(&url, HeaderMap::new()).await {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
+    /// A public GET; its data, or the problem that ended it (a refusal there is the
+    /// exchange's, not the key's), with its round trip.
+    async fn public_get(&self, url: String, what: &str) -> Result<(Value, RoundTrip), Problem> {
+        self.http
+            .get_read(&url, |reply| read_reply(reply, what).public_data())
+            .await
     }
 
     /// A signed GET of `path_and_query` (what is signed) at `base` (which may carry a proxy
@@ -468,23 +468,16 @@ impl Okx {
 
     async fn read_public(&self, base: &str) -> PublicReading {
         let what = format!("GET {PATH_TIME}");
-        let (outcome, trip) = self.public_get(format!("{base}{PATH_TIME}"), &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self.public_get(format!("{base}{PATH_TIME}"), &what).await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) =
-            SPEC.skew_problem(&format!("GET {PATH_TIME}"), trip.clock_offset_ms(server))
-        {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = self
+        let (data, _) = self
             .public_get(format!("{base}{PATH_STATUS}"), &what)
-            .await
-            .0
-            .public_data()?;
+            .await?;
         status_reading(&data, &what)
     }
 
@@ -500,60 +493,42 @@ impl Okx {
         let notes = self.public_reading(base).await?;
         facts.notes.extend(notes);
 
-        // 2. What the key is allowed to do, its IP binding and its account mode.
-        match self.signed(target, base, PATH_CONFIG).await {
-            Outcome::Ok(data) => {
-                let config = KeyConfig::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("GET {PATH_CONFIG}: reply without a perm field"))
-                })?;
-                config.apply(facts);
-            }
-            // The endpoint needs Read: a key without it cannot describe itself.
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        // 2. What the key is allowed to do, its IP binding and its account mode. The endpoint
+        // needs Read: a key without it cannot describe itself.
+        let outcome = self.signed(target, base, PATH_CONFIG).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let config = KeyConfig::from_data(&data).ok_or_else(|| {
+                Problem::unavailable(format!("GET {PATH_CONFIG}: reply without a perm field"))
+            })?;
+            config.apply(facts);
         }
 
         // 3. Can it read balances?
-        match self.signed(target, base, PATH_BALANCE).await {
-            Outcome::Ok(data) if data.is_array() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "GET {PATH_BALANCE}: reply without a balance list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, base, PATH_BALANCE).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let what = format!("GET {PATH_BALANCE}");
+            expect_shape(data, Value::is_array, &what, "a balance list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 4. Derivatives, only when the connection trades futures (same host, same key).
         if target.markets.futures {
             let futures = target.futures_base(SPEC.futures_host);
             let path = format!("{PATH_POSITIONS}?{POSITIONS_QUERY}");
-            match self.signed(target, futures, &path).await {
+            let outcome = self.signed(target, futures, &path).await;
+            if let Some(data) = outcome.granted(facts, |p| &mut p.futures)? {
+                expect_shape(
+                    data,
+                    Value::is_array,
+                    &format!("GET {path}"),
+                    "a position list",
+                )?;
                 // A readable derivatives account confirms access for a key that may trade; it
                 // does not overrule a spot-mode account (OKX may answer an empty list there too
                 // [uncertain]) nor a key without `trade` (reading is not trading).
-                Outcome::Ok(data) if data.is_array() => {
-                    if facts.permissions.trade == Some(true) {
-                        facts.permissions.futures.get_or_insert(true);
-                    }
+                if facts.permissions.trade == Some(true) {
+                    facts.permissions.futures.get_or_insert(true);
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "GET {path}: reply without a position list"
-                    )))
-                }
-                Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Outcome::Problem(problem) => return Err(problem),
             }
         }
         Ok(())
