@@ -30,7 +30,6 @@ use super::signing::encode_value;
 use super::signing::hmac_base64;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::facts::{expect_shape, Outcome};
@@ -159,26 +158,6 @@ pub fn auth_header_values(
         ("Content-Type", "application/json".to_string()),
         ("locale", "en-US".to_string()),
     ]
-}
-
-/// The headers as a reqwest `HeaderMap`, the key material marked sensitive. Fails (without
-/// quoting the value) when a configured value cannot travel in an HTTP header.
-pub fn auth_headers(
-    credentials: &Credentials,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    query: &str,
-    body: &str,
-) -> Result<HeaderMap, Problem> {
-    http::sensitive_headers(auth_header_values(
-        credentials,
-        timestamp_ms,
-        method,
-        request_path,
-        query,
-        body,
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,7 +490,14 @@ impl Bitget {
     ) -> Outcome {
         let signed = self.http.get_signed(base, |now| {
             let query = signed_query(params);
-            let headers = auth_headers(&target.credentials, now, "GET", path, &query, "")?;
+            let headers = http::sensitive_headers(auth_header_values(
+                &target.credentials,
+                now,
+                "GET",
+                path,
+                &query,
+                "",
+            ))?;
             let sent = sent_query(params);
             let url = if sent.is_empty() {
                 format!("{base}{path}")

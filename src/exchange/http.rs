@@ -287,7 +287,9 @@ pub fn sensitive_header(what: &str, value: &str) -> Result<HeaderValue, Problem>
     Ok(header)
 }
 
-/// The headers `(name, value)` of a signed request, every one built with [`sensitive_header`].
+/// The headers `(name, value)` of a signed request, every one built with [`sensitive_header`]:
+/// the one place an exchange's auth header pairs (OKX, KuCoin, Bitget, Gate) become a
+/// `HeaderMap`, failing without quoting a value that cannot travel in a header.
 pub fn sensitive_headers(
     pairs: impl IntoIterator<Item = (&'static str, String)>,
 ) -> Result<HeaderMap, Problem> {

@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -96,24 +95,6 @@ pub fn auth_header_values(
         ("KC-API-PASSPHRASE", passphrase_header(secret, passphrase)),
         ("KC-API-KEY-VERSION", KEY_VERSION.to_string()),
     ]
-}
-
-/// The auth headers as a reqwest `HeaderMap`, every value marked sensitive. Fails (without
-/// quoting the key) when the API key holds bytes that cannot travel in an HTTP header.
-pub fn auth_headers(
-    credentials: &Credentials,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    body: &str,
-) -> Result<HeaderMap, Problem> {
-    http::sensitive_headers(auth_header_values(
-        credentials,
-        timestamp_ms,
-        method,
-        request_path,
-        body,
-    ))
 }
 
 /// KuCoin's JSON envelope: `{"code":"200000","data":...}` or `{"code":"400005","msg":"..."}`.
@@ -363,7 +344,13 @@ impl Kucoin {
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
         let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(&target.credentials, now, "GET", path, "")?;
+            let headers = http::sensitive_headers(auth_header_values(
+                &target.credentials,
+                now,
+                "GET",
+                path,
+                "",
+            ))?;
             Ok((format!("{base}{path}"), headers))
         });
         match signed.await {

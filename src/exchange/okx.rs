@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -112,24 +111,6 @@ pub fn auth_header_values(
         ("OK-ACCESS-TIMESTAMP", timestamp),
         ("OK-ACCESS-PASSPHRASE", passphrase),
     ]
-}
-
-/// The auth headers as a reqwest `HeaderMap`, every value marked sensitive. Fails (without
-/// quoting the value) when the key or passphrase holds bytes that cannot travel in a header.
-pub fn auth_headers(
-    credentials: &Credentials,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    body: &str,
-) -> Result<HeaderMap, Problem> {
-    http::sensitive_headers(auth_header_values(
-        credentials,
-        timestamp_ms,
-        method,
-        request_path,
-        body,
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,7 +417,13 @@ impl Okx {
     async fn signed(&self, target: &ProbeTarget, base: &str, path_and_query: &str) -> Outcome {
         let what = format!("GET {path_and_query}");
         let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(&target.credentials, now, "GET", path_and_query, "")?;
+            let headers = http::sensitive_headers(auth_header_values(
+                &target.credentials,
+                now,
+                "GET",
+                path_and_query,
+                "",
+            ))?;
             Ok((format!("{base}{path_and_query}"), headers))
         });
         match signed.await {

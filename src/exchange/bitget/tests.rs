@@ -77,14 +77,14 @@ fn worked_example_3b_account_info_headers() {
         assert_eq!(*name, want_name);
         assert_eq!(value, want_value);
     }
-    let map = auth_headers(
+    let map = http::sensitive_headers(auth_header_values(
         &creds("testkey", "testsecret", "testpass"),
         TS,
         "GET",
         PATH_ACCOUNT_INFO,
         "",
         "",
-    )
+    ))
     .unwrap();
     assert_eq!(
         map["ACCESS-SIGN"],
@@ -136,7 +136,15 @@ fn values_that_need_encoding_are_signed_decoded_and_sent_encoded() {
 
 #[test]
 fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("bad\nkey", "s", "p"),
+        TS,
+        "GET",
+        "/x",
+        "",
+        "",
+    ))
+    .unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("bad"));
 }

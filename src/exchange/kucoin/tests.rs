@@ -54,13 +54,13 @@ fn worked_example_3a_api_key_headers() {
         assert_eq!(*name, want_name);
         assert_eq!(value, want_value);
     }
-    let map = auth_headers(
+    let map = http::sensitive_headers(auth_header_values(
         &creds("testkey", "testsecret", "testpass"),
         TS,
         "GET",
         "/api/v1/user/api-key",
         "",
-    )
+    ))
     .unwrap();
     assert_eq!(
         map.get("KC-API-SIGN").unwrap().to_str().unwrap(),
@@ -148,7 +148,14 @@ fn worked_example_3f_official_docs() {
 
 #[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("bad\nkey", "s", "p"),
+        TS,
+        "GET",
+        "/x",
+        "",
+    ))
+    .unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("bad"));
 }

@@ -66,13 +66,13 @@ fn worked_example_3b_account_config_headers() {
         assert_eq!(*name, want_name);
         assert_eq!(value, want_value);
     }
-    let map = auth_headers(
+    let map = http::sensitive_headers(auth_header_values(
         &creds("testkey", "testsecret", "testpass"),
         TS,
         "GET",
         PATH_CONFIG,
         "",
-    )
+    ))
     .unwrap();
     assert_eq!(map.len(), 4);
     assert_eq!(
@@ -135,10 +135,24 @@ fn a_post_signs_the_exact_body_and_a_get_signs_none() {
 
 #[test]
 fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("bad\nkey", "s", "p"),
+        TS,
+        "GET",
+        "/x",
+        "",
+    ))
+    .unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("bad"));
-    let err = auth_headers(&creds("k", "s", "pass\nphrase"), TS, "GET", "/x", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("k", "s", "pass\nphrase"),
+        TS,
+        "GET",
+        "/x",
+        "",
+    ))
+    .unwrap_err();
     assert!(!err.message.contains("phrase\n"));
 }
 
