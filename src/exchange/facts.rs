@@ -1,5 +1,6 @@
 //! How one exchange reply reads once its envelope and error codes are understood.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{Facts, Permissions, Problem};
@@ -43,6 +44,32 @@ impl Outcome {
             }
             Outcome::Problem(problem) => Err(problem),
         }
+    }
+}
+
+/// The `{code, msg, data}` envelope OKX and KuCoin wrap every reply in (`{"code":"0","msg":"",
+/// "data":[...]}`); an error comes as `code` and `msg` without `data`.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    code: Value,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl Envelope {
+    /// The code as text, as sent. The docs say it is a string; a number is accepted too,
+    /// tolerantly.
+    pub fn code(&self) -> String {
+        match &self.code {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn msg(&self) -> &str {
+        self.msg.as_deref().unwrap_or("")
     }
 }
 

@@ -13,10 +13,9 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::facts::{expect_shape, Outcome};
+use super::facts::{expect_shape, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::hmac_base64;
@@ -95,30 +94,6 @@ pub fn auth_header_values(
         ("KC-API-PASSPHRASE", passphrase_header(secret, passphrase)),
         ("KC-API-KEY-VERSION", KEY_VERSION.to_string()),
     ]
-}
-
-/// KuCoin's JSON envelope: `{"code":"200000","data":...}` or `{"code":"400005","msg":"..."}`.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    code: Value,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    data: Value,
-}
-
-impl Envelope {
-    /// The code as text. The docs say it is a string; a number is accepted too, tolerantly.
-    fn code(&self) -> String {
-        match &self.code {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-
-    fn msg(&self) -> &str {
-        self.msg.as_deref().unwrap_or("")
-    }
 }
 
 /// `Retry-After` (seconds) when sent, else KuCoin's `gw-ratelimit-reset` (ms until the pool refills).

@@ -18,11 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::budget;
-use super::facts::{expect_shape, Outcome};
+use super::facts::{expect_shape, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::hmac_base64;
@@ -117,31 +116,6 @@ pub fn auth_header_values(
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
 
-/// OKX's JSON envelope: `{"code":"0","msg":"","data":[...]}`; auth failures come as a short
-/// `{"msg":"Invalid Sign","code":"50113"}` without `data`.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    code: Value,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    data: Value,
-}
-
-impl Envelope {
-    /// The code as text. The docs say it is a string; a number is accepted too, tolerantly.
-    fn code(&self) -> String {
-        match &self.code {
-            Value::String(s) => s.trim().to_string(),
-            other => other.to_string(),
-        }
-    }
-
-    fn msg(&self) -> &str {
-        self.msg.as_deref().unwrap_or("")
-    }
-}
-
 fn wait_text(wait: Option<Duration>) -> String {
     wait.map(|d| format!(", retry after {}s", d.as_secs()))
         .unwrap_or_default()
@@ -156,7 +130,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
             problem.message = format!(
                 "{what}: HTTP {}, code {} {}",
                 reply.status.as_u16(),
-                env.code(),
+                env.code().trim(),
                 env.msg(),
             )
             .trim_end()
@@ -169,7 +143,8 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
         Ok(env) => env,
         Err(problem) => return Outcome::Problem(problem),
     };
-    let code = env.code();
+    // Read trimmed, tolerantly: a padded code is still the code.
+    let code = env.code().trim().to_string();
     if code == CODE_OK {
         return Outcome::Ok(env.data);
     }
