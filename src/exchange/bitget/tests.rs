@@ -77,15 +77,7 @@ fn worked_example_3b_account_info_headers() {
         assert_eq!(*name, want_name);
         assert_eq!(value, want_value);
     }
-    let map = http::sensitive_headers(auth_header_values(
-        &creds("testkey", "testsecret", "testpass"),
-        TS,
-        "GET",
-        PATH_ACCOUNT_INFO,
-        "",
-        "",
-    ))
-    .unwrap();
+    let map = http::sensitive_headers(values).unwrap();
     assert_eq!(
         map["ACCESS-SIGN"],
         "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg="
