@@ -47,6 +47,17 @@ impl Outcome {
     }
 }
 
+#[cfg(test)]
+impl Outcome {
+    /// The problem this outcome is, for tests of an exchange's error codes.
+    pub fn expect_problem(self) -> Problem {
+        match self {
+            Outcome::Problem(problem) => problem,
+            other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+}
+
 /// The `{code, msg, data}` envelope OKX and KuCoin wrap every reply in (`{"code":"0","msg":"",
 /// "data":[...]}`); an error comes as `code` and `msg` without `data`.
 #[derive(Debug, Deserialize)]

@@ -311,6 +311,20 @@ pub struct Reply {
 }
 
 /// A reply as an exchange would send it, for the exchanges' unit tests of their reply readers.
+/// Credentials for the unit tests' worked examples (the docs' sample key and secret).
+#[cfg(test)]
+pub(crate) fn test_credentials(
+    key: &str,
+    secret: &str,
+    passphrase: Option<&str>,
+) -> crate::domain::Credentials {
+    crate::domain::Credentials {
+        api_key: key.into(),
+        api_secret: secret.into(),
+        passphrase: passphrase.map(Into::into),
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn test_reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
     let mut map = HeaderMap::new();

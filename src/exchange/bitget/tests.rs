@@ -1,15 +1,12 @@
 //! Unit tests of `bitget.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::http::test_credentials;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: key.into(),
-        api_secret: secret.into(),
-        passphrase: Some(passphrase.into()),
-    }
+    test_credentials(key, secret, Some(passphrase))
 }
 
 const TS: i64 = 1_700_000_000_000;
@@ -144,10 +141,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
 use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /api/v2/spot/account/assets") {
-        Outcome::Problem(p) => p,
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    read_reply(r, "GET /api/v2/spot/account/assets").expect_problem()
 }
 
 #[test]

@@ -1,17 +1,13 @@
 //! Unit tests of `bybit.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::secret::SecretString;
+use crate::exchange::http::test_credentials;
 use serde_json::json;
 
 const TS: i64 = 1_700_000_000_000;
 
 fn creds(key: &str, secret: &str) -> Credentials {
-    Credentials {
-        api_key: SecretString::from(key.to_string()),
-        api_secret: SecretString::from(secret.to_string()),
-        passphrase: None,
-    }
+    test_credentials(key, secret, None)
 }
 
 // Section 3a: the guide's documented prehash shapes (no secret or signature published).

@@ -1,17 +1,13 @@
 //! Unit tests of `gate.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::secret::SecretString;
+use crate::exchange::http::test_credentials;
 use serde_json::json;
 
 const TS: &str = "1700000000";
 
 fn creds(key: &str, secret: &str) -> Credentials {
-    Credentials {
-        api_key: SecretString::from(key.to_string()),
-        api_secret: SecretString::from(secret.to_string()),
-        passphrase: None,
-    }
+    test_credentials(key, secret, None)
 }
 
 // §2: the body hash of every GET.

@@ -1,15 +1,11 @@
 //! Unit tests of `kucoin.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::secret::SecretString;
+use crate::exchange::http::test_credentials;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: SecretString::from(key.to_string()),
-        api_secret: SecretString::from(secret.to_string()),
-        passphrase: Some(SecretString::from(passphrase.to_string())),
-    }
+    test_credentials(key, secret, Some(passphrase))
 }
 
 const TS: i64 = 1_700_000_000_000;
@@ -156,10 +152,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
 use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /api/v1/accounts") {
-        Outcome::Problem(p) => p,
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    read_reply(r, "GET /api/v1/accounts").expect_problem()
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Unit tests of `mexc.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::http::test_credentials;
 
 const TS: i64 = 1_700_000_000_000;
 
@@ -47,11 +48,7 @@ fn futures_assets_example() {
 
 #[test]
 fn futures_headers_carry_key_time_and_signature() {
-    let credentials = Credentials {
-        api_key: "testkey".into(),
-        api_secret: "testsecret".into(),
-        passphrase: None,
-    };
+    let credentials = test_credentials("testkey", "testsecret", None);
     let headers = futures_headers(&credentials, TS, &[]).unwrap();
     assert_eq!(headers["apikey"], "testkey");
     assert_eq!(headers["request-time"], "1700000000000");

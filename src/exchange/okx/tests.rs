@@ -1,16 +1,12 @@
 //! Unit tests of `okx.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::http::test_credentials;
 use crate::exchange::ProblemKind;
-use crate::secret::SecretString;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: SecretString::from(key.to_string()),
-        api_secret: SecretString::from(secret.to_string()),
-        passphrase: Some(SecretString::from(passphrase.to_string())),
-    }
+    test_credentials(key, secret, Some(passphrase))
 }
 
 /// 1700000000000 ms, the docs' common timestamp.
@@ -152,10 +148,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
 use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /api/v5/account/config") {
-        Outcome::Problem(p) => p,
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    read_reply(r, "GET /api/v5/account/config").expect_problem()
 }
 
 #[test]
