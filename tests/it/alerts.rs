@@ -195,12 +195,7 @@ async fn withdraw_rights_reach_every_chat_and_inbox_once_then_the_fix_is_announc
             assert!(!m.data.contains(secret), "secret in an email");
         }
     }
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{log}"
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,8 +274,7 @@ async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
             "two incidents opened, each delivered once: {all}"
         );
     }
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,11 +341,7 @@ async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothin
             "queued alert sent once"
         );
     }
-    restarted.signal("TERM");
-    assert_eq!(
-        restarted.exit_within(Duration::from_secs(10)).await,
-        Some(0)
-    );
+    restarted.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,8 +373,7 @@ async fn a_flapping_key_raises_one_alert_not_one_per_check() {
             w.bot.delivered()
         );
     }
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,8 +421,7 @@ async fn bot_commands_answer_allowlisted_chats_only() {
         "only the allowlisted /check ran a check"
     );
     assert!(daemon.log().contains("-999"), "the ignored chat is logged");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 /// Issue 19: one message the relay refuses for its content (an SMTP 5xx) blocked its
@@ -496,8 +484,7 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
     })
     .await;
     assert_eq!(depth, 1);
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     let log = daemon.log();
     assert!(
         log.contains("554") && log.contains("content rejected"),
@@ -540,8 +527,7 @@ async fn delivery_records_older_than_a_week_are_pruned_and_recent_ones_kept() {
     })
     .await;
     assert!(line.contains("removed=2"), "{line}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     let store = keywarden::store::HistoryStore::open(&state).unwrap();
     assert!(!store.was_delivered(1).unwrap());
     assert!(!store.was_delivered(2).unwrap());
@@ -611,6 +597,5 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
         "52 ignored messages, {lines} log lines:\n{log}"
     );
     assert!(log.contains("allowed_user_ids"), "says why: {log}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }

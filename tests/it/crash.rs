@@ -346,13 +346,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 
     // No span that history showed is gone.
     let after = w.history().await;

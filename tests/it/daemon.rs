@@ -162,13 +162,7 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
         Some(200)
     );
 
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,11 +208,7 @@ async fn kill_9_loses_no_span_that_history_showed() {
             "{span} vs {kept}"
         );
     }
-    restarted.signal("TERM");
-    assert_eq!(
-        restarted.exit_within(Duration::from_secs(10)).await,
-        Some(0)
-    );
+    restarted.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,13 +262,7 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
         },
     )
     .await;
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,9 +285,7 @@ async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await; // a check is now hanging on the exchange
     let started = std::time::Instant::now();
-    daemon.signal("TERM");
-    let code = daemon.exit_within(Duration::from_secs(15)).await;
-    assert_eq!(code, Some(0), "{}", daemon.log());
+    daemon.terminate(Duration::from_secs(15)).await;
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "took {:?}",
@@ -333,8 +315,7 @@ async fn a_second_daemon_on_the_same_state_dir_is_refused_clearly() {
         "{}",
         second.stderr
     );
-    first.signal("TERM");
-    assert_eq!(first.exit_within(Duration::from_secs(10)).await, Some(0));
+    first.terminate(Duration::from_secs(10)).await;
 }
 
 /// systemd's side of `Type=notify`: a datagram socket the daemon reports to.

@@ -190,8 +190,7 @@ async fn stalled_clients_do_not_starve_healthz_or_flip_a_healthy_key() {
          {} healthy checks during the flood, {closes} stalled connections closed by the server",
         during - before
     );
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,8 +273,7 @@ async fn with_metrics_public_history_and_metrics_need_the_bearer_token() {
     );
     assert!(!run.stderr.contains("kw-not-the-token"), "{}", run.stderr);
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     let log = daemon.log();
     assert!(!log.contains(TOKEN), "the token in the log: {log}");
 

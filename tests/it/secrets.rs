@@ -396,8 +396,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
     }
     // The state dir while the daemon writes to it, then after it stopped.
     scan.search_dir(&w.state, &[], &w.secrets);
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     scan.search(
         "the daemon's log",
         &std::fs::read(&log).unwrap(),

@@ -322,6 +322,14 @@ impl DaemonProcess {
         Some(status.expect("wait for daemon").code().unwrap_or(-1))
     }
 
+    /// SIGTERM, after which the daemon must drain and exit 0 within `timeout` (its log shown
+    /// when it does not): the clean shutdown every daemon test ends with.
+    pub async fn terminate(&mut self, timeout: std::time::Duration) {
+        self.signal("TERM");
+        let code = self.exit_within(timeout).await;
+        assert_eq!(code, Some(0), "{}", self.log());
+    }
+
     /// What the daemon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

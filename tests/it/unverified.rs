@@ -216,8 +216,7 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
     );
 
     // A restart remembers what was noticed.
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     let mut daemon = w.start("daemon-2.log");
     w.wait_checks(6).await;
     assert_eq!(once(&w), (1, 1, 1, 0), "no notice again after a restart");
@@ -250,8 +249,7 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
             }
         }
     }
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

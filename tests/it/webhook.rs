@@ -302,8 +302,7 @@ async fn each_event_kind_arrives_once_signed_with_its_versioned_body_and_no_secr
     );
     assert_eq!(w.receiver.received().len(), 3, "nothing sent twice");
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
 
@@ -349,8 +348,7 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_in_order_when_back() 
     assert!(records.windows(2).all(|r| r[0] < r[1]), "{records:?}");
     assert_eq!(w.outbox_depth().await, Some(0));
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
 
@@ -409,11 +407,7 @@ async fn kill_9_with_events_pending_loses_none_and_a_duplicate_carries_the_same_
         assert_eq!(body, events[0]);
     }
 
-    restarted.signal("TERM");
-    assert_eq!(
-        restarted.exit_within(Duration::from_secs(10)).await,
-        Some(0)
-    );
+    restarted.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log(), restarted.log()]);
 }
 
@@ -468,8 +462,7 @@ async fn a_receiver_answering_400_is_not_retried_in_a_loop_and_holds_up_nothing(
         "the refused event waits its long backoff"
     );
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
 
@@ -547,7 +540,6 @@ async fn a_webhook_added_by_a_reload_gets_the_next_event() {
     assert_eq!(opened["kind"], "opened");
     assert_eq!(opened["status"], "withdraw_enabled");
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
