@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, SimKey};
+use keywarden::sim::{Scenario, SimKey};
 
-use crate::botapi_sim::{self, BotApiSim, SentMessage};
+use crate::alerting::Stage;
+use crate::botapi_sim::{self, SentMessage};
 use crate::smtp_server::{self, SmtpServer};
 use crate::support::{
     self, connection_toml, eventually, free_port, sim_key, DaemonProcess, Scratch,
@@ -15,14 +16,18 @@ use crate::support::{
 const TOKEN: &str = "123456:test-bot-token-never-logged";
 const CHATS: [i64; 2] = [-1001, -1002];
 
+/// One connection on the alerting stage, and the key it plays.
 struct World {
-    scratch: Scratch,
-    sim: RunningSim,
-    bot: BotApiSim,
-    smtp: SmtpServer,
+    stage: Stage,
     key: SimKey,
-    config: std::path::PathBuf,
-    metrics: std::net::SocketAddr,
+}
+
+impl std::ops::Deref for World {
+    type Target = Stage;
+
+    fn deref(&self) -> &Stage {
+        &self.stage
+    }
 }
 
 impl World {
@@ -30,43 +35,15 @@ impl World {
     /// second (or on `schedule`), alerting both chats, ops@example.com and the owner.
     async fn new(scenario: Scenario, schedule: &str, alerts_extra: &str) -> World {
         let key = sim_key(ExchangeKind::Mexc, "alerts-carol", scenario);
-        let sim = support::start_sim_with(vec![key.clone()]).await;
-        let bot = BotApiSim::start(TOKEN).await;
-        let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
-        let scratch = Scratch::new();
-        let metrics = free_port();
-        let connection = connection_toml("carol", &key, &sim, &["spot"])
+        let stage = Stage::new(vec![key.clone()], TOKEN).await;
+        let connection = connection_toml("carol", &key, &stage.sim, &["spot"])
             + "owner_email = \"carol@example.com\"\n";
-        let text = format!(
-            "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
-             [alerts]\nresolve_after = 2\n{alerts_extra}\n\
-             [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{chats}]\napi_url = \"{bot}\"\n\n\
-             [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
-             {connection}",
-            state = scratch.path().join("state").display(),
-            chats = CHATS.map(|c| c.to_string()).join(", "),
-            bot = bot.url(),
-            smtp = smtp.url(),
-        );
-        let config = scratch.write("keywarden.toml", &text);
-        World {
-            scratch,
-            sim,
-            bot,
-            smtp,
-            key,
-            config,
-            metrics,
-        }
-    }
-
-    fn start(&self, log: &str) -> DaemonProcess {
-        DaemonProcess::start_with_env(
-            &self.config,
-            self.scratch.path().join(log),
-            &[("TELEGRAM_TOKEN", TOKEN)],
-        )
+        stage.write_config(&format!(
+            "{daemon}[alerts]\nresolve_after = 2\n{alerts_extra}\n{channels}{connection}",
+            daemon = stage.daemon_toml(schedule, "3s", &["mexc"]),
+            channels = stage.channels_toml(&CHATS),
+        ));
+        World { stage, key }
     }
 
     /// `keywarden_alert_outbox_depth` as the daemon reports it.

@@ -4,18 +4,16 @@
 //! most one duplicate message per recipient.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use keywarden::sim::{Scenario, SimKey};
 use serde_json::Value;
 
-use crate::botapi_sim::{BotApiSim, SentMessage};
-use crate::smtp_server::{self, SmtpServer};
-use crate::support::{
-    self, connection_toml, eventually, free_port, http_get, sim_key, DaemonProcess, Scratch,
-};
+use crate::alerting::Stage;
+use crate::botapi_sim::SentMessage;
+use crate::support::{self, connection_toml, eventually, http_get, sim_key};
 
 const TOKEN: &str = "123456:crash-test-bot-token";
 const CHAT: i64 = -1001;
@@ -40,14 +38,18 @@ impl Rng {
     }
 }
 
+/// Three connections on the alerting stage, by name, and the keys they play.
 struct World {
-    scratch: Scratch,
-    sim: RunningSim,
-    bot: BotApiSim,
-    smtp: SmtpServer,
+    stage: Stage,
     keys: Vec<(String, SimKey)>,
-    config: PathBuf,
-    metrics: std::net::SocketAddr,
+}
+
+impl std::ops::Deref for World {
+    type Target = Stage;
+
+    fn deref(&self) -> &Stage {
+        &self.stage
+    }
 }
 
 impl World {
@@ -63,53 +65,22 @@ impl World {
             (name.to_string(), key)
         })
         .collect();
-        let sim = support::start_sim(ScenarioFile {
-            keys: keys.iter().map(|(_, k)| k.clone()).collect(),
-            ..ScenarioFile::default()
-        })
-        .await;
-        let bot = BotApiSim::start(TOKEN).await;
-        let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
-        let scratch = Scratch::new();
-        let metrics = free_port();
+        let stage = Stage::new(keys.iter().map(|(_, k)| k.clone()).collect(), TOKEN).await;
         let connections: String = keys
             .iter()
             .map(|(name, key)| {
-                connection_toml(name, key, &sim, &["spot"])
+                connection_toml(name, key, &stage.sim, &["spot"])
                     .trim_end()
                     .to_string()
                     + &format!("\nowner_email = \"{name}@example.com\"\n\n")
             })
             .collect();
-        let text = format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\nkucoin = 1000\n\n\
-             [alerts]\nresolve_after = 1\n\n\
-             [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{CHAT}]\napi_url = \"{bot}\"\n\n\
-             [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
-             {connections}",
-            state = scratch.path().join("state").display(),
-            bot = bot.url(),
-            smtp = smtp.url(),
-        );
-        let config = scratch.write("keywarden.toml", &text);
-        World {
-            scratch,
-            sim,
-            bot,
-            smtp,
-            keys,
-            config,
-            metrics,
-        }
-    }
-
-    fn start(&self, log: &str) -> DaemonProcess {
-        DaemonProcess::start_with_env(
-            &self.config,
-            self.scratch.path().join(log),
-            &[("TELEGRAM_TOKEN", TOKEN)],
-        )
+        stage.write_config(&format!(
+            "{daemon}[alerts]\nresolve_after = 1\n\n{channels}{connections}",
+            daemon = stage.daemon_toml("* * * * * *", "3s", &["mexc", "kucoin"]),
+            channels = stage.channels_toml(&[CHAT]),
+        ));
+        World { stage, keys }
     }
 
     async fn serving(&self) {

@@ -7,13 +7,10 @@
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use keywarden::sim::{Scenario, ScenarioFile, SimKey};
 
-use crate::botapi_sim::BotApiSim;
-use crate::smtp_server::{self, SmtpServer};
-use crate::support::{
-    self, connection_toml, eventually, free_port, json_lines, sim_key, DaemonProcess, Scratch,
-};
+use crate::alerting::Stage;
+use crate::support::{self, connection_toml, eventually, json_lines, sim_key, Scratch};
 
 const TOKEN: &str = "123456:unverified-bot-token";
 const CHAT: i64 = -1017;
@@ -23,14 +20,18 @@ const GATE: (&str, ExchangeKind, &str) = ("dan-gate", ExchangeKind::Gate, "dan@e
 const MEXC: (&str, ExchangeKind, &str) = ("eve-mexc", ExchangeKind::Mexc, "eve@example.com");
 const TOLD: (&str, ExchangeKind, &str) = ("fay-mexc", ExchangeKind::Mexc, "fay@example.com");
 
+/// The three connections on the alerting stage, and the keys they play.
 struct World {
-    scratch: Scratch,
-    sim: RunningSim,
-    bot: BotApiSim,
-    smtp: SmtpServer,
+    stage: Stage,
     keys: Vec<SimKey>,
-    config: std::path::PathBuf,
-    metrics: std::net::SocketAddr,
+}
+
+impl std::ops::Deref for World {
+    type Target = Stage;
+
+    fn deref(&self) -> &Stage {
+        &self.stage
+    }
 }
 
 impl World {
@@ -40,49 +41,18 @@ impl World {
             sim_key(MEXC.1, "unverified-eve", Scenario::RightsUnrevealed),
             sim_key(TOLD.1, "unverified-fay", Scenario::FuturesMissing),
         ];
-        let sim = support::start_sim(ScenarioFile {
-            keys: keys.clone(),
-            ..ScenarioFile::default()
-        })
-        .await;
-        let bot = BotApiSim::start(TOKEN).await;
-        let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
-        let scratch = Scratch::new();
-        let metrics = free_port();
+        let stage = Stage::new(keys.clone(), TOKEN).await;
         let mut connections = String::new();
         for (key, (name, _, owner)) in keys.iter().zip([GATE, MEXC, TOLD]) {
-            connections += &connection_toml(name, key, &sim, &["spot"]);
+            connections += &connection_toml(name, key, &stage.sim, &["spot"]);
             connections += &format!("owner_email = \"{owner}\"\n\n");
         }
-        let text = format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"5s\"\n\n[daemon.request_budget]\nmexc = 1000\ngate = 1000\n\n\
-             [alerts]\nresolve_after = 2\n\n\
-             [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{CHAT}]\napi_url = \"{bot}\"\n\n\
-             [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
-             {connections}",
-            state = scratch.path().join("state").display(),
-            bot = bot.url(),
-            smtp = smtp.url(),
-        );
-        let config = scratch.write("keywarden.toml", &text);
-        World {
-            scratch,
-            sim,
-            bot,
-            smtp,
-            keys,
-            config,
-            metrics,
-        }
-    }
-
-    fn start(&self, log: &str) -> DaemonProcess {
-        DaemonProcess::start_with_env(
-            &self.config,
-            self.scratch.path().join(log),
-            &[("TELEGRAM_TOKEN", TOKEN)],
-        )
+        stage.write_config(&format!(
+            "{daemon}[alerts]\nresolve_after = 2\n\n{channels}{connections}",
+            daemon = stage.daemon_toml("* * * * * *", "5s", &["mexc", "gate"]),
+            channels = stage.channels_toml(&[CHAT]),
+        ));
+        World { stage, keys }
     }
 
     /// How many alerts of `kind` ("Notice", "Resolved") about `topic` on `connection` reached
