@@ -44,14 +44,6 @@ struct World {
     keys: Vec<(String, SimKey)>,
 }
 
-impl std::ops::Deref for World {
-    type Target = Stage;
-
-    fn deref(&self) -> &Stage {
-        &self.stage
-    }
-}
-
 impl World {
     async fn new() -> World {
         let keys: Vec<(String, SimKey)> = [
@@ -84,7 +76,7 @@ impl World {
     }
 
     async fn serving(&self) {
-        let url = format!("http://{}/healthz", self.metrics);
+        let url = format!("http://{}/healthz", self.stage.metrics);
         eventually(Duration::from_secs(15), "the daemon serving", || async {
             http_get(&url).await.map(|_| ())
         })
@@ -95,7 +87,7 @@ impl World {
     async fn history(&self) -> BTreeMap<String, Vec<Value>> {
         let mut all = BTreeMap::new();
         for (name, _) in &self.keys {
-            all.insert(name.clone(), history(&self.config, name).await);
+            all.insert(name.clone(), history(&self.stage.config, name).await);
         }
         all
     }
@@ -270,7 +262,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
     // Every span `history` showed before some kill, by (connection, first_seen, status).
     let mut shown: BTreeSet<(String, String, String)> = BTreeSet::new();
 
-    let mut daemon = w.start("run-0.log");
+    let mut daemon = w.stage.start("run-0.log");
     for round in 0..KILLS {
         w.serving().await;
         // One connection moves to its next scenario; it is held for at least two seconds of
@@ -279,6 +271,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
         let next = position.get_mut(name).unwrap();
         *next = (*next + 1) % CYCLE.len();
         assert!(w
+            .stage
             .sim
             .state
             .set_scenario(key.exchange, &key.api_key, CYCLE[*next]));
@@ -299,7 +292,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
             .exit_within(Duration::from_secs(5))
             .await
             .expect("killed");
-        daemon = w.start(&format!("run-{}.log", round + 1));
+        daemon = w.stage.start(&format!("run-{}.log", round + 1));
     }
     w.serving().await;
 
@@ -309,7 +302,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
         "every incident delivered",
         || async {
             let expected = expected_alerts(&w.history().await);
-            let (delivered, _, _) = delivered_alerts(&w.bot.delivered());
+            let (delivered, _, _) = delivered_alerts(&w.stage.bot.delivered());
             missing(&expected, &delivered)
                 .is_empty()
                 .then_some(expected)
@@ -338,7 +331,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
 
     // No alert lost (the history after the stop is the complete record of what happened).
     let expected_now = expected_alerts(&after);
-    let messages = w.bot.delivered();
+    let messages = w.stage.bot.delivered();
     let (delivered, duplicate_messages, duplicate_alerts) = delivered_alerts(&messages);
     let not_delivered = missing(&expected_now, &delivered);
     assert!(
@@ -357,6 +350,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
 
     // Email: the operators heard about every incident the history implies.
     let mails: Vec<String> = w
+        .stage
         .smtp
         .messages()
         .into_iter()
@@ -380,6 +374,6 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
          / {duplicate_alerts} alerts",
         shown.len(),
         messages.len(),
-        w.smtp.messages().len()
+        w.stage.smtp.messages().len()
     );
 }

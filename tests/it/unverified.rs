@@ -26,14 +26,6 @@ struct World {
     keys: Vec<SimKey>,
 }
 
-impl std::ops::Deref for World {
-    type Target = Stage;
-
-    fn deref(&self) -> &Stage {
-        &self.stage
-    }
-}
-
 impl World {
     async fn new() -> World {
         let keys = vec![
@@ -58,7 +50,8 @@ impl World {
     /// How many alerts of `kind` ("Notice", "Resolved") about `topic` on `connection` reached
     /// the chat: a message holds one alert, or a digest one block per alert.
     fn alerts(&self, kind: &str, topic: &str, connection: &str) -> usize {
-        self.bot
+        self.stage
+            .bot
             .delivered()
             .iter()
             .filter(|m| m.chat_id == CHAT)
@@ -73,7 +66,8 @@ impl World {
     }
 
     fn emails_to(&self, address: &str) -> usize {
-        self.smtp
+        self.stage
+            .smtp
             .messages()
             .iter()
             .filter(|m| m.recipients.iter().any(|r| r == address))
@@ -82,7 +76,8 @@ impl World {
 
     /// `keywarden_connection_unverified_right` of `connection` and `right`, as /metrics shows it.
     async fn unverified(&self, connection: &str, right: &str) -> Option<String> {
-        let (_, body) = support::http_get(&format!("http://{}/metrics", self.metrics)).await?;
+        let (_, body) =
+            support::http_get(&format!("http://{}/metrics", self.stage.metrics)).await?;
         let series =
             format!("keywarden_connection_unverified_right{{connection=\"{connection}\",exchange=");
         body.lines()
@@ -93,7 +88,8 @@ impl World {
 
     /// How many checks the daemon has counted so far (every exchange, every status).
     async fn checks(&self) -> u64 {
-        let Some((_, body)) = support::http_get(&format!("http://{}/metrics", self.metrics)).await
+        let Some((_, body)) =
+            support::http_get(&format!("http://{}/metrics", self.stage.metrics)).await
         else {
             return 0;
         };
@@ -116,7 +112,7 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and_resolve() {
     let w = World::new().await;
-    let mut daemon = w.start("daemon.log");
+    let mut daemon = w.stage.start("daemon.log");
     let (gate, mexc, told) = (GATE.0, MEXC.0, TOLD.0);
 
     eventually(
@@ -155,6 +151,7 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
     .await;
     // The notice says where to look on the exchange's own API-management page.
     let gate_notice = w
+        .stage
         .bot
         .delivered()
         .into_iter()
@@ -187,13 +184,14 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
 
     // A restart remembers what was noticed.
     daemon.terminate(Duration::from_secs(15)).await;
-    let mut daemon = w.start("daemon-2.log");
+    let mut daemon = w.stage.start("daemon-2.log");
     w.wait_checks(6).await;
     assert_eq!(once(&w), (1, 1, 1, 0), "no notice again after a restart");
     assert_eq!(w.emails_to(GATE.2), dan_mails);
 
     // MEXC's apiKeyInfo answers again: both rights are revealed, and the notices resolved.
     assert!(w
+        .stage
         .sim
         .state
         .set_scenario(MEXC.1, &w.keys[1].api_key, Scenario::FuturesMissing));
@@ -214,7 +212,7 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
     for key in &w.keys {
         for secret in [&key.api_key, &key.api_secret] {
             assert!(!log.contains(secret.as_str()), "secret in the log");
-            for m in w.bot.sent() {
+            for m in w.stage.bot.sent() {
                 assert!(!m.text.contains(secret.as_str()), "secret in a message");
             }
         }
