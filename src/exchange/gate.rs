@@ -43,7 +43,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha512};
 
 use super::expiry;
-use super::facts::Meaning;
+use super::facts::{self, expect_shape, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{
@@ -581,7 +581,7 @@ impl Gate {
     ) -> Result<(Value, RoundTrip), Problem> {
         self.http
             .get_read(&format!("{base}{path}"), |reply| {
-                ok(read_reply(reply, what))
+                read_reply(reply, what).required().public_data()
             })
             .await
     }
@@ -661,60 +661,43 @@ impl Gate {
 
         // 4. Can it read balances?
         let what = format!("GET {PATH_SPOT_ACCOUNTS}");
-        match self.signed(target, base, PATH_SPOT_ACCOUNTS, &what).await {
-            Outcome::Ok(body) if body.is_array() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an account list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Missing(said) => return Err(Problem::unavailable(said)),
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, base, PATH_SPOT_ACCOUNTS, &what).await;
+        if let Some(body) = outcome.required().granted(facts, |p| &mut p.read)? {
+            expect_shape(body, Value::is_array, &what, "an account list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 5. Futures, only when the connection trades them.
         if target.markets.futures {
             let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
-            match self
+            let outcome = self
                 .signed(target, futures, PATH_FUTURES_ACCOUNTS, &what)
-                .await
-            {
-                Outcome::Ok(body) if body.is_object() => {
-                    if facts.permissions.futures.is_none() {
-                        // A read proves futures access, not the right to trade them.
-                        facts.notes.push(
-                            "futures account readable; futures trade right unknown".to_string(),
-                        );
-                    }
+                .await;
+            if let Some(body) = outcome.required().granted(facts, |p| &mut p.futures)? {
+                expect_shape(body, Value::is_object, &what, "a futures account")?;
+                if facts.permissions.futures.is_none() {
+                    // A read proves futures access, not the right to trade them.
+                    facts
+                        .notes
+                        .push("futures account readable; futures trade right unknown".to_string());
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a futures account"
-                    )))
-                }
-                Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Outcome::Missing(said) => return Err(Problem::unavailable(said)),
-                Outcome::Problem(problem) => return Err(problem),
             }
         }
         Ok(())
     }
 }
 
-/// The body of a public call; a refusal there is never the key's fault.
-fn ok(outcome: Outcome) -> Result<Value, Problem> {
-    match outcome {
-        Outcome::Ok(body) => Ok(body),
-        Outcome::Denied(said) | Outcome::Missing(said) => Err(Problem::unavailable(said)),
-        Outcome::Problem(problem) => Err(problem),
+impl Outcome {
+    /// The outcome of a call whose endpoint must be there: a missing one is Gate not answering
+    /// properly; the rest reads as every exchange's [`facts::Outcome`].
+    fn required(self) -> facts::Outcome {
+        match self {
+            Outcome::Ok(body) => facts::Outcome::Ok(body),
+            Outcome::Denied(said) => facts::Outcome::Denied(said),
+            Outcome::Missing(said) => facts::Outcome::Problem(Problem::unavailable(said)),
+            Outcome::Problem(problem) => facts::Outcome::Problem(problem),
+        }
     }
 }
 

@@ -39,7 +39,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::Meaning;
+use super::facts::{expect_shape, Meaning};
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -256,6 +256,22 @@ pub fn meaning_of(code: &str, msg: &str) -> Option<Meaning> {
 /// `"GET /v1/account/accounts: code api-signature-not-valid Signature not valid: ..."`.
 fn said(what: &str, code: &str, msg: &str) -> String {
     format!("{what}: code {code} {msg}").trim_end().to_string()
+}
+
+/// A refused read: a refusal that stands for a problem ends the probe; a missing permission is
+/// the read right absent, with HTX's words (`text`) as a note.
+fn read_refused(
+    facts: &mut Facts,
+    text: String,
+    meaning: Option<Meaning>,
+    reply: &Reply,
+) -> Result<(), Problem> {
+    if let Some(problem) = problem_for(meaning, text.clone(), reply) {
+        return Err(problem);
+    }
+    facts.permissions.read = Some(false);
+    facts.notes.push(text);
+    Ok(())
 }
 
 fn wait_text(wait: Option<Duration>) -> String {
@@ -610,12 +626,7 @@ impl Htx {
                 )))
             }
             Outcome::Refused { code, msg, meaning } => {
-                let text = said(&what, &code, &msg);
-                if let Some(problem) = problem_for(meaning, text.clone(), &reply) {
-                    return Err(problem);
-                }
-                facts.permissions.read = Some(false);
-                facts.notes.push(text);
+                read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
                 None
             }
         };
@@ -625,21 +636,13 @@ impl Htx {
                 let what = format!("GET {PATH_ACCOUNTS}/{{account-id}}/balance");
                 let reply = self.signed(credentials, spot, &path, &[]).await?;
                 match read_reply(&reply, &what)? {
-                    Outcome::Ok(data) if data.get("list").is_some_and(Value::is_array) => {
+                    Outcome::Ok(data) => {
+                        let balances = |d: &Value| d.get("list").is_some_and(Value::is_array);
+                        expect_shape(data, balances, &what, "a balance list")?;
                         facts.permissions.read = Some(true);
                     }
-                    Outcome::Ok(_) => {
-                        return Err(Problem::unavailable(format!(
-                            "{what}: reply without a balance list"
-                        )))
-                    }
                     Outcome::Refused { code, msg, meaning } => {
-                        let text = said(&what, &code, &msg);
-                        if let Some(problem) = problem_for(meaning, text.clone(), &reply) {
-                            return Err(problem);
-                        }
-                        facts.permissions.read = Some(false);
-                        facts.notes.push(text);
+                        read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
                     }
                 }
             }
