@@ -141,7 +141,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 pub fn mail_text(raw: &str) -> String {
     let mut out = raw.to_string();
     out.push('\n');
-    out.push_str(&decode_quoted_printable(raw));
+    out.push_str(&String::from_utf8_lossy(&smtp_server::quoted_printable(
+        raw,
+    )));
     let engine = base64::engine::general_purpose::STANDARD;
     let mut run = String::new();
     for line in raw.lines().chain(std::iter::once("")) {
@@ -171,30 +173,6 @@ pub fn mail_text(raw: &str) -> String {
         }
     }
     out
-}
-
-fn decode_quoted_printable(text: &str) -> String {
-    let unfolded = text.replace("=\r\n", "").replace("=\n", "");
-    let bytes = unfolded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'=', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct World {
