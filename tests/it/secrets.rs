@@ -442,14 +442,9 @@ async fn scan_demo(scan: &mut Scan) -> usize {
     assert!(secrets.len() >= 18, "the demo's secrets were found");
     let tmp = Scratch::new();
     let stderr_path = tmp.path().join("demo.stderr");
-    let mut child = tokio::process::Command::new(support::binary())
-        .arg("demo")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+    let mut child = support::demo_command()
         .env("TMPDIR", tmp.path())
-        .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .kill_on_drop(true)
         .spawn()
         .expect("start keywarden demo");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -11,6 +11,19 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_keywarden")
 }
 
+/// `keywarden demo` with nothing of our environment but `PATH`, its stdout piped (for the test
+/// to read line by line) and the process killed when dropped; where stderr goes is the test's.
+pub fn demo_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .arg("demo")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// A scratch directory with files written into it; removed on drop.
 pub struct Scratch {
     dir: tempfile::TempDir,

@@ -469,13 +469,8 @@ async fn a_receiver_answering_400_is_not_retried_in_a_loop_and_holds_up_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keywarden_demo_shows_the_signed_events_its_receiver_got() {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut child = tokio::process::Command::new(support::binary())
-        .arg("demo")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdout(std::process::Stdio::piped())
+    let mut child = support::demo_command()
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("start keywarden demo");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
