@@ -23,7 +23,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
-use super::facts::{expect_shape, Meaning, Outcome};
+use super::facts::{expect_shape, msg_text, numeric_code, Meaning, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -144,22 +144,9 @@ fn meaning(code: i64, msg: &str) -> Meaning {
     }
 }
 
-/// A JSON `code`: a number per the docs; a numeric string is accepted too.
-fn json_code(body: &Value) -> Option<i64> {
-    match body.get("code")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
+/// The text of a BingX body, trimmed.
 fn json_msg(body: &Value) -> String {
-    ["msg", "message"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    msg_text(body).trim().to_string()
 }
 
 /// How long a 100410 refusal asks us to wait: its message names the unblock time in ms since the
@@ -183,7 +170,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if let Some(mut problem) = generic_problem(reply, what) {
         // Quote BingX's own code and msg when the 429 or 5xx carried its JSON body.
         if let Ok(body) = serde_json::from_slice::<Value>(&reply.body) {
-            if let Some(code) = json_code(&body) {
+            if let Some(code) = numeric_code(&body) {
                 problem.message = format!(
                     "{what}: HTTP {}, code {code} {}{}",
                     reply.status.as_u16(),
@@ -218,7 +205,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
             )
         }
     };
-    match json_code(&body) {
+    match numeric_code(&body) {
         Some(0) if reply.status.is_success() => {
             return Outcome::Ok(body.get("data").cloned().unwrap_or(body))
         }
@@ -231,7 +218,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
         }
         _ => {}
     }
-    let code = json_code(&body);
+    let code = numeric_code(&body);
     let msg = json_msg(&body);
     let said = match code {
         Some(code) => format!("{what}: code {code} {msg}"),

@@ -26,13 +26,13 @@
 //!   spot trade right is absent, and the withdraw right is reported unknown with a note, never
 //!   assumed absent.
 
-use super::signing::encode_value;
 use super::signing::hmac_base64;
+use super::signing::{encode_value, sorted_query};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::facts::{expect_shape, Outcome};
+use super::facts::{expect_shape, msg_text, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -74,13 +74,7 @@ pub const FUTURES_ACCOUNTS_PARAMS: &[(&str, &str)] = &[("productType", "USDT-FUT
 /// The query string Bitget signs: keys in ascending (byte) order, `key=value` joined by `&`,
 /// values as they are (not percent-encoded, as ccxt signs them). Empty without parameters.
 pub fn signed_query(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, str::to_string)
 }
 
 /// The query string as it travels in the URL: the same order, values percent-encoded where
@@ -173,15 +167,6 @@ fn code_of(body: &Value) -> Option<String> {
     }
 }
 
-/// The envelope's text: `msg` in most examples, `message` in some — both are read.
-fn msg_of(body: &Value) -> String {
-    ["msg", "message"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap_or("")
-        .to_string()
-}
-
 fn wait_text(wait: Option<Duration>) -> String {
     wait.map(|d| format!(", retry after {}s", d.as_secs()))
         .unwrap_or_default()
@@ -193,7 +178,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if let Some(mut problem) = generic_problem(reply, what) {
         // Bitget's own body (e.g. 503 + 40200 in maintenance, 429 + "429"): quote code and msg.
         if let Some(code) = parsed.as_ref().ok().and_then(code_of) {
-            let msg = parsed.as_ref().map(msg_of).unwrap_or_default();
+            let msg = parsed.as_ref().map(msg_text).unwrap_or_default();
             problem.message = format!("{what}: HTTP {}, code {code} {msg}", reply.status.as_u16())
                 .trim_end()
                 .to_string()
@@ -216,7 +201,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if code == CODE_OK || (!code.is_empty() && code.bytes().all(|b| b == b'0')) {
         return Outcome::Ok(body.get("data").cloned().unwrap_or(Value::Null));
     }
-    let said = format!("{what}: code {code} {}", msg_of(&body))
+    let said = format!("{what}: code {code} {}", msg_text(&body))
         .trim_end()
         .to_string();
     // Keyed on the JSON code, never on the HTTP status: auth errors are seen with HTTP 400, the

@@ -84,6 +84,26 @@ impl Envelope {
     }
 }
 
+/// An error body's numeric `code` (BingX, MEXC): a number per the docs; a numeric string is
+/// accepted too, tolerantly.
+pub fn numeric_code(body: &Value) -> Option<i64> {
+    match body.get("code")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An error body's text: `msg`, else `message` (BingX, Bitget and MEXC each answer with one or
+/// the other, depending on the endpoint); empty when there is neither.
+pub fn msg_text(body: &Value) -> String {
+    ["msg", "message"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or("")
+        .to_string()
+}
+
 /// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
 /// does not read: `what` (the call) answered without `expected` ("an account list").
 pub fn expect_shape(

@@ -27,8 +27,8 @@
 //! `code`/`msg`. All of them are accepted everywhere, since which endpoint answers which shape
 //! on which error is not documented per endpoint [uncertain].
 
-use super::signing::encode_value;
 use super::signing::hmac_base64;
+use super::signing::{encode_value, sorted_query};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -91,13 +91,7 @@ pub fn format_timestamp(ms: i64) -> String {
 /// The canonical query: parameters sorted by name in byte order (so the upper-case auth
 /// parameters come before lower-case ones), `name=encoded value`, joined with `&`.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode_value(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, encode_value)
 }
 
 /// The four auth parameters of a signed request.

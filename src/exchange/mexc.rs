@@ -21,14 +21,14 @@
 //!   `paramString` is the GET parameters sorted by name (or the raw POST body); the key, time and
 //!   signature travel in the `ApiKey`, `Request-Time` and `Signature` headers.
 
-use super::signing::encode_value;
 use super::signing::hmac_hex;
+use super::signing::{encode_value, sorted_query};
 use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::Meaning;
+use super::facts::{msg_text, numeric_code, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -82,13 +82,7 @@ pub fn spot_signed_query(secret: &str, params: &[(&str, &str)], timestamp_ms: i6
 /// Futures `paramString` for a GET: parameters sorted by name (byte order), values encoded,
 /// joined with `&`. No parameters give the empty string.
 pub fn futures_param_string(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode_value(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, encode_value)
 }
 
 /// The futures signature: HMAC over `accessKey + Request-Time + paramString` (the sorted GET
@@ -161,24 +155,6 @@ enum Answer {
     },
 }
 
-/// A JSON `code`, which MEXC sends as a number (and some gateways as a numeric string).
-fn json_code(body: &Value) -> Option<i64> {
-    match body.get("code")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// The human text of an error body: spot says `msg`, futures and the maintenance page `message`.
-fn json_msg(body: &Value) -> String {
-    ["msg", "message"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap_or("")
-        .to_string()
-}
-
 /// Reads a spot reply. Spot success bodies carry no `code`; errors are `{"code": n, "msg": ..}`.
 /// The HTTP status of each error code is [uncertain] in the docs (most reports show 400), so the
 /// decision keys on the JSON `code`, not on the status.
@@ -196,13 +172,13 @@ fn spot_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
         });
     }
     let body: Value = reply.json(what)?;
-    match json_code(&body) {
+    match numeric_code(&body) {
         // Some gateways wrap success as code 0/200; treat that as success too.
         Some(0 | 200) if reply.status.is_success() => Ok(Answer::Ok(body)),
         Some(code) => Ok(Answer::Refused {
             status,
             code: Some(code),
-            msg: json_msg(&body),
+            msg: msg_text(&body),
         }),
         None if reply.status.is_success() => Ok(Answer::Ok(body)),
         None => Ok(Answer::Refused {
@@ -222,14 +198,14 @@ fn futures_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
     let status = reply.status.as_u16();
     let body: Value = reply.json(what)?;
     let success = body.get("success").and_then(Value::as_bool);
-    let code = json_code(&body);
+    let code = numeric_code(&body);
     if success == Some(true) || (success.is_none() && code == Some(0)) {
         return Ok(Answer::Ok(body.get("data").cloned().unwrap_or(Value::Null)));
     }
     Ok(Answer::Refused {
         status,
         code,
-        msg: json_msg(&body),
+        msg: msg_text(&body),
     })
 }
 

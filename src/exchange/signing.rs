@@ -35,6 +35,19 @@ const RFC3986_RESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// `params` sorted by name in byte order, `name=value` joined with `&`, each value written by
+/// `value` (percent-encoded or as it is, as the recipe says); empty without parameters. HTX's
+/// canonical query, MEXC futures' `paramString` and the query Bitget signs.
+pub fn sorted_query(params: &[(&str, &str)], value: impl Fn(&str) -> String) -> String {
+    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    sorted
+        .iter()
+        .map(|(k, v)| format!("{k}={}", value(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// `value` percent-encoded per RFC 3986 (upper-case hex, space as `%20`, never `+`).
 pub fn encode_value(value: &str) -> String {
     utf8_percent_encode(value, RFC3986_RESERVED).to_string()
