@@ -13,7 +13,7 @@ use keywarden::notifier::email::Email;
 use keywarden::notifier::{Audience, Channel, DeliveryError, Notifier, Recipient};
 use keywarden::secret::SecretString;
 
-use crate::smtp_server::{self, AuthRecord, Behaviour, Received, SmtpServer};
+use crate::smtp_server::{AuthRecord, Behaviour, Received, SmtpServer};
 use crate::support;
 
 const PASSWORD: &str = "s3cret-smtp-pa55word";
@@ -157,7 +157,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn decode(encoding: &str, body: &str) -> String {
     match encoding.to_ascii_lowercase().as_str() {
         "quoted-printable" => {
-            String::from_utf8(smtp_server::quoted_printable(body)).expect("UTF-8 body")
+            let bytes = quoted_printable::decode(body, quoted_printable::ParseMode::Strict)
+                .expect("quoted-printable body");
+            String::from_utf8(bytes).expect("UTF-8 body")
         }
         "base64" => {
             let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();

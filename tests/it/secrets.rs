@@ -141,9 +141,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 pub fn mail_text(raw: &str) -> String {
     let mut out = raw.to_string();
     out.push('\n');
-    out.push_str(&String::from_utf8_lossy(&smtp_server::quoted_printable(
-        raw,
-    )));
+    let decoded = quoted_printable::decode(raw, quoted_printable::ParseMode::Robust)
+        .expect("robust decoding takes any input");
+    out.push_str(&String::from_utf8_lossy(&decoded));
     let engine = base64::engine::general_purpose::STANDARD;
     let mut run = String::new();
     for line in raw.lines().chain(std::iter::once("")) {

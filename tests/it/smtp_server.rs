@@ -375,30 +375,3 @@ async fn session(stream: TcpStream, behaviour: watch::Receiver<Behaviour>, log: 
         }
     }
 }
-
-/// A quoted-printable text decoded: soft line breaks (`=` at a line's end) removed and `=XX`
-/// escapes read; anything else, a malformed escape too, kept as sent (the tests also read raw
-/// mail through it, headers and all).
-pub fn quoted_printable(text: &str) -> Vec<u8> {
-    let unfolded = text.replace("=\r\n", "").replace("=\n", "");
-    let bytes = unfolded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'=', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
