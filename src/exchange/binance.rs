@@ -20,6 +20,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use super::facts::refusal_text;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -130,16 +131,6 @@ fn json_msg(body: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string()
-}
-
-/// `"GET /api/v3/account: code -1022 Signature for this request is not valid."`
-fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
-    match code {
-        Some(code) => format!("{what}: code {code} {msg}"),
-        None => format!("{what}: HTTP {status} {msg}"),
-    }
-    .trim_end()
-    .to_string()
 }
 
 /// Reads a reply: the problems every exchange shares first (429, HTML, 5xx; Binance's own body

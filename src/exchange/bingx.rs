@@ -23,7 +23,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
-use super::facts::{expect_shape, msg_text, numeric_code, Meaning, Outcome};
+use super::facts::{expect_shape, msg_text, numeric_code, refusal_text, Meaning, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -220,12 +220,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     }
     let code = numeric_code(&body);
     let msg = json_msg(&body);
-    let said = match code {
-        Some(code) => format!("{what}: code {code} {msg}"),
-        None => format!("{what}: HTTP {status} {msg}"),
-    }
-    .trim_end()
-    .to_string();
+    let said = refusal_text(what, status, code, &msg);
     let Some(code) = code else {
         return Outcome::Problem(match status {
             401 => Problem::invalid_key(said),

@@ -84,6 +84,17 @@ impl Envelope {
     }
 }
 
+/// The words of a refusal: `what` (the call) with the exchange's code and message, or the HTTP
+/// status when the body carried no code (Binance, MEXC, BingX).
+pub fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
+    match code {
+        Some(code) => format!("{what}: code {code} {msg}"),
+        None => format!("{what}: HTTP {status} {msg}"),
+    }
+    .trim_end()
+    .to_string()
+}
+
 /// An error body's numeric `code` (BingX, MEXC): a number per the docs; a numeric string is
 /// accepted too, tolerantly.
 pub fn numeric_code(body: &Value) -> Option<i64> {
@@ -159,6 +170,30 @@ mod tests {
     use super::*;
     use crate::domain::ProblemKind;
     use std::time::Duration;
+
+    #[test]
+    fn refusal_text_quotes_code_and_message() {
+        // Binance's and MEXC's signature refusals, and a bare 404.
+        assert_eq!(
+            refusal_text(
+                "GET /api/v3/account",
+                400,
+                Some(-1022),
+                "Signature for this request is not valid."
+            ),
+            "GET /api/v3/account: code -1022 Signature for this request is not valid."
+        );
+        assert_eq!(
+            refusal_text(
+                "GET /api/v3/account",
+                400,
+                Some(700002),
+                "Signature for this request is not valid."
+            ),
+            "GET /api/v3/account: code 700002 Signature for this request is not valid."
+        );
+        assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
+    }
 
     #[test]
     fn each_meaning_is_its_problem_and_a_missing_right_is_none() {

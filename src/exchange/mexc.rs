@@ -28,7 +28,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{msg_text, numeric_code, Meaning};
+use super::facts::{msg_text, numeric_code, refusal_text, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -237,16 +237,6 @@ fn futures_meaning(code: i64) -> Meaning {
         401 | 701 | 702 | 703 | 704 | 511 => Meaning::NoPermission,
         // 801/604/11444 maintenance, 501 busy, and anything we do not know.
         _ => Meaning::Unavailable,
-    }
-}
-
-/// `"GET /api/v3/account: code 700002 Signature for this request is not valid."`
-fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
-    match code {
-        Some(code) => format!("{what}: code {code} {msg}").trim_end().to_string(),
-        None => format!("{what}: HTTP {status} {msg}")
-            .trim_end()
-            .to_string(),
     }
 }
 

@@ -391,17 +391,3 @@ fn restrictions_are_read_tolerantly() {
     assert_eq!(Restrictions::parse(&serde_json::json!({"foo": 1})), None);
     assert_eq!(Restrictions::parse(&serde_json::json!([])), None);
 }
-
-#[test]
-fn refusal_text_quotes_code_and_message() {
-    assert_eq!(
-        refusal_text(
-            "GET /api/v3/account",
-            400,
-            Some(-1022),
-            "Signature for this request is not valid."
-        ),
-        "GET /api/v3/account: code -1022 Signature for this request is not valid."
-    );
-    assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
-}

@@ -278,17 +278,3 @@ fn key_info_accepts_the_fixture_and_array_shapes() {
 
     assert_eq!(KeyInfo::parse(&serde_json::json!({"foo": 1})), None);
 }
-
-#[test]
-fn refusal_text_quotes_code_and_message() {
-    assert_eq!(
-        refusal_text(
-            "GET /api/v3/account",
-            400,
-            Some(700002),
-            "Signature for this request is not valid."
-        ),
-        "GET /api/v3/account: code 700002 Signature for this request is not valid."
-    );
-    assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
-}
