@@ -390,17 +390,7 @@ async fn bot_commands_answer_allowlisted_chats_only() {
         w.stage.bot.sent().iter().all(|m| m.chat_id != -999),
         "a stranger got an answer"
     );
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            w.stage.config.to_str().unwrap(),
-            "carol",
-            "--json",
-        ],
-        &[("TELEGRAM_TOKEN", TOKEN)],
-    )
-    .await;
+    let run = support::history_json(&w.stage.config, "carol", &[("TELEGRAM_TOKEN", TOKEN)]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let spans = support::json_lines(&run.stdout);
     assert_eq!(spans.len(), 1);
@@ -567,17 +557,7 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sent = w.stage.bot.sent();
     assert_eq!(sent.len(), 1, "only the allowed user is answered: {sent:?}");
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            w.stage.config.to_str().unwrap(),
-            "carol",
-            "--json",
-        ],
-        &[("TELEGRAM_TOKEN", TOKEN)],
-    )
-    .await;
+    let run = support::history_json(&w.stage.config, "carol", &[("TELEGRAM_TOKEN", TOKEN)]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         support::json_lines(&run.stdout).is_empty(),

@@ -1,12 +1,11 @@
 //! `keywarden run` as systemd runs it: a child process on a schedule, signalled with kill.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
-use serde_json::Value;
 
 use crate::support::{
     self, assert_promtool_accepts, connection_toml, eventually, free_port, http_get, sim_key,
@@ -24,22 +23,6 @@ fn daemon_config(scratch: &Scratch, metrics: SocketAddr, connections: &str) -> S
 
 fn scratch_path(scratch: &Scratch, name: &str) -> PathBuf {
     scratch.path().join(name)
-}
-
-/// `keywarden history --json`, or `None` while it cannot answer (the daemon still starting).
-async fn history(config: &Path, connection: &str) -> Option<Vec<Value>> {
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            connection,
-            "--json",
-        ],
-        &[],
-    )
-    .await;
-    (run.code == 0).then(|| support::json_lines(&run.stdout))
 }
 
 async fn metrics(addr: SocketAddr) -> Option<String> {
@@ -109,7 +92,7 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
         Duration::from_secs(20),
         "two checks of alice in one span",
         || async {
-            let spans = history(&s.config, "alice").await?;
+            let spans = support::spans(&s.config, "alice").await?;
             (spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2)).then_some(spans)
         },
     )
@@ -126,7 +109,7 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
         Duration::from_secs(20),
         "a second span for alice",
         || async {
-            let spans = history(&s.config, "alice").await?;
+            let spans = support::spans(&s.config, "alice").await?;
             (spans.len() == 2).then_some(spans)
         },
     )
@@ -171,7 +154,7 @@ async fn kill_9_loses_no_span_that_history_showed() {
     let s = setup(vec![("alice", alice.clone())]).await;
     let mut daemon = s.start("first.log");
     eventually(Duration::from_secs(20), "a first span", || async {
-        history(&s.config, "alice")
+        support::spans(&s.config, "alice")
             .await
             .filter(|spans| !spans.is_empty())
     })
@@ -180,7 +163,7 @@ async fn kill_9_loses_no_span_that_history_showed() {
         .state
         .set_scenario(ExchangeKind::Kucoin, &alice.api_key, Scenario::TradeMissing);
     let before = eventually(Duration::from_secs(20), "a second span", || async {
-        history(&s.config, "alice")
+        support::spans(&s.config, "alice")
             .await
             .filter(|spans| spans.len() >= 2)
     })
@@ -194,7 +177,7 @@ async fn kill_9_loses_no_span_that_history_showed() {
 
     let mut restarted = s.start("second.log");
     let after = eventually(Duration::from_secs(20), "history after restart", || async {
-        history(&s.config, "alice").await
+        support::spans(&s.config, "alice").await
     })
     .await;
     for span in &before {

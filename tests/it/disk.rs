@@ -110,18 +110,7 @@ impl Setup {
     }
 
     async fn history(&self) -> Option<Vec<Value>> {
-        let run = support::run(
-            &[
-                "history",
-                "--config",
-                self.config.to_str().unwrap(),
-                "alice",
-                "--json",
-            ],
-            &[],
-        )
-        .await;
-        (run.code == 0).then(|| support::json_lines(&run.stdout))
+        support::spans(&self.config, "alice").await
     }
 
     async fn metrics(&self) -> Option<String> {

@@ -223,25 +223,9 @@ async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_con
     }
 }
 
-/// `keywarden history --json` for `connection`, `None` while the daemon holds the store busy.
-async fn history(config: &Path, connection: &str) -> Option<Vec<Value>> {
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            connection,
-            "--json",
-        ],
-        &[],
-    )
-    .await;
-    (run.code == 0).then(|| json_lines(&run.stdout))
-}
-
 /// How many checks the history holds for `connection` (the sum over its spans).
 async fn checks_recorded(config: &Path, connection: &str) -> Option<u64> {
-    let spans = history(config, connection).await?;
+    let spans = support::spans(config, connection).await?;
     Some(spans.iter().filter_map(|s| s["checks"].as_u64()).sum())
 }
 
@@ -307,7 +291,7 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
                 .filter(|n| *n >= first + 3)
         })
         .await;
-        let spans = history(&config, &name).await.unwrap();
+        let spans = support::spans(&config, &name).await.unwrap();
         assert!(
             spans.iter().all(|s| s["status"] == "connected"),
             "{name}: {spans:?}"
@@ -315,7 +299,9 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
     }
     for (name, _) in named.iter().filter(|(n, _)| n.starts_with("faulty-")) {
         let spans = eventually(Duration::from_secs(20), "a recorded fault", || async {
-            history(&config, name).await.filter(|s| !s.is_empty())
+            support::spans(&config, name)
+                .await
+                .filter(|s| !s.is_empty())
         })
         .await;
         assert_ne!(spans[0]["status"], "connected", "{name}: {spans:?}");

@@ -243,17 +243,7 @@ async fn with_metrics_public_history_and_metrics_need_the_bearer_token() {
         Some((200, "ok".to_string()))
     );
     // `keywarden history` reads the same config and sends the token.
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "bob",
-            "--json",
-        ],
-        &env,
-    )
-    .await;
+    let run = support::history_json(&config, "bob", &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("connected"), "{}", run.stdout);
     // With another token it says which key to look at.

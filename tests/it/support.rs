@@ -1,6 +1,6 @@
 //! What the tests share: a scratch directory, the real binary, a simulator on loopback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use keywarden::domain::ExchangeKind;
@@ -179,6 +179,20 @@ pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&s
     }
     text.push('\n');
     text
+}
+
+/// `keywarden history --config CONFIG CONNECTION --json` with `envs`: its stdout is the
+/// connection's spans as JSON Lines.
+pub async fn history_json(config: &Path, connection: &str, envs: &[(&str, &str)]) -> Run {
+    let config = config.to_str().unwrap();
+    run(&["history", "--config", config, connection, "--json"], envs).await
+}
+
+/// A connection's spans (`keywarden history --json`), or `None` while the history cannot be read
+/// (the daemon still starting, or holding the store).
+pub async fn spans(config: &Path, connection: &str) -> Option<Vec<serde_json::Value>> {
+    let run = history_json(config, connection, &[]).await;
+    (run.code == 0).then(|| json_lines(&run.stdout))
 }
 
 /// Parses `check --json` output into one JSON value per line.
