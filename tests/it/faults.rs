@@ -195,13 +195,7 @@ async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_con
             fault.unwrap_or(Fault::Scenario(Scenario::Valid)),
         ));
     }
-    let scratch = Scratch::new();
-    let path = scratch.write("keywarden.toml", &config);
-    let run = support::run(
-        &["check", "--config", path.to_str().unwrap(), "--json"],
-        &[],
-    )
-    .await;
+    let run = support::check_json(&config).await;
 
     assert_eq!(
         run.code, 1,

@@ -181,6 +181,17 @@ pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&s
     text
 }
 
+/// `keywarden check --json` on a config file holding `config`.
+pub async fn check_json(config: &str) -> Run {
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", config);
+    run(
+        &["check", "--config", path.to_str().unwrap(), "--json"],
+        &[],
+    )
+    .await
+}
+
 /// `keywarden history --config CONFIG CONNECTION --json` with `envs`: its stdout is the
 /// connection's spans as JSON Lines.
 pub async fn history_json(config: &Path, connection: &str, envs: &[(&str, &str)]) -> Run {
