@@ -295,11 +295,7 @@ async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothin
         },
     )
     .await;
-    daemon.signal("KILL");
-    daemon
-        .exit_within(Duration::from_secs(5))
-        .await
-        .expect("killed");
+    daemon.kill(Duration::from_secs(5)).await;
 
     w.stage.bot.set_behaviour(botapi_sim::Behaviour::Ok);
     let mut restarted = w.stage.start("second.log");

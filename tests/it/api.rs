@@ -516,8 +516,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         .json("PUT", "/api/v1/connections/frank", Some(frank))
         .await;
     assert_eq!(status, 201);
-    daemon.signal("KILL");
-    daemon.exit_within(LONG).await.expect("killed");
+    daemon.kill(LONG).await;
     let mut daemon = world.start("daemon-2.log");
     world.up().await;
     let restarted = chrono::Utc::now();

@@ -287,11 +287,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
         }
         // The kill lands anywhere in the next 0.8 s: mid-check, mid-record, mid-delivery.
         tokio::time::sleep(rng.between_ms(0, 800)).await;
-        daemon.signal("KILL");
-        daemon
-            .exit_within(Duration::from_secs(5))
-            .await
-            .expect("killed");
+        daemon.kill(Duration::from_secs(5)).await;
         daemon = w.stage.start(&format!("run-{}.log", round + 1));
     }
     w.serving().await;

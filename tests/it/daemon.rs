@@ -169,11 +169,7 @@ async fn kill_9_loses_no_span_that_history_showed() {
     })
     .await;
 
-    daemon.signal("KILL");
-    daemon
-        .exit_within(Duration::from_secs(5))
-        .await
-        .expect("killed");
+    daemon.kill(Duration::from_secs(5)).await;
 
     let mut restarted = s.start("second.log");
     let after = eventually(Duration::from_secs(20), "history after restart", || async {

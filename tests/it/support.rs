@@ -368,6 +368,12 @@ impl DaemonProcess {
         assert_eq!(code, Some(0), "{}", self.log());
     }
 
+    /// `kill -9`, as a crash: waits until the process is gone, giving it no chance to drain.
+    pub async fn kill(&mut self, timeout: std::time::Duration) {
+        self.signal("KILL");
+        self.exit_within(timeout).await.expect("killed");
+    }
+
     /// What the daemon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

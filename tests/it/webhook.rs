@@ -366,11 +366,7 @@ async fn kill_9_with_events_pending_loses_none_and_a_duplicate_carries_the_same_
     .await;
     w.play(Scenario::Valid);
     w.queued(2).await;
-    daemon.signal("KILL");
-    daemon
-        .exit_within(Duration::from_secs(5))
-        .await
-        .expect("killed");
+    daemon.kill(Duration::from_secs(5)).await;
 
     w.receiver.set_behaviour(Behaviour::Accept);
     let mut restarted = w.start("second.log");
