@@ -325,6 +325,20 @@ pub(crate) fn test_credentials(
     }
 }
 
+/// What a CDN or proxy in front of any exchange answers when the exchange is not reached: a
+/// CloudFront-style HTML 403 and a bare 502. Every exchange must read them as unavailable.
+#[cfg(test)]
+pub(crate) fn test_proxy_replies() -> [Reply; 2] {
+    [
+        test_reply(
+            403,
+            &[("content-type", "text/html")],
+            "<html>The request could not be satisfied</html>",
+        ),
+        test_reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+    ]
+}
+
 #[cfg(test)]
 pub(crate) fn test_reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
     let mut map = HeaderMap::new();

@@ -138,7 +138,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v2/spot/account/assets").expect_problem()
@@ -268,14 +268,11 @@ fn garbage_and_outages_are_unavailable() {
             &[],
             r#"{"code":"40200","msg":"Server upgrade, please try again later"}"#,
         ),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
         reply(200, &[], r#"{"data":[]}"#),
-    ] {
+    ]
+    .into_iter()
+    .chain(test_proxy_replies())
+    {
         assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
     }
     let p = problem_of(&reply(

@@ -115,7 +115,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /v5/account/wallet-balance", Some("testkey")) {
@@ -279,14 +279,11 @@ fn garbage_and_outages_are_unavailable() {
         reply(200, &[], r#"{"retCode":0,"result":{"list":["#),
         reply(200, &[], r#"{"something":"else"}"#),
         reply(503, &[], r#"{"retCode":10016,"retMsg":"Server error."}"#),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
         reply(404, &[], "Not Found"),
-    ] {
+    ]
+    .into_iter()
+    .chain(test_proxy_replies())
+    {
         assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
     }
     let p = problem_of(&reply(

@@ -147,7 +147,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /api/v4/spot/accounts") {
@@ -246,13 +246,10 @@ fn garbage_outages_and_missing_endpoints() {
             &[],
             r#"{"label":"SERVER_ERROR","message":"maintenance"}"#,
         ),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-    ] {
+    ]
+    .into_iter()
+    .chain(test_proxy_replies())
+    {
         assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
     }
     let p = problem_of(&reply(503, &[], r#"{"label":"TOO_BUSY","message":"busy"}"#));

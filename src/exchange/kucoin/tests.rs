@@ -149,7 +149,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v1/accounts").expect_problem()
@@ -256,13 +256,10 @@ fn garbage_and_outages_are_unavailable() {
     for r in [
         reply(200, &[], r#"{"code":"200000","data":{"permission":"Gen"#),
         reply(503, &[], r#"{"code":"500000","msg":"maintenance"}"#),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-    ] {
+    ]
+    .into_iter()
+    .chain(test_proxy_replies())
+    {
         assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
     }
 }

@@ -145,7 +145,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("phrase\n"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v5/account/config").expect_problem()
@@ -257,14 +257,11 @@ fn garbage_and_outages_are_unavailable() {
             &[],
             r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
         ),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
         reply(404, &[], "Not Found"),
-    ] {
+    ]
+    .into_iter()
+    .chain(test_proxy_replies())
+    {
         assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
     }
     let p = problem_of(&reply(
