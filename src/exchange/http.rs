@@ -325,6 +325,33 @@ pub(crate) fn test_credentials(
     }
 }
 
+/// Asserts how `spec`'s clock window judges a skew seen at `what`: offsets of `inside` ms either
+/// way pass; the server's clock 120 s ahead, or `behind` ms behind ours, is clock skew, and the
+/// message says by how much and which way.
+#[cfg(test)]
+pub(crate) fn assert_clock_window(
+    spec: &crate::domain::spec::ExchangeSpec,
+    what: &str,
+    inside: i64,
+    behind: i64,
+) {
+    assert!(spec.skew_problem(what, inside).is_none());
+    assert!(spec.skew_problem(what, -inside).is_none());
+    let p = spec.skew_problem(what, 120_000).unwrap();
+    assert_eq!(p.kind, crate::domain::ProblemKind::ClockSkew);
+    assert!(
+        p.message.contains("120000 ms ahead of ours"),
+        "{}",
+        p.message
+    );
+    let p = spec.skew_problem(what, -behind).unwrap();
+    assert!(
+        p.message.contains(&format!("{behind} ms behind ours")),
+        "{}",
+        p.message
+    );
+}
+
 /// What a CDN or proxy in front of any exchange answers when the exchange is not reached: a
 /// CloudFront-style HTML 403 and a bare 502. Every exchange must read them as unavailable.
 #[cfg(test)]

@@ -138,7 +138,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::{test_proxy_replies, test_reply as reply};
+use crate::exchange::http::{assert_clock_window, test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v2/spot/account/assets").expect_problem()
@@ -288,26 +288,7 @@ fn garbage_and_outages_are_unavailable() {
 
 #[test]
 fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), RECV_WINDOW_MS)
-        .is_none());
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -RECV_WINDOW_MS)
-        .is_none());
-    let p = SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 120_000)
-        .unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -30_001)
-        .unwrap()
-        .message
-        .contains("30001 ms behind ours"));
+    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), RECV_WINDOW_MS, 30_001);
     assert_eq!(
         server_time(&json!({"serverTime": "1700000000123"})),
         Some(1_700_000_000_123)

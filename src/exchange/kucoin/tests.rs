@@ -149,7 +149,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::{test_proxy_replies, test_reply as reply};
+use crate::exchange::http::{assert_clock_window, test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v1/accounts").expect_problem()
@@ -266,26 +266,7 @@ fn garbage_and_outages_are_unavailable() {
 
 #[test]
 fn clock_offset_uses_the_round_trip_midpoint() {
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), 4_999)
-        .is_none());
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), -4_999)
-        .is_none());
-    let p = SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), 120_000)
-        .unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), -6_000)
-        .unwrap()
-        .message
-        .contains("6000 ms behind ours"));
+    assert_clock_window(SPEC, &format!("GET {PATH_TIMESTAMP}"), 4_999, 6_000);
 }
 
 #[test]

@@ -145,7 +145,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("phrase\n"));
 }
 
-use crate::exchange::http::{test_proxy_replies, test_reply as reply};
+use crate::exchange::http::{assert_clock_window, test_proxy_replies, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v5/account/config").expect_problem()
@@ -280,26 +280,7 @@ fn server_time_and_window() {
     );
     assert_eq!(server_time(&json!([{"ts": 5}])), Some(5));
     assert_eq!(server_time(&json!([])), None);
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 30_000)
-        .is_none());
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -30_000)
-        .is_none());
-    let p = SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 120_000)
-        .unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -30_001)
-        .unwrap()
-        .message
-        .contains("30001 ms behind ours"));
+    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), 30_000, 30_001);
 }
 
 #[test]
