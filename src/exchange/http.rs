@@ -352,6 +352,24 @@ pub(crate) fn assert_clock_window(
     );
 }
 
+/// Asserts an exchange's table of error codes: for each `(HTTP status, code, kind)`, the reply
+/// with that status and the body `body(code)` (the exchange's envelope, `words` its message)
+/// reads, through `problem_of`, as a problem of that kind quoting `what: code CODE words`.
+#[cfg(test)]
+pub(crate) fn assert_code_table(
+    cases: &[(u16, &str, crate::domain::ProblemKind)],
+    what: &str,
+    body: impl Fn(&str) -> String,
+    problem_of: impl Fn(&Reply) -> Problem,
+) {
+    for (status, code, kind) in cases {
+        let p = problem_of(&test_reply(*status, &[], &body(code)));
+        assert_eq!(p.kind, *kind, "{code}");
+        let said = format!("{what}: code {code} words");
+        assert!(p.message.starts_with(&said), "{}", p.message);
+    }
+}
+
 /// What a CDN or proxy in front of any exchange answers when the exchange is not reached: a
 /// CloudFront-style HTML 403 and a bare 502. Every exchange must read them as unavailable.
 #[cfg(test)]

@@ -138,7 +138,9 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::{assert_clock_window, test_proxy_replies, test_reply as reply};
+use crate::exchange::http::{
+    assert_clock_window, assert_code_table, test_proxy_replies, test_reply as reply,
+};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v2/spot/account/assets").expect_problem()
@@ -183,22 +185,12 @@ fn error_codes_map_to_problems_whatever_the_http_status() {
         (400, "40015", ProblemKind::Unavailable),
         (400, "49999", ProblemKind::Unavailable),
     ];
-    for (status, code, kind) in cases {
-        let r = reply(
-            status,
-            &[],
-            &format!(r#"{{"code":"{code}","msg":"words","requestTime":1,"data":null}}"#),
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, kind, "{code}");
-        assert!(
-            p.message.starts_with(&format!(
-                "GET /api/v2/spot/account/assets: code {code} words"
-            )),
-            "{}",
-            p.message
-        );
-    }
+    assert_code_table(
+        &cases,
+        "GET /api/v2/spot/account/assets",
+        |code| format!(r#"{{"code":"{code}","msg":"words","requestTime":1,"data":null}}"#),
+        problem_of,
+    );
 }
 
 #[test]

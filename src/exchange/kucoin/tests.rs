@@ -149,7 +149,9 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::{assert_clock_window, test_proxy_replies, test_reply as reply};
+use crate::exchange::http::{
+    assert_clock_window, assert_code_table, test_proxy_replies, test_reply as reply,
+};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v1/accounts").expect_problem()
@@ -177,21 +179,12 @@ fn error_codes_map_to_problems_whatever_the_http_status() {
         (400, "411100", ProblemKind::InvalidKey),
         (400, "999999", ProblemKind::Unavailable),
     ];
-    for (status, code, kind) in cases {
-        let r = reply(
-            status,
-            &[],
-            &format!(r#"{{"code":"{code}","msg":"words"}}"#),
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, kind, "{code}");
-        assert!(
-            p.message
-                .starts_with(&format!("GET /api/v1/accounts: code {code} words")),
-            "{}",
-            p.message
-        );
-    }
+    assert_code_table(
+        &cases,
+        "GET /api/v1/accounts",
+        |code| format!(r#"{{"code":"{code}","msg":"words"}}"#),
+        problem_of,
+    );
 }
 
 #[test]

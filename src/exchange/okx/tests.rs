@@ -145,7 +145,9 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("phrase\n"));
 }
 
-use crate::exchange::http::{assert_clock_window, test_proxy_replies, test_reply as reply};
+use crate::exchange::http::{
+    assert_clock_window, assert_code_table, test_proxy_replies, test_reply as reply,
+};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v5/account/config").expect_problem()
@@ -178,21 +180,12 @@ fn error_codes_map_to_problems_whatever_the_http_status() {
         (200, "50026", ProblemKind::Unavailable),
         (400, "59999", ProblemKind::Unavailable),
     ];
-    for (status, code, kind) in cases {
-        let r = reply(
-            status,
-            &[],
-            &format!(r#"{{"msg":"words","code":"{code}"}}"#),
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, kind, "{code}");
-        assert!(
-            p.message
-                .starts_with(&format!("GET /api/v5/account/config: code {code} words")),
-            "{}",
-            p.message
-        );
-    }
+    assert_code_table(
+        &cases,
+        "GET /api/v5/account/config",
+        |code| format!(r#"{{"msg":"words","code":"{code}"}}"#),
+        problem_of,
+    );
 }
 
 #[test]
