@@ -370,10 +370,22 @@ pub(crate) fn assert_code_table(
     }
 }
 
-/// What a CDN or proxy in front of any exchange answers when the exchange is not reached: a
-/// CloudFront-style HTML 403 and a bare 502. Every exchange must read them as unavailable.
+/// Asserts that each of an exchange's outage `replies`, and what a CDN or proxy in front of any
+/// exchange answers when the exchange is not reached (a CloudFront-style HTML 403, a bare 502),
+/// read through `problem_of` as the exchange unavailable.
 #[cfg(test)]
-pub(crate) fn test_proxy_replies() -> [Reply; 2] {
+pub(crate) fn assert_unavailable(
+    replies: impl IntoIterator<Item = Reply>,
+    problem_of: impl Fn(&Reply) -> Problem,
+) {
+    for r in replies.into_iter().chain(proxy_replies()) {
+        let kind = problem_of(&r).kind;
+        assert_eq!(kind, crate::domain::ProblemKind::Unavailable, "{r:?}");
+    }
+}
+
+#[cfg(test)]
+fn proxy_replies() -> [Reply; 2] {
     [
         test_reply(
             403,

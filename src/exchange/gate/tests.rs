@@ -147,7 +147,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::{assert_clock_window, test_proxy_replies, test_reply as reply};
+use crate::exchange::http::{assert_clock_window, assert_unavailable, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /api/v4/spot/accounts") {
@@ -239,19 +239,17 @@ fn rate_limit_prefers_retry_after_then_the_reset_timestamp() {
 
 #[test]
 fn garbage_outages_and_missing_endpoints() {
-    for r in [
-        reply(200, &[], r#"[{"currency":"USDT","avail"#),
-        reply(
-            503,
-            &[],
-            r#"{"label":"SERVER_ERROR","message":"maintenance"}"#,
-        ),
-    ]
-    .into_iter()
-    .chain(test_proxy_replies())
-    {
-        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
-    }
+    assert_unavailable(
+        [
+            reply(200, &[], r#"[{"currency":"USDT","avail"#),
+            reply(
+                503,
+                &[],
+                r#"{"label":"SERVER_ERROR","message":"maintenance"}"#,
+            ),
+        ],
+        problem_of,
+    );
     let p = problem_of(&reply(503, &[], r#"{"label":"TOO_BUSY","message":"busy"}"#));
     assert_eq!(
         p.message,
