@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::facts::{expect_shape, msg_text, numeric_code, refusal_text, Meaning, Outcome};
 use super::http;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::http::{generic_problem, Reply};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -364,21 +364,6 @@ impl Bingx {
         Bingx { http }
     }
 
-    /// A public call; its data, or the problem that ended it (a refusal there is the
-    /// exchange's, not the key's), with its round trip.
-    async fn public(
-        &self,
-        base: &str,
-        path: &str,
-        what: &str,
-    ) -> Result<(Value, RoundTrip), Problem> {
-        self.http
-            .get_read(&format!("{base}{path}"), |reply| {
-                read_reply(reply, what).public_data()
-            })
-            .await
-    }
-
     async fn signed(
         &self,
         credentials: &Credentials,
@@ -406,7 +391,12 @@ impl Bingx {
     /// ([uncertain]: none found), so maintenance shows here as a busy code or a 5xx.
     async fn time(&self, base: &str, path: &str) -> Result<(), Problem> {
         let what = format!("GET {path}");
-        let (data, trip) = self.public(base, path, &what).await?;
+        let (data, trip) = self
+            .http
+            .get_read(&format!("{base}{path}"), |reply| {
+                read_reply(reply, &what).public_data()
+            })
+            .await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
         match skew_problem(&what, trip.clock_offset_ms(server)) {

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use super::facts::{expect_shape, msg_text, Outcome};
 use super::http;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -449,21 +449,6 @@ impl Bitget {
         Bitget { http }
     }
 
-    /// A public call; its data, or the problem that ended it (a refusal there is the
-    /// exchange's, not the key's), with its round trip.
-    async fn public(
-        &self,
-        base: &str,
-        path: &str,
-        what: &str,
-    ) -> Result<(Value, RoundTrip), Problem> {
-        self.http
-            .get_read(&format!("{base}{path}"), |reply| {
-                read_reply(reply, what).public_data()
-            })
-            .await
-    }
-
     /// A signed GET of `path` with `params` (the base may carry a path prefix: never signed).
     async fn signed(
         &self,
@@ -567,7 +552,12 @@ impl Bitget {
         // 1. Is the exchange up, and is our clock inside its window? Bitget has no status
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
         let what = format!("GET {PATH_TIME}");
-        let (data, trip) = self.public(spot, PATH_TIME, &what).await?;
+        let (data, trip) = self
+            .http
+            .get_read(&format!("{spot}{PATH_TIME}"), |reply| {
+                read_reply(reply, &what).public_data()
+            })
+            .await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
         if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {

@@ -45,7 +45,7 @@ use sha2::{Digest, Sha512};
 use super::expiry;
 use super::facts::{self, expect_shape, Meaning};
 use super::http;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::http::{generic_problem, Reply};
 use super::{
     now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
 };
@@ -571,21 +571,6 @@ impl Gate {
         Gate { http }
     }
 
-    /// A public call; its body, or the problem that ended it (a refusal there is the
-    /// exchange's, not the key's), with its round trip.
-    async fn public(
-        &self,
-        base: &str,
-        path: &str,
-        what: &str,
-    ) -> Result<(Value, RoundTrip), Problem> {
-        self.http
-            .get_read(&format!("{base}{path}"), |reply| {
-                read_reply(reply, what).required().public_data()
-            })
-            .await
-    }
-
     /// A signed GET of `path` (which includes `/api/v4`; a path prefix in `base` is not signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
         let signed = self.http.get_signed(base, |now| {
@@ -605,7 +590,12 @@ impl Gate {
 
         // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
         let what = format!("GET {PATH_TIME}");
-        let (body, trip) = self.public(base, PATH_TIME, &what).await?;
+        let (body, trip) = self
+            .http
+            .get_read(&format!("{base}{PATH_TIME}"), |reply| {
+                read_reply(reply, &what).required().public_data()
+            })
+            .await?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
         if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
