@@ -58,7 +58,7 @@ pub fn total_params(query: &str, body: &str) -> String {
 
 /// The signature of a request whose query (without `signature`) and body are given.
 pub fn signature(secret: &str, query: &str, body: &str) -> String {
-    hmac_hex(secret, &total_params(query, body))
+    hmac_hex(secret, total_params(query, body))
 }
 
 /// The query string of a signed GET: `pairs` in exactly the order given, then `signature` last.

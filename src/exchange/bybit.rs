@@ -75,10 +75,7 @@ pub fn signature(
     recv_window: &str,
     payload: &str,
 ) -> String {
-    hmac_hex(
-        secret,
-        &prehash(timestamp_ms, api_key, recv_window, payload),
-    )
+    hmac_hex(secret, prehash(timestamp_ms, api_key, recv_window, payload))
 }
 
 /// The four auth headers of a signed request, as (name, value) pairs. Pure: the same inputs

@@ -128,7 +128,7 @@ pub fn signed_query(
     let mut all: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend_from_slice(params);
     let canonical = canonical_query(&all);
-    let signature = hmac_base64(secret, &presign("GET", host, path, &canonical));
+    let signature = hmac_base64(secret, presign("GET", host, path, &canonical));
     format!("{canonical}&Signature={}", encode_value(&signature))
 }
 

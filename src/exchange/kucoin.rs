@@ -58,7 +58,7 @@ pub fn signature(
     request_path: &str,
     body: &str,
 ) -> String {
-    hmac_base64(secret, &prehash(timestamp_ms, method, request_path, body))
+    hmac_base64(secret, prehash(timestamp_ms, method, request_path, body))
 }
 
 /// `KC-API-PASSPHRASE` for key versions 2 and 3: the passphrase HMAC'd with the secret.

@@ -62,7 +62,7 @@ pub fn spot_total_params(query: &str, body: &str) -> String {
 
 /// The spot signature of a request whose query (without `signature`) and body are given.
 pub fn spot_signature(secret: &str, query: &str, body: &str) -> String {
-    hmac_hex(secret, &spot_total_params(query, body))
+    hmac_hex(secret, spot_total_params(query, body))
 }
 
 /// The query string of a signed spot GET: the endpoint's own parameters in the order given,
@@ -93,7 +93,7 @@ pub fn futures_signature(
     request_time_ms: i64,
     param_string: &str,
 ) -> String {
-    hmac_hex(secret, &format!("{api_key}{request_time_ms}{param_string}"))
+    hmac_hex(secret, format!("{api_key}{request_time_ms}{param_string}"))
 }
 
 /// The headers of a signed spot request.

@@ -81,7 +81,7 @@ pub fn signature(
     request_path: &str,
     body: &str,
 ) -> String {
-    hmac_base64(secret, &prehash(timestamp, method, request_path, body))
+    hmac_base64(secret, prehash(timestamp, method, request_path, body))
 }
 
 /// The four auth headers of a signed request, as (name, value) pairs in the order OKX lists
