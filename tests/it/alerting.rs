@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, SimKey};
 
 use crate::botapi_sim::BotApiSim;
@@ -44,18 +45,17 @@ impl Stage {
         }
     }
 
-    /// The `[daemon]` table: `schedule` and `check_timeout`, the state dir in the scratch dir,
-    /// metrics on this stage's port, and a request budget of 1000/s for each of `exchanges` (the
-    /// config's words) so that a check every second is never paced.
-    pub fn daemon_toml(&self, schedule: &str, check_timeout: &str, exchanges: &[&str]) -> String {
-        let budgets: String = exchanges.iter().map(|e| format!("{e} = 1000\n")).collect();
-        format!(
-            "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{state}\"\n\
-             metrics_listen = \"{metrics}\"\ncheck_timeout = \"{check_timeout}\"\n\n\
-             [daemon.request_budget]\n{budgets}\n",
-            state = self.scratch.path().join("state").display(),
-            metrics = self.metrics,
-        )
+    /// The `[daemon]` table (`schedule`, `check_timeout`, the state dir in the scratch dir,
+    /// metrics on this stage's port) and ample request budgets for `exchanges`.
+    pub fn daemon_toml(
+        &self,
+        schedule: &str,
+        check_timeout: &str,
+        exchanges: &[ExchangeKind],
+    ) -> String {
+        let state = self.scratch.path().join("state");
+        support::daemon_table(schedule, check_timeout, &state, self.metrics)
+            + &support::ample_budgets(exchanges)
     }
 
     /// `[alerts.telegram]` to `chats` on this stage's Bot API (the token from the environment,

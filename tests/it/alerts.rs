@@ -32,7 +32,7 @@ impl World {
             + "owner_email = \"carol@example.com\"\n";
         stage.write_config(&format!(
             "{daemon}[alerts]\nresolve_after = 2\n{alerts_extra}\n{channels}{connection}",
-            daemon = stage.daemon_toml(schedule, "3s", &["mexc"]),
+            daemon = stage.daemon_toml(schedule, "3s", &[ExchangeKind::Mexc]),
             channels = stage.channels_toml(&CHATS),
         ));
         World { stage, key }
@@ -414,11 +414,11 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
     let scratch = Scratch::new();
     let metrics = free_port();
     let text = format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
+        "{daemon}{budgets}\
          [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"keywarden@example.com\"\nto = [\"ops@example.com\"]\n\n\
          {a}{b}",
-        state = scratch.path().join("state").display(),
+        daemon = support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), metrics),
+        budgets = support::ample_budgets(&[ExchangeKind::Mexc]),
         smtp = smtp.url(),
         a = connection_toml("spammy", &spammy, &sim, &["spot"]),
         b = connection_toml("bob", &bob, &sim, &["spot"]),

@@ -69,7 +69,11 @@ impl World {
             .collect();
         stage.write_config(&format!(
             "{daemon}[alerts]\nresolve_after = 1\n\n{channels}{connections}",
-            daemon = stage.daemon_toml("* * * * * *", "3s", &["mexc", "kucoin"]),
+            daemon = stage.daemon_toml(
+                "* * * * * *",
+                "3s",
+                &[ExchangeKind::Mexc, ExchangeKind::Kucoin]
+            ),
             channels = stage.channels_toml(&[CHAT]),
         ));
         World { stage, keys }

@@ -14,10 +14,11 @@ use crate::support::{
 
 /// A config that checks every second, with its state and metrics in `scratch`.
 fn daemon_config(scratch: &Scratch, metrics: SocketAddr, connections: &str) -> String {
+    let state = scratch_path(scratch, "state");
     format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\nkucoin = 1000\n\n{connections}",
-        scratch_path(scratch, "state").display()
+        "{}{}{connections}",
+        support::daemon_table("* * * * * *", "3s", &state, metrics),
+        support::ample_budgets(&[ExchangeKind::Mexc, ExchangeKind::Kucoin]),
     )
 }
 

@@ -81,9 +81,9 @@ async fn setup_with(state_in: &str, extra: &str) -> Setup {
     let state = scratch.path().join(state_in).join("state");
     let metrics = free_port();
     let text = format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{extra}{}",
-        state.display(),
+        "{}{}{extra}{}",
+        support::daemon_table("* * * * * *", "3s", &state, metrics),
+        support::ample_budgets(&[ExchangeKind::Mexc]),
         connection_toml("alice", &key, &sim, &["spot"])
     );
     let config = scratch.write("keywarden.toml", &text);

@@ -20,9 +20,9 @@ const URL_PASSWORD: &str = "url-password-never-shown";
 
 fn daemon_config(state: &Path, metrics: SocketAddr, rest: &str) -> String {
     format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{rest}",
-        state.display()
+        "{}{}{rest}",
+        support::daemon_table("* * * * * *", "3s", state, metrics),
+        support::ample_budgets(&[ExchangeKind::Mexc]),
     )
 }
 

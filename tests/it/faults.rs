@@ -103,15 +103,6 @@ fn error_body_code(exchange: ExchangeKind) -> &'static str {
     }
 }
 
-fn budgets() -> String {
-    let mut text = String::from("[daemon.request_budget]\n");
-    for exchange in ExchangeKind::ALL {
-        text.push_str(&format!("{exchange} = 1000\n"));
-    }
-    text.push('\n');
-    text
-}
-
 /// A connection named `name` for `key`, pointed at an unresolvable host for [`Fault::Dns`].
 fn connection(name: &str, key: &SimKey, sim: &keywarden::sim::RunningSim, fault: Fault) -> String {
     let text = connection_toml(name, key, sim, &["spot"]);
@@ -185,7 +176,7 @@ async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_con
 
     let mut config = format!(
         "[daemon]\ncheck_timeout = \"{CHECK_TIMEOUT}\"\nmax_concurrent_checks = 32\n\n{}",
-        budgets()
+        support::ample_budgets(&ExchangeKind::ALL)
     );
     for (name, _, fault, key) in &connections {
         config.push_str(&connection(
@@ -261,11 +252,14 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
     let config = scratch.write(
         "keywarden.toml",
         &format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{}\"\n\
-             check_timeout = \"2s\"\n\n{}{connections}",
-            scratch.path().join("state").display(),
-            free_port(),
-            budgets(),
+            "{}{}{connections}",
+            support::daemon_table(
+                "* * * * * *",
+                "2s",
+                &scratch.path().join("state"),
+                free_port()
+            ),
+            support::ample_budgets(&ExchangeKind::ALL),
         ),
     );
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));

@@ -95,9 +95,9 @@ async fn stalled_clients_do_not_starve_healthz_or_flip_a_healthy_key() {
     let scratch = Scratch::new();
     let listen = free_port();
     let text = format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{listen}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{}",
-        scratch.path().join("state").display(),
+        "{}{}{}",
+        support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), listen),
+        support::ample_budgets(&[ExchangeKind::Mexc]),
         connection_toml("alice", &key, &sim, &["spot"])
     );
     let config = scratch.write("keywarden.toml", &text);

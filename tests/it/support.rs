@@ -181,6 +181,32 @@ pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&s
     text
 }
 
+/// The `[daemon]` table of a test config: checks on `schedule`, each given at most
+/// `check_timeout`, state in `state` and metrics served on `metrics`; a blank line ends it.
+pub fn daemon_table(
+    schedule: &str,
+    check_timeout: &str,
+    state: &Path,
+    metrics: std::net::SocketAddr,
+) -> String {
+    format!(
+        "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
+         check_timeout = \"{check_timeout}\"\n\n",
+        state.display()
+    )
+}
+
+/// `[daemon.request_budget]` of 1000 requests a second for each of `exchanges`, so that no
+/// check in a test waits for a budget; a blank line ends it.
+pub fn ample_budgets(exchanges: &[ExchangeKind]) -> String {
+    let mut text = String::from("[daemon.request_budget]\n");
+    for exchange in exchanges {
+        text.push_str(&format!("{exchange} = 1000\n"));
+    }
+    text.push('\n');
+    text
+}
+
 /// `keywarden check --json` on a config file holding `config`.
 pub async fn check_json(config: &str) -> Run {
     let scratch = Scratch::new();

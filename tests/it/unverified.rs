@@ -41,7 +41,11 @@ impl World {
         }
         stage.write_config(&format!(
             "{daemon}[alerts]\nresolve_after = 2\n\n{channels}{connections}",
-            daemon = stage.daemon_toml("* * * * * *", "5s", &["mexc", "gate"]),
+            daemon = stage.daemon_toml(
+                "* * * * * *",
+                "5s",
+                &[ExchangeKind::Mexc, ExchangeKind::Gate]
+            ),
             channels = stage.channels_toml(&[CHAT]),
         ));
         World { stage, keys }

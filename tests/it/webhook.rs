@@ -44,12 +44,12 @@ impl World {
         let connection =
             connection_toml("dave", &key, &sim, &["spot"]) + "owner_email = \"dave@example.com\"\n";
         let text = format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
+            "{daemon}{budgets}\
              [alerts]\nresolve_after = 2\n{alerts_extra}\n\
              [[alerts.webhook]]\nurl = \"{url}\"\nsecret = \"env:WEBHOOK_SECRET\"\ntimeout = \"3s\"\n\n\
              {connection}",
-            state = scratch.path().join("state").display(),
+            daemon = support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), metrics),
+            budgets = support::ample_budgets(&[ExchangeKind::Mexc]),
             url = receiver.url(),
         );
         let config = scratch.write("keywarden.toml", &text);
