@@ -172,6 +172,39 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn a_refused_read_is_the_right_absent_and_a_note_not_a_problem() {
+        let mut facts = Facts::default();
+        let denied = Outcome::Denied("GET /x: code 7 no".to_string());
+        assert_eq!(
+            denied.granted(&mut facts, |p| &mut p.futures).unwrap(),
+            None
+        );
+        assert_eq!(facts.permissions.futures, Some(false));
+        assert_eq!(facts.notes, ["GET /x: code 7 no"]);
+        let data = Outcome::Ok(serde_json::json!([])).granted(&mut facts, |p| &mut p.read);
+        assert_eq!(data.unwrap(), Some(serde_json::json!([])));
+        assert_eq!(facts.permissions.read, None);
+        let problem =
+            Outcome::Problem(Problem::unavailable("down")).granted(&mut facts, |p| &mut p.read);
+        assert_eq!(problem.unwrap_err().kind, ProblemKind::Unavailable);
+    }
+
+    #[test]
+    fn data_of_another_shape_is_an_unreadable_reply() {
+        let list = serde_json::json!([1]);
+        assert_eq!(
+            expect_shape(list.clone(), Value::is_array, "GET /x", "a list").unwrap(),
+            list
+        );
+        let p =
+            expect_shape(serde_json::json!({}), Value::is_array, "GET /x", "a list").unwrap_err();
+        assert_eq!(
+            (p.kind, p.message.as_str()),
+            (ProblemKind::Unavailable, "GET /x: reply without a list")
+        );
+    }
+
+    #[test]
     fn refusal_text_quotes_code_and_message() {
         // Binance's and MEXC's signature refusals, and a bare 404.
         assert_eq!(
