@@ -47,6 +47,25 @@ pub struct Incident {
     pub remedy: Option<String>,
 }
 
+impl Incident {
+    /// An incident no key change fixes (the host offline, an exchange or a connection's route
+    /// to it unavailable, our clock): started `since`, announced `now`, without a remedy.
+    fn without_remedy(
+        status: Status,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        message: String,
+    ) -> Incident {
+        Incident {
+            status,
+            started_at: since,
+            last_notified_at: now,
+            message,
+            remedy: None,
+        }
+    }
+}
+
 /// What the policy remembers about one connection between checks (persisted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionAlerts {
@@ -381,13 +400,12 @@ pub fn evaluate_shared(
     match (&shared.host_offline, host_offline) {
         (None, true) => {
             let since = by_exchange.keys().map(down_since).min().unwrap_or(now);
-            shared.host_offline = Some(Incident {
-                status: Status::ExchangeUnavailable,
-                started_at: since,
-                last_notified_at: now,
-                message: "no exchange answers: this host's network or DNS looks down".to_string(),
-                remedy: None,
-            });
+            shared.host_offline = Some(Incident::without_remedy(
+                Status::ExchangeUnavailable,
+                since,
+                now,
+                "no exchange answers: this host's network or DNS looks down".to_string(),
+            ));
             raised.push(opened(
                 RaisedSubject::Host,
                 Status::ExchangeUnavailable,
@@ -424,13 +442,12 @@ pub fn evaluate_shared(
                         .unwrap_or_default();
                     shared.exchange_unavailable.insert(
                         *exchange,
-                        Incident {
-                            status: Status::ExchangeUnavailable,
-                            started_at: since,
-                            last_notified_at: now,
-                            message: message.clone(),
-                            remedy: None,
-                        },
+                        Incident::without_remedy(
+                            Status::ExchangeUnavailable,
+                            since,
+                            now,
+                            message.clone(),
+                        ),
                     );
                     for m in connections {
                         shared.connection_unavailable.remove(m.name);
@@ -472,13 +489,12 @@ pub fn evaluate_shared(
                 let message = state.map(|s| s.last_message.clone()).unwrap_or_default();
                 shared.connection_unavailable.insert(
                     m.name.to_string(),
-                    Incident {
-                        status: Status::ExchangeUnavailable,
-                        started_at: since,
-                        last_notified_at: now,
-                        message: message.clone(),
-                        remedy: None,
-                    },
+                    Incident::without_remedy(
+                        Status::ExchangeUnavailable,
+                        since,
+                        now,
+                        message.clone(),
+                    ),
                 );
                 raised.push(opened(
                     RaisedSubject::Connection(m.name.to_string()),
@@ -512,13 +528,12 @@ pub fn evaluate_shared(
     match (&shared.clock_skew, skewed.first()) {
         (None, Some(first)) => {
             let state = first.state.expect("filtered on state");
-            shared.clock_skew = Some(Incident {
-                status: Status::ClockSkew,
-                started_at: state.status_since,
-                last_notified_at: now,
-                message: state.last_message.clone(),
-                remedy: None,
-            });
+            shared.clock_skew = Some(Incident::without_remedy(
+                Status::ClockSkew,
+                state.status_since,
+                now,
+                state.last_message.clone(),
+            ));
             raised.push(opened(
                 RaisedSubject::Host,
                 Status::ClockSkew,

@@ -167,31 +167,13 @@ impl Daemon {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
 
     use super::*;
+    use crate::domain::ExchangeKind;
     use crate::domain::Verdict;
-    use crate::domain::{ExchangeKind, Permissions};
 
     fn checked(status: Status, changed: bool) -> Checked {
-        let verdict = Verdict {
-            connection: "alice".to_string(),
-            exchange: ExchangeKind::Mexc,
-            status,
-            permissions: Permissions {
-                read: Some(true),
-                trade: Some(true),
-                withdraw: Some(false),
-                futures: None,
-            },
-            ip_restricted: Some(true),
-            expires_at: None,
-            latency_ms: 10,
-            message: "ok".to_string(),
-            remedy: None,
-            warnings: Vec::new(),
-            checked_at: Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap(),
-        };
+        let verdict = Verdict::sample("alice", ExchangeKind::Mexc, status);
         Checked { verdict, changed }
     }
 

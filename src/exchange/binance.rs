@@ -14,13 +14,13 @@
 //! never by the HTTP status alone: which status goes with which code is only partly documented.
 
 use super::signing::encode_value;
+use super::signing::hmac_hex;
 use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
-use sha2::Sha256;
 
+use super::facts::refusal_text;
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -51,14 +51,6 @@ pub const PATH_FUTURES_BALANCE: &str = "/fapi/v3/balance";
 // Signing: pure functions of (secret, time, request parts).
 // ---------------------------------------------------------------------------------------------
 
-/// Lowercase hex HMAC-SHA256 of `message` keyed with `secret`.
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
 /// `totalParams`: the query string as sent (without `?`) directly followed by the body as sent.
 pub fn total_params(query: &str, body: &str) -> String {
     format!("{query}{body}")
@@ -66,7 +58,7 @@ pub fn total_params(query: &str, body: &str) -> String {
 
 /// The signature of a request whose query (without `signature`) and body are given.
 pub fn signature(secret: &str, query: &str, body: &str) -> String {
-    hmac_hex(secret, &total_params(query, body))
+    hmac_hex(secret, total_params(query, body))
 }
 
 /// The query string of a signed GET: `pairs` in exactly the order given, then `signature` last.
@@ -139,16 +131,6 @@ fn json_msg(body: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string()
-}
-
-/// `"GET /api/v3/account: code -1022 Signature for this request is not valid."`
-fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
-    match code {
-        Some(code) => format!("{what}: code {code} {msg}"),
-        None => format!("{what}: HTTP {status} {msg}"),
-    }
-    .trim_end()
-    .to_string()
 }
 
 /// Reads a reply: the problems every exchange shares first (429, HTML, 5xx; Binance's own body

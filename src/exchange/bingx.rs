@@ -17,16 +17,15 @@
 //! [uncertain] in its docs.
 
 use super::signing::encode_value;
+use super::signing::hmac_hex;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
-use sha2::Sha256;
 
-use super::facts::{Meaning, Outcome};
+use super::facts::{expect_shape, msg_text, numeric_code, refusal_text, Meaning, Outcome};
 use super::http;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::http::{generic_problem, Reply};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -59,14 +58,6 @@ pub const PERM_SUB_ACCOUNT_TRANSFER: i64 = 7;
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (secret, time, parameters).
 // ---------------------------------------------------------------------------------------------
-
-/// Lowercase hex HMAC-SHA256 of `message` under `secret` (UTF-8).
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
 
 /// The string BingX signs: `k=v` pairs joined with `&`, values raw (unencoded), in the order
 /// given, `signature` never among them.
@@ -153,22 +144,9 @@ fn meaning(code: i64, msg: &str) -> Meaning {
     }
 }
 
-/// A JSON `code`: a number per the docs; a numeric string is accepted too.
-fn json_code(body: &Value) -> Option<i64> {
-    match body.get("code")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
+/// The text of a BingX body, trimmed.
 fn json_msg(body: &Value) -> String {
-    ["msg", "message"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    msg_text(body).trim().to_string()
 }
 
 /// How long a 100410 refusal asks us to wait: its message names the unblock time in ms since the
@@ -192,7 +170,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if let Some(mut problem) = generic_problem(reply, what) {
         // Quote BingX's own code and msg when the 429 or 5xx carried its JSON body.
         if let Ok(body) = serde_json::from_slice::<Value>(&reply.body) {
-            if let Some(code) = json_code(&body) {
+            if let Some(code) = numeric_code(&body) {
                 problem.message = format!(
                     "{what}: HTTP {}, code {code} {}{}",
                     reply.status.as_u16(),
@@ -227,7 +205,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
             )
         }
     };
-    match json_code(&body) {
+    match numeric_code(&body) {
         Some(0) if reply.status.is_success() => {
             return Outcome::Ok(body.get("data").cloned().unwrap_or(body))
         }
@@ -240,14 +218,9 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
         }
         _ => {}
     }
-    let code = json_code(&body);
+    let code = numeric_code(&body);
     let msg = json_msg(&body);
-    let said = match code {
-        Some(code) => format!("{what}: code {code} {msg}"),
-        None => format!("{what}: HTTP {status} {msg}"),
-    }
-    .trim_end()
-    .to_string();
+    let said = refusal_text(what, status, code, &msg);
     let Some(code) = code else {
         return Outcome::Problem(match status {
             401 => Problem::invalid_key(said),
@@ -391,18 +364,6 @@ impl Bingx {
         Bingx { http }
     }
 
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
-            .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
-    }
-
     async fn signed(
         &self,
         credentials: &Credentials,
@@ -430,10 +391,12 @@ impl Bingx {
     /// ([uncertain]: none found), so maintenance shows here as a busy code or a 5xx.
     async fn time(&self, base: &str, path: &str) -> Result<(), Problem> {
         let what = format!("GET {path}");
-        let (outcome, trip) = self.public(base, path, &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self
+            .http
+            .get_read(&format!("{base}{path}"), |reply| {
+                read_reply(reply, &what).public_data()
+            })
+            .await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
         match skew_problem(&what, trip.clock_offset_ms(server)) {
@@ -474,23 +437,13 @@ impl Bingx {
 
         // 3. Can it read the spot balance?
         let what = format!("GET {PATH_SPOT_BALANCE}");
-        match self
+        let outcome = self
             .signed(credentials, spot, PATH_SPOT_BALANCE, &what)
-            .await
-        {
-            Outcome::Ok(data) if data.get("balances").is_some_and(Value::is_array) => {
-                facts.permissions.read = Some(true)
-            }
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without a balance list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+            .await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let balances = |d: &Value| d.get("balances").is_some_and(Value::is_array);
+            expect_shape(data, balances, &what, "a balance list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 4. Futures, only when the connection trades them.

@@ -26,19 +26,15 @@
 //!   spot trade right is absent, and the withdraw right is reported unknown with a note, never
 //!   assumed absent.
 
-use super::signing::encode_value;
+use super::signing::hmac_base64;
+use super::signing::{encode_value, sorted_query};
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use reqwest::header::HeaderMap;
 use serde_json::Value;
-use sha2::Sha256;
 
-use super::facts::Outcome;
+use super::facts::{expect_shape, msg_text, Outcome};
 use super::http;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -71,30 +67,14 @@ pub const SPOT_ASSETS_PARAMS: &[(&str, &str)] = &[("coin", "USDT")];
 /// The futures account read: USDT-margined perpetuals, the product type most strategies use.
 pub const FUTURES_ACCOUNTS_PARAMS: &[(&str, &str)] = &[("productType", "USDT-FUTURES")];
 
-type HmacSha256 = Hmac<Sha256>;
-
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (credentials, time, request parts).
 // ---------------------------------------------------------------------------------------------
 
-/// base64(HMAC-SHA256(key = secret as UTF-8, msg)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, msg: &[u8]) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg);
-    BASE64.encode(mac.finalize().into_bytes())
-}
-
 /// The query string Bitget signs: keys in ascending (byte) order, `key=value` joined by `&`,
 /// values as they are (not percent-encoded, as ccxt signs them). Empty without parameters.
 pub fn signed_query(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, str::to_string)
 }
 
 /// The query string as it travels in the URL: the same order, values percent-encoded where
@@ -174,26 +154,6 @@ pub fn auth_header_values(
     ]
 }
 
-/// The headers as a reqwest `HeaderMap`, the key material marked sensitive. Fails (without
-/// quoting the value) when a configured value cannot travel in an HTTP header.
-pub fn auth_headers(
-    credentials: &Credentials,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    query: &str,
-    body: &str,
-) -> Result<HeaderMap, Problem> {
-    http::sensitive_headers(auth_header_values(
-        credentials,
-        timestamp_ms,
-        method,
-        request_path,
-        query,
-        body,
-    ))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
@@ -207,15 +167,6 @@ fn code_of(body: &Value) -> Option<String> {
     }
 }
 
-/// The envelope's text: `msg` in most examples, `message` in some — both are read.
-fn msg_of(body: &Value) -> String {
-    ["msg", "message"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap_or("")
-        .to_string()
-}
-
 fn wait_text(wait: Option<Duration>) -> String {
     wait.map(|d| format!(", retry after {}s", d.as_secs()))
         .unwrap_or_default()
@@ -227,7 +178,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if let Some(mut problem) = generic_problem(reply, what) {
         // Bitget's own body (e.g. 503 + 40200 in maintenance, 429 + "429"): quote code and msg.
         if let Some(code) = parsed.as_ref().ok().and_then(code_of) {
-            let msg = parsed.as_ref().map(msg_of).unwrap_or_default();
+            let msg = parsed.as_ref().map(msg_text).unwrap_or_default();
             problem.message = format!("{what}: HTTP {}, code {code} {msg}", reply.status.as_u16())
                 .trim_end()
                 .to_string()
@@ -250,7 +201,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if code == CODE_OK || (!code.is_empty() && code.bytes().all(|b| b == b'0')) {
         return Outcome::Ok(body.get("data").cloned().unwrap_or(Value::Null));
     }
-    let said = format!("{what}: code {code} {}", msg_of(&body))
+    let said = format!("{what}: code {code} {}", msg_text(&body))
         .trim_end()
         .to_string();
     // Keyed on the JSON code, never on the HTTP status: auth errors are seen with HTTP 400, the
@@ -498,18 +449,6 @@ impl Bitget {
         Bitget { http }
     }
 
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
-            .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
-    }
-
     /// A signed GET of `path` with `params` (the base may carry a path prefix: never signed).
     async fn signed(
         &self,
@@ -521,7 +460,14 @@ impl Bitget {
     ) -> Outcome {
         let signed = self.http.get_signed(base, |now| {
             let query = signed_query(params);
-            let headers = auth_headers(&target.credentials, now, "GET", path, &query, "")?;
+            let headers = http::sensitive_headers(auth_header_values(
+                &target.credentials,
+                now,
+                "GET",
+                path,
+                &query,
+                "",
+            ))?;
             let sent = sent_query(params);
             let url = if sent.is_empty() {
                 format!("{base}{path}")
@@ -582,18 +528,10 @@ impl Bitget {
             Outcome::Problem(problem) => return Err(problem),
         }
         let what = format!("GET {PATH_UTA_ASSETS}");
-        match self.signed(target, base, PATH_UTA_ASSETS, &[], &what).await {
-            Outcome::Ok(data) if data.is_object() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without account assets"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, base, PATH_UTA_ASSETS, &[], &what).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            expect_shape(data, Value::is_object, &what, "account assets")?;
+            facts.permissions.read = Some(true);
         }
         Ok(())
     }
@@ -614,14 +552,15 @@ impl Bitget {
         // 1. Is the exchange up, and is our clock inside its window? Bitget has no status
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
         let what = format!("GET {PATH_TIME}");
-        let (outcome, trip) = self.public(spot, PATH_TIME, &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self
+            .http
+            .get_read(&format!("{spot}{PATH_TIME}"), |reply| {
+                read_reply(reply, &what).public_data()
+            })
+            .await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        let offset = trip.clock_offset_ms(server);
-        if let Some(problem) = SPEC.skew_problem(&format!("GET {PATH_TIME}"), offset) {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
 
@@ -654,23 +593,19 @@ impl Bitget {
 
         // 3. Can it read balances?
         let what = format!("GET {PATH_SPOT_ASSETS}");
-        match self
+        let outcome = match self
             .classic(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
             .await
         {
             Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
-            Ok(Outcome::Ok(data)) if data.is_array() => facts.permissions.read = Some(true),
-            Ok(Outcome::Ok(_)) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an asset list"
-                )))
+            Ok(outcome) => outcome,
+        };
+        match outcome.granted(facts, |p| &mut p.read)? {
+            Some(data) => {
+                expect_shape(data, Value::is_array, &what, "an asset list")?;
+                facts.permissions.read = Some(true);
             }
-            Ok(Outcome::Denied(said)) => {
-                spot_readable = false;
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Ok(Outcome::Problem(problem)) => return Err(problem),
+            None => spot_readable = false,
         }
 
         // 4. Futures, when the connection trades them, or when spot is closed to the key (a
@@ -678,7 +613,7 @@ impl Bitget {
         if target.markets.futures || !spot_readable {
             let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
-            match self
+            let outcome = match self
                 .classic(
                     target,
                     futures,
@@ -691,27 +626,19 @@ impl Bitget {
                 Err(UnifiedAccount(said)) => {
                     return self.run_unified(target, spot, facts, said).await
                 }
-                Ok(Outcome::Ok(data)) if data.is_array() => {
-                    if !spot_readable {
-                        facts.permissions.read = Some(true);
-                    }
-                    if facts.permissions.futures.is_none() {
-                        // Reading the account proves futures access, not the right to trade.
-                        facts.notes.push(
-                            "futures account readable; futures trade right unknown".to_string(),
-                        );
-                    }
+                Ok(outcome) => outcome,
+            };
+            if let Some(data) = outcome.granted(facts, |p| &mut p.futures)? {
+                expect_shape(data, Value::is_array, &what, "an account list")?;
+                if !spot_readable {
+                    facts.permissions.read = Some(true);
                 }
-                Ok(Outcome::Ok(_)) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without an account list"
-                    )))
+                if facts.permissions.futures.is_none() {
+                    // Reading the account proves futures access, not the right to trade.
+                    facts
+                        .notes
+                        .push("futures account readable; futures trade right unknown".to_string());
                 }
-                Ok(Outcome::Denied(said)) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Ok(Outcome::Problem(problem)) => return Err(problem),
             }
         }
         Ok(())

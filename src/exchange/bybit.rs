@@ -17,14 +17,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::expiry;
 use super::http::{generic_problem, Reply, RoundTrip};
+use super::signing::hmac_hex;
 use super::{
     now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
 };
@@ -62,14 +61,6 @@ pub const IP_BAN_WAIT: Duration = Duration::from_secs(600);
 // Signing: pure functions of (credentials, time, request payload).
 // ---------------------------------------------------------------------------------------------
 
-/// Lowercase hex HMAC-SHA256 of `message` under `secret` (UTF-8 bytes).
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
 /// The string Bybit signs: timestamp + API key + recvWindow (the header's text; empty when the
 /// header is not sent) + payload (the query exactly as sent without `?`, or the raw body).
 pub fn prehash(timestamp_ms: i64, api_key: &str, recv_window: &str, payload: &str) -> String {
@@ -84,10 +75,7 @@ pub fn signature(
     recv_window: &str,
     payload: &str,
 ) -> String {
-    hmac_hex(
-        secret,
-        &prehash(timestamp_ms, api_key, recv_window, payload),
-    )
+    hmac_hex(secret, prehash(timestamp_ms, api_key, recv_window, payload))
 }
 
 /// The four auth headers of a signed request, as (name, value) pairs. Pure: the same inputs

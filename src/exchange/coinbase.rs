@@ -56,7 +56,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::facts::Outcome;
+use super::facts::{expect_shape, Outcome};
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::extract_ip;
@@ -670,43 +670,27 @@ impl Coinbase {
 
         // 3. What the key may do.
         let what = format!("GET {PATH_KEY_PERMISSIONS}");
-        match self
+        let outcome = self
             .signed(target, &key, base, PATH_KEY_PERMISSIONS, &what, false)
-            .await
-        {
-            Outcome::Ok(body) => {
-                let permissions = KeyPermissions::parse(&body).ok_or_else(|| {
-                    Problem::unavailable(format!(
-                        "{what}: reply without can_view/can_trade/can_transfer: {}",
-                        body.to_string().chars().take(120).collect::<String>()
-                    ))
-                })?;
-                permissions.apply(facts);
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+            .await;
+        if let Some(body) = outcome.granted(facts, |p| &mut p.read)? {
+            let permissions = KeyPermissions::parse(&body).ok_or_else(|| {
+                Problem::unavailable(format!(
+                    "{what}: reply without can_view/can_trade/can_transfer: {}",
+                    body.to_string().chars().take(120).collect::<String>()
+                ))
+            })?;
+            permissions.apply(facts);
         }
 
         // 4. Can it read balances?
         let what = format!("GET {PATH_ACCOUNTS}");
         let path = format!("{PATH_ACCOUNTS}?{ACCOUNTS_QUERY}");
-        match self.signed(target, &key, base, &path, &what, false).await {
-            Outcome::Ok(body) if body.get("accounts").is_some_and(Value::is_array) => {
-                facts.permissions.read = Some(true)
-            }
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an accounts list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, &key, base, &path, &what, false).await;
+        if let Some(body) = outcome.granted(facts, |p| &mut p.read)? {
+            let accounts = |b: &Value| b.get("accounts").is_some_and(Value::is_array);
+            expect_shape(body, accounts, &what, "an accounts list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 5. Futures: read the futures account only when the connection trades futures.

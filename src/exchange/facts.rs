@@ -1,6 +1,9 @@
 //! How one exchange reply reads once its envelope and error codes are understood.
 
-use crate::domain::Problem;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{Facts, Permissions, Problem};
 
 /// How one reply from an exchange reads once its envelope and error codes are understood.
 #[derive(Debug)]
@@ -22,6 +25,110 @@ impl Outcome {
             Outcome::Denied(said) => Err(Problem::unavailable(said)),
             Outcome::Problem(problem) => Err(problem),
         }
+    }
+
+    /// The data of a signed call that needs one right of the key (`right` picks it), when the
+    /// exchange gave it. A refusal is a fact about the key, not a problem: the right is recorded
+    /// absent, the exchange's words become a note, and there is no data (`Ok(None)`).
+    pub fn granted(
+        self,
+        facts: &mut Facts,
+        right: fn(&mut Permissions) -> &mut Option<bool>,
+    ) -> Result<Option<Value>, Problem> {
+        match self {
+            Outcome::Ok(data) => Ok(Some(data)),
+            Outcome::Denied(said) => {
+                *right(&mut facts.permissions) = Some(false);
+                facts.notes.push(said);
+                Ok(None)
+            }
+            Outcome::Problem(problem) => Err(problem),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Outcome {
+    /// The problem this outcome is, for tests of an exchange's error codes.
+    pub fn expect_problem(self) -> Problem {
+        match self {
+            Outcome::Problem(problem) => problem,
+            other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+}
+
+/// The `{code, msg, data}` envelope OKX and KuCoin wrap every reply in (`{"code":"0","msg":"",
+/// "data":[...]}`); an error comes as `code` and `msg` without `data`.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    code: Value,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl Envelope {
+    /// The code as text, as sent. The docs say it is a string; a number is accepted too,
+    /// tolerantly.
+    pub fn code(&self) -> String {
+        match &self.code {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn msg(&self) -> &str {
+        self.msg.as_deref().unwrap_or("")
+    }
+}
+
+/// The words of a refusal: `what` (the call) with the exchange's code and message, or the HTTP
+/// status when the body carried no code (Binance, MEXC, BingX).
+pub fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
+    match code {
+        Some(code) => format!("{what}: code {code} {msg}"),
+        None => format!("{what}: HTTP {status} {msg}"),
+    }
+    .trim_end()
+    .to_string()
+}
+
+/// An error body's numeric `code` (BingX, MEXC): a number per the docs; a numeric string is
+/// accepted too, tolerantly.
+pub fn numeric_code(body: &Value) -> Option<i64> {
+    match body.get("code")? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An error body's text: `msg`, else `message` (BingX, Bitget and MEXC each answer with one or
+/// the other, depending on the endpoint); empty when there is neither.
+pub fn msg_text(body: &Value) -> String {
+    ["msg", "message"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
+/// does not read: `what` (the call) answered without `expected` ("an account list").
+pub fn expect_shape(
+    data: Value,
+    fits: fn(&Value) -> bool,
+    what: &str,
+    expected: &str,
+) -> Result<Value, Problem> {
+    if fits(&data) {
+        Ok(data)
+    } else {
+        Err(Problem::unavailable(format!(
+            "{what}: reply without {expected}"
+        )))
     }
 }
 
@@ -63,6 +170,63 @@ mod tests {
     use super::*;
     use crate::domain::ProblemKind;
     use std::time::Duration;
+
+    #[test]
+    fn a_refused_read_is_the_right_absent_and_a_note_not_a_problem() {
+        let mut facts = Facts::default();
+        let denied = Outcome::Denied("GET /x: code 7 no".to_string());
+        assert_eq!(
+            denied.granted(&mut facts, |p| &mut p.futures).unwrap(),
+            None
+        );
+        assert_eq!(facts.permissions.futures, Some(false));
+        assert_eq!(facts.notes, ["GET /x: code 7 no"]);
+        let data = Outcome::Ok(serde_json::json!([])).granted(&mut facts, |p| &mut p.read);
+        assert_eq!(data.unwrap(), Some(serde_json::json!([])));
+        assert_eq!(facts.permissions.read, None);
+        let problem =
+            Outcome::Problem(Problem::unavailable("down")).granted(&mut facts, |p| &mut p.read);
+        assert_eq!(problem.unwrap_err().kind, ProblemKind::Unavailable);
+    }
+
+    #[test]
+    fn data_of_another_shape_is_an_unreadable_reply() {
+        let list = serde_json::json!([1]);
+        assert_eq!(
+            expect_shape(list.clone(), Value::is_array, "GET /x", "a list").unwrap(),
+            list
+        );
+        let p =
+            expect_shape(serde_json::json!({}), Value::is_array, "GET /x", "a list").unwrap_err();
+        assert_eq!(
+            (p.kind, p.message.as_str()),
+            (ProblemKind::Unavailable, "GET /x: reply without a list")
+        );
+    }
+
+    #[test]
+    fn refusal_text_quotes_code_and_message() {
+        // Binance's and MEXC's signature refusals, and a bare 404.
+        assert_eq!(
+            refusal_text(
+                "GET /api/v3/account",
+                400,
+                Some(-1022),
+                "Signature for this request is not valid."
+            ),
+            "GET /api/v3/account: code -1022 Signature for this request is not valid."
+        );
+        assert_eq!(
+            refusal_text(
+                "GET /api/v3/account",
+                400,
+                Some(700002),
+                "Signature for this request is not valid."
+            ),
+            "GET /api/v3/account: code 700002 Signature for this request is not valid."
+        );
+        assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
+    }
 
     #[test]
     fn each_meaning_is_its_problem_and_a_missing_right_is_none() {

@@ -43,9 +43,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha512};
 
 use super::expiry;
-use super::facts::Meaning;
+use super::facts::{self, expect_shape, Meaning};
 use super::http;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::http::{generic_problem, Reply};
 use super::{
     now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
 };
@@ -571,18 +571,6 @@ impl Gate {
         Gate { http }
     }
 
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public(&self, base: &str, path: &str, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
-            .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
-    }
-
     /// A signed GET of `path` (which includes `/api/v4`; a path prefix in `base` is not signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
         let signed = self.http.get_signed(base, |now| {
@@ -602,15 +590,15 @@ impl Gate {
 
         // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
         let what = format!("GET {PATH_TIME}");
-        let (outcome, trip) = self.public(base, PATH_TIME, &what).await;
-        let body = ok(outcome)?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (body, trip) = self
+            .http
+            .get_read(&format!("{base}{PATH_TIME}"), |reply| {
+                read_reply(reply, &what).required().public_data()
+            })
+            .await?;
         let server = server_time(&body)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
-        if let Some(problem) =
-            SPEC.skew_problem(&format!("GET {PATH_TIME}"), trip.clock_offset_ms(server))
-        {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
 
@@ -663,60 +651,43 @@ impl Gate {
 
         // 4. Can it read balances?
         let what = format!("GET {PATH_SPOT_ACCOUNTS}");
-        match self.signed(target, base, PATH_SPOT_ACCOUNTS, &what).await {
-            Outcome::Ok(body) if body.is_array() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an account list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Missing(said) => return Err(Problem::unavailable(said)),
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, base, PATH_SPOT_ACCOUNTS, &what).await;
+        if let Some(body) = outcome.required().granted(facts, |p| &mut p.read)? {
+            expect_shape(body, Value::is_array, &what, "an account list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 5. Futures, only when the connection trades them.
         if target.markets.futures {
             let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
-            match self
+            let outcome = self
                 .signed(target, futures, PATH_FUTURES_ACCOUNTS, &what)
-                .await
-            {
-                Outcome::Ok(body) if body.is_object() => {
-                    if facts.permissions.futures.is_none() {
-                        // A read proves futures access, not the right to trade them.
-                        facts.notes.push(
-                            "futures account readable; futures trade right unknown".to_string(),
-                        );
-                    }
+                .await;
+            if let Some(body) = outcome.required().granted(facts, |p| &mut p.futures)? {
+                expect_shape(body, Value::is_object, &what, "a futures account")?;
+                if facts.permissions.futures.is_none() {
+                    // A read proves futures access, not the right to trade them.
+                    facts
+                        .notes
+                        .push("futures account readable; futures trade right unknown".to_string());
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a futures account"
-                    )))
-                }
-                Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Outcome::Missing(said) => return Err(Problem::unavailable(said)),
-                Outcome::Problem(problem) => return Err(problem),
             }
         }
         Ok(())
     }
 }
 
-/// The body of a public call; a refusal there is never the key's fault.
-fn ok(outcome: Outcome) -> Result<Value, Problem> {
-    match outcome {
-        Outcome::Ok(body) => Ok(body),
-        Outcome::Denied(said) | Outcome::Missing(said) => Err(Problem::unavailable(said)),
-        Outcome::Problem(problem) => Err(problem),
+impl Outcome {
+    /// The outcome of a call whose endpoint must be there: a missing one is Gate not answering
+    /// properly; the rest reads as every exchange's [`facts::Outcome`].
+    fn required(self) -> facts::Outcome {
+        match self {
+            Outcome::Ok(body) => facts::Outcome::Ok(body),
+            Outcome::Denied(said) => facts::Outcome::Denied(said),
+            Outcome::Missing(said) => facts::Outcome::Problem(Problem::unavailable(said)),
+            Outcome::Problem(problem) => facts::Outcome::Problem(problem),
+        }
     }
 }
 

@@ -74,6 +74,17 @@ impl HttpClient {
         self.send(url.to_string(), headers).await
     }
 
+    /// A public GET read by `read` (the exchange's reply reader), with the instants it was sent
+    /// and answered: what a clock step measures the server time against.
+    pub async fn get_read<T>(
+        &self,
+        url: &str,
+        read: impl FnOnce(&Reply) -> Result<T, Problem>,
+    ) -> Result<(T, RoundTrip), Problem> {
+        let (reply, trip) = self.get_timed(url, HeaderMap::new()).await?;
+        Ok((read(&reply)?, trip))
+    }
+
     /// A signed GET: takes the token for `base`'s host FIRST, then calls `build` with our clock
     /// (ms since the epoch) read at that moment, to make the URL and headers with a fresh
     /// timestamp and signature. Signing before waiting for the budget would send a request
@@ -276,7 +287,9 @@ pub fn sensitive_header(what: &str, value: &str) -> Result<HeaderValue, Problem>
     Ok(header)
 }
 
-/// The headers `(name, value)` of a signed request, every one built with [`sensitive_header`].
+/// The headers `(name, value)` of a signed request, every one built with [`sensitive_header`]:
+/// the one place an exchange's auth header pairs (OKX, KuCoin, Bitget, Gate) become a
+/// `HeaderMap`, failing without quoting a value that cannot travel in a header.
 pub fn sensitive_headers(
     pairs: impl IntoIterator<Item = (&'static str, String)>,
 ) -> Result<HeaderMap, Problem> {
@@ -298,6 +311,91 @@ pub struct Reply {
 }
 
 /// A reply as an exchange would send it, for the exchanges' unit tests of their reply readers.
+/// Credentials for the unit tests' worked examples (the docs' sample key and secret).
+#[cfg(test)]
+pub(crate) fn test_credentials(
+    key: &str,
+    secret: &str,
+    passphrase: Option<&str>,
+) -> crate::domain::Credentials {
+    crate::domain::Credentials {
+        api_key: key.into(),
+        api_secret: secret.into(),
+        passphrase: passphrase.map(Into::into),
+    }
+}
+
+/// Asserts how `spec`'s clock window judges a skew seen at `what`: offsets of `inside` ms either
+/// way pass; the server's clock 120 s ahead, or `behind` ms behind ours, is clock skew, and the
+/// message says by how much and which way.
+#[cfg(test)]
+pub(crate) fn assert_clock_window(
+    spec: &crate::domain::spec::ExchangeSpec,
+    what: &str,
+    inside: i64,
+    behind: i64,
+) {
+    assert!(spec.skew_problem(what, inside).is_none());
+    assert!(spec.skew_problem(what, -inside).is_none());
+    let p = spec.skew_problem(what, 120_000).unwrap();
+    assert_eq!(p.kind, crate::domain::ProblemKind::ClockSkew);
+    assert!(
+        p.message.contains("120000 ms ahead of ours"),
+        "{}",
+        p.message
+    );
+    let p = spec.skew_problem(what, -behind).unwrap();
+    assert!(
+        p.message.contains(&format!("{behind} ms behind ours")),
+        "{}",
+        p.message
+    );
+}
+
+/// Asserts an exchange's table of error codes: for each `(HTTP status, code, kind)`, the reply
+/// with that status and the body `body(code)` (the exchange's envelope, `words` its message)
+/// reads, through `problem_of`, as a problem of that kind quoting `what: code CODE words`.
+#[cfg(test)]
+pub(crate) fn assert_code_table(
+    cases: &[(u16, &str, crate::domain::ProblemKind)],
+    what: &str,
+    body: impl Fn(&str) -> String,
+    problem_of: impl Fn(&Reply) -> Problem,
+) {
+    for (status, code, kind) in cases {
+        let p = problem_of(&test_reply(*status, &[], &body(code)));
+        assert_eq!(p.kind, *kind, "{code}");
+        let said = format!("{what}: code {code} words");
+        assert!(p.message.starts_with(&said), "{}", p.message);
+    }
+}
+
+/// Asserts that each of an exchange's outage `replies`, and what a CDN or proxy in front of any
+/// exchange answers when the exchange is not reached (a CloudFront-style HTML 403, a bare 502),
+/// read through `problem_of` as the exchange unavailable.
+#[cfg(test)]
+pub(crate) fn assert_unavailable(
+    replies: impl IntoIterator<Item = Reply>,
+    problem_of: impl Fn(&Reply) -> Problem,
+) {
+    for r in replies.into_iter().chain(proxy_replies()) {
+        let kind = problem_of(&r).kind;
+        assert_eq!(kind, crate::domain::ProblemKind::Unavailable, "{r:?}");
+    }
+}
+
+#[cfg(test)]
+fn proxy_replies() -> [Reply; 2] {
+    [
+        test_reply(
+            403,
+            &[("content-type", "text/html")],
+            "<html>The request could not be satisfied</html>",
+        ),
+        test_reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
+    ]
+}
+
 #[cfg(test)]
 pub(crate) fn test_reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
     let mut map = HeaderMap::new();

@@ -27,21 +27,19 @@
 //! `code`/`msg`. All of them are accepted everywhere, since which endpoint answers which shape
 //! on which error is not documented per endpoint [uncertain].
 
-use super::signing::encode_value;
+use super::signing::hmac_base64;
+use super::signing::{encode_value, sorted_query};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::Meaning;
+use super::facts::{expect_shape, Meaning};
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -93,13 +91,7 @@ pub fn format_timestamp(ms: i64) -> String {
 /// The canonical query: parameters sorted by name in byte order (so the upper-case auth
 /// parameters come before lower-case ones), `name=encoded value`, joined with `&`.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode_value(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, encode_value)
 }
 
 /// The four auth parameters of a signed request.
@@ -122,14 +114,6 @@ pub fn presign(method: &str, host: &str, path: &str, canonical: &str) -> String 
     )
 }
 
-/// base64(HMAC-SHA256(secret, message)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
-}
-
 /// The complete query of a signed GET: the canonical query of the endpoint's `params` plus the
 /// auth parameters, then `&Signature=` (URL-encoded) last. Pure: same inputs, same bytes.
 pub fn signed_query(
@@ -144,7 +128,7 @@ pub fn signed_query(
     let mut all: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
     all.extend_from_slice(params);
     let canonical = canonical_query(&all);
-    let signature = hmac_base64(secret, &presign("GET", host, path, &canonical));
+    let signature = hmac_base64(secret, presign("GET", host, path, &canonical));
     format!("{canonical}&Signature={}", encode_value(&signature))
 }
 
@@ -266,6 +250,22 @@ pub fn meaning_of(code: &str, msg: &str) -> Option<Meaning> {
 /// `"GET /v1/account/accounts: code api-signature-not-valid Signature not valid: ..."`.
 fn said(what: &str, code: &str, msg: &str) -> String {
     format!("{what}: code {code} {msg}").trim_end().to_string()
+}
+
+/// A refused read: a refusal that stands for a problem ends the probe; a missing permission is
+/// the read right absent, with HTX's words (`text`) as a note.
+fn read_refused(
+    facts: &mut Facts,
+    text: String,
+    meaning: Option<Meaning>,
+    reply: &Reply,
+) -> Result<(), Problem> {
+    if let Some(problem) = problem_for(meaning, text.clone(), reply) {
+        return Err(problem);
+    }
+    facts.permissions.read = Some(false);
+    facts.notes.push(text);
+    Ok(())
 }
 
 fn wait_text(wait: Option<Duration>) -> String {
@@ -543,8 +543,9 @@ impl Htx {
 
     /// A public call, with the instants it was sent and answered (for the clock offset).
     async fn public_timed(&self, url: &str, what: &str) -> Result<(Outcome, RoundTrip), Problem> {
-        let (reply, trip) = self.http.get_timed(url, HeaderMap::new()).await?;
-        Ok((read_reply(&reply, what)?, trip))
+        self.http
+            .get_read(url, |reply| read_reply(reply, what))
+            .await
     }
 
     /// A signed GET of `path` on `base` (whose host is signed; its path prefix is not).
@@ -619,12 +620,7 @@ impl Htx {
                 )))
             }
             Outcome::Refused { code, msg, meaning } => {
-                let text = said(&what, &code, &msg);
-                if let Some(problem) = problem_for(meaning, text.clone(), &reply) {
-                    return Err(problem);
-                }
-                facts.permissions.read = Some(false);
-                facts.notes.push(text);
+                read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
                 None
             }
         };
@@ -634,21 +630,13 @@ impl Htx {
                 let what = format!("GET {PATH_ACCOUNTS}/{{account-id}}/balance");
                 let reply = self.signed(credentials, spot, &path, &[]).await?;
                 match read_reply(&reply, &what)? {
-                    Outcome::Ok(data) if data.get("list").is_some_and(Value::is_array) => {
+                    Outcome::Ok(data) => {
+                        let balances = |d: &Value| d.get("list").is_some_and(Value::is_array);
+                        expect_shape(data, balances, &what, "a balance list")?;
                         facts.permissions.read = Some(true);
                     }
-                    Outcome::Ok(_) => {
-                        return Err(Problem::unavailable(format!(
-                            "{what}: reply without a balance list"
-                        )))
-                    }
                     Outcome::Refused { code, msg, meaning } => {
-                        let text = said(&what, &code, &msg);
-                        if let Some(problem) = problem_for(meaning, text.clone(), &reply) {
-                            return Err(problem);
-                        }
-                        facts.permissions.read = Some(false);
-                        facts.notes.push(text);
+                        read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
                     }
                 }
             }

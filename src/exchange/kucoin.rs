@@ -12,18 +12,13 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
-use reqwest::header::HeaderMap;
-use serde::Deserialize;
 use serde_json::Value;
-use sha2::Sha256;
 
-use super::facts::Outcome;
+use super::facts::{expect_shape, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
+use super::signing::hmac_base64;
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -46,16 +41,6 @@ pub const PATH_API_KEY: &str = "/api/v1/user/api-key";
 pub const PATH_ACCOUNTS: &str = "/api/v1/accounts";
 pub const PATH_FUTURES_OVERVIEW: &str = "/api/v1/account-overview";
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// base64(HMAC-SHA256(key = secret as UTF-8, msg)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, msg: &str) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
-}
-
 /// The string KuCoin signs: timestamp + METHOD + request path (with `?query` exactly as sent,
 /// never the host or a proxy prefix) + body (empty for GET/DELETE).
 pub fn prehash(timestamp_ms: i64, method: &str, request_path: &str, body: &str) -> String {
@@ -73,7 +58,7 @@ pub fn signature(
     request_path: &str,
     body: &str,
 ) -> String {
-    hmac_base64(secret, &prehash(timestamp_ms, method, request_path, body))
+    hmac_base64(secret, prehash(timestamp_ms, method, request_path, body))
 }
 
 /// `KC-API-PASSPHRASE` for key versions 2 and 3: the passphrase HMAC'd with the secret.
@@ -109,48 +94,6 @@ pub fn auth_header_values(
         ("KC-API-PASSPHRASE", passphrase_header(secret, passphrase)),
         ("KC-API-KEY-VERSION", KEY_VERSION.to_string()),
     ]
-}
-
-/// The auth headers as a reqwest `HeaderMap`, every value marked sensitive. Fails (without
-/// quoting the key) when the API key holds bytes that cannot travel in an HTTP header.
-pub fn auth_headers(
-    credentials: &Credentials,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    body: &str,
-) -> Result<HeaderMap, Problem> {
-    http::sensitive_headers(auth_header_values(
-        credentials,
-        timestamp_ms,
-        method,
-        request_path,
-        body,
-    ))
-}
-
-/// KuCoin's JSON envelope: `{"code":"200000","data":...}` or `{"code":"400005","msg":"..."}`.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    code: Value,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    data: Value,
-}
-
-impl Envelope {
-    /// The code as text. The docs say it is a string; a number is accepted too, tolerantly.
-    fn code(&self) -> String {
-        match &self.code {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }
-    }
-
-    fn msg(&self) -> &str {
-        self.msg.as_deref().unwrap_or("")
-    }
 }
 
 /// `Retry-After` (seconds) when sent, else KuCoin's `gw-ratelimit-reset` (ms until the pool refills).
@@ -359,30 +302,30 @@ impl Kucoin {
         Kucoin { http }
     }
 
-    async fn public(&self, base: &str, path: &str, what: &str) -> Outcome {
-        self.public_timed(base, path, what).await.0
-    }
-
-    /// A public call, with the instants it was sent and answered (for the clock offset).
-    async fn public_timed(
+    /// A public call; its data, or the problem that ended it (a refusal there is the exchange's,
+    /// not the key's), with its round trip.
+    async fn public(
         &self,
         base: &str,
         path: &str,
         what: &str,
-    ) -> (Outcome, Option<RoundTrip>) {
-        match self
-            .http
-            .get_timed(&format!("{base}{path}"), HeaderMap::new())
+    ) -> Result<(Value, RoundTrip), Problem> {
+        self.http
+            .get_read(&format!("{base}{path}"), |reply| {
+                read_reply(reply, what).public_data()
+            })
             .await
-        {
-            Ok((reply, trip)) => (read_reply(&reply, what), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
     }
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
         let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(&target.credentials, now, "GET", path, "")?;
+            let headers = http::sensitive_headers(auth_header_values(
+                &target.credentials,
+                now,
+                "GET",
+                path,
+                "",
+            ))?;
             Ok((format!("{base}{path}"), headers))
         });
         match signed.await {
@@ -401,84 +344,52 @@ impl Kucoin {
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
-        let (outcome, trip) = self.public_timed(spot, PATH_TIMESTAMP, &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self.public(spot, PATH_TIMESTAMP, &what).await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(
-            &format!("GET {PATH_TIMESTAMP}"),
-            trip.clock_offset_ms(server),
-        ) {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = self.public(spot, PATH_STATUS, &what).await.public_data()?;
+        let (data, _) = self.public(spot, PATH_STATUS, &what).await?;
         if let Some(problem) = status_problem(&data, &what) {
             return Err(problem);
         }
 
-        // 2. What the key is allowed to do.
+        // 2. What the key is allowed to do. The endpoint needs General (read): a key without it
+        // cannot describe itself.
         let what = format!("GET {PATH_API_KEY}");
-        match self.signed(target, spot, PATH_API_KEY, &what).await {
-            Outcome::Ok(data) => {
-                let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permission list"))
-                })?;
-                info.apply(facts);
-            }
-            // The endpoint needs General (read): a key without it cannot describe itself.
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, spot, PATH_API_KEY, &what).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let info = KeyInfo::from_data(&data).ok_or_else(|| {
+                Problem::unavailable(format!("{what}: reply without a permission list"))
+            })?;
+            info.apply(facts);
         }
 
         // 3. Can it read balances?
         let what = format!("GET {PATH_ACCOUNTS}");
-        match self.signed(target, spot, PATH_ACCOUNTS, &what).await {
-            Outcome::Ok(data) if data.is_array() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an account list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, spot, PATH_ACCOUNTS, &what).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            expect_shape(data, Value::is_array, &what, "an account list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
             let futures = target.futures_base(SPEC.futures_host);
             let what = format!("GET {PATH_STATUS} (futures host)");
-            let data = self
-                .public(futures, PATH_STATUS, &what)
-                .await
-                .public_data()?;
+            let (data, _) = self.public(futures, PATH_STATUS, &what).await?;
             if let Some(problem) = status_problem(&data, &what) {
                 return Err(problem);
             }
             let what = format!("GET {PATH_FUTURES_OVERVIEW} (futures host)");
-            match self
+            let outcome = self
                 .signed(target, futures, PATH_FUTURES_OVERVIEW, &what)
-                .await
-            {
-                Outcome::Ok(data) if data.is_object() => facts.permissions.futures = Some(true),
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without an account overview"
-                    )))
-                }
-                Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Outcome::Problem(problem) => return Err(problem),
+                .await;
+            if let Some(data) = outcome.granted(facts, |p| &mut p.futures)? {
+                expect_shape(data, Value::is_object, &what, "an account overview")?;
+                facts.permissions.futures = Some(true);
             }
         }
         Ok(())

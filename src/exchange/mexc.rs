@@ -21,15 +21,14 @@
 //!   `paramString` is the GET parameters sorted by name (or the raw POST body); the key, time and
 //!   signature travel in the `ApiKey`, `Request-Time` and `Signature` headers.
 
-use super::signing::encode_value;
+use super::signing::hmac_hex;
+use super::signing::{encode_value, sorted_query};
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::expiry;
-use super::facts::Meaning;
+use super::facts::{msg_text, numeric_code, refusal_text, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -55,14 +54,6 @@ pub const SPOT_KEY_HEADER: &str = "X-MEXC-APIKEY";
 // Signing: pure functions of (credentials, time, request parts).
 // ---------------------------------------------------------------------------------------------
 
-/// Lowercase hex HMAC-SHA256 of `message` under `secret`: the one primitive both schemes use.
-pub fn hmac_hex(secret: &str, message: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(message.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
 /// Spot `totalParams`: the query string as sent (without `?`) directly followed by the body as
 /// sent, no separator between them.
 pub fn spot_total_params(query: &str, body: &str) -> String {
@@ -71,7 +62,7 @@ pub fn spot_total_params(query: &str, body: &str) -> String {
 
 /// The spot signature of a request whose query (without `signature`) and body are given.
 pub fn spot_signature(secret: &str, query: &str, body: &str) -> String {
-    hmac_hex(secret, &spot_total_params(query, body))
+    hmac_hex(secret, spot_total_params(query, body))
 }
 
 /// The query string of a signed spot GET: the endpoint's own parameters in the order given,
@@ -91,13 +82,7 @@ pub fn spot_signed_query(secret: &str, params: &[(&str, &str)], timestamp_ms: i6
 /// Futures `paramString` for a GET: parameters sorted by name (byte order), values encoded,
 /// joined with `&`. No parameters give the empty string.
 pub fn futures_param_string(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode_value(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, encode_value)
 }
 
 /// The futures signature: HMAC over `accessKey + Request-Time + paramString` (the sorted GET
@@ -108,7 +93,7 @@ pub fn futures_signature(
     request_time_ms: i64,
     param_string: &str,
 ) -> String {
-    hmac_hex(secret, &format!("{api_key}{request_time_ms}{param_string}"))
+    hmac_hex(secret, format!("{api_key}{request_time_ms}{param_string}"))
 }
 
 /// The headers of a signed spot request.
@@ -170,24 +155,6 @@ enum Answer {
     },
 }
 
-/// A JSON `code`, which MEXC sends as a number (and some gateways as a numeric string).
-fn json_code(body: &Value) -> Option<i64> {
-    match body.get("code")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// The human text of an error body: spot says `msg`, futures and the maintenance page `message`.
-fn json_msg(body: &Value) -> String {
-    ["msg", "message"]
-        .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
-        .unwrap_or("")
-        .to_string()
-}
-
 /// Reads a spot reply. Spot success bodies carry no `code`; errors are `{"code": n, "msg": ..}`.
 /// The HTTP status of each error code is [uncertain] in the docs (most reports show 400), so the
 /// decision keys on the JSON `code`, not on the status.
@@ -205,13 +172,13 @@ fn spot_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
         });
     }
     let body: Value = reply.json(what)?;
-    match json_code(&body) {
+    match numeric_code(&body) {
         // Some gateways wrap success as code 0/200; treat that as success too.
         Some(0 | 200) if reply.status.is_success() => Ok(Answer::Ok(body)),
         Some(code) => Ok(Answer::Refused {
             status,
             code: Some(code),
-            msg: json_msg(&body),
+            msg: msg_text(&body),
         }),
         None if reply.status.is_success() => Ok(Answer::Ok(body)),
         None => Ok(Answer::Refused {
@@ -231,14 +198,14 @@ fn futures_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
     let status = reply.status.as_u16();
     let body: Value = reply.json(what)?;
     let success = body.get("success").and_then(Value::as_bool);
-    let code = json_code(&body);
+    let code = numeric_code(&body);
     if success == Some(true) || (success.is_none() && code == Some(0)) {
         return Ok(Answer::Ok(body.get("data").cloned().unwrap_or(Value::Null)));
     }
     Ok(Answer::Refused {
         status,
         code,
-        msg: json_msg(&body),
+        msg: msg_text(&body),
     })
 }
 
@@ -270,16 +237,6 @@ fn futures_meaning(code: i64) -> Meaning {
         401 | 701 | 702 | 703 | 704 | 511 => Meaning::NoPermission,
         // 801/604/11444 maintenance, 501 busy, and anything we do not know.
         _ => Meaning::Unavailable,
-    }
-}
-
-/// `"GET /api/v3/account: code 700002 Signature for this request is not valid."`
-fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
-    match code {
-        Some(code) => format!("{what}: code {code} {msg}").trim_end().to_string(),
-        None => format!("{what}: HTTP {status} {msg}")
-            .trim_end()
-            .to_string(),
     }
 }
 

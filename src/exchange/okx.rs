@@ -17,19 +17,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use chrono::{TimeZone, Utc};
-use hmac::{Hmac, Mac};
-use reqwest::header::HeaderMap;
-use serde::Deserialize;
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::budget;
-use super::facts::Outcome;
+use super::facts::{expect_shape, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
+use super::signing::hmac_base64;
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Region, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -55,8 +50,6 @@ pub const POSITIONS_QUERY: &str = "instType=SWAP";
 /// allows 1 request / 5 s and `public/time` 10 / 2 s per IP (okx.md §7), shared by all keys.
 pub const PUBLIC_TTL: Duration = Duration::from_secs(10);
 
-type HmacSha256 = Hmac<Sha256>;
-
 // ---------------------------------------------------------------------------------------------
 // Signing: pure functions of (credentials, time, request parts).
 // ---------------------------------------------------------------------------------------------
@@ -80,14 +73,6 @@ pub fn prehash(timestamp: &str, method: &str, request_path: &str, body: &str) ->
     )
 }
 
-/// base64(HMAC-SHA256(key = secret as UTF-8 text, msg)), standard alphabet with padding.
-pub fn hmac_base64(secret: &str, msg: &str) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg.as_bytes());
-    BASE64.encode(mac.finalize().into_bytes())
-}
-
 /// `OK-ACCESS-SIGN` for one request.
 pub fn signature(
     secret: &str,
@@ -96,7 +81,7 @@ pub fn signature(
     request_path: &str,
     body: &str,
 ) -> String {
-    hmac_base64(secret, &prehash(timestamp, method, request_path, body))
+    hmac_base64(secret, prehash(timestamp, method, request_path, body))
 }
 
 /// The four auth headers of a signed request, as (name, value) pairs in the order OKX lists
@@ -127,52 +112,9 @@ pub fn auth_header_values(
     ]
 }
 
-/// The auth headers as a reqwest `HeaderMap`, every value marked sensitive. Fails (without
-/// quoting the value) when the key or passphrase holds bytes that cannot travel in a header.
-pub fn auth_headers(
-    credentials: &Credentials,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    body: &str,
-) -> Result<HeaderMap, Problem> {
-    http::sensitive_headers(auth_header_values(
-        credentials,
-        timestamp_ms,
-        method,
-        request_path,
-        body,
-    ))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
-
-/// OKX's JSON envelope: `{"code":"0","msg":"","data":[...]}`; auth failures come as a short
-/// `{"msg":"Invalid Sign","code":"50113"}` without `data`.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    code: Value,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default)]
-    data: Value,
-}
-
-impl Envelope {
-    /// The code as text. The docs say it is a string; a number is accepted too, tolerantly.
-    fn code(&self) -> String {
-        match &self.code {
-            Value::String(s) => s.trim().to_string(),
-            other => other.to_string(),
-        }
-    }
-
-    fn msg(&self) -> &str {
-        self.msg.as_deref().unwrap_or("")
-    }
-}
 
 fn wait_text(wait: Option<Duration>) -> String {
     wait.map(|d| format!(", retry after {}s", d.as_secs()))
@@ -190,7 +132,7 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
             problem.message = format!(
                 "{what}: HTTP {}, code {} {}",
                 reply.status.as_u16(),
-                env.code(),
+                env.code().trim(),
                 env.msg(),
             )
             .trim_end()
@@ -203,7 +145,8 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
         Ok(env) => env,
         Err(problem) => return Outcome::Problem(problem),
     };
-    let code = env.code();
+    // Read trimmed, tolerantly: a padded code is still the code.
+    let code = env.code().trim().to_string();
     if code == CODE_OK {
         return Outcome::Ok(env.data);
     }
@@ -450,12 +393,12 @@ impl Okx {
         }
     }
 
-    /// A public GET, with the instants it was sent and answered (for the clock offset).
-    async fn public_get(&self, url: String, what: &str) -> (Outcome, Option<RoundTrip>) {
-        match self.http.get_timed(&url, HeaderMap::new()).await {
-            Ok((reply, trip)) => (read_reply(&reply, what, None), Some(trip)),
-            Err(problem) => (Outcome::Problem(problem), None),
-        }
+    /// A public GET; its data, or the problem that ended it (a refusal there is the
+    /// exchange's, not the key's), with its round trip.
+    async fn public_get(&self, url: String, what: &str) -> Result<(Value, RoundTrip), Problem> {
+        self.http
+            .get_read(&url, |reply| read_reply(reply, what, None).public_data())
+            .await
     }
 
     /// A signed GET of `path_and_query` (what is signed) at `base` (which may carry a proxy
@@ -463,7 +406,13 @@ impl Okx {
     async fn signed(&self, target: &ProbeTarget, base: &str, path_and_query: &str) -> Outcome {
         let what = format!("GET {path_and_query}");
         let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(&target.credentials, now, "GET", path_and_query, "")?;
+            let headers = http::sensitive_headers(auth_header_values(
+                &target.credentials,
+                now,
+                "GET",
+                path_and_query,
+                "",
+            ))?;
             Ok((format!("{base}{path_and_query}"), headers))
         });
         match signed.await {
@@ -495,23 +444,16 @@ impl Okx {
 
     async fn read_public(&self, base: &str) -> PublicReading {
         let what = format!("GET {PATH_TIME}");
-        let (outcome, trip) = self.public_get(format!("{base}{PATH_TIME}"), &what).await;
-        let data = outcome.public_data()?;
-        // An outcome with data came from a reply, which has its round trip.
-        let trip = trip.ok_or_else(|| Problem::unavailable(format!("{what}: no reply")))?;
+        let (data, trip) = self.public_get(format!("{base}{PATH_TIME}"), &what).await?;
         let server = server_time(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) =
-            SPEC.skew_problem(&format!("GET {PATH_TIME}"), trip.clock_offset_ms(server))
-        {
+        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);
         }
         let what = format!("GET {PATH_STATUS}");
-        let data = self
+        let (data, _) = self
             .public_get(format!("{base}{PATH_STATUS}"), &what)
-            .await
-            .0
-            .public_data()?;
+            .await?;
         status_reading(&data, &what)
     }
 
@@ -527,60 +469,42 @@ impl Okx {
         let notes = self.public_reading(base).await?;
         facts.notes.extend(notes);
 
-        // 2. What the key is allowed to do, its IP binding and its account mode.
-        match self.signed(target, base, PATH_CONFIG).await {
-            Outcome::Ok(data) => {
-                let config = KeyConfig::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("GET {PATH_CONFIG}: reply without a perm field"))
-                })?;
-                config.apply(facts);
-            }
-            // The endpoint needs Read: a key without it cannot describe itself.
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        // 2. What the key is allowed to do, its IP binding and its account mode. The endpoint
+        // needs Read: a key without it cannot describe itself.
+        let outcome = self.signed(target, base, PATH_CONFIG).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let config = KeyConfig::from_data(&data).ok_or_else(|| {
+                Problem::unavailable(format!("GET {PATH_CONFIG}: reply without a perm field"))
+            })?;
+            config.apply(facts);
         }
 
         // 3. Can it read balances?
-        match self.signed(target, base, PATH_BALANCE).await {
-            Outcome::Ok(data) if data.is_array() => facts.permissions.read = Some(true),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "GET {PATH_BALANCE}: reply without a balance list"
-                )))
-            }
-            Outcome::Denied(said) => {
-                facts.permissions.read = Some(false);
-                facts.notes.push(said);
-            }
-            Outcome::Problem(problem) => return Err(problem),
+        let outcome = self.signed(target, base, PATH_BALANCE).await;
+        if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
+            let what = format!("GET {PATH_BALANCE}");
+            expect_shape(data, Value::is_array, &what, "a balance list")?;
+            facts.permissions.read = Some(true);
         }
 
         // 4. Derivatives, only when the connection trades futures (same host, same key).
         if target.markets.futures {
             let futures = target.futures_base(SPEC.futures_host);
             let path = format!("{PATH_POSITIONS}?{POSITIONS_QUERY}");
-            match self.signed(target, futures, &path).await {
+            let outcome = self.signed(target, futures, &path).await;
+            if let Some(data) = outcome.granted(facts, |p| &mut p.futures)? {
+                expect_shape(
+                    data,
+                    Value::is_array,
+                    &format!("GET {path}"),
+                    "a position list",
+                )?;
                 // A readable derivatives account confirms access for a key that may trade; it
                 // does not overrule a spot-mode account (OKX may answer an empty list there too
                 // [uncertain]) nor a key without `trade` (reading is not trading).
-                Outcome::Ok(data) if data.is_array() => {
-                    if facts.permissions.trade == Some(true) {
-                        facts.permissions.futures.get_or_insert(true);
-                    }
+                if facts.permissions.trade == Some(true) {
+                    facts.permissions.futures.get_or_insert(true);
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "GET {path}: reply without a position list"
-                    )))
-                }
-                Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(said);
-                }
-                Outcome::Problem(problem) => return Err(problem),
             }
         }
         Ok(())

@@ -6,22 +6,9 @@ use crate::domain::{ExchangeKind, Permissions, Status, Verdict, Warning};
 
 fn verdict(connection: &str, exchange: ExchangeKind, status: Status) -> Verdict {
     Verdict {
-        connection: connection.to_string(),
-        exchange,
-        status,
-        permissions: Permissions {
-            read: Some(true),
-            trade: Some(true),
-            withdraw: Some(false),
-            futures: None,
-        },
-        ip_restricted: Some(true),
         expires_at: Some(Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()),
         latency_ms: 120,
-        message: "ok".to_string(),
-        remedy: None,
-        warnings: Vec::new(),
-        checked_at: Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap(),
+        ..Verdict::sample(connection, exchange, status)
     }
 }
 

@@ -48,7 +48,8 @@ impl Channel {
     /// dashboard shows "no failures" rather than nothing.
     pub fn failure_reasons(self) -> &'static [&'static str] {
         match self {
-            Channel::Telegram => &[
+            // The Telegram Bot API and a webhook fail the same ways over HTTP.
+            Channel::Telegram | Channel::Webhook => &[
                 "expired",
                 "rate_limited",
                 "rejected",
@@ -66,14 +67,6 @@ impl Channel {
                 "smtp_unsupported",
                 "timeout",
                 "tls",
-                "unavailable",
-                "wrong_channel",
-            ],
-            Channel::Webhook => &[
-                "expired",
-                "rate_limited",
-                "rejected",
-                "timeout",
                 "unavailable",
                 "wrong_channel",
             ],

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, SimKey};
+use keywarden::sim::{Scenario, SimKey};
 
-use crate::botapi_sim::{self, BotApiSim, SentMessage};
+use crate::alerting::Stage;
+use crate::botapi_sim::{self, SentMessage};
 use crate::smtp_server::{self, SmtpServer};
 use crate::support::{
     self, connection_toml, eventually, free_port, sim_key, DaemonProcess, Scratch,
@@ -15,14 +16,10 @@ use crate::support::{
 const TOKEN: &str = "123456:test-bot-token-never-logged";
 const CHATS: [i64; 2] = [-1001, -1002];
 
+/// One connection on the alerting stage, and the key it plays.
 struct World {
-    scratch: Scratch,
-    sim: RunningSim,
-    bot: BotApiSim,
-    smtp: SmtpServer,
+    stage: Stage,
     key: SimKey,
-    config: std::path::PathBuf,
-    metrics: std::net::SocketAddr,
 }
 
 impl World {
@@ -30,48 +27,21 @@ impl World {
     /// second (or on `schedule`), alerting both chats, ops@example.com and the owner.
     async fn new(scenario: Scenario, schedule: &str, alerts_extra: &str) -> World {
         let key = sim_key(ExchangeKind::Mexc, "alerts-carol", scenario);
-        let sim = support::start_sim_with(vec![key.clone()]).await;
-        let bot = BotApiSim::start(TOKEN).await;
-        let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
-        let scratch = Scratch::new();
-        let metrics = free_port();
-        let connection = connection_toml("carol", &key, &sim, &["spot"])
+        let stage = Stage::new(vec![key.clone()], TOKEN).await;
+        let connection = connection_toml("carol", &key, &stage.sim, &["spot"])
             + "owner_email = \"carol@example.com\"\n";
-        let text = format!(
-            "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
-             [alerts]\nresolve_after = 2\n{alerts_extra}\n\
-             [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{chats}]\napi_url = \"{bot}\"\n\n\
-             [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
-             {connection}",
-            state = scratch.path().join("state").display(),
-            chats = CHATS.map(|c| c.to_string()).join(", "),
-            bot = bot.url(),
-            smtp = smtp.url(),
-        );
-        let config = scratch.write("keywarden.toml", &text);
-        World {
-            scratch,
-            sim,
-            bot,
-            smtp,
-            key,
-            config,
-            metrics,
-        }
-    }
-
-    fn start(&self, log: &str) -> DaemonProcess {
-        DaemonProcess::start_with_env(
-            &self.config,
-            self.scratch.path().join(log),
-            &[("TELEGRAM_TOKEN", TOKEN)],
-        )
+        stage.write_config(&format!(
+            "{daemon}[alerts]\nresolve_after = 2\n{alerts_extra}\n{channels}{connection}",
+            daemon = stage.daemon_toml(schedule, "3s", &[ExchangeKind::Mexc]),
+            channels = stage.channels_toml(&CHATS),
+        ));
+        World { stage, key }
     }
 
     /// `keywarden_alert_outbox_depth` as the daemon reports it.
     async fn outbox_depth(&self) -> Option<u64> {
-        let (_, body) = support::http_get(&format!("http://{}/metrics", self.metrics)).await?;
+        let (_, body) =
+            support::http_get(&format!("http://{}/metrics", self.stage.metrics)).await?;
         body.lines()
             .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
             .and_then(|v| v.trim().parse().ok())
@@ -79,6 +49,7 @@ impl World {
 
     fn play(&self, scenario: Scenario) {
         assert!(self
+            .stage
             .sim
             .state
             .set_scenario(ExchangeKind::Mexc, &self.key.api_key, scenario));
@@ -86,7 +57,8 @@ impl World {
 
     /// Accepted messages in `chat` that mention `word`.
     fn accepted(&self, chat: i64, word: &str) -> Vec<SentMessage> {
-        self.bot
+        self.stage
+            .bot
             .delivered()
             .into_iter()
             .filter(|m| m.chat_id == chat && m.text.contains(word))
@@ -103,7 +75,8 @@ impl World {
     }
 
     fn emails_to(&self, address: &str) -> Vec<smtp_server::Received> {
-        self.smtp
+        self.stage
+            .smtp
             .messages()
             .into_iter()
             .filter(|m| m.recipients.iter().any(|r| r == address))
@@ -114,7 +87,7 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdraw_rights_reach_every_chat_and_inbox_once_then_the_fix_is_announced() {
     let w = World::new(Scenario::WithdrawEnabled, "* * * * * *", "").await;
-    let mut daemon = w.start("daemon.log");
+    let mut daemon = w.stage.start("daemon.log");
 
     eventually(
         Duration::from_secs(30),
@@ -166,13 +139,22 @@ async fn withdraw_rights_reach_every_chat_and_inbox_once_then_the_fix_is_announc
         || async {
             CHATS
                 .iter()
-                .all(|&c| w.bot.delivered().iter().filter(|m| m.chat_id == c).count() == 2)
+                .all(|&c| {
+                    w.stage
+                        .bot
+                        .delivered()
+                        .iter()
+                        .filter(|m| m.chat_id == c)
+                        .count()
+                        == 2
+                })
                 .then_some(())
         },
     )
     .await;
     for chat in CHATS {
         let last = w
+            .stage
             .bot
             .delivered()
             .into_iter()
@@ -188,38 +170,35 @@ async fn withdraw_rights_reach_every_chat_and_inbox_once_then_the_fix_is_announc
     let log = daemon.log();
     for secret in [TOKEN, &w.key.api_key, &w.key.api_secret] {
         assert!(!log.contains(secret), "secret in the log");
-        for m in w.bot.sent() {
+        for m in w.stage.bot.sent() {
             assert!(!m.text.contains(secret), "secret in a message");
         }
-        for m in w.smtp.messages() {
+        for m in w.stage.smtp.messages() {
             assert!(!m.data.contains(secret), "secret in an email");
         }
     }
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{log}"
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
     let w = World::new(Scenario::WithdrawEnabled, "* * * * * *", "").await;
-    w.bot.set_behaviour(botapi_sim::Behaviour::RateLimited);
-    w.smtp.set_behaviour(smtp_server::Behaviour::Closed);
-    let mut daemon = w.start("daemon.log");
+    w.stage
+        .bot
+        .set_behaviour(botapi_sim::Behaviour::RateLimited);
+    w.stage.smtp.set_behaviour(smtp_server::Behaviour::Closed);
+    let mut daemon = w.stage.start("daemon.log");
 
     // Three incidents while both channels are down.
     eventually(Duration::from_secs(20), "a refused delivery", || async {
-        (!w.bot.sent().is_empty()).then_some(())
+        (!w.stage.bot.sent().is_empty()).then_some(())
     })
     .await;
     w.play(Scenario::TradeMissing);
     tokio::time::sleep(Duration::from_secs(2)).await;
     w.play(Scenario::FuturesMissing);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(w.bot.delivered().is_empty() && w.smtp.messages().is_empty());
+    assert!(w.stage.bot.delivered().is_empty() && w.stage.smtp.messages().is_empty());
     let queued = eventually(
         Duration::from_secs(10),
         "the outbox depth rising",
@@ -231,8 +210,8 @@ async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
         "3 alerts × (2 chats + ops + owner) wait: {queued}"
     );
 
-    w.bot.set_behaviour(botapi_sim::Behaviour::Ok);
-    w.smtp.set_behaviour(smtp_server::Behaviour::Accept);
+    w.stage.bot.set_behaviour(botapi_sim::Behaviour::Ok);
+    w.stage.smtp.set_behaviour(smtp_server::Behaviour::Accept);
     let order = ["withdraw_enabled", "no_trade_permission", "✅"];
     eventually(
         Duration::from_secs(60),
@@ -279,14 +258,13 @@ async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
             "two incidents opened, each delivered once: {all}"
         );
     }
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothing_twice() {
     let w = World::new(Scenario::WithdrawEnabled, "* * * * * *", "").await;
-    let mut daemon = w.start("first.log");
+    let mut daemon = w.stage.start("first.log");
     eventually(
         Duration::from_secs(30),
         "the first alert delivered",
@@ -300,13 +278,16 @@ async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothin
     .await;
 
     // Telegram goes down; a new incident is queued but cannot be delivered.
-    w.bot.set_behaviour(botapi_sim::Behaviour::RateLimited);
+    w.stage
+        .bot
+        .set_behaviour(botapi_sim::Behaviour::RateLimited);
     w.play(Scenario::TradeMissing);
     eventually(
         Duration::from_secs(20),
         "the new alert refused by Telegram",
         || async {
-            w.bot
+            w.stage
+                .bot
                 .sent()
                 .iter()
                 .any(|m| !m.accepted && m.text.contains("no_trade_permission"))
@@ -314,14 +295,10 @@ async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothin
         },
     )
     .await;
-    daemon.signal("KILL");
-    daemon
-        .exit_within(Duration::from_secs(5))
-        .await
-        .expect("killed");
+    daemon.kill(Duration::from_secs(5)).await;
 
-    w.bot.set_behaviour(botapi_sim::Behaviour::Ok);
-    let mut restarted = w.start("second.log");
+    w.stage.bot.set_behaviour(botapi_sim::Behaviour::Ok);
+    let mut restarted = w.stage.start("second.log");
     eventually(
         Duration::from_secs(30),
         "the queued alert after the restart",
@@ -347,24 +324,20 @@ async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothin
             "queued alert sent once"
         );
     }
-    restarted.signal("TERM");
-    assert_eq!(
-        restarted.exit_within(Duration::from_secs(10)).await,
-        Some(0)
-    );
+    restarted.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flapping_key_raises_one_alert_not_one_per_check() {
     let w = World::new(Scenario::FuturesMissing, "* * * * * *", "").await;
-    let config = std::fs::read_to_string(&w.config)
+    let config = std::fs::read_to_string(&w.stage.config)
         .unwrap()
         // Flips every 0.7 s sampled every 1 s alias into runs of up to four equal samples
         // when the machine is slow (seen in CI logs); six connected checks in a row cannot
         // happen while the key keeps flapping.
         .replace("resolve_after = 2", "resolve_after = 6");
-    std::fs::write(&w.config, config).unwrap();
-    let mut daemon = w.start("daemon.log");
+    std::fs::write(&w.stage.config, config).unwrap();
+    let mut daemon = w.stage.start("daemon.log");
     tokio::time::sleep(Duration::from_secs(2)).await;
     for i in 0..12 {
         w.play(if i % 2 == 0 {
@@ -380,28 +353,28 @@ async fn a_flapping_key_raises_one_alert_not_one_per_check() {
             w.accepted(chat, "Alert: withdraw_enabled").len(),
             1,
             "{:?}",
-            w.bot.delivered()
+            w.stage.bot.delivered()
         );
     }
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bot_commands_answer_allowlisted_chats_only() {
     // A schedule that does not fire during the test: every check comes from a command.
     let w = World::new(Scenario::FuturesMissing, "0 0 0 1 1 *", "").await;
-    let mut daemon = w.start("daemon.log");
+    let mut daemon = w.stage.start("daemon.log");
     eventually(Duration::from_secs(20), "the bot polling", || async {
-        (w.bot.calls("getUpdates") > 0).then_some(())
+        (w.stage.bot.calls("getUpdates") > 0).then_some(())
     })
     .await;
 
-    w.bot.push_update(-999, "/check carol");
-    w.bot.push_update(-999, "/status");
-    w.bot.push_update(CHATS[0], "/check carol");
+    w.stage.bot.push_update(-999, "/check carol");
+    w.stage.bot.push_update(-999, "/status");
+    w.stage.bot.push_update(CHATS[0], "/check carol");
     let answer = eventually(Duration::from_secs(20), "the answer to /check", || async {
-        w.bot
+        w.stage
+            .bot
             .delivered()
             .into_iter()
             .find(|m| m.chat_id == CHATS[0])
@@ -410,20 +383,10 @@ async fn bot_commands_answer_allowlisted_chats_only() {
     assert!(answer.text.contains("connected"), "{}", answer.text);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        w.bot.sent().iter().all(|m| m.chat_id != -999),
+        w.stage.bot.sent().iter().all(|m| m.chat_id != -999),
         "a stranger got an answer"
     );
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            w.config.to_str().unwrap(),
-            "carol",
-            "--json",
-        ],
-        &[("TELEGRAM_TOKEN", TOKEN)],
-    )
-    .await;
+    let run = support::history_json(&w.stage.config, "carol", &[("TELEGRAM_TOKEN", TOKEN)]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let spans = support::json_lines(&run.stdout);
     assert_eq!(spans.len(), 1);
@@ -432,8 +395,7 @@ async fn bot_commands_answer_allowlisted_chats_only() {
         "only the allowlisted /check ran a check"
     );
     assert!(daemon.log().contains("-999"), "the ignored chat is logged");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 /// Issue 19: one message the relay refuses for its content (an SMTP 5xx) blocked its
@@ -452,11 +414,11 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
     let scratch = Scratch::new();
     let metrics = free_port();
     let text = format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
+        "{daemon}{budgets}\
          [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"keywarden@example.com\"\nto = [\"ops@example.com\"]\n\n\
          {a}{b}",
-        state = scratch.path().join("state").display(),
+        daemon = support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), metrics),
+        budgets = support::ample_budgets(&[ExchangeKind::Mexc]),
         smtp = smtp.url(),
         a = connection_toml("spammy", &spammy, &sim, &["spot"]),
         b = connection_toml("bob", &bob, &sim, &["spot"]),
@@ -496,8 +458,7 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
     })
     .await;
     assert_eq!(depth, 1);
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     let log = daemon.log();
     assert!(
         log.contains("554") && log.contains("content rejected"),
@@ -540,8 +501,7 @@ async fn delivery_records_older_than_a_week_are_pruned_and_recent_ones_kept() {
     })
     .await;
     assert!(line.contains("removed=2"), "{line}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     let store = keywarden::store::HistoryStore::open(&state).unwrap();
     assert!(!store.was_delivered(1).unwrap());
     assert!(!store.was_delivered(2).unwrap());
@@ -557,27 +517,33 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
     const OTHER_MEMBER: i64 = 777;
     // A schedule that does not fire during the test: every check comes from a command.
     let w = World::new(Scenario::FuturesMissing, "0 0 0 1 1 *", "").await;
-    let text = std::fs::read_to_string(&w.config).unwrap().replace(
+    let text = std::fs::read_to_string(&w.stage.config).unwrap().replace(
         "\napi_url = ",
         &format!("\nallowed_user_ids = [{ALLOWED_USER}]\napi_url = "),
     );
-    std::fs::write(&w.config, text).unwrap();
-    let mut daemon = w.start("daemon.log");
+    std::fs::write(&w.stage.config, text).unwrap();
+    let mut daemon = w.stage.start("daemon.log");
     eventually(Duration::from_secs(20), "the bot polling", || async {
-        (w.bot.calls("getUpdates") > 0).then_some(())
+        (w.stage.bot.calls("getUpdates") > 0).then_some(())
     })
     .await;
 
-    w.bot
+    w.stage
+        .bot
         .push_update_from(CHATS[0], OTHER_MEMBER, "/check carol");
-    w.bot.push_update_from(CHATS[1], OTHER_MEMBER, "/status");
+    w.stage
+        .bot
+        .push_update_from(CHATS[1], OTHER_MEMBER, "/status");
     for _ in 0..50 {
-        w.bot.push_update_from(-999, OTHER_MEMBER, "/status");
+        w.stage.bot.push_update_from(-999, OTHER_MEMBER, "/status");
     }
     // The marker: once it is answered, everything before it was seen.
-    w.bot.push_update_from(CHATS[0], ALLOWED_USER, "/status");
+    w.stage
+        .bot
+        .push_update_from(CHATS[0], ALLOWED_USER, "/status");
     let answer = eventually(Duration::from_secs(20), "the answer to /status", || async {
-        w.bot
+        w.stage
+            .bot
             .delivered()
             .into_iter()
             .find(|m| m.chat_id == CHATS[0])
@@ -585,19 +551,9 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
     .await;
     assert!(!answer.text.is_empty());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let sent = w.bot.sent();
+    let sent = w.stage.bot.sent();
     assert_eq!(sent.len(), 1, "only the allowed user is answered: {sent:?}");
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            w.config.to_str().unwrap(),
-            "carol",
-            "--json",
-        ],
-        &[("TELEGRAM_TOKEN", TOKEN)],
-    )
-    .await;
+    let run = support::history_json(&w.stage.config, "carol", &[("TELEGRAM_TOKEN", TOKEN)]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         support::json_lines(&run.stdout).is_empty(),
@@ -611,6 +567,5 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
         "52 ignored messages, {lines} log lines:\n{log}"
     );
     assert!(log.contains("allowed_user_ids"), "says why: {log}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
 }

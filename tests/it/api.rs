@@ -527,8 +527,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         .json("PUT", "/api/v1/connections/frank", Some(frank))
         .await;
     assert_eq!(status, 201);
-    daemon.signal("KILL");
-    daemon.exit_within(LONG).await.expect("killed");
+    daemon.kill(LONG).await;
     let mut daemon = world.start("daemon-2.log");
     world.up().await;
     let restarted = chrono::Utc::now();
@@ -556,8 +555,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         (200, "connected"),
         "{checked}"
     );
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+    daemon.terminate(LONG).await;
 
     // `keywarden check` and `history` read the API's connections from the store.
     let config = world.config.to_str().unwrap();
@@ -627,8 +625,7 @@ async fn a_wrong_or_missing_store_key_stops_start_up_naming_it() {
         )
         .await;
     assert_eq!(status, 201);
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+    daemon.terminate(LONG).await;
 
     world.write_config(OTHER_STORE_KEY, true);
     let mut wrong = world.start("wrong.log");
@@ -659,8 +656,7 @@ async fn a_wrong_or_missing_store_key_stops_start_up_naming_it() {
     world.up().await;
     let (status, _) = world.json("GET", "/api/v1/connections/alice", None).await;
     assert_eq!(status, 200);
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+    daemon.terminate(LONG).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -720,8 +716,7 @@ async fn the_openapi_document_describes_every_endpoint() {
             schemas["WebhookEvent"]
         );
     }
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+    daemon.terminate(LONG).await;
 }
 
 /// Every file under `dir`.
@@ -771,8 +766,7 @@ async fn the_api_listens_on_a_unix_socket() {
     assert!(answer.contains("\"total\":0"), "{answer}");
     let refused = ask("wrong").await.unwrap();
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0), "{}", daemon.log());
+    daemon.terminate(LONG).await;
 }
 
 /// An API connection alerts like a file connection: the operators' channels and its owner's
@@ -841,8 +835,7 @@ async fn an_api_connection_alerts_its_owner_and_answers_the_bot() {
     })
     .await;
     assert!(checked.text.contains("carol"), "{}", checked.text);
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0), "{}", daemon.log());
+    daemon.terminate(LONG).await;
 }
 
 /// PUTs and DELETEs that arrive together share one flush and one rebuild of the running set;
@@ -889,12 +882,10 @@ async fn concurrent_puts_and_deletes_all_take_effect() {
         .collect();
     assert_eq!(names, expected);
     // What runs is what is stored: the same set after a restart.
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+    daemon.terminate(LONG).await;
     let mut daemon = world.start("daemon-2.log");
     world.up().await;
     let (_, page) = world.json("GET", "/api/v1/connections", None).await;
     assert_eq!(page["total"], expected.len(), "{page}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(LONG).await, Some(0));
+    daemon.terminate(LONG).await;
 }

@@ -409,13 +409,7 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
             expected.insert(format!("{base}-futures"), futures);
         }
     }
-    let scratch = Scratch::new();
-    let path = scratch.write("keywarden.toml", &config);
-    let run = support::run(
-        &["check", "--config", path.to_str().unwrap(), "--json"],
-        &[],
-    )
-    .await;
+    let run = support::check_json(&config).await;
 
     assert_eq!(
         run.code, 1,
@@ -473,13 +467,7 @@ async fn wrong_secret_unknown_key_and_wrong_passphrase_are_invalid_keys() {
         .iter()
         .map(|(name, key)| connection_toml(name, key, &sim, &["spot"]))
         .collect();
-    let scratch = Scratch::new();
-    let path = scratch.write("keywarden.toml", &config);
-    let run = support::run(
-        &["check", "--config", path.to_str().unwrap(), "--json"],
-        &[],
-    )
-    .await;
+    let run = support::check_json(&config).await;
 
     assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
     let lines = json_lines(&run.stdout);
@@ -525,13 +513,7 @@ async fn exchange_wide_maintenance_and_clock_offset() {
                 exchanges: [(exchange, settings)].into_iter().collect(),
             })
             .await;
-            let scratch = Scratch::new();
-            let path = scratch.write("k.toml", &connection_toml("c", &key, &sim, &["spot"]));
-            let run = support::run(
-                &["check", "--config", path.to_str().unwrap(), "--json"],
-                &[],
-            )
-            .await;
+            let run = support::check_json(&connection_toml("c", &key, &sim, &["spot"])).await;
             let lines = json_lines(&run.stdout);
             assert_eq!(lines.len(), 1, "{exchange} {label}: {}", run.stderr);
             assert_eq!(

@@ -4,18 +4,16 @@
 //! most one duplicate message per recipient.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use keywarden::sim::{Scenario, SimKey};
 use serde_json::Value;
 
-use crate::botapi_sim::{BotApiSim, SentMessage};
-use crate::smtp_server::{self, SmtpServer};
-use crate::support::{
-    self, connection_toml, eventually, free_port, http_get, sim_key, DaemonProcess, Scratch,
-};
+use crate::alerting::Stage;
+use crate::botapi_sim::SentMessage;
+use crate::support::{self, connection_toml, eventually, http_get, sim_key};
 
 const TOKEN: &str = "123456:crash-test-bot-token";
 const CHAT: i64 = -1001;
@@ -40,14 +38,10 @@ impl Rng {
     }
 }
 
+/// Three connections on the alerting stage, by name, and the keys they play.
 struct World {
-    scratch: Scratch,
-    sim: RunningSim,
-    bot: BotApiSim,
-    smtp: SmtpServer,
+    stage: Stage,
     keys: Vec<(String, SimKey)>,
-    config: PathBuf,
-    metrics: std::net::SocketAddr,
 }
 
 impl World {
@@ -63,57 +57,30 @@ impl World {
             (name.to_string(), key)
         })
         .collect();
-        let sim = support::start_sim(ScenarioFile {
-            keys: keys.iter().map(|(_, k)| k.clone()).collect(),
-            ..ScenarioFile::default()
-        })
-        .await;
-        let bot = BotApiSim::start(TOKEN).await;
-        let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
-        let scratch = Scratch::new();
-        let metrics = free_port();
+        let stage = Stage::new(keys.iter().map(|(_, k)| k.clone()).collect(), TOKEN).await;
         let connections: String = keys
             .iter()
             .map(|(name, key)| {
-                connection_toml(name, key, &sim, &["spot"])
+                connection_toml(name, key, &stage.sim, &["spot"])
                     .trim_end()
                     .to_string()
                     + &format!("\nowner_email = \"{name}@example.com\"\n\n")
             })
             .collect();
-        let text = format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\nkucoin = 1000\n\n\
-             [alerts]\nresolve_after = 1\n\n\
-             [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{CHAT}]\napi_url = \"{bot}\"\n\n\
-             [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
-             {connections}",
-            state = scratch.path().join("state").display(),
-            bot = bot.url(),
-            smtp = smtp.url(),
-        );
-        let config = scratch.write("keywarden.toml", &text);
-        World {
-            scratch,
-            sim,
-            bot,
-            smtp,
-            keys,
-            config,
-            metrics,
-        }
-    }
-
-    fn start(&self, log: &str) -> DaemonProcess {
-        DaemonProcess::start_with_env(
-            &self.config,
-            self.scratch.path().join(log),
-            &[("TELEGRAM_TOKEN", TOKEN)],
-        )
+        stage.write_config(&format!(
+            "{daemon}[alerts]\nresolve_after = 1\n\n{channels}{connections}",
+            daemon = stage.daemon_toml(
+                "* * * * * *",
+                "3s",
+                &[ExchangeKind::Mexc, ExchangeKind::Kucoin]
+            ),
+            channels = stage.channels_toml(&[CHAT]),
+        ));
+        World { stage, keys }
     }
 
     async fn serving(&self) {
-        let url = format!("http://{}/healthz", self.metrics);
+        let url = format!("http://{}/healthz", self.stage.metrics);
         eventually(Duration::from_secs(15), "the daemon serving", || async {
             http_get(&url).await.map(|_| ())
         })
@@ -124,7 +91,7 @@ impl World {
     async fn history(&self) -> BTreeMap<String, Vec<Value>> {
         let mut all = BTreeMap::new();
         for (name, _) in &self.keys {
-            all.insert(name.clone(), history(&self.config, name).await);
+            all.insert(name.clone(), history(&self.stage.config, name).await);
         }
         all
     }
@@ -299,7 +266,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
     // Every span `history` showed before some kill, by (connection, first_seen, status).
     let mut shown: BTreeSet<(String, String, String)> = BTreeSet::new();
 
-    let mut daemon = w.start("run-0.log");
+    let mut daemon = w.stage.start("run-0.log");
     for round in 0..KILLS {
         w.serving().await;
         // One connection moves to its next scenario; it is held for at least two seconds of
@@ -308,6 +275,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
         let next = position.get_mut(name).unwrap();
         *next = (*next + 1) % CYCLE.len();
         assert!(w
+            .stage
             .sim
             .state
             .set_scenario(key.exchange, &key.api_key, CYCLE[*next]));
@@ -323,12 +291,8 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
         }
         // The kill lands anywhere in the next 0.8 s: mid-check, mid-record, mid-delivery.
         tokio::time::sleep(rng.between_ms(0, 800)).await;
-        daemon.signal("KILL");
-        daemon
-            .exit_within(Duration::from_secs(5))
-            .await
-            .expect("killed");
-        daemon = w.start(&format!("run-{}.log", round + 1));
+        daemon.kill(Duration::from_secs(5)).await;
+        daemon = w.stage.start(&format!("run-{}.log", round + 1));
     }
     w.serving().await;
 
@@ -338,7 +302,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
         "every incident delivered",
         || async {
             let expected = expected_alerts(&w.history().await);
-            let (delivered, _, _) = delivered_alerts(&w.bot.delivered());
+            let (delivered, _, _) = delivered_alerts(&w.stage.bot.delivered());
             missing(&expected, &delivered)
                 .is_empty()
                 .then_some(expected)
@@ -346,13 +310,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 
     // No span that history showed is gone.
     let after = w.history().await;
@@ -373,7 +331,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
 
     // No alert lost (the history after the stop is the complete record of what happened).
     let expected_now = expected_alerts(&after);
-    let messages = w.bot.delivered();
+    let messages = w.stage.bot.delivered();
     let (delivered, duplicate_messages, duplicate_alerts) = delivered_alerts(&messages);
     let not_delivered = missing(&expected_now, &delivered);
     assert!(
@@ -392,6 +350,7 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
 
     // Email: the operators heard about every incident the history implies.
     let mails: Vec<String> = w
+        .stage
         .smtp
         .messages()
         .into_iter()
@@ -415,6 +374,6 @@ async fn twenty_kill_9s_lose_no_span_and_no_alert_and_duplicate_at_most_once_eac
          / {duplicate_alerts} alerts",
         shown.len(),
         messages.len(),
-        w.smtp.messages().len()
+        w.stage.smtp.messages().len()
     );
 }

@@ -1,12 +1,11 @@
 //! `keywarden run` as systemd runs it: a child process on a schedule, signalled with kill.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
-use serde_json::Value;
 
 use crate::support::{
     self, assert_promtool_accepts, connection_toml, eventually, free_port, http_get, sim_key,
@@ -15,31 +14,16 @@ use crate::support::{
 
 /// A config that checks every second, with its state and metrics in `scratch`.
 fn daemon_config(scratch: &Scratch, metrics: SocketAddr, connections: &str) -> String {
+    let state = scratch_path(scratch, "state");
     format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\nkucoin = 1000\n\n{connections}",
-        scratch_path(scratch, "state").display()
+        "{}{}{connections}",
+        support::daemon_table("* * * * * *", "3s", &state, metrics),
+        support::ample_budgets(&[ExchangeKind::Mexc, ExchangeKind::Kucoin]),
     )
 }
 
 fn scratch_path(scratch: &Scratch, name: &str) -> PathBuf {
     scratch.path().join(name)
-}
-
-/// `keywarden history --json`, or `None` while it cannot answer (the daemon still starting).
-async fn history(config: &Path, connection: &str) -> Option<Vec<Value>> {
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            connection,
-            "--json",
-        ],
-        &[],
-    )
-    .await;
-    (run.code == 0).then(|| support::json_lines(&run.stdout))
 }
 
 async fn metrics(addr: SocketAddr) -> Option<String> {
@@ -109,7 +93,7 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
         Duration::from_secs(20),
         "two checks of alice in one span",
         || async {
-            let spans = history(&s.config, "alice").await?;
+            let spans = support::spans(&s.config, "alice").await?;
             (spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2)).then_some(spans)
         },
     )
@@ -126,7 +110,7 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
         Duration::from_secs(20),
         "a second span for alice",
         || async {
-            let spans = history(&s.config, "alice").await?;
+            let spans = support::spans(&s.config, "alice").await?;
             (spans.len() == 2).then_some(spans)
         },
     )
@@ -162,13 +146,7 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
         Some(200)
     );
 
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +155,7 @@ async fn kill_9_loses_no_span_that_history_showed() {
     let s = setup(vec![("alice", alice.clone())]).await;
     let mut daemon = s.start("first.log");
     eventually(Duration::from_secs(20), "a first span", || async {
-        history(&s.config, "alice")
+        support::spans(&s.config, "alice")
             .await
             .filter(|spans| !spans.is_empty())
     })
@@ -186,21 +164,17 @@ async fn kill_9_loses_no_span_that_history_showed() {
         .state
         .set_scenario(ExchangeKind::Kucoin, &alice.api_key, Scenario::TradeMissing);
     let before = eventually(Duration::from_secs(20), "a second span", || async {
-        history(&s.config, "alice")
+        support::spans(&s.config, "alice")
             .await
             .filter(|spans| spans.len() >= 2)
     })
     .await;
 
-    daemon.signal("KILL");
-    daemon
-        .exit_within(Duration::from_secs(5))
-        .await
-        .expect("killed");
+    daemon.kill(Duration::from_secs(5)).await;
 
     let mut restarted = s.start("second.log");
     let after = eventually(Duration::from_secs(20), "history after restart", || async {
-        history(&s.config, "alice").await
+        support::spans(&s.config, "alice").await
     })
     .await;
     for span in &before {
@@ -214,11 +188,7 @@ async fn kill_9_loses_no_span_that_history_showed() {
             "{span} vs {kept}"
         );
     }
-    restarted.signal("TERM");
-    assert_eq!(
-        restarted.exit_within(Duration::from_secs(10)).await,
-        Some(0)
-    );
+    restarted.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,13 +242,7 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
         },
     )
     .await;
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,9 +265,7 @@ async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await; // a check is now hanging on the exchange
     let started = std::time::Instant::now();
-    daemon.signal("TERM");
-    let code = daemon.exit_within(Duration::from_secs(15)).await;
-    assert_eq!(code, Some(0), "{}", daemon.log());
+    daemon.terminate(Duration::from_secs(15)).await;
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "took {:?}",
@@ -333,8 +295,7 @@ async fn a_second_daemon_on_the_same_state_dir_is_refused_clearly() {
         "{}",
         second.stderr
     );
-    first.signal("TERM");
-    assert_eq!(first.exit_within(Duration::from_secs(10)).await, Some(0));
+    first.terminate(Duration::from_secs(10)).await;
 }
 
 /// systemd's side of `Type=notify`: a datagram socket the daemon reports to.

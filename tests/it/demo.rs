@@ -127,13 +127,8 @@ fn demo_rows_match_the_shipped_demo_config_and_scenarios() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_checks_every_demo_connection_then_runs_the_daemon() {
-    let mut child = tokio::process::Command::new(support::binary())
-        .arg("demo")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdout(std::process::Stdio::piped())
+    let mut child = support::demo_command()
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("start keywarden demo");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

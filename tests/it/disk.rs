@@ -81,9 +81,9 @@ async fn setup_with(state_in: &str, extra: &str) -> Setup {
     let state = scratch.path().join(state_in).join("state");
     let metrics = free_port();
     let text = format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{extra}{}",
-        state.display(),
+        "{}{}{extra}{}",
+        support::daemon_table("* * * * * *", "3s", &state, metrics),
+        support::ample_budgets(&[ExchangeKind::Mexc]),
         connection_toml("alice", &key, &sim, &["spot"])
     );
     let config = scratch.write("keywarden.toml", &text);
@@ -110,18 +110,7 @@ impl Setup {
     }
 
     async fn history(&self) -> Option<Vec<Value>> {
-        let run = support::run(
-            &[
-                "history",
-                "--config",
-                self.config.to_str().unwrap(),
-                "alice",
-                "--json",
-            ],
-            &[],
-        )
-        .await;
-        (run.code == 0).then(|| support::json_lines(&run.stdout))
+        support::spans(&self.config, "alice").await
     }
 
     async fn metrics(&self) -> Option<String> {
@@ -132,9 +121,7 @@ impl Setup {
     }
 
     async fn stop(&self, mut daemon: DaemonProcess) -> String {
-        daemon.signal("TERM");
-        let code = daemon.exit_within(Duration::from_secs(15)).await;
-        assert_eq!(code, Some(0), "{}", daemon.log());
+        daemon.terminate(Duration::from_secs(15)).await;
         daemon.log()
     }
 }

@@ -154,34 +154,13 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn decode_quoted_printable(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' {
-            if bytes[i + 1..].starts_with(b"\r\n") {
-                i += 3;
-                continue;
-            }
-            if bytes[i + 1..].starts_with(b"\n") {
-                i += 2;
-                continue;
-            }
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).expect("quoted-printable escape"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).expect("UTF-8 body")
-}
-
 fn decode(encoding: &str, body: &str) -> String {
     match encoding.to_ascii_lowercase().as_str() {
-        "quoted-printable" => decode_quoted_printable(body),
+        "quoted-printable" => {
+            let bytes = quoted_printable::decode(body, quoted_printable::ParseMode::Strict)
+                .expect("quoted-printable body");
+            String::from_utf8(bytes).expect("UTF-8 body")
+        }
         "base64" => {
             let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
             let bytes = base64::engine::general_purpose::STANDARD

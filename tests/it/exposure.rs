@@ -20,9 +20,9 @@ const URL_PASSWORD: &str = "url-password-never-shown";
 
 fn daemon_config(state: &Path, metrics: SocketAddr, rest: &str) -> String {
     format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{rest}",
-        state.display()
+        "{}{}{rest}",
+        support::daemon_table("* * * * * *", "3s", state, metrics),
+        support::ample_budgets(&[ExchangeKind::Mexc]),
     )
 }
 
@@ -91,13 +91,7 @@ async fn a_refused_reload_logs_the_key_but_not_the_password_in_a_url() {
     serving(metrics)
         .await
         .expect("still serving the old config");
-    daemon.signal("TERM");
-    assert_eq!(
-        daemon.exit_within(Duration::from_secs(10)).await,
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate(Duration::from_secs(10)).await;
     assert!(!daemon.log().contains(URL_PASSWORD));
 }
 
@@ -185,13 +179,7 @@ async fn the_state_dir_and_its_files_are_private_to_their_owner() {
         DaemonProcess::start(&config, scratch.path().join(log))
     };
     let stop = |mut daemon: DaemonProcess| async move {
-        daemon.signal("TERM");
-        assert_eq!(
-            daemon.exit_within(Duration::from_secs(10)).await,
-            Some(0),
-            "{}",
-            daemon.log()
-        );
+        daemon.terminate(Duration::from_secs(10)).await;
     };
 
     // A new state dir (and its missing parent).

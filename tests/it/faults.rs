@@ -103,15 +103,6 @@ fn error_body_code(exchange: ExchangeKind) -> &'static str {
     }
 }
 
-fn budgets() -> String {
-    let mut text = String::from("[daemon.request_budget]\n");
-    for exchange in ExchangeKind::ALL {
-        text.push_str(&format!("{exchange} = 1000\n"));
-    }
-    text.push('\n');
-    text
-}
-
 /// A connection named `name` for `key`, pointed at an unresolvable host for [`Fault::Dns`].
 fn connection(name: &str, key: &SimKey, sim: &keywarden::sim::RunningSim, fault: Fault) -> String {
     let text = connection_toml(name, key, sim, &["spot"]);
@@ -185,7 +176,7 @@ async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_con
 
     let mut config = format!(
         "[daemon]\ncheck_timeout = \"{CHECK_TIMEOUT}\"\nmax_concurrent_checks = 32\n\n{}",
-        budgets()
+        support::ample_budgets(&ExchangeKind::ALL)
     );
     for (name, _, fault, key) in &connections {
         config.push_str(&connection(
@@ -195,13 +186,7 @@ async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_con
             fault.unwrap_or(Fault::Scenario(Scenario::Valid)),
         ));
     }
-    let scratch = Scratch::new();
-    let path = scratch.write("keywarden.toml", &config);
-    let run = support::run(
-        &["check", "--config", path.to_str().unwrap(), "--json"],
-        &[],
-    )
-    .await;
+    let run = support::check_json(&config).await;
 
     assert_eq!(
         run.code, 1,
@@ -223,25 +208,9 @@ async fn every_fault_on_every_exchange_is_reported_and_the_healthy_key_still_con
     }
 }
 
-/// `keywarden history --json` for `connection`, `None` while the daemon holds the store busy.
-async fn history(config: &Path, connection: &str) -> Option<Vec<Value>> {
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            connection,
-            "--json",
-        ],
-        &[],
-    )
-    .await;
-    (run.code == 0).then(|| json_lines(&run.stdout))
-}
-
 /// How many checks the history holds for `connection` (the sum over its spans).
 async fn checks_recorded(config: &Path, connection: &str) -> Option<u64> {
-    let spans = history(config, connection).await?;
+    let spans = support::spans(config, connection).await?;
     Some(spans.iter().filter_map(|s| s["checks"].as_u64()).sum())
 }
 
@@ -283,11 +252,14 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
     let config = scratch.write(
         "keywarden.toml",
         &format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{}\"\n\
-             check_timeout = \"2s\"\n\n{}{connections}",
-            scratch.path().join("state").display(),
-            free_port(),
-            budgets(),
+            "{}{}{connections}",
+            support::daemon_table(
+                "* * * * * *",
+                "2s",
+                &scratch.path().join("state"),
+                free_port()
+            ),
+            support::ample_budgets(&ExchangeKind::ALL),
         ),
     );
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
@@ -307,7 +279,7 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
                 .filter(|n| *n >= first + 3)
         })
         .await;
-        let spans = history(&config, &name).await.unwrap();
+        let spans = support::spans(&config, &name).await.unwrap();
         assert!(
             spans.iter().all(|s| s["status"] == "connected"),
             "{name}: {spans:?}"
@@ -315,7 +287,9 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
     }
     for (name, _) in named.iter().filter(|(n, _)| n.starts_with("faulty-")) {
         let spans = eventually(Duration::from_secs(20), "a recorded fault", || async {
-            history(&config, name).await.filter(|s| !s.is_empty())
+            support::spans(&config, name)
+                .await
+                .filter(|s| !s.is_empty())
         })
         .await;
         assert_ne!(spans[0]["status"], "connected", "{name}: {spans:?}");

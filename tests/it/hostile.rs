@@ -25,16 +25,6 @@ use crate::support::{
     self, connection_toml, eventually, free_port, json_lines, sim_key, DaemonProcess, Scratch,
 };
 
-/// Generous request budgets, so pacing never decides a test's timing.
-fn budgets() -> String {
-    let mut text = String::from("[daemon.request_budget]\n");
-    for exchange in ExchangeKind::ALL {
-        text.push_str(&format!("{exchange} = 1000\n"));
-    }
-    text.push('\n');
-    text
-}
-
 // ---------------------------------------------------------------------------------------------
 // The proxy
 
@@ -229,7 +219,7 @@ impl Bench {
 fn check_config(check_timeout: &str, connections: &str) -> String {
     format!(
         "[daemon]\ncheck_timeout = \"{check_timeout}\"\n\n{}{connections}",
-        budgets()
+        support::ample_budgets(&ExchangeKind::ALL)
     )
 }
 
@@ -770,11 +760,14 @@ async fn control_characters_in_an_exchange_message_reach_neither_the_store_nor_h
     let config = scratch.write(
         "keywarden.toml",
         &format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{}\"\n\
-             check_timeout = \"5s\"\n\n{}{}",
-            scratch.path().join("state").display(),
-            free_port(),
-            budgets(),
+            "{}{}{}",
+            support::daemon_table(
+                "* * * * * *",
+                "5s",
+                &scratch.path().join("state"),
+                free_port()
+            ),
+            support::ample_budgets(&ExchangeKind::ALL),
             bench.connection("salted", &key, Some("not-the-secret-0123456789")),
         ),
     );

@@ -95,9 +95,9 @@ async fn stalled_clients_do_not_starve_healthz_or_flip_a_healthy_key() {
     let scratch = Scratch::new();
     let listen = free_port();
     let text = format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{listen}\"\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{}",
-        scratch.path().join("state").display(),
+        "{}{}{}",
+        support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), listen),
+        support::ample_budgets(&[ExchangeKind::Mexc]),
         connection_toml("alice", &key, &sim, &["spot"])
     );
     let config = scratch.write("keywarden.toml", &text);
@@ -190,8 +190,7 @@ async fn stalled_clients_do_not_starve_healthz_or_flip_a_healthy_key() {
          {} healthy checks during the flood, {closes} stalled connections closed by the server",
         during - before
     );
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,17 +243,7 @@ async fn with_metrics_public_history_and_metrics_need_the_bearer_token() {
         Some((200, "ok".to_string()))
     );
     // `keywarden history` reads the same config and sends the token.
-    let run = support::run(
-        &[
-            "history",
-            "--config",
-            config.to_str().unwrap(),
-            "bob",
-            "--json",
-        ],
-        &env,
-    )
-    .await;
+    let run = support::history_json(&config, "bob", &env).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("connected"), "{}", run.stdout);
     // With another token it says which key to look at.
@@ -274,8 +263,7 @@ async fn with_metrics_public_history_and_metrics_need_the_bearer_token() {
     );
     assert!(!run.stderr.contains("kw-not-the-token"), "{}", run.stderr);
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     let log = daemon.log();
     assert!(!log.contains(TOKEN), "the token in the log: {log}");
 

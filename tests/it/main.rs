@@ -1,5 +1,6 @@
 //! KeyWarden's integration tests: one binary, one module per concern.
 
+mod alerting;
 mod alerts;
 mod api;
 mod botapi_sim;

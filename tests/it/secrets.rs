@@ -141,7 +141,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 pub fn mail_text(raw: &str) -> String {
     let mut out = raw.to_string();
     out.push('\n');
-    out.push_str(&decode_quoted_printable(raw));
+    let decoded = quoted_printable::decode(raw, quoted_printable::ParseMode::Robust)
+        .expect("robust decoding takes any input");
+    out.push_str(&String::from_utf8_lossy(&decoded));
     let engine = base64::engine::general_purpose::STANDARD;
     let mut run = String::new();
     for line in raw.lines().chain(std::iter::once("")) {
@@ -171,30 +173,6 @@ pub fn mail_text(raw: &str) -> String {
         }
     }
     out
-}
-
-fn decode_quoted_printable(text: &str) -> String {
-    let unfolded = text.replace("=\r\n", "").replace("=\n", "");
-    let bytes = unfolded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'=', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct World {
@@ -396,8 +374,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
     }
     // The state dir while the daemon writes to it, then after it stopped.
     scan.search_dir(&w.state, &[], &w.secrets);
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
     scan.search(
         "the daemon's log",
         &std::fs::read(&log).unwrap(),
@@ -465,14 +442,9 @@ async fn scan_demo(scan: &mut Scan) -> usize {
     assert!(secrets.len() >= 18, "the demo's secrets were found");
     let tmp = Scratch::new();
     let stderr_path = tmp.path().join("demo.stderr");
-    let mut child = tokio::process::Command::new(support::binary())
-        .arg("demo")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+    let mut child = support::demo_command()
         .env("TMPDIR", tmp.path())
-        .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .kill_on_drop(true)
         .spawn()
         .expect("start keywarden demo");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

@@ -1,6 +1,6 @@
 //! What the tests share: a scratch directory, the real binary, a simulator on loopback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use keywarden::domain::ExchangeKind;
@@ -9,6 +9,19 @@ use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimKey};
 /// The `keywarden` binary cargo built for these tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_keywarden")
+}
+
+/// `keywarden demo` with nothing of our environment but `PATH`, its stdout piped (for the test
+/// to read line by line) and the process killed when dropped; where stderr goes is the test's.
+pub fn demo_command() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary());
+    command
+        .arg("demo")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
 }
 
 /// A scratch directory with files written into it; removed on drop.
@@ -168,6 +181,57 @@ pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&s
     text
 }
 
+/// The `[daemon]` table of a test config: checks on `schedule`, each given at most
+/// `check_timeout`, state in `state` and metrics served on `metrics`; a blank line ends it.
+pub fn daemon_table(
+    schedule: &str,
+    check_timeout: &str,
+    state: &Path,
+    metrics: std::net::SocketAddr,
+) -> String {
+    format!(
+        "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
+         check_timeout = \"{check_timeout}\"\n\n",
+        state.display()
+    )
+}
+
+/// `[daemon.request_budget]` of 1000 requests a second for each of `exchanges`, so that no
+/// check in a test waits for a budget; a blank line ends it.
+pub fn ample_budgets(exchanges: &[ExchangeKind]) -> String {
+    let mut text = String::from("[daemon.request_budget]\n");
+    for exchange in exchanges {
+        text.push_str(&format!("{exchange} = 1000\n"));
+    }
+    text.push('\n');
+    text
+}
+
+/// `keywarden check --json` on a config file holding `config`.
+pub async fn check_json(config: &str) -> Run {
+    let scratch = Scratch::new();
+    let path = scratch.write("keywarden.toml", config);
+    run(
+        &["check", "--config", path.to_str().unwrap(), "--json"],
+        &[],
+    )
+    .await
+}
+
+/// `keywarden history --config CONFIG CONNECTION --json` with `envs`: its stdout is the
+/// connection's spans as JSON Lines.
+pub async fn history_json(config: &Path, connection: &str, envs: &[(&str, &str)]) -> Run {
+    let config = config.to_str().unwrap();
+    run(&["history", "--config", config, connection, "--json"], envs).await
+}
+
+/// A connection's spans (`keywarden history --json`), or `None` while the history cannot be read
+/// (the daemon still starting, or holding the store).
+pub async fn spans(config: &Path, connection: &str) -> Option<Vec<serde_json::Value>> {
+    let run = history_json(config, connection, &[]).await;
+    (run.code == 0).then(|| json_lines(&run.stdout))
+}
+
 /// Parses `check --json` output into one JSON value per line.
 pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout
@@ -320,6 +384,20 @@ impl DaemonProcess {
             .await
             .ok()?;
         Some(status.expect("wait for daemon").code().unwrap_or(-1))
+    }
+
+    /// SIGTERM, after which the daemon must drain and exit 0 within `timeout` (its log shown
+    /// when it does not): the clean shutdown every daemon test ends with.
+    pub async fn terminate(&mut self, timeout: std::time::Duration) {
+        self.signal("TERM");
+        let code = self.exit_within(timeout).await;
+        assert_eq!(code, Some(0), "{}", self.log());
+    }
+
+    /// `kill -9`, as a crash: waits until the process is gone, giving it no chance to drain.
+    pub async fn kill(&mut self, timeout: std::time::Duration) {
+        self.signal("KILL");
+        self.exit_within(timeout).await.expect("killed");
     }
 
     /// What the daemon has logged so far.

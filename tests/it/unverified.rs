@@ -7,13 +7,10 @@
 use std::time::Duration;
 
 use keywarden::domain::ExchangeKind;
-use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
+use keywarden::sim::{Scenario, ScenarioFile, SimKey};
 
-use crate::botapi_sim::BotApiSim;
-use crate::smtp_server::{self, SmtpServer};
-use crate::support::{
-    self, connection_toml, eventually, free_port, json_lines, sim_key, DaemonProcess, Scratch,
-};
+use crate::alerting::Stage;
+use crate::support::{self, connection_toml, eventually, json_lines, sim_key, Scratch};
 
 const TOKEN: &str = "123456:unverified-bot-token";
 const CHAT: i64 = -1017;
@@ -23,14 +20,10 @@ const GATE: (&str, ExchangeKind, &str) = ("dan-gate", ExchangeKind::Gate, "dan@e
 const MEXC: (&str, ExchangeKind, &str) = ("eve-mexc", ExchangeKind::Mexc, "eve@example.com");
 const TOLD: (&str, ExchangeKind, &str) = ("fay-mexc", ExchangeKind::Mexc, "fay@example.com");
 
+/// The three connections on the alerting stage, and the keys they play.
 struct World {
-    scratch: Scratch,
-    sim: RunningSim,
-    bot: BotApiSim,
-    smtp: SmtpServer,
+    stage: Stage,
     keys: Vec<SimKey>,
-    config: std::path::PathBuf,
-    metrics: std::net::SocketAddr,
 }
 
 impl World {
@@ -40,55 +33,29 @@ impl World {
             sim_key(MEXC.1, "unverified-eve", Scenario::RightsUnrevealed),
             sim_key(TOLD.1, "unverified-fay", Scenario::FuturesMissing),
         ];
-        let sim = support::start_sim(ScenarioFile {
-            keys: keys.clone(),
-            ..ScenarioFile::default()
-        })
-        .await;
-        let bot = BotApiSim::start(TOKEN).await;
-        let smtp = SmtpServer::start(smtp_server::Behaviour::Accept).await;
-        let scratch = Scratch::new();
-        let metrics = free_port();
+        let stage = Stage::new(keys.clone(), TOKEN).await;
         let mut connections = String::new();
         for (key, (name, _, owner)) in keys.iter().zip([GATE, MEXC, TOLD]) {
-            connections += &connection_toml(name, key, &sim, &["spot"]);
+            connections += &connection_toml(name, key, &stage.sim, &["spot"]);
             connections += &format!("owner_email = \"{owner}\"\n\n");
         }
-        let text = format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"5s\"\n\n[daemon.request_budget]\nmexc = 1000\ngate = 1000\n\n\
-             [alerts]\nresolve_after = 2\n\n\
-             [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{CHAT}]\napi_url = \"{bot}\"\n\n\
-             [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n\
-             {connections}",
-            state = scratch.path().join("state").display(),
-            bot = bot.url(),
-            smtp = smtp.url(),
-        );
-        let config = scratch.write("keywarden.toml", &text);
-        World {
-            scratch,
-            sim,
-            bot,
-            smtp,
-            keys,
-            config,
-            metrics,
-        }
-    }
-
-    fn start(&self, log: &str) -> DaemonProcess {
-        DaemonProcess::start_with_env(
-            &self.config,
-            self.scratch.path().join(log),
-            &[("TELEGRAM_TOKEN", TOKEN)],
-        )
+        stage.write_config(&format!(
+            "{daemon}[alerts]\nresolve_after = 2\n\n{channels}{connections}",
+            daemon = stage.daemon_toml(
+                "* * * * * *",
+                "5s",
+                &[ExchangeKind::Mexc, ExchangeKind::Gate]
+            ),
+            channels = stage.channels_toml(&[CHAT]),
+        ));
+        World { stage, keys }
     }
 
     /// How many alerts of `kind` ("Notice", "Resolved") about `topic` on `connection` reached
     /// the chat: a message holds one alert, or a digest one block per alert.
     fn alerts(&self, kind: &str, topic: &str, connection: &str) -> usize {
-        self.bot
+        self.stage
+            .bot
             .delivered()
             .iter()
             .filter(|m| m.chat_id == CHAT)
@@ -103,7 +70,8 @@ impl World {
     }
 
     fn emails_to(&self, address: &str) -> usize {
-        self.smtp
+        self.stage
+            .smtp
             .messages()
             .iter()
             .filter(|m| m.recipients.iter().any(|r| r == address))
@@ -112,7 +80,8 @@ impl World {
 
     /// `keywarden_connection_unverified_right` of `connection` and `right`, as /metrics shows it.
     async fn unverified(&self, connection: &str, right: &str) -> Option<String> {
-        let (_, body) = support::http_get(&format!("http://{}/metrics", self.metrics)).await?;
+        let (_, body) =
+            support::http_get(&format!("http://{}/metrics", self.stage.metrics)).await?;
         let series =
             format!("keywarden_connection_unverified_right{{connection=\"{connection}\",exchange=");
         body.lines()
@@ -123,7 +92,8 @@ impl World {
 
     /// How many checks the daemon has counted so far (every exchange, every status).
     async fn checks(&self) -> u64 {
-        let Some((_, body)) = support::http_get(&format!("http://{}/metrics", self.metrics)).await
+        let Some((_, body)) =
+            support::http_get(&format!("http://{}/metrics", self.stage.metrics)).await
         else {
             return 0;
         };
@@ -146,7 +116,7 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and_resolve() {
     let w = World::new().await;
-    let mut daemon = w.start("daemon.log");
+    let mut daemon = w.stage.start("daemon.log");
     let (gate, mexc, told) = (GATE.0, MEXC.0, TOLD.0);
 
     eventually(
@@ -185,6 +155,7 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
     .await;
     // The notice says where to look on the exchange's own API-management page.
     let gate_notice = w
+        .stage
         .bot
         .delivered()
         .into_iter()
@@ -216,15 +187,15 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
     );
 
     // A restart remembers what was noticed.
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
-    let mut daemon = w.start("daemon-2.log");
+    daemon.terminate(Duration::from_secs(15)).await;
+    let mut daemon = w.stage.start("daemon-2.log");
     w.wait_checks(6).await;
     assert_eq!(once(&w), (1, 1, 1, 0), "no notice again after a restart");
     assert_eq!(w.emails_to(GATE.2), dan_mails);
 
     // MEXC's apiKeyInfo answers again: both rights are revealed, and the notices resolved.
     assert!(w
+        .stage
         .sim
         .state
         .set_scenario(MEXC.1, &w.keys[1].api_key, Scenario::FuturesMissing));
@@ -245,13 +216,12 @@ async fn unverified_withdraw_rights_are_noticed_once_counted_survive_restart_and
     for key in &w.keys {
         for secret in [&key.api_key, &key.api_secret] {
             assert!(!log.contains(secret.as_str()), "secret in the log");
-            for m in w.bot.sent() {
+            for m in w.stage.bot.sent() {
                 assert!(!m.text.contains(secret.as_str()), "secret in a message");
             }
         }
     }
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(15)).await, Some(0));
+    daemon.terminate(Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,12 +44,12 @@ impl World {
         let connection =
             connection_toml("dave", &key, &sim, &["spot"]) + "owner_email = \"dave@example.com\"\n";
         let text = format!(
-            "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{state}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n\
+            "{daemon}{budgets}\
              [alerts]\nresolve_after = 2\n{alerts_extra}\n\
              [[alerts.webhook]]\nurl = \"{url}\"\nsecret = \"env:WEBHOOK_SECRET\"\ntimeout = \"3s\"\n\n\
              {connection}",
-            state = scratch.path().join("state").display(),
+            daemon = support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), metrics),
+            budgets = support::ample_budgets(&[ExchangeKind::Mexc]),
             url = receiver.url(),
         );
         let config = scratch.write("keywarden.toml", &text);
@@ -302,8 +302,7 @@ async fn each_event_kind_arrives_once_signed_with_its_versioned_body_and_no_secr
     );
     assert_eq!(w.receiver.received().len(), 3, "nothing sent twice");
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
 
@@ -349,8 +348,7 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_in_order_when_back() 
     assert!(records.windows(2).all(|r| r[0] < r[1]), "{records:?}");
     assert_eq!(w.outbox_depth().await, Some(0));
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
 
@@ -368,11 +366,7 @@ async fn kill_9_with_events_pending_loses_none_and_a_duplicate_carries_the_same_
     .await;
     w.play(Scenario::Valid);
     w.queued(2).await;
-    daemon.signal("KILL");
-    daemon
-        .exit_within(Duration::from_secs(5))
-        .await
-        .expect("killed");
+    daemon.kill(Duration::from_secs(5)).await;
 
     w.receiver.set_behaviour(Behaviour::Accept);
     let mut restarted = w.start("second.log");
@@ -409,11 +403,7 @@ async fn kill_9_with_events_pending_loses_none_and_a_duplicate_carries_the_same_
         assert_eq!(body, events[0]);
     }
 
-    restarted.signal("TERM");
-    assert_eq!(
-        restarted.exit_within(Duration::from_secs(10)).await,
-        Some(0)
-    );
+    restarted.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log(), restarted.log()]);
 }
 
@@ -468,21 +458,15 @@ async fn a_receiver_answering_400_is_not_retried_in_a_loop_and_holds_up_nothing(
         "the refused event waits its long backoff"
     );
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keywarden_demo_shows_the_signed_events_its_receiver_got() {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut child = tokio::process::Command::new(support::binary())
-        .arg("demo")
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdout(std::process::Stdio::piped())
+    let mut child = support::demo_command()
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("start keywarden demo");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -547,7 +531,6 @@ async fn a_webhook_added_by_a_reload_gets_the_next_event() {
     assert_eq!(opened["kind"], "opened");
     assert_eq!(opened["status"], "withdraw_enabled");
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.exit_within(Duration::from_secs(10)).await, Some(0));
+    daemon.terminate(Duration::from_secs(10)).await;
     w.assert_no_secret_leaves(&[daemon.log()]);
 }

@@ -1,6 +1,7 @@
 //! Unit tests of `binance.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::http::test_credentials;
 use crate::exchange::ProblemKind;
 use std::time::Duration;
 
@@ -78,12 +79,7 @@ fn api_restrictions_minimal_example() {
         "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
              &signature=dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
     );
-    let headers = key_headers(&Credentials {
-        api_key: "testkey".into(),
-        api_secret: "testsecret".into(),
-        passphrase: None,
-    })
-    .unwrap();
+    let headers = key_headers(&test_credentials("testkey", "testsecret", None)).unwrap();
     assert_eq!(headers[KEY_HEADER], "testkey");
     assert!(headers[KEY_HEADER].is_sensitive());
     assert_eq!(headers.len(), 1);
@@ -165,12 +161,7 @@ fn probe_query_puts_params_between_timestamp_and_recv_window() {
 
 #[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = key_headers(&Credentials {
-        api_key: "bad\nkey".into(),
-        api_secret: "s".into(),
-        passphrase: None,
-    })
-    .unwrap_err();
+    let err = key_headers(&test_credentials("bad\nkey", "s", None)).unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("bad"));
 }
@@ -404,18 +395,4 @@ fn restrictions_are_read_tolerantly() {
         .any(|n| n.contains("enableSpotAndMarginTrading, enableFutures")));
     assert_eq!(Restrictions::parse(&serde_json::json!({"foo": 1})), None);
     assert_eq!(Restrictions::parse(&serde_json::json!([])), None);
-}
-
-#[test]
-fn refusal_text_quotes_code_and_message() {
-    assert_eq!(
-        refusal_text(
-            "GET /api/v3/account",
-            400,
-            Some(-1022),
-            "Signature for this request is not valid."
-        ),
-        "GET /api/v3/account: code -1022 Signature for this request is not valid."
-    );
-    assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
 }

@@ -1,15 +1,12 @@
 //! Unit tests of `bitget.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::http::test_credentials;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: key.into(),
-        api_secret: secret.into(),
-        passphrase: Some(passphrase.into()),
-    }
+    test_credentials(key, secret, Some(passphrase))
 }
 
 const TS: i64 = 1_700_000_000_000;
@@ -77,15 +74,7 @@ fn worked_example_3b_account_info_headers() {
         assert_eq!(*name, want_name);
         assert_eq!(value, want_value);
     }
-    let map = auth_headers(
-        &creds("testkey", "testsecret", "testpass"),
-        TS,
-        "GET",
-        PATH_ACCOUNT_INFO,
-        "",
-        "",
-    )
-    .unwrap();
+    let map = http::sensitive_headers(values).unwrap();
     assert_eq!(
         map["ACCESS-SIGN"],
         "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg="
@@ -136,18 +125,25 @@ fn values_that_need_encoding_are_signed_decoded_and_sent_encoded() {
 
 #[test]
 fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("bad\nkey", "s", "p"),
+        TS,
+        "GET",
+        "/x",
+        "",
+        "",
+    ))
+    .unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{
+    assert_clock_window, assert_code_table, assert_unavailable, test_reply as reply,
+};
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /api/v2/spot/account/assets") {
-        Outcome::Problem(p) => p,
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    read_reply(r, "GET /api/v2/spot/account/assets").expect_problem()
 }
 
 #[test]
@@ -189,22 +185,12 @@ fn error_codes_map_to_problems_whatever_the_http_status() {
         (400, "40015", ProblemKind::Unavailable),
         (400, "49999", ProblemKind::Unavailable),
     ];
-    for (status, code, kind) in cases {
-        let r = reply(
-            status,
-            &[],
-            &format!(r#"{{"code":"{code}","msg":"words","requestTime":1,"data":null}}"#),
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, kind, "{code}");
-        assert!(
-            p.message.starts_with(&format!(
-                "GET /api/v2/spot/account/assets: code {code} words"
-            )),
-            "{}",
-            p.message
-        );
-    }
+    assert_code_table(
+        &cases,
+        "GET /api/v2/spot/account/assets",
+        |code| format!(r#"{{"code":"{code}","msg":"words","requestTime":1,"data":null}}"#),
+        problem_of,
+    );
 }
 
 #[test]
@@ -267,23 +253,18 @@ fn rate_limit_carries_retry_after_and_quotes_the_code() {
 
 #[test]
 fn garbage_and_outages_are_unavailable() {
-    for r in [
-        reply(200, &[], r#"{"code":"00000","data":{"authorities":["st"#),
-        reply(
-            503,
-            &[],
-            r#"{"code":"40200","msg":"Server upgrade, please try again later"}"#,
-        ),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-        reply(200, &[], r#"{"data":[]}"#),
-    ] {
-        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable, "{r:?}");
-    }
+    assert_unavailable(
+        [
+            reply(200, &[], r#"{"code":"00000","data":{"authorities":["st"#),
+            reply(
+                503,
+                &[],
+                r#"{"code":"40200","msg":"Server upgrade, please try again later"}"#,
+            ),
+            reply(200, &[], r#"{"data":[]}"#),
+        ],
+        problem_of,
+    );
     let p = problem_of(&reply(
         503,
         &[],
@@ -297,26 +278,7 @@ fn garbage_and_outages_are_unavailable() {
 
 #[test]
 fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), RECV_WINDOW_MS)
-        .is_none());
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -RECV_WINDOW_MS)
-        .is_none());
-    let p = SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 120_000)
-        .unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -30_001)
-        .unwrap()
-        .message
-        .contains("30001 ms behind ours"));
+    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), RECV_WINDOW_MS, 30_001);
     assert_eq!(
         server_time(&json!({"serverTime": "1700000000123"})),
         Some(1_700_000_000_123)

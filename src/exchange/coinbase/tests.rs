@@ -260,10 +260,7 @@ fn nonces_are_unique_hex() {
 use crate::exchange::http::test_reply as reply;
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /x", false) {
-        Outcome::Problem(p) => p,
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    read_reply(r, "GET /x", false).expect_problem()
 }
 
 #[test]

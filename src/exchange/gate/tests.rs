@@ -1,17 +1,13 @@
 //! Unit tests of `gate.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::secret::SecretString;
+use crate::exchange::http::test_credentials;
 use serde_json::json;
 
 const TS: &str = "1700000000";
 
 fn creds(key: &str, secret: &str) -> Credentials {
-    Credentials {
-        api_key: SecretString::from(key.to_string()),
-        api_secret: SecretString::from(secret.to_string()),
-        passphrase: None,
-    }
+    test_credentials(key, secret, None)
 }
 
 // §2: the body hash of every GET.
@@ -151,7 +147,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{assert_clock_window, assert_unavailable, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /api/v4/spot/accounts") {
@@ -243,22 +239,17 @@ fn rate_limit_prefers_retry_after_then_the_reset_timestamp() {
 
 #[test]
 fn garbage_outages_and_missing_endpoints() {
-    for r in [
-        reply(200, &[], r#"[{"currency":"USDT","avail"#),
-        reply(
-            503,
-            &[],
-            r#"{"label":"SERVER_ERROR","message":"maintenance"}"#,
-        ),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-    ] {
-        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
-    }
+    assert_unavailable(
+        [
+            reply(200, &[], r#"[{"currency":"USDT","avail"#),
+            reply(
+                503,
+                &[],
+                r#"{"label":"SERVER_ERROR","message":"maintenance"}"#,
+            ),
+        ],
+        problem_of,
+    );
     let p = problem_of(&reply(503, &[], r#"{"label":"TOO_BUSY","message":"busy"}"#));
     assert_eq!(
         p.message,
@@ -276,26 +267,7 @@ fn garbage_outages_and_missing_endpoints() {
 
 #[test]
 fn clock_offset_and_the_60_second_window() {
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 60_000)
-        .is_none());
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -60_000)
-        .is_none());
-    let p = SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 120_000)
-        .unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -61_000)
-        .unwrap()
-        .message
-        .contains("61000 ms behind ours"));
+    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), 60_000, 61_000);
     assert_eq!(
         server_time(&json!({"server_time": 1731447921098_i64})),
         Some(1731447921098)

@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::exchange::ProblemKind;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde_json::json;
 
 const TS: i64 = 1_700_000_000_000;

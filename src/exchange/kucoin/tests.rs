@@ -1,15 +1,11 @@
 //! Unit tests of `kucoin.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::secret::SecretString;
+use crate::exchange::http::test_credentials;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: SecretString::from(key.to_string()),
-        api_secret: SecretString::from(secret.to_string()),
-        passphrase: Some(SecretString::from(passphrase.to_string())),
-    }
+    test_credentials(key, secret, Some(passphrase))
 }
 
 const TS: i64 = 1_700_000_000_000;
@@ -54,14 +50,7 @@ fn worked_example_3a_api_key_headers() {
         assert_eq!(*name, want_name);
         assert_eq!(value, want_value);
     }
-    let map = auth_headers(
-        &creds("testkey", "testsecret", "testpass"),
-        TS,
-        "GET",
-        "/api/v1/user/api-key",
-        "",
-    )
-    .unwrap();
+    let map = http::sensitive_headers(headers).unwrap();
     assert_eq!(
         map.get("KC-API-SIGN").unwrap().to_str().unwrap(),
         "lmSswjjoK8koCY5pq8gc9C+f5/LbLv9UPdGcg8OVnHc="
@@ -148,18 +137,24 @@ fn worked_example_3f_official_docs() {
 
 #[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("bad\nkey", "s", "p"),
+        TS,
+        "GET",
+        "/x",
+        "",
+    ))
+    .unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("bad"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{
+    assert_clock_window, assert_code_table, assert_unavailable, test_reply as reply,
+};
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /api/v1/accounts") {
-        Outcome::Problem(p) => p,
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    read_reply(r, "GET /api/v1/accounts").expect_problem()
 }
 
 #[test]
@@ -184,21 +179,12 @@ fn error_codes_map_to_problems_whatever_the_http_status() {
         (400, "411100", ProblemKind::InvalidKey),
         (400, "999999", ProblemKind::Unavailable),
     ];
-    for (status, code, kind) in cases {
-        let r = reply(
-            status,
-            &[],
-            &format!(r#"{{"code":"{code}","msg":"words"}}"#),
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, kind, "{code}");
-        assert!(
-            p.message
-                .starts_with(&format!("GET /api/v1/accounts: code {code} words")),
-            "{}",
-            p.message
-        );
-    }
+    assert_code_table(
+        &cases,
+        "GET /api/v1/accounts",
+        |code| format!(r#"{{"code":"{code}","msg":"words"}}"#),
+        problem_of,
+    );
 }
 
 #[test]
@@ -260,42 +246,18 @@ fn rate_limit_prefers_retry_after_then_gw_reset() {
 
 #[test]
 fn garbage_and_outages_are_unavailable() {
-    for r in [
-        reply(200, &[], r#"{"code":"200000","data":{"permission":"Gen"#),
-        reply(503, &[], r#"{"code":"500000","msg":"maintenance"}"#),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-    ] {
-        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
-    }
+    assert_unavailable(
+        [
+            reply(200, &[], r#"{"code":"200000","data":{"permission":"Gen"#),
+            reply(503, &[], r#"{"code":"500000","msg":"maintenance"}"#),
+        ],
+        problem_of,
+    );
 }
 
 #[test]
 fn clock_offset_uses_the_round_trip_midpoint() {
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), 4_999)
-        .is_none());
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), -4_999)
-        .is_none());
-    let p = SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), 120_000)
-        .unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIMESTAMP}"), -6_000)
-        .unwrap()
-        .message
-        .contains("6000 ms behind ours"));
+    assert_clock_window(SPEC, &format!("GET {PATH_TIMESTAMP}"), 4_999, 6_000);
 }
 
 #[test]

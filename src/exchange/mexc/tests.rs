@@ -1,6 +1,7 @@
 //! Unit tests of `mexc.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::http::test_credentials;
 
 const TS: i64 = 1_700_000_000_000;
 
@@ -47,11 +48,7 @@ fn futures_assets_example() {
 
 #[test]
 fn futures_headers_carry_key_time_and_signature() {
-    let credentials = Credentials {
-        api_key: "testkey".into(),
-        api_secret: "testsecret".into(),
-        passphrase: None,
-    };
+    let credentials = test_credentials("testkey", "testsecret", None);
     let headers = futures_headers(&credentials, TS, &[]).unwrap();
     assert_eq!(headers["apikey"], "testkey");
     assert_eq!(headers["request-time"], "1700000000000");
@@ -280,18 +277,4 @@ fn key_info_accepts_the_fixture_and_array_shapes() {
     assert_eq!(info.ip_whitelist, vec!["1.2.3.4".to_string()]);
 
     assert_eq!(KeyInfo::parse(&serde_json::json!({"foo": 1})), None);
-}
-
-#[test]
-fn refusal_text_quotes_code_and_message() {
-    assert_eq!(
-        refusal_text(
-            "GET /api/v3/account",
-            400,
-            Some(700002),
-            "Signature for this request is not valid."
-        ),
-        "GET /api/v3/account: code 700002 Signature for this request is not valid."
-    );
-    assert_eq!(refusal_text("x", 404, None, ""), "x: HTTP 404");
 }

@@ -1,16 +1,12 @@
 //! Unit tests of `okx.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::http::test_credentials;
 use crate::exchange::ProblemKind;
-use crate::secret::SecretString;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
-    Credentials {
-        api_key: SecretString::from(key.to_string()),
-        api_secret: SecretString::from(secret.to_string()),
-        passphrase: Some(SecretString::from(passphrase.to_string())),
-    }
+    test_credentials(key, secret, Some(passphrase))
 }
 
 /// 1700000000000 ms, the docs' common timestamp.
@@ -66,14 +62,7 @@ fn worked_example_3b_account_config_headers() {
         assert_eq!(*name, want_name);
         assert_eq!(value, want_value);
     }
-    let map = auth_headers(
-        &creds("testkey", "testsecret", "testpass"),
-        TS,
-        "GET",
-        PATH_CONFIG,
-        "",
-    )
-    .unwrap();
+    let map = http::sensitive_headers(values).unwrap();
     assert_eq!(map.len(), 4);
     assert_eq!(
         map["ok-access-sign"],
@@ -135,20 +124,33 @@ fn a_post_signs_the_exact_body_and_a_get_signs_none() {
 
 #[test]
 fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("bad\nkey", "s", "p"),
+        TS,
+        "GET",
+        "/x",
+        "",
+    ))
+    .unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("bad"));
-    let err = auth_headers(&creds("k", "s", "pass\nphrase"), TS, "GET", "/x", "").unwrap_err();
+    let err = http::sensitive_headers(auth_header_values(
+        &creds("k", "s", "pass\nphrase"),
+        TS,
+        "GET",
+        "/x",
+        "",
+    ))
+    .unwrap_err();
     assert!(!err.message.contains("phrase\n"));
 }
 
-use crate::exchange::http::test_reply as reply;
+use crate::exchange::http::{
+    assert_clock_window, assert_code_table, assert_unavailable, test_reply as reply,
+};
 
 fn problem_of(r: &Reply) -> Problem {
-    match read_reply(r, "GET /api/v5/account/config", Some(SPEC.global())) {
-        Outcome::Problem(p) => p,
-        other => panic!("expected a problem, got {other:?}"),
-    }
+    read_reply(r, "GET /api/v5/account/config", Some(SPEC.global())).expect_problem()
 }
 
 #[test]
@@ -181,21 +183,12 @@ fn error_codes_map_to_problems_whatever_the_http_status() {
         (200, "50026", ProblemKind::Unavailable),
         (400, "59999", ProblemKind::Unavailable),
     ];
-    for (status, code, kind) in cases {
-        let r = reply(
-            status,
-            &[],
-            &format!(r#"{{"msg":"words","code":"{code}"}}"#),
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, kind, "{code}");
-        assert!(
-            p.message
-                .starts_with(&format!("GET /api/v5/account/config: code {code} words")),
-            "{}",
-            p.message
-        );
-    }
+    assert_code_table(
+        &cases,
+        "GET /api/v5/account/config",
+        |code| format!(r#"{{"msg":"words","code":"{code}"}}"#),
+        problem_of,
+    );
 }
 
 #[test]
@@ -280,23 +273,18 @@ fn rate_limit_carries_retry_after_and_quotes_the_code() {
 
 #[test]
 fn garbage_and_outages_are_unavailable() {
-    for r in [
-        reply(200, &[], r#"{"code":"0","data":[{"perm":"read"#),
-        reply(
-            503,
-            &[],
-            r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
-        ),
-        reply(
-            403,
-            &[("content-type", "text/html")],
-            "<html>The request could not be satisfied</html>",
-        ),
-        reply(502, &[("content-type", "text/plain")], "Bad Gateway"),
-        reply(404, &[], "Not Found"),
-    ] {
-        assert_eq!(problem_of(&r).kind, ProblemKind::Unavailable);
-    }
+    assert_unavailable(
+        [
+            reply(200, &[], r#"{"code":"0","data":[{"perm":"read"#),
+            reply(
+                503,
+                &[],
+                r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
+            ),
+            reply(404, &[], "Not Found"),
+        ],
+        problem_of,
+    );
     let p = problem_of(&reply(
         503,
         &[],
@@ -313,26 +301,7 @@ fn server_time_and_window() {
     );
     assert_eq!(server_time(&json!([{"ts": 5}])), Some(5));
     assert_eq!(server_time(&json!([])), None);
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 30_000)
-        .is_none());
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -30_000)
-        .is_none());
-    let p = SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), 120_000)
-        .unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(SPEC
-        .skew_problem(&format!("GET {PATH_TIME}"), -30_001)
-        .unwrap()
-        .message
-        .contains("30001 ms behind ours"));
+    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), 30_000, 30_001);
 }
 
 #[test]

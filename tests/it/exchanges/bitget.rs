@@ -2,7 +2,8 @@
 
 use keywarden::domain::ExchangeKind;
 use keywarden::domain::Warning::{FuturesNotNeeded, IpBindingUnverified, WithdrawUnverified};
-use keywarden::exchange::bitget::{auth_headers, signed_query};
+use keywarden::exchange::bitget::{auth_header_values, signed_query};
+use keywarden::exchange::http::sensitive_headers;
 use keywarden::exchange::now_ms;
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
@@ -88,7 +89,15 @@ impl Raw {
         edit: impl FnOnce(&mut reqwest::header::HeaderMap),
     ) -> (u16, Value) {
         let credentials = CAST.creds(Scenario::Valid);
-        let mut headers = auth_headers(&credentials, ts, "GET", path, signed_query, "").unwrap();
+        let mut headers = sensitive_headers(auth_header_values(
+            &credentials,
+            ts,
+            "GET",
+            path,
+            signed_query,
+            "",
+        ))
+        .unwrap();
         edit(&mut headers);
         let url = if sent_query.is_empty() {
             format!("{}{path}", self.base)
@@ -250,7 +259,15 @@ async fn raw_public_time_answers_bitgets_shape() {
 async fn raw_rate_limit_sends_retry_after() {
     let sim = CAST.sim(None).await;
     let credentials = CAST.creds(Scenario::RateLimited);
-    let headers = auth_headers(&credentials, now_ms(), "GET", ASSETS, QUERY, "").unwrap();
+    let headers = sensitive_headers(auth_header_values(
+        &credentials,
+        now_ms(),
+        "GET",
+        ASSETS,
+        QUERY,
+        "",
+    ))
+    .unwrap();
     let (_, body) = assert_throttled(
         reqwest::Client::new()
             .get(format!("{}{ASSETS}?{QUERY}", sim.base_url(KIND)))

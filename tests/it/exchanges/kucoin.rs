@@ -1,7 +1,8 @@
 //! KuCoin: its rows of the table, and raw requests its simulator must answer as KuCoin does.
 
 use keywarden::domain::{Credentials, ExchangeKind};
-use keywarden::exchange::kucoin::auth_headers;
+use keywarden::exchange::http::sensitive_headers;
+use keywarden::exchange::kucoin::auth_header_values;
 use keywarden::exchange::now_ms;
 use keywarden::sim::{Scenario, Scenario::*};
 use serde_json::Value;
@@ -75,7 +76,14 @@ impl Raw {
         sent_path: &str,
         edit: impl FnOnce(&mut reqwest::header::HeaderMap),
     ) -> (u16, Value) {
-        let mut headers = auth_headers(&Raw::valid_creds(), ts, "GET", signed_path, "").unwrap();
+        let mut headers = sensitive_headers(auth_header_values(
+            &Raw::valid_creds(),
+            ts,
+            "GET",
+            signed_path,
+            "",
+        ))
+        .unwrap();
         edit(&mut headers);
         status_and_json(
             self.client
@@ -204,7 +212,8 @@ async fn raw_public_endpoints_answer_kucoins_shapes() {
 async fn raw_rate_limit_sends_retry_after_and_kucoins_headers() {
     let sim = CAST.sim(None).await;
     let credentials = CAST.creds(Scenario::RateLimited);
-    let headers = auth_headers(&credentials, now_ms(), "GET", PATH, "").unwrap();
+    let headers =
+        sensitive_headers(auth_header_values(&credentials, now_ms(), "GET", PATH, "")).unwrap();
     let (headers, body) = assert_throttled(
         reqwest::Client::new()
             .get(format!("{}{PATH}", sim.base_url(KIND)))

@@ -1,8 +1,9 @@
 //! OKX: its rows of the table, and raw requests its simulator must answer as OKX does.
 
 use keywarden::domain::ExchangeKind;
+use keywarden::exchange::http::sensitive_headers;
 use keywarden::exchange::now_ms;
-use keywarden::exchange::okx::{auth_headers, iso_timestamp, signature};
+use keywarden::exchange::okx::{auth_header_values, iso_timestamp, signature};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
@@ -102,7 +103,14 @@ impl Raw {
         edit: impl FnOnce(&mut reqwest::header::HeaderMap),
     ) -> (u16, reqwest::header::HeaderMap, Value) {
         let credentials = creds(api_key, secret, Some(PASSPHRASE));
-        let mut headers = auth_headers(&credentials, ts, "GET", signed_path, signed_body).unwrap();
+        let mut headers = sensitive_headers(auth_header_values(
+            &credentials,
+            ts,
+            "GET",
+            signed_path,
+            signed_body,
+        ))
+        .unwrap();
         edit(&mut headers);
         let response = self
             .client
