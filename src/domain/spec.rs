@@ -18,10 +18,6 @@ pub struct ExchangeSpec {
     pub name: &'static str,
     /// The exchange's name as its users write it (alerts, emails).
     pub display_name: &'static str,
-    /// The documented spot (or only) REST host.
-    pub spot_host: &'static str,
-    /// The documented futures REST host (the spot host where one host serves both).
-    pub futures_host: &'static str,
     /// Where the server's clock may be against ours for a request signed by our clock to be
     /// accepted (on the spot host; an exchange whose futures host has another rule keeps it in
     /// its own file).
@@ -34,8 +30,9 @@ pub struct ExchangeSpec {
     /// The path prefix the simulator serves this exchange under (`http://sim/<prefix>/…`).
     pub sim_prefix: &'static str,
     /// The exchange's sites, each with its own hosts and its own keys (a key made on OKX EEA
-    /// exists only there): `global` first, with the hosts above, then the regional sites the
-    /// exchange documents. A connection's `region` picks one.
+    /// exists only there): `global` first, with the documented spot (or only) REST host and
+    /// futures host (the spot host where one serves both), then the regional sites the exchange
+    /// documents. A connection's `region` picks one (`global` by default).
     pub regions: &'static [Region],
 }
 
@@ -217,8 +214,6 @@ pub const MEXC: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Mexc,
     name: "mexc",
     display_name: "MEXC",
-    spot_host: "https://api.mexc.com",
-    futures_host: "https://contract.mexc.com",
     clock_window: RECV_WINDOW_5S_AHEAD_BELOW_1S,
     default_rate: 10.0,
     passphrase: false,
@@ -237,8 +232,6 @@ pub const KUCOIN: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Kucoin,
     name: "kucoin",
     display_name: "KuCoin",
-    spot_host: "https://api.kucoin.com",
-    futures_host: "https://api-futures.kucoin.com",
     clock_window: ClockWindow {
         server_ahead: Limit::Below(5_000),
         server_behind: Limit::Below(5_000),
@@ -262,8 +255,6 @@ pub const BINANCE: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Binance,
     name: "binance",
     display_name: "Binance",
-    spot_host: "https://api.binance.com",
-    futures_host: "https://fapi.binance.com",
     clock_window: RECV_WINDOW_5S_AHEAD_BELOW_1S,
     default_rate: 10.0,
     passphrase: false,
@@ -284,8 +275,6 @@ pub const OKX: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Okx,
     name: "okx",
     display_name: "OKX",
-    spot_host: "https://www.okx.com",
-    futures_host: "https://www.okx.com",
     clock_window: ClockWindow::symmetric(30_000),
     default_rate: 20.0,
     passphrase: true,
@@ -307,8 +296,6 @@ pub const BYBIT: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Bybit,
     name: "bybit",
     display_name: "Bybit",
-    spot_host: "https://api.bybit.com",
-    futures_host: "https://api.bybit.com",
     clock_window: RECV_WINDOW_5S_AHEAD_BELOW_1S,
     default_rate: 50.0,
     passphrase: false,
@@ -335,8 +322,6 @@ pub const BITGET: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Bitget,
     name: "bitget",
     display_name: "Bitget",
-    spot_host: "https://api.bitget.com",
-    futures_host: "https://api.bitget.com",
     clock_window: ClockWindow::symmetric(30_000),
     default_rate: 10.0,
     passphrase: true,
@@ -356,8 +341,6 @@ pub const GATE: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Gate,
     name: "gate",
     display_name: "Gate",
-    spot_host: "https://api.gateio.ws",
-    futures_host: "https://api.gateio.ws",
     clock_window: ClockWindow::symmetric(60_000),
     default_rate: 40.0,
     passphrase: false,
@@ -379,8 +362,6 @@ pub const HTX: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Htx,
     name: "htx",
     display_name: "HTX",
-    spot_host: "https://api.huobi.pro",
-    futures_host: "https://api.hbdm.com",
     clock_window: ClockWindow::symmetric(300_000),
     default_rate: 10.0,
     passphrase: false,
@@ -401,8 +382,6 @@ pub const BINGX: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Bingx,
     name: "bingx",
     display_name: "BingX",
-    spot_host: "https://open-api.bingx.com",
-    futures_host: "https://open-api.bingx.com",
     clock_window: ClockWindow::symmetric(5_000),
     default_rate: 20.0,
     passphrase: false,
@@ -425,8 +404,6 @@ pub const COINBASE: ExchangeSpec = ExchangeSpec {
     kind: ExchangeKind::Coinbase,
     name: "coinbase",
     display_name: "Coinbase",
-    spot_host: "https://api.coinbase.com",
-    futures_host: "https://api.coinbase.com",
     clock_window: ClockWindow {
         server_ahead: Limit::Below(110_000),
         server_behind: Limit::Below(5_000),
@@ -469,21 +446,14 @@ mod tests {
             let row = spec(kind);
             assert_eq!(row.kind, kind);
             assert_eq!(row.sim_prefix, format!("/{}", row.name));
-            assert!(row.spot_host.starts_with("https://"), "{}", row.name);
-            assert!(row.futures_host.starts_with("https://"), "{}", row.name);
             assert!(row.default_rate > 0.0, "{}", row.name);
             assert!(names.insert(row.name) && prefixes.insert(row.sim_prefix));
-            // The main site first, with the row's hosts; every site's name its own.
-            let global = row.global();
-            assert_eq!(
-                (global.name, global.spot_host, global.futures_host),
-                (GLOBAL, row.spot_host, row.futures_host),
-                "{}",
-                row.name
-            );
+            // The main site first; every site's name its own, its hosts https.
+            assert_eq!(row.global().name, GLOBAL, "{}", row.name);
             let mut sites = std::collections::BTreeSet::new();
             for region in row.regions {
                 assert!(region.spot_host.starts_with("https://"), "{}", row.name);
+                assert!(region.futures_host.starts_with("https://"), "{}", row.name);
                 assert!(sites.insert(region.name), "{}: {}", row.name, region.name);
                 assert_eq!(row.region(region.name), Some(region));
             }

@@ -535,7 +535,7 @@ impl Binance {
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(SPEC.spot_host);
+        let spot = target.spot_base();
 
         // 1. Exchange up, our clock inside the window.
         let what = format!("GET {PATH_TIME}");
@@ -604,7 +604,7 @@ impl Binance {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(SPEC.futures_host);
+            let futures = target.futures_base();
             let what = format!("GET {PATH_FUTURES_TIME}");
             let (body, trip) = self.public_timed(futures, PATH_FUTURES_TIME, &what).await?;
             let server = server_time(&body).ok_or_else(|| {

@@ -407,7 +407,7 @@ impl Bingx {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(SPEC.spot_host);
+        let spot = target.spot_base();
         let credentials = &target.credentials;
 
         // 1. Exchange up, our clock inside the window.
@@ -448,7 +448,7 @@ impl Bingx {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(SPEC.futures_host);
+            let futures = target.futures_base();
             self.time(futures, PATH_SWAP_TIME).await?;
             let what = format!("GET {PATH_SWAP_BALANCE}");
             match self

@@ -547,7 +547,7 @@ impl Bitget {
                 "Bitget keys need the passphrase chosen when the key was created; none is configured",
             ));
         }
-        let spot = target.spot_base(SPEC.spot_host);
+        let spot = target.spot_base();
 
         // 1. Is the exchange up, and is our clock inside its window? Bitget has no status
         // endpoint; maintenance shows as a 5xx or code 40200 here and on every later call.
@@ -611,7 +611,7 @@ impl Bitget {
         // 4. Futures, when the connection trades them, or when spot is closed to the key (a
         // futures-only key can still read its futures account).
         if target.markets.futures || !spot_readable {
-            let futures = target.futures_base(SPEC.futures_host);
+            let futures = target.futures_base();
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
             let outcome = match self
                 .classic(

@@ -657,7 +657,7 @@ impl Bybit {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.spot_base(SPEC.spot_host);
+        let base = target.spot_base();
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIME}");
@@ -772,7 +772,7 @@ impl Bybit {
         // 5. Futures, only when the connection trades them: one host for everything, so the
         // time and status checks above cover it.
         if target.markets.futures {
-            let futures = target.futures_base(SPEC.futures_host);
+            let futures = target.futures_base();
             let what = format!("GET {PATH_POSITIONS}");
             match self
                 .signed(target, futures, PATH_POSITIONS, POSITIONS_QUERY, &what)

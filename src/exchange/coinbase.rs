@@ -631,7 +631,7 @@ impl Coinbase {
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.spot_base(SPEC.spot_host);
+        let base = target.spot_base();
 
         // 1. Exchange up, and a token signed by our clock inside Coinbase's window. (Coinbase's
         // status page lives on another host, status.coinbase.com; maintenance and outages show
@@ -704,7 +704,7 @@ impl Coinbase {
             }
             return Ok(());
         }
-        let futures = target.futures_base(SPEC.futures_host);
+        let futures = target.futures_base();
         let what = format!("GET {PATH_CFM_BALANCE}");
         // Which refusal Coinbase gives a key without a futures account (403 or 404) is
         // [uncertain]; both count as "no futures".

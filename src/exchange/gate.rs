@@ -586,7 +586,7 @@ impl Gate {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.spot_base(SPEC.spot_host);
+        let base = target.spot_base();
 
         // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
         let what = format!("GET {PATH_TIME}");
@@ -659,7 +659,7 @@ impl Gate {
 
         // 5. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(SPEC.futures_host);
+            let futures = target.futures_base();
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
             let outcome = self
                 .signed(target, futures, PATH_FUTURES_ACCOUNTS, &what)

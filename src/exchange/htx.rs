@@ -584,7 +584,7 @@ impl Htx {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(SPEC.spot_host);
+        let spot = target.spot_base();
         let credentials = &target.credentials;
 
         // 1. Is the exchange up, and is our clock inside its window?
@@ -745,7 +745,7 @@ impl Htx {
     }
 
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.futures_base(SPEC.futures_host);
+        let base = target.futures_base();
         let what = format!("GET {PATH_HEARTBEAT} (futures host)");
         let outcome = self
             .public(&format!("{base}{PATH_HEARTBEAT}"), &what)

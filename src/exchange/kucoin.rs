@@ -340,7 +340,7 @@ impl Kucoin {
                 "KuCoin keys need the passphrase chosen when the key was created; none is configured",
             ));
         }
-        let spot = target.spot_base(SPEC.spot_host);
+        let spot = target.spot_base();
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
@@ -377,7 +377,7 @@ impl Kucoin {
 
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
-            let futures = target.futures_base(SPEC.futures_host);
+            let futures = target.futures_base();
             let what = format!("GET {PATH_STATUS} (futures host)");
             let (data, _) = self.public(futures, PATH_STATUS, &what).await?;
             if let Some(problem) = status_problem(&data, &what) {

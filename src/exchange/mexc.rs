@@ -330,7 +330,7 @@ impl Mexc {
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base(SPEC.spot_host);
+        let spot = target.spot_base();
         let credentials = &target.credentials;
 
         // 1. Exchange up, and our clock inside the receive window. MEXC has no spot status
@@ -459,7 +459,7 @@ impl Mexc {
     }
 
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.futures_base(SPEC.futures_host);
+        let base = target.futures_base();
 
         let what = "GET /api/v1/contract/ping";
         let (reply, round_trip) = self

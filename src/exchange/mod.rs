@@ -49,32 +49,22 @@ pub struct ProbeTarget {
 }
 
 impl ProbeTarget {
-    /// The spot host to use: the override, the region's host, or the exchange's documented
-    /// default (`default`, its global spot host).
-    pub fn spot_base<'a>(&'a self, default: &'a str) -> &'a str {
+    /// The spot host to use: the override, or the documented host of the key's site.
+    pub fn spot_base(&self) -> &str {
         self.base_url
             .as_deref()
-            .unwrap_or(self.regional(default, self.region.spot_host))
+            .unwrap_or(self.region.spot_host)
             .trim_end_matches('/')
     }
 
-    /// The futures host to use: its own override, the spot override, the region's host, or the
-    /// documented default.
-    pub fn futures_base<'a>(&'a self, default: &'a str) -> &'a str {
+    /// The futures host to use: its own override, the spot override, or the documented
+    /// futures host of the key's site.
+    pub fn futures_base(&self) -> &str {
         self.futures_base_url
             .as_deref()
             .or(self.base_url.as_deref())
-            .unwrap_or(self.regional(default, self.region.futures_host))
+            .unwrap_or(self.region.futures_host)
             .trim_end_matches('/')
-    }
-
-    /// `regional` on a regional site, else the exchange's own `default`.
-    fn regional<'a>(&self, default: &'a str, regional: &'static str) -> &'a str {
-        if self.region.is_global() {
-            default
-        } else {
-            regional
-        }
     }
 }
 
@@ -165,11 +155,11 @@ mod tests {
     fn a_regional_key_goes_to_its_sites_hosts_unless_a_base_url_overrides_them() {
         let okx = &spec::OKX;
         let global = target(okx.global(), None);
-        assert_eq!(global.spot_base(okx.spot_host), "https://www.okx.com");
+        assert_eq!(global.spot_base(), "https://www.okx.com");
         let eea = target(okx.region("eea").unwrap(), None);
-        assert_eq!(eea.spot_base(okx.spot_host), "https://eea.okx.com");
-        assert_eq!(eea.futures_base(okx.futures_host), "https://eea.okx.com");
+        assert_eq!(eea.spot_base(), "https://eea.okx.com");
+        assert_eq!(eea.futures_base(), "https://eea.okx.com");
         let simulated = target(okx.region("eea").unwrap(), Some("http://127.0.0.1:9/okx/"));
-        assert_eq!(simulated.spot_base(okx.spot_host), "http://127.0.0.1:9/okx");
+        assert_eq!(simulated.spot_base(), "http://127.0.0.1:9/okx");
     }
 }

@@ -463,7 +463,7 @@ impl Okx {
                 "OKX keys need the passphrase chosen when the key was created; none is configured",
             ));
         }
-        let base = target.spot_base(SPEC.spot_host);
+        let base = target.spot_base();
 
         // 1. Is the exchange up, and is our clock inside its window?
         let notes = self.public_reading(base).await?;
@@ -489,7 +489,7 @@ impl Okx {
 
         // 4. Derivatives, only when the connection trades futures (same host, same key).
         if target.markets.futures {
-            let futures = target.futures_base(SPEC.futures_host);
+            let futures = target.futures_base();
             let path = format!("{PATH_POSITIONS}?{POSITIONS_QUERY}");
             let outcome = self.signed(target, futures, &path).await;
             if let Some(data) = outcome.granted(facts, |p| &mut p.futures)? {

@@ -75,7 +75,7 @@ fn api_restrictions_minimal_example() {
              dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
     );
     assert_eq!(
-        signed_url(SPEC.spot_host, PATH_API_RESTRICTIONS, &query),
+        signed_url(SPEC.global().spot_host, PATH_API_RESTRICTIONS, &query),
         "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
              &signature=dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
     );
@@ -93,7 +93,7 @@ fn api_restrictions_ccxt_example() {
         &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
     );
     assert_eq!(
-        signed_url(SPEC.spot_host, PATH_API_RESTRICTIONS, &query),
+        signed_url(SPEC.global().spot_host, PATH_API_RESTRICTIONS, &query),
         "https://api.binance.com/sapi/v1/account/apiRestrictions?timestamp=1700000000000\
              &recvWindow=10000&signature=\
              8e4b66ac13b25a40ae878a403212a27fe7c52814c8a360208aaeef2525e77612"
@@ -126,7 +126,7 @@ fn balance_example() {
         ],
     );
     assert_eq!(
-        signed_url(SPEC.spot_host, PATH_ACCOUNT, &query),
+        signed_url(SPEC.global().spot_host, PATH_ACCOUNT, &query),
         "https://api.binance.com/api/v3/account?timestamp=1700000000000\
              &omitZeroBalances=true&recvWindow=10000&signature=\
              61a0cbae9c5c6c0057dbd9818e27804e437439bd8864a24ff02de2668434369c"
@@ -140,7 +140,7 @@ fn futures_balance_example() {
         "testsecret",
         &[("timestamp", "1700000000000"), ("recvWindow", "10000")],
     );
-    let url = signed_url(SPEC.futures_host, PATH_FUTURES_BALANCE, &query);
+    let url = signed_url(SPEC.global().futures_host, PATH_FUTURES_BALANCE, &query);
     assert!(url.starts_with(
         "https://fapi.binance.com/fapi/v3/balance?timestamp=1700000000000&recvWindow=10000\
              &signature=8e4b66ac"
