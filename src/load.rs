@@ -18,35 +18,6 @@ use crate::config::{Config, Connection};
 use crate::domain::ExchangeKind;
 use crate::scheduler;
 
-/// Requests one check makes, `(on the spot host, more on the futures host when the connection
-/// trades futures)`, counted from the probes (`src/exchange/NAME.rs`). Calls a probe shares
-/// across keys (OKX's public time and status, HTX's cached UID after the first check) are left
-/// out: they are a few a minute, whatever the number of keys.
-pub fn requests_per_check(kind: ExchangeKind) -> (u32, u32) {
-    match kind {
-        // time, account, apiKeyInfo; futures: ping, assets.
-        ExchangeKind::Mexc => (3, 2),
-        // timestamp, status, api-key, accounts; futures: account overview.
-        ExchangeKind::Kucoin => (4, 1),
-        // time, system status, apiRestrictions, account; futures: time, balance.
-        ExchangeKind::Binance => (4, 2),
-        // account config, balance; futures: positions.
-        ExchangeKind::Okx => (2, 1),
-        // time, status, query-api, wallet; futures: wallet.
-        ExchangeKind::Bybit => (4, 1),
-        // time, account info, assets; futures: accounts.
-        ExchangeKind::Bitget => (3, 1),
-        // time, apiPermissions, balance; futures: time, balance.
-        ExchangeKind::Bingx => (3, 2),
-        // time, account detail, main keys, spot accounts; futures: accounts.
-        ExchangeKind::Gate => (4, 1),
-        // timestamp, market status, accounts, balance, api-key; futures: time, account.
-        ExchangeKind::Htx => (5, 2),
-        // time, key permissions, accounts; futures: balance summary.
-        ExchangeKind::Coinbase => (3, 1),
-    }
-}
-
 /// `host:port` of a base URL, the key the budgets are kept by (the URL itself when it does not
 /// parse, so the warning still names it).
 fn host_of(base: &str) -> String {
@@ -55,7 +26,8 @@ fn host_of(base: &str) -> String {
 
 /// The requests one check of `connection` makes, per host.
 fn requests_by_host(connection: &Connection) -> Vec<(String, u32)> {
-    let (spot, futures) = requests_per_check(connection.exchange);
+    let per_check = connection.exchange.spec().requests_per_check;
+    let (spot, futures) = (per_check.spot, per_check.futures);
     let spot_host = host_of(
         connection
             .base_url

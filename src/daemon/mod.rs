@@ -15,6 +15,7 @@ mod http;
 mod record;
 mod reload;
 mod round;
+mod store_watch;
 mod systemd;
 mod tasks;
 
@@ -79,6 +80,8 @@ pub struct Daemon {
     busy: Arc<busy::Busy>,
     /// Unix seconds of the scheduler's last heartbeat.
     heartbeat: AtomicI64,
+    /// The heartbeat's store flush in flight (see `store_watch`).
+    store_watch: store_watch::StoreWatch,
     shutdown: watch::Sender<bool>,
 }
 
@@ -93,7 +96,16 @@ impl Daemon {
 
     /// Whether the scheduler is alive: its heartbeat job ran recently.
     pub fn healthy(&self) -> bool {
-        let age = chrono::Utc::now().timestamp() - self.heartbeat.load(Ordering::Relaxed);
+        let now = chrono::Utc::now().timestamp();
+        let age = now - self.heartbeat.load(Ordering::Relaxed);
+        if let Some(secs) = self.store_watch.stuck_for(now) {
+            tracing::error!(
+                seconds = secs,
+                "the store has not finished a flush; unhealthy, so systemd's watchdog restarts \
+                 the service"
+            );
+            return false;
+        }
         age <= HEARTBEAT_STALE.as_secs() as i64 && !*self.shutdown.borrow()
     }
 
@@ -180,6 +192,7 @@ async fn start(options: Options) -> Result<ExitCode, String> {
         notifiers: Arc::clone(&notifiers),
         busy: Arc::default(),
         heartbeat: AtomicI64::new(chrono::Utc::now().timestamp()),
+        store_watch: store_watch::StoreWatch::default(),
         shutdown,
     });
     restore_metrics(&daemon);

@@ -116,8 +116,14 @@ impl Daemon {
         }
         // sled writes in the background: a flush is how a full or failing disk shows
         // up while checks only repeat (and cheap when there is nothing to write).
+        // Timed (see `store_watch`): a flush that never returns makes the daemon unhealthy.
+        if !self.store_watch.begin(chrono::Utc::now().timestamp()) {
+            return;
+        }
         let store = self.store.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.flush()).await {
+        let flushed = tokio::task::spawn_blocking(move || store.flush()).await;
+        self.store_watch.end();
+        if let Ok(Err(e)) = flushed {
             tracing::error!(error = %e, "cannot write history");
         }
     }

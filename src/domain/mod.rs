@@ -23,7 +23,7 @@ pub use key_access::Credentials;
 pub use kind::ExchangeKind;
 pub use markets::Markets;
 pub use permissions::Permissions;
-pub use spec::{ClockWindow, ExchangeSpec, Limit, Region};
+pub use spec::{ClockWindow, ExchangeSpec, Limit, Region, RequestsPerCheck};
 pub use status::{Severity, Status, Warning};
 pub use verdict::Verdict;
 

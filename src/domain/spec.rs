@@ -1,7 +1,8 @@
 //! Every exchange's static facts in one table: its config word, the name its users write, its
 //! documented hosts, the clock window its signed requests must land in, the request rate we
-//! pace its hosts at when the config sets none, whether its keys carry a passphrase, and the
-//! path prefix the simulator serves it under.
+//! pace its hosts at when the config sets none, whether its keys carry a passphrase, the path
+//! prefix the simulator serves it under, the requests one check makes (for `load`'s sums), and
+//! its sites (regions), each with its own hosts.
 //!
 //! Plain data, so every layer may read it (the notifiers for the display name, the config for
 //! the default rate, `load` for the hosts, the exchange modules for their windows) without
@@ -29,11 +30,23 @@ pub struct ExchangeSpec {
     pub passphrase: bool,
     /// The path prefix the simulator serves this exchange under (`http://sim/<prefix>/…`).
     pub sim_prefix: &'static str,
+    /// Requests one check makes, counted from the probe (`src/exchange/NAME.rs`), for `load`'s
+    /// sums. Calls a probe shares across keys (OKX's public time and status, HTX's cached UID
+    /// after the first check) are left out: they are a few a minute, whatever the number of keys.
+    pub requests_per_check: RequestsPerCheck,
     /// The exchange's sites, each with its own hosts and its own keys (a key made on OKX EEA
     /// exists only there): `global` first, with the documented spot (or only) REST host and
     /// futures host (the spot host where one serves both), then the regional sites the exchange
     /// documents. A connection's `region` picks one (`global` by default).
     pub regions: &'static [Region],
+}
+
+/// Requests one check makes on the spot host, and more on the futures host when the connection
+/// trades futures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestsPerCheck {
+    pub spot: u32,
+    pub futures: u32,
 }
 
 /// One site of an exchange: a regional entity with its own REST hosts and its own key store.
@@ -218,6 +231,11 @@ pub const MEXC: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/mexc",
+    // time, account, apiKeyInfo; futures: ping, assets.
+    requests_per_check: RequestsPerCheck {
+        spot: 3,
+        futures: 2,
+    },
     regions: &[Region::global(
         "MEXC",
         "https://api.mexc.com",
@@ -239,6 +257,11 @@ pub const KUCOIN: ExchangeSpec = ExchangeSpec {
     default_rate: 50.0,
     passphrase: true,
     sim_prefix: "/kucoin",
+    // timestamp, status, api-key, accounts; futures: account overview.
+    requests_per_check: RequestsPerCheck {
+        spot: 4,
+        futures: 1,
+    },
     regions: &[Region::global(
         "KuCoin",
         "https://api.kucoin.com",
@@ -259,6 +282,11 @@ pub const BINANCE: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/binance",
+    // time, system status, apiRestrictions, account; futures: time, balance.
+    requests_per_check: RequestsPerCheck {
+        spot: 4,
+        futures: 2,
+    },
     regions: &[Region::global(
         "Binance",
         "https://api.binance.com",
@@ -279,6 +307,11 @@ pub const OKX: ExchangeSpec = ExchangeSpec {
     default_rate: 20.0,
     passphrase: true,
     sim_prefix: "/okx",
+    // account config, balance; futures: positions.
+    requests_per_check: RequestsPerCheck {
+        spot: 2,
+        futures: 1,
+    },
     // The EEA and US entities have their own hosts and key stores (okx.md §1: a global key on
     // the EEA host, or the reverse, fails with 50119); hosts as ccxt's `myokx` and `okxus`
     // (eea.okx.com, us.okx.com) use them.
@@ -300,6 +333,11 @@ pub const BYBIT: ExchangeSpec = ExchangeSpec {
     default_rate: 50.0,
     passphrase: false,
     sim_prefix: "/bybit",
+    // time, status, query-api, wallet; futures: wallet.
+    requests_per_check: RequestsPerCheck {
+        spot: 4,
+        futures: 1,
+    },
     // The regional mainnets of Bybit's integration guide (docs v5/guide: "Netherlands users:
     // use https://api.bybit.nl", Turkey, Kazakhstan, Georgia, UAE, EEA, Indonesia); a key works
     // only on its own site (bybit.md §1).
@@ -326,6 +364,11 @@ pub const BITGET: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: true,
     sim_prefix: "/bitget",
+    // time, account info, assets; futures: accounts.
+    requests_per_check: RequestsPerCheck {
+        spot: 3,
+        futures: 1,
+    },
     regions: &[Region::global(
         "Bitget",
         "https://api.bitget.com",
@@ -345,6 +388,11 @@ pub const GATE: ExchangeSpec = ExchangeSpec {
     default_rate: 40.0,
     passphrase: false,
     sim_prefix: "/gate",
+    // time, account detail, main keys, spot accounts; futures: accounts.
+    requests_per_check: RequestsPerCheck {
+        spot: 4,
+        futures: 1,
+    },
     regions: &[Region::global(
         "Gate",
         "https://api.gateio.ws",
@@ -366,6 +414,11 @@ pub const HTX: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/htx",
+    // timestamp, market status, accounts, balance, api-key; futures: time, account.
+    requests_per_check: RequestsPerCheck {
+        spot: 5,
+        futures: 2,
+    },
     regions: &[Region::global(
         "HTX",
         "https://api.huobi.pro",
@@ -386,6 +439,11 @@ pub const BINGX: ExchangeSpec = ExchangeSpec {
     default_rate: 20.0,
     passphrase: false,
     sim_prefix: "/bingx",
+    // time, apiPermissions, balance; futures: time, balance.
+    requests_per_check: RequestsPerCheck {
+        spot: 3,
+        futures: 2,
+    },
     regions: &[Region::global(
         "BingX",
         "https://open-api.bingx.com",
@@ -411,6 +469,11 @@ pub const COINBASE: ExchangeSpec = ExchangeSpec {
     default_rate: 10.0,
     passphrase: false,
     sim_prefix: "/coinbase",
+    // time, key permissions, accounts; futures: balance summary.
+    requests_per_check: RequestsPerCheck {
+        spot: 3,
+        futures: 1,
+    },
     regions: &[Region::global(
         "Coinbase",
         "https://api.coinbase.com",
