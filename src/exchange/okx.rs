@@ -169,11 +169,15 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
         "50112" => Problem::clock_skew(said),
         // 50119 "API key doesn't exist" is what a site answers a key made on another OKX
         // site: the global, EEA and US entities keep separate keys (okx.md §1, §6; seen in
-        // public reports, [secondary]). A deleted key is 50111, so 50119 names the sites.
+        // public reports, [secondary]). A key OKX deleted (unbound and idle for 14 days) may
+        // answer it too (okx.md §8 says 50111/50119), so the message names both causes; the
+        // status is the site's, the one a user who just pasted a good key meets.
         "50119" => Problem::wrong_region(match site {
             Some(site) => format!(
                 "{said}: {} does not know this key, and OKX keeps each site's keys apart. A key \
-                 made on another OKX site works only there: set the connection's {}",
+                 made on another OKX site works only there: set the connection's {}. If the key \
+                 was made here, OKX has deleted it (it deletes keys without an IP whitelist \
+                 after 14 days unused): create a new one",
                 site.display_name,
                 SPEC.other_sites(site)
             ),
