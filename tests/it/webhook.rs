@@ -116,6 +116,17 @@ impl World {
         self.receiver.accepted().iter().map(verified).collect()
     }
 
+    /// The accepted events once at least `count` came (within 90 s, `what` naming them), after
+    /// three more seconds in which a duplicate or a stray event would have arrived too.
+    async fn settled_events(&self, count: usize, what: &str) -> Vec<serde_json::Value> {
+        eventually(Duration::from_secs(90), what, || async {
+            (self.accepted_events().len() >= count).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        self.accepted_events()
+    }
+
     /// Asserts that no secret went out in a body, a header or the log.
     fn assert_no_secret_leaves(&self, logs: &[String]) {
         let secrets = [WEBHOOK_SECRET, &self.key.api_key, &self.key.api_secret];
@@ -327,14 +338,9 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_in_order_when_back() 
     assert!(w.receiver.received().is_empty());
 
     w.receiver.come_back();
-    eventually(
-        Duration::from_secs(90),
-        "all three events after the outage",
-        || async { (w.accepted_events().len() >= 3).then_some(()) },
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let events = w.accepted_events();
+    let events = w
+        .settled_events(3, "all three events after the outage")
+        .await;
     assert_eq!(
         kinds(&events),
         [
@@ -370,15 +376,7 @@ async fn kill_9_with_events_pending_loses_none_and_a_duplicate_carries_the_same_
 
     w.receiver.set_behaviour(Behaviour::Accept);
     let mut restarted = w.start("second.log");
-    eventually(
-        Duration::from_secs(90),
-        "both events after the restart",
-        || async { (w.accepted_events().len() >= 2).then_some(()) },
-    )
-    .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-
-    let events = w.accepted_events();
+    let events = w.settled_events(2, "both events after the restart").await;
     assert_eq!(
         kinds(&events),
         [
