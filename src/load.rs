@@ -28,19 +28,11 @@ fn host_of(base: &str) -> String {
 fn requests_by_host(connection: &Connection) -> Vec<(String, u32)> {
     let per_check = connection.exchange.spec().requests_per_check;
     let (spot, futures) = (per_check.spot, per_check.futures);
-    let spot_host = host_of(
-        connection
-            .base_url
-            .as_deref()
-            .unwrap_or(connection.region.spot_host),
-    );
-    let mut hosts = vec![(spot_host, spot)];
+    let region = connection.region;
+    let base_url = connection.base_url.as_deref();
+    let mut hosts = vec![(host_of(region.spot_base(base_url)), spot)];
     if connection.markets.futures {
-        let futures_base = connection
-            .futures_base_url
-            .as_deref()
-            .or(connection.base_url.as_deref())
-            .unwrap_or(connection.region.futures_host);
+        let futures_base = region.futures_base(connection.futures_base_url.as_deref(), base_url);
         hosts.push((host_of(futures_base), futures));
     }
     hosts

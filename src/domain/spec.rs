@@ -87,6 +87,21 @@ impl Region {
     pub fn is_global(&self) -> bool {
         self.name == GLOBAL
     }
+
+    /// The spot base URL a connection of this site uses: its `base_url` override, else the
+    /// site's host. One rule for the probe (`ProbeTarget`) and the load estimate (`load`).
+    pub fn spot_base<'a>(&'a self, base_url: Option<&'a str>) -> &'a str {
+        base_url.unwrap_or(self.spot_host)
+    }
+
+    /// The futures base URL: its own override, the spot override, else the site's futures host.
+    pub fn futures_base<'a>(
+        &'a self,
+        futures_base_url: Option<&'a str>,
+        base_url: Option<&'a str>,
+    ) -> &'a str {
+        futures_base_url.or(base_url).unwrap_or(self.futures_host)
+    }
 }
 
 /// Where the server's clock may be against ours, as `offset = server − ours` in milliseconds:

@@ -51,19 +51,16 @@ pub struct ProbeTarget {
 impl ProbeTarget {
     /// The spot host to use: the override, or the documented host of the key's site.
     pub fn spot_base(&self) -> &str {
-        self.base_url
-            .as_deref()
-            .unwrap_or(self.region.spot_host)
+        self.region
+            .spot_base(self.base_url.as_deref())
             .trim_end_matches('/')
     }
 
     /// The futures host to use: its own override, the spot override, or the documented
     /// futures host of the key's site.
     pub fn futures_base(&self) -> &str {
-        self.futures_base_url
-            .as_deref()
-            .or(self.base_url.as_deref())
-            .unwrap_or(self.region.futures_host)
+        self.region
+            .futures_base(self.futures_base_url.as_deref(), self.base_url.as_deref())
             .trim_end_matches('/')
     }
 }
