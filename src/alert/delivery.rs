@@ -439,8 +439,8 @@ mod tests {
     }
 
     use crate::alert::{Alert, AlertKind, Subject, Topic};
-    use crate::domain::{BoxFuture, Severity, Status};
-    use crate::notifier::Audience;
+    use crate::domain::{Severity, Status};
+    use crate::notifier::{Audience, Delivery};
     use std::sync::Mutex;
 
     /// An email channel that refuses any message mentioning "poison" (a relay's content
@@ -456,11 +456,7 @@ mod tests {
             Channel::Email
         }
 
-        fn deliver<'a>(
-            &'a self,
-            _recipient: &'a Recipient,
-            alerts: &'a [Alert],
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        fn deliver<'a>(&'a self, _recipient: &'a Recipient, alerts: &'a [Alert]) -> Delivery<'a> {
             *self.attempts.lock().unwrap() += 1;
             let refused = alerts.iter().any(|a| a.message.contains("poison"));
             if !refused {
@@ -559,11 +555,7 @@ mod tests {
             Channel::Webhook
         }
 
-        fn deliver<'a>(
-            &'a self,
-            _recipient: &'a Recipient,
-            _alerts: &'a [Alert],
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        fn deliver<'a>(&'a self, _recipient: &'a Recipient, _alerts: &'a [Alert]) -> Delivery<'a> {
             panic!("a machine channel is never handed a digest");
         }
 
@@ -572,7 +564,7 @@ mod tests {
             _recipient: &'a Recipient,
             event_id: &'a str,
             alert: &'a Alert,
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        ) -> Delivery<'a> {
             self.attempts.lock().unwrap().push(event_id.to_string());
             let result = if self.down.load(std::sync::atomic::Ordering::SeqCst) {
                 Err(DeliveryError::Retry {

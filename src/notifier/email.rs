@@ -24,8 +24,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::alert::Alert;
 use crate::config::EmailConfig;
-use crate::domain::BoxFuture;
-use crate::notifier::{Audience, Channel, DeliveryError, Notifier, Recipient};
+use crate::notifier::{Audience, Channel, Delivery, DeliveryError, Notifier, Recipient};
 use crate::secret::{ExposeSecret, SecretString};
 
 pub use render::{escape_html, exchange_display, render, Rendered};
@@ -331,11 +330,7 @@ impl Notifier for Email {
     /// timeouts → `Retry timeout`; refused or dropped connections → `Retry unavailable`; TLS
     /// failures → `Retry tls`; SMTP 5xx → `Reject smtp_permanent`; a malformed address →
     /// `Reject bad_address`; an owner alert addressed to someone else → `Reject not_owner`.
-    fn deliver<'a>(
-        &'a self,
-        recipient: &'a Recipient,
-        alerts: &'a [Alert],
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    fn deliver<'a>(&'a self, recipient: &'a Recipient, alerts: &'a [Alert]) -> Delivery<'a> {
         Box::pin(self.send(recipient, alerts))
     }
 }

@@ -139,17 +139,16 @@ impl DeliveryError {
     }
 }
 
+/// One delivery attempt: `Ok` when the channel accepted everything it was handed.
+pub type Delivery<'a> = BoxFuture<'a, Result<(), DeliveryError>>;
+
 /// A channel that can deliver alerts.
 pub trait Notifier: Send + Sync {
     fn channel(&self) -> Channel;
 
     /// Delivers `alerts` to `recipient` as one message (several alerts make a digest; a channel
     /// with a length limit splits or summarises). `Ok` means the channel accepted all of them.
-    fn deliver<'a>(
-        &'a self,
-        recipient: &'a Recipient,
-        alerts: &'a [Alert],
-    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+    fn deliver<'a>(&'a self, recipient: &'a Recipient, alerts: &'a [Alert]) -> Delivery<'a>;
 
     /// Delivers one alert alone, named by `event_id`: the id of its outbox record, the same at
     /// every attempt and after a restart, so a receiver can drop a duplicate. Channels read by
@@ -159,7 +158,7 @@ pub trait Notifier: Send + Sync {
         recipient: &'a Recipient,
         event_id: &'a str,
         alert: &'a Alert,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    ) -> Delivery<'a> {
         let _ = event_id;
         self.deliver(recipient, std::slice::from_ref(alert))
     }

@@ -20,8 +20,7 @@ use teloxide::{ApiError, RequestError};
 
 use crate::alert::Alert;
 use crate::config::TelegramConfig;
-use crate::domain::BoxFuture;
-use crate::notifier::{Channel, DeliveryError, Notifier, Recipient};
+use crate::notifier::{Channel, Delivery, DeliveryError, Notifier, Recipient};
 use crate::secret::ExposeSecret;
 
 pub use commands::spawn_commands;
@@ -90,11 +89,7 @@ impl Notifier for Telegram {
         Channel::Telegram
     }
 
-    fn deliver<'a>(
-        &'a self,
-        recipient: &'a Recipient,
-        alerts: &'a [Alert],
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    fn deliver<'a>(&'a self, recipient: &'a Recipient, alerts: &'a [Alert]) -> Delivery<'a> {
         Box::pin(async move {
             let Recipient::Telegram { chat_id } = recipient else {
                 return Err(DeliveryError::Reject {

@@ -20,8 +20,8 @@ use sha2::Sha256;
 
 use crate::alert::{Alert, AlertKind, Subject, Topic};
 use crate::config::WebhookConfig;
-use crate::domain::{BoxFuture, ExchangeKind, Permissions, Severity, Status, Warning};
-use crate::notifier::{Channel, DeliveryError, Notifier, Recipient};
+use crate::domain::{ExchangeKind, Permissions, Severity, Status, Warning};
+use crate::notifier::{Channel, Delivery, DeliveryError, Notifier, Recipient};
 use crate::secret::{ExposeSecret, SecretString};
 
 /// The version of the body's schema; a change that breaks a receiver gets a new one.
@@ -147,11 +147,7 @@ impl Notifier for Webhook {
 
     /// Webhook events go one at a time, each with its id ([`Notifier::deliver_event`]); the
     /// delivery loop never hands this channel a digest ([`Channel::digests`] is false).
-    fn deliver<'a>(
-        &'a self,
-        _recipient: &'a Recipient,
-        alerts: &'a [Alert],
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    fn deliver<'a>(&'a self, _recipient: &'a Recipient, alerts: &'a [Alert]) -> Delivery<'a> {
         let count = alerts.len();
         Box::pin(async move {
             Err(DeliveryError::Reject {
@@ -168,7 +164,7 @@ impl Notifier for Webhook {
         recipient: &'a Recipient,
         event_id: &'a str,
         alert: &'a Alert,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    ) -> Delivery<'a> {
         Box::pin(async move {
             let Recipient::Webhook { target } = recipient else {
                 return Err(DeliveryError::Reject {
