@@ -496,32 +496,63 @@ mod tests {
         (recipient, alert)
     }
 
-    /// Runs rounds until none is due at once (at most 20).
-    async fn rounds(store: &HistoryStore, notifiers: &RwLock<Notifiers>, metrics: &Arc<Metrics>) {
-        for _ in 0..20 {
-            let next = round(store, notifiers, metrics).await.unwrap();
-            if next.is_none_or(|at| at > Utc::now() + chrono::Duration::seconds(60)) {
-                return;
+    /// What a delivery round works on: a fresh store, the one channel under test, the metrics.
+    struct Outbox {
+        _dir: tempfile::TempDir,
+        store: HistoryStore,
+        notifiers: RwLock<Notifiers>,
+        metrics: Arc<Metrics>,
+    }
+
+    impl Outbox {
+        fn delivering_to(channel: Arc<dyn Notifier>) -> Outbox {
+            let dir = tempfile::tempdir().unwrap();
+            let store = HistoryStore::open(dir.path()).unwrap();
+            let mut notifiers = Notifiers::default();
+            notifiers.add(channel);
+            Outbox {
+                _dir: dir,
+                store,
+                notifiers: RwLock::new(notifiers),
+                metrics: Arc::new(Metrics::new()),
             }
         }
-        panic!("delivery did not settle");
+
+        fn queue(&self, alerts: Vec<(Recipient, Alert)>) {
+            self.store
+                .commit_alerts(&[], None, alerts, Utc::now())
+                .unwrap();
+        }
+
+        async fn round(&self) {
+            round(&self.store, &self.notifiers, &self.metrics)
+                .await
+                .unwrap();
+        }
+
+        /// Runs rounds until none is due at once (at most 20).
+        async fn settle(&self) {
+            for _ in 0..20 {
+                let next = round(&self.store, &self.notifiers, &self.metrics)
+                    .await
+                    .unwrap();
+                if next.is_none_or(|at| at > Utc::now() + chrono::Duration::seconds(60)) {
+                    return;
+                }
+            }
+            panic!("delivery did not settle");
+        }
     }
 
     #[tokio::test]
     async fn a_rejected_alert_is_set_aside_and_the_rest_of_its_digest_and_later_alerts_pass() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = HistoryStore::open(dir.path()).unwrap();
         let filter = Arc::new(ContentFilter::default());
-        let mut notifiers = Notifiers::default();
-        notifiers.add(filter.clone());
-        let notifiers = RwLock::new(notifiers);
-        let metrics = Arc::new(Metrics::new());
-        let queued = ["first", "poison", "third"].map(alert).to_vec();
-        store.commit_alerts(&[], None, queued, Utc::now()).unwrap();
+        let outbox = Outbox::delivering_to(filter.clone());
+        outbox.queue(["first", "poison", "third"].map(alert).to_vec());
 
-        rounds(&store, &notifiers, &metrics).await;
+        outbox.settle().await;
         assert_eq!(*filter.accepted.lock().unwrap(), ["first", "third"]);
-        let left = store.outbox().unwrap();
+        let left = outbox.store.outbox().unwrap();
         assert_eq!(left.len(), 1, "{left:?}");
         assert_eq!(left[0].alert.message, "poison");
         assert!(left[0].set_aside);
@@ -530,15 +561,13 @@ mod tests {
         assert_eq!(*filter.attempts.lock().unwrap(), 4);
 
         // An alert queued later goes out at once, past the one set aside.
-        store
-            .commit_alerts(&[], None, vec![alert("fourth")], Utc::now())
-            .unwrap();
-        rounds(&store, &notifiers, &metrics).await;
+        outbox.queue(vec![alert("fourth")]);
+        outbox.settle().await;
         assert_eq!(
             *filter.accepted.lock().unwrap(),
             ["first", "third", "fourth"]
         );
-        assert_eq!(store.outbox().unwrap().len(), 1);
+        assert_eq!(outbox.store.outbox().unwrap().len(), 1);
     }
 
     /// A machine channel (webhook): records each event's id and message; refuses messages
@@ -596,22 +625,17 @@ mod tests {
 
     #[tokio::test]
     async fn events_go_one_by_one_in_order_with_ids_that_survive_retries() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = HistoryStore::open(dir.path()).unwrap();
         let receiver = Arc::new(Receiver::default());
-        let mut notifiers = Notifiers::default();
-        notifiers.add(receiver.clone());
-        let notifiers = RwLock::new(notifiers);
-        let metrics = Arc::new(Metrics::new());
-        let queued = ["one", "refuse two", "three", "four"].map(event).to_vec();
-        store.commit_alerts(&[], None, queued, Utc::now()).unwrap();
+        let outbox = Outbox::delivering_to(receiver.clone());
+        outbox.queue(["one", "refuse two", "three", "four"].map(event).to_vec());
+        let store = &outbox.store;
         let ids: Vec<String> = store.outbox().unwrap().iter().map(event_id).collect();
 
         // Down: the head is tried once and everything behind it waits.
         receiver
             .down
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        round(&store, &notifiers, &metrics).await.unwrap();
+        outbox.round().await;
         assert_eq!(*receiver.attempts.lock().unwrap(), [ids[0].clone()]);
 
         // Back: the head is due again after its backoff; make it due now, as time would.
@@ -623,7 +647,7 @@ mod tests {
             entry.next_attempt_at = Utc::now();
         }
         store.reschedule(&waiting).unwrap();
-        rounds(&store, &notifiers, &metrics).await;
+        outbox.settle().await;
         let accepted = receiver.accepted.lock().unwrap().clone();
         assert_eq!(
             accepted,
