@@ -20,6 +20,19 @@ fn value(text: &str, series: &str) -> Option<String> {
     })
 }
 
+/// Asserts each `(series, value)` of `expected` against the rendered `text`, naming the series
+/// that differs.
+#[track_caller]
+fn assert_values(text: &str, expected: &[(&str, &str)]) {
+    for (series, want) in expected {
+        assert_eq!(
+            value(text, series).as_deref(),
+            Some(*want),
+            "{series} in\n{text}"
+        );
+    }
+}
+
 fn status_series(conn: &str, exchange: &str, status: &str) -> String {
     format!(
         "keywarden_connection_status{{connection=\"{conn}\",exchange=\"{exchange}\",status=\"{status}\"}}"
@@ -44,63 +57,53 @@ fn observe_renders_every_series() {
         );
     }
     let l = "connection=\"alice\",exchange=\"mexc\"";
-    let v = |s: &str| value(&t, s);
-    assert_eq!(
-        v(&format!("keywarden_connection_up{{{l}}}")).as_deref(),
-        Some("1")
+    let mexc = "exchange=\"mexc\"";
+    let version = env!("CARGO_PKG_VERSION");
+    assert_values(
+        &t,
+        &[
+            (&format!("keywarden_connection_up{{{l}}}"), "1"),
+            (
+                &format!("keywarden_key_permission{{{l},permission=\"read\"}}"),
+                "1",
+            ),
+            (
+                &format!("keywarden_key_permission{{{l},permission=\"withdraw\"}}"),
+                "0",
+            ),
+            (&format!("keywarden_key_ip_restricted{{{l}}}"), "1"),
+            (
+                &format!("keywarden_key_expiry_timestamp_seconds{{{l}}}"),
+                "1893553445",
+            ),
+            (
+                &format!("keywarden_last_check_timestamp_seconds{{{l}}}"),
+                "1748779200",
+            ),
+            (
+                &format!("keywarden_check_duration_seconds_bucket{{{mexc},le=\"0.1\"}}"),
+                "0",
+            ),
+            (
+                &format!("keywarden_check_duration_seconds_bucket{{{mexc},le=\"0.25\"}}"),
+                "1",
+            ),
+            (
+                &format!("keywarden_check_duration_seconds_sum{{{mexc}}}"),
+                "0.12",
+            ),
+            (
+                &format!("keywarden_checks_total{{{mexc},status=\"connected\"}}"),
+                "1",
+            ),
+            (
+                &format!("keywarden_build_info{{version=\"{version}\"}}"),
+                "1",
+            ),
+            ("keywarden_alert_outbox_depth", "0"),
+            ("keywarden_store_size_bytes", "0"),
+        ],
     );
-    assert_eq!(
-        v(&format!(
-            "keywarden_key_permission{{{l},permission=\"read\"}}"
-        ))
-        .as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        v(&format!(
-            "keywarden_key_permission{{{l},permission=\"withdraw\"}}"
-        ))
-        .as_deref(),
-        Some("0")
-    );
-    assert_eq!(
-        v(&format!("keywarden_key_ip_restricted{{{l}}}")).as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        v(&format!("keywarden_key_expiry_timestamp_seconds{{{l}}}")).as_deref(),
-        Some("1893553445")
-    );
-    assert_eq!(
-        v(&format!("keywarden_last_check_timestamp_seconds{{{l}}}")).as_deref(),
-        Some("1748779200")
-    );
-    assert_eq!(
-        v("keywarden_check_duration_seconds_bucket{exchange=\"mexc\",le=\"0.1\"}").as_deref(),
-        Some("0")
-    );
-    assert_eq!(
-        v("keywarden_check_duration_seconds_bucket{exchange=\"mexc\",le=\"0.25\"}").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        v("keywarden_check_duration_seconds_sum{exchange=\"mexc\"}").as_deref(),
-        Some("0.12")
-    );
-    assert_eq!(
-        v("keywarden_checks_total{exchange=\"mexc\",status=\"connected\"}").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        v(&format!(
-            "keywarden_build_info{{version=\"{}\"}}",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .as_deref(),
-        Some("1")
-    );
-    assert_eq!(v("keywarden_alert_outbox_depth").as_deref(), Some("0"));
-    assert_eq!(v("keywarden_store_size_bytes").as_deref(), Some("0"));
     // Every family has a HELP and a TYPE line.
     for line in t.lines().filter(|l| l.starts_with("# HELP ")) {
         let name = line.split(' ').nth(2).unwrap();
@@ -130,17 +133,15 @@ fn status_change_moves_the_one() {
             status_series("alice", "mexc", "withdraw_enabled")
         )]
     );
-    assert_eq!(
-        value(&t, &status_series("alice", "mexc", "connected")).as_deref(),
-        Some("0")
-    );
-    assert_eq!(
-        value(
-            &t,
-            "keywarden_connection_up{connection=\"alice\",exchange=\"mexc\"}"
-        )
-        .as_deref(),
-        Some("0")
+    assert_values(
+        &t,
+        &[
+            (&status_series("alice", "mexc", "connected"), "0"),
+            (
+                "keywarden_connection_up{connection=\"alice\",exchange=\"mexc\"}",
+                "0",
+            ),
+        ],
     );
 }
 
@@ -178,10 +179,7 @@ fn forget_removes_only_that_connection() {
     m.forget("alice", ExchangeKind::Mexc);
     let t = m.render();
     assert!(!t.contains("connection=\"alice\""), "{t}");
-    assert_eq!(
-        value(&t, &status_series("bob", "mexc", "invalid_key")).as_deref(),
-        Some("1")
-    );
+    assert_values(&t, &[(&status_series("bob", "mexc", "invalid_key"), "1")]);
     assert_eq!(
         t.lines()
             .filter(|l| l.starts_with("keywarden_connection_status{connection=\"bob\""))
@@ -301,26 +299,17 @@ fn unverified_rights_count_per_right_and_go_when_the_check_stops_short() {
     v.permissions.withdraw = None;
     v.warnings = vec![Warning::WithdrawUnverified];
     m.observe(&v);
-    let t = m.render();
-    assert_eq!(
-        value(&t, &series("gate-main", "withdraw")).as_deref(),
-        Some("1"),
-        "{t}"
-    );
-    assert_eq!(
-        value(&t, &series("gate-main", "ip_binding")).as_deref(),
-        Some("0"),
-        "{t}"
+    assert_values(
+        &m.render(),
+        &[
+            (&series("gate-main", "withdraw"), "1"),
+            (&series("gate-main", "ip_binding"), "0"),
+        ],
     );
     // The exchange reveals the right again: 0, still there.
     v.warnings.clear();
     m.observe(&v);
-    let t = m.render();
-    assert_eq!(
-        value(&t, &series("gate-main", "withdraw")).as_deref(),
-        Some("0"),
-        "{t}"
-    );
+    assert_values(&m.render(), &[(&series("gate-main", "withdraw"), "0")]);
     // A check that stopped before the rights: no series, rather than a 0 that reads "verified".
     v.status = Status::InvalidKey;
     m.observe(&v);
@@ -354,23 +343,26 @@ fn checks_total_counts_by_status() {
     }
     m.observe(&verdict("alice", ExchangeKind::Mexc, Status::RateLimited));
     m.observe(&verdict("carol", ExchangeKind::Kucoin, Status::Connected));
-    let t = m.render();
-    let v = |s: &str| value(&t, s);
-    assert_eq!(
-        v("keywarden_checks_total{exchange=\"mexc\",status=\"connected\"}").as_deref(),
-        Some("3")
-    );
-    assert_eq!(
-        v("keywarden_checks_total{exchange=\"mexc\",status=\"rate_limited\"}").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        v("keywarden_checks_total{exchange=\"kucoin\",status=\"connected\"}").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        v("keywarden_check_duration_seconds_count{exchange=\"mexc\"}").as_deref(),
-        Some("4")
+    assert_values(
+        &m.render(),
+        &[
+            (
+                "keywarden_checks_total{exchange=\"mexc\",status=\"connected\"}",
+                "3",
+            ),
+            (
+                "keywarden_checks_total{exchange=\"mexc\",status=\"rate_limited\"}",
+                "1",
+            ),
+            (
+                "keywarden_checks_total{exchange=\"kucoin\",status=\"connected\"}",
+                "1",
+            ),
+            (
+                "keywarden_check_duration_seconds_count{exchange=\"mexc\"}",
+                "4",
+            ),
+        ],
     );
 }
 
@@ -382,18 +374,18 @@ fn alerts_outbox_and_store() {
     m.alert_failed("email", "timeout");
     m.set_outbox_depth(7);
     m.set_store_size(4096);
-    let t = m.render();
-    let v = |s: &str| value(&t, s);
-    assert_eq!(
-        v("keywarden_alerts_sent_total{channel=\"telegram\"}").as_deref(),
-        Some("2")
+    assert_values(
+        &m.render(),
+        &[
+            ("keywarden_alerts_sent_total{channel=\"telegram\"}", "2"),
+            (
+                "keywarden_alerts_failed_total{channel=\"email\",reason=\"timeout\"}",
+                "1",
+            ),
+            ("keywarden_alert_outbox_depth", "7"),
+            ("keywarden_store_size_bytes", "4096"),
+        ],
     );
-    assert_eq!(
-        v("keywarden_alerts_failed_total{channel=\"email\",reason=\"timeout\"}").as_deref(),
-        Some("1")
-    );
-    assert_eq!(v("keywarden_alert_outbox_depth").as_deref(), Some("7"));
-    assert_eq!(v("keywarden_store_size_bytes").as_deref(), Some("4096"));
 }
 
 #[test]
@@ -440,32 +432,32 @@ fn schedules_show_their_period_rounds_and_skips_and_go_with_the_schedule() {
     metrics.check_skipped("*/20 * * * * *");
     metrics.set_exchanges([ExchangeKind::Mexc]);
     metrics.budget_waited(ExchangeKind::Mexc, Duration::from_millis(1_500));
-    let text = metrics.render();
-    let of = |series: &str| value(&text, series);
-    assert_eq!(
-        of("keywarden_schedule_period_seconds{schedule=\"*/20 * * * * *\"}").as_deref(),
-        Some("20")
-    );
-    assert_eq!(
-        of("keywarden_round_duration_seconds{schedule=\"*/20 * * * * *\"}").as_deref(),
-        Some("61.5")
-    );
-    assert_eq!(
-        of("keywarden_checks_skipped_total{schedule=\"*/20 * * * * *\"}").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        of("keywarden_checks_skipped_total{schedule=\"0 */5 * * * *\"}").as_deref(),
-        Some("0"),
-        "shown at 0 before the first skip"
-    );
-    assert_eq!(
-        of("keywarden_request_budget_wait_seconds_total{exchange=\"mexc\"}").as_deref(),
-        Some("1.5")
-    );
-    assert_eq!(
-        of("keywarden_check_panics_total{exchange=\"mexc\"}").as_deref(),
-        Some("0")
+    assert_values(
+        &metrics.render(),
+        &[
+            (
+                "keywarden_schedule_period_seconds{schedule=\"*/20 * * * * *\"}",
+                "20",
+            ),
+            (
+                "keywarden_round_duration_seconds{schedule=\"*/20 * * * * *\"}",
+                "61.5",
+            ),
+            (
+                "keywarden_checks_skipped_total{schedule=\"*/20 * * * * *\"}",
+                "1",
+            ),
+            // Shown at 0 before the first skip.
+            (
+                "keywarden_checks_skipped_total{schedule=\"0 */5 * * * *\"}",
+                "0",
+            ),
+            (
+                "keywarden_request_budget_wait_seconds_total{exchange=\"mexc\"}",
+                "1.5",
+            ),
+            ("keywarden_check_panics_total{exchange=\"mexc\"}", "0"),
+        ],
     );
 
     // A reload drops the schedule that is gone.
