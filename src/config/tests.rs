@@ -11,6 +11,17 @@ fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, Path::new("/etc/keywarden/keywarden.toml"))
 }
 
+/// The load warning that mentions `about`; a panic listing the warnings when none does.
+#[track_caller]
+fn warning<'a>(config: &'a Config, about: &str) -> &'a str {
+    let found = config.warnings.iter().find(|w| w.contains(about));
+    found.unwrap_or_else(|| panic!("no warning about {about:?} in {:?}", config.warnings))
+}
+
+fn warns_about(config: &Config, about: &str) -> bool {
+    config.warnings.iter().any(|w| w.contains(about))
+}
+
 const CONNECTION: &str = "[connections.alice]\nexchange = \"mexc\"\napi_key = \"mx0vAliceKey0000001\"\napi_secret = \"alice-secret-literal\"\n";
 
 #[test]
@@ -39,14 +50,7 @@ fn metrics_on_a_public_address_needs_the_opt_in() {
     assert!(config.daemon.metrics_public);
     assert!(config.daemon.http_token.is_some());
     assert!(!format!("{config:?}").contains("a-literal-token-never-shown"));
-    assert!(
-        config
-            .warnings
-            .iter()
-            .any(|w| w.contains("daemon.http_token")),
-        "a literal token is warned about: {:?}",
-        config.warnings
-    );
+    warning(&config, "daemon.http_token");
 }
 
 #[test]
@@ -96,11 +100,7 @@ fn a_world_readable_secret_file_is_warned_about_by_key_and_path_not_content() {
 
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = load(&text).unwrap();
-    let warning = config
-        .warnings
-        .iter()
-        .find(|w| w.contains("readable by every user"))
-        .unwrap_or_else(|| panic!("no warning in {:?}", config.warnings));
+    let warning = warning(&config, "readable by every user");
     assert!(
         warning.contains("connections.alice.api_secret"),
         "{warning}"
@@ -114,10 +114,7 @@ fn a_world_readable_secret_file_is_warned_about_by_key_and_path_not_content() {
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
         let config = load(&text).unwrap();
         assert!(
-            config
-                .warnings
-                .iter()
-                .all(|w| !w.contains("readable by every user")),
+            !warns_about(&config, "readable by every user"),
             "mode {mode:o}: {:?}",
             config.warnings
         );
@@ -165,11 +162,8 @@ fn the_literal_secret_warning_names_ten_keys_and_counts_the_rest() {
         })
         .collect();
     let config = load(&text).expect("literal secrets work");
-    let warning = config
-        .warnings
-        .iter()
-        .find(|w| w.starts_with("secrets written into the config file"))
-        .expect("warned");
+    let warning = warning(&config, "secrets written into the config file");
+    assert!(warning.starts_with("secrets written into the config file"));
     assert!(warning.contains("connections.c00.api_key, connections.c00.api_secret"));
     assert!(
         warning.contains("connections.c04.api_secret and 50 more"),
@@ -313,27 +307,20 @@ fn credentials_in_a_url_are_warned_about_by_key_and_masked_in_debug() {
          {CONNECTION}base_url = \"https://user:proxy-password-never-shown@proxy.example.com/mexc\"\n"
     );
     let config = load(&text).expect("works, with a warning");
-    let warning = config
-        .warnings
-        .iter()
-        .find(|w| w.starts_with("credentials written into URLs"))
-        .unwrap_or_else(|| panic!("no warning in {:?}", config.warnings));
+    let warning = warning(&config, "credentials written into URLs");
+    assert!(warning.starts_with("credentials written into URLs"));
     assert!(
         warning.ends_with(": alerts.email.smtp_url, connections.alice.base_url"),
         "{warning}"
     );
     let raw = super::parse::parse(&text, "x.toml").unwrap();
-    for shown in [format!("{config:?}"), format!("{raw:?}"), warning.clone()] {
+    for shown in [format!("{config:?}"), format!("{raw:?}"), warning.to_string()] {
         assert!(!shown.contains("never-shown"), "{shown}");
     }
     assert!(format!("{config:?}").contains("smtps://***:***@relay.example.com"));
 
     let plain = load(&email("smtps://relay.example.com", PASSWORD)).unwrap();
-    assert!(
-        plain.warnings.iter().all(|w| !w.contains("URLs")),
-        "{:?}",
-        plain.warnings
-    );
+    assert!(!warns_about(&plain, "URLs"), "{:?}", plain.warnings);
 }
 
 #[test]
@@ -473,14 +460,7 @@ fn webhook_targets_load_with_defaults_and_a_redacted_debug() {
         super::webhook_target("https://hooks.example.com/T0/B0/other")
     );
     assert!(!format!("{config:?}").contains(WEBHOOK_SECRET));
-    assert!(
-        config
-            .warnings
-            .iter()
-            .any(|w| w.contains("alerts.webhook[0].secret")),
-        "{:?}",
-        config.warnings
-    );
+    warning(&config, "alerts.webhook[0].secret");
 }
 
 #[test]
