@@ -99,6 +99,33 @@ impl LastCheck {
 }
 
 impl Alert {
+    /// An alert for tests: `kind` of `status` on the MEXC connection `name` (key `mx0v…9f2a`,
+    /// owner carol@example.com), raised when it started, 2025-03-01 12:00 UTC, saying the key
+    /// has withdraw rights. A test changes the fields it is about.
+    #[doc(hidden)]
+    pub fn sample(name: &str, kind: AlertKind, status: Status) -> Alert {
+        let at = DateTime::parse_from_rfc3339("2025-03-01T12:00:00Z")
+            .expect("a fixed time")
+            .to_utc();
+        Alert {
+            kind,
+            subject: Subject::Connection {
+                name: name.to_string(),
+                exchange: ExchangeKind::Mexc,
+                masked_key: "mx0v…9f2a".to_string(),
+                owner_email: Some("carol@example.com".to_string()),
+            },
+            topic: Topic::Status(status),
+            severity: status.severity(),
+            started_at: at,
+            raised_at: at,
+            message: "the key has withdraw rights".to_string(),
+            remedy: Some("switch withdraw rights off at the exchange now".to_string()),
+            previous: None,
+            last_check: None,
+        }
+    }
+
     /// The subject's name as people see it: the connection, the exchange, or "this host".
     pub fn subject_name(&self) -> String {
         match &self.subject {

@@ -314,7 +314,11 @@ fn credentials_in_a_url_are_warned_about_by_key_and_masked_in_debug() {
         "{warning}"
     );
     let raw = super::parse::parse(&text, "x.toml").unwrap();
-    for shown in [format!("{config:?}"), format!("{raw:?}"), warning.to_string()] {
+    for shown in [
+        format!("{config:?}"),
+        format!("{raw:?}"),
+        warning.to_string(),
+    ] {
         assert!(!shown.contains("never-shown"), "{shown}");
     }
     assert!(format!("{config:?}").contains("smtps://***:***@relay.example.com"));

@@ -501,21 +501,10 @@ mod tests {
 
     fn alert(kind: AlertKind, status: Status, message: &str) -> Alert {
         Alert {
-            kind,
-            subject: Subject::Connection {
-                name: "carol-mexc".into(),
-                exchange: ExchangeKind::Mexc,
-                masked_key: "mx0v…9f2a".into(),
-                owner_email: Some("carol@example.com".into()),
-            },
-            topic: Topic::Status(status),
-            severity: status.severity(),
-            started_at: Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap(),
             raised_at: Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 5).unwrap(),
             message: message.into(),
             remedy: Some("Switch withdraw rights off.".into()),
-            previous: None,
-            last_check: None,
+            ..Alert::sample("carol-mexc", kind, status)
         }
     }
 

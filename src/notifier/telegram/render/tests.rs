@@ -4,24 +4,7 @@ use super::*;
 use crate::domain::{ExchangeKind, Permissions, Warning};
 
 fn alert(name: &str, kind: AlertKind, status: Status) -> Alert {
-    let at = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
-    Alert {
-        kind,
-        subject: Subject::Connection {
-            name: name.to_string(),
-            exchange: ExchangeKind::Mexc,
-            masked_key: "mx0v…9f2a".to_string(),
-            owner_email: None,
-        },
-        topic: Topic::Status(status),
-        severity: status.severity(),
-        started_at: at,
-        raised_at: at,
-        message: "the key has withdraw rights".to_string(),
-        remedy: Some("switch withdraw rights off at the exchange now".to_string()),
-        previous: None,
-        last_check: None,
-    }
+    Alert::sample(name, kind, status)
 }
 
 /// No `<` or `>` outside the tags we write, and every `&` starts an entity.
@@ -77,7 +60,7 @@ fn one_alert_has_every_part_and_escapes_them() {
     assert!(html.contains("Exchange: mexc"));
     assert!(html.contains("<code>mx0v…9f2a</code>"));
     assert!(html.contains("<code>withdraw_enabled</code> (critical)"));
-    assert!(html.contains("Since: 2024-05-01 12:00:00 UTC"));
+    assert!(html.contains("Since: 2025-03-01 12:00:00 UTC"));
     assert!(html.contains("What happened: IP [1.2.3.4] &lt;b&gt;&amp; not in the ip white list"));
     assert!(html.contains("What to do: add &lt;b&gt;&amp; to the whitelist"));
     assert!(html.contains("Previous status: <code>invalid_key</code>"));
