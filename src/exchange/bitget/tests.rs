@@ -2,6 +2,10 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
+use crate::exchange::test_support::{
+    assert_noted, assert_rate_limited, assert_refused_without_quoting, assert_says,
+    assert_signed_headers, rights,
+};
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
@@ -59,61 +63,49 @@ fn worked_example_3b_account_info_headers() {
         "",
         "",
     );
-    let expected = [
-        ("ACCESS-KEY", "testkey"),
-        (
-            "ACCESS-SIGN",
-            "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg=",
-        ),
-        ("ACCESS-TIMESTAMP", "1700000000000"),
-        ("ACCESS-PASSPHRASE", "testpass"),
-        ("Content-Type", "application/json"),
-        ("locale", "en-US"),
-    ];
-    for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
-        assert_eq!(*name, want_name);
-        assert_eq!(value, want_value);
-    }
-    let map = http::sensitive_headers(values).unwrap();
-    assert_eq!(
-        map["ACCESS-SIGN"],
-        "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg="
+    assert_signed_headers(
+        values,
+        [
+            ("ACCESS-KEY", "testkey"),
+            (
+                "ACCESS-SIGN",
+                "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg=",
+            ),
+            ("ACCESS-TIMESTAMP", "1700000000000"),
+            ("ACCESS-PASSPHRASE", "testpass"),
+            ("Content-Type", "application/json"),
+            ("locale", "en-US"),
+        ],
     );
-    assert!(map["ACCESS-PASSPHRASE"].is_sensitive());
-    assert!(map["ACCESS-KEY"].is_sensitive());
-    assert_eq!(map.len(), 6);
 }
 
 // 3b: the balance reads.
 #[test]
 fn worked_example_3b_balance_reads() {
-    let query = signed_query(SPOT_ASSETS_PARAMS);
-    assert_eq!(
-        prehash(TS, "GET", PATH_SPOT_ASSETS, &query, ""),
-        "1700000000000GET/api/v2/spot/account/assets?coin=USDT"
-    );
-    assert_eq!(
-        signature("testsecret", TS, "GET", PATH_SPOT_ASSETS, &query, ""),
-        "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY="
-    );
-    let query = signed_query(FUTURES_ACCOUNTS_PARAMS);
-    assert_eq!(
-        prehash(TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
-        "1700000000000GET/api/v2/mix/account/accounts?productType=USDT-FUTURES"
-    );
-    assert_eq!(
-        signature("testsecret", TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
-        "g5Rs+wt3ED226Pot2TVP1yx5hO58edA+XN9JvnW1h4E="
-    );
-    // what is sent is what is signed, for the probe's own parameters
-    assert_eq!(
-        sent_query(SPOT_ASSETS_PARAMS),
-        signed_query(SPOT_ASSETS_PARAMS)
-    );
-    assert_eq!(
-        sent_query(FUTURES_ACCOUNTS_PARAMS),
-        signed_query(FUTURES_ACCOUNTS_PARAMS)
-    );
+    let cases = [
+        (
+            PATH_SPOT_ASSETS,
+            SPOT_ASSETS_PARAMS,
+            "1700000000000GET/api/v2/spot/account/assets?coin=USDT",
+            "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY=",
+        ),
+        (
+            PATH_FUTURES_ACCOUNTS,
+            FUTURES_ACCOUNTS_PARAMS,
+            "1700000000000GET/api/v2/mix/account/accounts?productType=USDT-FUTURES",
+            "g5Rs+wt3ED226Pot2TVP1yx5hO58edA+XN9JvnW1h4E=",
+        ),
+    ];
+    for (path, params, want_prehash, want_signature) in cases {
+        let query = signed_query(params);
+        assert_eq!(prehash(TS, "GET", path, &query, ""), want_prehash);
+        assert_eq!(
+            signature("testsecret", TS, "GET", path, &query, ""),
+            want_signature
+        );
+        // what is sent is what is signed, for the probe's own parameters
+        assert_eq!(sent_query(params), query);
+    }
 }
 
 #[test]
@@ -125,17 +117,8 @@ fn values_that_need_encoding_are_signed_decoded_and_sent_encoded() {
 
 #[test]
 fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = http::sensitive_headers(auth_header_values(
-        &creds("bad\nkey", "s", "p"),
-        TS,
-        "GET",
-        "/x",
-        "",
-        "",
-    ))
-    .unwrap_err();
-    assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(!err.message.contains("bad"));
+    let values = auth_header_values(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "", "");
+    assert_refused_without_quoting(http::sensitive_headers(values), "bad");
 }
 
 use crate::exchange::http::{
@@ -236,19 +219,16 @@ fn ip_refusal_names_the_ip_when_bitget_does() {
 fn rate_limit_carries_retry_after_and_quotes_the_code() {
     let body = r#"{"code":"429","msg":"Too Many Requests","data":null}"#;
     let p = problem_of(&reply(429, &[("retry-after", "7")], body));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(
-        p.message.contains("code 429 Too Many Requests"),
-        "{}",
-        p.message
+    assert_rate_limited(
+        &p,
+        Some(Duration::from_secs(7)),
+        "code 429 Too Many Requests",
     );
-    assert!(p.message.contains("retry after 7s"), "{}", p.message);
+    assert_says(&p, &["retry after 7s"]);
     let p = problem_of(&reply(429, &[], "Too Many Requests"));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, None);
+    assert_rate_limited(&p, None, "HTTP 429");
     let p = problem_of(&reply(200, &[("retry-after", "3")], body));
-    assert_eq!(p.retry_after, Some(Duration::from_secs(3)));
+    assert_rate_limited(&p, Some(Duration::from_secs(3)), "code 429");
 }
 
 #[test]
@@ -293,11 +273,6 @@ fn facts_of(data: Value) -> Facts {
     facts
 }
 
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
-}
-
 #[test]
 fn key_info_from_the_docs_example_with_legacy_words() {
     let data = json!({
@@ -309,10 +284,7 @@ fn key_info_from_the_docs_example_with_legacy_words() {
     assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.expires_at, None);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("legacy")),
-        "{facts:?}"
-    );
+    assert_noted(&facts, "legacy");
 }
 
 #[test]
@@ -331,7 +303,7 @@ fn key_info_with_the_current_codes() {
         [Some(true), Some(false), Some(false), Some(false)]
     );
     assert_eq!(facts.ip_restricted, Some(false));
-    assert!(facts.notes.iter().any(|n| n.contains("read futures")));
+    assert_noted(&facts, "read futures");
 
     let facts = facts_of(json!({"authorities": ["stow"]}));
     assert_eq!(
@@ -423,6 +395,6 @@ fn uta_key_info_reads_trade_withdraw_and_ips() {
         rights(&read_only),
         [Some(true), Some(false), Some(false), Some(false)]
     );
-    assert!(read_only.notes.iter().any(|n| n.contains("read-only")));
+    assert_noted(&read_only, "read-only");
     assert!(UtaKeyInfo::from_data(&json!({"userId": "1"})).is_none());
 }

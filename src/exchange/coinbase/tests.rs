@@ -1,6 +1,9 @@
 //! Unit tests of `coinbase.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::test_support::{
+    assert_noted, assert_rate_limited, assert_says, assert_skew_wording,
+};
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::VerifyingKey;
 use serde_json::json;
@@ -48,6 +51,12 @@ fn worked_example_3_1_accounts_query_is_dropped() {
     );
 }
 
+/// The token for the worked example's request, `GET /api/v3/brokerage/accounts?limit=250`.
+fn accounts_token(key: &CdpKey) -> String {
+    let path_and_query = "/api/v3/brokerage/accounts?limit=250";
+    jwt(key, KID, NONCE, NOW_S, "GET", path_and_query)
+}
+
 /// The P-256 key inside a parsed secret that must be an ECDSA key.
 fn ecdsa(key: CdpKey) -> p256::ecdsa::SigningKey {
     match key {
@@ -62,14 +71,7 @@ fn ecdsa(key: CdpKey) -> p256::ecdsa::SigningKey {
 fn worked_example_3_1_token_verifies_with_the_public_key() {
     let key = signing_key(&test_pem()).unwrap();
     assert_eq!(key.algorithm(), "ES256");
-    let token = jwt(
-        &key,
-        KID,
-        NONCE,
-        NOW_S,
-        "GET",
-        "/api/v3/brokerage/accounts?limit=250",
-    );
+    let token = accounts_token(&key);
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header = BASE64URL.decode(parts[0]).unwrap();
@@ -122,17 +124,14 @@ fn a_secret_that_is_not_a_pem_is_an_invalid_key_and_is_not_quoted() {
     let err = signing_key("testsecret-0123456789").unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("testsecret"));
-    assert!(
-        err.message.contains("neither a PEM nor base64"),
-        "{}",
-        err.message
+    assert_says(
+        &err,
+        &[
+            "neither a PEM nor base64",
+            "EC P-256 private key",
+            "Ed25519",
+        ],
     );
-    assert!(
-        err.message.contains("EC P-256 private key"),
-        "{}",
-        err.message
-    );
-    assert!(err.message.contains("Ed25519"), "{}", err.message);
 }
 
 // ----- Ed25519 keys ---------------------------------------------------------------------------
@@ -181,15 +180,7 @@ fn ed25519_token_matches_an_independently_computed_vector() {
     for secret in [ED25519_SECRET_64, ED25519_SECRET_32] {
         let key = signing_key(secret).unwrap();
         assert_eq!(key.algorithm(), "EdDSA");
-        let token = jwt(
-            &key,
-            KID,
-            NONCE,
-            NOW_S,
-            "GET",
-            "/api/v3/brokerage/accounts?limit=250",
-        );
-        assert_eq!(token, EXPECTED);
+        assert_eq!(accounts_token(&key), EXPECTED);
     }
 }
 
@@ -213,7 +204,7 @@ fn ed25519_secret_whose_halves_do_not_belong_together_is_refused() {
     let secret = BASE64.encode(&bytes);
     let err = signing_key(&secret).unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(err.message.contains("second half"), "{}", err.message);
+    assert_says(&err, &["second half"]);
     assert!(!err.message.contains(&secret[..12]));
 }
 
@@ -221,23 +212,14 @@ fn ed25519_secret_whose_halves_do_not_belong_together_is_refused() {
 fn secrets_of_neither_shape_are_refused_naming_what_was_found() {
     let err = signing_key(&BASE64.encode([1u8; 48])).unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(
-        err.message.contains("base64 of 48 bytes"),
-        "{}",
-        err.message
-    );
-    assert!(err.message.contains("64 bytes"), "{}", err.message);
+    assert_says(&err, &["base64 of 48 bytes", "64 bytes"]);
     // A PEM of another curve or algorithm (here an Ed25519 key as PKCS#8): not ES256.
     let pem = "-----BEGIN PRIVATE KEY-----\n\
                MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n\
                -----END PRIVATE KEY-----\n";
     let err = signing_key(pem).unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(
-        err.message.contains("PEM but not an EC P-256"),
-        "{}",
-        err.message
-    );
+    assert_says(&err, &["PEM but not an EC P-256"]);
 }
 
 #[test]
@@ -276,7 +258,7 @@ fn bare_401_is_an_invalid_key_that_says_what_else_it_can_mean() {
         "{}",
         p.message
     );
-    assert!(p.message.contains("allowlist"));
+    assert_says(&p, &["allowlist"]);
 }
 
 #[test]
@@ -381,9 +363,7 @@ fn rate_limit_carries_retry_after_and_outages_are_unavailable() {
         &[("retry-after", "7")],
         r#"{"error":"RESOURCE_EXHAUSTED","code":8,"message":"too many requests"}"#,
     ));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(p.message.contains("RESOURCE_EXHAUSTED"), "{}", p.message);
+    assert_rate_limited(&p, Some(Duration::from_secs(7)), "RESOURCE_EXHAUSTED");
     for r in [
         reply(
             503,
@@ -433,18 +413,7 @@ fn clock_window_follows_the_token_lifetime() {
         skew_problem(60_000).is_none(),
         "a minute ahead is inside a 120 s token"
     );
-    assert!(skew_problem(-4_999).is_none());
-    let p = skew_problem(120_000).unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(skew_problem(-5_000)
-        .unwrap()
-        .message
-        .contains("5000 ms behind ours"));
+    assert_skew_wording(skew_problem, 4_999, 5_000);
 }
 
 #[test]
@@ -470,7 +439,7 @@ fn key_permissions_map_to_rights() {
     let mut facts = Facts::default();
     KeyPermissions::parse(&body).unwrap().apply(&mut facts);
     assert_eq!(facts.permissions.futures, Some(false));
-    assert!(facts.notes.iter().any(|n| n.contains("cannot trade")));
+    assert_noted(&facts, "cannot trade");
 }
 
 // Issue 18 item 4: a readable futures account is a futures right only for a key that may trade.
@@ -485,11 +454,8 @@ fn a_readable_futures_account_is_a_futures_right_only_with_can_trade() {
     assert_eq!(with_trade(Some(true)).permissions.futures, Some(true));
     let view_only = with_trade(Some(false));
     assert_eq!(view_only.permissions.futures, Some(false));
-    assert!(view_only
-        .notes
-        .iter()
-        .any(|n| n.contains("can_trade = false")));
+    assert_noted(&view_only, "can_trade = false");
     let unknown = with_trade(None);
     assert_eq!(unknown.permissions.futures, None);
-    assert!(unknown.notes.iter().any(|n| n.contains("unknown")));
+    assert_noted(&unknown, "unknown");
 }

@@ -1,6 +1,7 @@
 //! Unit tests of `htx.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::test_support::{assert_rate_limited, rights};
 use crate::exchange::ProblemKind;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -303,13 +304,10 @@ fn http_level_trouble_comes_first() {
         &[("retry-after", "7")],
         r#"{"status":"error","err-code":"base-request-exceed-frequency-limit","err-msg":"Frequency"}"#,
     );
-    let p = read_reply(&r, "x").unwrap_err();
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(
-        p.message.contains("base-request-exceed-frequency-limit"),
-        "{}",
-        p.message
+    assert_rate_limited(
+        &read_reply(&r, "x").unwrap_err(),
+        Some(Duration::from_secs(7)),
+        "base-request-exceed-frequency-limit",
     );
     for r in [
         reply(
@@ -341,7 +339,7 @@ fn http_level_trouble_comes_first() {
         panic!()
     };
     let p = problem_for(meaning, "x".into(), &r).unwrap();
-    assert_eq!(p.retry_after, Some(Duration::from_secs(3)));
+    assert_rate_limited(&p, Some(Duration::from_secs(3)), "x");
 }
 
 #[test]
@@ -412,11 +410,7 @@ fn key_info_from_the_official_example() {
     let mut facts = Facts::default();
     let now = Utc::now();
     info.apply(&mut facts, now).unwrap();
-    let p = facts.permissions;
-    assert_eq!(
-        [p.read, p.trade, p.withdraw, p.futures],
-        [Some(true), Some(true), Some(false), None]
-    );
+    assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.expires_at, None, "validDays -1 is permanent");
     // Another key's entry does not describe ours.
