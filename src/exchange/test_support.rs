@@ -4,7 +4,8 @@
 //! The reply fixtures and table runners stay in `http.rs` beside the code they exercise.
 
 use crate::domain::{Facts, Problem, ProblemKind};
-use crate::exchange::http;
+use crate::exchange::{http, Outcome};
+use reqwest::header::HeaderMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -30,6 +31,27 @@ pub(crate) fn assert_says(problem: &Problem, words: &[&str]) {
     }
 }
 
+/// The words of a reply that reads as a right the key lacks (a fact about the key, not a
+/// problem); panics on any other outcome.
+pub(crate) fn expect_denied(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Denied(said) => said,
+        other => panic!("expected a missing right, got {other:?}"),
+    }
+}
+
+/// Asserts a refusal of the caller's IP address, naming the address the exchange saw where its
+/// message does (`seen_ip`), so the remedy can say which address to allow.
+pub(crate) fn assert_ip_refused(problem: &Problem, seen_ip: Option<&str>) {
+    assert_eq!(
+        problem.kind,
+        ProblemKind::IpNotAllowed,
+        "{}",
+        problem.message
+    );
+    assert_eq!(problem.seen_ip.as_deref(), seen_ip);
+}
+
 /// Asserts a throttled request: rate limited, waiting `retry_after` (`None` where the exchange
 /// said nothing of when to come back), and quoting `quoted`, the exchange's own code or words.
 pub(crate) fn assert_rate_limited(problem: &Problem, retry_after: Option<Duration>, quoted: &str) {
@@ -50,6 +72,14 @@ pub(crate) fn assert_refused_without_quoting<T: Debug>(result: Result<T, Problem
     let err = result.unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains(hidden), "{}", err.message);
+}
+
+/// Asserts the headers of an exchange that signs the query and sends only the API key as a
+/// header (Binance, BingX): that one header `name`, carrying `key`, marked sensitive.
+pub(crate) fn assert_key_header_only(headers: &HeaderMap, name: &str, key: &str) {
+    assert_eq!(headers[name], key);
+    assert!(headers[name].is_sensitive());
+    assert_eq!(headers.len(), 1);
 }
 
 /// Asserts a signing recipe's auth headers against a worked example: exactly the `expected`

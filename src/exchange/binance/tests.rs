@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_noted, assert_rate_limited, assert_recv_window_rule, assert_refused_without_quoting,
-    assert_skew_wording, rights,
+    assert_key_header_only, assert_noted, assert_rate_limited, assert_recv_window_rule,
+    assert_refused_without_quoting, assert_skew_wording, rights,
 };
 use crate::exchange::ProblemKind;
 use std::time::Duration;
@@ -84,9 +84,7 @@ fn api_restrictions_minimal_example() {
              &signature=dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
     );
     let headers = key_headers(&test_credentials("testkey", "testsecret", None)).unwrap();
-    assert_eq!(headers[KEY_HEADER], "testkey");
-    assert!(headers[KEY_HEADER].is_sensitive());
-    assert_eq!(headers.len(), 1);
+    assert_key_header_only(&headers, KEY_HEADER, "testkey");
 }
 
 // §3b, what ccxt sends (recvWindow=10000 after timestamp), as a full URL.

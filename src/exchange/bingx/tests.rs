@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_noted, assert_rate_limited, assert_refused_without_quoting, assert_says,
-    assert_skew_wording, rights,
+    assert_ip_refused, assert_key_header_only, assert_noted, assert_rate_limited,
+    assert_refused_without_quoting, assert_says, assert_skew_wording, expect_denied, rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -24,9 +24,7 @@ fn worked_example_3a_api_permissions() {
              dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
     );
     let headers = auth_headers(&test_credentials("testkey", "testsecret", None)).unwrap();
-    assert_eq!(headers[KEY_HEADER], "testkey");
-    assert!(headers[KEY_HEADER].is_sensitive());
-    assert_eq!(headers.len(), 1);
+    assert_key_header_only(&headers, KEY_HEADER, "testkey");
 }
 
 // §3b, first row: apiKey/query with `uid`, ccxt-sorted.
@@ -206,10 +204,8 @@ fn missing_permission_is_a_fact_not_a_problem() {
         &[],
         r#"{"code":100004,"msg":"Permission denied, the API key was created without the permission"}"#,
     );
-    match read_reply(&r, "x") {
-        Outcome::Denied(said) => assert!(said.contains("code 100004"), "{said}"),
-        other => panic!("{other:?}"),
-    }
+    let said = expect_denied(read_reply(&r, "x"));
+    assert!(said.contains("code 100004"), "{said}");
 }
 
 #[test]
@@ -219,15 +215,13 @@ fn ip_refusal_is_ip_not_allowed_with_or_without_a_named_ip() {
         &[],
         r#"{"code":100419,"msg":"IP does not match IP whitelist","success":false,"timestamp":1705274099347}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip, None);
+    assert_ip_refused(&problem_of(&r), None);
     let r = reply(
         200,
         &[],
         r#"{"code":100419,"msg":"IP does not match IP whitelist, request ip: 198.51.100.7"}"#,
     );
-    assert_eq!(problem_of(&r).seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
 }
 
 #[test]

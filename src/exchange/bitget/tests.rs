@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_noted, assert_rate_limited, assert_refused_without_quoting, assert_says,
-    assert_signed_headers, rights,
+    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting,
+    assert_says, assert_signed_headers, expect_denied, rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -196,7 +196,7 @@ fn missing_permission_is_a_fact_not_a_problem() {
         &[],
         r#"{"code":"40014","msg":"Incorrect permissions"}"#,
     );
-    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(s) if s.contains("40014")));
+    assert!(expect_denied(read_reply(&r, "x")).contains("40014"));
 }
 
 #[test]
@@ -206,13 +206,10 @@ fn ip_refusal_names_the_ip_when_bitget_does() {
         &[],
         r#"{"code":"40018","msg":"Invalid IP, request ip: 198.51.100.7"}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
     // the docs' bare text: still an IP refusal, without an address
     let p = problem_of(&reply(400, &[], r#"{"code":"40018","msg":"Invalid IP"}"#));
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip, None);
+    assert_ip_refused(&p, None);
 }
 
 #[test]
@@ -351,14 +348,11 @@ fn a_unified_account_refusal_is_neither_an_outage_nor_a_missing_right() {
         &[],
         r#"{"code":"40085","msg":"Unified Account mode, Classic Account API not supported","requestTime":1700000000000,"data":null}"#,
     );
-    match read_reply(&r, "GET /api/v2/spot/account/info") {
-        Outcome::Denied(said) => assert_eq!(
-            said,
-            "GET /api/v2/spot/account/info: code 40085 Unified Account mode, Classic Account API \
-             not supported"
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        expect_denied(read_reply(&r, "GET /api/v2/spot/account/info")),
+        "GET /api/v2/spot/account/info: code 40085 Unified Account mode, Classic Account API \
+         not supported"
+    );
 }
 
 fn uta_facts(data: Value) -> Facts {

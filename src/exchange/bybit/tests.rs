@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_header_values, assert_noted, assert_rate_limited, assert_recv_window_rule,
-    assert_refused_without_quoting, rights,
+    assert_header_values, assert_ip_refused, assert_noted, assert_rate_limited,
+    assert_recv_window_rule, assert_refused_without_quoting, rights,
 };
 use serde_json::json;
 
@@ -212,18 +212,14 @@ fn ip_refusal_extracts_the_ip_when_named_and_still_refuses_when_not() {
         &[],
         r#"{"retCode":10010,"retMsg":"Unmatched IP, please check your API key's bound IP addresses. Request IP: 198.51.100.7","result":{}}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
     // The docs' wording names no IP: the problem stands, the remedy stays generic.
     let r = reply(
         200,
         &[],
         r#"{"retCode":10010,"retMsg":"Unmatched IP, please check your API key's bound IP addresses.","result":{}}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip, None);
+    assert_ip_refused(&problem_of(&r), None);
 }
 
 #[test]

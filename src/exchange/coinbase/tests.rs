@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::exchange::test_support::{
-    assert_noted, assert_rate_limited, assert_says, assert_skew_wording,
+    assert_ip_refused, assert_noted, assert_rate_limited, assert_says, assert_skew_wording,
+    expect_denied,
 };
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::VerifyingKey;
@@ -325,31 +326,17 @@ fn error_codes_decide_whatever_the_http_status() {
 #[test]
 fn permission_denied_is_a_fact_and_an_ip_message_is_an_ip_refusal() {
     let body = r#"{"error":"PERMISSION_DENIED","error_details":"Missing required scopes","message":"Missing required scopes"}"#;
-    assert!(matches!(
-        read_reply(&reply(403, &[], body), "x", false),
-        Outcome::Denied(_)
-    ));
-    assert!(matches!(
-        read_reply(&reply(403, &[], "Forbidden"), "x", false),
-        Outcome::Denied(_)
-    ));
+    expect_denied(read_reply(&reply(403, &[], body), "x", false));
+    expect_denied(read_reply(&reply(403, &[], "Forbidden"), "x", false));
     let body = r#"{"error":"PERMISSION_DENIED","message":"IP 198.51.100.7 is not in the key's allowlist"}"#;
-    let p = problem_of(&reply(403, &[], body));
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&reply(403, &[], body)), Some("198.51.100.7"));
 }
 
 #[test]
 fn not_found_on_the_futures_read_means_no_futures() {
     let body = r#"{"error":"NOT_FOUND","code":5,"message":"futures account not found"}"#;
-    assert!(matches!(
-        read_reply(&reply(404, &[], body), "x", true),
-        Outcome::Denied(_)
-    ));
-    assert!(matches!(
-        read_reply(&reply(404, &[], "Not Found"), "x", true),
-        Outcome::Denied(_)
-    ));
+    expect_denied(read_reply(&reply(404, &[], body), "x", true));
+    expect_denied(read_reply(&reply(404, &[], "Not Found"), "x", true));
     assert!(matches!(
         read_reply(&reply(404, &[], "Not Found"), "x", false),
         Outcome::Problem(_)

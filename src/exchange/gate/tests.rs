@@ -3,7 +3,7 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_noted, assert_rate_limited, assert_refused_without_quoting, rights,
+    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting, rights,
 };
 use serde_json::json;
 
@@ -208,9 +208,7 @@ fn ip_refusal_names_the_ip() {
         &[],
         r#"{"label":"IP_FORBIDDEN","message":"Request IP not in whitelist: 142.163.85.117"}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("142.163.85.117"));
+    assert_ip_refused(&problem_of(&r), Some("142.163.85.117"));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_noted, assert_rate_limited, assert_refused_without_quoting, assert_signed_headers,
-    rights,
+    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting,
+    assert_signed_headers, expect_denied, rights,
 };
 use serde_json::json;
 
@@ -191,7 +191,7 @@ fn missing_permission_is_a_fact_not_a_problem() {
         &[],
         r#"{"code":"400007","msg":"Access denied, require more permission."}"#,
     );
-    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(_)));
+    expect_denied(read_reply(&r, "x"));
 }
 
 #[test]
@@ -201,9 +201,7 @@ fn ip_refusal_names_the_ip() {
         &[],
         r#"{"code":"400006","msg":"Invalid request ip, the current clientIp is: 198.51.100.7"}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_noted, assert_rate_limited, assert_refused_without_quoting, assert_says,
-    assert_signed_headers, rights,
+    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting,
+    assert_says, assert_signed_headers, expect_denied, rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -215,13 +215,13 @@ fn missing_permission_and_account_mode_are_facts_not_problems() {
         &[],
         r#"{"msg":"Invalid authorization","code":"50114"}"#,
     );
-    assert!(matches!(read_reply(&r, "x", None), Outcome::Denied(_)));
+    expect_denied(read_reply(&r, "x", None));
     let r = reply(
         200,
         &[],
         r#"{"code":"51010","msg":"not in this account mode","data":[]}"#,
     );
-    assert!(matches!(read_reply(&r, "x", None), Outcome::Denied(_)));
+    expect_denied(read_reply(&r, "x", None));
 }
 
 #[test]
@@ -231,9 +231,7 @@ fn ip_refusal_names_the_ip() {
         &[],
         r#"{"msg":"Your IP 198.51.100.7 is not included in your API key's IP whitelist.","code":"50110"}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
 }
 
 #[test]
