@@ -14,6 +14,16 @@ fn creds(key: &str, secret: &str) -> Credentials {
     test_credentials(key, secret, None)
 }
 
+/// Asserts a worked example for the docs' test key and secret at [`TS`] in the 5 s window: the
+/// prehash of `payload` and its signature.
+fn assert_test_key_example(payload: &str, want_prehash: &str, want_signature: &str) {
+    assert_eq!(prehash(TS, "testkey", "5000", payload), want_prehash);
+    assert_eq!(
+        signature("testsecret", TS, "testkey", "5000", payload),
+        want_signature
+    );
+}
+
 // Section 3a: the guide's documented prehash shapes (no secret or signature published).
 #[test]
 fn worked_example_3a_documented_prehash_shapes() {
@@ -40,13 +50,10 @@ fn worked_example_3a_documented_prehash_shapes() {
 // Section 3b: query-api, with the full header set.
 #[test]
 fn worked_example_3b_query_api_headers() {
-    assert_eq!(
-        prehash(TS, "testkey", "5000", ""),
-        "1700000000000testkey5000"
-    );
-    assert_eq!(
-        signature("testsecret", TS, "testkey", "5000", ""),
-        "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d"
+    assert_test_key_example(
+        "",
+        "1700000000000testkey5000",
+        "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d",
     );
     assert_header_values(
         &auth_header_values(&creds("testkey", "testsecret"), TS, ""),
@@ -70,28 +77,20 @@ fn worked_example_3b_query_api_headers() {
 // Section 3b: balance read.
 #[test]
 fn worked_example_3b_wallet_balance() {
-    assert_eq!(
-        prehash(TS, "testkey", "5000", "accountType=UNIFIED"),
-        "1700000000000testkey5000accountType=UNIFIED"
-    );
-    assert_eq!(
-        signature("testsecret", TS, "testkey", "5000", "accountType=UNIFIED"),
-        "6ae139d80e1d2c505dcd529e73e2c6783ff785cc2fe3984d9029213334721a1a"
+    assert_test_key_example(
+        "accountType=UNIFIED",
+        "1700000000000testkey5000accountType=UNIFIED",
+        "6ae139d80e1d2c505dcd529e73e2c6783ff785cc2fe3984d9029213334721a1a",
     );
 }
 
 // Section 3b: funding wallet.
 #[test]
 fn worked_example_3b_funding_wallet() {
-    assert_eq!(
-        signature(
-            "testsecret",
-            TS,
-            "testkey",
-            "5000",
-            "accountType=FUND&coin=USDT"
-        ),
-        "10bed03e07eb0c5f8f815f725e5863c444f87ef1d2708f048fa16008d323ed3d"
+    assert_test_key_example(
+        "accountType=FUND&coin=USDT",
+        "1700000000000testkey5000accountType=FUND&coin=USDT",
+        "10bed03e07eb0c5f8f815f725e5863c444f87ef1d2708f048fa16008d323ed3d",
     );
 }
 
