@@ -5,6 +5,7 @@
 
 use crate::domain::{Facts, Problem, ProblemKind};
 use crate::exchange::{http, Outcome};
+use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
 use std::fmt::Debug;
 use std::time::Duration;
@@ -13,6 +14,19 @@ use std::time::Duration;
 pub(crate) fn rights(facts: &Facts) -> [Option<bool>; 4] {
     let p = facts.permissions;
     [p.read, p.trade, p.withdraw, p.futures]
+}
+
+/// Asserts what a key description told: the key's rights, whether it is bound to IP addresses,
+/// and when it expires.
+pub(crate) fn assert_key_facts(
+    facts: &Facts,
+    read_trade_withdraw_futures: [Option<bool>; 4],
+    ip_restricted: Option<bool>,
+    expires_at: Option<DateTime<Utc>>,
+) {
+    assert_eq!(rights(facts), read_trade_withdraw_futures, "rights");
+    assert_eq!(facts.ip_restricted, ip_restricted, "bound to IP addresses");
+    assert_eq!(facts.expires_at, expires_at, "expiry");
 }
 
 /// Asserts that one of the facts' notes says `words`.

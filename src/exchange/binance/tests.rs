@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_key_header_only, assert_noted, assert_rate_limited, assert_recv_window_rule,
-    assert_refused_without_quoting, assert_skew_wording, rights,
+    assert_key_facts, assert_key_header_only, assert_noted, assert_rate_limited,
+    assert_recv_window_rule, assert_refused_without_quoting, assert_skew_wording,
 };
 use crate::exchange::ProblemKind;
 use std::time::Duration;
@@ -320,14 +320,11 @@ fn restrictions_from_the_documented_reply() {
     let r = Restrictions::parse(&body).unwrap();
     let mut facts = Facts::default();
     r.apply(&mut facts, TS);
-    assert_eq!(
-        rights(&facts),
-        [Some(true), Some(false), Some(false), Some(false)]
-    );
-    assert_eq!(facts.ip_restricted, Some(false));
-    assert_eq!(
-        facts.expires_at,
-        Utc.timestamp_millis_opt(1_628_985_600_000).single()
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(false), Some(false), Some(false)],
+        Some(false),
+        Utc.timestamp_millis_opt(1_628_985_600_000).single(),
     );
 }
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_ip_refused, assert_key_header_only, assert_noted, assert_rate_limited,
+    assert_ip_refused, assert_key_facts, assert_key_header_only, assert_noted, assert_rate_limited,
     assert_refused_without_quoting, assert_says, assert_skew_wording, expect_denied, rights,
 };
 use crate::exchange::ProblemKind;
@@ -292,12 +292,12 @@ fn key_info_from_the_documented_shape() {
     let info = KeyInfo::from_data(&data).unwrap();
     let mut facts = Facts::default();
     info.apply(&mut facts);
-    assert_eq!(
-        rights(&facts),
-        [Some(true), Some(true), Some(false), Some(true)]
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(true), Some(false), Some(true)],
+        Some(true),
+        None,
     );
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
     assert_noted(&facts, "no expiry");
 }
 

@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting,
-    assert_says, assert_signed_headers, expect_denied, rights,
+    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
+    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -278,9 +278,12 @@ fn key_info_from_the_docs_example_with_legacy_words() {
         "channelCode": "XXX", "channel": "YYY", "regisTime": "1246566789345"
     });
     let facts = facts_of(data);
-    assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(true), Some(false), None],
+        Some(true),
+        None,
+    );
     assert_noted(&facts, "legacy");
 }
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_header_values, assert_ip_refused, assert_noted, assert_rate_limited,
+    assert_header_values, assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
     assert_recv_window_rule, assert_refused_without_quoting, rights,
 };
 use serde_json::json;
@@ -352,14 +352,11 @@ fn key_info_from_the_official_example() {
     let mut facts = Facts::default();
     let now = Utc.with_ymd_and_hms(2023, 2, 16, 0, 0, 0).unwrap();
     info.apply(&mut facts, now);
-    assert_eq!(
-        rights(&facts),
-        [Some(true), Some(false), Some(false), Some(false)]
-    );
-    assert_eq!(facts.ip_restricted, Some(false));
-    assert_eq!(
-        facts.expires_at,
-        Some(Utc.with_ymd_and_hms(2023, 5, 15, 3, 13, 24).unwrap())
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(false), Some(false), Some(false)],
+        Some(false),
+        Some(Utc.with_ymd_and_hms(2023, 5, 15, 3, 13, 24).unwrap()),
     );
     assert_eq!(info.wallet_account_type(), "SPOT");
     assert_eq!(info.user_id.as_deref(), Some("53888001"));
@@ -381,9 +378,7 @@ fn a_full_key_has_every_right_and_withdraw_alerts() {
     let info = KeyInfo::parse(&data).unwrap();
     let mut facts = Facts::default();
     info.apply(&mut facts, Utc::now());
-    assert_eq!(rights(&facts), [Some(true); 4]);
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
+    assert_key_facts(&facts, [Some(true); 4], Some(true), None);
     assert_eq!(info.wallet_account_type(), "UNIFIED");
 }
 

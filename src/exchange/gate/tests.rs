@@ -3,7 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting, rights,
+    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
+    assert_refused_without_quoting,
 };
 use serde_json::json;
 
@@ -285,9 +286,12 @@ fn key_info_from_the_sdk_example() {
     let info = found(&sdk_example(), "k");
     let mut facts = Facts::default();
     info.apply(&mut facts, Utc::now());
-    assert_eq!(rights(&facts), [Some(true), Some(true), None, Some(false)]);
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(true), None, Some(false)],
+        Some(true),
+        None,
+    );
     assert_noted(&facts, "read-only");
     assert_noted(&facts, "withdraw right not visible");
 }

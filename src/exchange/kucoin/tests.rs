@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting,
-    assert_signed_headers, expect_denied, rights,
+    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
+    assert_refused_without_quoting, assert_signed_headers, expect_denied, rights,
 };
 use serde_json::json;
 
@@ -270,9 +270,7 @@ fn key_info_from_the_official_example() {
     let info = KeyInfo::from_data(&data).unwrap();
     let mut facts = Facts::default();
     info.apply(&mut facts);
-    assert_eq!(rights(&facts), [Some(true); 4]);
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
+    assert_key_facts(&facts, [Some(true); 4], Some(true), None);
     assert_noted(&facts, "2024-10-09");
 }
 

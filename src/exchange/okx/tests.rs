@@ -3,8 +3,8 @@
 use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
-    assert_ip_refused, assert_noted, assert_rate_limited, assert_refused_without_quoting,
-    assert_says, assert_signed_headers, expect_denied, rights,
+    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
+    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -326,9 +326,7 @@ fn key_config_from_the_documented_example() {
         "spotTraderInsts": [], "traderInsts": [], "uid": "44705892343619584"
     }]);
     let facts = applied(data);
-    assert_eq!(rights(&facts), [Some(true); 4]);
-    assert_eq!(facts.ip_restricted, Some(false));
-    assert_eq!(facts.expires_at, None);
+    assert_key_facts(&facts, [Some(true); 4], Some(false), None);
     assert_noted(&facts, "14 days");
     assert!(!facts.notes.iter().any(|n| n.contains("sub-account")));
 }
