@@ -10,6 +10,13 @@ use reqwest::header::HeaderMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
+/// The facts `apply` records on fresh facts: what one key description tells on its own.
+pub(crate) fn facts_from(apply: impl FnOnce(&mut Facts)) -> Facts {
+    let mut facts = Facts::default();
+    apply(&mut facts);
+    facts
+}
+
 /// A key's four rights in the order the tests write them: read, trade, withdraw, futures.
 pub(crate) fn rights(facts: &Facts) -> [Option<bool>; 4] {
     let p = facts.permissions;

@@ -4,7 +4,7 @@ use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
     assert_key_facts, assert_key_header_only, assert_noted, assert_rate_limited,
-    assert_recv_window_rule, assert_refused_without_quoting, assert_skew_wording,
+    assert_recv_window_rule, assert_refused_without_quoting, assert_skew_wording, facts_from,
 };
 use crate::exchange::ProblemKind;
 use std::time::Duration;
@@ -318,8 +318,7 @@ fn restrictions_from_the_documented_reply() {
         )
         .unwrap();
     let r = Restrictions::parse(&body).unwrap();
-    let mut facts = Facts::default();
-    r.apply(&mut facts, TS);
+    let facts = facts_from(|f| r.apply(f, TS));
     assert_key_facts(
         &facts,
         [Some(true), Some(false), Some(false), Some(false)],
@@ -335,8 +334,7 @@ fn a_lapsed_trading_authority_means_no_trade() {
         "enableWithdrawals": false, "enableFutures": true,
         "enableInternalTransfer": true, "tradingAuthorityExpirationTime": TS - 1
     });
-    let mut facts = Facts::default();
-    Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+    let facts = facts_from(|f| Restrictions::parse(&body).unwrap().apply(f, TS));
     assert_eq!(facts.permissions.trade, Some(false));
     assert_noted(&facts, "lapsed");
     assert_noted(&facts, "internal transfer");
@@ -346,8 +344,7 @@ fn a_lapsed_trading_authority_means_no_trade() {
         "enableWithdrawals": false, "enableFutures": true,
         "tradingAuthorityExpirationTime": TS + 86_400_000
     });
-    let mut facts = Facts::default();
-    Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+    let facts = facts_from(|f| Restrictions::parse(&body).unwrap().apply(f, TS));
     assert_eq!(facts.permissions.trade, Some(true));
     assert!(facts.expires_at.is_some());
 }
@@ -359,8 +356,7 @@ fn restrictions_are_read_tolerantly() {
         "ipRestrict": "true", "enableReading": true, "enableWithdrawals": "false",
         "enableFixApiTrade": true
     });
-    let mut facts = Facts::default();
-    Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+    let facts = facts_from(|f| Restrictions::parse(&body).unwrap().apply(f, TS));
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.permissions.withdraw, Some(false));
     assert_eq!(facts.permissions.trade, None);

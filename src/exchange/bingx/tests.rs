@@ -4,7 +4,8 @@ use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
     assert_ip_refused, assert_key_facts, assert_key_header_only, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_says, assert_skew_wording, expect_denied, rights,
+    assert_refused_without_quoting, assert_says, assert_skew_wording, expect_denied, facts_from,
+    rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -290,8 +291,7 @@ fn key_info_from_the_documented_shape() {
         "ipAddresses": ["203.0.113.7"], "note": "keywarden"
     });
     let info = KeyInfo::from_data(&data).unwrap();
-    let mut facts = Facts::default();
-    info.apply(&mut facts);
+    let facts = facts_from(|f| info.apply(f));
     assert_key_facts(
         &facts,
         [Some(true), Some(true), Some(false), Some(true)],
@@ -308,8 +308,7 @@ fn key_info_tolerates_strings_and_missing_whitelists_and_notes_transfers() {
         if let Some(ips) = ips {
             data["ipAddresses"] = ips;
         }
-        let mut facts = Facts::default();
-        KeyInfo::from_data(&data).unwrap().apply(&mut facts);
+        let facts = facts_from(|f| KeyInfo::from_data(&data).unwrap().apply(f));
         assert_eq!(
             rights(&facts),
             [Some(true), Some(false), Some(true), Some(false)]

@@ -4,7 +4,8 @@ use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
     assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, rights,
+    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, facts_from,
+    rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -265,9 +266,7 @@ fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
 }
 
 fn facts_of(data: Value) -> Facts {
-    let mut facts = Facts::default();
-    KeyInfo::from_data(&data).unwrap().apply(&mut facts);
-    facts
+    facts_from(|f| KeyInfo::from_data(&data).unwrap().apply(f))
 }
 
 #[test]
@@ -359,9 +358,7 @@ fn a_unified_account_refusal_is_neither_an_outage_nor_a_missing_right() {
 }
 
 fn uta_facts(data: Value) -> Facts {
-    let mut facts = Facts::default();
-    UtaKeyInfo::from_data(&data).unwrap().apply(&mut facts);
-    facts
+    facts_from(|f| UtaKeyInfo::from_data(&data).unwrap().apply(f))
 }
 
 #[test]

@@ -4,7 +4,7 @@ use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
     assert_header_values, assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_recv_window_rule, assert_refused_without_quoting, rights,
+    assert_recv_window_rule, assert_refused_without_quoting, facts_from, rights,
 };
 use serde_json::json;
 
@@ -349,9 +349,8 @@ fn doc_key_info() -> Value {
 #[test]
 fn key_info_from_the_official_example() {
     let info = KeyInfo::parse(&doc_key_info()).unwrap();
-    let mut facts = Facts::default();
     let now = Utc.with_ymd_and_hms(2023, 2, 16, 0, 0, 0).unwrap();
-    info.apply(&mut facts, now);
+    let facts = facts_from(|f| info.apply(f, now));
     assert_key_facts(
         &facts,
         [Some(true), Some(false), Some(false), Some(false)],
@@ -376,8 +375,7 @@ fn a_full_key_has_every_right_and_withdraw_alerts() {
     data["deadlineDay"] = json!(0);
     data["uta"] = json!(1);
     let info = KeyInfo::parse(&data).unwrap();
-    let mut facts = Facts::default();
-    info.apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| info.apply(f, Utc::now()));
     assert_key_facts(&facts, [Some(true); 4], Some(true), None);
     assert_eq!(info.wallet_account_type(), "UNIFIED");
 }
@@ -390,8 +388,7 @@ fn read_only_keys_still_list_categories_but_cannot_write() {
         "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"],
         "Wallet": ["Withdraw"], "Derivatives": ["DerivativesTrade"]
     });
-    let mut facts = Facts::default();
-    KeyInfo::parse(&data).unwrap().apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| KeyInfo::parse(&data).unwrap().apply(f, Utc::now()));
     assert_eq!(
         rights(&facts),
         [Some(true), Some(false), Some(false), Some(false)]
@@ -410,8 +407,7 @@ fn derivatives_trade_alone_is_a_futures_right_and_shapes_are_tolerated() {
     });
     let info = KeyInfo::parse(&data).unwrap();
     let now = Utc::now();
-    let mut facts = Facts::default();
-    info.apply(&mut facts, now);
+    let facts = facts_from(|f| info.apply(f, now));
     assert_eq!(facts.permissions.futures, Some(true));
     assert_eq!(facts.permissions.trade, Some(true));
     assert_eq!(facts.ip_restricted, Some(true));
@@ -424,8 +420,7 @@ fn derivatives_trade_alone_is_a_futures_right_and_shapes_are_tolerated() {
     ] {
         let mut data = data.clone();
         data["deadlineDay"] = huge.clone();
-        let mut facts = Facts::default();
-        KeyInfo::parse(&data).unwrap().apply(&mut facts, now);
+        let facts = facts_from(|f| KeyInfo::parse(&data).unwrap().apply(f, now));
         assert_eq!(facts.expires_at, Some(expiry::latest()), "{huge}");
     }
     // `timeSecond` near i64::MAX must not overflow on its way to ms
@@ -448,8 +443,7 @@ fn derivatives_trade_alone_is_a_futures_right_and_shapes_are_tolerated() {
 #[test]
 fn missing_read_only_is_judged_by_the_categories() {
     let data = json!({"permissions": {"Wallet": ["Withdraw"]}, "ips": ["*"]});
-    let mut facts = Facts::default();
-    KeyInfo::parse(&data).unwrap().apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| KeyInfo::parse(&data).unwrap().apply(f, Utc::now()));
     assert_eq!(facts.permissions.withdraw, Some(true));
     assert_noted(&facts, "readOnly");
 }

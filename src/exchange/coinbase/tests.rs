@@ -3,7 +3,7 @@
 use super::*;
 use crate::exchange::test_support::{
     assert_ip_refused, assert_noted, assert_rate_limited, assert_says, assert_skew_wording,
-    expect_denied,
+    expect_denied, facts_from,
 };
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::VerifyingKey;
@@ -407,24 +407,21 @@ fn clock_window_follows_the_token_lifetime() {
 fn key_permissions_map_to_rights() {
     let body = json!({"can_view":true,"can_trade":false,"can_transfer":false,
             "portfolio_uuid":"8c7ab1c2-0f2d-4a0e-9a3e-5d1f0b7c1a11","portfolio_type":"DEFAULT"});
-    let mut facts = Facts::default();
-    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    let facts = facts_from(|f| KeyPermissions::parse(&body).unwrap().apply(f));
     assert_eq!(facts.permissions.read, Some(true));
     assert_eq!(facts.permissions.trade, Some(false));
     assert_eq!(facts.permissions.withdraw, Some(false));
     assert_eq!(facts.permissions.futures, None);
     let body =
         json!({"can_view":"true","can_trade":"true","can_transfer":true,"portfolio_type":"INTX"});
-    let mut facts = Facts::default();
-    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    let facts = facts_from(|f| KeyPermissions::parse(&body).unwrap().apply(f));
     assert_eq!(facts.permissions.withdraw, Some(true));
     assert_eq!(facts.permissions.futures, Some(true));
     assert!(KeyPermissions::parse(&json!({"can_view": true})).is_none());
     // A view-only key on an INTX portfolio cannot trade perpetuals.
     let body =
         json!({"can_view":true,"can_trade":false,"can_transfer":false,"portfolio_type":"INTX"});
-    let mut facts = Facts::default();
-    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    let facts = facts_from(|f| KeyPermissions::parse(&body).unwrap().apply(f));
     assert_eq!(facts.permissions.futures, Some(false));
     assert_noted(&facts, "cannot trade");
 }

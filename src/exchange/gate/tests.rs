@@ -4,7 +4,7 @@ use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
     assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting,
+    assert_refused_without_quoting, facts_from,
 };
 use serde_json::json;
 
@@ -284,8 +284,7 @@ fn sdk_example() -> Value {
 #[test]
 fn key_info_from_the_sdk_example() {
     let info = found(&sdk_example(), "k");
-    let mut facts = Facts::default();
-    info.apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| info.apply(f, Utc::now()));
     assert_key_facts(
         &facts,
         [Some(true), Some(true), None, Some(false)],
@@ -308,8 +307,7 @@ fn a_withdrawal_entry_is_read_under_either_name() {
             .as_array_mut()
             .unwrap()
             .push(json!({"name": name, "read_only": read_only}));
-        let mut facts = Facts::default();
-        found(&body, "k").apply(&mut facts, Utc::now());
+        let facts = facts_from(|f| found(&body, "k").apply(f, Utc::now()));
         assert_eq!(facts.permissions.withdraw, want, "{name}");
     }
 }
@@ -319,23 +317,20 @@ fn unbound_keys_expire_ninety_days_after_creation() {
     let mut body = sdk_example();
     body["ip_whitelist"] = json!([]);
     body["created_at"] = json!(1_700_000_000);
-    let mut facts = Facts::default();
     let now = Utc.timestamp_opt(1_700_000_000 + 86_400, 0).unwrap();
-    found(&body, "k").apply(&mut facts, now);
+    let facts = facts_from(|f| found(&body, "k").apply(f, now));
     assert_eq!(facts.ip_restricted, Some(false));
     assert_eq!(
         facts.expires_at,
         Some(Utc.timestamp_opt(1_700_000_000 + 90 * 86_400, 0).unwrap())
     );
     body["created_at"] = Value::Null;
-    let mut facts = Facts::default();
-    found(&body, "k").apply(&mut facts, now);
+    let facts = facts_from(|f| found(&body, "k").apply(f, now));
     assert_eq!(facts.expires_at, None);
     assert!(facts.notes.iter().any(|n| n.starts_with("expiry unknown")));
     // a creation date at the end of chrono's range: clamped, never an overflow (issue 19)
     body["created_at"] = json!(8_210_266_876_799_i64);
-    let mut facts = Facts::default();
-    found(&body, "k").apply(&mut facts, now);
+    let facts = facts_from(|f| found(&body, "k").apply(f, now));
     assert_eq!(facts.expires_at, Some(expiry::latest()));
 }
 
@@ -355,8 +350,7 @@ fn key_info_tolerates_an_array_and_unified_mode() {
     mine["mode"] = json!(2);
     let other = json!({"key": "other", "perms": []});
     let info = found(&json!([other.clone(), mine]), "mykey");
-    let mut facts = Facts::default();
-    info.apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| info.apply(f, Utc::now()));
     assert_eq!(facts.permissions.trade, Some(true));
     assert_eq!(facts.permissions.futures, Some(false));
     // Several entries, none of them ours.
@@ -410,8 +404,7 @@ fn masked_keys_are_matched_by_their_visible_head() {
         entry("ffff0000eeee*****", false),
     ]);
     let info = found(&three, "c5dcfbf1f3a7d0e9b1c2d3e4f5a6b7c8");
-    let mut facts = Facts::default();
-    info.apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| info.apply(f, Utc::now()));
     assert_eq!(facts.permissions.trade, Some(true));
     // The single-object shape names its key too, and it must be this one.
     let single = entry("c5dcfbf1f3a7*****", true);

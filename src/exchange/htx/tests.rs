@@ -1,7 +1,7 @@
 //! Unit tests of `htx.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::exchange::test_support::{assert_ip_refused, assert_rate_limited, rights};
+use crate::exchange::test_support::{assert_ip_refused, assert_rate_limited, facts_from, rights};
 use crate::exchange::ProblemKind;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -406,9 +406,8 @@ fn doc_entry() -> Value {
 fn key_info_from_the_official_example() {
     let info = KeyInfo::from_data(&doc_entry(), "4ba5cdf2-4a92c5da-718ba144-dbuqg6hkte").unwrap();
     assert_eq!(info.ip_addresses, vec!["1.1.1.1", "1.1.1.2"]);
-    let mut facts = Facts::default();
     let now = Utc::now();
-    info.apply(&mut facts, now).unwrap();
+    let facts = facts_from(|f| info.apply(f, now).unwrap());
     assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.expires_at, None, "validDays -1 is permanent");
@@ -421,9 +420,8 @@ fn key_info_withdraw_unbound_expiring_and_tolerated_shapes() {
     let data = json!([{"accessKey":"k","permission":["readOnly","trade","withdraw"],
                            "validDays":"5","status":"normal"}]);
     let info = KeyInfo::from_data(&data, "k").unwrap();
-    let mut facts = Facts::default();
     let now = Utc::now();
-    info.apply(&mut facts, now).unwrap();
+    let facts = facts_from(|f| info.apply(f, now).unwrap());
     assert_eq!(facts.permissions.withdraw, Some(true));
     assert_eq!(facts.ip_restricted, Some(false));
     assert_eq!(facts.expires_at, Some(now + chrono::Duration::days(5)));
@@ -434,11 +432,8 @@ fn key_info_withdraw_unbound_expiring_and_tolerated_shapes() {
         json!(106_751_991_167_301_i64),
     ] {
         let data = json!([{"accessKey":"k","permission":"readOnly","validDays":huge}]);
-        let mut facts = Facts::default();
-        KeyInfo::from_data(&data, "k")
-            .unwrap()
-            .apply(&mut facts, now)
-            .unwrap();
+        let info = KeyInfo::from_data(&data, "k").unwrap();
+        let facts = facts_from(|f| info.apply(f, now).unwrap());
         assert_eq!(facts.expires_at, Some(expiry::latest()), "{huge}");
     }
     for ips in [json!(""), json!(null), json!([])] {

@@ -4,7 +4,7 @@ use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
     assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_signed_headers, expect_denied, rights,
+    assert_refused_without_quoting, assert_signed_headers, expect_denied, facts_from, rights,
 };
 use serde_json::json;
 
@@ -268,8 +268,7 @@ fn key_info_from_the_official_example() {
         "uid": 165111215, "isMaster": true
     });
     let info = KeyInfo::from_data(&data).unwrap();
-    let mut facts = Facts::default();
-    info.apply(&mut facts);
+    let facts = facts_from(|f| info.apply(f));
     assert_key_facts(&facts, [Some(true); 4], Some(true), None);
     assert_noted(&facts, "2024-10-09");
 }
@@ -281,8 +280,7 @@ fn inner_transfer_is_not_withdraw_and_whitelist_may_be_absent_or_empty() {
         if let Some(w) = whitelist {
             data["ipWhitelist"] = w;
         }
-        let mut facts = Facts::default();
-        KeyInfo::from_data(&data).unwrap().apply(&mut facts);
+        let facts = facts_from(|f| KeyInfo::from_data(&data).unwrap().apply(f));
         assert_eq!(
             rights(&facts),
             [Some(true), Some(false), Some(false), Some(false)]

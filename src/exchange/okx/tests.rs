@@ -4,7 +4,8 @@ use super::*;
 use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::{
     assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, rights,
+    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, facts_from,
+    rights,
 };
 use crate::exchange::ProblemKind;
 use serde_json::json;
@@ -309,9 +310,7 @@ fn status_ongoing_core_maintenance_is_unavailable_the_rest_are_notes() {
 }
 
 fn applied(data: Value) -> Facts {
-    let mut facts = Facts::default();
-    KeyConfig::from_data(&data).unwrap().apply(&mut facts);
-    facts
+    facts_from(|f| KeyConfig::from_data(&data).unwrap().apply(f))
 }
 
 #[test]
