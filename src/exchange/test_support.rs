@@ -7,6 +7,7 @@ use crate::domain::{Facts, Problem, ProblemKind};
 use crate::exchange::{http, Outcome};
 use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
+use serde_json::Value;
 use std::fmt::Debug;
 use std::time::Duration;
 
@@ -15,6 +16,26 @@ pub(crate) fn facts_from(apply: impl FnOnce(&mut Facts)) -> Facts {
     let mut facts = Facts::default();
     apply(&mut facts);
     facts
+}
+
+/// `data` without `field`, then with `field` set to each of `empties`: every way an exchange
+/// writes an empty list (an IP whitelist, say), for a key description read the same in each.
+pub(crate) fn with_each_empty(
+    data: Value,
+    field: &str,
+    empties: impl IntoIterator<Item = Value>,
+) -> Vec<Value> {
+    let mut without = data;
+    without
+        .as_object_mut()
+        .expect("a JSON object")
+        .remove(field);
+    let with_each = empties.into_iter().map(|empty| {
+        let mut with = without.clone();
+        with[field] = empty;
+        with
+    });
+    std::iter::once(without.clone()).chain(with_each).collect()
 }
 
 /// A key's four rights in the order the tests write them: read, trade, withdraw, futures.

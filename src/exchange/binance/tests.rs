@@ -2,10 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::{
-    assert_key_facts, assert_key_header_only, assert_noted, assert_rate_limited,
-    assert_recv_window_rule, assert_refused_without_quoting, assert_skew_wording, facts_from,
-};
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use std::time::Duration;
 

@@ -2,11 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::{
-    assert_ip_refused, assert_key_facts, assert_key_header_only, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_says, assert_skew_wording, expect_denied, facts_from,
-    rights,
-};
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
@@ -303,11 +299,8 @@ fn key_info_from_the_documented_shape() {
 
 #[test]
 fn key_info_tolerates_strings_and_missing_whitelists_and_notes_transfers() {
-    for ips in [None, Some(json!([])), Some(json!(null)), Some(json!(""))] {
-        let mut data = json!({"permissions": ["2", "5", "4", "7"]});
-        if let Some(ips) = ips {
-            data["ipAddresses"] = ips;
-        }
+    let key = json!({"permissions": ["2", "5", "4", "7"]});
+    for data in with_each_empty(key, "ipAddresses", [json!([]), json!(null), json!("")]) {
         let facts = facts_from(|f| KeyInfo::from_data(&data).unwrap().apply(f));
         assert_eq!(
             rights(&facts),

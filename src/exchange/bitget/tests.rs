@@ -2,11 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::{
-    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, facts_from,
-    rights,
-};
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
@@ -315,11 +311,8 @@ fn key_info_with_the_current_codes() {
 #[test]
 fn key_info_tolerates_other_shapes() {
     // ips absent, null, empty; authorities as a comma string; ips as an array
-    for ips in [None, Some(json!(null)), Some(json!("")), Some(json!([]))] {
-        let mut data = json!({"authorities": "stow, cpow"});
-        if let Some(ips) = ips {
-            data["ips"] = ips;
-        }
+    let key = json!({"authorities": "stow, cpow"});
+    for data in with_each_empty(key, "ips", [json!(null), json!(""), json!([])]) {
         let facts = facts_of(data);
         assert_eq!(facts.ip_restricted, Some(false));
         assert_eq!(facts.permissions.futures, Some(true));

@@ -2,10 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::{
-    assert_header_values, assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_recv_window_rule, assert_refused_without_quoting, facts_from, rights,
-};
+use crate::exchange::test_support::*;
 use serde_json::json;
 
 const TS: i64 = 1_700_000_000_000;

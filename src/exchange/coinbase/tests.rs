@@ -1,10 +1,7 @@
 //! Unit tests of `coinbase.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::exchange::test_support::{
-    assert_ip_refused, assert_noted, assert_rate_limited, assert_says, assert_skew_wording,
-    expect_denied, facts_from,
-};
+use crate::exchange::test_support::*;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::VerifyingKey;
 use serde_json::json;

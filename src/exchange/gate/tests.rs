@@ -2,10 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::{
-    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, facts_from,
-};
+use crate::exchange::test_support::*;
 use serde_json::json;
 
 const TS: &str = "1700000000";

@@ -1,7 +1,7 @@
 //! Unit tests of `htx.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
-use crate::exchange::test_support::{assert_ip_refused, assert_rate_limited, facts_from, rights};
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

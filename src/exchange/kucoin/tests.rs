@@ -2,10 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::{
-    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_signed_headers, expect_denied, facts_from, rights,
-};
+use crate::exchange::test_support::*;
 use serde_json::json;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
@@ -275,11 +272,8 @@ fn key_info_from_the_official_example() {
 
 #[test]
 fn inner_transfer_is_not_withdraw_and_whitelist_may_be_absent_or_empty() {
-    for whitelist in [None, Some(json!("")), Some(json!(null))] {
-        let mut data = json!({"permission": "General, InnerTransfer", "apiKey": "k"});
-        if let Some(w) = whitelist {
-            data["ipWhitelist"] = w;
-        }
+    let key = json!({"permission": "General, InnerTransfer", "apiKey": "k"});
+    for data in with_each_empty(key, "ipWhitelist", [json!(""), json!(null)]) {
         let facts = facts_from(|f| KeyInfo::from_data(&data).unwrap().apply(f));
         assert_eq!(
             rights(&facts),

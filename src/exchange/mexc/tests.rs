@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::assert_recv_window_rule;
+use crate::exchange::test_support::*;
 
 const TS: i64 = 1_700_000_000_000;
 

@@ -2,11 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
-use crate::exchange::test_support::{
-    assert_ip_refused, assert_key_facts, assert_noted, assert_rate_limited,
-    assert_refused_without_quoting, assert_says, assert_signed_headers, expect_denied, facts_from,
-    rights,
-};
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
