@@ -23,6 +23,8 @@ pub mod mexc;
 pub mod okx;
 pub mod rate_hints;
 pub mod signing;
+#[cfg(test)]
+mod test_support;
 
 pub use facts::{Meaning, Outcome};
 pub use http::HttpClient;

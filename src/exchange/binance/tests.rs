@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use std::time::Duration;
 
@@ -80,9 +81,7 @@ fn api_restrictions_minimal_example() {
              &signature=dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
     );
     let headers = key_headers(&test_credentials("testkey", "testsecret", None)).unwrap();
-    assert_eq!(headers[KEY_HEADER], "testkey");
-    assert!(headers[KEY_HEADER].is_sensitive());
-    assert_eq!(headers.len(), 1);
+    assert_key_header_only(&headers, KEY_HEADER, "testkey");
 }
 
 // §3b, what ccxt sends (recvWindow=10000 after timestamp), as a full URL.
@@ -161,29 +160,18 @@ fn probe_query_puts_params_between_timestamp_and_recv_window() {
 
 #[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = key_headers(&test_credentials("bad\nkey", "s", None)).unwrap_err();
-    assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(!err.message.contains("bad"));
+    let bad = test_credentials("bad\nkey", "s", None);
+    assert_refused_without_quoting(key_headers(&bad), "bad");
 }
 
 #[test]
 fn window_follows_the_documented_rule() {
-    assert!(window_ok(0));
-    assert!(window_ok(RECV_WINDOW_MS));
-    assert!(!window_ok(RECV_WINDOW_MS + 1));
-    assert!(window_ok(-999));
-    assert!(!window_ok(-1_000));
-    let p = skew_problem("GET /api/v3/time", 120_000).unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
+    assert_recv_window_rule(window_ok, RECV_WINDOW_MS);
+    assert_skew_wording(
+        |offset| skew_problem("GET /api/v3/time", offset),
+        999,
+        2_000,
     );
-    assert!(skew_problem("x", -2_000)
-        .unwrap()
-        .message
-        .contains("2000 ms behind ours"));
 }
 
 use crate::exchange::http::test_reply as reply;
@@ -289,13 +277,7 @@ fn outages_garbage_and_throttling_are_problems() {
         "x",
     )
     .unwrap_err();
-    assert_eq!(limited.kind, ProblemKind::RateLimited);
-    assert_eq!(limited.retry_after, Some(Duration::from_secs(7)));
-    assert!(
-        limited.message.contains("code -1003"),
-        "{}",
-        limited.message
-    );
+    assert_rate_limited(&limited, Some(Duration::from_secs(7)), "code -1003");
     let banned = read_answer(
             &reply(
                 418,
@@ -305,8 +287,7 @@ fn outages_garbage_and_throttling_are_problems() {
             "x",
         )
         .unwrap_err();
-    assert_eq!(banned.kind, ProblemKind::RateLimited);
-    assert_eq!(banned.retry_after, Some(Duration::from_secs(120)));
+    assert_rate_limited(&banned, Some(Duration::from_secs(120)), "IP banned");
 }
 
 #[test]
@@ -334,17 +315,12 @@ fn restrictions_from_the_documented_reply() {
         )
         .unwrap();
     let r = Restrictions::parse(&body).unwrap();
-    let mut facts = Facts::default();
-    r.apply(&mut facts, TS);
-    let p = facts.permissions;
-    assert_eq!(
-        [p.read, p.trade, p.withdraw, p.futures],
-        [Some(true), Some(false), Some(false), Some(false)]
-    );
-    assert_eq!(facts.ip_restricted, Some(false));
-    assert_eq!(
-        facts.expires_at,
-        Utc.timestamp_millis_opt(1_628_985_600_000).single()
+    let facts = facts_from(|f| r.apply(f, TS));
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(false), Some(false), Some(false)],
+        Some(false),
+        Utc.timestamp_millis_opt(1_628_985_600_000).single(),
     );
 }
 
@@ -355,23 +331,17 @@ fn a_lapsed_trading_authority_means_no_trade() {
         "enableWithdrawals": false, "enableFutures": true,
         "enableInternalTransfer": true, "tradingAuthorityExpirationTime": TS - 1
     });
-    let mut facts = Facts::default();
-    Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+    let facts = facts_from(|f| Restrictions::parse(&body).unwrap().apply(f, TS));
     assert_eq!(facts.permissions.trade, Some(false));
-    assert!(
-        facts.notes.iter().any(|n| n.contains("lapsed")),
-        "{:?}",
-        facts.notes
-    );
-    assert!(facts.notes.iter().any(|n| n.contains("internal transfer")));
+    assert_noted(&facts, "lapsed");
+    assert_noted(&facts, "internal transfer");
     // Not lapsed yet: still a trade right, the date is the expiry.
     let body = serde_json::json!({
         "ipRestrict": false, "enableReading": true, "enableSpotAndMarginTrading": true,
         "enableWithdrawals": false, "enableFutures": true,
         "tradingAuthorityExpirationTime": TS + 86_400_000
     });
-    let mut facts = Facts::default();
-    Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+    let facts = facts_from(|f| Restrictions::parse(&body).unwrap().apply(f, TS));
     assert_eq!(facts.permissions.trade, Some(true));
     assert!(facts.expires_at.is_some());
 }
@@ -383,16 +353,12 @@ fn restrictions_are_read_tolerantly() {
         "ipRestrict": "true", "enableReading": true, "enableWithdrawals": "false",
         "enableFixApiTrade": true
     });
-    let mut facts = Facts::default();
-    Restrictions::parse(&body).unwrap().apply(&mut facts, TS);
+    let facts = facts_from(|f| Restrictions::parse(&body).unwrap().apply(f, TS));
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.permissions.withdraw, Some(false));
     assert_eq!(facts.permissions.trade, None);
     assert_eq!(facts.permissions.futures, None);
-    assert!(facts
-        .notes
-        .iter()
-        .any(|n| n.contains("enableSpotAndMarginTrading, enableFutures")));
+    assert_noted(&facts, "enableSpotAndMarginTrading, enableFutures");
     assert_eq!(Restrictions::parse(&serde_json::json!({"foo": 1})), None);
     assert_eq!(Restrictions::parse(&serde_json::json!([])), None);
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
@@ -20,9 +21,7 @@ fn worked_example_3a_api_permissions() {
              dd273985d88b32eaeeb19cafcc2dbaa9ac658e274cd4095d474395560c4b09b7"
     );
     let headers = auth_headers(&test_credentials("testkey", "testsecret", None)).unwrap();
-    assert_eq!(headers[KEY_HEADER], "testkey");
-    assert!(headers[KEY_HEADER].is_sensitive());
-    assert_eq!(headers.len(), 1);
+    assert_key_header_only(&headers, KEY_HEADER, "testkey");
 }
 
 // §3b, first row: apiKey/query with `uid`, ccxt-sorted.
@@ -98,9 +97,8 @@ fn params_are_sorted_and_values_encoded_only_in_the_url() {
 
 #[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&test_credentials("bad\nkey", "s", None)).unwrap_err();
-    assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(!err.message.contains("bad"));
+    let bad = test_credentials("bad\nkey", "s", None);
+    assert_refused_without_quoting(auth_headers(&bad), "bad");
 }
 
 use crate::exchange::http::{assert_unavailable, test_reply as reply};
@@ -203,10 +201,8 @@ fn missing_permission_is_a_fact_not_a_problem() {
         &[],
         r#"{"code":100004,"msg":"Permission denied, the API key was created without the permission"}"#,
     );
-    match read_reply(&r, "x") {
-        Outcome::Denied(said) => assert!(said.contains("code 100004"), "{said}"),
-        other => panic!("{other:?}"),
-    }
+    let said = expect_denied(read_reply(&r, "x"));
+    assert!(said.contains("code 100004"), "{said}");
 }
 
 #[test]
@@ -216,15 +212,13 @@ fn ip_refusal_is_ip_not_allowed_with_or_without_a_named_ip() {
         &[],
         r#"{"code":100419,"msg":"IP does not match IP whitelist","success":false,"timestamp":1705274099347}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip, None);
+    assert_ip_refused(&problem_of(&r), None);
     let r = reply(
         200,
         &[],
         r#"{"code":100419,"msg":"IP does not match IP whitelist, request ip: 198.51.100.7"}"#,
     );
-    assert_eq!(problem_of(&r).seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
 }
 
 #[test]
@@ -234,10 +228,7 @@ fn rate_limits_carry_retry_after_or_the_unblock_time() {
         &[("retry-after", "7")],
         r#"{"code":100410,"msg":"rate limited"}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(p.message.contains("code 100410"), "{}", p.message);
+    assert_rate_limited(&problem_of(&r), Some(Duration::from_secs(7)), "code 100410");
 
     let unblock = now_ms() + 30_000;
     let body = format!(
@@ -274,11 +265,7 @@ fn garbage_and_outages_are_unavailable() {
     );
     // BingX's JSON on a 5xx is quoted.
     let p = problem_of(&reply(503, &[], r#"{"code":100503,"msg":"Server busy"}"#));
-    assert!(
-        p.message.contains("code 100503 Server busy"),
-        "{}",
-        p.message
-    );
+    assert_says(&p, &["code 100503 Server busy"]);
     // A bare 401 without JSON is a key fault.
     assert_eq!(
         problem_of(&reply(401, &[], "Unauthorized")).kind,
@@ -288,19 +275,7 @@ fn garbage_and_outages_are_unavailable() {
 
 #[test]
 fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-    assert!(skew_problem("x", 5_000).is_none());
-    assert!(skew_problem("x", -5_000).is_none());
-    let p = skew_problem("x", 120_000).unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(skew_problem("x", -6_000)
-        .unwrap()
-        .message
-        .contains("6000 ms behind ours"));
+    assert_skew_wording(|offset| skew_problem("x", offset), 5_000, 6_000);
     assert_eq!(server_time(&json!({"serverTime": "17"})), Some(17));
     assert_eq!(server_time(&json!({"other": 1})), None);
 }
@@ -312,30 +287,25 @@ fn key_info_from_the_documented_shape() {
         "ipAddresses": ["203.0.113.7"], "note": "keywarden"
     });
     let info = KeyInfo::from_data(&data).unwrap();
-    let mut facts = Facts::default();
-    info.apply(&mut facts);
-    assert_eq!(facts.permissions.read, Some(true));
-    assert_eq!(facts.permissions.trade, Some(true));
-    assert_eq!(facts.permissions.withdraw, Some(false));
-    assert_eq!(facts.permissions.futures, Some(true));
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
-    assert!(facts.notes.iter().any(|n| n.contains("no expiry")));
+    let facts = facts_from(|f| info.apply(f));
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(true), Some(false), Some(true)],
+        Some(true),
+        None,
+    );
+    assert_noted(&facts, "no expiry");
 }
 
 #[test]
 fn key_info_tolerates_strings_and_missing_whitelists_and_notes_transfers() {
-    for ips in [None, Some(json!([])), Some(json!(null)), Some(json!(""))] {
-        let mut data = json!({"permissions": ["2", "5", "4", "7"]});
-        if let Some(ips) = ips {
-            data["ipAddresses"] = ips;
-        }
-        let mut facts = Facts::default();
-        KeyInfo::from_data(&data).unwrap().apply(&mut facts);
-        assert_eq!(facts.permissions.read, Some(true));
-        assert_eq!(facts.permissions.trade, Some(false));
-        assert_eq!(facts.permissions.withdraw, Some(true));
-        assert_eq!(facts.permissions.futures, Some(false));
+    let key = json!({"permissions": ["2", "5", "4", "7"]});
+    for data in with_each_empty(key, "ipAddresses", [json!([]), json!(null), json!("")]) {
+        let facts = facts_from(|f| KeyInfo::from_data(&data).unwrap().apply(f));
+        assert_eq!(
+            rights(&facts),
+            [Some(true), Some(false), Some(true), Some(false)]
+        );
         assert_eq!(facts.ip_restricted, Some(false));
         assert!(
             facts

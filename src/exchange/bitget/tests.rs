@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
@@ -59,61 +60,49 @@ fn worked_example_3b_account_info_headers() {
         "",
         "",
     );
-    let expected = [
-        ("ACCESS-KEY", "testkey"),
-        (
-            "ACCESS-SIGN",
-            "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg=",
-        ),
-        ("ACCESS-TIMESTAMP", "1700000000000"),
-        ("ACCESS-PASSPHRASE", "testpass"),
-        ("Content-Type", "application/json"),
-        ("locale", "en-US"),
-    ];
-    for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
-        assert_eq!(*name, want_name);
-        assert_eq!(value, want_value);
-    }
-    let map = http::sensitive_headers(values).unwrap();
-    assert_eq!(
-        map["ACCESS-SIGN"],
-        "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg="
+    assert_signed_headers(
+        values,
+        [
+            ("ACCESS-KEY", "testkey"),
+            (
+                "ACCESS-SIGN",
+                "pFmdjL7tpSbaW4rypKwUpA6eJr6rD4GL7/llKrwB1gg=",
+            ),
+            ("ACCESS-TIMESTAMP", "1700000000000"),
+            ("ACCESS-PASSPHRASE", "testpass"),
+            ("Content-Type", "application/json"),
+            ("locale", "en-US"),
+        ],
     );
-    assert!(map["ACCESS-PASSPHRASE"].is_sensitive());
-    assert!(map["ACCESS-KEY"].is_sensitive());
-    assert_eq!(map.len(), 6);
 }
 
 // 3b: the balance reads.
 #[test]
 fn worked_example_3b_balance_reads() {
-    let query = signed_query(SPOT_ASSETS_PARAMS);
-    assert_eq!(
-        prehash(TS, "GET", PATH_SPOT_ASSETS, &query, ""),
-        "1700000000000GET/api/v2/spot/account/assets?coin=USDT"
-    );
-    assert_eq!(
-        signature("testsecret", TS, "GET", PATH_SPOT_ASSETS, &query, ""),
-        "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY="
-    );
-    let query = signed_query(FUTURES_ACCOUNTS_PARAMS);
-    assert_eq!(
-        prehash(TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
-        "1700000000000GET/api/v2/mix/account/accounts?productType=USDT-FUTURES"
-    );
-    assert_eq!(
-        signature("testsecret", TS, "GET", PATH_FUTURES_ACCOUNTS, &query, ""),
-        "g5Rs+wt3ED226Pot2TVP1yx5hO58edA+XN9JvnW1h4E="
-    );
-    // what is sent is what is signed, for the probe's own parameters
-    assert_eq!(
-        sent_query(SPOT_ASSETS_PARAMS),
-        signed_query(SPOT_ASSETS_PARAMS)
-    );
-    assert_eq!(
-        sent_query(FUTURES_ACCOUNTS_PARAMS),
-        signed_query(FUTURES_ACCOUNTS_PARAMS)
-    );
+    let cases = [
+        (
+            PATH_SPOT_ASSETS,
+            SPOT_ASSETS_PARAMS,
+            "1700000000000GET/api/v2/spot/account/assets?coin=USDT",
+            "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY=",
+        ),
+        (
+            PATH_FUTURES_ACCOUNTS,
+            FUTURES_ACCOUNTS_PARAMS,
+            "1700000000000GET/api/v2/mix/account/accounts?productType=USDT-FUTURES",
+            "g5Rs+wt3ED226Pot2TVP1yx5hO58edA+XN9JvnW1h4E=",
+        ),
+    ];
+    for (path, params, want_prehash, want_signature) in cases {
+        let query = signed_query(params);
+        assert_eq!(prehash(TS, "GET", path, &query, ""), want_prehash);
+        assert_eq!(
+            signature("testsecret", TS, "GET", path, &query, ""),
+            want_signature
+        );
+        // what is sent is what is signed, for the probe's own parameters
+        assert_eq!(sent_query(params), query);
+    }
 }
 
 #[test]
@@ -125,17 +114,8 @@ fn values_that_need_encoding_are_signed_decoded_and_sent_encoded() {
 
 #[test]
 fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = http::sensitive_headers(auth_header_values(
-        &creds("bad\nkey", "s", "p"),
-        TS,
-        "GET",
-        "/x",
-        "",
-        "",
-    ))
-    .unwrap_err();
-    assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(!err.message.contains("bad"));
+    let values = auth_header_values(&creds("bad\nkey", "s", "p"), TS, "GET", "/x", "", "");
+    assert_refused_without_quoting(http::sensitive_headers(values), "bad");
 }
 
 use crate::exchange::http::{
@@ -213,7 +193,7 @@ fn missing_permission_is_a_fact_not_a_problem() {
         &[],
         r#"{"code":"40014","msg":"Incorrect permissions"}"#,
     );
-    assert!(matches!(read_reply(&r, "x"), Outcome::Denied(s) if s.contains("40014")));
+    assert!(expect_denied(read_reply(&r, "x")).contains("40014"));
 }
 
 #[test]
@@ -223,32 +203,26 @@ fn ip_refusal_names_the_ip_when_bitget_does() {
         &[],
         r#"{"code":"40018","msg":"Invalid IP, request ip: 198.51.100.7"}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
     // the docs' bare text: still an IP refusal, without an address
     let p = problem_of(&reply(400, &[], r#"{"code":"40018","msg":"Invalid IP"}"#));
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip, None);
+    assert_ip_refused(&p, None);
 }
 
 #[test]
 fn rate_limit_carries_retry_after_and_quotes_the_code() {
     let body = r#"{"code":"429","msg":"Too Many Requests","data":null}"#;
     let p = problem_of(&reply(429, &[("retry-after", "7")], body));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(
-        p.message.contains("code 429 Too Many Requests"),
-        "{}",
-        p.message
+    assert_rate_limited(
+        &p,
+        Some(Duration::from_secs(7)),
+        "code 429 Too Many Requests",
     );
-    assert!(p.message.contains("retry after 7s"), "{}", p.message);
+    assert_says(&p, &["retry after 7s"]);
     let p = problem_of(&reply(429, &[], "Too Many Requests"));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, None);
+    assert_rate_limited(&p, None, "HTTP 429");
     let p = problem_of(&reply(200, &[("retry-after", "3")], body));
-    assert_eq!(p.retry_after, Some(Duration::from_secs(3)));
+    assert_rate_limited(&p, Some(Duration::from_secs(3)), "code 429");
 }
 
 #[test]
@@ -288,14 +262,7 @@ fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
 }
 
 fn facts_of(data: Value) -> Facts {
-    let mut facts = Facts::default();
-    KeyInfo::from_data(&data).unwrap().apply(&mut facts);
-    facts
-}
-
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let p = facts.permissions;
-    [p.read, p.trade, p.withdraw, p.futures]
+    facts_from(|f| KeyInfo::from_data(&data).unwrap().apply(f))
 }
 
 #[test]
@@ -306,13 +273,13 @@ fn key_info_from_the_docs_example_with_legacy_words() {
         "channelCode": "XXX", "channel": "YYY", "regisTime": "1246566789345"
     });
     let facts = facts_of(data);
-    assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("legacy")),
-        "{facts:?}"
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(true), Some(false), None],
+        Some(true),
+        None,
     );
+    assert_noted(&facts, "legacy");
 }
 
 #[test]
@@ -331,7 +298,7 @@ fn key_info_with_the_current_codes() {
         [Some(true), Some(false), Some(false), Some(false)]
     );
     assert_eq!(facts.ip_restricted, Some(false));
-    assert!(facts.notes.iter().any(|n| n.contains("read futures")));
+    assert_noted(&facts, "read futures");
 
     let facts = facts_of(json!({"authorities": ["stow"]}));
     assert_eq!(
@@ -344,11 +311,8 @@ fn key_info_with_the_current_codes() {
 #[test]
 fn key_info_tolerates_other_shapes() {
     // ips absent, null, empty; authorities as a comma string; ips as an array
-    for ips in [None, Some(json!(null)), Some(json!("")), Some(json!([]))] {
-        let mut data = json!({"authorities": "stow, cpow"});
-        if let Some(ips) = ips {
-            data["ips"] = ips;
-        }
+    let key = json!({"authorities": "stow, cpow"});
+    for data in with_each_empty(key, "ips", [json!(null), json!(""), json!([])]) {
         let facts = facts_of(data);
         assert_eq!(facts.ip_restricted, Some(false));
         assert_eq!(facts.permissions.futures, Some(true));
@@ -379,20 +343,15 @@ fn a_unified_account_refusal_is_neither_an_outage_nor_a_missing_right() {
         &[],
         r#"{"code":"40085","msg":"Unified Account mode, Classic Account API not supported","requestTime":1700000000000,"data":null}"#,
     );
-    match read_reply(&r, "GET /api/v2/spot/account/info") {
-        Outcome::Denied(said) => assert_eq!(
-            said,
-            "GET /api/v2/spot/account/info: code 40085 Unified Account mode, Classic Account API \
-             not supported"
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        expect_denied(read_reply(&r, "GET /api/v2/spot/account/info")),
+        "GET /api/v2/spot/account/info: code 40085 Unified Account mode, Classic Account API \
+         not supported"
+    );
 }
 
 fn uta_facts(data: Value) -> Facts {
-    let mut facts = Facts::default();
-    UtaKeyInfo::from_data(&data).unwrap().apply(&mut facts);
-    facts
+    facts_from(|f| UtaKeyInfo::from_data(&data).unwrap().apply(f))
 }
 
 #[test]
@@ -423,6 +382,6 @@ fn uta_key_info_reads_trade_withdraw_and_ips() {
         rights(&read_only),
         [Some(true), Some(false), Some(false), Some(false)]
     );
-    assert!(read_only.notes.iter().any(|n| n.contains("read-only")));
+    assert_noted(&read_only, "read-only");
     assert!(UtaKeyInfo::from_data(&json!({"userId": "1"})).is_none());
 }

@@ -2,12 +2,23 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
+use crate::exchange::test_support::*;
 use serde_json::json;
 
 const TS: i64 = 1_700_000_000_000;
 
 fn creds(key: &str, secret: &str) -> Credentials {
     test_credentials(key, secret, None)
+}
+
+/// Asserts a worked example for the docs' test key and secret at [`TS`] in the 5 s window: the
+/// prehash of `payload` and its signature.
+fn assert_test_key_example(payload: &str, want_prehash: &str, want_signature: &str) {
+    assert_eq!(prehash(TS, "testkey", "5000", payload), want_prehash);
+    assert_eq!(
+        signature("testsecret", TS, "testkey", "5000", payload),
+        want_signature
+    );
 }
 
 // Section 3a: the guide's documented prehash shapes (no secret or signature published).
@@ -36,27 +47,23 @@ fn worked_example_3a_documented_prehash_shapes() {
 // Section 3b: query-api, with the full header set.
 #[test]
 fn worked_example_3b_query_api_headers() {
-    assert_eq!(
-        prehash(TS, "testkey", "5000", ""),
-        "1700000000000testkey5000"
+    assert_test_key_example(
+        "",
+        "1700000000000testkey5000",
+        "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d",
     );
-    assert_eq!(
-        signature("testsecret", TS, "testkey", "5000", ""),
-        "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d"
+    assert_header_values(
+        &auth_header_values(&creds("testkey", "testsecret"), TS, ""),
+        &[
+            ("X-BAPI-API-KEY", "testkey"),
+            ("X-BAPI-TIMESTAMP", "1700000000000"),
+            ("X-BAPI-RECV-WINDOW", "5000"),
+            (
+                "X-BAPI-SIGN",
+                "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d",
+            ),
+        ],
     );
-    let values = auth_header_values(&creds("testkey", "testsecret"), TS, "");
-    let expected = [
-        ("X-BAPI-API-KEY", "testkey"),
-        ("X-BAPI-TIMESTAMP", "1700000000000"),
-        ("X-BAPI-RECV-WINDOW", "5000"),
-        (
-            "X-BAPI-SIGN",
-            "2fc9e776b3f07b2ee447067e0f627438055b198bb14dba79e1a3d50e40a5bd8d",
-        ),
-    ];
-    for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
-        assert_eq!((*name, value.as_str()), (want_name, want_value));
-    }
     let map = auth_headers(&creds("testkey", "testsecret"), TS, "").unwrap();
     assert_eq!(map.len(), 5);
     assert_eq!(map[CONTENT_TYPE], "application/json");
@@ -67,28 +74,20 @@ fn worked_example_3b_query_api_headers() {
 // Section 3b: balance read.
 #[test]
 fn worked_example_3b_wallet_balance() {
-    assert_eq!(
-        prehash(TS, "testkey", "5000", "accountType=UNIFIED"),
-        "1700000000000testkey5000accountType=UNIFIED"
-    );
-    assert_eq!(
-        signature("testsecret", TS, "testkey", "5000", "accountType=UNIFIED"),
-        "6ae139d80e1d2c505dcd529e73e2c6783ff785cc2fe3984d9029213334721a1a"
+    assert_test_key_example(
+        "accountType=UNIFIED",
+        "1700000000000testkey5000accountType=UNIFIED",
+        "6ae139d80e1d2c505dcd529e73e2c6783ff785cc2fe3984d9029213334721a1a",
     );
 }
 
 // Section 3b: funding wallet.
 #[test]
 fn worked_example_3b_funding_wallet() {
-    assert_eq!(
-        signature(
-            "testsecret",
-            TS,
-            "testkey",
-            "5000",
-            "accountType=FUND&coin=USDT"
-        ),
-        "10bed03e07eb0c5f8f815f725e5863c444f87ef1d2708f048fa16008d323ed3d"
+    assert_test_key_example(
+        "accountType=FUND&coin=USDT",
+        "1700000000000testkey5000accountType=FUND&coin=USDT",
+        "10bed03e07eb0c5f8f815f725e5863c444f87ef1d2708f048fa16008d323ed3d",
     );
 }
 
@@ -110,12 +109,10 @@ fn query_order_is_signed_as_sent() {
 
 #[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = auth_headers(&creds("bad\nkey", "s"), TS, "").unwrap_err();
-    assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(!err.message.contains("bad"));
+    assert_refused_without_quoting(auth_headers(&creds("bad\nkey", "s"), TS, ""), "bad");
 }
 
-use crate::exchange::http::{assert_unavailable, test_reply as reply};
+use crate::exchange::http::{assert_code_table, assert_unavailable, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /v5/account/wallet-balance", Some("testkey")) {
@@ -144,42 +141,32 @@ fn success_is_ret_code_zero_whatever_the_ret_msg() {
 #[test]
 fn error_codes_map_to_problems_whatever_the_http_status() {
     let cases = [
-        (200, 10002, ProblemKind::ClockSkew),
-        (200, -1, ProblemKind::ClockSkew),
-        (401, 10003, ProblemKind::InvalidKey),
-        (200, 10003, ProblemKind::InvalidKey),
-        (200, 10004, ProblemKind::InvalidKey),
-        (401, 10004, ProblemKind::InvalidKey),
-        (200, 10007, ProblemKind::InvalidKey),
-        (200, 10008, ProblemKind::InvalidKey),
-        (200, 33004, ProblemKind::InvalidKey),
-        (200, -2015, ProblemKind::InvalidKey),
-        (200, 10010, ProblemKind::IpNotAllowed),
-        (403, 10010, ProblemKind::IpNotAllowed),
-        (200, 10006, ProblemKind::RateLimited),
-        (200, 10018, ProblemKind::RateLimited),
-        (200, 10009, ProblemKind::RateLimited),
-        (200, 10016, ProblemKind::Unavailable),
-        (200, 10000, ProblemKind::Unavailable),
-        (400, 10001, ProblemKind::Unavailable),
-        (200, 99999, ProblemKind::Unavailable),
+        (200, "10002", ProblemKind::ClockSkew),
+        (200, "-1", ProblemKind::ClockSkew),
+        (401, "10003", ProblemKind::InvalidKey),
+        (200, "10003", ProblemKind::InvalidKey),
+        (200, "10004", ProblemKind::InvalidKey),
+        (401, "10004", ProblemKind::InvalidKey),
+        (200, "10007", ProblemKind::InvalidKey),
+        (200, "10008", ProblemKind::InvalidKey),
+        (200, "33004", ProblemKind::InvalidKey),
+        (200, "-2015", ProblemKind::InvalidKey),
+        (200, "10010", ProblemKind::IpNotAllowed),
+        (403, "10010", ProblemKind::IpNotAllowed),
+        (200, "10006", ProblemKind::RateLimited),
+        (200, "10018", ProblemKind::RateLimited),
+        (200, "10009", ProblemKind::RateLimited),
+        (200, "10016", ProblemKind::Unavailable),
+        (200, "10000", ProblemKind::Unavailable),
+        (400, "10001", ProblemKind::Unavailable),
+        (200, "99999", ProblemKind::Unavailable),
     ];
-    for (status, code, kind) in cases {
-        let r = reply(
-            status,
-            &[],
-            &format!(r#"{{"retCode":{code},"retMsg":"words","result":{{}}}}"#),
-        );
-        let p = problem_of(&r);
-        assert_eq!(p.kind, kind, "{code}");
-        assert!(
-            p.message.starts_with(&format!(
-                "GET /v5/account/wallet-balance: code {code} words"
-            )),
-            "{}",
-            p.message
-        );
-    }
+    assert_code_table(
+        &cases,
+        "GET /v5/account/wallet-balance",
+        |code| format!(r#"{{"retCode":{code},"retMsg":"words","result":{{}}}}"#),
+        problem_of,
+    );
 }
 
 #[test]
@@ -221,18 +208,14 @@ fn ip_refusal_extracts_the_ip_when_named_and_still_refuses_when_not() {
         &[],
         r#"{"retCode":10010,"retMsg":"Unmatched IP, please check your API key's bound IP addresses. Request IP: 198.51.100.7","result":{}}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
     // The docs' wording names no IP: the problem stands, the remedy stays generic.
     let r = reply(
         200,
         &[],
         r#"{"retCode":10010,"retMsg":"Unmatched IP, please check your API key's bound IP addresses.","result":{}}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip, None);
+    assert_ip_refused(&problem_of(&r), None);
 }
 
 #[test]
@@ -247,13 +230,10 @@ fn rate_limit_prefers_retry_after_then_the_bapi_reset_header() {
         ],
         body,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(
-        p.message.contains("code 10006 Too many visits!"),
-        "{}",
-        p.message
+    assert_rate_limited(
+        &problem_of(&r),
+        Some(Duration::from_secs(7)),
+        "code 10006 Too many visits!",
     );
 
     let r = reply(200, &[("x-bapi-limit-reset-timestamp", &reset)], body);
@@ -267,8 +247,7 @@ fn rate_limit_prefers_retry_after_then_the_bapi_reset_header() {
 #[test]
 fn bare_403_is_an_ip_ban_or_a_region_refusal_never_a_key_fault() {
     let p = problem_of(&reply(403, &[], "access too frequent"));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(IP_BAN_WAIT));
+    assert_rate_limited(&p, Some(IP_BAN_WAIT), "access too frequent");
     let p = problem_of(&reply(403, &[], "Forbidden"));
     assert_eq!(p.kind, ProblemKind::Unavailable);
 }
@@ -310,11 +289,7 @@ fn server_time_prefers_nanoseconds_then_envelope_then_seconds() {
 
 #[test]
 fn window_follows_the_documented_rule() {
-    assert!(window_ok(0));
-    assert!(window_ok(5_000));
-    assert!(!window_ok(5_001));
-    assert!(window_ok(-999));
-    assert!(!window_ok(-1_000));
+    assert_recv_window_rule(window_ok, 5_000);
 }
 
 #[test]
@@ -371,22 +346,17 @@ fn doc_key_info() -> Value {
 #[test]
 fn key_info_from_the_official_example() {
     let info = KeyInfo::parse(&doc_key_info()).unwrap();
-    let mut facts = Facts::default();
     let now = Utc.with_ymd_and_hms(2023, 2, 16, 0, 0, 0).unwrap();
-    info.apply(&mut facts, now);
-    let p = facts.permissions;
-    assert_eq!(
-        [p.read, p.trade, p.withdraw, p.futures],
-        [Some(true), Some(false), Some(false), Some(false)]
-    );
-    assert_eq!(facts.ip_restricted, Some(false));
-    assert_eq!(
-        facts.expires_at,
-        Some(Utc.with_ymd_and_hms(2023, 5, 15, 3, 13, 24).unwrap())
+    let facts = facts_from(|f| info.apply(f, now));
+    assert_key_facts(
+        &facts,
+        [Some(true), Some(false), Some(false), Some(false)],
+        Some(false),
+        Some(Utc.with_ymd_and_hms(2023, 5, 15, 3, 13, 24).unwrap()),
     );
     assert_eq!(info.wallet_account_type(), "SPOT");
     assert_eq!(info.user_id.as_deref(), Some("53888001"));
-    assert!(facts.notes.iter().any(|n| n.contains("AccountTransfer")));
+    assert_noted(&facts, "AccountTransfer");
 }
 
 #[test]
@@ -402,12 +372,8 @@ fn a_full_key_has_every_right_and_withdraw_alerts() {
     data["deadlineDay"] = json!(0);
     data["uta"] = json!(1);
     let info = KeyInfo::parse(&data).unwrap();
-    let mut facts = Facts::default();
-    info.apply(&mut facts, Utc::now());
-    let p = facts.permissions;
-    assert_eq!([p.read, p.trade, p.withdraw, p.futures], [Some(true); 4]);
-    assert_eq!(facts.ip_restricted, Some(true));
-    assert_eq!(facts.expires_at, None);
+    let facts = facts_from(|f| info.apply(f, Utc::now()));
+    assert_key_facts(&facts, [Some(true); 4], Some(true), None);
     assert_eq!(info.wallet_account_type(), "UNIFIED");
 }
 
@@ -419,14 +385,12 @@ fn read_only_keys_still_list_categories_but_cannot_write() {
         "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"],
         "Wallet": ["Withdraw"], "Derivatives": ["DerivativesTrade"]
     });
-    let mut facts = Facts::default();
-    KeyInfo::parse(&data).unwrap().apply(&mut facts, Utc::now());
-    let p = facts.permissions;
+    let facts = facts_from(|f| KeyInfo::parse(&data).unwrap().apply(f, Utc::now()));
     assert_eq!(
-        [p.read, p.trade, p.withdraw, p.futures],
+        rights(&facts),
         [Some(true), Some(false), Some(false), Some(false)]
     );
-    assert!(facts.notes.iter().any(|n| n.contains("read-only")));
+    assert_noted(&facts, "read-only");
 }
 
 #[test]
@@ -440,8 +404,7 @@ fn derivatives_trade_alone_is_a_futures_right_and_shapes_are_tolerated() {
     });
     let info = KeyInfo::parse(&data).unwrap();
     let now = Utc::now();
-    let mut facts = Facts::default();
-    info.apply(&mut facts, now);
+    let facts = facts_from(|f| info.apply(f, now));
     assert_eq!(facts.permissions.futures, Some(true));
     assert_eq!(facts.permissions.trade, Some(true));
     assert_eq!(facts.ip_restricted, Some(true));
@@ -454,8 +417,7 @@ fn derivatives_trade_alone_is_a_futures_right_and_shapes_are_tolerated() {
     ] {
         let mut data = data.clone();
         data["deadlineDay"] = huge.clone();
-        let mut facts = Facts::default();
-        KeyInfo::parse(&data).unwrap().apply(&mut facts, now);
+        let facts = facts_from(|f| KeyInfo::parse(&data).unwrap().apply(f, now));
         assert_eq!(facts.expires_at, Some(expiry::latest()), "{huge}");
     }
     // `timeSecond` near i64::MAX must not overflow on its way to ms
@@ -478,8 +440,7 @@ fn derivatives_trade_alone_is_a_futures_right_and_shapes_are_tolerated() {
 #[test]
 fn missing_read_only_is_judged_by_the_categories() {
     let data = json!({"permissions": {"Wallet": ["Withdraw"]}, "ips": ["*"]});
-    let mut facts = Facts::default();
-    KeyInfo::parse(&data).unwrap().apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| KeyInfo::parse(&data).unwrap().apply(f, Utc::now()));
     assert_eq!(facts.permissions.withdraw, Some(true));
-    assert!(facts.notes.iter().any(|n| n.contains("readOnly")));
+    assert_noted(&facts, "readOnly");
 }

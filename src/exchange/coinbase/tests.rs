@@ -1,6 +1,7 @@
 //! Unit tests of `coinbase.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::test_support::*;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::VerifyingKey;
 use serde_json::json;
@@ -48,6 +49,12 @@ fn worked_example_3_1_accounts_query_is_dropped() {
     );
 }
 
+/// The token for the worked example's request, `GET /api/v3/brokerage/accounts?limit=250`.
+fn accounts_token(key: &CdpKey) -> String {
+    let path_and_query = "/api/v3/brokerage/accounts?limit=250";
+    jwt(key, KID, NONCE, NOW_S, "GET", path_and_query)
+}
+
 /// The P-256 key inside a parsed secret that must be an ECDSA key.
 fn ecdsa(key: CdpKey) -> p256::ecdsa::SigningKey {
     match key {
@@ -62,14 +69,7 @@ fn ecdsa(key: CdpKey) -> p256::ecdsa::SigningKey {
 fn worked_example_3_1_token_verifies_with_the_public_key() {
     let key = signing_key(&test_pem()).unwrap();
     assert_eq!(key.algorithm(), "ES256");
-    let token = jwt(
-        &key,
-        KID,
-        NONCE,
-        NOW_S,
-        "GET",
-        "/api/v3/brokerage/accounts?limit=250",
-    );
+    let token = accounts_token(&key);
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header = BASE64URL.decode(parts[0]).unwrap();
@@ -122,17 +122,14 @@ fn a_secret_that_is_not_a_pem_is_an_invalid_key_and_is_not_quoted() {
     let err = signing_key("testsecret-0123456789").unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
     assert!(!err.message.contains("testsecret"));
-    assert!(
-        err.message.contains("neither a PEM nor base64"),
-        "{}",
-        err.message
+    assert_says(
+        &err,
+        &[
+            "neither a PEM nor base64",
+            "EC P-256 private key",
+            "Ed25519",
+        ],
     );
-    assert!(
-        err.message.contains("EC P-256 private key"),
-        "{}",
-        err.message
-    );
-    assert!(err.message.contains("Ed25519"), "{}", err.message);
 }
 
 // ----- Ed25519 keys ---------------------------------------------------------------------------
@@ -181,15 +178,7 @@ fn ed25519_token_matches_an_independently_computed_vector() {
     for secret in [ED25519_SECRET_64, ED25519_SECRET_32] {
         let key = signing_key(secret).unwrap();
         assert_eq!(key.algorithm(), "EdDSA");
-        let token = jwt(
-            &key,
-            KID,
-            NONCE,
-            NOW_S,
-            "GET",
-            "/api/v3/brokerage/accounts?limit=250",
-        );
-        assert_eq!(token, EXPECTED);
+        assert_eq!(accounts_token(&key), EXPECTED);
     }
 }
 
@@ -213,7 +202,7 @@ fn ed25519_secret_whose_halves_do_not_belong_together_is_refused() {
     let secret = BASE64.encode(&bytes);
     let err = signing_key(&secret).unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(err.message.contains("second half"), "{}", err.message);
+    assert_says(&err, &["second half"]);
     assert!(!err.message.contains(&secret[..12]));
 }
 
@@ -221,23 +210,14 @@ fn ed25519_secret_whose_halves_do_not_belong_together_is_refused() {
 fn secrets_of_neither_shape_are_refused_naming_what_was_found() {
     let err = signing_key(&BASE64.encode([1u8; 48])).unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(
-        err.message.contains("base64 of 48 bytes"),
-        "{}",
-        err.message
-    );
-    assert!(err.message.contains("64 bytes"), "{}", err.message);
+    assert_says(&err, &["base64 of 48 bytes", "64 bytes"]);
     // A PEM of another curve or algorithm (here an Ed25519 key as PKCS#8): not ES256.
     let pem = "-----BEGIN PRIVATE KEY-----\n\
                MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n\
                -----END PRIVATE KEY-----\n";
     let err = signing_key(pem).unwrap_err();
     assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(
-        err.message.contains("PEM but not an EC P-256"),
-        "{}",
-        err.message
-    );
+    assert_says(&err, &["PEM but not an EC P-256"]);
 }
 
 #[test]
@@ -276,7 +256,7 @@ fn bare_401_is_an_invalid_key_that_says_what_else_it_can_mean() {
         "{}",
         p.message
     );
-    assert!(p.message.contains("allowlist"));
+    assert_says(&p, &["allowlist"]);
 }
 
 #[test]
@@ -343,31 +323,17 @@ fn error_codes_decide_whatever_the_http_status() {
 #[test]
 fn permission_denied_is_a_fact_and_an_ip_message_is_an_ip_refusal() {
     let body = r#"{"error":"PERMISSION_DENIED","error_details":"Missing required scopes","message":"Missing required scopes"}"#;
-    assert!(matches!(
-        read_reply(&reply(403, &[], body), "x", false),
-        Outcome::Denied(_)
-    ));
-    assert!(matches!(
-        read_reply(&reply(403, &[], "Forbidden"), "x", false),
-        Outcome::Denied(_)
-    ));
+    expect_denied(read_reply(&reply(403, &[], body), "x", false));
+    expect_denied(read_reply(&reply(403, &[], "Forbidden"), "x", false));
     let body = r#"{"error":"PERMISSION_DENIED","message":"IP 198.51.100.7 is not in the key's allowlist"}"#;
-    let p = problem_of(&reply(403, &[], body));
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&reply(403, &[], body)), Some("198.51.100.7"));
 }
 
 #[test]
 fn not_found_on_the_futures_read_means_no_futures() {
     let body = r#"{"error":"NOT_FOUND","code":5,"message":"futures account not found"}"#;
-    assert!(matches!(
-        read_reply(&reply(404, &[], body), "x", true),
-        Outcome::Denied(_)
-    ));
-    assert!(matches!(
-        read_reply(&reply(404, &[], "Not Found"), "x", true),
-        Outcome::Denied(_)
-    ));
+    expect_denied(read_reply(&reply(404, &[], body), "x", true));
+    expect_denied(read_reply(&reply(404, &[], "Not Found"), "x", true));
     assert!(matches!(
         read_reply(&reply(404, &[], "Not Found"), "x", false),
         Outcome::Problem(_)
@@ -381,9 +347,7 @@ fn rate_limit_carries_retry_after_and_outages_are_unavailable() {
         &[("retry-after", "7")],
         r#"{"error":"RESOURCE_EXHAUSTED","code":8,"message":"too many requests"}"#,
     ));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(p.message.contains("RESOURCE_EXHAUSTED"), "{}", p.message);
+    assert_rate_limited(&p, Some(Duration::from_secs(7)), "RESOURCE_EXHAUSTED");
     for r in [
         reply(
             503,
@@ -433,44 +397,30 @@ fn clock_window_follows_the_token_lifetime() {
         skew_problem(60_000).is_none(),
         "a minute ahead is inside a 120 s token"
     );
-    assert!(skew_problem(-4_999).is_none());
-    let p = skew_problem(120_000).unwrap();
-    assert_eq!(p.kind, ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    assert!(skew_problem(-5_000)
-        .unwrap()
-        .message
-        .contains("5000 ms behind ours"));
+    assert_skew_wording(skew_problem, 4_999, 5_000);
 }
 
 #[test]
 fn key_permissions_map_to_rights() {
     let body = json!({"can_view":true,"can_trade":false,"can_transfer":false,
             "portfolio_uuid":"8c7ab1c2-0f2d-4a0e-9a3e-5d1f0b7c1a11","portfolio_type":"DEFAULT"});
-    let mut facts = Facts::default();
-    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    let facts = facts_from(|f| KeyPermissions::parse(&body).unwrap().apply(f));
     assert_eq!(facts.permissions.read, Some(true));
     assert_eq!(facts.permissions.trade, Some(false));
     assert_eq!(facts.permissions.withdraw, Some(false));
     assert_eq!(facts.permissions.futures, None);
     let body =
         json!({"can_view":"true","can_trade":"true","can_transfer":true,"portfolio_type":"INTX"});
-    let mut facts = Facts::default();
-    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    let facts = facts_from(|f| KeyPermissions::parse(&body).unwrap().apply(f));
     assert_eq!(facts.permissions.withdraw, Some(true));
     assert_eq!(facts.permissions.futures, Some(true));
     assert!(KeyPermissions::parse(&json!({"can_view": true})).is_none());
     // A view-only key on an INTX portfolio cannot trade perpetuals.
     let body =
         json!({"can_view":true,"can_trade":false,"can_transfer":false,"portfolio_type":"INTX"});
-    let mut facts = Facts::default();
-    KeyPermissions::parse(&body).unwrap().apply(&mut facts);
+    let facts = facts_from(|f| KeyPermissions::parse(&body).unwrap().apply(f));
     assert_eq!(facts.permissions.futures, Some(false));
-    assert!(facts.notes.iter().any(|n| n.contains("cannot trade")));
+    assert_noted(&facts, "cannot trade");
 }
 
 // Issue 18 item 4: a readable futures account is a futures right only for a key that may trade.
@@ -485,11 +435,8 @@ fn a_readable_futures_account_is_a_futures_right_only_with_can_trade() {
     assert_eq!(with_trade(Some(true)).permissions.futures, Some(true));
     let view_only = with_trade(Some(false));
     assert_eq!(view_only.permissions.futures, Some(false));
-    assert!(view_only
-        .notes
-        .iter()
-        .any(|n| n.contains("can_trade = false")));
+    assert_noted(&view_only, "can_trade = false");
     let unknown = with_trade(None);
     assert_eq!(unknown.permissions.futures, None);
-    assert!(unknown.notes.iter().any(|n| n.contains("unknown")));
+    assert_noted(&unknown, "unknown");
 }

@@ -1,6 +1,7 @@
 //! Unit tests of `htx.rs`: its docs' worked examples, its codes and its reply shapes.
 
 use super::*;
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -292,8 +293,7 @@ fn refusal_messages_quote_code_and_msg_and_name_the_ip() {
              Incorrect IP address [IP地址错误]:104.128.67.45"
     );
     let problem = problem_for(meaning, text, &r).unwrap();
-    assert_eq!(problem.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(problem.seen_ip.as_deref(), Some("104.128.67.45"));
+    assert_ip_refused(&problem, Some("104.128.67.45"));
 }
 
 #[test]
@@ -303,13 +303,10 @@ fn http_level_trouble_comes_first() {
         &[("retry-after", "7")],
         r#"{"status":"error","err-code":"base-request-exceed-frequency-limit","err-msg":"Frequency"}"#,
     );
-    let p = read_reply(&r, "x").unwrap_err();
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
-    assert!(
-        p.message.contains("base-request-exceed-frequency-limit"),
-        "{}",
-        p.message
+    assert_rate_limited(
+        &read_reply(&r, "x").unwrap_err(),
+        Some(Duration::from_secs(7)),
+        "base-request-exceed-frequency-limit",
     );
     for r in [
         reply(
@@ -341,7 +338,7 @@ fn http_level_trouble_comes_first() {
         panic!()
     };
     let p = problem_for(meaning, "x".into(), &r).unwrap();
-    assert_eq!(p.retry_after, Some(Duration::from_secs(3)));
+    assert_rate_limited(&p, Some(Duration::from_secs(3)), "x");
 }
 
 #[test]
@@ -409,14 +406,9 @@ fn doc_entry() -> Value {
 fn key_info_from_the_official_example() {
     let info = KeyInfo::from_data(&doc_entry(), "4ba5cdf2-4a92c5da-718ba144-dbuqg6hkte").unwrap();
     assert_eq!(info.ip_addresses, vec!["1.1.1.1", "1.1.1.2"]);
-    let mut facts = Facts::default();
     let now = Utc::now();
-    info.apply(&mut facts, now).unwrap();
-    let p = facts.permissions;
-    assert_eq!(
-        [p.read, p.trade, p.withdraw, p.futures],
-        [Some(true), Some(true), Some(false), None]
-    );
+    let facts = facts_from(|f| info.apply(f, now).unwrap());
+    assert_eq!(rights(&facts), [Some(true), Some(true), Some(false), None]);
     assert_eq!(facts.ip_restricted, Some(true));
     assert_eq!(facts.expires_at, None, "validDays -1 is permanent");
     // Another key's entry does not describe ours.
@@ -428,9 +420,8 @@ fn key_info_withdraw_unbound_expiring_and_tolerated_shapes() {
     let data = json!([{"accessKey":"k","permission":["readOnly","trade","withdraw"],
                            "validDays":"5","status":"normal"}]);
     let info = KeyInfo::from_data(&data, "k").unwrap();
-    let mut facts = Facts::default();
     let now = Utc::now();
-    info.apply(&mut facts, now).unwrap();
+    let facts = facts_from(|f| info.apply(f, now).unwrap());
     assert_eq!(facts.permissions.withdraw, Some(true));
     assert_eq!(facts.ip_restricted, Some(false));
     assert_eq!(facts.expires_at, Some(now + chrono::Duration::days(5)));
@@ -441,11 +432,8 @@ fn key_info_withdraw_unbound_expiring_and_tolerated_shapes() {
         json!(106_751_991_167_301_i64),
     ] {
         let data = json!([{"accessKey":"k","permission":"readOnly","validDays":huge}]);
-        let mut facts = Facts::default();
-        KeyInfo::from_data(&data, "k")
-            .unwrap()
-            .apply(&mut facts, now)
-            .unwrap();
+        let info = KeyInfo::from_data(&data, "k").unwrap();
+        let facts = facts_from(|f| info.apply(f, now).unwrap());
         assert_eq!(facts.expires_at, Some(expiry::latest()), "{huge}");
     }
     for ips in [json!(""), json!(null), json!([])] {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
+use crate::exchange::test_support::*;
 
 const TS: i64 = 1_700_000_000_000;
 
@@ -125,11 +126,7 @@ fn values_are_encoded_with_uppercase_hex_and_percent_20() {
 
 #[test]
 fn spot_window_follows_the_documented_rule() {
-    assert!(spot_window_ok(0));
-    assert!(spot_window_ok(5_000));
-    assert!(!spot_window_ok(5_001));
-    assert!(spot_window_ok(-999));
-    assert!(!spot_window_ok(-1_000));
+    assert_recv_window_rule(spot_window_ok, 5_000);
 }
 
 #[test]

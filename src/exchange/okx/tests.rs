@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::exchange::http::test_credentials;
+use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use serde_json::json;
 
@@ -49,26 +50,18 @@ fn worked_example_3b_account_config_headers() {
         PATH_CONFIG,
         "",
     );
-    let expected = [
-        ("OK-ACCESS-KEY", "testkey"),
-        (
-            "OK-ACCESS-SIGN",
-            "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo=",
-        ),
-        ("OK-ACCESS-TIMESTAMP", ISO),
-        ("OK-ACCESS-PASSPHRASE", "testpass"),
-    ];
-    for ((name, value), (want_name, want_value)) in values.iter().zip(expected) {
-        assert_eq!(*name, want_name);
-        assert_eq!(value, want_value);
-    }
-    let map = http::sensitive_headers(values).unwrap();
-    assert_eq!(map.len(), 4);
-    assert_eq!(
-        map["ok-access-sign"],
-        "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo="
+    assert_signed_headers(
+        values,
+        [
+            ("OK-ACCESS-KEY", "testkey"),
+            (
+                "OK-ACCESS-SIGN",
+                "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo=",
+            ),
+            ("OK-ACCESS-TIMESTAMP", ISO),
+            ("OK-ACCESS-PASSPHRASE", "testpass"),
+        ],
     );
-    assert!(map["ok-access-passphrase"].is_sensitive());
 }
 
 // 3b: the balance read, where the query's encoding is part of what is signed.
@@ -124,25 +117,10 @@ fn a_post_signs_the_exact_body_and_a_get_signs_none() {
 
 #[test]
 fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let err = http::sensitive_headers(auth_header_values(
-        &creds("bad\nkey", "s", "p"),
-        TS,
-        "GET",
-        "/x",
-        "",
-    ))
-    .unwrap_err();
-    assert_eq!(err.kind, ProblemKind::InvalidKey);
-    assert!(!err.message.contains("bad"));
-    let err = http::sensitive_headers(auth_header_values(
-        &creds("k", "s", "pass\nphrase"),
-        TS,
-        "GET",
-        "/x",
-        "",
-    ))
-    .unwrap_err();
-    assert!(!err.message.contains("phrase\n"));
+    for (key, passphrase, hidden) in [("bad\nkey", "p", "bad"), ("k", "pass\nphrase", "phrase\n")] {
+        let values = auth_header_values(&creds(key, "s", passphrase), TS, "GET", "/x", "");
+        assert_refused_without_quoting(http::sensitive_headers(values), hidden);
+    }
 }
 
 use crate::exchange::http::{
@@ -200,22 +178,21 @@ fn a_key_unknown_to_this_site_names_the_other_sites() {
     );
     let p = problem_of(&r);
     assert_eq!(p.kind, ProblemKind::WrongRegion);
-    assert!(
-        p.message.contains("OKX does not know this key")
-            && p.message
-                .contains(r#"region = "eea" (OKX EEA) or region = "us" (OKX US)"#),
-        "{}",
-        p.message
+    assert_says(
+        &p,
+        &[
+            "OKX does not know this key",
+            r#"region = "eea" (OKX EEA) or region = "us" (OKX US)"#,
+        ],
     );
-    match read_reply(&r, "x", Some(SPEC.region("eea").unwrap())) {
-        Outcome::Problem(p) => assert!(
-            p.message.contains("OKX EEA does not know this key")
-                && p.message.contains(r#"region = "global" (OKX)"#),
-            "{}",
-            p.message
-        ),
-        other => panic!("{other:?}"),
-    }
+    let p = read_reply(&r, "x", Some(SPEC.region("eea").unwrap())).expect_problem();
+    assert_says(
+        &p,
+        &[
+            "OKX EEA does not know this key",
+            r#"region = "global" (OKX)"#,
+        ],
+    );
 }
 
 #[test]
@@ -234,13 +211,13 @@ fn missing_permission_and_account_mode_are_facts_not_problems() {
         &[],
         r#"{"msg":"Invalid authorization","code":"50114"}"#,
     );
-    assert!(matches!(read_reply(&r, "x", None), Outcome::Denied(_)));
+    expect_denied(read_reply(&r, "x", None));
     let r = reply(
         200,
         &[],
         r#"{"code":"51010","msg":"not in this account mode","data":[]}"#,
     );
-    assert!(matches!(read_reply(&r, "x", None), Outcome::Denied(_)));
+    expect_denied(read_reply(&r, "x", None));
 }
 
 #[test]
@@ -250,25 +227,20 @@ fn ip_refusal_names_the_ip() {
         &[],
         r#"{"msg":"Your IP 198.51.100.7 is not included in your API key's IP whitelist.","code":"50110"}"#,
     );
-    let p = problem_of(&r);
-    assert_eq!(p.kind, ProblemKind::IpNotAllowed);
-    assert_eq!(p.seen_ip.as_deref(), Some("198.51.100.7"));
+    assert_ip_refused(&problem_of(&r), Some("198.51.100.7"));
 }
 
 #[test]
 fn rate_limit_carries_retry_after_and_quotes_the_code() {
     let body = r#"{"msg":"Too Many Requests","code":"50011"}"#;
     let p = problem_of(&reply(429, &[("retry-after", "7")], body));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, Some(Duration::from_secs(7)));
+    assert_rate_limited(&p, Some(Duration::from_secs(7)), "code 50011");
     assert_eq!(
         p.message,
         "GET /api/v5/account/config: HTTP 429, code 50011 Too Many Requests, retry after 7s"
     );
     // the code with HTTP 200 and no header
-    let p = problem_of(&reply(200, &[], body));
-    assert_eq!(p.kind, ProblemKind::RateLimited);
-    assert_eq!(p.retry_after, None);
+    assert_rate_limited(&problem_of(&reply(200, &[], body)), None, "code 50011");
 }
 
 #[test]
@@ -290,7 +262,7 @@ fn garbage_and_outages_are_unavailable() {
         &[],
         r#"{"code":"50001","msg":"Service temporarily unavailable"}"#,
     ));
-    assert!(p.message.contains("code 50001"), "{}", p.message);
+    assert_says(&p, &["code 50001"]);
 }
 
 #[test]
@@ -334,9 +306,7 @@ fn status_ongoing_core_maintenance_is_unavailable_the_rest_are_notes() {
 }
 
 fn applied(data: Value) -> Facts {
-    let mut facts = Facts::default();
-    KeyConfig::from_data(&data).unwrap().apply(&mut facts);
-    facts
+    facts_from(|f| KeyConfig::from_data(&data).unwrap().apply(f))
 }
 
 #[test]
@@ -351,15 +321,8 @@ fn key_config_from_the_documented_example() {
         "spotTraderInsts": [], "traderInsts": [], "uid": "44705892343619584"
     }]);
     let facts = applied(data);
-    let p = facts.permissions;
-    assert_eq!([p.read, p.trade, p.withdraw, p.futures], [Some(true); 4]);
-    assert_eq!(facts.ip_restricted, Some(false));
-    assert_eq!(facts.expires_at, None);
-    assert!(
-        facts.notes.iter().any(|n| n.contains("14 days")),
-        "{:?}",
-        facts.notes
-    );
+    assert_key_facts(&facts, [Some(true); 4], Some(false), None);
+    assert_noted(&facts, "14 days");
     assert!(!facts.notes.iter().any(|n| n.contains("sub-account")));
 }
 
@@ -399,14 +362,13 @@ fn key_config_reads_whole_words_ip_lists_and_account_mode() {
         json!([{"perm": "read_only", "ip": "117.37.203.58,117.37.203.57",
                                      "acctLv": "1", "uid": "2", "mainUid": "1"}]),
     );
-    let p = facts.permissions;
     assert_eq!(
-        [p.read, p.trade, p.withdraw, p.futures],
+        rights(&facts),
         [Some(true), Some(false), Some(false), Some(false)]
     );
     assert_eq!(facts.ip_restricted, Some(true));
-    assert!(facts.notes.iter().any(|n| n.contains("spot mode")));
-    assert!(facts.notes.iter().any(|n| n.contains("sub-account")));
+    assert_noted(&facts, "spot mode");
+    assert_noted(&facts, "sub-account");
     assert!(!facts.notes.iter().any(|n| n.contains("14 days")));
 
     let info = KeyConfig::from_data(
