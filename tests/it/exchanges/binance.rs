@@ -6,6 +6,8 @@ use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::one_secret_cast;
+use super::raw::{get_in_maintenance, send_with_key};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -20,13 +22,7 @@ fn key(scenario: Scenario) -> String {
     format!("{stem:X<64}")
 }
 
-pub const CAST: Cast = Cast {
-    kind: BINANCE,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
+pub const CAST: Cast = one_secret_cast(BINANCE, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -62,8 +58,8 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn the_system_status_says_maintenance_in_binances_shape() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let status: Value = get_json(format!("{}/sapi/v1/system/status", sim.base_url(BINANCE))).await;
+    let status = get_in_maintenance(&CAST, "/sapi/v1/system/status").await;
+    let status: Value = status.json().await.unwrap();
     assert_eq!(
         status,
         serde_json::json!({"status": 1, "msg": "system_maintenance"})
@@ -82,11 +78,8 @@ async fn raw_get(
     body: &str,
 ) -> (u16, Value) {
     let url = format!("{}{path}?{query}", sim.base_url(BINANCE));
-    let mut request = reqwest::Client::new().get(url).body(body.to_string());
-    if let Some(api_key) = api_key {
-        request = request.header("X-MBX-APIKEY", api_key);
-    }
-    status_and_json(request).await
+    let request = reqwest::Client::new().get(url).body(body.to_string());
+    send_with_key(request, "X-MBX-APIKEY", api_key).await
 }
 
 fn code(body: &Value) -> i64 {

@@ -1,14 +1,16 @@
 //! BingX: its rows of the table, raw requests its simulator must answer as BingX does, and
 //! refusals of single endpoints no scenario plays.
 
+use keywarden::domain::ExchangeKind;
 use keywarden::domain::Warning::*;
-use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::exchange::bingx::{signature, signed_query};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::raw::{get_in_maintenance, send_with_key};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
+use super::{one_secret_cast, probe_stand_in};
 use crate::probe_support::*;
 
 const BINGX: ExchangeKind = ExchangeKind::Bingx;
@@ -23,25 +25,7 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-pub const CAST: Cast = Cast {
-    kind: BINGX,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
-
-async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = target(
-        ExchangeKind::Bingx,
-        creds(api_key, secret, None),
-        base_url,
-        markets(futures),
-    );
-    let facts = run_probe(BINGX, &target).await;
-    assert_nothing_leaks(&facts, &[("secret", secret), ("key", api_key)]);
-    facts
-}
+pub const CAST: Cast = one_secret_cast(BINGX, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -70,13 +54,7 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn in_maintenance_the_server_time_is_a_503() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let time = reqwest::get(format!(
-        "{}/openApi/spot/v1/server/time",
-        sim.base_url(BINGX)
-    ))
-    .await
-    .unwrap();
+    let time = get_in_maintenance(&CAST, "/openApi/spot/v1/server/time").await;
     assert_eq!(time.status(), 503);
 }
 
@@ -87,11 +65,7 @@ const SWAP_BALANCE: &str = "/openApi/swap/v3/user/balance";
 
 async fn raw_get(sim: &RunningSim, path: &str, api_key: Option<&str>, query: &str) -> (u16, Value) {
     let url = format!("{}{path}?{query}", sim.base_url(BINGX));
-    let mut request = reqwest::Client::new().get(url);
-    if let Some(api_key) = api_key {
-        request = request.header("X-BX-APIKEY", api_key);
-    }
-    status_and_json(request).await
+    send_with_key(reqwest::Client::new().get(url), "X-BX-APIKEY", api_key).await
 }
 
 fn code(body: &Value) -> i64 {
@@ -227,25 +201,16 @@ async fn raw_public_time_endpoints_answer_bingx_shapes() {
 async fn stand_in(permissions: &'static str, swap_balance: &'static str) -> String {
     use axum::routing::get;
     let json = |body: String| ([("content-type", "application/json")], body);
+    // Spot and swap tell the same time.
+    let time = move || async move {
+        json(format!(
+            r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
+            now_ms()
+        ))
+    };
     let app = axum::Router::new()
-        .route(
-            "/openApi/spot/v1/server/time",
-            get(move || async move {
-                json(format!(
-                    r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
-                    now_ms()
-                ))
-            }),
-        )
-        .route(
-            "/openApi/swap/v2/server/time",
-            get(move || async move {
-                json(format!(
-                    r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
-                    now_ms()
-                ))
-            }),
-        )
+        .route("/openApi/spot/v1/server/time", get(time))
+        .route("/openApi/swap/v2/server/time", get(time))
         .route(
             "/openApi/v1/account/apiPermissions",
             get(move || async move { json(permissions.to_string()) }),
@@ -273,7 +238,7 @@ async fn a_refused_futures_account_means_no_futures_right() {
         DENIED,
     )
     .await;
-    let facts = probe_at(base, "somekey", SECRET, true).await;
+    let facts = probe_stand_in(BINGX, base, "somekey", SECRET, true).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
     assert_eq!(rights(&facts), [T, T, F, F]);
     assert!(
@@ -289,7 +254,7 @@ async fn a_refused_futures_account_means_no_futures_right() {
 #[tokio::test]
 async fn a_refused_introspection_leaves_the_other_rights_unknown_with_a_note() {
     let base = stand_in(DENIED, r#"{"code":0,"msg":"","data":[]}"#).await;
-    let facts = probe_at(base, "somekey", SECRET, false).await;
+    let facts = probe_stand_in(BINGX, base, "somekey", SECRET, false).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
     // The spot balance read succeeded, so read is proven; the rest only apiPermissions tells.
     assert_eq!(rights(&facts), [T, None, None, None]);

@@ -1,14 +1,16 @@
 //! MEXC: its rows of the table, raw requests its simulator must answer as MEXC does, and the
 //! fallback when apiKeyInfo is not available.
 
+use keywarden::domain::ExchangeKind;
 use keywarden::domain::Warning::{IpBindingUnverified, WithdrawUnverified};
-use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::exchange::mexc::{futures_signature, spot_signature, spot_signed_query};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::raw::{get_in_maintenance, send_with_key};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
+use super::{one_secret_cast, probe_stand_in};
 use crate::probe_support::*;
 
 const MEXC: ExchangeKind = ExchangeKind::Mexc;
@@ -19,25 +21,7 @@ fn key(scenario: Scenario) -> String {
     format!("mx0sim{}", scenario.name().replace('_', ""))
 }
 
-pub const CAST: Cast = Cast {
-    kind: MEXC,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
-
-async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = target(
-        ExchangeKind::Mexc,
-        creds(api_key, secret, None),
-        base_url,
-        markets(futures),
-    );
-    let facts = run_probe(MEXC, &target).await;
-    assert_nothing_leaks(&facts, &[("secret", secret)]);
-    facts
-}
+pub const CAST: Cast = one_secret_cast(MEXC, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -67,10 +51,7 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn in_maintenance_the_ping_is_a_503() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let ping = reqwest::get(format!("{}/api/v3/ping", sim.base_url(MEXC)))
-        .await
-        .unwrap();
+    let ping = get_in_maintenance(&CAST, "/api/v3/ping").await;
     assert_eq!(ping.status(), 503);
 }
 
@@ -83,11 +64,8 @@ async fn spot_get(
     body: &str,
 ) -> (u16, Value) {
     let url = format!("{}/api/v3/account?{query}", sim.base_url(MEXC));
-    let mut request = reqwest::Client::new().get(url).body(body.to_string());
-    if let Some(api_key) = api_key {
-        request = request.header("X-MEXC-APIKEY", api_key);
-    }
-    status_and_json(request).await
+    let request = reqwest::Client::new().get(url).body(body.to_string());
+    send_with_key(request, "X-MEXC-APIKEY", api_key).await
 }
 
 fn code(body: &Value) -> i64 {
@@ -238,7 +216,7 @@ async fn without_api_key_info_only_read_is_known_and_a_note_says_why() {
         (200, r#"{"something":"else"}"#),
     ] {
         let base = without_key_info(key_info).await;
-        let facts = probe_at(base, "mx0somekey", SECRET, false).await;
+        let facts = probe_stand_in(MEXC, base, "mx0somekey", SECRET, false).await;
         assert_eq!(problem_kind(&facts), None, "{key_info:?}: {facts:?}");
         // canWithdraw is an account flag, never read as the key's withdraw right.
         assert_eq!(rights(&facts), [T, None, None, None], "{key_info:?}");
