@@ -68,6 +68,11 @@ async fn raw_get(sim: &RunningSim, path: &str, api_key: Option<&str>, query: &st
     send_with_key(reqwest::Client::new().get(url), "X-BX-APIKEY", api_key).await
 }
 
+/// A GET of `path?query` by the valid key.
+async fn valid_get(sim: &RunningSim, path: &str, query: &str) -> (u16, Value) {
+    raw_get(sim, path, Some(&key(Scenario::Valid)), query).await
+}
+
 fn code(body: &Value) -> i64 {
     body["code"].as_i64().unwrap_or(-1)
 }
@@ -76,8 +81,7 @@ fn code(body: &Value) -> i64 {
 async fn raw_correctly_signed_request_is_accepted() {
     let sim = CAST.sim(None).await;
     let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
-    let valid = key(Scenario::Valid);
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
     assert_eq!((status, code(&body)), (200, 0), "{body}");
     assert_eq!(body["data"]["permissions"], serde_json::json!([1, 2, 3]));
     assert_eq!(
@@ -86,7 +90,7 @@ async fn raw_correctly_signed_request_is_accepted() {
     );
     // Without recvWindow too (the doc's §3a shape).
     let query = signed_query(SECRET, &[], now_ms(), None);
-    let (status, body) = raw_get(&sim, SWAP_BALANCE, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, SWAP_BALANCE, &query).await;
     assert_eq!((status, code(&body)), (200, 0), "{body}");
     assert!(body["data"].is_array());
 }
@@ -94,65 +98,61 @@ async fn raw_correctly_signed_request_is_accepted() {
 #[tokio::test]
 async fn raw_wrong_signature_is_100001_with_401_on_spot_and_200_on_swap() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
     let query = signed_query("ffffffffffffffff", &[], now_ms(), Some(5_000));
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
     assert_eq!((status, code(&body)), (401, 100001), "{body}");
     assert_eq!(body["msg"], "Signature verification failed");
-    let (status, body) = raw_get(&sim, SWAP_BALANCE, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, SWAP_BALANCE, &query).await;
     assert_eq!((status, code(&body)), (200, 100001), "{body}");
 }
 
 #[tokio::test]
 async fn raw_stale_or_future_timestamp_is_100421() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
     for ts in [now_ms() - 6_000, now_ms() + 6_000] {
         let query = signed_query(SECRET, &[], ts, Some(5_000));
-        let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+        let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
         assert_eq!((status, code(&body)), (200, 100421), "{body}");
     }
     // A wider recvWindow, signed, lets the stale one through.
     let query = signed_query(SECRET, &[], now_ms() - 6_000, Some(10_000));
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
     assert_eq!((status, code(&body)), (200, 0), "{body}");
 }
 
 #[tokio::test]
 async fn raw_tampered_query_is_100001() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
     let ts = now_ms();
     let sig = signature(SECRET, &format!("recvWindow=5000&timestamp={ts}"));
-    // Reordered after signing.
-    let reordered = format!("timestamp={ts}&recvWindow=5000&signature={sig}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &reordered).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
-    // A value changed after signing (still inside the window, so only the signature can fail).
-    let widened = format!("recvWindow=6000&timestamp={ts}&signature={sig}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &widened).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
-    // A parameter slipped in before the signature.
-    let added = format!("recvWindow=5000&timestamp={ts}&uid=1&signature={sig}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &added).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
-    // The signature not last.
-    let first = format!("signature={sig}&recvWindow=5000&timestamp={ts}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &first).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
+    for (what, query) in [
+        (
+            "reordered after signing",
+            format!("timestamp={ts}&recvWindow=5000&signature={sig}"),
+        ),
+        (
+            // still inside the window, so only the signature can fail
+            "a value changed after signing",
+            format!("recvWindow=6000&timestamp={ts}&signature={sig}"),
+        ),
+        (
+            "a parameter slipped in before the signature",
+            format!("recvWindow=5000&timestamp={ts}&uid=1&signature={sig}"),
+        ),
+        (
+            "the signature not last",
+            format!("signature={sig}&recvWindow=5000&timestamp={ts}"),
+        ),
+    ] {
+        let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
+        assert_eq!((status, code(&body)), (401, 100001), "{what}: {body}");
+    }
 }
 
 #[tokio::test]
 async fn raw_missing_signature_unknown_or_missing_key_are_refused() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
-    let (status, body) = raw_get(
-        &sim,
-        PERMISSIONS,
-        Some(&valid),
-        &format!("timestamp={}", now_ms()),
-    )
-    .await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &format!("timestamp={}", now_ms())).await;
     assert_eq!((status, code(&body)), (200, 100412), "{body}");
     let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
     let (status, body) = raw_get(&sim, PERMISSIONS, Some("NoSuchKey"), &query).await;

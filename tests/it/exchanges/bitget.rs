@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::one_secret_cast;
-use super::raw::{remove_header, set_header, Raw};
+use super::raw::{remove_header, set_header, text_code, Raw};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -67,27 +67,26 @@ fn signed(scenario: Scenario, ts: i64, path: &str, query: &str) -> HeaderMap {
     sensitive_headers(values).unwrap()
 }
 
-/// Signs GET `path` with `signed_query` at `ts`, sends it to `path?sent_query` with `body`;
+/// Signs GET [`ASSETS`] with `signed_query` at `ts`, sends it with `sent_query` and `body`;
 /// `edit` may change the headers.
 async fn send(
     raw: &Raw,
     ts: i64,
-    path: &str,
     signed_query: &str,
     sent_query: &str,
     body: &str,
     edit: impl FnOnce(&mut HeaderMap),
 ) -> (u16, Value) {
-    let mut headers = signed(Scenario::Valid, ts, path, signed_query);
+    let mut headers = signed(Scenario::Valid, ts, ASSETS, signed_query);
     edit(&mut headers);
-    let request = raw.get(&format!("{path}?{sent_query}")).headers(headers);
+    let request = raw.get(&format!("{ASSETS}?{sent_query}")).headers(headers);
     status_and_json(request.body(body.to_string())).await
 }
 
 /// The valid key's request for the USDT assets, signed now as it is sent, with `edit` applied to
 /// the headers.
 async fn valid(raw: &Raw, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
-    send(raw, now_ms(), ASSETS, QUERY, QUERY, "", edit).await
+    send(raw, now_ms(), QUERY, QUERY, "", edit).await
 }
 
 const ASSETS: &str = "/api/v2/spot/account/assets";
@@ -98,14 +97,10 @@ async fn raw_correctly_signed_request_is_accepted() {
     let raw = Raw::new(&CAST).await;
     let query = signed_query(&[("coin", "USDT"), ("assetType", "all")]);
     assert_eq!(query, QUERY);
-    let (status, body) = send(&raw, now_ms(), ASSETS, &query, &query, "", |_| {}).await;
+    let (status, body) = send(&raw, now_ms(), &query, &query, "", |_| {}).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["code"], "00000");
     assert!(body["data"].is_array());
-}
-
-fn refusal(status: u16, body: &Value) -> (u16, Option<&str>) {
-    (status, body["code"].as_str())
 }
 
 #[tokio::test]
@@ -119,7 +114,7 @@ async fn raw_wrong_signature_is_40009() {
         ),
     )
     .await;
-    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+    assert_eq!((status, text_code(&body)), (400, Some("40009")), "{body}");
     assert_eq!(body["msg"], "sign signature error");
 }
 
@@ -127,27 +122,18 @@ async fn raw_wrong_signature_is_40009() {
 async fn raw_stale_and_future_timestamps_are_40008() {
     let raw = Raw::new(&CAST).await;
     for ts in [now_ms() - 45_000, now_ms() + 45_000] {
-        let (status, body) = send(&raw, ts, ASSETS, QUERY, QUERY, "", |_| {}).await;
-        assert_eq!(refusal(status, &body), (400, Some("40008")), "{body}");
+        let (status, body) = send(&raw, ts, QUERY, QUERY, "", |_| {}).await;
+        assert_eq!((status, text_code(&body)), (400, Some("40008")), "{body}");
     }
     let (status, body) = valid(&raw, set_header("ACCESS-TIMESTAMP", "yesterday")).await;
-    assert_eq!(refusal(status, &body), (400, Some("40005")), "{body}");
+    assert_eq!((status, text_code(&body)), (400, Some("40005")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_tampered_query_is_40009() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = send(
-        &raw,
-        now_ms(),
-        ASSETS,
-        QUERY,
-        "assetType=all&coin=BTC",
-        "",
-        |_| {},
-    )
-    .await;
-    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+    let (status, body) = send(&raw, now_ms(), QUERY, "assetType=all&coin=BTC", "", |_| {}).await;
+    assert_eq!((status, text_code(&body)), (400, Some("40009")), "{body}");
 }
 
 #[tokio::test]
@@ -155,9 +141,9 @@ async fn raw_reordered_query_is_40009_signed_either_way() {
     let raw = Raw::new(&CAST).await;
     let reordered = "coin=USDT&assetType=all";
     for signed in [QUERY, reordered] {
-        let (status, body) = send(&raw, now_ms(), ASSETS, signed, reordered, "", |_| {}).await;
+        let (status, body) = send(&raw, now_ms(), signed, reordered, "", |_| {}).await;
         assert_eq!(
-            refusal(status, &body),
+            (status, text_code(&body)),
             (400, Some("40009")),
             "{signed}: {body}"
         );
@@ -167,24 +153,15 @@ async fn raw_reordered_query_is_40009_signed_either_way() {
 #[tokio::test]
 async fn raw_unsigned_body_is_40009() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = send(
-        &raw,
-        now_ms(),
-        ASSETS,
-        QUERY,
-        QUERY,
-        r#"{"coin":"BTC"}"#,
-        |_| {},
-    )
-    .await;
-    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+    let (status, body) = send(&raw, now_ms(), QUERY, QUERY, r#"{"coin":"BTC"}"#, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (400, Some("40009")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_wrong_passphrase_is_40012() {
     let raw = Raw::new(&CAST).await;
     let (status, body) = valid(&raw, set_header("ACCESS-PASSPHRASE", "battery staple")).await;
-    assert_eq!(refusal(status, &body), (400, Some("40012")), "{body}");
+    assert_eq!((status, text_code(&body)), (400, Some("40012")), "{body}");
 }
 
 #[tokio::test]
@@ -197,7 +174,11 @@ async fn raw_missing_headers_have_their_own_codes() {
         ("ACCESS-PASSPHRASE", "40011"),
     ] {
         let (status, body) = valid(&raw, remove_header(name)).await;
-        assert_eq!(refusal(status, &body), (400, Some(code)), "{name}: {body}");
+        assert_eq!(
+            (status, text_code(&body)),
+            (400, Some(code)),
+            "{name}: {body}"
+        );
     }
 }
 
@@ -209,7 +190,7 @@ async fn raw_unknown_key_is_40006() {
         set_header("ACCESS-KEY", "bg_00000000000000000000000000000000"),
     )
     .await;
-    assert_eq!(refusal(status, &body), (400, Some("40006")), "{body}");
+    assert_eq!((status, text_code(&body)), (400, Some("40006")), "{body}");
 }
 
 #[tokio::test]

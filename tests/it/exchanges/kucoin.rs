@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::one_secret_cast;
-use super::raw::{remove_header, set_header, Raw};
+use super::raw::{remove_header, set_header, text_code, Raw};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -73,16 +73,17 @@ async fn send(
     status_and_json(raw.get(sent_path).headers(headers)).await
 }
 
-const PATH: &str = "/api/v1/accounts?type=trade&currency=USDT";
-
-fn code(body: &Value) -> Option<&str> {
-    body["code"].as_str()
+/// The valid key's request, signed now as it is sent, with `edit` applied to the headers.
+async fn valid(raw: &Raw, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
+    send(raw, now_ms(), PATH, PATH, edit).await
 }
+
+const PATH: &str = "/api/v1/accounts?type=trade&currency=USDT";
 
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = send(&raw, now_ms(), PATH, PATH, |_| {}).await;
+    let (status, body) = valid(&raw, |_| {}).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["code"], "200000");
     assert!(body["data"].is_array());
@@ -91,25 +92,22 @@ async fn raw_correctly_signed_request_is_accepted() {
 #[tokio::test]
 async fn raw_wrong_signature_is_400005() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = send(
+    let (status, body) = valid(
         &raw,
-        now_ms(),
-        PATH,
-        PATH,
         set_header(
             "KC-API-SIGN",
             "Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY=",
         ),
     )
     .await;
-    assert_eq!((status, code(&body)), (401, Some("400005")), "{body}");
+    assert_eq!((status, text_code(&body)), (401, Some("400005")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_stale_timestamp_is_400002() {
     let raw = Raw::new(&CAST).await;
     let (status, body) = send(&raw, now_ms() - 30_000, PATH, PATH, |_| {}).await;
-    assert_eq!((status, code(&body)), (401, Some("400002")), "{body}");
+    assert_eq!((status, text_code(&body)), (401, Some("400002")), "{body}");
 }
 
 #[tokio::test]
@@ -117,7 +115,7 @@ async fn raw_reordered_query_not_resigned_is_400005() {
     let raw = Raw::new(&CAST).await;
     let reordered = "/api/v1/accounts?currency=USDT&type=trade";
     let (status, body) = send(&raw, now_ms(), PATH, reordered, |_| {}).await;
-    assert_eq!((status, code(&body)), (401, Some("400005")), "{body}");
+    assert_eq!((status, text_code(&body)), (401, Some("400005")), "{body}");
 }
 
 #[tokio::test]
@@ -126,19 +124,19 @@ async fn raw_wrong_passphrase_is_400004() {
     // the HMAC of another passphrase with the right secret
     let other = passphrase_header(SECRET, "battery staple");
     let edit = set_header("KC-API-PASSPHRASE", &other);
-    let (status, body) = send(&raw, now_ms(), PATH, PATH, edit).await;
-    assert_eq!((status, code(&body)), (401, Some("400004")), "{body}");
+    let (status, body) = valid(&raw, edit).await;
+    assert_eq!((status, text_code(&body)), (401, Some("400004")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_plaintext_passphrase_with_version_2_is_400004() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = send(&raw, now_ms(), PATH, PATH, |h| {
+    let (status, body) = valid(&raw, |h| {
         h.insert("KC-API-PASSPHRASE", PASSPHRASE.parse().unwrap());
         h.insert("KC-API-KEY-VERSION", "2".parse().unwrap());
     })
     .await;
-    assert_eq!((status, code(&body)), (401, Some("400004")), "{body}");
+    assert_eq!((status, text_code(&body)), (401, Some("400004")), "{body}");
 }
 
 #[tokio::test]
@@ -150,9 +148,9 @@ async fn raw_missing_header_is_400001() {
         "KC-API-TIMESTAMP",
         "KC-API-PASSPHRASE",
     ] {
-        let (status, body) = send(&raw, now_ms(), PATH, PATH, remove_header(name)).await;
+        let (status, body) = valid(&raw, remove_header(name)).await;
         assert_eq!(
-            (status, code(&body)),
+            (status, text_code(&body)),
             (401, Some("400001")),
             "{name}: {body}"
         );
@@ -162,15 +160,8 @@ async fn raw_missing_header_is_400001() {
 #[tokio::test]
 async fn raw_unknown_key_is_400003() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = send(
-        &raw,
-        now_ms(),
-        PATH,
-        PATH,
-        set_header("KC-API-KEY", "000000000000000000000000"),
-    )
-    .await;
-    assert_eq!((status, code(&body)), (401, Some("400003")), "{body}");
+    let (status, body) = valid(&raw, set_header("KC-API-KEY", "000000000000000000000000")).await;
+    assert_eq!((status, text_code(&body)), (401, Some("400003")), "{body}");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
-use super::raw::{get_in_maintenance, send_with_key};
+use super::raw::{binance_code, get_in_maintenance, send_with_key};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use super::{one_secret_cast, probe_stand_in};
 use crate::probe_support::*;
@@ -68,10 +68,6 @@ async fn spot_get(
     send_with_key(request, "X-MEXC-APIKEY", api_key).await
 }
 
-fn code(body: &Value) -> i64 {
-    body["code"].as_i64().unwrap_or(0)
-}
-
 #[tokio::test]
 async fn raw_spot_correctly_signed_request_is_accepted() {
     let sim = CAST.sim(None).await;
@@ -86,7 +82,7 @@ async fn raw_spot_wrong_signature_is_700002() {
     let sim = CAST.sim(None).await;
     let query = spot_signed_query("ffffffffffffffffffffffffffffffff", &[], now_ms());
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 700002));
+    assert_eq!((status, binance_code(&body)), (400, 700002));
 }
 
 #[tokio::test]
@@ -94,11 +90,11 @@ async fn raw_spot_stale_timestamp_is_700003() {
     let sim = CAST.sim(None).await;
     let query = spot_signed_query(SECRET, &[], now_ms() - 6_000);
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 700003));
+    assert_eq!((status, binance_code(&body)), (400, 700003));
     // More than a second ahead is refused whatever the recvWindow.
     let query = spot_signed_query(SECRET, &[], now_ms() + 2_000);
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 700003));
+    assert_eq!((status, binance_code(&body)), (400, 700003));
 }
 
 #[tokio::test]
@@ -109,7 +105,7 @@ async fn raw_spot_reordered_query_or_tampered_body_is_700002() {
     let signature = spot_signature(SECRET, &signed, "");
     let reordered = format!("recvWindow=5000&timestamp={ts}&signature={signature}");
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &reordered, "").await;
-    assert_eq!((status, code(&body)), (400, 700002));
+    assert_eq!((status, binance_code(&body)), (400, 700002));
     // Signed in that order, the same parameters are accepted: MEXC signs bytes, not a map.
     let resigned = format!(
         "recvWindow=5000&timestamp={ts}&signature={}",
@@ -120,7 +116,7 @@ async fn raw_spot_reordered_query_or_tampered_body_is_700002() {
     // A body that was not signed.
     let query = spot_signed_query(SECRET, &[], ts);
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "note=1").await;
-    assert_eq!((status, code(&body)), (400, 700002));
+    assert_eq!((status, binance_code(&body)), (400, 700002));
 }
 
 #[tokio::test]
@@ -128,9 +124,9 @@ async fn raw_spot_unknown_or_missing_key_is_refused() {
     let sim = CAST.sim(None).await;
     let query = spot_signed_query(SECRET, &[], now_ms());
     let (status, body) = spot_get(&sim, Some("mx0nosuchkey12345"), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 10072));
+    assert_eq!((status, binance_code(&body)), (400, 10072));
     let (status, body) = spot_get(&sim, None, &query, "").await;
-    assert_eq!((status, code(&body)), (400, 400));
+    assert_eq!((status, binance_code(&body)), (400, 400));
 }
 
 async fn futures_get(sim: &RunningSim, headers: &[(&str, String)]) -> (u16, Value) {
@@ -162,17 +158,17 @@ async fn raw_futures_signed_request_is_accepted_and_bad_ones_get_http_200_errors
     let wrong = futures_headers(&api_key, "ffffffffffffffffffffffffffffffff", now_ms());
     let (status, body) = futures_get(&sim, &wrong).await;
     assert_eq!(
-        (status, body["success"].as_bool(), code(&body)),
+        (status, body["success"].as_bool(), binance_code(&body)),
         (200, Some(false), 602)
     );
 
     let stale = futures_headers(&api_key, SECRET, now_ms() - 11_000);
     let (status, body) = futures_get(&sim, &stale).await;
-    assert_eq!((status, code(&body)), (200, 513));
+    assert_eq!((status, binance_code(&body)), (200, 513));
 
     let unknown = futures_headers("mx0nosuchkey12345", SECRET, now_ms());
     let (status, body) = futures_get(&sim, &unknown).await;
-    assert_eq!((status, code(&body)), (200, 401));
+    assert_eq!((status, binance_code(&body)), (200, 401));
 }
 
 // ----- when apiKeyInfo is not available -------------------------------------------------------

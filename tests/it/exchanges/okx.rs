@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::one_secret_cast;
-use super::raw::{remove_header, set_header, Raw};
+use super::raw::{remove_header, set_header, text_code, Raw};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -25,6 +25,9 @@ fn key_for(scenario: Scenario) -> String {
 pub const CAST: Cast = one_secret_cast(KIND, key_for, |_| SECRET.to_string(), Some(PASSPHRASE));
 
 // ---- the table's rows ----
+
+/// A well-formed key OKX does not know (50111).
+const UNKNOWN_KEY: &str = "00000000-0000-4000-8000-000000000000";
 
 /// OKX's rows: futures access from the key's `trade` right and the account mode (so a
 /// spot-only connection sees it too),
@@ -44,7 +47,7 @@ pub fn rows() -> Vec<Row> {
         row(Valid, Futures).clock(-20_000).connected().rights([T, T, F, T]).ip(T),
         row(Valid, Both).in_maintenance().unavailable().says("ongoing"),
         row(WrongSecret, Spot).invalid_key().says_exactly("GET /api/v5/account/config: code 50113 Invalid Sign"),
-        row(ApiKey("00000000-0000-4000-8000-000000000000"), Spot).invalid_key().says("50111"),
+        row(ApiKey(UNKNOWN_KEY), Spot).invalid_key().says("50111"),
         row(WrongPassphrase, Spot).invalid_key().says("50105").hides("battery"),
         // A missing passphrase is refused before anything is sent to OKX.
         row(NoPassphrase, Spot).invalid_key(),
@@ -88,25 +91,26 @@ async fn send(raw: &Raw, path: &str, body: &str, headers: HeaderMap) -> (u16, He
 
 /// The valid key, signing and sending the same thing at `ts`, with `edit` applied to the
 /// headers.
-async fn valid(raw: &Raw, ts: i64, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
+async fn valid_at(raw: &Raw, ts: i64, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
     let mut headers = signed(&key_for(Scenario::Valid), SECRET, ts, PATH, "");
     edit(&mut headers);
     let (status, _, body) = send(raw, PATH, "", headers).await;
     (status, body)
 }
 
-const PATH: &str = "/api/v5/account/balance?ccy=BTC%2CUSDT";
-
-fn code(body: &Value) -> Option<&str> {
-    body["code"].as_str()
+/// [`valid_at`] now.
+async fn valid(raw: &Raw, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
+    valid_at(raw, now_ms(), edit).await
 }
+
+const PATH: &str = "/api/v5/account/balance?ccy=BTC%2CUSDT";
 
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = valid(&raw, now_ms(), |_| {}).await;
+    let (status, body) = valid(&raw, |_| {}).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(code(&body), Some("0"));
+    assert_eq!(text_code(&body), Some("0"));
     assert!(body["data"][0]["details"].is_array());
 }
 
@@ -121,25 +125,21 @@ async fn raw_wrong_signature_is_401_50113() {
         "",
     );
     let (status, _, body) = send(&raw, PATH, "", headers).await;
-    assert_eq!((status, code(&body)), (401, Some("50113")), "{body}");
+    assert_eq!((status, text_code(&body)), (401, Some("50113")), "{body}");
     assert!(body.get("data").is_none(), "auth errors carry no data");
 }
 
 #[tokio::test]
 async fn raw_stale_timestamp_is_401_50102() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = valid(&raw, now_ms() - 31_000, |_| {}).await;
-    assert_eq!((status, code(&body)), (401, Some("50102")), "{body}");
-    let (status, body) = valid(&raw, now_ms() + 40_000, |_| {}).await;
-    assert_eq!((status, code(&body)), (401, Some("50102")), "{body}");
+    let (status, body) = valid_at(&raw, now_ms() - 31_000, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50102")), "{body}");
+    let (status, body) = valid_at(&raw, now_ms() + 40_000, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50102")), "{body}");
     // a Unix-ms timestamp instead of ISO-8601
-    let (status, body) = valid(
-        &raw,
-        now_ms(),
-        set_header("OK-ACCESS-TIMESTAMP", &now_ms().to_string()),
-    )
-    .await;
-    assert_eq!((status, code(&body)), (401, Some("50112")), "{body}");
+    let unix_ms = now_ms().to_string();
+    let (status, body) = valid(&raw, set_header("OK-ACCESS-TIMESTAMP", &unix_ms)).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50112")), "{body}");
 }
 
 #[tokio::test]
@@ -165,7 +165,7 @@ async fn raw_tampered_query_or_body_is_401_50113() {
         let headers = signed(&api_key, SECRET, now_ms(), signed_path, signed_body);
         let (status, _, body) = send(&raw, sent_path, sent_body, headers).await;
         assert_eq!(
-            (status, code(&body)),
+            (status, text_code(&body)),
             (401, Some("50113")),
             "{what}: {body}"
         );
@@ -179,36 +179,30 @@ async fn raw_tampered_query_or_body_is_401_50113() {
 #[tokio::test]
 async fn raw_wrong_passphrase_is_401_50105() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = valid(
-        &raw,
-        now_ms(),
-        set_header("OK-ACCESS-PASSPHRASE", "battery staple"),
-    )
-    .await;
-    assert_eq!((status, code(&body)), (401, Some("50105")), "{body}");
+    let (status, body) = valid(&raw, set_header("OK-ACCESS-PASSPHRASE", "battery staple")).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50105")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_unknown_key_missing_headers_and_demo_header_are_refused() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = valid(
-        &raw,
-        now_ms(),
-        set_header("OK-ACCESS-KEY", "00000000-0000-4000-8000-000000000000"),
-    )
-    .await;
-    assert_eq!((status, code(&body)), (401, Some("50111")), "{body}");
+    let (status, body) = valid(&raw, set_header("OK-ACCESS-KEY", UNKNOWN_KEY)).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50111")), "{body}");
     for (name, want) in [
         ("OK-ACCESS-KEY", "50103"),
         ("OK-ACCESS-PASSPHRASE", "50104"),
         ("OK-ACCESS-SIGN", "50106"),
         ("OK-ACCESS-TIMESTAMP", "50107"),
     ] {
-        let (status, body) = valid(&raw, now_ms(), remove_header(name)).await;
-        assert_eq!((status, code(&body)), (401, Some(want)), "{name}: {body}");
+        let (status, body) = valid(&raw, remove_header(name)).await;
+        assert_eq!(
+            (status, text_code(&body)),
+            (401, Some(want)),
+            "{name}: {body}"
+        );
     }
-    let (status, body) = valid(&raw, now_ms(), set_header("x-simulated-trading", "1")).await;
-    assert_eq!((status, code(&body)), (401, Some("50101")), "{body}");
+    let (status, body) = valid(&raw, set_header("x-simulated-trading", "1")).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50101")), "{body}");
 }
 
 #[tokio::test]
@@ -218,7 +212,7 @@ async fn raw_signature_matches_the_docs_formula() {
     let ts = now_ms();
     let iso = iso_timestamp(ts);
     let sign = signature(SECRET, &iso, "GET", PATH, "");
-    let (status, body) = valid(&raw, ts, set_header("OK-ACCESS-SIGN", &sign)).await;
+    let (status, body) = valid_at(&raw, ts, set_header("OK-ACCESS-SIGN", &sign)).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -239,8 +233,8 @@ async fn raw_public_endpoints_answer_okxs_shapes() {
     let raw = Raw::on(&sim, KIND);
     let status: Value = get_json(format!("{}/api/v5/system/status", raw.base)).await;
     assert_eq!(status["data"][0]["state"], "ongoing");
-    let (status, body) = valid(&raw, now_ms(), |_| {}).await;
-    assert_eq!((status, code(&body)), (503, Some("50001")), "{body}");
+    let (status, body) = valid(&raw, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (503, Some("50001")), "{body}");
 }
 
 #[tokio::test]
@@ -248,6 +242,6 @@ async fn raw_rate_limit_is_429_50011_with_retry_after() {
     let raw = Raw::new(&CAST).await;
     let signed = signed(&key_for(Scenario::RateLimited), SECRET, now_ms(), PATH, "");
     let (status, headers, body) = send(&raw, PATH, "", signed).await;
-    assert_eq!((status, code(&body)), (429, Some("50011")), "{body}");
+    assert_eq!((status, text_code(&body)), (429, Some("50011")), "{body}");
     assert_eq!(headers["retry-after"], "7");
 }

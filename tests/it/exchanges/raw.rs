@@ -70,3 +70,14 @@ pub fn remove_header(name: &'static str) -> impl FnOnce(&mut HeaderMap) {
         headers.remove(name);
     }
 }
+
+/// The numeric `code` of a Binance-style reply (Binance, and MEXC's spot API, which follows
+/// Binance's): 0 where there is none.
+pub fn binance_code(body: &Value) -> i64 {
+    body["code"].as_i64().unwrap_or(0)
+}
+
+/// The `code` of a reply that carries it as a string (Bitget, KuCoin, OKX).
+pub fn text_code(body: &Value) -> Option<&str> {
+    body["code"].as_str()
+}
