@@ -50,14 +50,8 @@ pub fn rows() -> Vec<Row> {
 /// Headers signed by the client's own code for a GET of `path` at `ts`, by the key that plays
 /// `scenario`.
 fn signed(scenario: Scenario, ts: i64, path: &str) -> HeaderMap {
-    sensitive_headers(auth_header_values(
-        &CAST.creds(scenario),
-        ts,
-        "GET",
-        path,
-        "",
-    ))
-    .unwrap()
+    let values = auth_header_values(&CAST.creds(scenario), ts, "GET", path, "");
+    sensitive_headers(values).unwrap()
 }
 
 /// Signs `signed_path` at `ts` and sends the request to `sent_path`; `edit` may change headers.
@@ -92,14 +86,9 @@ async fn raw_correctly_signed_request_is_accepted() {
 #[tokio::test]
 async fn raw_wrong_signature_is_400005() {
     let raw = Raw::new(&CAST).await;
-    let (status, body) = valid(
-        &raw,
-        set_header(
-            "KC-API-SIGN",
-            "Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY=",
-        ),
-    )
-    .await;
+    // well-formed base64 of an HMAC-SHA256, but not this request's
+    let forged = "Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY=";
+    let (status, body) = valid(&raw, set_header("KC-API-SIGN", forged)).await;
     assert_eq!((status, text_code(&body)), (401, Some("400005")), "{body}");
 }
 

@@ -4,7 +4,9 @@
 //! fault) with the status, rights and warnings it must come out as. Each exchange's module holds
 //! its rows and the tests that are about that exchange alone: raw requests the simulator must
 //! refuse with the exchange's own codes (a tampered signature, a reordered query, a stale
-//! timestamp), its public endpoints' shapes, and the refusals no scenario plays.
+//! timestamp), its public endpoints' shapes, and the refusals no scenario plays; what those raw
+//! requests share (the client, the header edits, the codes several exchanges word alike) is in
+//! [`raw`].
 
 mod fixtures;
 mod raw;
