@@ -6,6 +6,8 @@ use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::one_secret_cast;
+use super::raw::{binance_code, get_in_maintenance, send_with_key};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -20,13 +22,7 @@ fn key(scenario: Scenario) -> String {
     format!("{stem:X<64}")
 }
 
-pub const CAST: Cast = Cast {
-    kind: BINANCE,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
+pub const CAST: Cast = one_secret_cast(BINANCE, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -62,8 +58,8 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn the_system_status_says_maintenance_in_binances_shape() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let status: Value = get_json(format!("{}/sapi/v1/system/status", sim.base_url(BINANCE))).await;
+    let status = get_in_maintenance(&CAST, "/sapi/v1/system/status").await;
+    let status: Value = status.json().await.unwrap();
     assert_eq!(
         status,
         serde_json::json!({"status": 1, "msg": "system_maintenance"})
@@ -82,15 +78,8 @@ async fn raw_get(
     body: &str,
 ) -> (u16, Value) {
     let url = format!("{}{path}?{query}", sim.base_url(BINANCE));
-    let mut request = reqwest::Client::new().get(url).body(body.to_string());
-    if let Some(api_key) = api_key {
-        request = request.header("X-MBX-APIKEY", api_key);
-    }
-    status_and_json(request).await
-}
-
-fn code(body: &Value) -> i64 {
-    body["code"].as_i64().unwrap_or(0)
+    let request = reqwest::Client::new().get(url).body(body.to_string());
+    send_with_key(request, "X-MBX-APIKEY", api_key).await
 }
 
 #[tokio::test]
@@ -123,7 +112,7 @@ async fn raw_wrong_signature_is_1022_with_http_400() {
     let sim = CAST.sim(None).await;
     let query = probe_query(OTHER_SECRET, &[], now_ms());
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&key(Scenario::Valid)), &query, "").await;
-    assert_eq!((status, code(&body)), (400, -1022));
+    assert_eq!((status, binance_code(&body)), (400, -1022));
     assert_eq!(body["msg"], "Signature for this request is not valid.");
 }
 
@@ -133,12 +122,12 @@ async fn raw_stale_or_future_timestamp_is_1021() {
     let valid = key(Scenario::Valid);
     let query = probe_query(SECRET, &[], now_ms() - 6_000);
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &query, "").await;
-    assert_eq!((status, code(&body)), (400, -1021));
+    assert_eq!((status, binance_code(&body)), (400, -1021));
     // More than a second ahead is refused whatever the recvWindow.
     let ts = (now_ms() + 2_000).to_string();
     let query = signed_query(SECRET, &[("timestamp", &ts), ("recvWindow", "60000")]);
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &query, "").await;
-    assert_eq!((status, code(&body)), (400, -1021));
+    assert_eq!((status, binance_code(&body)), (400, -1021));
     // A wider recvWindow lets an older timestamp through.
     let ts = (now_ms() - 6_000).to_string();
     let query = signed_query(SECRET, &[("timestamp", &ts), ("recvWindow", "10000")]);
@@ -155,7 +144,7 @@ async fn raw_reordered_query_or_tampered_body_is_1022() {
     let sig = signature(SECRET, &signed, "");
     let reordered = format!("recvWindow=5000&timestamp={ts}&signature={sig}");
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &reordered, "").await;
-    assert_eq!((status, code(&body)), (400, -1022));
+    assert_eq!((status, binance_code(&body)), (400, -1022));
     // Signed in that order, the same parameters are accepted: Binance signs bytes, not a map.
     let resigned = format!(
         "recvWindow=5000&timestamp={ts}&signature={}",
@@ -166,11 +155,11 @@ async fn raw_reordered_query_or_tampered_body_is_1022() {
     // A parameter changed after signing.
     let tampered = format!("timestamp={ts}&recvWindow=6000&signature={sig}");
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &tampered, "").await;
-    assert_eq!((status, code(&body)), (400, -1022));
+    assert_eq!((status, binance_code(&body)), (400, -1022));
     // A body that was not signed.
     let query = probe_query(SECRET, &[], ts);
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &query, "note=1").await;
-    assert_eq!((status, code(&body)), (400, -1022));
+    assert_eq!((status, binance_code(&body)), (400, -1022));
 }
 
 #[tokio::test]
@@ -179,14 +168,14 @@ async fn raw_missing_parameters_and_too_wide_window_are_refused() {
     let valid = key(Scenario::Valid);
     let unsigned = format!("timestamp={}", now_ms());
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &unsigned, "").await;
-    assert_eq!((status, code(&body)), (400, -1102));
+    assert_eq!((status, binance_code(&body)), (400, -1102));
     let no_ts = signed_query(SECRET, &[("recvWindow", "5000")]);
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &no_ts, "").await;
-    assert_eq!((status, code(&body)), (400, -1102));
+    assert_eq!((status, binance_code(&body)), (400, -1102));
     let ts = now_ms().to_string();
     let wide = signed_query(SECRET, &[("timestamp", &ts), ("recvWindow", "70000")]);
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&valid), &wide, "").await;
-    assert_eq!((status, code(&body)), (400, -1131));
+    assert_eq!((status, binance_code(&body)), (400, -1131));
 }
 
 #[tokio::test]
@@ -194,11 +183,11 @@ async fn raw_unknown_malformed_or_missing_key_is_refused_with_http_401() {
     let sim = CAST.sim(None).await;
     let query = probe_query(SECRET, &[], now_ms());
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some(&"Z".repeat(64)), &query, "").await;
-    assert_eq!((status, code(&body)), (401, -2008));
+    assert_eq!((status, binance_code(&body)), (401, -2008));
     let (status, body) = raw_get(&sim, RESTRICTIONS, Some("testkey"), &query, "").await;
-    assert_eq!((status, code(&body)), (401, -2014));
+    assert_eq!((status, binance_code(&body)), (401, -2014));
     let (status, body) = raw_get(&sim, RESTRICTIONS, None, &query, "").await;
-    assert_eq!((status, code(&body)), (401, -2014));
+    assert_eq!((status, binance_code(&body)), (401, -2014));
 }
 
 #[tokio::test]
@@ -213,7 +202,7 @@ async fn raw_ip_refusal_and_rate_limit_use_binances_codes() {
         "",
     )
     .await;
-    assert_eq!((status, code(&body)), (401, -2015));
+    assert_eq!((status, binance_code(&body)), (401, -2015));
     assert_eq!(
         body["msg"],
         "Invalid API-key, IP, or permissions for action, request ip: 127.0.0.1"
@@ -224,5 +213,5 @@ async fn raw_ip_refusal_and_rate_limit_use_binances_codes() {
             .header("X-MBX-APIKEY", key(Scenario::RateLimited)),
     )
     .await;
-    assert_eq!(code(&body), -1003);
+    assert_eq!(binance_code(&body), -1003);
 }

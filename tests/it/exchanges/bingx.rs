@@ -1,14 +1,16 @@
 //! BingX: its rows of the table, raw requests its simulator must answer as BingX does, and
 //! refusals of single endpoints no scenario plays.
 
+use keywarden::domain::ExchangeKind;
 use keywarden::domain::Warning::*;
-use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::exchange::bingx::{signature, signed_query};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::raw::{get_in_maintenance, send_with_key};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
+use super::{one_secret_cast, probe_stand_in};
 use crate::probe_support::*;
 
 const BINGX: ExchangeKind = ExchangeKind::Bingx;
@@ -23,25 +25,7 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-pub const CAST: Cast = Cast {
-    kind: BINGX,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
-
-async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = target(
-        ExchangeKind::Bingx,
-        creds(api_key, secret, None),
-        base_url,
-        markets(futures),
-    );
-    let facts = run_probe(BINGX, &target).await;
-    assert_nothing_leaks(&facts, &[("secret", secret), ("key", api_key)]);
-    facts
-}
+pub const CAST: Cast = one_secret_cast(BINGX, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -70,13 +54,7 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn in_maintenance_the_server_time_is_a_503() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let time = reqwest::get(format!(
-        "{}/openApi/spot/v1/server/time",
-        sim.base_url(BINGX)
-    ))
-    .await
-    .unwrap();
+    let time = get_in_maintenance(&CAST, "/openApi/spot/v1/server/time").await;
     assert_eq!(time.status(), 503);
 }
 
@@ -87,11 +65,12 @@ const SWAP_BALANCE: &str = "/openApi/swap/v3/user/balance";
 
 async fn raw_get(sim: &RunningSim, path: &str, api_key: Option<&str>, query: &str) -> (u16, Value) {
     let url = format!("{}{path}?{query}", sim.base_url(BINGX));
-    let mut request = reqwest::Client::new().get(url);
-    if let Some(api_key) = api_key {
-        request = request.header("X-BX-APIKEY", api_key);
-    }
-    status_and_json(request).await
+    send_with_key(reqwest::Client::new().get(url), "X-BX-APIKEY", api_key).await
+}
+
+/// A GET of `path?query` by the valid key.
+async fn valid_get(sim: &RunningSim, path: &str, query: &str) -> (u16, Value) {
+    raw_get(sim, path, Some(&key(Scenario::Valid)), query).await
 }
 
 fn code(body: &Value) -> i64 {
@@ -102,8 +81,7 @@ fn code(body: &Value) -> i64 {
 async fn raw_correctly_signed_request_is_accepted() {
     let sim = CAST.sim(None).await;
     let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
-    let valid = key(Scenario::Valid);
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
     assert_eq!((status, code(&body)), (200, 0), "{body}");
     assert_eq!(body["data"]["permissions"], serde_json::json!([1, 2, 3]));
     assert_eq!(
@@ -112,7 +90,7 @@ async fn raw_correctly_signed_request_is_accepted() {
     );
     // Without recvWindow too (the doc's §3a shape).
     let query = signed_query(SECRET, &[], now_ms(), None);
-    let (status, body) = raw_get(&sim, SWAP_BALANCE, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, SWAP_BALANCE, &query).await;
     assert_eq!((status, code(&body)), (200, 0), "{body}");
     assert!(body["data"].is_array());
 }
@@ -120,65 +98,61 @@ async fn raw_correctly_signed_request_is_accepted() {
 #[tokio::test]
 async fn raw_wrong_signature_is_100001_with_401_on_spot_and_200_on_swap() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
     let query = signed_query("ffffffffffffffff", &[], now_ms(), Some(5_000));
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
     assert_eq!((status, code(&body)), (401, 100001), "{body}");
     assert_eq!(body["msg"], "Signature verification failed");
-    let (status, body) = raw_get(&sim, SWAP_BALANCE, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, SWAP_BALANCE, &query).await;
     assert_eq!((status, code(&body)), (200, 100001), "{body}");
 }
 
 #[tokio::test]
 async fn raw_stale_or_future_timestamp_is_100421() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
     for ts in [now_ms() - 6_000, now_ms() + 6_000] {
         let query = signed_query(SECRET, &[], ts, Some(5_000));
-        let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+        let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
         assert_eq!((status, code(&body)), (200, 100421), "{body}");
     }
     // A wider recvWindow, signed, lets the stale one through.
     let query = signed_query(SECRET, &[], now_ms() - 6_000, Some(10_000));
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &query).await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
     assert_eq!((status, code(&body)), (200, 0), "{body}");
 }
 
 #[tokio::test]
 async fn raw_tampered_query_is_100001() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
     let ts = now_ms();
     let sig = signature(SECRET, &format!("recvWindow=5000&timestamp={ts}"));
-    // Reordered after signing.
-    let reordered = format!("timestamp={ts}&recvWindow=5000&signature={sig}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &reordered).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
-    // A value changed after signing (still inside the window, so only the signature can fail).
-    let widened = format!("recvWindow=6000&timestamp={ts}&signature={sig}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &widened).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
-    // A parameter slipped in before the signature.
-    let added = format!("recvWindow=5000&timestamp={ts}&uid=1&signature={sig}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &added).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
-    // The signature not last.
-    let first = format!("signature={sig}&recvWindow=5000&timestamp={ts}");
-    let (status, body) = raw_get(&sim, PERMISSIONS, Some(&valid), &first).await;
-    assert_eq!((status, code(&body)), (401, 100001), "{body}");
+    for (what, query) in [
+        (
+            "reordered after signing",
+            format!("timestamp={ts}&recvWindow=5000&signature={sig}"),
+        ),
+        (
+            // still inside the window, so only the signature can fail
+            "a value changed after signing",
+            format!("recvWindow=6000&timestamp={ts}&signature={sig}"),
+        ),
+        (
+            "a parameter slipped in before the signature",
+            format!("recvWindow=5000&timestamp={ts}&uid=1&signature={sig}"),
+        ),
+        (
+            "the signature not last",
+            format!("signature={sig}&recvWindow=5000&timestamp={ts}"),
+        ),
+    ] {
+        let (status, body) = valid_get(&sim, PERMISSIONS, &query).await;
+        assert_eq!((status, code(&body)), (401, 100001), "{what}: {body}");
+    }
 }
 
 #[tokio::test]
 async fn raw_missing_signature_unknown_or_missing_key_are_refused() {
     let sim = CAST.sim(None).await;
-    let valid = key(Scenario::Valid);
-    let (status, body) = raw_get(
-        &sim,
-        PERMISSIONS,
-        Some(&valid),
-        &format!("timestamp={}", now_ms()),
-    )
-    .await;
+    let (status, body) = valid_get(&sim, PERMISSIONS, &format!("timestamp={}", now_ms())).await;
     assert_eq!((status, code(&body)), (200, 100412), "{body}");
     let query = signed_query(SECRET, &[], now_ms(), Some(5_000));
     let (status, body) = raw_get(&sim, PERMISSIONS, Some("NoSuchKey"), &query).await;
@@ -227,25 +201,16 @@ async fn raw_public_time_endpoints_answer_bingx_shapes() {
 async fn stand_in(permissions: &'static str, swap_balance: &'static str) -> String {
     use axum::routing::get;
     let json = |body: String| ([("content-type", "application/json")], body);
+    // Spot and swap tell the same time.
+    let time = move || async move {
+        json(format!(
+            r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
+            now_ms()
+        ))
+    };
     let app = axum::Router::new()
-        .route(
-            "/openApi/spot/v1/server/time",
-            get(move || async move {
-                json(format!(
-                    r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
-                    now_ms()
-                ))
-            }),
-        )
-        .route(
-            "/openApi/swap/v2/server/time",
-            get(move || async move {
-                json(format!(
-                    r#"{{"code":0,"msg":"","data":{{"serverTime":{}}}}}"#,
-                    now_ms()
-                ))
-            }),
-        )
+        .route("/openApi/spot/v1/server/time", get(time))
+        .route("/openApi/swap/v2/server/time", get(time))
         .route(
             "/openApi/v1/account/apiPermissions",
             get(move || async move { json(permissions.to_string()) }),
@@ -273,7 +238,7 @@ async fn a_refused_futures_account_means_no_futures_right() {
         DENIED,
     )
     .await;
-    let facts = probe_at(base, "somekey", SECRET, true).await;
+    let facts = probe_stand_in(BINGX, base, "somekey", SECRET, true).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
     assert_eq!(rights(&facts), [T, T, F, F]);
     assert!(
@@ -289,7 +254,7 @@ async fn a_refused_futures_account_means_no_futures_right() {
 #[tokio::test]
 async fn a_refused_introspection_leaves_the_other_rights_unknown_with_a_note() {
     let base = stand_in(DENIED, r#"{"code":0,"msg":"","data":[]}"#).await;
-    let facts = probe_at(base, "somekey", SECRET, false).await;
+    let facts = probe_stand_in(BINGX, base, "somekey", SECRET, false).await;
     assert_eq!(problem_kind(&facts), None, "{facts:?}");
     // The spot balance read succeeded, so read is proven; the rest only apiPermissions tells.
     assert_eq!(rights(&facts), [T, None, None, None]);

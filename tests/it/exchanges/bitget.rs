@@ -6,8 +6,11 @@ use keywarden::exchange::bitget::{auth_header_values, signed_query};
 use keywarden::exchange::http::sensitive_headers;
 use keywarden::exchange::now_ms;
 use keywarden::sim::{Scenario, Scenario::*};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use super::one_secret_cast;
+use super::raw::{remove_header, set_header, text_code, Raw};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -20,13 +23,7 @@ fn key_for(scenario: Scenario) -> String {
     format!("bg_5f0c2a9e7d4b1c3e8a6f0d2b{:06x}", index_of(scenario))
 }
 
-pub const CAST: Cast = Cast {
-    kind: KIND,
-    key: key_for,
-    secret: |_| SECRET.to_string(),
-    passphrase: Some(PASSPHRASE),
-    second_key_type: None,
-};
+pub const CAST: Cast = one_secret_cast(KIND, key_for, |_| SECRET.to_string(), Some(PASSPHRASE));
 
 // ---- the table's rows ----
 
@@ -63,49 +60,33 @@ pub fn rows() -> Vec<Row> {
 
 // ---- raw HTTP against the simulator ----
 
-struct Raw {
-    base: String,
-    client: reqwest::Client,
+/// Headers signed by the client's own code for a GET of `path?query` at `ts`, by the key that
+/// plays `scenario`.
+fn signed(scenario: Scenario, ts: i64, path: &str, query: &str) -> HeaderMap {
+    let values = auth_header_values(&CAST.creds(scenario), ts, "GET", path, query, "");
+    sensitive_headers(values).unwrap()
 }
 
-impl Raw {
-    async fn new() -> Raw {
-        let sim = CAST.sim(None).await;
-        Raw {
-            base: sim.base_url(KIND),
-            client: reqwest::Client::new(),
-        }
-    }
+/// Signs GET [`ASSETS`] with `signed_query` at `ts`, sends it with `sent_query` and `body`;
+/// `edit` may change the headers.
+async fn send(
+    raw: &Raw,
+    ts: i64,
+    signed_query: &str,
+    sent_query: &str,
+    body: &str,
+    edit: impl FnOnce(&mut HeaderMap),
+) -> (u16, Value) {
+    let mut headers = signed(Scenario::Valid, ts, ASSETS, signed_query);
+    edit(&mut headers);
+    let request = raw.get(&format!("{ASSETS}?{sent_query}")).headers(headers);
+    status_and_json(request.body(body.to_string())).await
+}
 
-    /// Signs GET `path` with `signed_query` at `ts`, sends it to `path?sent_query` with `body`;
-    /// `edit` may change the headers.
-    async fn send(
-        &self,
-        ts: i64,
-        path: &str,
-        signed_query: &str,
-        sent_query: &str,
-        body: &str,
-        edit: impl FnOnce(&mut reqwest::header::HeaderMap),
-    ) -> (u16, Value) {
-        let credentials = CAST.creds(Scenario::Valid);
-        let mut headers = sensitive_headers(auth_header_values(
-            &credentials,
-            ts,
-            "GET",
-            path,
-            signed_query,
-            "",
-        ))
-        .unwrap();
-        edit(&mut headers);
-        let url = if sent_query.is_empty() {
-            format!("{}{path}", self.base)
-        } else {
-            format!("{}{path}?{sent_query}", self.base)
-        };
-        status_and_json(self.client.get(url).headers(headers).body(body.to_string())).await
-    }
+/// The valid key's request for the USDT assets, signed now as it is sent, with `edit` applied to
+/// the headers.
+async fn valid(raw: &Raw, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
+    send(raw, now_ms(), QUERY, QUERY, "", edit).await
 }
 
 const ASSETS: &str = "/api/v2/spot/account/assets";
@@ -113,77 +94,51 @@ const QUERY: &str = "assetType=all&coin=USDT";
 
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     let query = signed_query(&[("coin", "USDT"), ("assetType", "all")]);
     assert_eq!(query, QUERY);
-    let (status, body) = raw.send(now_ms(), ASSETS, &query, &query, "", |_| {}).await;
+    let (status, body) = send(&raw, now_ms(), &query, &query, "", |_| {}).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["code"], "00000");
     assert!(body["data"].is_array());
 }
 
-fn refusal(status: u16, body: &Value) -> (u16, Option<&str>) {
-    (status, body["code"].as_str())
-}
-
 #[tokio::test]
 async fn raw_wrong_signature_is_40009() {
-    let raw = Raw::new().await;
-    let (status, body) = raw
-        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
-            h.insert(
-                "ACCESS-SIGN",
-                "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY="
-                    .parse()
-                    .unwrap(),
-            );
-        })
-        .await;
-    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    // well-formed base64 of an HMAC-SHA256, but not this request's
+    let forged = "ROFFd4+DVLlr0tKiRPa/6C0QO/CEPEJP3qU/PNOmKXY=";
+    let (status, body) = valid(&raw, set_header("ACCESS-SIGN", forged)).await;
+    assert_eq!((status, text_code(&body)), (400, Some("40009")), "{body}");
     assert_eq!(body["msg"], "sign signature error");
 }
 
 #[tokio::test]
 async fn raw_stale_and_future_timestamps_are_40008() {
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     for ts in [now_ms() - 45_000, now_ms() + 45_000] {
-        let (status, body) = raw.send(ts, ASSETS, QUERY, QUERY, "", |_| {}).await;
-        assert_eq!(refusal(status, &body), (400, Some("40008")), "{body}");
+        let (status, body) = send(&raw, ts, QUERY, QUERY, "", |_| {}).await;
+        assert_eq!((status, text_code(&body)), (400, Some("40008")), "{body}");
     }
-    let (status, body) = raw
-        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
-            h.insert("ACCESS-TIMESTAMP", "yesterday".parse().unwrap());
-        })
-        .await;
-    assert_eq!(refusal(status, &body), (400, Some("40005")), "{body}");
+    let (status, body) = valid(&raw, set_header("ACCESS-TIMESTAMP", "yesterday")).await;
+    assert_eq!((status, text_code(&body)), (400, Some("40005")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_tampered_query_is_40009() {
-    let raw = Raw::new().await;
-    let (status, body) = raw
-        .send(
-            now_ms(),
-            ASSETS,
-            QUERY,
-            "assetType=all&coin=BTC",
-            "",
-            |_| {},
-        )
-        .await;
-    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = send(&raw, now_ms(), QUERY, "assetType=all&coin=BTC", "", |_| {}).await;
+    assert_eq!((status, text_code(&body)), (400, Some("40009")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_reordered_query_is_40009_signed_either_way() {
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     let reordered = "coin=USDT&assetType=all";
     for signed in [QUERY, reordered] {
-        let (status, body) = raw
-            .send(now_ms(), ASSETS, signed, reordered, "", |_| {})
-            .await;
+        let (status, body) = send(&raw, now_ms(), signed, reordered, "", |_| {}).await;
         assert_eq!(
-            refusal(status, &body),
+            (status, text_code(&body)),
             (400, Some("40009")),
             "{signed}: {body}"
         );
@@ -192,59 +147,50 @@ async fn raw_reordered_query_is_40009_signed_either_way() {
 
 #[tokio::test]
 async fn raw_unsigned_body_is_40009() {
-    let raw = Raw::new().await;
-    let (status, body) = raw
-        .send(now_ms(), ASSETS, QUERY, QUERY, r#"{"coin":"BTC"}"#, |_| {})
-        .await;
-    assert_eq!(refusal(status, &body), (400, Some("40009")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = send(&raw, now_ms(), QUERY, QUERY, r#"{"coin":"BTC"}"#, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (400, Some("40009")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_wrong_passphrase_is_40012() {
-    let raw = Raw::new().await;
-    let (status, body) = raw
-        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
-            h.insert("ACCESS-PASSPHRASE", "battery staple".parse().unwrap());
-        })
-        .await;
-    assert_eq!(refusal(status, &body), (400, Some("40012")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = valid(&raw, set_header("ACCESS-PASSPHRASE", "battery staple")).await;
+    assert_eq!((status, text_code(&body)), (400, Some("40012")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_missing_headers_have_their_own_codes() {
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     for (name, code) in [
         ("ACCESS-KEY", "40001"),
         ("ACCESS-SIGN", "40002"),
         ("ACCESS-TIMESTAMP", "40003"),
         ("ACCESS-PASSPHRASE", "40011"),
     ] {
-        let (status, body) = raw
-            .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
-                h.remove(name);
-            })
-            .await;
-        assert_eq!(refusal(status, &body), (400, Some(code)), "{name}: {body}");
+        let (status, body) = valid(&raw, remove_header(name)).await;
+        assert_eq!(
+            (status, text_code(&body)),
+            (400, Some(code)),
+            "{name}: {body}"
+        );
     }
 }
 
 #[tokio::test]
 async fn raw_unknown_key_is_40006() {
-    let raw = Raw::new().await;
-    let (status, body) = raw
-        .send(now_ms(), ASSETS, QUERY, QUERY, "", |h| {
-            h.insert(
-                "ACCESS-KEY",
-                "bg_00000000000000000000000000000000".parse().unwrap(),
-            );
-        })
-        .await;
-    assert_eq!(refusal(status, &body), (400, Some("40006")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = valid(
+        &raw,
+        set_header("ACCESS-KEY", "bg_00000000000000000000000000000000"),
+    )
+    .await;
+    assert_eq!((status, text_code(&body)), (400, Some("40006")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_public_time_answers_bitgets_shape() {
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     let time: Value = get_json(format!("{}/api/v2/public/time", raw.base)).await;
     assert_eq!(time["code"], "00000");
     let server: i64 = time["data"]["serverTime"]
@@ -257,22 +203,8 @@ async fn raw_public_time_answers_bitgets_shape() {
 
 #[tokio::test]
 async fn raw_rate_limit_sends_retry_after() {
-    let sim = CAST.sim(None).await;
-    let credentials = CAST.creds(Scenario::RateLimited);
-    let headers = sensitive_headers(auth_header_values(
-        &credentials,
-        now_ms(),
-        "GET",
-        ASSETS,
-        QUERY,
-        "",
-    ))
-    .unwrap();
-    let (_, body) = assert_throttled(
-        reqwest::Client::new()
-            .get(format!("{}{ASSETS}?{QUERY}", sim.base_url(KIND)))
-            .headers(headers),
-    )
-    .await;
+    let raw = Raw::new(&CAST).await;
+    let headers = signed(Scenario::RateLimited, now_ms(), ASSETS, QUERY);
+    let (_, body) = assert_throttled(raw.get(&format!("{ASSETS}?{QUERY}")).headers(headers)).await;
     assert_eq!(body["code"], "429");
 }

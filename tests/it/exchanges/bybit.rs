@@ -6,6 +6,8 @@ use keywarden::exchange::{now_ms, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::one_secret_cast;
+use super::raw::{remove_header, set_header};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -17,13 +19,7 @@ fn key_for(scenario: Scenario) -> String {
     format!("opjSlSOzqIeXRO{:04}", index_of(scenario))
 }
 
-pub const CAST: Cast = Cast {
-    kind: KIND,
-    key: key_for,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
+pub const CAST: Cast = one_secret_cast(KIND, key_for, |_| SECRET.to_string(), None);
 
 // ---- the table's rows ----
 
@@ -110,17 +106,10 @@ async fn raw_correctly_signed_request_is_accepted() {
 #[tokio::test]
 async fn raw_wrong_signature_is_10004() {
     let sim = CAST.sim(None).await;
-    let (status, body) = raw_get(&sim, now_ms(), WALLET_QUERY, WALLET, |h| {
-        let other = signature(
-            "ffffffff",
-            now_ms(),
-            &key_for(Scenario::Valid),
-            "5000",
-            WALLET_QUERY,
-        );
-        h.insert("X-BAPI-SIGN", other.parse().unwrap());
-    })
-    .await;
+    let valid = key_for(Scenario::Valid);
+    let other = signature("ffffffff", now_ms(), &valid, "5000", WALLET_QUERY);
+    let edit = set_header("X-BAPI-SIGN", &other);
+    let (status, body) = raw_get(&sim, now_ms(), WALLET_QUERY, WALLET, edit).await;
     assert_eq!((status, code(&body)), (200, 10004), "{body}");
 }
 
@@ -180,14 +169,22 @@ async fn raw_post_signs_the_body_byte_for_byte() {
 #[tokio::test]
 async fn raw_unknown_or_missing_key_is_10003_with_http_401() {
     let sim = CAST.sim(None).await;
-    let (status, body) = raw_get(&sim, now_ms(), WALLET_QUERY, WALLET, |h| {
-        h.insert("X-BAPI-API-KEY", "XXXXXXXXXXXXXXXXXX".parse().unwrap());
-    })
+    let (status, body) = raw_get(
+        &sim,
+        now_ms(),
+        WALLET_QUERY,
+        WALLET,
+        set_header("X-BAPI-API-KEY", "XXXXXXXXXXXXXXXXXX"),
+    )
     .await;
     assert_eq!((status, code(&body)), (401, 10003), "{body}");
-    let (status, body) = raw_get(&sim, now_ms(), WALLET_QUERY, WALLET, |h| {
-        h.remove("X-BAPI-API-KEY");
-    })
+    let (status, body) = raw_get(
+        &sim,
+        now_ms(),
+        WALLET_QUERY,
+        WALLET,
+        remove_header("X-BAPI-API-KEY"),
+    )
     .await;
     assert_eq!((status, code(&body)), (401, 10003), "{body}");
 }

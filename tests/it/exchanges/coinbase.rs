@@ -9,6 +9,7 @@ use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::raw::get_in_maintenance;
 use super::table::{row, Case::*, Market::*, Row};
 use crate::probe_support::*;
 use crate::support::{coinbase_pem, key_for};
@@ -127,10 +128,7 @@ const UNKNOWN_KEY: &str =
 
 #[tokio::test]
 async fn in_maintenance_the_server_time_is_a_503() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let time = reqwest::get(format!("{}/api/v3/brokerage/time", sim.base_url(COINBASE)))
-        .await
-        .unwrap();
+    let time = get_in_maintenance(&CAST, "/api/v3/brokerage/time").await;
     assert_eq!(time.status(), 503);
 }
 

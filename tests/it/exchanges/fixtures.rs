@@ -5,9 +5,11 @@
 //! these pin the parsers to the exchanges' own shapes.
 
 use chrono::{TimeZone, Utc};
-use keywarden::domain::{Facts, Permissions};
+use keywarden::domain::Facts;
 use keywarden::exchange::{binance, bitget, bybit, gate, htx, kucoin, okx};
 use serde_json::Value;
+
+use crate::probe_support::{has_note, rights, F, T, U};
 
 /// The published sample `tests/fixtures/<path>`.
 fn sample(path: &str) -> Value {
@@ -16,28 +18,19 @@ fn sample(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-/// (read, trade, withdraw, futures).
-fn rights(facts: &Facts) -> [Option<bool>; 4] {
-    let Permissions {
-        read,
-        trade,
-        withdraw,
-        futures,
-    } = facts.permissions;
-    [read, trade, withdraw, futures]
+/// The facts a parsed sample gives: `apply`, the probe's own, fills them in.
+fn facts_from(apply: impl FnOnce(&mut Facts)) -> Facts {
+    let mut facts = Facts::default();
+    apply(&mut facts);
+    facts
 }
-
-const T: Option<bool> = Some(true);
-const F: Option<bool> = Some(false);
-const U: Option<bool> = None;
 
 #[test]
 fn binance_api_restrictions_sample() {
     // developers.binance.com, "Get API Key Permission": a read-only key, not IP-restricted.
     let body = sample("binance/api_restrictions.json");
     let restrictions = binance::Restrictions::parse(&body).expect("the documented shape");
-    let mut facts = Facts::default();
-    restrictions.apply(&mut facts, 1_700_000_000_000);
+    let facts = facts_from(|f| restrictions.apply(f, 1_700_000_000_000));
     assert_eq!(rights(&facts), [T, F, F, F]);
     assert_eq!(facts.ip_restricted, F);
     // The current sample has no `tradingAuthorityExpirationTime` (older pages and live replies
@@ -59,11 +52,8 @@ fn gate_main_keys_sample() {
         let gate::KeyLookup::Found(info) = gate::KeyLookup::from_body(entry, key) else {
             panic!("the documented shape")
         };
-        let mut facts = Facts::default();
-        info.apply(
-            &mut facts,
-            Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap(),
-        );
+        let facts =
+            facts_from(|f| info.apply(f, Utc.with_ymd_and_hms(2025, 9, 1, 0, 0, 0).unwrap()));
         assert_eq!(rights(&facts), [T, T, U, F], "{key}");
         assert_eq!(facts.ip_restricted, F, "{key}");
         // Unbound keys live 90 days from `created_at` (a number in the sample, a string in
@@ -75,10 +65,7 @@ fn gate_main_keys_sample() {
             "{key}"
         );
         assert!(
-            facts
-                .notes
-                .iter()
-                .any(|n| n.contains("withdraw right not visible")),
+            has_note(&facts, "withdraw right not visible"),
             "{key}: {:?}",
             facts.notes
         );
@@ -91,8 +78,7 @@ fn okx_account_config_sample() {
     // account mode 2 (spot and futures).
     let body = sample("okx/account_config.json");
     let config = okx::KeyConfig::from_data(&body["data"]).expect("the documented shape");
-    let mut facts = Facts::default();
-    config.apply(&mut facts);
+    let facts = facts_from(|f| config.apply(f));
     assert_eq!(rights(&facts), [T, T, T, T]);
     assert_eq!(facts.ip_restricted, F);
 }
@@ -103,8 +89,7 @@ fn kucoin_api_key_sample() {
     // and a masked IP whitelist.
     let body = sample("kucoin/api_key.json");
     let info = kucoin::KeyInfo::from_data(&body["data"]).expect("the documented shape");
-    let mut facts = Facts::default();
-    info.apply(&mut facts);
+    let facts = facts_from(|f| info.apply(f));
     assert_eq!(rights(&facts), [T, T, T, T]);
     assert_eq!(facts.ip_restricted, T);
 }
@@ -116,11 +101,7 @@ fn bybit_query_api_sample() {
     // withdrawal), not IP-bound (`["*"]`), expiring 2023-05-15.
     let body = sample("bybit/query_api.json");
     let info = bybit::KeyInfo::parse(&body["result"]).expect("the documented shape");
-    let mut facts = Facts::default();
-    info.apply(
-        &mut facts,
-        Utc.with_ymd_and_hms(2023, 2, 15, 4, 0, 0).unwrap(),
-    );
+    let facts = facts_from(|f| info.apply(f, Utc.with_ymd_and_hms(2023, 2, 15, 4, 0, 0).unwrap()));
     assert_eq!(rights(&facts), [T, F, F, F]);
     assert_eq!(facts.ip_restricted, F);
     assert_eq!(
@@ -135,8 +116,7 @@ fn bitget_account_info_sample() {
     // bound to 127.0.0.1. Legacy words do not say whether `trade` covers futures: unknown.
     let body = sample("bitget/account_info.json");
     let info = bitget::KeyInfo::from_data(&body["data"]).expect("the documented shape");
-    let mut facts = Facts::default();
-    info.apply(&mut facts);
+    let facts = facts_from(|f| info.apply(f));
     assert_eq!(rights(&facts), [T, T, F, U]);
     assert_eq!(facts.ip_restricted, T);
 }
@@ -147,12 +127,10 @@ fn htx_api_key_sample() {
     let body = sample("htx/api_key.json");
     let key = body["data"][0]["accessKey"].as_str().unwrap();
     let info = htx::KeyInfo::from_data(&body["data"], key).expect("the documented shape");
-    let mut facts = Facts::default();
-    info.apply(
-        &mut facts,
-        Utc.with_ymd_and_hms(2020, 6, 6, 0, 0, 0).unwrap(),
-    )
-    .expect("a normal key");
+    let facts = facts_from(|f| {
+        info.apply(f, Utc.with_ymd_and_hms(2020, 6, 6, 0, 0, 0).unwrap())
+            .expect("a normal key")
+    });
     let [read, trade, withdraw, _] = rights(&facts);
     // HTX has no futures right of its own: it is judged with the futures account read.
     assert_eq!([read, trade, withdraw], [T, T, F]);
@@ -169,8 +147,7 @@ fn a_sample_without_its_rights_fields_is_unknown_not_false() {
     match binance::Restrictions::parse(&binance) {
         None => {}
         Some(r) => {
-            let mut facts = Facts::default();
-            r.apply(&mut facts, 0);
+            let facts = facts_from(|f| r.apply(f, 0));
             assert_ne!(
                 facts.permissions.withdraw, F,
                 "a missing flag read as false"
@@ -197,8 +174,7 @@ fn a_sample_without_its_rights_fields_is_unknown_not_false() {
     let gate::KeyLookup::Found(info) = gate::KeyLookup::from_body(&gate, "c5dcfbf1f3a7abcd") else {
         panic!("the single-object shape")
     };
-    let mut facts = Facts::default();
-    info.apply(&mut facts, Utc::now());
+    let facts = facts_from(|f| info.apply(f, Utc::now()));
     assert_eq!(facts.ip_restricted, U);
     assert_eq!(facts.permissions.withdraw, U);
 }

@@ -7,6 +7,8 @@ use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::one_secret_cast;
+use super::raw::get_in_maintenance;
 use super::table::{row, Case::*, Market::*, Row};
 use crate::probe_support::*;
 
@@ -18,13 +20,7 @@ fn key(scenario: Scenario) -> String {
     format!("a1b2c3d4e5f6a7b8c9d0e1f2a3b4{:04x}", index_of(scenario))
 }
 
-pub const CAST: Cast = Cast {
-    kind: GATE,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
+pub const CAST: Cast = one_secret_cast(GATE, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -74,10 +70,7 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn in_maintenance_the_server_time_is_a_503_server_error() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let time = reqwest::get(format!("{}/api/v4/spot/time", sim.base_url(GATE)))
-        .await
-        .unwrap();
+    let time = get_in_maintenance(&CAST, "/api/v4/spot/time").await;
     assert_eq!(time.status(), 503);
     let body: Value = time.json().await.unwrap();
     assert_eq!(body["label"], "SERVER_ERROR");

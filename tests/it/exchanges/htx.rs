@@ -7,6 +7,8 @@ use keywarden::exchange::{now_ms, ProbeTarget};
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::one_secret_cast;
+use super::raw::get_in_maintenance;
 use super::table::{row, Case::*, Market::*, Row};
 use crate::probe_support::*;
 
@@ -21,13 +23,7 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-pub const CAST: Cast = Cast {
-    kind: HTX,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
+pub const CAST: Cast = one_secret_cast(HTX, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -69,8 +65,8 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn in_maintenance_the_swap_heartbeat_is_down() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let heartbeat: Value = get_json(format!("{}/heartbeat/", sim.base_url(HTX))).await;
+    let heartbeat = get_in_maintenance(&CAST, "/heartbeat/").await;
+    let heartbeat: Value = heartbeat.json().await.unwrap();
     assert_eq!(heartbeat["data"]["linear_swap_heartbeat"], 0);
 }
 
@@ -94,6 +90,8 @@ async fn futures_host_override_is_signed_with_its_own_host() {
 }
 
 // ----- raw HTTP against the simulator ---------------------------------------------------------
+
+const ACCOUNTS: &str = "/v1/account/accounts";
 
 async fn raw_get(sim: &RunningSim, path: &str, query: &str) -> (u16, Value) {
     let url = format!("{}{path}?{query}", sim.base_url(HTX));
@@ -119,8 +117,8 @@ fn err(body: &Value) -> (String, String) {
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
     let sim = CAST.sim(None).await;
-    let query = signed_now(&key(Scenario::Valid), SECRET, "/v1/account/accounts");
-    let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
+    let query = signed_now(&key(Scenario::Valid), SECRET, ACCOUNTS);
+    let (status, body) = raw_get(&sim, ACCOUNTS, &query).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok");
     assert_eq!(body["data"][0]["type"], "spot");
@@ -132,9 +130,9 @@ async fn raw_wrong_signature_is_verification_failure_with_http_200() {
     let query = signed_now(
         &key(Scenario::Valid),
         "ffffffff-ffffffff-ffffffff-fffff",
-        "/v1/account/accounts",
+        ACCOUNTS,
     );
-    let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
+    let (status, body) = raw_get(&sim, ACCOUNTS, &query).await;
     assert_eq!(status, 200);
     assert_eq!(
         err(&body),
@@ -148,16 +146,11 @@ async fn raw_wrong_signature_is_verification_failure_with_http_200() {
 #[tokio::test]
 async fn raw_stale_timestamp_is_invalid_submission_time() {
     let sim = CAST.sim(None).await;
+    let valid = key(Scenario::Valid);
     // HTX's documented window is 5 minutes (htx.md §2): six minutes either side is refused.
     for ts in [now_ms() - 360_000, now_ms() + 360_000] {
-        let query = signed(
-            &key(Scenario::Valid),
-            SECRET,
-            "/v1/account/accounts",
-            &[],
-            ts,
-        );
-        let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
+        let query = signed(&valid, SECRET, ACCOUNTS, &[], ts);
+        let (status, body) = raw_get(&sim, ACCOUNTS, &query).await;
         assert_eq!(status, 200);
         let (code, msg) = err(&body);
         assert_eq!(code, "api-signature-not-valid");
@@ -165,14 +158,8 @@ async fn raw_stale_timestamp_is_invalid_submission_time() {
     }
     // Two minutes off is inside the window: accepted (issue 18).
     for ts in [now_ms() - 120_000, now_ms() + 120_000] {
-        let query = signed(
-            &key(Scenario::Valid),
-            SECRET,
-            "/v1/account/accounts",
-            &[],
-            ts,
-        );
-        let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
+        let query = signed(&valid, SECRET, ACCOUNTS, &[], ts);
+        let (status, body) = raw_get(&sim, ACCOUNTS, &query).await;
         assert_eq!(
             (status, &body["status"]),
             (200, &Value::from("ok")),
@@ -229,8 +216,8 @@ async fn raw_body_is_not_signed_on_htx() {
     // HTX signs only the query (POST bodies are documented as unsigned); a GET with a body is
     // verified on its query alone, as the exchange does.
     let sim = CAST.sim(None).await;
-    let query = signed_now(&key(Scenario::Valid), SECRET, "/v1/account/accounts");
-    let url = format!("{}/v1/account/accounts?{query}", sim.base_url(HTX));
+    let query = signed_now(&key(Scenario::Valid), SECRET, ACCOUNTS);
+    let url = format!("{}{ACCOUNTS}?{query}", sim.base_url(HTX));
     let body: Value = reqwest::Client::new()
         .get(url)
         .body("{\"anything\":1}")
@@ -246,12 +233,8 @@ async fn raw_body_is_not_signed_on_htx() {
 #[tokio::test]
 async fn raw_unknown_key_and_swap_host_errors_use_htx_shapes() {
     let sim = CAST.sim(None).await;
-    let query = signed_now(
-        "deadbeef-00000000-11111111-22222",
-        SECRET,
-        "/v1/account/accounts",
-    );
-    let (status, body) = raw_get(&sim, "/v1/account/accounts", &query).await;
+    let query = signed_now("deadbeef-00000000-11111111-22222", SECRET, ACCOUNTS);
+    let (status, body) = raw_get(&sim, ACCOUNTS, &query).await;
     assert_eq!(status, 200);
     assert_eq!(
         err(&body).1,

@@ -1,14 +1,16 @@
 //! MEXC: its rows of the table, raw requests its simulator must answer as MEXC does, and the
 //! fallback when apiKeyInfo is not available.
 
+use keywarden::domain::ExchangeKind;
 use keywarden::domain::Warning::{IpBindingUnverified, WithdrawUnverified};
-use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::exchange::mexc::{futures_signature, spot_signature, spot_signed_query};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
 
+use super::raw::{binance_code, get_in_maintenance, send_with_key};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
+use super::{one_secret_cast, probe_stand_in};
 use crate::probe_support::*;
 
 const MEXC: ExchangeKind = ExchangeKind::Mexc;
@@ -19,25 +21,7 @@ fn key(scenario: Scenario) -> String {
     format!("mx0sim{}", scenario.name().replace('_', ""))
 }
 
-pub const CAST: Cast = Cast {
-    kind: MEXC,
-    key,
-    secret: |_| SECRET.to_string(),
-    passphrase: None,
-    second_key_type: None,
-};
-
-async fn probe_at(base_url: String, api_key: &str, secret: &str, futures: bool) -> Facts {
-    let target = target(
-        ExchangeKind::Mexc,
-        creds(api_key, secret, None),
-        base_url,
-        markets(futures),
-    );
-    let facts = run_probe(MEXC, &target).await;
-    assert_nothing_leaks(&facts, &[("secret", secret)]);
-    facts
-}
+pub const CAST: Cast = one_secret_cast(MEXC, key, |_| SECRET.to_string(), None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 
@@ -67,10 +51,7 @@ pub fn rows() -> Vec<Row> {
 
 #[tokio::test]
 async fn in_maintenance_the_ping_is_a_503() {
-    let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let ping = reqwest::get(format!("{}/api/v3/ping", sim.base_url(MEXC)))
-        .await
-        .unwrap();
+    let ping = get_in_maintenance(&CAST, "/api/v3/ping").await;
     assert_eq!(ping.status(), 503);
 }
 
@@ -83,15 +64,8 @@ async fn spot_get(
     body: &str,
 ) -> (u16, Value) {
     let url = format!("{}/api/v3/account?{query}", sim.base_url(MEXC));
-    let mut request = reqwest::Client::new().get(url).body(body.to_string());
-    if let Some(api_key) = api_key {
-        request = request.header("X-MEXC-APIKEY", api_key);
-    }
-    status_and_json(request).await
-}
-
-fn code(body: &Value) -> i64 {
-    body["code"].as_i64().unwrap_or(0)
+    let request = reqwest::Client::new().get(url).body(body.to_string());
+    send_with_key(request, "X-MEXC-APIKEY", api_key).await
 }
 
 #[tokio::test]
@@ -108,7 +82,7 @@ async fn raw_spot_wrong_signature_is_700002() {
     let sim = CAST.sim(None).await;
     let query = spot_signed_query("ffffffffffffffffffffffffffffffff", &[], now_ms());
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 700002));
+    assert_eq!((status, binance_code(&body)), (400, 700002));
 }
 
 #[tokio::test]
@@ -116,11 +90,11 @@ async fn raw_spot_stale_timestamp_is_700003() {
     let sim = CAST.sim(None).await;
     let query = spot_signed_query(SECRET, &[], now_ms() - 6_000);
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 700003));
+    assert_eq!((status, binance_code(&body)), (400, 700003));
     // More than a second ahead is refused whatever the recvWindow.
     let query = spot_signed_query(SECRET, &[], now_ms() + 2_000);
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 700003));
+    assert_eq!((status, binance_code(&body)), (400, 700003));
 }
 
 #[tokio::test]
@@ -131,7 +105,7 @@ async fn raw_spot_reordered_query_or_tampered_body_is_700002() {
     let signature = spot_signature(SECRET, &signed, "");
     let reordered = format!("recvWindow=5000&timestamp={ts}&signature={signature}");
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &reordered, "").await;
-    assert_eq!((status, code(&body)), (400, 700002));
+    assert_eq!((status, binance_code(&body)), (400, 700002));
     // Signed in that order, the same parameters are accepted: MEXC signs bytes, not a map.
     let resigned = format!(
         "recvWindow=5000&timestamp={ts}&signature={}",
@@ -142,7 +116,7 @@ async fn raw_spot_reordered_query_or_tampered_body_is_700002() {
     // A body that was not signed.
     let query = spot_signed_query(SECRET, &[], ts);
     let (status, body) = spot_get(&sim, Some(&key(Scenario::Valid)), &query, "note=1").await;
-    assert_eq!((status, code(&body)), (400, 700002));
+    assert_eq!((status, binance_code(&body)), (400, 700002));
 }
 
 #[tokio::test]
@@ -150,9 +124,9 @@ async fn raw_spot_unknown_or_missing_key_is_refused() {
     let sim = CAST.sim(None).await;
     let query = spot_signed_query(SECRET, &[], now_ms());
     let (status, body) = spot_get(&sim, Some("mx0nosuchkey12345"), &query, "").await;
-    assert_eq!((status, code(&body)), (400, 10072));
+    assert_eq!((status, binance_code(&body)), (400, 10072));
     let (status, body) = spot_get(&sim, None, &query, "").await;
-    assert_eq!((status, code(&body)), (400, 400));
+    assert_eq!((status, binance_code(&body)), (400, 400));
 }
 
 async fn futures_get(sim: &RunningSim, headers: &[(&str, String)]) -> (u16, Value) {
@@ -184,17 +158,17 @@ async fn raw_futures_signed_request_is_accepted_and_bad_ones_get_http_200_errors
     let wrong = futures_headers(&api_key, "ffffffffffffffffffffffffffffffff", now_ms());
     let (status, body) = futures_get(&sim, &wrong).await;
     assert_eq!(
-        (status, body["success"].as_bool(), code(&body)),
+        (status, body["success"].as_bool(), binance_code(&body)),
         (200, Some(false), 602)
     );
 
     let stale = futures_headers(&api_key, SECRET, now_ms() - 11_000);
     let (status, body) = futures_get(&sim, &stale).await;
-    assert_eq!((status, code(&body)), (200, 513));
+    assert_eq!((status, binance_code(&body)), (200, 513));
 
     let unknown = futures_headers("mx0nosuchkey12345", SECRET, now_ms());
     let (status, body) = futures_get(&sim, &unknown).await;
-    assert_eq!((status, code(&body)), (200, 401));
+    assert_eq!((status, binance_code(&body)), (200, 401));
 }
 
 // ----- when apiKeyInfo is not available -------------------------------------------------------
@@ -238,7 +212,7 @@ async fn without_api_key_info_only_read_is_known_and_a_note_says_why() {
         (200, r#"{"something":"else"}"#),
     ] {
         let base = without_key_info(key_info).await;
-        let facts = probe_at(base, "mx0somekey", SECRET, false).await;
+        let facts = probe_stand_in(MEXC, base, "mx0somekey", SECRET, false).await;
         assert_eq!(problem_kind(&facts), None, "{key_info:?}: {facts:?}");
         // canWithdraw is an account flag, never read as the key's withdraw right.
         assert_eq!(rights(&facts), [T, None, None, None], "{key_info:?}");

@@ -4,9 +4,12 @@ use keywarden::domain::ExchangeKind;
 use keywarden::exchange::http::sensitive_headers;
 use keywarden::exchange::now_ms;
 use keywarden::exchange::okx::{auth_header_values, iso_timestamp, signature};
-use keywarden::sim::{RunningSim, Scenario, Scenario::*};
+use keywarden::sim::{Scenario, Scenario::*};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use super::one_secret_cast;
+use super::raw::{remove_header, set_header, text_code, Raw};
 use super::table::{every_right_told, row, Amend, Case::*, Market::*, Row, UnboundKeys::*};
 use crate::probe_support::*;
 
@@ -19,15 +22,12 @@ fn key_for(scenario: Scenario) -> String {
     format!("6f1c2d3e-4a5b-4c6d-8e7f-0000000{:05x}", index_of(scenario))
 }
 
-pub const CAST: Cast = Cast {
-    kind: KIND,
-    key: key_for,
-    secret: |_| SECRET.to_string(),
-    passphrase: Some(PASSPHRASE),
-    second_key_type: None,
-};
+pub const CAST: Cast = one_secret_cast(KIND, key_for, |_| SECRET.to_string(), Some(PASSPHRASE));
 
 // ---- the table's rows ----
+
+/// A well-formed key OKX does not know (50111).
+const UNKNOWN_KEY: &str = "00000000-0000-4000-8000-000000000000";
 
 /// OKX's rows: futures access from the key's `trade` right and the account mode (so a
 /// spot-only connection sees it too),
@@ -47,7 +47,7 @@ pub fn rows() -> Vec<Row> {
         row(Valid, Futures).clock(-20_000).connected().rights([T, T, F, T]).ip(T),
         row(Valid, Both).in_maintenance().unavailable().says("ongoing"),
         row(WrongSecret, Spot).invalid_key().says_exactly("GET /api/v5/account/config: code 50113 Invalid Sign"),
-        row(ApiKey("00000000-0000-4000-8000-000000000000"), Spot).invalid_key().says("50111"),
+        row(ApiKey(UNKNOWN_KEY), Spot).invalid_key().says("50111"),
         row(WrongPassphrase, Spot).invalid_key().says("50105").hides("battery"),
         // A missing passphrase is refused before anything is sent to OKX.
         row(NoPassphrase, Spot).invalid_key(),
@@ -72,227 +72,153 @@ pub fn rows() -> Vec<Row> {
 
 // ---- raw HTTP against the simulator ----
 
-struct Raw {
-    base: String,
-    client: reqwest::Client,
+/// Headers signed by the client's own code for a GET of `path` with `body` at `ts`, by `api_key`
+/// with `secret`.
+fn signed(api_key: &str, secret: &str, ts: i64, path: &str, body: &str) -> HeaderMap {
+    let credentials = creds(api_key, secret, Some(PASSPHRASE));
+    sensitive_headers(auth_header_values(&credentials, ts, "GET", path, body)).unwrap()
 }
 
-impl Raw {
-    async fn new() -> Raw {
-        Raw::on(&CAST.sim(None).await)
-    }
+/// Sends a GET of `path` with `body` and `headers` (signed for the same or for something else);
+/// returns the status, the headers and the JSON body.
+async fn send(raw: &Raw, path: &str, body: &str, headers: HeaderMap) -> (u16, HeaderMap, Value) {
+    let request = raw.get(path).headers(headers).body(body.to_string());
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.unwrap())
+}
 
-    fn on(sim: &RunningSim) -> Raw {
-        Raw {
-            base: sim.base_url(KIND),
-            client: reqwest::Client::new(),
-        }
-    }
+/// The valid key, signing and sending the same thing at `ts`, with `edit` applied to the
+/// headers.
+async fn valid_at(raw: &Raw, ts: i64, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
+    let mut headers = signed(&key_for(Scenario::Valid), SECRET, ts, PATH, "");
+    edit(&mut headers);
+    let (status, _, body) = send(raw, PATH, "", headers).await;
+    (status, body)
+}
 
-    /// Signs `signed_path` (and `signed_body`) at `ts` with `secret`, then sends a GET to
-    /// `sent_path` with `sent_body`; `edit` may change headers.
-    #[allow(clippy::too_many_arguments)]
-    async fn send(
-        &self,
-        api_key: &str,
-        secret: &str,
-        ts: i64,
-        signed_path: &str,
-        sent_path: &str,
-        (signed_body, sent_body): (&str, &str),
-        edit: impl FnOnce(&mut reqwest::header::HeaderMap),
-    ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let credentials = creds(api_key, secret, Some(PASSPHRASE));
-        let mut headers = sensitive_headers(auth_header_values(
-            &credentials,
-            ts,
-            "GET",
-            signed_path,
-            signed_body,
-        ))
-        .unwrap();
-        edit(&mut headers);
-        let response = self
-            .client
-            .get(format!("{}{sent_path}", self.base))
-            .headers(headers)
-            .body(sent_body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        (status, headers, response.json().await.unwrap())
-    }
-
-    /// The valid key, signing and sending the same thing, with `edit` applied to the headers.
-    async fn valid(
-        &self,
-        ts: i64,
-        edit: impl FnOnce(&mut reqwest::header::HeaderMap),
-    ) -> (u16, Value) {
-        let (status, _, body) = self
-            .send(
-                &key_for(Scenario::Valid),
-                SECRET,
-                ts,
-                PATH,
-                PATH,
-                ("", ""),
-                edit,
-            )
-            .await;
-        (status, body)
-    }
+/// [`valid_at`] now.
+async fn valid(raw: &Raw, edit: impl FnOnce(&mut HeaderMap)) -> (u16, Value) {
+    valid_at(raw, now_ms(), edit).await
 }
 
 const PATH: &str = "/api/v5/account/balance?ccy=BTC%2CUSDT";
 
-fn code(body: &Value) -> Option<&str> {
-    body["code"].as_str()
-}
-
 #[tokio::test]
 async fn raw_correctly_signed_request_is_accepted() {
-    let raw = Raw::new().await;
-    let (status, body) = raw.valid(now_ms(), |_| {}).await;
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = valid(&raw, |_| {}).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(code(&body), Some("0"));
+    assert_eq!(text_code(&body), Some("0"));
     assert!(body["data"][0]["details"].is_array());
 }
 
 #[tokio::test]
 async fn raw_wrong_signature_is_401_50113() {
-    let raw = Raw::new().await;
-    let (status, _, body) = raw
-        .send(
-            &key_for(Scenario::Valid),
-            "another-secret",
-            now_ms(),
-            PATH,
-            PATH,
-            ("", ""),
-            |_| {},
-        )
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50113")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let headers = signed(
+        &key_for(Scenario::Valid),
+        "another-secret",
+        now_ms(),
+        PATH,
+        "",
+    );
+    let (status, _, body) = send(&raw, PATH, "", headers).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50113")), "{body}");
     assert!(body.get("data").is_none(), "auth errors carry no data");
 }
 
 #[tokio::test]
 async fn raw_stale_timestamp_is_401_50102() {
-    let raw = Raw::new().await;
-    let (status, body) = raw.valid(now_ms() - 31_000, |_| {}).await;
-    assert_eq!((status, code(&body)), (401, Some("50102")), "{body}");
-    let (status, body) = raw.valid(now_ms() + 40_000, |_| {}).await;
-    assert_eq!((status, code(&body)), (401, Some("50102")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = valid_at(&raw, now_ms() - 31_000, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50102")), "{body}");
+    let (status, body) = valid_at(&raw, now_ms() + 40_000, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50102")), "{body}");
     // a Unix-ms timestamp instead of ISO-8601
-    let (status, body) = raw
-        .valid(now_ms(), |h| {
-            h.insert("OK-ACCESS-TIMESTAMP", now_ms().to_string().parse().unwrap());
-        })
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50112")), "{body}");
+    let unix_ms = now_ms().to_string();
+    let (status, body) = valid(&raw, set_header("OK-ACCESS-TIMESTAMP", &unix_ms)).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50112")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_tampered_query_or_body_is_401_50113() {
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     let api_key = key_for(Scenario::Valid);
-    // signed with the comma unencoded, sent encoded
     let unencoded = "/api/v5/account/balance?ccy=BTC,USDT";
-    let (status, _, body) = raw
-        .send(
-            &api_key,
-            SECRET,
-            now_ms(),
-            unencoded,
-            PATH,
-            ("", ""),
-            |_| {},
-        )
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50113")), "{body}");
-    // another currency than the one signed
     let other = "/api/v5/account/balance?ccy=ETH";
-    let (status, _, body) = raw
-        .send(&api_key, SECRET, now_ms(), PATH, other, ("", ""), |_| {})
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50113")), "{body}");
-    // a body that was not signed
-    let (status, _, body) = raw
-        .send(&api_key, SECRET, now_ms(), PATH, PATH, ("", "{}"), |_| {})
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50113")), "{body}");
+    // What is signed (path, body) and what is sent.
+    for (what, (signed_path, signed_body), (sent_path, sent_body)) in [
+        (
+            "signed with the comma unencoded, sent encoded",
+            (unencoded, ""),
+            (PATH, ""),
+        ),
+        (
+            "another currency than the one signed",
+            (PATH, ""),
+            (other, ""),
+        ),
+        ("a body that was not signed", (PATH, ""), (PATH, "{}")),
+    ] {
+        let headers = signed(&api_key, SECRET, now_ms(), signed_path, signed_body);
+        let (status, _, body) = send(&raw, sent_path, sent_body, headers).await;
+        assert_eq!(
+            (status, text_code(&body)),
+            (401, Some("50113")),
+            "{what}: {body}"
+        );
+    }
     // a body signed and sent byte for byte is accepted (GET with a body is odd but signed)
-    let (status, _, body) = raw
-        .send(&api_key, SECRET, now_ms(), PATH, PATH, ("{}", "{}"), |_| {})
-        .await;
+    let headers = signed(&api_key, SECRET, now_ms(), PATH, "{}");
+    let (status, _, body) = send(&raw, PATH, "{}", headers).await;
     assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
 async fn raw_wrong_passphrase_is_401_50105() {
-    let raw = Raw::new().await;
-    let (status, body) = raw
-        .valid(now_ms(), |h| {
-            h.insert("OK-ACCESS-PASSPHRASE", "battery staple".parse().unwrap());
-        })
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50105")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = valid(&raw, set_header("OK-ACCESS-PASSPHRASE", "battery staple")).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50105")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_unknown_key_missing_headers_and_demo_header_are_refused() {
-    let raw = Raw::new().await;
-    let (status, body) = raw
-        .valid(now_ms(), |h| {
-            h.insert(
-                "OK-ACCESS-KEY",
-                "00000000-0000-4000-8000-000000000000".parse().unwrap(),
-            );
-        })
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50111")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let (status, body) = valid(&raw, set_header("OK-ACCESS-KEY", UNKNOWN_KEY)).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50111")), "{body}");
     for (name, want) in [
         ("OK-ACCESS-KEY", "50103"),
         ("OK-ACCESS-PASSPHRASE", "50104"),
         ("OK-ACCESS-SIGN", "50106"),
         ("OK-ACCESS-TIMESTAMP", "50107"),
     ] {
-        let (status, body) = raw
-            .valid(now_ms(), |h| {
-                h.remove(name);
-            })
-            .await;
-        assert_eq!((status, code(&body)), (401, Some(want)), "{name}: {body}");
+        let (status, body) = valid(&raw, remove_header(name)).await;
+        assert_eq!(
+            (status, text_code(&body)),
+            (401, Some(want)),
+            "{name}: {body}"
+        );
     }
-    let (status, body) = raw
-        .valid(now_ms(), |h| {
-            h.insert("x-simulated-trading", "1".parse().unwrap());
-        })
-        .await;
-    assert_eq!((status, code(&body)), (401, Some("50101")), "{body}");
+    let (status, body) = valid(&raw, set_header("x-simulated-trading", "1")).await;
+    assert_eq!((status, text_code(&body)), (401, Some("50101")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_signature_matches_the_docs_formula() {
     // the simulator accepts a signature computed from the documented prehash alone
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     let ts = now_ms();
     let iso = iso_timestamp(ts);
     let sign = signature(SECRET, &iso, "GET", PATH, "");
-    let (status, body) = raw
-        .valid(ts, |h| {
-            h.insert("OK-ACCESS-SIGN", sign.parse().unwrap());
-        })
-        .await;
+    let (status, body) = valid_at(&raw, ts, set_header("OK-ACCESS-SIGN", &sign)).await;
     assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
 async fn raw_public_endpoints_answer_okxs_shapes() {
-    let raw = Raw::new().await;
+    let raw = Raw::new(&CAST).await;
     let time: Value = get_json(format!("{}/api/v5/public/time", raw.base)).await;
     assert_eq!(time["code"], "0");
     let ts: i64 = time["data"][0]["ts"].as_str().unwrap().parse().unwrap();
@@ -304,27 +230,18 @@ async fn raw_public_endpoints_answer_okxs_shapes() {
     );
 
     let sim = CAST.sim(Some(exchange_maintenance())).await;
-    let raw = Raw::on(&sim);
+    let raw = Raw::on(&sim, KIND);
     let status: Value = get_json(format!("{}/api/v5/system/status", raw.base)).await;
     assert_eq!(status["data"][0]["state"], "ongoing");
-    let (status, body) = raw.valid(now_ms(), |_| {}).await;
-    assert_eq!((status, code(&body)), (503, Some("50001")), "{body}");
+    let (status, body) = valid(&raw, |_| {}).await;
+    assert_eq!((status, text_code(&body)), (503, Some("50001")), "{body}");
 }
 
 #[tokio::test]
 async fn raw_rate_limit_is_429_50011_with_retry_after() {
-    let raw = Raw::new().await;
-    let (status, headers, body) = raw
-        .send(
-            &key_for(Scenario::RateLimited),
-            SECRET,
-            now_ms(),
-            PATH,
-            PATH,
-            ("", ""),
-            |_| {},
-        )
-        .await;
-    assert_eq!((status, code(&body)), (429, Some("50011")), "{body}");
+    let raw = Raw::new(&CAST).await;
+    let signed = signed(&key_for(Scenario::RateLimited), SECRET, now_ms(), PATH, "");
+    let (status, headers, body) = send(&raw, PATH, "", signed).await;
+    assert_eq!((status, text_code(&body)), (429, Some("50011")), "{body}");
     assert_eq!(headers["retry-after"], "7");
 }
