@@ -41,11 +41,7 @@ ROUND = re.compile(rb"round done [^\n]*?checked=(\d+)")
 
 
 def proc_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+    return bench.proc_status_mb(pid, "VmRSS")
 
 
 def write_config(work, tag, n, sim_port, schedule, api=None):

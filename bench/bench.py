@@ -140,12 +140,17 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def proc_hwm_mb(pid):
+def proc_status_mb(pid, field):
+    """A memory figure of /proc/PID/status (`VmHWM`: peak resident, `VmRSS`: resident now), MiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def proc_hwm_mb(pid):
+    return proc_status_mb(pid, "VmHWM")
 
 
 def du_bytes(path):
