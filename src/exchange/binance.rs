@@ -140,10 +140,7 @@ fn read_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
     let parsed: Option<Value> = serde_json::from_slice(&reply.body).ok();
     if let Some(mut problem) = generic_problem(reply, what) {
         if let Some(body) = parsed.as_ref().filter(|b| json_code(b).is_some()) {
-            let wait = problem
-                .retry_after
-                .map(|d| format!(", retry after {}s", d.as_secs()))
-                .unwrap_or_default();
+            let wait = http::retry_text(problem.retry_after);
             problem.message = format!(
                 "{}{wait}",
                 refusal_text(

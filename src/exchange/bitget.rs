@@ -26,8 +26,10 @@
 //!   spot trade right is absent, and the withdraw right is reported unknown with a note, never
 //!   assumed absent.
 
-use super::signing::hmac_base64;
 use super::signing::{encode_value, sorted_query};
+use super::signing::{hmac_base64, passphrase};
+// The unit tests (`bitget/tests.rs`, through `use super::*`) read waits as `Duration`s.
+#[cfg(test)]
 use std::time::Duration;
 
 use serde_json::Value;
@@ -133,11 +135,6 @@ pub fn auth_header_values(
     body: &str,
 ) -> [(&'static str, String); 6] {
     let secret = credentials.api_secret.expose_secret();
-    let passphrase = credentials
-        .passphrase
-        .as_ref()
-        .map(|p| p.expose_secret())
-        .unwrap_or_default();
     [
         (
             "ACCESS-KEY",
@@ -148,7 +145,7 @@ pub fn auth_header_values(
             signature(secret, timestamp_ms, method, request_path, query, body),
         ),
         ("ACCESS-TIMESTAMP", timestamp_ms.to_string()),
-        ("ACCESS-PASSPHRASE", passphrase.to_string()),
+        ("ACCESS-PASSPHRASE", passphrase(credentials).to_string()),
         ("Content-Type", "application/json".to_string()),
         ("locale", "en-US".to_string()),
     ]
@@ -167,24 +164,18 @@ fn code_of(body: &Value) -> Option<String> {
     }
 }
 
-fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {}s", d.as_secs()))
-        .unwrap_or_default()
-}
-
 /// Reads one reply: the HTTP-level problems every exchange shares first, then Bitget's `code`.
 fn read_reply(reply: &Reply, what: &str) -> Outcome {
     let parsed = reply.json::<Value>(what);
-    if let Some(mut problem) = generic_problem(reply, what) {
+    if let Some(problem) = generic_problem(reply, what) {
         // Bitget's own body (e.g. 503 + 40200 in maintenance, 429 + "429"): quote code and msg.
-        if let Some(code) = parsed.as_ref().ok().and_then(code_of) {
-            let msg = parsed.as_ref().map(msg_text).unwrap_or_default();
-            problem.message = format!("{what}: HTTP {}, code {code} {msg}", reply.status.as_u16())
-                .trim_end()
-                .to_string()
-                + &wait_text(problem.retry_after);
-        }
-        return Outcome::Problem(problem);
+        return Outcome::Problem(match parsed.as_ref().ok().and_then(code_of) {
+            Some(code) => {
+                let msg = parsed.as_ref().map(msg_text).unwrap_or_default();
+                http::quoting(problem, reply, what, &format!("code {code} {msg}"))
+            }
+            None => problem,
+        });
     }
     let body = match parsed {
         Ok(body) => body,
@@ -224,10 +215,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
         "40018" => Problem::ip_not_allowed(said),
         // "429" comes with HTTP 429 (handled above) but is accepted with 200 as well; 1001 is
         // "request too frequent".
-        "429" | "1001" => {
-            let wait = reply.retry_after();
-            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
-        }
+        "429" | "1001" => http::rate_limited(said, reply.retry_after()),
         "40200" | "40015" => Problem::unavailable(said),
         _ => Problem::unavailable(format!("{said} (unexpected Bitget reply)")),
     };

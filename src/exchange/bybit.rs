@@ -22,6 +22,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
+use super::facts::string_list;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{
@@ -452,21 +453,6 @@ pub struct KeyInfo {
     pub user_id: Option<String>,
 }
 
-/// A list that should be a JSON array of strings; a comma-separated string is accepted too.
-fn string_list(value: &Value) -> Option<Vec<String>> {
-    let items: Vec<String> = match value {
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|s| s.trim().to_string())
-            .collect(),
-        Value::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
-        Value::Null => Vec::new(),
-        _ => return None,
-    };
-    Some(items.into_iter().filter(|s| !s.is_empty()).collect())
-}
-
 /// `expiredAt`: ISO-8601 UTC per the docs; epoch ms (number or string) accepted too. Empty,
 /// unparsable or pre-2000 values (a zero date) mean "no expiry reported".
 fn parse_expiry(value: Option<&Value>) -> Option<DateTime<Utc>> {
@@ -494,7 +480,7 @@ impl KeyInfo {
             .get("permissions")?
             .as_object()?
             .iter()
-            .filter_map(|(category, items)| Some((category.clone(), string_list(items)?)))
+            .filter_map(|(category, items)| Some((category.clone(), string_list(Some(items))?)))
             .collect();
         let read_only = match result.get("readOnly") {
             Some(Value::Bool(b)) => Some(*b),
@@ -503,7 +489,7 @@ impl KeyInfo {
         Some(KeyInfo {
             read_only,
             permissions,
-            ips: result.get("ips").and_then(string_list),
+            ips: result.get("ips").and_then(|ips| string_list(Some(ips))),
             expired_at: parse_expiry(result.get("expiredAt")),
             deadline_day: int_of(result.get("deadlineDay")),
             uta: int_of(result.get("uta")),

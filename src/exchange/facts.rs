@@ -115,6 +115,26 @@ pub fn msg_text(body: &Value) -> String {
         .to_string()
 }
 
+/// A list of strings as the exchanges send one (the key's rights, its bound IPs): a JSON array
+/// of strings or a comma-separated string, each entry trimmed and empty ones dropped; absent or
+/// `null` is an empty list. `None` for any other shape: a reply that does not read.
+pub fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
+    let entries: Vec<&str> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.split(',').collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(_) => return None,
+    };
+    Some(
+        entries
+            .into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
 /// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
 /// does not read: `what` (the call) answered without `expected` ("an account list").
 pub fn expect_shape(
@@ -202,6 +222,18 @@ mod tests {
             (p.kind, p.message.as_str()),
             (ProblemKind::Unavailable, "GET /x: reply without a list")
         );
+    }
+
+    #[test]
+    fn a_string_list_is_an_array_or_a_comma_string_trimmed() {
+        let list = |v: Value| string_list(Some(&v));
+        let ab = Some(vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(list(serde_json::json!(" a, ,b ")), ab);
+        assert_eq!(list(serde_json::json!([" a", "", "b", 7])), ab);
+        assert_eq!(list(Value::Null), Some(vec![]));
+        assert_eq!(string_list(None), Some(vec![]));
+        assert_eq!(list(serde_json::json!({"a": 1})), None);
+        assert_eq!(list(serde_json::json!(1)), None);
     }
 
     #[test]

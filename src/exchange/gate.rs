@@ -43,7 +43,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha512};
 
 use super::expiry;
-use super::facts::{self, expect_shape, Meaning};
+use super::facts::{self, expect_shape, string_list, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -224,11 +224,6 @@ fn retry_after(reply: &Reply) -> Option<Duration> {
     })
 }
 
-fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {}s", d.as_secs()))
-        .unwrap_or_default()
-}
-
 /// Reads one reply: the HTTP-level problems every exchange shares first, then Gate's label.
 fn read_reply(reply: &Reply, what: &str) -> Outcome {
     let parsed = reply.json::<Value>(what);
@@ -237,16 +232,12 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
             problem.retry_after = retry_after(reply);
         }
         // Gate's own body (e.g. 503 + SERVER_ERROR): quote its label and message.
-        if let Some((label, message)) = parsed.as_ref().ok().and_then(error_of) {
-            problem.message = format!(
-                "{what}: HTTP {}, label {label} {message}",
-                reply.status.as_u16()
-            )
-            .trim_end()
-            .to_string()
-                + &wait_text(problem.retry_after);
-        }
-        return Outcome::Problem(problem);
+        return Outcome::Problem(match parsed.as_ref().ok().and_then(error_of) {
+            Some((label, message)) => {
+                http::quoting(problem, reply, what, &format!("label {label} {message}"))
+            }
+            None => problem,
+        });
     }
     let body = match parsed {
         Ok(body) => body,
@@ -282,10 +273,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
             WINDOW_MS / 1000
         )),
         Meaning::IpNotAllowed => Problem::ip_not_allowed(said),
-        Meaning::RateLimited => {
-            let wait = retry_after(reply);
-            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
-        }
+        Meaning::RateLimited => http::rate_limited(said, retry_after(reply)),
         Meaning::Unavailable => Problem::unavailable(if label_known(&label) {
             said
         } else {
@@ -305,31 +293,6 @@ fn server_time(body: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-/// A list of strings; `null`/absent is empty. `None` for any other shape.
-fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
-    match value {
-        None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ),
-        // Tolerated: a comma-separated string.
-        Some(Value::String(s)) => Some(
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ),
-        Some(_) => None,
     }
 }
 

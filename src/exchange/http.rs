@@ -463,17 +463,35 @@ impl Reply {
     }
 }
 
+/// `, retry after Ns` when the exchange said how long to wait, else nothing: the tail every
+/// rate-limit message ends with.
+pub fn retry_text(wait: Option<Duration>) -> String {
+    wait.map(|d| format!(", retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+/// An exchange's rate-limit refusal: its words `said`, with the wait it asked for.
+pub fn rate_limited(said: String, wait: Option<Duration>) -> Problem {
+    Problem::rate_limited(format!("{said}{}", retry_text(wait)), wait)
+}
+
+/// `problem` (from [`generic_problem`]) reworded to quote the exchange's own `words` ("code
+/// 50001 msg") when the 429 or 5xx carried its body: those say more than the HTTP status.
+pub fn quoting(mut problem: Problem, reply: &Reply, what: &str, words: &str) -> Problem {
+    problem.message = format!("{what}: HTTP {}, {words}", reply.status.as_u16())
+        .trim_end()
+        .to_string()
+        + &retry_text(problem.retry_after);
+    problem
+}
+
 /// The problems every exchange shares, read from the HTTP layer alone: HTTP 429 means we were
 /// throttled; an HTML page (CDN, WAF) or any 5xx means the exchange is unavailable, whatever the
 /// body says. Returns `None` when the reply should be read by the exchange's own error codes.
 pub fn generic_problem(reply: &Reply, what: &str) -> Option<Problem> {
     if reply.status == StatusCode::TOO_MANY_REQUESTS {
-        let wait = reply
-            .retry_after()
-            .map(|d| format!(", retry after {}s", d.as_secs()))
-            .unwrap_or_default();
-        return Some(Problem::rate_limited(
-            format!("{what}: HTTP 429 Too Many Requests{wait}"),
+        return Some(rate_limited(
+            format!("{what}: HTTP 429 Too Many Requests"),
             reply.retry_after(),
         ));
     }

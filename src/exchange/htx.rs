@@ -31,6 +31,8 @@ use super::signing::hmac_base64;
 use super::signing::{encode_value, sorted_query};
 use std::collections::HashMap;
 use std::sync::Mutex;
+// The unit tests (`htx/tests.rs`, through `use super::*`) read waits as `Duration`s.
+#[cfg(test)]
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -39,8 +41,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{expect_shape, Meaning};
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::facts::{expect_shape, string_list, Meaning};
+use super::http::{self, generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -268,11 +270,6 @@ fn read_refused(
     Ok(())
 }
 
-fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {}s", d.as_secs()))
-        .unwrap_or_default()
-}
-
 /// Reads one reply: the HTTP-level problems every exchange shares first (quoting HTX's own code
 /// when its body has one), then HTX's envelope.
 pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
@@ -282,7 +279,7 @@ pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
             problem.message = format!(
                 "{what}: HTTP {}, code {code} {msg}{}",
                 reply.status.as_u16(),
-                wait_text(problem.retry_after)
+                http::retry_text(problem.retry_after)
             )
             .trim_end()
             .to_string();
@@ -330,13 +327,7 @@ pub fn problem_for(meaning: Option<Meaning>, text: String, reply: &Reply) -> Opt
         Some(Meaning::ClockSkew) => Some(Problem::clock_skew(format!(
             "{text} (HTX refused our timestamp)"
         ))),
-        Some(Meaning::RateLimited) => {
-            let wait = reply.retry_after();
-            Some(Problem::rate_limited(
-                format!("{text}{}", wait_text(wait)),
-                wait,
-            ))
-        }
+        Some(Meaning::RateLimited) => Some(http::rate_limited(text, reply.retry_after())),
         Some(meaning) => meaning.problem(text, reply.retry_after()),
     }
 }
@@ -433,27 +424,6 @@ pub struct KeyInfo {
     pub status: Option<String>,
 }
 
-/// A comma-separated string (documented) or an array (accepted too); absent, null or empty is
-/// an empty list.
-fn list_of(value: Option<&Value>) -> Option<Vec<String>> {
-    let clean = |s: &str| -> Option<String> {
-        let s = s.trim();
-        (!s.is_empty()).then(|| s.to_string())
-    };
-    match value {
-        None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::String(s)) => Some(s.split(',').filter_map(clean).collect()),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(clean)
-                .collect(),
-        ),
-        Some(_) => None,
-    }
-}
-
 impl KeyInfo {
     /// Picks the entry for `access_key` out of `data` (an array; a single object is accepted
     /// too). `None` when no entry describes this key or the shape is unknown.
@@ -470,8 +440,8 @@ impl KeyInfo {
         })?;
         entry.get("permission")?;
         Some(KeyInfo {
-            permissions: list_of(entry.get("permission"))?,
-            ip_addresses: list_of(entry.get("ipAddresses"))?,
+            permissions: string_list(entry.get("permission"))?,
+            ip_addresses: string_list(entry.get("ipAddresses"))?,
             valid_days: entry.get("validDays").and_then(int_of),
             status: entry
                 .get("status")

@@ -15,10 +15,10 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use super::facts::{expect_shape, Envelope, Outcome};
+use super::facts::{expect_shape, string_list, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::signing::hmac_base64;
+use super::signing::{hmac_base64, passphrase};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -76,11 +76,6 @@ pub fn auth_header_values(
     body: &str,
 ) -> [(&'static str, String); 5] {
     let secret = credentials.api_secret.expose_secret();
-    let passphrase = credentials
-        .passphrase
-        .as_ref()
-        .map(|p| p.expose_secret())
-        .unwrap_or_default();
     [
         (
             "KC-API-KEY",
@@ -91,7 +86,10 @@ pub fn auth_header_values(
             signature(secret, timestamp_ms, method, request_path, body),
         ),
         ("KC-API-TIMESTAMP", timestamp_ms.to_string()),
-        ("KC-API-PASSPHRASE", passphrase_header(secret, passphrase)),
+        (
+            "KC-API-PASSPHRASE",
+            passphrase_header(secret, passphrase(credentials)),
+        ),
         ("KC-API-KEY-VERSION", KEY_VERSION.to_string()),
     ]
 }
@@ -217,33 +215,11 @@ impl KeyInfo {
     /// Parses `data`. `permission` is a comma-separated string in the docs; a JSON array is
     /// accepted as well. `ipWhitelist` may be absent, empty, a string or (tolerantly) an array.
     pub fn from_data(data: &Value) -> Option<KeyInfo> {
-        let list = |v: Option<&Value>| -> Option<Vec<String>> {
-            match v {
-                None | Some(Value::Null) => Some(Vec::new()),
-                Some(Value::String(s)) => Some(
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                Some(Value::Array(items)) => Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                Some(_) => None,
-            }
-        };
         let obj = data.as_object()?;
         obj.get("permission")?;
         Some(KeyInfo {
-            permissions: list(obj.get("permission"))?,
-            ip_whitelist: list(obj.get("ipWhitelist"))?,
+            permissions: string_list(obj.get("permission"))?,
+            ip_whitelist: string_list(obj.get("ipWhitelist"))?,
             created_at_ms: obj.get("createdAt").and_then(Value::as_i64),
             is_master: obj.get("isMaster").and_then(Value::as_bool),
             sub_name: obj

@@ -28,7 +28,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{msg_text, numeric_code, refusal_text, Meaning};
+use super::facts::{msg_text, numeric_code, refusal_text, string_list, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -267,32 +267,8 @@ impl KeyInfo {
     /// Parses the documented shape; `permissions` and `ipWhiteList` may come as a comma string
     /// (as in the fixture) or as an array (accepted too, since the shape is unconfirmed).
     fn parse(body: &Value) -> Option<KeyInfo> {
-        let list = |v: &Value| -> Option<Vec<String>> {
-            match v {
-                Value::String(s) => Some(
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                Value::Array(items) => Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                ),
-                Value::Null => Some(Vec::new()),
-                _ => None,
-            }
-        };
-        let permissions = list(body.get("permissions")?)?;
-        let ip_whitelist = match body.get("ipWhiteList") {
-            Some(v) => list(v)?,
-            None => Vec::new(),
-        };
+        let permissions = string_list(Some(body.get("permissions")?))?;
+        let ip_whitelist = string_list(body.get("ipWhiteList"))?;
         let remaining_validity_days = match body.get("remainingValidity") {
             Some(Value::Number(n)) => n.as_f64(),
             Some(Value::String(s)) => s.trim().parse().ok(),
