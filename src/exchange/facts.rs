@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::http::Reply;
 use crate::domain::{Facts, Permissions, Problem};
 
 /// How one reply from an exchange reads once its envelope and error codes are understood.
@@ -58,6 +59,32 @@ impl Outcome {
     }
 }
 
+/// What a call to an exchange whose errors are `{"code": n, "msg": ..}` came back with (Binance,
+/// and MEXC, whose spot API copies Binance's), once the HTTP-level problems are out of the way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The call succeeded: the body (or, for MEXC futures, its `data`).
+    Ok(Value),
+    /// The exchange refused, with its own code (`None`: an HTTP error without a JSON code).
+    Refused {
+        status: u16,
+        code: Option<i64>,
+        msg: String,
+    },
+}
+
+impl Answer {
+    /// An HTTP error without the exchange's JSON (a bare 404 for a path a host does not
+    /// serve): its status and the first bytes of its body.
+    pub fn refused_without_code(reply: &Reply) -> Answer {
+        Answer::Refused {
+            status: reply.status.as_u16(),
+            code: None,
+            msg: reply.snippet(),
+        }
+    }
+}
+
 /// The `{code, msg, data}` envelope OKX and KuCoin wrap every reply in (`{"code":"0","msg":"",
 /// "data":[...]}`); an error comes as `code` and `msg` without `data`.
 #[derive(Debug, Deserialize)]
@@ -95,8 +122,8 @@ pub fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> St
     .to_string()
 }
 
-/// An error body's numeric `code` (BingX, MEXC): a number per the docs; a numeric string is
-/// accepted too, tolerantly.
+/// An error body's numeric `code` (Binance, BingX, MEXC): a number per the docs; a numeric
+/// string is accepted too, tolerantly.
 pub fn numeric_code(body: &Value) -> Option<i64> {
     match body.get("code")? {
         Value::Number(n) => n.as_i64(),
@@ -133,6 +160,16 @@ pub fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
             .map(str::to_string)
             .collect(),
     )
+}
+
+/// An id or a short label as the exchanges send one, a string or a number: the string trimmed
+/// (none when that leaves nothing), the number as written; `None` for anything else.
+pub fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
@@ -234,6 +271,16 @@ mod tests {
         assert_eq!(string_list(None), Some(vec![]));
         assert_eq!(list(serde_json::json!({"a": 1})), None);
         assert_eq!(list(serde_json::json!(1)), None);
+    }
+
+    #[test]
+    fn an_id_is_a_trimmed_string_or_a_number() {
+        let id = |v: Value| id_text(Some(&v));
+        assert_eq!(id(serde_json::json!(" 42 ")), Some("42".to_string()));
+        assert_eq!(id(serde_json::json!(42)), Some("42".to_string()));
+        assert_eq!(id(serde_json::json!("  ")), None);
+        assert_eq!(id(serde_json::json!(true)), None);
+        assert_eq!(id_text(None), None);
     }
 
     #[test]
