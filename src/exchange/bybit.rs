@@ -22,8 +22,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::string_list;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::facts::{id_text, string_list};
+use super::http::{generic_problem, header_value, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{
     now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
@@ -178,14 +178,7 @@ pub fn redact(msg: &str, api_key: Option<&str>) -> String {
 /// Bybit's per-UID reset header: the epoch ms at which the endpoint's limit resets.
 fn retry_after(reply: &Reply) -> Option<Duration> {
     reply.retry_after().or_else(|| {
-        let reset_ms: i64 = reply
-            .headers
-            .get("x-bapi-limit-reset-timestamp")?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
+        let reset_ms: i64 = header_value(&reply.headers, "x-bapi-limit-reset-timestamp")?;
         // header input: saturating, so i64::MIN cannot overflow
         let wait = reset_ms.saturating_sub(now_ms());
         (wait > 0).then(|| Duration::from_millis(wait as u64))
@@ -412,18 +405,7 @@ pub fn parse_status(result: &Value) -> Option<Vec<Maintenance>> {
                 uid_suffix: entry
                     .get("uidSuffix")
                     .and_then(Value::as_array)
-                    .map(|tails| {
-                        tails
-                            .iter()
-                            .filter_map(|t| match t {
-                                Value::Number(n) => Some(n.to_string()),
-                                Value::String(s) if !s.trim().is_empty() => {
-                                    Some(s.trim().to_string())
-                                }
-                                _ => None,
-                            })
-                            .collect()
-                    })
+                    .map(|tails| tails.iter().filter_map(|t| id_text(Some(t))).collect())
                     .unwrap_or_default(),
             })
             .collect(),

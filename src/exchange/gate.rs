@@ -210,14 +210,7 @@ fn error_of(body: &Value) -> Option<(String, String)> {
 /// seconds when the window resets), less our clock.
 fn retry_after(reply: &Reply) -> Option<Duration> {
     reply.retry_after().or_else(|| {
-        let reset: i64 = reply
-            .headers
-            .get("x-gate-ratelimit-reset-timestamp")?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
+        let reset: i64 = http::header_value(&reply.headers, "x-gate-ratelimit-reset-timestamp")?;
         // header input: saturating, so i64::MIN cannot overflow
         let wait = reset.saturating_sub(now_ms().div_euclid(1000));
         (wait > 0).then(|| Duration::from_secs(wait as u64))

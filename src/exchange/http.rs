@@ -1,5 +1,6 @@
 //! The one HTTP client every probe shares, and what is common to reading any exchange's reply.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
@@ -302,6 +303,13 @@ pub fn sensitive_headers(
     Ok(headers)
 }
 
+/// The header `name`'s value read as a number (or anything else that parses from its trimmed
+/// text): `Retry-After` and the exchanges' rate-limit headers. `None` when it is absent or does
+/// not parse: a header is advice from untrusted input, never a reason to fail.
+pub fn header_value<T: FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
 /// An exchange's answer, read whole.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -415,14 +423,7 @@ pub(crate) fn test_reply(status: u16, headers: &[(&'static str, &str)], body: &s
 impl Reply {
     /// `Retry-After` in seconds, when the exchange sent one.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.headers
-            .get(RETRY_AFTER)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_secs)
+        header_value(&self.headers, RETRY_AFTER.as_str()).map(Duration::from_secs)
     }
 
     /// An HTML page (a CDN or WAF error page) where the API should have answered JSON.

@@ -97,15 +97,7 @@ pub fn auth_header_values(
 /// `Retry-After` (seconds) when sent, else KuCoin's `gw-ratelimit-reset` (ms until the pool refills).
 fn retry_after(reply: &Reply) -> Option<Duration> {
     reply.retry_after().or_else(|| {
-        reply
-            .headers
-            .get("gw-ratelimit-reset")?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_millis)
+        http::header_value(&reply.headers, "gw-ratelimit-reset").map(Duration::from_millis)
     })
 }
 
