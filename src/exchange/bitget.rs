@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::facts::{expect_shape, msg_text, Outcome};
+use super::facts::{expect_shape, id_text, msg_text, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -80,16 +80,11 @@ pub fn signed_query(params: &[(&str, &str)]) -> String {
 }
 
 /// The query string as it travels in the URL: the same order, values percent-encoded where
-/// they must be. For the values the probe sends (letters, digits, `-`) it is byte-identical to
-/// [`signed_query`], which is what keeps the signature valid whatever Bitget does with encoding.
+/// they must be (the names are the probe's own, plain letters). For the values the probe sends
+/// (letters, digits, `-`) it is byte-identical to [`signed_query`], which is what keeps the
+/// signature valid whatever Bitget does with encoding.
 pub fn sent_query(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode_value(k), encode_value(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, encode_value)
 }
 
 /// The string Bitget signs: timestamp + METHOD + request path (never the host or a proxy
@@ -269,14 +264,6 @@ fn list(value: Option<&Value>) -> Option<Vec<String>> {
                 .collect(),
         ),
         Some(_) => None,
-    }
-}
-
-fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

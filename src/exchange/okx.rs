@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use super::budget;
-use super::facts::{expect_shape, Envelope, Outcome};
+use super::facts::{expect_shape, id_text, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
@@ -275,11 +275,7 @@ impl KeyConfig {
                 Some(_) => None,
             }
         };
-        let text = |k: &str| match obj.get(k) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
+        let text = |k: &str| id_text(obj.get(k));
         obj.get("perm")?;
         Some(KeyConfig {
             permissions: list(obj.get("perm"))?,
