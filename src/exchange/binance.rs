@@ -20,7 +20,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::facts::{numeric_code, refusal_text, Answer};
+use super::facts::{self, numeric_code, refusal_text, Answer};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -609,8 +609,7 @@ impl Binance {
                     )))
                 }
                 Outcome::Denied(text) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(format!("futures refused: {text}"));
+                    facts::futures_refused(facts, &text);
                 }
             }
         }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
-use super::facts::{expect_shape, msg_text, numeric_code, refusal_text, Meaning, Outcome};
+use super::facts::{self, expect_shape, msg_text, numeric_code, refusal_text, Meaning, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -371,20 +371,19 @@ impl Bingx {
         path: &str,
         what: &str,
     ) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(credentials)?;
-            let query = signed_query(
-                credentials.api_secret.expose_secret(),
-                &[],
-                now,
-                Some(RECV_WINDOW_MS),
-            );
-            Ok((format!("{base}{path}?{query}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = auth_headers(credentials)?;
+                let query = signed_query(
+                    credentials.api_secret.expose_secret(),
+                    &[],
+                    now,
+                    Some(RECV_WINDOW_MS),
+                );
+                Ok((format!("{base}{path}?{query}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     /// Liveness and clock: the server time on `base`. BingX has no status endpoint
@@ -471,8 +470,7 @@ impl Bingx {
                     )))
                 }
                 Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(format!("futures refused: {said}"));
+                    facts::futures_refused(facts, &said);
                 }
                 Outcome::Problem(problem) => return Err(problem),
             }

@@ -433,28 +433,27 @@ impl Bitget {
         params: &[(&str, &str)],
         what: &str,
     ) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let query = signed_query(params);
-            let headers = http::sensitive_headers(auth_header_values(
-                &target.credentials,
-                now,
-                "GET",
-                path,
-                &query,
-                "",
-            ))?;
-            let sent = sent_query(params);
-            let url = if sent.is_empty() {
-                format!("{base}{path}")
-            } else {
-                format!("{base}{path}?{sent}")
-            };
-            Ok((url, headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let query = signed_query(params);
+                let headers = http::sensitive_headers(auth_header_values(
+                    &target.credentials,
+                    now,
+                    "GET",
+                    path,
+                    &query,
+                    "",
+                ))?;
+                let sent = sent_query(params);
+                let url = if sent.is_empty() {
+                    format!("{base}{path}")
+                } else {
+                    format!("{base}{path}?{sent}")
+                };
+                Ok((url, headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     /// A classic (v2) signed GET: `Err` with Bitget's words when the key belongs to a unified

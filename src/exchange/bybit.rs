@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{id_text, string_list};
+use super::facts::{self, id_text, string_list};
 use super::http::{generic_problem, header_value, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{
@@ -759,8 +759,7 @@ impl Bybit {
                     )))
                 }
                 Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(format!("futures refused: {said}"));
+                    facts::futures_refused(facts, &said);
                 }
                 Outcome::Problem(problem, _) => return Err(problem),
             }

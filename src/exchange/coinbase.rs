@@ -617,14 +617,15 @@ impl Coinbase {
         what: &str,
         not_found_is_denial: bool,
     ) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(&target.credentials, key, "GET", path_and_query, now)?;
-            Ok((format!("{base}{path_and_query}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what, not_found_is_denial),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = auth_headers(&target.credentials, key, "GET", path_and_query, now)?;
+                Ok((format!("{base}{path_and_query}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| {
+                read_reply(&reply, what, not_found_is_denial)
+            })
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {

@@ -48,6 +48,13 @@ impl Outcome {
     }
 }
 
+/// A futures read the exchange refused: the key lacks the futures right, and the exchange's
+/// words `said` become a note saying which read was refused.
+pub fn futures_refused(facts: &mut Facts, said: &str) {
+    facts.permissions.futures = Some(false);
+    facts.notes.push(format!("futures refused: {said}"));
+}
+
 #[cfg(test)]
 impl Outcome {
     /// The problem this outcome is, for tests of an exchange's error codes.

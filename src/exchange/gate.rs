@@ -529,15 +529,14 @@ impl Gate {
 
     /// A signed GET of `path` (which includes `/api/v4`; a path prefix in `base` is not signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let timestamp = timestamp_header(now);
-            let headers = auth_headers(&target.credentials, &timestamp, "GET", path, "", b"")?;
-            Ok((format!("{base}{path}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let timestamp = timestamp_header(now);
+                let headers = auth_headers(&target.credentials, &timestamp, "GET", path, "", b"")?;
+                Ok((format!("{base}{path}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.

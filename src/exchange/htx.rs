@@ -41,7 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{expect_shape, string_list, Meaning};
+use super::facts::{self, expect_shape, string_list, Meaning};
 use super::http::{self, generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -748,8 +748,7 @@ impl Htx {
                 let text = said(&what, &code, &msg);
                 match meaning {
                     Some(Meaning::NoPermission) => {
-                        facts.permissions.futures = Some(false);
-                        facts.notes.push(format!("futures refused: {text}"));
+                        facts::futures_refused(facts, &text);
                     }
                     // A code we cannot read on this read (e.g. an account type this endpoint
                     // does not serve [uncertain]): the futures right stays unknown.

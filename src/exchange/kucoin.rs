@@ -286,20 +286,19 @@ impl Kucoin {
     }
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let headers = http::sensitive_headers(auth_header_values(
-                &target.credentials,
-                now,
-                "GET",
-                path,
-                "",
-            ))?;
-            Ok((format!("{base}{path}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = http::sensitive_headers(auth_header_values(
+                    &target.credentials,
+                    now,
+                    "GET",
+                    path,
+                    "",
+                ))?;
+                Ok((format!("{base}{path}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {

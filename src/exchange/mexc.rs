@@ -28,7 +28,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{msg_text, numeric_code, refusal_text, string_list, Answer, Meaning};
+use super::facts::{self, msg_text, numeric_code, refusal_text, string_list, Answer, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -466,8 +466,7 @@ impl Mexc {
                 match meaning.problem(text.clone(), reply.retry_after()) {
                     Some(problem) => return Err(problem),
                     None => {
-                        facts.permissions.futures = Some(false);
-                        facts.notes.push(format!("futures refused: {text}"));
+                        facts::futures_refused(facts, &text);
                     }
                 }
             }

@@ -387,20 +387,21 @@ impl Okx {
     /// prefix that is never signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path_and_query: &str) -> Outcome {
         let what = format!("GET {path_and_query}");
-        let signed = self.http.get_signed(base, |now| {
-            let headers = http::sensitive_headers(auth_header_values(
-                &target.credentials,
-                now,
-                "GET",
-                path_and_query,
-                "",
-            ))?;
-            Ok((format!("{base}{path_and_query}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, &what, Some(target.region)),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = http::sensitive_headers(auth_header_values(
+                    &target.credentials,
+                    now,
+                    "GET",
+                    path_and_query,
+                    "",
+                ))?;
+                Ok((format!("{base}{path_and_query}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| {
+                read_reply(&reply, &what, Some(target.region))
+            })
     }
 
     /// Server time and system status of `base`, read at most once per [`PUBLIC_TTL`].
