@@ -20,7 +20,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::facts::{self, numeric_code, refusal_text, Answer};
+use super::facts::{self, integer, numeric_code, refusal_text, Answer};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -251,21 +251,13 @@ fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
 }
 
 fn server_time(body: &Value) -> Option<i64> {
-    match body.get("serverTime")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    integer(body.get("serverTime")?)
 }
 
 /// `/sapi/v1/system/status`: `{"status": 0, "msg": "normal"}`; 1 = system maintenance.
 fn status_problem(body: &Value, what: &str) -> Option<Problem> {
     let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
-    let status = match body.get("status") {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    };
+    let status = body.get("status").and_then(integer);
     match status {
         Some(0) => None,
         Some(n) => Some(Problem::unavailable(
@@ -319,11 +311,9 @@ impl Restrictions {
             enable_internal_transfer: flag("enableInternalTransfer"),
             permits_universal_transfer: flag("permitsUniversalTransfer"),
             enable_margin: flag("enableMargin"),
-            trading_authority_expiration_ms: match obj.get("tradingAuthorityExpirationTime") {
-                Some(Value::Number(n)) => n.as_i64(),
-                Some(Value::String(s)) => s.trim().parse().ok(),
-                _ => None,
-            },
+            trading_authority_expiration_ms: obj
+                .get("tradingAuthorityExpirationTime")
+                .and_then(integer),
         };
         let known = [
             restrictions.ip_restrict,

@@ -23,7 +23,9 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
-use super::facts::{self, expect_shape, msg_text, numeric_code, refusal_text, Meaning, Outcome};
+use super::facts::{
+    self, expect_shape, integer, msg_text, numeric_code, refusal_text, Meaning, Outcome,
+};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -251,11 +253,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
 /// `data.serverTime` of the time endpoints (ms); a top-level `serverTime` and numeric strings are
 /// accepted too.
 fn server_time(data: &Value) -> Option<i64> {
-    match data.get("serverTime")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    integer(data.get("serverTime")?)
 }
 
 /// `None` when a request signed by our clock lands inside BingX's window (|offset| at most

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::facts::{expect_shape, id_text, msg_text, Outcome};
+use super::facts::{expect_shape, id_text, integer, msg_text, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -224,11 +224,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
 /// `data.serverTime` of `/api/v2/public/time`: ms as a string per the docs; a number is
 /// accepted too.
 fn server_time(data: &Value) -> Option<i64> {
-    match data.get("serverTime")? {
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
+    integer(data.get("serverTime")?)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{self, id_text, string_list};
+use super::facts::{self, id_text, integer, string_list};
 use super::http::{generic_problem, header_value, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{
@@ -143,11 +143,7 @@ enum Outcome {
 
 /// The `retCode`: a number per the docs; a numeric string is accepted too, tolerantly.
 fn ret_code(body: &Value) -> Option<i64> {
-    match body.get("retCode")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    integer(body.get("retCode")?)
 }
 
 /// A JSON integer that may come as a number or a numeric string.

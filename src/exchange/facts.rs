@@ -132,7 +132,13 @@ pub fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> St
 /// An error body's numeric `code` (Binance, BingX, MEXC): a number per the docs; a numeric
 /// string is accepted too, tolerantly.
 pub fn numeric_code(body: &Value) -> Option<i64> {
-    match body.get("code")? {
+    integer(body.get("code")?)
+}
+
+/// A whole number as the exchanges send one (a code, a time in ms, a status): a JSON number,
+/// or, tolerantly, a numeric string.
+pub fn integer(value: &Value) -> Option<i64> {
+    match value {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,

@@ -41,7 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{self, expect_shape, string_list, Meaning};
+use super::facts::{self, expect_shape, integer, string_list, Meaning};
 use super::http::{self, generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -332,15 +332,6 @@ pub fn problem_for(meaning: Option<Meaning>, text: String, reply: &Reply) -> Opt
     }
 }
 
-/// A server time in ms from `data` (a number; a numeric string is accepted too).
-fn int_of(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// `None` when the offset is inside the window, else the clock-skew problem to report.
 pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
     let inside = SPEC.clock_window.contains(offset_ms);
@@ -355,15 +346,15 @@ pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
 
 /// `data` of `/v2/market-status`: 1 normal, 2 halted, 3 cancel-only (§4.2).
 pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
-    let status = data.get("marketStatus").and_then(int_of);
-    let reason = match data.get("haltReason").and_then(int_of) {
+    let status = data.get("marketStatus").and_then(integer);
+    let reason = match data.get("haltReason").and_then(integer) {
         Some(2) => ", emergency maintenance",
         Some(3) => ", scheduled maintenance",
         _ => "",
     };
     let until = data
         .get("haltEndTime")
-        .and_then(int_of)
+        .and_then(integer)
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
         .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
         .unwrap_or_default();
@@ -390,13 +381,13 @@ pub fn heartbeat_problem(data: &Value, what: &str) -> Option<Problem> {
     let flag = data
         .get("linear_swap_heartbeat")
         .or_else(|| data.get("heartbeat"))
-        .and_then(int_of);
+        .and_then(integer);
     match flag {
         Some(1) => None,
         Some(_) => {
             let recovery = data
                 .get("linear_swap_estimated_recovery_time")
-                .and_then(int_of)
+                .and_then(integer)
                 .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
                 .map(|t| format!(", expected back {}", t.format("%Y-%m-%d %H:%M UTC")))
                 .unwrap_or_default();
@@ -442,7 +433,7 @@ impl KeyInfo {
         Some(KeyInfo {
             permissions: string_list(entry.get("permission"))?,
             ip_addresses: string_list(entry.get("ipAddresses"))?,
-            valid_days: entry.get("validDays").and_then(int_of),
+            valid_days: entry.get("validDays").and_then(integer),
             status: entry
                 .get("status")
                 .and_then(Value::as_str)
@@ -563,7 +554,7 @@ impl Htx {
             .public_timed(&format!("{spot}{PATH_TIMESTAMP}"), &what)
             .await?;
         let data = public_data(outcome, &what)?;
-        let server_ms = int_of(&data)
+        let server_ms = integer(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
         if let Some(problem) = skew_problem(trip.clock_offset_ms(server_ms)) {
             return Err(problem);
@@ -583,7 +574,7 @@ impl Htx {
             Outcome::Ok(Value::Array(accounts)) => accounts
                 .iter()
                 .find(|a| a.get("type").and_then(Value::as_str) == Some("spot"))
-                .and_then(|a| a.get("id").and_then(int_of)),
+                .and_then(|a| a.get("id").and_then(integer)),
             Outcome::Ok(_) => {
                 return Err(Problem::unavailable(format!(
                     "{what}: reply without an account list"
@@ -666,7 +657,7 @@ impl Htx {
                 let what = format!("GET {PATH_UID}");
                 let reply = self.signed(credentials, spot, PATH_UID, &[]).await?;
                 match read_reply(&reply, &what)? {
-                    Outcome::Ok(data) => match int_of(&data) {
+                    Outcome::Ok(data) => match integer(&data) {
                         Some(uid) => {
                             self.uids.lock().expect("uid cache lock").insert(slot, uid);
                             uid

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use super::facts::{expect_shape, string_list, Envelope, Outcome};
+use super::facts::{expect_shape, integer, string_list, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
@@ -166,16 +166,6 @@ fn wait_text(wait: Option<Duration>) -> String {
         .unwrap_or_default()
 }
 
-/// `data` of `/api/v1/timestamp`: ms since the epoch (integer per the docs; a numeric string is
-/// accepted too).
-fn server_time(data: &Value) -> Option<i64> {
-    match data {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// `data` of `/api/v1/status`: `open`, `close` (maintenance) or `cancelonly`.
 fn status_problem(data: &Value, what: &str) -> Option<Problem> {
     let status = data.get("status").and_then(Value::as_str);
@@ -312,7 +302,8 @@ impl Kucoin {
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
         let (data, trip) = self.public(spot, PATH_TIMESTAMP, &what).await?;
-        let server = server_time(&data)
+        // `data` is the server's time in ms.
+        let server = integer(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
         if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
             return Err(problem);

@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use super::budget;
-use super::facts::{expect_shape, id_text, Envelope, Outcome};
+use super::facts::{expect_shape, id_text, integer, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
@@ -185,11 +185,7 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
 /// `data` of `/api/v5/public/time`: `[{"ts":"1700000000123"}]` (ms as a string; a number is
 /// accepted too).
 fn server_time(data: &Value) -> Option<i64> {
-    match data.get(0)?.get("ts")? {
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
+    integer(data.get(0)?.get("ts")?)
 }
 
 /// Services whose maintenance does not stop a key's REST account calls (okx.md §4 list):
