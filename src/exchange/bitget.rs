@@ -528,11 +528,7 @@ impl Bitget {
                 read_reply(reply, &what).public_data()
             })
             .await?;
-        let server = server_time(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        trip.check_clock(SPEC, &what, server_time(&data), "a server time")?;
 
         // 2. What the key is allowed to do.
         let what = format!("GET {PATH_ACCOUNT_INFO}");

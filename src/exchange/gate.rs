@@ -551,11 +551,7 @@ impl Gate {
                 read_reply(reply, &what).required().public_data()
             })
             .await?;
-        let server = server_time(&body)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        trip.check_clock(SPEC, &what, server_time(&body), "server_time")?;
 
         // 2. Valid key, accepted signature, IP binding: any valid key may read its detail.
         let what = format!("GET {PATH_DETAIL}");

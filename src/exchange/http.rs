@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::budget::HostBudgets;
+use crate::domain::spec::ExchangeSpec;
 use crate::domain::Problem;
 
 /// The most of a reply we read: 1 MiB. Every endpoint we call answers in a few KiB; a bigger
@@ -157,6 +158,23 @@ impl RoundTrip {
         // A reply's time is untrusted input: i64::MIN or a huge float must not overflow (found
         // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
         server_ms.saturating_sub(midpoint).max(-i64::MAX)
+    }
+
+    /// The clock step of the exchanges whose window is their spec row's (OKX, KuCoin, Bitget,
+    /// Gate): the server's time `server_ms` read from the reply at `what` (`None`: a reply
+    /// without `field`, the exchange not answering as its API), judged by `spec`'s window
+    /// against this trip.
+    pub fn check_clock(
+        self,
+        spec: &ExchangeSpec,
+        what: &str,
+        server_ms: Option<i64>,
+        field: &str,
+    ) -> Result<(), Problem> {
+        let server_ms = server_ms
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without {field}")))?;
+        spec.skew_problem(what, self.clock_offset_ms(server_ms))
+            .map_or(Ok(()), Err)
     }
 }
 

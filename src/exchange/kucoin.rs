@@ -303,11 +303,7 @@ impl Kucoin {
         let what = format!("GET {PATH_TIMESTAMP}");
         let (data, trip) = self.public(spot, PATH_TIMESTAMP, &what).await?;
         // `data` is the server's time in ms.
-        let server = integer(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        trip.check_clock(SPEC, &what, integer(&data), "a server time")?;
         let what = format!("GET {PATH_STATUS}");
         let (data, _) = self.public(spot, PATH_STATUS, &what).await?;
         if let Some(problem) = status_problem(&data, &what) {

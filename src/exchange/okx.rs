@@ -424,11 +424,7 @@ impl Okx {
     async fn read_public(&self, base: &str) -> PublicReading {
         let what = format!("GET {PATH_TIME}");
         let (data, trip) = self.public_get(format!("{base}{PATH_TIME}"), &what).await?;
-        let server = server_time(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        trip.check_clock(SPEC, &what, server_time(&data), "a server time")?;
         let what = format!("GET {PATH_STATUS}");
         let (data, _) = self
             .public_get(format!("{base}{PATH_STATUS}"), &what)
