@@ -548,6 +548,30 @@ mod tests {
         assert_eq!(trip.clock_offset_ms(i64::MAX), i64::MAX - 1_100);
     }
 
+    #[test]
+    fn the_clock_step_needs_a_server_time_inside_the_spec_window() {
+        let trip = RoundTrip {
+            sent_ms: 1_000,
+            received_ms: 1_200,
+        };
+        let okx = &crate::domain::spec::OKX;
+        assert!(trip.check_clock(okx, "GET /t", Some(1_100), "ts").is_ok());
+        let skewed = trip.check_clock(okx, "GET /t", Some(121_100), "ts");
+        assert_eq!(
+            skewed.unwrap_err().kind,
+            crate::domain::ProblemKind::ClockSkew
+        );
+        let missing = trip.check_clock(okx, "GET /t", None, "a server time");
+        let p = missing.unwrap_err();
+        assert_eq!(
+            (p.kind, p.message.as_str()),
+            (
+                crate::domain::ProblemKind::Unavailable,
+                "GET /t: reply without a server time"
+            )
+        );
+    }
+
     fn redirect(location: Option<&str>) -> String {
         let mut headers = HeaderMap::new();
         if let Some(location) = location {
