@@ -20,7 +20,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::facts::refusal_text;
+use super::facts::{self, integer, numeric_code, refusal_text, Answer};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -105,27 +105,6 @@ pub fn key_headers(credentials: &Credentials) -> Result<HeaderMap, Problem> {
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
 
-/// What one call came back with, once the HTTP-level problems are out of the way.
-#[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    Ok(Value),
-    /// Binance refused, with its own code (`None`: an HTTP error without a JSON code).
-    Refused {
-        status: u16,
-        code: Option<i64>,
-        msg: String,
-    },
-}
-
-/// The JSON `code`: a negative number per the docs; a numeric string is accepted too.
-fn json_code(body: &Value) -> Option<i64> {
-    match body.get("code")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn json_msg(body: &Value) -> String {
     body.get("msg")
         .and_then(Value::as_str)
@@ -139,17 +118,14 @@ fn json_msg(body: &Value) -> String {
 fn read_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
     let parsed: Option<Value> = serde_json::from_slice(&reply.body).ok();
     if let Some(mut problem) = generic_problem(reply, what) {
-        if let Some(body) = parsed.as_ref().filter(|b| json_code(b).is_some()) {
-            let wait = problem
-                .retry_after
-                .map(|d| format!(", retry after {}s", d.as_secs()))
-                .unwrap_or_default();
+        if let Some(body) = parsed.as_ref().filter(|b| numeric_code(b).is_some()) {
+            let wait = http::retry_text(problem.retry_after);
             problem.message = format!(
                 "{}{wait}",
                 refusal_text(
                     &format!("{what}: HTTP {}", reply.status.as_u16()),
                     reply.status.as_u16(),
-                    json_code(body),
+                    numeric_code(body),
                     &json_msg(body)
                 )
             );
@@ -161,7 +137,7 @@ fn read_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
     if reply.status == StatusCode::IM_A_TEAPOT {
         let (code, msg) = parsed
             .as_ref()
-            .map(|b| (json_code(b), json_msg(b)))
+            .map(|b| (numeric_code(b), json_msg(b)))
             .unwrap_or((None, reply.snippet()));
         return Err(Problem::rate_limited(
             format!(
@@ -176,13 +152,9 @@ fn read_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
             // Truncated or garbage JSON on a 200: not the API answering.
             return Err(reply.json::<Value>(what).unwrap_err());
         }
-        return Ok(Answer::Refused {
-            status,
-            code: None,
-            msg: reply.snippet(),
-        });
+        return Ok(Answer::refused_without_code(reply));
     };
-    match json_code(&body) {
+    match numeric_code(&body) {
         // An error body, whatever the HTTP status: the code decides.
         Some(code) if body.get("msg").is_some() || !reply.status.is_success() => {
             Ok(Answer::Refused {
@@ -192,11 +164,7 @@ fn read_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
             })
         }
         _ if reply.status.is_success() => Ok(Answer::Ok(body)),
-        _ => Ok(Answer::Refused {
-            status,
-            code: None,
-            msg: reply.snippet(),
-        }),
+        _ => Ok(Answer::refused_without_code(reply)),
     }
 }
 
@@ -283,21 +251,13 @@ fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
 }
 
 fn server_time(body: &Value) -> Option<i64> {
-    match body.get("serverTime")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    integer(body.get("serverTime")?)
 }
 
 /// `/sapi/v1/system/status`: `{"status": 0, "msg": "normal"}`; 1 = system maintenance.
 fn status_problem(body: &Value, what: &str) -> Option<Problem> {
     let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
-    let status = match body.get("status") {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    };
+    let status = body.get("status").and_then(integer);
     match status {
         Some(0) => None,
         Some(n) => Some(Problem::unavailable(
@@ -351,11 +311,9 @@ impl Restrictions {
             enable_internal_transfer: flag("enableInternalTransfer"),
             permits_universal_transfer: flag("permitsUniversalTransfer"),
             enable_margin: flag("enableMargin"),
-            trading_authority_expiration_ms: match obj.get("tradingAuthorityExpirationTime") {
-                Some(Value::Number(n)) => n.as_i64(),
-                Some(Value::String(s)) => s.trim().parse().ok(),
-                _ => None,
-            },
+            trading_authority_expiration_ms: obj
+                .get("tradingAuthorityExpirationTime")
+                .and_then(integer),
         };
         let known = [
             restrictions.ip_restrict,
@@ -641,8 +599,7 @@ impl Binance {
                     )))
                 }
                 Outcome::Denied(text) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(format!("futures refused: {text}"));
+                    facts::futures_refused(facts, &text);
                 }
             }
         }

@@ -23,7 +23,9 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName};
 use serde_json::Value;
 
-use super::facts::{expect_shape, msg_text, numeric_code, refusal_text, Meaning, Outcome};
+use super::facts::{
+    self, expect_shape, integer, msg_text, numeric_code, refusal_text, Meaning, Outcome,
+};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -251,11 +253,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
 /// `data.serverTime` of the time endpoints (ms); a top-level `serverTime` and numeric strings are
 /// accepted too.
 fn server_time(data: &Value) -> Option<i64> {
-    match data.get("serverTime")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    integer(data.get("serverTime")?)
 }
 
 /// `None` when a request signed by our clock lands inside BingX's window (|offset| at most
@@ -371,20 +369,19 @@ impl Bingx {
         path: &str,
         what: &str,
     ) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(credentials)?;
-            let query = signed_query(
-                credentials.api_secret.expose_secret(),
-                &[],
-                now,
-                Some(RECV_WINDOW_MS),
-            );
-            Ok((format!("{base}{path}?{query}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = auth_headers(credentials)?;
+                let query = signed_query(
+                    credentials.api_secret.expose_secret(),
+                    &[],
+                    now,
+                    Some(RECV_WINDOW_MS),
+                );
+                Ok((format!("{base}{path}?{query}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     /// Liveness and clock: the server time on `base`. BingX has no status endpoint
@@ -471,8 +468,7 @@ impl Bingx {
                     )))
                 }
                 Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(format!("futures refused: {said}"));
+                    facts::futures_refused(facts, &said);
                 }
                 Outcome::Problem(problem) => return Err(problem),
             }

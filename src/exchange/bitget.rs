@@ -26,13 +26,15 @@
 //!   spot trade right is absent, and the withdraw right is reported unknown with a note, never
 //!   assumed absent.
 
-use super::signing::hmac_base64;
 use super::signing::{encode_value, sorted_query};
+use super::signing::{hmac_base64, passphrase};
+// The unit tests (`bitget/tests.rs`, through `use super::*`) read waits as `Duration`s.
+#[cfg(test)]
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::facts::{expect_shape, msg_text, Outcome};
+use super::facts::{expect_shape, id_text, integer, msg_text, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -78,16 +80,11 @@ pub fn signed_query(params: &[(&str, &str)]) -> String {
 }
 
 /// The query string as it travels in the URL: the same order, values percent-encoded where
-/// they must be. For the values the probe sends (letters, digits, `-`) it is byte-identical to
-/// [`signed_query`], which is what keeps the signature valid whatever Bitget does with encoding.
+/// they must be (the names are the probe's own, plain letters). For the values the probe sends
+/// (letters, digits, `-`) it is byte-identical to [`signed_query`], which is what keeps the
+/// signature valid whatever Bitget does with encoding.
 pub fn sent_query(params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<&(&str, &str)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode_value(k), encode_value(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted_query(params, encode_value)
 }
 
 /// The string Bitget signs: timestamp + METHOD + request path (never the host or a proxy
@@ -133,11 +130,6 @@ pub fn auth_header_values(
     body: &str,
 ) -> [(&'static str, String); 6] {
     let secret = credentials.api_secret.expose_secret();
-    let passphrase = credentials
-        .passphrase
-        .as_ref()
-        .map(|p| p.expose_secret())
-        .unwrap_or_default();
     [
         (
             "ACCESS-KEY",
@@ -148,7 +140,7 @@ pub fn auth_header_values(
             signature(secret, timestamp_ms, method, request_path, query, body),
         ),
         ("ACCESS-TIMESTAMP", timestamp_ms.to_string()),
-        ("ACCESS-PASSPHRASE", passphrase.to_string()),
+        ("ACCESS-PASSPHRASE", passphrase(credentials).to_string()),
         ("Content-Type", "application/json".to_string()),
         ("locale", "en-US".to_string()),
     ]
@@ -167,24 +159,18 @@ fn code_of(body: &Value) -> Option<String> {
     }
 }
 
-fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {}s", d.as_secs()))
-        .unwrap_or_default()
-}
-
 /// Reads one reply: the HTTP-level problems every exchange shares first, then Bitget's `code`.
 fn read_reply(reply: &Reply, what: &str) -> Outcome {
     let parsed = reply.json::<Value>(what);
-    if let Some(mut problem) = generic_problem(reply, what) {
+    if let Some(problem) = generic_problem(reply, what) {
         // Bitget's own body (e.g. 503 + 40200 in maintenance, 429 + "429"): quote code and msg.
-        if let Some(code) = parsed.as_ref().ok().and_then(code_of) {
-            let msg = parsed.as_ref().map(msg_text).unwrap_or_default();
-            problem.message = format!("{what}: HTTP {}, code {code} {msg}", reply.status.as_u16())
-                .trim_end()
-                .to_string()
-                + &wait_text(problem.retry_after);
-        }
-        return Outcome::Problem(problem);
+        return Outcome::Problem(match parsed.as_ref().ok().and_then(code_of) {
+            Some(code) => {
+                let msg = parsed.as_ref().map(msg_text).unwrap_or_default();
+                http::quoting(problem, reply, what, &format!("code {code} {msg}"))
+            }
+            None => problem,
+        });
     }
     let body = match parsed {
         Ok(body) => body,
@@ -224,10 +210,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
         "40018" => Problem::ip_not_allowed(said),
         // "429" comes with HTTP 429 (handled above) but is accepted with 200 as well; 1001 is
         // "request too frequent".
-        "429" | "1001" => {
-            let wait = reply.retry_after();
-            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
-        }
+        "429" | "1001" => http::rate_limited(said, reply.retry_after()),
         "40200" | "40015" => Problem::unavailable(said),
         _ => Problem::unavailable(format!("{said} (unexpected Bitget reply)")),
     };
@@ -241,11 +224,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
 /// `data.serverTime` of `/api/v2/public/time`: ms as a string per the docs; a number is
 /// accepted too.
 fn server_time(data: &Value) -> Option<i64> {
-    match data.get("serverTime")? {
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
+    integer(data.get("serverTime")?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,14 +260,6 @@ fn list(value: Option<&Value>) -> Option<Vec<String>> {
                 .collect(),
         ),
         Some(_) => None,
-    }
-}
-
-fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
@@ -458,28 +429,27 @@ impl Bitget {
         params: &[(&str, &str)],
         what: &str,
     ) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let query = signed_query(params);
-            let headers = http::sensitive_headers(auth_header_values(
-                &target.credentials,
-                now,
-                "GET",
-                path,
-                &query,
-                "",
-            ))?;
-            let sent = sent_query(params);
-            let url = if sent.is_empty() {
-                format!("{base}{path}")
-            } else {
-                format!("{base}{path}?{sent}")
-            };
-            Ok((url, headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let query = signed_query(params);
+                let headers = http::sensitive_headers(auth_header_values(
+                    &target.credentials,
+                    now,
+                    "GET",
+                    path,
+                    &query,
+                    "",
+                ))?;
+                let sent = sent_query(params);
+                let url = if sent.is_empty() {
+                    format!("{base}{path}")
+                } else {
+                    format!("{base}{path}?{sent}")
+                };
+                Ok((url, headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     /// A classic (v2) signed GET: `Err` with Bitget's words when the key belongs to a unified
@@ -558,11 +528,7 @@ impl Bitget {
                 read_reply(reply, &what).public_data()
             })
             .await?;
-        let server = server_time(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        trip.check_clock(SPEC, &what, server_time(&data), "a server time")?;
 
         // 2. What the key is allowed to do.
         let what = format!("GET {PATH_ACCOUNT_INFO}");

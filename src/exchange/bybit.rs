@@ -22,7 +22,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::facts::{self, id_text, integer, string_list};
+use super::http::{generic_problem, header_value, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{
     now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
@@ -142,11 +143,7 @@ enum Outcome {
 
 /// The `retCode`: a number per the docs; a numeric string is accepted too, tolerantly.
 fn ret_code(body: &Value) -> Option<i64> {
-    match body.get("retCode")? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    integer(body.get("retCode")?)
 }
 
 /// A JSON integer that may come as a number or a numeric string.
@@ -177,14 +174,7 @@ pub fn redact(msg: &str, api_key: Option<&str>) -> String {
 /// Bybit's per-UID reset header: the epoch ms at which the endpoint's limit resets.
 fn retry_after(reply: &Reply) -> Option<Duration> {
     reply.retry_after().or_else(|| {
-        let reset_ms: i64 = reply
-            .headers
-            .get("x-bapi-limit-reset-timestamp")?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
+        let reset_ms: i64 = header_value(&reply.headers, "x-bapi-limit-reset-timestamp")?;
         // header input: saturating, so i64::MIN cannot overflow
         let wait = reset_ms.saturating_sub(now_ms());
         (wait > 0).then(|| Duration::from_millis(wait as u64))
@@ -411,18 +401,7 @@ pub fn parse_status(result: &Value) -> Option<Vec<Maintenance>> {
                 uid_suffix: entry
                     .get("uidSuffix")
                     .and_then(Value::as_array)
-                    .map(|tails| {
-                        tails
-                            .iter()
-                            .filter_map(|t| match t {
-                                Value::Number(n) => Some(n.to_string()),
-                                Value::String(s) if !s.trim().is_empty() => {
-                                    Some(s.trim().to_string())
-                                }
-                                _ => None,
-                            })
-                            .collect()
-                    })
+                    .map(|tails| tails.iter().filter_map(|t| id_text(Some(t))).collect())
                     .unwrap_or_default(),
             })
             .collect(),
@@ -452,21 +431,6 @@ pub struct KeyInfo {
     pub user_id: Option<String>,
 }
 
-/// A list that should be a JSON array of strings; a comma-separated string is accepted too.
-fn string_list(value: &Value) -> Option<Vec<String>> {
-    let items: Vec<String> = match value {
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|s| s.trim().to_string())
-            .collect(),
-        Value::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
-        Value::Null => Vec::new(),
-        _ => return None,
-    };
-    Some(items.into_iter().filter(|s| !s.is_empty()).collect())
-}
-
 /// `expiredAt`: ISO-8601 UTC per the docs; epoch ms (number or string) accepted too. Empty,
 /// unparsable or pre-2000 values (a zero date) mean "no expiry reported".
 fn parse_expiry(value: Option<&Value>) -> Option<DateTime<Utc>> {
@@ -494,7 +458,7 @@ impl KeyInfo {
             .get("permissions")?
             .as_object()?
             .iter()
-            .filter_map(|(category, items)| Some((category.clone(), string_list(items)?)))
+            .filter_map(|(category, items)| Some((category.clone(), string_list(Some(items))?)))
             .collect();
         let read_only = match result.get("readOnly") {
             Some(Value::Bool(b)) => Some(*b),
@@ -503,7 +467,7 @@ impl KeyInfo {
         Some(KeyInfo {
             read_only,
             permissions,
-            ips: result.get("ips").and_then(string_list),
+            ips: result.get("ips").and_then(|ips| string_list(Some(ips))),
             expired_at: parse_expiry(result.get("expiredAt")),
             deadline_day: int_of(result.get("deadlineDay")),
             uta: int_of(result.get("uta")),
@@ -791,8 +755,7 @@ impl Bybit {
                     )))
                 }
                 Outcome::Denied(said) => {
-                    facts.permissions.futures = Some(false);
-                    facts.notes.push(format!("futures refused: {said}"));
+                    facts::futures_refused(facts, &said);
                 }
                 Outcome::Problem(problem, _) => return Err(problem),
             }

@@ -57,7 +57,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::facts::{expect_shape, Outcome};
-use super::http::{generic_problem, Reply};
+use super::http::{self, generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::extract_ip;
 use crate::domain::spec::{self, ExchangeSpec};
@@ -398,10 +398,7 @@ fn read_reply(reply: &Reply, what: &str, not_found_is_denial: bool) -> Outcome {
     let error = parsed.as_ref().and_then(error_of);
     if let Some(mut problem) = generic_problem(reply, what) {
         if let Some((code, msg)) = &error {
-            let wait = problem
-                .retry_after
-                .map(|d| format!(", retry after {}s", d.as_secs()))
-                .unwrap_or_default();
+            let wait = http::retry_text(problem.retry_after);
             problem.message = format!("{what}: HTTP {} {code} {msg}", reply.status.as_u16())
                 .trim_end()
                 .to_string()
@@ -620,14 +617,15 @@ impl Coinbase {
         what: &str,
         not_found_is_denial: bool,
     ) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let headers = auth_headers(&target.credentials, key, "GET", path_and_query, now)?;
-            Ok((format!("{base}{path_and_query}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what, not_found_is_denial),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = auth_headers(&target.credentials, key, "GET", path_and_query, now)?;
+                Ok((format!("{base}{path_and_query}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| {
+                read_reply(&reply, what, not_found_is_denial)
+            })
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::http::Reply;
 use crate::domain::{Facts, Permissions, Problem};
 
 /// How one reply from an exchange reads once its envelope and error codes are understood.
@@ -47,6 +48,13 @@ impl Outcome {
     }
 }
 
+/// A futures read the exchange refused: the key lacks the futures right, and the exchange's
+/// words `said` become a note saying which read was refused.
+pub fn futures_refused(facts: &mut Facts, said: &str) {
+    facts.permissions.futures = Some(false);
+    facts.notes.push(format!("futures refused: {said}"));
+}
+
 #[cfg(test)]
 impl Outcome {
     /// The problem this outcome is, for tests of an exchange's error codes.
@@ -54,6 +62,32 @@ impl Outcome {
         match self {
             Outcome::Problem(problem) => problem,
             other => panic!("expected a problem, got {other:?}"),
+        }
+    }
+}
+
+/// What a call to an exchange whose errors are `{"code": n, "msg": ..}` came back with (Binance,
+/// and MEXC, whose spot API copies Binance's), once the HTTP-level problems are out of the way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The call succeeded: the body (or, for MEXC futures, its `data`).
+    Ok(Value),
+    /// The exchange refused, with its own code (`None`: an HTTP error without a JSON code).
+    Refused {
+        status: u16,
+        code: Option<i64>,
+        msg: String,
+    },
+}
+
+impl Answer {
+    /// An HTTP error without the exchange's JSON (a bare 404 for a path a host does not
+    /// serve): its status and the first bytes of its body.
+    pub fn refused_without_code(reply: &Reply) -> Answer {
+        Answer::Refused {
+            status: reply.status.as_u16(),
+            code: None,
+            msg: reply.snippet(),
         }
     }
 }
@@ -95,10 +129,16 @@ pub fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> St
     .to_string()
 }
 
-/// An error body's numeric `code` (BingX, MEXC): a number per the docs; a numeric string is
-/// accepted too, tolerantly.
+/// An error body's numeric `code` (Binance, BingX, MEXC): a number per the docs; a numeric
+/// string is accepted too, tolerantly.
 pub fn numeric_code(body: &Value) -> Option<i64> {
-    match body.get("code")? {
+    integer(body.get("code")?)
+}
+
+/// A whole number as the exchanges send one (a code, a time in ms, a status): a JSON number,
+/// or, tolerantly, a numeric string.
+pub fn integer(value: &Value) -> Option<i64> {
+    match value {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
@@ -113,6 +153,36 @@ pub fn msg_text(body: &Value) -> String {
         .find_map(|k| body.get(*k).and_then(Value::as_str))
         .unwrap_or("")
         .to_string()
+}
+
+/// A list of strings as the exchanges send one (the key's rights, its bound IPs): a JSON array
+/// of strings or a comma-separated string, each entry trimmed and empty ones dropped; absent or
+/// `null` is an empty list. `None` for any other shape: a reply that does not read.
+pub fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
+    let entries: Vec<&str> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.split(',').collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(_) => return None,
+    };
+    Some(
+        entries
+            .into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// An id or a short label as the exchanges send one, a string or a number: the string trimmed
+/// (none when that leaves nothing), the number as written; `None` for anything else.
+pub fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
@@ -202,6 +272,28 @@ mod tests {
             (p.kind, p.message.as_str()),
             (ProblemKind::Unavailable, "GET /x: reply without a list")
         );
+    }
+
+    #[test]
+    fn a_string_list_is_an_array_or_a_comma_string_trimmed() {
+        let list = |v: Value| string_list(Some(&v));
+        let ab = Some(vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(list(serde_json::json!(" a, ,b ")), ab);
+        assert_eq!(list(serde_json::json!([" a", "", "b", 7])), ab);
+        assert_eq!(list(Value::Null), Some(vec![]));
+        assert_eq!(string_list(None), Some(vec![]));
+        assert_eq!(list(serde_json::json!({"a": 1})), None);
+        assert_eq!(list(serde_json::json!(1)), None);
+    }
+
+    #[test]
+    fn an_id_is_a_trimmed_string_or_a_number() {
+        let id = |v: Value| id_text(Some(&v));
+        assert_eq!(id(serde_json::json!(" 42 ")), Some("42".to_string()));
+        assert_eq!(id(serde_json::json!(42)), Some("42".to_string()));
+        assert_eq!(id(serde_json::json!("  ")), None);
+        assert_eq!(id(serde_json::json!(true)), None);
+        assert_eq!(id_text(None), None);
     }
 
     #[test]

@@ -43,7 +43,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha512};
 
 use super::expiry;
-use super::facts::{self, expect_shape, Meaning};
+use super::facts::{self, expect_shape, string_list, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{
@@ -210,23 +210,11 @@ fn error_of(body: &Value) -> Option<(String, String)> {
 /// seconds when the window resets), less our clock.
 fn retry_after(reply: &Reply) -> Option<Duration> {
     reply.retry_after().or_else(|| {
-        let reset: i64 = reply
-            .headers
-            .get("x-gate-ratelimit-reset-timestamp")?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
+        let reset: i64 = http::header_value(&reply.headers, "x-gate-ratelimit-reset-timestamp")?;
         // header input: saturating, so i64::MIN cannot overflow
         let wait = reset.saturating_sub(now_ms().div_euclid(1000));
         (wait > 0).then(|| Duration::from_secs(wait as u64))
     })
-}
-
-fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {}s", d.as_secs()))
-        .unwrap_or_default()
 }
 
 /// Reads one reply: the HTTP-level problems every exchange shares first, then Gate's label.
@@ -237,16 +225,12 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
             problem.retry_after = retry_after(reply);
         }
         // Gate's own body (e.g. 503 + SERVER_ERROR): quote its label and message.
-        if let Some((label, message)) = parsed.as_ref().ok().and_then(error_of) {
-            problem.message = format!(
-                "{what}: HTTP {}, label {label} {message}",
-                reply.status.as_u16()
-            )
-            .trim_end()
-            .to_string()
-                + &wait_text(problem.retry_after);
-        }
-        return Outcome::Problem(problem);
+        return Outcome::Problem(match parsed.as_ref().ok().and_then(error_of) {
+            Some((label, message)) => {
+                http::quoting(problem, reply, what, &format!("label {label} {message}"))
+            }
+            None => problem,
+        });
     }
     let body = match parsed {
         Ok(body) => body,
@@ -282,10 +266,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
             WINDOW_MS / 1000
         )),
         Meaning::IpNotAllowed => Problem::ip_not_allowed(said),
-        Meaning::RateLimited => {
-            let wait = retry_after(reply);
-            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
-        }
+        Meaning::RateLimited => http::rate_limited(said, retry_after(reply)),
         Meaning::Unavailable => Problem::unavailable(if label_known(&label) {
             said
         } else {
@@ -305,31 +286,6 @@ fn server_time(body: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-/// A list of strings; `null`/absent is empty. `None` for any other shape.
-fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
-    match value {
-        None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ),
-        // Tolerated: a comma-separated string.
-        Some(Value::String(s)) => Some(
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ),
-        Some(_) => None,
     }
 }
 
@@ -573,15 +529,14 @@ impl Gate {
 
     /// A signed GET of `path` (which includes `/api/v4`; a path prefix in `base` is not signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let timestamp = timestamp_header(now);
-            let headers = auth_headers(&target.credentials, &timestamp, "GET", path, "", b"")?;
-            Ok((format!("{base}{path}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let timestamp = timestamp_header(now);
+                let headers = auth_headers(&target.credentials, &timestamp, "GET", path, "", b"")?;
+                Ok((format!("{base}{path}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     /// The whole check; returns at the first problem, leaving what was learned in `facts`.
@@ -596,11 +551,7 @@ impl Gate {
                 read_reply(reply, &what).required().public_data()
             })
             .await?;
-        let server = server_time(&body)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without server_time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        trip.check_clock(SPEC, &what, server_time(&body), "server_time")?;
 
         // 2. Valid key, accepted signature, IP binding: any valid key may read its detail.
         let what = format!("GET {PATH_DETAIL}");

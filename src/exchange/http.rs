@@ -1,5 +1,6 @@
 //! The one HTTP client every probe shares, and what is common to reading any exchange's reply.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
@@ -7,6 +8,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::budget::HostBudgets;
+use crate::domain::spec::ExchangeSpec;
 use crate::domain::Problem;
 
 /// The most of a reply we read: 1 MiB. Every endpoint we call answers in a few KiB; a bigger
@@ -157,6 +159,23 @@ impl RoundTrip {
         // by tests/it/fuzz.rs); clamped so callers may take `abs()`.
         server_ms.saturating_sub(midpoint).max(-i64::MAX)
     }
+
+    /// The clock step of the exchanges whose window is their spec row's (OKX, KuCoin, Bitget,
+    /// Gate): the server's time `server_ms` read from the reply at `what` (`None`: a reply
+    /// without `field`, the exchange not answering as its API), judged by `spec`'s window
+    /// against this trip.
+    pub fn check_clock(
+        self,
+        spec: &ExchangeSpec,
+        what: &str,
+        server_ms: Option<i64>,
+        field: &str,
+    ) -> Result<(), Problem> {
+        let server_ms = server_ms
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without {field}")))?;
+        spec.skew_problem(what, self.clock_offset_ms(server_ms))
+            .map_or(Ok(()), Err)
+    }
 }
 
 /// The budget key of `url`: `host:port`, empty when the URL does not parse (the request then
@@ -302,6 +321,13 @@ pub fn sensitive_headers(
     Ok(headers)
 }
 
+/// The header `name`'s value read as a number (or anything else that parses from its trimmed
+/// text): `Retry-After` and the exchanges' rate-limit headers. `None` when it is absent or does
+/// not parse: a header is advice from untrusted input, never a reason to fail.
+pub fn header_value<T: FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
 /// An exchange's answer, read whole.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -415,14 +441,7 @@ pub(crate) fn test_reply(status: u16, headers: &[(&'static str, &str)], body: &s
 impl Reply {
     /// `Retry-After` in seconds, when the exchange sent one.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.headers
-            .get(RETRY_AFTER)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_secs)
+        header_value(&self.headers, RETRY_AFTER.as_str()).map(Duration::from_secs)
     }
 
     /// An HTML page (a CDN or WAF error page) where the API should have answered JSON.
@@ -463,17 +482,35 @@ impl Reply {
     }
 }
 
+/// `, retry after Ns` when the exchange said how long to wait, else nothing: the tail every
+/// rate-limit message ends with.
+pub fn retry_text(wait: Option<Duration>) -> String {
+    wait.map(|d| format!(", retry after {}s", d.as_secs()))
+        .unwrap_or_default()
+}
+
+/// An exchange's rate-limit refusal: its words `said`, with the wait it asked for.
+pub fn rate_limited(said: String, wait: Option<Duration>) -> Problem {
+    Problem::rate_limited(format!("{said}{}", retry_text(wait)), wait)
+}
+
+/// `problem` (from [`generic_problem`]) reworded to quote the exchange's own `words` ("code
+/// 50001 msg") when the 429 or 5xx carried its body: those say more than the HTTP status.
+pub fn quoting(mut problem: Problem, reply: &Reply, what: &str, words: &str) -> Problem {
+    problem.message = format!("{what}: HTTP {}, {words}", reply.status.as_u16())
+        .trim_end()
+        .to_string()
+        + &retry_text(problem.retry_after);
+    problem
+}
+
 /// The problems every exchange shares, read from the HTTP layer alone: HTTP 429 means we were
 /// throttled; an HTML page (CDN, WAF) or any 5xx means the exchange is unavailable, whatever the
 /// body says. Returns `None` when the reply should be read by the exchange's own error codes.
 pub fn generic_problem(reply: &Reply, what: &str) -> Option<Problem> {
     if reply.status == StatusCode::TOO_MANY_REQUESTS {
-        let wait = reply
-            .retry_after()
-            .map(|d| format!(", retry after {}s", d.as_secs()))
-            .unwrap_or_default();
-        return Some(Problem::rate_limited(
-            format!("{what}: HTTP 429 Too Many Requests{wait}"),
+        return Some(rate_limited(
+            format!("{what}: HTTP 429 Too Many Requests"),
             reply.retry_after(),
         ));
     }
@@ -509,6 +546,30 @@ mod tests {
         // Untrusted extremes neither overflow nor leave a value whose abs() panics.
         assert_eq!(trip.clock_offset_ms(i64::MIN), -i64::MAX);
         assert_eq!(trip.clock_offset_ms(i64::MAX), i64::MAX - 1_100);
+    }
+
+    #[test]
+    fn the_clock_step_needs_a_server_time_inside_the_spec_window() {
+        let trip = RoundTrip {
+            sent_ms: 1_000,
+            received_ms: 1_200,
+        };
+        let okx = &crate::domain::spec::OKX;
+        assert!(trip.check_clock(okx, "GET /t", Some(1_100), "ts").is_ok());
+        let skewed = trip.check_clock(okx, "GET /t", Some(121_100), "ts");
+        assert_eq!(
+            skewed.unwrap_err().kind,
+            crate::domain::ProblemKind::ClockSkew
+        );
+        let missing = trip.check_clock(okx, "GET /t", None, "a server time");
+        let p = missing.unwrap_err();
+        assert_eq!(
+            (p.kind, p.message.as_str()),
+            (
+                crate::domain::ProblemKind::Unavailable,
+                "GET /t: reply without a server time"
+            )
+        );
     }
 
     fn redirect(location: Option<&str>) -> String {

@@ -31,6 +31,8 @@ use super::signing::hmac_base64;
 use super::signing::{encode_value, sorted_query};
 use std::collections::HashMap;
 use std::sync::Mutex;
+// The unit tests (`htx/tests.rs`, through `use super::*`) read waits as `Duration`s.
+#[cfg(test)]
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -39,8 +41,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{expect_shape, Meaning};
-use super::http::{generic_problem, Reply, RoundTrip};
+use super::facts::{self, expect_shape, integer, string_list, Meaning};
+use super::http::{self, generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -268,11 +270,6 @@ fn read_refused(
     Ok(())
 }
 
-fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {}s", d.as_secs()))
-        .unwrap_or_default()
-}
-
 /// Reads one reply: the HTTP-level problems every exchange shares first (quoting HTX's own code
 /// when its body has one), then HTX's envelope.
 pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
@@ -282,7 +279,7 @@ pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
             problem.message = format!(
                 "{what}: HTTP {}, code {code} {msg}{}",
                 reply.status.as_u16(),
-                wait_text(problem.retry_after)
+                http::retry_text(problem.retry_after)
             )
             .trim_end()
             .to_string();
@@ -330,23 +327,8 @@ pub fn problem_for(meaning: Option<Meaning>, text: String, reply: &Reply) -> Opt
         Some(Meaning::ClockSkew) => Some(Problem::clock_skew(format!(
             "{text} (HTX refused our timestamp)"
         ))),
-        Some(Meaning::RateLimited) => {
-            let wait = reply.retry_after();
-            Some(Problem::rate_limited(
-                format!("{text}{}", wait_text(wait)),
-                wait,
-            ))
-        }
+        Some(Meaning::RateLimited) => Some(http::rate_limited(text, reply.retry_after())),
         Some(meaning) => meaning.problem(text, reply.retry_after()),
-    }
-}
-
-/// A server time in ms from `data` (a number; a numeric string is accepted too).
-fn int_of(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }
 
@@ -364,15 +346,15 @@ pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
 
 /// `data` of `/v2/market-status`: 1 normal, 2 halted, 3 cancel-only (§4.2).
 pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
-    let status = data.get("marketStatus").and_then(int_of);
-    let reason = match data.get("haltReason").and_then(int_of) {
+    let status = data.get("marketStatus").and_then(integer);
+    let reason = match data.get("haltReason").and_then(integer) {
         Some(2) => ", emergency maintenance",
         Some(3) => ", scheduled maintenance",
         _ => "",
     };
     let until = data
         .get("haltEndTime")
-        .and_then(int_of)
+        .and_then(integer)
         .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
         .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
         .unwrap_or_default();
@@ -399,13 +381,13 @@ pub fn heartbeat_problem(data: &Value, what: &str) -> Option<Problem> {
     let flag = data
         .get("linear_swap_heartbeat")
         .or_else(|| data.get("heartbeat"))
-        .and_then(int_of);
+        .and_then(integer);
     match flag {
         Some(1) => None,
         Some(_) => {
             let recovery = data
                 .get("linear_swap_estimated_recovery_time")
-                .and_then(int_of)
+                .and_then(integer)
                 .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
                 .map(|t| format!(", expected back {}", t.format("%Y-%m-%d %H:%M UTC")))
                 .unwrap_or_default();
@@ -433,27 +415,6 @@ pub struct KeyInfo {
     pub status: Option<String>,
 }
 
-/// A comma-separated string (documented) or an array (accepted too); absent, null or empty is
-/// an empty list.
-fn list_of(value: Option<&Value>) -> Option<Vec<String>> {
-    let clean = |s: &str| -> Option<String> {
-        let s = s.trim();
-        (!s.is_empty()).then(|| s.to_string())
-    };
-    match value {
-        None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::String(s)) => Some(s.split(',').filter_map(clean).collect()),
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .filter_map(clean)
-                .collect(),
-        ),
-        Some(_) => None,
-    }
-}
-
 impl KeyInfo {
     /// Picks the entry for `access_key` out of `data` (an array; a single object is accepted
     /// too). `None` when no entry describes this key or the shape is unknown.
@@ -470,9 +431,9 @@ impl KeyInfo {
         })?;
         entry.get("permission")?;
         Some(KeyInfo {
-            permissions: list_of(entry.get("permission"))?,
-            ip_addresses: list_of(entry.get("ipAddresses"))?,
-            valid_days: entry.get("validDays").and_then(int_of),
+            permissions: string_list(entry.get("permission"))?,
+            ip_addresses: string_list(entry.get("ipAddresses"))?,
+            valid_days: entry.get("validDays").and_then(integer),
             status: entry
                 .get("status")
                 .and_then(Value::as_str)
@@ -593,7 +554,7 @@ impl Htx {
             .public_timed(&format!("{spot}{PATH_TIMESTAMP}"), &what)
             .await?;
         let data = public_data(outcome, &what)?;
-        let server_ms = int_of(&data)
+        let server_ms = integer(&data)
             .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
         if let Some(problem) = skew_problem(trip.clock_offset_ms(server_ms)) {
             return Err(problem);
@@ -613,7 +574,7 @@ impl Htx {
             Outcome::Ok(Value::Array(accounts)) => accounts
                 .iter()
                 .find(|a| a.get("type").and_then(Value::as_str) == Some("spot"))
-                .and_then(|a| a.get("id").and_then(int_of)),
+                .and_then(|a| a.get("id").and_then(integer)),
             Outcome::Ok(_) => {
                 return Err(Problem::unavailable(format!(
                     "{what}: reply without an account list"
@@ -696,7 +657,7 @@ impl Htx {
                 let what = format!("GET {PATH_UID}");
                 let reply = self.signed(credentials, spot, PATH_UID, &[]).await?;
                 match read_reply(&reply, &what)? {
-                    Outcome::Ok(data) => match int_of(&data) {
+                    Outcome::Ok(data) => match integer(&data) {
                         Some(uid) => {
                             self.uids.lock().expect("uid cache lock").insert(slot, uid);
                             uid
@@ -778,8 +739,7 @@ impl Htx {
                 let text = said(&what, &code, &msg);
                 match meaning {
                     Some(Meaning::NoPermission) => {
-                        facts.permissions.futures = Some(false);
-                        facts.notes.push(format!("futures refused: {text}"));
+                        facts::futures_refused(facts, &text);
                     }
                     // A code we cannot read on this read (e.g. an account type this endpoint
                     // does not serve [uncertain]): the futures right stays unknown.

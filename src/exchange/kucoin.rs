@@ -15,10 +15,10 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use super::facts::{expect_shape, Envelope, Outcome};
+use super::facts::{expect_shape, integer, string_list, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::signing::hmac_base64;
+use super::signing::{hmac_base64, passphrase};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -76,11 +76,6 @@ pub fn auth_header_values(
     body: &str,
 ) -> [(&'static str, String); 5] {
     let secret = credentials.api_secret.expose_secret();
-    let passphrase = credentials
-        .passphrase
-        .as_ref()
-        .map(|p| p.expose_secret())
-        .unwrap_or_default();
     [
         (
             "KC-API-KEY",
@@ -91,7 +86,10 @@ pub fn auth_header_values(
             signature(secret, timestamp_ms, method, request_path, body),
         ),
         ("KC-API-TIMESTAMP", timestamp_ms.to_string()),
-        ("KC-API-PASSPHRASE", passphrase_header(secret, passphrase)),
+        (
+            "KC-API-PASSPHRASE",
+            passphrase_header(secret, passphrase(credentials)),
+        ),
         ("KC-API-KEY-VERSION", KEY_VERSION.to_string()),
     ]
 }
@@ -99,15 +97,7 @@ pub fn auth_header_values(
 /// `Retry-After` (seconds) when sent, else KuCoin's `gw-ratelimit-reset` (ms until the pool refills).
 fn retry_after(reply: &Reply) -> Option<Duration> {
     reply.retry_after().or_else(|| {
-        reply
-            .headers
-            .get("gw-ratelimit-reset")?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_millis)
+        http::header_value(&reply.headers, "gw-ratelimit-reset").map(Duration::from_millis)
     })
 }
 
@@ -176,16 +166,6 @@ fn wait_text(wait: Option<Duration>) -> String {
         .unwrap_or_default()
 }
 
-/// `data` of `/api/v1/timestamp`: ms since the epoch (integer per the docs; a numeric string is
-/// accepted too).
-fn server_time(data: &Value) -> Option<i64> {
-    match data {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 /// `data` of `/api/v1/status`: `open`, `close` (maintenance) or `cancelonly`.
 fn status_problem(data: &Value, what: &str) -> Option<Problem> {
     let status = data.get("status").and_then(Value::as_str);
@@ -217,33 +197,11 @@ impl KeyInfo {
     /// Parses `data`. `permission` is a comma-separated string in the docs; a JSON array is
     /// accepted as well. `ipWhitelist` may be absent, empty, a string or (tolerantly) an array.
     pub fn from_data(data: &Value) -> Option<KeyInfo> {
-        let list = |v: Option<&Value>| -> Option<Vec<String>> {
-            match v {
-                None | Some(Value::Null) => Some(Vec::new()),
-                Some(Value::String(s)) => Some(
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                Some(Value::Array(items)) => Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::trim)
-                        .filter(|p| !p.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                Some(_) => None,
-            }
-        };
         let obj = data.as_object()?;
         obj.get("permission")?;
         Some(KeyInfo {
-            permissions: list(obj.get("permission"))?,
-            ip_whitelist: list(obj.get("ipWhitelist"))?,
+            permissions: string_list(obj.get("permission"))?,
+            ip_whitelist: string_list(obj.get("ipWhitelist"))?,
             created_at_ms: obj.get("createdAt").and_then(Value::as_i64),
             is_master: obj.get("isMaster").and_then(Value::as_bool),
             sub_name: obj
@@ -318,20 +276,19 @@ impl Kucoin {
     }
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
-        let signed = self.http.get_signed(base, |now| {
-            let headers = http::sensitive_headers(auth_header_values(
-                &target.credentials,
-                now,
-                "GET",
-                path,
-                "",
-            ))?;
-            Ok((format!("{base}{path}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, what),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = http::sensitive_headers(auth_header_values(
+                    &target.credentials,
+                    now,
+                    "GET",
+                    path,
+                    "",
+                ))?;
+                Ok((format!("{base}{path}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
     async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
@@ -345,11 +302,8 @@ impl Kucoin {
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIMESTAMP}");
         let (data, trip) = self.public(spot, PATH_TIMESTAMP, &what).await?;
-        let server = server_time(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        // `data` is the server's time in ms.
+        trip.check_clock(SPEC, &what, integer(&data), "a server time")?;
         let what = format!("GET {PATH_STATUS}");
         let (data, _) = self.public(spot, PATH_STATUS, &what).await?;
         if let Some(problem) = status_problem(&data, &what) {

@@ -28,7 +28,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{msg_text, numeric_code, refusal_text, Meaning};
+use super::facts::{self, msg_text, numeric_code, refusal_text, string_list, Answer, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
@@ -142,19 +142,6 @@ fn secret_header(value: &str) -> Result<HeaderValue, Problem> {
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
 
-/// What an exchange call came back with, once the HTTP-level problems are out of the way.
-#[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    /// The call succeeded; the body (spot) or its `data` (futures).
-    Ok(Value),
-    /// The exchange refused with its own code (`None`: an HTTP error without a JSON code).
-    Refused {
-        status: u16,
-        code: Option<i64>,
-        msg: String,
-    },
-}
-
 /// Reads a spot reply. Spot success bodies carry no `code`; errors are `{"code": n, "msg": ..}`.
 /// The HTTP status of each error code is [uncertain] in the docs (most reports show 400), so the
 /// decision keys on the JSON `code`, not on the status.
@@ -165,11 +152,7 @@ fn spot_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
     let status = reply.status.as_u16();
     if !reply.status.is_success() && reply.json::<Value>(what).is_err() {
         // e.g. a bare 404 for an endpoint this region or version does not have.
-        return Ok(Answer::Refused {
-            status,
-            code: None,
-            msg: reply.snippet(),
-        });
+        return Ok(Answer::refused_without_code(reply));
     }
     let body: Value = reply.json(what)?;
     match numeric_code(&body) {
@@ -181,11 +164,7 @@ fn spot_answer(reply: &Reply, what: &str) -> Result<Answer, Problem> {
             msg: msg_text(&body),
         }),
         None if reply.status.is_success() => Ok(Answer::Ok(body)),
-        None => Ok(Answer::Refused {
-            status,
-            code: None,
-            msg: reply.snippet(),
-        }),
+        None => Ok(Answer::refused_without_code(reply)),
     }
 }
 
@@ -267,32 +246,8 @@ impl KeyInfo {
     /// Parses the documented shape; `permissions` and `ipWhiteList` may come as a comma string
     /// (as in the fixture) or as an array (accepted too, since the shape is unconfirmed).
     fn parse(body: &Value) -> Option<KeyInfo> {
-        let list = |v: &Value| -> Option<Vec<String>> {
-            match v {
-                Value::String(s) => Some(
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                Value::Array(items) => Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                ),
-                Value::Null => Some(Vec::new()),
-                _ => None,
-            }
-        };
-        let permissions = list(body.get("permissions")?)?;
-        let ip_whitelist = match body.get("ipWhiteList") {
-            Some(v) => list(v)?,
-            None => Vec::new(),
-        };
+        let permissions = string_list(Some(body.get("permissions")?))?;
+        let ip_whitelist = string_list(body.get("ipWhiteList"))?;
         let remaining_validity_days = match body.get("remainingValidity") {
             Some(Value::Number(n)) => n.as_f64(),
             Some(Value::String(s)) => s.trim().parse().ok(),
@@ -511,8 +466,7 @@ impl Mexc {
                 match meaning.problem(text.clone(), reply.retry_after()) {
                     Some(problem) => return Err(problem),
                     None => {
-                        facts.permissions.futures = Some(false);
-                        facts.notes.push(format!("futures refused: {text}"));
+                        facts::futures_refused(facts, &text);
                     }
                 }
             }

@@ -21,10 +21,10 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use super::budget;
-use super::facts::{expect_shape, Envelope, Outcome};
+use super::facts::{expect_shape, id_text, integer, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
-use super::signing::hmac_base64;
+use super::signing::{hmac_base64, passphrase};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Region, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -95,11 +95,6 @@ pub fn auth_header_values(
 ) -> [(&'static str, String); 4] {
     let timestamp = iso_timestamp(timestamp_ms);
     let secret = credentials.api_secret.expose_secret();
-    let passphrase = credentials
-        .passphrase
-        .as_ref()
-        .map(|p| p.expose_secret().to_string())
-        .unwrap_or_default();
     let sign = signature(secret, &timestamp, method, request_path, body);
     [
         (
@@ -108,7 +103,7 @@ pub fn auth_header_values(
         ),
         ("OK-ACCESS-SIGN", sign),
         ("OK-ACCESS-TIMESTAMP", timestamp),
-        ("OK-ACCESS-PASSPHRASE", passphrase),
+        ("OK-ACCESS-PASSPHRASE", passphrase(credentials).to_string()),
     ]
 }
 
@@ -116,30 +111,20 @@ pub fn auth_header_values(
 // Reading replies.
 // ---------------------------------------------------------------------------------------------
 
-fn wait_text(wait: Option<Duration>) -> String {
-    wait.map(|d| format!(", retry after {}s", d.as_secs()))
-        .unwrap_or_default()
-}
-
 /// Reads one reply: the HTTP-level problems every exchange shares first, then OKX's `code`.
 /// `site` is the OKX site a signed request went to (none for a public one), named when OKX
 /// does not know the key there.
 fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
     let parsed = reply.json::<Envelope>(what);
-    if let Some(mut problem) = generic_problem(reply, what) {
+    if let Some(problem) = generic_problem(reply, what) {
         // OKX's own body (429 + 50011, 503 + 50001): quote its code and msg.
-        if let Ok(env) = &parsed {
-            problem.message = format!(
-                "{what}: HTTP {}, code {} {}",
-                reply.status.as_u16(),
-                env.code().trim(),
-                env.msg(),
-            )
-            .trim_end()
-            .to_string()
-                + &wait_text(problem.retry_after);
-        }
-        return Outcome::Problem(problem);
+        return Outcome::Problem(match &parsed {
+            Ok(env) => {
+                let words = format!("code {} {}", env.code().trim(), env.msg());
+                http::quoting(problem, reply, what, &words)
+            }
+            Err(_) => problem,
+        });
     }
     let env = match parsed {
         Ok(env) => env,
@@ -189,10 +174,7 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
         | "50007" | "50008" => Problem::invalid_key(said),
         "50110" => Problem::ip_not_allowed(said),
         // 50011 per endpoint / user, 50061 per sub-account
-        "50011" | "50061" => {
-            let wait = reply.retry_after();
-            Problem::rate_limited(format!("{said}{}", wait_text(wait)), wait)
-        }
+        "50011" | "50061" => http::rate_limited(said, reply.retry_after()),
         // 50001 maintenance, 50004 timeout, 50005 API offline, 50013 busy, 50026 system error
         "50001" | "50004" | "50005" | "50013" | "50026" => Problem::unavailable(said),
         _ => Problem::unavailable(format!("{said} (unexpected OKX reply)")),
@@ -203,11 +185,7 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
 /// `data` of `/api/v5/public/time`: `[{"ts":"1700000000123"}]` (ms as a string; a number is
 /// accepted too).
 fn server_time(data: &Value) -> Option<i64> {
-    match data.get(0)?.get("ts")? {
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    }
+    integer(data.get(0)?.get("ts")?)
 }
 
 /// Services whose maintenance does not stop a key's REST account calls (okx.md §4 list):
@@ -293,11 +271,7 @@ impl KeyConfig {
                 Some(_) => None,
             }
         };
-        let text = |k: &str| match obj.get(k) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
+        let text = |k: &str| id_text(obj.get(k));
         obj.get("perm")?;
         Some(KeyConfig {
             permissions: list(obj.get("perm"))?,
@@ -409,20 +383,21 @@ impl Okx {
     /// prefix that is never signed).
     async fn signed(&self, target: &ProbeTarget, base: &str, path_and_query: &str) -> Outcome {
         let what = format!("GET {path_and_query}");
-        let signed = self.http.get_signed(base, |now| {
-            let headers = http::sensitive_headers(auth_header_values(
-                &target.credentials,
-                now,
-                "GET",
-                path_and_query,
-                "",
-            ))?;
-            Ok((format!("{base}{path_and_query}"), headers))
-        });
-        match signed.await {
-            Ok(reply) => read_reply(&reply, &what, Some(target.region)),
-            Err(problem) => Outcome::Problem(problem),
-        }
+        self.http
+            .get_signed(base, |now| {
+                let headers = http::sensitive_headers(auth_header_values(
+                    &target.credentials,
+                    now,
+                    "GET",
+                    path_and_query,
+                    "",
+                ))?;
+                Ok((format!("{base}{path_and_query}"), headers))
+            })
+            .await
+            .map_or_else(Outcome::Problem, |reply| {
+                read_reply(&reply, &what, Some(target.region))
+            })
     }
 
     /// Server time and system status of `base`, read at most once per [`PUBLIC_TTL`].
@@ -449,11 +424,7 @@ impl Okx {
     async fn read_public(&self, base: &str) -> PublicReading {
         let what = format!("GET {PATH_TIME}");
         let (data, trip) = self.public_get(format!("{base}{PATH_TIME}"), &what).await?;
-        let server = server_time(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = SPEC.skew_problem(&what, trip.clock_offset_ms(server)) {
-            return Err(problem);
-        }
+        trip.check_clock(SPEC, &what, server_time(&data), "a server time")?;
         let what = format!("GET {PATH_STATUS}");
         let (data, _) = self
             .public_get(format!("{base}{PATH_STATUS}"), &what)

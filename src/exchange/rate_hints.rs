@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+use super::http::header_value;
+
 /// The share of Binance's per-minute weight at which we stop until the next minute, leaving
 /// the rest to anything else on this host that uses the same IP.
 pub const BINANCE_WEIGHT_HEADROOM: f64 = 0.9;
@@ -41,8 +43,9 @@ pub fn exhausted_for(headers: &HeaderMap, url: &str, now_ms: i64) -> Option<Dura
         .or_else(|| htx(headers, now_ms))
 }
 
+/// The quota headers' values: whole numbers.
 fn number(headers: &HeaderMap, name: &str) -> Option<i64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    header_value(headers, name)
 }
 
 fn until(instant_ms: i64, now_ms: i64) -> Duration {
@@ -141,46 +144,36 @@ mod tests {
     #[test]
     fn a_used_up_quota_pauses_until_the_exchange_says_it_refills() {
         let url = "https://api.example.com/x";
-        let kucoin = headers(&[
-            ("gw-ratelimit-remaining", "0"),
-            ("gw-ratelimit-reset", "1500"),
-        ]);
-        assert_eq!(
-            exhausted_for(&kucoin, url, NOW),
-            Some(Duration::from_millis(1500))
-        );
-        let bybit = headers(&[
-            ("x-bapi-limit-status", "0"),
-            ("x-bapi-limit-reset-timestamp", &(NOW + 2_000).to_string()),
-        ]);
-        assert_eq!(
-            exhausted_for(&bybit, url, NOW),
-            Some(Duration::from_secs(2))
-        );
-        let gate = headers(&[
-            ("x-gate-ratelimit-requests-remain", "0"),
+        // (the header that says nothing is left, the one that says when it refills, its
+        // value, the wait)
+        let (kucoin, bybit, gate, htx) = (
+            ("gw-ratelimit-remaining", "gw-ratelimit-reset"),
+            ("x-bapi-limit-status", "x-bapi-limit-reset-timestamp"),
             (
+                "x-gate-ratelimit-requests-remain",
                 "x-gate-ratelimit-reset-timestamp",
-                &(NOW / 1000 + 3).to_string(),
             ),
-        ]);
-        assert_eq!(exhausted_for(&gate, url, NOW), Some(Duration::from_secs(3)));
-        let htx_epoch = headers(&[
-            ("x-hb-ratelimit-requests-remain", "0"),
-            ("x-hb-ratelimit-requests-expire", &(NOW + 700).to_string()),
-        ]);
-        assert_eq!(
-            exhausted_for(&htx_epoch, url, NOW),
-            Some(Duration::from_millis(700))
+            (
+                "x-hb-ratelimit-requests-remain",
+                "x-hb-ratelimit-requests-expire",
+            ),
         );
-        let htx_relative = headers(&[
-            ("x-hb-ratelimit-requests-remain", "0"),
-            ("x-hb-ratelimit-requests-expire", "900"),
-        ]);
-        assert_eq!(
-            exhausted_for(&htx_relative, url, NOW),
-            Some(Duration::from_millis(900))
-        );
+        let cases = [
+            (kucoin, "1500".to_string(), Duration::from_millis(1500)),
+            (bybit, (NOW + 2_000).to_string(), Duration::from_secs(2)),
+            (gate, (NOW / 1000 + 3).to_string(), Duration::from_secs(3)),
+            // HTX's expiry as an epoch in ms, then as ms from now
+            (htx, (NOW + 700).to_string(), Duration::from_millis(700)),
+            (htx, "900".to_string(), Duration::from_millis(900)),
+        ];
+        for ((left, refill), at, wait) in cases {
+            let used_up = headers(&[(left, "0"), (refill, &at)]);
+            assert_eq!(
+                exhausted_for(&used_up, url, NOW),
+                Some(wait),
+                "{refill}: {at}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,9 @@ use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::Sha256;
 
+use crate::domain::Credentials;
+use crate::secret::ExposeSecret;
+
 /// HMAC-SHA256 of `message` keyed with `secret` (its UTF-8 bytes): the MAC under every
 /// HMAC-signing recipe; only how the exchange wants it written differs (below).
 fn hmac_sha256(secret: &str, message: &[u8]) -> impl AsRef<[u8]> {
@@ -25,6 +28,16 @@ pub fn hmac_hex(secret: &str, message: impl AsRef<[u8]>) -> String {
 /// HTX.
 pub fn hmac_base64(secret: &str, message: impl AsRef<[u8]>) -> String {
     BASE64.encode(hmac_sha256(secret, message.as_ref()))
+}
+
+/// The key's passphrase as configured, for the exchanges whose requests carry one (OKX, KuCoin,
+/// Bitget); empty when none is configured.
+pub fn passphrase(credentials: &Credentials) -> &str {
+    credentials
+        .passphrase
+        .as_ref()
+        .map(|p| p.expose_secret())
+        .unwrap_or_default()
 }
 
 /// Every byte except RFC 3986's unreserved characters (`A-Z a-z 0-9 - _ . ~`) is encoded: the
