@@ -39,7 +39,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::Value;
 
-use crate::support::{self, sim_key};
+use crate::support;
 
 /// Cases per property in CI; `PROPTEST_CASES` overrides it.
 const DEFAULT_CASES: u32 = 96;
@@ -377,33 +377,13 @@ async fn forward(
     body: Bytes,
 ) -> Response {
     let tamper = proxy.tamper.lock().unwrap().clone();
-    let mut headers = headers;
-    // reqwest frames the body itself
-    headers.remove("content-length");
-    headers.remove("transfer-encoding");
     let n = tamper.seen.fetch_add(1, Ordering::SeqCst);
-    let url = format!("http://{}{}", proxy.sim.addr, uri);
-    // The Host header is forwarded as sent: HTX signs it.
-    let reply = proxy
-        .client
-        .request(method, &url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .expect("the simulator answers the proxy");
-    let mut status = reply.status();
-    let mut out_headers = HeaderMap::new();
-    for name in ["content-type", "retry-after"] {
-        if let Some(v) = reply.headers().get(name) {
-            out_headers.insert(name, v.clone());
-        }
-    }
-    let mut body = reply.bytes().await.unwrap().to_vec();
+    let (mut status, out_headers, mut body) =
+        support::relay(&proxy.client, proxy.sim.addr, method, &uri, headers, body).await;
     if let Some(ReplyEdit::SetFields(fields)) = &tamper.edit {
         if let Ok(mut root) = serde_json::from_slice::<Value>(&body) {
             for (name, value) in fields {
-                set_member_everywhere(&mut root, name, value);
+                support::set_everywhere(&mut root, name, value);
             }
             body = serde_json::to_vec(&root).unwrap();
         }
@@ -420,25 +400,6 @@ async fn forward(
         }
     }
     (status, out_headers, body).into_response()
-}
-
-/// Sets every member named `name`, at any depth, to `value`.
-fn set_member_everywhere(json: &mut Value, name: &str, value: &Value) {
-    match json {
-        Value::Object(members) => {
-            for (key, member) in members.iter_mut() {
-                if key == name {
-                    *member = value.clone();
-                } else {
-                    set_member_everywhere(member, name, value);
-                }
-            }
-        }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|i| set_member_everywhere(i, name, value)),
-        _ => {}
-    }
 }
 
 /// The simulator (one healthy key per exchange, and one without IP binding: the keys that
@@ -465,14 +426,8 @@ fn expiry_bench() -> &'static ProbeBench {
 
 fn start_probe_bench() -> ProbeBench {
     runtime().block_on(async {
-        let keys: Vec<SimKey> = ExchangeKind::ALL
-            .into_iter()
-            .map(|e| sim_key(e, &format!("fuzz-{e}"), Scenario::Valid))
-            .collect();
-        let unbound_keys: Vec<SimKey> = ExchangeKind::ALL
-            .into_iter()
-            .map(|e| sim_key(e, &format!("fuzz-unbound-{e}"), Scenario::NoIpWhitelist))
-            .collect();
+        let keys = support::key_per_exchange("fuzz", Scenario::Valid);
+        let unbound_keys = support::key_per_exchange("fuzz-unbound", Scenario::NoIpWhitelist);
         let sim = support::start_sim(ScenarioFile {
             keys: keys.iter().chain(&unbound_keys).cloned().collect(),
             ..ScenarioFile::default()
@@ -486,9 +441,7 @@ fn start_probe_bench() -> ProbeBench {
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(proxy.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy_addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let proxy_addr = support::serve(app).await;
         ProbeBench {
             proxy,
             proxy_addr,

@@ -1,7 +1,11 @@
 //! What the tests share: a scratch directory, the real binary, a simulator on loopback.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimKey};
@@ -87,6 +91,14 @@ pub fn sim_key(exchange: ExchangeKind, label: &str, scenario: Scenario) -> SimKe
     }
 }
 
+/// One key per exchange playing `scenario`, labelled `{prefix}-{exchange}`.
+pub fn key_per_exchange(prefix: &str, scenario: Scenario) -> Vec<SimKey> {
+    ExchangeKind::ALL
+        .into_iter()
+        .map(|e| sim_key(e, &format!("{prefix}-{e}"), scenario))
+        .collect()
+}
+
 /// A secret for `label`. Coinbase CDP secrets are EC P-256 private keys in SEC1 PEM: one is
 /// made from a fixed scalar derived from the label, written on one line with literal `\n`
 /// escapes (the way it sits in TOML, a JSON key file or an env var).
@@ -160,6 +172,65 @@ pub async fn start_sim_with(keys: Vec<SimKey>) -> RunningSim {
     .await
 }
 
+/// Serves `app` on a free loopback port in the background and returns the port's address.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Sends a request that a test proxy received on to `upstream` as it came (the Host header
+/// too: HTX signs it), and returns the reply's status, its `Content-Type` and `Retry-After`
+/// (what the client reads of a reply's headers) and its body.
+pub async fn relay(
+    client: &reqwest::Client,
+    upstream: SocketAddr,
+    method: Method,
+    uri: &Uri,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    // reqwest frames the body itself
+    headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::TRANSFER_ENCODING);
+    let reply = client
+        .request(method, format!("http://{upstream}{uri}"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .expect("the simulator answers the proxy");
+    let status = reply.status();
+    let mut kept = HeaderMap::new();
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {
+        if let Some(v) = reply.headers().get(&name) {
+            kept.insert(name, v.clone());
+        }
+    }
+    (status, kept, reply.bytes().await.unwrap().to_vec())
+}
+
+/// Sets every object member named `name`, at any depth, to `value`: how a test proxy makes an
+/// exchange's reply say something else.
+pub fn set_everywhere(json: &mut serde_json::Value, name: &str, value: &serde_json::Value) {
+    match json {
+        serde_json::Value::Object(members) => {
+            for (key, member) in members.iter_mut() {
+                if key == name {
+                    *member = value.clone();
+                } else {
+                    set_everywhere(member, name, value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| set_everywhere(i, name, value)),
+        _ => {}
+    }
+}
+
 /// A `[connections.NAME]` section for `key` pointed at `sim`, secrets as literals.
 pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&str]) -> String {
     let mut text = format!(
@@ -193,6 +264,21 @@ pub fn daemon_table(
         "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
          check_timeout = \"{check_timeout}\"\n\n",
         state.display()
+    )
+}
+
+/// Writes a daemon config into `scratch` and returns its path: a check every second, each given
+/// at most `check_timeout`, state in the scratch dir, metrics on a free port, ample budgets for
+/// every exchange, then `connections`.
+pub fn every_second_config(scratch: &Scratch, check_timeout: &str, connections: &str) -> PathBuf {
+    let state = scratch.path().join("state");
+    scratch.write(
+        "keywarden.toml",
+        &format!(
+            "{}{}{connections}",
+            daemon_table("* * * * * *", check_timeout, &state, free_port()),
+            ample_budgets(&ExchangeKind::ALL),
+        ),
     )
 }
 
@@ -403,6 +489,18 @@ impl DaemonProcess {
     /// What the daemon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The first line the daemon logs that contains `words`, once there is one (panics with
+    /// `what` after `timeout`).
+    pub async fn log_line(&self, words: &str, timeout: std::time::Duration, what: &str) -> String {
+        eventually(timeout, what, || async {
+            self.log()
+                .lines()
+                .find(|l| l.contains(words))
+                .map(str::to_string)
+        })
+        .await
     }
 }
 
