@@ -11,7 +11,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{Scenario, ScenarioFile, SimKey};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::botapi_sim::BotApiSim;
 use crate::smtp_server::{self, SmtpServer};
@@ -442,31 +441,21 @@ async fn scan_demo(scan: &mut Scan) -> usize {
     assert!(secrets.len() >= 18, "the demo's secrets were found");
     let tmp = Scratch::new();
     let stderr_path = tmp.path().join("demo.stderr");
-    let mut child = support::demo_command()
-        .env("TMPDIR", tmp.path())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("start keywarden demo");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stdout = String::new();
-    let mut metrics_url = None;
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.trim().strip_prefix("curl ") {
-                if url.ends_with("/metrics") {
-                    metrics_url = Some(url.to_string());
-                }
-            }
-            stdout.push_str(&line);
-            stdout.push('\n');
-            if line.starts_with("Ctrl-C stops the demo") {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the demo prints its table");
-    let url = metrics_url.expect("the demo names its /metrics URL");
+    let mut demo = support::Demo::spawn(
+        support::demo_command()
+            .env("TMPDIR", tmp.path())
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
+    );
+    demo.read_until("Ctrl-C stops the demo", Duration::from_secs(60))
+        .await;
+    let url = demo
+        .stdout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("curl "))
+        .filter(|url| url.ends_with("/metrics"))
+        .last()
+        .expect("the demo names its /metrics URL")
+        .to_string();
     let exposition = eventually(Duration::from_secs(20), "demo metrics", || async {
         http_get(&url)
             .await
@@ -488,8 +477,8 @@ async fn scan_demo(scan: &mut Scan) -> usize {
     let demo_config = demo_dirs[0].join("keywarden.toml");
     let files = scan.search_dir(&demo_dirs[0], &[demo_config.as_path()], &secrets);
     assert!(files >= 2, "the demo's state files were searched");
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
+    let stdout = demo.stdout.clone();
+    demo.kill().await;
     scan.search_text("demo stdout", &stdout, &secrets);
     scan.search(
         "demo stderr",

@@ -15,7 +15,7 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_keywarden")
 }
 
-/// `keywarden demo` with nothing of our environment but `PATH`, its stdout piped (for the test
+/// `keywarden demo` with nothing of our environment but `PATH`, its stdout piped (for [`Demo`]
 /// to read line by line) and the process killed when dropped; where stderr goes is the test's.
 pub fn demo_command() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(binary());
@@ -26,6 +26,71 @@ pub fn demo_command() -> tokio::process::Command {
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     command
+}
+
+/// A running `keywarden demo` whose stdout the test reads as it comes.
+pub struct Demo {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// Every line read so far.
+    pub stdout: String,
+}
+
+impl Demo {
+    /// Starts `command` (from [`demo_command`]).
+    pub fn spawn(command: &mut tokio::process::Command) -> Demo {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = command.spawn().expect("start keywarden demo");
+        let stdout = child.stdout.take().expect("demo_command pipes stdout");
+        Demo {
+            child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+            stdout: String::new(),
+        }
+    }
+
+    /// Reads stdout up to the first line that starts with `prefix` and returns it; panics,
+    /// showing what was read, when the demo ends first or `timeout` passes.
+    pub async fn read_until(&mut self, prefix: &str, timeout: std::time::Duration) -> String {
+        let (lines, stdout) = (&mut self.lines, &mut self.stdout);
+        let found = tokio::time::timeout(timeout, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                stdout.push_str(&line);
+                stdout.push('\n');
+                if line.starts_with(prefix) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("the demo ended without {prefix:?}:\n{}", self.stdout),
+            Err(_) => panic!("no {prefix:?} within {timeout:?}:\n{}", self.stdout),
+        }
+    }
+
+    /// SIGTERM, after which the demo must exit 0 within 15 s.
+    pub async fn terminate(mut self) {
+        let pid = self.child.id().expect("demo running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(std::time::Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("the demo stops on SIGTERM")
+            .unwrap();
+        assert_eq!(exit.code(), Some(0));
+    }
+
+    /// `kill -9`, waiting until the demo is gone.
+    pub async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        let _ = self.child.wait().await;
+    }
 }
 
 /// A scratch directory with files written into it; removed on drop.
