@@ -332,6 +332,49 @@ pub fn daemon_table(
     )
 }
 
+/// One MEXC key playing `scenario` on a simulator of its own, a scratch dir and a free port for
+/// `/metrics`: where a daemon test of one connection starts.
+pub struct OneKey {
+    pub key: SimKey,
+    pub sim: RunningSim,
+    pub scratch: Scratch,
+    pub metrics: SocketAddr,
+}
+
+impl OneKey {
+    /// `label` names the key (see [`sim_key`]).
+    pub async fn start(label: &str, scenario: Scenario) -> OneKey {
+        let key = sim_key(ExchangeKind::Mexc, label, scenario);
+        OneKey {
+            sim: start_sim_with(vec![key.clone()]).await,
+            key,
+            scratch: Scratch::new(),
+            metrics: free_port(),
+        }
+    }
+
+    /// The key's `[connections.NAME]` section, spot only.
+    pub fn connection(&self, name: &str) -> String {
+        connection_toml(name, &self.key, &self.sim, &["spot"])
+    }
+
+    /// [`mexc_daemon_config`] with the state in `state` and metrics on this port.
+    pub fn daemon_config(&self, state: &Path, rest: &str) -> String {
+        mexc_daemon_config(state, self.metrics, rest)
+    }
+}
+
+/// The config of a daemon test on MEXC keys: a check every second, each given at most 3 s,
+/// state in `state`, metrics on `metrics`, an ample MEXC budget, then `rest` (sections and
+/// connections).
+pub fn mexc_daemon_config(state: &Path, metrics: SocketAddr, rest: &str) -> String {
+    format!(
+        "{}{}{rest}",
+        daemon_table("* * * * * *", "3s", state, metrics),
+        ample_budgets(&[ExchangeKind::Mexc]),
+    )
+}
+
 /// Writes a daemon config into `scratch` and returns its path: a check every second, each given
 /// at most `check_timeout`, state in the scratch dir, metrics on a free port, ample budgets for
 /// every exchange, then `connections`.
@@ -566,6 +609,45 @@ impl DaemonProcess {
                 .map(str::to_string)
         })
         .await
+    }
+}
+
+/// systemd's side of `Type=notify`: a datagram socket the daemon reports to, named to it by
+/// `NOTIFY_SOCKET`.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    socket: std::os::unix::net::UnixDatagram,
+}
+
+impl NotifySocket {
+    /// Binds `notify.sock` in `dir`.
+    pub fn bind(dir: &Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        NotifySocket { path, socket }
+    }
+
+    /// The messages not read yet, up to the first that contains `words`, waiting for them as
+    /// they come; panics when 15 s pass without a message.
+    pub async fn messages_until(&self, words: &str) -> Vec<String> {
+        let socket = self.socket.try_clone().unwrap();
+        let words = words.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !seen.iter().any(|m: &String| m.contains(&words)) {
+                let n = socket
+                    .recv(&mut buf)
+                    .unwrap_or_else(|e| panic!("no {words:?} within 15 s: {e}"));
+                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            seen
+        })
+        .await
+        .unwrap()
     }
 }
 
