@@ -230,6 +230,11 @@ async fn deliver_one(recipient: &Recipient, alerts: &[Alert]) -> (Received, Mail
     only_message(&server)
 }
 
+/// Delivers [`withdraw_alert`] alone to `recipient`.
+async fn deliver_withdraw(email: &Email, recipient: &Recipient) -> Result<(), DeliveryError> {
+    email.deliver(recipient, &[withdraw_alert()]).await
+}
+
 fn assert_password_hidden(error: &DeliveryError) {
     let b64 = base64::engine::general_purpose::STANDARD.encode(PASSWORD);
     for text in [error.to_string(), format!("{error:?}")] {
@@ -246,8 +251,7 @@ async fn operator_alert_arrives_with_from_to_subject_and_both_parts() {
     let email = email(&server);
     assert_eq!(email.channel(), Channel::Email);
 
-    email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .expect("delivered");
 
@@ -450,24 +454,21 @@ async fn a_digest_of_three_alerts_is_one_email() {
 async fn a_451_to_data_or_rcpt_is_retried() {
     let server = SmtpServer::start(Behaviour::TransientOnData).await;
     let email = email(&server);
-    let err = email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .unwrap_err();
     support::assert_retried(&err, "smtp_transient");
     assert!(err.to_string().contains("try again later"), "{err}");
 
     server.set_behaviour(Behaviour::TransientOnRcpt);
-    let err = email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .unwrap_err();
     support::assert_retried(&err, "smtp_transient");
 
     // The relay recovers: the same alert goes through.
     server.set_behaviour(Behaviour::Accept);
-    email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .expect("delivered after the relay recovered");
     assert_eq!(server.messages().len(), 1);
@@ -476,8 +477,7 @@ async fn a_451_to_data_or_rcpt_is_retried() {
 #[tokio::test]
 async fn a_550_to_rcpt_is_rejected() {
     let server = SmtpServer::start(Behaviour::PermanentOnRcpt).await;
-    let err = email(&server)
-        .deliver(&operator("nobody@example.com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email(&server), &operator("nobody@example.com"))
         .await
         .unwrap_err();
     support::assert_refused(&err, "smtp_permanent");
@@ -489,16 +489,14 @@ async fn a_550_to_rcpt_is_rejected() {
 async fn a_server_that_is_down_is_retried() {
     let server = SmtpServer::start(Behaviour::Accept).await;
     let email = email(&server);
-    email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .expect("delivered while up");
 
     // Down: the listener is gone and the pooled connection dies with the server.
     server.set_behaviour(Behaviour::Closed);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let err = email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .unwrap_err();
     support::assert_retried(&err, "unavailable");
@@ -506,8 +504,7 @@ async fn a_server_that_is_down_is_retried() {
     // Up again on the same port: delivered.
     server.set_behaviour(Behaviour::Accept);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .expect("delivered after the relay came back");
     assert_eq!(server.messages().len(), 2);
@@ -518,8 +515,7 @@ async fn a_relay_that_never_answers_times_out_and_is_retried() {
     let server = SmtpServer::start(Behaviour::Silent).await;
     let email = email(&server).with_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let err = email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .unwrap_err();
     support::assert_retried(&err, "timeout");
@@ -529,8 +525,7 @@ async fn a_relay_that_never_answers_times_out_and_is_retried() {
 #[tokio::test]
 async fn a_malformed_address_is_rejected_without_a_conversation() {
     let server = SmtpServer::start(Behaviour::Accept).await;
-    let err = email(&server)
-        .deliver(&operator("ops@@example..com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email(&server), &operator("ops@@example..com"))
         .await
         .unwrap_err();
     support::assert_refused(&err, "bad_address");
@@ -540,8 +535,7 @@ async fn a_malformed_address_is_rejected_without_a_conversation() {
 #[tokio::test]
 async fn an_owner_letter_goes_only_to_that_owner() {
     let server = SmtpServer::start(Behaviour::Accept).await;
-    let err = email(&server)
-        .deliver(&owner("mallory@example.com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email(&server), &owner("mallory@example.com"))
         .await
         .unwrap_err();
     support::assert_refused(&err, "not_owner");
@@ -551,8 +545,7 @@ async fn an_owner_letter_goes_only_to_that_owner() {
 #[tokio::test]
 async fn auth_credentials_reach_the_server() {
     let server = SmtpServer::start(Behaviour::Accept).await;
-    email(&server)
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    deliver_withdraw(&email(&server), &operator("ops@example.com"))
         .await
         .expect("delivered");
     assert_eq!(
@@ -566,11 +559,12 @@ async fn auth_credentials_reach_the_server() {
 
     // Without credentials in the config there is no AUTH at all.
     let anonymous = SmtpServer::start(Behaviour::Accept).await;
-    Email::new(&config(&anonymous, false))
-        .unwrap()
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
-        .await
-        .expect("delivered");
+    deliver_withdraw(
+        &Email::new(&config(&anonymous, false)).unwrap(),
+        &operator("ops@example.com"),
+    )
+    .await
+    .expect("delivered");
     assert!(anonymous.auths().is_empty());
     assert_eq!(anonymous.messages().len(), 1);
 }
@@ -580,8 +574,7 @@ async fn the_smtp_password_never_appears_in_a_delivery_error() {
     // A careless relay that echoes the credentials in its refusal.
     let server = SmtpServer::start(Behaviour::RejectAuthEchoing).await;
     let email = email(&server).with_timeout(Duration::from_millis(500));
-    let err = email
-        .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+    let err = deliver_withdraw(&email, &operator("ops@example.com"))
         .await
         .unwrap_err();
     support::assert_refused(&err, "smtp_permanent");
@@ -599,15 +592,13 @@ async fn the_smtp_password_never_appears_in_a_delivery_error() {
         server.set_behaviour(behaviour);
         tokio::time::sleep(Duration::from_millis(20)).await;
         errors.push(
-            email
-                .deliver(&operator("ops@example.com"), &[withdraw_alert()])
+            deliver_withdraw(&email, &operator("ops@example.com"))
                 .await
                 .unwrap_err(),
         );
     }
     errors.push(
-        email
-            .deliver(&operator("not an address"), &[withdraw_alert()])
+        deliver_withdraw(&email, &operator("not an address"))
             .await
             .unwrap_err(),
     );

@@ -104,6 +104,12 @@ impl Scan {
         self.search(place, text.as_bytes(), secrets);
     }
 
+    /// The stdout and stderr of `run`, the run named by `what`.
+    fn search_run(&mut self, what: &str, run: &support::Run, secrets: &[Secret]) {
+        self.search_text(&format!("{what} stdout"), &run.stdout, secrets);
+        self.search_text(&format!("{what} stderr"), &run.stderr, secrets);
+    }
+
     /// Every file under `dir`, recursively, as raw bytes.
     fn search_dir(&mut self, dir: &Path, skip: &[&Path], secrets: &[Secret]) -> usize {
         let mut files = 0;
@@ -315,8 +321,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
         ),
     ] {
         assert!(run.code == 0 || run.code == 1, "{what}: {}", run.stderr);
-        scan.search_text(&format!("{what} stdout"), &run.stdout, &w.secrets);
-        scan.search_text(&format!("{what} stderr"), &run.stderr, &w.secrets);
+        scan.search_run(what, run, &w.secrets);
     }
 
     // The daemon, logging at debug level, with alerts flowing to every channel.
@@ -368,8 +373,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
             "history {name} (from the daemon): {}",
             run.stderr
         );
-        scan.search_text(&format!("history {name} stdout"), &run.stdout, &w.secrets);
-        scan.search_text(&format!("history {name} stderr"), &run.stderr, &w.secrets);
+        scan.search_run(&format!("history {name}"), &run, &w.secrets);
     }
     // The state dir while the daemon writes to it, then after it stopped.
     scan.search_dir(&w.state, &[], &w.secrets);
@@ -386,8 +390,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
             "history {name} (from the store): {}",
             run.stderr
         );
-        scan.search_text(&format!("history {name} table"), &run.stdout, &w.secrets);
-        scan.search_text(&format!("history {name} stderr"), &run.stderr, &w.secrets);
+        scan.search_run(&format!("history {name} table"), &run, &w.secrets);
     }
     let state_files = scan.search_dir(&w.state, &[], &w.secrets);
     assert!(state_files >= 2, "the sled files were searched");
