@@ -143,31 +143,45 @@ enum TextEdit {
     ReplaceValue { line: usize, value: String },
 }
 
+/// One of `tokens` or a string matching the regex `free`, each of the `tokens.len() + 1` choices
+/// as likely as the others.
+fn one_of_or_free(tokens: &[&'static str], free: &'static str) -> BoxedStrategy<String> {
+    prop_oneof![
+        tokens.len() as u32 => prop::sample::select(tokens.to_vec()).prop_map(str::to_string),
+        1 => free,
+    ]
+    .boxed()
+}
+
 fn text_edit() -> impl Strategy<Value = TextEdit> {
-    let tomlish = prop_oneof![
-        Just("\"".to_string()),
-        Just("[".to_string()),
-        Just("]\n".to_string()),
-        Just("=".to_string()),
-        Just("\n[connections.x]\n".to_string()),
-        Just("\nexchange = \"gate\"\n".to_string()),
-        Just("\nunknown_key = 1\n".to_string()),
+    let tomlish = one_of_or_free(
+        &[
+            "\"",
+            "[",
+            "]\n",
+            "=",
+            "\n[connections.x]\n",
+            "\nexchange = \"gate\"\n",
+            "\nunknown_key = 1\n",
+        ],
         "\\PC{0,12}",
-    ];
-    let value = prop_oneof![
-        Just("\"\"".to_string()),
-        Just("-1".to_string()),
-        Just("0".to_string()),
-        Just("18446744073709551616".to_string()),
-        Just("\"env:KEYWARDEN_FUZZ_UNSET\"".to_string()),
-        Just("\"file:/nonexistent/keywarden-fuzz\"".to_string()),
-        Just("[]".to_string()),
-        Just("{}".to_string()),
-        Just("true".to_string()),
-        Just("\"99999999999d\"".to_string()),
-        Just("\"* * *\"".to_string()),
+    );
+    let value = one_of_or_free(
+        &[
+            "\"\"",
+            "-1",
+            "0",
+            "18446744073709551616",
+            "\"env:KEYWARDEN_FUZZ_UNSET\"",
+            "\"file:/nonexistent/keywarden-fuzz\"",
+            "[]",
+            "{}",
+            "true",
+            "\"99999999999d\"",
+            "\"* * *\"",
+        ],
         "\"[ -~]{0,16}\"",
-    ];
+    );
     prop_oneof![
         (any::<usize>(), 1..40usize).prop_map(|(at, len)| TextEdit::Delete { at, len }),
         (any::<usize>(), tomlish).prop_map(|(at, text)| TextEdit::Insert { at, text }),
@@ -267,19 +281,21 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>()
             .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        prop_oneof![
-            Just("0".to_string()),
-            Just("-1".to_string()),
-            Just("".to_string()),
-            Just("true".to_string()),
-            Just("200000".to_string()),
-            Just("General,Spot,Futures,Transfer".to_string()),
-            Just("read_only,trade,withdraw".to_string()),
-            Just("9999999999999999999999".to_string()),
-            Just("1.5e300".to_string()),
-            Just("127.0.0.1".to_string()),
+        one_of_or_free(
+            &[
+                "0",
+                "-1",
+                "",
+                "true",
+                "200000",
+                "General,Spot,Futures,Transfer",
+                "read_only,trade,withdraw",
+                "9999999999999999999999",
+                "1.5e300",
+                "127.0.0.1",
+            ],
             "\\PC{0,16}",
-        ]
+        )
         .prop_map(Value::from),
     ];
     leaf.prop_recursive(2, 8, 4, |inner| {
