@@ -73,6 +73,11 @@ fn alert(name: &str, kind: AlertKind, status: Status, message: &str) -> Alert {
     }
 }
 
+/// An alert about carol-mexc, whose key the exchange no longer accepts.
+fn invalid_key_alert(kind: AlertKind, message: &str) -> Alert {
+    alert("carol-mexc", kind, Status::InvalidKey, message)
+}
+
 fn withdraw_alert() -> Alert {
     Alert {
         remedy: Some(
@@ -230,9 +235,28 @@ async fn deliver_one(recipient: &Recipient, alerts: &[Alert]) -> (Received, Mail
     only_message(&server)
 }
 
+/// The email `recipient` gets when carol-mexc's key works again.
+async fn resolved_mail(recipient: &Recipient) -> Mail {
+    let resolved = invalid_key_alert(AlertKind::Resolved, "connected");
+    deliver_one(recipient, &[resolved]).await.1
+}
+
 /// Delivers [`withdraw_alert`] alone to `recipient`.
 async fn deliver_withdraw(email: &Email, recipient: &Recipient) -> Result<(), DeliveryError> {
     email.deliver(recipient, &[withdraw_alert()]).await
+}
+
+/// Delivers [`withdraw_alert`] alone to ops@example.com, which must succeed (`when` says when,
+/// for the panic).
+async fn delivered_to_ops(email: &Email, when: &str) {
+    deliver_withdraw(email, &operator("ops@example.com"))
+        .await
+        .unwrap_or_else(|e| panic!("not delivered {when}: {e}"));
+}
+
+/// Delivers [`withdraw_alert`] alone to `recipient`, which must fail; returns the error.
+async fn failed_withdraw(email: &Email, recipient: &Recipient) -> DeliveryError {
+    deliver_withdraw(email, recipient).await.unwrap_err()
 }
 
 fn assert_password_hidden(error: &DeliveryError) {
@@ -251,9 +275,7 @@ async fn operator_alert_arrives_with_from_to_subject_and_both_parts() {
     let email = email(&server);
     assert_eq!(email.channel(), Channel::Email);
 
-    deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .expect("delivered");
+    delivered_to_ops(&email, "to an accepting relay").await;
 
     let (received, mail) = only_message(&server);
     assert_eq!(received.from, "keywarden@example.com");
@@ -302,12 +324,7 @@ async fn operator_alert_arrives_with_from_to_subject_and_both_parts() {
 
 #[tokio::test]
 async fn html_part_escapes_markup_from_the_exchange_message() {
-    let mut a = alert(
-        "carol-mexc",
-        AlertKind::Opened,
-        Status::InvalidKey,
-        "code 10072: <b>&amp key</b> \"invalid\"",
-    );
+    let mut a = invalid_key_alert(AlertKind::Opened, "code 10072: <b>&amp key</b> \"invalid\"");
     a.subject = Subject::Connection {
         name: "carol-mexc".to_string(),
         exchange: ExchangeKind::Mexc,
@@ -331,10 +348,8 @@ async fn html_part_escapes_markup_from_the_exchange_message() {
 
 #[tokio::test]
 async fn owner_version_has_no_exchange_internals_and_says_what_to_do() {
-    let a = alert(
-        "carol-mexc",
+    let a = invalid_key_alert(
         AlertKind::Opened,
-        Status::InvalidKey,
         "code 10072: Api key info invalid (latency 231 ms)",
     );
     let (received, mail) = deliver_one(&owner("carol@example.com"), &[a]).await;
@@ -380,13 +395,7 @@ async fn owner_version_has_no_exchange_internals_and_says_what_to_do() {
 
 #[tokio::test]
 async fn owner_resolved_notice_says_the_connection_works_again() {
-    let a = alert(
-        "carol-mexc",
-        AlertKind::Resolved,
-        Status::InvalidKey,
-        "connected",
-    );
-    let (_, mail) = deliver_one(&owner("carol@example.com"), &[a]).await;
+    let mail = resolved_mail(&owner("carol@example.com")).await;
     assert_eq!(
         mail.header("Subject"),
         Some("[KeyWarden] Your MEXC API key \"carol-mexc\" works again")
@@ -401,13 +410,7 @@ async fn owner_resolved_notice_says_the_connection_works_again() {
 
 #[tokio::test]
 async fn operator_resolved_subject() {
-    let a = alert(
-        "carol-mexc",
-        AlertKind::Resolved,
-        Status::InvalidKey,
-        "connected",
-    );
-    let (_, mail) = deliver_one(&operator("ops@example.com"), &[a]).await;
+    let mail = resolved_mail(&operator("ops@example.com")).await;
     assert_eq!(
         mail.header("Subject"),
         Some("[KeyWarden] resolved: carol-mexc (mexc)")
@@ -454,32 +457,24 @@ async fn a_digest_of_three_alerts_is_one_email() {
 async fn a_451_to_data_or_rcpt_is_retried() {
     let server = SmtpServer::start(Behaviour::TransientOnData).await;
     let email = email(&server);
-    let err = deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email, &operator("ops@example.com")).await;
     support::assert_retried(&err, "smtp_transient");
     assert!(err.to_string().contains("try again later"), "{err}");
 
     server.set_behaviour(Behaviour::TransientOnRcpt);
-    let err = deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email, &operator("ops@example.com")).await;
     support::assert_retried(&err, "smtp_transient");
 
     // The relay recovers: the same alert goes through.
     server.set_behaviour(Behaviour::Accept);
-    deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .expect("delivered after the relay recovered");
+    delivered_to_ops(&email, "after the relay recovered").await;
     assert_eq!(server.messages().len(), 1);
 }
 
 #[tokio::test]
 async fn a_550_to_rcpt_is_rejected() {
     let server = SmtpServer::start(Behaviour::PermanentOnRcpt).await;
-    let err = deliver_withdraw(&email(&server), &operator("nobody@example.com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email(&server), &operator("nobody@example.com")).await;
     support::assert_refused(&err, "smtp_permanent");
     assert!(err.to_string().contains("no such user"), "{err}");
     assert!(server.messages().is_empty());
@@ -489,24 +484,18 @@ async fn a_550_to_rcpt_is_rejected() {
 async fn a_server_that_is_down_is_retried() {
     let server = SmtpServer::start(Behaviour::Accept).await;
     let email = email(&server);
-    deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .expect("delivered while up");
+    delivered_to_ops(&email, "while up").await;
 
     // Down: the listener is gone and the pooled connection dies with the server.
     server.set_behaviour(Behaviour::Closed);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let err = deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email, &operator("ops@example.com")).await;
     support::assert_retried(&err, "unavailable");
 
     // Up again on the same port: delivered.
     server.set_behaviour(Behaviour::Accept);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .expect("delivered after the relay came back");
+    delivered_to_ops(&email, "after the relay came back").await;
     assert_eq!(server.messages().len(), 2);
 }
 
@@ -515,9 +504,7 @@ async fn a_relay_that_never_answers_times_out_and_is_retried() {
     let server = SmtpServer::start(Behaviour::Silent).await;
     let email = email(&server).with_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let err = deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email, &operator("ops@example.com")).await;
     support::assert_retried(&err, "timeout");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -525,9 +512,7 @@ async fn a_relay_that_never_answers_times_out_and_is_retried() {
 #[tokio::test]
 async fn a_malformed_address_is_rejected_without_a_conversation() {
     let server = SmtpServer::start(Behaviour::Accept).await;
-    let err = deliver_withdraw(&email(&server), &operator("ops@@example..com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email(&server), &operator("ops@@example..com")).await;
     support::assert_refused(&err, "bad_address");
     assert!(server.commands().is_empty(), "{:?}", server.commands());
 }
@@ -535,9 +520,7 @@ async fn a_malformed_address_is_rejected_without_a_conversation() {
 #[tokio::test]
 async fn an_owner_letter_goes_only_to_that_owner() {
     let server = SmtpServer::start(Behaviour::Accept).await;
-    let err = deliver_withdraw(&email(&server), &owner("mallory@example.com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email(&server), &owner("mallory@example.com")).await;
     support::assert_refused(&err, "not_owner");
     assert!(server.messages().is_empty());
 }
@@ -545,9 +528,7 @@ async fn an_owner_letter_goes_only_to_that_owner() {
 #[tokio::test]
 async fn auth_credentials_reach_the_server() {
     let server = SmtpServer::start(Behaviour::Accept).await;
-    deliver_withdraw(&email(&server), &operator("ops@example.com"))
-        .await
-        .expect("delivered");
+    delivered_to_ops(&email(&server), "with credentials").await;
     assert_eq!(
         server.auths(),
         vec![AuthRecord {
@@ -574,9 +555,7 @@ async fn the_smtp_password_never_appears_in_a_delivery_error() {
     // A careless relay that echoes the credentials in its refusal.
     let server = SmtpServer::start(Behaviour::RejectAuthEchoing).await;
     let email = email(&server).with_timeout(Duration::from_millis(500));
-    let err = deliver_withdraw(&email, &operator("ops@example.com"))
-        .await
-        .unwrap_err();
+    let err = failed_withdraw(&email, &operator("ops@example.com")).await;
     support::assert_refused(&err, "smtp_permanent");
     assert!(err.to_string().contains("[REDACTED]"), "{err}");
     assert_password_hidden(&err);
@@ -591,17 +570,9 @@ async fn the_smtp_password_never_appears_in_a_delivery_error() {
     ] {
         server.set_behaviour(behaviour);
         tokio::time::sleep(Duration::from_millis(20)).await;
-        errors.push(
-            deliver_withdraw(&email, &operator("ops@example.com"))
-                .await
-                .unwrap_err(),
-        );
+        errors.push(failed_withdraw(&email, &operator("ops@example.com")).await);
     }
-    errors.push(
-        deliver_withdraw(&email, &operator("not an address"))
-            .await
-            .unwrap_err(),
-    );
+    errors.push(failed_withdraw(&email, &operator("not an address")).await);
     for err in &errors {
         assert_password_hidden(err);
     }
@@ -610,12 +581,7 @@ async fn the_smtp_password_never_appears_in_a_delivery_error() {
 
 #[tokio::test]
 async fn dot_stuffed_lines_arrive_intact() {
-    let a = alert(
-        "carol-mexc",
-        AlertKind::Opened,
-        Status::InvalidKey,
-        "first line\n.\n..two dots\n.end",
-    );
+    let a = invalid_key_alert(AlertKind::Opened, "first line\n.\n..two dots\n.end");
     // In the HTML part the message's lines start at the left margin, so "." and ".." lines
     // travel dot-stuffed; a server that ended DATA early would have cut the message short.
     let (_, mail) = deliver_one(&operator("ops@example.com"), &[a]).await;
