@@ -455,8 +455,7 @@ async fn scan_demo(scan: &mut Scan) -> usize {
         .stdout
         .lines()
         .filter_map(|line| line.trim().strip_prefix("curl "))
-        .filter(|url| url.ends_with("/metrics"))
-        .last()
+        .rfind(|url| url.ends_with("/metrics"))
         .expect("the demo names its /metrics URL")
         .to_string();
     let exposition = eventually(Duration::from_secs(20), "demo metrics", || async {
