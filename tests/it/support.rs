@@ -1,4 +1,6 @@
-//! What the tests share: a scratch directory, the real binary, a simulator on loopback.
+//! What the tests share: a scratch directory, the real binary (the daemon, the demo, systemd's
+//! notify socket), a simulator on loopback, the configs the daemon tests run on, and the pieces
+//! of a test proxy in front of the simulator.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
