@@ -37,13 +37,11 @@ async fn refused(text: &str, expect: &[&str]) {
                 run.stderr
             );
         }
-        for secret in ["alice-secret-value", URL_PASSWORD] {
-            assert!(
-                !run.stderr.contains(secret),
-                "secret leaked:\n{}",
-                run.stderr
-            );
-        }
+        support::assert_absent(
+            &run.stderr,
+            &["alice-secret-value", URL_PASSWORD],
+            &format!("{command}'s stderr"),
+        );
         assert!(run.stdout.is_empty(), "nothing on stdout:\n{}", run.stdout);
     }
 }

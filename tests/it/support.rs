@@ -653,6 +653,13 @@ impl NotifySocket {
     }
 }
 
+/// Asserts that none of `words` appears in `text`; `what` names the text.
+pub fn assert_absent(text: &str, words: &[&str], what: &str) {
+    for word in words {
+        assert!(!text.contains(word), "{word:?} in {what}:\n{text}");
+    }
+}
+
 /// The delivery failed for good (the outbox sets it aside) with this `reason`.
 pub fn assert_refused(err: &keywarden::notifier::DeliveryError, reason: &str) {
     assert!(
