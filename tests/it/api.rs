@@ -118,9 +118,7 @@ impl World {
         let code = daemon.exit_within(LONG).await;
         let log = daemon.log();
         assert_eq!(code, Some(2), "{log}");
-        for word in words {
-            assert!(log.contains(word), "{word:?} in {log}");
-        }
+        support::assert_contains_all(&log, words);
     }
 
     async fn up(&self) {
@@ -471,9 +469,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
             .call("PUT", "/api/v1/connections/dave", Some(body), Some(TOKEN))
             .await;
         assert_eq!(answered, status, "{text}");
-        for word in words {
-            assert!(text.contains(word), "{word:?} in {text}");
-        }
+        support::assert_contains_all(&text, words);
     }
     let (status, _) = world.get("/api/v1/connections/dave").await;
     assert_eq!(status, 404, "no refused body stored anything");

@@ -116,13 +116,14 @@ async fn systemd_credentials_are_read_and_their_absence_is_explained() {
     .await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     let expected_path = creds.join("kw_alice_secret");
-    for word in [
-        "connections.alice-mexc.api_secret",
-        "cannot read credential kw_alice_secret",
-        expected_path.to_str().unwrap(),
-    ] {
-        assert!(run.stderr.contains(word), "lacks {word:?}:\n{}", run.stderr);
-    }
+    support::assert_contains_all(
+        &run.stderr,
+        &[
+            "connections.alice-mexc.api_secret",
+            "cannot read credential kw_alice_secret",
+            expected_path.to_str().unwrap(),
+        ],
+    );
 
     // Present (systemd writes it as the file, trailing newline and all): it validates.
     std::fs::write(

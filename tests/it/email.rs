@@ -302,22 +302,20 @@ async fn operator_alert_arrives_with_from_to_subject_and_both_parts() {
     assert!(mail.parts[1].content_type.starts_with("text/html"));
 
     for body in [mail.text(), mail.html()] {
-        for expected in [
-            "carol-mexc",
-            "mexc",
-            "mx0v…9f2a",
-            "withdraw_enabled",
-            "critical",
-            "2025-03-01 12:00:00 UTC",
-            "canWithdraw=true",
-            "Switch withdraw rights off on this API key",
-            "no_trade_permission",
-        ] {
-            assert!(
-                body.contains(expected),
-                "{expected:?} missing from:\n{body}"
-            );
-        }
+        support::assert_contains_all(
+            body,
+            &[
+                "carol-mexc",
+                "mexc",
+                "mx0v…9f2a",
+                "withdraw_enabled",
+                "critical",
+                "2025-03-01 12:00:00 UTC",
+                "canWithdraw=true",
+                "Switch withdraw rights off on this API key",
+                "no_trade_permission",
+            ],
+        );
     }
     assert!(mail.html().contains("<html>"));
 }
@@ -439,16 +437,14 @@ async fn a_digest_of_three_alerts_is_one_email() {
     assert_eq!(received.recipients.len(), 1);
     assert_eq!(mail.header("Subject"), Some("[KeyWarden] 3 alerts"));
     for body in [mail.text(), mail.html()] {
-        for expected in [
-            "withdraw_enabled: carol-mexc (mexc)",
-            "invalid_key: alice-mexc (mexc)",
-            "ip_whitelist_missing: bob-mexc (mexc)",
-        ] {
-            assert!(
-                body.contains(expected),
-                "{expected:?} missing from:\n{body}"
-            );
-        }
+        support::assert_contains_all(
+            body,
+            &[
+                "withdraw_enabled: carol-mexc (mexc)",
+                "invalid_key: alice-mexc (mexc)",
+                "ip_whitelist_missing: bob-mexc (mexc)",
+            ],
+        );
     }
 }
 

@@ -653,6 +653,13 @@ impl NotifySocket {
     }
 }
 
+/// Asserts that each of `words` appears in `text`.
+pub fn assert_contains_all(text: &str, words: &[&str]) {
+    for word in words {
+        assert!(text.contains(word), "{word:?} missing from:\n{text}");
+    }
+}
+
 /// Asserts that none of `words` appears in `text`; `what` names the text.
 pub fn assert_absent(text: &str, words: &[&str], what: &str) {
     for word in words {
