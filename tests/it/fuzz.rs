@@ -27,9 +27,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keywarden::config::{Config, ConfigError};
 use keywarden::domain::{Credentials, ExchangeKind, Markets};
@@ -385,17 +384,11 @@ struct Proxy {
     client: reqwest::Client,
 }
 
-async fn forward(
-    State(proxy): State<Arc<Proxy>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let tamper = proxy.tamper.lock().unwrap().clone();
     let n = tamper.seen.fetch_add(1, Ordering::SeqCst);
     let (mut status, out_headers, mut body) =
-        support::relay(&proxy.client, proxy.sim.addr, method, &uri, headers, body).await;
+        support::relay(&proxy.client, proxy.sim.addr, request).await;
     if let Some(ReplyEdit::SetFields(fields)) = &tamper.edit {
         if let Ok(mut root) = serde_json::from_slice::<Value>(&body) {
             for (name, value) in fields {

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
@@ -64,13 +64,7 @@ struct Proxy {
     flooded: Arc<AtomicU64>,
 }
 
-async fn proxy_handler(
-    State(proxy): State<Arc<Proxy>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn proxy_handler(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     match &proxy.mode {
         Mode::Flood {
             len,
@@ -78,33 +72,26 @@ async fn proxy_handler(
             slow,
         } => flood(proxy.flooded.clone(), *len, *declare_length, *slow),
         Mode::RedirectSigned { to, keys } => {
+            let (uri, headers) = (request.uri(), request.headers());
             let signed = headers.contains_key(header::AUTHORIZATION)
-                || keys.iter().any(|key| carries(&uri, &headers, key));
+                || keys.iter().any(|key| carries(uri, headers, key));
             if signed {
                 let location = format!("http://{to}{}", uri.path_and_query().unwrap());
                 return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
             }
-            forward(&proxy, method, &uri, headers, body, None).await
+            forward(&proxy, request, None).await
         }
-        Mode::Rewrite(rewrite) => forward(&proxy, method, &uri, headers, body, Some(rewrite)).await,
+        Mode::Rewrite(rewrite) => forward(&proxy, request, Some(rewrite)).await,
     }
 }
 
 /// Sends the request on to the simulator, rewriting the JSON of its reply if `rewrite` is given.
-async fn forward(
-    proxy: &Proxy,
-    method: Method,
-    uri: &Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    rewrite: Option<&Rewrite>,
-) -> Response {
-    let request_headers = headers.clone();
-    let (status, out_headers, mut bytes) =
-        support::relay(&proxy.client, proxy.sim, method, uri, headers, body).await;
+async fn forward(proxy: &Proxy, request: Request, rewrite: Option<&Rewrite>) -> Response {
+    let (uri, headers) = (request.uri().clone(), request.headers().clone());
+    let (status, out_headers, mut bytes) = support::relay(&proxy.client, proxy.sim, request).await;
     if let Some(rewrite) = rewrite {
         if let Ok(mut json) = serde_json::from_slice::<Value>(&bytes) {
-            rewrite(uri, &request_headers, &mut json);
+            rewrite(&uri, &headers, &mut json);
             bytes = serde_json::to_vec(&json).unwrap();
         }
     }

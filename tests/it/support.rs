@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use axum::body::Bytes;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, StatusCode};
 
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimKey};
@@ -253,17 +253,16 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 pub async fn relay(
     client: &reqwest::Client,
     upstream: SocketAddr,
-    method: Method,
-    uri: &Uri,
-    mut headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let (mut parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
     // reqwest frames the body itself
-    headers.remove(header::CONTENT_LENGTH);
-    headers.remove(header::TRANSFER_ENCODING);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
     let reply = client
-        .request(method, format!("http://{upstream}{uri}"))
-        .headers(headers)
+        .request(parts.method, format!("http://{upstream}{}", parts.uri))
+        .headers(parts.headers)
         .body(body)
         .send()
         .await
