@@ -60,7 +60,7 @@ impl Stage {
 
     /// `[alerts.telegram]` to `chats` on this stage's Bot API (the token from the environment,
     /// as [`Stage::start`] sets it) and `[alerts.email]` to ops@example.com on its SMTP server.
-    pub fn channels_toml(&self, chats: &[i64]) -> String {
+    fn channels_toml(&self, chats: &[i64]) -> String {
         let chats: Vec<String> = chats.iter().map(i64::to_string).collect();
         format!(
             "[alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{chats}]\n\
@@ -73,8 +73,24 @@ impl Stage {
         )
     }
 
-    pub fn write_config(&self, text: &str) {
-        self.scratch.write("keywarden.toml", text);
+    /// A `[connections.NAME]` section for `key` on this stage's simulator (spot), whose alerts
+    /// also go to `owner` by email.
+    pub fn owned_connection(&self, name: &str, key: &SimKey, owner: &str) -> String {
+        support::connection_toml(name, key, &self.sim, &["spot"])
+            .trim_end()
+            .to_string()
+            + &format!("\nowner_email = \"{owner}\"\n\n")
+    }
+
+    /// Writes the config the daemon runs on: `daemon` (see [`Stage::daemon_toml`]), `[alerts]`
+    /// holding the settings `alerts` (lines such as `resolve_after = 2\n`), the channels to
+    /// `chats`, then `connections`.
+    pub fn write_config(&self, daemon: &str, alerts: &str, chats: &[i64], connections: &str) {
+        let channels = self.channels_toml(chats);
+        self.scratch.write(
+            "keywarden.toml",
+            &format!("{daemon}[alerts]\n{alerts}\n{channels}{connections}"),
+        );
     }
 
     /// Starts the daemon on the config, logging to `log` in the scratch dir.

@@ -28,13 +28,12 @@ impl World {
     async fn new(scenario: Scenario, schedule: &str, alerts_extra: &str) -> World {
         let key = sim_key(ExchangeKind::Mexc, "alerts-carol", scenario);
         let stage = Stage::new(vec![key.clone()], TOKEN).await;
-        let connection = connection_toml("carol", &key, &stage.sim, &["spot"])
-            + "owner_email = \"carol@example.com\"\n";
-        stage.write_config(&format!(
-            "{daemon}[alerts]\nresolve_after = 2\n{alerts_extra}\n{channels}{connection}",
-            daemon = stage.daemon_toml(schedule, "3s", &[ExchangeKind::Mexc]),
-            channels = stage.channels_toml(&CHATS),
-        ));
+        stage.write_config(
+            &stage.daemon_toml(schedule, "3s", &[ExchangeKind::Mexc]),
+            &format!("resolve_after = 2\n{alerts_extra}"),
+            &CHATS,
+            &stage.owned_connection("carol", &key, "carol@example.com"),
+        );
         World { stage, key }
     }
 
@@ -63,6 +62,37 @@ impl World {
             .into_iter()
             .filter(|m| m.chat_id == chat && m.text.contains(word))
             .collect()
+    }
+
+    /// Waits (up to 30 s) until every chat has accepted a message that mentions `word`.
+    async fn wait_in_every_chat(&self, word: &str, what: &str) {
+        eventually(Duration::from_secs(30), what, || async {
+            CHATS
+                .iter()
+                .all(|&c| !self.accepted(c, word).is_empty())
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until the daemon polls the Bot API for commands.
+    async fn wait_for_bot_polling(&self) {
+        eventually(Duration::from_secs(20), "the bot polling", || async {
+            (self.stage.bot.calls("getUpdates") > 0).then_some(())
+        })
+        .await;
+    }
+
+    /// The first message `chat` accepted, once there is one: the answer to a command.
+    async fn first_answer_in(&self, chat: i64, what: &str) -> SentMessage {
+        eventually(Duration::from_secs(20), what, || async {
+            self.stage
+                .bot
+                .delivered()
+                .into_iter()
+                .find(|m| m.chat_id == chat)
+        })
+        .await
     }
 
     /// Accepted messages in `chat` about `status` alone (a later alert may name it as the
@@ -265,17 +295,8 @@ async fn alerts_wait_out_channel_outages_and_arrive_in_order_once() {
 async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothing_twice() {
     let w = World::new(Scenario::WithdrawEnabled, "* * * * * *", "").await;
     let mut daemon = w.stage.start("first.log");
-    eventually(
-        Duration::from_secs(30),
-        "the first alert delivered",
-        || async {
-            CHATS
-                .iter()
-                .all(|&c| !w.accepted(c, "withdraw_enabled").is_empty())
-                .then_some(())
-        },
-    )
-    .await;
+    w.wait_in_every_chat("withdraw_enabled", "the first alert delivered")
+        .await;
 
     // Telegram goes down; a new incident is queued but cannot be delivered.
     w.stage
@@ -299,17 +320,8 @@ async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothin
 
     w.stage.bot.set_behaviour(botapi_sim::Behaviour::Ok);
     let mut restarted = w.stage.start("second.log");
-    eventually(
-        Duration::from_secs(30),
-        "the queued alert after the restart",
-        || async {
-            CHATS
-                .iter()
-                .all(|&c| !w.accepted(c, "no_trade_permission").is_empty())
-                .then_some(())
-        },
-    )
-    .await;
+    w.wait_in_every_chat("no_trade_permission", "the queued alert after the restart")
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     for chat in CHATS {
         assert_eq!(
@@ -364,22 +376,12 @@ async fn bot_commands_answer_allowlisted_chats_only() {
     // A schedule that does not fire during the test: every check comes from a command.
     let w = World::new(Scenario::FuturesMissing, "0 0 0 1 1 *", "").await;
     let mut daemon = w.stage.start("daemon.log");
-    eventually(Duration::from_secs(20), "the bot polling", || async {
-        (w.stage.bot.calls("getUpdates") > 0).then_some(())
-    })
-    .await;
+    w.wait_for_bot_polling().await;
 
     w.stage.bot.push_update(-999, "/check carol");
     w.stage.bot.push_update(-999, "/status");
     w.stage.bot.push_update(CHATS[0], "/check carol");
-    let answer = eventually(Duration::from_secs(20), "the answer to /check", || async {
-        w.stage
-            .bot
-            .delivered()
-            .into_iter()
-            .find(|m| m.chat_id == CHATS[0])
-    })
-    .await;
+    let answer = w.first_answer_in(CHATS[0], "the answer to /check").await;
     assert!(answer.text.contains("connected"), "{}", answer.text);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
@@ -492,14 +494,13 @@ async fn delivery_records_older_than_a_week_are_pruned_and_recent_ones_kept() {
     );
     let config = scratch.write("keywarden.toml", &text);
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
-    let line = eventually(Duration::from_secs(20), "the prune in the log", || async {
-        daemon
-            .log()
-            .lines()
-            .find(|l| l.contains("pruned old delivery records"))
-            .map(str::to_string)
-    })
-    .await;
+    let line = daemon
+        .log_line(
+            "pruned old delivery records",
+            Duration::from_secs(20),
+            "the prune in the log",
+        )
+        .await;
     assert!(line.contains("removed=2"), "{line}");
     daemon.terminate(Duration::from_secs(15)).await;
     let store = keywarden::store::HistoryStore::open(&state).unwrap();
@@ -523,10 +524,7 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
     );
     std::fs::write(&w.stage.config, text).unwrap();
     let mut daemon = w.stage.start("daemon.log");
-    eventually(Duration::from_secs(20), "the bot polling", || async {
-        (w.stage.bot.calls("getUpdates") > 0).then_some(())
-    })
-    .await;
+    w.wait_for_bot_polling().await;
 
     w.stage
         .bot
@@ -541,14 +539,7 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
     w.stage
         .bot
         .push_update_from(CHATS[0], ALLOWED_USER, "/status");
-    let answer = eventually(Duration::from_secs(20), "the answer to /status", || async {
-        w.stage
-            .bot
-            .delivered()
-            .into_iter()
-            .find(|m| m.chat_id == CHATS[0])
-    })
-    .await;
+    let answer = w.first_answer_in(CHATS[0], "the answer to /status").await;
     assert!(!answer.text.is_empty());
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sent = w.stage.bot.sent();

@@ -105,6 +105,22 @@ impl World {
         DaemonProcess::start(&self.config, self.scratch.path().join(log))
     }
 
+    /// Starts the daemon and waits for its API to answer.
+    async fn start_serving(&self, log: &str) -> DaemonProcess {
+        let daemon = self.start(log);
+        self.up().await;
+        daemon
+    }
+
+    /// Starts the daemon, which must refuse to start (exit 2) with a log naming each of `words`.
+    async fn refused_start(&self, log: &str, words: &[&str]) {
+        let mut daemon = self.start(log);
+        let code = daemon.exit_within(LONG).await;
+        let log = daemon.log();
+        assert_eq!(code, Some(2), "{log}");
+        support::assert_contains_all(&log, words);
+    }
+
     async fn up(&self) {
         eventually(LONG, "the API answering", || async {
             let r = self
@@ -155,6 +171,32 @@ impl World {
         (status, value)
     }
 
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.json("GET", path, None).await
+    }
+
+    /// `PUT /api/v1/connections/NAME`: create or replace.
+    async fn put(&self, name: &str, body: Value) -> (u16, Value) {
+        let path = format!("/api/v1/connections/{name}");
+        self.json("PUT", &path, Some(body)).await
+    }
+
+    async fn delete(&self, name: &str) -> (u16, Value) {
+        self.json("DELETE", &format!("/api/v1/connections/{name}"), None)
+            .await
+    }
+
+    /// `POST /api/v1/test`: a check of the key in `body` that stores nothing.
+    async fn test_key(&self, body: Value) -> (u16, Value) {
+        self.json("POST", "/api/v1/test", Some(body)).await
+    }
+
+    /// `POST /api/v1/connections/NAME/check`: a check now.
+    async fn check_now(&self, name: &str) -> (u16, Value) {
+        let path = format!("/api/v1/connections/{name}/check");
+        self.json("POST", &path, None).await
+    }
+
     /// A `PUT` body for `key` pointed at the simulator.
     fn body(&self, key: &SimKey, extra: Value) -> Value {
         let mut body = json!({
@@ -186,6 +228,15 @@ impl World {
     }
 }
 
+/// The string `member` of each element of the JSON array `list`.
+fn each_string<'a>(list: &'a Value, member: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|element| element[member].as_str().unwrap())
+        .collect()
+}
+
 fn status_of(value: &Value) -> &str {
     value["status"].as_str().unwrap_or("")
 }
@@ -201,17 +252,10 @@ fn error_message(value: &Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     let world = World::new().await;
-    let mut daemon = world.start("daemon-1.log");
-    world.up().await;
+    let mut daemon = world.start_serving("daemon-1.log").await;
 
     // "Test connection": a good key, one with withdraw rights, one with the wrong secret.
-    let (status, verdict) = world
-        .json(
-            "POST",
-            "/api/v1/test",
-            Some(world.body(&world.good, json!({}))),
-        )
-        .await;
+    let (status, verdict) = world.test_key(world.body(&world.good, json!({}))).await;
     assert_eq!(
         (status, status_of(&verdict)),
         (200, "connected"),
@@ -232,21 +276,15 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
             "the check --json shape has {field}: {verdict}"
         );
     }
-    let (_, verdict) = world
-        .json(
-            "POST",
-            "/api/v1/test",
-            Some(world.body(&world.withdraw, json!({}))),
-        )
-        .await;
+    let (_, verdict) = world.test_key(world.body(&world.withdraw, json!({}))).await;
     assert_eq!(status_of(&verdict), "withdraw_enabled", "{verdict}");
     let wrong = world.body(
         &world.good,
         json!({"api_secret": "wrong-secret-for-the-api-test"}),
     );
-    let (_, verdict) = world.json("POST", "/api/v1/test", Some(wrong)).await;
+    let (_, verdict) = world.test_key(wrong).await;
     assert_eq!(status_of(&verdict), "invalid_key", "{verdict}");
-    let (_, list) = world.json("GET", "/api/v1/connections", None).await;
+    let (_, list) = world.get("/api/v1/connections").await;
     assert_eq!(list["total"], 1, "a test stores nothing: {list}");
 
     // Create: stored, checked at once, scheduled.
@@ -254,9 +292,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         &world.good,
         json!({"owner_email": "alice@example.com", "schedule": "*/2 * * * * *"}),
     );
-    let (status, put) = world
-        .json("PUT", "/api/v1/connections/alice", Some(alice))
-        .await;
+    let (status, put) = world.put("alice", alice).await;
     assert_eq!(status, 201, "{put}");
     assert_eq!(put["created"], true);
     assert_eq!(
@@ -264,7 +300,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         "connected",
         "{put}"
     );
-    let (status, shown) = world.json("GET", "/api/v1/connections/alice", None).await;
+    let (status, shown) = world.get("/api/v1/connections/alice").await;
     assert_eq!((status, status_of(&shown)), (200, "connected"), "{shown}");
     assert_eq!(shown["source"], "api");
     assert_eq!(shown["owner_email"], "alice@example.com");
@@ -279,22 +315,16 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     );
     // Scheduled like a file connection: its check count grows without being asked.
     eventually(LONG, "scheduled checks of alice", || async {
-        let (_, h) = world
-            .json("GET", "/api/v1/connections/alice/history", None)
-            .await;
+        let (_, h) = world.get("/api/v1/connections/alice/history").await;
         (h["spans"][0]["checks"].as_u64().unwrap_or(0) >= 3).then_some(())
     })
     .await;
 
     // List: paged, filtered by exchange and status.
     let bob = world.body(&world.kucoin, json!({}));
-    let (status, _) = world
-        .json("PUT", "/api/v1/connections/bob", Some(bob))
-        .await;
+    let (status, _) = world.put("bob", bob).await;
     assert_eq!(status, 201);
-    let (_, page) = world
-        .json("GET", "/api/v1/connections?per_page=2&page=1", None)
-        .await;
+    let (_, page) = world.get("/api/v1/connections?per_page=2&page=1").await;
     assert_eq!(
         (
             page["total"].as_u64(),
@@ -303,16 +333,12 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         (Some(3), Some(2)),
         "{page}"
     );
-    let (_, page) = world
-        .json("GET", "/api/v1/connections?per_page=2&page=2", None)
-        .await;
+    let (_, page) = world.get("/api/v1/connections?per_page=2&page=2").await;
     assert_eq!(
         page["connections"][0]["name"], "file-conn",
         "name order across pages: {page}"
     );
-    let (_, page) = world
-        .json("GET", "/api/v1/connections?exchange=kucoin", None)
-        .await;
+    let (_, page) = world.get("/api/v1/connections?exchange=kucoin").await;
     assert_eq!(
         (
             page["total"].as_u64(),
@@ -321,9 +347,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         (Some(1), Some("bob")),
         "{page}"
     );
-    let (status, page) = world
-        .json("GET", "/api/v1/connections?status=nonsense", None)
-        .await;
+    let (status, page) = world.get("/api/v1/connections?status=nonsense").await;
     assert_eq!(
         (status, error_code(&page)),
         (400, "invalid_field"),
@@ -332,18 +356,14 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     assert!(error_message(&page).starts_with("status:"), "{page}");
 
     // Check now, then replace with a key that has withdraw rights.
-    let (status, verdict) = world
-        .json("POST", "/api/v1/connections/alice/check", None)
-        .await;
+    let (status, verdict) = world.check_now("alice").await;
     assert_eq!(
         (status, status_of(&verdict)),
         (200, "connected"),
         "{verdict}"
     );
     let replaced = world.body(&world.withdraw, json!({}));
-    let (status, put) = world
-        .json("PUT", "/api/v1/connections/alice", Some(replaced))
-        .await;
+    let (status, put) = world.put("alice", replaced).await;
     assert_eq!(
         (status, put["created"].as_bool()),
         (200, Some(false)),
@@ -351,18 +371,11 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     );
     assert_eq!(status_of(&put["connection"]["verdict"]), "withdraw_enabled");
     let (_, page) = world
-        .json("GET", "/api/v1/connections?status=withdraw_enabled", None)
+        .get("/api/v1/connections?status=withdraw_enabled")
         .await;
     assert_eq!(page["connections"][0]["name"], "alice", "{page}");
-    let (_, history) = world
-        .json("GET", "/api/v1/connections/alice/history", None)
-        .await;
-    let statuses: Vec<&str> = history["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
+    let (_, history) = world.get("/api/v1/connections/alice/history").await;
+    let statuses = each_string(&history["spans"], "status");
     assert_eq!(statuses, ["withdraw_enabled", "connected"], "{history}");
     // Its metrics are the file connections' metrics.
     let exposition = support::http_get(&format!("http://{}/metrics", world.metrics))
@@ -372,25 +385,17 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     assert!(exposition.contains("connection=\"alice\""), "{exposition}");
 
     // The file's connections can be read, not changed.
-    let (status, shown) = world
-        .json("GET", "/api/v1/connections/file-conn", None)
-        .await;
+    let (status, shown) = world.get("/api/v1/connections/file-conn").await;
     assert_eq!((status, shown["source"].as_str()), (200, Some("file")));
     let (status, refused) = world
-        .json(
-            "PUT",
-            "/api/v1/connections/file-conn",
-            Some(world.body(&world.good, json!({}))),
-        )
+        .put("file-conn", world.body(&world.good, json!({})))
         .await;
     assert_eq!(
         (status, error_code(&refused)),
         (409, "conflict"),
         "{refused}"
     );
-    let (status, _) = world
-        .json("DELETE", "/api/v1/connections/file-conn", None)
-        .await;
+    let (status, _) = world.delete("file-conn").await;
     assert_eq!(status, 409);
 
     // No token, a wrong token: 401, and nothing done.
@@ -415,88 +420,66 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
             .await;
         assert_eq!(status, 401);
     }
-    let (status, _) = world.json("GET", "/api/v1/connections/carol", None).await;
+    let (status, _) = world.get("/api/v1/connections/carol").await;
     assert_eq!(status, 404, "a refused PUT stored nothing");
-    let (status, _) = world.json("GET", "/api/v1/connections/bob", None).await;
+    let (status, _) = world.get("/api/v1/connections/bob").await;
     assert_eq!(status, 200, "a refused DELETE removed nothing");
 
-    // Malformed JSON, unknown exchange, unknown field, an invalid value, oversized body.
-    let put_text =
-        |body: String| world.call("PUT", "/api/v1/connections/dave", Some(body), Some(TOKEN));
-    let (status, body) = put_text("{\"exchange\": \"mexc\",".to_string()).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("malformed_json"), "{body}");
-    let (status, body) = put_text(
-        world
-            .body(&world.good, json!({"exchange": "nasdaq"}))
-            .to_string(),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body.contains("\"invalid_field\"") && body.contains("exchange:"),
-        "{body}"
-    );
-    let (status, body) = put_text(
-        world
-            .body(&world.good, json!({"withdraw": true}))
-            .to_string(),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body.contains("\"unknown_field\"") && body.contains("withdraw"),
-        "{body}"
-    );
-    let (status, body) = put_text(
-        world
-            .body(&world.good, json!({"schedule": "every minute"}))
-            .to_string(),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("schedule:"), "{body}");
-    let (status, body) = put_text(
-        world
-            .body(&world.good, json!({"region": "eea"}))
-            .to_string(),
-    )
-    .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body.contains("region: mexc has no region") && body.contains("use one of global"),
-        "{body}"
-    );
-    let (status, body) = put_text(
-        world
-            .body(&world.good, json!({"api_secret": "file:/etc/passwd"}))
-            .to_string(),
-    )
-    .await;
-    assert_eq!(
-        status, 400,
-        "a reference would read the daemon's files: {body}"
-    );
-    assert!(body.contains("api_secret:"), "{body}");
-    let huge = world
-        .body(&world.good, json!({"owner_email": "x".repeat(70 * 1024)}))
-        .to_string();
-    let (status, body) = put_text(huge).await;
-    assert_eq!(status, 413, "{body}");
-    assert!(body.contains("body_too_large"), "{body}");
-    let (status, _) = world.json("GET", "/api/v1/connections/dave", None).await;
+    // Malformed JSON, unknown exchange, unknown field, invalid values, a secret by reference
+    // (it would read the daemon's files), an oversized body: each refused, naming why.
+    let good_with = |extra: Value| world.body(&world.good, extra).to_string();
+    for (body, status, words) in [
+        (
+            "{\"exchange\": \"mexc\",".to_string(),
+            400,
+            &["malformed_json"][..],
+        ),
+        (
+            good_with(json!({"exchange": "nasdaq"})),
+            400,
+            &["\"invalid_field\"", "exchange:"],
+        ),
+        (
+            good_with(json!({"withdraw": true})),
+            400,
+            &["\"unknown_field\"", "withdraw"],
+        ),
+        (
+            good_with(json!({"schedule": "every minute"})),
+            400,
+            &["schedule:"],
+        ),
+        (
+            good_with(json!({"region": "eea"})),
+            400,
+            &["region: mexc has no region", "use one of global"],
+        ),
+        (
+            good_with(json!({"api_secret": "file:/etc/passwd"})),
+            400,
+            &["api_secret:"],
+        ),
+        (
+            good_with(json!({"owner_email": "x".repeat(70 * 1024)})),
+            413,
+            &["body_too_large"],
+        ),
+    ] {
+        let (answered, text) = world
+            .call("PUT", "/api/v1/connections/dave", Some(body), Some(TOKEN))
+            .await;
+        assert_eq!(answered, status, "{text}");
+        support::assert_contains_all(&text, words);
+    }
+    let (status, _) = world.get("/api/v1/connections/dave").await;
     assert_eq!(status, 404, "no refused body stored anything");
 
     // Delete: no more checks, metrics gone, history kept.
-    let (status, _) = world
-        .json("DELETE", "/api/v1/connections/alice", None)
-        .await;
+    let (status, _) = world.delete("alice").await;
     assert_eq!(status, 204);
-    let (status, gone) = world.json("GET", "/api/v1/connections/alice", None).await;
+    let (status, gone) = world.get("/api/v1/connections/alice").await;
     assert_eq!((status, error_code(&gone)), (404, "not_found"));
-    let (status, history) = world
-        .json("GET", "/api/v1/connections/alice/history", None)
-        .await;
+    let (status, history) = world.get("/api/v1/connections/alice/history").await;
     assert_eq!(status, 200, "history is kept to retention: {history}");
     let exposition = support::http_get(&format!("http://{}/metrics", world.metrics))
         .await
@@ -507,9 +490,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     // kill -9 right after an acknowledged PUT: the connection is there after a restart, and
     // checked by its schedule.
     let erin = world.body(&world.good, json!({"schedule": "*/2 * * * * *"}));
-    let (status, _) = world
-        .json("PUT", "/api/v1/connections/erin", Some(erin))
-        .await;
+    let (status, _) = world.put("erin", erin).await;
     assert_eq!(status, 201);
     // A reload (SIGHUP) keeps the API's connections beside the file's.
     daemon.signal("HUP");
@@ -517,24 +498,19 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         daemon.log().contains("config reloaded").then_some(())
     })
     .await;
-    let (_, page) = world.json("GET", "/api/v1/connections", None).await;
+    let (_, page) = world.get("/api/v1/connections").await;
     assert_eq!(
         page["total"], 3,
         "bob, erin and file-conn after the reload: {page}"
     );
     let frank = world.body(&world.good, json!({}));
-    let (status, _) = world
-        .json("PUT", "/api/v1/connections/frank", Some(frank))
-        .await;
+    let (status, _) = world.put("frank", frank).await;
     assert_eq!(status, 201);
     daemon.kill(LONG).await;
-    let mut daemon = world.start("daemon-2.log");
-    world.up().await;
+    let mut daemon = world.start_serving("daemon-2.log").await;
     let restarted = chrono::Utc::now();
     for name in ["bob", "erin", "frank"] {
-        let (status, shown) = world
-            .json("GET", &format!("/api/v1/connections/{name}"), None)
-            .await;
+        let (status, shown) = world.get(&format!("/api/v1/connections/{name}")).await;
         assert_eq!(
             (status, shown["source"].as_str()),
             (200, Some("api")),
@@ -542,14 +518,12 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         );
     }
     eventually(LONG, "erin checked after the restart", || async {
-        let (_, shown) = world.json("GET", "/api/v1/connections/erin", None).await;
+        let (_, shown) = world.get("/api/v1/connections/erin").await;
         let last: chrono::DateTime<chrono::Utc> = shown["last_checked"].as_str()?.parse().ok()?;
         (last > restarted && status_of(&shown) == "connected").then_some(())
     })
     .await;
-    let (status, checked) = world
-        .json("POST", "/api/v1/connections/bob/check", None)
-        .await;
+    let (status, checked) = world.check_now("bob").await;
     assert_eq!(
         (status, status_of(&checked)),
         (200, "connected"),
@@ -615,46 +589,25 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_or_missing_store_key_stops_start_up_naming_it() {
     let world = World::new().await;
-    let mut daemon = world.start("first.log");
-    world.up().await;
-    let (status, _) = world
-        .json(
-            "PUT",
-            "/api/v1/connections/alice",
-            Some(world.body(&world.good, json!({}))),
-        )
-        .await;
+    let mut daemon = world.start_serving("first.log").await;
+    let (status, _) = world.put("alice", world.body(&world.good, json!({}))).await;
     assert_eq!(status, 201);
     daemon.terminate(LONG).await;
 
     world.write_config(OTHER_STORE_KEY, true);
-    let mut wrong = world.start("wrong.log");
-    assert_eq!(wrong.exit_within(LONG).await, Some(2), "{}", wrong.log());
-    assert!(
-        wrong.log().contains("\"alice\"") && wrong.log().contains("api.store_key"),
-        "{}",
-        wrong.log()
-    );
+    world
+        .refused_start("wrong.log", &["\"alice\"", "api.store_key"])
+        .await;
 
     world.write_config(STORE_KEY, false);
-    let mut missing = world.start("missing.log");
-    assert_eq!(
-        missing.exit_within(LONG).await,
-        Some(2),
-        "{}",
-        missing.log()
-    );
-    assert!(
-        missing.log().contains("api.store_key") && missing.log().contains("1 connection(s)"),
-        "{}",
-        missing.log()
-    );
+    world
+        .refused_start("missing.log", &["api.store_key", "1 connection(s)"])
+        .await;
 
     // The right key again: nothing was lost.
     world.write_config(STORE_KEY, true);
-    let mut daemon = world.start("again.log");
-    world.up().await;
-    let (status, _) = world.json("GET", "/api/v1/connections/alice", None).await;
+    let mut daemon = world.start_serving("again.log").await;
+    let (status, _) = world.get("/api/v1/connections/alice").await;
     assert_eq!(status, 200);
     daemon.terminate(LONG).await;
 }
@@ -662,11 +615,10 @@ async fn a_wrong_or_missing_store_key_stops_start_up_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_endpoint() {
     let world = World::new().await;
-    let mut daemon = world.start("daemon.log");
-    world.up().await;
+    let mut daemon = world.start_serving("daemon.log").await;
     let (status, _) = world.call("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, 401);
-    let (status, doc) = world.json("GET", "/api/v1/openapi.json", None).await;
+    let (status, doc) = world.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
     for (path, method) in [
@@ -684,38 +636,43 @@ async fn the_openapi_document_describes_every_endpoint() {
         );
     }
     let schemas = &doc["components"]["schemas"];
-    for field in [
-        "api_key",
-        "api_secret",
-        "owner_email",
-        "schedule",
-        "alerts",
-        "region",
-    ] {
-        assert!(
-            schemas["RawConnection"]["properties"][field].is_object(),
-            "the PUT body's {field}"
-        );
-    }
+    let assert_described = |schema: &str, fields: &[&str]| {
+        for field in fields {
+            assert!(
+                schemas[schema]["properties"][field].is_object(),
+                "{schema}'s {field}: {}",
+                schemas[schema]
+            );
+        }
+    };
+    // The PUT body.
+    assert_described(
+        "RawConnection",
+        &[
+            "api_key",
+            "api_secret",
+            "owner_email",
+            "schedule",
+            "alerts",
+            "region",
+        ],
+    );
     // The webhook channel's body (issue 15) is described beside the API it belongs with.
-    for field in [
-        "version",
-        "id",
-        "kind",
-        "connection",
-        "masked_key",
-        "status",
-        "previous_status",
-        "remedy",
-        "since",
-        "checked_at",
-    ] {
-        assert!(
-            schemas["WebhookEvent"]["properties"][field].is_object(),
-            "the webhook event's {field}: {}",
-            schemas["WebhookEvent"]
-        );
-    }
+    assert_described(
+        "WebhookEvent",
+        &[
+            "version",
+            "id",
+            "kind",
+            "connection",
+            "masked_key",
+            "status",
+            "previous_status",
+            "remedy",
+            "since",
+            "checked_at",
+        ],
+    );
     daemon.terminate(LONG).await;
 }
 
@@ -797,9 +754,7 @@ async fn an_api_connection_alerts_its_owner_and_answers_the_bot() {
     );
     world.up().await;
     let carol = world.body(&world.withdraw, json!({"owner_email": "carol@example.com"}));
-    let (status, put) = world
-        .json("PUT", "/api/v1/connections/carol", Some(carol))
-        .await;
+    let (status, put) = world.put("carol", carol).await;
     assert_eq!(status, 201, "{put}");
     let owner_mail = eventually(LONG, "the owner's email", || async {
         smtp.messages()
@@ -843,38 +798,22 @@ async fn an_api_connection_alerts_its_owner_and_answers_the_bot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_puts_and_deletes_all_take_effect() {
     let world = World::new().await;
-    let mut daemon = world.start("daemon.log");
-    world.up().await;
+    let mut daemon = world.start_serving("daemon.log").await;
     let puts = (0..24).map(|i| {
         let body = world.body(&world.good, json!({}));
         let world = &world;
-        async move {
-            world
-                .json("PUT", &format!("/api/v1/connections/c{i:02}"), Some(body))
-                .await
-                .0
-        }
+        async move { world.put(&format!("c{i:02}"), body).await.0 }
     });
     let statuses = futures_util::future::join_all(puts).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
     let deletes = (0..24).step_by(2).map(|i| {
         let world = &world;
-        async move {
-            world
-                .json("DELETE", &format!("/api/v1/connections/c{i:02}"), None)
-                .await
-                .0
-        }
+        async move { world.delete(&format!("c{i:02}")).await.0 }
     });
     let statuses = futures_util::future::join_all(deletes).await;
     assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
-    let (_, page) = world.json("GET", "/api/v1/connections", None).await;
-    let names: Vec<&str> = page["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
+    let (_, page) = world.get("/api/v1/connections").await;
+    let names = each_string(&page["connections"], "name");
     let expected: Vec<String> = (1..24)
         .step_by(2)
         .map(|i| format!("c{i:02}"))
@@ -883,9 +822,8 @@ async fn concurrent_puts_and_deletes_all_take_effect() {
     assert_eq!(names, expected);
     // What runs is what is stored: the same set after a restart.
     daemon.terminate(LONG).await;
-    let mut daemon = world.start("daemon-2.log");
-    world.up().await;
-    let (_, page) = world.json("GET", "/api/v1/connections", None).await;
+    let mut daemon = world.start_serving("daemon-2.log").await;
+    let (_, page) = world.get("/api/v1/connections").await;
     assert_eq!(page["total"], expected.len(), "{page}");
     daemon.terminate(LONG).await;
 }

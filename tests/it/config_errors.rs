@@ -37,23 +37,18 @@ async fn refused(text: &str, expect: &[&str]) {
                 run.stderr
             );
         }
-        for secret in ["alice-secret-value", URL_PASSWORD] {
-            assert!(
-                !run.stderr.contains(secret),
-                "secret leaked:\n{}",
-                run.stderr
-            );
-        }
+        support::assert_absent(
+            &run.stderr,
+            &["alice-secret-value", URL_PASSWORD],
+            &format!("{command}'s stderr"),
+        );
         assert!(run.stdout.is_empty(), "nothing on stdout:\n{}", run.stdout);
     }
 }
 
 #[tokio::test]
 async fn a_good_config_validates() {
-    let scratch = Scratch::new();
-    let path = scratch.write("keywarden.toml", GOOD_CONNECTION);
-    let run = support::run(&["validate", "--config", path.to_str().unwrap()], ENV).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = validates(GOOD_CONNECTION, &[]).await;
     assert!(run.stdout.contains("ok, 1 connection"));
 }
 
@@ -121,13 +116,14 @@ async fn systemd_credentials_are_read_and_their_absence_is_explained() {
     .await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     let expected_path = creds.join("kw_alice_secret");
-    for word in [
-        "connections.alice-mexc.api_secret",
-        "cannot read credential kw_alice_secret",
-        expected_path.to_str().unwrap(),
-    ] {
-        assert!(run.stderr.contains(word), "lacks {word:?}:\n{}", run.stderr);
-    }
+    support::assert_contains_all(
+        &run.stderr,
+        &[
+            "connections.alice-mexc.api_secret",
+            "cannot read credential kw_alice_secret",
+            expected_path.to_str().unwrap(),
+        ],
+    );
 
     // Present (systemd writes it as the file, trailing newline and all): it validates.
     std::fs::write(
@@ -209,18 +205,13 @@ async fn secrets_from_files_are_read_and_trimmed() {
     let scratch = Scratch::new();
     let secret = scratch.write("secret", "alice-secret-value-that-must-not-leak\n");
     let text = GOOD_CONNECTION.replace("env:ALICE_SECRET", &format!("file:{}", secret.display()));
-    let path = scratch.write("keywarden.toml", &text);
-    let run = support::run(&["validate", "--config", path.to_str().unwrap()], ENV).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    validates(&text, &[]).await;
 }
 
 #[tokio::test]
 async fn literal_secrets_work_but_are_warned_about_without_showing_them() {
     let text = GOOD_CONNECTION.replace("env:ALICE_SECRET", "alice-secret-value-that-must-not-leak");
-    let scratch = Scratch::new();
-    let path = scratch.write("keywarden.toml", &text);
-    let run = support::run(&["validate", "--config", path.to_str().unwrap()], ENV).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = validates(&text, &[]).await;
     assert!(
         run.stderr.contains("secrets written into the config file")
             && run.stderr.contains("connections.alice-mexc.api_secret"),
@@ -346,8 +337,9 @@ fn email_section(smtp_url: &str, extra: &str) -> String {
     )
 }
 
-/// `validate` accepts `text`; returns its stderr (the warnings).
-async fn validates(text: &str, env: &[(&str, &str)]) -> String {
+/// `validate` accepts `text` (with [`ENV`] and `env`) and shows no URL password; returns the
+/// run (its stderr holds the warnings).
+async fn validates(text: &str, env: &[(&str, &str)]) -> support::Run {
     let scratch = Scratch::new();
     let path = scratch.write("keywarden.toml", text);
     let mut env = env.to_vec();
@@ -357,7 +349,7 @@ async fn validates(text: &str, env: &[(&str, &str)]) -> String {
     for output in [&run.stdout, &run.stderr] {
         assert!(!output.contains(URL_PASSWORD), "{output}");
     }
-    run.stderr
+    run
 }
 
 /// Issue 19, item 4: credentials over a plaintext transport to another host are refused with
@@ -467,7 +459,8 @@ async fn a_password_in_a_url_is_never_printed_and_is_warned_about() {
         &email_section(&format!("smtps://kw:{URL_PASSWORD}@relay.example.com"), ""),
         &[],
     )
-    .await;
+    .await
+    .stderr;
     assert!(
         warnings.contains("credentials written into URLs")
             && warnings.contains("alerts.email.smtp_url"),

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::alerting::Stage;
 use crate::botapi_sim::SentMessage;
-use crate::support::{self, connection_toml, eventually, http_get, sim_key};
+use crate::support::{self, eventually, http_get, sim_key};
 
 const TOKEN: &str = "123456:crash-test-bot-token";
 const CHAT: i64 = -1001;
@@ -60,22 +60,18 @@ impl World {
         let stage = Stage::new(keys.iter().map(|(_, k)| k.clone()).collect(), TOKEN).await;
         let connections: String = keys
             .iter()
-            .map(|(name, key)| {
-                connection_toml(name, key, &stage.sim, &["spot"])
-                    .trim_end()
-                    .to_string()
-                    + &format!("\nowner_email = \"{name}@example.com\"\n\n")
-            })
+            .map(|(name, key)| stage.owned_connection(name, key, &format!("{name}@example.com")))
             .collect();
-        stage.write_config(&format!(
-            "{daemon}[alerts]\nresolve_after = 1\n\n{channels}{connections}",
-            daemon = stage.daemon_toml(
+        stage.write_config(
+            &stage.daemon_toml(
                 "* * * * * *",
                 "3s",
-                &[ExchangeKind::Mexc, ExchangeKind::Kucoin]
+                &[ExchangeKind::Mexc, ExchangeKind::Kucoin],
             ),
-            channels = stage.channels_toml(&[CHAT]),
-        ));
+            "resolve_after = 1\n",
+            &[CHAT],
+            &connections,
+        );
         World { stage, keys }
     }
 

@@ -9,7 +9,7 @@ use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
 
 use crate::support::{
     self, assert_promtool_accepts, connection_toml, eventually, free_port, http_get, sim_key,
-    DaemonProcess, Scratch,
+    DaemonProcess, NotifySocket, OneKey, Scratch,
 };
 
 /// A config that checks every second, with its state and metrics in `scratch`.
@@ -76,6 +76,19 @@ impl Setup {
     fn start(&self, log: &str) -> DaemonProcess {
         DaemonProcess::start(&self.config, scratch_path(&self.scratch, log))
     }
+
+    /// The `/metrics` exposition once `shows` holds for it (within `timeout`, `what` naming it).
+    async fn metrics_once(
+        &self,
+        timeout: Duration,
+        what: &str,
+        shows: impl Fn(&str) -> bool,
+    ) -> String {
+        eventually(timeout, what, || async {
+            metrics(self.metrics).await.filter(|m| shows(m))
+        })
+        .await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,8 +131,8 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
     assert_eq!(spans[0]["status"], "withdraw_enabled", "newest first");
     assert_eq!(spans[1]["status"], "connected");
 
-    let exposition = eventually(Duration::from_secs(10), "metrics for both", || async {
-        metrics(s.metrics).await.filter(|m| {
+    let exposition = s
+        .metrics_once(Duration::from_secs(10), "metrics for both", |m| {
             m.contains(&status_series(
                 "alice",
                 ExchangeKind::Mexc,
@@ -130,8 +143,7 @@ async fn scheduled_checks_write_spans_and_a_changed_key_starts_a_new_one() {
                 "withdraw_enabled",
             ))
         })
-    })
-    .await;
+        .await;
     assert_promtool_accepts(&exposition);
     for key in &s.keys {
         for secret in [&key.api_key, &key.api_secret] {
@@ -198,15 +210,9 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
     let carol = sim_key(ExchangeKind::Kucoin, "hup-carol", Scenario::TradeMissing);
     let s = setup(vec![("alice", alice.clone()), ("bob", bob.clone())]).await;
     let mut daemon = s.start("daemon.log");
-    eventually(
-        Duration::from_secs(20),
-        "alice and bob on /metrics",
-        || async {
-            metrics(s.metrics)
-                .await
-                .filter(|m| m.contains("connection=\"alice\"") && m.contains("connection=\"bob\""))
-        },
-    )
+    s.metrics_once(Duration::from_secs(20), "alice and bob on /metrics", |m| {
+        m.contains("connection=\"alice\"") && m.contains("connection=\"bob\"")
+    })
     .await;
 
     let good = std::fs::read_to_string(&s.config).unwrap();
@@ -232,14 +238,10 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
     )
     .unwrap();
     daemon.signal("HUP");
-    eventually(
+    s.metrics_once(
         Duration::from_secs(20),
         "carol in and bob out of /metrics",
-        || async {
-            metrics(s.metrics)
-                .await
-                .filter(|m| m.contains("connection=\"carol\"") && !m.contains("connection=\"bob\""))
-        },
+        |m| m.contains("connection=\"carol\"") && !m.contains("connection=\"bob\""),
     )
     .await;
     daemon.terminate(Duration::from_secs(10)).await;
@@ -247,18 +249,13 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
-    let stuck = sim_key(ExchangeKind::Mexc, "term-hang", Scenario::Hang);
-    let sim = support::start_sim_with(vec![stuck.clone()]).await;
-    let scratch = Scratch::new();
-    let metrics = free_port();
-    let text = daemon_config(
-        &scratch,
-        metrics,
-        &connection_toml("stuck", &stuck, &sim, &["spot"]),
-    )
-    .replace("check_timeout = \"3s\"", "check_timeout = \"60s\"");
+    let stuck = OneKey::start("term-hang", Scenario::Hang).await;
+    let (scratch, metrics) = (&stuck.scratch, stuck.metrics);
+    let text = stuck
+        .daemon_config(&scratch_path(scratch, "state"), &stuck.connection("stuck"))
+        .replace("check_timeout = \"3s\"", "check_timeout = \"60s\"");
     let config = scratch.write("keywarden.toml", &text);
-    let mut daemon = DaemonProcess::start(&config, scratch_path(&scratch, "daemon.log"));
+    let mut daemon = DaemonProcess::start(&config, scratch_path(scratch, "daemon.log"));
     eventually(Duration::from_secs(10), "the daemon serving", || async {
         metrics_up(metrics).await
     })
@@ -303,29 +300,16 @@ async fn a_second_daemon_on_the_same_state_dir_is_refused_clearly() {
 async fn tells_systemd_ready_pings_the_watchdog_and_says_stopping() {
     let alice = sim_key(ExchangeKind::Mexc, "notify", Scenario::FuturesMissing);
     let s = setup(vec![("alice", alice)]).await;
-    let socket_path = s.scratch.path().join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
+    let notify = NotifySocket::bind(s.scratch.path());
     let mut daemon = DaemonProcess::start_with_env(
         &s.config,
         s.scratch.path().join("daemon.log"),
         &[
-            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("NOTIFY_SOCKET", notify.path.to_str().unwrap()),
             ("WATCHDOG_USEC", "2000000"),
         ],
     );
-    let messages = tokio::task::spawn_blocking(move || {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !seen.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
-            let n = socket.recv(&mut buf).expect("a notification within 15 s");
-            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        (seen, socket)
-    });
-    let (seen, socket) = messages.await.unwrap();
+    let seen = notify.messages_until("WATCHDOG=1").await;
     let ready = seen
         .iter()
         .find(|m| m.contains("READY=1"))
@@ -333,17 +317,7 @@ async fn tells_systemd_ready_pings_the_watchdog_and_says_stopping() {
     assert!(ready.contains("STATUS=watching 1 connection"), "{ready}");
 
     daemon.signal("TERM");
-    let stopping = tokio::task::spawn_blocking(move || {
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = socket.recv(&mut buf).expect("STOPPING=1 within 15 s");
-            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if message.contains("STOPPING=1") {
-                return message;
-            }
-        }
-    });
-    stopping.await.unwrap();
+    notify.messages_until("STOPPING=1").await;
     assert_eq!(
         daemon.exit_within(Duration::from_secs(10)).await,
         Some(0),

@@ -9,9 +9,8 @@ use std::time::Duration;
 use keywarden::demo::{DEMO_CONFIG, DEMO_SCENARIOS};
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::ScenarioFile;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{self, eventually, http_get};
+use crate::support::{self, eventually, http_get, Demo};
 
 /// One demo connection: its exchange, the scenario its key plays in the demo's scenario file
 /// (`None`: the simulator does not hold that key with those credentials) and the status that
@@ -127,24 +126,10 @@ fn demo_rows_match_the_shipped_demo_config_and_scenarios() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_checks_every_demo_connection_then_runs_the_daemon() {
-    let mut child = support::demo_command()
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start keywarden demo");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stdout = String::new();
-    let read_until_ready = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            stdout.push_str(&line);
-            stdout.push('\n');
-            if line.starts_with("Ctrl-C stops the demo") {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read_until_ready)
-        .await
-        .expect("demo prints its table within a minute");
+    let mut demo = Demo::spawn(support::demo_command().stderr(std::process::Stdio::null()));
+    demo.read_until("Ctrl-C stops the demo", Duration::from_secs(60))
+        .await;
+    let stdout = demo.stdout.clone();
 
     for row in &DEMO {
         let printed = stdout
@@ -168,13 +153,15 @@ async fn demo_checks_every_demo_connection_then_runs_the_daemon() {
         stdout.contains("127.0.0.1 to"),
         "the IP remedy names the address"
     );
-    for secret in [
-        "-----BEGIN EC PRIVATE KEY-----",
-        "demo-passphrase",
-        "11c582a8c6",
-    ] {
-        assert!(!stdout.contains(secret), "{secret} shown:\n{stdout}");
-    }
+    support::assert_absent(
+        &stdout,
+        &[
+            "-----BEGIN EC PRIVATE KEY-----",
+            "demo-passphrase",
+            "11c582a8c6",
+        ],
+        "the demo's output",
+    );
 
     let metrics_url = stdout
         .split_whitespace()
@@ -235,14 +222,5 @@ async fn demo_checks_every_demo_connection_then_runs_the_daemon() {
         .await;
     assert_eq!(verdict["status"], "connected", "{verdict}");
 
-    let pid = child.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("demo stops on SIGTERM")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    demo.terminate().await;
 }

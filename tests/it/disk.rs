@@ -61,6 +61,8 @@ impl Drop for Tmpfs {
 }
 
 struct Setup {
+    /// First, so that it is unmounted before the scratch dir is removed.
+    disk: Tmpfs,
     scratch: Scratch,
     sim: RunningSim,
     key: SimKey,
@@ -69,16 +71,14 @@ struct Setup {
     metrics: SocketAddr,
 }
 
-async fn setup(state_in: &str) -> Setup {
-    setup_with(state_in, "").await
-}
-
-/// [`setup`] with `extra` config sections (e.g. `[alerts...]`) before the connection.
-async fn setup_with(state_in: &str, extra: &str) -> Setup {
+/// A daemon config checking `alice` every second, its state dir on a tmpfs of `size` mounted at
+/// `disk/` in the scratch dir, with `extra` config sections (e.g. `[alerts...]`) before the
+/// connection; `None` where mounting is not permitted.
+async fn setup_on_tmpfs(size: &str, extra: &str) -> Option<Setup> {
     let key = sim_key(ExchangeKind::Mexc, "disk-alice", Scenario::FuturesMissing);
     let sim = support::start_sim_with(vec![key.clone()]).await;
     let scratch = Scratch::new();
-    let state = scratch.path().join(state_in).join("state");
+    let state = scratch.path().join("disk").join("state");
     let metrics = free_port();
     let text = format!(
         "{}{}{extra}{}",
@@ -87,17 +87,24 @@ async fn setup_with(state_in: &str, extra: &str) -> Setup {
         connection_toml("alice", &key, &sim, &["spot"])
     );
     let config = scratch.write("keywarden.toml", &text);
-    Setup {
+    let disk = Tmpfs::mount(&scratch.path().join("disk"), size)?;
+    Some(Setup {
+        disk,
         scratch,
         sim,
         key,
         config,
         state,
         metrics,
-    }
+    })
 }
 
 impl Setup {
+    /// Fills the disk under the state dir; returns the filler file.
+    fn fill_disk(&self) -> PathBuf {
+        fill(&self.disk.path)
+    }
+
     fn start(&self, log: &str) -> DaemonProcess {
         DaemonProcess::start(&self.config, self.scratch.path().join(log))
     }
@@ -111,6 +118,16 @@ impl Setup {
 
     async fn history(&self) -> Option<Vec<Value>> {
         support::spans(&self.config, "alice").await
+    }
+
+    /// The history once it holds one span of two checks or more.
+    async fn span_checked_twice(&self) -> Vec<Value> {
+        eventually(Duration::from_secs(20), "a span checked twice", || async {
+            self.history()
+                .await
+                .filter(|spans| spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2))
+        })
+        .await
     }
 
     async fn metrics(&self) -> Option<String> {
@@ -146,25 +163,26 @@ fn fill(dir: &Path) -> PathBuf {
     }
 }
 
-fn key_of(span: &Value) -> (String, String) {
-    (span["first_seen"].to_string(), span["status"].to_string())
+/// Every span of `before` (by its start and status) is among `after`: nothing stored was lost.
+fn assert_all_kept(before: &[Value], after: &[Value]) {
+    let key_of = |span: &Value| (span["first_seen"].to_string(), span["status"].to_string());
+    for span in before {
+        assert!(
+            after.iter().any(|a| key_of(a) == key_of(span)),
+            "span lost: {span}\nafter: {after:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_history_writes_loudly_checks_go_on_and_nothing_stored_is_lost() {
-    let s = setup("disk").await;
-    let Some(_mount) = Tmpfs::mount(&s.scratch.path().join("disk"), "4M") else {
+    let Some(s) = setup_on_tmpfs("4M", "").await else {
         return;
     };
     let daemon = s.start("first.log");
-    let before = eventually(Duration::from_secs(20), "a span checked twice", || async {
-        s.history()
-            .await
-            .filter(|spans| spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2))
-    })
-    .await;
+    let before = s.span_checked_twice().await;
 
-    let filler = fill(&s.scratch.path().join("disk"));
+    let filler = s.fill_disk();
     s.play(Scenario::WithdrawEnabled);
     // Checks go on and /metrics follows them, though the history cannot be written.
     eventually(
@@ -177,18 +195,13 @@ async fn a_full_disk_fails_history_writes_loudly_checks_go_on_and_nothing_stored
         },
     )
     .await;
-    let failed = eventually(
-        Duration::from_secs(20),
-        "the failed write in the log",
-        || async {
-            daemon
-                .log()
-                .lines()
-                .find(|l| l.contains("cannot record check"))
-                .map(str::to_string)
-        },
-    )
-    .await;
+    let failed = daemon
+        .log_line(
+            "cannot record check",
+            Duration::from_secs(20),
+            "the failed write in the log",
+        )
+        .await;
     assert!(
         failed.contains(&s.state.display().to_string()),
         "the log names the store's path: {failed}"
@@ -218,19 +231,13 @@ async fn a_full_disk_fails_history_writes_loudly_checks_go_on_and_nothing_stored
             .filter(|spans| spans.iter().any(|sp| sp["status"] == "withdraw_enabled"))
     })
     .await;
-    for span in &before {
-        assert!(
-            after.iter().any(|a| key_of(a) == key_of(span)),
-            "span lost: {span}\nafter: {after:?}"
-        );
-    }
+    assert_all_kept(&before, &after);
     s.stop(daemon).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_state_dir_stops_start_up_with_exit_2_naming_it_and_keeps_the_history() {
-    let s = setup("disk").await;
-    let Some(mount) = Tmpfs::mount(&s.scratch.path().join("disk"), "8M") else {
+    let Some(s) = setup_on_tmpfs("8M", "").await else {
         return;
     };
     let daemon = s.start("first.log");
@@ -240,7 +247,7 @@ async fn a_read_only_state_dir_stops_start_up_with_exit_2_naming_it_and_keeps_th
     .await;
     s.stop(daemon).await;
 
-    mount.remount("ro");
+    s.disk.remount("ro");
     let run = support::run(&["run", "--config", s.config.to_str().unwrap()], &[]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
@@ -272,18 +279,13 @@ async fn a_read_only_state_dir_stops_start_up_with_exit_2_naming_it_and_keeps_th
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("new"), "{}", run.stderr);
 
-    mount.remount("rw");
+    s.disk.remount("rw");
     let daemon = s.start("second.log");
     let after = eventually(Duration::from_secs(20), "history after remount", || async {
         s.history().await.filter(|spans| !spans.is_empty())
     })
     .await;
-    for span in &before {
-        assert!(
-            after.iter().any(|a| key_of(a) == key_of(span)),
-            "span lost: {span}\nafter: {after:?}"
-        );
-    }
+    assert_all_kept(&before, &after);
     s.stop(daemon).await;
 }
 
@@ -301,19 +303,13 @@ async fn an_alert_that_cannot_be_queued_on_a_full_disk_is_tried_again_not_forgot
         "[alerts.telegram]\nbot_token = \"{TOKEN}\"\nchat_ids = [{CHAT}]\napi_url = \"{}\"\n\n",
         bot.url()
     );
-    let s = setup_with("disk", &alerts).await;
-    let Some(_mount) = Tmpfs::mount(&s.scratch.path().join("disk"), "4M") else {
+    let Some(s) = setup_on_tmpfs("4M", &alerts).await else {
         return;
     };
     let daemon = s.start("first.log");
-    eventually(Duration::from_secs(20), "a span checked twice", || async {
-        s.history()
-            .await
-            .filter(|spans| spans.len() == 1 && spans[0]["checks"].as_u64() >= Some(2))
-    })
-    .await;
+    s.span_checked_twice().await;
 
-    let filler = fill(&s.scratch.path().join("disk"));
+    let filler = s.fill_disk();
     s.play(Scenario::WithdrawEnabled);
     // Checked every second: each check of the withdraw verdict tries to queue the alert.
     let tries = |log: &str| {

@@ -8,23 +8,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use keywarden::domain::ExchangeKind;
 use keywarden::sim::Scenario;
 
 use crate::support::{
-    self, connection_toml, eventually, free_port, http_get, sim_key, DaemonProcess, Scratch,
+    self, eventually, free_port, http_get, DaemonProcess, NotifySocket, OneKey, Scratch,
 };
 
 /// A password written into a URL.
 const URL_PASSWORD: &str = "url-password-never-shown";
-
-fn daemon_config(state: &Path, metrics: SocketAddr, rest: &str) -> String {
-    format!(
-        "{}{}{rest}",
-        support::daemon_table("* * * * * *", "3s", state, metrics),
-        support::ample_budgets(&[ExchangeKind::Mexc]),
-    )
-}
 
 fn email_section(smtp_url: &str) -> String {
     format!(
@@ -43,16 +34,11 @@ async fn serving(metrics: SocketAddr) -> Option<()> {
 /// password in the URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_reload_logs_the_key_but_not_the_password_in_a_url() {
-    let alice = sim_key(ExchangeKind::Mexc, "exposure-reload", Scenario::Valid);
-    let sim = support::start_sim_with(vec![alice.clone()]).await;
-    let scratch = Scratch::new();
-    let metrics = free_port();
+    let alice = OneKey::start("exposure-reload", Scenario::Valid).await;
+    let (scratch, metrics) = (&alice.scratch, alice.metrics);
     let state = scratch.path().join("state");
-    let connection = connection_toml("alice", &alice, &sim, &["spot"]);
-    let config = scratch.write(
-        "keywarden.toml",
-        &daemon_config(&state, metrics, &connection),
-    );
+    let connection = alice.connection("alice");
+    let config = scratch.write("keywarden.toml", &alice.daemon_config(&state, &connection));
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
     eventually(Duration::from_secs(20), "the daemon serving", || async {
         serving(metrics).await
@@ -68,7 +54,7 @@ async fn a_refused_reload_logs_the_key_but_not_the_password_in_a_url() {
     .iter()
     .enumerate()
     {
-        let text = daemon_config(&state, metrics, &(email_section(smtp_url) + &connection));
+        let text = alice.daemon_config(&state, &(email_section(smtp_url) + &connection));
         std::fs::write(&config, text).unwrap();
         daemon.signal("HUP");
         let log = eventually(
@@ -100,7 +86,7 @@ async fn a_refused_reload_logs_the_key_but_not_the_password_in_a_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn systemd_status_of_a_refused_start_names_the_key_but_not_the_password_in_a_url() {
     let scratch = Scratch::new();
-    let text = daemon_config(
+    let text = support::mexc_daemon_config(
         &scratch.path().join("state"),
         free_port(),
         &(email_section(&format!("http://kw:{URL_PASSWORD}@relay.example.com"))
@@ -110,15 +96,11 @@ async fn systemd_status_of_a_refused_start_names_the_key_but_not_the_password_in
     // arrive on the STATUS= line.
     let text = text.replace("check_timeout = \"3s\"", "check_timeout = \"0s\"");
     let config = scratch.write("keywarden.toml", &text);
-    let socket_path = scratch.path().join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
+    let notify = NotifySocket::bind(scratch.path());
     let mut daemon = DaemonProcess::start_with_env(
         &config,
         scratch.path().join("daemon.log"),
-        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+        &[("NOTIFY_SOCKET", notify.path.to_str().unwrap())],
     );
     assert_eq!(
         daemon.exit_within(Duration::from_secs(15)).await,
@@ -126,18 +108,7 @@ async fn systemd_status_of_a_refused_start_names_the_key_but_not_the_password_in
         "{}",
         daemon.log()
     );
-    let status = tokio::task::spawn_blocking(move || {
-        let mut buf = [0u8; 8192];
-        loop {
-            let n = socket.recv(&mut buf).expect("a STATUS= within 15 s");
-            let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if message.contains("STATUS=failed") {
-                return message;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let status = notify.messages_until("STATUS=failed").await.pop().unwrap();
     let status_line = status
         .lines()
         .find(|l| l.starts_with("STATUS=failed"))
@@ -166,16 +137,11 @@ fn set_mode(path: &Path, mode: u32) {
 /// store an earlier version left 0644).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_dir_and_its_files_are_private_to_their_owner() {
-    let alice = sim_key(ExchangeKind::Mexc, "exposure-state", Scenario::Valid);
-    let sim = support::start_sim_with(vec![alice.clone()]).await;
-    let scratch = Scratch::new();
-    let metrics = free_port();
-    let connection = connection_toml("alice", &alice, &sim, &["spot"]);
+    let alice = OneKey::start("exposure-state", Scenario::Valid).await;
+    let (scratch, metrics) = (&alice.scratch, alice.metrics);
+    let connection = alice.connection("alice");
     let run = |state: &Path, log: &str| {
-        let config = scratch.write(
-            "keywarden.toml",
-            &daemon_config(state, metrics, &connection),
-        );
+        let config = scratch.write("keywarden.toml", &alice.daemon_config(state, &connection));
         DaemonProcess::start(&config, scratch.path().join(log))
     };
     let stop = |mut daemon: DaemonProcess| async move {

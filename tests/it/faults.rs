@@ -13,7 +13,7 @@ use keywarden::sim::{Scenario, ScenarioFile, SimKey};
 use serde_json::Value;
 
 use crate::support::{
-    self, connection_toml, eventually, free_port, json_lines, sim_key, DaemonProcess, Scratch,
+    self, connection_toml, eventually, json_lines, sim_key, DaemonProcess, Scratch,
 };
 
 /// The per-check timeout of these runs: `hang` and `slow_drip` must run into it.
@@ -249,19 +249,7 @@ async fn the_daemon_keeps_recording_healthy_keys_among_faulty_ones() {
         .iter()
         .map(|(name, key)| connection_toml(name, key, &sim, &["spot"]))
         .collect();
-    let config = scratch.write(
-        "keywarden.toml",
-        &format!(
-            "{}{}{connections}",
-            support::daemon_table(
-                "* * * * * *",
-                "2s",
-                &scratch.path().join("state"),
-                free_port()
-            ),
-            support::ample_budgets(&ExchangeKind::ALL),
-        ),
-    );
+    let config = support::every_second_config(&scratch, "2s", &connections);
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
 
     for exchange in healthy {

@@ -27,9 +27,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keywarden::config::{Config, ConfigError};
 use keywarden::domain::{Credentials, ExchangeKind, Markets};
@@ -39,7 +38,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use serde_json::Value;
 
-use crate::support::{self, sim_key};
+use crate::support;
 
 /// Cases per property in CI; `PROPTEST_CASES` overrides it.
 const DEFAULT_CASES: u32 = 96;
@@ -143,31 +142,45 @@ enum TextEdit {
     ReplaceValue { line: usize, value: String },
 }
 
+/// One of `tokens` or a string matching the regex `free`, each of the `tokens.len() + 1` choices
+/// as likely as the others.
+fn one_of_or_free(tokens: &[&'static str], free: &'static str) -> BoxedStrategy<String> {
+    prop_oneof![
+        tokens.len() as u32 => prop::sample::select(tokens.to_vec()).prop_map(str::to_string),
+        1 => free,
+    ]
+    .boxed()
+}
+
 fn text_edit() -> impl Strategy<Value = TextEdit> {
-    let tomlish = prop_oneof![
-        Just("\"".to_string()),
-        Just("[".to_string()),
-        Just("]\n".to_string()),
-        Just("=".to_string()),
-        Just("\n[connections.x]\n".to_string()),
-        Just("\nexchange = \"gate\"\n".to_string()),
-        Just("\nunknown_key = 1\n".to_string()),
+    let tomlish = one_of_or_free(
+        &[
+            "\"",
+            "[",
+            "]\n",
+            "=",
+            "\n[connections.x]\n",
+            "\nexchange = \"gate\"\n",
+            "\nunknown_key = 1\n",
+        ],
         "\\PC{0,12}",
-    ];
-    let value = prop_oneof![
-        Just("\"\"".to_string()),
-        Just("-1".to_string()),
-        Just("0".to_string()),
-        Just("18446744073709551616".to_string()),
-        Just("\"env:KEYWARDEN_FUZZ_UNSET\"".to_string()),
-        Just("\"file:/nonexistent/keywarden-fuzz\"".to_string()),
-        Just("[]".to_string()),
-        Just("{}".to_string()),
-        Just("true".to_string()),
-        Just("\"99999999999d\"".to_string()),
-        Just("\"* * *\"".to_string()),
+    );
+    let value = one_of_or_free(
+        &[
+            "\"\"",
+            "-1",
+            "0",
+            "18446744073709551616",
+            "\"env:KEYWARDEN_FUZZ_UNSET\"",
+            "\"file:/nonexistent/keywarden-fuzz\"",
+            "[]",
+            "{}",
+            "true",
+            "\"99999999999d\"",
+            "\"* * *\"",
+        ],
         "\"[ -~]{0,16}\"",
-    ];
+    );
     prop_oneof![
         (any::<usize>(), 1..40usize).prop_map(|(at, len)| TextEdit::Delete { at, len }),
         (any::<usize>(), tomlish).prop_map(|(at, text)| TextEdit::Insert { at, text }),
@@ -267,19 +280,21 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>()
             .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        prop_oneof![
-            Just("0".to_string()),
-            Just("-1".to_string()),
-            Just("".to_string()),
-            Just("true".to_string()),
-            Just("200000".to_string()),
-            Just("General,Spot,Futures,Transfer".to_string()),
-            Just("read_only,trade,withdraw".to_string()),
-            Just("9999999999999999999999".to_string()),
-            Just("1.5e300".to_string()),
-            Just("127.0.0.1".to_string()),
+        one_of_or_free(
+            &[
+                "0",
+                "-1",
+                "",
+                "true",
+                "200000",
+                "General,Spot,Futures,Transfer",
+                "read_only,trade,withdraw",
+                "9999999999999999999999",
+                "1.5e300",
+                "127.0.0.1",
+            ],
             "\\PC{0,16}",
-        ]
+        )
         .prop_map(Value::from),
     ];
     leaf.prop_recursive(2, 8, 4, |inner| {
@@ -369,41 +384,15 @@ struct Proxy {
     client: reqwest::Client,
 }
 
-async fn forward(
-    State(proxy): State<Arc<Proxy>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     let tamper = proxy.tamper.lock().unwrap().clone();
-    let mut headers = headers;
-    // reqwest frames the body itself
-    headers.remove("content-length");
-    headers.remove("transfer-encoding");
     let n = tamper.seen.fetch_add(1, Ordering::SeqCst);
-    let url = format!("http://{}{}", proxy.sim.addr, uri);
-    // The Host header is forwarded as sent: HTX signs it.
-    let reply = proxy
-        .client
-        .request(method, &url)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .expect("the simulator answers the proxy");
-    let mut status = reply.status();
-    let mut out_headers = HeaderMap::new();
-    for name in ["content-type", "retry-after"] {
-        if let Some(v) = reply.headers().get(name) {
-            out_headers.insert(name, v.clone());
-        }
-    }
-    let mut body = reply.bytes().await.unwrap().to_vec();
+    let (mut status, out_headers, mut body) =
+        support::relay(&proxy.client, proxy.sim.addr, request).await;
     if let Some(ReplyEdit::SetFields(fields)) = &tamper.edit {
         if let Ok(mut root) = serde_json::from_slice::<Value>(&body) {
             for (name, value) in fields {
-                set_member_everywhere(&mut root, name, value);
+                support::set_everywhere(&mut root, name, value);
             }
             body = serde_json::to_vec(&root).unwrap();
         }
@@ -420,25 +409,6 @@ async fn forward(
         }
     }
     (status, out_headers, body).into_response()
-}
-
-/// Sets every member named `name`, at any depth, to `value`.
-fn set_member_everywhere(json: &mut Value, name: &str, value: &Value) {
-    match json {
-        Value::Object(members) => {
-            for (key, member) in members.iter_mut() {
-                if key == name {
-                    *member = value.clone();
-                } else {
-                    set_member_everywhere(member, name, value);
-                }
-            }
-        }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|i| set_member_everywhere(i, name, value)),
-        _ => {}
-    }
 }
 
 /// The simulator (one healthy key per exchange, and one without IP binding: the keys that
@@ -465,14 +435,8 @@ fn expiry_bench() -> &'static ProbeBench {
 
 fn start_probe_bench() -> ProbeBench {
     runtime().block_on(async {
-        let keys: Vec<SimKey> = ExchangeKind::ALL
-            .into_iter()
-            .map(|e| sim_key(e, &format!("fuzz-{e}"), Scenario::Valid))
-            .collect();
-        let unbound_keys: Vec<SimKey> = ExchangeKind::ALL
-            .into_iter()
-            .map(|e| sim_key(e, &format!("fuzz-unbound-{e}"), Scenario::NoIpWhitelist))
-            .collect();
+        let keys = support::key_per_exchange("fuzz", Scenario::Valid);
+        let unbound_keys = support::key_per_exchange("fuzz-unbound", Scenario::NoIpWhitelist);
         let sim = support::start_sim(ScenarioFile {
             keys: keys.iter().chain(&unbound_keys).cloned().collect(),
             ..ScenarioFile::default()
@@ -486,9 +450,7 @@ fn start_probe_bench() -> ProbeBench {
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(proxy.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy_addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let proxy_addr = support::serve(app).await;
         ProbeBench {
             proxy,
             proxy_addr,

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use crate::support::{
-    self, connection_toml, eventually, free_port, json_lines, sim_key, DaemonProcess, Scratch,
+    self, connection_toml, eventually, json_lines, sim_key, DaemonProcess, Scratch,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -64,13 +64,7 @@ struct Proxy {
     flooded: Arc<AtomicU64>,
 }
 
-async fn proxy_handler(
-    State(proxy): State<Arc<Proxy>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn proxy_handler(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     match &proxy.mode {
         Mode::Flood {
             len,
@@ -78,49 +72,26 @@ async fn proxy_handler(
             slow,
         } => flood(proxy.flooded.clone(), *len, *declare_length, *slow),
         Mode::RedirectSigned { to, keys } => {
+            let (uri, headers) = (request.uri(), request.headers());
             let signed = headers.contains_key(header::AUTHORIZATION)
-                || keys.iter().any(|key| carries(&uri, &headers, key));
+                || keys.iter().any(|key| carries(uri, headers, key));
             if signed {
                 let location = format!("http://{to}{}", uri.path_and_query().unwrap());
                 return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
             }
-            forward(&proxy, method, &uri, headers, body, None).await
+            forward(&proxy, request, None).await
         }
-        Mode::Rewrite(rewrite) => forward(&proxy, method, &uri, headers, body, Some(rewrite)).await,
+        Mode::Rewrite(rewrite) => forward(&proxy, request, Some(rewrite)).await,
     }
 }
 
-/// Sends the request on to the simulator as it came (the Host header too: HTX signs it).
-async fn forward(
-    proxy: &Proxy,
-    method: Method,
-    uri: &Uri,
-    mut headers: HeaderMap,
-    body: Bytes,
-    rewrite: Option<&Rewrite>,
-) -> Response {
-    headers.remove(header::CONTENT_LENGTH);
-    headers.remove(header::TRANSFER_ENCODING);
-    let request_headers = headers.clone();
-    let reply = proxy
-        .client
-        .request(method, format!("http://{}{uri}", proxy.sim))
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .expect("the simulator answers the proxy");
-    let status = reply.status();
-    let mut out_headers = HeaderMap::new();
-    for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {
-        if let Some(v) = reply.headers().get(&name) {
-            out_headers.insert(name, v.clone());
-        }
-    }
-    let mut bytes = reply.bytes().await.unwrap().to_vec();
+/// Sends the request on to the simulator, rewriting the JSON of its reply if `rewrite` is given.
+async fn forward(proxy: &Proxy, request: Request, rewrite: Option<&Rewrite>) -> Response {
+    let (uri, headers) = (request.uri().clone(), request.headers().clone());
+    let (status, out_headers, mut bytes) = support::relay(&proxy.client, proxy.sim, request).await;
     if let Some(rewrite) = rewrite {
         if let Ok(mut json) = serde_json::from_slice::<Value>(&bytes) {
-            rewrite(uri, &request_headers, &mut json);
+            rewrite(&uri, &headers, &mut json);
             bytes = serde_json::to_vec(&json).unwrap();
         }
     }
@@ -191,14 +162,19 @@ impl Bench {
         let app = axum::Router::new()
             .fallback(proxy_handler)
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let proxy = support::serve(app).await;
         Bench {
             sim,
             proxy,
             flooded,
         }
+    }
+
+    /// A connection per key, named after its exchange, pointed at the proxy.
+    fn connection_per_exchange(&self, keys: &[SimKey]) -> String {
+        keys.iter()
+            .map(|k| self.connection(&k.exchange.to_string(), k, None))
+            .collect()
     }
 
     /// A `[connections.NAME]` section for `key`, pointed at the proxy; `secret` replaces the
@@ -229,25 +205,6 @@ fn by_name(stdout: &str) -> BTreeMap<String, Value> {
         .into_iter()
         .map(|l| (l["connection"].as_str().unwrap().to_string(), l))
         .collect()
-}
-
-/// Replaces the value of every object member named `field`, at any depth.
-fn set_everywhere(json: &mut Value, field: &str, value: &Value) {
-    match json {
-        Value::Object(members) => {
-            for (name, member) in members.iter_mut() {
-                if name == field {
-                    *member = value.clone();
-                } else {
-                    set_everywhere(member, field, value);
-                }
-            }
-        }
-        Value::Array(items) => items
-            .iter_mut()
-            .for_each(|i| set_everywhere(i, field, value)),
-        _ => {}
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,7 +296,7 @@ async fn absurd_expiry_counts_give_every_connection_a_verdict_instead_of_a_panic
         for (key, fields) in &by_key {
             if carries(uri, headers, key) {
                 for (field, value) in fields {
-                    set_everywhere(json, field, value);
+                    support::set_everywhere(json, field, value);
                 }
             }
         }
@@ -448,10 +405,7 @@ fn high_water_kib(status: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_256_mib_reply_is_cut_at_1_mib_with_bounded_memory_on_every_exchange() {
     const FLOOD: u64 = 256 << 20;
-    let keys: Vec<SimKey> = ExchangeKind::ALL
-        .into_iter()
-        .map(|e| sim_key(e, &format!("flood-{e}"), Scenario::Valid))
-        .collect();
+    let keys = support::key_per_exchange("flood", Scenario::Valid);
     let bench = Bench::start(
         keys.clone(),
         Mode::Flood {
@@ -461,10 +415,7 @@ async fn a_256_mib_reply_is_cut_at_1_mib_with_bounded_memory_on_every_exchange()
         },
     )
     .await;
-    let connections: String = keys
-        .iter()
-        .map(|k| bench.connection(&k.exchange.to_string(), k, None))
-        .collect();
+    let connections = bench.connection_per_exchange(&keys);
     let scratch = Scratch::new();
     let config = scratch.write("keywarden.toml", &check_config("15s", &connections));
     let (run, max_rss_kib) = run_measuring_memory(
@@ -531,14 +482,8 @@ async fn a_declared_huge_or_endless_reply_is_refused_and_a_slow_endless_one_time
         connections.push_str(&bench.connection(name, &key, None));
         benches.push(bench);
     }
-    let scratch = Scratch::new();
-    let config = scratch.write("keywarden.toml", &check_config("3s", &connections));
     let started = Instant::now();
-    let run = support::run(
-        &["check", "--config", config.to_str().unwrap(), "--json"],
-        &[],
-    )
-    .await;
+    let run = support::check_json(&check_config("3s", &connections)).await;
     let took = started.elapsed();
 
     assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
@@ -598,10 +543,7 @@ async fn start_thief() -> Thief {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_of_a_signed_request_is_not_followed_and_names_only_the_host() {
     let thief = start_thief().await;
-    let keys: Vec<SimKey> = ExchangeKind::ALL
-        .into_iter()
-        .map(|e| sim_key(e, &format!("redirect-{e}"), Scenario::Valid))
-        .collect();
+    let keys = support::key_per_exchange("redirect", Scenario::Valid);
     let bench = Bench::start(
         keys.clone(),
         Mode::RedirectSigned {
@@ -610,17 +552,8 @@ async fn a_redirect_of_a_signed_request_is_not_followed_and_names_only_the_host(
         },
     )
     .await;
-    let connections: String = keys
-        .iter()
-        .map(|k| bench.connection(&k.exchange.to_string(), k, None))
-        .collect();
-    let scratch = Scratch::new();
-    let config = scratch.write("keywarden.toml", &check_config("10s", &connections));
-    let run = support::run(
-        &["check", "--config", config.to_str().unwrap(), "--json"],
-        &[],
-    )
-    .await;
+    let connections = bench.connection_per_exchange(&keys);
+    let run = support::check_json(&check_config("10s", &connections)).await;
 
     assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
     let lines = by_name(&run.stdout);
@@ -634,15 +567,11 @@ async fn a_redirect_of_a_signed_request_is_not_followed_and_names_only_the_host(
         assert!(message.contains(&target), "{name}: {message}");
         assert!(message.contains("302"), "{name}: {message}");
         // the host only: not the signed query the Location echoed, nor the key
-        for leak in [
-            "?",
-            "signature",
-            "Signature",
-            "timestamp",
-            key.api_key.as_str(),
-        ] {
-            assert!(!message.contains(leak), "{name}: {leak:?} in {message}");
-        }
+        support::assert_absent(
+            message,
+            &["?", "signature", "Signature", "timestamp", &key.api_key],
+            &format!("{name}'s message"),
+        );
     }
     // give a follow-up connection (there must be none) time to arrive before looking
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -757,30 +686,16 @@ async fn control_characters_in_an_exchange_message_reach_neither_the_store_nor_h
     )
     .await;
     let scratch = Scratch::new();
-    let config = scratch.write(
-        "keywarden.toml",
-        &format!(
-            "{}{}{}",
-            support::daemon_table(
-                "* * * * * *",
-                "5s",
-                &scratch.path().join("state"),
-                free_port()
-            ),
-            support::ample_budgets(&ExchangeKind::ALL),
-            bench.connection("salted", &key, Some("not-the-secret-0123456789")),
-        ),
+    let config = support::every_second_config(
+        &scratch,
+        "5s",
+        &bench.connection("salted", &key, Some("not-the-secret-0123456789")),
     );
     let config_arg = config.to_str().unwrap();
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
     let spans = eventually(Duration::from_secs(30), "a recorded check", || async {
-        let run = support::run(
-            &["history", "--config", config_arg, "salted", "--json"],
-            &[],
-        )
-        .await;
-        (run.code == 0)
-            .then(|| json_lines(&run.stdout))
+        support::spans(&config, "salted")
+            .await
             .filter(|spans| !spans.is_empty())
     })
     .await;

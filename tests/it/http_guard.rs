@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::{
-    self, connection_toml, eventually, free_port, sim_key, DaemonProcess, Scratch,
+    self, connection_toml, eventually, free_port, sim_key, DaemonProcess, OneKey, Scratch,
 };
 
 /// Stalled clients kept open at once: more than the daemon's open-file limit below.
@@ -90,16 +90,9 @@ fn value(metrics: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_clients_do_not_starve_healthz_or_flip_a_healthy_key() {
-    let key = sim_key(ExchangeKind::Mexc, "http-alice", Scenario::FuturesMissing);
-    let sim = support::start_sim_with(vec![key.clone()]).await;
-    let scratch = Scratch::new();
-    let listen = free_port();
-    let text = format!(
-        "{}{}{}",
-        support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), listen),
-        support::ample_budgets(&[ExchangeKind::Mexc]),
-        connection_toml("alice", &key, &sim, &["spot"])
-    );
+    let alice = OneKey::start("http-alice", Scenario::FuturesMissing).await;
+    let (scratch, listen) = (&alice.scratch, alice.metrics);
+    let text = alice.daemon_config(&scratch.path().join("state"), &alice.connection("alice"));
     let config = scratch.write("keywarden.toml", &text);
     let mut daemon = DaemonProcess::start_with_file_limit(
         &config,

@@ -238,8 +238,5 @@ pub async fn assert_throttled(request: reqwest::RequestBuilder) -> (HeaderMap, V
 /// Serves `app` on a loopback port in the background (a bare stand-in for an exchange) and
 /// returns its base URL.
 pub async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    format!("http://{}", crate::support::serve(app).await)
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{Scenario, ScenarioFile, SimKey};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::botapi_sim::BotApiSim;
 use crate::smtp_server::{self, SmtpServer};
@@ -103,6 +102,12 @@ impl Scan {
 
     fn search_text(&mut self, place: &str, text: &str, secrets: &[Secret]) {
         self.search(place, text.as_bytes(), secrets);
+    }
+
+    /// The stdout and stderr of `run`, the run named by `what`.
+    fn search_run(&mut self, what: &str, run: &support::Run, secrets: &[Secret]) {
+        self.search_text(&format!("{what} stdout"), &run.stdout, secrets);
+        self.search_text(&format!("{what} stderr"), &run.stderr, secrets);
     }
 
     /// Every file under `dir`, recursively, as raw bytes.
@@ -316,8 +321,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
         ),
     ] {
         assert!(run.code == 0 || run.code == 1, "{what}: {}", run.stderr);
-        scan.search_text(&format!("{what} stdout"), &run.stdout, &w.secrets);
-        scan.search_text(&format!("{what} stderr"), &run.stderr, &w.secrets);
+        scan.search_run(what, run, &w.secrets);
     }
 
     // The daemon, logging at debug level, with alerts flowing to every channel.
@@ -369,8 +373,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
             "history {name} (from the daemon): {}",
             run.stderr
         );
-        scan.search_text(&format!("history {name} stdout"), &run.stdout, &w.secrets);
-        scan.search_text(&format!("history {name} stderr"), &run.stderr, &w.secrets);
+        scan.search_run(&format!("history {name}"), &run, &w.secrets);
     }
     // The state dir while the daemon writes to it, then after it stopped.
     scan.search_dir(&w.state, &[], &w.secrets);
@@ -387,8 +390,7 @@ async fn no_secret_reaches_any_output_log_file_metric_or_message() {
             "history {name} (from the store): {}",
             run.stderr
         );
-        scan.search_text(&format!("history {name} table"), &run.stdout, &w.secrets);
-        scan.search_text(&format!("history {name} stderr"), &run.stderr, &w.secrets);
+        scan.search_run(&format!("history {name} table"), &run, &w.secrets);
     }
     let state_files = scan.search_dir(&w.state, &[], &w.secrets);
     assert!(state_files >= 2, "the sled files were searched");
@@ -442,31 +444,20 @@ async fn scan_demo(scan: &mut Scan) -> usize {
     assert!(secrets.len() >= 18, "the demo's secrets were found");
     let tmp = Scratch::new();
     let stderr_path = tmp.path().join("demo.stderr");
-    let mut child = support::demo_command()
-        .env("TMPDIR", tmp.path())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("start keywarden demo");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stdout = String::new();
-    let mut metrics_url = None;
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.trim().strip_prefix("curl ") {
-                if url.ends_with("/metrics") {
-                    metrics_url = Some(url.to_string());
-                }
-            }
-            stdout.push_str(&line);
-            stdout.push('\n');
-            if line.starts_with("Ctrl-C stops the demo") {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the demo prints its table");
-    let url = metrics_url.expect("the demo names its /metrics URL");
+    let mut demo = support::Demo::spawn(
+        support::demo_command()
+            .env("TMPDIR", tmp.path())
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
+    );
+    demo.read_until("Ctrl-C stops the demo", Duration::from_secs(60))
+        .await;
+    let url = demo
+        .stdout
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("curl "))
+        .rfind(|url| url.ends_with("/metrics"))
+        .expect("the demo names its /metrics URL")
+        .to_string();
     let exposition = eventually(Duration::from_secs(20), "demo metrics", || async {
         http_get(&url)
             .await
@@ -488,8 +479,8 @@ async fn scan_demo(scan: &mut Scan) -> usize {
     let demo_config = demo_dirs[0].join("keywarden.toml");
     let files = scan.search_dir(&demo_dirs[0], &[demo_config.as_path()], &secrets);
     assert!(files >= 2, "the demo's state files were searched");
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
+    let stdout = demo.stdout.clone();
+    demo.kill().await;
     scan.search_text("demo stdout", &stdout, &secrets);
     scan.search(
         "demo stderr",

@@ -1,7 +1,13 @@
-//! What the tests share: a scratch directory, the real binary, a simulator on loopback.
+//! What the tests share: a scratch directory, the real binary (the daemon, the demo, systemd's
+//! notify socket), a simulator on loopback, the configs the daemon tests run on, and the pieces
+//! of a test proxy in front of the simulator.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, StatusCode};
 
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{self, RunningSim, Scenario, ScenarioFile, SimKey};
@@ -11,7 +17,7 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_keywarden")
 }
 
-/// `keywarden demo` with nothing of our environment but `PATH`, its stdout piped (for the test
+/// `keywarden demo` with nothing of our environment but `PATH`, its stdout piped (for [`Demo`]
 /// to read line by line) and the process killed when dropped; where stderr goes is the test's.
 pub fn demo_command() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(binary());
@@ -22,6 +28,71 @@ pub fn demo_command() -> tokio::process::Command {
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
     command
+}
+
+/// A running `keywarden demo` whose stdout the test reads as it comes.
+pub struct Demo {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// Every line read so far.
+    pub stdout: String,
+}
+
+impl Demo {
+    /// Starts `command` (from [`demo_command`]).
+    pub fn spawn(command: &mut tokio::process::Command) -> Demo {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = command.spawn().expect("start keywarden demo");
+        let stdout = child.stdout.take().expect("demo_command pipes stdout");
+        Demo {
+            child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+            stdout: String::new(),
+        }
+    }
+
+    /// Reads stdout up to the first line that starts with `prefix` and returns it; panics,
+    /// showing what was read, when the demo ends first or `timeout` passes.
+    pub async fn read_until(&mut self, prefix: &str, timeout: std::time::Duration) -> String {
+        let (lines, stdout) = (&mut self.lines, &mut self.stdout);
+        let found = tokio::time::timeout(timeout, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                stdout.push_str(&line);
+                stdout.push('\n');
+                if line.starts_with(prefix) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("the demo ended without {prefix:?}:\n{}", self.stdout),
+            Err(_) => panic!("no {prefix:?} within {timeout:?}:\n{}", self.stdout),
+        }
+    }
+
+    /// SIGTERM, after which the demo must exit 0 within 15 s.
+    pub async fn terminate(mut self) {
+        let pid = self.child.id().expect("demo running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(std::time::Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("the demo stops on SIGTERM")
+            .unwrap();
+        assert_eq!(exit.code(), Some(0));
+    }
+
+    /// `kill -9`, waiting until the demo is gone.
+    pub async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        let _ = self.child.wait().await;
+    }
 }
 
 /// A scratch directory with files written into it; removed on drop.
@@ -85,6 +156,14 @@ pub fn sim_key(exchange: ExchangeKind, label: &str, scenario: Scenario) -> SimKe
         passphrase: exchange.needs_passphrase().then(|| format!("pass-{label}")),
         scenario,
     }
+}
+
+/// One key per exchange playing `scenario`, labelled `{prefix}-{exchange}`.
+pub fn key_per_exchange(prefix: &str, scenario: Scenario) -> Vec<SimKey> {
+    ExchangeKind::ALL
+        .into_iter()
+        .map(|e| sim_key(e, &format!("{prefix}-{e}"), scenario))
+        .collect()
 }
 
 /// A secret for `label`. Coinbase CDP secrets are EC P-256 private keys in SEC1 PEM: one is
@@ -160,6 +239,64 @@ pub async fn start_sim_with(keys: Vec<SimKey>) -> RunningSim {
     .await
 }
 
+/// Serves `app` on a free loopback port in the background and returns the port's address.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Sends a request that a test proxy received on to `upstream` as it came (the Host header
+/// too: HTX signs it), and returns the reply's status, its `Content-Type` and `Retry-After`
+/// (what the client reads of a reply's headers) and its body.
+pub async fn relay(
+    client: &reqwest::Client,
+    upstream: SocketAddr,
+    request: Request,
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let (mut parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    // reqwest frames the body itself
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    let reply = client
+        .request(parts.method, format!("http://{upstream}{}", parts.uri))
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .expect("the simulator answers the proxy");
+    let status = reply.status();
+    let mut kept = HeaderMap::new();
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER] {
+        if let Some(v) = reply.headers().get(&name) {
+            kept.insert(name, v.clone());
+        }
+    }
+    (status, kept, reply.bytes().await.unwrap().to_vec())
+}
+
+/// Sets every object member named `name`, at any depth, to `value`: how a test proxy makes an
+/// exchange's reply say something else.
+pub fn set_everywhere(json: &mut serde_json::Value, name: &str, value: &serde_json::Value) {
+    match json {
+        serde_json::Value::Object(members) => {
+            for (key, member) in members.iter_mut() {
+                if key == name {
+                    *member = value.clone();
+                } else {
+                    set_everywhere(member, name, value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| set_everywhere(i, name, value)),
+        _ => {}
+    }
+}
+
 /// A `[connections.NAME]` section for `key` pointed at `sim`, secrets as literals.
 pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&str]) -> String {
     let mut text = format!(
@@ -193,6 +330,64 @@ pub fn daemon_table(
         "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
          check_timeout = \"{check_timeout}\"\n\n",
         state.display()
+    )
+}
+
+/// One MEXC key playing `scenario` on a simulator of its own, a scratch dir and a free port for
+/// `/metrics`: where a daemon test of one connection starts.
+pub struct OneKey {
+    pub key: SimKey,
+    pub sim: RunningSim,
+    pub scratch: Scratch,
+    pub metrics: SocketAddr,
+}
+
+impl OneKey {
+    /// `label` names the key (see [`sim_key`]).
+    pub async fn start(label: &str, scenario: Scenario) -> OneKey {
+        let key = sim_key(ExchangeKind::Mexc, label, scenario);
+        OneKey {
+            sim: start_sim_with(vec![key.clone()]).await,
+            key,
+            scratch: Scratch::new(),
+            metrics: free_port(),
+        }
+    }
+
+    /// The key's `[connections.NAME]` section, spot only.
+    pub fn connection(&self, name: &str) -> String {
+        connection_toml(name, &self.key, &self.sim, &["spot"])
+    }
+
+    /// [`mexc_daemon_config`] with the state in `state` and metrics on this port.
+    pub fn daemon_config(&self, state: &Path, rest: &str) -> String {
+        mexc_daemon_config(state, self.metrics, rest)
+    }
+}
+
+/// The config of a daemon test on MEXC keys: a check every second, each given at most 3 s,
+/// state in `state`, metrics on `metrics`, an ample MEXC budget, then `rest` (sections and
+/// connections).
+pub fn mexc_daemon_config(state: &Path, metrics: SocketAddr, rest: &str) -> String {
+    format!(
+        "{}{}{rest}",
+        daemon_table("* * * * * *", "3s", state, metrics),
+        ample_budgets(&[ExchangeKind::Mexc]),
+    )
+}
+
+/// Writes a daemon config into `scratch` and returns its path: a check every second, each given
+/// at most `check_timeout`, state in the scratch dir, metrics on a free port, ample budgets for
+/// every exchange, then `connections`.
+pub fn every_second_config(scratch: &Scratch, check_timeout: &str, connections: &str) -> PathBuf {
+    let state = scratch.path().join("state");
+    scratch.write(
+        "keywarden.toml",
+        &format!(
+            "{}{}{connections}",
+            daemon_table("* * * * * *", check_timeout, &state, free_port()),
+            ample_budgets(&ExchangeKind::ALL),
+        ),
     )
 }
 
@@ -403,6 +598,71 @@ impl DaemonProcess {
     /// What the daemon has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The first line the daemon logs that contains `words`, once there is one (panics with
+    /// `what` after `timeout`).
+    pub async fn log_line(&self, words: &str, timeout: std::time::Duration, what: &str) -> String {
+        eventually(timeout, what, || async {
+            self.log()
+                .lines()
+                .find(|l| l.contains(words))
+                .map(str::to_string)
+        })
+        .await
+    }
+}
+
+/// systemd's side of `Type=notify`: a datagram socket the daemon reports to, named to it by
+/// `NOTIFY_SOCKET`.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    socket: std::os::unix::net::UnixDatagram,
+}
+
+impl NotifySocket {
+    /// Binds `notify.sock` in `dir`.
+    pub fn bind(dir: &Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        NotifySocket { path, socket }
+    }
+
+    /// The messages not read yet, up to the first that contains `words`, waiting for them as
+    /// they come; panics when 15 s pass without a message.
+    pub async fn messages_until(&self, words: &str) -> Vec<String> {
+        let socket = self.socket.try_clone().unwrap();
+        let words = words.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !seen.iter().any(|m: &String| m.contains(&words)) {
+                let n = socket
+                    .recv(&mut buf)
+                    .unwrap_or_else(|e| panic!("no {words:?} within 15 s: {e}"));
+                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            seen
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// Asserts that each of `words` appears in `text`.
+pub fn assert_contains_all(text: &str, words: &[&str]) {
+    for word in words {
+        assert!(text.contains(word), "{word:?} missing from:\n{text}");
+    }
+}
+
+/// Asserts that none of `words` appears in `text`; `what` names the text.
+pub fn assert_absent(text: &str, words: &[&str], what: &str) {
+    for word in words {
+        assert!(!text.contains(word), "{word:?} in {what}:\n{text}");
     }
 }
 

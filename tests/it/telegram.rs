@@ -50,8 +50,32 @@ fn alert(name: &str, status: Status) -> Alert {
     }
 }
 
+/// A Bot API simulator that knows [`TOKEN`] and answers with `behaviour`.
+async fn sim_playing(behaviour: Behaviour) -> BotApiSim {
+    let sim = BotApiSim::start(TOKEN).await;
+    sim.set_behaviour(behaviour);
+    sim
+}
+
 fn ops() -> Recipient {
     Recipient::Telegram { chat_id: OPS }
+}
+
+/// Delivers an alert to the ops chat through `telegram`, which must fail, and returns the error
+/// once it is checked to carry no bot token: every failure path must keep the token out.
+async fn failure_without_token(telegram: &Telegram) -> DeliveryError {
+    let e = telegram
+        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
+        .await
+        .unwrap_err();
+    assert_token_free(&e);
+    e
+}
+
+/// [`failure_without_token`] on a Bot API simulator that answers with `behaviour`.
+async fn failure_answering(behaviour: Behaviour) -> DeliveryError {
+    let sim = sim_playing(behaviour).await;
+    failure_without_token(&Telegram::new(&config(&sim)).unwrap()).await
 }
 
 fn assert_token_free(e: &DeliveryError) {
@@ -77,27 +101,22 @@ async fn telegram_alert_arrives_once_in_each_chat_escaped() {
     for m in &sent {
         assert_eq!(m.parse_mode.as_deref(), Some("HTML"));
         assert!(m.text.starts_with("🔴 "), "{}", m.text);
-        assert!(m.text.contains("alice-mexc-main"));
-        assert!(m.text.contains("<code>ip_not_allowed</code>"));
-        assert!(m
-            .text
-            .contains("IP [203.0.113.7] &lt;b&gt;&amp; not in the ip white list"));
-        assert!(m
-            .text
-            .contains("add 203.0.113.7 &lt;b&gt;&amp; to the key's whitelist"));
+        support::assert_contains_all(
+            &m.text,
+            &[
+                "alice-mexc-main",
+                "<code>ip_not_allowed</code>",
+                "IP [203.0.113.7] &lt;b&gt;&amp; not in the ip white list",
+                "add 203.0.113.7 &lt;b&gt;&amp; to the key's whitelist",
+            ],
+        );
         assert!(!m.text.contains("<b>&"));
     }
 }
 
 #[tokio::test]
 async fn telegram_429_is_retry_after_one_second() {
-    let sim = BotApiSim::start(TOKEN).await;
-    sim.set_behaviour(Behaviour::RateLimited);
-    let telegram = Telegram::new(&config(&sim)).unwrap();
-    let e = telegram
-        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
-        .await
-        .unwrap_err();
+    let e = failure_answering(Behaviour::RateLimited).await;
     match &e {
         DeliveryError::Retry { reason, after, .. } => {
             assert_eq!(*reason, "rate_limited");
@@ -105,54 +124,34 @@ async fn telegram_429_is_retry_after_one_second() {
         }
         other => panic!("expected Retry, got {other:?}"),
     }
-    assert_token_free(&e);
 }
 
 #[tokio::test]
 async fn telegram_500_is_retry_unavailable() {
-    let sim = BotApiSim::start(TOKEN).await;
-    sim.set_behaviour(Behaviour::ServerError);
     // teloxide pauses 10 s after a 5xx before reading it; the default 15 s timeout covers that.
-    let telegram = Telegram::new(&config(&sim)).unwrap();
-    let e = telegram
-        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
-        .await
-        .unwrap_err();
+    let e = failure_answering(Behaviour::ServerError).await;
     support::assert_retried(&e, "unavailable");
-    assert_token_free(&e);
 }
 
 #[tokio::test]
 async fn telegram_hanging_api_is_retry_timeout_within_the_timeout() {
-    let sim = BotApiSim::start(TOKEN).await;
-    sim.set_behaviour(Behaviour::Hang);
+    let sim = sim_playing(Behaviour::Hang).await;
     let telegram = Telegram::with_timeout(&config(&sim), Duration::from_millis(700)).unwrap();
     let started = Instant::now();
-    let e = telegram
-        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
-        .await
-        .unwrap_err();
+    let e = failure_without_token(&telegram).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
     support::assert_retried(&e, "timeout");
-    assert_token_free(&e);
 }
 
 #[tokio::test]
 async fn telegram_chat_not_found_is_reject() {
-    let sim = BotApiSim::start(TOKEN).await;
-    sim.set_behaviour(Behaviour::ChatNotFound);
-    let telegram = Telegram::new(&config(&sim)).unwrap();
-    let e = telegram
-        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
-        .await
-        .unwrap_err();
+    let e = failure_answering(Behaviour::ChatNotFound).await;
     support::assert_refused(&e, "rejected");
     assert!(e.to_string().contains("chat not found"), "{e}");
-    assert_token_free(&e);
 }
 
 #[tokio::test]
@@ -160,32 +159,20 @@ async fn telegram_token_never_appears_in_delivery_errors() {
     // Wrong token (401), nobody listening (connection refused), a hang (timeout), garbage.
     let sim = BotApiSim::start("987:other-token").await;
     let telegram = Telegram::new(&config(&sim)).unwrap();
-    let e = telegram
-        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
-        .await
-        .unwrap_err();
+    let e = failure_without_token(&telegram).await;
     assert!(matches!(e, DeliveryError::Reject { .. }), "{e:?}");
-    assert_token_free(&e);
 
     let closed = crate::support::free_port();
     let mut cfg = config(&sim);
     cfg.api_url = format!("http://{closed}/");
-    let e = Telegram::new(&cfg)
-        .unwrap()
-        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
-        .await
-        .unwrap_err();
+    let e = failure_without_token(&Telegram::new(&cfg).unwrap()).await;
     support::assert_retried(&e, "unavailable");
-    assert_token_free(&e);
 
-    let right = BotApiSim::start(TOKEN).await;
-    right.set_behaviour(Behaviour::Hang);
-    let e = Telegram::with_timeout(&config(&right), Duration::from_millis(300))
-        .unwrap()
-        .deliver(&ops(), &[alert("a", Status::InvalidKey)])
-        .await
-        .unwrap_err();
-    assert_token_free(&e);
+    let right = sim_playing(Behaviour::Hang).await;
+    failure_without_token(
+        &Telegram::with_timeout(&config(&right), Duration::from_millis(300)).unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -294,6 +281,38 @@ impl CommandBackend for FakeBackend {
     }
 }
 
+/// The bot command loop on the Bot API simulator, answering from a [`FakeBackend`].
+struct CommandLoop {
+    sim: BotApiSim,
+    backend: Arc<FakeBackend>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CommandLoop {
+    async fn start() -> CommandLoop {
+        let sim = BotApiSim::start(TOKEN).await;
+        let backend = FakeBackend::new();
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let task = spawn_commands(&config(&sim), backend.clone(), shutdown);
+        CommandLoop {
+            sim,
+            backend,
+            stop,
+            task,
+        }
+    }
+
+    /// Shutdown must stop the loop promptly, mid long-poll.
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(3), self.task)
+            .await
+            .expect("command loop stops on shutdown")
+            .unwrap();
+    }
+}
+
 async fn wait_for_answers(sim: &BotApiSim, n: usize) -> Vec<crate::botapi_sim::SentMessage> {
     eventually(Duration::from_secs(10), "bot answers", || async {
         let sent = sim.sent();
@@ -304,13 +323,11 @@ async fn wait_for_answers(sim: &BotApiSim, n: usize) -> Vec<crate::botapi_sim::S
 
 #[tokio::test]
 async fn telegram_commands_answer_in_allowlisted_chats() {
-    let sim = BotApiSim::start(TOKEN).await;
-    let backend = FakeBackend::new();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let task = spawn_commands(&config(&sim), backend.clone(), shutdown);
+    let bot = CommandLoop::start().await;
+    let (sim, backend) = (&bot.sim, &bot.backend);
 
     sim.push_update(OPS, "/status");
-    let sent = wait_for_answers(&sim, 1).await;
+    let sent = wait_for_answers(sim, 1).await;
     let status = &sent[0];
     assert_eq!(status.chat_id, OPS);
     assert_eq!(status.parse_mode.as_deref(), Some("HTML"));
@@ -327,23 +344,22 @@ async fn telegram_commands_answer_in_allowlisted_chats() {
         .contains("<b>bob-mexc</b> · mexc · <code>withdraw_enabled</code> · 80 ms"));
 
     sim.push_update(ONCALL, "/check bob-mexc");
-    let sent = wait_for_answers(&sim, 2).await;
+    let sent = wait_for_answers(sim, 2).await;
     let check = &sent[1];
     assert_eq!(check.chat_id, ONCALL);
-    assert!(
-        check.text.contains("<code>withdraw_enabled</code>"),
-        "{}",
-        check.text
+    support::assert_contains_all(
+        &check.text,
+        &[
+            "<code>withdraw_enabled</code>",
+            "withdraw yes",
+            "<code>ip_whitelist_missing</code>",
+            "checked &lt;b&gt;&amp; fine",
+            "switch withdraw rights off &lt;now&gt; &amp; retry",
+        ],
     );
-    assert!(check.text.contains("withdraw yes"), "{}", check.text);
-    assert!(check.text.contains("<code>ip_whitelist_missing</code>"));
-    assert!(check.text.contains("checked &lt;b&gt;&amp; fine"));
-    assert!(check
-        .text
-        .contains("switch withdraw rights off &lt;now&gt; &amp; retry"));
 
     sim.push_update(OPS, "/check nobody");
-    let sent = wait_for_answers(&sim, 3).await;
+    let sent = wait_for_answers(sim, 3).await;
     assert!(
         sent[2].text.contains("No connection named <b>nobody</b>"),
         "{}",
@@ -352,7 +368,7 @@ async fn telegram_commands_answer_in_allowlisted_chats() {
 
     // The /cmd@BotName form, once the bot knows its name from getMe.
     sim.push_update(OPS, &format!("/check@{BOT_USERNAME} alice-mexc"));
-    let sent = wait_for_answers(&sim, 4).await;
+    let sent = wait_for_answers(sim, 4).await;
     assert!(
         sent[3].text.contains("<b>alice-mexc</b>"),
         "{}",
@@ -365,20 +381,13 @@ async fn telegram_commands_answer_in_allowlisted_chats() {
         vec!["bob-mexc", "nobody", "alice-mexc"]
     );
 
-    // Shutdown stops the loop promptly, mid long-poll.
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(3), task)
-        .await
-        .expect("command loop stops on shutdown")
-        .unwrap();
+    bot.stop().await;
 }
 
 #[tokio::test]
 async fn telegram_commands_from_other_chats_get_no_answer_and_no_check() {
-    let sim = BotApiSim::start(TOKEN).await;
-    let backend = FakeBackend::new();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let task = spawn_commands(&config(&sim), backend.clone(), shutdown);
+    let bot = CommandLoop::start().await;
+    let (sim, backend) = (&bot.sim, &bot.backend);
 
     sim.push_update(STRANGER, "/status");
     sim.push_update(STRANGER, "/check alice-mexc");
@@ -387,7 +396,7 @@ async fn telegram_commands_from_other_chats_get_no_answer_and_no_check() {
     sim.push_update(OPS, "/status@SomeOtherBot");
     // A marker from an allowlisted chat: once it is answered, everything before it was seen.
     sim.push_update(OPS, "/status");
-    let sent = wait_for_answers(&sim, 1).await;
+    let sent = wait_for_answers(sim, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent_after = sim.sent();
     assert_eq!(
@@ -404,9 +413,5 @@ async fn telegram_commands_from_other_chats_get_no_answer_and_no_check() {
         "check_now was called"
     );
 
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(3), task)
-        .await
-        .expect("command loop stops on shutdown")
-        .unwrap();
+    bot.stop().await;
 }

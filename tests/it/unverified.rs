@@ -34,20 +34,21 @@ impl World {
             sim_key(TOLD.1, "unverified-fay", Scenario::FuturesMissing),
         ];
         let stage = Stage::new(keys.clone(), TOKEN).await;
-        let mut connections = String::new();
-        for (key, (name, _, owner)) in keys.iter().zip([GATE, MEXC, TOLD]) {
-            connections += &connection_toml(name, key, &stage.sim, &["spot"]);
-            connections += &format!("owner_email = \"{owner}\"\n\n");
-        }
-        stage.write_config(&format!(
-            "{daemon}[alerts]\nresolve_after = 2\n\n{channels}{connections}",
-            daemon = stage.daemon_toml(
+        let connections: String = keys
+            .iter()
+            .zip([GATE, MEXC, TOLD])
+            .map(|(key, (name, _, owner))| stage.owned_connection(name, key, owner))
+            .collect();
+        stage.write_config(
+            &stage.daemon_toml(
                 "* * * * * *",
                 "5s",
-                &[ExchangeKind::Mexc, ExchangeKind::Gate]
+                &[ExchangeKind::Mexc, ExchangeKind::Gate],
             ),
-            channels = stage.channels_toml(&[CHAT]),
-        ));
+            "resolve_after = 2\n",
+            &[CHAT],
+            &connections,
+        );
         World { stage, keys }
     }
 

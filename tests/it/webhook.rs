@@ -116,6 +116,24 @@ impl World {
         self.receiver.accepted().iter().map(verified).collect()
     }
 
+    /// The first event the receiver accepted, once there is one (within 30 s).
+    async fn first_event(&self, what: &str) -> serde_json::Value {
+        eventually(Duration::from_secs(30), what, || async {
+            self.accepted_events().into_iter().next()
+        })
+        .await
+    }
+
+    /// The first accepted event of `kind`, once there is one (within `timeout`).
+    async fn event_of_kind(&self, kind: &str, timeout: Duration) -> serde_json::Value {
+        eventually(timeout, &format!("the {kind} event"), || async {
+            self.accepted_events()
+                .into_iter()
+                .find(|e| e["kind"] == kind)
+        })
+        .await
+    }
+
     /// The accepted events once at least `count` came (within 90 s, `what` naming them), after
     /// three more seconds in which a duplicate or a stray event would have arrived too.
     async fn settled_events(&self, count: usize, what: &str) -> Vec<serde_json::Value> {
@@ -220,22 +238,20 @@ fn record_of(event: &serde_json::Value) -> u64 {
     u64::from_str_radix(record, 16).expect("hex record number")
 }
 
-/// Each event as (kind, status, previous status), for comparing sequences.
-fn kinds(events: &[serde_json::Value]) -> Vec<(String, String, String)> {
-    events
+/// Asserts the events' sequence as (kind, status, previous status), `-` for none; `what` says
+/// what the sequence shows.
+fn assert_sequence(events: &[serde_json::Value], expected: &[(&str, &str, &str)], what: &str) {
+    let sequence: Vec<(&str, &str, &str)> = events
         .iter()
         .map(|e| {
             (
-                e["kind"].as_str().unwrap_or("?").to_string(),
-                e["status"].as_str().unwrap_or("?").to_string(),
-                e["previous_status"].as_str().unwrap_or("-").to_string(),
+                e["kind"].as_str().unwrap_or("?"),
+                e["status"].as_str().unwrap_or("?"),
+                e["previous_status"].as_str().unwrap_or("-"),
             )
         })
-        .collect()
-}
-
-fn triple(kind: &str, status: &str, previous: &str) -> (String, String, String) {
-    (kind.to_string(), status.to_string(), previous.to_string())
+        .collect();
+    assert_eq!(sequence, expected, "{what}: {events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,10 +259,7 @@ async fn each_event_kind_arrives_once_signed_with_its_versioned_body_and_no_secr
     let w = World::new(Scenario::WithdrawEnabled, "remind_every = \"1m\"\n").await;
     let mut daemon = w.start("daemon.log");
 
-    let opened = eventually(Duration::from_secs(30), "the opened event", || async {
-        w.accepted_events().into_iter().next()
-    })
-    .await;
+    let opened = w.first_event("the opened event").await;
     let masked = format!(
         "{}…{}",
         &w.key.api_key[..4],
@@ -275,12 +288,7 @@ async fn each_event_kind_arrives_once_signed_with_its_versioned_body_and_no_secr
     }
 
     // The incident stays open past remind_every: one reminder, same status, its own id.
-    let reminder = eventually(Duration::from_secs(120), "the reminder event", || async {
-        w.accepted_events()
-            .into_iter()
-            .find(|e| e["kind"] == "reminder")
-    })
-    .await;
+    let reminder = w.event_of_kind("reminder", Duration::from_secs(120)).await;
     assert_eq!(reminder["status"], "withdraw_enabled");
     assert_eq!(reminder["since"], opened["since"]);
     assert_ne!(reminder["id"], opened["id"]);
@@ -288,12 +296,7 @@ async fn each_event_kind_arrives_once_signed_with_its_versioned_body_and_no_secr
 
     // The operator removes the withdraw right: after two good checks, resolved.
     w.play(Scenario::Valid);
-    let resolved = eventually(Duration::from_secs(30), "the resolved event", || async {
-        w.accepted_events()
-            .into_iter()
-            .find(|e| e["kind"] == "resolved")
-    })
-    .await;
+    let resolved = w.event_of_kind("resolved", Duration::from_secs(30)).await;
     assert_eq!(resolved["status"], "connected");
     assert_eq!(resolved["previous_status"], "withdraw_enabled");
     assert_eq!(resolved["permissions"]["withdraw"], false);
@@ -302,14 +305,14 @@ async fn each_event_kind_arrives_once_signed_with_its_versioned_body_and_no_secr
 
     tokio::time::sleep(Duration::from_secs(3)).await; // more checks of the same verdict
     let events = w.accepted_events();
-    assert_eq!(
-        kinds(&events),
-        [
-            triple("opened", "withdraw_enabled", "-"),
-            triple("reminder", "withdraw_enabled", "-"),
-            triple("resolved", "connected", "withdraw_enabled"),
+    assert_sequence(
+        &events,
+        &[
+            ("opened", "withdraw_enabled", "-"),
+            ("reminder", "withdraw_enabled", "-"),
+            ("resolved", "connected", "withdraw_enabled"),
         ],
-        "each event once: {events:?}"
+        "each event once",
     );
     assert_eq!(w.receiver.received().len(), 3, "nothing sent twice");
 
@@ -341,14 +344,14 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_in_order_when_back() 
     let events = w
         .settled_events(3, "all three events after the outage")
         .await;
-    assert_eq!(
-        kinds(&events),
-        [
-            triple("opened", "withdraw_enabled", "-"),
-            triple("opened", "no_trade_permission", "withdraw_enabled"),
-            triple("resolved", "connected", "no_trade_permission"),
+    assert_sequence(
+        &events,
+        &[
+            ("opened", "withdraw_enabled", "-"),
+            ("opened", "no_trade_permission", "withdraw_enabled"),
+            ("resolved", "connected", "no_trade_permission"),
         ],
-        "every event once, in order: {events:?}"
+        "every event once, in order",
     );
     let records: Vec<u64> = events.iter().map(record_of).collect();
     assert!(records.windows(2).all(|r| r[0] < r[1]), "{records:?}");
@@ -377,13 +380,13 @@ async fn kill_9_with_events_pending_loses_none_and_a_duplicate_carries_the_same_
     w.receiver.set_behaviour(Behaviour::Accept);
     let mut restarted = w.start("second.log");
     let events = w.settled_events(2, "both events after the restart").await;
-    assert_eq!(
-        kinds(&events),
-        [
-            triple("opened", "withdraw_enabled", "-"),
-            triple("resolved", "connected", "withdraw_enabled"),
+    assert_sequence(
+        &events,
+        &[
+            ("opened", "withdraw_enabled", "-"),
+            ("resolved", "connected", "withdraw_enabled"),
         ],
-        "none lost, none twice: {events:?}"
+        "none lost, none twice",
     );
     // Every attempt at an event, refused before the kill or accepted after, carried its id
     // and the same body.
@@ -439,10 +442,7 @@ async fn a_receiver_answering_400_is_not_retried_in_a_loop_and_holds_up_nothing(
     // The receiver is fixed; the next event goes out at once, past the refused one.
     w.receiver.set_behaviour(Behaviour::Accept);
     w.play(Scenario::Valid);
-    let resolved = eventually(Duration::from_secs(30), "the resolved event", || async {
-        w.accepted_events().into_iter().next()
-    })
-    .await;
+    let resolved = w.first_event("the resolved event").await;
     assert_eq!(resolved["kind"], "resolved");
     let refused_id = verified(&refused[0])["id"].clone();
     assert_ne!(resolved["id"], refused_id);
@@ -462,43 +462,23 @@ async fn a_receiver_answering_400_is_not_retried_in_a_loop_and_holds_up_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keywarden_demo_shows_the_signed_events_its_receiver_got() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut child = support::demo_command()
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start keywarden demo");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = String::new();
-    let wanted = "webhook ← opened carol-mexc-withdraw: withdraw_enabled";
-    let found = tokio::time::timeout(Duration::from_secs(90), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.starts_with(wanted) {
-                return line;
-            }
-        }
-        panic!("the demo ended without the event:\n{seen}");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {wanted:?} within 90 s:\n{seen}"));
+    let mut demo =
+        support::Demo::spawn(support::demo_command().stderr(std::process::Stdio::null()));
+    let found = demo
+        .read_until(
+            "webhook ← opened carol-mexc-withdraw: withdraw_enabled",
+            Duration::from_secs(90),
+        )
+        .await;
     assert!(found.ends_with("(signature ok)"), "{found}");
     assert!(found.contains("key mx0v…"), "{found}");
     assert!(
-        seen.contains("A webhook receiver listens on http://127.0.0.1:"),
-        "{seen}"
+        demo.stdout
+            .contains("A webhook receiver listens on http://127.0.0.1:"),
+        "{}",
+        demo.stdout
     );
-    let pid = child.id().expect("demo running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("the demo stops on SIGTERM")
-        .unwrap();
-    assert_eq!(exit.code(), Some(0));
+    demo.terminate().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,10 +502,7 @@ async fn a_webhook_added_by_a_reload_gets_the_next_event() {
     )
     .await;
     w.play(Scenario::WithdrawEnabled);
-    let opened = eventually(Duration::from_secs(30), "the opened event", || async {
-        w.accepted_events().into_iter().next()
-    })
-    .await;
+    let opened = w.first_event("the opened event").await;
     assert_eq!(opened["kind"], "opened");
     assert_eq!(opened["status"], "withdraw_enabled");
 
