@@ -52,24 +52,13 @@ fn owner(address: &str) -> Recipient {
 
 fn alert(name: &str, kind: AlertKind, status: Status, message: &str) -> Alert {
     Alert {
-        kind,
-        subject: Subject::Connection {
-            name: name.to_string(),
-            exchange: ExchangeKind::Mexc,
-            masked_key: "mx0v…9f2a".to_string(),
-            owner_email: Some("carol@example.com".to_string()),
-        },
-        topic: Topic::Status(status),
-        severity: status.severity(),
-        started_at: Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap(),
         raised_at: Utc.with_ymd_and_hms(2025, 3, 1, 12, 5, 0).unwrap(),
         message: message.to_string(),
         remedy: match kind {
             AlertKind::Resolved => None,
             _ => Some(INVALID_KEY_REMEDY.to_string()),
         },
-        previous: None,
-        last_check: None,
+        ..Alert::sample(name, kind, status)
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use keywarden::alert::{Alert, AlertKind, Subject, Topic};
+use keywarden::alert::{Alert, AlertKind};
 use keywarden::config::TelegramConfig;
 use keywarden::domain::{BoxFuture, ExchangeKind, Permissions, Status, Verdict, Warning};
 use keywarden::notifier::telegram::{spawn_commands, Telegram};
@@ -30,23 +30,10 @@ fn config(sim: &BotApiSim) -> TelegramConfig {
 }
 
 fn alert(name: &str, status: Status) -> Alert {
-    let at = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap();
     Alert {
-        kind: AlertKind::Opened,
-        subject: Subject::Connection {
-            name: name.to_string(),
-            exchange: ExchangeKind::Mexc,
-            masked_key: "mx0v…9f2a".to_string(),
-            owner_email: None,
-        },
-        topic: Topic::Status(status),
-        severity: status.severity(),
-        started_at: at,
-        raised_at: at,
         message: "IP [203.0.113.7] <b>& not in the ip white list".to_string(),
         remedy: Some("add 203.0.113.7 <b>& to the key's whitelist".to_string()),
-        previous: None,
-        last_check: None,
+        ..Alert::sample(name, AlertKind::Opened, status)
     }
 }
 
