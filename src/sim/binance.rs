@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use super::mac::hmac_hex;
 use super::pipeline::{raw_param, signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -48,22 +49,9 @@ pub const UNBOUND_TRADE_DAYS_LEFT: i64 = 5;
 pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A Binance error: HTTP status and the `{"code": n, "msg": ..}` body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BinanceError {
-    pub status: StatusCode,
-    pub code: i64,
-    pub msg: String,
-}
+pub type BinanceError = ExchangeError<Binance>;
 
 impl BinanceError {
-    fn new(status: StatusCode, code: i64, msg: impl Into<String>) -> BinanceError {
-        BinanceError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn key_format() -> BinanceError {
         BinanceError::new(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid.")
     }
@@ -117,9 +105,11 @@ impl BinanceError {
     }
 }
 
-impl IntoResponse for BinanceError {
-    fn into_response(self) -> Response {
-        json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
+impl ErrorBody for Binance {
+    type Code = i64;
+
+    fn reply(error: BinanceError) -> Response {
+        json_reply(error.status, json!({"code": error.code, "msg": error.msg}))
     }
 }
 

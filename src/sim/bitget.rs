@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use super::mac::hmac_base64;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -41,22 +42,9 @@ const KIND: ExchangeKind = ExchangeKind::Bitget;
 pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A Bitget refusal: HTTP status, code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BitgetError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub msg: String,
-}
+pub type BitgetError = ExchangeError<Bitget>;
 
 impl BitgetError {
-    fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> BitgetError {
-        BitgetError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn bad(code: &'static str, msg: impl Into<String>) -> BitgetError {
         BitgetError::new(StatusCode::BAD_REQUEST, code, msg)
     }
@@ -83,13 +71,15 @@ impl BitgetError {
     }
 }
 
-impl IntoResponse for BitgetError {
-    fn into_response(self) -> Response {
+impl ErrorBody for Bitget {
+    type Code = &'static str;
+
+    fn reply(error: BitgetError) -> Response {
         json_reply(
-            self.status,
+            error.status,
             json!({
-                "code": self.code,
-                "msg": self.msg,
+                "code": error.code,
+                "msg": error.msg,
                 "requestTime": crate::exchange::now_ms(),
                 "data": null,
             }),

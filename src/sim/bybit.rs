@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 
 use super::mac::hmac_hex;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -46,22 +47,9 @@ pub const RETRY_AFTER_SECS: u64 = 7;
 pub const SIM_UID: i64 = 53_888_001;
 
 /// A Bybit refusal: HTTP status, `retCode`, `retMsg`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BybitError {
-    pub status: StatusCode,
-    pub code: i64,
-    pub msg: String,
-}
+pub type BybitError = ExchangeError<Bybit>;
 
 impl BybitError {
-    fn new(status: StatusCode, code: i64, msg: impl Into<String>) -> BybitError {
-        BybitError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     /// Unknown key, key of another environment, or no key header: 10003 with HTTP 401.
     pub fn invalid_key() -> BybitError {
         BybitError::new(
@@ -125,12 +113,14 @@ impl BybitError {
     }
 }
 
-impl IntoResponse for BybitError {
-    fn into_response(self) -> Response {
+impl ErrorBody for Bybit {
+    type Code = i64;
+
+    fn reply(error: BybitError) -> Response {
         json_reply(
-            self.status,
+            error.status,
             json!({
-                "retCode": self.code, "retMsg": self.msg, "result": {}, "retExtInfo": {},
+                "retCode": error.code, "retMsg": error.msg, "result": {}, "retExtInfo": {},
                 "time": crate::exchange::now_ms(),
             }),
         )

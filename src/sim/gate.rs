@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -46,23 +47,10 @@ const CREATED_AT: i64 = 1_700_000_000;
 
 const USER_ID: i64 = 10_406_147;
 
-/// A Gate error: HTTP status, label, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GateError {
-    pub status: StatusCode,
-    pub label: &'static str,
-    pub message: String,
-}
+/// A Gate error: HTTP status, label (its `code`), message.
+pub type GateError = ExchangeError<Gate>;
 
 impl GateError {
-    fn new(status: StatusCode, label: &'static str, message: impl Into<String>) -> GateError {
-        GateError {
-            status,
-            label,
-            message: message.into(),
-        }
-    }
-
     fn missing_header() -> GateError {
         GateError::new(
             StatusCode::UNAUTHORIZED,
@@ -122,11 +110,13 @@ impl GateError {
     }
 }
 
-impl IntoResponse for GateError {
-    fn into_response(self) -> Response {
+impl ErrorBody for Gate {
+    type Code = &'static str;
+
+    fn reply(error: GateError) -> Response {
         json_reply(
-            self.status,
-            json!({"label": self.label, "message": self.message}),
+            error.status,
+            json!({"label": error.code, "message": error.msg}),
         )
     }
 }
@@ -475,7 +465,7 @@ mod tests {
     }
 
     fn label(r: Result<(), GateError>) -> &'static str {
-        r.unwrap_err().label
+        r.unwrap_err().code
     }
 
     #[test]
@@ -630,7 +620,7 @@ mod tests {
             h.remove(name);
             let e = check(&h, Method::GET, path, "", NOW).unwrap_err();
             assert_eq!(
-                (e.label, e.status),
+                (e.code, e.status),
                 ("MISSING_REQUIRED_HEADER", StatusCode::UNAUTHORIZED)
             );
         }
@@ -702,17 +692,17 @@ mod tests {
     fn scenarios_refuse_the_way_gate_does() {
         let e = data(Scenario::IpNotWhitelisted, "/api/v4/account/detail").unwrap_err();
         assert_eq!(
-            (e.label, e.status),
+            (e.code, e.status),
             ("IP_FORBIDDEN", StatusCode::UNAUTHORIZED)
         );
-        assert!(e.message.ends_with("whitelist: 127.0.0.1"));
+        assert!(e.msg.ends_with("whitelist: 127.0.0.1"));
         let e = data(Scenario::Maintenance, "/api/v4/spot/accounts").unwrap_err();
         assert_eq!(
-            (e.label, e.status),
+            (e.code, e.status),
             ("SERVER_ERROR", StatusCode::SERVICE_UNAVAILABLE)
         );
         let e = data(Scenario::FuturesMissing, "/api/v4/futures/usdt/accounts").unwrap_err();
-        assert_eq!((e.label, e.status), ("FORBIDDEN", StatusCode::FORBIDDEN));
+        assert_eq!((e.code, e.status), ("FORBIDDEN", StatusCode::FORBIDDEN));
         assert!(data(Scenario::Valid, "/api/v4/futures/usdt/accounts").is_ok());
         assert!(data(Scenario::ReadOnly, "/api/v4/spot/accounts").is_ok());
     }

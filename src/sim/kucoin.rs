@@ -20,6 +20,7 @@ use super::mac::hmac_base64;
 use super::pipeline::{
     signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
+use super::refusal::{ErrorBody, ExchangeError};
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -30,22 +31,9 @@ const KIND: ExchangeKind = ExchangeKind::Kucoin;
 const WINDOW_MS: i64 = 5_000;
 
 /// A KuCoin error: HTTP status, code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KucoinError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub msg: String,
-}
+pub type KucoinError = ExchangeError<Kucoin>;
 
 impl KucoinError {
-    fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> KucoinError {
-        KucoinError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn missing_header() -> KucoinError {
         KucoinError::new(
             StatusCode::UNAUTHORIZED,
@@ -109,9 +97,11 @@ impl KucoinError {
     }
 }
 
-impl IntoResponse for KucoinError {
-    fn into_response(self) -> Response {
-        json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
+impl ErrorBody for Kucoin {
+    type Code = &'static str;
+
+    fn reply(error: KucoinError) -> Response {
+        json_reply(error.status, json!({"code": error.code, "msg": error.msg}))
     }
 }
 

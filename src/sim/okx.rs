@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use super::pipeline::{
     signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
+use super::refusal::{ErrorBody, ExchangeError};
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -36,22 +37,9 @@ pub const WINDOW_MS: i64 = 30_000;
 pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// An OKX error: HTTP status, code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OkxError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub msg: String,
-}
+pub type OkxError = ExchangeError<Okx>;
 
 impl OkxError {
-    fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> OkxError {
-        OkxError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn auth(code: &'static str, msg: impl Into<String>) -> OkxError {
         OkxError::new(StatusCode::UNAUTHORIZED, code, msg)
     }
@@ -129,15 +117,17 @@ impl OkxError {
     }
 }
 
-impl IntoResponse for OkxError {
-    fn into_response(self) -> Response {
-        let body = if self.status == StatusCode::OK {
-            json!({"code": self.code, "msg": self.msg, "data": []})
+impl ErrorBody for Okx {
+    type Code = &'static str;
+
+    fn reply(error: OkxError) -> Response {
+        let body = if error.status == StatusCode::OK {
+            json!({"code": error.code, "msg": error.msg, "data": []})
         } else {
-            json!({"msg": self.msg, "code": self.code})
+            json!({"msg": error.msg, "code": error.code})
         };
-        let mut response = json_reply(self.status, body);
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        let mut response = json_reply(error.status, body);
+        if error.status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
