@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -51,6 +51,10 @@ impl BitgetError {
 
     fn bad_signature() -> BitgetError {
         BitgetError::bad("40009", "sign signature error")
+    }
+
+    fn not_found() -> BitgetError {
+        BitgetError::new(StatusCode::NOT_FOUND, "40404", "Request URL NOT FOUND")
     }
 
     fn no_permission() -> BitgetError {
@@ -95,7 +99,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v2/mix/account/accounts", get(signed::<Bitget>))
         .route("/api/v3/account/info", get(signed::<Bitget>))
         .route("/api/v3/account/assets", get(signed::<Bitget>))
-        .fallback(not_found)
+        .fallback(|| async { BitgetError::not_found() })
         .with_state(state)
 }
 
@@ -119,20 +123,10 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
     ok(json!({"serverTime": state.server_time_ms(KIND, None).to_string()}))
 }
 
-async fn not_found() -> Response {
-    BitgetError::new(StatusCode::NOT_FOUND, "40404", "Request URL NOT FOUND").into_response()
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-}
-
 /// The API key a request names, or Bitget's "cannot be empty" error.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, BitgetError> {
-    header(headers, "ACCESS-KEY")
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, BitgetError> {
+    request
+        .filled_header("ACCESS-KEY")
         .ok_or_else(|| BitgetError::bad("40001", "ACCESS_KEY cannot be empty"))
 }
 
@@ -314,11 +308,7 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, BitgetError
                 "unrealizedPL": "", "coupon": "0", "productType": product_type
             }]))
         }
-        _ => Err(BitgetError::new(
-            StatusCode::NOT_FOUND,
-            "40404",
-            "Request URL NOT FOUND",
-        )),
+        _ => Err(BitgetError::not_found()),
     }
 }
 
@@ -330,7 +320,7 @@ impl SignedApi for Bitget {
     type Refusal = BitgetError;
 
     fn api_key(request: &SignedRequest) -> Result<String, BitgetError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> BitgetError {
@@ -344,13 +334,16 @@ impl SignedApi for Bitget {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), BitgetError> {
-        let (method, uri, headers, body) = request.parts();
-        api_key_of(headers)?;
-        let sign = header(headers, "ACCESS-SIGN")
+        let (method, uri, _, body) = request.parts();
+        api_key_of(request)?;
+        let sign = request
+            .filled_header("ACCESS-SIGN")
             .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;
-        let ts_text = header(headers, "ACCESS-TIMESTAMP")
+        let ts_text = request
+            .filled_header("ACCESS-TIMESTAMP")
             .ok_or_else(|| BitgetError::bad("40003", "ACCESS_TIMESTAMP cannot be empty"))?;
-        let passphrase = header(headers, "ACCESS-PASSPHRASE")
+        let passphrase = request
+            .filled_header("ACCESS-PASSPHRASE")
             .ok_or_else(|| BitgetError::bad("40011", "ACCESS_PASSPHRASE cannot be empty"))?;
 
         let ts: i64 = ts_text
@@ -409,6 +402,7 @@ impl SignedApi for Bitget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
     use axum::http::Method;
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -104,6 +104,10 @@ impl BybitError {
         )
     }
 
+    fn not_found() -> BybitError {
+        BybitError::new(StatusCode::NOT_FOUND, 10017, "Route not found.")
+    }
+
     fn maintenance() -> BybitError {
         BybitError::new(
             StatusCode::OK,
@@ -137,7 +141,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/v5/account/wallet-balance", get(signed::<Bybit>))
         .route("/v5/position/list", get(signed::<Bybit>))
         .route("/v5/account/set-margin-mode", post(signed::<Bybit>))
-        .fallback(not_found)
+        .fallback(|| async { BybitError::not_found() })
         .with_state(state)
 }
 
@@ -146,10 +150,6 @@ fn ok(result: Value, time_ms: i64) -> Response {
         StatusCode::OK,
         json!({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": time_ms}),
     )
-}
-
-async fn not_found() -> Response {
-    BybitError::new(StatusCode::NOT_FOUND, 10017, "Route not found.").into_response()
 }
 
 async fn market_time(State(state): State<Arc<SimState>>) -> Response {
@@ -186,13 +186,6 @@ async fn system_status(State(state): State<Arc<SimState>>) -> Response {
         );
     }
     ok(json!({"list": list}), now)
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
 }
 
 /// The `permissions` object query-api lists for `grants`: exactly the granted rights.
@@ -309,11 +302,7 @@ fn answer(
             }
             Ok(json!({"reasons": []}))
         }
-        _ => Err(BybitError::new(
-            StatusCode::NOT_FOUND,
-            10017,
-            "Route not found.",
-        )),
+        _ => Err(BybitError::not_found()),
     }
 }
 
@@ -340,7 +329,8 @@ impl SignedApi for Bybit {
     type Refusal = BybitError;
 
     fn api_key(request: &SignedRequest) -> Result<String, BybitError> {
-        header(&request.headers, "X-BAPI-API-KEY")
+        request
+            .filled_header("X-BAPI-API-KEY")
             .map(str::to_string)
             .ok_or_else(BybitError::invalid_key)
     }
@@ -353,10 +343,10 @@ impl SignedApi for Bybit {
     /// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
     /// recvWindow (as received) + the raw query (GET) or raw body (anything else).
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
-        let (method, uri, headers, body) = request.parts();
+        let (method, uri, _, body) = request.parts();
         let (Some(ts_text), Some(sign)) = (
-            header(headers, "X-BAPI-TIMESTAMP"),
-            header(headers, "X-BAPI-SIGN"),
+            request.filled_header("X-BAPI-TIMESTAMP"),
+            request.filled_header("X-BAPI-SIGN"),
         ) else {
             // Missing auth headers: the docs' HTTP 401 case.
             return Err(BybitError::new(
@@ -365,7 +355,7 @@ impl SignedApi for Bybit {
                 "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
             ));
         };
-        let window_text = header(headers, "X-BAPI-RECV-WINDOW");
+        let window_text = request.filled_header("X-BAPI-RECV-WINDOW");
         let recv_window = match window_text {
             None => RECV_WINDOW_MS,
             Some(text) => match text.trim().parse::<i64>() {
@@ -441,6 +431,7 @@ impl SignedApi for Bybit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
 
     /// What a client signs, bybit.md §3: timestamp + key + recvWindow (as sent) + the query
     /// (GET) or body, HMAC'd by the simulator's own code (`the_docs_worked_examples_verify` pins

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -91,6 +91,10 @@ impl GateError {
         )
     }
 
+    fn not_found() -> GateError {
+        GateError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")
+    }
+
     fn forbidden() -> GateError {
         GateError::new(
             StatusCode::FORBIDDEN,
@@ -128,7 +132,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v4/account/main_keys", get(signed::<Gate>))
         .route("/api/v4/spot/accounts", get(signed::<Gate>))
         .route("/api/v4/futures/usdt/accounts", get(signed::<Gate>))
-        .fallback(not_found)
+        .fallback(|| async { GateError::not_found() })
         .with_state(state)
 }
 
@@ -142,23 +146,15 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
     )
 }
 
-async fn not_found() -> Response {
-    GateError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found").into_response()
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// The API key a request names, or Gate's missing-header error when an auth header is absent.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, GateError> {
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, GateError> {
     if ["KEY", "SIGN", "Timestamp"]
         .iter()
-        .any(|name| header(headers, name).is_none_or(str::is_empty))
+        .any(|name| request.filled_header(name).is_none())
     {
         return Err(GateError::missing_header());
     }
-    Ok(header(headers, "KEY").unwrap_or_default())
+    Ok(request.header("KEY").unwrap_or_default())
 }
 
 /// Gate's `SIGN`: HMAC-SHA512 hex over the five fields joined by `\n` (gate.md §3: method, path
@@ -326,11 +322,7 @@ fn answer(key: &SimKey, path: &str, client_ip: &str, now_ms: i64) -> Result<Valu
                 "point": "0", "bonus": "0", "in_dual_mode": false
             }))
         }
-        _ => Err(GateError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "Not found",
-        )),
+        _ => Err(GateError::not_found()),
     }
 }
 
@@ -342,7 +334,7 @@ impl SignedApi for Gate {
     type Refusal = GateError;
 
     fn api_key(request: &SignedRequest) -> Result<String, GateError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> GateError {
@@ -352,9 +344,9 @@ impl SignedApi for Gate {
     /// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
     /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
-        let (method, uri, headers, body) = request.parts();
-        api_key_of(headers)?;
-        let timestamp = header(headers, "Timestamp").unwrap_or_default();
+        let (method, uri, _, body) = request.parts();
+        api_key_of(request)?;
+        let timestamp = request.header("Timestamp").unwrap_or_default();
         // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
         let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
         if !seconds.is_finite()
@@ -372,7 +364,7 @@ impl SignedApi for Gate {
             timestamp,
         );
         // Gate's behaviour on upper-case hex is undocumented; an exact comparison refuses it.
-        if header(headers, "SIGN") != Some(expected.as_str()) {
+        if request.header("SIGN") != Some(expected.as_str()) {
             return Err(GateError::bad_signature());
         }
         Ok(())
@@ -419,6 +411,7 @@ impl SignedApi for Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
     use axum::http::Method;
 
     /// gate.md §2: the `Timestamp` header is Unix seconds.

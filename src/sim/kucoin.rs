@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -91,6 +91,10 @@ impl KucoinError {
         )
     }
 
+    fn not_found() -> KucoinError {
+        KucoinError::new(StatusCode::NOT_FOUND, "404000", "Url Not Found")
+    }
+
     /// KuCoin's internal error, as the body of an HTTP 200 (`error_body_200`).
     fn internal() -> KucoinError {
         KucoinError::new(StatusCode::OK, "500000", "Internal Server Error")
@@ -113,7 +117,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v1/accounts", get(signed::<Kucoin>))
         .route("/api/v1/account-overview", get(signed::<Kucoin>))
         .route("/api/v1/deposit-addresses", post(signed::<Kucoin>))
-        .fallback(not_found)
+        .fallback(|| async { KucoinError::not_found() })
         .with_state(state)
 }
 
@@ -133,19 +137,8 @@ async fn status(State(state): State<Arc<SimState>>) -> Response {
     }
 }
 
-async fn not_found() -> Response {
-    json_reply(
-        StatusCode::NOT_FOUND,
-        json!({"code": "404000", "msg": "Url Not Found"}),
-    )
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// The API key a request names, or KuCoin's missing-header error when any auth header is absent.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, KucoinError> {
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, KucoinError> {
     let required = [
         "KC-API-KEY",
         "KC-API-SIGN",
@@ -154,11 +147,11 @@ pub fn api_key_of(headers: &HeaderMap) -> Result<&str, KucoinError> {
     ];
     if required
         .iter()
-        .any(|name| header(headers, name).is_none_or(str::is_empty))
+        .any(|name| request.filled_header(name).is_none())
     {
         return Err(KucoinError::missing_header());
     }
-    Ok(header(headers, "KC-API-KEY").unwrap_or_default())
+    Ok(request.header("KC-API-KEY").unwrap_or_default())
 }
 
 /// The masked whitelist KuCoin shows: first and last octet, `**` between (`127.**.1`).
@@ -247,11 +240,7 @@ fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value,
                 json!({"address": "bc1qsimulatoraddress0000000000000000", "memo": "", "chain": "BTC"}),
             )
         }
-        _ => Err(KucoinError::new(
-            StatusCode::NOT_FOUND,
-            "404000",
-            "Url Not Found",
-        )),
+        _ => Err(KucoinError::not_found()),
     }
 }
 
@@ -263,7 +252,7 @@ impl SignedApi for Kucoin {
     type Refusal = KucoinError;
 
     fn api_key(request: &SignedRequest) -> Result<String, KucoinError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> KucoinError {
@@ -278,9 +267,8 @@ impl SignedApi for Kucoin {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), KucoinError> {
-        let headers = &request.headers;
-        api_key_of(headers)?;
-        let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
+        api_key_of(request)?;
+        let ts_text = request.header("KC-API-TIMESTAMP").unwrap_or_default();
         let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
         if (ts - server_now_ms).abs() >= WINDOW_MS {
             return Err(KucoinError::bad_timestamp());
@@ -288,8 +276,8 @@ impl SignedApi for Kucoin {
 
         // Version 2 and 3 keys send the passphrase HMAC'd with the secret; the simulator's keys are
         // all such keys, so a missing or other version (a plaintext passphrase) is refused.
-        let version = header(headers, "KC-API-KEY-VERSION").unwrap_or("");
-        let sent = header(headers, "KC-API-PASSPHRASE").unwrap_or_default();
+        let version = request.header("KC-API-KEY-VERSION").unwrap_or("");
+        let sent = request.header("KC-API-PASSPHRASE").unwrap_or_default();
         let expected = hmac_base64(
             &key.api_secret,
             key.passphrase.as_deref().unwrap_or("").as_bytes(),
@@ -299,7 +287,7 @@ impl SignedApi for Kucoin {
         }
 
         let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
-        if header(headers, "KC-API-SIGN") != Some(expected.as_str()) {
+        if request.header("KC-API-SIGN") != Some(expected.as_str()) {
             return Err(KucoinError::bad_signature());
         }
         Ok(())
@@ -342,6 +330,7 @@ impl SignedApi for Kucoin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderMap;
     use axum::http::Method;
 
     const SECRET: &str = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3";

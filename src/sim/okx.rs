@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -100,6 +100,10 @@ impl OkxError {
         )
     }
 
+    fn not_found() -> OkxError {
+        OkxError::new(StatusCode::NOT_FOUND, "404", "Not Found")
+    }
+
     fn maintenance() -> OkxError {
         OkxError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -145,7 +149,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v5/account/config", get(signed::<Okx>))
         .route("/api/v5/account/balance", get(signed::<Okx>))
         .route("/api/v5/account/positions", get(signed::<Okx>))
-        .fallback(not_found)
+        .fallback(|| async { OkxError::not_found() })
         .with_state(state)
 }
 
@@ -182,33 +186,19 @@ async fn status(State(state): State<Arc<SimState>>) -> Response {
     }]))
 }
 
-async fn not_found() -> Response {
-    json_reply(
-        StatusCode::NOT_FOUND,
-        json!({"msg": "Not Found", "code": "404"}),
-    )
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-}
-
 /// The API key a request names, or OKX's missing-header error for the first absent header.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, OkxError> {
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, OkxError> {
     for (name, code) in [
         ("OK-ACCESS-KEY", "50103"),
         ("OK-ACCESS-PASSPHRASE", "50104"),
         ("OK-ACCESS-SIGN", "50106"),
         ("OK-ACCESS-TIMESTAMP", "50107"),
     ] {
-        if header(headers, name).is_none() {
+        if request.filled_header(name).is_none() {
             return Err(OkxError::missing(code, name));
         }
     }
-    Ok(header(headers, "OK-ACCESS-KEY").unwrap_or_default())
+    Ok(request.filled_header("OK-ACCESS-KEY").unwrap_or_default())
 }
 
 /// Parses `2023-11-14T22:13:20.000Z` strictly: exactly three fractional digits and `Z`.
@@ -313,7 +303,7 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, OkxError> {
             }
             Ok(json!([]))
         }
-        _ => Err(OkxError::new(StatusCode::NOT_FOUND, "404", "Not Found")),
+        _ => Err(OkxError::not_found()),
     }
 }
 
@@ -325,7 +315,7 @@ impl SignedApi for Okx {
     type Refusal = OkxError;
 
     fn api_key(request: &SignedRequest) -> Result<String, OkxError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> OkxError {
@@ -336,25 +326,27 @@ impl SignedApi for Okx {
     /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
     /// path + `?query` as received + raw body.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
-        let headers = &request.headers;
-        api_key_of(headers)?;
+        api_key_of(request)?;
         // The simulator's keys are production keys: a demo-trading request does not match them.
-        if header(headers, "x-simulated-trading") == Some("1") {
+        if request.filled_header("x-simulated-trading") == Some("1") {
             return Err(OkxError::wrong_environment());
         }
-        let ts_text = header(headers, "OK-ACCESS-TIMESTAMP").unwrap_or_default();
+        let ts_text = request
+            .filled_header("OK-ACCESS-TIMESTAMP")
+            .unwrap_or_default();
         let ts = parse_timestamp(ts_text).ok_or_else(OkxError::bad_timestamp)?;
         if (ts - server_now_ms).abs() > WINDOW_MS {
             return Err(OkxError::expired());
         }
         // Sent in clear and not signed: checked on its own, so a wrong passphrase is 50105 even
         // when the signature is right.
-        if header(headers, "OK-ACCESS-PASSPHRASE") != Some(key.passphrase.as_deref().unwrap_or(""))
+        if request.filled_header("OK-ACCESS-PASSPHRASE")
+            != Some(key.passphrase.as_deref().unwrap_or(""))
         {
             return Err(OkxError::bad_passphrase());
         }
         let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
-        if header(headers, "OK-ACCESS-SIGN") != Some(expected.as_str()) {
+        if request.filled_header("OK-ACCESS-SIGN") != Some(expected.as_str()) {
             return Err(OkxError::bad_signature());
         }
         Ok(())
@@ -393,6 +385,7 @@ impl SignedApi for Okx {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
+    use axum::http::HeaderMap;
     use axum::http::HeaderValue;
     use axum::http::Method;
 

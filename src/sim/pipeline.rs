@@ -51,6 +51,12 @@ impl SignedRequest {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// A header's value, when present, visible ASCII and not empty: the exchanges that name an
+    /// auth header missing say so of an empty one too.
+    pub fn filled_header(&self, name: &str) -> Option<&str> {
+        self.header(name).filter(|v| !v.is_empty())
+    }
+
     /// Method, URI, headers and body, borrowed together.
     pub fn parts(&self) -> (&Method, &Uri, &HeaderMap, &[u8]) {
         (&self.method, &self.uri, &self.headers, &self.body)
