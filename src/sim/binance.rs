@@ -291,10 +291,7 @@ impl SignedApi for Binance {
                 verified.state.server_time_ms(KIND, None),
             ),
         };
-        match reply {
-            Ok(body) => json_reply(StatusCode::OK, body),
-            Err(e) => e.into_response(),
-        }
+        reply.map(axum::Json).into_response()
     }
 }
 

@@ -299,8 +299,7 @@ impl SignedApi for Bingx {
 
     fn api_key(request: &SignedRequest) -> Result<String, BingxError> {
         request
-            .header("x-bx-apikey")
-            .filter(|k| !k.is_empty())
+            .filled_header("x-bx-apikey")
             .map(str::to_string)
             .ok_or_else(BingxError::null_api_key)
     }
@@ -341,10 +340,9 @@ impl SignedApi for Bingx {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(verified.key, request.path(), &request.client_ip) {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        answer(verified.key, request.path(), &request.client_ip)
+            .map(ok)
+            .into_response()
     }
 }
 

@@ -392,16 +392,16 @@ impl SignedApi for Bitget {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(verified.key, &request.uri, &request.client_ip) {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        answer(verified.key, &request.uri, &request.client_ip)
+            .map(ok)
+            .into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -469,13 +469,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: SECRET.into(),
-            passphrase: Some("testpass".into()),
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     fn headers(
@@ -494,10 +488,6 @@ mod tests {
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
-    }
-
-    fn code(r: Result<(), BitgetError>) -> &'static str {
-        r.unwrap_err().code
     }
 
     const ASSETS: &str = "/api/v2/spot/account/assets";

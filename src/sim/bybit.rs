@@ -421,16 +421,14 @@ impl SignedApi for Bybit {
                 server_ms,
             ),
         };
-        match reply {
-            Ok(result) => ok(result, server_ms),
-            Err(e) => e.into_response(),
-        }
+        reply.map(|result| ok(result, server_ms)).into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::refusal::code;
     use axum::http::HeaderMap;
 
     /// What a client signs, bybit.md §3: timestamp + key + recvWindow (as sent) + the query
@@ -454,13 +452,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: "testsecret".into(),
-            passphrase: None,
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BybitError> {
@@ -469,10 +461,6 @@ mod tests {
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
-    }
-
-    fn code(r: Result<(), BybitError>) -> i64 {
-        r.unwrap_err().code
     }
 
     #[test]

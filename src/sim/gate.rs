@@ -396,21 +396,21 @@ impl SignedApi for Gate {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(
+        answer(
             verified.key,
             request.path(),
             &request.client_ip,
             verified.server_ms,
-        ) {
-            Ok(body) => json_reply(StatusCode::OK, body),
-            Err(e) => e.into_response(),
-        }
+        )
+        .map(axum::Json)
+        .into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
 
@@ -423,13 +423,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: SECRET.into(),
-            passphrase: None,
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     /// Headers the way gate.md §3 says a client builds them, signed by the simulator's own
@@ -455,10 +449,6 @@ mod tests {
             now,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
-    }
-
-    fn label(r: Result<(), GateError>) -> &'static str {
-        r.unwrap_err().code
     }
 
     #[test]
@@ -536,7 +526,7 @@ mod tests {
             (Method::GET, uri, "{}"),
         ] {
             assert_eq!(
-                label(check(&good, method.clone(), uri, body, NOW)),
+                code(check(&good, method.clone(), uri, body, NOW)),
                 "INVALID_SIGNATURE",
                 "{method} {uri} {body}"
             );
@@ -545,7 +535,7 @@ mod tests {
         for signed_path in ["/spot/accounts", "/gate/api/v4/spot/accounts"] {
             let h = headers(&ts, "GET", signed_path, "", "");
             assert_eq!(
-                label(check(&h, Method::GET, path, "", NOW)),
+                code(check(&h, Method::GET, path, "", NOW)),
                 "INVALID_SIGNATURE"
             );
         }
@@ -554,7 +544,7 @@ mod tests {
         let upper = h["SIGN"].to_str().unwrap().to_uppercase();
         h.insert("SIGN", HeaderValue::from_str(&upper).unwrap());
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "INVALID_SIGNATURE"
         );
         // a wrong secret
@@ -562,7 +552,7 @@ mod tests {
         let mut h = headers(&ts, "GET", path, "", "");
         h.insert("SIGN", HeaderValue::from_str(&wrong).unwrap());
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "INVALID_SIGNATURE"
         );
     }
@@ -574,17 +564,17 @@ mod tests {
         check(&h, Method::GET, path, "", NOW + 60_000).unwrap();
         check(&h, Method::GET, path, "", NOW - 60_000).unwrap();
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW + 60_001)),
+            code(check(&h, Method::GET, path, "", NOW + 60_001)),
             "REQUEST_EXPIRED"
         );
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW - 60_001)),
+            code(check(&h, Method::GET, path, "", NOW - 60_001)),
             "REQUEST_EXPIRED"
         );
         // milliseconds instead of seconds (pitfall 2)
         let h = headers("1700000000000", "GET", path, "", "");
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "REQUEST_EXPIRED"
         );
         // a fractional timestamp is accepted, and signed as sent
@@ -593,13 +583,13 @@ mod tests {
         let mut h = headers("1700000000.5", "GET", path, "", "");
         h.insert("Timestamp", HeaderValue::from_static("1700000000.50"));
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "INVALID_SIGNATURE"
         );
         let mut h = headers("1700000000", "GET", path, "", "");
         h.insert("Timestamp", HeaderValue::from_static("soon"));
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "REQUEST_EXPIRED"
         );
     }

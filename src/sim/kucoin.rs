@@ -315,21 +315,21 @@ impl SignedApi for Kucoin {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(
+        answer(
             verified.key,
             request.path(),
             &request.uri,
             &request.client_ip,
-        ) {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        )
+        .map(ok)
+        .into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
 
@@ -383,10 +383,6 @@ mod tests {
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
-    }
-
-    fn code(r: Result<(), KucoinError>) -> &'static str {
-        r.unwrap_err().code
     }
 
     #[test]

@@ -374,10 +374,7 @@ impl SignedApi for Okx {
             Scenario::OtherRegion => Err(OkxError::other_site()),
             _ => answer(verified.key, &request.uri, &request.client_ip),
         };
-        match reply {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        reply.map(ok).into_response()
     }
 }
 
@@ -385,6 +382,7 @@ impl SignedApi for Okx {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
+    use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::HeaderValue;
     use axum::http::Method;
@@ -393,13 +391,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: SECRET.into(),
-            passphrase: Some("testpass".into()),
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     /// Headers the way okx.md §2 says a client builds them, under `secret`: the ISO timestamp,
@@ -442,10 +434,6 @@ mod tests {
             NOW,
             &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
         )
-    }
-
-    fn code(r: Result<(), OkxError>) -> &'static str {
-        r.unwrap_err().code
     }
 
     #[test]

@@ -59,3 +59,9 @@ impl<X: ErrorBody> IntoResponse for ExchangeError<X> {
         X::reply(self)
     }
 }
+
+/// The code a unit test's refused request was refused with (a request that passed fails the test).
+#[cfg(test)]
+pub fn code<X: ErrorBody>(result: Result<(), ExchangeError<X>>) -> X::Code {
+    result.unwrap_err().code
+}
