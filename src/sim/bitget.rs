@@ -401,6 +401,7 @@ impl SignedApi for Bitget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::pipeline::header_map;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
@@ -453,16 +454,12 @@ mod tests {
             secret,
             format!("{ts}{method}{path}{query}{body}").as_bytes(),
         );
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        header_map([
             ("ACCESS-KEY", "testkey".to_string()),
             ("ACCESS-SIGN", sign),
             ("ACCESS-TIMESTAMP", ts.to_string()),
             ("ACCESS-PASSPHRASE", "testpass".to_string()),
-        ] {
-            h.insert(name, HeaderValue::from_str(&value).unwrap());
-        }
-        h
+        ])
     }
 
     const SECRET: &str = "testsecret";

@@ -428,6 +428,7 @@ impl SignedApi for Bybit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::pipeline::header_map;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
 
@@ -440,13 +441,15 @@ mod tests {
 
     /// A client's auth headers for `payload` with the default recvWindow.
     fn auth_headers(secret: &str, ts: i64, payload: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
-        h.insert("X-BAPI-TIMESTAMP", ts.to_string().parse().unwrap());
-        h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("5000"));
-        let sign = signature(secret, ts, "testkey", "5000", payload);
-        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
-        h
+        header_map([
+            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-TIMESTAMP", ts.to_string()),
+            ("X-BAPI-RECV-WINDOW", "5000".to_string()),
+            (
+                "X-BAPI-SIGN",
+                signature(secret, ts, "testkey", "5000", payload),
+            ),
+        ])
     }
 
     const NOW: i64 = 1_700_000_000_000;
@@ -579,19 +582,25 @@ mod tests {
         );
         // a larger window, signed, lets an older timestamp in, but never one 1 s ahead
         let old = NOW - 20_000;
-        let mut h = HeaderMap::new();
-        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
-        h.insert("X-BAPI-TIMESTAMP", old.to_string().parse().unwrap());
-        h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("30000"));
-        let sign = signature("testsecret", old, "testkey", "30000", q);
-        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        let h = header_map([
+            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-TIMESTAMP", old.to_string()),
+            ("X-BAPI-RECV-WINDOW", "30000".to_string()),
+            (
+                "X-BAPI-SIGN",
+                signature("testsecret", old, "testkey", "30000", q),
+            ),
+        ]);
         check(&h, Method::GET, &path, "").unwrap();
         // no recvWindow header: default 5000, and the prehash has no window part
-        let mut h = HeaderMap::new();
-        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
-        h.insert("X-BAPI-TIMESTAMP", NOW.to_string().parse().unwrap());
-        let sign = signature("testsecret", NOW, "testkey", "", q);
-        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        let h = header_map([
+            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-TIMESTAMP", NOW.to_string()),
+            (
+                "X-BAPI-SIGN",
+                signature("testsecret", NOW, "testkey", "", q),
+            ),
+        ]);
         check(&h, Method::GET, &path, "").unwrap();
         let mut garbage = at(NOW);
         garbage.insert("X-BAPI-TIMESTAMP", HeaderValue::from_static("soon"));

@@ -410,6 +410,7 @@ impl SignedApi for Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::pipeline::header_map;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
@@ -429,12 +430,12 @@ mod tests {
     /// Headers the way gate.md §3 says a client builds them, signed by the simulator's own
     /// [`sign`] (which `the_worked_examples_verify` holds to the docs' examples).
     fn headers(ts: &str, method: &str, path: &str, query: &str, body: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("KEY", HeaderValue::from_static("testkey"));
-        h.insert("Timestamp", HeaderValue::from_str(ts).unwrap());
         let sign = sign(SECRET, method, path, query, body.as_bytes(), ts);
-        h.insert("SIGN", HeaderValue::from_str(&sign).unwrap());
-        h
+        header_map([
+            ("KEY", "testkey"),
+            ("Timestamp", ts),
+            ("SIGN", sign.as_str()),
+        ])
     }
 
     fn check(
@@ -454,16 +455,15 @@ mod tests {
     #[test]
     fn the_worked_examples_verify() {
         // §3a as Gate receives it.
-        let mut h = HeaderMap::new();
-        h.insert("KEY", HeaderValue::from_static("testkey"));
-        h.insert("Timestamp", HeaderValue::from_static("1700000000"));
-        h.insert(
-            "SIGN",
-            HeaderValue::from_static(
+        let h = header_map([
+            ("KEY", "testkey"),
+            ("Timestamp", "1700000000"),
+            (
+                "SIGN",
                 "36948941e0e3da66275b97186e291a6b05c438404ccc26f1f78e28d8b2cb5842\
                  d69950586c2ebb4fc5a1a0bdd57d1351df5c09610768032df7001acd02652656",
             ),
-        );
+        ]);
         check(&h, Method::GET, "/api/v4/account/detail", "", NOW).unwrap();
         let ours = headers("1700000000", "GET", "/api/v4/account/detail", "", "");
         assert_eq!(ours["SIGN"], h["SIGN"]);
@@ -474,16 +474,15 @@ mod tests {
             api_secret: "secret".into(),
             ..key(Scenario::Valid)
         };
-        let mut h = HeaderMap::new();
-        h.insert("KEY", HeaderValue::from_static("key"));
-        h.insert("Timestamp", HeaderValue::from_static("1541993715"));
-        h.insert(
-            "SIGN",
-            HeaderValue::from_static(
+        let h = header_map([
+            ("KEY", "key"),
+            ("Timestamp", "1541993715"),
+            (
+                "SIGN",
                 "eae42da914a590ddf727473aff25fc87d50b64783941061f47a3fdb92742541f\
                  c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0",
             ),
-        );
+        ]);
         Gate::verify(
             &sim_key,
             1_541_993_715_000,

@@ -329,6 +329,7 @@ impl SignedApi for Kucoin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::pipeline::header_map;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
@@ -360,17 +361,13 @@ mod tests {
             secret,
             format!("{ts}{method}{path_and_query}{body}").as_bytes(),
         );
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        header_map([
             ("KC-API-KEY", "6705f5c311545b000157d3eb".to_string()),
             ("KC-API-SIGN", sign),
             ("KC-API-TIMESTAMP", ts.to_string()),
             ("KC-API-PASSPHRASE", hmac_base64(secret, b"correct horse")),
             ("KC-API-KEY-VERSION", "2".to_string()),
-        ] {
-            h.insert(name, HeaderValue::from_str(&value).unwrap());
-        }
-        h
+        ])
     }
 
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {

@@ -382,6 +382,7 @@ impl SignedApi for Okx {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
+    use crate::sim::pipeline::header_map;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::HeaderValue;
@@ -412,16 +413,12 @@ mod tests {
             secret,
             format!("{iso}{method}{path_and_query}{body}").as_bytes(),
         );
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        header_map([
             ("OK-ACCESS-KEY", "testkey".to_string()),
             ("OK-ACCESS-SIGN", sign),
             ("OK-ACCESS-TIMESTAMP", iso),
             ("OK-ACCESS-PASSPHRASE", "testpass".to_string()),
-        ] {
-            h.insert(name, HeaderValue::from_str(&value).unwrap());
-        }
-        h
+        ])
     }
 
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {
@@ -455,8 +452,7 @@ mod tests {
     #[test]
     fn the_worked_example_request_verifies_byte_for_byte() {
         // okx.md 3b: the request exactly as printed there.
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        let mut h = header_map([
             ("OK-ACCESS-KEY", "testkey"),
             ("OK-ACCESS-PASSPHRASE", "testpass"),
             ("OK-ACCESS-TIMESTAMP", "2023-11-14T22:13:20.000Z"),
@@ -464,9 +460,7 @@ mod tests {
                 "OK-ACCESS-SIGN",
                 "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo=",
             ),
-        ] {
-            h.insert(name, HeaderValue::from_static(value));
-        }
+        ]);
         check(&h, Method::GET, "/api/v5/account/config", "").unwrap();
         assert_eq!(
             headers(NOW, "GET", "/api/v5/account/config", "")["OK-ACCESS-SIGN"],

@@ -185,6 +185,17 @@ pub async fn answer_signed<A: SignedApi>(state: &SimState, request: &SignedReque
     A::answer(&verified)
 }
 
+/// Headers from `(name, value)` pairs, for the unit tests that write a client's request by hand.
+#[cfg(test)]
+pub fn header_map<V: AsRef<str>>(pairs: impl IntoIterator<Item = (&'static str, V)>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        let value = axum::http::HeaderValue::from_str(value.as_ref()).expect("a header value");
+        headers.insert(name, value);
+    }
+    headers
+}
+
 /// The first value of `name` among raw `key=value` pairs, not decoded (the values the
 /// simulators read this way are digits and alphanumerics).
 pub fn raw_param<'a>(pairs: &'a str, name: &str) -> Option<&'a str> {
