@@ -25,8 +25,9 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::mac::hmac_base64;
-use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::pipeline::{
+    signed, timestamp_method_path_query_body_sign, SignedApi, SignedRequest, Verified,
+};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
@@ -334,7 +335,6 @@ impl SignedApi for Bitget {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), BitgetError> {
-        let (method, uri, _, body) = request.parts();
         api_key_of(request)?;
         let sign = request
             .filled_header("ACCESS-SIGN")
@@ -359,18 +359,9 @@ impl SignedApi for Bitget {
         }
 
         // Unlike KuCoin and OKX, what is signed is the query decoded.
-        let query =
-            signed_query_of(uri.query().unwrap_or("")).ok_or_else(BitgetError::bad_signature)?;
-        let mut signed = Vec::with_capacity(64 + query.len() + body.len());
-        signed.extend_from_slice(ts_text.as_bytes());
-        signed.extend_from_slice(method.as_str().as_bytes());
-        signed.extend_from_slice(uri.path().as_bytes());
-        if !query.is_empty() {
-            signed.push(b'?');
-            signed.extend_from_slice(&query);
-        }
-        signed.extend_from_slice(body);
-        if sign != hmac_base64(&key.api_secret, &signed) {
+        let query = signed_query_of(request.query()).ok_or_else(BitgetError::bad_signature)?;
+        let query = (!query.is_empty()).then_some(query.as_slice());
+        if sign != timestamp_method_path_query_body_sign(&key.api_secret, ts_text, request, query) {
             return Err(BitgetError::bad_signature());
         }
         Ok(())
@@ -401,7 +392,9 @@ impl SignedApi for Bitget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::mac::hmac_base64;
     use crate::sim::pipeline::header_map;
+    use crate::sim::pipeline::verify_as;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
@@ -480,11 +473,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BitgetError> {
-        Bitget::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
+        verify_as::<Bitget>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     const ASSETS: &str = "/api/v2/spot/account/assets";

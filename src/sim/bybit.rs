@@ -429,6 +429,7 @@ impl SignedApi for Bybit {
 mod tests {
     use super::*;
     use crate::sim::pipeline::header_map;
+    use crate::sim::pipeline::verify_as;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
 
@@ -459,11 +460,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BybitError> {
-        Bybit::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
+        verify_as::<Bybit>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     #[test]

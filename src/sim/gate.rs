@@ -410,7 +410,7 @@ impl SignedApi for Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::pipeline::header_map;
+    use crate::sim::pipeline::{header_map, verify_as};
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
@@ -445,11 +445,7 @@ mod tests {
         body: &str,
         now: i64,
     ) -> Result<(), GateError> {
-        Gate::verify(
-            &key(Scenario::Valid),
-            now,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
+        verify_as::<Gate>(&key(Scenario::Valid), now, h, method, uri, body)
     }
 
     #[test]

@@ -330,6 +330,7 @@ impl SignedApi for Kucoin {
 mod tests {
     use super::*;
     use crate::sim::pipeline::header_map;
+    use crate::sim::pipeline::verify_as;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::Method;
@@ -375,11 +376,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), KucoinError> {
-        Kucoin::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
+        verify_as::<Kucoin>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     #[test]

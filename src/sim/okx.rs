@@ -383,6 +383,7 @@ mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
     use crate::sim::pipeline::header_map;
+    use crate::sim::pipeline::verify_as;
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
     use axum::http::HeaderValue;
@@ -426,11 +427,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), OkxError> {
-        Okx::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
+        verify_as::<Okx>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     #[test]
