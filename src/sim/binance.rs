@@ -53,17 +53,16 @@ pub type BinanceError = ExchangeError<Binance>;
 
 impl BinanceError {
     fn key_format() -> BinanceError {
-        BinanceError::new(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid.")
+        BinanceError::unauthorized(-2014, "API-key format invalid.")
     }
 
     fn unknown_key() -> BinanceError {
-        BinanceError::new(StatusCode::UNAUTHORIZED, -2008, "Invalid Api-Key ID.")
+        BinanceError::unauthorized(-2008, "Invalid Api-Key ID.")
     }
 
     /// -2015: live replies append the IP the request came from (public reports).
     fn rejected(client_ip: &str) -> BinanceError {
-        BinanceError::new(
-            StatusCode::UNAUTHORIZED,
+        BinanceError::unauthorized(
             -2015,
             format!("Invalid API-key, IP, or permissions for action, request ip: {client_ip}"),
         )

@@ -52,8 +52,7 @@ pub type BybitError = ExchangeError<Bybit>;
 impl BybitError {
     /// Unknown key, key of another environment, or no key header: 10003 with HTTP 401.
     pub fn invalid_key() -> BybitError {
-        BybitError::new(
-            StatusCode::UNAUTHORIZED,
+        BybitError::unauthorized(
             10003,
             "API key is invalid. Check whether the key and domain are matched, there are 4 env: \
              mainnet, testnet, mainnet-demo, testnet-demo",
@@ -349,8 +348,7 @@ impl SignedApi for Bybit {
             request.filled_header("X-BAPI-SIGN"),
         ) else {
             // Missing auth headers: the docs' HTTP 401 case.
-            return Err(BybitError::new(
-                StatusCode::UNAUTHORIZED,
+            return Err(BybitError::unauthorized(
                 10003,
                 "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
             ));

@@ -52,43 +52,29 @@ pub type GateError = ExchangeError<Gate>;
 
 impl GateError {
     fn missing_header() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
+        GateError::unauthorized(
             "MISSING_REQUIRED_HEADER",
             "Missing required header: KEY, SIGN or Timestamp",
         )
     }
 
     fn invalid_key() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_KEY",
-            "Invalid key provided",
-        )
+        GateError::unauthorized("INVALID_KEY", "Invalid key provided")
     }
 
     fn bad_signature() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_SIGNATURE",
-            "Signature mismatch",
-        )
+        GateError::unauthorized("INVALID_SIGNATURE", "Signature mismatch")
     }
 
     fn expired() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
+        GateError::unauthorized(
             "REQUEST_EXPIRED",
             "gap between request Timestamp and server time exceeds 60",
         )
     }
 
     fn ip_refused(ip: &str) -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
-            "IP_FORBIDDEN",
-            format!("Request IP not in whitelist: {ip}"),
-        )
+        GateError::unauthorized("IP_FORBIDDEN", format!("Request IP not in whitelist: {ip}"))
     }
 
     fn not_found() -> GateError {

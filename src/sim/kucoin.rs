@@ -35,8 +35,7 @@ pub type KucoinError = ExchangeError<Kucoin>;
 
 impl KucoinError {
     fn missing_header() -> KucoinError {
-        KucoinError::new(
-            StatusCode::UNAUTHORIZED,
+        KucoinError::unauthorized(
             "400001",
             "Please check the header of your request for KC-API-KEY, KC-API-SIGN, \
              KC-API-TIMESTAMP, KC-API-PASSPHRASE",
@@ -44,27 +43,19 @@ impl KucoinError {
     }
 
     fn unknown_key() -> KucoinError {
-        KucoinError::new(StatusCode::UNAUTHORIZED, "400003", "KC-API-KEY not exists")
+        KucoinError::unauthorized("400003", "KC-API-KEY not exists")
     }
 
     fn bad_timestamp() -> KucoinError {
-        KucoinError::new(
-            StatusCode::UNAUTHORIZED,
-            "400002",
-            "KC-API-TIMESTAMP Invalid",
-        )
+        KucoinError::unauthorized("400002", "KC-API-TIMESTAMP Invalid")
     }
 
     fn bad_passphrase() -> KucoinError {
-        KucoinError::new(
-            StatusCode::UNAUTHORIZED,
-            "400004",
-            "Invalid KC-API-PASSPHRASE",
-        )
+        KucoinError::unauthorized("400004", "Invalid KC-API-PASSPHRASE")
     }
 
     fn bad_signature() -> KucoinError {
-        KucoinError::new(StatusCode::UNAUTHORIZED, "400005", "Invalid KC-API-SIGN")
+        KucoinError::unauthorized("400005", "Invalid KC-API-SIGN")
     }
 
     fn ip_refused(ip: &str) -> KucoinError {

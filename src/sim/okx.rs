@@ -40,41 +40,37 @@ pub const RETRY_AFTER_SECS: u64 = 7;
 pub type OkxError = ExchangeError<Okx>;
 
 impl OkxError {
-    fn auth(code: &'static str, msg: impl Into<String>) -> OkxError {
-        OkxError::new(StatusCode::UNAUTHORIZED, code, msg)
-    }
-
     fn missing(code: &'static str, name: &str) -> OkxError {
-        OkxError::auth(code, format!("Request header \"{name}\" cannot be empty"))
+        OkxError::unauthorized(code, format!("Request header \"{name}\" cannot be empty"))
     }
 
     fn unknown_key() -> OkxError {
-        OkxError::auth("50111", "Invalid OK-ACCESS-KEY")
+        OkxError::unauthorized("50111", "Invalid OK-ACCESS-KEY")
     }
 
     fn wrong_environment() -> OkxError {
-        OkxError::auth("50101", "APIKey does not match current environment")
+        OkxError::unauthorized("50101", "APIKey does not match current environment")
     }
 
     fn bad_timestamp() -> OkxError {
-        OkxError::auth("50112", "Invalid OK-ACCESS-TIMESTAMP")
+        OkxError::unauthorized("50112", "Invalid OK-ACCESS-TIMESTAMP")
     }
 
     fn expired() -> OkxError {
-        OkxError::auth("50102", "Timestamp request expired")
+        OkxError::unauthorized("50102", "Timestamp request expired")
     }
 
     fn bad_passphrase() -> OkxError {
-        OkxError::auth("50105", "Request header \"OK-ACCESS-PASSPHRASE\" incorrect")
+        OkxError::unauthorized("50105", "Request header \"OK-ACCESS-PASSPHRASE\" incorrect")
     }
 
     /// The docs say `Invalid signature`; live replies say `Invalid Sign`.
     fn bad_signature() -> OkxError {
-        OkxError::auth("50113", "Invalid Sign")
+        OkxError::unauthorized("50113", "Invalid Sign")
     }
 
     fn ip_refused(ip: &str) -> OkxError {
-        OkxError::auth(
+        OkxError::unauthorized(
             "50110",
             format!("Your IP {ip} is not included in your API key's IP whitelist."),
         )
@@ -83,12 +79,12 @@ impl OkxError {
     /// A key made on another OKX site (EEA, US): the sites keep their keys apart, and this one
     /// says the key does not exist (okx.md §1, §6, from public reports).
     fn other_site() -> OkxError {
-        OkxError::auth("50119", "API key doesn't exist")
+        OkxError::unauthorized("50119", "API key doesn't exist")
     }
 
     /// A key without the endpoint's right (mapping unverified in the docs, [uncertain]).
     fn not_permitted() -> OkxError {
-        OkxError::auth("50114", "Invalid authorization")
+        OkxError::unauthorized("50114", "Invalid authorization")
     }
 
     /// Derivatives asked of an account in spot mode [uncertain code for this endpoint].

@@ -34,6 +34,11 @@ impl<X: ErrorBody> ExchangeError<X> {
             msg: msg.into(),
         }
     }
+
+    /// An authentication failure (HTTP 401).
+    pub fn unauthorized(code: X::Code, msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, msg)
+    }
 }
 
 // `Debug` and `PartialEq` are written out: a derive would ask them of the exchange `X` too,
