@@ -26,7 +26,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::pipeline::{
-    signed, timestamp_method_path_query_body_sign, SignedApi, SignedRequest, Verified,
+    query_param, signed, timestamp_method_path_query_body_sign, SignedApi, SignedRequest, Verified,
 };
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
@@ -191,14 +191,6 @@ pub fn authorities(grants: Grants) -> Vec<&'static str> {
         codes.push("wwow");
     }
     codes
-}
-
-fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
-    uri.query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// The UTA permission words a key with `grants` holds, as `/api/v3/account/info` lists them.
@@ -393,11 +385,9 @@ impl SignedApi for Bitget {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
-    use crate::sim::pipeline::header_map;
-    use crate::sim::pipeline::verify_as;
+    use crate::sim::pipeline::{header_map, verify_as};
     use crate::sim::refusal::code;
-    use axum::http::HeaderMap;
-    use axum::http::Method;
+    use axum::http::{HeaderMap, Method};
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
     /// `params` sorted by name (bitget.md §3: ccxt sends them sorted), joined raw: what is

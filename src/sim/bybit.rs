@@ -24,7 +24,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::mac::hmac_hex;
-use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::pipeline::{query_param, signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
@@ -216,14 +216,6 @@ fn iso(ms: i64) -> String {
         .single()
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
-}
-
-fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
-    uri.query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// One signed endpoint, answered for a verified key playing its scenario.
@@ -426,8 +418,7 @@ impl SignedApi for Bybit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::pipeline::header_map;
-    use crate::sim::pipeline::verify_as;
+    use crate::sim::pipeline::{header_map, verify_as};
     use crate::sim::refusal::code;
     use axum::http::HeaderMap;
 

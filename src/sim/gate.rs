@@ -20,10 +20,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
+use super::mac::hmac_sha512_hex;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
@@ -155,9 +155,7 @@ pub fn sign(
 ) -> String {
     let body_hash = hex::encode(Sha512::digest(body));
     let signed = format!("{method}\n{path}\n{query}\n{body_hash}\n{timestamp}");
-    let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(signed.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hmac_sha512_hex(secret, signed.as_bytes())
 }
 
 /// The `perms` list of a key with `grants`: exactly the granted groups.
@@ -398,8 +396,7 @@ mod tests {
     use super::*;
     use crate::sim::pipeline::{header_map, verify_as};
     use crate::sim::refusal::code;
-    use axum::http::HeaderMap;
-    use axum::http::Method;
+    use axum::http::{HeaderMap, Method};
 
     /// gate.md §2: the `Timestamp` header is Unix seconds.
     fn timestamp_header(ms: i64) -> String {

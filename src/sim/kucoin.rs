@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::mac::hmac_base64;
 use super::pipeline::{
-    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+    query_param, signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
 use super::refusal::{ErrorBody, ExchangeError};
 use super::{json_reply, Scenario, SimKey, SimState};
@@ -209,12 +209,7 @@ fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value,
             if !grants.futures {
                 return Err(KucoinError::no_permission());
             }
-            let currency = uri
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("currency="))
-                .unwrap_or("XBT");
+            let currency = query_param(uri, "currency").unwrap_or("XBT");
             Ok(json!({
                 "accountEquity": 394.439280806, "unrealisedPNL": 20.15278,
                 "marginBalance": 371.394298816, "positionMargin": 102.20664159,
@@ -320,11 +315,9 @@ impl SignedApi for Kucoin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::pipeline::header_map;
-    use crate::sim::pipeline::verify_as;
+    use crate::sim::pipeline::{header_map, verify_as};
     use crate::sim::refusal::code;
-    use axum::http::HeaderMap;
-    use axum::http::Method;
+    use axum::http::{HeaderMap, Method};
 
     const SECRET: &str = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3";
     const NOW: i64 = 1_700_000_000_000;

@@ -21,7 +21,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::pipeline::{
-    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+    query_param, signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
 use super::refusal::{ErrorBody, ExchangeError};
 use super::{json_reply, Scenario, SimKey, SimState};
@@ -280,12 +280,7 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, OkxError> {
             if !grants.read {
                 return Err(OkxError::not_permitted());
             }
-            let inst_type = uri
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("instType="));
-            if let Some(t) = inst_type {
+            if let Some(t) = query_param(uri, "instType") {
                 if !matches!(t, "MARGIN" | "SWAP" | "FUTURES" | "OPTION") {
                     return Err(OkxError::new(
                         StatusCode::OK,
@@ -378,12 +373,9 @@ impl SignedApi for Okx {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
-    use crate::sim::pipeline::header_map;
-    use crate::sim::pipeline::verify_as;
+    use crate::sim::pipeline::{header_map, verify_as};
     use crate::sim::refusal::code;
-    use axum::http::HeaderMap;
-    use axum::http::HeaderValue;
-    use axum::http::Method;
+    use axum::http::{HeaderMap, HeaderValue, Method};
 
     const SECRET: &str = "testsecret";
     const NOW: i64 = 1_700_000_000_000;

@@ -222,6 +222,11 @@ pub fn header_map<V: AsRef<str>>(pairs: impl IntoIterator<Item = (&'static str, 
     headers
 }
 
+/// The first value of `name` in `uri`'s query, not decoded (as [`raw_param`]).
+pub fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
+    raw_param(uri.query()?, name)
+}
+
 /// The first value of `name` among raw `key=value` pairs, not decoded (the values the
 /// simulators read this way are digits and alphanumerics).
 pub fn raw_param<'a>(pairs: &'a str, name: &str) -> Option<&'a str> {
