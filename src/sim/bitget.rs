@@ -385,7 +385,7 @@ impl SignedApi for Bitget {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
-    use crate::sim::pipeline::{header_map, verify_as};
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
     use crate::sim::refusal::code;
     use axum::http::{HeaderMap, Method};
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -544,11 +544,7 @@ mod tests {
         let other = auth_headers("othersecret", NOW, "GET", ASSETS, "coin=USDT", "");
         assert_eq!(code(check(&other, Method::GET, &uri, "")), "40009");
         // wrong passphrase, refused before the signature is looked at
-        let mut h = good.clone();
-        h.insert(
-            "ACCESS-PASSPHRASE",
-            HeaderValue::from_static("battery staple"),
-        );
+        let h = with_header(&good, "ACCESS-PASSPHRASE", "battery staple");
         let err = check(&h, Method::GET, &uri, "").unwrap_err();
         assert_eq!((err.code, err.status), ("40012", StatusCode::BAD_REQUEST));
         // timestamps at and beyond the window, either side; garbage
@@ -564,8 +560,7 @@ mod tests {
             let h = headers(ts, "GET", ASSETS, &params, "");
             assert_eq!(code(check(&h, Method::GET, &uri, "")), "40008");
         }
-        let mut h = good.clone();
-        h.insert("ACCESS-TIMESTAMP", HeaderValue::from_static("soon"));
+        let h = with_header(&good, "ACCESS-TIMESTAMP", "soon");
         assert_eq!(code(check(&h, Method::GET, &uri, "")), "40005");
         // every auth header is required, each with its own code
         for (name, want) in [
@@ -584,8 +579,7 @@ mod tests {
             );
         }
         // unknown headers (ccxt's broker tag) are ignored
-        let mut h = good.clone();
-        h.insert("X-CHANNEL-API-CODE", HeaderValue::from_static("p4sve"));
+        let h = with_header(&good, "X-CHANNEL-API-CODE", "p4sve");
         check(&h, Method::GET, &uri, "").unwrap();
     }
 

@@ -315,7 +315,7 @@ impl SignedApi for Kucoin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::pipeline::{header_map, verify_as};
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
     use crate::sim::refusal::code;
     use axum::http::{HeaderMap, Method};
 
@@ -429,10 +429,10 @@ mod tests {
         let prefixed = headers(NOW, "GET", &format!("/kucoin{path}"), "");
         assert_eq!(code(check(&prefixed, Method::GET, path, "")), "400005");
         // a tampered signature
-        let mut h = good.clone();
-        h.insert(
+        let h = with_header(
+            &good,
             "KC-API-SIGN",
-            HeaderValue::from_static("Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY="),
+            "Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY=",
         );
         assert_eq!(code(check(&h, Method::GET, path, "")), "400005");
         // timestamps at and beyond the window, either side; garbage
@@ -442,15 +442,10 @@ mod tests {
         }
         let h = headers(NOW + WINDOW_MS - 1, "GET", path, "");
         check(&h, Method::GET, path, "").unwrap();
-        let mut h = good.clone();
-        h.insert("KC-API-TIMESTAMP", HeaderValue::from_static("soon"));
+        let h = with_header(&good, "KC-API-TIMESTAMP", "soon");
         assert_eq!(code(check(&h, Method::GET, path, "")), "400002");
         // passphrase: plaintext with version 2, no version, version 1, wrong hash
-        let mut h = good.clone();
-        h.insert(
-            "KC-API-PASSPHRASE",
-            HeaderValue::from_static("correct horse"),
-        );
+        let h = with_header(&good, "KC-API-PASSPHRASE", "correct horse");
         assert_eq!(code(check(&h, Method::GET, path, "")), "400004");
         for version in [None, Some("1"), Some("4")] {
             let mut h = good.clone();
@@ -460,8 +455,7 @@ mod tests {
             };
             assert_eq!(code(check(&h, Method::GET, path, "")), "400004");
         }
-        let mut h = good.clone();
-        h.insert("KC-API-KEY-VERSION", HeaderValue::from_static("3"));
+        let h = with_header(&good, "KC-API-KEY-VERSION", "3");
         check(&h, Method::GET, path, "").unwrap();
         // every auth header is required
         for name in [

@@ -373,7 +373,7 @@ impl SignedApi for Okx {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
-    use crate::sim::pipeline::{header_map, verify_as};
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
     use crate::sim::refusal::code;
     use axum::http::{HeaderMap, HeaderValue, Method};
 
@@ -512,20 +512,14 @@ mod tests {
             let err = check(&h, Method::GET, path, "").unwrap_err();
             assert_eq!((err.code, err.status), ("50102", StatusCode::UNAUTHORIZED));
         }
-        let mut h = good.clone();
-        h.insert(
-            "OK-ACCESS-TIMESTAMP",
-            HeaderValue::from_static("1700000000000"),
-        );
+        let h = with_header(&good, "OK-ACCESS-TIMESTAMP", "1700000000000");
         assert_eq!(code(check(&h, Method::GET, path, "")), "50112");
         // wrong passphrase with a valid signature
-        let mut h = good.clone();
-        h.insert("OK-ACCESS-PASSPHRASE", HeaderValue::from_static("nope"));
+        let h = with_header(&good, "OK-ACCESS-PASSPHRASE", "nope");
         let err = check(&h, Method::GET, path, "").unwrap_err();
         assert_eq!((err.code, err.status), ("50105", StatusCode::UNAUTHORIZED));
         // demo-trading header with a production key
-        let mut h = good.clone();
-        h.insert("x-simulated-trading", HeaderValue::from_static("1"));
+        let h = with_header(&good, "x-simulated-trading", "1");
         assert_eq!(code(check(&h, Method::GET, path, "")), "50101");
         // every auth header is required, each with its own code
         for (name, want) in [

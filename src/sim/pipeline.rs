@@ -211,6 +211,15 @@ pub fn verify_as<A: SignedApi>(
     A::verify(key, now_ms, &request)
 }
 
+/// `headers` with `name` set to `value`, for the unit tests that tamper with one header.
+#[cfg(test)]
+pub fn with_header(headers: &HeaderMap, name: &'static str, value: &str) -> HeaderMap {
+    let mut headers = headers.clone();
+    let value = axum::http::HeaderValue::from_str(value).expect("a header value");
+    headers.insert(name, value);
+    headers
+}
+
 /// Headers from `(name, value)` pairs, for the unit tests that write a client's request by hand.
 #[cfg(test)]
 pub fn header_map<V: AsRef<str>>(pairs: impl IntoIterator<Item = (&'static str, V)>) -> HeaderMap {
