@@ -558,19 +558,12 @@ mod tests {
         .unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::UNAUTHORIZED, -2015));
         assert!(e.msg.ends_with("request ip: 127.0.0.1"));
-        assert!(answer(
-            &sim_key(Scenario::Valid),
-            "/fapi/v3/balance",
-            "127.0.0.1",
-            NOW
-        )
-        .is_ok());
-        assert!(answer(
-            &sim_key(Scenario::ReadOnly),
-            "/api/v3/account",
-            "127.0.0.1",
-            NOW
-        )
-        .is_ok());
+        for (scenario, path) in [
+            (Scenario::Valid, "/fapi/v3/balance"),
+            (Scenario::ReadOnly, "/api/v3/account"),
+        ] {
+            let reply = answer(&sim_key(scenario), path, "127.0.0.1", NOW);
+            assert!(reply.is_ok(), "{scenario:?} {path}");
+        }
     }
 }

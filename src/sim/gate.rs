@@ -394,7 +394,7 @@ impl SignedApi for Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::pipeline::{header_map, verify_as};
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
     use crate::sim::refusal::code;
     use axum::http::{HeaderMap, Method};
 
@@ -527,8 +527,7 @@ mod tests {
         );
         // a wrong secret
         let wrong = sign("othersecret", "GET", path, "", b"", &ts);
-        let mut h = headers(&ts, "GET", path, "", "");
-        h.insert("SIGN", HeaderValue::from_str(&wrong).unwrap());
+        let h = with_header(&headers(&ts, "GET", path, "", ""), "SIGN", &wrong);
         assert_eq!(
             code(check(&h, Method::GET, path, "", NOW)),
             "INVALID_SIGNATURE"

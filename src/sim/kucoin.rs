@@ -382,10 +382,10 @@ mod tests {
             h["KC-API-SIGN"],
             "7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="
         );
-        let mut h = headers(1_547_015_186_532, "POST", "/x", "");
-        h.insert(
+        let h = with_header(
+            &headers(1_547_015_186_532, "POST", "/x", ""),
             "KC-API-SIGN",
-            HeaderValue::from_static("7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="),
+            "7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4=",
         );
         Kucoin::verify(
             &key(Scenario::Valid),
