@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use super::mac::hmac_hex;
 use super::pipeline::{raw_param, signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -48,34 +49,20 @@ pub const UNBOUND_TRADE_DAYS_LEFT: i64 = 5;
 pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A Binance error: HTTP status and the `{"code": n, "msg": ..}` body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BinanceError {
-    pub status: StatusCode,
-    pub code: i64,
-    pub msg: String,
-}
+pub type BinanceError = ExchangeError<Binance>;
 
 impl BinanceError {
-    fn new(status: StatusCode, code: i64, msg: impl Into<String>) -> BinanceError {
-        BinanceError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn key_format() -> BinanceError {
-        BinanceError::new(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid.")
+        BinanceError::unauthorized(-2014, "API-key format invalid.")
     }
 
     fn unknown_key() -> BinanceError {
-        BinanceError::new(StatusCode::UNAUTHORIZED, -2008, "Invalid Api-Key ID.")
+        BinanceError::unauthorized(-2008, "Invalid Api-Key ID.")
     }
 
     /// -2015: live replies append the IP the request came from (public reports).
     fn rejected(client_ip: &str) -> BinanceError {
-        BinanceError::new(
-            StatusCode::UNAUTHORIZED,
+        BinanceError::unauthorized(
             -2015,
             format!("Invalid API-key, IP, or permissions for action, request ip: {client_ip}"),
         )
@@ -117,9 +104,11 @@ impl BinanceError {
     }
 }
 
-impl IntoResponse for BinanceError {
-    fn into_response(self) -> Response {
-        json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
+impl ErrorBody for Binance {
+    type Code = i64;
+
+    fn reply(error: BinanceError) -> Response {
+        json_reply(error.status, json!({"code": error.code, "msg": error.msg}))
     }
 }
 
@@ -301,10 +290,7 @@ impl SignedApi for Binance {
                 verified.state.server_time_ms(KIND, None),
             ),
         };
-        match reply {
-            Ok(body) => json_reply(StatusCode::OK, body),
-            Err(e) => e.into_response(),
-        }
+        reply.map(axum::Json).into_response()
     }
 }
 
@@ -572,19 +558,12 @@ mod tests {
         .unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::UNAUTHORIZED, -2015));
         assert!(e.msg.ends_with("request ip: 127.0.0.1"));
-        assert!(answer(
-            &sim_key(Scenario::Valid),
-            "/fapi/v3/balance",
-            "127.0.0.1",
-            NOW
-        )
-        .is_ok());
-        assert!(answer(
-            &sim_key(Scenario::ReadOnly),
-            "/api/v3/account",
-            "127.0.0.1",
-            NOW
-        )
-        .is_ok());
+        for (scenario, path) in [
+            (Scenario::Valid, "/fapi/v3/balance"),
+            (Scenario::ReadOnly, "/api/v3/account"),
+        ] {
+            let reply = answer(&sim_key(scenario), path, "127.0.0.1", NOW);
+            assert!(reply.is_ok(), "{scenario:?} {path}");
+        }
     }
 }

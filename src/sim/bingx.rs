@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 
 use super::mac::hmac_hex;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -38,22 +39,9 @@ pub const DEFAULT_WINDOW_MS: i64 = 5_000;
 pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A BingX refusal: HTTP status, code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BingxError {
-    pub status: StatusCode,
-    pub code: i64,
-    pub msg: String,
-}
+pub type BingxError = ExchangeError<Bingx>;
 
 impl BingxError {
-    fn new(status: StatusCode, code: i64, msg: impl Into<String>) -> BingxError {
-        BingxError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn null_api_key() -> BingxError {
         BingxError::new(StatusCode::OK, 100413, "Null apiKey")
     }
@@ -125,15 +113,17 @@ impl BingxError {
     }
 }
 
-impl IntoResponse for BingxError {
-    fn into_response(self) -> Response {
-        let mut body = json!({"code": self.code, "msg": self.msg, "debugMsg": ""});
-        if self.code == 100419 {
+impl ErrorBody for Bingx {
+    type Code = i64;
+
+    fn reply(error: BingxError) -> Response {
+        let mut body = json!({"code": error.code, "msg": error.msg, "debugMsg": ""});
+        if error.code == 100419 {
             // ccxt's recorded IP refusal also carries these two fields.
             body["success"] = json!(false);
             body["timestamp"] = json!(crate::exchange::now_ms());
         }
-        json_reply(self.status, body)
+        json_reply(error.status, body)
     }
 }
 
@@ -309,8 +299,7 @@ impl SignedApi for Bingx {
 
     fn api_key(request: &SignedRequest) -> Result<String, BingxError> {
         request
-            .header("x-bx-apikey")
-            .filter(|k| !k.is_empty())
+            .filled_header("x-bx-apikey")
             .map(str::to_string)
             .ok_or_else(BingxError::null_api_key)
     }
@@ -351,10 +340,9 @@ impl SignedApi for Bingx {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(verified.key, request.path(), &request.client_ip) {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        answer(verified.key, request.path(), &request.client_ip)
+            .map(ok)
+            .into_response()
     }
 }
 

@@ -19,14 +19,16 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::mac::hmac_base64;
-use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::pipeline::{
+    query_param, signed, timestamp_method_path_query_body_sign, SignedApi, SignedRequest, Verified,
+};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -41,28 +43,19 @@ const KIND: ExchangeKind = ExchangeKind::Bitget;
 pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A Bitget refusal: HTTP status, code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BitgetError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub msg: String,
-}
+pub type BitgetError = ExchangeError<Bitget>;
 
 impl BitgetError {
-    fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> BitgetError {
-        BitgetError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn bad(code: &'static str, msg: impl Into<String>) -> BitgetError {
         BitgetError::new(StatusCode::BAD_REQUEST, code, msg)
     }
 
     fn bad_signature() -> BitgetError {
         BitgetError::bad("40009", "sign signature error")
+    }
+
+    fn not_found() -> BitgetError {
+        BitgetError::new(StatusCode::NOT_FOUND, "40404", "Request URL NOT FOUND")
     }
 
     fn no_permission() -> BitgetError {
@@ -83,13 +76,15 @@ impl BitgetError {
     }
 }
 
-impl IntoResponse for BitgetError {
-    fn into_response(self) -> Response {
+impl ErrorBody for Bitget {
+    type Code = &'static str;
+
+    fn reply(error: BitgetError) -> Response {
         json_reply(
-            self.status,
+            error.status,
             json!({
-                "code": self.code,
-                "msg": self.msg,
+                "code": error.code,
+                "msg": error.msg,
                 "requestTime": crate::exchange::now_ms(),
                 "data": null,
             }),
@@ -105,7 +100,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v2/mix/account/accounts", get(signed::<Bitget>))
         .route("/api/v3/account/info", get(signed::<Bitget>))
         .route("/api/v3/account/assets", get(signed::<Bitget>))
-        .fallback(not_found)
+        .fallback(|| async { BitgetError::not_found() })
         .with_state(state)
 }
 
@@ -129,20 +124,10 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
     ok(json!({"serverTime": state.server_time_ms(KIND, None).to_string()}))
 }
 
-async fn not_found() -> Response {
-    BitgetError::new(StatusCode::NOT_FOUND, "40404", "Request URL NOT FOUND").into_response()
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-}
-
 /// The API key a request names, or Bitget's "cannot be empty" error.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, BitgetError> {
-    header(headers, "ACCESS-KEY")
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, BitgetError> {
+    request
+        .filled_header("ACCESS-KEY")
         .ok_or_else(|| BitgetError::bad("40001", "ACCESS_KEY cannot be empty"))
 }
 
@@ -206,14 +191,6 @@ pub fn authorities(grants: Grants) -> Vec<&'static str> {
         codes.push("wwow");
     }
     codes
-}
-
-fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
-    uri.query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// The UTA permission words a key with `grants` holds, as `/api/v3/account/info` lists them.
@@ -324,11 +301,7 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, BitgetError
                 "unrealizedPL": "", "coupon": "0", "productType": product_type
             }]))
         }
-        _ => Err(BitgetError::new(
-            StatusCode::NOT_FOUND,
-            "40404",
-            "Request URL NOT FOUND",
-        )),
+        _ => Err(BitgetError::not_found()),
     }
 }
 
@@ -340,7 +313,7 @@ impl SignedApi for Bitget {
     type Refusal = BitgetError;
 
     fn api_key(request: &SignedRequest) -> Result<String, BitgetError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> BitgetError {
@@ -354,13 +327,15 @@ impl SignedApi for Bitget {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), BitgetError> {
-        let (method, uri, headers, body) = request.parts();
-        api_key_of(headers)?;
-        let sign = header(headers, "ACCESS-SIGN")
+        api_key_of(request)?;
+        let sign = request
+            .filled_header("ACCESS-SIGN")
             .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;
-        let ts_text = header(headers, "ACCESS-TIMESTAMP")
+        let ts_text = request
+            .filled_header("ACCESS-TIMESTAMP")
             .ok_or_else(|| BitgetError::bad("40003", "ACCESS_TIMESTAMP cannot be empty"))?;
-        let passphrase = header(headers, "ACCESS-PASSPHRASE")
+        let passphrase = request
+            .filled_header("ACCESS-PASSPHRASE")
             .ok_or_else(|| BitgetError::bad("40011", "ACCESS_PASSPHRASE cannot be empty"))?;
 
         let ts: i64 = ts_text
@@ -376,18 +351,9 @@ impl SignedApi for Bitget {
         }
 
         // Unlike KuCoin and OKX, what is signed is the query decoded.
-        let query =
-            signed_query_of(uri.query().unwrap_or("")).ok_or_else(BitgetError::bad_signature)?;
-        let mut signed = Vec::with_capacity(64 + query.len() + body.len());
-        signed.extend_from_slice(ts_text.as_bytes());
-        signed.extend_from_slice(method.as_str().as_bytes());
-        signed.extend_from_slice(uri.path().as_bytes());
-        if !query.is_empty() {
-            signed.push(b'?');
-            signed.extend_from_slice(&query);
-        }
-        signed.extend_from_slice(body);
-        if sign != hmac_base64(&key.api_secret, &signed) {
+        let query = signed_query_of(request.query()).ok_or_else(BitgetError::bad_signature)?;
+        let query = (!query.is_empty()).then_some(query.as_slice());
+        if sign != timestamp_method_path_query_body_sign(&key.api_secret, ts_text, request, query) {
             return Err(BitgetError::bad_signature());
         }
         Ok(())
@@ -409,17 +375,19 @@ impl SignedApi for Bitget {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(verified.key, &request.uri, &request.client_ip) {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        answer(verified.key, &request.uri, &request.client_ip)
+            .map(ok)
+            .into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::Method;
+    use crate::sim::mac::hmac_base64;
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
+    use crate::sim::refusal::code;
+    use axum::http::{HeaderMap, Method};
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
     /// `params` sorted by name (bitget.md §3: ccxt sends them sorted), joined raw: what is
@@ -469,29 +437,19 @@ mod tests {
             secret,
             format!("{ts}{method}{path}{query}{body}").as_bytes(),
         );
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        header_map([
             ("ACCESS-KEY", "testkey".to_string()),
             ("ACCESS-SIGN", sign),
             ("ACCESS-TIMESTAMP", ts.to_string()),
             ("ACCESS-PASSPHRASE", "testpass".to_string()),
-        ] {
-            h.insert(name, HeaderValue::from_str(&value).unwrap());
-        }
-        h
+        ])
     }
 
     const SECRET: &str = "testsecret";
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: SECRET.into(),
-            passphrase: Some("testpass".into()),
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     fn headers(
@@ -505,15 +463,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BitgetError> {
-        Bitget::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
-    }
-
-    fn code(r: Result<(), BitgetError>) -> &'static str {
-        r.unwrap_err().code
+        verify_as::<Bitget>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     const ASSETS: &str = "/api/v2/spot/account/assets";
@@ -594,11 +544,7 @@ mod tests {
         let other = auth_headers("othersecret", NOW, "GET", ASSETS, "coin=USDT", "");
         assert_eq!(code(check(&other, Method::GET, &uri, "")), "40009");
         // wrong passphrase, refused before the signature is looked at
-        let mut h = good.clone();
-        h.insert(
-            "ACCESS-PASSPHRASE",
-            HeaderValue::from_static("battery staple"),
-        );
+        let h = with_header(&good, "ACCESS-PASSPHRASE", "battery staple");
         let err = check(&h, Method::GET, &uri, "").unwrap_err();
         assert_eq!((err.code, err.status), ("40012", StatusCode::BAD_REQUEST));
         // timestamps at and beyond the window, either side; garbage
@@ -614,8 +560,7 @@ mod tests {
             let h = headers(ts, "GET", ASSETS, &params, "");
             assert_eq!(code(check(&h, Method::GET, &uri, "")), "40008");
         }
-        let mut h = good.clone();
-        h.insert("ACCESS-TIMESTAMP", HeaderValue::from_static("soon"));
+        let h = with_header(&good, "ACCESS-TIMESTAMP", "soon");
         assert_eq!(code(check(&h, Method::GET, &uri, "")), "40005");
         // every auth header is required, each with its own code
         for (name, want) in [
@@ -634,8 +579,7 @@ mod tests {
             );
         }
         // unknown headers (ccxt's broker tag) are ignored
-        let mut h = good.clone();
-        h.insert("X-CHANNEL-API-CODE", HeaderValue::from_static("p4sve"));
+        let h = with_header(&good, "X-CHANNEL-API-CODE", "p4sve");
         check(&h, Method::GET, &uri, "").unwrap();
     }
 

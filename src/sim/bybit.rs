@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -24,7 +24,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::mac::hmac_hex;
-use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::pipeline::{query_param, signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -46,26 +47,12 @@ pub const RETRY_AFTER_SECS: u64 = 7;
 pub const SIM_UID: i64 = 53_888_001;
 
 /// A Bybit refusal: HTTP status, `retCode`, `retMsg`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BybitError {
-    pub status: StatusCode,
-    pub code: i64,
-    pub msg: String,
-}
+pub type BybitError = ExchangeError<Bybit>;
 
 impl BybitError {
-    fn new(status: StatusCode, code: i64, msg: impl Into<String>) -> BybitError {
-        BybitError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     /// Unknown key, key of another environment, or no key header: 10003 with HTTP 401.
     pub fn invalid_key() -> BybitError {
-        BybitError::new(
-            StatusCode::UNAUTHORIZED,
+        BybitError::unauthorized(
             10003,
             "API key is invalid. Check whether the key and domain are matched, there are 4 env: \
              mainnet, testnet, mainnet-demo, testnet-demo",
@@ -116,6 +103,10 @@ impl BybitError {
         )
     }
 
+    fn not_found() -> BybitError {
+        BybitError::new(StatusCode::NOT_FOUND, 10017, "Route not found.")
+    }
+
     fn maintenance() -> BybitError {
         BybitError::new(
             StatusCode::OK,
@@ -125,12 +116,14 @@ impl BybitError {
     }
 }
 
-impl IntoResponse for BybitError {
-    fn into_response(self) -> Response {
+impl ErrorBody for Bybit {
+    type Code = i64;
+
+    fn reply(error: BybitError) -> Response {
         json_reply(
-            self.status,
+            error.status,
             json!({
-                "retCode": self.code, "retMsg": self.msg, "result": {}, "retExtInfo": {},
+                "retCode": error.code, "retMsg": error.msg, "result": {}, "retExtInfo": {},
                 "time": crate::exchange::now_ms(),
             }),
         )
@@ -147,7 +140,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/v5/account/wallet-balance", get(signed::<Bybit>))
         .route("/v5/position/list", get(signed::<Bybit>))
         .route("/v5/account/set-margin-mode", post(signed::<Bybit>))
-        .fallback(not_found)
+        .fallback(|| async { BybitError::not_found() })
         .with_state(state)
 }
 
@@ -156,10 +149,6 @@ fn ok(result: Value, time_ms: i64) -> Response {
         StatusCode::OK,
         json!({"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": time_ms}),
     )
-}
-
-async fn not_found() -> Response {
-    BybitError::new(StatusCode::NOT_FOUND, 10017, "Route not found.").into_response()
 }
 
 async fn market_time(State(state): State<Arc<SimState>>) -> Response {
@@ -198,13 +187,6 @@ async fn system_status(State(state): State<Arc<SimState>>) -> Response {
     ok(json!({"list": list}), now)
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-}
-
 /// The `permissions` object query-api lists for `grants`: exactly the granted rights.
 pub fn permissions(grants: Grants) -> Value {
     let when = |granted: bool, items: &[&str]| -> Vec<String> {
@@ -234,14 +216,6 @@ fn iso(ms: i64) -> String {
         .single()
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
-}
-
-fn query_param<'a>(uri: &'a Uri, name: &str) -> Option<&'a str> {
-    uri.query()?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// One signed endpoint, answered for a verified key playing its scenario.
@@ -319,11 +293,7 @@ fn answer(
             }
             Ok(json!({"reasons": []}))
         }
-        _ => Err(BybitError::new(
-            StatusCode::NOT_FOUND,
-            10017,
-            "Route not found.",
-        )),
+        _ => Err(BybitError::not_found()),
     }
 }
 
@@ -350,7 +320,8 @@ impl SignedApi for Bybit {
     type Refusal = BybitError;
 
     fn api_key(request: &SignedRequest) -> Result<String, BybitError> {
-        header(&request.headers, "X-BAPI-API-KEY")
+        request
+            .filled_header("X-BAPI-API-KEY")
             .map(str::to_string)
             .ok_or_else(BybitError::invalid_key)
     }
@@ -363,19 +334,18 @@ impl SignedApi for Bybit {
     /// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
     /// recvWindow (as received) + the raw query (GET) or raw body (anything else).
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
-        let (method, uri, headers, body) = request.parts();
+        let (method, uri, _, body) = request.parts();
         let (Some(ts_text), Some(sign)) = (
-            header(headers, "X-BAPI-TIMESTAMP"),
-            header(headers, "X-BAPI-SIGN"),
+            request.filled_header("X-BAPI-TIMESTAMP"),
+            request.filled_header("X-BAPI-SIGN"),
         ) else {
             // Missing auth headers: the docs' HTTP 401 case.
-            return Err(BybitError::new(
-                StatusCode::UNAUTHORIZED,
+            return Err(BybitError::unauthorized(
                 10003,
                 "missing X-BAPI-TIMESTAMP or X-BAPI-SIGN header",
             ));
         };
-        let window_text = header(headers, "X-BAPI-RECV-WINDOW");
+        let window_text = request.filled_header("X-BAPI-RECV-WINDOW");
         let recv_window = match window_text {
             None => RECV_WINDOW_MS,
             Some(text) => match text.trim().parse::<i64>() {
@@ -441,16 +411,16 @@ impl SignedApi for Bybit {
                 server_ms,
             ),
         };
-        match reply {
-            Ok(result) => ok(result, server_ms),
-            Err(e) => e.into_response(),
-        }
+        reply.map(|result| ok(result, server_ms)).into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::pipeline::{header_map, verify_as};
+    use crate::sim::refusal::code;
+    use axum::http::HeaderMap;
 
     /// What a client signs, bybit.md §3: timestamp + key + recvWindow (as sent) + the query
     /// (GET) or body, HMAC'd by the simulator's own code (`the_docs_worked_examples_verify` pins
@@ -461,37 +431,25 @@ mod tests {
 
     /// A client's auth headers for `payload` with the default recvWindow.
     fn auth_headers(secret: &str, ts: i64, payload: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
-        h.insert("X-BAPI-TIMESTAMP", ts.to_string().parse().unwrap());
-        h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("5000"));
-        let sign = signature(secret, ts, "testkey", "5000", payload);
-        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
-        h
+        header_map([
+            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-TIMESTAMP", ts.to_string()),
+            ("X-BAPI-RECV-WINDOW", "5000".to_string()),
+            (
+                "X-BAPI-SIGN",
+                signature(secret, ts, "testkey", "5000", payload),
+            ),
+        ])
     }
 
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: "testsecret".into(),
-            passphrase: None,
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), BybitError> {
-        Bybit::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
-    }
-
-    fn code(r: Result<(), BybitError>) -> i64 {
-        r.unwrap_err().code
+        verify_as::<Bybit>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     #[test]
@@ -610,19 +568,25 @@ mod tests {
         );
         // a larger window, signed, lets an older timestamp in, but never one 1 s ahead
         let old = NOW - 20_000;
-        let mut h = HeaderMap::new();
-        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
-        h.insert("X-BAPI-TIMESTAMP", old.to_string().parse().unwrap());
-        h.insert("X-BAPI-RECV-WINDOW", HeaderValue::from_static("30000"));
-        let sign = signature("testsecret", old, "testkey", "30000", q);
-        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        let h = header_map([
+            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-TIMESTAMP", old.to_string()),
+            ("X-BAPI-RECV-WINDOW", "30000".to_string()),
+            (
+                "X-BAPI-SIGN",
+                signature("testsecret", old, "testkey", "30000", q),
+            ),
+        ]);
         check(&h, Method::GET, &path, "").unwrap();
         // no recvWindow header: default 5000, and the prehash has no window part
-        let mut h = HeaderMap::new();
-        h.insert("X-BAPI-API-KEY", HeaderValue::from_static("testkey"));
-        h.insert("X-BAPI-TIMESTAMP", NOW.to_string().parse().unwrap());
-        let sign = signature("testsecret", NOW, "testkey", "", q);
-        h.insert("X-BAPI-SIGN", sign.parse().unwrap());
+        let h = header_map([
+            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-TIMESTAMP", NOW.to_string()),
+            (
+                "X-BAPI-SIGN",
+                signature("testsecret", NOW, "testkey", "", q),
+            ),
+        ]);
         check(&h, Method::GET, &path, "").unwrap();
         let mut garbage = at(NOW);
         garbage.insert("X-BAPI-TIMESTAMP", HeaderValue::from_static("soon"));

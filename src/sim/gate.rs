@@ -16,15 +16,16 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
+use super::mac::hmac_sha512_hex;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
+use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
@@ -46,61 +47,38 @@ const CREATED_AT: i64 = 1_700_000_000;
 
 const USER_ID: i64 = 10_406_147;
 
-/// A Gate error: HTTP status, label, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GateError {
-    pub status: StatusCode,
-    pub label: &'static str,
-    pub message: String,
-}
+/// A Gate error: HTTP status, label (its `code`), message.
+pub type GateError = ExchangeError<Gate>;
 
 impl GateError {
-    fn new(status: StatusCode, label: &'static str, message: impl Into<String>) -> GateError {
-        GateError {
-            status,
-            label,
-            message: message.into(),
-        }
-    }
-
     fn missing_header() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
+        GateError::unauthorized(
             "MISSING_REQUIRED_HEADER",
             "Missing required header: KEY, SIGN or Timestamp",
         )
     }
 
     fn invalid_key() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_KEY",
-            "Invalid key provided",
-        )
+        GateError::unauthorized("INVALID_KEY", "Invalid key provided")
     }
 
     fn bad_signature() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_SIGNATURE",
-            "Signature mismatch",
-        )
+        GateError::unauthorized("INVALID_SIGNATURE", "Signature mismatch")
     }
 
     fn expired() -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
+        GateError::unauthorized(
             "REQUEST_EXPIRED",
             "gap between request Timestamp and server time exceeds 60",
         )
     }
 
     fn ip_refused(ip: &str) -> GateError {
-        GateError::new(
-            StatusCode::UNAUTHORIZED,
-            "IP_FORBIDDEN",
-            format!("Request IP not in whitelist: {ip}"),
-        )
+        GateError::unauthorized("IP_FORBIDDEN", format!("Request IP not in whitelist: {ip}"))
+    }
+
+    fn not_found() -> GateError {
+        GateError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found")
     }
 
     fn forbidden() -> GateError {
@@ -122,11 +100,13 @@ impl GateError {
     }
 }
 
-impl IntoResponse for GateError {
-    fn into_response(self) -> Response {
+impl ErrorBody for Gate {
+    type Code = &'static str;
+
+    fn reply(error: GateError) -> Response {
         json_reply(
-            self.status,
-            json!({"label": self.label, "message": self.message}),
+            error.status,
+            json!({"label": error.code, "message": error.msg}),
         )
     }
 }
@@ -138,7 +118,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v4/account/main_keys", get(signed::<Gate>))
         .route("/api/v4/spot/accounts", get(signed::<Gate>))
         .route("/api/v4/futures/usdt/accounts", get(signed::<Gate>))
-        .fallback(not_found)
+        .fallback(|| async { GateError::not_found() })
         .with_state(state)
 }
 
@@ -152,23 +132,15 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
     )
 }
 
-async fn not_found() -> Response {
-    GateError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found").into_response()
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// The API key a request names, or Gate's missing-header error when an auth header is absent.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, GateError> {
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, GateError> {
     if ["KEY", "SIGN", "Timestamp"]
         .iter()
-        .any(|name| header(headers, name).is_none_or(str::is_empty))
+        .any(|name| request.filled_header(name).is_none())
     {
         return Err(GateError::missing_header());
     }
-    Ok(header(headers, "KEY").unwrap_or_default())
+    Ok(request.header("KEY").unwrap_or_default())
 }
 
 /// Gate's `SIGN`: HMAC-SHA512 hex over the five fields joined by `\n` (gate.md §3: method, path
@@ -183,9 +155,7 @@ pub fn sign(
 ) -> String {
     let body_hash = hex::encode(Sha512::digest(body));
     let signed = format!("{method}\n{path}\n{query}\n{body_hash}\n{timestamp}");
-    let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(signed.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hmac_sha512_hex(secret, signed.as_bytes())
 }
 
 /// The `perms` list of a key with `grants`: exactly the granted groups.
@@ -336,11 +306,7 @@ fn answer(key: &SimKey, path: &str, client_ip: &str, now_ms: i64) -> Result<Valu
                 "point": "0", "bonus": "0", "in_dual_mode": false
             }))
         }
-        _ => Err(GateError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "Not found",
-        )),
+        _ => Err(GateError::not_found()),
     }
 }
 
@@ -352,7 +318,7 @@ impl SignedApi for Gate {
     type Refusal = GateError;
 
     fn api_key(request: &SignedRequest) -> Result<String, GateError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> GateError {
@@ -362,9 +328,9 @@ impl SignedApi for Gate {
     /// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
     /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
-        let (method, uri, headers, body) = request.parts();
-        api_key_of(headers)?;
-        let timestamp = header(headers, "Timestamp").unwrap_or_default();
+        let (method, uri, _, body) = request.parts();
+        api_key_of(request)?;
+        let timestamp = request.header("Timestamp").unwrap_or_default();
         // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
         let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
         if !seconds.is_finite()
@@ -382,7 +348,7 @@ impl SignedApi for Gate {
             timestamp,
         );
         // Gate's behaviour on upper-case hex is undocumented; an exact comparison refuses it.
-        if header(headers, "SIGN") != Some(expected.as_str()) {
+        if request.header("SIGN") != Some(expected.as_str()) {
             return Err(GateError::bad_signature());
         }
         Ok(())
@@ -414,22 +380,23 @@ impl SignedApi for Gate {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(
+        answer(
             verified.key,
             request.path(),
             &request.client_ip,
             verified.server_ms,
-        ) {
-            Ok(body) => json_reply(StatusCode::OK, body),
-            Err(e) => e.into_response(),
-        }
+        )
+        .map(axum::Json)
+        .into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::Method;
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
+    use crate::sim::refusal::code;
+    use axum::http::{HeaderMap, Method};
 
     /// gate.md §2: the `Timestamp` header is Unix seconds.
     fn timestamp_header(ms: i64) -> String {
@@ -440,24 +407,18 @@ mod tests {
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: SECRET.into(),
-            passphrase: None,
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     /// Headers the way gate.md §3 says a client builds them, signed by the simulator's own
     /// [`sign`] (which `the_worked_examples_verify` holds to the docs' examples).
     fn headers(ts: &str, method: &str, path: &str, query: &str, body: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("KEY", HeaderValue::from_static("testkey"));
-        h.insert("Timestamp", HeaderValue::from_str(ts).unwrap());
         let sign = sign(SECRET, method, path, query, body.as_bytes(), ts);
-        h.insert("SIGN", HeaderValue::from_str(&sign).unwrap());
-        h
+        header_map([
+            ("KEY", "testkey"),
+            ("Timestamp", ts),
+            ("SIGN", sign.as_str()),
+        ])
     }
 
     fn check(
@@ -467,30 +428,21 @@ mod tests {
         body: &str,
         now: i64,
     ) -> Result<(), GateError> {
-        Gate::verify(
-            &key(Scenario::Valid),
-            now,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
-    }
-
-    fn label(r: Result<(), GateError>) -> &'static str {
-        r.unwrap_err().label
+        verify_as::<Gate>(&key(Scenario::Valid), now, h, method, uri, body)
     }
 
     #[test]
     fn the_worked_examples_verify() {
         // §3a as Gate receives it.
-        let mut h = HeaderMap::new();
-        h.insert("KEY", HeaderValue::from_static("testkey"));
-        h.insert("Timestamp", HeaderValue::from_static("1700000000"));
-        h.insert(
-            "SIGN",
-            HeaderValue::from_static(
+        let h = header_map([
+            ("KEY", "testkey"),
+            ("Timestamp", "1700000000"),
+            (
+                "SIGN",
                 "36948941e0e3da66275b97186e291a6b05c438404ccc26f1f78e28d8b2cb5842\
                  d69950586c2ebb4fc5a1a0bdd57d1351df5c09610768032df7001acd02652656",
             ),
-        );
+        ]);
         check(&h, Method::GET, "/api/v4/account/detail", "", NOW).unwrap();
         let ours = headers("1700000000", "GET", "/api/v4/account/detail", "", "");
         assert_eq!(ours["SIGN"], h["SIGN"]);
@@ -501,16 +453,15 @@ mod tests {
             api_secret: "secret".into(),
             ..key(Scenario::Valid)
         };
-        let mut h = HeaderMap::new();
-        h.insert("KEY", HeaderValue::from_static("key"));
-        h.insert("Timestamp", HeaderValue::from_static("1541993715"));
-        h.insert(
-            "SIGN",
-            HeaderValue::from_static(
+        let h = header_map([
+            ("KEY", "key"),
+            ("Timestamp", "1541993715"),
+            (
+                "SIGN",
                 "eae42da914a590ddf727473aff25fc87d50b64783941061f47a3fdb92742541f\
                  c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0",
             ),
-        );
+        ]);
         Gate::verify(
             &sim_key,
             1_541_993_715_000,
@@ -553,7 +504,7 @@ mod tests {
             (Method::GET, uri, "{}"),
         ] {
             assert_eq!(
-                label(check(&good, method.clone(), uri, body, NOW)),
+                code(check(&good, method.clone(), uri, body, NOW)),
                 "INVALID_SIGNATURE",
                 "{method} {uri} {body}"
             );
@@ -562,7 +513,7 @@ mod tests {
         for signed_path in ["/spot/accounts", "/gate/api/v4/spot/accounts"] {
             let h = headers(&ts, "GET", signed_path, "", "");
             assert_eq!(
-                label(check(&h, Method::GET, path, "", NOW)),
+                code(check(&h, Method::GET, path, "", NOW)),
                 "INVALID_SIGNATURE"
             );
         }
@@ -571,15 +522,14 @@ mod tests {
         let upper = h["SIGN"].to_str().unwrap().to_uppercase();
         h.insert("SIGN", HeaderValue::from_str(&upper).unwrap());
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "INVALID_SIGNATURE"
         );
         // a wrong secret
         let wrong = sign("othersecret", "GET", path, "", b"", &ts);
-        let mut h = headers(&ts, "GET", path, "", "");
-        h.insert("SIGN", HeaderValue::from_str(&wrong).unwrap());
+        let h = with_header(&headers(&ts, "GET", path, "", ""), "SIGN", &wrong);
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "INVALID_SIGNATURE"
         );
     }
@@ -591,17 +541,17 @@ mod tests {
         check(&h, Method::GET, path, "", NOW + 60_000).unwrap();
         check(&h, Method::GET, path, "", NOW - 60_000).unwrap();
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW + 60_001)),
+            code(check(&h, Method::GET, path, "", NOW + 60_001)),
             "REQUEST_EXPIRED"
         );
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW - 60_001)),
+            code(check(&h, Method::GET, path, "", NOW - 60_001)),
             "REQUEST_EXPIRED"
         );
         // milliseconds instead of seconds (pitfall 2)
         let h = headers("1700000000000", "GET", path, "", "");
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "REQUEST_EXPIRED"
         );
         // a fractional timestamp is accepted, and signed as sent
@@ -610,13 +560,13 @@ mod tests {
         let mut h = headers("1700000000.5", "GET", path, "", "");
         h.insert("Timestamp", HeaderValue::from_static("1700000000.50"));
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "INVALID_SIGNATURE"
         );
         let mut h = headers("1700000000", "GET", path, "", "");
         h.insert("Timestamp", HeaderValue::from_static("soon"));
         assert_eq!(
-            label(check(&h, Method::GET, path, "", NOW)),
+            code(check(&h, Method::GET, path, "", NOW)),
             "REQUEST_EXPIRED"
         );
     }
@@ -630,7 +580,7 @@ mod tests {
             h.remove(name);
             let e = check(&h, Method::GET, path, "", NOW).unwrap_err();
             assert_eq!(
-                (e.label, e.status),
+                (e.code, e.status),
                 ("MISSING_REQUIRED_HEADER", StatusCode::UNAUTHORIZED)
             );
         }
@@ -702,17 +652,17 @@ mod tests {
     fn scenarios_refuse_the_way_gate_does() {
         let e = data(Scenario::IpNotWhitelisted, "/api/v4/account/detail").unwrap_err();
         assert_eq!(
-            (e.label, e.status),
+            (e.code, e.status),
             ("IP_FORBIDDEN", StatusCode::UNAUTHORIZED)
         );
-        assert!(e.message.ends_with("whitelist: 127.0.0.1"));
+        assert!(e.msg.ends_with("whitelist: 127.0.0.1"));
         let e = data(Scenario::Maintenance, "/api/v4/spot/accounts").unwrap_err();
         assert_eq!(
-            (e.label, e.status),
+            (e.code, e.status),
             ("SERVER_ERROR", StatusCode::SERVICE_UNAVAILABLE)
         );
         let e = data(Scenario::FuturesMissing, "/api/v4/futures/usdt/accounts").unwrap_err();
-        assert_eq!((e.label, e.status), ("FORBIDDEN", StatusCode::FORBIDDEN));
+        assert_eq!((e.code, e.status), ("FORBIDDEN", StatusCode::FORBIDDEN));
         assert!(data(Scenario::Valid, "/api/v4/futures/usdt/accounts").is_ok());
         assert!(data(Scenario::ReadOnly, "/api/v4/spot/accounts").is_ok());
     }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,8 +18,9 @@ use serde_json::{json, Value};
 
 use super::mac::hmac_base64;
 use super::pipeline::{
-    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+    query_param, signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
+use super::refusal::{ErrorBody, ExchangeError};
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -30,25 +31,11 @@ const KIND: ExchangeKind = ExchangeKind::Kucoin;
 const WINDOW_MS: i64 = 5_000;
 
 /// A KuCoin error: HTTP status, code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KucoinError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub msg: String,
-}
+pub type KucoinError = ExchangeError<Kucoin>;
 
 impl KucoinError {
-    fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> KucoinError {
-        KucoinError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
     fn missing_header() -> KucoinError {
-        KucoinError::new(
-            StatusCode::UNAUTHORIZED,
+        KucoinError::unauthorized(
             "400001",
             "Please check the header of your request for KC-API-KEY, KC-API-SIGN, \
              KC-API-TIMESTAMP, KC-API-PASSPHRASE",
@@ -56,27 +43,19 @@ impl KucoinError {
     }
 
     fn unknown_key() -> KucoinError {
-        KucoinError::new(StatusCode::UNAUTHORIZED, "400003", "KC-API-KEY not exists")
+        KucoinError::unauthorized("400003", "KC-API-KEY not exists")
     }
 
     fn bad_timestamp() -> KucoinError {
-        KucoinError::new(
-            StatusCode::UNAUTHORIZED,
-            "400002",
-            "KC-API-TIMESTAMP Invalid",
-        )
+        KucoinError::unauthorized("400002", "KC-API-TIMESTAMP Invalid")
     }
 
     fn bad_passphrase() -> KucoinError {
-        KucoinError::new(
-            StatusCode::UNAUTHORIZED,
-            "400004",
-            "Invalid KC-API-PASSPHRASE",
-        )
+        KucoinError::unauthorized("400004", "Invalid KC-API-PASSPHRASE")
     }
 
     fn bad_signature() -> KucoinError {
-        KucoinError::new(StatusCode::UNAUTHORIZED, "400005", "Invalid KC-API-SIGN")
+        KucoinError::unauthorized("400005", "Invalid KC-API-SIGN")
     }
 
     fn ip_refused(ip: &str) -> KucoinError {
@@ -103,15 +82,21 @@ impl KucoinError {
         )
     }
 
+    fn not_found() -> KucoinError {
+        KucoinError::new(StatusCode::NOT_FOUND, "404000", "Url Not Found")
+    }
+
     /// KuCoin's internal error, as the body of an HTTP 200 (`error_body_200`).
     fn internal() -> KucoinError {
         KucoinError::new(StatusCode::OK, "500000", "Internal Server Error")
     }
 }
 
-impl IntoResponse for KucoinError {
-    fn into_response(self) -> Response {
-        json_reply(self.status, json!({"code": self.code, "msg": self.msg}))
+impl ErrorBody for Kucoin {
+    type Code = &'static str;
+
+    fn reply(error: KucoinError) -> Response {
+        json_reply(error.status, json!({"code": error.code, "msg": error.msg}))
     }
 }
 
@@ -123,7 +108,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v1/accounts", get(signed::<Kucoin>))
         .route("/api/v1/account-overview", get(signed::<Kucoin>))
         .route("/api/v1/deposit-addresses", post(signed::<Kucoin>))
-        .fallback(not_found)
+        .fallback(|| async { KucoinError::not_found() })
         .with_state(state)
 }
 
@@ -143,19 +128,8 @@ async fn status(State(state): State<Arc<SimState>>) -> Response {
     }
 }
 
-async fn not_found() -> Response {
-    json_reply(
-        StatusCode::NOT_FOUND,
-        json!({"code": "404000", "msg": "Url Not Found"}),
-    )
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// The API key a request names, or KuCoin's missing-header error when any auth header is absent.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, KucoinError> {
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, KucoinError> {
     let required = [
         "KC-API-KEY",
         "KC-API-SIGN",
@@ -164,11 +138,11 @@ pub fn api_key_of(headers: &HeaderMap) -> Result<&str, KucoinError> {
     ];
     if required
         .iter()
-        .any(|name| header(headers, name).is_none_or(str::is_empty))
+        .any(|name| request.filled_header(name).is_none())
     {
         return Err(KucoinError::missing_header());
     }
-    Ok(header(headers, "KC-API-KEY").unwrap_or_default())
+    Ok(request.header("KC-API-KEY").unwrap_or_default())
 }
 
 /// The masked whitelist KuCoin shows: first and last octet, `**` between (`127.**.1`).
@@ -182,7 +156,7 @@ fn masked(ip: &str) -> String {
 }
 
 /// One signed endpoint, answered for a verified key playing its scenario.
-fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value, KucoinError> {
+fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, KucoinError> {
     match key.scenario {
         Scenario::IpNotWhitelisted => return Err(KucoinError::ip_refused(client_ip)),
         Scenario::Maintenance => return Err(KucoinError::maintenance()),
@@ -190,7 +164,7 @@ fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value,
         _ => {}
     }
     let grants = key.scenario.grants();
-    match path {
+    match uri.path() {
         "/api/v1/user/api-key" => {
             if !grants.read {
                 return Err(KucoinError::no_permission());
@@ -235,12 +209,7 @@ fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value,
             if !grants.futures {
                 return Err(KucoinError::no_permission());
             }
-            let currency = uri
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("currency="))
-                .unwrap_or("XBT");
+            let currency = query_param(uri, "currency").unwrap_or("XBT");
             Ok(json!({
                 "accountEquity": 394.439280806, "unrealisedPNL": 20.15278,
                 "marginBalance": 371.394298816, "positionMargin": 102.20664159,
@@ -257,11 +226,7 @@ fn answer(key: &SimKey, path: &str, uri: &Uri, client_ip: &str) -> Result<Value,
                 json!({"address": "bc1qsimulatoraddress0000000000000000", "memo": "", "chain": "BTC"}),
             )
         }
-        _ => Err(KucoinError::new(
-            StatusCode::NOT_FOUND,
-            "404000",
-            "Url Not Found",
-        )),
+        _ => Err(KucoinError::not_found()),
     }
 }
 
@@ -273,7 +238,7 @@ impl SignedApi for Kucoin {
     type Refusal = KucoinError;
 
     fn api_key(request: &SignedRequest) -> Result<String, KucoinError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> KucoinError {
@@ -288,9 +253,8 @@ impl SignedApi for Kucoin {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), KucoinError> {
-        let headers = &request.headers;
-        api_key_of(headers)?;
-        let ts_text = header(headers, "KC-API-TIMESTAMP").unwrap_or_default();
+        api_key_of(request)?;
+        let ts_text = request.header("KC-API-TIMESTAMP").unwrap_or_default();
         let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
         if (ts - server_now_ms).abs() >= WINDOW_MS {
             return Err(KucoinError::bad_timestamp());
@@ -298,8 +262,8 @@ impl SignedApi for Kucoin {
 
         // Version 2 and 3 keys send the passphrase HMAC'd with the secret; the simulator's keys are
         // all such keys, so a missing or other version (a plaintext passphrase) is refused.
-        let version = header(headers, "KC-API-KEY-VERSION").unwrap_or("");
-        let sent = header(headers, "KC-API-PASSPHRASE").unwrap_or_default();
+        let version = request.header("KC-API-KEY-VERSION").unwrap_or("");
+        let sent = request.header("KC-API-PASSPHRASE").unwrap_or_default();
         let expected = hmac_base64(
             &key.api_secret,
             key.passphrase.as_deref().unwrap_or("").as_bytes(),
@@ -309,7 +273,7 @@ impl SignedApi for Kucoin {
         }
 
         let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
-        if header(headers, "KC-API-SIGN") != Some(expected.as_str()) {
+        if request.header("KC-API-SIGN") != Some(expected.as_str()) {
             return Err(KucoinError::bad_signature());
         }
         Ok(())
@@ -337,22 +301,18 @@ impl SignedApi for Kucoin {
 
     fn answer(verified: &Verified) -> Response {
         let request = verified.request;
-        match answer(
-            verified.key,
-            request.path(),
-            &request.uri,
-            &request.client_ip,
-        ) {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        answer(verified.key, &request.uri, &request.client_ip)
+            .map(ok)
+            .into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::Method;
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
+    use crate::sim::refusal::code;
+    use axum::http::{HeaderMap, Method};
 
     const SECRET: &str = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3";
     const NOW: i64 = 1_700_000_000_000;
@@ -381,17 +341,13 @@ mod tests {
             secret,
             format!("{ts}{method}{path_and_query}{body}").as_bytes(),
         );
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        header_map([
             ("KC-API-KEY", "6705f5c311545b000157d3eb".to_string()),
             ("KC-API-SIGN", sign),
             ("KC-API-TIMESTAMP", ts.to_string()),
             ("KC-API-PASSPHRASE", hmac_base64(secret, b"correct horse")),
             ("KC-API-KEY-VERSION", "2".to_string()),
-        ] {
-            h.insert(name, HeaderValue::from_str(&value).unwrap());
-        }
-        h
+        ])
     }
 
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {
@@ -399,15 +355,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), KucoinError> {
-        Kucoin::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
-    }
-
-    fn code(r: Result<(), KucoinError>) -> &'static str {
-        r.unwrap_err().code
+        verify_as::<Kucoin>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     #[test]
@@ -434,10 +382,10 @@ mod tests {
             h["KC-API-SIGN"],
             "7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="
         );
-        let mut h = headers(1_547_015_186_532, "POST", "/x", "");
-        h.insert(
+        let h = with_header(
+            &headers(1_547_015_186_532, "POST", "/x", ""),
             "KC-API-SIGN",
-            HeaderValue::from_static("7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4="),
+            "7QP/oM0ykidMdrfNEUmng8eZjg/ZvPafjIqmxiVfYu4=",
         );
         Kucoin::verify(
             &key(Scenario::Valid),
@@ -476,10 +424,10 @@ mod tests {
         let prefixed = headers(NOW, "GET", &format!("/kucoin{path}"), "");
         assert_eq!(code(check(&prefixed, Method::GET, path, "")), "400005");
         // a tampered signature
-        let mut h = good.clone();
-        h.insert(
+        let h = with_header(
+            &good,
             "KC-API-SIGN",
-            HeaderValue::from_static("Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY="),
+            "Gi/XL3iadCgRnIK9XzPe7wtZgMHZInb7c3LUWsHnbHY=",
         );
         assert_eq!(code(check(&h, Method::GET, path, "")), "400005");
         // timestamps at and beyond the window, either side; garbage
@@ -489,15 +437,10 @@ mod tests {
         }
         let h = headers(NOW + WINDOW_MS - 1, "GET", path, "");
         check(&h, Method::GET, path, "").unwrap();
-        let mut h = good.clone();
-        h.insert("KC-API-TIMESTAMP", HeaderValue::from_static("soon"));
+        let h = with_header(&good, "KC-API-TIMESTAMP", "soon");
         assert_eq!(code(check(&h, Method::GET, path, "")), "400002");
         // passphrase: plaintext with version 2, no version, version 1, wrong hash
-        let mut h = good.clone();
-        h.insert(
-            "KC-API-PASSPHRASE",
-            HeaderValue::from_static("correct horse"),
-        );
+        let h = with_header(&good, "KC-API-PASSPHRASE", "correct horse");
         assert_eq!(code(check(&h, Method::GET, path, "")), "400004");
         for version in [None, Some("1"), Some("4")] {
             let mut h = good.clone();
@@ -507,8 +450,7 @@ mod tests {
             };
             assert_eq!(code(check(&h, Method::GET, path, "")), "400004");
         }
-        let mut h = good.clone();
-        h.insert("KC-API-KEY-VERSION", HeaderValue::from_static("3"));
+        let h = with_header(&good, "KC-API-KEY-VERSION", "3");
         check(&h, Method::GET, path, "").unwrap();
         // every auth header is required
         for name in [
@@ -537,7 +479,7 @@ mod tests {
     }
 
     fn data(scenario: Scenario, path: &str) -> Result<Value, KucoinError> {
-        answer(&key(scenario), path, &path.parse().unwrap(), "127.0.0.1")
+        answer(&key(scenario), &path.parse().unwrap(), "127.0.0.1")
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! The HMAC-SHA256 the simulated exchanges check signatures with, in the two encodings they
-//! use. The simulator's own: it never borrows the client's signing code, so a client bug in
+//! The HMACs the simulated exchanges check signatures with: SHA-256 in the two encodings most of
+//! them use, SHA-512 in hex for Gate. The simulator's own: it never borrows the client's signing code, so a client bug in
 //! what it signs cannot be accepted by a simulator that shares it.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Sha256, Sha512};
 
 fn hmac_sha256(secret: &str, message: &[u8]) -> impl AsRef<[u8]> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -23,6 +23,13 @@ pub fn hmac_base64(secret: &str, message: &[u8]) -> String {
     BASE64.encode(hmac_sha256(secret, message))
 }
 
+/// HMAC-SHA512 of `message` under `secret`, lowercase hex.
+pub fn hmac_sha512_hex(secret: &str, message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,6 +42,11 @@ mod tests {
         assert_eq!(
             hmac_base64("Jefe", b"what do ya want for nothing?"),
             BASE64.encode(hex::decode(expected).unwrap())
+        );
+        assert_eq!(
+            hmac_sha512_hex("Jefe", b"what do ya want for nothing?"),
+            "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554\
+             9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
         );
     }
 }

@@ -24,6 +24,7 @@ mod mac;
 pub mod mexc;
 pub mod okx;
 pub mod pipeline;
+pub mod refusal;
 mod scenario;
 
 use std::collections::HashMap;

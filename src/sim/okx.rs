@@ -14,15 +14,16 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
 use super::pipeline::{
-    signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
+    query_param, signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
+use super::refusal::{ErrorBody, ExchangeError};
 use super::{json_reply, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
@@ -36,57 +37,40 @@ pub const WINDOW_MS: i64 = 30_000;
 pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// An OKX error: HTTP status, code, message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OkxError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub msg: String,
-}
+pub type OkxError = ExchangeError<Okx>;
 
 impl OkxError {
-    fn new(status: StatusCode, code: &'static str, msg: impl Into<String>) -> OkxError {
-        OkxError {
-            status,
-            code,
-            msg: msg.into(),
-        }
-    }
-
-    fn auth(code: &'static str, msg: impl Into<String>) -> OkxError {
-        OkxError::new(StatusCode::UNAUTHORIZED, code, msg)
-    }
-
     fn missing(code: &'static str, name: &str) -> OkxError {
-        OkxError::auth(code, format!("Request header \"{name}\" cannot be empty"))
+        OkxError::unauthorized(code, format!("Request header \"{name}\" cannot be empty"))
     }
 
     fn unknown_key() -> OkxError {
-        OkxError::auth("50111", "Invalid OK-ACCESS-KEY")
+        OkxError::unauthorized("50111", "Invalid OK-ACCESS-KEY")
     }
 
     fn wrong_environment() -> OkxError {
-        OkxError::auth("50101", "APIKey does not match current environment")
+        OkxError::unauthorized("50101", "APIKey does not match current environment")
     }
 
     fn bad_timestamp() -> OkxError {
-        OkxError::auth("50112", "Invalid OK-ACCESS-TIMESTAMP")
+        OkxError::unauthorized("50112", "Invalid OK-ACCESS-TIMESTAMP")
     }
 
     fn expired() -> OkxError {
-        OkxError::auth("50102", "Timestamp request expired")
+        OkxError::unauthorized("50102", "Timestamp request expired")
     }
 
     fn bad_passphrase() -> OkxError {
-        OkxError::auth("50105", "Request header \"OK-ACCESS-PASSPHRASE\" incorrect")
+        OkxError::unauthorized("50105", "Request header \"OK-ACCESS-PASSPHRASE\" incorrect")
     }
 
     /// The docs say `Invalid signature`; live replies say `Invalid Sign`.
     fn bad_signature() -> OkxError {
-        OkxError::auth("50113", "Invalid Sign")
+        OkxError::unauthorized("50113", "Invalid Sign")
     }
 
     fn ip_refused(ip: &str) -> OkxError {
-        OkxError::auth(
+        OkxError::unauthorized(
             "50110",
             format!("Your IP {ip} is not included in your API key's IP whitelist."),
         )
@@ -95,12 +79,12 @@ impl OkxError {
     /// A key made on another OKX site (EEA, US): the sites keep their keys apart, and this one
     /// says the key does not exist (okx.md §1, §6, from public reports).
     fn other_site() -> OkxError {
-        OkxError::auth("50119", "API key doesn't exist")
+        OkxError::unauthorized("50119", "API key doesn't exist")
     }
 
     /// A key without the endpoint's right (mapping unverified in the docs, [uncertain]).
     fn not_permitted() -> OkxError {
-        OkxError::auth("50114", "Invalid authorization")
+        OkxError::unauthorized("50114", "Invalid authorization")
     }
 
     /// Derivatives asked of an account in spot mode [uncertain code for this endpoint].
@@ -110,6 +94,10 @@ impl OkxError {
             "51010",
             "You can't complete this request under your current account mode.",
         )
+    }
+
+    fn not_found() -> OkxError {
+        OkxError::new(StatusCode::NOT_FOUND, "404", "Not Found")
     }
 
     fn maintenance() -> OkxError {
@@ -129,15 +117,17 @@ impl OkxError {
     }
 }
 
-impl IntoResponse for OkxError {
-    fn into_response(self) -> Response {
-        let body = if self.status == StatusCode::OK {
-            json!({"code": self.code, "msg": self.msg, "data": []})
+impl ErrorBody for Okx {
+    type Code = &'static str;
+
+    fn reply(error: OkxError) -> Response {
+        let body = if error.status == StatusCode::OK {
+            json!({"code": error.code, "msg": error.msg, "data": []})
         } else {
-            json!({"msg": self.msg, "code": self.code})
+            json!({"msg": error.msg, "code": error.code})
         };
-        let mut response = json_reply(self.status, body);
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        let mut response = json_reply(error.status, body);
+        if error.status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
@@ -155,7 +145,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/api/v5/account/config", get(signed::<Okx>))
         .route("/api/v5/account/balance", get(signed::<Okx>))
         .route("/api/v5/account/positions", get(signed::<Okx>))
-        .fallback(not_found)
+        .fallback(|| async { OkxError::not_found() })
         .with_state(state)
 }
 
@@ -192,33 +182,19 @@ async fn status(State(state): State<Arc<SimState>>) -> Response {
     }]))
 }
 
-async fn not_found() -> Response {
-    json_reply(
-        StatusCode::NOT_FOUND,
-        json!({"msg": "Not Found", "code": "404"}),
-    )
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-}
-
 /// The API key a request names, or OKX's missing-header error for the first absent header.
-pub fn api_key_of(headers: &HeaderMap) -> Result<&str, OkxError> {
+pub fn api_key_of(request: &SignedRequest) -> Result<&str, OkxError> {
     for (name, code) in [
         ("OK-ACCESS-KEY", "50103"),
         ("OK-ACCESS-PASSPHRASE", "50104"),
         ("OK-ACCESS-SIGN", "50106"),
         ("OK-ACCESS-TIMESTAMP", "50107"),
     ] {
-        if header(headers, name).is_none() {
+        if request.filled_header(name).is_none() {
             return Err(OkxError::missing(code, name));
         }
     }
-    Ok(header(headers, "OK-ACCESS-KEY").unwrap_or_default())
+    Ok(request.filled_header("OK-ACCESS-KEY").unwrap_or_default())
 }
 
 /// Parses `2023-11-14T22:13:20.000Z` strictly: exactly three fractional digits and `Z`.
@@ -304,12 +280,7 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, OkxError> {
             if !grants.read {
                 return Err(OkxError::not_permitted());
             }
-            let inst_type = uri
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("instType="));
-            if let Some(t) = inst_type {
+            if let Some(t) = query_param(uri, "instType") {
                 if !matches!(t, "MARGIN" | "SWAP" | "FUTURES" | "OPTION") {
                     return Err(OkxError::new(
                         StatusCode::OK,
@@ -323,7 +294,7 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str) -> Result<Value, OkxError> {
             }
             Ok(json!([]))
         }
-        _ => Err(OkxError::new(StatusCode::NOT_FOUND, "404", "Not Found")),
+        _ => Err(OkxError::not_found()),
     }
 }
 
@@ -335,7 +306,7 @@ impl SignedApi for Okx {
     type Refusal = OkxError;
 
     fn api_key(request: &SignedRequest) -> Result<String, OkxError> {
-        api_key_of(&request.headers).map(str::to_string)
+        api_key_of(request).map(str::to_string)
     }
 
     fn unknown_key(_: &SignedRequest) -> OkxError {
@@ -346,25 +317,27 @@ impl SignedApi for Okx {
     /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
     /// path + `?query` as received + raw body.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
-        let headers = &request.headers;
-        api_key_of(headers)?;
+        api_key_of(request)?;
         // The simulator's keys are production keys: a demo-trading request does not match them.
-        if header(headers, "x-simulated-trading") == Some("1") {
+        if request.filled_header("x-simulated-trading") == Some("1") {
             return Err(OkxError::wrong_environment());
         }
-        let ts_text = header(headers, "OK-ACCESS-TIMESTAMP").unwrap_or_default();
+        let ts_text = request
+            .filled_header("OK-ACCESS-TIMESTAMP")
+            .unwrap_or_default();
         let ts = parse_timestamp(ts_text).ok_or_else(OkxError::bad_timestamp)?;
         if (ts - server_now_ms).abs() > WINDOW_MS {
             return Err(OkxError::expired());
         }
         // Sent in clear and not signed: checked on its own, so a wrong passphrase is 50105 even
         // when the signature is right.
-        if header(headers, "OK-ACCESS-PASSPHRASE") != Some(key.passphrase.as_deref().unwrap_or(""))
+        if request.filled_header("OK-ACCESS-PASSPHRASE")
+            != Some(key.passphrase.as_deref().unwrap_or(""))
         {
             return Err(OkxError::bad_passphrase());
         }
         let expected = timestamp_method_path_body_sign(&key.api_secret, ts_text, request);
-        if header(headers, "OK-ACCESS-SIGN") != Some(expected.as_str()) {
+        if request.filled_header("OK-ACCESS-SIGN") != Some(expected.as_str()) {
             return Err(OkxError::bad_signature());
         }
         Ok(())
@@ -392,10 +365,7 @@ impl SignedApi for Okx {
             Scenario::OtherRegion => Err(OkxError::other_site()),
             _ => answer(verified.key, &request.uri, &request.client_ip),
         };
-        match reply {
-            Ok(data) => ok(data),
-            Err(e) => e.into_response(),
-        }
+        reply.map(ok).into_response()
     }
 }
 
@@ -403,20 +373,15 @@ impl SignedApi for Okx {
 mod tests {
     use super::*;
     use crate::sim::mac::hmac_base64;
-    use axum::http::HeaderValue;
-    use axum::http::Method;
+    use crate::sim::pipeline::{header_map, verify_as, with_header};
+    use crate::sim::refusal::code;
+    use axum::http::{HeaderMap, HeaderValue, Method};
 
     const SECRET: &str = "testsecret";
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
-        SimKey {
-            exchange: KIND,
-            api_key: "testkey".into(),
-            api_secret: SECRET.into(),
-            passphrase: Some("testpass".into()),
-            scenario,
-        }
+        SimKey::for_tests(KIND, scenario)
     }
 
     /// Headers the way okx.md §2 says a client builds them, under `secret`: the ISO timestamp,
@@ -437,16 +402,12 @@ mod tests {
             secret,
             format!("{iso}{method}{path_and_query}{body}").as_bytes(),
         );
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        header_map([
             ("OK-ACCESS-KEY", "testkey".to_string()),
             ("OK-ACCESS-SIGN", sign),
             ("OK-ACCESS-TIMESTAMP", iso),
             ("OK-ACCESS-PASSPHRASE", "testpass".to_string()),
-        ] {
-            h.insert(name, HeaderValue::from_str(&value).unwrap());
-        }
-        h
+        ])
     }
 
     fn headers(ts: i64, method: &str, path_and_query: &str, body: &str) -> HeaderMap {
@@ -454,15 +415,7 @@ mod tests {
     }
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), OkxError> {
-        Okx::verify(
-            &key(Scenario::Valid),
-            NOW,
-            &SignedRequest::new(method, uri, h.clone(), body.as_bytes()),
-        )
-    }
-
-    fn code(r: Result<(), OkxError>) -> &'static str {
-        r.unwrap_err().code
+        verify_as::<Okx>(&key(Scenario::Valid), NOW, h, method, uri, body)
     }
 
     #[test]
@@ -484,8 +437,7 @@ mod tests {
     #[test]
     fn the_worked_example_request_verifies_byte_for_byte() {
         // okx.md 3b: the request exactly as printed there.
-        let mut h = HeaderMap::new();
-        for (name, value) in [
+        let mut h = header_map([
             ("OK-ACCESS-KEY", "testkey"),
             ("OK-ACCESS-PASSPHRASE", "testpass"),
             ("OK-ACCESS-TIMESTAMP", "2023-11-14T22:13:20.000Z"),
@@ -493,9 +445,7 @@ mod tests {
                 "OK-ACCESS-SIGN",
                 "wMtvZ0zkRT5cgEHcJps8w6jHjcH+ZxrPtkbynwRWsjo=",
             ),
-        ] {
-            h.insert(name, HeaderValue::from_static(value));
-        }
+        ]);
         check(&h, Method::GET, "/api/v5/account/config", "").unwrap();
         assert_eq!(
             headers(NOW, "GET", "/api/v5/account/config", "")["OK-ACCESS-SIGN"],
@@ -562,20 +512,14 @@ mod tests {
             let err = check(&h, Method::GET, path, "").unwrap_err();
             assert_eq!((err.code, err.status), ("50102", StatusCode::UNAUTHORIZED));
         }
-        let mut h = good.clone();
-        h.insert(
-            "OK-ACCESS-TIMESTAMP",
-            HeaderValue::from_static("1700000000000"),
-        );
+        let h = with_header(&good, "OK-ACCESS-TIMESTAMP", "1700000000000");
         assert_eq!(code(check(&h, Method::GET, path, "")), "50112");
         // wrong passphrase with a valid signature
-        let mut h = good.clone();
-        h.insert("OK-ACCESS-PASSPHRASE", HeaderValue::from_static("nope"));
+        let h = with_header(&good, "OK-ACCESS-PASSPHRASE", "nope");
         let err = check(&h, Method::GET, path, "").unwrap_err();
         assert_eq!((err.code, err.status), ("50105", StatusCode::UNAUTHORIZED));
         // demo-trading header with a production key
-        let mut h = good.clone();
-        h.insert("x-simulated-trading", HeaderValue::from_static("1"));
+        let h = with_header(&good, "x-simulated-trading", "1");
         assert_eq!(code(check(&h, Method::GET, path, "")), "50101");
         // every auth header is required, each with its own code
         for (name, want) in [

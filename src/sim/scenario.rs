@@ -257,6 +257,21 @@ pub struct SimKey {
     pub scenario: Scenario,
 }
 
+#[cfg(test)]
+impl SimKey {
+    /// The key an exchange simulator's unit tests sign with: `testkey`, secret `testsecret`, and
+    /// passphrase `testpass` where the exchange's keys carry one.
+    pub fn for_tests(exchange: ExchangeKind, scenario: Scenario) -> SimKey {
+        SimKey {
+            exchange,
+            api_key: "testkey".into(),
+            api_secret: "testsecret".into(),
+            passphrase: exchange.spec().passphrase.then(|| "testpass".into()),
+            scenario,
+        }
+    }
+}
+
 /// Exchange-wide behaviour.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
