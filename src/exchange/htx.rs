@@ -496,10 +496,16 @@ impl Htx {
         }
     }
 
-    async fn public(&self, url: &str, what: &str) -> Result<Outcome, Problem> {
-        self.public_timed(url, what)
-            .await
-            .map(|(outcome, _)| outcome)
+    /// A public status read (the spot market status, the futures heartbeat): `Err` with what
+    /// `problem` finds in the reply's data, the exchange being down or in maintenance.
+    async fn check_status(
+        &self,
+        url: &str,
+        what: &str,
+        problem: fn(&Value, &str) -> Option<Problem>,
+    ) -> Result<(), Problem> {
+        let (outcome, _) = self.public_timed(url, what).await?;
+        problem(&public_data(outcome, what)?, what).map_or(Ok(()), Err)
     }
 
     /// A public call, with the instants it was sent and answered (for the clock offset).
@@ -560,12 +566,12 @@ impl Htx {
             return Err(problem);
         }
         let what = format!("GET {PATH_MARKET_STATUS}");
-        let outcome = self
-            .public(&format!("{spot}{PATH_MARKET_STATUS}"), &what)
-            .await?;
-        if let Some(problem) = market_status_problem(&public_data(outcome, &what)?, &what) {
-            return Err(problem);
-        }
+        self.check_status(
+            &format!("{spot}{PATH_MARKET_STATUS}"),
+            &what,
+            market_status_problem,
+        )
+        .await?;
 
         // 2. The key, its signature and the read right: the spot accounts, then the balance.
         let what = format!("GET {PATH_ACCOUNTS}");
@@ -708,12 +714,8 @@ impl Htx {
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.futures_base();
         let what = format!("GET {PATH_HEARTBEAT} (futures host)");
-        let outcome = self
-            .public(&format!("{base}{PATH_HEARTBEAT}"), &what)
+        self.check_status(&format!("{base}{PATH_HEARTBEAT}"), &what, heartbeat_problem)
             .await?;
-        if let Some(problem) = heartbeat_problem(&public_data(outcome, &what)?, &what) {
-            return Err(problem);
-        }
 
         let what = format!("GET {PATH_FUTURES_ACCOUNT} (futures host)");
         let reply = self
