@@ -277,15 +277,8 @@ impl Kucoin {
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
         self.http
-            .get_signed(base, |now| {
-                let headers = http::sensitive_headers(auth_header_values(
-                    &target.credentials,
-                    now,
-                    "GET",
-                    path,
-                    "",
-                ))?;
-                Ok((format!("{base}{path}"), headers))
+            .get_header_signed(base, path, |now| {
+                auth_header_values(&target.credentials, now, "GET", path, "")
             })
             .await
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
