@@ -41,7 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{self, expect_shape, integer, string_list, Meaning};
+use super::facts::{self, announced_time, expect_shape, integer, string_list, Meaning};
 use super::http::{self, generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -355,8 +355,8 @@ pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
     let until = data
         .get("haltEndTime")
         .and_then(integer)
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-        .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
+        .and_then(announced_time)
+        .map(|t| format!(" until {t}"))
         .unwrap_or_default();
     match status {
         Some(1) => None,
@@ -388,8 +388,8 @@ pub fn heartbeat_problem(data: &Value, what: &str) -> Option<Problem> {
             let recovery = data
                 .get("linear_swap_estimated_recovery_time")
                 .and_then(integer)
-                .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-                .map(|t| format!(", expected back {}", t.format("%Y-%m-%d %H:%M UTC")))
+                .and_then(announced_time)
+                .map(|t| format!(", expected back {t}"))
                 .unwrap_or_default();
             Some(Problem::unavailable(format!(
                 "{what}: HTX USDT-M swap in maintenance (heartbeat 0){recovery}"
