@@ -344,6 +344,16 @@ pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
     })
 }
 
+/// The time HTX announces in `data`'s `field` (ms), after `lead`, for a maintenance problem's
+/// text; empty when HTX gives none.
+fn announced(data: &Value, field: &str, lead: &str) -> String {
+    data.get(field)
+        .and_then(integer)
+        .and_then(announced_time)
+        .map(|t| format!("{lead}{t}"))
+        .unwrap_or_default()
+}
+
 /// `data` of `/v2/market-status`: 1 normal, 2 halted, 3 cancel-only (§4.2).
 pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
     let status = data.get("marketStatus").and_then(integer);
@@ -352,12 +362,7 @@ pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
         Some(3) => ", scheduled maintenance",
         _ => "",
     };
-    let until = data
-        .get("haltEndTime")
-        .and_then(integer)
-        .and_then(announced_time)
-        .map(|t| format!(" until {t}"))
-        .unwrap_or_default();
+    let until = announced(data, "haltEndTime", " until ");
     match status {
         Some(1) => None,
         Some(2) => Some(Problem::unavailable(format!(
@@ -385,12 +390,11 @@ pub fn heartbeat_problem(data: &Value, what: &str) -> Option<Problem> {
     match flag {
         Some(1) => None,
         Some(_) => {
-            let recovery = data
-                .get("linear_swap_estimated_recovery_time")
-                .and_then(integer)
-                .and_then(announced_time)
-                .map(|t| format!(", expected back {t}"))
-                .unwrap_or_default();
+            let recovery = announced(
+                data,
+                "linear_swap_estimated_recovery_time",
+                ", expected back ",
+            );
             Some(Problem::unavailable(format!(
                 "{what}: HTX USDT-M swap in maintenance (heartbeat 0){recovery}"
             )))
