@@ -258,17 +258,11 @@ fn server_time(body: &Value) -> Option<i64> {
 fn status_problem(body: &Value, what: &str) -> Option<Problem> {
     let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
     let status = body.get("status").and_then(integer);
-    match status {
-        Some(0) => None,
-        Some(n) => Some(Problem::unavailable(
-            format!("{what}: Binance system status {n} {msg}")
-                .trim_end()
-                .to_string(),
-        )),
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a status field"
-        ))),
-    }
+    facts::service_status_problem(what, status, 0, |n| {
+        format!("Binance system status {n} {msg}")
+            .trim_end()
+            .to_string()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
