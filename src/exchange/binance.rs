@@ -258,17 +258,11 @@ fn server_time(body: &Value) -> Option<i64> {
 fn status_problem(body: &Value, what: &str) -> Option<Problem> {
     let msg = body.get("msg").and_then(Value::as_str).unwrap_or("");
     let status = body.get("status").and_then(integer);
-    match status {
-        Some(0) => None,
-        Some(n) => Some(Problem::unavailable(
-            format!("{what}: Binance system status {n} {msg}")
-                .trim_end()
-                .to_string(),
-        )),
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a status field"
-        ))),
-    }
+    facts::service_status_problem(what, status, 0, |n| {
+        format!("Binance system status {n} {msg}")
+            .trim_end()
+            .to_string()
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,6 +445,16 @@ impl Binance {
         }
     }
 
+    /// The clock step of a host (spot or futures): it answers `path` with its `serverTime`,
+    /// and our clock is inside Binance's window against that round trip.
+    async fn check_clock(&self, base: &str, path: &str) -> Result<(), Problem> {
+        let what = format!("GET {path}");
+        let (body, trip) = self.public_timed(base, path, &what).await?;
+        let server = server_time(&body)
+            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
+        skew_problem(&what, trip.clock_offset_ms(server)).map_or(Ok(()), Err)
+    }
+
     async fn signed(
         &self,
         target: &ProbeTarget,
@@ -496,14 +500,7 @@ impl Binance {
         let spot = target.spot_base();
 
         // 1. Exchange up, our clock inside the window.
-        let what = format!("GET {PATH_TIME}");
-        let (body, trip) = self.public_timed(spot, PATH_TIME, &what).await?;
-        let server = server_time(&body)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
-        let offset = trip.clock_offset_ms(server);
-        if let Some(problem) = skew_problem(&what, offset) {
-            return Err(problem);
-        }
+        self.check_clock(spot, PATH_TIME).await?;
         let what = format!("GET {PATH_SYSTEM_STATUS}");
         let body = self.public(spot, PATH_SYSTEM_STATUS, &what).await?;
         if let Some(problem) = status_problem(&body, &what) {
@@ -563,15 +560,7 @@ impl Binance {
         // 4. Futures, only when the connection trades them.
         if target.markets.futures {
             let futures = target.futures_base();
-            let what = format!("GET {PATH_FUTURES_TIME}");
-            let (body, trip) = self.public_timed(futures, PATH_FUTURES_TIME, &what).await?;
-            let server = server_time(&body).ok_or_else(|| {
-                Problem::unavailable(format!("{what}: reply without a serverTime"))
-            })?;
-            let offset = trip.clock_offset_ms(server);
-            if let Some(problem) = skew_problem(&what, offset) {
-                return Err(problem);
-            }
+            self.check_clock(futures, PATH_FUTURES_TIME).await?;
             let what = format!("GET {PATH_FUTURES_BALANCE}");
             match self
                 .signed(

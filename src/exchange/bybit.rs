@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{self, id_text, integer, string_list};
+use super::facts::{self, announced_time, id_text, integer, string_list};
 use super::http::{generic_problem, header_value, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{
@@ -360,12 +360,7 @@ impl Maintenance {
     }
 
     fn describe(&self) -> String {
-        let when = |ms: i64| {
-            Utc.timestamp_millis_opt(ms)
-                .single()
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_else(|| ms.to_string())
-        };
+        let when = |ms: i64| announced_time(ms).unwrap_or_else(|| ms.to_string());
         let until = if self.end_ms == 0 {
             String::new()
         } else {

@@ -1,5 +1,6 @@
 //! How one exchange reply reads once its envelope and error codes are understood.
 
+use chrono::{TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -145,6 +146,36 @@ pub fn integer(value: &Value) -> Option<i64> {
     }
 }
 
+/// An exchange's system status read into a problem: `None` while `status` is `up`; for any
+/// other status, `unavailable` in the exchange's words (`described`); and `unavailable` for a
+/// reply without a status field, which is not the status API answering as documented.
+pub fn service_status_problem<T: PartialEq>(
+    what: &str,
+    status: Option<T>,
+    up: T,
+    described: impl FnOnce(T) -> String,
+) -> Option<Problem> {
+    match status {
+        Some(status) if status == up => None,
+        Some(other) => Some(Problem::unavailable(format!(
+            "{what}: {}",
+            described(other)
+        ))),
+        None => Some(Problem::unavailable(format!(
+            "{what}: reply without a status field"
+        ))),
+    }
+}
+
+/// A time an exchange announces in ms since the epoch (a halt's end, a maintenance window's
+/// bounds, an expected recovery), as a maintenance problem or note shows it:
+/// `2023-11-14 22:13 UTC`. `None` when the number is no time chrono can hold (untrusted input).
+pub fn announced_time(ms: i64) -> Option<String> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+}
+
 /// An error body's text: `msg`, else `message` (BingX, Bitget and MEXC each answer with one or
 /// the other, depending on the endpoint); empty when there is neither.
 pub fn msg_text(body: &Value) -> String {
@@ -240,6 +271,27 @@ mod tests {
     use super::*;
     use crate::domain::ProblemKind;
     use std::time::Duration;
+
+    #[test]
+    fn a_service_status_is_no_problem_when_up_and_unavailable_otherwise_or_without_one() {
+        let described = |n: i64| format!("status {n}");
+        assert!(service_status_problem("GET /s", Some(0), 0, described).is_none());
+        let down = service_status_problem("GET /s", Some(1), 0, described).unwrap();
+        assert_eq!(down.kind, ProblemKind::Unavailable);
+        assert_eq!(down.message, "GET /s: status 1");
+        let missing = service_status_problem("GET /s", None, 0, described).unwrap();
+        assert_eq!(missing.kind, ProblemKind::Unavailable);
+        assert_eq!(missing.message, "GET /s: reply without a status field");
+    }
+
+    #[test]
+    fn an_announced_time_is_minutes_in_utc_and_an_impossible_one_is_none() {
+        assert_eq!(
+            announced_time(1_700_000_000_000).as_deref(),
+            Some("2023-11-14 22:13 UTC")
+        );
+        assert_eq!(announced_time(i64::MAX), None);
+    }
 
     #[test]
     fn a_refused_read_is_the_right_absent_and_a_note_not_a_problem() {

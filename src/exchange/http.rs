@@ -108,6 +108,26 @@ impl HttpClient {
         self.send(url, headers).await.map(|(reply, _)| reply)
     }
 
+    /// A signed GET of `path_and_query` (what is signed) at `base` (which may carry a proxy
+    /// prefix that is never signed), for the exchanges whose signature travels in headers
+    /// alone (OKX, KuCoin): `auth` gives the header pairs for our clock read as in
+    /// [`HttpClient::get_signed`], each made a [`sensitive_header`].
+    pub async fn get_header_signed<P>(
+        &self,
+        base: &str,
+        path_and_query: &str,
+        auth: impl FnOnce(i64) -> P,
+    ) -> Result<Reply, Problem>
+    where
+        P: IntoIterator<Item = (&'static str, String)>,
+    {
+        self.get_signed(base, |now| {
+            let headers = sensitive_headers(auth(now))?;
+            Ok((format!("{base}{path_and_query}"), headers))
+        })
+        .await
+    }
+
     /// Waits for a token of `url`'s host, when this client is metered. The wait is pacing, not
     /// the exchange being slow: it is added to the check's [`budget::Pacing`], which
     /// `check_timeout` does not count.

@@ -41,7 +41,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{self, expect_shape, integer, string_list, Meaning};
+use super::facts::{self, announced_time, expect_shape, integer, string_list, Meaning};
 use super::http::{self, generic_problem, Reply, RoundTrip};
 use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -344,6 +344,16 @@ pub fn skew_problem(offset_ms: i64) -> Option<Problem> {
     })
 }
 
+/// The time HTX announces in `data`'s `field` (ms), after `lead`, for a maintenance problem's
+/// text; empty when HTX gives none.
+fn announced(data: &Value, field: &str, lead: &str) -> String {
+    data.get(field)
+        .and_then(integer)
+        .and_then(announced_time)
+        .map(|t| format!("{lead}{t}"))
+        .unwrap_or_default()
+}
+
 /// `data` of `/v2/market-status`: 1 normal, 2 halted, 3 cancel-only (§4.2).
 pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
     let status = data.get("marketStatus").and_then(integer);
@@ -352,12 +362,7 @@ pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
         Some(3) => ", scheduled maintenance",
         _ => "",
     };
-    let until = data
-        .get("haltEndTime")
-        .and_then(integer)
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-        .map(|t| format!(" until {}", t.format("%Y-%m-%d %H:%M UTC")))
-        .unwrap_or_default();
+    let until = announced(data, "haltEndTime", " until ");
     match status {
         Some(1) => None,
         Some(2) => Some(Problem::unavailable(format!(
@@ -385,12 +390,11 @@ pub fn heartbeat_problem(data: &Value, what: &str) -> Option<Problem> {
     match flag {
         Some(1) => None,
         Some(_) => {
-            let recovery = data
-                .get("linear_swap_estimated_recovery_time")
-                .and_then(integer)
-                .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-                .map(|t| format!(", expected back {}", t.format("%Y-%m-%d %H:%M UTC")))
-                .unwrap_or_default();
+            let recovery = announced(
+                data,
+                "linear_swap_estimated_recovery_time",
+                ", expected back ",
+            );
             Some(Problem::unavailable(format!(
                 "{what}: HTX USDT-M swap in maintenance (heartbeat 0){recovery}"
             )))
@@ -496,10 +500,16 @@ impl Htx {
         }
     }
 
-    async fn public(&self, url: &str, what: &str) -> Result<Outcome, Problem> {
-        self.public_timed(url, what)
-            .await
-            .map(|(outcome, _)| outcome)
+    /// A public status read (the spot market status, the futures heartbeat): `Err` with what
+    /// `problem` finds in the reply's data, the exchange being down or in maintenance.
+    async fn check_status(
+        &self,
+        url: &str,
+        what: &str,
+        problem: fn(&Value, &str) -> Option<Problem>,
+    ) -> Result<(), Problem> {
+        let (outcome, _) = self.public_timed(url, what).await?;
+        problem(&public_data(outcome, what)?, what).map_or(Ok(()), Err)
     }
 
     /// A public call, with the instants it was sent and answered (for the clock offset).
@@ -560,12 +570,12 @@ impl Htx {
             return Err(problem);
         }
         let what = format!("GET {PATH_MARKET_STATUS}");
-        let outcome = self
-            .public(&format!("{spot}{PATH_MARKET_STATUS}"), &what)
-            .await?;
-        if let Some(problem) = market_status_problem(&public_data(outcome, &what)?, &what) {
-            return Err(problem);
-        }
+        self.check_status(
+            &format!("{spot}{PATH_MARKET_STATUS}"),
+            &what,
+            market_status_problem,
+        )
+        .await?;
 
         // 2. The key, its signature and the read right: the spot accounts, then the balance.
         let what = format!("GET {PATH_ACCOUNTS}");
@@ -708,12 +718,8 @@ impl Htx {
     async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.futures_base();
         let what = format!("GET {PATH_HEARTBEAT} (futures host)");
-        let outcome = self
-            .public(&format!("{base}{PATH_HEARTBEAT}"), &what)
+        self.check_status(&format!("{base}{PATH_HEARTBEAT}"), &what, heartbeat_problem)
             .await?;
-        if let Some(problem) = heartbeat_problem(&public_data(outcome, &what)?, &what) {
-            return Err(problem);
-        }
 
         let what = format!("GET {PATH_FUTURES_ACCOUNT} (futures host)");
         let reply = self

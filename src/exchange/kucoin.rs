@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use super::facts::{expect_shape, integer, string_list, Envelope, Outcome};
+use super::facts::{expect_shape, integer, service_status_problem, string_list, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
@@ -170,17 +170,11 @@ fn wait_text(wait: Option<Duration>) -> String {
 fn status_problem(data: &Value, what: &str) -> Option<Problem> {
     let status = data.get("status").and_then(Value::as_str);
     let msg = data.get("msg").and_then(Value::as_str).unwrap_or("");
-    match status {
-        Some("open") => None,
-        Some(other) => Some(Problem::unavailable(
-            format!("{what}: KuCoin status {other}: {msg}")
-                .trim_end_matches([' ', ':'])
-                .to_string(),
-        )),
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a status field"
-        ))),
-    }
+    service_status_problem(what, status, "open", |other| {
+        format!("KuCoin status {other}: {msg}")
+            .trim_end_matches([' ', ':'])
+            .to_string()
+    })
 }
 
 /// What `/api/v1/user/api-key` says about the key.
@@ -277,15 +271,8 @@ impl Kucoin {
 
     async fn signed(&self, target: &ProbeTarget, base: &str, path: &str, what: &str) -> Outcome {
         self.http
-            .get_signed(base, |now| {
-                let headers = http::sensitive_headers(auth_header_values(
-                    &target.credentials,
-                    now,
-                    "GET",
-                    path,
-                    "",
-                ))?;
-                Ok((format!("{base}{path}"), headers))
+            .get_header_signed(base, path, |now| {
+                auth_header_values(&target.credentials, now, "GET", path, "")
             })
             .await
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))

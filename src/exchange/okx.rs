@@ -384,15 +384,8 @@ impl Okx {
     async fn signed(&self, target: &ProbeTarget, base: &str, path_and_query: &str) -> Outcome {
         let what = format!("GET {path_and_query}");
         self.http
-            .get_signed(base, |now| {
-                let headers = http::sensitive_headers(auth_header_values(
-                    &target.credentials,
-                    now,
-                    "GET",
-                    path_and_query,
-                    "",
-                ))?;
-                Ok((format!("{base}{path_and_query}"), headers))
+            .get_header_signed(base, path_and_query, |now| {
+                auth_header_values(&target.credentials, now, "GET", path_and_query, "")
             })
             .await
             .map_or_else(Outcome::Problem, |reply| {
