@@ -86,10 +86,7 @@ fn fresh_secret(dir: &Path) -> String {
     use sha2::Digest as _;
     let mut hash = sha2::Sha256::new();
     hash.update(std::process::id().to_le_bytes());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    hash.update(now.as_nanos().to_le_bytes());
+    hash.update(crate::unique::stamp().nanos.to_le_bytes());
     hash.update(dir.as_os_str().as_encoded_bytes());
     hex::encode(hash.finalize())
 }

@@ -48,3 +48,4 @@ pub mod secret;
 pub mod shutdown;
 pub mod sim;
 pub mod store;
+pub mod unique;

@@ -42,8 +42,6 @@
 //! `{"errors":[{"id":…,"message":…}]}`; both are read, and the decision keys on that error code
 //! where there is one, not on the HTTP status.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use base64::engine::general_purpose::{
     STANDARD as BASE64, STANDARD_NO_PAD as BASE64_NO_PAD, URL_SAFE_NO_PAD as BASE64URL,
 };
@@ -282,16 +280,11 @@ pub fn jwt(
 /// A nonce unique per request: 16 bytes of SHA-256 over the time, the process id and a counter,
 /// as 32 hex characters. Coinbase only needs it unique; any length is accepted (§2.1).
 pub fn nonce() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let stamp = crate::unique::stamp();
     let mut hash = Sha256::new();
-    hash.update(nanos.to_be_bytes());
+    hash.update(stamp.nanos.to_be_bytes());
     hash.update(std::process::id().to_be_bytes());
-    hash.update(n.to_be_bytes());
+    hash.update(stamp.count.to_be_bytes());
     hex::encode(&hash.finalize()[..16])
 }
 

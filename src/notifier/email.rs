@@ -11,7 +11,6 @@
 mod render;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -366,13 +365,8 @@ fn percent_decode(text: &str) -> String {
 
 /// `<keywarden.<time>.<n>@<domain>>`: unique per process and message.
 fn message_id(domain: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("<keywarden.{nanos:x}.{n}@{domain}>")
+    let stamp = crate::unique::stamp();
+    format!("<keywarden.{:x}.{}@{domain}>", stamp.nanos, stamp.count)
 }
 
 #[cfg(test)]
