@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import bench  # noqa: E402  (free_port, wait_port, proc_cpu_s, proc_hwm_mb)
+import bench  # noqa: E402  (free_port, wait_port, proc_cpu_s, proc_hwm_mb, stop)
 import gen  # noqa: E402  (key, name)
 
 
@@ -104,15 +103,6 @@ def start_daemon(keywarden, config, log_path):
     return subprocess.Popen([keywarden, "run", "--config", config], stdout=log, stderr=log, env=env)
 
 
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-
-
 def steady(full):
     """CPU s per 1,000 checks from the end of the first full round to the end of the last."""
     (_, c0), rest = full[0], full[1:]
@@ -157,7 +147,7 @@ def run_file(a, work, sim_port):
         return {"cpu_s_per_1k": per_k, "checks": checks, "hwm_mb": bench.proc_hwm_mb(p.pid),
                 "rss_mb": proc_rss_mb(p.pid)}
     finally:
-        stop(p)
+        bench.stop(p)
 
 
 def run_api(a, work, sim_port):
@@ -179,7 +169,7 @@ def run_api(a, work, sim_port):
         return {"cpu_s_per_1k": per_k, "checks": checks, "hwm_mb": bench.proc_hwm_mb(p.pid),
                 "rss_mb": proc_rss_mb(p.pid), "registration": after_registration}
     finally:
-        stop(p)
+        bench.stop(p)
 
 
 def main(argv):
@@ -206,7 +196,7 @@ def main(argv):
         results["file"] = run_file(a, work, sim_port)
         results["api"] = run_api(a, work, sim_port)
     finally:
-        stop(sim)
+        bench.stop(sim)
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     f_, a_ = results["file"], results["api"]

@@ -140,6 +140,16 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def stop(p, timeout=60):
+    """SIGTERM, as systemd stops the service; SIGKILL if it has not exited within `timeout` s."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def proc_status_mb(pid, field):
     """A memory figure of /proc/PID/status (`VmHWM`: peak resident, `VmRSS`: resident now), MiB."""
     with open(f"/proc/{pid}/status") as f:
@@ -235,12 +245,7 @@ def run_daemon(a, work, n, sim_port):
             r["metrics_all_ms"] = times
             r["metrics_bytes"] = size
         finally:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop(p, timeout=30)
             listener.close()
     r["exit"] = p.returncode
     with open(log_path, "rb") as f:
