@@ -111,7 +111,7 @@ impl HttpClient {
     /// A signed GET of `path_and_query` (what is signed) at `base` (which may carry a proxy
     /// prefix that is never signed), for the exchanges whose signature travels in headers
     /// alone (OKX, KuCoin): `auth` gives the header pairs for our clock read as in
-    /// [`HttpClient::get_signed`], each made a [`sensitive_header`].
+    /// [`HttpClient::get_signed`], made sensitive by [`sensitive_headers`].
     pub async fn get_header_signed<P>(
         &self,
         base: &str,
