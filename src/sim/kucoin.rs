@@ -128,23 +128,6 @@ async fn status(State(state): State<Arc<SimState>>) -> Response {
     }
 }
 
-/// The API key a request names, or KuCoin's missing-header error when any auth header is absent.
-pub fn api_key_of(request: &SignedRequest) -> Result<&str, KucoinError> {
-    let required = [
-        "KC-API-KEY",
-        "KC-API-SIGN",
-        "KC-API-TIMESTAMP",
-        "KC-API-PASSPHRASE",
-    ];
-    if required
-        .iter()
-        .any(|name| request.filled_header(name).is_none())
-    {
-        return Err(KucoinError::missing_header());
-    }
-    Ok(request.header("KC-API-KEY").unwrap_or_default())
-}
-
 /// The masked whitelist KuCoin shows: first and last octet, `**` between (`127.**.1`).
 fn masked(ip: &str) -> String {
     let parts: Vec<&str> = ip.split('.').collect();
@@ -237,8 +220,11 @@ impl SignedApi for Kucoin {
     const KIND: ExchangeKind = KIND;
     type Refusal = KucoinError;
 
+    /// The key in `KC-API-KEY`, or KuCoin's one missing-header error when any auth header is
+    /// absent.
     fn api_key(request: &SignedRequest) -> Result<String, KucoinError> {
-        api_key_of(request).map(str::to_string)
+        let also_required = ["KC-API-SIGN", "KC-API-TIMESTAMP", "KC-API-PASSPHRASE"];
+        request.key_in_header("KC-API-KEY", &also_required, KucoinError::missing_header)
     }
 
     fn unknown_key(_: &SignedRequest) -> KucoinError {
@@ -253,7 +239,6 @@ impl SignedApi for Kucoin {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), KucoinError> {
-        api_key_of(request)?;
         let ts_text = request.header("KC-API-TIMESTAMP").unwrap_or_default();
         let ts: i64 = ts_text.parse().map_err(|_| KucoinError::bad_timestamp())?;
         if (ts - server_now_ms).abs() >= WINDOW_MS {

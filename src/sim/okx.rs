@@ -182,21 +182,6 @@ async fn status(State(state): State<Arc<SimState>>) -> Response {
     }]))
 }
 
-/// The API key a request names, or OKX's missing-header error for the first absent header.
-pub fn api_key_of(request: &SignedRequest) -> Result<&str, OkxError> {
-    for (name, code) in [
-        ("OK-ACCESS-KEY", "50103"),
-        ("OK-ACCESS-PASSPHRASE", "50104"),
-        ("OK-ACCESS-SIGN", "50106"),
-        ("OK-ACCESS-TIMESTAMP", "50107"),
-    ] {
-        if request.filled_header(name).is_none() {
-            return Err(OkxError::missing(code, name));
-        }
-    }
-    Ok(request.filled_header("OK-ACCESS-KEY").unwrap_or_default())
-}
-
 /// Parses `2023-11-14T22:13:20.000Z` strictly: exactly three fractional digits and `Z`.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
     let b = text.as_bytes();
@@ -305,8 +290,23 @@ impl SignedApi for Okx {
     const KIND: ExchangeKind = KIND;
     type Refusal = OkxError;
 
+    /// The key in `OK-ACCESS-KEY`, or OKX's missing-header error for the first absent auth
+    /// header.
     fn api_key(request: &SignedRequest) -> Result<String, OkxError> {
-        api_key_of(request).map(str::to_string)
+        for (name, code) in [
+            ("OK-ACCESS-KEY", "50103"),
+            ("OK-ACCESS-PASSPHRASE", "50104"),
+            ("OK-ACCESS-SIGN", "50106"),
+            ("OK-ACCESS-TIMESTAMP", "50107"),
+        ] {
+            if request.filled_header(name).is_none() {
+                return Err(OkxError::missing(code, name));
+            }
+        }
+        Ok(request
+            .header("OK-ACCESS-KEY")
+            .unwrap_or_default()
+            .to_string())
     }
 
     fn unknown_key(_: &SignedRequest) -> OkxError {
@@ -317,7 +317,6 @@ impl SignedApi for Okx {
     /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
     /// path + `?query` as received + raw body.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), OkxError> {
-        api_key_of(request)?;
         // The simulator's keys are production keys: a demo-trading request does not match them.
         if request.filled_header("x-simulated-trading") == Some("1") {
             return Err(OkxError::wrong_environment());
