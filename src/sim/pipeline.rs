@@ -231,6 +231,25 @@ pub fn verify_as<A: SignedApi>(
     A::verify(key, now_ms, &request)
 }
 
+/// Requests that differ from a signed `GET path_and_query` in one part the signature covers: the
+/// query's pairs reversed, another method, no query, a body that was not signed. Every exchange
+/// must refuse each; for the unit tests that hold it to that.
+#[cfg(test)]
+pub fn unsigned_changes(path_and_query: &str) -> [(Method, String, &'static str); 4] {
+    let (path, query) = path_and_query.split_once('?').expect("a query");
+    let reversed: Vec<&str> = query.split('&').rev().collect();
+    assert!(
+        reversed.len() > 1,
+        "a query of two pairs or more, to reorder"
+    );
+    [
+        (Method::GET, format!("{path}?{}", reversed.join("&")), ""),
+        (Method::POST, path_and_query.to_string(), ""),
+        (Method::GET, path.to_string(), ""),
+        (Method::GET, path_and_query.to_string(), "{}"),
+    ]
+}
+
 /// `headers` with `name` set to `value`, for the unit tests that tamper with one header.
 #[cfg(test)]
 pub fn with_header(headers: &HeaderMap, name: &'static str, value: &str) -> HeaderMap {
