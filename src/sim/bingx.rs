@@ -298,10 +298,7 @@ impl SignedApi for Bingx {
     type Refusal = BingxError;
 
     fn api_key(request: &SignedRequest) -> Result<String, BingxError> {
-        request
-            .filled_header("x-bx-apikey")
-            .map(str::to_string)
-            .ok_or_else(BingxError::null_api_key)
+        request.key_in_header("x-bx-apikey", &[], BingxError::null_api_key)
     }
 
     fn unknown_key(_: &SignedRequest) -> BingxError {

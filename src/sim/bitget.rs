@@ -124,13 +124,6 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
     ok(json!({"serverTime": state.server_time_ms(KIND, None).to_string()}))
 }
 
-/// The API key a request names, or Bitget's "cannot be empty" error.
-pub fn api_key_of(request: &SignedRequest) -> Result<&str, BitgetError> {
-    request
-        .filled_header("ACCESS-KEY")
-        .ok_or_else(|| BitgetError::bad("40001", "ACCESS_KEY cannot be empty"))
-}
-
 /// `%XX` decoded; everything else (including `+`) as it is. `None` for a broken escape.
 fn percent_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
@@ -312,8 +305,12 @@ impl SignedApi for Bitget {
     const KIND: ExchangeKind = KIND;
     type Refusal = BitgetError;
 
+    /// The key in `ACCESS-KEY`, or Bitget's "cannot be empty" error; its other auth headers are
+    /// each named in [`verify`](Bitget::verify).
     fn api_key(request: &SignedRequest) -> Result<String, BitgetError> {
-        api_key_of(request).map(str::to_string)
+        request.key_in_header("ACCESS-KEY", &[], || {
+            BitgetError::bad("40001", "ACCESS_KEY cannot be empty")
+        })
     }
 
     fn unknown_key(_: &SignedRequest) -> BitgetError {
@@ -327,7 +324,6 @@ impl SignedApi for Bitget {
         server_now_ms: i64,
         request: &SignedRequest,
     ) -> Result<(), BitgetError> {
-        api_key_of(request)?;
         let sign = request
             .filled_header("ACCESS-SIGN")
             .ok_or_else(|| BitgetError::bad("40002", "ACCESS_SIGN cannot be empty"))?;

@@ -320,10 +320,7 @@ impl SignedApi for Bybit {
     type Refusal = BybitError;
 
     fn api_key(request: &SignedRequest) -> Result<String, BybitError> {
-        request
-            .filled_header("X-BAPI-API-KEY")
-            .map(str::to_string)
-            .ok_or_else(BybitError::invalid_key)
+        request.key_in_header("X-BAPI-API-KEY", &[], BybitError::invalid_key)
     }
 
     fn unknown_key(_: &SignedRequest) -> BybitError {

@@ -132,17 +132,6 @@ async fn time(State(state): State<Arc<SimState>>) -> Response {
     )
 }
 
-/// The API key a request names, or Gate's missing-header error when an auth header is absent.
-pub fn api_key_of(request: &SignedRequest) -> Result<&str, GateError> {
-    if ["KEY", "SIGN", "Timestamp"]
-        .iter()
-        .any(|name| request.filled_header(name).is_none())
-    {
-        return Err(GateError::missing_header());
-    }
-    Ok(request.header("KEY").unwrap_or_default())
-}
-
 /// Gate's `SIGN`: HMAC-SHA512 hex over the five fields joined by `\n` (gate.md §3: method, path
 /// with `/api/v4`, the raw query, the SHA-512 hex of the body, the `Timestamp` header as sent).
 pub fn sign(
@@ -317,8 +306,9 @@ impl SignedApi for Gate {
     const KIND: ExchangeKind = KIND;
     type Refusal = GateError;
 
+    /// The key in `KEY`, or Gate's one missing-header error when any auth header is absent.
     fn api_key(request: &SignedRequest) -> Result<String, GateError> {
-        api_key_of(request).map(str::to_string)
+        request.key_in_header("KEY", &["SIGN", "Timestamp"], GateError::missing_header)
     }
 
     fn unknown_key(_: &SignedRequest) -> GateError {
@@ -329,7 +319,6 @@ impl SignedApi for Gate {
     /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
         let (method, uri, _, body) = request.parts();
-        api_key_of(request)?;
         let timestamp = request.header("Timestamp").unwrap_or_default();
         // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
         let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;
@@ -394,7 +383,7 @@ impl SignedApi for Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::pipeline::{header_map, verify_as, with_header};
+    use crate::sim::pipeline::{header_map, unsigned_changes, verify_as, with_header};
     use crate::sim::refusal::code;
     use axum::http::{HeaderMap, Method};
 
@@ -483,28 +472,14 @@ mod tests {
         let uri = "/api/v4/spot/accounts?currency=USDT&limit=1";
         check(&good, Method::GET, uri, "", NOW).unwrap();
         // reordered or tampered query, other method, other path, an unsigned body
-        for (method, uri, body) in [
-            (
-                Method::GET,
-                "/api/v4/spot/accounts?limit=1&currency=USDT",
-                "",
-            ),
-            (
-                Method::GET,
-                "/api/v4/spot/accounts?currency=BTC&limit=1",
-                "",
-            ),
-            (
-                Method::GET,
-                "/api/v4/spot/accounts?currency=USDT%2C&limit=1",
-                "",
-            ),
-            (Method::POST, uri, ""),
-            (Method::GET, "/api/v4/spot/accounts", ""),
-            (Method::GET, uri, "{}"),
-        ] {
+        let tampered = [
+            "/api/v4/spot/accounts?currency=BTC&limit=1",
+            "/api/v4/spot/accounts?currency=USDT%2C&limit=1",
+        ]
+        .map(|uri| (Method::GET, uri.to_string(), ""));
+        for (method, uri, body) in unsigned_changes(uri).into_iter().chain(tampered) {
             assert_eq!(
-                code(check(&good, method.clone(), uri, body, NOW)),
+                code(check(&good, method.clone(), &uri, body, NOW)),
                 "INVALID_SIGNATURE",
                 "{method} {uri} {body}"
             );

@@ -57,6 +57,22 @@ impl SignedRequest {
         self.header(name).filter(|v| !v.is_empty())
     }
 
+    /// The API key in header `key_header`, or `missing()` when that header or any of
+    /// `also_required` is absent or empty: the whole key check of an exchange whose key travels
+    /// in one header and which words every missing auth header alike.
+    pub fn key_in_header<R>(
+        &self,
+        key_header: &str,
+        also_required: &[&str],
+        missing: impl FnOnce() -> R,
+    ) -> Result<String, R> {
+        let filled = |name: &&str| self.filled_header(name).is_some();
+        match self.filled_header(key_header) {
+            Some(api_key) if also_required.iter().all(filled) => Ok(api_key.to_string()),
+            _ => Err(missing()),
+        }
+    }
+
     /// Method, URI, headers and body, borrowed together.
     pub fn parts(&self) -> (&Method, &Uri, &HeaderMap, &[u8]) {
         (&self.method, &self.uri, &self.headers, &self.body)
@@ -129,7 +145,9 @@ pub trait SignedApi: Send + Sync + 'static {
     fn unknown_key(request: &SignedRequest) -> Self::Refusal;
 
     /// Checks the request as the exchange does (signed bytes, time window, passphrase), against
-    /// the exchange's clock `server_ms`; the exchange's refusal when anything is off.
+    /// the exchange's clock `server_ms`; the exchange's refusal when anything is off. Asked only
+    /// of a request whose [`api_key`](SignedApi::api_key) passed, so the headers that check
+    /// requires are there.
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Self::Refusal>;
 
     /// The reply to a verified request while the whole exchange is in maintenance (the scenario
@@ -197,7 +215,8 @@ pub async fn answer_signed<A: SignedApi>(state: &SimState, request: &SignedReque
     A::answer(&verified)
 }
 
-/// What exchange `A` answers `key`'s hand-written request at its clock `now_ms`, for unit tests.
+/// What exchange `A` answers `key`'s hand-written request at its clock `now_ms`, for unit tests:
+/// its key check, then its verification, in the pipeline's order.
 #[cfg(test)]
 pub fn verify_as<A: SignedApi>(
     key: &SimKey,
@@ -208,7 +227,27 @@ pub fn verify_as<A: SignedApi>(
     body: &str,
 ) -> Result<(), A::Refusal> {
     let request = SignedRequest::new(method, uri, headers.clone(), body.as_bytes());
+    A::api_key(&request)?;
     A::verify(key, now_ms, &request)
+}
+
+/// Requests that differ from a signed `GET path_and_query` in one part the signature covers: the
+/// query's pairs reversed, another method, no query, a body that was not signed. Every exchange
+/// must refuse each; for the unit tests that hold it to that.
+#[cfg(test)]
+pub fn unsigned_changes(path_and_query: &str) -> [(Method, String, &'static str); 4] {
+    let (path, query) = path_and_query.split_once('?').expect("a query");
+    let reversed: Vec<&str> = query.split('&').rev().collect();
+    assert!(
+        reversed.len() > 1,
+        "a query of two pairs or more, to reorder"
+    );
+    [
+        (Method::GET, format!("{path}?{}", reversed.join("&")), ""),
+        (Method::POST, path_and_query.to_string(), ""),
+        (Method::GET, path.to_string(), ""),
+        (Method::GET, path_and_query.to_string(), "{}"),
+    ]
 }
 
 /// `headers` with `name` set to `value`, for the unit tests that tamper with one header.
