@@ -28,9 +28,6 @@
 
 use super::signing::{encode_value, sorted_query};
 use super::signing::{hmac_base64, passphrase};
-// The unit tests (`bitget/tests.rs`, through `use super::*`) read waits as `Duration`s.
-#[cfg(test)]
-use std::time::Duration;
 
 use serde_json::Value;
 

@@ -356,7 +356,6 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
-/// A reply as an exchange would send it, for the exchanges' unit tests of their reply readers.
 /// Credentials for the unit tests' worked examples (the docs' sample key and secret).
 #[cfg(test)]
 pub(crate) fn test_credentials(
@@ -442,6 +441,7 @@ fn proxy_replies() -> [Reply; 2] {
     ]
 }
 
+/// A reply as an exchange would send it, for the exchanges' unit tests of their reply readers.
 #[cfg(test)]
 pub(crate) fn test_reply(status: u16, headers: &[(&'static str, &str)], body: &str) -> Reply {
     let mut map = HeaderMap::new();

@@ -31,9 +31,6 @@ use super::signing::hmac_base64;
 use super::signing::{encode_value, sorted_query};
 use std::collections::HashMap;
 use std::sync::Mutex;
-// The unit tests (`htx/tests.rs`, through `use super::*`) read waits as `Duration`s.
-#[cfg(test)]
-use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};

@@ -5,6 +5,7 @@ use crate::exchange::http::test_credentials;
 use crate::exchange::test_support::*;
 use crate::exchange::ProblemKind;
 use serde_json::json;
+use std::time::Duration;
 
 fn creds(key: &str, secret: &str, passphrase: &str) -> Credentials {
     test_credentials(key, secret, Some(passphrase))

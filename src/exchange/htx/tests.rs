@@ -6,6 +6,7 @@ use crate::exchange::ProblemKind;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::json;
+use std::time::Duration;
 
 const TS: i64 = 1_700_000_000_000;
 const HOST: &str = "api.huobi.pro";
