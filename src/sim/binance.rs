@@ -86,7 +86,7 @@ impl BinanceError {
 
     /// The geo block: HTTP 451 with code 0 (binance.md §6; the body is from public reports,
     /// [unverified]). Live, it comes before any key is looked at; here the scenario's key
-    /// plays it.
+    /// plays it, before its signature is checked.
     fn restricted_location() -> BinanceError {
         BinanceError::new(
             StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
@@ -259,6 +259,11 @@ impl SignedApi for Binance {
         BinanceError::unknown_key()
     }
 
+    /// The geo block answers before any signature is read.
+    fn refused_unverified(key: &SimKey) -> Option<BinanceError> {
+        (key.scenario == Scenario::RestrictedLocation).then(BinanceError::restricted_location)
+    }
+
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), BinanceError> {
         verify(request.query(), &request.body, &key.api_secret, server_ms)
     }
@@ -277,7 +282,6 @@ impl SignedApi for Binance {
         let reply = match key.scenario {
             Scenario::Maintenance => Err(BinanceError::maintenance()),
             Scenario::IpNotWhitelisted => Err(BinanceError::rejected(ip)),
-            Scenario::RestrictedLocation => Err(BinanceError::restricted_location()),
             // Binance's -1001 internal error, here as the body of an HTTP 200.
             Scenario::ErrorBody200 => Err(BinanceError {
                 status: StatusCode::OK,

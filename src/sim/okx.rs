@@ -313,6 +313,11 @@ impl SignedApi for Okx {
         OkxError::unknown_key()
     }
 
+    /// A key of another OKX site is unknown here: 50119 before its signature is read (okx.md §8).
+    fn refused_unverified(key: &SimKey) -> Option<OkxError> {
+        (key.scenario == Scenario::OtherRegion).then(OkxError::other_site)
+    }
+
     /// Verifies a signed request for `key` exactly as OKX does: environment, timestamp format and
     /// window against `server_now_ms`, passphrase, then the signature over timestamp + METHOD +
     /// path + `?query` as received + raw body.
@@ -361,7 +366,6 @@ impl SignedApi for Okx {
                 "System error. Try again later.",
             )),
             Scenario::IpNotWhitelisted => Err(OkxError::ip_refused(&request.client_ip)),
-            Scenario::OtherRegion => Err(OkxError::other_site()),
             _ => answer(verified.key, &request.uri, &request.client_ip),
         };
         reply.map(ok).into_response()
@@ -415,6 +419,24 @@ mod tests {
 
     fn check(h: &HeaderMap, method: Method, uri: &str, body: &str) -> Result<(), OkxError> {
         verify_as::<Okx>(&key(Scenario::Valid), NOW, h, method, uri, body)
+    }
+
+    /// OKX does not know another site's key, so it never reads that request's signature: a
+    /// wrongly signed request of such a key is 50119 too, not a signature error.
+    #[tokio::test]
+    async fn another_sites_key_is_refused_before_its_signature_is_read() {
+        let state = crate::sim::SimState::new(crate::sim::ScenarioFile {
+            exchanges: Default::default(),
+            keys: vec![key(Scenario::OtherRegion)],
+        });
+        let forged = signed_headers("not-the-secret", NOW, "GET", "/api/v5/account/config", "");
+        let request = SignedRequest::new(Method::GET, "/api/v5/account/config", forged, b"");
+        let reply = crate::sim::pipeline::answer_signed::<Okx>(&state, &request).await;
+        let body = axum::body::to_bytes(reply.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "50119", "{body}");
     }
 
     #[test]

@@ -150,6 +150,14 @@ pub trait SignedApi: Send + Sync + 'static {
     /// requires are there.
     fn verify(key: &SimKey, server_ms: i64, request: &SignedRequest) -> Result<(), Self::Refusal>;
 
+    /// The refusal a known key's scenario gets before its signature is looked at, as the
+    /// exchange refuses it before verifying anything: a key of another site (OKX 50119), a host
+    /// in a location the exchange does not serve (Binance 451). `None` for every other scenario.
+    fn refused_unverified(key: &SimKey) -> Option<Self::Refusal> {
+        let _ = key;
+        None
+    }
+
     /// The reply to a verified request while the whole exchange is in maintenance (the scenario
     /// file's `maintenance`); `None` where the exchange's signed endpoints do not look at it.
     fn exchange_maintenance(verified: &Verified) -> Option<Response>;
@@ -193,6 +201,9 @@ pub async fn answer_signed<A: SignedApi>(state: &SimState, request: &SignedReque
     };
     if let Some(fault) = transport_fault(key.scenario).await {
         return fault;
+    }
+    if let Some(refusal) = A::refused_unverified(&key) {
+        return refusal.into_response();
     }
     let server_ms = state.server_time_ms(A::KIND, Some(&key));
     if let Err(refusal) = A::verify(&key, server_ms, request) {
