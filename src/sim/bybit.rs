@@ -219,15 +219,9 @@ fn iso(ms: i64) -> String {
 }
 
 /// One signed endpoint, answered for a verified key playing its scenario.
-fn answer(
-    key: &SimKey,
-    path: &str,
-    uri: &Uri,
-    client_ip: &str,
-    server_ms: i64,
-) -> Result<Value, BybitError> {
+fn answer(key: &SimKey, uri: &Uri, client_ip: &str, server_ms: i64) -> Result<Value, BybitError> {
     let grants = key.scenario.grants();
-    match path {
+    match uri.path() {
         "/v5/user/query-api" => {
             let mut result = json!({
                 "id": "16651472", "note": format!("keywarden-sim {}", key.scenario.name()),
@@ -331,7 +325,7 @@ impl SignedApi for Bybit {
     /// `server_now_ms` (with the request's recvWindow), then the signature over timestamp + key +
     /// recvWindow (as received) + the raw query (GET) or raw body (anything else).
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), BybitError> {
-        let (method, uri, _, body) = request.parts();
+        let (method, uri, body) = request.parts();
         let (Some(ts_text), Some(sign)) = (
             request.filled_header("X-BAPI-TIMESTAMP"),
             request.filled_header("X-BAPI-SIGN"),
@@ -400,13 +394,7 @@ impl SignedApi for Bybit {
             Scenario::IpNotWhitelisted => Err(BybitError::ip_refused(&request.client_ip)),
             // bybit.md §6: 10000 "Server Timeout" (10016, the other server error, is maintenance).
             Scenario::ErrorBody200 => Err(BybitError::new(StatusCode::OK, 10000, "Server Timeout")),
-            _ => answer(
-                key,
-                request.path(),
-                &request.uri,
-                &request.client_ip,
-                server_ms,
-            ),
+            _ => answer(key, &request.uri, &request.client_ip, server_ms),
         };
         reply.map(|result| ok(result, server_ms)).into_response()
     }
@@ -592,7 +580,7 @@ mod tests {
 
     fn result(scenario: Scenario, path_and_query: &str) -> Result<Value, BybitError> {
         let uri: Uri = path_and_query.parse().unwrap();
-        answer(&key(scenario), uri.path(), &uri, "127.0.0.1", NOW)
+        answer(&key(scenario), &uri, "127.0.0.1", NOW)
     }
 
     #[test]

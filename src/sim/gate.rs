@@ -318,7 +318,7 @@ impl SignedApi for Gate {
     /// Verifies a signed request for `key` as Gate does: the `Timestamp` window against
     /// `server_now_ms`, then `SIGN` over the five fields built from the raw request.
     fn verify(key: &SimKey, server_now_ms: i64, request: &SignedRequest) -> Result<(), GateError> {
-        let (method, uri, _, body) = request.parts();
+        let (method, uri, body) = request.parts();
         let timestamp = request.header("Timestamp").unwrap_or_default();
         // Seconds; the docs' own example sends a float (`time.time()`), so fractions are accepted.
         let seconds: f64 = timestamp.trim().parse().map_err(|_| GateError::expired())?;

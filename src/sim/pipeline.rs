@@ -73,9 +73,9 @@ impl SignedRequest {
         }
     }
 
-    /// Method, URI, headers and body, borrowed together.
-    pub fn parts(&self) -> (&Method, &Uri, &HeaderMap, &[u8]) {
-        (&self.method, &self.uri, &self.headers, &self.body)
+    /// Method, URI and body, borrowed together (the parts a signature covers besides headers).
+    pub fn parts(&self) -> (&Method, &Uri, &[u8]) {
+        (&self.method, &self.uri, &self.body)
     }
 
     /// The raw query, as received (empty when there is none).
@@ -107,7 +107,7 @@ pub fn timestamp_method_path_query_body_sign(
     request: &SignedRequest,
     query: Option<&[u8]>,
 ) -> String {
-    let (method, uri, _, body) = request.parts();
+    let (method, uri, body) = request.parts();
     let mut signed = Vec::with_capacity(64 + query.map_or(0, <[u8]>::len) + body.len());
     signed.extend_from_slice(timestamp.as_bytes());
     signed.extend_from_slice(method.as_str().as_bytes());
