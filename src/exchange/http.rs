@@ -370,33 +370,6 @@ pub(crate) fn test_credentials(
     }
 }
 
-/// Asserts how `spec`'s clock window judges a skew seen at `what`: offsets of `inside` ms either
-/// way pass; the server's clock 120 s ahead, or `behind` ms behind ours, is clock skew, and the
-/// message says by how much and which way.
-#[cfg(test)]
-pub(crate) fn assert_clock_window(
-    spec: &crate::domain::spec::ExchangeSpec,
-    what: &str,
-    inside: i64,
-    behind: i64,
-) {
-    assert!(spec.skew_problem(what, inside).is_none());
-    assert!(spec.skew_problem(what, -inside).is_none());
-    let p = spec.skew_problem(what, 120_000).unwrap();
-    assert_eq!(p.kind, crate::domain::ProblemKind::ClockSkew);
-    assert!(
-        p.message.contains("120000 ms ahead of ours"),
-        "{}",
-        p.message
-    );
-    let p = spec.skew_problem(what, -behind).unwrap();
-    assert!(
-        p.message.contains(&format!("{behind} ms behind ours")),
-        "{}",
-        p.message
-    );
-}
-
 /// Asserts an exchange's table of error codes: for each `(HTTP status, code, kind)`, the reply
 /// with that status and the body `body(code)` (the exchange's envelope, `words` its message)
 /// reads, through `problem_of`, as a problem of that kind quoting `what: code CODE words`.

@@ -119,9 +119,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert_refused_without_quoting(http::sensitive_headers(values), "bad");
 }
 
-use crate::exchange::http::{
-    assert_clock_window, assert_code_table, assert_unavailable, test_reply as reply,
-};
+use crate::exchange::http::{assert_code_table, assert_unavailable, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v2/spot/account/assets").expect_problem()
@@ -253,7 +251,11 @@ fn garbage_and_outages_are_unavailable() {
 
 #[test]
 fn clock_offset_uses_the_round_trip_midpoint_and_the_window() {
-    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), RECV_WINDOW_MS, 30_001);
+    assert_skew_wording(
+        |o| SPEC.skew_problem(&format!("GET {PATH_TIME}"), o),
+        RECV_WINDOW_MS,
+        30_001,
+    );
     assert_eq!(
         server_time(&json!({"serverTime": "1700000000123"})),
         Some(1_700_000_000_123)

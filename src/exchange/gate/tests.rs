@@ -139,7 +139,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert_refused_without_quoting(refused, "bad");
 }
 
-use crate::exchange::http::{assert_clock_window, assert_unavailable, test_reply as reply};
+use crate::exchange::http::{assert_unavailable, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     match read_reply(r, "GET /api/v4/spot/accounts") {
@@ -254,7 +254,11 @@ fn garbage_outages_and_missing_endpoints() {
 
 #[test]
 fn clock_offset_and_the_60_second_window() {
-    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), 60_000, 61_000);
+    assert_skew_wording(
+        |o| SPEC.skew_problem(&format!("GET {PATH_TIME}"), o),
+        60_000,
+        61_000,
+    );
     assert_eq!(
         server_time(&json!({"server_time": 1731447921098_i64})),
         Some(1731447921098)

@@ -134,9 +134,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
     assert_refused_without_quoting(http::sensitive_headers(values), "bad");
 }
 
-use crate::exchange::http::{
-    assert_clock_window, assert_code_table, assert_unavailable, test_reply as reply,
-};
+use crate::exchange::http::{assert_code_table, assert_unavailable, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v1/accounts").expect_problem()
@@ -239,7 +237,11 @@ fn garbage_and_outages_are_unavailable() {
 
 #[test]
 fn clock_offset_uses_the_round_trip_midpoint() {
-    assert_clock_window(SPEC, &format!("GET {PATH_TIMESTAMP}"), 4_999, 6_000);
+    assert_skew_wording(
+        |o| SPEC.skew_problem(&format!("GET {PATH_TIMESTAMP}"), o),
+        4_999,
+        6_000,
+    );
 }
 
 #[test]

@@ -123,9 +123,7 @@ fn a_value_that_cannot_be_a_header_is_refused_without_quoting_it() {
     }
 }
 
-use crate::exchange::http::{
-    assert_clock_window, assert_code_table, assert_unavailable, test_reply as reply,
-};
+use crate::exchange::http::{assert_code_table, assert_unavailable, test_reply as reply};
 
 fn problem_of(r: &Reply) -> Problem {
     read_reply(r, "GET /api/v5/account/config", Some(SPEC.global())).expect_problem()
@@ -273,7 +271,11 @@ fn server_time_and_window() {
     );
     assert_eq!(server_time(&json!([{"ts": 5}])), Some(5));
     assert_eq!(server_time(&json!([])), None);
-    assert_clock_window(SPEC, &format!("GET {PATH_TIME}"), 30_000, 30_001);
+    assert_skew_wording(
+        |o| SPEC.skew_problem(&format!("GET {PATH_TIME}"), o),
+        30_000,
+        30_001,
+    );
 }
 
 #[test]
