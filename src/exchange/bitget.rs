@@ -426,24 +426,18 @@ impl Bitget {
         params: &[(&str, &str)],
         what: &str,
     ) -> Outcome {
+        // Signed with the query's plain values, sent with them percent-encoded (the same bytes
+        // for every value the probe sends; see `sent_query`).
+        let query = signed_query(params);
+        let sent = sent_query(params);
+        let path_and_query = if sent.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{sent}")
+        };
         self.http
-            .get_signed(base, |now| {
-                let query = signed_query(params);
-                let headers = http::sensitive_headers(auth_header_values(
-                    &target.credentials,
-                    now,
-                    "GET",
-                    path,
-                    &query,
-                    "",
-                ))?;
-                let sent = sent_query(params);
-                let url = if sent.is_empty() {
-                    format!("{base}{path}")
-                } else {
-                    format!("{base}{path}?{sent}")
-                };
-                Ok((url, headers))
+            .get_header_signed(base, &path_and_query, |now| {
+                auth_header_values(&target.credentials, now, "GET", path, &query, "")
             })
             .await
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))

@@ -108,10 +108,10 @@ impl HttpClient {
         self.send(url, headers).await.map(|(reply, _)| reply)
     }
 
-    /// A signed GET of `path_and_query` (what is signed) at `base` (which may carry a proxy
-    /// prefix that is never signed), for the exchanges whose signature travels in headers
-    /// alone (OKX, KuCoin): `auth` gives the header pairs for our clock read as in
-    /// [`HttpClient::get_signed`], made sensitive by [`sensitive_headers`].
+    /// A signed GET of `path_and_query` at `base` (which may carry a proxy prefix that is never
+    /// signed), for the exchanges whose signature travels in headers alone (OKX, KuCoin,
+    /// Bitget): `auth` gives the header pairs, signed over the path and query, for our clock
+    /// read as in [`HttpClient::get_signed`], made sensitive by [`sensitive_headers`].
     pub async fn get_header_signed<P>(
         &self,
         base: &str,
