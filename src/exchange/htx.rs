@@ -271,17 +271,11 @@ fn read_refused(
 /// when its body has one), then HTX's envelope.
 pub fn read_reply(reply: &Reply, what: &str) -> Result<Outcome, Problem> {
     let parsed = reply.json::<Value>(what);
-    if let Some(mut problem) = generic_problem(reply, what) {
-        if let Some((code, msg)) = parsed.as_ref().ok().and_then(error_of) {
-            problem.message = format!(
-                "{what}: HTTP {}, code {code} {msg}{}",
-                reply.status.as_u16(),
-                http::retry_text(problem.retry_after)
-            )
-            .trim_end()
-            .to_string();
-        }
-        return Err(problem);
+    if let Some(problem) = generic_problem(reply, what) {
+        return Err(match parsed.as_ref().ok().and_then(error_of) {
+            Some((code, msg)) => http::quoting(problem, reply, what, &format!("code {code} {msg}")),
+            None => problem,
+        });
     }
     let body = match parsed {
         Ok(body) if body.is_object() => body,
