@@ -342,12 +342,14 @@ async fn kill_9_with_alerts_in_the_outbox_delivers_them_after_restart_and_nothin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flapping_key_raises_one_alert_not_one_per_check() {
     let w = World::new(Scenario::FuturesMissing, "* * * * * *", "").await;
-    let config = std::fs::read_to_string(&w.stage.config)
-        .unwrap()
-        // Flips every 0.7 s sampled every 1 s alias into runs of up to four equal samples
-        // when the machine is slow (seen in CI logs); six connected checks in a row cannot
-        // happen while the key keeps flapping.
-        .replace("resolve_after = 2", "resolve_after = 6");
+    // Flips every 0.7 s sampled every 1 s alias into runs of up to four equal samples when the
+    // machine is slow (seen in CI logs); six connected checks in a row cannot happen while the
+    // key keeps flapping.
+    let config = support::edited(
+        &std::fs::read_to_string(&w.stage.config).unwrap(),
+        "resolve_after = 2",
+        "resolve_after = 6",
+    );
     std::fs::write(&w.stage.config, config).unwrap();
     let mut daemon = w.stage.start("daemon.log");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -518,7 +520,8 @@ async fn bot_commands_answer_allowlisted_users_only_and_refusals_are_logged_at_a
     const OTHER_MEMBER: i64 = 777;
     // A schedule that does not fire during the test: every check comes from a command.
     let w = World::new(Scenario::FuturesMissing, "0 0 0 1 1 *", "").await;
-    let text = std::fs::read_to_string(&w.stage.config).unwrap().replace(
+    let text = support::edited(
+        &std::fs::read_to_string(&w.stage.config).unwrap(),
         "\napi_url = ",
         &format!("\nallowed_user_ids = [{ALLOWED_USER}]\napi_url = "),
     );

@@ -251,9 +251,11 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
 async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
     let stuck = OneKey::start("term-hang", Scenario::Hang).await;
     let (scratch, metrics) = (&stuck.scratch, stuck.metrics);
-    let text = stuck
-        .daemon_config(&scratch_path(scratch, "state"), &stuck.connection("stuck"))
-        .replace("check_timeout = \"3s\"", "check_timeout = \"60s\"");
+    let text = support::edited(
+        &stuck.daemon_config(&scratch_path(scratch, "state"), &stuck.connection("stuck")),
+        "check_timeout = \"3s\"",
+        "check_timeout = \"60s\"",
+    );
     let config = scratch.write("keywarden.toml", &text);
     let mut daemon = DaemonProcess::start(&config, scratch_path(scratch, "daemon.log"));
     eventually(Duration::from_secs(10), "the daemon serving", || async {

@@ -270,7 +270,8 @@ async fn a_read_only_state_dir_stops_start_up_with_exit_2_naming_it_and_keeps_th
 
     // A state dir that does not exist yet on a read-only filesystem: the same, clearly.
     let fresh = s.config.with_file_name("fresh.toml");
-    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+    let text = support::edited(
+        &std::fs::read_to_string(&s.config).unwrap(),
         &s.state.display().to_string(),
         &s.state.with_file_name("new").display().to_string(),
     );

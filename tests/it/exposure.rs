@@ -94,7 +94,7 @@ async fn systemd_status_of_a_refused_start_names_the_key_but_not_the_password_in
     );
     // A second problem: systemd's notify protocol takes one line per field, so both must
     // arrive on the STATUS= line.
-    let text = text.replace("check_timeout = \"3s\"", "check_timeout = \"0s\"");
+    let text = support::edited(&text, "check_timeout = \"3s\"", "check_timeout = \"0s\"");
     let config = scratch.write("keywarden.toml", &text);
     let notify = NotifySocket::bind(scratch.path());
     let mut daemon = DaemonProcess::start_with_env(

@@ -391,6 +391,18 @@ pub fn every_second_config(scratch: &Scratch, check_timeout: &str, connections: 
     )
 }
 
+/// `text` (a config a helper wrote) with `from` replaced by `to`; panics when `from` is not in
+/// it, so that a test adjusting a shared helper's config fails loudly when the helper's wording
+/// changes, rather than running unadjusted.
+#[track_caller]
+pub fn edited(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "{from:?} is not in the config:\n{text}"
+    );
+    text.replace(from, to)
+}
+
 /// `[daemon.request_budget]` of 1000 requests a second for each of `exchanges`, so that no
 /// check in a test waits for a budget; a blank line ends it.
 pub fn ample_budgets(exchanges: &[ExchangeKind]) -> String {
