@@ -494,10 +494,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
     assert_eq!(status, 201);
     // A reload (SIGHUP) keeps the API's connections beside the file's.
     daemon.signal("HUP");
-    eventually(LONG, "the reload", || async {
-        daemon.log().contains("config reloaded").then_some(())
-    })
-    .await;
+    daemon.log_line("config reloaded", LONG, "the reload").await;
     let (_, page) = world.get("/api/v1/connections").await;
     assert_eq!(
         page["total"], 3,
@@ -549,7 +546,7 @@ async fn the_api_tests_keys_and_manages_connections_on_the_real_daemon() {
         "{}",
         checked.stderr
     );
-    let history = support::run(&["history", "--config", config, "erin", "--json"], &[]).await;
+    let history = support::history_json(&world.config, "erin", &[]).await;
     assert_eq!(history.code, 0, "{}", history.stderr);
     assert!(
         history.stdout.contains("\"connected\""),

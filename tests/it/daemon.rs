@@ -218,12 +218,13 @@ async fn sighup_keeps_a_broken_config_and_applies_a_valid_one() {
     let good = std::fs::read_to_string(&s.config).unwrap();
     std::fs::write(&s.config, format!("{good}\n[connections.broken\n")).unwrap();
     daemon.signal("HUP");
-    eventually(
-        Duration::from_secs(10),
-        "the refusal in the log",
-        || async { daemon.log().contains("reload refused").then_some(()) },
-    )
-    .await;
+    daemon
+        .log_line(
+            "reload refused",
+            Duration::from_secs(10),
+            "the refusal in the log",
+        )
+        .await;
     let m = metrics(s.metrics)
         .await
         .expect("still serving after a bad reload");
