@@ -39,11 +39,7 @@ impl World {
 
     /// `keywarden_alert_outbox_depth` as the daemon reports it.
     async fn outbox_depth(&self) -> Option<u64> {
-        let (_, body) =
-            support::http_get(&format!("http://{}/metrics", self.stage.metrics)).await?;
-        body.lines()
-            .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
-            .and_then(|v| v.trim().parse().ok())
+        support::outbox_depth(self.stage.metrics).await
     }
 
     fn play(&self, scenario: Scenario) {
@@ -454,11 +450,7 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
     assert!(!mail.data.contains("spammy"), "bob's alert went alone");
     // The refused one stays in the outbox, set aside for a later try; nothing else does.
     let depth = eventually(Duration::from_secs(10), "an outbox of one", || async {
-        let (_, body) = support::http_get(&format!("http://{metrics}/metrics")).await?;
-        body.lines()
-            .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|&d| d == 1)
+        support::outbox_depth(metrics).await.filter(|&d| d == 1)
     })
     .await;
     assert_eq!(depth, 1);

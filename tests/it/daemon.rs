@@ -8,8 +8,8 @@ use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, ScenarioFile, SimKey};
 
 use crate::support::{
-    self, assert_promtool_accepts, connection_toml, eventually, free_port, http_get, sim_key,
-    DaemonProcess, NotifySocket, OneKey, Scratch,
+    self, assert_promtool_accepts, connection_toml, eventually, free_port, http_get, metrics,
+    metrics_up, sim_key, DaemonProcess, NotifySocket, OneKey, Scratch,
 };
 
 /// A config that checks every second, with its state and metrics in `scratch`.
@@ -24,13 +24,6 @@ fn daemon_config(scratch: &Scratch, metrics: SocketAddr, connections: &str) -> S
 
 fn scratch_path(scratch: &Scratch, name: &str) -> PathBuf {
     scratch.path().join(name)
-}
-
-async fn metrics(addr: SocketAddr) -> Option<String> {
-    http_get(&format!("http://{addr}/metrics"))
-        .await
-        .filter(|(status, _)| *status == 200)
-        .map(|(_, body)| body)
 }
 
 fn status_series(connection: &str, exchange: ExchangeKind, status: &str) -> String {
@@ -271,10 +264,6 @@ async fn sigterm_with_checks_in_flight_exits_zero_within_seconds() {
         "took {:?}",
         started.elapsed()
     );
-}
-
-async fn metrics_up(addr: SocketAddr) -> Option<()> {
-    metrics(addr).await.map(|_| ())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

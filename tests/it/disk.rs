@@ -131,10 +131,7 @@ impl Setup {
     }
 
     async fn metrics(&self) -> Option<String> {
-        http_get(&format!("http://{}/metrics", self.metrics))
-            .await
-            .filter(|(status, _)| *status == 200)
-            .map(|(_, body)| body)
+        support::metrics(self.metrics).await
     }
 
     async fn stop(&self, mut daemon: DaemonProcess) -> String {

@@ -3,16 +3,13 @@
 //! directory. A password written into a URL never appears in the first two; the third is its
 //! owner's only.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
 use keywarden::sim::Scenario;
 
-use crate::support::{
-    self, eventually, free_port, http_get, DaemonProcess, NotifySocket, OneKey, Scratch,
-};
+use crate::support::{self, eventually, free_port, DaemonProcess, NotifySocket, OneKey, Scratch};
 
 /// A password written into a URL.
 const URL_PASSWORD: &str = "url-password-never-shown";
@@ -21,13 +18,6 @@ fn email_section(smtp_url: &str) -> String {
     format!(
         "[alerts.email]\nsmtp_url = \"{smtp_url}\"\nfrom = \"kw@example.com\"\nto = [\"ops@example.com\"]\n\n"
     )
-}
-
-async fn serving(metrics: SocketAddr) -> Option<()> {
-    http_get(&format!("http://{metrics}/metrics"))
-        .await
-        .filter(|(status, _)| *status == 200)
-        .map(|_| ())
 }
 
 /// Issue 19, item 6: a reload refused because of `smtp_url` logs the key and why, never the
@@ -41,7 +31,7 @@ async fn a_refused_reload_logs_the_key_but_not_the_password_in_a_url() {
     let config = scratch.write("keywarden.toml", &alice.daemon_config(&state, &connection));
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
     eventually(Duration::from_secs(20), "the daemon serving", || async {
-        serving(metrics).await
+        support::metrics_up(metrics).await
     })
     .await;
 
@@ -74,7 +64,7 @@ async fn a_refused_reload_logs_the_key_but_not_the_password_in_a_url() {
         assert!(refusal.contains("alerts.email.smtp_url"), "{refusal}");
         assert!(!log.contains(URL_PASSWORD), "{log}");
     }
-    serving(metrics)
+    support::metrics_up(metrics)
         .await
         .expect("still serving the old config");
     daemon.terminate(Duration::from_secs(10)).await;
@@ -152,7 +142,7 @@ async fn the_state_dir_and_its_files_are_private_to_their_owner() {
     let fresh = scratch.path().join("var/keywarden");
     let daemon = run(&fresh, "fresh.log");
     eventually(Duration::from_secs(20), "the daemon serving", || async {
-        serving(metrics).await
+        support::metrics_up(metrics).await
     })
     .await;
     stop(daemon).await;
@@ -168,7 +158,7 @@ async fn the_state_dir_and_its_files_are_private_to_their_owner() {
     }
     let daemon = run(&fresh, "again.log");
     eventually(Duration::from_secs(20), "the daemon serving", || async {
-        serving(metrics).await
+        support::metrics_up(metrics).await
     })
     .await;
     assert_eq!(mode(&fresh), 0o700, "an existing state dir");

@@ -472,6 +472,28 @@ where
     }
 }
 
+/// The `/metrics` text of the daemon listening on `addr`, once it answers 200.
+pub async fn metrics(addr: SocketAddr) -> Option<String> {
+    http_get(&format!("http://{addr}/metrics"))
+        .await
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+}
+
+/// `Some` once the daemon on `addr` serves `/metrics`: for waiting until it is up.
+pub async fn metrics_up(addr: SocketAddr) -> Option<()> {
+    metrics(addr).await.map(|_| ())
+}
+
+/// `keywarden_alert_outbox_depth` as the daemon on `addr` reports it.
+pub async fn outbox_depth(addr: SocketAddr) -> Option<u64> {
+    metrics(addr)
+        .await?
+        .lines()
+        .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// GETs `url`; `None` when the server is not answering (yet).
 pub async fn http_get(url: &str) -> Option<(u16, String)> {
     let response = reqwest::get(url).await.ok()?;

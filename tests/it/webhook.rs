@@ -79,16 +79,12 @@ impl World {
     }
 
     async fn metrics(&self) -> Option<String> {
-        let (_, body) = support::http_get(&format!("http://{}/metrics", self.metrics)).await?;
-        Some(body)
+        support::metrics(self.metrics).await
     }
 
     /// `keywarden_alert_outbox_depth` as the daemon reports it.
     async fn outbox_depth(&self) -> Option<u64> {
-        let body = self.metrics().await?;
-        body.lines()
-            .find_map(|l| l.strip_prefix("keywarden_alert_outbox_depth "))
-            .and_then(|v| v.trim().parse().ok())
+        support::outbox_depth(self.metrics).await
     }
 
     /// `keywarden_alerts_failed_total{channel="webhook",reason}`; `None` when not on /metrics.
