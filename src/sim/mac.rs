@@ -1,6 +1,6 @@
 //! The HMACs the simulated exchanges check signatures with: SHA-256 in the two encodings most of
-//! them use, SHA-512 in hex for Gate. The simulator's own: it never borrows the client's signing code, so a client bug in
-//! what it signs cannot be accepted by a simulator that shares it.
+//! them use, SHA-512 in hex for Gate. The simulator's own: it never borrows the client's signing
+//! code, so a client bug in what it signs cannot be accepted by a simulator that shares it.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
