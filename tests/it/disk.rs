@@ -14,9 +14,7 @@ use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, SimKey};
 use serde_json::Value;
 
-use crate::support::{
-    self, connection_toml, eventually, free_port, http_get, sim_key, DaemonProcess, Scratch,
-};
+use crate::support::{self, eventually, http_get, DaemonProcess, OneKey, Scratch};
 
 /// A tmpfs of `size` mounted at `path`, unmounted on drop.
 struct Tmpfs {
@@ -75,17 +73,15 @@ struct Setup {
 /// `disk/` in the scratch dir, with `extra` config sections (e.g. `[alerts...]`) before the
 /// connection; `None` where mounting is not permitted.
 async fn setup_on_tmpfs(size: &str, extra: &str) -> Option<Setup> {
-    let key = sim_key(ExchangeKind::Mexc, "disk-alice", Scenario::FuturesMissing);
-    let sim = support::start_sim_with(vec![key.clone()]).await;
-    let scratch = Scratch::new();
-    let state = scratch.path().join("disk").join("state");
-    let metrics = free_port();
-    let text = format!(
-        "{}{}{extra}{}",
-        support::daemon_table("* * * * * *", "3s", &state, metrics),
-        support::ample_budgets(&[ExchangeKind::Mexc]),
-        connection_toml("alice", &key, &sim, &["spot"])
-    );
+    let one = OneKey::start("disk-alice", Scenario::FuturesMissing).await;
+    let state = one.scratch.path().join("disk").join("state");
+    let text = one.daemon_config(&state, &format!("{extra}{}", one.connection("alice")));
+    let OneKey {
+        key,
+        sim,
+        scratch,
+        metrics,
+    } = one;
     let config = scratch.write("keywarden.toml", &text);
     let disk = Tmpfs::mount(&scratch.path().join("disk"), size)?;
     Some(Setup {

@@ -8,9 +8,7 @@ use std::time::Duration;
 use keywarden::domain::ExchangeKind;
 use keywarden::sim::{RunningSim, Scenario, SimKey};
 
-use crate::support::{
-    self, connection_toml, eventually, free_port, sim_key, DaemonProcess, Scratch,
-};
+use crate::support::{self, eventually, DaemonProcess, OneKey, Scratch};
 use crate::webhook_receiver::{Behaviour, Received, WebhookReceiver};
 
 const WEBHOOK_SECRET: &str = "whsec-test-4f1c9a2b7e6d5c3a-never-sent";
@@ -36,22 +34,22 @@ impl World {
     /// One connection `dave` (owner dave@example.com) playing `scenario`, checked every second,
     /// with one webhook target (the receiver) and `alerts_extra` under `[alerts]`.
     async fn new(scenario: Scenario, alerts_extra: &str) -> World {
-        let key = sim_key(ExchangeKind::Mexc, "webhook-dave", scenario);
-        let sim = support::start_sim_with(vec![key.clone()]).await;
+        let one = OneKey::start("webhook-dave", scenario).await;
         let receiver = WebhookReceiver::start().await;
-        let scratch = Scratch::new();
-        let metrics = free_port();
-        let connection =
-            connection_toml("dave", &key, &sim, &["spot"]) + "owner_email = \"dave@example.com\"\n";
-        let text = format!(
-            "{daemon}{budgets}\
-             [alerts]\nresolve_after = 2\n{alerts_extra}\n\
+        let connection = one.connection("dave") + "owner_email = \"dave@example.com\"\n";
+        let rest = format!(
+            "[alerts]\nresolve_after = 2\n{alerts_extra}\n\
              [[alerts.webhook]]\nurl = \"{url}\"\nsecret = \"env:WEBHOOK_SECRET\"\ntimeout = \"3s\"\n\n\
              {connection}",
-            daemon = support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), metrics),
-            budgets = support::ample_budgets(&[ExchangeKind::Mexc]),
             url = receiver.url(),
         );
+        let text = one.daemon_config(&one.scratch.path().join("state"), &rest);
+        let OneKey {
+            key,
+            sim,
+            scratch,
+            metrics,
+        } = one;
         let config = scratch.write("keywarden.toml", &text);
         World {
             scratch,
