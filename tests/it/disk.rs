@@ -76,22 +76,16 @@ async fn setup_on_tmpfs(size: &str, extra: &str) -> Option<Setup> {
     let one = OneKey::start("disk-alice", Scenario::FuturesMissing).await;
     let state = one.scratch.path().join("disk").join("state");
     let text = one.daemon_config(&state, &format!("{extra}{}", one.connection("alice")));
-    let OneKey {
-        key,
-        sim,
-        scratch,
-        metrics,
-    } = one;
-    let config = scratch.write("keywarden.toml", &text);
-    let disk = Tmpfs::mount(&scratch.path().join("disk"), size)?;
+    let config = one.scratch.write("keywarden.toml", &text);
+    let disk = Tmpfs::mount(&one.scratch.path().join("disk"), size)?;
     Some(Setup {
         disk,
-        scratch,
-        sim,
-        key,
+        scratch: one.scratch,
+        sim: one.sim,
+        key: one.key,
         config,
         state,
-        metrics,
+        metrics: one.metrics,
     })
 }
 

@@ -44,20 +44,14 @@ impl World {
             url = receiver.url(),
         );
         let text = one.daemon_config(&one.scratch.path().join("state"), &rest);
-        let OneKey {
-            key,
-            sim,
-            scratch,
-            metrics,
-        } = one;
-        let config = scratch.write("keywarden.toml", &text);
+        let config = one.scratch.write("keywarden.toml", &text);
         World {
-            scratch,
-            sim,
+            scratch: one.scratch,
+            sim: one.sim,
             receiver,
-            key,
+            key: one.key,
             config,
-            metrics,
+            metrics: one.metrics,
         }
     }
 
