@@ -272,12 +272,16 @@ async fn round(
         else {
             continue;
         };
-        let store = store.clone();
-        let metrics = Arc::clone(metrics);
+        let sender = Sender {
+            store: store.clone(),
+            metrics: Arc::clone(metrics),
+            notifier,
+            recipient,
+        };
         running.spawn(async move {
-            match recipient.channel().digests() {
-                true => send_digest(&store, &metrics, notifier, &recipient, batch).await,
-                false => send_events(&store, &metrics, notifier, &recipient, batch).await,
+            match sender.recipient.channel().digests() {
+                true => sender.digest(batch).await,
+                false => sender.events(batch).await,
             }
         });
     }
@@ -298,118 +302,119 @@ async fn round(
     Ok(next)
 }
 
-/// Sends `batch` to `recipient` as one message and records what came of it. Returns when the
-/// batch is due again, if it stays in the outbox.
-async fn send_digest(
-    store: &HistoryStore,
-    metrics: &Metrics,
+/// One recipient's send in a round, with what recording its outcome needs.
+struct Sender {
+    store: HistoryStore,
+    metrics: Arc<Metrics>,
     notifier: Arc<dyn Notifier>,
-    recipient: &Recipient,
-    batch: Vec<OutboxEntry>,
-) -> Result<Option<DateTime<Utc>>, RoundError> {
-    let result = match &batch[..] {
-        [alone] => {
-            let id = event_id(alone);
-            notifier.deliver_event(recipient, &id, &alone.alert).await
-        }
-        _ => {
-            let alerts: Vec<_> = batch.iter().map(|e| e.alert.clone()).collect();
-            notifier.deliver(recipient, &alerts).await
-        }
-    };
-    settle(store, metrics, recipient, batch, result).await
+    recipient: Recipient,
 }
 
-/// Sends `batch` to `recipient` one event after the other, in order, each recorded as soon as
-/// it is accepted (so a crash repeats at most the one in flight). A refused event is set aside
-/// and the next one follows (it holds up nothing); one that failed for now (receiver down, 5xx)
-/// stops the batch, so the events behind it wait for it and stay in order. Returns the earliest
-/// time one of them is due again (now, for the ones left untried).
-async fn send_events(
-    store: &HistoryStore,
-    metrics: &Metrics,
-    notifier: Arc<dyn Notifier>,
-    recipient: &Recipient,
-    batch: Vec<OutboxEntry>,
-) -> Result<Option<DateTime<Utc>>, RoundError> {
-    let started = tokio::time::Instant::now();
-    let mut next: Option<DateTime<Utc>> = None;
-    for entry in batch {
-        if started.elapsed() >= EVENTS_ROUND_TIME {
-            return Ok(Some(Utc::now()));
-        }
-        let id = event_id(&entry);
-        let result = notifier.deliver_event(recipient, &id, &entry.alert).await;
-        let retry = matches!(result, Err(DeliveryError::Retry { .. }));
-        if let Some(again) = settle(store, metrics, recipient, vec![entry], result).await? {
-            next = Some(next.map_or(again, |n| n.min(again)));
-        }
-        if retry {
-            break;
-        }
-    }
-    Ok(next)
-}
-
-/// Records what one send came to: delivered, or rescheduled. Returns when the batch is due
-/// again, if it stays in the outbox.
-async fn settle(
-    store: &HistoryStore,
-    metrics: &Metrics,
-    recipient: &Recipient,
-    mut batch: Vec<OutboxEntry>,
-    result: Result<(), DeliveryError>,
-) -> Result<Option<DateTime<Utc>>, RoundError> {
-    let channel = recipient.channel();
-    let ids: Vec<u64> = batch.iter().map(|e| e.id).collect();
-    let error = match result {
-        Ok(()) => {
-            let delivered = ids.len();
-            on_store(store, move |s| s.mark_delivered(&ids, Utc::now())).await?;
-            for _ in 0..delivered {
-                metrics.alert_sent(channel.name());
+impl Sender {
+    /// Sends `batch` as one message and records what came of it. Returns when the batch is due
+    /// again, if it stays in the outbox.
+    async fn digest(&self, batch: Vec<OutboxEntry>) -> Result<Option<DateTime<Utc>>, RoundError> {
+        let result = match &batch[..] {
+            [alone] => {
+                let id = event_id(alone);
+                self.notifier
+                    .deliver_event(&self.recipient, &id, &alone.alert)
+                    .await
             }
-            tracing::info!(
-                channel = channel.name(),
-                alerts = delivered,
-                "alerts delivered"
-            );
-            return Ok(None);
-        }
-        Err(error) => error,
-    };
-    metrics.alert_failed(channel.name(), error.reason());
-    let attempts = batch[0].attempts + 1;
-    let (wait, split) = match &error {
-        DeliveryError::Retry { after, .. } => {
-            let wait = backoff(attempts - 1, batch[0].id);
-            (after.map_or(wait, |after| wait.max(after)), false)
-        }
-        // A digest refused as a whole: any one of its alerts may be the cause. Each is set
-        // aside and tried alone at once, so the others go out now and only the refused one
-        // waits, without holding up the alerts queued after it.
-        DeliveryError::Reject { .. } if batch.len() > 1 => (Duration::ZERO, true),
-        DeliveryError::Reject { .. } => (reject_backoff(attempts, batch[0].id), false),
-    };
-    tracing::warn!(
-        channel = channel.name(),
-        alerts = ids.len(),
-        attempts,
-        retry_in_s = wait.as_secs(),
-        split,
-        error = %error,
-        "alert delivery failed"
-    );
-    let at = Utc::now() + chrono::Duration::from_std(wait).expect("short waits fit");
-    let rejected = matches!(error, DeliveryError::Reject { .. });
-    for entry in &mut batch {
-        entry.attempts = attempts;
-        entry.next_attempt_at = at;
-        entry.last_error = Some(error.to_string());
-        entry.set_aside |= rejected;
+            _ => {
+                let alerts: Vec<_> = batch.iter().map(|e| e.alert.clone()).collect();
+                self.notifier.deliver(&self.recipient, &alerts).await
+            }
+        };
+        self.settle(batch, result).await
     }
-    on_store(store, move |s| s.reschedule(&batch)).await?;
-    Ok(Some(at))
+
+    /// Sends `batch` one event after the other, in order, each recorded as soon as
+    /// it is accepted (so a crash repeats at most the one in flight). A refused event is set aside
+    /// and the next one follows (it holds up nothing); one that failed for now (receiver down, 5xx)
+    /// stops the batch, so the events behind it wait for it and stay in order. Returns the earliest
+    /// time one of them is due again (now, for the ones left untried).
+    async fn events(&self, batch: Vec<OutboxEntry>) -> Result<Option<DateTime<Utc>>, RoundError> {
+        let started = tokio::time::Instant::now();
+        let mut next: Option<DateTime<Utc>> = None;
+        for entry in batch {
+            if started.elapsed() >= EVENTS_ROUND_TIME {
+                return Ok(Some(Utc::now()));
+            }
+            let id = event_id(&entry);
+            let result = self
+                .notifier
+                .deliver_event(&self.recipient, &id, &entry.alert)
+                .await;
+            let retry = matches!(result, Err(DeliveryError::Retry { .. }));
+            if let Some(again) = self.settle(vec![entry], result).await? {
+                next = Some(next.map_or(again, |n| n.min(again)));
+            }
+            if retry {
+                break;
+            }
+        }
+        Ok(next)
+    }
+
+    /// Records what one send came to: delivered, or rescheduled. Returns when the batch is due
+    /// again, if it stays in the outbox.
+    async fn settle(
+        &self,
+        mut batch: Vec<OutboxEntry>,
+        result: Result<(), DeliveryError>,
+    ) -> Result<Option<DateTime<Utc>>, RoundError> {
+        let channel = self.recipient.channel();
+        let ids: Vec<u64> = batch.iter().map(|e| e.id).collect();
+        let error = match result {
+            Ok(()) => {
+                let delivered = ids.len();
+                on_store(&self.store, move |s| s.mark_delivered(&ids, Utc::now())).await?;
+                for _ in 0..delivered {
+                    self.metrics.alert_sent(channel.name());
+                }
+                tracing::info!(
+                    channel = channel.name(),
+                    alerts = delivered,
+                    "alerts delivered"
+                );
+                return Ok(None);
+            }
+            Err(error) => error,
+        };
+        self.metrics.alert_failed(channel.name(), error.reason());
+        let attempts = batch[0].attempts + 1;
+        let (wait, split) = match &error {
+            DeliveryError::Retry { after, .. } => {
+                let wait = backoff(attempts - 1, batch[0].id);
+                (after.map_or(wait, |after| wait.max(after)), false)
+            }
+            // A digest refused as a whole: any one of its alerts may be the cause. Each is set
+            // aside and tried alone at once, so the others go out now and only the refused one
+            // waits, without holding up the alerts queued after it.
+            DeliveryError::Reject { .. } if batch.len() > 1 => (Duration::ZERO, true),
+            DeliveryError::Reject { .. } => (reject_backoff(attempts, batch[0].id), false),
+        };
+        tracing::warn!(
+            channel = channel.name(),
+            alerts = ids.len(),
+            attempts,
+            retry_in_s = wait.as_secs(),
+            split,
+            error = %error,
+            "alert delivery failed"
+        );
+        let at = Utc::now() + chrono::Duration::from_std(wait).expect("short waits fit");
+        let rejected = matches!(error, DeliveryError::Reject { .. });
+        for entry in &mut batch {
+            entry.attempts = attempts;
+            entry.next_attempt_at = at;
+            entry.last_error = Some(error.to_string());
+            entry.set_aside |= rejected;
+        }
+        on_store(&self.store, move |s| s.reschedule(&batch)).await?;
+        Ok(Some(at))
+    }
 }
 
 #[cfg(test)]
