@@ -46,6 +46,15 @@ fn scratch() -> (TempDir, HistoryStore) {
     (dir, store)
 }
 
+/// A scratch store that has recorded `history`, in order.
+fn store_with(history: impl IntoIterator<Item = Verdict>) -> (TempDir, HistoryStore) {
+    let (dir, store) = scratch();
+    for verdict in history {
+        store.record(&verdict).unwrap();
+    }
+    (dir, store)
+}
+
 #[test]
 fn unchanged_verdicts_extend_one_span() {
     let (_dir, store) = scratch();
@@ -117,7 +126,6 @@ fn a_changed_status_permission_or_warning_starts_a_new_span() {
 
 #[test]
 fn spans_come_newest_first_and_respect_the_limit() {
-    let (_dir, store) = scratch();
     let statuses = [
         Status::Connected,
         Status::ExchangeUnavailable,
@@ -125,9 +133,11 @@ fn spans_come_newest_first_and_respect_the_limit() {
         Status::WithdrawEnabled,
         Status::Connected,
     ];
-    for (i, status) in statuses.iter().enumerate() {
-        store.record(&verdict("bob", *status, t(i as i64))).unwrap();
-    }
+    let (_dir, store) = store_with(
+        (0..)
+            .zip(statuses)
+            .map(|(minute, status)| verdict("bob", status, t(minute))),
+    );
     let all = store.spans("bob", 100).unwrap();
     let firsts: Vec<_> = all.iter().map(|s| s.first_seen).collect();
     assert_eq!(firsts, vec![t(4), t(3), t(2), t(1), t(0)]);
@@ -139,14 +149,11 @@ fn spans_come_newest_first_and_respect_the_limit() {
 
 #[test]
 fn a_verdict_at_the_same_time_or_earlier_still_becomes_the_newest_span() {
-    let (_dir, store) = scratch();
-    store.record(&connected("carol", t(10))).unwrap();
-    store
-        .record(&verdict("carol", Status::InvalidKey, t(10)))
-        .unwrap();
-    store
-        .record(&verdict("carol", Status::ClockSkew, t(3)))
-        .unwrap();
+    let (_dir, store) = store_with([
+        connected("carol", t(10)),
+        verdict("carol", Status::InvalidKey, t(10)),
+        verdict("carol", Status::ClockSkew, t(3)),
+    ]);
     let statuses: Vec<_> = store
         .spans("carol", 10)
         .unwrap()
@@ -161,17 +168,12 @@ fn a_verdict_at_the_same_time_or_earlier_still_becomes_the_newest_span() {
 
 #[test]
 fn a_connection_name_that_prefixes_another_sees_only_its_own_history() {
-    let (_dir, store) = scratch();
-    store.record(&connected("alice", t(0))).unwrap();
-    store
-        .record(&verdict("alice2", Status::InvalidKey, t(1)))
-        .unwrap();
-    store
-        .record(&verdict("alice2", Status::Connected, t(2)))
-        .unwrap();
-    store
-        .record(&verdict("alic", Status::RateLimited, t(3)))
-        .unwrap();
+    let (_dir, store) = store_with([
+        connected("alice", t(0)),
+        verdict("alice2", Status::InvalidKey, t(1)),
+        verdict("alice2", Status::Connected, t(2)),
+        verdict("alic", Status::RateLimited, t(3)),
+    ]);
 
     let alice = store.spans("alice", 10).unwrap();
     assert_eq!(alice.len(), 1);
@@ -214,18 +216,17 @@ fn state_keeps_the_last_verdict_and_streaks_that_reset_on_change() {
 
 #[test]
 fn prune_removes_only_spans_last_seen_before_the_cutoff() {
-    let (_dir, store) = scratch();
-    // erin: an old span, then a current one.
-    store.record(&connected("erin", t(0))).unwrap();
-    store.record(&connected("erin", t(10))).unwrap();
-    store
-        .record(&verdict("erin", Status::InvalidKey, t(100)))
-        .unwrap();
-    // frank: one long span that started before the cutoff but was seen after it.
-    store.record(&connected("frank", t(0))).unwrap();
-    store.record(&connected("frank", t(200))).unwrap();
-    // gone: left the config long ago.
-    store.record(&connected("gone", t(1))).unwrap();
+    let (_dir, store) = store_with([
+        // erin: an old span, then a current one.
+        connected("erin", t(0)),
+        connected("erin", t(10)),
+        verdict("erin", Status::InvalidKey, t(100)),
+        // frank: one long span that started before the cutoff but was seen after it.
+        connected("frank", t(0)),
+        connected("frank", t(200)),
+        // gone: left the config long ago.
+        connected("gone", t(1)),
+    ]);
 
     assert_eq!(store.prune(t(50)).unwrap(), 2);
 
