@@ -46,6 +46,14 @@ fn scratch() -> (TempDir, HistoryStore) {
     (dir, store)
 }
 
+/// `store` closed (its last handle dropped) and opened again from the same directory, as
+/// after a restart.
+fn reopened(dir: TempDir, store: HistoryStore) -> (TempDir, HistoryStore) {
+    drop(store);
+    let store = HistoryStore::open(&dir.path().join("state")).unwrap();
+    (dir, store)
+}
+
 /// A scratch store that has recorded `history`, in order.
 fn store_with(history: impl IntoIterator<Item = Verdict>) -> (TempDir, HistoryStore) {
     let (dir, store) = scratch();
@@ -242,15 +250,10 @@ fn prune_removes_only_spans_last_seen_before_the_cutoff() {
 
 #[test]
 fn an_unchanged_verdict_after_its_span_was_pruned_starts_a_new_span() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("state");
-    {
-        let store = HistoryStore::open(&path).unwrap();
-        store.record(&connected("gina", t(0))).unwrap();
-        // As if an older retention had removed the open span while the state stayed.
-        store.history.clear().unwrap();
-    }
-    let store = HistoryStore::open(&path).unwrap();
+    let (dir, store) = store_with([connected("gina", t(0))]);
+    // As if an older retention had removed the open span while the state stayed.
+    store.history.clear().unwrap();
+    let (_dir, store) = reopened(dir, store);
     let r = store.record(&connected("gina", t(5))).unwrap();
     assert!(r.new_span);
     assert_eq!(
@@ -262,17 +265,12 @@ fn an_unchanged_verdict_after_its_span_was_pruned_starts_a_new_span() {
 
 #[test]
 fn everything_is_there_after_a_reopen() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("state");
-    {
-        let store = HistoryStore::open(&path).unwrap();
-        store.record(&connected("hank", t(0))).unwrap();
-        store.record(&connected("hank", t(5))).unwrap();
-        store
-            .record(&verdict("hank", Status::NoTradePermission, t(10)))
-            .unwrap();
-    }
-    let store = HistoryStore::open(&path).unwrap();
+    let (dir, store) = store_with([
+        connected("hank", t(0)),
+        connected("hank", t(5)),
+        verdict("hank", Status::NoTradePermission, t(10)),
+    ]);
+    let (_dir, store) = reopened(dir, store);
     let spans = store.spans("hank", 10).unwrap();
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[1].checks, 2);
@@ -343,22 +341,15 @@ fn a_change_writes_the_closing_span_with_its_repeats() {
 
 #[test]
 fn repeats_are_written_when_the_last_handle_drops() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("state");
-    {
-        let store = HistoryStore::open(&path).unwrap();
-        let clone = store.clone();
-        for m in 0..4 {
-            store.record(&connected("lou", t(m))).unwrap();
-        }
-        drop(store);
-        assert_eq!(
-            spans_on_disk(&clone, "lou")[0].checks,
-            1,
-            "a clone still holds it"
-        );
-    }
-    let store = HistoryStore::open(&path).unwrap();
+    let (dir, store) = store_with((0..4).map(|m| connected("lou", t(m))));
+    let clone = store.clone();
+    drop(store);
+    assert_eq!(
+        spans_on_disk(&clone, "lou")[0].checks,
+        1,
+        "a clone still holds it"
+    );
+    let (_dir, store) = reopened(dir, clone);
     assert_eq!(spans_on_disk(&store, "lou")[0].checks, 4);
     assert_eq!(store.state("lou").unwrap().unwrap().same_status_checks, 4);
 }
