@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,7 +27,7 @@ use super::mac::hmac_hex;
 use super::pipeline::{query_param, signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 /// bybit.md §2: "`X-BAPI-RECV-WINDOW` | ms, optional, default 5000" and "`server_time -
@@ -39,9 +39,6 @@ const KIND: ExchangeKind = ExchangeKind::Bybit;
 
 /// Days left on an unbound key playing `no_ip_whitelist` (Bybit expires keys without IP binding).
 pub const UNBOUND_REMAINING_DAYS: i64 = 5;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// The UID the simulated account has (reported by query-api).
 pub const SIM_UID: i64 = 53_888_001;
@@ -292,13 +289,12 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str, server_ms: i64) -> Result<Va
 }
 
 fn rate_limited(server_ms: i64) -> Response {
-    let mut response = json_reply(
+    let mut response = with_retry_after(json_reply(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {},
                "time": server_ms}),
-    );
+    ));
     let h = response.headers_mut();
-    h.insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
     h.insert("x-bapi-limit", HeaderValue::from_static("10"));
     h.insert("x-bapi-limit-status", HeaderValue::from_static("0"));
     // deliberately not 7 s, so a client that ignores Retry-After is caught

@@ -27,7 +27,7 @@ use super::mac::hmac_sha512_hex;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Gate;
@@ -35,9 +35,6 @@ const KIND: ExchangeKind = ExchangeKind::Gate;
 /// Gate refuses a `Timestamp` more than this far from its clock (gate.md §2: "the server rejects
 /// a `Timestamp` more than **60 s** away from server time").
 const WINDOW_MS: i64 = 60_000;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// Days left on an unbound key playing `no_ip_whitelist` (Gate: unbound keys live 90 days).
 pub const UNBOUND_REMAINING_DAYS: i64 = 5;
@@ -348,15 +345,13 @@ impl SignedApi for Gate {
     }
 
     fn rate_limited(verified: &Verified) -> Response {
-        let mut response = GateError::new(
+        let mut response = with_retry_after(GateError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
             "Request Rate limit Exceeded",
-        )
-        .into_response();
+        ));
         let reset = verified.server_ms / 1000 + 10;
         let h = response.headers_mut();
-        h.insert("retry-after", HeaderValue::from(RETRY_AFTER_SECS));
         h.insert("x-gate-ratelimit-limit", HeaderValue::from_static("150"));
         h.insert(
             "x-gate-ratelimit-requests-remain",
