@@ -429,14 +429,14 @@ mod tests {
             format!("{ts}{method}{path}{query}{body}").as_bytes(),
         );
         header_map([
-            ("ACCESS-KEY", "testkey".to_string()),
+            ("ACCESS-KEY", SimKey::TEST_KEY.to_string()),
             ("ACCESS-SIGN", sign),
             ("ACCESS-TIMESTAMP", ts.to_string()),
-            ("ACCESS-PASSPHRASE", "testpass".to_string()),
+            ("ACCESS-PASSPHRASE", SimKey::TEST_PASSPHRASE.to_string()),
         ])
     }
 
-    const SECRET: &str = "testsecret";
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {

@@ -413,16 +413,17 @@ mod tests {
     /// A client's auth headers for `payload` with the default recvWindow.
     fn auth_headers(secret: &str, ts: i64, payload: &str) -> HeaderMap {
         header_map([
-            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-API-KEY", SimKey::TEST_KEY.to_string()),
             ("X-BAPI-TIMESTAMP", ts.to_string()),
             ("X-BAPI-RECV-WINDOW", "5000".to_string()),
             (
                 "X-BAPI-SIGN",
-                signature(secret, ts, "testkey", "5000", payload),
+                signature(secret, ts, SimKey::TEST_KEY, "5000", payload),
             ),
         ])
     }
 
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
@@ -451,7 +452,7 @@ mod tests {
         );
         check(&h, Method::GET, "/v5/user/query-api", "").unwrap();
         assert_eq!(
-            auth_headers("testsecret", NOW, "")["X-BAPI-SIGN"],
+            auth_headers(SECRET, NOW, "")["X-BAPI-SIGN"],
             h["X-BAPI-SIGN"]
         );
         h.insert(
@@ -472,10 +473,10 @@ mod tests {
     #[test]
     fn what_the_client_signs_verifies_get_and_post() {
         let q = "category=linear&settleCoin=USDT";
-        let h = auth_headers("testsecret", NOW, q);
+        let h = auth_headers(SECRET, NOW, q);
         check(&h, Method::GET, &format!("/v5/position/list?{q}"), "").unwrap();
         let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
-        let h = auth_headers("testsecret", NOW, body);
+        let h = auth_headers(SECRET, NOW, body);
         check(&h, Method::POST, "/v5/account/set-margin-mode", body).unwrap();
     }
 
@@ -483,7 +484,7 @@ mod tests {
     fn anything_else_is_refused_with_bybits_code() {
         let q = "category=linear&settleCoin=USDT";
         let path = format!("/v5/position/list?{q}");
-        let good = auth_headers("testsecret", NOW, q);
+        let good = auth_headers(SECRET, NOW, q);
         // reordered, tampered or extended query
         for sent in [
             "/v5/position/list?settleCoin=USDT&category=linear",
@@ -497,7 +498,7 @@ mod tests {
         check(&good, Method::GET, &format!("/v5/other?{q}"), "").unwrap();
         // a POST signs the body, byte for byte (spacing included)
         let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
-        let h = auth_headers("testsecret", NOW, body);
+        let h = auth_headers(SECRET, NOW, body);
         let spaced = r#"{"setMarginMode": "REGULAR_MARGIN"}"#;
         assert_eq!(
             code(check(
@@ -535,7 +536,7 @@ mod tests {
     fn the_window_is_bybits_rule() {
         let q = "accountType=UNIFIED";
         let path = format!("/v5/account/wallet-balance?{q}");
-        let at = |ts: i64| auth_headers("testsecret", ts, q);
+        let at = |ts: i64| auth_headers(SECRET, ts, q);
         // server - recvWindow <= ts
         check(&at(NOW - RECV_WINDOW_MS), Method::GET, &path, "").unwrap();
         let e = check(&at(NOW - RECV_WINDOW_MS - 1), Method::GET, &path, "").unwrap_err();
@@ -550,22 +551,22 @@ mod tests {
         // a larger window, signed, lets an older timestamp in, but never one 1 s ahead
         let old = NOW - 20_000;
         let h = header_map([
-            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-API-KEY", SimKey::TEST_KEY.to_string()),
             ("X-BAPI-TIMESTAMP", old.to_string()),
             ("X-BAPI-RECV-WINDOW", "30000".to_string()),
             (
                 "X-BAPI-SIGN",
-                signature("testsecret", old, "testkey", "30000", q),
+                signature(SECRET, old, SimKey::TEST_KEY, "30000", q),
             ),
         ]);
         check(&h, Method::GET, &path, "").unwrap();
         // no recvWindow header: default 5000, and the prehash has no window part
         let h = header_map([
-            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-API-KEY", SimKey::TEST_KEY.to_string()),
             ("X-BAPI-TIMESTAMP", NOW.to_string()),
             (
                 "X-BAPI-SIGN",
-                signature("testsecret", NOW, "testkey", "", q),
+                signature(SECRET, NOW, SimKey::TEST_KEY, "", q),
             ),
         ]);
         check(&h, Method::GET, &path, "").unwrap();

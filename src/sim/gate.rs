@@ -387,7 +387,7 @@ mod tests {
         ms.div_euclid(1000).to_string()
     }
 
-    const SECRET: &str = "testsecret";
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
@@ -399,7 +399,7 @@ mod tests {
     fn headers(ts: &str, method: &str, path: &str, query: &str, body: &str) -> HeaderMap {
         let sign = sign(SECRET, method, path, query, body.as_bytes(), ts);
         header_map([
-            ("KEY", "testkey"),
+            ("KEY", SimKey::TEST_KEY),
             ("Timestamp", ts),
             ("SIGN", sign.as_str()),
         ])

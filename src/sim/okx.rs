@@ -375,7 +375,7 @@ mod tests {
     use crate::sim::refusal::code;
     use axum::http::{header, HeaderMap, HeaderValue, Method};
 
-    const SECRET: &str = "testsecret";
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
@@ -401,10 +401,10 @@ mod tests {
             format!("{iso}{method}{path_and_query}{body}").as_bytes(),
         );
         header_map([
-            ("OK-ACCESS-KEY", "testkey".to_string()),
+            ("OK-ACCESS-KEY", SimKey::TEST_KEY.to_string()),
             ("OK-ACCESS-SIGN", sign),
             ("OK-ACCESS-TIMESTAMP", iso),
-            ("OK-ACCESS-PASSPHRASE", "testpass".to_string()),
+            ("OK-ACCESS-PASSPHRASE", SimKey::TEST_PASSPHRASE.to_string()),
         ])
     }
 
