@@ -379,20 +379,22 @@ impl SignedApi for Bybit {
     }
 
     fn answer(verified: &Verified) -> Response {
-        let Verified {
-            key,
-            request,
-            server_ms,
-            ..
-        } = *verified;
-        let reply = match key.scenario {
+        let request = verified.request;
+        let reply = match verified.key.scenario {
             Scenario::Maintenance => Err(BybitError::maintenance()),
             Scenario::IpNotWhitelisted => Err(BybitError::ip_refused(&request.client_ip)),
             // bybit.md §6: 10000 "Server Timeout" (10016, the other server error, is maintenance).
             Scenario::ErrorBody200 => Err(BybitError::new(StatusCode::OK, 10000, "Server Timeout")),
-            _ => answer(key, &request.uri, &request.client_ip, server_ms),
+            _ => answer(
+                verified.key,
+                &request.uri,
+                &request.client_ip,
+                verified.server_ms,
+            ),
         };
-        reply.map(|result| ok(result, server_ms)).into_response()
+        reply
+            .map(|result| ok(result, verified.server_ms))
+            .into_response()
     }
 }
 

@@ -386,23 +386,18 @@ impl SignedApi for Htx {
     }
 
     fn answer(verified: &Verified) -> Response {
-        let Verified {
-            key,
-            request,
-            server_ms,
-            ..
-        } = *verified;
+        let request = verified.request;
         let api = Api::of(request.path());
-        match key.scenario {
+        match verified.key.scenario {
             Scenario::Maintenance => maintenance_reply(),
             Scenario::IpNotWhitelisted => Refusal::Ip(request.client_ip.clone()).into_response(api),
-            Scenario::ErrorBody200 => internal_error_reply(api, server_ms),
+            Scenario::ErrorBody200 => internal_error_reply(api, verified.server_ms),
             _ => answer(
-                key,
+                verified.key,
                 request.path(),
                 request.query(),
                 &request.client_ip,
-                server_ms,
+                verified.server_ms,
             ),
         }
     }
