@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -29,7 +29,7 @@ use super::mac::hmac_hex;
 use super::pipeline::{raw_param, signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Binance;
@@ -44,9 +44,6 @@ const MAX_AHEAD_MS: i64 = 1_000;
 
 /// Days left before the trading authority of a key without IP binding lapses (`no_ip_whitelist`).
 pub const UNBOUND_TRADE_DAYS_LEFT: i64 = 5;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A Binance error: HTTP status and the `{"code": n, "msg": ..}` body.
 pub type BinanceError = ExchangeError<Binance>;
@@ -227,17 +224,12 @@ async fn system_status(State(state): State<Arc<SimState>>) -> Response {
 }
 
 fn rate_limited() -> Response {
-    let mut response = BinanceError::new(
+    with_retry_after(BinanceError::new(
         StatusCode::TOO_MANY_REQUESTS,
         -1003,
         "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. \
-         Please use WebSocket Streams for live updates to avoid polling the API.",
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    response
+             Please use WebSocket Streams for live updates to avoid polling the API.",
+    ))
 }
 
 /// Binance's signed API (spot and futures alike).

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -27,16 +27,13 @@ use super::mac::hmac_hex;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Bingx;
 
 /// The window BingX applies when a request sends no `recvWindow` (or 0).
 pub const DEFAULT_WINDOW_MS: i64 = 5_000;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A BingX refusal: HTTP status, code, message.
 pub type BingxError = ExchangeError<Bingx>;
@@ -325,14 +322,10 @@ impl SignedApi for Bingx {
     }
 
     fn rate_limited(_: &Verified) -> Response {
-        let mut response = json_reply(
+        with_retry_after(json_reply(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"code": 100410, "msg": "rate limited", "debugMsg": ""}),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
-        response
+        ))
     }
 
     fn answer(verified: &Verified) -> Response {

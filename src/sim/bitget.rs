@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -30,7 +30,7 @@ use super::pipeline::{
 };
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 /// bitget.md §2: "requests too far from server time fail with 40008 [...] the exact tolerance
@@ -38,9 +38,6 @@ use crate::domain::ExchangeKind;
 pub const RECV_WINDOW_MS: i64 = 30_000;
 
 const KIND: ExchangeKind = ExchangeKind::Bitget;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// A Bitget refusal: HTTP status, code, message.
 pub type BitgetError = ExchangeError<Bitget>;
@@ -360,13 +357,11 @@ impl SignedApi for Bitget {
     }
 
     fn rate_limited(_: &Verified) -> Response {
-        let mut response =
-            BitgetError::new(StatusCode::TOO_MANY_REQUESTS, "429", "Too Many Requests")
-                .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        response
+        with_retry_after(BitgetError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "429",
+            "Too Many Requests",
+        ))
     }
 
     fn answer(verified: &Verified) -> Response {
@@ -434,14 +429,14 @@ mod tests {
             format!("{ts}{method}{path}{query}{body}").as_bytes(),
         );
         header_map([
-            ("ACCESS-KEY", "testkey".to_string()),
+            ("ACCESS-KEY", SimKey::TEST_KEY.to_string()),
             ("ACCESS-SIGN", sign),
             ("ACCESS-TIMESTAMP", ts.to_string()),
-            ("ACCESS-PASSPHRASE", "testpass".to_string()),
+            ("ACCESS-PASSPHRASE", SimKey::TEST_PASSPHRASE.to_string()),
         ])
     }
 
-    const SECRET: &str = "testsecret";
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {

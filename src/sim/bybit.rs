@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,7 +27,7 @@ use super::mac::hmac_hex;
 use super::pipeline::{query_param, signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 /// bybit.md §2: "`X-BAPI-RECV-WINDOW` | ms, optional, default 5000" and "`server_time -
@@ -39,9 +39,6 @@ const KIND: ExchangeKind = ExchangeKind::Bybit;
 
 /// Days left on an unbound key playing `no_ip_whitelist` (Bybit expires keys without IP binding).
 pub const UNBOUND_REMAINING_DAYS: i64 = 5;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// The UID the simulated account has (reported by query-api).
 pub const SIM_UID: i64 = 53_888_001;
@@ -292,13 +289,12 @@ fn answer(key: &SimKey, uri: &Uri, client_ip: &str, server_ms: i64) -> Result<Va
 }
 
 fn rate_limited(server_ms: i64) -> Response {
-    let mut response = json_reply(
+    let mut response = with_retry_after(json_reply(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {},
                "time": server_ms}),
-    );
+    ));
     let h = response.headers_mut();
-    h.insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
     h.insert("x-bapi-limit", HeaderValue::from_static("10"));
     h.insert("x-bapi-limit-status", HeaderValue::from_static("0"));
     // deliberately not 7 s, so a client that ignores Retry-After is caught
@@ -383,20 +379,22 @@ impl SignedApi for Bybit {
     }
 
     fn answer(verified: &Verified) -> Response {
-        let Verified {
-            key,
-            request,
-            server_ms,
-            ..
-        } = *verified;
-        let reply = match key.scenario {
+        let request = verified.request;
+        let reply = match verified.key.scenario {
             Scenario::Maintenance => Err(BybitError::maintenance()),
             Scenario::IpNotWhitelisted => Err(BybitError::ip_refused(&request.client_ip)),
             // bybit.md §6: 10000 "Server Timeout" (10016, the other server error, is maintenance).
             Scenario::ErrorBody200 => Err(BybitError::new(StatusCode::OK, 10000, "Server Timeout")),
-            _ => answer(key, &request.uri, &request.client_ip, server_ms),
+            _ => answer(
+                verified.key,
+                &request.uri,
+                &request.client_ip,
+                verified.server_ms,
+            ),
         };
-        reply.map(|result| ok(result, server_ms)).into_response()
+        reply
+            .map(|result| ok(result, verified.server_ms))
+            .into_response()
     }
 }
 
@@ -417,16 +415,17 @@ mod tests {
     /// A client's auth headers for `payload` with the default recvWindow.
     fn auth_headers(secret: &str, ts: i64, payload: &str) -> HeaderMap {
         header_map([
-            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-API-KEY", SimKey::TEST_KEY.to_string()),
             ("X-BAPI-TIMESTAMP", ts.to_string()),
             ("X-BAPI-RECV-WINDOW", "5000".to_string()),
             (
                 "X-BAPI-SIGN",
-                signature(secret, ts, "testkey", "5000", payload),
+                signature(secret, ts, SimKey::TEST_KEY, "5000", payload),
             ),
         ])
     }
 
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
@@ -455,7 +454,7 @@ mod tests {
         );
         check(&h, Method::GET, "/v5/user/query-api", "").unwrap();
         assert_eq!(
-            auth_headers("testsecret", NOW, "")["X-BAPI-SIGN"],
+            auth_headers(SECRET, NOW, "")["X-BAPI-SIGN"],
             h["X-BAPI-SIGN"]
         );
         h.insert(
@@ -476,10 +475,10 @@ mod tests {
     #[test]
     fn what_the_client_signs_verifies_get_and_post() {
         let q = "category=linear&settleCoin=USDT";
-        let h = auth_headers("testsecret", NOW, q);
+        let h = auth_headers(SECRET, NOW, q);
         check(&h, Method::GET, &format!("/v5/position/list?{q}"), "").unwrap();
         let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
-        let h = auth_headers("testsecret", NOW, body);
+        let h = auth_headers(SECRET, NOW, body);
         check(&h, Method::POST, "/v5/account/set-margin-mode", body).unwrap();
     }
 
@@ -487,7 +486,7 @@ mod tests {
     fn anything_else_is_refused_with_bybits_code() {
         let q = "category=linear&settleCoin=USDT";
         let path = format!("/v5/position/list?{q}");
-        let good = auth_headers("testsecret", NOW, q);
+        let good = auth_headers(SECRET, NOW, q);
         // reordered, tampered or extended query
         for sent in [
             "/v5/position/list?settleCoin=USDT&category=linear",
@@ -501,7 +500,7 @@ mod tests {
         check(&good, Method::GET, &format!("/v5/other?{q}"), "").unwrap();
         // a POST signs the body, byte for byte (spacing included)
         let body = r#"{"setMarginMode":"REGULAR_MARGIN"}"#;
-        let h = auth_headers("testsecret", NOW, body);
+        let h = auth_headers(SECRET, NOW, body);
         let spaced = r#"{"setMarginMode": "REGULAR_MARGIN"}"#;
         assert_eq!(
             code(check(
@@ -539,7 +538,7 @@ mod tests {
     fn the_window_is_bybits_rule() {
         let q = "accountType=UNIFIED";
         let path = format!("/v5/account/wallet-balance?{q}");
-        let at = |ts: i64| auth_headers("testsecret", ts, q);
+        let at = |ts: i64| auth_headers(SECRET, ts, q);
         // server - recvWindow <= ts
         check(&at(NOW - RECV_WINDOW_MS), Method::GET, &path, "").unwrap();
         let e = check(&at(NOW - RECV_WINDOW_MS - 1), Method::GET, &path, "").unwrap_err();
@@ -554,22 +553,22 @@ mod tests {
         // a larger window, signed, lets an older timestamp in, but never one 1 s ahead
         let old = NOW - 20_000;
         let h = header_map([
-            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-API-KEY", SimKey::TEST_KEY.to_string()),
             ("X-BAPI-TIMESTAMP", old.to_string()),
             ("X-BAPI-RECV-WINDOW", "30000".to_string()),
             (
                 "X-BAPI-SIGN",
-                signature("testsecret", old, "testkey", "30000", q),
+                signature(SECRET, old, SimKey::TEST_KEY, "30000", q),
             ),
         ]);
         check(&h, Method::GET, &path, "").unwrap();
         // no recvWindow header: default 5000, and the prehash has no window part
         let h = header_map([
-            ("X-BAPI-API-KEY", "testkey".to_string()),
+            ("X-BAPI-API-KEY", SimKey::TEST_KEY.to_string()),
             ("X-BAPI-TIMESTAMP", NOW.to_string()),
             (
                 "X-BAPI-SIGN",
-                signature("testsecret", NOW, "testkey", "", q),
+                signature(SECRET, NOW, SimKey::TEST_KEY, "", q),
             ),
         ]);
         check(&h, Method::GET, &path, "").unwrap();

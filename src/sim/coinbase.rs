@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -41,7 +41,7 @@ use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{json, Value};
 
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Coinbase;
@@ -430,16 +430,12 @@ impl SignedApi for Coinbase {
     }
 
     fn rate_limited(_: &Verified) -> Response {
-        let mut response = grpc_error(
+        with_retry_after(grpc_error(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
             8,
             "too many requests",
-        );
-        response
-            .headers_mut()
-            .insert("retry-after", HeaderValue::from_static("7"));
-        response
+        ))
     }
 
     fn answer(verified: &Verified) -> Response {

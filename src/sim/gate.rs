@@ -27,7 +27,7 @@ use super::mac::hmac_sha512_hex;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::refusal::{ErrorBody, ExchangeError};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Gate;
@@ -35,9 +35,6 @@ const KIND: ExchangeKind = ExchangeKind::Gate;
 /// Gate refuses a `Timestamp` more than this far from its clock (gate.md §2: "the server rejects
 /// a `Timestamp` more than **60 s** away from server time").
 const WINDOW_MS: i64 = 60_000;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// Days left on an unbound key playing `no_ip_whitelist` (Gate: unbound keys live 90 days).
 pub const UNBOUND_REMAINING_DAYS: i64 = 5;
@@ -348,15 +345,13 @@ impl SignedApi for Gate {
     }
 
     fn rate_limited(verified: &Verified) -> Response {
-        let mut response = GateError::new(
+        let mut response = with_retry_after(GateError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",
             "Request Rate limit Exceeded",
-        )
-        .into_response();
+        ));
         let reset = verified.server_ms / 1000 + 10;
         let h = response.headers_mut();
-        h.insert("retry-after", HeaderValue::from(RETRY_AFTER_SECS));
         h.insert("x-gate-ratelimit-limit", HeaderValue::from_static("150"));
         h.insert(
             "x-gate-ratelimit-requests-remain",
@@ -392,7 +387,7 @@ mod tests {
         ms.div_euclid(1000).to_string()
     }
 
-    const SECRET: &str = "testsecret";
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
@@ -404,7 +399,7 @@ mod tests {
     fn headers(ts: &str, method: &str, path: &str, query: &str, body: &str) -> HeaderMap {
         let sign = sign(SECRET, method, path, query, body.as_bytes(), ts);
         header_map([
-            ("KEY", "testkey"),
+            ("KEY", SimKey::TEST_KEY),
             ("Timestamp", ts),
             ("SIGN", sign.as_str()),
         ])
@@ -420,6 +415,11 @@ mod tests {
         verify_as::<Gate>(&key(Scenario::Valid), now, h, method, uri, body)
     }
 
+    /// [`check`] of a GET of `uri` without a body, the request most of these tests send.
+    fn check_get(h: &HeaderMap, uri: &str, now: i64) -> Result<(), GateError> {
+        check(h, Method::GET, uri, "", now)
+    }
+
     #[test]
     fn the_worked_examples_verify() {
         // §3a as Gate receives it.
@@ -432,7 +432,7 @@ mod tests {
                  d69950586c2ebb4fc5a1a0bdd57d1351df5c09610768032df7001acd02652656",
             ),
         ]);
-        check(&h, Method::GET, "/api/v4/account/detail", "", NOW).unwrap();
+        check_get(&h, "/api/v4/account/detail", NOW).unwrap();
         let ours = headers("1700000000", "GET", "/api/v4/account/detail", "", "");
         assert_eq!(ours["SIGN"], h["SIGN"]);
         // §3c, the official POST, with the docs' key and secret.
@@ -470,7 +470,7 @@ mod tests {
         let path = "/api/v4/spot/accounts";
         let good = headers(&ts, "GET", path, "currency=USDT&limit=1", "");
         let uri = "/api/v4/spot/accounts?currency=USDT&limit=1";
-        check(&good, Method::GET, uri, "", NOW).unwrap();
+        check_get(&good, uri, NOW).unwrap();
         // reordered or tampered query, other method, other path, an unsigned body
         let tampered = [
             "/api/v4/spot/accounts?currency=BTC&limit=1",
@@ -487,63 +487,39 @@ mod tests {
         // a signed path without /api/v4, or with a proxy prefix
         for signed_path in ["/spot/accounts", "/gate/api/v4/spot/accounts"] {
             let h = headers(&ts, "GET", signed_path, "", "");
-            assert_eq!(
-                code(check(&h, Method::GET, path, "", NOW)),
-                "INVALID_SIGNATURE"
-            );
+            assert_eq!(code(check_get(&h, path, NOW)), "INVALID_SIGNATURE");
         }
         // upper-case hex
         let mut h = headers(&ts, "GET", path, "", "");
         let upper = h["SIGN"].to_str().unwrap().to_uppercase();
         h.insert("SIGN", HeaderValue::from_str(&upper).unwrap());
-        assert_eq!(
-            code(check(&h, Method::GET, path, "", NOW)),
-            "INVALID_SIGNATURE"
-        );
+        assert_eq!(code(check_get(&h, path, NOW)), "INVALID_SIGNATURE");
         // a wrong secret
         let wrong = sign("othersecret", "GET", path, "", b"", &ts);
         let h = with_header(&headers(&ts, "GET", path, "", ""), "SIGN", &wrong);
-        assert_eq!(
-            code(check(&h, Method::GET, path, "", NOW)),
-            "INVALID_SIGNATURE"
-        );
+        assert_eq!(code(check_get(&h, path, NOW)), "INVALID_SIGNATURE");
     }
 
     #[test]
     fn the_timestamp_window_is_60_seconds_either_side_and_hashed_verbatim() {
         let path = "/api/v4/account/detail";
         let h = headers("1700000000", "GET", path, "", "");
-        check(&h, Method::GET, path, "", NOW + 60_000).unwrap();
-        check(&h, Method::GET, path, "", NOW - 60_000).unwrap();
-        assert_eq!(
-            code(check(&h, Method::GET, path, "", NOW + 60_001)),
-            "REQUEST_EXPIRED"
-        );
-        assert_eq!(
-            code(check(&h, Method::GET, path, "", NOW - 60_001)),
-            "REQUEST_EXPIRED"
-        );
+        check_get(&h, path, NOW + 60_000).unwrap();
+        check_get(&h, path, NOW - 60_000).unwrap();
+        assert_eq!(code(check_get(&h, path, NOW + 60_001)), "REQUEST_EXPIRED");
+        assert_eq!(code(check_get(&h, path, NOW - 60_001)), "REQUEST_EXPIRED");
         // milliseconds instead of seconds (pitfall 2)
         let h = headers("1700000000000", "GET", path, "", "");
-        assert_eq!(
-            code(check(&h, Method::GET, path, "", NOW)),
-            "REQUEST_EXPIRED"
-        );
+        assert_eq!(code(check_get(&h, path, NOW)), "REQUEST_EXPIRED");
         // a fractional timestamp is accepted, and signed as sent
         let h = headers("1700000000.123456", "GET", path, "", "");
-        check(&h, Method::GET, path, "", NOW).unwrap();
+        check_get(&h, path, NOW).unwrap();
         let mut h = headers("1700000000.5", "GET", path, "", "");
         h.insert("Timestamp", HeaderValue::from_static("1700000000.50"));
-        assert_eq!(
-            code(check(&h, Method::GET, path, "", NOW)),
-            "INVALID_SIGNATURE"
-        );
+        assert_eq!(code(check_get(&h, path, NOW)), "INVALID_SIGNATURE");
         let mut h = headers("1700000000", "GET", path, "", "");
         h.insert("Timestamp", HeaderValue::from_static("soon"));
-        assert_eq!(
-            code(check(&h, Method::GET, path, "", NOW)),
-            "REQUEST_EXPIRED"
-        );
+        assert_eq!(code(check_get(&h, path, NOW)), "REQUEST_EXPIRED");
     }
 
     #[test]
@@ -553,7 +529,7 @@ mod tests {
         for name in ["KEY", "SIGN", "Timestamp"] {
             let mut h = good.clone();
             h.remove(name);
-            let e = check(&h, Method::GET, path, "", NOW).unwrap_err();
+            let e = check_get(&h, path, NOW).unwrap_err();
             assert_eq!(
                 (e.code, e.status),
                 ("MISSING_REQUIRED_HEADER", StatusCode::UNAUTHORIZED)

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use super::mac::hmac_base64;
 use super::pipeline::{signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 /// The `Timestamp` window the simulator enforces. htx.md §2 (the official spot docs,
@@ -40,8 +40,6 @@ pub const WINDOW_MS: i64 = 300_000;
 
 const KIND: ExchangeKind = ExchangeKind::Htx;
 
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 /// `validDays` of a key playing `no_ip_whitelist` (HTX keys without an IP binding expire;
 /// third-party guides say after 90 days).
 pub const UNBOUND_VALID_DAYS: i64 = 5;
@@ -152,16 +150,12 @@ fn internal_error_reply(api: Api, now_ms: i64) -> Response {
 }
 
 fn rate_limited_reply() -> Response {
-    let mut response = json_reply(
+    with_retry_after(json_reply(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"status": "error", "err-code": "base-request-exceed-frequency-limit",
                "err-msg": "Frequency of requests has exceeded the limit, please try again later",
                "data": null}),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
-    response
+    ))
 }
 
 /// Percent-encodes a value the way HTX canonicalises it (written here, not borrowed from the
@@ -392,23 +386,18 @@ impl SignedApi for Htx {
     }
 
     fn answer(verified: &Verified) -> Response {
-        let Verified {
-            key,
-            request,
-            server_ms,
-            ..
-        } = *verified;
+        let request = verified.request;
         let api = Api::of(request.path());
-        match key.scenario {
+        match verified.key.scenario {
             Scenario::Maintenance => maintenance_reply(),
             Scenario::IpNotWhitelisted => Refusal::Ip(request.client_ip.clone()).into_response(api),
-            Scenario::ErrorBody200 => internal_error_reply(api, server_ms),
+            Scenario::ErrorBody200 => internal_error_reply(api, verified.server_ms),
             _ => answer(
-                key,
+                verified.key,
                 request.path(),
                 request.query(),
                 &request.client_ip,
-                server_ms,
+                verified.server_ms,
             ),
         }
     }

@@ -21,7 +21,7 @@ use super::pipeline::{
     query_param, signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
 use super::refusal::{ErrorBody, ExchangeError};
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Kucoin;
@@ -271,12 +271,11 @@ impl SignedApi for Kucoin {
     }
 
     fn rate_limited(_: &Verified) -> Response {
-        let mut response = json_reply(
+        let mut response = with_retry_after(json_reply(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"code": "429000", "msg": "Too many requests in a short period of time, please retry later."}),
-        );
+        ));
         let h = response.headers_mut();
-        h.insert("retry-after", HeaderValue::from_static("7"));
         h.insert("gw-ratelimit-limit", HeaderValue::from_static("2000"));
         h.insert("gw-ratelimit-remaining", HeaderValue::from_static("0"));
         // deliberately not 7 s, so a client that ignores Retry-After is caught

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use super::mac::hmac_hex;
 use super::pipeline::{raw_param, signed, SignedApi, SignedRequest, Verified};
 use super::scenario::Grants;
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Mexc;
@@ -46,9 +46,6 @@ pub const FUTURES_MAX_WINDOW_S: i64 = 60;
 
 /// Days left on an unbound key playing `no_ip_whitelist` (MEXC expires unbound keys after 90).
 pub const UNBOUND_REMAINING_DAYS: i64 = 5;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// The body MEXC has been seen to answer during maintenance (ccxt notes it).
 fn maintenance_body() -> Value {
@@ -262,11 +259,7 @@ async fn contract_ping(State(state): State<Arc<SimState>>) -> Response {
 }
 
 fn rate_limited(body: Value) -> Response {
-    let mut response = json_reply(StatusCode::TOO_MANY_REQUESTS, body);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
-    response
+    with_retry_after(json_reply(StatusCode::TOO_MANY_REQUESTS, body))
 }
 
 /// MEXC spot v3: key in `X-MEXC-APIKEY`, signature last in the query.

@@ -313,6 +313,19 @@ fn slow_drip_body() -> String {
     format!("{{\"code\":0,\"data\":[{}]}}", balances.join(","))
 }
 
+/// `Retry-After` (seconds) on every simulated exchange's rate-limited reply.
+pub const RETRY_AFTER_SECS: u64 = 7;
+
+/// An exchange's 429 `reply` with `Retry-After: 7` ([`RETRY_AFTER_SECS`]) added, as every
+/// simulated exchange sends it.
+pub fn with_retry_after(reply: impl IntoResponse) -> Response {
+    let mut response = reply.into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+    response
+}
+
 /// An exchange's 429 for a key playing `rate_limited` or `rate_limited_no_retry_after`: the
 /// latter is the same reply without `Retry-After` (the exchange's other headers stay).
 pub fn rate_limit_reply(scenario: Scenario, mut response: Response) -> Response {

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -24,7 +24,7 @@ use super::pipeline::{
     query_param, signed, timestamp_method_path_body_sign, SignedApi, SignedRequest, Verified,
 };
 use super::refusal::{ErrorBody, ExchangeError};
-use super::{json_reply, Scenario, SimKey, SimState};
+use super::{json_reply, with_retry_after, Scenario, SimKey, SimState};
 use crate::domain::ExchangeKind;
 
 const KIND: ExchangeKind = ExchangeKind::Okx;
@@ -32,9 +32,6 @@ const KIND: ExchangeKind = ExchangeKind::Okx;
 /// OKX refuses timestamps more than this far from its clock (okx.md §2: "a request whose
 /// timestamp is more than **30 seconds** away from server time is rejected").
 pub const WINDOW_MS: i64 = 30_000;
-
-/// `Retry-After` (seconds) on a rate-limited reply.
-pub const RETRY_AFTER_SECS: u64 = 7;
 
 /// An OKX error: HTTP status, code, message.
 pub type OkxError = ExchangeError<Okx>;
@@ -126,11 +123,9 @@ impl ErrorBody for Okx {
         } else {
             json!({"msg": error.msg, "code": error.code})
         };
-        let mut response = json_reply(error.status, body);
+        let response = json_reply(error.status, body);
         if error.status == StatusCode::TOO_MANY_REQUESTS {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+            return with_retry_after(response);
         }
         response
     }
@@ -378,9 +373,9 @@ mod tests {
     use crate::sim::mac::hmac_base64;
     use crate::sim::pipeline::{header_map, unsigned_changes, verify_as, with_header};
     use crate::sim::refusal::code;
-    use axum::http::{HeaderMap, HeaderValue, Method};
+    use axum::http::{header, HeaderMap, HeaderValue, Method};
 
-    const SECRET: &str = "testsecret";
+    const SECRET: &str = SimKey::TEST_SECRET;
     const NOW: i64 = 1_700_000_000_000;
 
     fn key(scenario: Scenario) -> SimKey {
@@ -406,10 +401,10 @@ mod tests {
             format!("{iso}{method}{path_and_query}{body}").as_bytes(),
         );
         header_map([
-            ("OK-ACCESS-KEY", "testkey".to_string()),
+            ("OK-ACCESS-KEY", SimKey::TEST_KEY.to_string()),
             ("OK-ACCESS-SIGN", sign),
             ("OK-ACCESS-TIMESTAMP", iso),
-            ("OK-ACCESS-PASSPHRASE", "testpass".to_string()),
+            ("OK-ACCESS-PASSPHRASE", SimKey::TEST_PASSPHRASE.to_string()),
         ])
     }
 

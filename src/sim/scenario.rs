@@ -259,14 +259,24 @@ pub struct SimKey {
 
 #[cfg(test)]
 impl SimKey {
-    /// The key an exchange simulator's unit tests sign with: `testkey`, secret `testsecret`, and
-    /// passphrase `testpass` where the exchange's keys carry one.
+    /// The API key of [`SimKey::for_tests`], for the unit tests that write its requests by hand.
+    pub const TEST_KEY: &'static str = "testkey";
+    /// The secret of [`SimKey::for_tests`].
+    pub const TEST_SECRET: &'static str = "testsecret";
+    /// The passphrase of [`SimKey::for_tests`] at an exchange whose keys carry one.
+    pub const TEST_PASSPHRASE: &'static str = "testpass";
+
+    /// The key an exchange simulator's unit tests sign with: [`SimKey::TEST_KEY`], its secret
+    /// and, where the exchange's keys carry one, its passphrase.
     pub fn for_tests(exchange: ExchangeKind, scenario: Scenario) -> SimKey {
         SimKey {
             exchange,
-            api_key: "testkey".into(),
-            api_secret: "testsecret".into(),
-            passphrase: exchange.spec().passphrase.then(|| "testpass".into()),
+            api_key: Self::TEST_KEY.into(),
+            api_secret: Self::TEST_SECRET.into(),
+            passphrase: exchange
+                .spec()
+                .passphrase
+                .then(|| Self::TEST_PASSPHRASE.into()),
             scenario,
         }
     }
