@@ -46,7 +46,8 @@ impl Stage {
     }
 
     /// The `[daemon]` table (`schedule`, `check_timeout`, the state dir in the scratch dir,
-    /// metrics on this stage's port) and ample request budgets for `exchanges`.
+    /// metrics on this stage's port) and ample request budgets for `exchanges`: see
+    /// [`support::daemon_table`].
     pub fn daemon_toml(
         &self,
         schedule: &str,
@@ -54,8 +55,7 @@ impl Stage {
         exchanges: &[ExchangeKind],
     ) -> String {
         let state = self.scratch.path().join("state");
-        support::daemon_table(schedule, check_timeout, &state, self.metrics)
-            + &support::ample_budgets(exchanges)
+        support::daemon_table(schedule, check_timeout, &state, self.metrics, exchanges)
     }
 
     /// `[alerts.telegram]` to `chats` on this stage's Bot API (the token from the environment,

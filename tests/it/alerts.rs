@@ -413,16 +413,14 @@ async fn an_email_the_relay_refuses_does_not_hold_up_the_alerts_after_it() {
     let smtp = SmtpServer::start(smtp_server::Behaviour::RejectDataContaining("spammy")).await;
     let scratch = Scratch::new();
     let metrics = free_port();
-    let text = format!(
-        "{daemon}{budgets}\
-         [alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"keywarden@example.com\"\nto = [\"ops@example.com\"]\n\n\
+    let rest = format!(
+        "[alerts.email]\nsmtp_url = \"{smtp}\"\nfrom = \"keywarden@example.com\"\nto = [\"ops@example.com\"]\n\n\
          {a}{b}",
-        daemon = support::daemon_table("* * * * * *", "3s", &scratch.path().join("state"), metrics),
-        budgets = support::ample_budgets(&[ExchangeKind::Mexc]),
         smtp = smtp.url(),
         a = connection_toml("spammy", &spammy, &sim, &["spot"]),
         b = connection_toml("bob", &bob, &sim, &["spot"]),
     );
+    let text = support::mexc_daemon_config(&scratch.path().join("state"), metrics, &rest);
     let config = scratch.write("keywarden.toml", &text);
     let mut daemon = DaemonProcess::start(&config, scratch.path().join("daemon.log"));
 

@@ -380,14 +380,10 @@ async fn every_scenario_on_every_exchange_gives_the_designed_verdict() {
     })
     .await;
 
-    let mut config = String::from(
-        "[daemon]\ncheck_timeout = \"2s\"\nmax_concurrent_checks = 16\n\n\
-         [daemon.request_budget]\n",
+    let mut config = format!(
+        "[daemon]\ncheck_timeout = \"2s\"\nmax_concurrent_checks = 16\n\n{}",
+        support::ample_budgets(&ExchangeKind::ALL)
     );
-    for exchange in ExchangeKind::ALL {
-        config.push_str(&format!("{exchange} = 1000\n"));
-    }
-    config.push('\n');
     let mut expected: BTreeMap<String, Expect> = BTreeMap::new();
     for (key, &scenario) in keys.iter().zip(&scenarios) {
         let base = format!("{}-{}", key.exchange, scenario.name().replace('_', "-"));

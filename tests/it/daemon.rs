@@ -15,11 +15,8 @@ use crate::support::{
 /// A config that checks every second, with its state and metrics in `scratch`.
 fn daemon_config(scratch: &Scratch, metrics: SocketAddr, connections: &str) -> String {
     let state = scratch_path(scratch, "state");
-    format!(
-        "{}{}{connections}",
-        support::daemon_table("* * * * * *", "3s", &state, metrics),
-        support::ample_budgets(&[ExchangeKind::Mexc, ExchangeKind::Kucoin]),
-    )
+    let exchanges = [ExchangeKind::Mexc, ExchangeKind::Kucoin];
+    support::daemon_table(support::EVERY_SECOND, "3s", &state, metrics, &exchanges) + connections
 }
 
 fn scratch_path(scratch: &Scratch, name: &str) -> PathBuf {

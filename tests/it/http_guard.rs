@@ -196,12 +196,14 @@ async fn with_metrics_public_history_and_metrics_need_the_bearer_token() {
     std::fs::create_dir(&credentials).unwrap();
     std::fs::write(credentials.join("http-token"), format!("{TOKEN}\n")).unwrap();
     let listen = free_port();
-    let text = format!(
-        "[daemon]\nschedule = \"* * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{listen}\"\n\
-         metrics_public = true\nhttp_token = \"cred:http-token\"\nhttp_token_for_metrics = true\n\
-         check_timeout = \"3s\"\n\n[daemon.request_budget]\nmexc = 1000\n\n{}",
-        scratch.path().join("state").display(),
-        connection_toml("bob", &key, &sim, &["spot"])
+    let text = support::edited(
+        &support::mexc_daemon_config(
+            &scratch.path().join("state"),
+            listen,
+            &connection_toml("bob", &key, &sim, &["spot"]),
+        ),
+        "[daemon]\n",
+        "[daemon]\nmetrics_public = true\nhttp_token = \"cred:http-token\"\nhttp_token_for_metrics = true\n",
     );
     let config = scratch.write("keywarden.toml", &text);
     let env = [("CREDENTIALS_DIRECTORY", credentials.to_str().unwrap())];

@@ -28,11 +28,30 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 pub struct Cast {
     pub kind: ExchangeKind,
     pub key: fn(Scenario) -> String,
-    pub secret: fn(Scenario) -> String,
+    pub secret: Secrets,
     pub passphrase: Option<&'static str>,
     /// A second type of key the exchange issues (Coinbase: Ed25519 beside ECDSA), which plays
     /// every scenario too, with keys of its own.
     pub second_key_type: Option<KeyType>,
+}
+
+/// The secrets of a cast's keys.
+pub enum Secrets {
+    /// One secret for every key (the exchanges whose secrets are random strings): the key alone
+    /// tells the scenarios apart.
+    Shared(&'static str),
+    /// A secret of its own for each scenario's key (Coinbase's, a private key per key name).
+    PerScenario(fn(Scenario) -> String),
+}
+
+impl Secrets {
+    /// The secret of the key that plays `scenario`.
+    pub fn of(&self, scenario: Scenario) -> String {
+        match self {
+            Secrets::Shared(secret) => secret.to_string(),
+            Secrets::PerScenario(secret) => secret(scenario),
+        }
+    }
 }
 
 /// Keys of one type: the key and the secret that play each scenario.
@@ -55,7 +74,7 @@ impl Cast {
         let first = Scenario::ALL
             .iter()
             .chain(Scenario::EXCHANGE_SPECIFIC.iter())
-            .map(|&s| key((self.key)(s), (self.secret)(s), s));
+            .map(|&s| key((self.key)(s), self.secret.of(s), s));
         let second = self.second_key_type.iter().flat_map(|second| {
             Scenario::ALL
                 .iter()
@@ -74,7 +93,7 @@ impl Cast {
     pub fn creds(&self, scenario: Scenario) -> Credentials {
         creds(
             &(self.key)(scenario),
-            &(self.secret)(scenario),
+            &self.secret.of(scenario),
             self.passphrase,
         )
     }

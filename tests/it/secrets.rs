@@ -233,16 +233,15 @@ impl World {
             Secret::new("the bot token".into(), TOKEN),
             Secret::new("the SMTP password".into(), SMTP_PASSWORD),
         ];
-        let mut text = format!(
-            "[daemon]\nschedule = \"*/2 * * * * *\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-             check_timeout = \"2s\"\nmax_concurrent_checks = 32\n\n[daemon.request_budget]\n",
-            state.display()
+        let daemon =
+            support::daemon_table("*/2 * * * * *", "2s", &state, metrics, &ExchangeKind::ALL);
+        let mut text = support::edited(
+            &daemon,
+            "[daemon]\n",
+            "[daemon]\nmax_concurrent_checks = 32\n",
         );
-        for exchange in ExchangeKind::ALL {
-            text.push_str(&format!("{exchange} = 1000\n"));
-        }
         text.push_str(&format!(
-            "\n[alerts]\nresolve_after = 1\n\n\
+            "[alerts]\nresolve_after = 1\n\n\
              [alerts.telegram]\nbot_token = \"env:TELEGRAM_TOKEN\"\nchat_ids = [{CHAT}]\napi_url = \"{}\"\n\n\
              [alerts.email]\nsmtp_url = \"{}\"\nusername = \"keywarden\"\npassword = \"file:{}\"\n\
              from = \"KeyWarden <keywarden@example.com>\"\nto = [\"ops@example.com\"]\n\n",

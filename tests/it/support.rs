@@ -318,18 +318,24 @@ pub fn connection_toml(name: &str, key: &SimKey, sim: &RunningSim, markets: &[&s
     text
 }
 
+/// The schedule of a daemon test that wants its checks soon: every second.
+pub const EVERY_SECOND: &str = "* * * * * *";
+
 /// The `[daemon]` table of a test config: checks on `schedule`, each given at most
-/// `check_timeout`, state in `state` and metrics served on `metrics`; a blank line ends it.
+/// `check_timeout`, state in `state` and metrics served on `metrics`; then its
+/// [`ample_budgets`] for `exchanges`, so that no check waits for a budget.
 pub fn daemon_table(
     schedule: &str,
     check_timeout: &str,
     state: &Path,
-    metrics: std::net::SocketAddr,
+    metrics: SocketAddr,
+    exchanges: &[ExchangeKind],
 ) -> String {
     format!(
         "[daemon]\nschedule = \"{schedule}\"\nstate_dir = \"{}\"\nmetrics_listen = \"{metrics}\"\n\
-         check_timeout = \"{check_timeout}\"\n\n",
-        state.display()
+         check_timeout = \"{check_timeout}\"\n\n{}",
+        state.display(),
+        ample_budgets(exchanges),
     )
 }
 
@@ -369,11 +375,7 @@ impl OneKey {
 /// state in `state`, metrics on `metrics`, an ample MEXC budget, then `rest` (sections and
 /// connections).
 pub fn mexc_daemon_config(state: &Path, metrics: SocketAddr, rest: &str) -> String {
-    format!(
-        "{}{}{rest}",
-        daemon_table("* * * * * *", "3s", state, metrics),
-        ample_budgets(&[ExchangeKind::Mexc]),
-    )
+    daemon_table(EVERY_SECOND, "3s", state, metrics, &[ExchangeKind::Mexc]) + rest
 }
 
 /// Writes a daemon config into `scratch` and returns its path: a check every second, each given
@@ -381,14 +383,14 @@ pub fn mexc_daemon_config(state: &Path, metrics: SocketAddr, rest: &str) -> Stri
 /// every exchange, then `connections`.
 pub fn every_second_config(scratch: &Scratch, check_timeout: &str, connections: &str) -> PathBuf {
     let state = scratch.path().join("state");
-    scratch.write(
-        "keywarden.toml",
-        &format!(
-            "{}{}{connections}",
-            daemon_table("* * * * * *", check_timeout, &state, free_port()),
-            ample_budgets(&ExchangeKind::ALL),
-        ),
-    )
+    let daemon = daemon_table(
+        EVERY_SECOND,
+        check_timeout,
+        &state,
+        free_port(),
+        &ExchangeKind::ALL,
+    );
+    scratch.write("keywarden.toml", &(daemon + connections))
 }
 
 /// `text` (a config a helper wrote) with `from` replaced by `to`; panics when `from` is not in

@@ -22,7 +22,7 @@ fn key(scenario: Scenario) -> String {
     format!("{stem:X<64}")
 }
 
-pub const CAST: Cast = one_secret_cast(BINANCE, key, |_| SECRET.to_string(), None);
+pub const CAST: Cast = one_secret_cast(BINANCE, key, SECRET, None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 

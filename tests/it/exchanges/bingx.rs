@@ -25,7 +25,7 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-pub const CAST: Cast = one_secret_cast(BINGX, key, |_| SECRET.to_string(), None);
+pub const CAST: Cast = one_secret_cast(BINGX, key, SECRET, None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ fn key_for(scenario: Scenario) -> String {
     format!("bg_5f0c2a9e7d4b1c3e8a6f0d2b{:06x}", index_of(scenario))
 }
 
-pub const CAST: Cast = one_secret_cast(KIND, key_for, |_| SECRET.to_string(), Some(PASSPHRASE));
+pub const CAST: Cast = one_secret_cast(KIND, key_for, SECRET, Some(PASSPHRASE));
 
 // ---- the table's rows ----
 

@@ -48,7 +48,7 @@ pub const CAST: Cast = Cast {
     kind: COINBASE,
     key,
     // as a scenario file holds it: one line, literal \n escapes
-    secret: |scenario| pem(scenario).replace('\n', "\\n"),
+    secret: Secrets::PerScenario(|scenario| pem(scenario).replace('\n', "\\n")),
     passphrase: None,
     // CDP's default key type (issue 18 item 1): every scenario is played by an Ed25519 key too.
     second_key_type: Some(KeyType {

@@ -25,6 +25,19 @@ fn facts_from(apply: impl FnOnce(&mut Facts)) -> Facts {
     facts
 }
 
+/// The facts the sample `tests/fixtures/<path>` gives, for the exchanges that wrap the key's
+/// info in `data` and judge it without a clock: `from_data` reads it (the documented shape, or
+/// the test fails) and `apply` fills the facts in.
+fn facts_from_data<Info>(
+    path: &str,
+    from_data: fn(&Value) -> Option<Info>,
+    apply: fn(&Info, &mut Facts),
+) -> Facts {
+    let body = sample(path);
+    let info = from_data(&body["data"]).expect("the documented shape");
+    facts_from(|f| apply(&info, f))
+}
+
 #[test]
 fn binance_api_restrictions_sample() {
     // developers.binance.com, "Get API Key Permission": a read-only key, not IP-restricted.
@@ -76,9 +89,11 @@ fn gate_main_keys_sample() {
 fn okx_account_config_sample() {
     // okx.com docs-v5, "Get account configuration": `perm` "read_only,withdraw,trade", no IP,
     // account mode 2 (spot and futures).
-    let body = sample("okx/account_config.json");
-    let config = okx::KeyConfig::from_data(&body["data"]).expect("the documented shape");
-    let facts = facts_from(|f| config.apply(f));
+    let facts = facts_from_data(
+        "okx/account_config.json",
+        okx::KeyConfig::from_data,
+        okx::KeyConfig::apply,
+    );
     assert_eq!(rights(&facts), [T, T, T, T]);
     assert_eq!(facts.ip_restricted, F);
 }
@@ -87,9 +102,11 @@ fn okx_account_config_sample() {
 fn kucoin_api_key_sample() {
     // kucoin.com docs, "Get Apikey Info": every permission including `Transfer` (withdraw),
     // and a masked IP whitelist.
-    let body = sample("kucoin/api_key.json");
-    let info = kucoin::KeyInfo::from_data(&body["data"]).expect("the documented shape");
-    let facts = facts_from(|f| info.apply(f));
+    let facts = facts_from_data(
+        "kucoin/api_key.json",
+        kucoin::KeyInfo::from_data,
+        kucoin::KeyInfo::apply,
+    );
     assert_eq!(rights(&facts), [T, T, T, T]);
     assert_eq!(facts.ip_restricted, T);
 }
@@ -114,9 +131,11 @@ fn bybit_query_api_sample() {
 fn bitget_account_info_sample() {
     // bitget.com api-doc, "Get Account Information": the legacy words `trade` and `readonly`,
     // bound to 127.0.0.1. Legacy words do not say whether `trade` covers futures: unknown.
-    let body = sample("bitget/account_info.json");
-    let info = bitget::KeyInfo::from_data(&body["data"]).expect("the documented shape");
-    let facts = facts_from(|f| info.apply(f));
+    let facts = facts_from_data(
+        "bitget/account_info.json",
+        bitget::KeyInfo::from_data,
+        bitget::KeyInfo::apply,
+    );
     assert_eq!(rights(&facts), [T, T, F, U]);
     assert_eq!(facts.ip_restricted, T);
 }

@@ -23,7 +23,7 @@ fn key(scenario: Scenario) -> String {
     )
 }
 
-pub const CAST: Cast = one_secret_cast(HTX, key, |_| SECRET.to_string(), None);
+pub const CAST: Cast = one_secret_cast(HTX, key, SECRET, None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ fn key_for(scenario: Scenario) -> String {
     format!("6705f5c311545b0001{:06x}", index_of(scenario))
 }
 
-pub const CAST: Cast = one_secret_cast(KIND, key_for, |_| SECRET.to_string(), Some(PASSPHRASE));
+pub const CAST: Cast = one_secret_cast(KIND, key_for, SECRET, Some(PASSPHRASE));
 
 // ---- the table's rows ----
 

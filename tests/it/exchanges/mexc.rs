@@ -21,7 +21,7 @@ fn key(scenario: Scenario) -> String {
     format!("mx0sim{}", scenario.name().replace('_', ""))
 }
 
-pub const CAST: Cast = one_secret_cast(MEXC, key, |_| SECRET.to_string(), None);
+pub const CAST: Cast = one_secret_cast(MEXC, key, SECRET, None);
 
 // ----- the table's rows ----------------------------------------------------------------------
 

@@ -26,20 +26,22 @@ mod okx;
 use keywarden::domain::{ExchangeKind, Facts};
 use keywarden::sim::Scenario;
 
-use crate::probe_support::{assert_nothing_leaks, creds, markets, run_probe, target, Cast};
+use crate::probe_support::{
+    assert_nothing_leaks, creds, markets, run_probe, target, Cast, Secrets,
+};
 
 /// The cast of an exchange that issues one type of key, all its keys sharing `secret` (and
 /// `passphrase`, where the exchange has one): the key alone tells the scenarios apart.
 pub const fn one_secret_cast(
     kind: ExchangeKind,
     key: fn(Scenario) -> String,
-    secret: fn(Scenario) -> String,
+    secret: &'static str,
     passphrase: Option<&'static str>,
 ) -> Cast {
     Cast {
         kind,
         key,
-        secret,
+        secret: Secrets::Shared(secret),
         passphrase,
         second_key_type: None,
     }

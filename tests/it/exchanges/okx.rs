@@ -22,7 +22,7 @@ fn key_for(scenario: Scenario) -> String {
     format!("6f1c2d3e-4a5b-4c6d-8e7f-0000000{:05x}", index_of(scenario))
 }
 
-pub const CAST: Cast = one_secret_cast(KIND, key_for, |_| SECRET.to_string(), Some(PASSPHRASE));
+pub const CAST: Cast = one_secret_cast(KIND, key_for, SECRET, Some(PASSPHRASE));
 
 // ---- the table's rows ----
 

@@ -423,7 +423,7 @@ struct Answer {
 fn credentials(cast: &Cast, case: Case) -> Credentials {
     let valid = cast.creds(Scenario::Valid);
     let valid_key = (cast.key)(Scenario::Valid);
-    let valid_secret = (cast.secret)(Scenario::Valid);
+    let valid_secret = cast.secret.of(Scenario::Valid);
     let passphrase = cast.passphrase;
     match case {
         Key(scenario) => cast.creds(scenario),
