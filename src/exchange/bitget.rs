@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::facts::{expect_shape, id_text, integer, msg_text, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -101,22 +101,8 @@ pub fn prehash(
     }
 }
 
-/// `ACCESS-SIGN` for one request.
-pub fn signature(
-    secret: &str,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    query: &str,
-    body: &str,
-) -> String {
-    hmac_base64(
-        secret,
-        prehash(timestamp_ms, method, request_path, query, body).as_bytes(),
-    )
-}
-
-/// The headers of a signed request, as (name, value) pairs in the order the docs list them.
+/// The headers of a signed request, as (name, value) pairs in the order the docs list them;
+/// `ACCESS-SIGN` is the base64 HMAC-SHA256 of the [`prehash`] string.
 /// Pure: the same inputs give the same bytes. The values are key material: never log them.
 pub fn auth_header_values(
     credentials: &Credentials,
@@ -126,16 +112,14 @@ pub fn auth_header_values(
     query: &str,
     body: &str,
 ) -> [(&'static str, String); 6] {
+    let prehash = prehash(timestamp_ms, method, request_path, query, body);
     let secret = credentials.api_secret.expose_secret();
     [
         (
             "ACCESS-KEY",
             credentials.api_key.expose_secret().to_string(),
         ),
-        (
-            "ACCESS-SIGN",
-            signature(secret, timestamp_ms, method, request_path, query, body),
-        ),
+        ("ACCESS-SIGN", hmac_base64(secret, prehash)),
         ("ACCESS-TIMESTAMP", timestamp_ms.to_string()),
         ("ACCESS-PASSPHRASE", passphrase(credentials).to_string()),
         ("Content-Type", "application/json".to_string()),
@@ -496,8 +480,10 @@ impl Bitget {
         }
         Ok(())
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Bitget {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         if target
             .credentials
             .passphrase
@@ -599,12 +585,6 @@ impl Bitget {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Bitget {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -23,11 +23,9 @@ use serde_json::Value;
 
 use super::expiry;
 use super::facts::{self, announced_time, id_text, integer, string_list};
-use super::http::{generic_problem, header_value, Reply, RoundTrip};
+use super::http::{generic_problem, header_value, server_clock_skew, Reply, RoundTrip};
 use super::signing::hmac_hex;
-use super::{
-    now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
-};
+use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -322,12 +320,6 @@ pub fn server_time_ms(result: &Value, envelope_time: Option<i64>) -> Option<i64>
         .or_else(|| int_of(result.get("timeSecond")).map(|s| s.saturating_mul(1000)))
 }
 
-/// Whether a request signed with our clock lands inside Bybit's window:
-/// `server - recvWindow <= timestamp < server + 1000`.
-pub fn window_ok(offset_ms: i64) -> bool {
-    SPEC.clock_window.contains(offset_ms)
-}
-
 /// One entry of `/v5/system/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Maintenance {
@@ -613,9 +605,10 @@ impl Bybit {
             Err(problem) => Outcome::Problem(problem, None),
         }
     }
+}
 
-    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Bybit {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.spot_base();
 
         // 1. Is the exchange up, and is our clock inside its window?
@@ -628,15 +621,7 @@ impl Bybit {
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
             Outcome::Problem(problem, _) => return Err(problem),
         };
-        let offset = trip.clock_offset_ms(server_ms);
-        if let Some(problem) =
-            Problem::skew_outside_window(window_ok(offset), &what, "server clock", offset, || {
-                format!(
-                    "Bybit accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
-                     {MAX_AHEAD_MS} ms ahead of its clock"
-                )
-            })
-        {
+        if let Some(problem) = server_clock_skew(SPEC, &what, trip.clock_offset_ms(server_ms)) {
             return Err(problem);
         }
 
@@ -756,12 +741,6 @@ impl Bybit {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Bybit {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -56,7 +56,7 @@ use sha2::{Digest, Sha256};
 
 use super::facts::{expect_shape, Outcome};
 use super::http::{self, generic_problem, Reply};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::extract_ip;
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -620,8 +620,10 @@ impl Coinbase {
                 read_reply(&reply, what, not_found_is_denial)
             })
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Coinbase {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.spot_base();
 
         // 1. Exchange up, and a token signed by our clock inside Coinbase's window. (Coinbase's
@@ -721,12 +723,6 @@ impl Coinbase {
             Outcome::Problem(problem) => return Err(problem),
         }
         Ok(())
-    }
-}
-
-impl Exchange for Coinbase {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -19,7 +19,7 @@ use super::facts::{expect_shape, integer, service_status_problem, string_list, E
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -277,8 +277,10 @@ impl Kucoin {
             .await
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Kucoin {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         if target.credentials.passphrase.is_none() {
             return Err(Problem::invalid_key(
                 "KuCoin keys need the passphrase chosen when the key was created; none is configured",
@@ -334,12 +336,6 @@ impl Kucoin {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Kucoin {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

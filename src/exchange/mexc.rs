@@ -30,8 +30,8 @@ use serde_json::Value;
 use super::expiry;
 use super::facts::{self, msg_text, numeric_code, refusal_text, string_list, Answer, Meaning};
 use super::http;
-use super::http::{generic_problem, Reply};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::http::{generic_problem, server_clock_skew, Reply};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -42,8 +42,6 @@ const SPEC: &ExchangeSpec = &spec::MEXC;
 pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 /// The largest `recvWindow` spot accepts (larger is refused with 700005).
 pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
-/// Spot refuses a timestamp this far (or more) ahead of its clock, whatever the recvWindow.
-pub const SPOT_MAX_AHEAD_MS: i64 = SPEC.clock_window.server_behind.ms();
 /// Futures refuses a `Request-Time` more than this far from its clock (default `Recv-Window`).
 pub const FUTURES_WINDOW_MS: i64 = 10_000;
 
@@ -219,12 +217,6 @@ fn futures_meaning(code: i64) -> Meaning {
     }
 }
 
-/// Whether a request signed with our clock would land inside spot's window: MEXC accepts iff
-/// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
-fn spot_window_ok(offset: i64) -> bool {
-    SPEC.clock_window.contains(offset)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Key introspection.
 // ---------------------------------------------------------------------------------------------
@@ -281,111 +273,6 @@ pub struct Mexc {
 impl Mexc {
     pub fn new(http: HttpClient) -> Mexc {
         Mexc { http }
-    }
-
-    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base();
-        let credentials = &target.credentials;
-
-        // 1. Exchange up, and our clock inside the receive window. MEXC has no spot status
-        // endpoint; maintenance shows as a 5xx or a maintenance body on the time call.
-        let what = "GET /api/v3/time";
-        let (reply, round_trip) = self
-            .http
-            .get_timed(&format!("{spot}/api/v3/time"), HeaderMap::new())
-            .await?;
-        let server_ms = match spot_answer(&reply, what)? {
-            Answer::Ok(body) => {
-                body.get("serverTime")
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| {
-                        Problem::unavailable(format!(
-                            "{what}: no serverTime in the reply: {}",
-                            reply.snippet()
-                        ))
-                    })?
-            }
-            Answer::Refused { status, code, msg } => {
-                return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
-            }
-        };
-        let offset = round_trip.clock_offset_ms(server_ms);
-        let inside = spot_window_ok(offset);
-        if let Some(problem) =
-            Problem::skew_outside_window(inside, what, "server clock", offset, || {
-                format!(
-                    "MEXC accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
-                     {SPOT_MAX_AHEAD_MS} ms ahead of its clock"
-                )
-            })
-        {
-            return Err(problem);
-        }
-
-        // 2. Key valid, signature accepted, read right: the spot account.
-        let what = "GET /api/v3/account";
-        let reply = self
-            .spot_get(spot, "/api/v3/account", &[], credentials)
-            .await?;
-        match spot_answer(&reply, what)? {
-            Answer::Ok(body) => {
-                if body.get("balances").is_some_and(Value::is_array) {
-                    facts.permissions.read = Some(true);
-                } else {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: no balances in the reply: {}",
-                        reply.snippet()
-                    )));
-                }
-            }
-            Answer::Refused { status, code, msg } => {
-                let meaning = code.map_or(Meaning::Unavailable, spot_meaning);
-                let text = refusal_text(what, status, code, &msg);
-                match meaning.problem(text, reply.retry_after()) {
-                    Some(problem) => return Err(problem),
-                    // The key is known and signed correctly, it just cannot read the account.
-                    None => facts.permissions.read = Some(false),
-                }
-            }
-        }
-
-        // 3. The key's own rights, IP binding and expiry.
-        let what = "GET /api/v3/apiKeyInfo";
-        let key = credentials.api_key.expose_secret();
-        let reply = self
-            .spot_get(
-                spot,
-                "/api/v3/apiKeyInfo",
-                &[("accessKey", key)],
-                credentials,
-            )
-            .await?;
-        let info = match spot_answer(&reply, what)? {
-            Answer::Ok(body) => KeyInfo::parse(&body).ok_or("it answered an unknown shape"),
-            Answer::Refused { status, code, msg } => {
-                let meaning = code.map_or(Meaning::NoPermission, spot_meaning);
-                let text = refusal_text(what, status, code, &msg);
-                match meaning.problem(text, reply.retry_after()) {
-                    Some(problem) => return Err(problem),
-                    // 404 (not in this region/version) or 700007: fall back to inference.
-                    None => Err("it was refused"),
-                }
-            }
-        };
-        match info {
-            Ok(info) => self.apply_key_info(&info, facts),
-            Err(why) => facts.notes.push(format!(
-                "trade, withdraw and futures rights, IP binding and expiry unknown: apiKeyInfo \
-                 not available ({why})"
-            )),
-        }
-
-        // 4. Futures, only when the connection trades futures.
-        if target.markets.futures {
-            self.check_futures(target, facts).await?;
-        }
-        Ok(())
     }
 
     fn apply_key_info(&self, info: &KeyInfo, facts: &mut Facts) {
@@ -492,9 +379,101 @@ impl Mexc {
     }
 }
 
-impl Exchange for Mexc {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
+impl Probe for Mexc {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let spot = target.spot_base();
+        let credentials = &target.credentials;
+
+        // 1. Exchange up, and our clock inside the receive window. MEXC has no spot status
+        // endpoint; maintenance shows as a 5xx or a maintenance body on the time call.
+        let what = "GET /api/v3/time";
+        let (reply, round_trip) = self
+            .http
+            .get_timed(&format!("{spot}/api/v3/time"), HeaderMap::new())
+            .await?;
+        let server_ms = match spot_answer(&reply, what)? {
+            Answer::Ok(body) => {
+                body.get("serverTime")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| {
+                        Problem::unavailable(format!(
+                            "{what}: no serverTime in the reply: {}",
+                            reply.snippet()
+                        ))
+                    })?
+            }
+            Answer::Refused { status, code, msg } => {
+                return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
+            }
+        };
+        let offset = round_trip.clock_offset_ms(server_ms);
+        if let Some(problem) = server_clock_skew(SPEC, what, offset) {
+            return Err(problem);
+        }
+
+        // 2. Key valid, signature accepted, read right: the spot account.
+        let what = "GET /api/v3/account";
+        let reply = self
+            .spot_get(spot, "/api/v3/account", &[], credentials)
+            .await?;
+        match spot_answer(&reply, what)? {
+            Answer::Ok(body) => {
+                if body.get("balances").is_some_and(Value::is_array) {
+                    facts.permissions.read = Some(true);
+                } else {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: no balances in the reply: {}",
+                        reply.snippet()
+                    )));
+                }
+            }
+            Answer::Refused { status, code, msg } => {
+                let meaning = code.map_or(Meaning::Unavailable, spot_meaning);
+                let text = refusal_text(what, status, code, &msg);
+                match meaning.problem(text, reply.retry_after()) {
+                    Some(problem) => return Err(problem),
+                    // The key is known and signed correctly, it just cannot read the account.
+                    None => facts.permissions.read = Some(false),
+                }
+            }
+        }
+
+        // 3. The key's own rights, IP binding and expiry.
+        let what = "GET /api/v3/apiKeyInfo";
+        let key = credentials.api_key.expose_secret();
+        let reply = self
+            .spot_get(
+                spot,
+                "/api/v3/apiKeyInfo",
+                &[("accessKey", key)],
+                credentials,
+            )
+            .await?;
+        let info = match spot_answer(&reply, what)? {
+            Answer::Ok(body) => KeyInfo::parse(&body).ok_or("it answered an unknown shape"),
+            Answer::Refused { status, code, msg } => {
+                let meaning = code.map_or(Meaning::NoPermission, spot_meaning);
+                let text = refusal_text(what, status, code, &msg);
+                match meaning.problem(text, reply.retry_after()) {
+                    Some(problem) => return Err(problem),
+                    // 404 (not in this region/version) or 700007: fall back to inference.
+                    None => Err("it was refused"),
+                }
+            }
+        };
+        match info {
+            Ok(info) => self.apply_key_info(&info, facts),
+            Err(why) => facts.notes.push(format!(
+                "trade, withdraw and futures rights, IP binding and expiry unknown: apiKeyInfo \
+                 not available ({why})"
+            )),
+        }
+
+        // 4. Futures, only when the connection trades futures.
+        if target.markets.futures {
+            self.check_futures(target, facts).await?;
+        }
+        Ok(())
     }
 }
 

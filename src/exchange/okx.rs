@@ -25,7 +25,7 @@ use super::facts::{expect_shape, id_text, integer, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Region, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, Region};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -424,8 +424,10 @@ impl Okx {
             .await?;
         status_reading(&data, &what)
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Okx {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         if target.credentials.passphrase.is_none() {
             return Err(Problem::invalid_key(
                 "OKX keys need the passphrase chosen when the key was created; none is configured",
@@ -476,12 +478,6 @@ impl Okx {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Okx {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 
