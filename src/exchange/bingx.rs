@@ -455,12 +455,7 @@ impl Probe for Bingx {
                 Outcome::Ok(data) => {
                     let balance = |data: &Value| data.is_array() || data.is_object();
                     expect_shape(data, balance, &what, "a futures balance")?;
-                    if facts.permissions.futures.is_none() {
-                        facts.notes.push(
-                            "perpetual futures account readable; futures trade right unknown"
-                                .to_string(),
-                        );
-                    }
+                    facts::futures_readable(facts, "perpetual futures account");
                 }
                 Outcome::Denied(said) => {
                     facts::futures_refused(facts, &said);

@@ -31,7 +31,7 @@ use super::signing::{hmac_base64, passphrase};
 
 use serde_json::Value;
 
-use super::facts::{expect_shape, id_text, integer, msg_text, Outcome};
+use super::facts::{self, expect_shape, id_text, integer, msg_text, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply};
 use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
@@ -576,12 +576,7 @@ impl Probe for Bitget {
                 if !spot_readable {
                     facts.permissions.read = Some(true);
                 }
-                if facts.permissions.futures.is_none() {
-                    // Reading the account proves futures access, not the right to trade.
-                    facts
-                        .notes
-                        .push("futures account readable; futures trade right unknown".to_string());
-                }
+                facts::futures_readable(facts, "futures account");
             }
         }
         Ok(())

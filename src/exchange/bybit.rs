@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{self, announced_time, id_text, integer, string_list};
+use super::facts::{self, announced_time, expect_shape, id_text, integer, string_list};
 use super::http::{generic_problem, header_value, server_clock_skew, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
@@ -722,17 +722,11 @@ impl Probe for Bybit {
                 .signed(target, futures, PATH_POSITIONS, POSITIONS_QUERY, &what)
                 .await
             {
-                Outcome::Ok(result, _) if result.get("list").is_some_and(Value::is_array) => {
-                    if facts.permissions.futures.is_none() {
-                        facts.notes.push(
-                            "linear positions readable; futures trade right unknown".to_string(),
-                        );
-                    }
-                }
-                Outcome::Ok(_, _) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a position list"
-                    )))
+                Outcome::Ok(result, _) => {
+                    let positions =
+                        |result: &Value| result.get("list").is_some_and(Value::is_array);
+                    expect_shape(result, positions, &what, "a position list")?;
+                    facts::futures_readable(facts, "linear positions");
                 }
                 Outcome::Denied(said) => {
                     facts::futures_refused(facts, &said);

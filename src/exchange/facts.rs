@@ -56,6 +56,17 @@ pub fn futures_refused(facts: &mut Facts, said: &str) {
     facts.notes.push(format!("futures refused: {said}"));
 }
 
+/// A futures read the exchange answered (`read` names what was read: "futures account"). It
+/// proves futures access, not the right to trade them: a futures right no earlier step learned
+/// stays unknown, with a note saying so.
+pub fn futures_readable(facts: &mut Facts, read: &str) {
+    if facts.permissions.futures.is_none() {
+        facts
+            .notes
+            .push(format!("{read} readable; futures trade right unknown"));
+    }
+}
+
 #[cfg(test)]
 impl Outcome {
     /// The problem this outcome is, for tests of an exchange's error codes.
@@ -309,6 +320,21 @@ mod tests {
         let problem =
             Outcome::Problem(Problem::unavailable("down")).granted(&mut facts, |p| &mut p.read);
         assert_eq!(problem.unwrap_err().kind, ProblemKind::Unavailable);
+    }
+
+    #[test]
+    fn a_futures_read_leaves_an_unknown_trade_right_unknown_with_a_note() {
+        let mut facts = Facts::default();
+        futures_readable(&mut facts, "futures account");
+        assert_eq!(facts.permissions.futures, None);
+        assert_eq!(
+            facts.notes,
+            ["futures account readable; futures trade right unknown"]
+        );
+        let mut known = Facts::default();
+        known.permissions.futures = Some(true);
+        futures_readable(&mut known, "futures account");
+        assert!(known.notes.is_empty());
     }
 
     #[test]

@@ -629,12 +629,7 @@ impl Probe for Gate {
                 .await;
             if let Some(body) = outcome.required().granted(facts, |p| &mut p.futures)? {
                 expect_shape(body, Value::is_object, &what, "a futures account")?;
-                if facts.permissions.futures.is_none() {
-                    // A read proves futures access, not the right to trade them.
-                    facts
-                        .notes
-                        .push("futures account readable; futures trade right unknown".to_string());
-                }
+                facts::futures_readable(facts, "futures account");
             }
         }
         Ok(())

@@ -338,15 +338,7 @@ impl Mexc {
             })
             .await?;
         match futures_answer(&reply, what)? {
-            Answer::Ok(_) => {
-                if facts.permissions.futures.is_none() {
-                    // A futures read proves futures access but says nothing about futures
-                    // trading; without apiKeyInfo the trade right stays unknown.
-                    facts
-                        .notes
-                        .push("futures account readable; futures trade right unknown".to_string());
-                }
-            }
+            Answer::Ok(_) => facts::futures_readable(facts, "futures account"),
             Answer::Refused { status, code, msg } => {
                 let meaning = code.map_or(Meaning::Unavailable, futures_meaning);
                 let text = refusal_text(what, status, code, &msg);
