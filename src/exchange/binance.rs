@@ -557,8 +557,7 @@ impl Probe for Binance {
                 )
                 .await?
             {
-                Outcome::Ok(body) => {
-                    expect_shape(body, Value::is_array, &what, "a balance list")?;
+                Outcome::Ok(body) if body.is_array() => {
                     if facts.permissions.futures == Some(false) {
                         facts.notes.push(
                             "futures balances readable although apiRestrictions reports no \
@@ -566,6 +565,11 @@ impl Probe for Binance {
                                 .to_string(),
                         );
                     }
+                }
+                Outcome::Ok(_) => {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: reply without a balance list"
+                    )))
                 }
                 Outcome::Denied(text) => {
                     facts::futures_refused(facts, &text);

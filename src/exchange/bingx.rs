@@ -452,10 +452,13 @@ impl Probe for Bingx {
             {
                 // The docs list the perpetual balance under the Read right, so reading it does
                 // not prove the futures trading right; that comes from apiPermissions (code 3).
-                Outcome::Ok(data) => {
-                    let balance = |data: &Value| data.is_array() || data.is_object();
-                    expect_shape(data, balance, &what, "a futures balance")?;
+                Outcome::Ok(data) if data.is_array() || data.is_object() => {
                     facts::futures_readable(facts, "perpetual futures account");
+                }
+                Outcome::Ok(_) => {
+                    return Err(Problem::unavailable(format!(
+                        "{what}: reply without a futures balance"
+                    )))
                 }
                 Outcome::Denied(said) => {
                     facts::futures_refused(facts, &said);
