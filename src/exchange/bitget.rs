@@ -261,9 +261,7 @@ impl KeyInfo {
     }
 
     fn has(&self, code: &str) -> bool {
-        self.authorities
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(code))
+        facts::lists_right(&self.authorities, code)
     }
 
     fn has_any(&self, codes: &[&str]) -> bool {
@@ -360,9 +358,7 @@ impl UtaKeyInfo {
     }
 
     fn has(&self, code: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(code))
+        facts::lists_right(&self.permissions, code)
     }
 
     /// Fills rights, IP binding and notes into `facts`.

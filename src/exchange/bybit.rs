@@ -469,7 +469,7 @@ impl KeyInfo {
     pub fn has(&self, category: &str, item: &str) -> bool {
         self.permissions
             .get(category)
-            .is_some_and(|items| items.iter().any(|i| i.eq_ignore_ascii_case(item)))
+            .is_some_and(|items| facts::lists_right(items, item))
     }
 
     /// Whether the key is bound to IPs: any entry other than `*`. `None` when not reported.

@@ -197,6 +197,12 @@ pub fn msg_text(body: &Value) -> String {
         .to_string()
 }
 
+/// Whether `rights` (a key's rights as the exchange listed them) names `right`, in any ASCII
+/// letter case.
+pub fn lists_right(rights: &[String], right: &str) -> bool {
+    rights.iter().any(|r| r.eq_ignore_ascii_case(right))
+}
+
 /// A list of strings as the exchanges send one (the key's rights, its bound IPs): a JSON array
 /// of strings or a comma-separated string, each entry trimmed and empty ones dropped; absent or
 /// `null` is an empty list. `None` for any other shape: a reply that does not read.
@@ -350,6 +356,15 @@ mod tests {
             (p.kind, p.message.as_str()),
             (ProblemKind::Unavailable, "GET /x: reply without a list")
         );
+    }
+
+    #[test]
+    fn a_listed_right_is_found_in_any_letter_case_and_only_whole() {
+        let rights = ["Spot".to_string(), "withdraw".to_string()];
+        assert!(lists_right(&rights, "spot"));
+        assert!(lists_right(&rights, "WITHDRAW"));
+        assert!(!lists_right(&rights, "spo"));
+        assert!(!lists_right(&[], "spot"));
     }
 
     #[test]

@@ -437,9 +437,7 @@ impl KeyInfo {
     }
 
     pub fn has(&self, permission: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(permission))
+        facts::lists_right(&self.permissions, permission)
     }
 
     /// When the key expires: `validDays` >= 0 days from `now`; -1 (permanent) or absent: never.

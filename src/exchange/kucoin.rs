@@ -15,7 +15,9 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use super::facts::{expect_shape, integer, service_status_problem, string_list, Envelope, Outcome};
+use super::facts::{
+    expect_shape, integer, lists_right, service_status_problem, string_list, Envelope, Outcome,
+};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
@@ -207,9 +209,7 @@ impl KeyInfo {
     }
 
     fn has(&self, permission: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(permission))
+        lists_right(&self.permissions, permission)
     }
 
     /// Fills rights, IP binding and notes into `facts`. `General` = read, `Spot` = spot trade,
