@@ -168,9 +168,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if code == CODE_OK || (!code.is_empty() && code.bytes().all(|b| b == b'0')) {
         return Outcome::Ok(body.get("data").cloned().unwrap_or(Value::Null));
     }
-    let said = format!("{what}: code {code} {}", msg_text(&body))
-        .trim_end()
-        .to_string();
+    let said = facts::code_text(what, &code, &msg_text(&body));
     // Keyed on the JSON code, never on the HTTP status: auth errors are seen with HTTP 400, the
     // status of the others is assumed by analogy [uncertain], and maintenance may come as 200.
     let problem = match code.as_str() {

@@ -266,7 +266,7 @@ fn read_reply(reply: &Reply, what: &str, api_key: Option<&str>) -> Outcome {
         body.get("retMsg").and_then(Value::as_str).unwrap_or(""),
         api_key,
     );
-    let said = format!("{what}: code {code} {msg}").trim_end().to_string();
+    let said = facts::code_text(what, code, &msg);
     // Keyed on the JSON code, never on the HTTP status: the docs give 401 for a wrong key but
     // no status per code, and most refusals come with HTTP 200 [uncertain].
     let problem = match code {

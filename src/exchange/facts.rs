@@ -1,5 +1,7 @@
 //! How one exchange reply reads once its envelope and error codes are understood.
 
+use std::fmt::Display;
+
 use chrono::{TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -134,11 +136,18 @@ impl Envelope {
 /// status when the body carried no code (Binance, MEXC, BingX).
 pub fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
     match code {
-        Some(code) => format!("{what}: code {code} {msg}"),
-        None => format!("{what}: HTTP {status} {msg}"),
+        Some(code) => code_text(what, code, msg),
+        None => format!("{what}: HTTP {status} {msg}")
+            .trim_end()
+            .to_string(),
     }
-    .trim_end()
-    .to_string()
+}
+
+/// The words of a refusal with the exchange's code: `what` (the call), the code and the
+/// message, as in `"GET /v1/account/accounts: code api-signature-not-valid Signature not
+/// valid"` (no trailing space when the message is empty).
+pub fn code_text(what: &str, code: impl Display, msg: &str) -> String {
+    format!("{what}: code {code} {msg}").trim_end().to_string()
 }
 
 /// An error body's numeric `code` (Binance, BingX, MEXC): a number per the docs; a numeric

@@ -38,7 +38,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{self, announced_time, expect_shape, integer, string_list, Meaning};
+use super::facts::{self, announced_time, code_text, expect_shape, integer, string_list, Meaning};
 use super::http::{self, generic_problem, Reply, RoundTrip};
 use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -244,11 +244,6 @@ pub fn meaning_of(code: &str, msg: &str) -> Option<Meaning> {
         }
         _ => None,
     }
-}
-
-/// `"GET /v1/account/accounts: code api-signature-not-valid Signature not valid: ..."`.
-fn said(what: &str, code: &str, msg: &str) -> String {
-    format!("{what}: code {code} {msg}").trim_end().to_string()
 }
 
 /// A refused read: a refusal that stands for a problem ends the probe; a missing permission is
@@ -575,7 +570,7 @@ impl Htx {
                         }
                     },
                     Outcome::Refused { code, msg, meaning } => {
-                        let text = said(&what, &code, &msg);
+                        let text = code_text(&what, &code, &msg);
                         return match problem_for(meaning, text.clone(), &reply) {
                             Some(problem) if meaning.is_some() => Err(problem),
                             _ => Ok(Err(format!("the UID was not available ({text})"))),
@@ -599,7 +594,7 @@ impl Htx {
             Outcome::Ok(data) => Ok(KeyInfo::from_data(&data, api_key)
                 .ok_or_else(|| format!("{what} did not describe this key"))),
             Outcome::Refused { code, msg, meaning } => {
-                let text = said(&what, &code, &msg);
+                let text = code_text(&what, &code, &msg);
                 // Meant for parent users; a sub-user key describing itself may be refused
                 // [uncertain], and how is undocumented: refusals other than the ones that end
                 // the probe leave the rights unknown.
@@ -638,7 +633,7 @@ impl Htx {
                 ),
             },
             Outcome::Refused { code, msg, meaning } => {
-                let text = said(&what, &code, &msg);
+                let text = code_text(&what, &code, &msg);
                 match meaning {
                     Some(Meaning::NoPermission) => {
                         facts::futures_refused(facts, &text);
@@ -670,7 +665,7 @@ fn public_data(outcome: Outcome, what: &str) -> Result<Value, Problem> {
     match outcome {
         Outcome::Ok(data) => Ok(data),
         Outcome::Refused { code, msg, meaning } => {
-            let text = said(what, &code, &msg);
+            let text = code_text(what, &code, &msg);
             Err(match meaning {
                 Some(Meaning::RateLimited) => Problem::rate_limited(text, None),
                 _ => Problem::unavailable(text),
@@ -713,7 +708,7 @@ impl Probe for Htx {
                 )))
             }
             Outcome::Refused { code, msg, meaning } => {
-                read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
+                read_refused(facts, code_text(&what, &code, &msg), meaning, &reply)?;
                 None
             }
         };
@@ -729,7 +724,7 @@ impl Probe for Htx {
                         facts.permissions.read = Some(true);
                     }
                     Outcome::Refused { code, msg, meaning } => {
-                        read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
+                        read_refused(facts, code_text(&what, &code, &msg), meaning, &reply)?;
                     }
                 }
             }

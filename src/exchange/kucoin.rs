@@ -16,7 +16,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use super::facts::{
-    expect_shape, integer, lists_right, service_status_problem, string_list, Envelope, Outcome,
+    code_text, expect_shape, integer, lists_right, service_status_problem, string_list, Envelope,
+    Outcome,
 };
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
@@ -133,9 +134,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if code == CODE_OK || code == "200" {
         return Outcome::Ok(env.data);
     }
-    let said = format!("{what}: code {code} {}", env.msg())
-        .trim_end()
-        .to_string();
+    let said = code_text(what, &code, env.msg());
     // Keyed on the JSON code, never on the HTTP status: which status goes with which code is
     // not documented per code [uncertain], and some errors come with HTTP 200.
     let problem = match code.as_str() {

@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use super::budget;
-use super::facts::{expect_shape, id_text, integer, Envelope, Outcome};
+use super::facts::{self, expect_shape, id_text, integer, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
@@ -135,9 +135,7 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
     if code == CODE_OK {
         return Outcome::Ok(env.data);
     }
-    let said = format!("{what}: code {code} {}", env.msg())
-        .trim_end()
-        .to_string();
+    let said = facts::code_text(what, &code, env.msg());
     // Keyed on the JSON code, never on the HTTP status: the docs give one status per code, but
     // the body shapes come from client logs [uncertain], and business errors come with HTTP 200.
     let problem = match code.as_str() {
