@@ -508,9 +508,8 @@ impl Probe for Binance {
             .await?
         {
             Outcome::Ok(body) => {
-                let restrictions = Restrictions::parse(&body).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without the key's restrictions"))
-                })?;
+                let restrictions = Restrictions::parse(&body)
+                    .ok_or_else(|| facts::reply_without(&what, "the key's restrictions"))?;
                 restrictions.apply(facts, now_ms());
             }
             Outcome::Denied(text) => return Err(Problem::ip_not_allowed(text)),
@@ -566,11 +565,7 @@ impl Probe for Binance {
                         );
                     }
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a balance list"
-                    )))
-                }
+                Outcome::Ok(_) => return Err(facts::reply_without(&what, "a balance list")),
                 Outcome::Denied(text) => {
                     facts::futures_refused(facts, &text);
                 }

@@ -415,9 +415,8 @@ impl Probe for Bingx {
             .await
         {
             Outcome::Ok(data) => {
-                let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permissions list"))
-                })?;
+                let info = KeyInfo::from_data(&data)
+                    .ok_or_else(|| facts::reply_without(&what, "a permissions list"))?;
                 info.apply(facts);
             }
             // The endpoint needs Read: a key without it cannot describe itself.
@@ -455,11 +454,7 @@ impl Probe for Bingx {
                 Outcome::Ok(data) if data.is_array() || data.is_object() => {
                     facts::futures_readable(facts, "perpetual futures account");
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a futures balance"
-                    )))
-                }
+                Outcome::Ok(_) => return Err(facts::reply_without(&what, "a futures balance")),
                 Outcome::Denied(said) => {
                     facts::futures_refused(facts, &said);
                 }

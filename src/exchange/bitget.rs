@@ -456,9 +456,8 @@ impl Bitget {
             .await
         {
             Outcome::Ok(data) => {
-                let info = UtaKeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permissions list"))
-                })?;
+                let info = UtaKeyInfo::from_data(&data)
+                    .ok_or_else(|| facts::reply_without(&what, "a permissions list"))?;
                 info.apply(facts);
             }
             Outcome::Denied(said) => facts.notes.push(format!(
@@ -510,9 +509,8 @@ impl Probe for Bitget {
         {
             Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
             Ok(Outcome::Ok(data)) => {
-                let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without an authorities list"))
-                })?;
+                let info = KeyInfo::from_data(&data)
+                    .ok_or_else(|| facts::reply_without(&what, "an authorities list"))?;
                 info.apply(facts);
             }
             // The endpoint needs spot read: a key without it cannot describe itself. Its other

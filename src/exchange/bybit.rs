@@ -615,9 +615,8 @@ impl Probe for Bybit {
         let what = format!("GET {PATH_TIME}");
         let (reply, trip) = self.public_timed(base, PATH_TIME).await?;
         let server_ms = match read_reply(&reply, &what, None) {
-            Outcome::Ok(result, time) => server_time_ms(&result, time).ok_or_else(|| {
-                Problem::unavailable(format!("{what}: reply without a server time"))
-            })?,
+            Outcome::Ok(result, time) => server_time_ms(&result, time)
+                .ok_or_else(|| facts::reply_without(&what, "a server time"))?,
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
             Outcome::Problem(problem, _) => return Err(problem),
         };
@@ -632,9 +631,8 @@ impl Probe for Bybit {
         let mut batched = Vec::new();
         match read_reply(&reply, &what, None) {
             Outcome::Ok(result, _) => {
-                let entries = parse_status(&result).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a status list"))
-                })?;
+                let entries = parse_status(&result)
+                    .ok_or_else(|| facts::reply_without(&what, "a status list"))?;
                 for entry in entries.into_iter().filter(|e| e.is_active(server_ms)) {
                     if entry.uid_suffix.is_empty() {
                         return Err(Problem::unavailable(format!(
@@ -660,9 +658,8 @@ impl Probe for Bybit {
         let mut account_type = "UNIFIED";
         match self.signed(target, base, PATH_API_KEY, "", &what).await {
             Outcome::Ok(result, _) => {
-                let info = KeyInfo::parse(&result).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permissions object"))
-                })?;
+                let info = KeyInfo::parse(&result)
+                    .ok_or_else(|| facts::reply_without(&what, "a permissions object"))?;
                 info.apply(facts, Utc::now());
                 account_type = info.wallet_account_type();
                 for entry in &batched {
@@ -695,11 +692,7 @@ impl Probe for Bybit {
             Outcome::Ok(result, _) if result.get("list").is_some_and(Value::is_array) => {
                 facts.permissions.read = Some(true)
             }
-            Outcome::Ok(_, _) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without a wallet list"
-                )))
-            }
+            Outcome::Ok(_, _) => return Err(facts::reply_without(&what, "a wallet list")),
             Outcome::Denied(said) => {
                 facts.permissions.read = Some(false);
                 facts.notes.push(said);

@@ -54,7 +54,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::facts::{expect_shape, Outcome};
+use super::facts::{expect_shape, reply_without, Outcome};
 use super::http::{self, generic_problem, Reply};
 use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::extract_ip;
@@ -708,11 +708,7 @@ impl Probe for Coinbase {
             Outcome::Ok(body) if body.get("balance_summary").is_some_and(Value::is_object) => {
                 futures_right_with_account(facts)
             }
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without a balance_summary"
-                )))
-            }
+            Outcome::Ok(_) => return Err(reply_without(&what, "a balance_summary")),
             Outcome::Denied(said) => {
                 // An INTX portfolio trades perpetuals without a US futures account.
                 if facts.permissions.futures != Some(true) {

@@ -181,9 +181,7 @@ pub fn service_status_problem<T: PartialEq>(
             "{what}: {}",
             described(other)
         ))),
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a status field"
-        ))),
+        None => Some(reply_without(what, "a status field")),
     }
 }
 
@@ -242,8 +240,8 @@ pub fn id_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
-/// does not read: `what` (the call) answered without `expected` ("an account list").
+/// `data` when it has the shape the call promises (`fits`), else [`reply_without`]
+/// `expected` ("an account list").
 pub fn expect_shape(
     data: Value,
     fits: fn(&Value) -> bool,
@@ -253,10 +251,14 @@ pub fn expect_shape(
     if fits(&data) {
         Ok(data)
     } else {
-        Err(Problem::unavailable(format!(
-            "{what}: reply without {expected}"
-        )))
+        Err(reply_without(what, expected))
     }
+}
+
+/// The problem of a reply that does not read: `what` (the call) answered without `expected`
+/// ("a permissions list"), so the exchange is not answering as its API documents.
+pub fn reply_without(what: &str, expected: &str) -> Problem {
+    Problem::unavailable(format!("{what}: reply without {expected}"))
 }
 
 /// What an exchange's error code means for a key check, once the exchange's own table has read

@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::budget::HostBudgets;
+use super::facts::reply_without;
 use crate::domain::spec::ExchangeSpec;
 use crate::domain::Problem;
 
@@ -205,8 +206,7 @@ impl RoundTrip {
         field: &str,
         skew_problem: impl FnOnce(i64) -> Option<Problem>,
     ) -> Result<(), Problem> {
-        let server_ms = server_ms
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without {field}")))?;
+        let server_ms = server_ms.ok_or_else(|| reply_without(what, field))?;
         skew_problem(self.clock_offset_ms(server_ms)).map_or(Ok(()), Err)
     }
 }

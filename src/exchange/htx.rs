@@ -360,9 +360,7 @@ pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
         Some(other) => Some(Problem::unavailable(format!(
             "{what}: unknown marketStatus {other}"
         ))),
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a marketStatus"
-        ))),
+        None => Some(facts::reply_without(what, "a marketStatus")),
     }
 }
 
@@ -385,9 +383,7 @@ pub fn heartbeat_problem(data: &Value, what: &str) -> Option<Problem> {
                 "{what}: HTX USDT-M swap in maintenance (heartbeat 0){recovery}"
             )))
         }
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a heartbeat flag"
-        ))),
+        None => Some(facts::reply_without(what, "a heartbeat flag")),
     }
 }
 
@@ -563,11 +559,7 @@ impl Htx {
                             self.uids.lock().expect("uid cache lock").insert(slot, uid);
                             uid
                         }
-                        None => {
-                            return Err(Problem::unavailable(format!(
-                                "{what}: reply without a UID"
-                            )))
-                        }
+                        None => return Err(facts::reply_without(&what, "a UID")),
                     },
                     Outcome::Refused { code, msg, meaning } => {
                         let text = code_text(&what, &code, &msg);
@@ -702,11 +694,7 @@ impl Probe for Htx {
                 .iter()
                 .find(|a| a.get("type").and_then(Value::as_str) == Some("spot"))
                 .and_then(|a| a.get("id").and_then(integer)),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an account list"
-                )))
-            }
+            Outcome::Ok(_) => return Err(facts::reply_without(&what, "an account list")),
             Outcome::Refused { code, msg, meaning } => {
                 read_refused(facts, code_text(&what, &code, &msg), meaning, &reply)?;
                 None

@@ -16,8 +16,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use super::facts::{
-    code_text, expect_shape, integer, lists_right, service_status_problem, string_list, Envelope,
-    Outcome,
+    code_text, expect_shape, integer, lists_right, reply_without, service_status_problem,
+    string_list, Envelope, Outcome,
 };
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
@@ -303,9 +303,8 @@ impl Probe for Kucoin {
         let what = format!("GET {PATH_API_KEY}");
         let outcome = self.signed(target, spot, PATH_API_KEY, &what).await;
         if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
-            let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                Problem::unavailable(format!("{what}: reply without a permission list"))
-            })?;
+            let info = KeyInfo::from_data(&data)
+                .ok_or_else(|| reply_without(&what, "a permission list"))?;
             info.apply(facts);
         }
 

@@ -198,9 +198,7 @@ const SIDE_SERVICES: [&str; 7] = ["0", "6", "7", "8", "9", "10", "11"];
 /// normal "nothing planned".
 fn status_reading(data: &Value, what: &str) -> Result<Vec<String>, Problem> {
     let Some(entries) = data.as_array() else {
-        return Err(Problem::unavailable(format!(
-            "{what}: reply without a maintenance list"
-        )));
+        return Err(facts::reply_without(what, "a maintenance list"));
     };
     let mut notes = Vec::new();
     for entry in entries {
@@ -442,7 +440,7 @@ impl Probe for Okx {
         let outcome = self.signed(target, base, PATH_CONFIG).await;
         if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
             let config = KeyConfig::from_data(&data).ok_or_else(|| {
-                Problem::unavailable(format!("GET {PATH_CONFIG}: reply without a perm field"))
+                facts::reply_without(&format!("GET {PATH_CONFIG}"), "a perm field")
             })?;
             config.apply(facts);
         }
