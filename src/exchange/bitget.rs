@@ -329,6 +329,17 @@ impl KeyInfo {
 #[derive(Debug)]
 struct UnifiedAccount(String);
 
+/// The outcome of a classic (v2) signed call: `Err` with Bitget's words when the key belongs
+/// to a unified trading account, which the classic API refuses with code 40085.
+fn classic(outcome: Outcome) -> Result<Outcome, UnifiedAccount> {
+    match outcome {
+        Outcome::Denied(said) if said.contains(&format!("code {CODE_UNIFIED_ACCOUNT}")) => {
+            Err(UnifiedAccount(said))
+        }
+        outcome => Ok(outcome),
+    }
+}
+
 /// What `/api/v3/account/info` says about a unified-trading-account key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UtaKeyInfo {
@@ -421,24 +432,6 @@ impl Bitget {
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
-    /// A classic (v2) signed GET: `Err` with Bitget's words when the key belongs to a unified
-    /// trading account, which the classic API refuses with code 40085.
-    async fn classic(
-        &self,
-        target: &ProbeTarget,
-        base: &str,
-        path: &str,
-        params: &[(&str, &str)],
-        what: &str,
-    ) -> Result<Outcome, UnifiedAccount> {
-        match self.signed(target, base, path, params, what).await {
-            Outcome::Denied(said) if said.contains(&format!("code {CODE_UNIFIED_ACCOUNT}")) => {
-                Err(UnifiedAccount(said))
-            }
-            outcome => Ok(outcome),
-        }
-    }
-
     /// The probe of a unified-trading-account key, after the classic API refused it (`said`).
     async fn run_unified(
         &self,
@@ -503,10 +496,10 @@ impl Probe for Bitget {
         // 2. What the key is allowed to do.
         let what = format!("GET {PATH_ACCOUNT_INFO}");
         let mut spot_readable = true;
-        match self
-            .classic(target, spot, PATH_ACCOUNT_INFO, &[], &what)
-            .await
-        {
+        let outcome = self
+            .signed(target, spot, PATH_ACCOUNT_INFO, &[], &what)
+            .await;
+        match classic(outcome) {
             Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
             Ok(Outcome::Ok(data)) => {
                 let info = KeyInfo::from_data(&data)
@@ -528,10 +521,10 @@ impl Probe for Bitget {
 
         // 3. Can it read balances?
         let what = format!("GET {PATH_SPOT_ASSETS}");
-        let outcome = match self
-            .classic(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
-            .await
-        {
+        let outcome = self
+            .signed(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
+            .await;
+        let outcome = match classic(outcome) {
             Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
             Ok(outcome) => outcome,
         };
@@ -548,16 +541,16 @@ impl Probe for Bitget {
         if target.markets.futures || !spot_readable {
             let futures = target.futures_base();
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
-            let outcome = match self
-                .classic(
+            let outcome = self
+                .signed(
                     target,
                     futures,
                     PATH_FUTURES_ACCOUNTS,
                     FUTURES_ACCOUNTS_PARAMS,
                     &what,
                 )
-                .await
-            {
+                .await;
+            let outcome = match classic(outcome) {
                 Err(UnifiedAccount(said)) => {
                     return self.run_unified(target, spot, facts, said).await
                 }
