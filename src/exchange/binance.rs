@@ -20,10 +20,10 @@ use reqwest::header::{HeaderMap, HeaderName};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::facts::{self, integer, numeric_code, refusal_text, Answer};
+use super::facts::{self, expect_shape, integer, numeric_code, refusal_text, Answer};
 use super::http;
-use super::http::{generic_problem, Reply, RoundTrip};
-use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::http::{generic_problem, server_clock_skew, Reply, RoundTrip};
+use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -235,21 +235,6 @@ fn problem_for(meaning: Meaning, text: String, reply: &Reply) -> Problem {
     }
 }
 
-/// Whether a request stamped with our clock lands inside Binance's window: accepted iff
-/// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
-pub fn window_ok(offset: i64) -> bool {
-    SPEC.clock_window.contains(offset)
-}
-
-fn skew_problem(what: &str, offset: i64) -> Option<Problem> {
-    Problem::skew_outside_window(window_ok(offset), what, "server clock", offset, || {
-        format!(
-            "Binance accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
-             {MAX_AHEAD_MS} ms ahead of its clock"
-        )
-    })
-}
-
 fn server_time(body: &Value) -> Option<i64> {
     integer(body.get("serverTime")?)
 }
@@ -450,9 +435,9 @@ impl Binance {
     async fn check_clock(&self, base: &str, path: &str) -> Result<(), Problem> {
         let what = format!("GET {path}");
         let (body, trip) = self.public_timed(base, path, &what).await?;
-        let server = server_time(&body)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a serverTime")))?;
-        skew_problem(&what, trip.clock_offset_ms(server)).map_or(Ok(()), Err)
+        trip.check_clock_by(&what, server_time(&body), "a serverTime", |offset| {
+            server_clock_skew(SPEC, &what, offset)
+        })
     }
 
     async fn signed(
@@ -495,8 +480,10 @@ impl Binance {
             }
         }
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Binance {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let spot = target.spot_base();
 
         // 1. Exchange up, our clock inside the window.
@@ -521,9 +508,8 @@ impl Binance {
             .await?
         {
             Outcome::Ok(body) => {
-                let restrictions = Restrictions::parse(&body).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without the key's restrictions"))
-                })?;
+                let restrictions = Restrictions::parse(&body)
+                    .ok_or_else(|| facts::reply_without(&what, "the key's restrictions"))?;
                 restrictions.apply(facts, now_ms());
             }
             Outcome::Denied(text) => return Err(Problem::ip_not_allowed(text)),
@@ -543,13 +529,10 @@ impl Binance {
             )
             .await?
         {
-            Outcome::Ok(body) if body.get("balances").is_some_and(Value::is_array) => {
+            Outcome::Ok(body) => {
+                let balances = |body: &Value| body.get("balances").is_some_and(Value::is_array);
+                expect_shape(body, balances, &what, "balances")?;
                 facts.permissions.read = Some(true);
-            }
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without balances"
-                )))
             }
             Outcome::Denied(text) => {
                 facts.permissions.read = Some(false);
@@ -582,23 +565,13 @@ impl Binance {
                         );
                     }
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a balance list"
-                    )))
-                }
+                Outcome::Ok(_) => return Err(facts::reply_without(&what, "a balance list")),
                 Outcome::Denied(text) => {
                     facts::futures_refused(facts, &text);
                 }
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Binance {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -28,7 +28,7 @@ use super::facts::{
 };
 use super::http;
 use super::http::{generic_problem, Reply};
-use super::{now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -394,16 +394,14 @@ impl Bingx {
                 read_reply(reply, &what).public_data()
             })
             .await?;
-        let server = server_time(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without serverTime")))?;
-        match skew_problem(&what, trip.clock_offset_ms(server)) {
-            Some(problem) => Err(problem),
-            None => Ok(()),
-        }
+        trip.check_clock_by(&what, server_time(&data), "serverTime", |offset| {
+            skew_problem(&what, offset)
+        })
     }
+}
 
-    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Bingx {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let spot = target.spot_base();
         let credentials = &target.credentials;
 
@@ -417,9 +415,8 @@ impl Bingx {
             .await
         {
             Outcome::Ok(data) => {
-                let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permissions list"))
-                })?;
+                let info = KeyInfo::from_data(&data)
+                    .ok_or_else(|| facts::reply_without(&what, "a permissions list"))?;
                 info.apply(facts);
             }
             // The endpoint needs Read: a key without it cannot describe itself.
@@ -455,18 +452,9 @@ impl Bingx {
                 // The docs list the perpetual balance under the Read right, so reading it does
                 // not prove the futures trading right; that comes from apiPermissions (code 3).
                 Outcome::Ok(data) if data.is_array() || data.is_object() => {
-                    if facts.permissions.futures.is_none() {
-                        facts.notes.push(
-                            "perpetual futures account readable; futures trade right unknown"
-                                .to_string(),
-                        );
-                    }
+                    facts::futures_readable(facts, "perpetual futures account");
                 }
-                Outcome::Ok(_) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a futures balance"
-                    )))
-                }
+                Outcome::Ok(_) => return Err(facts::reply_without(&what, "a futures balance")),
                 Outcome::Denied(said) => {
                     facts::futures_refused(facts, &said);
                 }
@@ -474,12 +462,6 @@ impl Bingx {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Bingx {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -31,10 +31,10 @@ use super::signing::{hmac_base64, passphrase};
 
 use serde_json::Value;
 
-use super::facts::{expect_shape, id_text, integer, msg_text, Outcome};
+use super::facts::{self, expect_shape, id_text, integer, msg_text, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -101,22 +101,8 @@ pub fn prehash(
     }
 }
 
-/// `ACCESS-SIGN` for one request.
-pub fn signature(
-    secret: &str,
-    timestamp_ms: i64,
-    method: &str,
-    request_path: &str,
-    query: &str,
-    body: &str,
-) -> String {
-    hmac_base64(
-        secret,
-        prehash(timestamp_ms, method, request_path, query, body).as_bytes(),
-    )
-}
-
-/// The headers of a signed request, as (name, value) pairs in the order the docs list them.
+/// The headers of a signed request, as (name, value) pairs in the order the docs list them;
+/// `ACCESS-SIGN` is the base64 HMAC-SHA256 of the [`prehash`] string.
 /// Pure: the same inputs give the same bytes. The values are key material: never log them.
 pub fn auth_header_values(
     credentials: &Credentials,
@@ -126,16 +112,14 @@ pub fn auth_header_values(
     query: &str,
     body: &str,
 ) -> [(&'static str, String); 6] {
+    let prehash = prehash(timestamp_ms, method, request_path, query, body);
     let secret = credentials.api_secret.expose_secret();
     [
         (
             "ACCESS-KEY",
             credentials.api_key.expose_secret().to_string(),
         ),
-        (
-            "ACCESS-SIGN",
-            signature(secret, timestamp_ms, method, request_path, query, body),
-        ),
+        ("ACCESS-SIGN", hmac_base64(secret, prehash)),
         ("ACCESS-TIMESTAMP", timestamp_ms.to_string()),
         ("ACCESS-PASSPHRASE", passphrase(credentials).to_string()),
         ("Content-Type", "application/json".to_string()),
@@ -184,9 +168,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if code == CODE_OK || (!code.is_empty() && code.bytes().all(|b| b == b'0')) {
         return Outcome::Ok(body.get("data").cloned().unwrap_or(Value::Null));
     }
-    let said = format!("{what}: code {code} {}", msg_text(&body))
-        .trim_end()
-        .to_string();
+    let said = facts::code_text(what, &code, &msg_text(&body));
     // Keyed on the JSON code, never on the HTTP status: auth errors are seen with HTTP 400, the
     // status of the others is assumed by analogy [uncertain], and maintenance may come as 200.
     let problem = match code.as_str() {
@@ -277,9 +259,7 @@ impl KeyInfo {
     }
 
     fn has(&self, code: &str) -> bool {
-        self.authorities
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(code))
+        facts::lists_right(&self.authorities, code)
     }
 
     fn has_any(&self, codes: &[&str]) -> bool {
@@ -349,6 +329,17 @@ impl KeyInfo {
 #[derive(Debug)]
 struct UnifiedAccount(String);
 
+/// The outcome of a classic (v2) signed call: `Err` with Bitget's words when the key belongs
+/// to a unified trading account, which the classic API refuses with code 40085.
+fn classic(outcome: Outcome) -> Result<Outcome, UnifiedAccount> {
+    match outcome {
+        Outcome::Denied(said) if said.contains(&format!("code {CODE_UNIFIED_ACCOUNT}")) => {
+            Err(UnifiedAccount(said))
+        }
+        outcome => Ok(outcome),
+    }
+}
+
 /// What `/api/v3/account/info` says about a unified-trading-account key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UtaKeyInfo {
@@ -376,9 +367,7 @@ impl UtaKeyInfo {
     }
 
     fn has(&self, code: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(code))
+        facts::lists_right(&self.permissions, code)
     }
 
     /// Fills rights, IP binding and notes into `facts`.
@@ -443,24 +432,6 @@ impl Bitget {
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
 
-    /// A classic (v2) signed GET: `Err` with Bitget's words when the key belongs to a unified
-    /// trading account, which the classic API refuses with code 40085.
-    async fn classic(
-        &self,
-        target: &ProbeTarget,
-        base: &str,
-        path: &str,
-        params: &[(&str, &str)],
-        what: &str,
-    ) -> Result<Outcome, UnifiedAccount> {
-        match self.signed(target, base, path, params, what).await {
-            Outcome::Denied(said) if said.contains(&format!("code {CODE_UNIFIED_ACCOUNT}")) => {
-                Err(UnifiedAccount(said))
-            }
-            outcome => Ok(outcome),
-        }
-    }
-
     /// The probe of a unified-trading-account key, after the classic API refused it (`said`).
     async fn run_unified(
         &self,
@@ -478,9 +449,8 @@ impl Bitget {
             .await
         {
             Outcome::Ok(data) => {
-                let info = UtaKeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permissions list"))
-                })?;
+                let info = UtaKeyInfo::from_data(&data)
+                    .ok_or_else(|| facts::reply_without(&what, "a permissions list"))?;
                 info.apply(facts);
             }
             Outcome::Denied(said) => facts.notes.push(format!(
@@ -496,8 +466,10 @@ impl Bitget {
         }
         Ok(())
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Bitget {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         if target
             .credentials
             .passphrase
@@ -524,15 +496,14 @@ impl Bitget {
         // 2. What the key is allowed to do.
         let what = format!("GET {PATH_ACCOUNT_INFO}");
         let mut spot_readable = true;
-        match self
-            .classic(target, spot, PATH_ACCOUNT_INFO, &[], &what)
-            .await
-        {
+        let outcome = self
+            .signed(target, spot, PATH_ACCOUNT_INFO, &[], &what)
+            .await;
+        match classic(outcome) {
             Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
             Ok(Outcome::Ok(data)) => {
-                let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without an authorities list"))
-                })?;
+                let info = KeyInfo::from_data(&data)
+                    .ok_or_else(|| facts::reply_without(&what, "an authorities list"))?;
                 info.apply(facts);
             }
             // The endpoint needs spot read: a key without it cannot describe itself. Its other
@@ -550,10 +521,10 @@ impl Bitget {
 
         // 3. Can it read balances?
         let what = format!("GET {PATH_SPOT_ASSETS}");
-        let outcome = match self
-            .classic(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
-            .await
-        {
+        let outcome = self
+            .signed(target, spot, PATH_SPOT_ASSETS, SPOT_ASSETS_PARAMS, &what)
+            .await;
+        let outcome = match classic(outcome) {
             Err(UnifiedAccount(said)) => return self.run_unified(target, spot, facts, said).await,
             Ok(outcome) => outcome,
         };
@@ -570,16 +541,16 @@ impl Bitget {
         if target.markets.futures || !spot_readable {
             let futures = target.futures_base();
             let what = format!("GET {PATH_FUTURES_ACCOUNTS}");
-            let outcome = match self
-                .classic(
+            let outcome = self
+                .signed(
                     target,
                     futures,
                     PATH_FUTURES_ACCOUNTS,
                     FUTURES_ACCOUNTS_PARAMS,
                     &what,
                 )
-                .await
-            {
+                .await;
+            let outcome = match classic(outcome) {
                 Err(UnifiedAccount(said)) => {
                     return self.run_unified(target, spot, facts, said).await
                 }
@@ -590,21 +561,10 @@ impl Bitget {
                 if !spot_readable {
                     facts.permissions.read = Some(true);
                 }
-                if facts.permissions.futures.is_none() {
-                    // Reading the account proves futures access, not the right to trade.
-                    facts
-                        .notes
-                        .push("futures account readable; futures trade right unknown".to_string());
-                }
+                facts::futures_readable(facts, "futures account");
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Bitget {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -22,12 +22,10 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::expiry;
-use super::facts::{self, announced_time, id_text, integer, string_list};
-use super::http::{generic_problem, header_value, Reply, RoundTrip};
+use super::facts::{self, announced_time, expect_shape, id_text, integer, string_list};
+use super::http::{generic_problem, header_value, server_clock_skew, Reply, RoundTrip};
 use super::signing::hmac_hex;
-use super::{
-    now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
-};
+use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -268,7 +266,7 @@ fn read_reply(reply: &Reply, what: &str, api_key: Option<&str>) -> Outcome {
         body.get("retMsg").and_then(Value::as_str).unwrap_or(""),
         api_key,
     );
-    let said = format!("{what}: code {code} {msg}").trim_end().to_string();
+    let said = facts::code_text(what, code, &msg);
     // Keyed on the JSON code, never on the HTTP status: the docs give 401 for a wrong key but
     // no status per code, and most refusals come with HTTP 200 [uncertain].
     let problem = match code {
@@ -320,12 +318,6 @@ pub fn server_time_ms(result: &Value, envelope_time: Option<i64>) -> Option<i64>
     nano.map(|ns| (ns / 1_000_000) as i64)
         .or(envelope_time)
         .or_else(|| int_of(result.get("timeSecond")).map(|s| s.saturating_mul(1000)))
-}
-
-/// Whether a request signed with our clock lands inside Bybit's window:
-/// `server - recvWindow <= timestamp < server + 1000`.
-pub fn window_ok(offset_ms: i64) -> bool {
-    SPEC.clock_window.contains(offset_ms)
 }
 
 /// One entry of `/v5/system/status`.
@@ -477,7 +469,7 @@ impl KeyInfo {
     pub fn has(&self, category: &str, item: &str) -> bool {
         self.permissions
             .get(category)
-            .is_some_and(|items| items.iter().any(|i| i.eq_ignore_ascii_case(item)))
+            .is_some_and(|items| facts::lists_right(items, item))
     }
 
     /// Whether the key is bound to IPs: any entry other than `*`. `None` when not reported.
@@ -613,30 +605,22 @@ impl Bybit {
             Err(problem) => Outcome::Problem(problem, None),
         }
     }
+}
 
-    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Bybit {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.spot_base();
 
         // 1. Is the exchange up, and is our clock inside its window?
         let what = format!("GET {PATH_TIME}");
         let (reply, trip) = self.public_timed(base, PATH_TIME).await?;
         let server_ms = match read_reply(&reply, &what, None) {
-            Outcome::Ok(result, time) => server_time_ms(&result, time).ok_or_else(|| {
-                Problem::unavailable(format!("{what}: reply without a server time"))
-            })?,
+            Outcome::Ok(result, time) => server_time_ms(&result, time)
+                .ok_or_else(|| facts::reply_without(&what, "a server time"))?,
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
             Outcome::Problem(problem, _) => return Err(problem),
         };
-        let offset = trip.clock_offset_ms(server_ms);
-        if let Some(problem) =
-            Problem::skew_outside_window(window_ok(offset), &what, "server clock", offset, || {
-                format!(
-                    "Bybit accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
-                     {MAX_AHEAD_MS} ms ahead of its clock"
-                )
-            })
-        {
+        if let Some(problem) = server_clock_skew(SPEC, &what, trip.clock_offset_ms(server_ms)) {
             return Err(problem);
         }
 
@@ -647,9 +631,8 @@ impl Bybit {
         let mut batched = Vec::new();
         match read_reply(&reply, &what, None) {
             Outcome::Ok(result, _) => {
-                let entries = parse_status(&result).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a status list"))
-                })?;
+                let entries = parse_status(&result)
+                    .ok_or_else(|| facts::reply_without(&what, "a status list"))?;
                 for entry in entries.into_iter().filter(|e| e.is_active(server_ms)) {
                     if entry.uid_suffix.is_empty() {
                         return Err(Problem::unavailable(format!(
@@ -675,9 +658,8 @@ impl Bybit {
         let mut account_type = "UNIFIED";
         match self.signed(target, base, PATH_API_KEY, "", &what).await {
             Outcome::Ok(result, _) => {
-                let info = KeyInfo::parse(&result).ok_or_else(|| {
-                    Problem::unavailable(format!("{what}: reply without a permissions object"))
-                })?;
+                let info = KeyInfo::parse(&result)
+                    .ok_or_else(|| facts::reply_without(&what, "a permissions object"))?;
                 info.apply(facts, Utc::now());
                 account_type = info.wallet_account_type();
                 for entry in &batched {
@@ -710,11 +692,7 @@ impl Bybit {
             Outcome::Ok(result, _) if result.get("list").is_some_and(Value::is_array) => {
                 facts.permissions.read = Some(true)
             }
-            Outcome::Ok(_, _) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without a wallet list"
-                )))
-            }
+            Outcome::Ok(_, _) => return Err(facts::reply_without(&what, "a wallet list")),
             Outcome::Denied(said) => {
                 facts.permissions.read = Some(false);
                 facts.notes.push(said);
@@ -737,17 +715,11 @@ impl Bybit {
                 .signed(target, futures, PATH_POSITIONS, POSITIONS_QUERY, &what)
                 .await
             {
-                Outcome::Ok(result, _) if result.get("list").is_some_and(Value::is_array) => {
-                    if facts.permissions.futures.is_none() {
-                        facts.notes.push(
-                            "linear positions readable; futures trade right unknown".to_string(),
-                        );
-                    }
-                }
-                Outcome::Ok(_, _) => {
-                    return Err(Problem::unavailable(format!(
-                        "{what}: reply without a position list"
-                    )))
+                Outcome::Ok(result, _) => {
+                    let positions =
+                        |result: &Value| result.get("list").is_some_and(Value::is_array);
+                    expect_shape(result, positions, &what, "a position list")?;
+                    facts::futures_readable(facts, "linear positions");
                 }
                 Outcome::Denied(said) => {
                     facts::futures_refused(facts, &said);
@@ -756,12 +728,6 @@ impl Bybit {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Bybit {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -54,9 +54,9 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::facts::{expect_shape, Outcome};
+use super::facts::{expect_shape, reply_without, Outcome};
 use super::http::{self, generic_problem, Reply};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::extract_ip;
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -620,8 +620,10 @@ impl Coinbase {
                 read_reply(&reply, what, not_found_is_denial)
             })
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Coinbase {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.spot_base();
 
         // 1. Exchange up, and a token signed by our clock inside Coinbase's window. (Coinbase's
@@ -706,11 +708,7 @@ impl Coinbase {
             Outcome::Ok(body) if body.get("balance_summary").is_some_and(Value::is_object) => {
                 futures_right_with_account(facts)
             }
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without a balance_summary"
-                )))
-            }
+            Outcome::Ok(_) => return Err(reply_without(&what, "a balance_summary")),
             Outcome::Denied(said) => {
                 // An INTX portfolio trades perpetuals without a US futures account.
                 if facts.permissions.futures != Some(true) {
@@ -721,12 +719,6 @@ impl Coinbase {
             Outcome::Problem(problem) => return Err(problem),
         }
         Ok(())
-    }
-}
-
-impl Exchange for Coinbase {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -1,5 +1,7 @@
 //! How one exchange reply reads once its envelope and error codes are understood.
 
+use std::fmt::Display;
+
 use chrono::{TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -54,6 +56,17 @@ impl Outcome {
 pub fn futures_refused(facts: &mut Facts, said: &str) {
     facts.permissions.futures = Some(false);
     facts.notes.push(format!("futures refused: {said}"));
+}
+
+/// A futures read the exchange answered (`read` names what was read: "futures account"). It
+/// proves futures access, not the right to trade them: a futures right no earlier step learned
+/// stays unknown, with a note saying so.
+pub fn futures_readable(facts: &mut Facts, read: &str) {
+    if facts.permissions.futures.is_none() {
+        facts
+            .notes
+            .push(format!("{read} readable; futures trade right unknown"));
+    }
 }
 
 #[cfg(test)]
@@ -123,11 +136,18 @@ impl Envelope {
 /// status when the body carried no code (Binance, MEXC, BingX).
 pub fn refusal_text(what: &str, status: u16, code: Option<i64>, msg: &str) -> String {
     match code {
-        Some(code) => format!("{what}: code {code} {msg}"),
-        None => format!("{what}: HTTP {status} {msg}"),
+        Some(code) => code_text(what, code, msg),
+        None => format!("{what}: HTTP {status} {msg}")
+            .trim_end()
+            .to_string(),
     }
-    .trim_end()
-    .to_string()
+}
+
+/// The words of a refusal with the exchange's code: `what` (the call), the code and the
+/// message, as in `"GET /v1/account/accounts: code api-signature-not-valid Signature not
+/// valid"` (no trailing space when the message is empty).
+pub fn code_text(what: &str, code: impl Display, msg: &str) -> String {
+    format!("{what}: code {code} {msg}").trim_end().to_string()
 }
 
 /// An error body's numeric `code` (Binance, BingX, MEXC): a number per the docs; a numeric
@@ -161,9 +181,7 @@ pub fn service_status_problem<T: PartialEq>(
             "{what}: {}",
             described(other)
         ))),
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a status field"
-        ))),
+        None => Some(reply_without(what, "a status field")),
     }
 }
 
@@ -184,6 +202,12 @@ pub fn msg_text(body: &Value) -> String {
         .find_map(|k| body.get(*k).and_then(Value::as_str))
         .unwrap_or("")
         .to_string()
+}
+
+/// Whether `rights` (a key's rights as the exchange listed them) names `right`, in any ASCII
+/// letter case.
+pub fn lists_right(rights: &[String], right: &str) -> bool {
+    rights.iter().any(|r| r.eq_ignore_ascii_case(right))
 }
 
 /// A list of strings as the exchanges send one (the key's rights, its bound IPs): a JSON array
@@ -216,8 +240,8 @@ pub fn id_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// `data` when it has the shape the call promises (`fits`), else the problem of a reply that
-/// does not read: `what` (the call) answered without `expected` ("an account list").
+/// `data` when it has the shape the call promises (`fits`), else [`reply_without`]
+/// `expected` ("an account list").
 pub fn expect_shape(
     data: Value,
     fits: fn(&Value) -> bool,
@@ -227,10 +251,14 @@ pub fn expect_shape(
     if fits(&data) {
         Ok(data)
     } else {
-        Err(Problem::unavailable(format!(
-            "{what}: reply without {expected}"
-        )))
+        Err(reply_without(what, expected))
     }
+}
+
+/// The problem of a reply that does not read: `what` (the call) answered without `expected`
+/// ("a permissions list"), so the exchange is not answering as its API documents.
+pub fn reply_without(what: &str, expected: &str) -> Problem {
+    Problem::unavailable(format!("{what}: reply without {expected}"))
 }
 
 /// What an exchange's error code means for a key check, once the exchange's own table has read
@@ -312,6 +340,21 @@ mod tests {
     }
 
     #[test]
+    fn a_futures_read_leaves_an_unknown_trade_right_unknown_with_a_note() {
+        let mut facts = Facts::default();
+        futures_readable(&mut facts, "futures account");
+        assert_eq!(facts.permissions.futures, None);
+        assert_eq!(
+            facts.notes,
+            ["futures account readable; futures trade right unknown"]
+        );
+        let mut known = Facts::default();
+        known.permissions.futures = Some(true);
+        futures_readable(&mut known, "futures account");
+        assert!(known.notes.is_empty());
+    }
+
+    #[test]
     fn data_of_another_shape_is_an_unreadable_reply() {
         let list = serde_json::json!([1]);
         assert_eq!(
@@ -324,6 +367,15 @@ mod tests {
             (p.kind, p.message.as_str()),
             (ProblemKind::Unavailable, "GET /x: reply without a list")
         );
+    }
+
+    #[test]
+    fn a_listed_right_is_found_in_any_letter_case_and_only_whole() {
+        let rights = ["Spot".to_string(), "withdraw".to_string()];
+        assert!(lists_right(&rights, "spot"));
+        assert!(lists_right(&rights, "WITHDRAW"));
+        assert!(!lists_right(&rights, "spo"));
+        assert!(!lists_right(&[], "spot"));
     }
 
     #[test]

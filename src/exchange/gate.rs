@@ -46,9 +46,7 @@ use super::expiry;
 use super::facts::{self, expect_shape, string_list, Meaning};
 use super::http;
 use super::http::{generic_problem, Reply};
-use super::{
-    now_ms, Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps,
-};
+use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::{mask_key, ExposeSecret};
 
@@ -538,9 +536,23 @@ impl Gate {
             .await
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
+}
 
-    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Outcome {
+    /// The outcome of a call whose endpoint must be there: a missing one is Gate not answering
+    /// properly; the rest reads as every exchange's [`facts::Outcome`].
+    fn required(self) -> facts::Outcome {
+        match self {
+            Outcome::Ok(body) => facts::Outcome::Ok(body),
+            Outcome::Denied(said) => facts::Outcome::Denied(said),
+            Outcome::Missing(said) => facts::Outcome::Problem(Problem::unavailable(said)),
+            Outcome::Problem(problem) => facts::Outcome::Problem(problem),
+        }
+    }
+}
+
+impl Probe for Gate {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let base = target.spot_base();
 
         // 1. Up, and our clock inside the window. No status endpoint: maintenance is a 5xx.
@@ -617,34 +629,10 @@ impl Gate {
                 .await;
             if let Some(body) = outcome.required().granted(facts, |p| &mut p.futures)? {
                 expect_shape(body, Value::is_object, &what, "a futures account")?;
-                if facts.permissions.futures.is_none() {
-                    // A read proves futures access, not the right to trade them.
-                    facts
-                        .notes
-                        .push("futures account readable; futures trade right unknown".to_string());
-                }
+                facts::futures_readable(facts, "futures account");
             }
         }
         Ok(())
-    }
-}
-
-impl Outcome {
-    /// The outcome of a call whose endpoint must be there: a missing one is Gate not answering
-    /// properly; the rest reads as every exchange's [`facts::Outcome`].
-    fn required(self) -> facts::Outcome {
-        match self {
-            Outcome::Ok(body) => facts::Outcome::Ok(body),
-            Outcome::Denied(said) => facts::Outcome::Denied(said),
-            Outcome::Missing(said) => facts::Outcome::Problem(Problem::unavailable(said)),
-            Outcome::Problem(problem) => facts::Outcome::Problem(problem),
-        }
-    }
-}
-
-impl Exchange for Gate {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

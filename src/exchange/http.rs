@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::budget::HostBudgets;
+use super::facts::reply_without;
 use crate::domain::spec::ExchangeSpec;
 use crate::domain::Problem;
 
@@ -180,10 +181,9 @@ impl RoundTrip {
         server_ms.saturating_sub(midpoint).max(-i64::MAX)
     }
 
-    /// The clock step of the exchanges whose window is their spec row's (OKX, KuCoin, Bitget,
-    /// Gate): the server's time `server_ms` read from the reply at `what` (`None`: a reply
-    /// without `field`, the exchange not answering as its API), judged by `spec`'s window
-    /// against this trip.
+    /// The clock step of the exchanges whose window and wording are their spec row's (OKX,
+    /// KuCoin, Bitget, Gate): [`check_clock_by`](RoundTrip::check_clock_by) `spec`'s
+    /// [`skew_problem`](ExchangeSpec::skew_problem).
     pub fn check_clock(
         self,
         spec: &ExchangeSpec,
@@ -191,11 +191,33 @@ impl RoundTrip {
         server_ms: Option<i64>,
         field: &str,
     ) -> Result<(), Problem> {
-        let server_ms = server_ms
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without {field}")))?;
-        spec.skew_problem(what, self.clock_offset_ms(server_ms))
-            .map_or(Ok(()), Err)
+        self.check_clock_by(what, server_ms, field, |offset| {
+            spec.skew_problem(what, offset)
+        })
     }
+
+    /// The clock step: the server's time `server_ms` read from the reply at `what` (`None`: a
+    /// reply without `field`, the exchange not answering as its API), its offset against this
+    /// trip judged by the exchange's `skew_problem` (`None` inside its window).
+    pub fn check_clock_by(
+        self,
+        what: &str,
+        server_ms: Option<i64>,
+        field: &str,
+        skew_problem: impl FnOnce(i64) -> Option<Problem>,
+    ) -> Result<(), Problem> {
+        let server_ms = server_ms.ok_or_else(|| reply_without(what, field))?;
+        skew_problem(self.clock_offset_ms(server_ms)).map_or(Ok(()), Err)
+    }
+}
+
+/// The clock-skew problem of Binance, Bybit and MEXC spot, whose messages call the clock just
+/// "server clock" (the window rule after it names the exchange): `spec`'s window and rule.
+pub fn server_clock_skew(spec: &ExchangeSpec, what: &str, offset_ms: i64) -> Option<Problem> {
+    let inside = spec.clock_window.contains(offset_ms);
+    Problem::skew_outside_window(inside, what, "server clock", offset_ms, || {
+        spec.window_rule()
+    })
 }
 
 /// The budget key of `url`: `host:port`, empty when the URL does not parse (the request then

@@ -38,9 +38,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::expiry;
-use super::facts::{self, announced_time, expect_shape, integer, string_list, Meaning};
+use super::facts::{self, announced_time, code_text, expect_shape, integer, string_list, Meaning};
 use super::http::{self, generic_problem, Reply, RoundTrip};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -246,11 +246,6 @@ pub fn meaning_of(code: &str, msg: &str) -> Option<Meaning> {
     }
 }
 
-/// `"GET /v1/account/accounts: code api-signature-not-valid Signature not valid: ..."`.
-fn said(what: &str, code: &str, msg: &str) -> String {
-    format!("{what}: code {code} {msg}").trim_end().to_string()
-}
-
 /// A refused read: a refusal that stands for a problem ends the probe; a missing permission is
 /// the read right absent, with HTX's words (`text`) as a note.
 fn read_refused(
@@ -365,9 +360,7 @@ pub fn market_status_problem(data: &Value, what: &str) -> Option<Problem> {
         Some(other) => Some(Problem::unavailable(format!(
             "{what}: unknown marketStatus {other}"
         ))),
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a marketStatus"
-        ))),
+        None => Some(facts::reply_without(what, "a marketStatus")),
     }
 }
 
@@ -390,9 +383,7 @@ pub fn heartbeat_problem(data: &Value, what: &str) -> Option<Problem> {
                 "{what}: HTX USDT-M swap in maintenance (heartbeat 0){recovery}"
             )))
         }
-        None => Some(Problem::unavailable(format!(
-            "{what}: reply without a heartbeat flag"
-        ))),
+        None => Some(facts::reply_without(what, "a heartbeat flag")),
     }
 }
 
@@ -437,9 +428,7 @@ impl KeyInfo {
     }
 
     pub fn has(&self, permission: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(permission))
+        facts::lists_right(&self.permissions, permission)
     }
 
     /// When the key expires: `validDays` >= 0 days from `now`; -1 (permanent) or absent: never.
@@ -544,99 +533,6 @@ impl Htx {
         hex::encode(Sha256::digest(format!("{base}\n{api_key}").as_bytes()))
     }
 
-    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let spot = target.spot_base();
-        let credentials = &target.credentials;
-
-        // 1. Is the exchange up, and is our clock inside its window?
-        let what = format!("GET {PATH_TIMESTAMP}");
-        let (outcome, trip) = self
-            .public_timed(&format!("{spot}{PATH_TIMESTAMP}"), &what)
-            .await?;
-        let data = public_data(outcome, &what)?;
-        let server_ms = integer(&data)
-            .ok_or_else(|| Problem::unavailable(format!("{what}: reply without a server time")))?;
-        if let Some(problem) = skew_problem(trip.clock_offset_ms(server_ms)) {
-            return Err(problem);
-        }
-        let what = format!("GET {PATH_MARKET_STATUS}");
-        self.check_status(
-            &format!("{spot}{PATH_MARKET_STATUS}"),
-            &what,
-            market_status_problem,
-        )
-        .await?;
-
-        // 2. The key, its signature and the read right: the spot accounts, then the balance.
-        let what = format!("GET {PATH_ACCOUNTS}");
-        let reply = self.signed(credentials, spot, PATH_ACCOUNTS, &[]).await?;
-        let spot_account = match read_reply(&reply, &what)? {
-            Outcome::Ok(Value::Array(accounts)) => accounts
-                .iter()
-                .find(|a| a.get("type").and_then(Value::as_str) == Some("spot"))
-                .and_then(|a| a.get("id").and_then(integer)),
-            Outcome::Ok(_) => {
-                return Err(Problem::unavailable(format!(
-                    "{what}: reply without an account list"
-                )))
-            }
-            Outcome::Refused { code, msg, meaning } => {
-                read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
-                None
-            }
-        };
-        match spot_account {
-            Some(id) => {
-                let path = balance_path(id);
-                let what = format!("GET {PATH_ACCOUNTS}/{{account-id}}/balance");
-                let reply = self.signed(credentials, spot, &path, &[]).await?;
-                match read_reply(&reply, &what)? {
-                    Outcome::Ok(data) => {
-                        let balances = |d: &Value| d.get("list").is_some_and(Value::is_array);
-                        expect_shape(data, balances, &what, "a balance list")?;
-                        facts.permissions.read = Some(true);
-                    }
-                    Outcome::Refused { code, msg, meaning } => {
-                        read_refused(facts, said(&what, &code, &msg), meaning, &reply)?;
-                    }
-                }
-            }
-            None if facts.permissions.read.is_none() => {
-                // The account list was readable, so the key reads; there is no spot account.
-                facts.permissions.read = Some(true);
-                facts
-                    .notes
-                    .push("HTX lists no spot account for this key's user".to_string());
-            }
-            None => {}
-        }
-
-        // 3. The key's own rights, IP binding and validity.
-        let key_info = self.key_info(credentials, spot).await?;
-        match key_info {
-            Ok(info) => info.apply(facts, Utc::now())?,
-            Err(why) => facts.notes.push(format!(
-                "trade and withdraw rights, IP binding and expiry unknown: {why}"
-            )),
-        }
-
-        // 4. Futures: HTX has no futures right of its own.
-        if target.markets.futures {
-            self.check_futures(target, facts).await?;
-        } else if facts.permissions.trade == Some(false) {
-            facts.permissions.futures = Some(false);
-        } else {
-            facts.notes.push(
-                "futures right unknown: HTX has no separate futures right (the trade right \
-                 covers futures once the account has opened contract trading), and a spot-only \
-                 connection does not read the futures account"
-                    .to_string(),
-            );
-        }
-        Ok(())
-    }
-
     /// The key's description, or why it could not be had (a fact, not a problem). Problems that
     /// end the probe (invalid key, IP, rate limit, outage) come back as `Err`.
     async fn key_info(
@@ -663,14 +559,10 @@ impl Htx {
                             self.uids.lock().expect("uid cache lock").insert(slot, uid);
                             uid
                         }
-                        None => {
-                            return Err(Problem::unavailable(format!(
-                                "{what}: reply without a UID"
-                            )))
-                        }
+                        None => return Err(facts::reply_without(&what, "a UID")),
                     },
                     Outcome::Refused { code, msg, meaning } => {
-                        let text = said(&what, &code, &msg);
+                        let text = code_text(&what, &code, &msg);
                         return match problem_for(meaning, text.clone(), &reply) {
                             Some(problem) if meaning.is_some() => Err(problem),
                             _ => Ok(Err(format!("the UID was not available ({text})"))),
@@ -694,7 +586,7 @@ impl Htx {
             Outcome::Ok(data) => Ok(KeyInfo::from_data(&data, api_key)
                 .ok_or_else(|| format!("{what} did not describe this key"))),
             Outcome::Refused { code, msg, meaning } => {
-                let text = said(&what, &code, &msg);
+                let text = code_text(&what, &code, &msg);
                 // Meant for parent users; a sub-user key describing itself may be refused
                 // [uncertain], and how is undocumented: refusals other than the ones that end
                 // the probe leave the rights unknown.
@@ -733,7 +625,7 @@ impl Htx {
                 ),
             },
             Outcome::Refused { code, msg, meaning } => {
-                let text = said(&what, &code, &msg);
+                let text = code_text(&what, &code, &msg);
                 match meaning {
                     Some(Meaning::NoPermission) => {
                         facts::futures_refused(facts, &text);
@@ -765,7 +657,7 @@ fn public_data(outcome: Outcome, what: &str) -> Result<Value, Problem> {
     match outcome {
         Outcome::Ok(data) => Ok(data),
         Outcome::Refused { code, msg, meaning } => {
-            let text = said(what, &code, &msg);
+            let text = code_text(what, &code, &msg);
             Err(match meaning {
                 Some(Meaning::RateLimited) => Problem::rate_limited(text, None),
                 _ => Problem::unavailable(text),
@@ -774,9 +666,89 @@ fn public_data(outcome: Outcome, what: &str) -> Result<Value, Problem> {
     }
 }
 
-impl Exchange for Htx {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
+impl Probe for Htx {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let spot = target.spot_base();
+        let credentials = &target.credentials;
+
+        // 1. Is the exchange up, and is our clock inside its window?
+        let what = format!("GET {PATH_TIMESTAMP}");
+        let (outcome, trip) = self
+            .public_timed(&format!("{spot}{PATH_TIMESTAMP}"), &what)
+            .await?;
+        let data = public_data(outcome, &what)?;
+        trip.check_clock_by(&what, integer(&data), "a server time", skew_problem)?;
+        let what = format!("GET {PATH_MARKET_STATUS}");
+        self.check_status(
+            &format!("{spot}{PATH_MARKET_STATUS}"),
+            &what,
+            market_status_problem,
+        )
+        .await?;
+
+        // 2. The key, its signature and the read right: the spot accounts, then the balance.
+        let what = format!("GET {PATH_ACCOUNTS}");
+        let reply = self.signed(credentials, spot, PATH_ACCOUNTS, &[]).await?;
+        let spot_account = match read_reply(&reply, &what)? {
+            Outcome::Ok(Value::Array(accounts)) => accounts
+                .iter()
+                .find(|a| a.get("type").and_then(Value::as_str) == Some("spot"))
+                .and_then(|a| a.get("id").and_then(integer)),
+            Outcome::Ok(_) => return Err(facts::reply_without(&what, "an account list")),
+            Outcome::Refused { code, msg, meaning } => {
+                read_refused(facts, code_text(&what, &code, &msg), meaning, &reply)?;
+                None
+            }
+        };
+        match spot_account {
+            Some(id) => {
+                let path = balance_path(id);
+                let what = format!("GET {PATH_ACCOUNTS}/{{account-id}}/balance");
+                let reply = self.signed(credentials, spot, &path, &[]).await?;
+                match read_reply(&reply, &what)? {
+                    Outcome::Ok(data) => {
+                        let balances = |d: &Value| d.get("list").is_some_and(Value::is_array);
+                        expect_shape(data, balances, &what, "a balance list")?;
+                        facts.permissions.read = Some(true);
+                    }
+                    Outcome::Refused { code, msg, meaning } => {
+                        read_refused(facts, code_text(&what, &code, &msg), meaning, &reply)?;
+                    }
+                }
+            }
+            None if facts.permissions.read.is_none() => {
+                // The account list was readable, so the key reads; there is no spot account.
+                facts.permissions.read = Some(true);
+                facts
+                    .notes
+                    .push("HTX lists no spot account for this key's user".to_string());
+            }
+            None => {}
+        }
+
+        // 3. The key's own rights, IP binding and validity.
+        let key_info = self.key_info(credentials, spot).await?;
+        match key_info {
+            Ok(info) => info.apply(facts, Utc::now())?,
+            Err(why) => facts.notes.push(format!(
+                "trade and withdraw rights, IP binding and expiry unknown: {why}"
+            )),
+        }
+
+        // 4. Futures: HTX has no futures right of its own.
+        if target.markets.futures {
+            self.check_futures(target, facts).await?;
+        } else if facts.permissions.trade == Some(false) {
+            facts.permissions.futures = Some(false);
+        } else {
+            facts.notes.push(
+                "futures right unknown: HTX has no separate futures right (the trade right \
+                 covers futures once the account has opened contract trading), and a spot-only \
+                 connection does not read the futures account"
+                    .to_string(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -15,11 +15,14 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
-use super::facts::{expect_shape, integer, service_status_problem, string_list, Envelope, Outcome};
+use super::facts::{
+    code_text, expect_shape, integer, lists_right, reply_without, service_status_problem,
+    string_list, Envelope, Outcome,
+};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, ProblemKind, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -131,9 +134,7 @@ fn read_reply(reply: &Reply, what: &str) -> Outcome {
     if code == CODE_OK || code == "200" {
         return Outcome::Ok(env.data);
     }
-    let said = format!("{what}: code {code} {}", env.msg())
-        .trim_end()
-        .to_string();
+    let said = code_text(what, &code, env.msg());
     // Keyed on the JSON code, never on the HTTP status: which status goes with which code is
     // not documented per code [uncertain], and some errors come with HTTP 200.
     let problem = match code.as_str() {
@@ -207,9 +208,7 @@ impl KeyInfo {
     }
 
     fn has(&self, permission: &str) -> bool {
-        self.permissions
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(permission))
+        lists_right(&self.permissions, permission)
     }
 
     /// Fills rights, IP binding and notes into `facts`. `General` = read, `Spot` = spot trade,
@@ -277,8 +276,10 @@ impl Kucoin {
             .await
             .map_or_else(Outcome::Problem, |reply| read_reply(&reply, what))
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Kucoin {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         if target.credentials.passphrase.is_none() {
             return Err(Problem::invalid_key(
                 "KuCoin keys need the passphrase chosen when the key was created; none is configured",
@@ -302,9 +303,8 @@ impl Kucoin {
         let what = format!("GET {PATH_API_KEY}");
         let outcome = self.signed(target, spot, PATH_API_KEY, &what).await;
         if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
-            let info = KeyInfo::from_data(&data).ok_or_else(|| {
-                Problem::unavailable(format!("{what}: reply without a permission list"))
-            })?;
+            let info = KeyInfo::from_data(&data)
+                .ok_or_else(|| reply_without(&what, "a permission list"))?;
             info.apply(facts);
         }
 
@@ -334,12 +334,6 @@ impl Kucoin {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Kucoin {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -30,8 +30,8 @@ use serde_json::Value;
 use super::expiry;
 use super::facts::{self, msg_text, numeric_code, refusal_text, string_list, Answer, Meaning};
 use super::http;
-use super::http::{generic_problem, Reply};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Steps};
+use super::http::{generic_problem, server_clock_skew, Reply};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -42,8 +42,6 @@ const SPEC: &ExchangeSpec = &spec::MEXC;
 pub const RECV_WINDOW_MS: i64 = SPEC.clock_window.server_ahead.ms();
 /// The largest `recvWindow` spot accepts (larger is refused with 700005).
 pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
-/// Spot refuses a timestamp this far (or more) ahead of its clock, whatever the recvWindow.
-pub const SPOT_MAX_AHEAD_MS: i64 = SPEC.clock_window.server_behind.ms();
 /// Futures refuses a `Request-Time` more than this far from its clock (default `Recv-Window`).
 pub const FUTURES_WINDOW_MS: i64 = 10_000;
 
@@ -219,12 +217,6 @@ fn futures_meaning(code: i64) -> Meaning {
     }
 }
 
-/// Whether a request signed with our clock would land inside spot's window: MEXC accepts iff
-/// `timestamp < serverTime + 1000` and `serverTime - timestamp <= recvWindow`.
-fn spot_window_ok(offset: i64) -> bool {
-    SPEC.clock_window.contains(offset)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Key introspection.
 // ---------------------------------------------------------------------------------------------
@@ -283,8 +275,104 @@ impl Mexc {
         Mexc { http }
     }
 
-    /// The whole check; returns at the first problem, leaving what was learned in `facts`.
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+    fn apply_key_info(&self, info: &KeyInfo, facts: &mut Facts) {
+        let read = info.has("SPOT_ACCOUNT_READ");
+        facts.permissions.read = Some(facts.permissions.read.unwrap_or(read));
+        facts.permissions.trade = Some(info.has("SPOT_DEAL_WRITE"));
+        facts.permissions.withdraw = Some(info.has("SPOT_WITHDRAW_WRITE"));
+        facts.permissions.futures = Some(info.has("CONTRACT_DEAL_WRITE"));
+        let bound = !info.ip_whitelist.is_empty();
+        facts.ip_restricted = Some(bound);
+        // A key without a linked IP expires 90 days after creation; `remainingValidity` is
+        // read as days ([uncertain] unit) and only for unbound keys, which are the ones expiring.
+        if !bound {
+            // Any number (1e300, negative) is clamped rather than trusted (see `expiry`).
+            if let Some(days) = info.remaining_validity_days {
+                facts.expires_at = expiry::after(Utc::now(), days, expiry::Unit::Days);
+            }
+        }
+        if let Some(status) = info.status.as_deref().filter(|s| *s != "VALID") {
+            // Values other than VALID are undocumented ([uncertain]); the key just authenticated,
+            // so say what MEXC reported rather than call the key invalid.
+            facts
+                .notes
+                .push(format!("apiKeyInfo reports key status {status:?}"));
+        }
+    }
+
+    async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+        let base = target.futures_base();
+
+        let what = "GET /api/v1/contract/ping";
+        let (reply, round_trip) = self
+            .http
+            .get_timed(&format!("{base}/api/v1/contract/ping"), HeaderMap::new())
+            .await?;
+        match futures_answer(&reply, what)? {
+            Answer::Ok(data) => {
+                if let Some(server_ms) = data.as_i64() {
+                    let offset = round_trip.clock_offset_ms(server_ms);
+                    let inside = offset.abs() <= FUTURES_WINDOW_MS;
+                    if let Some(problem) =
+                        Problem::skew_outside_window(inside, what, "server clock", offset, || {
+                            format!(
+                                "MEXC futures accepts requests at most {FUTURES_WINDOW_MS} ms away"
+                            )
+                        })
+                    {
+                        return Err(problem);
+                    }
+                }
+            }
+            Answer::Refused { status, code, msg } => {
+                return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
+            }
+        }
+
+        let what = "GET /api/v1/private/account/assets";
+        let reply = self
+            .http
+            .get_signed(base, |now| {
+                let headers = futures_headers(&target.credentials, now, &[])?;
+                Ok((format!("{base}/api/v1/private/account/assets"), headers))
+            })
+            .await?;
+        match futures_answer(&reply, what)? {
+            Answer::Ok(_) => facts::futures_readable(facts, "futures account"),
+            Answer::Refused { status, code, msg } => {
+                let meaning = code.map_or(Meaning::Unavailable, futures_meaning);
+                let text = refusal_text(what, status, code, &msg);
+                match meaning.problem(text.clone(), reply.retry_after()) {
+                    Some(problem) => return Err(problem),
+                    None => {
+                        facts::futures_refused(facts, &text);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A signed spot GET of `path` with the endpoint's own `params` (the base may carry a path
+    /// prefix; only the query is signed).
+    async fn spot_get(
+        &self,
+        base: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        credentials: &Credentials,
+    ) -> Result<Reply, Problem> {
+        self.http
+            .get_signed(base, |now| {
+                let query = spot_signed_query(credentials.api_secret.expose_secret(), params, now);
+                Ok((format!("{base}{path}?{query}"), spot_headers(credentials)?))
+            })
+            .await
+    }
+}
+
+impl Probe for Mexc {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         let spot = target.spot_base();
         let credentials = &target.credentials;
 
@@ -311,15 +399,7 @@ impl Mexc {
             }
         };
         let offset = round_trip.clock_offset_ms(server_ms);
-        let inside = spot_window_ok(offset);
-        if let Some(problem) =
-            Problem::skew_outside_window(inside, what, "server clock", offset, || {
-                format!(
-                    "MEXC accepts requests at most {RECV_WINDOW_MS} ms behind and less than \
-                     {SPOT_MAX_AHEAD_MS} ms ahead of its clock"
-                )
-            })
-        {
+        if let Some(problem) = server_clock_skew(SPEC, what, offset) {
             return Err(problem);
         }
 
@@ -386,115 +466,6 @@ impl Mexc {
             self.check_futures(target, facts).await?;
         }
         Ok(())
-    }
-
-    fn apply_key_info(&self, info: &KeyInfo, facts: &mut Facts) {
-        let read = info.has("SPOT_ACCOUNT_READ");
-        facts.permissions.read = Some(facts.permissions.read.unwrap_or(read));
-        facts.permissions.trade = Some(info.has("SPOT_DEAL_WRITE"));
-        facts.permissions.withdraw = Some(info.has("SPOT_WITHDRAW_WRITE"));
-        facts.permissions.futures = Some(info.has("CONTRACT_DEAL_WRITE"));
-        let bound = !info.ip_whitelist.is_empty();
-        facts.ip_restricted = Some(bound);
-        // A key without a linked IP expires 90 days after creation; `remainingValidity` is
-        // read as days ([uncertain] unit) and only for unbound keys, which are the ones expiring.
-        if !bound {
-            // Any number (1e300, negative) is clamped rather than trusted (see `expiry`).
-            if let Some(days) = info.remaining_validity_days {
-                facts.expires_at = expiry::after(Utc::now(), days, expiry::Unit::Days);
-            }
-        }
-        if let Some(status) = info.status.as_deref().filter(|s| *s != "VALID") {
-            // Values other than VALID are undocumented ([uncertain]); the key just authenticated,
-            // so say what MEXC reported rather than call the key invalid.
-            facts
-                .notes
-                .push(format!("apiKeyInfo reports key status {status:?}"));
-        }
-    }
-
-    async fn check_futures(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
-        let base = target.futures_base();
-
-        let what = "GET /api/v1/contract/ping";
-        let (reply, round_trip) = self
-            .http
-            .get_timed(&format!("{base}/api/v1/contract/ping"), HeaderMap::new())
-            .await?;
-        match futures_answer(&reply, what)? {
-            Answer::Ok(data) => {
-                if let Some(server_ms) = data.as_i64() {
-                    let offset = round_trip.clock_offset_ms(server_ms);
-                    let inside = offset.abs() <= FUTURES_WINDOW_MS;
-                    if let Some(problem) =
-                        Problem::skew_outside_window(inside, what, "server clock", offset, || {
-                            format!(
-                                "MEXC futures accepts requests at most {FUTURES_WINDOW_MS} ms away"
-                            )
-                        })
-                    {
-                        return Err(problem);
-                    }
-                }
-            }
-            Answer::Refused { status, code, msg } => {
-                return Err(Problem::unavailable(refusal_text(what, status, code, &msg)))
-            }
-        }
-
-        let what = "GET /api/v1/private/account/assets";
-        let reply = self
-            .http
-            .get_signed(base, |now| {
-                let headers = futures_headers(&target.credentials, now, &[])?;
-                Ok((format!("{base}/api/v1/private/account/assets"), headers))
-            })
-            .await?;
-        match futures_answer(&reply, what)? {
-            Answer::Ok(_) => {
-                if facts.permissions.futures.is_none() {
-                    // A futures read proves futures access but says nothing about futures
-                    // trading; without apiKeyInfo the trade right stays unknown.
-                    facts
-                        .notes
-                        .push("futures account readable; futures trade right unknown".to_string());
-                }
-            }
-            Answer::Refused { status, code, msg } => {
-                let meaning = code.map_or(Meaning::Unavailable, futures_meaning);
-                let text = refusal_text(what, status, code, &msg);
-                match meaning.problem(text.clone(), reply.retry_after()) {
-                    Some(problem) => return Err(problem),
-                    None => {
-                        facts::futures_refused(facts, &text);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A signed spot GET of `path` with the endpoint's own `params` (the base may carry a path
-    /// prefix; only the query is signed).
-    async fn spot_get(
-        &self,
-        base: &str,
-        path: &str,
-        params: &[(&str, &str)],
-        credentials: &Credentials,
-    ) -> Result<Reply, Problem> {
-        self.http
-            .get_signed(base, |now| {
-                let query = spot_signed_query(credentials.api_secret.expose_secret(), params, now);
-                Ok((format!("{base}{path}?{query}"), spot_headers(credentials)?))
-            })
-            .await
-    }
-}
-
-impl Exchange for Mexc {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

@@ -26,6 +26,8 @@ pub mod signing;
 #[cfg(test)]
 mod test_support;
 
+use std::future::Future;
+
 pub use facts::{Meaning, Outcome};
 pub use http::HttpClient;
 
@@ -70,11 +72,30 @@ impl ProbeTarget {
 /// What [`Exchange::steps`] returns: done, or the problem that ended the probe.
 pub type Steps<'a> = BoxFuture<'a, Result<(), Problem>>;
 
+/// What an exchange file writes: its probe's steps, as an `async fn`. Every `Probe` is an
+/// [`Exchange`] (the impl below boxes the steps, so that `Box<dyn Exchange>` can hold any of
+/// them).
+pub trait Probe: Send + Sync {
+    /// The probe's steps in order: each records what it learned in `facts`, and the first
+    /// problem ends the probe (the facts learned before it are kept).
+    fn steps(
+        &self,
+        target: &ProbeTarget,
+        facts: &mut Facts,
+    ) -> impl Future<Output = Result<(), Problem>> + Send;
+}
+
+impl<P: Probe> Exchange for P {
+    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
+        Box::pin(Probe::steps(self, target, facts))
+    }
+}
+
 /// One exchange: asks it about a key and reports what it learned.
 ///
 /// A probe never fails as a Rust error: whatever goes wrong (timeouts, refusals, garbage) is a
 /// fact about the key or the exchange, recorded as a [`Problem`] in the returned [`Facts`].
-/// An exchange writes only its probe's [`steps`](Exchange::steps); [`probe`](Exchange::probe)
+/// An exchange writes only its probe's steps (as a [`Probe`]); [`probe`](Exchange::probe)
 /// turns the problem they stop at into the last fact, the same way for every exchange.
 pub trait Exchange: Send + Sync {
     /// The probe's steps in order: each records what it learned in `facts`, and the first

@@ -21,11 +21,11 @@ use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use super::budget;
-use super::facts::{expect_shape, id_text, integer, Envelope, Outcome};
+use super::facts::{self, expect_shape, id_text, integer, Envelope, Outcome};
 use super::http;
 use super::http::{generic_problem, Reply, RoundTrip};
 use super::signing::{hmac_base64, passphrase};
-use super::{Credentials, Exchange, Facts, HttpClient, ProbeTarget, Problem, Region, Steps};
+use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, Region};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
 
@@ -135,9 +135,7 @@ fn read_reply(reply: &Reply, what: &str, site: Option<&Region>) -> Outcome {
     if code == CODE_OK {
         return Outcome::Ok(env.data);
     }
-    let said = format!("{what}: code {code} {}", env.msg())
-        .trim_end()
-        .to_string();
+    let said = facts::code_text(what, &code, env.msg());
     // Keyed on the JSON code, never on the HTTP status: the docs give one status per code, but
     // the body shapes come from client logs [uncertain], and business errors come with HTTP 200.
     let problem = match code.as_str() {
@@ -200,9 +198,7 @@ const SIDE_SERVICES: [&str; 7] = ["0", "6", "7", "8", "9", "10", "11"];
 /// normal "nothing planned".
 fn status_reading(data: &Value, what: &str) -> Result<Vec<String>, Problem> {
     let Some(entries) = data.as_array() else {
-        return Err(Problem::unavailable(format!(
-            "{what}: reply without a maintenance list"
-        )));
+        return Err(facts::reply_without(what, "a maintenance list"));
     };
     let mut notes = Vec::new();
     for entry in entries {
@@ -424,8 +420,10 @@ impl Okx {
             .await?;
         status_reading(&data, &what)
     }
+}
 
-    async fn run(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
+impl Probe for Okx {
+    async fn steps(&self, target: &ProbeTarget, facts: &mut Facts) -> Result<(), Problem> {
         if target.credentials.passphrase.is_none() {
             return Err(Problem::invalid_key(
                 "OKX keys need the passphrase chosen when the key was created; none is configured",
@@ -442,7 +440,7 @@ impl Okx {
         let outcome = self.signed(target, base, PATH_CONFIG).await;
         if let Some(data) = outcome.granted(facts, |p| &mut p.read)? {
             let config = KeyConfig::from_data(&data).ok_or_else(|| {
-                Problem::unavailable(format!("GET {PATH_CONFIG}: reply without a perm field"))
+                facts::reply_without(&format!("GET {PATH_CONFIG}"), "a perm field")
             })?;
             config.apply(facts);
         }
@@ -476,12 +474,6 @@ impl Okx {
             }
         }
         Ok(())
-    }
-}
-
-impl Exchange for Okx {
-    fn steps<'a>(&'a self, target: &'a ProbeTarget, facts: &'a mut Facts) -> Steps<'a> {
-        Box::pin(self.run(target, facts))
     }
 }
 

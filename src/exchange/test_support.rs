@@ -3,6 +3,7 @@
 //! once so that each `tests.rs` keeps only its exchange's worked examples and peculiar texts.
 //! The reply fixtures and table runners stay in `http.rs` beside the code they exercise.
 
+use crate::domain::spec::ClockWindow;
 use crate::domain::{Facts, Problem, ProblemKind};
 use crate::exchange::{http, Outcome};
 use chrono::{DateTime, Utc};
@@ -149,7 +150,8 @@ pub(crate) fn assert_signed_headers<const N: usize>(
 
 /// Asserts the window Binance documents and Bybit and MEXC follow (offsets are server − ours): a
 /// request is accepted with the server up to `recv_window_ms` ahead and less than 1000 ms behind.
-pub(crate) fn assert_recv_window_rule(window_ok: impl Fn(i64) -> bool, recv_window_ms: i64) {
+pub(crate) fn assert_recv_window_rule(window: ClockWindow, recv_window_ms: i64) {
+    let window_ok = |offset| window.contains(offset);
     assert!(window_ok(0));
     assert!(window_ok(recv_window_ms));
     assert!(!window_ok(recv_window_ms + 1));

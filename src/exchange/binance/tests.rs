@@ -166,9 +166,9 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
 
 #[test]
 fn window_follows_the_documented_rule() {
-    assert_recv_window_rule(window_ok, RECV_WINDOW_MS);
+    assert_recv_window_rule(SPEC.clock_window, RECV_WINDOW_MS);
     assert_skew_wording(
-        |offset| skew_problem("GET /api/v3/time", offset),
+        |offset| server_clock_skew(SPEC, "GET /api/v3/time", offset),
         999,
         2_000,
     );

@@ -289,7 +289,7 @@ fn server_time_prefers_nanoseconds_then_envelope_then_seconds() {
 
 #[test]
 fn window_follows_the_documented_rule() {
-    assert_recv_window_rule(window_ok, 5_000);
+    assert_recv_window_rule(SPEC.clock_window, 5_000);
 }
 
 #[test]

@@ -287,7 +287,7 @@ fn refusal_messages_quote_code_and_msg_and_name_the_ip() {
     else {
         panic!()
     };
-    let text = said("GET /v1/account/accounts", &code, &msg);
+    let text = code_text("GET /v1/account/accounts", &code, &msg);
     assert_eq!(
         text,
         "GET /v1/account/accounts: code api-signature-not-valid Signature not valid: \

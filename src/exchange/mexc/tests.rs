@@ -126,7 +126,7 @@ fn values_are_encoded_with_uppercase_hex_and_percent_20() {
 
 #[test]
 fn spot_window_follows_the_documented_rule() {
-    assert_recv_window_rule(spot_window_ok, 5_000);
+    assert_recv_window_rule(SPEC.clock_window, 5_000);
 }
 
 #[test]
