@@ -84,52 +84,63 @@ pub fn timestamp_header(ms: i64) -> String {
     ms.div_euclid(1000).to_string()
 }
 
-/// The five signed fields joined by `\n`, no trailing newline. `path` includes `/api/v4` and no
-/// host or proxy prefix; `query` is the raw query as sent, without `?` (empty when none).
-pub fn signature_string(
-    method: &str,
-    path: &str,
-    query: &str,
-    body: &[u8],
-    timestamp: &str,
-) -> String {
-    format!(
-        "{}\n{path}\n{query}\n{}\n{timestamp}",
-        method.to_ascii_uppercase(),
-        body_hash(body)
-    )
+/// What Gate signs of one request. The fields are named because all but the body are text: a
+/// swapped pair would still compile, and sign another request.
+pub struct SignedParts<'a> {
+    pub method: &'a str,
+    /// Includes `/api/v4`; no host or proxy prefix.
+    pub path: &'a str,
+    /// The raw query as sent, without `?` (empty when none).
+    pub query: &'a str,
+    pub body: &'a [u8],
+    /// The `Timestamp` header's value.
+    pub timestamp: &'a str,
 }
 
-/// `SIGN`: lowercase hex HMAC-SHA512 of the signature string under the secret.
-pub fn sign(
-    secret: &str,
-    method: &str,
-    path: &str,
-    query: &str,
-    body: &[u8],
-    timestamp: &str,
-) -> String {
-    let mut mac =
-        Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(signature_string(method, path, query, body, timestamp).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+impl<'a> SignedParts<'a> {
+    /// A GET of `path?query` without a body: every request the probe sends.
+    pub fn get(path: &'a str, query: &'a str, timestamp: &'a str) -> Self {
+        SignedParts {
+            method: "GET",
+            path,
+            query,
+            body: b"",
+            timestamp,
+        }
+    }
+
+    /// The five signed fields joined by `\n`, no trailing newline.
+    pub fn signature_string(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.method.to_ascii_uppercase(),
+            self.path,
+            self.query,
+            body_hash(self.body),
+            self.timestamp
+        )
+    }
+
+    /// `SIGN`: lowercase hex HMAC-SHA512 of the signature string under the secret.
+    pub fn sign(&self, secret: &str) -> String {
+        let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes keys of any length");
+        mac.update(self.signature_string().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
 }
 
 /// The three auth headers of a signed request as (name, value), in the order Gate lists them.
 /// Pure; the values are key material: never log them.
 pub fn auth_header_values(
     credentials: &Credentials,
-    timestamp: &str,
-    method: &str,
-    path: &str,
-    query: &str,
-    body: &[u8],
+    request: &SignedParts,
 ) -> [(&'static str, String); 3] {
     let secret = credentials.api_secret.expose_secret();
     [
         ("KEY", credentials.api_key.expose_secret().to_string()),
-        ("Timestamp", timestamp.to_string()),
-        ("SIGN", sign(secret, method, path, query, body, timestamp)),
+        ("Timestamp", request.timestamp.to_string()),
+        ("SIGN", request.sign(secret)),
     ]
 }
 
@@ -137,20 +148,9 @@ pub fn auth_header_values(
 /// sensitive. Fails (without quoting the key) when the key cannot travel in a header.
 pub fn auth_headers(
     credentials: &Credentials,
-    timestamp: &str,
-    method: &str,
-    path: &str,
-    query: &str,
-    body: &[u8],
+    request: &SignedParts,
 ) -> Result<HeaderMap, Problem> {
-    let mut headers = http::sensitive_headers(auth_header_values(
-        credentials,
-        timestamp,
-        method,
-        path,
-        query,
-        body,
-    ))?;
+    let mut headers = http::sensitive_headers(auth_header_values(credentials, request))?;
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     Ok(headers)
@@ -530,7 +530,8 @@ impl Gate {
         self.http
             .get_signed(base, |now| {
                 let timestamp = timestamp_header(now);
-                let headers = auth_headers(&target.credentials, &timestamp, "GET", path, "", b"")?;
+                let request = SignedParts::get(path, "", &timestamp);
+                let headers = auth_headers(&target.credentials, &request)?;
                 Ok((format!("{base}{path}"), headers))
             })
             .await

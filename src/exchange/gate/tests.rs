@@ -19,27 +19,27 @@ fn empty_body_hash_is_sha512_of_nothing() {
     assert_eq!(timestamp_header(1_700_000_000_999), TS);
 }
 
-/// Builds, with `build`, the signed request of worked example 3a: `GET /api/v4/account/detail`
-/// with no query and no body, by the docs' test key at [`TS`].
-fn account_detail_3a<T>(build: fn(&Credentials, &str, &str, &str, &str, &[u8]) -> T) -> T {
-    let path = "/api/v4/account/detail";
-    build(&creds("testkey", "testsecret"), TS, "GET", path, "", b"")
-}
+/// Worked example 3a: `GET /api/v4/account/detail` with no query and no body, at [`TS`].
+const ACCOUNT_DETAIL_3A: SignedParts = SignedParts {
+    method: "GET",
+    path: "/api/v4/account/detail",
+    query: "",
+    body: b"",
+    timestamp: TS,
+};
 
 // §3a, with the signature string and the header set.
 #[test]
 fn worked_example_3a_account_detail() {
     assert_eq!(
-        signature_string("GET", "/api/v4/account/detail", "", b"", TS),
+        ACCOUNT_DETAIL_3A.signature_string(),
         format!("GET\n/api/v4/account/detail\n\n{EMPTY_BODY_SHA512}\n1700000000")
     );
     let sign_3a = "36948941e0e3da66275b97186e291a6b05c438404ccc26f1f78e28d8b2cb5842\
                        d69950586c2ebb4fc5a1a0bdd57d1351df5c09610768032df7001acd02652656";
-    assert_eq!(
-        sign("testsecret", "GET", "/api/v4/account/detail", "", b"", TS),
-        sign_3a
-    );
-    let values = account_detail_3a(auth_header_values);
+    assert_eq!(ACCOUNT_DETAIL_3A.sign("testsecret"), sign_3a);
+    let docs_key = creds("testkey", "testsecret");
+    let values = auth_header_values(&docs_key, &ACCOUNT_DETAIL_3A);
     assert_eq!(
         values,
         [
@@ -48,7 +48,7 @@ fn worked_example_3a_account_detail() {
             ("SIGN", sign_3a.to_string()),
         ]
     );
-    let map = account_detail_3a(auth_headers).unwrap();
+    let map = auth_headers(&docs_key, &ACCOUNT_DETAIL_3A).unwrap();
     assert_eq!(map["SIGN"], sign_3a);
     assert!(map["KEY"].is_sensitive());
     assert_eq!(map[CONTENT_TYPE], "application/json");
@@ -85,7 +85,7 @@ fn worked_examples_3b_other_calls() {
     ];
     for (path, query, want) in cases {
         assert_eq!(
-            sign("testsecret", "GET", path, query, b"", TS),
+            SignedParts::get(path, query, TS).sign("testsecret"),
             want,
             "{path}?{query}"
         );
@@ -96,14 +96,12 @@ fn worked_examples_3b_other_calls() {
 #[test]
 fn official_docs_example_get_with_query() {
     assert_eq!(
-        sign(
-            "secret",
-            "GET",
+        SignedParts::get(
             "/api/v4/futures/orders",
             "contract=BTC_USD&status=finished&limit=50",
-            b"",
             "1541993715"
-        ),
+        )
+        .sign("secret"),
         "55f84ea195d6fe57ce62464daaa7c3c02fa9d1dde954e4c898289c9a2407a3d6\
              fb3faf24deff16790d726b66ac9f74526668b13bd01029199cc4fcc522418b8a"
     );
@@ -120,14 +118,14 @@ fn official_docs_example_post_with_body() {
              1854797c68d9e62fef2f991645aa82673622ebf417e091d0bd22bafe5d956cca"
     );
     assert_eq!(
-        sign(
-            "secret",
-            "post",
-            "/api/v4/futures/orders",
-            "",
+        SignedParts {
+            method: "post",
+            path: "/api/v4/futures/orders",
+            query: "",
             body,
-            "1541993715"
-        ),
+            timestamp: "1541993715",
+        }
+        .sign("secret"),
         "eae42da914a590ddf727473aff25fc87d50b64783941061f47a3fdb92742541f\
              c4c2c14017581b4199a1418d54471c269c03a38d788d802e2c306c37636389f0"
     );
@@ -135,7 +133,7 @@ fn official_docs_example_post_with_body() {
 
 #[test]
 fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
-    let refused = auth_headers(&creds("bad\nkey", "s"), TS, "GET", "/x", "", b"");
+    let refused = auth_headers(&creds("bad\nkey", "s"), &SignedParts::get("/x", "", TS));
     assert_refused_without_quoting(refused, "bad");
 }
 

@@ -2,7 +2,7 @@
 
 use keywarden::domain::ExchangeKind;
 use keywarden::domain::Warning::*;
-use keywarden::exchange::gate::{auth_headers, sign, timestamp_header};
+use keywarden::exchange::gate::{auth_headers, timestamp_header, SignedParts};
 use keywarden::exchange::now_ms;
 use keywarden::sim::{RunningSim, Scenario, Scenario::*};
 use serde_json::Value;
@@ -108,15 +108,12 @@ fn signed(
     query: &str,
     body: &str,
 ) -> reqwest::header::HeaderMap {
-    auth_headers(
-        &creds(api_key, secret, None),
-        &timestamp_header(ms),
-        "GET",
-        path,
-        query,
-        body.as_bytes(),
-    )
-    .unwrap()
+    let timestamp = timestamp_header(ms);
+    let request = SignedParts {
+        body: body.as_bytes(),
+        ..SignedParts::get(path, query, &timestamp)
+    };
+    auth_headers(&creds(api_key, secret, None), &request).unwrap()
 }
 
 /// Headers signed now for a GET of `path` without query or body.
@@ -144,7 +141,10 @@ async fn raw_correctly_signed_requests_are_accepted() {
     h.insert("Timestamp", ts.parse().unwrap());
     h.insert(
         "SIGN",
-        sign(SECRET, "GET", ACCOUNTS, "", b"", &ts).parse().unwrap(),
+        SignedParts::get(ACCOUNTS, "", &ts)
+            .sign(SECRET)
+            .parse()
+            .unwrap(),
     );
     let (status, body) = raw_get(&sim, ACCOUNTS, "", h, "").await;
     assert_eq!(status, 200, "{body}");
@@ -175,7 +175,10 @@ async fn raw_stale_or_future_timestamp_is_401_request_expired() {
     h.insert("Timestamp", ts.parse().unwrap());
     h.insert(
         "SIGN",
-        sign(SECRET, "GET", ACCOUNTS, "", b"", &ts).parse().unwrap(),
+        SignedParts::get(ACCOUNTS, "", &ts)
+            .sign(SECRET)
+            .parse()
+            .unwrap(),
     );
     let (status, body) = raw_get(&sim, ACCOUNTS, "", h, "").await;
     assert_eq!((status, label(&body)), (401, "REQUEST_EXPIRED"));
