@@ -223,8 +223,20 @@ impl ExchangeSpec {
     /// (server − ours, measured by `what`), else the clock-skew problem naming the rule.
     pub fn skew_problem(&self, what: &str, offset_ms: i64) -> Option<Problem> {
         let whose_clock = format!("{}'s server clock", self.display_name);
+        self.skew_problem_of_clock(what, &whose_clock, offset_ms)
+    }
+
+    /// [`skew_problem`](ExchangeSpec::skew_problem) with the server's clock called
+    /// `whose_clock`: Binance, Bybit and MEXC spot call it just "server clock" (the window rule
+    /// after it names the exchange).
+    pub fn skew_problem_of_clock(
+        &self,
+        what: &str,
+        whose_clock: &str,
+        offset_ms: i64,
+    ) -> Option<Problem> {
         let inside = self.clock_window.contains(offset_ms);
-        Problem::skew_outside_window(inside, what, &whose_clock, offset_ms, || self.window_rule())
+        Problem::skew_outside_window(inside, what, whose_clock, offset_ms, || self.window_rule())
     }
 }
 

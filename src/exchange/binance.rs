@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::facts::{self, expect_shape, integer, numeric_code, refusal_text, Answer};
 use super::http;
-use super::http::{generic_problem, server_clock_skew, Reply, RoundTrip};
+use super::http::{generic_problem, Reply, RoundTrip};
 use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -436,7 +436,7 @@ impl Binance {
         let what = format!("GET {path}");
         let (body, trip) = self.public_timed(base, path, &what).await?;
         trip.check_clock_by(&what, server_time(&body), "a serverTime", |offset| {
-            server_clock_skew(SPEC, &what, offset)
+            SPEC.skew_problem_of_clock(&what, "server clock", offset)
         })
     }
 

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::expiry;
 use super::facts::{self, announced_time, expect_shape, id_text, integer, string_list};
-use super::http::{generic_problem, header_value, server_clock_skew, Reply, RoundTrip};
+use super::http::{generic_problem, header_value, Reply, RoundTrip};
 use super::signing::hmac_hex;
 use super::{now_ms, Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem, ProblemKind};
 use crate::domain::spec::{self, ExchangeSpec};
@@ -620,7 +620,9 @@ impl Probe for Bybit {
             Outcome::Denied(said) => return Err(Problem::unavailable(said)),
             Outcome::Problem(problem, _) => return Err(problem),
         };
-        if let Some(problem) = server_clock_skew(SPEC, &what, trip.clock_offset_ms(server_ms)) {
+        if let Some(problem) =
+            SPEC.skew_problem_of_clock(&what, "server clock", trip.clock_offset_ms(server_ms))
+        {
             return Err(problem);
         }
 

@@ -211,15 +211,6 @@ impl RoundTrip {
     }
 }
 
-/// The clock-skew problem of Binance, Bybit and MEXC spot, whose messages call the clock just
-/// "server clock" (the window rule after it names the exchange): `spec`'s window and rule.
-pub fn server_clock_skew(spec: &ExchangeSpec, what: &str, offset_ms: i64) -> Option<Problem> {
-    let inside = spec.clock_window.contains(offset_ms);
-    Problem::skew_outside_window(inside, what, "server clock", offset_ms, || {
-        spec.window_rule()
-    })
-}
-
 /// The budget key of `url`: `host:port`, empty when the URL does not parse (the request then
 /// fails on its own with a message naming it).
 fn host_key(url: &str) -> String {

@@ -30,7 +30,7 @@ use serde_json::Value;
 use super::expiry;
 use super::facts::{self, msg_text, numeric_code, refusal_text, string_list, Answer, Meaning};
 use super::http;
-use super::http::{generic_problem, server_clock_skew, Reply};
+use super::http::{generic_problem, Reply};
 use super::{Credentials, Facts, HttpClient, Probe, ProbeTarget, Problem};
 use crate::domain::spec::{self, ExchangeSpec};
 use crate::secret::ExposeSecret;
@@ -399,7 +399,7 @@ impl Probe for Mexc {
             }
         };
         let offset = round_trip.clock_offset_ms(server_ms);
-        if let Some(problem) = server_clock_skew(SPEC, what, offset) {
+        if let Some(problem) = SPEC.skew_problem_of_clock(what, "server clock", offset) {
             return Err(problem);
         }
 

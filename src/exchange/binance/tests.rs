@@ -168,7 +168,7 @@ fn a_key_that_cannot_be_a_header_is_refused_without_quoting_it() {
 fn window_follows_the_documented_rule() {
     assert_recv_window_rule(SPEC.clock_window, RECV_WINDOW_MS);
     assert_skew_wording(
-        |offset| server_clock_skew(SPEC, "GET /api/v3/time", offset),
+        |offset| SPEC.skew_problem_of_clock("GET /api/v3/time", "server clock", offset),
         999,
         2_000,
     );
